@@ -1,0 +1,3 @@
+from pgslots.cli import main
+
+main()

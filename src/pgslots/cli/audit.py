@@ -1,0 +1,1 @@
+"""`pgslots audit`: not written yet (see its issue)."""

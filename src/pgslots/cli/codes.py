@@ -1,0 +1,55 @@
+"""`pgslots codes`: every finding code, its severity, title and hint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pgslots.cli import OutputFormat, app, check_format, emit, guarded
+from pgslots.findings import Check, load_all_checks
+
+
+def render_codes_markdown(checks: dict[str, Check]) -> str:
+    lines = ["| Code | Severity | Area | Title | Hint |", "|---|---|---|---|---|"]
+    for check in checks.values():
+        hint = check.hint.replace("|", "\\|")
+        lines.append(f"| `{check.code}` | {check.severity.value} | {check.area} | {check.title} | {hint} |")
+    return "\n".join(lines)
+
+
+def render_codes_text(checks: dict[str, Check]) -> str:
+    return "\n".join(
+        f"{c.code}  {c.severity.value:<7}  {c.area:<8}  {c.title}\n          hint: {c.hint}" for c in checks.values()
+    )
+
+
+@app.command("codes")
+@guarded
+def codes_command(
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """List every finding code with its severity and hint.
+
+    Examples:
+
+        pgslots codes
+
+        pgslots codes --format markdown
+    """
+    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown))
+    checks = load_all_checks()
+    if fmt is OutputFormat.json:
+        text = json.dumps(
+            [{"code": c.code, "severity": c.severity.value, "area": c.area, "title": c.title, "hint": c.hint}
+             for c in checks.values()],
+            indent=2,
+        )
+    elif fmt is OutputFormat.markdown:
+        text = render_codes_markdown(checks)
+    else:
+        text = render_codes_text(checks)
+    emit(text, output)

@@ -1,0 +1,1 @@
+"""`pgslots diagnose`: not written yet (see its issue)."""

@@ -1,0 +1,1 @@
+"""`pgslots events`: not written yet (see its issue)."""

@@ -1,0 +1,1 @@
+"""`pgslots lab`: not written yet (see its issue)."""

@@ -1,0 +1,1 @@
+"""`pgslots live`: not written yet (see its issue)."""

@@ -1,0 +1,144 @@
+"""Readers of error evidence, one module per input format.
+
+A reader turns one file into `ErrorEvent`s, streaming, and never classifies or aggregates
+across files (the pipeline does that). Each module defines a `Source` and registers it with
+`register`; every module of this package is imported by `all_sources()`, so adding a format
+means adding a module.
+
+Detection is by content, not by file name: each source's `sniff` looks at the first
+64 KiB (decompressed) and says whether it recognises it. Sources are asked in order of
+`priority` (lower first), so the precise JSON shapes are tried before the looser text ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gzip
+import importlib
+import io
+import pkgutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from pgslots.errors import InputError
+from pgslots.events.model import ErrorEvent, SourceRef
+
+SNIFF_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_SKIP_EXAMPLES = 5
+
+
+@dataclasses.dataclass
+class ReadOptions:
+    """What the user told us about the inputs."""
+
+    log_line_prefix: str | None = None  # PostgreSQL stderr logs; None = recognise common ones
+    tz: dt.tzinfo = dt.timezone.utc  # for timestamps that carry no zone
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    progress: Callable[[int], None] | None = None  # called with bytes consumed, for a progress bar
+
+
+@dataclasses.dataclass
+class ReadStats:
+    """What reading one file gave besides events: for the report's honesty section."""
+
+    path: str
+    format: str
+    records: int = 0  # lines or rows looked at
+    skipped: int = 0  # malformed lines or rows, counted and passed over
+    skipped_examples: list[SourceRef] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-format side results (server-log connection trace)
+
+    def skip(self, line: int | None, reason: str = "") -> None:
+        self.skipped += 1
+        if len(self.skipped_examples) < MAX_SKIP_EXAMPLES:
+            self.skipped_examples.append(SourceRef(self.format, self.path, line))
+            if reason:
+                self.notes.append(f"line {line}: {reason}" if line is not None else reason)
+
+
+class Source(Protocol):
+    name: str  # the --input-format value, e.g. "newrelic", "pg-stderr"
+    description: str  # one line for --help and error messages
+    priority: int  # detection order, lower first
+
+    def sniff(self, head: str, path: Path) -> bool:
+        """True when the first bytes of the file look like this format."""
+
+    def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
+        """Yield the file's events; count malformed records in `stats` instead of failing,
+        but raise `InputError` when the file as a whole is not of this format."""
+
+
+_REGISTRY: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    if source.name in _REGISTRY:
+        raise ValueError(f"input format {source.name!r} registered twice")
+    _REGISTRY[source.name] = source
+    return source
+
+
+def all_sources() -> list[Source]:
+    """Every registered source, in detection order."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return sorted(_REGISTRY.values(), key=lambda s: (s.priority, s.name))
+
+
+def source_named(name: str) -> Source:
+    sources = {s.name: s for s in all_sources()}
+    if name not in sources:
+        raise InputError(f"unknown input format {name!r}; supported: {', '.join(sorted(sources))}")
+    return sources[name]
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file for reading, transparently decompressing `.gz` (detected by magic bytes)."""
+    try:
+        raw = path.open("rb")
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.open(raw, "rb")  # type: ignore[return-value]
+    return raw
+
+
+def open_text(path: Path) -> IO[str]:
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace", newline="")
+
+
+def read_head(path: Path) -> str:
+    """The first 64 KiB, decoded leniently, for sniffing."""
+    with open_binary(path) as handle:
+        try:
+            data = handle.read(SNIFF_BYTES)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"cannot read: {exc}", path=str(path)) from None
+    return data.decode("utf-8", errors="replace")
+
+
+def detect(path: Path) -> Source:
+    """The first source that recognises the file, or an error naming the supported formats."""
+    head = read_head(path)
+    if not head.strip():
+        raise InputError("file is empty", path=str(path))
+    if "\x00" in head[:4096]:
+        raise InputError("looks like a binary file, not an export or a log", path=str(path))
+    sources = all_sources()
+    for source in sources:
+        if source.sniff(head, path):
+            return source
+    names = ", ".join(s.name for s in sources)
+    raise InputError(
+        f"format not recognised; supported: {names} (force one with --input-format)", path=str(path)
+    )
