@@ -16,6 +16,7 @@ class Category(str, enum.Enum):
     RESERVED_ROLE = "reserved_role"  # PG16+ "...privileges of the "pg_use_reserved_connections" role"
     ROLE_LIMIT = "role_limit"  # too many connections for role "x"
     DATABASE_LIMIT = "database_limit"  # too many connections for database "x"
+    SLOTS_UNSPECIFIED = "slots_unspecified"  # SQLSTATE 53300 in a wording we do not know (translated server)
     WALSENDER_LIMIT = "walsender_limit"  # number of requested standby connections exceeds max_wal_senders
     SERVER_NOT_READY = "server_not_ready"  # 57P03 starting up / shutting down / recovery
     POOL_TIMEOUT = "pool_timeout"  # psycopg_pool PoolTimeout / TooManyRequests
@@ -40,6 +41,7 @@ SLOT_EXHAUSTION = frozenset(
         Category.RESERVED_ROLE,
         Category.ROLE_LIMIT,
         Category.DATABASE_LIMIT,
+        Category.SLOTS_UNSPECIFIED,
     }
 )
 
