@@ -180,13 +180,14 @@ def read_text(path: Path, options: ReadOptions) -> str:
 
 
 def looks_like_json_lines(head: str) -> bool:
-    """JSON Lines, not one JSON document: the first two non-blank lines are objects each."""
+    """JSON Lines, not one JSON document: the first non-blank line is a whole object by
+    itself, and more lines follow (a pretty-printed document's first line is a lone `{`)."""
     lines = [line.strip() for line in head.splitlines() if line.strip()][:2]
     if len(lines) < 2:
         return False
     try:
-        return all(isinstance(json.loads(line), dict) for line in lines)
-    except json.JSONDecodeError:
+        return isinstance(json.loads(lines[0]), dict)
+    except (json.JSONDecodeError, RecursionError):
         return False
 
 
