@@ -197,10 +197,25 @@ def load_json_document(path: Path, options: ReadOptions) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text[: exc.pos].rstrip().endswith("}") and "\n" in text[: exc.pos + 1]:
+            return _JSON_LINES  # one object per line, the first longer than the sniffed head
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
         raise InputError(f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", path=str(path)) from None
+
+
+_JSON_LINES = object()
+
+
+def json_records(path: Path, options: ReadOptions, stats: ReadStats) -> tuple[Any, Iterator[tuple[int, Any]] | None]:
+    """`(document, None)` for a JSON document, `(None, records)` for JSON Lines, where
+    records are `(line number, value)` and unparsable lines are counted as skipped."""
+    if not looks_like_json_lines(read_head(path)):
+        document = load_json_document(path, options)
+        if document is not _JSON_LINES:
+            return document, None
+    return None, json_lines(path, options, stats)
 
 
 def json_lines(path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[tuple[int, Any]]:
