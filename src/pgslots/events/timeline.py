@@ -9,8 +9,9 @@ Bucket alignment. An APM chart starts its buckets at the query window's start: N
 `TIMESERIES 5 minutes` over a window from 22:22 gives 22:22, 22:27, 22:32. Raw events carry
 no window, so by default the window starts with the first event's minute, which gives the
 same grid as the chart the events were exported from when that chart's window started
-with the burst. `--since` makes the window start there instead (as NRQL's SINCE does), an
-aggregated export keeps its own grid, and `--align clock|first|TIME` overrides all of that.
+with the burst (hourly and coarser buckets sit on the clock instead). `--since` makes the
+window start there (as NRQL's SINCE does), an aggregated export keeps its own grid, and
+`--align clock|first|TIME` overrides all of that.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def _anchor(
         return grid.begin, (
             f"on the input's own TIMESERIES grid (New Relic starts it at the query window's start, {_clock(grid.begin)})"
         )
+    if bucket >= 3600:
+        return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
     return _floor(first, 60 if bucket >= 60 else 1), (
         "at the first event's minute, as an APM chart whose window starts with the burst does "
         "(--align clock for round times, --since or --align TIME to choose)"
