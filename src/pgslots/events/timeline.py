@@ -404,6 +404,28 @@ def _of(n: int, total: int) -> str:
     return f"{n} of {total} events ({format_share(n / total)})"
 
 
+_TRANSACTION_NOTES = (
+    (
+        "before_view",
+        "before_view",
+        "are named after a middleware",
+        "New Relic names a web transaction after the last middleware entered until the view runs, so these "
+        "requests failed before the view ran: while getting a database connection, not in a slow query. The "
+        "name does not prove that this middleware issued the first query: with ATOMIC_REQUESTS Django opens the "
+        "connection in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware "
+        "or a middleware reading request.user connect earlier.",
+    ),
+    ("in_view", "in_view", "are named after a view", "These requests reached the view before the failure."),
+    (
+        "worker",
+        "worker_side",
+        "are Celery tasks",
+        "Worker side: the Celery processes compete with the web processes for the same slots.",
+    ),
+)
+"""(transaction kind, note key, what the names are, what that means)."""
+
+
 def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
     """What the events say beyond their counts, each sentence with the events it speaks for.
     Hedged where the evidence is indirect: a transaction name says where the request was,
@@ -441,34 +463,10 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
             f"{_of(exhausted, total)} are the server refusing a connection for lack of a slot "
             "(too many clients, reserved slots, or a role or database limit).",
         )
-    before = sum(kinds["before_view"].values())
-    if before:
-        add(
-            "before_view",
-            before,
-            f"{_of(before, total)} are named after a middleware: {_names(kinds['before_view'])}. New Relic names "
-            "a web transaction after the last middleware entered until the view runs, so these requests failed "
-            "before the view ran: while getting a database connection, not in a slow query. The name does not "
-            "prove that this middleware issued the first query: with ATOMIC_REQUESTS Django opens the connection "
-            "in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware or a "
-            "middleware reading request.user connect earlier.",
-        )
-    in_view = sum(kinds["in_view"].values())
-    if in_view:
-        add(
-            "in_view",
-            in_view,
-            f"{_of(in_view, total)} are named after a view: {_names(kinds['in_view'])}. These requests reached "
-            "the view before the failure.",
-        )
-    worker = sum(kinds["worker"].values())
-    if worker:
-        add(
-            "worker_side",
-            worker,
-            f"{_of(worker, total)} are Celery tasks: {_names(kinds['worker'])}. Worker side: the Celery "
-            "processes compete with the web processes for the same slots.",
-        )
+    for kind, key, lead, meaning in _TRANSACTION_NOTES:
+        n = sum(kinds[kind].values())
+        if n:
+            add(key, n, f"{_of(n, total)} {lead}: {_names(kinds[kind])}. {meaning}")
     if multi_attempt:
         mixed = f", {mixed_attempts} of them with two different refusals" if mixed_attempts else ""
         add(
