@@ -55,11 +55,11 @@ class Clock:
     def __init__(self, fallback: dt.tzinfo = UTC) -> None:
         self.fallback = fallback
         self.unknown_zones: set[str] = set()
-        self._cache: dict[bytes, dt.datetime | None] = {}
+        self._cache: dict[bytes | str, dt.datetime | None] = {}
 
-    def second(self, text: bytes) -> dt.datetime | None:
+    def second(self, text: bytes | str) -> dt.datetime | None:
         """`b"2026-11-25 14:45:28 UTC"` (no fraction), `b"2026-11-25 14:45:28"` or epoch
-        `b"1764081928"`; None when it is no time."""
+        `b"1764081928"` (or the same as `str`, from csvlog/jsonlog); None when it is no time."""
         cached = self._cache.get(text)
         if cached is None and text not in self._cache:
             cached = self._cache[text] = self._parse(text)
@@ -67,8 +67,9 @@ class Clock:
                 self._cache.clear()
         return cached
 
-    def _parse(self, text: bytes) -> dt.datetime | None:
+    def _parse(self, raw: bytes | str) -> dt.datetime | None:
         try:
+            text = raw.encode("ascii") if isinstance(raw, str) else raw
             if text.isdigit():
                 return dt.datetime.fromtimestamp(int(text), UTC)
             stamp = text[:19].decode("ascii")
@@ -86,22 +87,8 @@ class Clock:
             return naive.replace(tzinfo=self.fallback).astimezone(UTC)
         return (naive - dt.timedelta(seconds=offset)).replace(tzinfo=UTC)
 
-    def exact(self, text: bytes) -> dt.datetime | None:
-        """A full timestamp with its fraction: `2026-11-25 14:45:28.265 UTC`, `1764081928.265`."""
-        whole, dot, rest = text.partition(b".")
-        if not dot:
-            return self.second(text)
-        digits = rest[:3]
-        zone = rest[3:]
-        base = self.second(whole + zone)
-        if base is None or not digits.isdigit():
-            return base
-        return base + dt.timedelta(milliseconds=int(digits))
 
-
-def second_of(stamp: bytes) -> bytes:
-    """The grouping key of a `%m` / `log_time` stamp: the stamp without its milliseconds."""
-    dot = stamp.find(b".")
-    if dot < 0:
-        return stamp
-    return stamp[:dot] + stamp[dot + 4 :]
+def second_of(stamp: str) -> str:
+    """The grouping key of a csvlog/jsonlog `log_time` (`2026-11-25 14:45:28.265 UTC`): the
+    stamp without its milliseconds."""
+    return stamp[:19] + stamp[23:] if stamp[19:20] == "." else stamp

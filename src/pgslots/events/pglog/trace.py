@@ -82,6 +82,7 @@ class ConnectionTrace:
     reused_pid: int = 0  # an authorization for a pid whose session had no end in the log
     walsenders: int = 0  # replication connections: their own slots since PG12
     fatal_lines: int = 0
+    bad_time: int = 0  # FATAL lines whose timestamp did not read as a time (skipped)
     correlated: int = 0  # FATALs completed from an earlier line of the same pid
     restarts: list[dt.datetime] = dataclasses.field(default_factory=list)  # the first few (re)starts
     restart_count: int = 0
@@ -116,6 +117,7 @@ class ServerLogState:
         self.groups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [count, line]
         self._second: Any = None
         self._second_ts: dt.datetime | None = None
+        self._second_valid = False
         self._delta: Counter[SessionKey] = Counter()
         self._level = 0
         self._facet_levels: list[Counter[Value]] = [Counter() for _ in FACETS]
@@ -124,14 +126,15 @@ class ServerLogState:
 
     # -- time ------------------------------------------------------------------------------
 
-    def at(self, second: Any) -> None:
+    def at(self, second: Any) -> bool:
         """Move to the second `second` (a timestamp text without fraction); applies the
-        previous second's session changes to the levels."""
+        previous second's session changes to the levels. False when it is no time."""
         if second == self._second:
-            return
+            return self._second_valid
         self._settle()
         self._second = second
         ts = self.clock.second(second)
+        self._second_valid = ts is not None
         if ts is not None:
             self._second_ts = ts
             trace = self.trace
@@ -139,6 +142,7 @@ class ServerLogState:
                 trace.first_ts = ts
             if trace.last_ts is None or ts > trace.last_ts:
                 trace.last_ts = ts
+        return self._second_valid
 
     def _settle(self) -> None:
         delta = self._delta
@@ -298,6 +302,7 @@ class ServerLogState:
         for (sec, message, user, db, app, client, sqlstate), (count, line) in groups.items():
             ts = second(sec)
             if ts is None:
+                self.trace.bad_time += count
                 continue
             yield ErrorEvent(
                 ts=ts,

@@ -266,7 +266,6 @@ class StderrScanner:
             self._skip(buf, pos, "line does not parse with this log_line_prefix")
 
 
-@register
 class PgStderr:
     name = "pg-stderr"
     description = "PostgreSQL stderr log, any log_line_prefix (--log-line-prefix to give it)"
@@ -331,3 +330,6 @@ def _read(handle: IO[bytes], path: Path) -> bytes:
         return handle.read(CHUNK)
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read past a damaged part: {exc}", path=str(path)) from None
+
+
+register(PgStderr())
