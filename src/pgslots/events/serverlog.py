@@ -146,8 +146,8 @@ def _reserved(events: Sequence[ErrorEvent]) -> tuple[str, ...]:
 
 def _caveats(traces: Sequence[ConnectionTrace]) -> list[str]:
     notes = [
-        "client backends are rebuilt from 'connection authorized' and 'disconnection' lines at "
-        "one-second resolution: a lower bound, never an exact count"
+        "client backends are rebuilt from 'connection authorized' and 'disconnection' lines, in "
+        "line order: a lower bound, never an exact count"
     ]
     refused = sum(t.refused_after_auth for t in traces)
     if refused:

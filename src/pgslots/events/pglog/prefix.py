@@ -143,8 +143,7 @@ def compile_prefix(text: str) -> LinePrefix:
             pattern = f" *{pattern} *"
         target.append(pattern)
     target.append(re.escape(text[pos:]))
-    # The empty group `session` marks lines whose session part (after %q) was present.
-    body = "".join(parts) + (f"(?:(?P<session_part>){''.join(tail)})?" if tail else "")
+    body = "".join(parts) + (f"(?:{''.join(tail)})?" if tail else "")
     source = body.encode()
     try:
         regex = re.compile(source, re.S)
@@ -168,20 +167,21 @@ def match_count(prefix: LinePrefix, lines: Sequence[bytes]) -> int:
 
 
 def _score(prefix: LinePrefix, lines: Sequence[bytes]) -> tuple[int, int, int]:
-    """(lines parsed, lines whose %q session part was present, specificity).
+    """(lines parsed, fields read non-empty, fewer fields).
 
-    A prefix with a %q tail parses the default prefix's lines too, as if no line had a
-    session, so the session part has to be seen before it wins; once it is seen, the
-    prefix that names more fields explains more (`%u@%d/%a` over `%u@%d`), and when no
-    session part is seen, the simpler prefix is the honest guess."""
-    parsed = with_session = 0
+    Several prefixes can parse the same lines: one with a %q tail parses the default
+    prefix's lines as if no line had a session, and a free-text field can swallow what a
+    longer prefix would split (`db=%d ` reads `appdb,app=web,client=10.0.0.1` as the
+    database). The prefix that reads more fields out of the lines explains them better; on
+    a tie, the simpler one is the honest guess."""
+    parsed = filled = 0
+    names = [name for name in prefix.line_regex.groupindex if name in prefix.fields]
     for line in lines:
         match = prefix.line_regex.fullmatch(line)
         if match:
             parsed += 1
-            if match.groupdict().get("session_part") is not None:
-                with_session += 1
-    return parsed, with_session, len(prefix.fields) if with_session else -len(prefix.fields)
+            filled += sum(1 for name in names if match.group(name))
+    return parsed, filled, -len(prefix.fields)
 
 
 def recognise(lines: Sequence[bytes]) -> LinePrefix | None:
@@ -190,7 +190,7 @@ def recognise(lines: Sequence[bytes]) -> LinePrefix | None:
     if not lines:
         return None
     scored = [(_score(compiled(text), lines), index) for index, text in enumerate(COMMON_PREFIXES)]
-    (parsed, _session, _fields), index = max(scored, key=lambda item: (item[0], -item[1]))
+    (parsed, _filled, _fields), index = max(scored, key=lambda item: (item[0], -item[1]))
     return compiled(COMMON_PREFIXES[index]) if parsed > 0 and parsed * 2 >= len(lines) else None
 
 

@@ -10,12 +10,13 @@ FATAL count, which is what a forward pass that forgets a pid at its end gives.
 Why a FATAL ends a session: a connection refused after authentication (reserved slots,
 role or database limit) logs `connection authorized` then the FATAL, and never
 `disconnection` (its backend exits in `InitPostgres`, before `log_disconnections` is armed;
-domain reference §1.4). Counting it as held would inflate the backend count in exactly the
-minutes that matter. Sessions that end by a FATAL later in their life (administrator
+domain reference §1.4). Counting it as held after its FATAL would inflate the backend count
+in exactly the minutes that matter. Between the two lines it does hold a slot (the
+backend has claimed its PGPROC, domain §1.2), so it counts for that moment only. Sessions that end by a FATAL later in their life (administrator
 command, idle timeouts) do log `disconnection` too; that second end is ignored.
 
-Backend levels are kept at one-second resolution: the level at the end of each second,
-per user, database, application and client, and per minute the highest of those. Sessions
+Backend levels follow the lines one by one (a burst inside one second counts at its
+height), in total and per user, database, application and client; per minute the highest. Sessions
 whose start the log does not show (open before it began, or `log_connections` off) are
 known from their `disconnection` line alone; they are counted apart and added to the
 per-minute total for the whole minutes they certainly covered, so the curve stays a lower
@@ -118,8 +119,9 @@ class ServerLogState:
         self._second: Any = None
         self._second_ts: dt.datetime | None = None
         self._second_valid = False
-        self._delta: Counter[SessionKey] = Counter()
         self._level = 0
+        self._minute: int | None = None
+        self._minute_high = 0
         self._facet_levels: list[Counter[Value]] = [Counter() for _ in FACETS]
         self._facet_peaks: list[dict[Value, tuple[int, dt.datetime]]] = [{} for _ in FACETS]
         self._unseen_edges: Counter[int] = Counter()
@@ -127,11 +129,10 @@ class ServerLogState:
     # -- time ------------------------------------------------------------------------------
 
     def at(self, second: Any) -> bool:
-        """Move to the second `second` (a timestamp text without fraction); applies the
-        previous second's session changes to the levels. False when it is no time."""
+        """Move to the second `second` (a timestamp text without fraction). False when it is
+        no time."""
         if second == self._second:
             return self._second_valid
-        self._settle()
         self._second = second
         ts = self.clock.second(second)
         self._second_valid = ts is not None
@@ -142,38 +143,40 @@ class ServerLogState:
                 trace.first_ts = ts
             if trace.last_ts is None or ts > trace.last_ts:
                 trace.last_ts = ts
+            minute = int(ts.timestamp()) // 60
+            if minute != self._minute:
+                self._end_minute()
+                self._minute, self._minute_high = minute, self._level
         return self._second_valid
 
-    def _settle(self) -> None:
-        delta = self._delta
+    def _end_minute(self) -> None:
+        if self._minute is not None:
+            per_minute = self.trace.per_minute
+            per_minute[self._minute] = max(per_minute.get(self._minute, 0), self._minute_high)
+
+    def _open(self, key: SessionKey) -> None:
+        """A session starts holding a slot: levels up, peaks noted (in line order, so a burst
+        inside one second counts at its height)."""
+        level = self._level = self._level + 1
+        if level > self._minute_high:
+            self._minute_high = level
         ts = self._second_ts
-        if not delta or ts is None:
-            delta.clear()
-            return
-        total = 0
-        for key, change in delta.items():
-            if not change:
-                continue
-            total += change
-            for index, value in enumerate(key):
-                if value is None:
-                    continue
-                levels = self._facet_levels[index]
-                level = levels[value] + change
-                levels[value] = level
-                if change > 0:
-                    peaks = self._facet_peaks[index]
-                    best = peaks.get(value)
-                    if best is None or level > best[0]:
-                        peaks[value] = (level, ts)
-        delta.clear()
-        self._level += total
         trace = self.trace
-        minute = int(ts.timestamp()) // 60
-        if self._level > trace.per_minute.get(minute, -1):
-            trace.per_minute[minute] = self._level
-        if self._level > trace.peak:
-            trace.peak, trace.peak_at = self._level, ts
+        if level > trace.peak:
+            trace.peak, trace.peak_at = level, ts
+        for value, levels, peaks in zip(key, self._facet_levels, self._facet_peaks):
+            if value is None:
+                continue
+            now = levels[value] = levels[value] + 1
+            best = peaks.get(value)
+            if best is None or now > best[0]:
+                peaks[value] = (now, ts)
+
+    def _close(self, key: SessionKey) -> None:
+        self._level -= 1
+        for value, levels in zip(key, self._facet_levels):
+            if value is not None:
+                levels[value] -= 1
 
     # -- lines -----------------------------------------------------------------------------
 
@@ -196,14 +199,14 @@ class ServerLogState:
         old = self.sessions.pop(pid, None)
         if old is not None:
             trace.reused_pid += 1
-            self._delta[old] -= 1
+            self._close(old)
         if len(self.sessions) >= MAX_SESSIONS:
             stale = next(iter(self.sessions))
-            self._delta[self.sessions.pop(stale)] -= 1
+            self._close(self.sessions.pop(stale))
             trace.reused_pid += 1
         key = (user, db, known(app), client)
         self.sessions[pid] = key
-        self._delta[key] += 1
+        self._open(key)
 
     def replication(self, pid: Any) -> None:
         self.trace.walsenders += 1
@@ -222,7 +225,7 @@ class ServerLogState:
         session = self.sessions.pop(pid, None)
         if session is not None:
             trace.ended_seen += 1
-            self._delta[session] -= 1
+            self._close(session)
             return
         trace.unseen_start += 1
         end = self._second_ts
@@ -239,7 +242,7 @@ class ServerLogState:
         if self._second_ts is not None and len(self.trace.restarts) < 10:
             self.trace.restarts.append(self._second_ts)
         for key in self.sessions.values():
-            self._delta[key] -= 1
+            self._close(key)
         self.trace.ended_by_restart += len(self.sessions)
         self.sessions.clear()
         self.pending.clear()
@@ -270,7 +273,7 @@ class ServerLogState:
         session = self.sessions.pop(pid, None)
         if session is not None:
             trace.refused_after_auth += 1
-            self._delta[session] -= 1
+            self._close(session)
             self.ended_by_fatal.add(pid)
             if user is None or db is None or app is None or client is None:
                 trace.correlated += 1
@@ -317,7 +320,7 @@ class ServerLogState:
             )
 
     def finish(self) -> ConnectionTrace:
-        self._settle()
+        self._end_minute()
         trace = self.trace
         trace.open_at_end = len(self.sessions)
         level = 0
