@@ -29,7 +29,7 @@ from pgslots.events.sources import (
     source_named,
 )
 from pgslots.events.taxonomy import classify, combination_key
-from pgslots.events.timeline import TimelineOptions, build_incident
+from pgslots.events.timeline import TimelineOptions, build_incident, grouping_seconds
 
 MAX_SAMPLES = 5
 """Source rows kept per category, so every count in the report can be traced to its rows."""
@@ -55,12 +55,16 @@ class _Group:
     event: ErrorEvent
     categories: tuple[Category, ...]
     count: int
+    last: dt.datetime
 
 
 class EventTally:
-    """Classified events, added up by what the report can tell apart."""
+    """Classified events, added up by what the report can tell apart, per `seconds` of
+    time (`timeline.grouping_seconds`): each group sits at its first event's time and keeps
+    its last one."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: int = 1) -> None:
+        self.seconds = seconds
         self._groups: dict[tuple[object, ...], _Group] = {}
         self.samples: dict[str, list[SourceRef]] = defaultdict(list)  # per category
         self.family_samples: dict[str, list[SourceRef]] = defaultdict(list)  # per by_combination family
@@ -71,7 +75,7 @@ class EventTally:
             if len(kept) < MAX_SAMPLES:
                 kept.append(event.source)
         key = (
-            int(event.ts.timestamp()),
+            int(event.ts.timestamp()) // self.seconds,
             event.message,
             event.sqlstate,
             event.error_class,
@@ -83,13 +87,22 @@ class EventTally:
             event.client,
         )
         group = self._groups.get(key)
+        last = event.last_ts or event.ts
         if group is None:
-            self._groups[key] = _Group(event, categories, event.count)
+            self._groups[key] = _Group(event, categories, event.count, last)
         else:
             group.count += event.count
+            if event.ts < group.event.ts:
+                group.event = dataclasses.replace(event, last_ts=None)
+            group.last = max(group.last, last)
 
     def events(self) -> list[ErrorEvent]:
-        merged = (dataclasses.replace(g.event, categories=g.categories, count=g.count) for g in self._groups.values())
+        merged = (
+            dataclasses.replace(
+                g.event, categories=g.categories, count=g.count, last_ts=g.last if g.last > g.event.ts else None
+            )
+            for g in self._groups.values()
+        )
         return sorted(merged, key=lambda e: e.ts)
 
 
@@ -110,7 +123,7 @@ def read_events(
     resolved: Iterable[tuple[Path, Source]], options: ReadOptions
 ) -> tuple[EventTally, list[ReadStats], list[InputSummary]]:
     """Stream every file through its reader into one tally."""
-    tally = EventTally()
+    tally = EventTally(options.group_seconds)
     all_stats: list[ReadStats] = []
     summaries: list[InputSummary] = []
     for path, source in resolved:
@@ -163,6 +176,7 @@ def investigate(
 ) -> Incident:
     """Read, classify, filter and add up the events of `paths` into one `Incident`."""
     resolved = resolve_sources(paths, input_format)
+    read_options = dataclasses.replace(read_options, group_seconds=grouping_seconds(timeline_options))
     tally, stats, summaries = read_events(resolved, read_options)
     events = tally.events()
     return build_incident(

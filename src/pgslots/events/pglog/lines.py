@@ -26,9 +26,7 @@ _AUTHORIZED = re.compile(
     rb"connection authorized: user=(\S*) database=(\S*)(?: application_name=(.*?))?"
     rb"(?: SSL enabled \(.*| GSS \(.*)?\s*"
 )
-_DISCONNECTION = re.compile(
-    rb"disconnection: session time: (\d+):(\d\d):(\d\d)\.(\d{3}) user=(\S*) database=(\S*) host=(\S*)"
-)
+_DISCONNECTION = re.compile(rb"disconnection: session time: (\d+:\d\d:\d\d\.\d{3})")
 _STARTING = re.compile(rb"starting PostgreSQL (\d+(?:\.\d+)?(?:[a-z]+\d*)?)")
 
 UNKNOWN_VALUES = frozenset({b"", b"[unknown]", "", "[unknown]"})
@@ -47,13 +45,16 @@ def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:
     return match.group(1), match.group(2), match.group(3) or None
 
 
-def disconnection(message: bytes) -> tuple[float, bytes, bytes, bytes] | None:
-    """(session seconds, user, database, host)."""
+def disconnection(message: bytes) -> float | None:
+    """The session's length in seconds."""
     match = _DISCONNECTION.match(message)
-    if match is None:
-        return None
-    hours, minutes, seconds, millis = (int(x) for x in match.group(1, 2, 3, 4))
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000, match.group(5), match.group(6), match.group(7)
+    return session_seconds(match.group(1)) if match else None
+
+
+def session_seconds(text: bytes) -> float:
+    """`0:00:01.250` (a disconnection's session time) in seconds."""
+    hours, minutes, rest = text.split(b":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest)
 
 
 def server_version(message: bytes) -> str | None:

@@ -48,7 +48,7 @@ def feed_row(
         ended = msg.disconnection(message.encode())
         if ended is None:
             raise ValueError("disconnection message not understood")
-        state.disconnection(pid, ended[0], user or ended[1].decode(), db or ended[2].decode(), client or ended[3].decode())
+        state.disconnection(pid, ended)
     elif message.startswith("replication connection authorized: "):
         state.replication(pid)
     elif message.startswith("starting PostgreSQL "):

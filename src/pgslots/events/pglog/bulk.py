@@ -1,0 +1,205 @@
+"""The fast path of the stderr reader: a `ServerLogState` fed from a whole chunk's matches.
+
+A log of an incident is mostly connection lines, so reading it line by line in Python
+(a `match` and a method call per line) costs microseconds per line. Here one `findall` of
+the prefix's chunk pattern (`LinePrefix.bulk`) reads every line that matters in C, and one
+flat loop applies them: the same transitions as `ServerLogState.received`, `authorized`,
+`disconnection`, `fatal` and `restart`, with the state in local variables. The messages
+repeat (a few users, databases, applications and clients), so each distinct one is parsed
+once and its meaning cached. Rare lines (FATALs, walsenders, restarts, lines not
+understood) go through the state's own methods.
+
+`pg_stderr.StderrScanner.scan_lines` is the per-line reference that this loop must agree
+with exactly; `tests/test_pglog_fast_path.py` checks that on real logs and generated ones.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pgslots.events.pglog import lines as msg
+from pgslots.events.pglog.trace import MAX_PENDING, MAX_SESSIONS, ServerLogState, known
+
+# The meanings of a `log` group, as `meaning` caches them: (kind, values...).
+RECEIVED, AUTHORIZED, UNREAD_AUTHORIZED, DISCONNECTION, REPLICATION, STARTING, READY = range(7)
+_RECEIVED_AT = len(b"connection received: host=")
+
+
+def meaning(log: bytes) -> tuple[Any, ...]:
+    """What a `log` group says, parsed once per distinct text."""
+    if log.startswith(b"connection received: "):
+        return (RECEIVED, known(log[_RECEIVED_AT:]))
+    if log.startswith(b"connection authorized: "):
+        parsed = msg.authorized(log.rstrip(b"\r"))
+        return (UNREAD_AUTHORIZED,) if parsed is None else (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]))
+    if log == b"disconnection: ":
+        return (DISCONNECTION,)
+    if log.startswith(b"replication connection authorized: "):
+        return (REPLICATION,)
+    if log.startswith(b"starting PostgreSQL "):
+        return (STARTING, msg.server_version(log))
+    return (READY,)
+
+
+class Fields:
+    """Where a chunk pattern's groups sit in `findall`'s tuples."""
+
+    def __init__(self, groupindex: dict[str, int], groups: int) -> None:
+        def at(name: str) -> int:
+            return groupindex[name] - 1 if name in groupindex else groupindex["none"] - 1
+
+        self.hot: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
+            *(at(name) for name in ("sec", "zone", "pid", "log", "fatal", "host", "remote"))
+        )
+        self.session: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
+            *(at(name) for name in ("user", "db", "app", "sqlstate"))
+        )
+        self.dtime = at("dtime")
+        self.bad = at("bad")
+        self.sec, self.frac, self.zone = at("sec"), at("frac"), at("zone")
+
+
+def second_text(sec: bytes, zone: bytes) -> bytes:
+    """The `Clock` key of a second: `2026-11-25 14:45:28 UTC`, or epoch seconds for %n."""
+    return sec + b" " + zone if zone else sec
+
+
+def client_of(host: bytes, remote: bytes) -> bytes | None:
+    """The client address a prefix shows (%h, or %r without its port), if any."""
+    return host or (remote.partition(b"(")[0] if remote else None)
+
+
+class Applied:
+    """What `feed` leaves for the caller to finish: the rows whose line number it needs."""
+
+    def __init__(self, examples: int) -> None:
+        self.new_groups: list[tuple[list[Any], tuple[bytes, ...]]] = []  # (FATAL group, its first row)
+        self.skipped = 0
+        self.examples: list[tuple[tuple[bytes, ...], str]] = []  # (row, why), the first `room`
+        self.room = examples
+
+    def skip(self, row: tuple[bytes, ...], why: str) -> None:
+        self.skipped += 1
+        if len(self.examples) < self.room:
+            self.examples.append((row, why))
+
+
+def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Fields, cache: dict[bytes, tuple[Any, ...]],
+         examples: int) -> Applied:
+    """Apply a chunk's `findall` rows to `state`, in file order; keep the first `examples`
+    skipped rows."""
+    applied = Applied(examples)
+    trace = state.trace
+    sessions, pending, ended_by_fatal = state.sessions, state.pending, state.ended_by_fatal
+    walsender_pids = state.walsender_pids
+    slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
+    entries = state._entries
+    hot, session_fields, dtime_at, bad_at = fields.hot, fields.session, fields.dtime, fields.bad
+    level, high, peak = state._level, state._minute_high, trace.peak
+    ts = state._second_ts
+    last_sec = last_zone = None
+    received = authorized = disconnections = ended_seen = reused = 0
+    for row in rows:
+        sec, zone, pid, log, fatal, host, remote = hot(row)
+        if not log and not fatal:
+            if row[bad_at]:
+                applied.skip(row, "not a log line for this log_line_prefix")
+            continue
+        if sec != last_sec or zone != last_zone:
+            last_sec, last_zone = sec, zone
+            state._level, state._minute_high, trace.peak = level, high, peak
+            state.at(second_text(sec, zone))
+            high, ts = state._minute_high, state._second_ts
+        if log:
+            seen = cache.get(log)
+            if seen is None:
+                seen = cache[log] = meaning(log)
+            kind = seen[0]
+            if kind == RECEIVED:
+                received += 1
+                pending.pop(pid, None)
+                pending[pid] = seen[1]
+                if len(pending) > MAX_PENDING:
+                    for stale in list(pending)[: MAX_PENDING // 2]:
+                        del pending[stale]
+                continue
+            if kind == AUTHORIZED:
+                authorized += 1
+                if ended_by_fatal:
+                    ended_by_fatal.discard(pid)
+                if walsender_pids:
+                    walsender_pids.discard(pid)
+                client = pending.pop(pid, None)
+                if host or remote:
+                    client = known(client_of(host, remote)) or client
+                old = sessions.pop(pid, None)
+                if old is not None:
+                    reused += 1
+                    level -= 1
+                    for slot in old[1]:
+                        slot_level[slot] -= 1
+                if len(sessions) >= MAX_SESSIONS:
+                    stale = sessions.pop(next(iter(sessions)))
+                    reused += 1
+                    level -= 1
+                    for slot in stale[1]:
+                        slot_level[slot] -= 1
+                key = (seen[1], seen[2], seen[3], client)
+                entry = entries.get(key) or state.entry(key)
+                sessions[pid] = entry
+                level += 1
+                if level > high:
+                    high = level
+                    if level > peak:
+                        peak = level
+                        trace.peak_at = ts
+                for slot in entry[1]:
+                    now = slot_level[slot] = slot_level[slot] + 1
+                    if now > slot_peak[slot]:
+                        slot_peak[slot] = now
+                        slot_peak_at[slot] = ts
+                continue
+            if kind == DISCONNECTION:
+                disconnections += 1
+                if pid in ended_by_fatal:
+                    ended_by_fatal.discard(pid)
+                    continue
+                if pid in walsender_pids:
+                    walsender_pids.discard(pid)
+                    continue
+                entry = sessions.pop(pid, None)
+                if entry is not None:
+                    ended_seen += 1
+                    level -= 1
+                    for slot in entry[1]:
+                        slot_level[slot] -= 1
+                    continue
+                disconnections -= 1  # counted again by the method
+        # The rare lines: through the state's own methods, with the state in its fields.
+        state._level, state._minute_high, trace.peak = level, high, peak
+        if fatal:
+            user, db, app, sqlstate = session_fields(row)
+            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client_of(host, remote))
+            if group is not None:
+                applied.new_groups.append((group, row))
+        elif kind == DISCONNECTION:
+            state.disconnection(pid, msg.session_seconds(row[dtime_at]))
+        elif kind == UNREAD_AUTHORIZED:
+            applied.skip(row, "connection authorized line not understood")
+        elif kind == REPLICATION:
+            state.replication(pid)
+        elif kind == STARTING:
+            if seen[1]:
+                state.version(seen[1])
+        elif kind == READY:
+            state.restart()
+        level, high, peak = state._level, state._minute_high, trace.peak
+    state._level, state._minute_high, trace.peak = level, high, peak
+    trace.received += received
+    trace.authorized += authorized
+    trace.disconnections += disconnections
+    trace.ended_seen += ended_seen
+    trace.reused_pid += reused
+    return applied
