@@ -33,7 +33,9 @@ def meaning(log: bytes) -> tuple[Any, ...]:
         return (RECEIVED, known(log[_RECEIVED_AT:]))
     if log.startswith(b"connection authorized: "):
         parsed = msg.authorized(log.rstrip(b"\r"))
-        return (UNREAD_AUTHORIZED,) if parsed is None else (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]))
+        if parsed is None:
+            return (UNREAD_AUTHORIZED,)
+        return (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]), {})  # the last: client -> session entry
     if log == b"disconnection: ":
         return (DISCONNECTION,)
     if log.startswith(b"replication connection authorized: "):
@@ -50,14 +52,13 @@ class Fields:
         def at(name: str) -> int:
             return groupindex[name] - 1 if name in groupindex else groupindex["none"] - 1
 
-        self.hot: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
-            *(at(name) for name in ("sec", "zone", "pid", "log", "fatal", "host", "remote"))
+        self.sec_at, self.zone_at, self.pid_at, self.log_at, self.fatal_at = (
+            at(name) for name in ("sec", "zone", "pid", "log", "fatal")
         )
+        self.host_at, self.remote_at = at("host"), at("remote")
         self.session: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
             *(at(name) for name in ("user", "db", "app", "sqlstate"))
         )
-        self.dtime = at("dtime")
-        self.bad = at("bad")
         self.sec, self.frac, self.zone = at("sec"), at("frac"), at("zone")
 
 
@@ -87,27 +88,28 @@ class Applied:
 
 
 def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Fields, cache: dict[bytes, tuple[Any, ...]],
-         examples: int) -> Applied:
+         examples: int, text_of: Callable[[tuple[bytes, ...]], bytes]) -> Applied:
     """Apply a chunk's `findall` rows to `state`, in file order; keep the first `examples`
-    skipped rows."""
+    skipped rows. `text_of(row)` gives a row's message text, for the few disconnections
+    whose session time is needed."""
     applied = Applied(examples)
     trace = state.trace
     sessions, pending, ended_by_fatal = state.sessions, state.pending, state.ended_by_fatal
     walsender_pids = state.walsender_pids
     slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
-    entries = state._entries
-    hot, session_fields, dtime_at, bad_at = fields.hot, fields.session, fields.dtime, fields.bad
+    sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec_at, fields.zone_at, fields.pid_at, fields.log_at, fields.fatal_at
+    host_at, remote_at = fields.host_at, fields.remote_at
+    session_fields = fields.session
     level, high, peak = state._level, state._minute_high, trace.peak
     ts = state._second_ts
     last_sec = last_zone = None
     received = authorized = disconnections = ended_seen = reused = 0
     for row in rows:
-        sec, zone, pid, log, fatal, host, remote = hot(row)
-        if not log and not fatal:
-            if row[bad_at]:
-                applied.skip(row, "not a log line for this log_line_prefix")
-            continue
+        sec, zone, pid, log, fatal = row[sec_at], row[zone_at], row[pid_at], row[log_at], row[fatal_at]
         if sec != last_sec or zone != last_zone:
+            if not sec:  # a line that is no log line (the only rows without a time)
+                applied.skip(row, "not a log line for this log_line_prefix")
+                continue
             last_sec, last_zone = sec, zone
             state._level, state._minute_high, trace.peak = level, high, peak
             state.at(second_text(sec, zone))
@@ -132,6 +134,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 if walsender_pids:
                     walsender_pids.discard(pid)
                 client = pending.pop(pid, None)
+                host, remote = row[host_at], row[remote_at]
                 if host or remote:
                     client = known(client_of(host, remote)) or client
                 old = sessions.pop(pid, None)
@@ -146,8 +149,9 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                     level -= 1
                     for slot in stale[1]:
                         slot_level[slot] -= 1
-                key = (seen[1], seen[2], seen[3], client)
-                entry = entries.get(key) or state.entry(key)
+                entry = seen[4].get(client)
+                if entry is None:
+                    entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
                 sessions[pid] = entry
                 level += 1
                 if level > high:
@@ -166,7 +170,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 if pid in ended_by_fatal:
                     ended_by_fatal.discard(pid)
                     continue
-                if pid in walsender_pids:
+                if walsender_pids and pid in walsender_pids:
                     walsender_pids.discard(pid)
                     continue
                 entry = sessions.pop(pid, None)
@@ -181,11 +185,13 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
         state._level, state._minute_high, trace.peak = level, high, peak
         if fatal:
             user, db, app, sqlstate = session_fields(row)
-            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client_of(host, remote))
+            client = client_of(row[host_at], row[remote_at])
+            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client)
             if group is not None:
                 applied.new_groups.append((group, row))
         elif kind == DISCONNECTION:
-            state.disconnection(pid, msg.session_seconds(row[dtime_at]))
+            if state.disconnection(pid):
+                state.unseen_session(msg.disconnection(text_of(row)))
         elif kind == UNREAD_AUTHORIZED:
             applied.skip(row, "connection authorized line not understood")
         elif kind == REPLICATION:

@@ -48,12 +48,9 @@ def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:
 def disconnection(message: bytes) -> float | None:
     """The session's length in seconds."""
     match = _DISCONNECTION.match(message)
-    return session_seconds(match.group(1)) if match else None
-
-
-def session_seconds(text: bytes) -> float:
-    """`0:00:01.250` (a disconnection's session time) in seconds."""
-    hours, minutes, rest = text.split(b":")
+    if match is None:
+        return None
+    hours, minutes, rest = match.group(1).split(b":")
     return int(hours) * 3600 + int(minutes) * 60 + float(rest)
 
 

@@ -104,15 +104,13 @@ _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
 }
 # The messages the chunk pattern reads, after the prefix: `log` is a LOG message's
 # connection-related text up to what varies per line (so that few distinct values occur),
-# `dtime` a disconnection's session time, `fatal` a FATAL's message; `bad` is the first
+# `fatal` a FATAL's message; `bad` is the first
 # character of a line that is neither a log line for this prefix, nor blank, nor a
 # continuation line (a tab).
 _BULK_MESSAGES = (
     rb"(?:LOG:  (?P<log>connection received: host=[^ \n]*|connection authorized: [^\n]*"
-    rb"|disconnection: (?=session time: \d+:\d\d:\d\d\.\d{3})"
-    rb"|replication connection authorized: |starting PostgreSQL [^\n]*"
+    rb"|disconnection: |replication connection authorized: |starting PostgreSQL [^\n]*"
     rb"|database system is ready to accept connections)"
-    rb"(?:(?<=disconnection: )session time: (?P<dtime>\d+:\d\d:\d\d\.\d{3}))?"
     rb"|FATAL:  (?P<fatal>[^\n]+))"
 )
 

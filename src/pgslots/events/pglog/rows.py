@@ -45,10 +45,8 @@ def feed_row(
         state.authorized(pid, user or parsed[0].decode(), db or parsed[1].decode(),
                          app or (parsed[2].decode() if parsed[2] else None), client)
     elif message.startswith("disconnection: "):
-        ended = msg.disconnection(message.encode())
-        if ended is None:
-            raise ValueError("disconnection message not understood")
-        state.disconnection(pid, ended)
+        if state.disconnection(pid):
+            state.unseen_session(msg.disconnection(message.encode()))
     elif message.startswith("replication connection authorized: "):
         state.replication(pid)
     elif message.startswith("starting PostgreSQL "):

@@ -239,23 +239,30 @@ class ServerLogState:
         self.pending.pop(pid, None)
         self.walsender_pids.add(pid)
 
-    def disconnection(self, pid: Any, seconds: float) -> None:
+    def disconnection(self, pid: Any) -> bool:
+        """A session ends; True when the log did not show its start: then call
+        `unseen_session` with its length (read only for those, which are few)."""
         trace = self.trace
         trace.disconnections += 1
         if pid in self.ended_by_fatal:
             self.ended_by_fatal.discard(pid)
-            return
+            return False
         if pid in self.walsender_pids:
             self.walsender_pids.discard(pid)
-            return
+            return False
         session = self.sessions.pop(pid, None)
         if session is not None:
             trace.ended_seen += 1
             self._close(session)
-            return
-        trace.unseen_start += 1
+            return False
+        return True
+
+    def unseen_session(self, seconds: float | None) -> None:
+        """A session that ended now after `seconds` (None: not understood), whose start the
+        log does not show: counted in the whole minutes it certainly covered."""
+        self.trace.unseen_start += 1
         end = self._second_ts
-        if end is not None:
+        if end is not None and seconds is not None:
             start_minute = int(end.timestamp() - seconds) // 60
             end_minute = int(end.timestamp()) // 60
             if end_minute - start_minute >= 2:  # covered minutes start_minute+1 .. end_minute-1

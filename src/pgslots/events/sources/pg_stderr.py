@@ -96,7 +96,9 @@ class StderrScanner:
     def scan(self, buf: bytes, end: int) -> None:
         stats = self.stats
         rows = self.pattern.findall(buf, 0, end)
-        applied = bulk.feed(self.state, rows, self.fields, self.meanings, MAX_EXAMPLES - len(stats.skipped_examples))
+        lines_of = _RowFinder(self, buf, end)
+        applied = bulk.feed(self.state, rows, self.fields, self.meanings, MAX_EXAMPLES - len(stats.skipped_examples),
+                            lines_of.text_of)
         lines = buf.count(b"\n", 1, end + 1)
         stats.records += lines
         if applied.new_groups:
@@ -144,7 +146,8 @@ class StderrScanner:
                 else:
                     state.authorized(pid, parsed[0], parsed[1], parsed[2], client)
             elif log.startswith(b"disconnection: "):
-                state.disconnection(pid, msg.session_seconds(found["dtime"]))
+                if state.disconnection(pid):
+                    state.unseen_session(msg.disconnection(buf[found.start("log") : pos]))
             elif log.startswith(b"replication connection authorized: "):
                 state.replication(pid)
             elif log.startswith(b"starting PostgreSQL "):
@@ -167,6 +170,16 @@ class _RowFinder:
         self.pos = 0  # where the previous row was found
         self.counted = (0, 0)  # (position, newlines before it in buf)
         self.bad_rows: Iterator[Any] | None = None
+
+    def text_of(self, row: tuple[bytes, ...]) -> bytes:
+        """The text of `row`'s line, from the log message on (b"" if not found)."""
+        pos = self._find(row)
+        if pos is None:
+            return b""
+        self.pos = pos
+        found = self.scanner.pattern.match(self.buf, pos, self.end)
+        end = self.buf.find(b"\n", pos + 1, self.end)
+        return self.buf[found.start("log") : end if end >= 0 else self.end] if found is not None else b""
 
     def line_of(self, row: tuple[bytes, ...]) -> int | None:
         pos = self._find(row)
