@@ -80,8 +80,8 @@ def choose_prefix(given: str | None, sample: list[bytes], path: Path) -> tuple[L
 class StderrScanner:
     """Feeds a `ServerLogState` from chunks of a stderr log.
 
-    A chunk is given as `buf` with `buf[0] == b"\\n"` (the end of the line before it) and
-    its lines in `buf[1:end + 1]`, each ending with a newline."""
+    A chunk is the lines of `buf[start + 1 : end + 1]`: `buf[start]` is the newline that
+    ends the line before them, and each ends with a newline."""
 
     def __init__(self, prefix: LinePrefix, state: ServerLogState, stats: ReadStats) -> None:
         self.pattern = prefix.bulk
@@ -93,32 +93,31 @@ class StderrScanner:
 
     # -- the fast path -----------------------------------------------------------------------
 
-    def scan(self, buf: bytes, end: int) -> None:
+    def scan(self, buf: bytes, start: int, end: int) -> None:
         stats = self.stats
-        rows = self.pattern.findall(buf, 0, end)
-        lines_of = _RowFinder(self, buf, end)
+        rows = self.pattern.findall(buf, start, end)
         applied = bulk.feed(self.state, rows, self.fields, self.meanings, MAX_EXAMPLES - len(stats.skipped_examples),
-                            lines_of.text_of)
-        lines = buf.count(b"\n", 1, end + 1)
-        stats.records += lines
-        if applied.new_groups:
-            finder = _RowFinder(self, buf, end)
-            for group, row in applied.new_groups:
-                group[1] = finder.line_of(row)
+                            _RowFinder(self, buf, start, end).text_of)
+        del rows
         if applied.examples:
-            finder = _RowFinder(self, buf, end)
+            finder = _RowFinder(self, buf, start, end)
             for row, why in applied.examples:
                 stats.skip(finder.line_of(row), why)
         stats.skipped += applied.skipped - len(applied.examples)
+        finder = _RowFinder(self, buf, start, end)
+        for group, row in applied.new_groups:
+            group[1] = finder.line_of(row)
+        lines = finder.newlines_before(end + 1) - 1
+        stats.records += lines
         self.line_base += lines
 
     # -- the per-line reference --------------------------------------------------------------
 
-    def scan_lines(self, buf: bytes, end: int) -> None:
+    def scan_lines(self, buf: bytes, start: int, end: int) -> None:
         """The same as `scan`, one line at a time through the state's methods."""
         state, stats, match = self.state, self.stats, self.pattern.match
         line = self.line_base
-        pos = 0
+        pos = start
         while pos < end:
             line += 1
             found = match(buf, pos, end)
@@ -165,11 +164,18 @@ class _RowFinder:
     time text, checked by matching the line again. Rows without a time (lines that are no
     log line) are found by going through the chunk's matches."""
 
-    def __init__(self, scanner: StderrScanner, buf: bytes, end: int) -> None:
-        self.scanner, self.buf, self.end = scanner, buf, end
-        self.pos = 0  # where the previous row was found
-        self.counted = (0, 0)  # (position, newlines before it in buf)
+    def __init__(self, scanner: StderrScanner, buf: bytes, start: int, end: int) -> None:
+        self.scanner, self.buf, self.start, self.end = scanner, buf, start, end
+        self.pos = start  # where the previous row was found
+        self.counted = (start, 0)  # (position, newlines in buf[start:position])
         self.bad_rows: Iterator[Any] | None = None
+
+    def newlines_before(self, pos: int) -> int:
+        """Newlines in `buf[start:pos]`, counted on from the previous call (`pos` only grows)."""
+        at, newlines = self.counted
+        newlines += self.buf.count(b"\n", at, pos)
+        self.counted = (pos, newlines)
+        return newlines
 
     def text_of(self, row: tuple[bytes, ...]) -> bytes:
         """The text of `row`'s line, from the log message on (b"" if not found)."""
@@ -186,10 +192,7 @@ class _RowFinder:
         if pos is None:
             return None
         self.pos = pos
-        at, newlines = self.counted
-        newlines += self.buf.count(b"\n", at, pos + 1)
-        self.counted = (pos + 1, newlines)
-        return self.scanner.line_base + newlines
+        return self.scanner.line_base + self.newlines_before(pos + 1)
 
     def _find(self, row: tuple[bytes, ...]) -> int | None:
         """The position of the newline that starts `row`'s line."""
@@ -197,7 +200,7 @@ class _RowFinder:
         sec = row[fields.sec]
         if not sec:
             if self.bad_rows is None:
-                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, 0, self.end) if m["bad"])
+                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, self.start, self.end) if m["bad"])
             return next(self.bad_rows, None)
         stamp = sec + row[fields.frac] + (b" " + row[fields.zone] if row[fields.zone] else b"")
         at = buf.find(stamp, self.pos, self.end)
@@ -235,26 +238,27 @@ class PgStderr:
             state.trace.prefix, state.trace.prefix_recognised = prefix.text, recognised
             scanner = StderrScanner(prefix, state, stats)
             scan = scanner.scan_lines if self.exact else scanner.scan
-            carry = b"\n"  # the unfinished last line, after the newline that ends the line before it
+            carry = b""  # the unfinished last line of the previous chunk
             while data:
                 if options.progress is not None:
                     options.progress(len(data))
-                buf = carry + data
-                del data
-                end = buf.rfind(b"\n")
-                if end > 0:
-                    scan(buf, end)
-                    carry = buf[end:]
-                    yield from state.flush()
-                elif len(buf) > MAX_LINE:
-                    stats.skip(scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB")
-                    carry = b"\n"
+                first, last = data.find(b"\n"), data.rfind(b"\n")
+                if first < 0:
+                    carry += data
+                    if len(carry) > MAX_LINE:
+                        stats.skip(scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB")
+                        carry = b""
                 else:
-                    carry = buf
-                del buf
+                    line = b"\n" + carry + data[: first + 1]  # the line the previous chunk began
+                    scan(line, 0, len(line) - 1)
+                    if last > first:
+                        scan(data, first, last)  # every other whole line, in place
+                    carry = data[last + 1 :]
+                    yield from state.flush()
+                del data
                 data = _read(handle, path)
             if carry.strip():
-                scan(carry + b"\n", len(carry))
+                scan(b"\n" + carry + b"\n", 0, len(carry) + 1)
         stats.extra["connection_trace"] = _finish(state, clock, stats)
         yield from state.flush()
 
