@@ -21,6 +21,7 @@ group pointing at its first line.
 
 from __future__ import annotations
 
+import gc
 import re
 
 from collections.abc import Iterator
@@ -95,10 +96,16 @@ class StderrScanner:
 
     def scan(self, buf: bytes, start: int, end: int) -> None:
         stats = self.stats
-        rows = self.pattern.findall(buf, start, end)
-        applied = bulk.feed(self.state, rows, self.fields, self.meanings, MAX_EXAMPLES - len(stats.skipped_examples),
-                            _RowFinder(self, buf, start, end).text_of)
-        del rows
+        collecting = gc.isenabled()
+        gc.disable()  # the rows are tuples of bytes, no cycles: a collection would only walk them
+        try:
+            rows = self.pattern.findall(buf, start, end)
+            applied = bulk.feed(self.state, rows, self.fields, self.meanings,
+                                MAX_EXAMPLES - len(stats.skipped_examples), _RowFinder(self, buf, start, end).text_of)
+            del rows
+        finally:
+            if collecting:
+                gc.enable()
         if applied.examples:
             finder = _RowFinder(self, buf, start, end)
             for row, why in applied.examples:
