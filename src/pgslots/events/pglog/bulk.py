@@ -46,20 +46,23 @@ def meaning(log: bytes) -> tuple[Any, ...]:
 
 
 class Fields:
-    """Where a chunk pattern's groups sit in `findall`'s tuples."""
+    """Where a chunk pattern's groups sit in `findall`'s tuples (`at` a field the prefix
+    lacks reads a trailing b"")."""
 
-    def __init__(self, groupindex: dict[str, int], groups: int) -> None:
+    def __init__(self, groupindex: dict[str, int]) -> None:
+        self.absent = len(groupindex)  # index of the b"" that `row + (b"",)` ends with
+
         def at(name: str) -> int:
-            return groupindex[name] - 1 if name in groupindex else groupindex["none"] - 1
+            return groupindex[name] - 1 if name in groupindex else self.absent
 
-        self.sec_at, self.zone_at, self.pid_at, self.log_at, self.fatal_at = (
-            at(name) for name in ("sec", "zone", "pid", "log", "fatal")
+        self.sec, self.frac, self.zone, self.pid, self.log, self.fatal = (
+            at(name) for name in ("sec", "frac", "zone", "pid", "log", "fatal")
         )
-        self.host_at, self.remote_at = at("host"), at("remote")
+        self.has_client = "host" in groupindex or "remote" in groupindex
+        self.client: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(at("host"), at("remote"))
         self.session: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
-            *(at(name) for name in ("user", "db", "app", "sqlstate"))
+            *(at(name) for name in ("user", "db", "app", "sqlstate", "host", "remote"))
         )
-        self.sec, self.frac, self.zone = at("sec"), at("frac"), at("zone")
 
 
 def second_text(sec: bytes, zone: bytes) -> bytes:
@@ -97,9 +100,9 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     sessions, pending, ended_by_fatal = state.sessions, state.pending, state.ended_by_fatal
     walsender_pids = state.walsender_pids
     slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
-    sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec_at, fields.zone_at, fields.pid_at, fields.log_at, fields.fatal_at
-    host_at, remote_at = fields.host_at, fields.remote_at
-    session_fields = fields.session
+    sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec, fields.zone, fields.pid, fields.log, fields.fatal
+    has_client, client_fields, session_fields = fields.has_client, fields.client, fields.session
+    absent = (b"",)
     level, high, peak = state._level, state._minute_high, trace.peak
     ts = state._second_ts
     last_sec = last_zone = None
@@ -134,9 +137,8 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 if walsender_pids:
                     walsender_pids.discard(pid)
                 client = pending.pop(pid, None)
-                host, remote = row[host_at], row[remote_at]
-                if host or remote:
-                    client = known(client_of(host, remote)) or client
+                if has_client:
+                    client = known(client_of(*client_fields(row + absent))) or client
                 old = sessions.pop(pid, None)
                 if old is not None:
                     reused += 1
@@ -184,9 +186,8 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
         # The rare lines: through the state's own methods, with the state in its fields.
         state._level, state._minute_high, trace.peak = level, high, peak
         if fatal:
-            user, db, app, sqlstate = session_fields(row)
-            client = client_of(row[host_at], row[remote_at])
-            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client)
+            user, db, app, sqlstate, host, remote = session_fields(row + absent)
+            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client_of(host, remote))
             if group is not None:
                 applied.new_groups.append((group, row))
         elif kind == DISCONNECTION:

@@ -104,9 +104,8 @@ _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
 }
 # The messages the chunk pattern reads, after the prefix: `log` is a LOG message's
 # connection-related text up to what varies per line (so that few distinct values occur),
-# `fatal` a FATAL's message; `bad` is the first
-# character of a line that is neither a log line for this prefix, nor blank, nor a
-# continuation line (a tab).
+# `fatal` a FATAL's message. A line that is neither a log line for this prefix, nor
+# blank, nor a continuation line (a tab) gives a match too, with no group set (no `sec`).
 _BULK_MESSAGES = (
     rb"(?:LOG:  (?P<log>connection received: host=[^ \n]*|connection authorized: [^\n]*"
     rb"|disconnection: |replication connection authorized: |starting PostgreSQL [^\n]*"
@@ -146,7 +145,8 @@ class LinePrefix:
 
 def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str, str] | None = None) -> tuple[str, set[str]]:
     """The regex source of a prefix, and the named fields it captures. `times` replaces the
-    time escapes' patterns (the first one only; later ones do not capture)."""
+    time escapes' patterns (the first one only; later ones do not capture), for the chunk
+    pattern, where a lazy field of non-spaces followed by a space is made greedy too."""
     parts: list[str] = []
     tail: list[str] = []
     target = parts
@@ -165,6 +165,8 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
         if letter not in escapes:
             continue  # the server prints nothing for an escape it does not know
         name, pattern = escapes[letter]
+        if times is not None and pattern.endswith("*?") and "^ " in pattern and text[pos : pos + 1] == " ":
+            pattern = pattern[:-1]  # greedy: the same match, as the field holds no space
         if times is not None and letter in times and not used & {"m", "t", "n"}:
             used.add(letter)
             pattern = times[letter]
@@ -183,17 +185,14 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
 def _bulk(text: str) -> re.Pattern[bytes]:
     body, _used = _body(text, _BULK_ESCAPES, _BULK_TIME)
     lead = _lead(body)
-    source = (
-        b"\n(?P<none>)(?:" + body.encode() + _BULK_MESSAGES + b"|(?!\t|\r?\n|" + lead + b")(?P<bad>[^\n]))"
-    )
-    return re.compile(source)
+    return re.compile(b"\n(?:" + body.encode() + _BULK_MESSAGES + b"|(?!\t|\r?\n|" + lead + b")[^\n])")
 
 
 def _lead(body: str) -> bytes:
     """The start every log line must have: the prefix up to its first free-text field (cheap
     to check on every line, and enough to tell log lines from foreign ones), capturing nothing."""
     plain = re.sub(r"\(\?P<\w+>", "(?:", body)
-    cuts = [plain.find(f) for f in ("[^ \\n]*?", "[^\\n]*?", "(?:[^ \\n]*?)", "(?:[^\\n]*?)")]
+    cuts = [plain.find(f) for f in ("[^ \\n]*", "[^\\n]*?", "(?:[^ \\n]*", "(?:[^\\n]*?)")]
     cut = min((c for c in cuts if c > 0), default=len(plain))
     for candidate in (plain[:cut], plain[: plain.find(")") + 1]):
         try:

@@ -88,7 +88,7 @@ class StderrScanner:
         self.pattern = prefix.bulk
         self.state = state
         self.stats = stats
-        self.fields = bulk.Fields(self.pattern.groupindex, self.pattern.groups)
+        self.fields = bulk.Fields(self.pattern.groupindex)
         self.meanings: dict[bytes, tuple[Any, ...]] = {}
         self.line_base = 0  # lines before the current chunk
 
@@ -133,7 +133,7 @@ class StderrScanner:
             if found is None:
                 continue
             get = found.groupdict(b"").get
-            if get("bad"):
+            if not get("sec"):
                 stats.skip(line, "not a log line for this log_line_prefix")
                 continue
             pid, log, fatal = get("pid", b""), get("log"), found["fatal"]
@@ -207,7 +207,7 @@ class _RowFinder:
         sec = row[fields.sec]
         if not sec:
             if self.bad_rows is None:
-                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, self.start, self.end) if m["bad"])
+                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, self.start, self.end) if not m["sec"])
             return next(self.bad_rows, None)
         stamp = sec + row[fields.frac] + (b" " + row[fields.zone] if row[fields.zone] else b"")
         at = buf.find(stamp, self.pos, self.end)
