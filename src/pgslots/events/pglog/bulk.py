@@ -108,7 +108,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     last_sec = last_zone = None
     received = authorized = disconnections = ended_seen = reused = 0
     for row in rows:
-        sec, zone, pid, log, fatal = row[sec_at], row[zone_at], row[pid_at], row[log_at], row[fatal_at]
+        sec, zone, pid, log = row[sec_at], row[zone_at], row[pid_at], row[log_at]
         if sec != last_sec or zone != last_zone:
             if not sec:  # a line that is no log line (the only rows without a time)
                 applied.skip(row, "not a log line for this log_line_prefix")
@@ -185,6 +185,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 disconnections -= 1  # counted again by the method
         # The rare lines: through the state's own methods, with the state in its fields.
         state._level, state._minute_high, trace.peak = level, high, peak
+        fatal = row[fatal_at]
         if fatal:
             user, db, app, sqlstate, host, remote = session_fields(row + absent)
             group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client_of(host, remote))
