@@ -20,27 +20,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgslots.events.pglog import lines as msg
-from pgslots.events.pglog.trace import MAX_PENDING, MAX_SESSIONS, ServerLogState, known
+from pgslots.events.pglog.trace import MAX_PENDING, MAX_SESSIONS, ServerLogState, _unknown_to_none, known
 
 # The meanings of a `log` group, as `meaning` caches them: (kind, values...).
 RECEIVED, AUTHORIZED, UNREAD_AUTHORIZED, DISCONNECTION, REPLICATION, STARTING, READY = range(7)
-_RECEIVED_AT = len(b"connection received: host=")
 
 
 def meaning(log: bytes) -> tuple[Any, ...]:
     """What a `log` group says, parsed once per distinct text."""
-    if log.startswith(b"connection received: "):
-        return (RECEIVED, known(log[_RECEIVED_AT:]))
-    if log.startswith(b"connection authorized: "):
+    if log.startswith(msg.RECEIVED):
+        return (RECEIVED, known(log[len(msg.RECEIVED) :]))
+    if log.startswith(msg.AUTHORIZED):
         parsed = msg.authorized(log.rstrip(b"\r"))
         if parsed is None:
             return (UNREAD_AUTHORIZED,)
         return (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]), {})  # the last: client -> session entry
-    if log == b"disconnection: ":
+    if log == msg.DISCONNECTION:
         return (DISCONNECTION,)
-    if log.startswith(b"replication connection authorized: "):
+    if log.startswith(msg.REPLICATION_AUTHORIZED):
         return (REPLICATION,)
-    if log.startswith(b"starting PostgreSQL "):
+    if log.startswith(msg.STARTING):
         return (STARTING, msg.server_version(log))
     return (READY,)
 
@@ -103,10 +102,12 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec, fields.zone, fields.pid, fields.log, fields.fatal
     has_client, client_fields, session_fields = fields.has_client, fields.client, fields.session
     absent = (b"",)
+    groups, unknown = state.groups, _unknown_to_none
     level, high, peak = state._level, state._minute_high, trace.peak
-    ts = state._second_ts
+    ts, valid, bucket = state._second_ts, state._second_valid, state._bucket
     last_sec = last_zone = None
     received = authorized = disconnections = ended_seen = reused = 0
+    fatal_lines = refused = correlated = bad_time = 0
     for row in rows:
         sec, zone, pid, log = row[sec_at], row[zone_at], row[pid_at], row[log_at]
         if sec != last_sec or zone != last_zone:
@@ -115,8 +116,8 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 continue
             last_sec, last_zone = sec, zone
             state._level, state._minute_high, trace.peak = level, high, peak
-            state.at(second_text(sec, zone))
-            high, ts = state._minute_high, state._second_ts
+            valid = state.at(second_text(sec, zone))
+            high, ts, bucket = state._minute_high, state._second_ts, state._bucket
         if log:
             seen = cache.get(log)
             if seen is None:
@@ -146,11 +147,9 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                     for slot in old[1]:
                         slot_level[slot] -= 1
                 if len(sessions) >= MAX_SESSIONS:
-                    stale = sessions.pop(next(iter(sessions)))
-                    reused += 1
-                    level -= 1
-                    for slot in stale[1]:
-                        slot_level[slot] -= 1
+                    state._level = level
+                    state.forget_oldest()
+                    level = state._level
                 entry = seen[4].get(client)
                 if entry is None:
                     entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
@@ -183,15 +182,46 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                         slot_level[slot] -= 1
                     continue
                 disconnections -= 1  # counted again by the method
+        fatal = row[fatal_at]
+        if fatal:  # as ServerLogState.fatal does
+            fatal_lines += 1
+            user, db, app, sqlstate, host, remote = session_fields(row + absent)
+            client = client_of(host, remote) if has_client else None
+            user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
+            entry = sessions.pop(pid, None)
+            if entry is not None:
+                refused += 1
+                level -= 1
+                for slot in entry[1]:
+                    slot_level[slot] -= 1
+                ended_by_fatal.add(pid)
+                if user is None or db is None or app is None or client is None:
+                    correlated += 1
+                    key = entry[0]
+                    user, db, app, client = user or key[0], db or key[1], app or key[2], client or key[3]
+            elif pid in pending:
+                waiting = pending.pop(pid)
+                if client is None and waiting is not None:
+                    correlated += 1
+                    client = waiting
+            if not valid:
+                bad_time += 1
+                continue
+            key = (bucket, fatal.rstrip(b"\r"), user, db, app, client, sqlstate or None)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = [1, None, ts, ts]
+                applied.new_groups.append((group, row))
+            else:
+                group[0] += 1
+                if ts > group[3]:
+                    group[3] = ts
+                elif ts < group[2]:
+                    group[2] = ts
+            continue
         # The rare lines: through the state's own methods, with the state in its fields.
         state._level, state._minute_high, trace.peak = level, high, peak
-        fatal = row[fatal_at]
-        if fatal:
-            user, db, app, sqlstate, host, remote = session_fields(row + absent)
-            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client_of(host, remote))
-            if group is not None:
-                applied.new_groups.append((group, row))
-        elif kind == DISCONNECTION:
+        if kind == DISCONNECTION:
             if state.disconnection(pid):
                 state.unseen_session(msg.disconnection(text_of(row)))
         elif kind == UNREAD_AUTHORIZED:
@@ -210,4 +240,8 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     trace.disconnections += disconnections
     trace.ended_seen += ended_seen
     trace.reused_pid += reused
+    trace.fatal_lines += fatal_lines
+    trace.refused_after_auth += refused
+    trace.correlated += correlated
+    trace.bad_time += bad_time
     return applied

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import re
 
-RECEIVED = b"connection received: "
+RECEIVED = b"connection received: host="
 AUTHORIZED = b"connection authorized: "
 REPLICATION_AUTHORIZED = b"replication connection authorized: "
 DISCONNECTION = b"disconnection: "
 STARTING = b"starting PostgreSQL "
 READY = b"database system is ready to accept connections"
-
-_RECEIVED = re.compile(rb"connection received: host=(\S*)")
 _AUTHORIZED = re.compile(
     rb"connection authorized: user=(\S*) database=(\S*)(?: application_name=(.*?))?"
     rb"(?: SSL enabled \(.*| GSS \(.*)?\s*"
@@ -30,11 +28,6 @@ _DISCONNECTION = re.compile(rb"disconnection: session time: (\d+:\d\d:\d\d\.\d{3
 _STARTING = re.compile(rb"starting PostgreSQL (\d+(?:\.\d+)?(?:[a-z]+\d*)?)")
 
 UNKNOWN_VALUES = frozenset({b"", b"[unknown]", "", "[unknown]"})
-
-
-def received_host(message: bytes) -> bytes | None:
-    match = _RECEIVED.match(message)
-    return match.group(1) if match else None
 
 
 def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 
 from pgslots.errors import InputError
+from pgslots.events.pglog import lines as msg
 
 SEVERITIES = (
     "DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "DEBUG", "INFO", "NOTICE", "WARNING",
@@ -107,10 +108,9 @@ _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
 # `fatal` a FATAL's message. A line that is neither a log line for this prefix, nor
 # blank, nor a continuation line (a tab) gives a match too, with no group set (no `sec`).
 _BULK_MESSAGES = (
-    rb"(?:LOG:  (?P<log>connection received: host=[^ \n]*|connection authorized: [^\n]*"
-    rb"|disconnection: |replication connection authorized: |starting PostgreSQL [^\n]*"
-    rb"|database system is ready to accept connections)"
-    rb"|FATAL:  (?P<fatal>[^\n]+))"
+    b"(?:LOG:  (?P<log>" + msg.RECEIVED + rb"[^ \n]*|" + msg.AUTHORIZED + rb"[^\n]*|" + msg.DISCONNECTION
+    + b"|" + msg.REPLICATION_AUTHORIZED + b"|" + msg.STARTING + rb"[^\n]*|" + msg.READY + b")"
+    + rb"|FATAL:  (?P<fatal>[^\n]+))"
 )
 
 
@@ -118,15 +118,13 @@ _BULK_MESSAGES = (
 class LinePrefix:
     """A compiled `log_line_prefix`.
 
-    `regex` matches exactly the prefix (use `fullmatch(buf, start, end)` with `end` where the
-    severity begins); `line_regex` matches a whole line: prefix, severity, message. `bulk`
+    `line_regex` matches a whole line: prefix, severity, message (recognition). `bulk`
     reads a whole chunk with one `findall`: from each line's preceding newline, the prefix
     and one of the messages that matter (`_BULK_MESSAGES`), or flags the line as not a log
     line (group `bad`); every other line gives no match.
     """
 
     text: str
-    regex: re.Pattern[bytes]
     line_regex: re.Pattern[bytes]
     fields: frozenset[str]  # fields present: "m", "t", "n", "pid", "user", "db", "app", ...
     bulk: re.Pattern[bytes]
@@ -138,9 +136,6 @@ class LinePrefix:
     @property
     def has_client(self) -> bool:
         return bool(self.fields & {"remote", "host"})
-
-    def group_index(self, name: str) -> int:
-        return self.regex.groupindex.get(name, 0)
 
 
 def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str, str] | None = None) -> tuple[str, set[str]]:
@@ -208,12 +203,11 @@ def compile_prefix(text: str) -> LinePrefix:
     body, used = _body(text, _ESCAPES)
     source = body.encode()
     try:
-        regex = re.compile(source, re.S)
         line_regex = re.compile(source + rb"(?P<severity>" + _SEVERITY.encode() + rb"):  (?P<message>.*)", re.S)
         bulk = _bulk(text)
     except re.error as exc:  # pragma: no cover - every escape above is a valid pattern
         raise InputError(f"cannot compile --log-line-prefix {text!r}: {exc}") from None
-    return LinePrefix(text, regex, line_regex, frozenset(used), bulk)  # used: the escapes' fields only
+    return LinePrefix(text, line_regex, frozenset(used), bulk)  # used: the escapes' fields only
 
 
 def sample_lines(head: bytes, limit: int = 1000) -> list[bytes]:

@@ -12,9 +12,6 @@ from pgslots.events.pglog import lines as msg
 from pgslots.events.pglog.clock import second_of
 from pgslots.events.pglog.trace import ServerLogState
 
-LINE_KINDS = ("connection authorized: ", "disconnection: ", "replication connection authorized: ",
-              "starting PostgreSQL ", "database system is ready to accept connections")
-
 
 def feed_row(
     state: ServerLogState,

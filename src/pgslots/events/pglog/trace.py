@@ -227,12 +227,16 @@ class ServerLogState:
             trace.reused_pid += 1
             self._close(old)
         if len(self.sessions) >= MAX_SESSIONS:
-            stale = next(iter(self.sessions))
-            self._close(self.sessions.pop(stale))
-            trace.reused_pid += 1
+            self.forget_oldest()
         entry = self.entry((user, db, known(app), client))
         self.sessions[pid] = entry
         self._open(entry)
+
+    def forget_oldest(self) -> None:
+        """More sessions open than any server allows: log_disconnections is off; the
+        oldest is taken as ended."""
+        self._close(self.sessions.pop(next(iter(self.sessions))))
+        self.trace.reused_pid += 1
 
     def replication(self, pid: Any) -> None:
         self.trace.walsenders += 1

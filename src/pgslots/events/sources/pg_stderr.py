@@ -143,20 +143,20 @@ class StderrScanner:
                 group = state.fatal(pid, fatal.rstrip(b"\r"), get("sqlstate"), get("user"), get("db"), get("app"), client)
                 if group is not None:
                     group[1] = line
-            elif log.startswith(b"connection received: "):
-                state.received(pid, log[len(b"connection received: host="):])
-            elif log.startswith(b"connection authorized: "):
+            elif log.startswith(msg.RECEIVED):
+                state.received(pid, log[len(msg.RECEIVED) :])
+            elif log.startswith(msg.AUTHORIZED):
                 parsed = msg.authorized(log.rstrip(b"\r"))
                 if parsed is None:
                     stats.skip(line, "connection authorized line not understood")
                 else:
                     state.authorized(pid, parsed[0], parsed[1], parsed[2], client)
-            elif log.startswith(b"disconnection: "):
+            elif log.startswith(msg.DISCONNECTION):
                 if state.disconnection(pid):
                     state.unseen_session(msg.disconnection(buf[found.start("log") : pos]))
-            elif log.startswith(b"replication connection authorized: "):
+            elif log.startswith(msg.REPLICATION_AUTHORIZED):
                 state.replication(pid)
-            elif log.startswith(b"starting PostgreSQL "):
+            elif log.startswith(msg.STARTING):
                 version = msg.server_version(log)
                 if version:
                     state.version(version)
