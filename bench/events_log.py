@@ -90,18 +90,18 @@ def build(log: bytes, target: int, path: Path) -> tuple[int, int]:
 
 
 def run_measured(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str], int]:
-    """Run `cmd` and return (wall seconds, result, peak RSS KiB of that process alone, from
-    its own rusage)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run `cmd` and return (wall seconds, result, peak RSS KiB of that process alone).
+
+    The RSS is read by GNU time around the command: a child's own rusage would also count
+    this (larger) process's pages, which Linux charges to a child started by vfork."""
+    timer = shutil.which("time") or "/usr/bin/time"
+    with tempfile.NamedTemporaryFile() as rss:
+        measured = [timer, "-q", "-f", "%M", "-o", rss.name, *cmd] if os.path.exists(timer) else cmd
         start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(child.pid, 0)
+        result = subprocess.run(measured, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(cmd, child.returncode, out.read().decode(), err.read().decode())
-    return wall, result, usage.ru_maxrss
+        text = Path(rss.name).read_text().strip()
+    return wall, result, int(text.splitlines()[-1]) if text[-1:].isdigit() else -1
 
 
 def run_pgslots(path: Path, mb: float, expected: int, label: str) -> tuple[float, float] | None:
