@@ -199,3 +199,16 @@ def test_a_path_that_is_not_a_django_project_gives_a_clear_result(tmp_path: Path
 def test_help_has_examples() -> None:
     result = runner.invoke(app, ["audit", "--help"])
     assert result.exit_code == 0 and "--assume" in result.stdout and "Examples" in result.stdout
+
+
+def test_readme_example_is_the_real_output() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[0]
+    root = Path(__file__).resolve().parent.parent
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = runner.invoke(app, ["audit", "tests/fixtures/repos/writeup"])
+    finally:
+        os.chdir(cwd)
+    assert result.stdout.rstrip() == block.rstrip()
