@@ -182,6 +182,8 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             ("per_process", group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
             if quantity.value is None and quantity.unknown:
+                if quantity.unknown.endswith(".cpus"):
+                    question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
                 adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
                 assumed = None
