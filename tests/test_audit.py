@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 import pgslots.cli.audit  # noqa: F401 - registers the command
 from pgslots.cli import app
-from pgslots.deploy.audit import run_audit
 from pgslots.deploy.model import Topology
 from pgslots.serde import from_jsonable, to_jsonable
 

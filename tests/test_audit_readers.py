@@ -127,3 +127,29 @@ def test_second_alias_on_another_server_is_not_counted(tmp_path: Path) -> None:
     assert found["web"].aliases == ("default",)
     assert (found["web"].demand.steady, found["web"].demand.worst) == (8, 8)
     assert (found["worker"].demand.steady, found["worker"].demand.worst) == (10, 10)
+
+
+def test_mounted_postgresql_conf_and_pgbouncer_ini_are_read(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': 'bouncer',\n"
+                            "    'PORT': '6432', 'USER': 'app', 'NAME': 'app', 'DISABLE_SERVER_SIDE_CURSORS': True}}\n",
+        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "deploy/postgresql.conf": "# tuned\nmax_connections = 250\n#superuser_reserved_connections = 3\nreserved_connections = 5\n",
+        "deploy/pgbouncer.ini": "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\npool_mode = transaction\n"
+                                "default_pool_size = 40\nreserve_pool_size = 5\nmax_client_conn = 1000\n",
+        "docker-compose.prod.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4 --threads 10\n"
+                                   "  bouncer:\n    image: bitnami/pgbouncer:1.23\n    volumes:\n      - ./deploy/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro\n"
+                                   "  db:\n    image: postgres:16\n    command: postgres -c config_file=/etc/postgresql/postgresql.conf\n"
+                                   "    volumes:\n      - ./deploy/postgresql.conf:/etc/postgresql/postgresql.conf\n",
+    })
+    diagnosis = run_audit(root)
+    t = diagnosis.topology
+    assert t.slots.max_connections.value == 250 and t.slots.reserved_connections.value == 5
+    assert t.slots.usable == 250 - 3 - 5
+    assert t.pgbouncer is not None and t.pgbouncer.pool_mode == "transaction" and t.pgbouncer.capacity == 45
+    web = t.groups[0]
+    assert web.policy.via_pgbouncer and web.demand.worst == 40
+    assert t.demand.worst == 40  # min(pools 45, clients 40)
+    assert not t.unused_configs
+    assert "PGS011" not in {f.code for f in diagnosis.findings}

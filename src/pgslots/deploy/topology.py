@@ -18,13 +18,13 @@ from pgslots.deploy import budget
 from pgslots.deploy.model import (
     AliasFact, ConnectionPolicy, Demand, DjangoFacts, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology,
 )
-from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import Launch, launch_from_words, split_words
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice, SettingsRead, alias_facts, choose_settings, read_settings,
 )
 from pgslots.deploy.readers.docker import (
-    ComposeFile, Dockerfile, Service, compose_score, is_compose_file, read_compose, read_dockerfile,
+    ComposeFile, Dockerfile, compose_score, is_compose_file, read_compose, read_dockerfile,
 )
 from pgslots.deploy.readers.envfiles import (
     MISSING_ENV, Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
@@ -34,7 +34,7 @@ from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, re
 from pgslots.deploy.readers.postgres import (
     flags_from_argv, pgbouncer_from_env, read_pgbouncer_ini, read_postgresql_conf,
 )
-from pgslots.deploy.readers.pyeval import UNKNOWN, ModuleResolver, V
+from pgslots.deploy.readers.pyeval import ModuleResolver, V
 from pgslots.deploy.readers.scripts import apply_assignments, read_script
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.servers import Shape, shape_of
@@ -117,7 +117,7 @@ def scan(root: Path) -> Scan:
 
 def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: list[str]) -> Env:
     env = Env()
-    for rel, line, required in files:
+    for rel, _, required in files:
         chosen, why = resolve_env_file(s.repo, rel)
         if chosen is None:
             if required:
@@ -455,12 +455,11 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                     except ValueError:
                         pass
             conf_target = flags_from_argv(argv).get("config_file")
-            for volume, line in service.volumes:
+            for volume, _ in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0]
-                src = source[2:] if source.startswith("./") else source
-                from pgslots.deploy.readers import join as _join
-                src = _join(service.file.rsplit("/", 1)[0] if "/" in service.file else "", source) if source.startswith(".") else src
+                folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
+                src = join(folder, source) if source.startswith(".") else source
                 if repo.has(src) and (target.endswith("postgresql.conf") and (conf_target in (None, target) or "/docker-entrypoint" in target) or target == conf_target):
                     mounted.add(src)
                     for name, item in read_postgresql_conf(repo, src).items():
@@ -474,7 +473,8 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
         if PGBOUNCER_IMAGES.search(image) or "pgbouncer" in service.name.lower():
             env = env_files_env(s, service.env_files, notes).overlay(service.environment)
             found = pgbouncer_from_env(env)
-            ini_paths = [src for volume, _ in service.volumes for src in [volume.split(":")[0].lstrip("./")] if src.endswith(".ini") and repo.has(src)]
+            folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
+            ini_paths = [src for volume, _ in service.volumes for src in [join(folder, volume.split(":")[0])] if src.endswith(".ini") and repo.has(src)]
             for ini in ini_paths:
                 ini_settings, _ = read_pgbouncer_ini(repo, ini)
                 for key, item in ini_settings.items():
