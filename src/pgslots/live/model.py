@@ -20,6 +20,13 @@ HIDDEN = "(hidden)"
 """How a value hidden for lack of privilege is shown (grouping keys, Prometheus labels)."""
 
 
+def utc_millis(moment: dt.datetime | None = None) -> dt.datetime:
+    """A UTC time at millisecond precision, what the JSON keeps, so that a snapshot read back
+    from a record file equals the one written."""
+    moment = (moment or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 @dataclasses.dataclass(frozen=True)
 class RoleInfo:
     name: str

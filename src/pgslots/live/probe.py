@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import psycopg
 
 from pgslots.live.connect import ConnectFailure, ConnectSettings, ServerRefused, connect, parse_dsn
-from pgslots.live.model import Snapshot
+from pgslots.live.model import Snapshot, utc_millis
 from pgslots.live.pgbouncer import read_pgbouncer
 from pgslots.live.snapshot import SnapshotOptions, take_snapshot
 
@@ -51,7 +50,7 @@ def probe(
 def refused_snapshot(server: ConnectSettings, refused: ServerRefused) -> Snapshot:
     params = parse_dsn(server.dsn)
     return Snapshot(
-        taken_at=dt.datetime.now(dt.timezone.utc),
+        taken_at=utc_millis(),
         target=server.target,
         refused=refused.refusal,
         probe_user=str(params.get("user") or os.environ.get("PGUSER") or "") or None,

@@ -8,7 +8,6 @@ the activity snapshot for the length of a transaction.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from collections import Counter
 from typing import Any
@@ -20,7 +19,7 @@ from pgslots.errors import InputError
 from pgslots.live import queries
 from pgslots.live.connect import APPLICATION_NAME
 from pgslots.live.expectations import attribute
-from pgslots.live.model import BackendGroup, DatabaseLimit, RoleInfo, Snapshot
+from pgslots.live.model import BackendGroup, DatabaseLimit, RoleInfo, Snapshot, utc_millis
 from pgslots.live.slots import headroom, usable_slots
 
 
@@ -92,7 +91,7 @@ def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotO
             )
         hidden.append(f"other roles' background processes are not counted by type ({grant})")
     return Snapshot(
-        taken_at=now.astimezone(dt.timezone.utc) if isinstance(now, dt.datetime) else _utcnow(),
+        taken_at=utc_millis(now),
         target=target,
         server_version=settings.get("server_version"),
         server_version_num=version_num,
@@ -136,7 +135,3 @@ def _backend_group(row: tuple[Any, ...]) -> BackendGroup:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(max(float(value), 0.0), 3)
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)

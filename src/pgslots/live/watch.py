@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 
 from pgslots.live.connect import ConnectFailure, ServerRefused, connect, parse_dsn
-from pgslots.live.model import PgbouncerState, Snapshot
+from pgslots.live.model import PgbouncerState, Snapshot, utc_millis
 from pgslots.live.pgbouncer import connect_admin, read_state
 from pgslots.live.probe import ProbeRequest, refused_snapshot
 from pgslots.live.snapshot import take_snapshot
@@ -75,7 +74,7 @@ class Watcher:
     def _gap(self, reason: str, keep: bool = False) -> Snapshot:
         if not keep:
             self._close_server()
-        return Snapshot(taken_at=dt.datetime.now(dt.timezone.utc), target=self.request.server.target,
+        return Snapshot(taken_at=utc_millis(), target=self.request.server.target,
                         unreachable=redact_dsn(reason))
 
     def _pgbouncer(self) -> tuple[PgbouncerState | None, str | None]:
