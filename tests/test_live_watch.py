@@ -57,7 +57,7 @@ def test_reconnects_with_backoff_after_the_connection_drops(embedded_pg, start_p
     def on_snapshot(snapshot):
         snapshots.append(snapshot)
         if len(snapshots) == 1:
-            server.execute("SELECT pg_terminate_backend(%s)", (snapshot.own_pid,))
+            server.execute("SELECT pg_terminate_backend(%s, 5000)", (snapshot.own_pid,))  # waits for it
 
     watcher.run(on_snapshot, count=3, sleep=delays.append)
     first, gap, back = snapshots
@@ -81,6 +81,8 @@ def test_refusals_are_recorded_and_backoff_doubles(embedded_pg, start_postgres, 
             recorder.write(snapshot)
             if len(snapshots) == 3:
                 clients.connections.pop().close()
+                # A backend leaves asynchronously; the watch does not really sleep here.
+                wait_for(lambda: server.client_backends() == 3)
 
         with Recorder(record) as recorder:
             watcher.run(on_snapshot, count=4, sleep=delays.append)

@@ -113,8 +113,8 @@ def _limit_session(conn: psycopg.Connection[Any], settings: ConnectSettings) -> 
         "idle_in_transaction_session_timeout": _ms(max(settings.statement_timeout * 2, 10.0)),
         "default_transaction_read_only": "on",
     }
-    for name, value in limits.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    calls = ", ".join("set_config(%s, %s, false)" for _ in limits)
+    conn.execute(f"SELECT {calls}", [v for item in limits.items() for v in item])  # one round trip
 
 
 def _ms(seconds: float) -> str:
