@@ -13,12 +13,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from live_support import held, make_roles, wait_for
 from prometheus_client import CollectorRegistry, generate_latest
 
-from live_support import held, make_roles, wait_for
 from pgslots.lab.postgres import free_port
 from pgslots.live.exporter import SnapshotCollector
-from pgslots.live.model import BackendGroup, PgbouncerPool, PgbouncerState, RoleInfo, Snapshot, utc_millis
+from pgslots.live.model import (
+    BackendGroup,
+    PgbouncerPool,
+    PgbouncerState,
+    RoleInfo,
+    Snapshot,
+    utc_millis,
+)
 
 RULES = Path(__file__).resolve().parent.parent / "examples" / "prometheus-alerts.yml"
 
@@ -38,7 +45,7 @@ def exported_names() -> set[str]:
     registry.register(collector)
     collector.update(snapshot)
     text = generate_latest(registry).decode()
-    return set(re.findall(r"^(pgslots_\w+)", text, re.M))
+    return set(re.findall(r"^(pgslots_\w+)", text, re.MULTILINE))
 
 
 def rules() -> list[dict]:

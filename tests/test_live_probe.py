@@ -8,8 +8,15 @@ import time
 from collections import Counter
 
 import pytest
+from live_support import (
+    held,
+    make_roles,
+    pgslots,
+    probe_connections_in_log,
+    slot_settings,
+    wait_for,
+)
 
-from live_support import held, make_roles, pgslots, probe_connections_in_log, slot_settings, wait_for
 from pgslots.live.connect import ConnectSettings
 from pgslots.live.probe import ProbeRequest, probe
 from pgslots.live.record import snapshot_from_json

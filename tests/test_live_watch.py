@@ -11,9 +11,9 @@ import time
 import urllib.request
 
 import pytest
+from live_support import held, make_roles, pgslots, probe_connections_in_log, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from live_support import held, make_roles, pgslots, probe_connections_in_log, wait_for
 from pgslots.lab.postgres import free_port
 from pgslots.live.connect import ConnectFailure, ConnectSettings
 from pgslots.live.probe import ProbeRequest
@@ -165,7 +165,11 @@ def test_prometheus_endpoint_follows_the_connections_within_one_interval(pg_bina
             assert total == 3 and first[("pgslots_headroom_connections", (("role", "app"),))] == 26 - 3
             clients.open(server, "app", "postgres", "web", n=3)
             changed_at = time.monotonic()
-            after = wait_for(lambda: (lambda s: s if web_idle(s) == 5 else None)(scrape(port)), timeout=5, step=0.05)
+            def five_web() -> dict | None:
+                samples = scrape(port)
+                return samples if web_idle(samples) == 5 else None
+
+            after = wait_for(five_web, timeout=5, step=0.05)
             assert time.monotonic() - changed_at <= interval + 0.25
             assert after[("pgslots_client_backends_total", ())] == 6
         finally:
