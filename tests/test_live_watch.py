@@ -170,7 +170,7 @@ def test_prometheus_endpoint_follows_the_connections_within_one_interval(pg_bina
                 return samples if web_idle(samples) == 5 else None
 
             after = wait_for(five_web, timeout=5, step=0.05)
-            assert time.monotonic() - changed_at <= interval + 0.25
+            assert time.monotonic() - changed_at <= interval + 0.5  # the next snapshot, plus a scrape on a busy box
             assert after[("pgslots_client_backends_total", ())] == 6
         finally:
             process.send_signal(signal.SIGINT)
