@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_tool
 from live_support import held, make_roles, wait_for
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -63,18 +63,14 @@ def test_every_metric_in_the_rules_is_exported():
 
 
 def test_promtool_accepts_the_rules():
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool (Debian package prometheus) is not installed")
+    promtool = require_tool("promtool")
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.postgres
 def test_real_prometheus_fires_the_slot_alerts(embedded_pg, start_postgres, tmp_path):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus (Debian package prometheus) is not installed")
+    binary = require_tool("prometheus")
     server = start_postgres(embedded_pg, settings={"max_connections": 10, "superuser_reserved_connections": 3})
     make_roles(server)
     exporter_port, prometheus_port = free_port(), free_port()
