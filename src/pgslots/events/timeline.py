@@ -161,6 +161,20 @@ def _anchor(
     )
 
 
+def coarser_grouping(options: TimelineOptions, first: dt.datetime, last: dt.datetime) -> int | None:
+    """A grouping coarser than the minute that the timeline of events spanning at least
+    `first`..`last` can take without moving an event to another bucket, or None: the
+    automatic bucket for that span once it is an hour or more (it then sits on the clock,
+    and every larger size of the ladder is a multiple of it). For inputs without their own
+    grid (server logs): the pipeline's tally uses it when a long log has many minutes."""
+    if options.bucket_seconds is not None or options.align.strip().lower() not in ("auto", "clock"):
+        return None
+    size, _rule = _choose_bucket(options, None, first, last)
+    if size < 3600 or (options.since is not None and options.since.timestamp() % size):
+        return None
+    return size
+
+
 def _bucket_count(start: dt.datetime, last: dt.datetime, bucket: int) -> int:
     return int((last - start).total_seconds() // bucket) + 1
 

@@ -64,7 +64,7 @@ class Clock:
         cached = self._cache.get(text)
         if cached is None and text not in self._cache:
             cached = self._cache[text] = self._parse(text)
-            if len(self._cache) > 100_000:
+            if len(self._cache) > 10_000:
                 self._cache.clear()
         return cached
 

@@ -22,9 +22,13 @@ known from their `disconnection` line alone; they are counted apart and added to
 per-minute total for the whole minutes they certainly covered, so the curve stays a lower
 bound instead of going negative.
 
-The FATAL lines become `ErrorEvent`s grouped by (second, message, user, database,
-application, client, SQLSTATE), each keeping the line of its first member, so a count of
-thousands stays traceable to a row of the file.
+The FATAL lines become `ErrorEvent`s grouped by (minute, message, user, database,
+application, client, SQLSTATE) (by second when the timeline asks: `group_seconds`), each
+keeping the line of its first member and its first and last times, so a count of
+thousands stays traceable to a row of the file and memory follows what is distinct.
+
+`pglog.bulk.feed` applies a chunk's lines with the same transitions as the methods here,
+inlined; `tests/test_pglog_fast_path.py` keeps the two equal.
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ class ServerLogState:
         self._slot_peak: list[int] = []
         self._slot_peak_at: list[dt.datetime | None] = []
         self._unseen_edges: Counter[int] = Counter()
+        self._texts: dict[Value, str | None] = {}
 
     # -- time ------------------------------------------------------------------------------
 
@@ -352,19 +357,30 @@ class ServerLogState:
     def flush(self) -> Iterator[ErrorEvent]:
         """The FATAL groups counted so far, as events (then forgotten: memory stays bounded)."""
         groups, self.groups = self.groups, {}
+        shared = self._text
         for (_bucket, message, user, db, app, client, sqlstate), (count, line, first, last) in groups.items():
             yield ErrorEvent(
                 ts=first,
                 last_ts=last if last > first else None,
-                message=text(message) or "",
+                message=shared(message) or "",
                 source=SourceRef(self.fmt, self.path, line),
                 count=count,
-                sqlstate=text(sqlstate),
-                user=text(user),
-                db=text(db),
-                app=text(app),
-                client=text(client),
+                sqlstate=shared(sqlstate),
+                user=shared(user),
+                db=shared(db),
+                app=shared(app),
+                client=shared(client),
             )
+
+    def _text(self, value: Value) -> str | None:
+        """`text(value)`, one string object per distinct value: the events of a long log
+        repeat a few messages, users and clients many times."""
+        found = self._texts.get(value)
+        if found is None and value is not None:
+            if len(self._texts) > 10_000:
+                self._texts.clear()
+            found = self._texts[value] = text(value)
+        return found
 
     def finish(self) -> ConnectionTrace:
         self._end_minute()
