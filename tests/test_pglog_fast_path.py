@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from test_pglog_servers import exhaust, wait_for
 
 from pgslots.events.sources import ReadOptions, ReadStats
-from pgslots.events.sources import pg_stderr
+from pgslots.events.pglog import scan
 from pgslots.events.sources.pg_stderr import PgStderr
 from pgslots.lab.postgres import TempPostgres
 
@@ -55,10 +55,10 @@ def read_both(path: Path, options: ReadOptions) -> tuple[tuple, tuple]:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("prefix", PREFIXES)
-@pytest.mark.parametrize("chunk", [pg_stderr.CHUNK, 4096])
+@pytest.mark.parametrize("chunk", [scan.CHUNK, 4096])
 @pytest.mark.parametrize("group_seconds", [1, 60])
 def test_fast_path_equals_reference_on_real_logs(real_stderr_logs, prefix, chunk, group_seconds, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(pg_stderr, "CHUNK", chunk)
+    monkeypatch.setattr(scan, "CHUNK", chunk)
     log = real_stderr_logs[prefix]
     path = tmp_path / "postgresql.log"
     path.write_bytes(log * 3 + b"\tcontinuation FATAL:  quoted\nnot a log line\n" + log)  # pids reused across copies
@@ -99,7 +99,7 @@ def _line(rng: random.Random, second: int, pid: bytes) -> bytes:
 @given(seed=st.integers(0, 2**32), size=st.integers(1, 300), chunk=st.integers(64, 2048),
        group_seconds=st.sampled_from([1, 60]), noise=st.binary(max_size=40))
 def test_fast_path_equals_reference_on_generated_logs(tmp_path, monkeypatch, seed, size, chunk, group_seconds, noise) -> None:
-    monkeypatch.setattr(pg_stderr, "CHUNK", chunk)
+    monkeypatch.setattr(scan, "CHUNK", chunk)
     rng = random.Random(seed)
     second = 0
     lines = [b"2026-11-25 14:00:00.000 UTC [1] LOG:  database system is ready to accept connections"]

@@ -88,6 +88,11 @@ def events_command(
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU for files of 64 MiB "
+        "or more; 1: one pass). Same result either way.",
+    ),
 ) -> None:
     """Explain a connection-failure incident from its evidence: when, how many, which
     messages, which transactions, what shape.
@@ -103,6 +108,8 @@ def events_command(
         pgslots events export.csv --bucket 1m --facet transaction,host
 
         pgslots events postgresql-*.log.gz --log-line-prefix '%m [%p] %q%u@%d ' --tz Europe/Paris
+
+        pgslots events postgresql.log --jobs 1 --format json
 
         pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
 
@@ -123,7 +130,9 @@ def events_command(
         tz=zone,
     )
     with _progress(files) as progress:
-        options = ReadOptions(log_line_prefix=log_line_prefix, tz=zone, since=start, until=end, progress=progress)
+        options = ReadOptions(
+            log_line_prefix=log_line_prefix, tz=zone, since=start, until=end, progress=progress, jobs=jobs
+        )
         incident = investigate(files, options, timeline, input_format=input_format)
     if fmt is OutputFormat.json:
         text = render_json(incident)

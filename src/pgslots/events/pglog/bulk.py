@@ -20,10 +20,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgslots.events.pglog import lines as msg
-from pgslots.events.pglog.trace import MAX_PENDING, MAX_SESSIONS, ServerLogState, _unknown_to_none, known
+from pgslots.events.pglog.trace import ServerLogState, _unknown_to_none, known
 
 # The meanings of a `log` group, as `meaning` caches them: (kind, values...).
 RECEIVED, AUTHORIZED, UNREAD_AUTHORIZED, DISCONNECTION, REPLICATION, STARTING, READY = range(7)
+DEFERRED_AUTHORIZED, DEFERRED_FATAL = 7, 8  # lines a range's state must decide on (see `feed`)
+_MISSING = object()
 
 
 def meaning(log: bytes) -> tuple[Any, ...]:
@@ -93,11 +95,17 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
          examples: int, text_of: Callable[[tuple[bytes, ...]], bytes]) -> Applied:
     """Apply a chunk's `findall` rows to `state`, in file order; keep the first `examples`
     skipped rows. `text_of(row)` gives a row's message text, for the few disconnections
-    whose session time is needed."""
+    whose session time is needed.
+
+    A `pglog.ranges.RangeState` (one byte range of a log read apart from the lines before
+    it) has `marks` set until its first restart: then every line whose pid the range has
+    not seen connect, or that is `deferred`, goes through the state's methods, which know
+    what depends on the lines before the range."""
     applied = Applied(examples)
     trace = state.trace
     sessions, pending, ended_by_fatal = state.sessions, state.pending, state.ended_by_fatal
-    walsender_pids = state.walsender_pids
+    walsender_pids, deferred, marks = state.walsender_pids, state.deferred, state.marks
+    max_pending, max_sessions = state.max_pending, state.max_sessions
     slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
     sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec, fields.zone, fields.pid, fields.log, fields.fatal
     has_client, client_fields, session_fields = fields.has_client, fields.client, fields.session
@@ -118,55 +126,67 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
             state._level, state._minute_high, trace.peak = level, high, peak
             valid = state.at(second_text(sec, zone))
             high, ts, bucket = state._minute_high, state._second_ts, state._bucket
+        fatal = None
         if log:
             seen = cache.get(log)
             if seen is None:
                 seen = cache[log] = meaning(log)
             kind = seen[0]
-            if kind == RECEIVED:
-                received += 1
-                pending.pop(pid, None)
-                pending[pid] = seen[1]
-                if len(pending) > MAX_PENDING:
-                    for stale in list(pending)[: MAX_PENDING // 2]:
-                        del pending[stale]
-                continue
-            if kind == AUTHORIZED:
-                authorized += 1
-                if ended_by_fatal:
-                    ended_by_fatal.discard(pid)
-                if walsender_pids:
-                    walsender_pids.discard(pid)
-                client = pending.pop(pid, None)
-                if has_client:
-                    client = known(client_of(*client_fields(row + absent))) or client
-                old = sessions.pop(pid, None)
-                if old is not None:
-                    reused += 1
-                    level -= 1
-                    for slot in old[1]:
-                        slot_level[slot] -= 1
-                if len(sessions) >= MAX_SESSIONS:
-                    state._level = level
-                    state.forget_oldest()
-                    level = state._level
-                entry = seen[4].get(client)
-                if entry is None:
-                    entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
-                sessions[pid] = entry
-                level += 1
-                if level > high:
-                    high = level
-                    if level > peak:
-                        peak = level
-                        trace.peak_at = ts
-                for slot in entry[1]:
-                    now = slot_level[slot] = slot_level[slot] + 1
-                    if now > slot_peak[slot]:
-                        slot_peak[slot] = now
-                        slot_peak_at[slot] = ts
-                continue
-            if kind == DISCONNECTION:
+            if kind == RECEIVED:  # as ServerLogState.received, when no earlier process of this pid is left
+                if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
+                    received += 1
+                    if ended_by_fatal:
+                        ended_by_fatal.discard(pid)
+                    if walsender_pids:
+                        walsender_pids.discard(pid)
+                    pending.pop(pid, None)
+                    pending[pid] = seen[1]
+                    if marks is not None:
+                        state.mark(pid)
+                    continue
+            elif kind == AUTHORIZED:
+                client = pending.pop(pid, _MISSING)
+                if client is _MISSING:
+                    if marks is not None:  # a connection whose start this range did not see
+                        client = None
+                        kind = DEFERRED_AUTHORIZED
+                    else:
+                        client = None
+                if kind == AUTHORIZED:
+                    authorized += 1
+                    if ended_by_fatal:
+                        ended_by_fatal.discard(pid)
+                    if walsender_pids:
+                        walsender_pids.discard(pid)
+                    if has_client:
+                        client = known(client_of(*client_fields(row + absent))) or client
+                    old = sessions.pop(pid, None)
+                    if old is not None:
+                        reused += 1
+                        level -= 1
+                        for slot in old[1]:
+                            slot_level[slot] -= 1
+                    if len(sessions) >= max_sessions:
+                        state._level = level
+                        state.forget_oldest()
+                        level = state._level
+                    entry = seen[4].get(client)
+                    if entry is None:
+                        entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
+                    sessions[pid] = entry
+                    level += 1
+                    if level > high:
+                        high = level
+                        if level > peak:
+                            peak = level
+                            trace.peak_at = ts
+                    for slot in entry[1]:
+                        now = slot_level[slot] = slot_level[slot] + 1
+                        if now > slot_peak[slot]:
+                            slot_peak[slot] = now
+                            slot_peak_at[slot] = ts
+                    continue
+            elif kind == DISCONNECTION:
                 disconnections += 1
                 if pid in ended_by_fatal:
                     ended_by_fatal.discard(pid)
@@ -182,48 +202,61 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                         slot_level[slot] -= 1
                     continue
                 disconnections -= 1  # counted again by the method
-        fatal = row[fatal_at]
+        else:
+            fatal = row[fatal_at]
         if fatal:  # as ServerLogState.fatal does
-            fatal_lines += 1
             user, db, app, sqlstate, host, remote = session_fields(row + absent)
             client = client_of(host, remote) if has_client else None
-            user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
             entry = sessions.pop(pid, None)
-            if entry is not None:
-                refused += 1
-                level -= 1
-                for slot in entry[1]:
-                    slot_level[slot] -= 1
-                ended_by_fatal.add(pid)
-                if user is None or db is None or app is None or client is None:
-                    correlated += 1
-                    key = entry[0]
-                    user, db, app, client = user or key[0], db or key[1], app or key[2], client or key[3]
-            elif pid in pending:
-                waiting = pending.pop(pid)
-                if client is None and waiting is not None:
-                    correlated += 1
-                    client = waiting
-            if not valid:
-                bad_time += 1
-                continue
-            key = (bucket, fatal.rstrip(b"\r"), user, db, app, client, sqlstate or None)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = [1, None, ts, ts]
-                applied.new_groups.append((group, row))
+            if entry is None and marks is not None and pid not in pending:
+                kind = DEFERRED_FATAL  # this range did not see the pid connect: the method decides
             else:
-                group[0] += 1
-                if ts > group[3]:
-                    group[3] = ts
-                elif ts < group[2]:
-                    group[2] = ts
-            continue
+                fatal_lines += 1
+                user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
+                if entry is not None:
+                    refused += 1
+                    level -= 1
+                    for slot in entry[1]:
+                        slot_level[slot] -= 1
+                    ended_by_fatal.add(pid)
+                    if user is None or db is None or app is None or client is None:
+                        correlated += 1
+                        key = entry[0]
+                        user, db, app, client = user or key[0], db or key[1], app or key[2], client or key[3]
+                elif pid in pending:
+                    waiting = pending.pop(pid)
+                    if client is None and waiting is not None:
+                        correlated += 1
+                        client = waiting
+                if not valid:
+                    bad_time += 1
+                    continue
+                key = (bucket, fatal.rstrip(b"\r"), user, db, app, client, sqlstate or None)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = [1, None, ts, ts]
+                    applied.new_groups.append((group, row))
+                else:
+                    group[0] += 1
+                    if ts > group[3]:
+                        group[3] = ts
+                    elif ts < group[2]:
+                        group[2] = ts
+                continue
         # The rare lines: through the state's own methods, with the state in its fields.
         state._level, state._minute_high, trace.peak = level, high, peak
         if kind == DISCONNECTION:
             if state.disconnection(pid):
                 state.unseen_session(msg.disconnection(text_of(row)))
+        elif kind == RECEIVED:
+            state.received(pid, seen[1])
+        elif kind == DEFERRED_AUTHORIZED:
+            client = known(client_of(*client_fields(row + absent))) if has_client else None
+            state.authorized(pid, seen[1], seen[2], seen[3], client)
+        elif kind == DEFERRED_FATAL:
+            group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client)
+            if group is not None:
+                applied.new_groups.append((group, row))
         elif kind == UNREAD_AUTHORIZED:
             applied.skip(row, "connection authorized line not understood")
         elif kind == REPLICATION:
@@ -233,7 +266,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 state.version(seen[1])
         elif kind == READY:
             state.restart()
-        level, high, peak = state._level, state._minute_high, trace.peak
+        level, high, peak, marks = state._level, state._minute_high, trace.peak, state.marks
     state._level, state._minute_high, trace.peak = level, high, peak
     trace.received += received
     trace.authorized += authorized

@@ -138,6 +138,11 @@ class ServerLogState:
         self._slot_peak_at: list[dt.datetime | None] = []
         self._unseen_edges: Counter[int] = Counter()
         self._texts: dict[Value, str | None] = {}
+        self.max_sessions = MAX_SESSIONS  # past these, `forget_oldest` / `too_many_pending`
+        self.max_pending = MAX_PENDING
+        # Only a `pglog.ranges.RangeState` (a byte range read apart) uses these: see `bulk.feed`.
+        self.deferred: set[Any] = set()
+        self.marks: bytearray | None = None
 
     # -- time ------------------------------------------------------------------------------
 
@@ -213,12 +218,27 @@ class ServerLogState:
 
     def received(self, pid: Any, client: Value) -> None:
         self.trace.received += 1
-        pending = self.pending
-        pending.pop(pid, None)
-        pending[pid] = known(client)
-        if len(pending) > MAX_PENDING:  # connections that never went further (port scans, TLS probes)
-            for stale in list(pending)[: MAX_PENDING // 2]:
-                del pending[stale]
+        self.new_process(pid)
+        self.pending[pid] = known(client)
+        if len(self.pending) > self.max_pending:
+            self.too_many_pending()
+
+    def new_process(self, pid: Any) -> None:
+        """A new backend process with this pid (its `connection received`): whatever an
+        earlier process with the same pid left is over (a session whose end the log does not
+        show, a refusal or walsender flag, a connection that went no further)."""
+        stale = self.sessions.pop(pid, None)
+        if stale is not None:
+            self.trace.reused_pid += 1
+            self._close(stale)
+        self.ended_by_fatal.discard(pid)
+        self.walsender_pids.discard(pid)
+        self.pending.pop(pid, None)
+
+    def too_many_pending(self) -> None:
+        """Connections that never went further (port scans, TLS probes): forget the older half."""
+        for stale in list(self.pending)[: MAX_PENDING // 2]:
+            del self.pending[stale]
 
     def authorized(self, pid: Any, user: Value, db: Value, app: Value, client: Value) -> None:
         trace = self.trace
@@ -231,7 +251,7 @@ class ServerLogState:
         if old is not None:
             trace.reused_pid += 1
             self._close(old)
-        if len(self.sessions) >= MAX_SESSIONS:
+        if len(self.sessions) >= self.max_sessions:
             self.forget_oldest()
         entry = self.entry((user, db, known(app), client))
         self.sessions[pid] = entry
@@ -308,6 +328,22 @@ class ServerLogState:
     ) -> list[Any] | None:
         """Count one FATAL line; returns the new group's `[count, line]` when this line
         starts a group (the caller sets its line number), else None."""
+        key = self.fatal_key(pid, message, sqlstate, user, db, app, client, stage)
+        return None if key is None else self._count(key)
+
+    def fatal_key(
+        self,
+        pid: Any,
+        message: Value,
+        sqlstate: Value,
+        user: Value,
+        db: Value,
+        app: Value,
+        client: Value,
+        stage: Value = None,
+    ) -> tuple[Any, ...] | None:
+        """One FATAL line's effect on the sessions and its group key (None, and counted as
+        `bad_time`, when its time is no time)."""
         trace = self.trace
         trace.fatal_lines += 1
         unknown = _unknown_to_none
@@ -331,16 +367,15 @@ class ServerLogState:
                 client = waiting
         if stage is not None and sqlstate:
             trace.stages[(text(sqlstate) or "", text(stage) or "")] += 1
-        return self._count(message, user, db, app, client, sqlstate)
+        if not self._second_valid:
+            trace.bad_time += 1
+            return None
+        return (self._bucket, message, user, db, app, client, sqlstate or None)
 
-    def _count(self, message: Value, user: Value, db: Value, app: Value, client: Value, sqlstate: Value) -> list[Any] | None:
+    def _count(self, key: tuple[Any, ...]) -> list[Any] | None:
         """Add a FATAL to its group; the new group's `[count, line, first, last]` when it
         starts one (the caller sets its line), else None."""
-        if not self._second_valid:
-            self.trace.bad_time += 1
-            return None
         ts = self._second_ts
-        key = (self._bucket, message, user, db, app, client, sqlstate or None)
         group = self.groups.get(key)
         if group is not None:
             group[0] += 1

@@ -1,0 +1,167 @@
+"""A large plain stderr log read by several processes at once.
+
+The file is cut on the chunk grid into as many byte ranges as jobs (`plan`), each starting
+at a line's start. This process reads the first range itself, in order, while forked
+workers read the others apart (`read_range`: a `pglog.ranges.RangeState`); then, range
+after range, it stitches each worker's result onto its own state (`ranges.stitch`), or,
+when that cannot be exact, reads the range again itself. Workers are forked from this
+process, so they start at once and share its imported code; each hands back one pickled
+`RangeResult` (a few hundred kB: its FATAL groups, the lines that depend on the past, its
+sessions still open) and answers one question: which of the pids open at its boundary it
+saw connect.
+
+Gzip files are read in one pass: a deflate stream cannot be entered in the middle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import multiprocessing
+import os
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import IO, Any
+
+from pgslots.events.pglog.clock import Clock
+from pgslots.events.pglog.prefix import compiled
+from pgslots.events.pglog.ranges import RangeResult, RangeState, ReadInOrder
+from pgslots.events.pglog import scan
+from pgslots.events.pglog.scan import StderrScanner, scan_file
+from pgslots.events.sources import MAX_SKIP_EXAMPLES, ReadStats
+
+AUTO_MIN_BYTES = 64 << 20  # below this, one process (the workers would cost more than they save)
+FORK = True  # False: read the ranges one after the other in this process (tests of the stitching)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def plan(handle: IO[bytes], size: int, jobs: int) -> list[tuple[int, int]]:
+    """Up to `jobs` byte ranges of about equal size covering the file, each starting where a
+    chunk of the grid (`scan.CHUNK`) begins its lines: after the previous chunk's last newline."""
+    chunk = scan.CHUNK
+    chunks = -(-size // chunk)
+    starts = [0]
+    for k in range(1, jobs):
+        grid = round(k * chunks / jobs) * chunk
+        if grid <= starts[-1] + chunk or grid >= size:
+            continue
+        handle.seek(grid - chunk)
+        newline = handle.read(chunk).rfind(b"\n")
+        if newline >= 0 and grid - chunk + newline + 1 > starts[-1]:
+            starts.append(grid - chunk + newline + 1)
+    return list(zip(starts, starts[1:] + [size]))
+
+
+class _RangeStats(ReadStats):
+    """`ReadStats` that keeps its first skipped lines as (line, why), to renumber them."""
+
+    def __init__(self, path: str, fmt: str) -> None:
+        super().__init__(path, fmt)
+        self.raw: list[tuple[int | None, str]] = []
+
+    def skip(self, line: int | None, reason: str = "", unit: str = "line") -> None:
+        if len(self.raw) < MAX_SKIP_EXAMPLES:
+            self.raw.append((line, reason))
+        super().skip(line, reason, unit)
+
+
+def read_range(path: Path, fmt: str, prefix: str, start: int, end: int, tz: dt.tzinfo,
+               group_seconds: int) -> tuple[RangeResult, RangeState]:
+    """Read the lines of `path` from `start` to `end` apart from those before them."""
+    state = RangeState(fmt, str(path), Clock(tz), group_seconds)
+    stats = _RangeStats(str(path), fmt)
+    scanner = StderrScanner(compiled(prefix), state, stats)
+    with path.open("rb") as handle:
+        for _ in scan_file(handle, path, scanner, start=start, end=end):
+            pass
+    state.flush()  # the groups of a last line without its newline
+    return state.result(scanner.line_base, stats.records, stats.skipped, stats.raw), state
+
+
+def _work(conn: Connection, args: tuple[Any, ...]) -> None:
+    """A forked worker: its range's result, then which of the pids it is asked about it saw
+    connect. None for a range that must be read in order (the reading process then meets any
+    real error itself)."""
+    try:
+        result, state = read_range(*args)
+    except Exception:  # noqa: BLE001 - ReadInOrder, or an error the reading process will meet and report
+        conn.send(None)
+        return
+    conn.send(result)
+    with contextlib.suppress(EOFError):
+        pids = conn.recv()  # None: no question
+        if pids is not None:
+            conn.send(state.marked(pids))
+
+
+class Worker:
+    """One range being read: by a forked process, or (`FORK` off) here when asked."""
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+        self.start, self.end = args[3], args[4]
+        self.process: Any = None
+        self.state: RangeState | None = None
+        self.asked = False
+        if FORK:
+            self.conn, theirs = multiprocessing.Pipe()
+            self.process = multiprocessing.get_context("fork").Process(target=_work, args=(theirs, args), daemon=True)
+            self.process.start()
+            theirs.close()
+
+    def result(self) -> RangeResult | None:
+        if self.process is None:
+            try:
+                result, self.state = read_range(*self.args)
+            except ReadInOrder:
+                return None
+            return result
+        try:
+            return self.conn.recv()  # type: ignore[no-any-return]
+        except EOFError:  # the worker died
+            return None
+
+    def marked(self, pids: set[Any]) -> set[Any]:
+        if self.process is None:
+            assert self.state is not None
+            return self.state.marked(pids)
+        self.asked = True
+        self.conn.send(pids)
+        return self.conn.recv()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.process is not None:
+            if not self.asked:
+                with contextlib.suppress(OSError):
+                    self.conn.send(None)  # the worker waits for a question until told there is none
+            self.conn.close()
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+
+
+@contextlib.contextmanager
+def started(path: Path, fmt: str, prefix: str, ranges: list[tuple[int, int]], tz: dt.tzinfo,
+            group_seconds: int) -> Iterator[list[Worker]]:
+    """Workers reading `ranges`, stopped on leaving (also on an error or an abandoned read)."""
+    workers: list[Worker] = []
+    try:
+        for start, end in ranges:
+            workers.append(Worker((path, fmt, prefix, start, end, tz, group_seconds)))
+        yield workers
+    finally:
+        for worker in workers:
+            worker.close()
