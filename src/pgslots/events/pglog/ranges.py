@@ -121,7 +121,8 @@ class RangeState(ServerLogState):
 
     def __init__(self, fmt: str, path: str, clock: Clock, group_seconds: int = 1) -> None:
         super().__init__(fmt, path, clock, group_seconds)
-        self.marks: bytearray | None = bytearray(MARKED_PIDS)
+        self.marks: bytearray | None = bytearray(MARKED_PIDS)  # None from the first restart on
+        self._marked = self.marks  # kept past it, for `marked`
         self.big_marks: set[Any] = set()
         self.dependents: list[Dependent] = []
         self.segments: list[Segment] = []
@@ -152,11 +153,8 @@ class RangeState(ServerLogState):
         return pid in self.deferred or self._unseen(pid)
 
     def _unseen(self, pid: Any) -> bool:
-        marks = self.marks
-        if marks is None:
-            return False
         try:
-            return not marks[int(pid)]
+            return not self._marked[int(pid)]
         except (IndexError, ValueError):
             return pid not in self.big_marks
 
@@ -246,7 +244,7 @@ class RangeState(ServerLogState):
         self.trace.ended_by_restart += len(self.sessions)
         for kept in (self.sessions, self.pending, self.ended_by_fatal, self.walsender_pids, self.deferred):
             kept.clear()
-        self.marks, self.big_marks = None, set()
+        self.marks = None
 
     def forget_oldest(self) -> None:
         raise ReadInOrder("too many sessions open at once")
