@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -136,8 +137,20 @@ def _root(
     """Root options."""
 
 
+# The module that registers each command, so that a command starts without importing the
+# others (psycopg, the lab, ...: a quarter of a second); any other first argument (help, a
+# typo, a command not listed here) imports them all.
+COMMAND_MODULES = {
+    "events": "events", "audit": "audit", "probe": "live", "watch": "live", "lab": "lab", "demo": "lab",
+    "diagnose": "diagnose", "codes": "codes",
+}
+
+
 def main() -> None:
     """Console-script entry point."""
-    from pgslots.cli import audit, codes, diagnose, events, lab, live  # noqa: F401 - they register commands
-
+    module = COMMAND_MODULES.get(sys.argv[1] if len(sys.argv) > 1 else "")
+    if module is not None:
+        importlib.import_module(f"pgslots.cli.{module}")
+    else:
+        from pgslots.cli import audit, codes, diagnose, events, lab, live  # noqa: F401 - they register commands
     app()

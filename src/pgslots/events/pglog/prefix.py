@@ -147,7 +147,8 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
     target = parts
     used: set[str] = set()
     pos = 0
-    for token in _ESCAPE_TOKEN.finditer(text):
+    tokens = list(_ESCAPE_TOKEN.finditer(text))
+    for index, token in enumerate(tokens):
         target.append(re.escape(text[pos : token.start()]))
         pos = token.end()
         padding, letter = token.group(1), token.group(2)
@@ -160,8 +161,11 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
         if letter not in escapes:
             continue  # the server prints nothing for an escape it does not know
         name, pattern = escapes[letter]
-        if times is not None and pattern.endswith("*?") and "^ " in pattern and text[pos : pos + 1] == " ":
-            pattern = pattern[:-1]  # greedy: the same match, as the field holds no space
+        if times is not None and pattern.endswith("*?") and "^ " in pattern:
+            if text[pos : pos + 1] == " ":
+                pattern = pattern[:-1]  # greedy: the same match, as the field holds no space
+            elif _splits_alike(text, pos, tokens[index + 1 : index + 2], escapes):
+                pattern = pattern[:-3] + re.escape(text[pos]) + "]*"  # `%u@%d `: up to the first `@`, no backtracking
         if times is not None and letter in times and not used & {"m", "t", "n"}:
             used.add(letter)
             pattern = times[letter]
@@ -175,6 +179,17 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
         target.append(pattern)
     target.append(re.escape(text[pos:]))
     return "".join(parts) + (f"(?:{''.join(tail)})?" if tail else ""), used
+
+
+def _splits_alike(text: str, pos: int, following: list[re.Match[str]], escapes: dict[str, tuple[str | None, str]]) -> bool:
+    """Whether a field of non-spaces at `pos`, followed by one literal character and then by
+    another field of non-spaces ending at a space (`%u@%d `), may stop at the first such
+    character instead of trying every later one: wherever the two fields split, they end
+    at the same space, so no later split can make a line match that the first did not."""
+    if not following or following[0].start() != pos + 1 or text[pos] in " %" or following[0].group(1):
+        return False
+    after = following[0].group(2)
+    return after in escapes and "[^ " in escapes[after][1] and text[following[0].end() : following[0].end() + 1] == " "
 
 
 def _bulk(text: str) -> re.Pattern[bytes]:
