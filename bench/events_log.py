@@ -21,6 +21,8 @@ Run by hand: `python bench/events_log.py [--size-mb 500] [--prefix PREFIX ...] [
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -89,35 +91,95 @@ def build(log: bytes, target: int, path: Path) -> tuple[int, int]:
     return written, copies
 
 
-def run_measured(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str], int]:
-    """Run `cmd` and return (wall seconds, result, peak RSS KiB of that process alone).
+def tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in task.read_text().split()]
+    return found
 
-    The RSS is read by GNU time around the command: a child's own rusage would also count
-    this (larger) process's pages, which Linux charges to a child started by vfork."""
+
+def memory(pid: int) -> tuple[int, int]:
+    """(current, peak) RSS in KiB of one process (VmRSS, VmHWM), or (0, 0) once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0, 0
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields.get("VmRSS", "0 kB").split()[0]), int(fields.get("VmHWM", "0 kB").split()[0])
+
+
+@dataclasses.dataclass
+class Measured:
+    wall: float
+    result: subprocess.CompletedProcess[str]
+    peaks_kib: dict[int, int]  # per process of the tree: its peak RSS (VmHWM, last seen)
+    sum_kib: int  # the highest sum of the tree's RSS seen at one moment
+
+    def rss_text(self) -> str:
+        peaks = sorted(self.peaks_kib.values(), reverse=True)
+        each = " + ".join(f"{kib / 1024:.0f}" for kib in peaks)
+        return (f"peak RSS {each} MB" + (f" = {sum(peaks) / 1024:.0f} MB summed over {len(peaks)} processes "
+                f"(together at most {self.sum_kib / 1024:.0f} MB at once)" if len(peaks) > 1 else ""))
+
+
+def run_measured(cmd: list[str]) -> Measured:
+    """Run `cmd`, sampling its process tree's memory every few ms: each process's peak RSS
+    (VmHWM, which the kernel keeps, read until the process ends) and the peak of their sum.
+    The command's own peak is also read by GNU time around it, which nothing can miss (its
+    own rusage would not do: Linux charges a child the pages of the process that forked it,
+    here this larger one, until it execs)."""
     timer = shutil.which("time") or "/usr/bin/time"
-    with tempfile.NamedTemporaryFile() as rss:
-        measured = [timer, "-q", "-f", "%M", "-o", rss.name, *cmd] if os.path.exists(timer) else cmd
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, tempfile.NamedTemporaryFile() as rss:
+        wrapped = [timer, "-q", "-f", "%M", "-o", rss.name, *cmd] if os.path.exists(timer) else cmd
         start = time.perf_counter()
-        result = subprocess.run(measured, capture_output=True, text=True)
+        process = subprocess.Popen(wrapped, stdout=out, stderr=err, text=True)
+        peaks: dict[int, int] = {}
+        top, root = 0, None
+        while process.poll() is None:
+            now = 0
+            pids = tree(process.pid)[1 if wrapped is not cmd else 0 :]  # not GNU time itself
+            root = root or (pids[0] if pids else None)
+            for pid in pids:
+                current, peak = memory(pid)
+                now += current
+                if peak:
+                    peaks[pid] = max(peaks.get(pid, 0), peak)
+            top = max(top, now)
+            time.sleep(0.005)
         wall = time.perf_counter() - start
         text = Path(rss.name).read_text().strip()
-    return wall, result, int(text.splitlines()[-1]) if text[-1:].isdigit() else -1
+        if text[-1:].isdigit() and root is not None:
+            peaks[root] = max(peaks.get(root, 0), int(text.splitlines()[-1]))
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(cmd, process.returncode, out.read(), err.read())
+    return Measured(wall, result, peaks, top)
 
 
-def run_pgslots(path: Path, mb: float, expected: int, label: str) -> tuple[float, float] | None:
-    """`pgslots events PATH --format json` in a subprocess; prints and returns its MB/s and
-    peak RSS (MB)."""
-    wall, result, rss_kib = run_measured([sys.executable, "-m", "pgslots", "events", str(path), "--format", "json"])
-    if result.returncode != 0:
-        print(result.stderr)
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+def run_pgslots(path: Path, mb: float, expected: int, label: str, jobs: int | None = None) -> tuple[float, Measured] | None:
+    """`pgslots events PATH --format json` in a subprocess, as a user runs it; prints and
+    returns its MB/s and measures."""
+    cmd = [sys.executable, "-m", "pgslots", "events", str(path), "--format", "json"]
+    measured = run_measured(cmd + ([f"--jobs={jobs}"] if jobs else []))
+    if measured.result.returncode != 0:
+        print(measured.result.stderr)
         return None
-    report = json.loads(result.stdout)
-    rate = mb / wall
-    print(f"{label:30}{wall:7.2f} s  {rate:8.1f} MB/s  peak RSS {rss_kib / 1024:.0f} MB  "
-          f"({report['total']} events, {report['inputs'][0]['skipped']} lines skipped)")
+    report = json.loads(measured.result.stdout)
+    rate = mb / measured.wall
+    print(f"{label:34}{measured.wall:7.2f} s  {rate:8.1f} MB/s  {measured.rss_text()}  "
+          f"({report['total']} events, {report['inputs'][0]['skipped']} lines skipped; {load()})")
     if report["total"] != expected:
         print(f"  MISMATCH: pgslots counted {report['total']} FATAL events, the file has {expected}")
-    return rate, rss_kib / 1024
+    return rate, measured
 
 
 def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger: str | None) -> None:
@@ -130,34 +192,38 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
     lines = seed.count(b"\n") * copies
     print(f"\nlog: {mb:.0f} MB, {copies} copies of a real {len(seed) / 1e3:.0f} kB PostgreSQL "
           f"{default_binaries().version} log, prefix {prefix!r}, {lines} lines, {fatal_lines} FATAL lines")
-    measured = run_pgslots(path, mb, fatal_lines, "pgslots events --format json:")
-    if measured is None:
-        return
-    pgslots_rate, rss = measured
+    runs = {}
+    for _ in range(args.repeat):
+        for jobs, label in ((None, f"pgslots events (--jobs {os.cpu_count()}):"), (1, "pgslots events --jobs 1:")):
+            measured = run_pgslots(path, mb, fatal_lines, label, jobs)
+            if measured is None:
+                return
+            runs.setdefault(jobs, []).append(measured)
+    (parallel_rate, parallel), (single_rate, single) = (max(runs[jobs], key=lambda r: r[0]) for jobs in (None, 1))
 
-    grep_wall, grep, _ = run_measured(["grep", "-c", "FATAL", str(path)])
-    grep_wall = min(grep_wall, run_measured(["grep", "-c", "FATAL", str(path)])[0])
+    grep_wall = min(run_measured(["grep", "-c", "FATAL", str(path)]).wall for _ in range(2))
     grep_rate = mb / grep_wall
-    print(f"{'grep -c FATAL:':30}{grep_wall:7.2f} s  {grep_rate:8.1f} MB/s  ({grep.stdout.strip()} lines)")
+    grep = run_measured(["grep", "-c", "FATAL", str(path)])
+    print(f"{'grep -c FATAL:':34}{grep_wall:7.2f} s  {grep_rate:8.1f} MB/s  ({grep.result.stdout.strip()} lines; {load()})")
 
     if pgbadger:
         out = workdir / "pgbadger.json"
-        badger_wall, _badger, _ = run_measured(
-            [pgbadger, "-j", "1", "--prefix", prefix, "-f", "stderr", "-o", str(out), "-q", str(path)]
-        )
+        badger = run_measured([pgbadger, "-j", "1", "--prefix", prefix, "-f", "stderr", "-o", str(out), "-q", str(path)])
         errors = 0
         if out.exists():
             data = json.loads(out.read_text())
             for info in data.get("error_info", {}).values():
                 errors += sum(int(v.get("count", 0)) for v in info.values() if isinstance(v, dict))
-        badger_rate = mb / badger_wall
-        print(f"{'pgbadger -j 1:':30}{badger_wall:7.2f} s  {badger_rate:8.1f} MB/s  "
-              f"(its error report holds {errors} errors{'; pgbadger parsed NOTHING' if not errors else ''})")
-        print(f"{'ratio pgslots / pgbadger:':30}{pgslots_rate / badger_rate:7.1f}x   (target >= 20x)")
+        badger_rate = mb / badger.wall
+        print(f"{'pgbadger -j 1:':34}{badger.wall:7.2f} s  {badger_rate:8.1f} MB/s  "
+              f"(its error report holds {errors} errors{'; pgbadger parsed NOTHING' if not errors else ''}; {load()})")
+        for name, rate in (("", parallel_rate), (" --jobs 1", single_rate)):
+            print(f"{'ratio pgslots' + name + ' / pgbadger:':34}{rate / badger_rate:7.1f}x   (target >= 20x)")
     else:
         print("pgbadger not installed (apt-get install pgbadger): no ratio")
-    print(f"{'ratio pgslots / grep:':30}{pgslots_rate / grep_rate:7.3f}    (target >= 0.1)")
-    print(f"{'peak RSS (pgslots):':30}{rss:7.0f} MB   (target < 150 MB)")
+    for name, rate in (("", parallel_rate), (" --jobs 1", single_rate)):
+        print(f"{'ratio pgslots' + name + ' / grep:':34}{rate / grep_rate:7.3f}    (target >= 0.1)")
+    print(f"{'peak RSS (pgslots):':34}{parallel.rss_text()}; --jobs 1: {single.rss_text()}   (target < 150 MB)")
 
     if args.no_formats:
         return
@@ -165,7 +231,7 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
     with path.open("rb") as raw, gzip.open(gz, "wb", compresslevel=1) as packed:
         shutil.copyfileobj(raw, packed, 16 << 20)
     path.unlink()
-    run_pgslots(gz, mb, fatal_lines, f"same, gzipped ({gz.stat().st_size / 1e6:.0f} MB):")
+    run_pgslots(gz, mb, fatal_lines, f"same, gzipped ({gz.stat().st_size / 1e6:.0f} MB):")  # one process
     gz.unlink()
     for kind in ("csvlog", "jsonlog"):
         if kind not in logs:
@@ -184,6 +250,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="exhaustion scenarios in the seed log")
     parser.add_argument("--keep", type=Path, help="build the big logs in this directory and keep it")
     parser.add_argument("--no-formats", action="store_true", help="stderr only: no .gz, csvlog, jsonlog figures")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of pgslots per mode (the fastest is compared)")
     args = parser.parse_args()
     pgbadger = shutil.which("pgbadger")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="pgslots-bench-"))

@@ -30,15 +30,11 @@ _MISSING = object()
 
 def meaning(log: bytes) -> tuple[Any, ...]:
     """What a `log` group says, parsed once per distinct text."""
-    if log.startswith(msg.RECEIVED):
-        return (RECEIVED, known(log[len(msg.RECEIVED) :]))
     if log.startswith(msg.AUTHORIZED):
         parsed = msg.authorized(log.rstrip(b"\r"))
         if parsed is None:
             return (UNREAD_AUTHORIZED,)
         return (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]), {})  # the last: client -> session entry
-    if log == msg.DISCONNECTION:
-        return (DISCONNECTION,)
     if log.startswith(msg.REPLICATION_AUTHORIZED):
         return (REPLICATION,)
     if log.startswith(msg.STARTING):
@@ -56,8 +52,8 @@ class Fields:
         def at(name: str) -> int:
             return groupindex[name] - 1 if name in groupindex else self.absent
 
-        self.sec, self.frac, self.zone, self.pid, self.log, self.fatal = (
-            at(name) for name in ("sec", "frac", "zone", "pid", "log", "fatal")
+        self.sec, self.frac, self.zone, self.pid, self.received, self.disconnection, self.log, self.fatal = (
+            at(name) for name in ("sec", "frac", "zone", "pid", "received", "disconnection", "log", "fatal")
         )
         self.has_client = "host" in groupindex or "remote" in groupindex
         self.client: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(at("host"), at("remote"))
@@ -108,6 +104,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     max_pending, max_sessions = state.max_pending, state.max_sessions
     slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
     sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec, fields.zone, fields.pid, fields.log, fields.fatal
+    received_at, disconnection_at = fields.received, fields.disconnection
     has_client, client_fields, session_fields = fields.has_client, fields.client, fields.session
     absent = (b"",)
     groups, unknown = state.groups, _unknown_to_none
@@ -132,26 +129,12 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
             if seen is None:
                 seen = cache[log] = meaning(log)
             kind = seen[0]
-            if kind == RECEIVED:  # as ServerLogState.received, when no earlier process of this pid is left
-                if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
-                    received += 1
-                    if ended_by_fatal:
-                        ended_by_fatal.discard(pid)
-                    if walsender_pids:
-                        walsender_pids.discard(pid)
-                    pending.pop(pid, None)
-                    pending[pid] = seen[1]
-                    if marks is not None:
-                        state.mark(pid)
-                    continue
-            elif kind == AUTHORIZED:
+            if kind == AUTHORIZED:
                 client = pending.pop(pid, _MISSING)
                 if client is _MISSING:
+                    client = None
                     if marks is not None:  # a connection whose start this range did not see
-                        client = None
                         kind = DEFERRED_AUTHORIZED
-                    else:
-                        client = None
                 if kind == AUTHORIZED:
                     authorized += 1
                     if ended_by_fatal:
@@ -186,24 +169,41 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                             slot_peak[slot] = now
                             slot_peak_at[slot] = ts
                     continue
-            elif kind == DISCONNECTION:
-                disconnections += 1
-                if pid in ended_by_fatal:
-                    ended_by_fatal.discard(pid)
-                    continue
-                if walsender_pids and pid in walsender_pids:
-                    walsender_pids.discard(pid)
-                    continue
-                entry = sessions.pop(pid, None)
-                if entry is not None:
-                    ended_seen += 1
-                    level -= 1
-                    for slot in entry[1]:
-                        slot_level[slot] -= 1
-                    continue
-                disconnections -= 1  # counted again by the method
+        elif row[disconnection_at]:
+            kind = DISCONNECTION
+            disconnections += 1
+            if pid in ended_by_fatal:
+                ended_by_fatal.discard(pid)
+                continue
+            if walsender_pids and pid in walsender_pids:
+                walsender_pids.discard(pid)
+                continue
+            entry = sessions.pop(pid, None)
+            if entry is not None:
+                ended_seen += 1
+                level -= 1
+                for slot in entry[1]:
+                    slot_level[slot] -= 1
+                continue
+            disconnections -= 1  # counted again by the method
         else:
-            fatal = row[fatal_at]
+            client = row[received_at]
+            if client:  # as ServerLogState.received, when no earlier process of this pid is left
+                kind = RECEIVED
+                client = unknown(client, client)
+                if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
+                    received += 1
+                    if ended_by_fatal:
+                        ended_by_fatal.discard(pid)
+                    if walsender_pids:
+                        walsender_pids.discard(pid)
+                    pending.pop(pid, None)
+                    pending[pid] = client
+                    if marks is not None:
+                        state.mark(pid)
+                    continue
+            else:
+                fatal = row[fatal_at]
         if fatal:  # as ServerLogState.fatal does
             user, db, app, sqlstate, host, remote = session_fields(row + absent)
             client = client_of(host, remote) if has_client else None
@@ -249,7 +249,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
             if state.disconnection(pid):
                 state.unseen_session(msg.disconnection(text_of(row)))
         elif kind == RECEIVED:
-            state.received(pid, seen[1])
+            state.received(pid, client)
         elif kind == DEFERRED_AUTHORIZED:
             client = known(client_of(*client_fields(row + absent))) if has_client else None
             state.authorized(pid, seen[1], seen[2], seen[3], client)

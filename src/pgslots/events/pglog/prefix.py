@@ -103,13 +103,16 @@ _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
     letter: (name if name in BULK_FIELDS else None, pattern.replace("[^ ]", "[^ \\n]").replace(".*?", "[^\\n]*?"))
     for letter, (name, pattern) in _ESCAPES.items()
 }
-# The messages the chunk pattern reads, after the prefix: `log` is a LOG message's
-# connection-related text up to what varies per line (so that few distinct values occur),
-# `fatal` a FATAL's message. A line that is neither a log line for this prefix, nor
-# blank, nor a continuation line (a tab) gives a match too, with no group set (no `sec`).
+# The messages the chunk pattern reads, after the prefix, each in its own group so that the
+# reader tells them apart without looking at their text: `received` the client address of a
+# `connection received` (PostgreSQL always prints one), `disconnection` a disconnection (the
+# session time after it is read only when needed), `log` the other LOG messages that matter
+# (an authorization, a walsender's, a server start; few distinct texts), `fatal` a FATAL's
+# message. A line that is neither a log line for this prefix, nor blank, nor a continuation
+# line (a tab) gives a match too, with no group set (no `sec`).
 _BULK_MESSAGES = (
-    b"(?:LOG:  (?P<log>" + msg.RECEIVED + rb"[^ \n]*|" + msg.AUTHORIZED + rb"[^\n]*|" + msg.DISCONNECTION
-    + b"|" + msg.REPLICATION_AUTHORIZED + b"|" + msg.STARTING + rb"[^\n]*|" + msg.READY + b")"
+    b"(?:LOG:  (?:" + msg.RECEIVED + rb"(?P<received>[^ \n]+)|(?P<disconnection>" + msg.DISCONNECTION + b")|(?P<log>"
+    + msg.AUTHORIZED + rb"[^\n]*|" + msg.REPLICATION_AUTHORIZED + b"|" + msg.STARTING + rb"[^\n]*|" + msg.READY + b"))"
     + rb"|FATAL:  (?P<fatal>[^\n]+))"
 )
 

@@ -104,17 +104,17 @@ class StderrScanner:
                 group = state.fatal(pid, fatal.rstrip(b"\r"), get("sqlstate"), get("user"), get("db"), get("app"), client)
                 if group is not None:
                     group[1] = line
-            elif log.startswith(msg.RECEIVED):
-                state.received(pid, log[len(msg.RECEIVED) :])
+            elif get("received"):
+                state.received(pid, get("received"))
+            elif get("disconnection"):
+                if state.disconnection(pid):
+                    state.unseen_session(msg.disconnection(buf[found.start("disconnection") : pos]))
             elif log.startswith(msg.AUTHORIZED):
                 parsed = msg.authorized(log.rstrip(b"\r"))
                 if parsed is None:
                     stats.skip(line, "connection authorized line not understood")
                 else:
                     state.authorized(pid, parsed[0], parsed[1], parsed[2], client)
-            elif log.startswith(msg.DISCONNECTION):
-                if state.disconnection(pid):
-                    state.unseen_session(msg.disconnection(buf[found.start("log") : pos]))
             elif log.startswith(msg.REPLICATION_AUTHORIZED):
                 state.replication(pid)
             elif log.startswith(msg.STARTING):
@@ -146,14 +146,14 @@ class _RowFinder:
         return newlines
 
     def text_of(self, row: tuple[bytes, ...]) -> bytes:
-        """The text of `row`'s line, from the log message on (b"" if not found)."""
+        """The text of `row`'s line (a disconnection), from its message on (b"" if not found)."""
         pos = self._find(row)
         if pos is None:
             return b""
         self.pos = pos
         found = self.scanner.pattern.match(self.buf, pos, self.end)
         end = self.buf.find(b"\n", pos + 1, self.end)
-        return self.buf[found.start("log") : end if end >= 0 else self.end] if found is not None else b""
+        return self.buf[found.start("disconnection") : end if end >= 0 else self.end] if found is not None else b""
 
     def line_of(self, row: tuple[bytes, ...]) -> int | None:
         pos = self._find(row)

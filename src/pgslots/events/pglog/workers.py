@@ -91,19 +91,24 @@ def read_range(path: Path, fmt: str, prefix: str, start: int, end: int, tz: dt.t
 
 
 def _work(conn: Connection, args: tuple[Any, ...]) -> None:
-    """A forked worker: its range's result, then which of the pids it is asked about it saw
-    connect. None for a range that must be read in order (the reading process then meets any
-    real error itself)."""
+    """A forked worker: its range's result (None for a range that must be read in order: the
+    reading process then meets any real error itself and reports it), then which of the pids
+    it is asked about it saw connect. It leaves by `os._exit`, touching nothing it inherited
+    (a progress bar's thread may have held the terminal's lock when it was forked)."""
     try:
-        result, state = read_range(*args)
-    except Exception:  # noqa: BLE001 - ReadInOrder, or an error the reading process will meet and report
-        conn.send(None)
-        return
-    conn.send(result)
-    with contextlib.suppress(EOFError):
+        try:
+            result, state = read_range(*args)
+        except Exception:  # noqa: BLE001 - see above
+            conn.send(None)
+            return
+        conn.send(result)
         pids = conn.recv()  # None: no question
         if pids is not None:
             conn.send(state.marked(pids))
+    except (OSError, EOFError, KeyboardInterrupt):  # the reading process has gone or was interrupted
+        pass
+    finally:
+        os._exit(0)
 
 
 class Worker:
