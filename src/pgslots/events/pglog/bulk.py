@@ -114,7 +114,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     received = authorized = disconnections = ended_seen = reused = 0
     fatal_lines = refused = correlated = bad_time = 0
     for row in rows:
-        sec, zone, pid, log = row[sec_at], row[zone_at], row[pid_at], row[log_at]
+        sec, zone, pid = row[sec_at], row[zone_at], row[pid_at]
         if sec != last_sec or zone != last_zone:
             if not sec:  # a line that is no log line (the only rows without a time)
                 applied.skip(row, "not a log line for this log_line_prefix")
@@ -123,87 +123,88 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
             state._level, state._minute_high, trace.peak = level, high, peak
             valid = state.at(second_text(sec, zone))
             high, ts, bucket = state._minute_high, state._second_ts, state._bucket
-        fatal = None
-        if log:
-            seen = cache.get(log)
-            if seen is None:
-                seen = cache[log] = meaning(log)
-            kind = seen[0]
-            if kind == AUTHORIZED:
-                client = pending.pop(pid, _MISSING)
-                if client is _MISSING:
-                    client = None
-                    if marks is not None:  # a connection whose start this range did not see
-                        kind = DEFERRED_AUTHORIZED
-                if kind == AUTHORIZED:
-                    authorized += 1
-                    if ended_by_fatal:
-                        ended_by_fatal.discard(pid)
-                    if walsender_pids:
-                        walsender_pids.discard(pid)
-                    if has_client:
-                        client = known(client_of(*client_fields(row + absent))) or client
-                    old = sessions.pop(pid, None)
-                    if old is not None:
-                        reused += 1
-                        level -= 1
-                        for slot in old[1]:
-                            slot_level[slot] -= 1
-                    if len(sessions) >= max_sessions:
-                        state._level = level
-                        state.forget_oldest()
-                        level = state._level
-                    entry = seen[4].get(client)
-                    if entry is None:
-                        entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
-                    sessions[pid] = entry
-                    level += 1
-                    if level > high:
-                        high = level
-                        if level > peak:
-                            peak = level
-                            trace.peak_at = ts
-                    for slot in entry[1]:
-                        now = slot_level[slot] = slot_level[slot] + 1
-                        if now > slot_peak[slot]:
-                            slot_peak[slot] = now
-                            slot_peak_at[slot] = ts
-                    continue
-        elif row[disconnection_at]:
-            kind = DISCONNECTION
-            disconnections += 1
-            if pid in ended_by_fatal:
-                ended_by_fatal.discard(pid)
+        client = row[received_at]
+        if client:  # as ServerLogState.received, when no earlier process of this pid is left
+            kind = RECEIVED
+            if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
+                received += 1
+                if ended_by_fatal:
+                    ended_by_fatal.discard(pid)
+                if walsender_pids:
+                    walsender_pids.discard(pid)
+                pending.pop(pid, None)
+                pending[pid] = client
+                if marks is not None:
+                    state.mark(pid)
                 continue
-            if walsender_pids and pid in walsender_pids:
-                walsender_pids.discard(pid)
-                continue
-            entry = sessions.pop(pid, None)
-            if entry is not None:
-                ended_seen += 1
-                level -= 1
-                for slot in entry[1]:
-                    slot_level[slot] -= 1
-                continue
-            disconnections -= 1  # counted again by the method
+            fatal = None
         else:
-            client = row[received_at]
-            if client:  # as ServerLogState.received, when no earlier process of this pid is left
-                kind = RECEIVED
-                client = unknown(client, client)
-                if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
-                    received += 1
-                    if ended_by_fatal:
-                        ended_by_fatal.discard(pid)
-                    if walsender_pids:
-                        walsender_pids.discard(pid)
-                    pending.pop(pid, None)
-                    pending[pid] = client
-                    if marks is not None:
-                        state.mark(pid)
+            log = row[log_at]
+            fatal = None
+            if log:
+                seen = cache.get(log)
+                if seen is None:
+                    seen = cache[log] = meaning(log)
+                kind = seen[0]
+                if kind == AUTHORIZED:
+                    client = pending.pop(pid, _MISSING)
+                    if client is _MISSING:
+                        client = None
+                        if marks is not None:  # a connection whose start this range did not see
+                            kind = DEFERRED_AUTHORIZED
+                    if kind == AUTHORIZED:
+                        authorized += 1
+                        if ended_by_fatal:
+                            ended_by_fatal.discard(pid)
+                        if walsender_pids:
+                            walsender_pids.discard(pid)
+                        if has_client:
+                            client = known(client_of(*client_fields(row + absent))) or client
+                        old = sessions.pop(pid, None)
+                        if old is not None:
+                            reused += 1
+                            level -= 1
+                            for slot in old[1]:
+                                slot_level[slot] -= 1
+                        if len(sessions) >= max_sessions:
+                            state._level = level
+                            state.forget_oldest()
+                            level = state._level
+                        entry = seen[4].get(client)
+                        if entry is None:
+                            entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
+                        sessions[pid] = entry
+                        level += 1
+                        if level > high:
+                            high = level
+                            if level > peak:
+                                peak = level
+                                trace.peak_at = ts
+                        for slot in entry[1]:
+                            now = slot_level[slot] = slot_level[slot] + 1
+                            if now > slot_peak[slot]:
+                                slot_peak[slot] = now
+                                slot_peak_at[slot] = ts
+                        continue
+            elif row[disconnection_at]:
+                kind = DISCONNECTION
+                disconnections += 1
+                if pid in ended_by_fatal:
+                    ended_by_fatal.discard(pid)
                     continue
+                if walsender_pids and pid in walsender_pids:
+                    walsender_pids.discard(pid)
+                    continue
+                entry = sessions.pop(pid, None)
+                if entry is not None:
+                    ended_seen += 1
+                    level -= 1
+                    for slot in entry[1]:
+                        slot_level[slot] -= 1
+                    continue
+                disconnections -= 1  # counted again by the method
             else:
-                fatal = row[fatal_at]
+                fatal, kind = row[fatal_at], None
         if fatal:  # as ServerLogState.fatal does
             user, db, app, sqlstate, host, remote = session_fields(row + absent)
             client = client_of(host, remote) if has_client else None

@@ -219,7 +219,7 @@ class ServerLogState:
     def received(self, pid: Any, client: Value) -> None:
         self.trace.received += 1
         self.new_process(pid)
-        self.pending[pid] = known(client)
+        self.pending[pid] = client  # the address PostgreSQL printed (never empty nor a placeholder)
         if len(self.pending) > self.max_pending:
             self.too_many_pending()
 
