@@ -62,10 +62,15 @@ class Child:
         return ""
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
-        """Signal the whole group, wait `grace` seconds, then SIGKILL the group."""
+        """Ask the leader to stop (gunicorn, uvicorn and Celery then stop their own workers
+        in order), wait `grace` seconds for the whole group to go, then SIGKILL the group:
+        whatever the leader left behind goes too."""
         for signum, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signum)
+                if signum == signal.SIGKILL:
+                    os.killpg(self.process.pid, signum)
+                else:
+                    os.kill(self.process.pid, signum)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if not _group_alive(self.process.pid):

@@ -280,16 +280,32 @@ def _free_port() -> int:
 
 
 def _task_publisher(config: Path) -> Callable[[], None]:
-    """A Celery producer for the scenario's broker, publishing the sample task by name."""
+    """A Celery producer for the scenario's broker, publishing the sample task by name.
+
+    With kombu's filesystem transport the producer writes each message file in place and a
+    polling consumer can read it half-written (an empty payload crashes the worker). So the
+    producer writes into a staging folder and we move each file into the worker's inbox
+    with an atomic rename."""
     from celery import Celery
 
     broker = json.loads(config.read_text())["broker"]
+    options = dict(broker.get("transport_options", {}))
+    staging: Path | None = None
+    inbox: Path | None = None
+    if broker["url"].startswith("filesystem"):
+        inbox = Path(options["data_folder_in"])
+        staging = inbox.parent / "staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        options["data_folder_out"] = str(staging)
     producer = Celery("pgslots-lab-driver", broker=broker["url"])
-    producer.conf.broker_transport_options = broker.get("transport_options", {})
+    producer.conf.broker_transport_options = options
     producer.conf.task_ignore_result = True
 
     def publish() -> None:
         producer.send_task(sample.TASK_NAME)
+        if staging is not None and inbox is not None:
+            for message in staging.iterdir():
+                os.replace(message, inbox / message.name)
 
     return publish
 

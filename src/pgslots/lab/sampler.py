@@ -50,7 +50,8 @@ class Sampler:
     def start(self) -> Sampler:
         self._conn = psycopg.connect(self.dsn, autocommit=True, application_name="pgslots-sampler")
         if self.pgbouncer_dsn:
-            self._bouncer = psycopg.connect(self.pgbouncer_dsn, autocommit=True)
+            # pgbouncer's admin console speaks only the simple query protocol.
+            self._bouncer = psycopg.connect(self.pgbouncer_dsn, autocommit=True, cursor_factory=psycopg.ClientCursor)
         self._thread = threading.Thread(target=self._loop, name="pgslots-sampler", daemon=True)
         self._thread.start()
         return self
@@ -87,7 +88,10 @@ class Sampler:
                 sample["idle_by_app"][app] = sample["idle_by_app"].get(app, 0) + count
                 sample["oldest_idle_s"] = max(sample["oldest_idle_s"], round(float(oldest), 1))
         if self._bouncer is not None:
-            sample["pgbouncer"] = self._pgbouncer_pools()
+            try:
+                sample["pgbouncer"] = self._pgbouncer_pools()
+            except psycopg.Error:
+                self.errors += 1
         return sample
 
     def _pgbouncer_pools(self) -> dict[str, int]:
