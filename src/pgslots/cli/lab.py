@@ -192,7 +192,7 @@ def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=F
         if analyse:
             from pgslots.lab.analysis import analyse_baseline
 
-            meta["events_analysis"] = analyse_baseline(out_dir / "baseline")
+            meta["events_analysis"] = analyse_baseline(out_dir / "baseline", show_command=out is not None)
     return results, meta
 
 

@@ -230,6 +230,11 @@ class TempPostgres:
         return self._process.pid if self._process else None
 
     @property
+    def running(self) -> bool:
+        """The postmaster is up (it can die under us: a crash, an OOM kill, a kill -9)."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def version(self) -> str:
         return self.binaries.version
 
