@@ -127,6 +127,10 @@ class Children:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        # Children's own temporary files (multiprocessing's pymp-* from Celery, say) go under
+        # the run's work directory, which the run deletes whatever happens, even after a
+        # child had to be killed before it could clean up.
+        self.tmpdir: Path | None = None
         self._children: list[Child] = []
         self._lock = threading.Lock()
         atexit.register(self.stop_all)
@@ -134,6 +138,9 @@ class Children:
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env[RUN_MARKER] = self.run_id
+        if self.tmpdir is not None:
+            self.tmpdir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(self.tmpdir)
         env.update(extra or {})
         return env
 

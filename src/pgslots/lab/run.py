@@ -90,6 +90,7 @@ class Lab:
         try:
             with termination_as_exception():
                 self.work_dir = Path(tempfile.mkdtemp(prefix=f"pgslots-lab-{self.run_id}-"))
+                self.children.tmpdir = self.work_dir / "tmp"
                 self._setup(scenarios[0])
                 for scenario in scenarios:
                     reason = missing_parts(scenario)
