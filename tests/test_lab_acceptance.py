@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import require
 from typer.testing import CliRunner
 
-import pgslots.cli.events  # noqa: F401 - registers `events`
+import pgslots.cli.events
 import pgslots.cli.lab  # noqa: F401 - registers `lab`
 from pgslots.cli import app
 from pgslots.lab.analysis import events_command_line
@@ -24,7 +25,6 @@ from pgslots.lab.pgbouncer import find_pgbouncer
 from pgslots.lab.results import WEB_APP, ScenarioResult
 from pgslots.lab.run import APP_ROLE, Lab, LabOptions
 from pgslots.lab.scenarios import DEFAULT_LOAD, SCENARIOS, scaled_load
-from conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

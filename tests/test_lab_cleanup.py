@@ -114,7 +114,7 @@ def assert_nothing_left(tmpdir: Path, watcher: Watcher) -> None:
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
-def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:  # noqa: ANN001
+def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if process.poll() is not None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import require
 from typer.testing import CliRunner
 
-import pgslots.cli.events  # noqa: F401 - registers `events`
+import pgslots.cli.events
 import pgslots.cli.lab  # noqa: F401 - registers `lab`
 from pgslots.cli import app
 from pgslots.lab.postgres import system_binaries
-from conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -40,7 +39,7 @@ def require_lab_extra() -> None:
         )
 
 
-def _progress(quiet: bool):  # noqa: ANN202 - a small closure
+def _progress(quiet: bool):
     started = time.monotonic()
 
     def say(message: str) -> None:
@@ -50,7 +49,7 @@ def _progress(quiet: bool):  # noqa: ANN202 - a small closure
     return say
 
 
-def _binaries(postgres_bin: Optional[Path]):  # noqa: ANN202
+def _binaries(postgres_bin: Path | None):
     from pgslots.lab.postgres import PostgresUnavailable, binaries_at, default_binaries
 
     try:
@@ -76,17 +75,17 @@ def lab_command(
     duration: float = typer.Option(
         1.0, "--duration", help="Stretch (>1) or shrink (<1) the load's stages and its quiet tail."
     ),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", help="Keep every artifact (server logs, New Relic-format events, samples) in DIR."
     ),
-    postgres_bin: Optional[Path] = typer.Option(
+    postgres_bin: Path | None = typer.Option(
         None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
     ),
-    broker: Optional[str] = typer.Option(
+    broker: str | None = typer.Option(
         None, "--broker", help="Celery broker URL (default: kombu's filesystem transport, no server needed)."
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
 ) -> None:
     """Reproduce connection-slot exhaustion with real servers and measure each remedy.
@@ -139,12 +138,12 @@ def lab_command(
 @app.command("demo")
 @guarded
 def demo_command(
-    out: Optional[Path] = typer.Option(None, "--out", help="Keep every artifact of the run in DIR."),
-    postgres_bin: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(None, "--out", help="Keep every artifact of the run in DIR."),
+    postgres_bin: Path | None = typer.Option(
         None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text or json."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
 ) -> None:
     """Reproduce the incident, explain it from its own evidence, and show which remedy fixes it.
 
@@ -162,7 +161,8 @@ def demo_command(
     """
     check_format(fmt, (OutputFormat.text, OutputFormat.json))
     require_lab_extra()
-    from pgslots.lab import demo, render, scenarios as catalogue
+    from pgslots.lab import demo, render
+    from pgslots.lab import scenarios as catalogue
 
     chosen = [catalogue.SCENARIOS[name] for name in catalogue.DEMO_SCENARIOS]
     results, meta = _run(chosen, 1.0, 1.0, out, postgres_bin, None, quiet=False, analyse=True)
@@ -193,7 +193,7 @@ def _lab_failures() -> Iterator[None]:
         raise typer.Exit(128 + exc.signum) from None
 
 
-def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=False):  # noqa: ANN001, ANN202
+def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=False):
     from pgslots.lab import render
     from pgslots.lab.run import Lab, LabOptions, temporary_out
     from pgslots.lab.scenarios import DEFAULT_LOAD, scaled_load
@@ -212,7 +212,7 @@ def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=F
         },
         "sampler_slot": "max_connections is the scenario's figure + 1 for the lab's sampler",
     }
-    lab = Lab(LabOptions(binaries=binaries, out_dir=out, broker_url=broker), plan, _progress(quiet))
+    lab = Lab(LabOptions(binaries=binaries, broker_url=broker), plan, _progress(quiet))
     with temporary_out(out) as out_dir, _lab_failures():
         results = lab.run(scenarios, out_dir)
         (out_dir / "comparison.json").write_text(render.to_json(results, meta))

@@ -78,7 +78,7 @@ def analyse_baseline(scenario_dir: Path, *, show_command: bool = True) -> list[s
     return lines
 
 
-def _investigate(path: Path, result: dict):  # noqa: ANN202 - an Incident
+def _investigate(path: Path, result: dict):
     from pgslots.events.pipeline import investigate
     from pgslots.events.sources import ReadOptions
     from pgslots.events.timeline import TimelineOptions
@@ -91,7 +91,7 @@ def _investigate(path: Path, result: dict):  # noqa: ANN202 - an Incident
     )
 
 
-def _server_log_lines(incident, name: str) -> list[str]:  # noqa: ANN001
+def _server_log_lines(incident, name: str) -> list[str]:
     families = ", ".join(f"{family} {count}" for family, count in incident.by_combination.items())
     lines = [f"  server log ({name}): {incident.total} FATALs: {families}"]
     summary = incident.server_log

@@ -21,7 +21,6 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 from pgslots.lab.scenarios import LoadPlan
@@ -189,7 +188,3 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
         return None
     rank = max(1, int(-(-pct * len(sorted_values) // 100)))
     return round(sorted_values[min(rank, len(sorted_values)) - 1], 4)
-
-
-def write_lines(path: Path) -> IO[str]:
-    return path.open("w", buffering=1, encoding="utf-8")

@@ -34,8 +34,15 @@ from typing import Any
 from pgslots.lab import app as sample
 from pgslots.lab.load import Driver
 from pgslots.lab.pgbouncer import TempPgbouncer, find_pgbouncer
-from pgslots.lab.postgres import SUPERUSER, PgBinaries, TempPostgres
-from pgslots.lab.processes import RUN_MARKER, Child, ChildDied, Children, shielded, termination_as_exception
+from pgslots.lab.postgres import SUPERUSER, PgBinaries, TempPostgres, free_port
+from pgslots.lab.processes import (
+    RUN_MARKER,
+    Child,
+    ChildDied,
+    Children,
+    shielded,
+    termination_as_exception,
+)
 from pgslots.lab.results import ScenarioResult, Skipped, measure
 from pgslots.lab.sampler import Sampler
 from pgslots.lab.scenarios import LoadPlan, Scenario
@@ -51,7 +58,6 @@ Progress = Callable[[str], None]
 @dataclasses.dataclass(frozen=True)
 class LabOptions:
     binaries: PgBinaries | None = None
-    out_dir: Path | None = None  # None: artifacts in a temporary directory, deleted at the end
     broker_url: str | None = None
     users: int = 20
 
@@ -197,7 +203,7 @@ class Lab:
         started: list[Child] = []
         load_started = time.time()
         try:
-            port = _free_port()
+            port = free_port()
             web = self.children.spawn(
                 "web server", sample.web_command(scenario, port), log=out / "web.log", env=sample.app_env(config, "web")
             )
@@ -278,12 +284,6 @@ class Lab:
             raise ChildDied(f"PostgreSQL exited; see {self.server.logs.stderr}")
         if self.bouncer is not None and self.bouncer.pid is not None and not self.bouncer.running:
             raise ChildDied("pgbouncer exited")
-
-
-def _free_port() -> int:
-    from pgslots.lab.postgres import free_port
-
-    return free_port()
 
 
 def _task_publisher(config: Path) -> Callable[[], None]:

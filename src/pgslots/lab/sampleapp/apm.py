@@ -24,6 +24,7 @@ Each process appends its events to its own JSON Lines file in the events directo
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import json
@@ -32,7 +33,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,28 +157,37 @@ def recorder() -> Recorder:
 # -- web: ASGI and WSGI entry points ------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _active(txn: Transaction) -> Iterator[Transaction]:
+    """Make `txn` the current transaction for the block; record what escapes it, and write
+    its events when it ends."""
+    token = _current.set(txn)
+    try:
+        yield txn
+    except BaseException as exc:
+        txn.record_exception(exc)
+        raise
+    finally:
+        _current.reset(token)
+        recorder().finish(txn)
+
+
 def instrument_asgi(app: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap the ASGI application: one transaction per HTTP request."""
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope.get("type") != "http":
             return await app(scope, receive, send)
-        txn = Transaction("WebTransaction", f"Uri{scope.get('path', '/')}", uri=scope.get("path"), method=scope.get("method"))
-        token = _current.set(txn)
+        path = scope.get("path", "/")
+        txn = Transaction("WebTransaction", f"Uri{path}", uri=path, method=scope.get("method"))
 
         async def capture_send(message: dict[str, Any]) -> Any:
             if message.get("type") == "http.response.start":
                 txn.status = int(message["status"])
             return await send(message)
 
-        try:
+        with _active(txn):
             return await app(scope, receive, capture_send)
-        except BaseException as exc:
-            txn.record_exception(exc)
-            raise
-        finally:
-            _current.reset(token)
-            recorder().finish(txn)
 
     return application
 
@@ -188,20 +198,13 @@ def instrument_wsgi(app: Callable[..., Any]) -> Callable[..., Any]:
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "/")
         txn = Transaction("WebTransaction", f"Uri{path}", uri=path, method=environ.get("REQUEST_METHOD"))
-        token = _current.set(txn)
 
         def capture_start_response(status: str, headers: Any, *args: Any) -> Any:
             txn.status = int(status.split()[0])
             return start_response(status, headers, *args)
 
-        try:
+        with _active(txn):
             return app(environ, capture_start_response)
-        except BaseException as exc:
-            txn.record_exception(exc)
-            raise
-        finally:
-            _current.reset(token)
-            recorder().finish(txn)
 
     return application
 

@@ -6,8 +6,8 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgslots.lab.sampleapp.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application
 
-from pgslots.lab.sampleapp.apm import instrument_asgi  # noqa: E402
+from pgslots.lab.sampleapp.apm import instrument_asgi
 
 application = instrument_asgi(get_asgi_application())

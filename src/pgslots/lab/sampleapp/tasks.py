@@ -9,8 +9,6 @@ from pgslots.lab.app import TASK_NAME as TOUCH_ITEMS
 from pgslots.lab.sampleapp.models import Item
 
 
-
-
 @shared_task(name=TOUCH_ITEMS)
 def update_items_seen() -> int:
     """A periodic-style task that touches the database (like the incident's

@@ -11,12 +11,12 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgslots.lab.sampleapp.settings")
 
-from celery import Celery  # noqa: E402
+from celery import Celery
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["pgslots.lab.sampleapp"])
 
-from pgslots.lab.sampleapp import apm  # noqa: E402
+from pgslots.lab.sampleapp import apm
 
 apm.connect_celery()

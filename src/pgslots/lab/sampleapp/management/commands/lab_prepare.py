@@ -18,11 +18,11 @@ from pgslots.lab.sampleapp.models import Item
 class Command(BaseCommand):
     help = "Create users, sessions and items for a lab run; print the session keys (JSON)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--users", type=int, default=20)
         parser.add_argument("--items", type=int, default=200)
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         user_model = get_user_model()
         keys = []
         for i in range(options["users"]):
