@@ -165,7 +165,7 @@ def demo_command(
     from pgslots.lab import scenarios as catalogue
 
     chosen = [catalogue.SCENARIOS[name] for name in catalogue.DEMO_SCENARIOS]
-    results, meta = _run(chosen, 1.0, 1.0, out, postgres_bin, None, quiet=False, analyse=True)
+    results, meta = _run(chosen, 1.0, 1.0, out, postgres_bin, None, quiet=not stderr_is_terminal(), analyse=True)
     analysis = meta.pop("events_analysis", [])
     if fmt is OutputFormat.json:
         text = json.dumps({**json.loads(render.to_json(results, meta)), **demo.summary_json(results, analysis)}, indent=2)

@@ -154,8 +154,8 @@ class Lab:
             "superuser_reserved_connections": scenario.superuser_reserved_connections,
             "log_directory": str(log_dir),
         }
-        major = (self.server.binaries if self.server else self.options.binaries)
-        if scenario.reserved_connections and (major is None or major.major >= 16):
+        binaries = self.server.binaries if self.server else self.options.binaries
+        if scenario.reserved_connections and (binaries is None or binaries.major >= 16):
             settings["reserved_connections"] = scenario.reserved_connections
         return settings
 
