@@ -83,6 +83,7 @@ class ErrorEvent:
     db: str | None = None
     user: str | None = None
     client: str | None = None  # client address as the server saw it
+    last_ts: dt.datetime | None = None  # a pre-counted group's latest member, when later than `ts`
 
     @property
     def category(self) -> Category:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pgslots.errors import InputError
@@ -29,10 +30,12 @@ from pgslots.events.sources import (
     source_named,
 )
 from pgslots.events.taxonomy import classify, combination_key
-from pgslots.events.timeline import TimelineOptions, build_incident
+from pgslots.events.timeline import TimelineOptions, build_incident, coarser_grouping, grouping_seconds
 
 MAX_SAMPLES = 5
 """Source rows kept per category, so every count in the report can be traced to its rows."""
+MAX_GROUPS = 20_000
+"""Past this many groups the tally asks for a coarser grouping (a long log's minutes)."""
 
 
 
@@ -55,12 +58,25 @@ class _Group:
     event: ErrorEvent
     categories: tuple[Category, ...]
     count: int
+    last: dt.datetime
 
 
 class EventTally:
-    """Classified events, added up by what the report can tell apart."""
+    """Classified events, added up by what the report can tell apart, per `seconds` of
+    time (`timeline.grouping_seconds`): each group sits at its first event's time and keeps
+    its last one.
 
-    def __init__(self) -> None:
+    `coarser(first, last)`, when given, names a coarser grouping that the timeline of that
+    span allows (`timeline.coarser_grouping`): past `MAX_GROUPS` groups the tally regroups
+    by it, so that memory follows the buckets the report can show, not the minutes of a
+    long log."""
+
+    def __init__(self, seconds: int = 1, coarser: Callable[[dt.datetime, dt.datetime], int | None] | None = None) -> None:
+        self.seconds = seconds
+        self.coarser = coarser
+        self.limit = MAX_GROUPS
+        self.first: dt.datetime | None = None
+        self.last: dt.datetime | None = None
         self._groups: dict[tuple[object, ...], _Group] = {}
         self.samples: dict[str, list[SourceRef]] = defaultdict(list)  # per category
         self.family_samples: dict[str, list[SourceRef]] = defaultdict(list)  # per by_combination family
@@ -71,7 +87,7 @@ class EventTally:
             if len(kept) < MAX_SAMPLES:
                 kept.append(event.source)
         key = (
-            int(event.ts.timestamp()),
+            int(event.ts.timestamp()) // self.seconds,
             event.message,
             event.sqlstate,
             event.error_class,
@@ -82,14 +98,41 @@ class EventTally:
             event.user,
             event.client,
         )
+        last = event.last_ts or event.ts
+        self._merge(key, _Group(event, categories, event.count, last))
+        self.first = event.ts if self.first is None else min(self.first, event.ts)
+        self.last = last if self.last is None else max(self.last, last)
+        if len(self._groups) > self.limit and self.coarser is not None:
+            self._coarsen()
+
+    def _merge(self, key: tuple[object, ...], new: _Group) -> None:
         group = self._groups.get(key)
         if group is None:
-            self._groups[key] = _Group(event, categories, event.count)
-        else:
-            group.count += event.count
+            self._groups[key] = new
+            return
+        group.count += new.count
+        if new.event.ts < group.event.ts:
+            group.event = dataclasses.replace(new.event, last_ts=None)
+        group.last = max(group.last, new.last)
+
+    def _coarsen(self) -> None:
+        assert self.coarser is not None and self.first is not None and self.last is not None
+        seconds = self.coarser(self.first, self.last)
+        if seconds is None or seconds <= self.seconds:
+            self.limit *= 2  # the span does not allow it yet: ask again at twice the groups
+            return
+        self.seconds = seconds
+        groups, self._groups = self._groups, {}
+        for key, group in groups.items():
+            self._merge((int(group.event.ts.timestamp()) // seconds, *key[1:]), group)
 
     def events(self) -> list[ErrorEvent]:
-        merged = (dataclasses.replace(g.event, categories=g.categories, count=g.count) for g in self._groups.values())
+        merged = (
+            dataclasses.replace(
+                g.event, categories=g.categories, count=g.count, last_ts=g.last if g.last > g.event.ts else None
+            )
+            for g in self._groups.values()
+        )
         return sorted(merged, key=lambda e: e.ts)
 
 
@@ -107,10 +150,14 @@ def _inside(ts: dt.datetime, since: dt.datetime | None, until: dt.datetime | Non
 
 
 def read_events(
-    resolved: Iterable[tuple[Path, Source]], options: ReadOptions
+    resolved: Sequence[tuple[Path, Source]], options: ReadOptions, timeline: TimelineOptions | None = None
 ) -> tuple[EventTally, list[ReadStats], list[InputSummary]]:
-    """Stream every file through its reader into one tally."""
-    tally = EventTally()
+    """Stream every file through its reader into one tally. Server logs alone (no input
+    with its own grid) let a long span be tallied per hour or coarser."""
+    coarser = None
+    if timeline is not None and all(source.name in serverlog.SERVER_LOG_FORMATS for _path, source in resolved):
+        coarser = functools.partial(coarser_grouping, timeline)
+    tally = EventTally(options.group_seconds, coarser)
     all_stats: list[ReadStats] = []
     summaries: list[InputSummary] = []
     for path, source in resolved:
@@ -163,7 +210,8 @@ def investigate(
 ) -> Incident:
     """Read, classify, filter and add up the events of `paths` into one `Incident`."""
     resolved = resolve_sources(paths, input_format)
-    tally, stats, summaries = read_events(resolved, read_options)
+    read_options = dataclasses.replace(read_options, group_seconds=grouping_seconds(timeline_options))
+    tally, stats, summaries = read_events(resolved, read_options, timeline_options)
     events = tally.events()
     return build_incident(
         events,

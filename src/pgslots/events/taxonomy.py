@@ -116,9 +116,10 @@ def classify(message: str, sqlstate: str | None = None, error_class: str | None 
     return tuple(found) or (Category.OTHER,)
 
 
+@functools.lru_cache(maxsize=1024)
 def combination_key(categories: tuple[Category, ...]) -> str:
     """A canonical name for a set of categories, independent of the order they appeared in:
-    "reserved_superuser+too_many_clients"."""
+    "reserved_superuser+too_many_clients" (cached: the report asks it of every event, often)."""
     order = list(Category)
     return "+".join(c.value for c in sorted(set(categories), key=order.index))
 

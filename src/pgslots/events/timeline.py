@@ -74,6 +74,24 @@ class TimelineOptions:
     tz: dt.tzinfo = UTC  # for an --align time without a zone
 
 
+def grouping_seconds(options: TimelineOptions) -> int:
+    """How finely events may be added up before the timeline sees them: 60 (per minute, so
+    memory follows the minutes of the span rather than the lines of the input) when every
+    bucket edge and the window fall on whole minutes, else 1.
+
+    A per-minute group sits at its first member's second and keeps its last one
+    (`ErrorEvent.last_ts`), so first/last times stay exact. Limit: a New Relic TIMESERIES
+    grid that starts off the minute, read together with a server log, gets that log's
+    per-minute groups placed by their first member."""
+    moments = [options.since, options.until]
+    align = options.align.strip().lower()
+    if align not in ("auto", "first", "clock"):
+        moments.append(parse_user_time(options.align, options.tz, "--align"))
+    whole = all(m is None or (m.second == 0 and m.microsecond == 0) for m in moments)
+    minutes = options.bucket_seconds is None or options.bucket_seconds % 60 == 0
+    return 60 if whole and minutes else 1
+
+
 # -- durations ----------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
@@ -141,6 +159,20 @@ def _anchor(
         "at the first event's minute, as an APM chart whose window starts with the burst does "
         "(--align clock for round times, --since or --align TIME to choose)"
     )
+
+
+def coarser_grouping(options: TimelineOptions, first: dt.datetime, last: dt.datetime) -> int | None:
+    """A grouping coarser than the minute that the timeline of events spanning at least
+    `first`..`last` can take without moving an event to another bucket, or None: the
+    automatic bucket for that span once it is an hour or more (it then sits on the clock,
+    and every larger size of the ladder is a multiple of it). For inputs without their own
+    grid (server logs): the pipeline's tally uses it when a long log has many minutes."""
+    if options.bucket_seconds is not None or options.align.strip().lower() not in ("auto", "clock"):
+        return None
+    size, _rule = _choose_bucket(options, None, first, last)
+    if size < 3600 or (options.since is not None and options.since.timestamp() % size):
+        return None
+    return size
 
 
 def _bucket_count(start: dt.datetime, last: dt.datetime, bucket: int) -> int:
@@ -216,7 +248,7 @@ def build_incident(
             **common,
         )
     first = min(e.ts for e in events)
-    last = max(e.ts for e in events)
+    last = max(e.last_ts or e.ts for e in events)
     bucket, bucket_rule = _choose_bucket(options, grid, first, last)
     anchor, why = _anchor(options, grid, first, bucket)
     start = _grid_start(anchor, bucket, options.since or first)

@@ -56,6 +56,7 @@ class Clock:
         self.fallback = fallback
         self.unknown_zones: set[str] = set()
         self._cache: dict[bytes | str, dt.datetime | None] = {}
+        self._minutes: dict[bytes, dt.datetime | None] = {}
 
     def second(self, text: bytes | str) -> dt.datetime | None:
         """`b"2026-11-25 14:45:28 UTC"` (no fraction), `b"2026-11-25 14:45:28"` or epoch
@@ -63,13 +64,30 @@ class Clock:
         cached = self._cache.get(text)
         if cached is None and text not in self._cache:
             cached = self._cache[text] = self._parse(text)
-            if len(self._cache) > 100_000:
+            if len(self._cache) > 10_000:
                 self._cache.clear()
         return cached
 
     def _parse(self, raw: bytes | str) -> dt.datetime | None:
+        """A second as the minute it is in (converted once per minute) plus its seconds: in
+        a busy log each minute's text has 60 seconds, each read once."""
         try:
             text = raw.encode("ascii") if isinstance(raw, str) else raw
+        except UnicodeError:
+            return None
+        seconds = text[17:19]
+        if text[16:17] == b":" and seconds.isdigit() and int(seconds) < 60:
+            minute_text = text[:17] + b"00" + text[19:]
+            minute = self._minutes.get(minute_text)
+            if minute is None and minute_text not in self._minutes:
+                minute = self._minutes[minute_text] = self._parse_exactly(minute_text)
+                if len(self._minutes) > 10_000:
+                    self._minutes.clear()
+            return None if minute is None else minute + dt.timedelta(seconds=int(seconds))
+        return self._parse_exactly(text)
+
+    def _parse_exactly(self, text: bytes) -> dt.datetime | None:
+        try:
             if text.isdigit():
                 return dt.datetime.fromtimestamp(int(text), UTC)
             stamp = text[:19].decode("ascii")

@@ -14,29 +14,20 @@ from __future__ import annotations
 
 import re
 
-RECEIVED = b"connection received: "
+RECEIVED = b"connection received: host="
 AUTHORIZED = b"connection authorized: "
 REPLICATION_AUTHORIZED = b"replication connection authorized: "
 DISCONNECTION = b"disconnection: "
 STARTING = b"starting PostgreSQL "
 READY = b"database system is ready to accept connections"
-
-_RECEIVED = re.compile(rb"connection received: host=(\S*)")
 _AUTHORIZED = re.compile(
     rb"connection authorized: user=(\S*) database=(\S*)(?: application_name=(.*?))?"
     rb"(?: SSL enabled \(.*| GSS \(.*)?\s*"
 )
-_DISCONNECTION = re.compile(
-    rb"disconnection: session time: (\d+):(\d\d):(\d\d)\.(\d{3}) user=(\S*) database=(\S*) host=(\S*)"
-)
+_DISCONNECTION = re.compile(rb"disconnection: session time: (\d+:\d\d:\d\d\.\d{3})")
 _STARTING = re.compile(rb"starting PostgreSQL (\d+(?:\.\d+)?(?:[a-z]+\d*)?)")
 
 UNKNOWN_VALUES = frozenset({b"", b"[unknown]", "", "[unknown]"})
-
-
-def received_host(message: bytes) -> bytes | None:
-    match = _RECEIVED.match(message)
-    return match.group(1) if match else None
 
 
 def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:
@@ -47,13 +38,13 @@ def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:
     return match.group(1), match.group(2), match.group(3) or None
 
 
-def disconnection(message: bytes) -> tuple[float, bytes, bytes, bytes] | None:
-    """(session seconds, user, database, host)."""
+def disconnection(message: bytes) -> float | None:
+    """The session's length in seconds."""
     match = _DISCONNECTION.match(message)
     if match is None:
         return None
-    hours, minutes, seconds, millis = (int(x) for x in match.group(1, 2, 3, 4))
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000, match.group(5), match.group(6), match.group(7)
+    hours, minutes, rest = match.group(1).split(b":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest)
 
 
 def server_version(message: bytes) -> str | None:

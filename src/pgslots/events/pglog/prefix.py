@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 
 from pgslots.errors import InputError
+from pgslots.events.pglog import lines as msg
 
 SEVERITIES = (
     "DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "DEBUG", "INFO", "NOTICE", "WARNING",
@@ -89,18 +90,44 @@ COMMON_PREFIXES: tuple[str, ...] = (
 )
 
 
+# What the chunk pattern (`LinePrefix.bulk`) reads of a prefix: the time in three parts (the
+# second's text, its fraction, its zone), the pid and the session fields a FATAL needs.
+# Every class excludes the newline, so that a match never leaves its line.
+_BULK_TIME = {
+    "m": r"(?P<sec>" + _TIMESTAMP + r")(?P<frac>\.\d{3}) (?P<zone>[^ \n]+)",
+    "t": r"(?P<sec>" + _TIMESTAMP + r")(?P<frac>) (?P<zone>[^ \n]+)",
+    "n": r"(?P<sec>\d+)(?P<frac>\.\d{3})(?P<zone>)",
+}
+BULK_FIELDS = ("pid", "user", "db", "app", "remote", "host", "sqlstate")
+_BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
+    letter: (name if name in BULK_FIELDS else None, pattern.replace("[^ ]", "[^ \\n]").replace(".*?", "[^\\n]*?"))
+    for letter, (name, pattern) in _ESCAPES.items()
+}
+# The messages the chunk pattern reads, after the prefix: `log` is a LOG message's
+# connection-related text up to what varies per line (so that few distinct values occur),
+# `fatal` a FATAL's message. A line that is neither a log line for this prefix, nor
+# blank, nor a continuation line (a tab) gives a match too, with no group set (no `sec`).
+_BULK_MESSAGES = (
+    b"(?:LOG:  (?P<log>" + msg.RECEIVED + rb"[^ \n]*|" + msg.AUTHORIZED + rb"[^\n]*|" + msg.DISCONNECTION
+    + b"|" + msg.REPLICATION_AUTHORIZED + b"|" + msg.STARTING + rb"[^\n]*|" + msg.READY + b")"
+    + rb"|FATAL:  (?P<fatal>[^\n]+))"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class LinePrefix:
     """A compiled `log_line_prefix`.
 
-    `regex` matches exactly the prefix (use `fullmatch(buf, start, end)` with `end` where the
-    severity begins); `line_regex` matches a whole line: prefix, severity, message.
+    `line_regex` matches a whole line: prefix, severity, message (recognition). `bulk`
+    reads a whole chunk with one `findall`: from each line's preceding newline, the prefix
+    and one of the messages that matter (`_BULK_MESSAGES`), or flags the line as not a log
+    line (group `bad`); every other line gives no match.
     """
 
     text: str
-    regex: re.Pattern[bytes]
     line_regex: re.Pattern[bytes]
     fields: frozenset[str]  # fields present: "m", "t", "n", "pid", "user", "db", "app", ...
+    bulk: re.Pattern[bytes]
 
     @property
     def has_time(self) -> bool:
@@ -110,12 +137,11 @@ class LinePrefix:
     def has_client(self) -> bool:
         return bool(self.fields & {"remote", "host"})
 
-    def group_index(self, name: str) -> int:
-        return self.regex.groupindex.get(name, 0)
 
-
-def compile_prefix(text: str) -> LinePrefix:
-    """Compile a `log_line_prefix` value (as `SHOW log_line_prefix` prints it)."""
+def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """The regex source of a prefix, and the named fields it captures. `times` replaces the
+    time escapes' patterns (the first one only; later ones do not capture), for the chunk
+    pattern, where a lazy field of non-spaces followed by a space is made greedy too."""
     parts: list[str] = []
     tail: list[str] = []
     target = parts
@@ -131,10 +157,15 @@ def compile_prefix(text: str) -> LinePrefix:
         if letter == "q":
             target = tail
             continue
-        if letter not in _ESCAPES:
+        if letter not in escapes:
             continue  # the server prints nothing for an escape it does not know
-        name, pattern = _ESCAPES[letter]
-        if name and name not in used:
+        name, pattern = escapes[letter]
+        if times is not None and pattern.endswith("*?") and "^ " in pattern and text[pos : pos + 1] == " ":
+            pattern = pattern[:-1]  # greedy: the same match, as the field holds no space
+        if times is not None and letter in times and not used & {"m", "t", "n"}:
+            used.add(letter)
+            pattern = times[letter]
+        elif name and name not in used:
             used.add(name)
             pattern = f"(?P<{name}>{pattern})"
         else:
@@ -143,14 +174,40 @@ def compile_prefix(text: str) -> LinePrefix:
             pattern = f" *{pattern} *"
         target.append(pattern)
     target.append(re.escape(text[pos:]))
-    body = "".join(parts) + (f"(?:{''.join(tail)})?" if tail else "")
+    return "".join(parts) + (f"(?:{''.join(tail)})?" if tail else ""), used
+
+
+def _bulk(text: str) -> re.Pattern[bytes]:
+    body, _used = _body(text, _BULK_ESCAPES, _BULK_TIME)
+    lead = _lead(body)
+    return re.compile(b"\n(?:" + body.encode() + _BULK_MESSAGES + b"|(?!\t|\r?\n|" + lead + b")[^\n])")
+
+
+def _lead(body: str) -> bytes:
+    """The start every log line must have: the prefix up to its first free-text field (cheap
+    to check on every line, and enough to tell log lines from foreign ones), capturing nothing."""
+    plain = re.sub(r"\(\?P<\w+>", "(?:", body)
+    cuts = [plain.find(f) for f in ("[^ \\n]*", "[^\\n]*?", "(?:[^ \\n]*", "(?:[^\\n]*?)")]
+    cut = min((c for c in cuts if c > 0), default=len(plain))
+    for candidate in (plain[:cut], plain[: plain.find(")") + 1]):
+        try:
+            re.compile(candidate)
+            return candidate.encode()
+        except re.error:  # cut inside an optional group (after %q)
+            continue
+    return b""
+
+
+def compile_prefix(text: str) -> LinePrefix:
+    """Compile a `log_line_prefix` value (as `SHOW log_line_prefix` prints it)."""
+    body, used = _body(text, _ESCAPES)
     source = body.encode()
     try:
-        regex = re.compile(source, re.S)
         line_regex = re.compile(source + rb"(?P<severity>" + _SEVERITY.encode() + rb"):  (?P<message>.*)", re.S)
+        bulk = _bulk(text)
     except re.error as exc:  # pragma: no cover - every escape above is a valid pattern
         raise InputError(f"cannot compile --log-line-prefix {text!r}: {exc}") from None
-    return LinePrefix(text, regex, line_regex, frozenset(used))  # used: the escapes' fields only
+    return LinePrefix(text, line_regex, frozenset(used), bulk)  # used: the escapes' fields only
 
 
 def sample_lines(head: bytes, limit: int = 1000) -> list[bytes]:

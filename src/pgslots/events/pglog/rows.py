@@ -12,9 +12,6 @@ from pgslots.events.pglog import lines as msg
 from pgslots.events.pglog.clock import second_of
 from pgslots.events.pglog.trace import ServerLogState
 
-LINE_KINDS = ("connection authorized: ", "disconnection: ", "replication connection authorized: ",
-              "starting PostgreSQL ", "database system is ready to accept connections")
-
 
 def feed_row(
     state: ServerLogState,
@@ -45,10 +42,8 @@ def feed_row(
         state.authorized(pid, user or parsed[0].decode(), db or parsed[1].decode(),
                          app or (parsed[2].decode() if parsed[2] else None), client)
     elif message.startswith("disconnection: "):
-        ended = msg.disconnection(message.encode())
-        if ended is None:
-            raise ValueError("disconnection message not understood")
-        state.disconnection(pid, ended[0], user or ended[1].decode(), db or ended[2].decode(), client or ended[3].decode())
+        if state.disconnection(pid):
+            state.unseen_session(msg.disconnection(message.encode()))
     elif message.startswith("replication connection authorized: "):
         state.replication(pid)
     elif message.startswith("starting PostgreSQL "):

@@ -22,9 +22,13 @@ known from their `disconnection` line alone; they are counted apart and added to
 per-minute total for the whole minutes they certainly covered, so the curve stays a lower
 bound instead of going negative.
 
-The FATAL lines become `ErrorEvent`s grouped by (second, message, user, database,
-application, client, SQLSTATE), each keeping the line of its first member, so a count of
-thousands stays traceable to a row of the file.
+The FATAL lines become `ErrorEvent`s grouped by (minute, message, user, database,
+application, client, SQLSTATE) (by second when the timeline asks: `group_seconds`), each
+keeping the line of its first member and its first and last times, so a count of
+thousands stays traceable to a row of the file and memory follows what is distinct.
+
+`pglog.bulk.feed` applies a chunk's lines with the same transitions as the methods here,
+inlined; `tests/test_pglog_fast_path.py` keeps the two equal.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pgslots.events.pglog.clock import Clock
 
 Value = Union[bytes, str, None]
 SessionKey = tuple[Value, Value, Value, Value]  # user, database, application, client
+Entry = tuple[SessionKey, tuple[int, ...]]  # a session's key and its facet slots (see ServerLogState.entry)
 FACETS = ("user", "db", "app", "client")
 MAX_PENDING = 50_000  # connection-received entries waiting for their pid's next line
 MAX_SESSIONS = 200_000  # more open sessions than any server allows: log_disconnections is off
@@ -106,25 +111,33 @@ class ServerLogState:
     take events out with `flush`.
     """
 
-    def __init__(self, fmt: str, path: str, clock: Clock) -> None:
+    def __init__(self, fmt: str, path: str, clock: Clock, group_seconds: int = 1) -> None:
         self.clock = clock
+        self.group_seconds = group_seconds  # FATAL groups per second (1) or per minute (60)
         self.trace = ConnectionTrace(path=path, format=fmt)
         self.fmt = fmt
         self.path = path
-        self.sessions: dict[Any, SessionKey] = {}
+        self.sessions: dict[Any, Entry] = {}  # pid -> the open session's entry
         self.pending: dict[Any, Value] = {}  # pid -> client of a connection not yet authorized
         self.ended_by_fatal: set[Any] = set()
         self.walsender_pids: set[Any] = set()
-        self.groups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [count, line]
+        self.groups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [count, line, first ts, last ts]
         self._second: Any = None
+        self._bucket: Any = None  # the FATAL groups' time key: the second's text, or the minute
         self._second_ts: dt.datetime | None = None
         self._second_valid = False
         self._level = 0
         self._minute: int | None = None
         self._minute_high = 0
-        self._facet_levels: list[Counter[Value]] = [Counter() for _ in FACETS]
-        self._facet_peaks: list[dict[Value, tuple[int, dt.datetime]]] = [{} for _ in FACETS]
+        # Per-facet levels live in flat lists, one slot per (facet, value), so that opening
+        # or closing a session touches a few list items through the slots its entry names.
+        self._entries: dict[SessionKey, Entry] = {}
+        self._slot_of: dict[tuple[int, Value], int] = {}
+        self._slot_level: list[int] = []
+        self._slot_peak: list[int] = []
+        self._slot_peak_at: list[dt.datetime | None] = []
         self._unseen_edges: Counter[int] = Counter()
+        self._texts: dict[Value, str | None] = {}
 
     # -- time ------------------------------------------------------------------------------
 
@@ -138,6 +151,7 @@ class ServerLogState:
         self._second_valid = ts is not None
         if ts is not None:
             self._second_ts = ts
+            self._bucket = second if self.group_seconds == 1 else int(ts.timestamp()) // self.group_seconds
             trace = self.trace
             if trace.first_ts is None or ts < trace.first_ts:
                 trace.first_ts = ts
@@ -154,7 +168,25 @@ class ServerLogState:
             per_minute = self.trace.per_minute
             per_minute[self._minute] = max(per_minute.get(self._minute, 0), self._minute_high)
 
-    def _open(self, key: SessionKey) -> None:
+    def entry(self, key: SessionKey) -> Entry:
+        """The shared entry of a session key: the key and its facet slots."""
+        found = self._entries.get(key)
+        if found is None:
+            slots = []
+            for facet, value in enumerate(key):
+                if value is None:
+                    continue
+                slot = self._slot_of.get((facet, value))
+                if slot is None:
+                    slot = self._slot_of[(facet, value)] = len(self._slot_level)
+                    self._slot_level.append(0)
+                    self._slot_peak.append(0)
+                    self._slot_peak_at.append(None)
+                slots.append(slot)
+            found = self._entries[key] = (key, tuple(slots))
+        return found
+
+    def _open(self, entry: Entry) -> None:
         """A session starts holding a slot: levels up, peaks noted (in line order, so a burst
         inside one second counts at its height)."""
         level = self._level = self._level + 1
@@ -164,19 +196,18 @@ class ServerLogState:
         trace = self.trace
         if level > trace.peak:
             trace.peak, trace.peak_at = level, ts
-        for value, levels, peaks in zip(key, self._facet_levels, self._facet_peaks):
-            if value is None:
-                continue
-            now = levels[value] = levels[value] + 1
-            best = peaks.get(value)
-            if best is None or now > best[0]:
-                peaks[value] = (now, ts)
+        levels, peaks = self._slot_level, self._slot_peak
+        for slot in entry[1]:
+            now = levels[slot] = levels[slot] + 1
+            if now > peaks[slot]:
+                peaks[slot] = now
+                self._slot_peak_at[slot] = ts
 
-    def _close(self, key: SessionKey) -> None:
+    def _close(self, entry: Entry) -> None:
         self._level -= 1
-        for value, levels in zip(key, self._facet_levels):
-            if value is not None:
-                levels[value] -= 1
+        levels = self._slot_level
+        for slot in entry[1]:
+            levels[slot] -= 1
 
     # -- lines -----------------------------------------------------------------------------
 
@@ -201,35 +232,46 @@ class ServerLogState:
             trace.reused_pid += 1
             self._close(old)
         if len(self.sessions) >= MAX_SESSIONS:
-            stale = next(iter(self.sessions))
-            self._close(self.sessions.pop(stale))
-            trace.reused_pid += 1
-        key = (user, db, known(app), client)
-        self.sessions[pid] = key
-        self._open(key)
+            self.forget_oldest()
+        entry = self.entry((user, db, known(app), client))
+        self.sessions[pid] = entry
+        self._open(entry)
+
+    def forget_oldest(self) -> None:
+        """More sessions open than any server allows: log_disconnections is off; the
+        oldest is taken as ended."""
+        self._close(self.sessions.pop(next(iter(self.sessions))))
+        self.trace.reused_pid += 1
 
     def replication(self, pid: Any) -> None:
         self.trace.walsenders += 1
         self.pending.pop(pid, None)
         self.walsender_pids.add(pid)
 
-    def disconnection(self, pid: Any, seconds: float, user: Value, db: Value, client: Value) -> None:
+    def disconnection(self, pid: Any) -> bool:
+        """A session ends; True when the log did not show its start: then call
+        `unseen_session` with its length (read only for those, which are few)."""
         trace = self.trace
         trace.disconnections += 1
         if pid in self.ended_by_fatal:
             self.ended_by_fatal.discard(pid)
-            return
+            return False
         if pid in self.walsender_pids:
             self.walsender_pids.discard(pid)
-            return
+            return False
         session = self.sessions.pop(pid, None)
         if session is not None:
             trace.ended_seen += 1
             self._close(session)
-            return
-        trace.unseen_start += 1
+            return False
+        return True
+
+    def unseen_session(self, seconds: float | None) -> None:
+        """A session that ended now after `seconds` (None: not understood), whose start the
+        log does not show: counted in the whole minutes it certainly covered."""
+        self.trace.unseen_start += 1
         end = self._second_ts
-        if end is not None:
+        if end is not None and seconds is not None:
             start_minute = int(end.timestamp() - seconds) // 60
             end_minute = int(end.timestamp()) // 60
             if end_minute - start_minute >= 2:  # covered minutes start_minute+1 .. end_minute-1
@@ -270,10 +312,11 @@ class ServerLogState:
         trace.fatal_lines += 1
         unknown = _unknown_to_none
         user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
-        session = self.sessions.pop(pid, None)
-        if session is not None:
+        entry = self.sessions.pop(pid, None)
+        if entry is not None:
+            session = entry[0]
             trace.refused_after_auth += 1
-            self._close(session)
+            self._close(entry)
             self.ended_by_fatal.add(pid)
             if user is None or db is None or app is None or client is None:
                 trace.correlated += 1
@@ -288,12 +331,25 @@ class ServerLogState:
                 client = waiting
         if stage is not None and sqlstate:
             trace.stages[(text(sqlstate) or "", text(stage) or "")] += 1
-        key = (self._second, message, user, db, app, client, sqlstate or None)
+        return self._count(message, user, db, app, client, sqlstate)
+
+    def _count(self, message: Value, user: Value, db: Value, app: Value, client: Value, sqlstate: Value) -> list[Any] | None:
+        """Add a FATAL to its group; the new group's `[count, line, first, last]` when it
+        starts one (the caller sets its line), else None."""
+        if not self._second_valid:
+            self.trace.bad_time += 1
+            return None
+        ts = self._second_ts
+        key = (self._bucket, message, user, db, app, client, sqlstate or None)
         group = self.groups.get(key)
         if group is not None:
             group[0] += 1
+            if ts > group[3]:
+                group[3] = ts
+            elif ts < group[2]:
+                group[2] = ts
             return None
-        group = self.groups[key] = [1, None]
+        group = self.groups[key] = [1, None, ts, ts]
         return group
 
     # -- output ----------------------------------------------------------------------------
@@ -301,23 +357,30 @@ class ServerLogState:
     def flush(self) -> Iterator[ErrorEvent]:
         """The FATAL groups counted so far, as events (then forgotten: memory stays bounded)."""
         groups, self.groups = self.groups, {}
-        second = self.clock.second
-        for (sec, message, user, db, app, client, sqlstate), (count, line) in groups.items():
-            ts = second(sec)
-            if ts is None:
-                self.trace.bad_time += count
-                continue
+        shared = self._text
+        for (_bucket, message, user, db, app, client, sqlstate), (count, line, first, last) in groups.items():
             yield ErrorEvent(
-                ts=ts,
-                message=text(message) or "",
+                ts=first,
+                last_ts=last if last > first else None,
+                message=shared(message) or "",
                 source=SourceRef(self.fmt, self.path, line),
                 count=count,
-                sqlstate=text(sqlstate),
-                user=text(user),
-                db=text(db),
-                app=text(app),
-                client=text(client),
+                sqlstate=shared(sqlstate),
+                user=shared(user),
+                db=shared(db),
+                app=shared(app),
+                client=shared(client),
             )
+
+    def _text(self, value: Value) -> str | None:
+        """`text(value)`, one string object per distinct value: the events of a long log
+        repeat a few messages, users and clients many times."""
+        found = self._texts.get(value)
+        if found is None and value is not None:
+            if len(self._texts) > 10_000:
+                self._texts.clear()
+            found = self._texts[value] = text(value)
+        return found
 
     def finish(self) -> ConnectionTrace:
         self._end_minute()
@@ -327,8 +390,9 @@ class ServerLogState:
         for minute in sorted(self._unseen_edges):
             level += self._unseen_edges[minute]
             trace.unseen_per_minute[minute] = level
-        trace.facet_peaks = {
-            facet: {text(value) or "": peak for value, peak in peaks.items()}
-            for facet, peaks in zip(FACETS, self._facet_peaks)
-        }
+        trace.facet_peaks = {facet: {} for facet in FACETS}
+        for (facet, value), slot in self._slot_of.items():
+            at = self._slot_peak_at[slot]
+            if at is not None:
+                trace.facet_peaks[FACETS[facet]][text(value) or ""] = (self._slot_peak[slot], at)
         return trace

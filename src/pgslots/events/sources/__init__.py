@@ -48,6 +48,9 @@ class ReadOptions:
     # For a progress bar: called with the number of bytes consumed since the previous call
     # (decompressed bytes for `.gz`; `input_size` gives the matching total). None: no bar.
     progress: Callable[[int], None] | None = None
+    # Readers that pre-count events (server logs) may add them up per this many seconds
+    # (the pipeline sets it from the timeline: 60 unless a bucket or window edge is off the minute).
+    group_seconds: int = 1
 
 
 @dataclasses.dataclass

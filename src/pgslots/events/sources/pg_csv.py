@@ -56,7 +56,7 @@ class PgCsvlog:
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         clock = Clock(options.tz)
-        state = ServerLogState(self.name, str(path), clock)
+        state = ServerLogState(self.name, str(path), clock, options.group_seconds)
         progress = options.progress
         reported = 0
         binary = open_binary(path)

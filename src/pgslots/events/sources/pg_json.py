@@ -42,7 +42,7 @@ class PgJsonlog:
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         clock = Clock(options.tz)
-        state = ServerLogState(self.name, str(path), clock)
+        state = ServerLogState(self.name, str(path), clock, options.group_seconds)
         progress = options.progress
         pending = 0
         with open_binary(path) as handle:

@@ -3,28 +3,34 @@ collector), with any `log_line_prefix`.
 
 The fast path. A log of an incident is mostly connection lines, and a Python loop over
 every line tops out near 200 MB/s before any parsing, so we never loop over lines. Each
-chunk of 8 MiB is screened with `bytes.find` for the few messages that matter (FATAL,
-`connection authorized`, `disconnection`, and `connection received` when the prefix lacks
-the client address), at memchr speed; only those lines are parsed, with one compiled
-prefix regex matched from the line's start to where the needle was found. Everything
-else is counted, not read: lines by `bytes.count`, malformed lines by one regex that looks
-only at each line's first characters.
+chunk of 8 MiB is read by one `findall` of the prefix's chunk pattern (`LinePrefix.bulk`),
+which returns, in C, the fields of the lines that matter (connection received /
+authorized, disconnection, FATAL, server start) and flags the lines that are not log
+lines; `pglog.bulk.feed` applies them to the shared `ServerLogState` in one flat loop. Line
+numbers are counted only for the rows that need one (the first line of each FATAL group,
+the first skipped lines), by finding their text again.
 
-FATAL lines come out pre-counted (`ErrorEvent.count`), grouped per second, message, user,
-database, application, client and SQLSTATE, each group pointing at its first line.
+`scan_lines` is the per-line reference (a `match` and a state method per line): slower,
+simpler, and what the fast path must agree with (`--exact`-style tests in
+`tests/test_pglog_fast_path.py`).
+
+FATAL lines come out pre-counted (`ErrorEvent.count`), grouped per minute (per second when
+the timeline needs it), message, user, database, application, client and SQLSTATE, each
+group pointing at its first line.
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
+import gc
 import re
+
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pgslots.errors import InputError
 from pgslots.events.model import ErrorEvent
+from pgslots.events.pglog import bulk
 from pgslots.events.pglog import lines as msg
 from pgslots.events.pglog.clock import Clock
 from pgslots.events.pglog.prefix import (
@@ -43,21 +49,6 @@ from pgslots.events.sources import ReadOptions, ReadStats, open_binary, register
 CHUNK = 8 << 20
 MAX_LINE = 64 << 20  # a "line" longer than this is no log line: skip it without buffering it
 SAMPLE_LINES = 1000
-
-# Kinds of the lines we screen for, in the low bits of each hit (position * 8 + kind).
-FATAL, AUTHORIZED, DISCONNECTION, RECEIVED, REPLICATION, STARTING, READY = range(7)
-NEEDLES: tuple[tuple[int, bytes], ...] = (
-    (FATAL, b"FATAL:  "),
-    (AUTHORIZED, b"LOG:  " + msg.AUTHORIZED),
-    (DISCONNECTION, b"LOG:  " + msg.DISCONNECTION),
-    (RECEIVED, b"LOG:  " + msg.RECEIVED),
-    (REPLICATION, b"LOG:  " + msg.REPLICATION_AUTHORIZED),
-    (STARTING, b"LOG:  " + msg.STARTING),
-    (READY, b"LOG:  " + msg.READY),
-)
-_RECEIVED_AT = b"LOG:  " + msg.RECEIVED + b"host="
-_SESSION_END = b"LOG:  " + msg.DISCONNECTION  # (a FATAL also ends one: see client_of's callers)
-CONTEXT = 256 << 10  # bytes of already-scanned lines kept for looking a pid's lines up
 _HEAD_SEVERITY = re.compile(rb"(?:" + "|".join(SEVERITIES).encode() + rb"):  ")
 
 
@@ -87,189 +78,155 @@ def choose_prefix(given: str | None, sample: list[bytes], path: Path) -> tuple[L
     return prefix, recognised
 
 
-def _lead_pattern(prefix: LinePrefix) -> bytes:
-    """The start every line must have: the prefix's regex up to its first free-text field
-    (cheap to check on every line, and enough to tell log lines from foreign ones)."""
-    source = prefix.regex.pattern
-    cut = min((source.find(b"(?P<" + name.encode()) for name in ("user", "db", "app", "remote", "host", "backend_type", "tag")
-               if source.find(b"(?P<" + name.encode()) > 0), default=len(source))
-    lead = source[:cut]
-    try:
-        re.compile(lead)
-    except re.error:  # cut inside an optional group (after %q): the time alone will do
-        lead = source[: source.find(b")") + 1]
-    return lead
-
-
 class StderrScanner:
-    """Feeds a `ServerLogState` from chunks of a stderr log."""
+    """Feeds a `ServerLogState` from chunks of a stderr log.
+
+    A chunk is the lines of `buf[start + 1 : end + 1]`: `buf[start]` is the newline that
+    ends the line before them, and each ends with a newline."""
 
     def __init__(self, prefix: LinePrefix, state: ServerLogState, stats: ReadStats) -> None:
-        self.prefix = prefix
+        self.pattern = prefix.bulk
         self.state = state
         self.stats = stats
-        self.match_line = prefix.line_regex.fullmatch
-        self.bad_line = re.compile(rb"\n(?!\t|\r?\n|" + _lead_pattern(prefix) + rb")")
-        groups = prefix.regex.groupindex
-        self.time_kind = "m" if "m" in groups else "t" if "t" in groups else "n"
-        names = (self.time_kind, "pid", "user", "db", "app", "remote", "host", "sqlstate")
-        self.match_prefix = prefix.regex.fullmatch
-        # One C call picks the eight fields out of `groups() + (None,)`; a field the prefix
-        # lacks points at the trailing None.
-        absent = prefix.regex.groups
-        self.pick = operator.itemgetter(*(groups[name] - 1 if name in groups else absent for name in names))
-        # The client of a line whose prefix lacks %h/%r is on its pid's `connection received`
-        # line, a few lines up. We look it up only for the lines that need it (FATALs and
-        # authorizations), by searching backwards for the pid as the prefix writes it:
-        # cheaper than parsing every `connection received` line. When the prefix puts no
-        # literal text around %p to search for, we parse them all instead.
-        around = re.search(r"(.)%p(.)", prefix.text)
-        self.pid_context = (around.group(1).encode(), around.group(2).encode()) if around else None
-        eager = not prefix.has_client and self.pid_context is None
-        self.needles = [n for n in NEEDLES if n[0] != RECEIVED or eager]
-        self.lazy_client = not prefix.has_client and not eager
+        self.fields = bulk.Fields(self.pattern.groupindex)
+        self.meanings: dict[bytes, tuple[Any, ...]] = {}
         self.line_base = 0  # lines before the current chunk
-        self._count_from = (0, 0)  # (position, line) of the last line-number lookup
 
-    def line_at(self, buf: bytes, pos: int) -> int:
-        """1-based line number of the line holding `pos` (buf starts with an extra b"\\n")."""
-        last_pos, last_line = self._count_from
-        if pos < last_pos:
-            last_pos, last_line = 0, 0
-        line = last_line + buf.count(b"\n", last_pos, pos)
-        self._count_from = (pos, line)
-        return self.line_base + line
+    # -- the fast path -----------------------------------------------------------------------
 
-    def _skip(self, buf: bytes, pos: int, reason: str) -> None:
+    def scan(self, buf: bytes, start: int, end: int) -> None:
         stats = self.stats
-        line = self.line_at(buf, pos) if len(stats.skipped_examples) < MAX_EXAMPLES else None
-        stats.skip(line, reason)
-
-    def scan(self, buf: bytes, offset: int) -> None:
-        """Process the lines of `buf` from `offset` on. `buf[offset - 1]` is a line end and
-        every line ends with one; what comes before `offset` is context already processed,
-        kept for looking up the pid's earlier lines."""
-        stats = self.stats
-        end = len(buf) - 1
-        self._count_from = (offset - 1, 0)
-        lines = buf.count(b"\n", offset)
+        collecting = gc.isenabled()
+        gc.disable()  # the rows are tuples of bytes, no cycles: a collection would only walk them
+        try:
+            rows = self.pattern.findall(buf, start, end)
+            applied = bulk.feed(self.state, rows, self.fields, self.meanings,
+                                MAX_EXAMPLES - len(stats.skipped_examples), _RowFinder(self, buf, start, end).text_of)
+            del rows
+        finally:
+            if collecting:
+                gc.enable()
+        if applied.examples:
+            finder = _RowFinder(self, buf, start, end)
+            for row, why in applied.examples:
+                stats.skip(finder.line_of(row), why)
+        stats.skipped += applied.skipped - len(applied.examples)
+        finder = _RowFinder(self, buf, start, end)
+        for group, row in applied.new_groups:
+            group[1] = finder.line_of(row)
+        lines = finder.newlines_before(end + 1) - 1
         stats.records += lines
-        bad = self.bad_line.findall(buf, offset - 1, end)
-        if bad:
-            shown = 0
-            room = MAX_EXAMPLES - len(stats.skipped_examples)
-            for found in itertools.islice(self.bad_line.finditer(buf, offset - 1, end), max(room, 0)):
-                self._skip(buf, found.end(), "not a log line for this log_line_prefix")
-                shown += 1
-            stats.skipped += len(bad) - shown
-        hits: list[int] = []
-        append = hits.append
-        find = buf.find
-        for kind, needle in self.needles:
-            pos = find(needle, offset)
-            while pos >= 0:
-                append(pos << 3 | kind)
-                pos = find(needle, pos + 1)
-        hits.sort()
-        self._process(buf, hits)
         self.line_base += lines
 
-    def client_of(self, buf: bytes, pid: bytes, pos: int) -> bytes | None:
-        """The host of the most recent `connection received` line of `pid` before `pos`,
-        searched backwards through the buffer; None when another session of that pid, or
-        the start of the buffer, comes first."""
-        assert self.pid_context is not None
-        left, right = self.pid_context
-        needle = left + pid + right
-        rfind = buf.rfind
-        at = rfind(needle, 0, pos)
-        while at >= 0:
-            start = rfind(b"\n", 0, at) + 1
-            line_end = buf.find(b"\n", at)
-            for marker, host_at in ((_RECEIVED_AT, True), (_SESSION_END, False)):
-                hit = buf.find(marker, at, line_end)
-                if hit >= 0:
-                    found = self.match_prefix(buf, start, hit)
-                    if found is not None and self.pick(found.groups() + (None,))[1] == pid:
-                        if not host_at:
-                            return None  # an earlier session of this pid ended there
-                        host_start = hit + len(_RECEIVED_AT)
-                        host_end = buf.find(b" ", host_start, line_end)
-                        return buf[host_start : host_end if host_end >= 0 else line_end].rstrip(b"\r")
-            at = rfind(needle, 0, start)
-        return None
+    # -- the per-line reference --------------------------------------------------------------
 
-    def _process(self, buf: bytes, hits: list[int]) -> None:
-        """Parse the screened lines, in file order. The hot loop: keep it flat."""
-        state = self.state
-        at = state.at
-        match_prefix = self.match_prefix
-        rfind = buf.rfind
-        find = buf.find
-        pick = self.pick
-        time_kind = self.time_kind
-        lazy_client = self.lazy_client
-        sessions = state.sessions
-        none = (None,)
-        for hit in hits:
-            kind = hit & 7
-            pos = hit >> 3
-            start = rfind(b"\n", 0, pos) + 1
-            found = match_prefix(buf, start, pos)
+    def scan_lines(self, buf: bytes, start: int, end: int) -> None:
+        """The same as `scan`, one line at a time through the state's methods."""
+        state, stats, match = self.state, self.stats, self.pattern.match
+        line = self.line_base
+        pos = start
+        while pos < end:
+            line += 1
+            found = match(buf, pos, end)
+            next_end = buf.find(b"\n", pos + 1, end)
+            pos = end if next_end < 0 else next_end
             if found is None:
-                self._not_parsed(buf, start, pos)
                 continue
-            stamp, pid, user, db, app, remote, host, sqlstate = pick(found.groups() + none)
-            second = stamp[:19] + stamp[23:] if time_kind == "m" else stamp if time_kind == "t" else stamp[:-4]
-            if second != state._second:
-                at(second)
-            end = find(b"\n", pos)
-            client = host or (remote.partition(b"(")[0] if remote else None)
-            if kind == FATAL:
-                if client is None and lazy_client and pid not in sessions:
-                    client = self.client_of(buf, pid, start)
-                new = state.fatal(pid, buf[pos + 8 : end].rstrip(b"\r"), sqlstate, user, db, app, client)
-                if new is not None:
-                    new[1] = self.line_at(buf, pos)
-            elif kind == AUTHORIZED:
-                parsed = msg.authorized(buf[pos + 6 : end].rstrip(b"\r"))
+            get = found.groupdict(b"").get
+            if not get("sec"):
+                stats.skip(line, "not a log line for this log_line_prefix")
+                continue
+            pid, log, fatal = get("pid", b""), get("log"), found["fatal"]
+            state.at(bulk.second_text(get("sec"), get("zone")))
+            client = bulk.client_of(get("host", b""), get("remote", b""))
+            if fatal is not None:
+                group = state.fatal(pid, fatal.rstrip(b"\r"), get("sqlstate"), get("user"), get("db"), get("app"), client)
+                if group is not None:
+                    group[1] = line
+            elif log.startswith(msg.RECEIVED):
+                state.received(pid, log[len(msg.RECEIVED) :])
+            elif log.startswith(msg.AUTHORIZED):
+                parsed = msg.authorized(log.rstrip(b"\r"))
                 if parsed is None:
-                    self._skip(buf, pos, "connection authorized line not understood")
-                    continue
-                if client is None and lazy_client:
-                    client = self.client_of(buf, pid, start)
-                state.authorized(pid, parsed[0], parsed[1], parsed[2], client)
-            elif kind == DISCONNECTION:
-                ended = msg.disconnection(buf[pos + 6 : end])
-                if ended is None:
-                    self._skip(buf, pos, "disconnection line not understood")
-                    continue
-                state.disconnection(pid, ended[0], user or ended[1], db or ended[2], client or ended[3])
-            elif kind == RECEIVED:
-                state.received(pid, msg.received_host(buf[pos + 6 : end]))
-            elif kind == REPLICATION:
+                    stats.skip(line, "connection authorized line not understood")
+                else:
+                    state.authorized(pid, parsed[0], parsed[1], parsed[2], client)
+            elif log.startswith(msg.DISCONNECTION):
+                if state.disconnection(pid):
+                    state.unseen_session(msg.disconnection(buf[found.start("log") : pos]))
+            elif log.startswith(msg.REPLICATION_AUTHORIZED):
                 state.replication(pid)
-            elif kind == STARTING:
-                version = msg.server_version(buf[pos + 6 : end])
+            elif log.startswith(msg.STARTING):
+                version = msg.server_version(log)
                 if version:
                     state.version(version)
-            elif kind == READY:
+            else:
                 state.restart()
+        stats.records += line - self.line_base
+        self.line_base = line
 
-    def _not_parsed(self, buf: bytes, start: int, pos: int) -> None:
-        """A needle in a line whose prefix did not parse up to it: a continuation line or
-        another message quoting the text (both fine), or a malformed line (counted)."""
-        if buf[start : start + 1] == b"\t":
-            return
-        end = buf.find(b"\n", pos)
-        if self.match_line(buf, start, end if end >= 0 else len(buf)) is None:
-            self._skip(buf, pos, "line does not parse with this log_line_prefix")
+
+class _RowFinder:
+    """Finds the lines of given `findall` rows in a chunk, in file order: by the row's
+    time text, checked by matching the line again. Rows without a time (lines that are no
+    log line) are found by going through the chunk's matches."""
+
+    def __init__(self, scanner: StderrScanner, buf: bytes, start: int, end: int) -> None:
+        self.scanner, self.buf, self.start, self.end = scanner, buf, start, end
+        self.pos = start  # where the previous row was found
+        self.counted = (start, 0)  # (position, newlines in buf[start:position])
+        self.bad_rows: Iterator[Any] | None = None
+
+    def newlines_before(self, pos: int) -> int:
+        """Newlines in `buf[start:pos]`, counted on from the previous call (`pos` only grows)."""
+        at, newlines = self.counted
+        newlines += self.buf.count(b"\n", at, pos)
+        self.counted = (pos, newlines)
+        return newlines
+
+    def text_of(self, row: tuple[bytes, ...]) -> bytes:
+        """The text of `row`'s line, from the log message on (b"" if not found)."""
+        pos = self._find(row)
+        if pos is None:
+            return b""
+        self.pos = pos
+        found = self.scanner.pattern.match(self.buf, pos, self.end)
+        end = self.buf.find(b"\n", pos + 1, self.end)
+        return self.buf[found.start("log") : end if end >= 0 else self.end] if found is not None else b""
+
+    def line_of(self, row: tuple[bytes, ...]) -> int | None:
+        pos = self._find(row)
+        if pos is None:
+            return None
+        self.pos = pos
+        return self.scanner.line_base + self.newlines_before(pos + 1)
+
+    def _find(self, row: tuple[bytes, ...]) -> int | None:
+        """The position of the newline that starts `row`'s line."""
+        fields, buf, match = self.scanner.fields, self.buf, self.scanner.pattern.match
+        sec = row[fields.sec]
+        if not sec:
+            if self.bad_rows is None:
+                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, self.start, self.end) if not m["sec"])
+            return next(self.bad_rows, None)
+        stamp = sec + row[fields.frac] + (b" " + row[fields.zone] if row[fields.zone] else b"")
+        at = buf.find(stamp, self.pos, self.end)
+        while at >= 0:
+            start = buf.rfind(b"\n", 0, at)
+            found = match(buf, start, self.end)
+            if found is not None and found.groups(b"") == row:
+                return start
+            at = buf.find(stamp, at + 1, self.end)
+        return None
 
 
 class PgStderr:
     name = "pg-stderr"
     description = "PostgreSQL stderr log, any log_line_prefix (--log-line-prefix to give it)"
     priority = 60
+
+    def __init__(self, exact: bool = False) -> None:
+        self.exact = exact  # the per-line reference path instead of the fast one (tests)
 
     def sniff(self, head: str, path: Path) -> bool:
         """Most lines carry a PostgreSQL severity (`LOG:  `, `FATAL:  `, two spaces)."""
@@ -281,32 +238,34 @@ class PgStderr:
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         with open_binary(path) as handle:
-            first = _read(handle, path)
-            prefix, recognised = choose_prefix(options.log_line_prefix, sample_lines(first, SAMPLE_LINES), path)
+            data = _read(handle, path)
+            prefix, recognised = choose_prefix(options.log_line_prefix, sample_lines(data, SAMPLE_LINES), path)
             clock = Clock(options.tz)
-            state = ServerLogState(self.name, str(path), clock)
+            state = ServerLogState(self.name, str(path), clock, options.group_seconds)
             state.trace.prefix, state.trace.prefix_recognised = prefix.text, recognised
             scanner = StderrScanner(prefix, state, stats)
-            carry = context = b""
-            data = first
+            scan = scanner.scan_lines if self.exact else scanner.scan
+            carry = b""  # the unfinished last line of the previous chunk
             while data:
                 if options.progress is not None:
                     options.progress(len(data))
-                data = carry + data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0 and len(data) > MAX_LINE:
-                    stats.skip(scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB")
-                    carry, data = b"", _read(handle, path)
-                    continue
-                carry = data[cut:]
-                if cut:
-                    buf = b"\n" + context + data[:cut]
-                    scanner.scan(buf, 1 + len(context))
-                    context = _tail_lines(buf)
+                first, last = data.find(b"\n"), data.rfind(b"\n")
+                if first < 0:
+                    carry += data
+                    if len(carry) > MAX_LINE:
+                        stats.skip(scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB")
+                        carry = b""
+                else:
+                    line = b"\n" + carry + data[: first + 1]  # the line the previous chunk began
+                    scan(line, 0, len(line) - 1)
+                    if last > first:
+                        scan(data, first, last)  # every other whole line, in place
+                    carry = data[last + 1 :]
                     yield from state.flush()
+                del data
                 data = _read(handle, path)
             if carry.strip():
-                scanner.scan(b"\n" + context + carry + b"\n", 1 + len(context))
+                scan(b"\n" + carry + b"\n", 0, len(carry) + 1)
         stats.extra["connection_trace"] = _finish(state, clock, stats)
         yield from state.flush()
 
@@ -316,13 +275,6 @@ def _finish(state: ServerLogState, clock: Clock, stats: ReadStats) -> Connection
     for zone in sorted(clock.unknown_zones):
         stats.notes.append(f"time zone {zone!r} is ambiguous or unknown: its times were read in --tz")
     return trace
-
-
-def _tail_lines(buf: bytes) -> bytes:
-    """The last whole lines of `buf`, about `CONTEXT` bytes of them."""
-    if len(buf) <= CONTEXT:
-        return buf[1:]
-    return buf[buf.find(b"\n", len(buf) - CONTEXT) + 1 :]
 
 
 def _read(handle: IO[bytes], path: Path) -> bytes:
