@@ -92,7 +92,9 @@ class ErrorEvent:
 
 # -- the incident -------------------------------------------------------------------------------
 
-ShapeLabel = Literal["spike_and_drop", "sustained_growth", "plateau", "isolated"]
+ShapeLabel = Literal["spike_and_drop", "sustained_growth", "plateau", "isolated", "irregular"]
+"""`irregular` is the honest answer when none of the four shapes' rules holds (a curve that
+rises and falls by halves, say): a label forced onto such a curve would mislead."""
 
 FacetName = Literal["transaction", "host", "app", "db", "user", "client", "category", "error_class"]
 
@@ -101,7 +103,8 @@ FacetName = Literal["transaction", "host", "app", "db", "user", "client", "categ
 class BucketCount:
     start: dt.datetime
     total: int
-    by_category: dict[str, int]
+    by_category: dict[str, int]  # an event counts once under each category it carries
+    by_combination: dict[str, int] = dataclasses.field(default_factory=dict)  # adds up to total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +146,17 @@ class InputSummary:
     skipped: int = 0
     skipped_examples: tuple[SourceRef, ...] = ()
     notes: tuple[str, ...] = ()
+    outside_window: int = 0  # events read but left out by --since/--until
+
+
+@dataclasses.dataclass(frozen=True)
+class InputGrid:
+    """The time grid a pre-bucketed input came with (New Relic TIMESERIES): its buckets
+    start at `begin` and are `bucket_seconds` wide, so the report's must not be finer or
+    shifted against it."""
+
+    begin: dt.datetime
+    bucket_seconds: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,3 +199,8 @@ class Incident:
     inputs: tuple[InputSummary, ...]
     server_log: ServerLogSummary | None = None
     timezone_note: str | None = None
+    first_event: dt.datetime | None = None
+    last_event: dt.datetime | None = None
+    bucket_rule: str = ""  # why this bucket size ("--bucket 5m", or the automatic rule)
+    alignment: str = ""  # where the first bucket starts and why
+    family_samples: dict[str, tuple[SourceRef, ...]] = dataclasses.field(default_factory=dict)  # family -> rows

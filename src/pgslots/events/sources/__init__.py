@@ -28,6 +28,12 @@ from pgslots.events.model import ErrorEvent, SourceRef
 SNIFF_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_SKIP_EXAMPLES = 5
+PROGRESS_STEP = 1 << 20  # report progress about once per MiB read
+
+# Keys of `ReadStats.extra` that the pipeline reads.
+NAIVE_TIMES = "naive_times"  # int: events whose time had no zone and was read in `ReadOptions.tz`
+GRID = "grid"  # model.InputGrid: the input came pre-bucketed (New Relic TIMESERIES)
+CONNECTION_TRACE = "connection_trace"  # server-log readers' trace, for `serverlog.summarise`
 
 
 @dataclasses.dataclass
@@ -38,7 +44,9 @@ class ReadOptions:
     tz: dt.tzinfo = dt.timezone.utc  # for timestamps that carry no zone
     since: dt.datetime | None = None
     until: dt.datetime | None = None
-    progress: Callable[[int], None] | None = None  # called with bytes consumed, for a progress bar
+    # For a progress bar: called with the number of bytes consumed since the previous call
+    # (decompressed bytes for `.gz`; `input_size` gives the matching total). None: no bar.
+    progress: Callable[[int], None] | None = None
 
 
 @dataclasses.dataclass
@@ -53,12 +61,18 @@ class ReadStats:
     notes: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-format side results (server-log connection trace)
 
-    def skip(self, line: int | None, reason: str = "") -> None:
+    def naive_time(self, n: int = 1) -> None:
+        """Count times read without a zone (the report says which zone they were read in)."""
+        self.extra[NAIVE_TIMES] = self.extra.get(NAIVE_TIMES, 0) + n
+
+    def skip(self, line: int | None, reason: str = "", unit: str = "line") -> None:
+        """Count a malformed record; keep where it was (and why) for the first few.
+        `unit` says what `line` numbers: "line" for text, "row" for JSON and CSV records."""
         self.skipped += 1
         if len(self.skipped_examples) < MAX_SKIP_EXAMPLES:
             self.skipped_examples.append(SourceRef(self.format, self.path, line))
             if reason:
-                self.notes.append(f"line {line}: {reason}" if line is not None else reason)
+                self.notes.append(f"{unit} {line}: {reason}" if line is not None else reason)
 
 
 class Source(Protocol):
@@ -117,6 +131,53 @@ def open_text(path: Path) -> IO[str]:
     return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace", newline="")
 
 
+def input_size(path: Path) -> int:
+    """The number of bytes a reader will consume: the file's size, or for `.gz` the
+    uncompressed size from the gzip trailer (modulo 4 GiB, as the format stores it; good
+    enough for a progress bar)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            if handle.read(2) != GZIP_MAGIC or size < 18:
+                return size
+            handle.seek(-4, 2)
+            return int.from_bytes(handle.read(4), "little") or size
+    except OSError:
+        return 0
+
+
+def numbered_lines(path: Path, options: ReadOptions) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered from 1, decoded leniently (`.gz` too), reporting progress
+    to `options.progress` about once per MiB. Line ends are kept off."""
+    progress = options.progress
+    pending = 0
+    with open_text(path) as handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                if progress is not None:
+                    pending += len(line)
+                    if pending >= PROGRESS_STEP:
+                        progress(pending)
+                        pending = 0
+                yield number, line.rstrip("\r\n")
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"cannot read past a damaged part: {exc}", path=str(path)) from None
+    if progress is not None and pending:
+        progress(pending)
+
+
+def read_text(path: Path, options: ReadOptions) -> str:
+    """The whole file as text (for JSON documents), with one progress report."""
+    with open_text(path) as handle:
+        try:
+            text = handle.read()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"cannot read past a damaged part: {exc}", path=str(path)) from None
+    if options.progress is not None:
+        options.progress(len(text))
+    return text
+
+
 def read_head(path: Path) -> str:
     """The first 64 KiB, decoded leniently, for sniffing."""
     with open_binary(path) as handle:
@@ -127,13 +188,20 @@ def read_head(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def detect(path: Path) -> Source:
-    """The first source that recognises the file, or an error naming the supported formats."""
+def readable_head(path: Path) -> str:
+    """The head of a file we can read as text, or an `InputError` saying why not (missing,
+    empty, binary). Checked even when the format is forced."""
     head = read_head(path)
     if not head.strip():
         raise InputError("file is empty", path=str(path))
     if "\x00" in head[:4096]:
         raise InputError("looks like a binary file, not an export or a log", path=str(path))
+    return head
+
+
+def detect(path: Path) -> Source:
+    """The first source that recognises the file, or an error naming the supported formats."""
+    head = readable_head(path)
     sources = all_sources()
     for source in sources:
         if source.sniff(head, path):

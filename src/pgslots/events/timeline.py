@@ -1,0 +1,526 @@
+"""From classified events to the incident picture: buckets, message families, facets, the
+curve's shape and what the transaction names mean.
+
+Every number here is a sum of `ErrorEvent.count` (aggregated inputs and the server-log fast
+path yield pre-counted events), so totals, buckets, families and facet rows all add up to
+the same total.
+
+Bucket alignment. An APM chart starts its buckets at the query window's start: New Relic's
+`TIMESERIES 5 minutes` over a window from 22:22 gives 22:22, 22:27, 22:32. Raw events carry
+no window, so by default the window starts with the first event's minute, which gives the
+same grid as the chart the events were exported from when that chart's window started
+with the burst. `--since` makes the window start there instead (as NRQL's SINCE does), an
+aggregated export keeps its own grid, and `--align clock|first|TIME` overrides all of that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from pgslots.errors import InputError
+from pgslots.events.model import (
+    SLOT_EXHAUSTION,
+    BucketCount,
+    Category,
+    ErrorEvent,
+    FacetRow,
+    Incident,
+    InputGrid,
+    InputSummary,
+    Note,
+    ServerLogSummary,
+    Shape,
+    SourceRef,
+)
+from pgslots.events.taxonomy import combination_key, reserved_wording
+from pgslots.events.times import UTC, parse_user_time
+
+BUCKET_LADDER = (60, 300, 900, 3600, 6 * 3600, 86400)
+"""The sizes the automatic choice picks from: 1m, 5m, 15m, 1h, 6h, 1d."""
+MAX_AUTO_BUCKETS = 12
+"""The automatic choice takes the smallest size that shows the span in at most this many
+buckets: short enough to read as bars in a terminal or an issue."""
+MAX_BUCKETS = 20_000
+"""A guard against `--bucket 1s` over a month."""
+
+FACETS: dict[str, Callable[[ErrorEvent], str | None]] = {
+    "transaction": lambda e: e.transaction,
+    "host": lambda e: e.host,
+    "app": lambda e: e.app,
+    "db": lambda e: e.db,
+    "user": lambda e: e.user,
+    "client": lambda e: e.client,
+    "error_class": lambda e: e.error_class,
+    "category": lambda e: combination_key(e.categories),
+}
+DEFAULT_FACETS = ("transaction", "host", "app", "db", "user", "client", "error_class")
+"""Shown when `--facet` is not given, each only if some event has a value for it."""
+NOT_SET = "(not set)"
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineOptions:
+    bucket_seconds: int | None = None  # None: choose from the span
+    align: str = "auto"  # auto | first | clock | a time
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    facets: tuple[str, ...] = ()  # empty: DEFAULT_FACETS that have values
+    tz: dt.tzinfo = UTC  # for an --align time without a zone
+
+
+# -- durations ----------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_bucket(text: str) -> int:
+    """`--bucket`: `1m`, `5m`, `1h`, also `30s`, `15min`, `1d`."""
+    match = _DURATION.match(text)
+    if not match or int(match[1]) == 0:
+        raise InputError(f"--bucket {text!r} is not a duration (use e.g. 1m, 5m, 1h)")
+    return int(match[1]) * _UNIT_SECONDS[match[2].lower()]
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def format_share(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def _clock(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- the grid -----------------------------------------------------------------------------------
+
+
+def _floor(moment: dt.datetime, seconds: int) -> dt.datetime:
+    epoch = moment.timestamp()
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def _grid_start(anchor: dt.datetime, bucket: int, first: dt.datetime) -> dt.datetime:
+    """The point `anchor + k * bucket` (k may be negative) at or before `first`."""
+    k = math.floor((first - anchor).total_seconds() / bucket)
+    return anchor + dt.timedelta(seconds=k * bucket)
+
+
+def _anchor(
+    options: TimelineOptions, grid: InputGrid | None, first: dt.datetime, bucket: int
+) -> tuple[dt.datetime, str]:
+    """Where the grid is pinned, and the sentence saying why."""
+    align = options.align.strip().lower()
+    if align == "clock":
+        return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
+    if align == "first":
+        return _floor(first, 60 if bucket >= 60 else 1), "at the first event's minute (--align first)"
+    if align != "auto":
+        moment = parse_user_time(options.align, options.tz, "--align")
+        return moment, f"on the grid through {_clock(moment)} (--align)"
+    if options.since is not None:
+        return options.since, "on a grid from --since, as New Relic starts TIMESERIES buckets at the query window's start"
+    if grid is not None:
+        return grid.begin, (
+            f"on the input's own TIMESERIES grid (New Relic starts it at the query window's start, {_clock(grid.begin)})"
+        )
+    return _floor(first, 60 if bucket >= 60 else 1), (
+        "at the first event's minute, as an APM chart whose window starts with the burst does "
+        "(--align clock for round times, --since or --align TIME to choose)"
+    )
+
+
+def _bucket_count(start: dt.datetime, last: dt.datetime, bucket: int) -> int:
+    return int((last - start).total_seconds() // bucket) + 1
+
+
+def _choose_bucket(
+    options: TimelineOptions, grid: InputGrid | None, first: dt.datetime, last: dt.datetime
+) -> tuple[int, str]:
+    if options.bucket_seconds is not None:
+        rule = f"--bucket {format_duration(options.bucket_seconds)}"
+        if grid and grid.bucket_seconds and options.bucket_seconds < grid.bucket_seconds:
+            rule += (
+                f" (finer than the input's own {format_duration(grid.bucket_seconds)} buckets: "
+                "each input bucket's count sits at its start)"
+            )
+        return options.bucket_seconds, rule
+    floor = grid.bucket_seconds if grid and grid.bucket_seconds else 1
+    candidates = [size for size in BUCKET_LADDER if size >= floor and size % floor == 0] or [floor]
+    for size in candidates:
+        anchor, _why = _anchor(options, grid, first, size)
+        start = _grid_start(anchor, size, options.since or first)
+        if _bucket_count(start, options.until or last, size) <= MAX_AUTO_BUCKETS:
+            break
+    span = format_duration(max(60, int((last - first).total_seconds()) // 60 * 60))
+    return size, (
+        f"automatic: the smallest of 1m, 5m, 15m, 1h, 6h, 1d that shows the {span} span in at most "
+        f"{MAX_AUTO_BUCKETS} buckets (--bucket to choose)"
+    )
+
+
+# -- the incident -------------------------------------------------------------------------------
+
+
+def build_incident(
+    events: Sequence[ErrorEvent],
+    *,
+    options: TimelineOptions = TimelineOptions(),
+    inputs: Sequence[InputSummary] = (),
+    samples: Mapping[str, Sequence[SourceRef]] | None = None,
+    family_samples: Mapping[str, Sequence[SourceRef]] | None = None,
+    grid: InputGrid | None = None,
+    server_log: ServerLogSummary | None = None,
+    timezone_note: str | None = None,
+) -> Incident:
+    """The `Incident` for classified events (each with its `categories` and `count`)."""
+    total = sum(e.count for e in events)
+    by_category: Counter[str] = Counter()
+    by_combination: Counter[str] = Counter()
+    for event in events:
+        by_combination[combination_key(event.categories)] += event.count
+        for category in event.categories:
+            by_category[category.value] += event.count
+    common = {
+        "total": total,
+        "by_category": _ordered(by_category),
+        "by_combination": _ordered(by_combination),
+        "facets": facet_rows(events, options.facets, total),
+        "notes": interpret(events, total),
+        "samples": {k: tuple(v) for k, v in (samples or {}).items()},
+        "family_samples": {k: tuple(v) for k, v in (family_samples or {}).items()},
+        "inputs": tuple(inputs),
+        "server_log": server_log,
+        "timezone_note": timezone_note,
+    }
+    if not events:
+        return Incident(
+            window_start=options.since,
+            window_end=options.until,
+            bucket_seconds=options.bucket_seconds or 0,
+            buckets=(),
+            shape=None,
+            **common,
+        )
+    first = min(e.ts for e in events)
+    last = max(e.ts for e in events)
+    bucket, bucket_rule = _choose_bucket(options, grid, first, last)
+    anchor, why = _anchor(options, grid, first, bucket)
+    start = _grid_start(anchor, bucket, options.since or first)
+    if options.until is not None:
+        count = max(1, math.ceil((options.until - start).total_seconds() / bucket))
+    else:
+        count = _bucket_count(start, last, bucket)
+    if count > MAX_BUCKETS:
+        raise InputError(
+            f"--bucket {format_duration(bucket)} gives {count} buckets over this span; choose a larger one"
+        )
+    buckets = _buckets(events, start, bucket, count)
+    return Incident(
+        window_start=start,
+        window_end=start + dt.timedelta(seconds=bucket * count),
+        bucket_seconds=bucket,
+        buckets=buckets,
+        shape=shape_of([b.total for b in buckets]),
+        first_event=first,
+        last_event=last,
+        bucket_rule=bucket_rule,
+        alignment=f"buckets start {why}: {_clock(start)}",
+        **common,
+    )
+
+
+def _ordered(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _buckets(events: Sequence[ErrorEvent], start: dt.datetime, bucket: int, count: int) -> tuple[BucketCount, ...]:
+    totals = [0] * count
+    categories: list[Counter[str]] = [Counter() for _ in range(count)]
+    families: list[Counter[str]] = [Counter() for _ in range(count)]
+    for event in events:
+        index = int((event.ts - start).total_seconds() // bucket)
+        if not 0 <= index < count:
+            continue  # outside an explicit --until; the pipeline filters these first
+        totals[index] += event.count
+        families[index][combination_key(event.categories)] += event.count
+        for category in event.categories:
+            categories[index][category.value] += event.count
+    return tuple(
+        BucketCount(
+            start=start + dt.timedelta(seconds=i * bucket),
+            total=totals[i],
+            by_category=_ordered(categories[i]),
+            by_combination=_ordered(families[i]),
+        )
+        for i in range(count)
+    )
+
+
+def facet_rows(
+    events: Sequence[ErrorEvent], names: Iterable[str], total: int
+) -> dict[str, tuple[FacetRow, ...]]:
+    """Counts per value of each facet, largest first; events without a value count under
+    "(not set)" so that every facet adds up to the total."""
+    names = tuple(names)
+    explicit = bool(names)
+    for name in names:
+        if name not in FACETS:
+            raise InputError(f"--facet {name!r} is not a facet (use one of: {', '.join(FACETS)})")
+    result: dict[str, tuple[FacetRow, ...]] = {}
+    for name in names or DEFAULT_FACETS:
+        value_of = FACETS[name]
+        counts: Counter[str] = Counter()
+        for event in events:
+            counts[value_of(event) or NOT_SET] += event.count
+        if not explicit and set(counts) <= {NOT_SET}:
+            continue
+        result[name] = tuple(
+            FacetRow(value, n, n / total if total else 0.0) for value, n in _ordered(counts).items()
+        )
+    return result
+
+
+# -- shape --------------------------------------------------------------------------------------
+
+ISOLATED_MAX = 10
+DROP_RATIO = 0.25
+SPIKE_RATIO = 2.0
+GROWTH_RATIO = 2.0
+NEAR_PEAK = 0.9
+PLATEAU_RATIO = 0.5
+
+SHAPE_RULES = (
+    f"isolated: fewer than {ISOLATED_MAX} events in all. "
+    f"spike_and_drop: one bucket holds them all, or the peak is at least {SPIKE_RATIO:g}x the other "
+    f"buckets' mean and a later bucket falls to {DROP_RATIO:.0%} of it or less. "
+    f"sustained_growth: the last bucket is within {1 - NEAR_PEAK:.0%} of the peak and at least "
+    f"{GROWTH_RATIO:g}x the first. "
+    f"plateau: every bucket is at least {PLATEAU_RATIO:.0%} of the peak. irregular: none of these. "
+    "Rules are tried in this order, on the buckets from the first to the last non-empty one."
+)
+
+
+def shape_of(counts: Sequence[int]) -> Shape | None:
+    """The curve's label and the rule that gave it (see `SHAPE_RULES`), read from the
+    buckets between the first and the last non-empty one."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    filled = [i for i, c in enumerate(counts) if c]
+    active = list(counts[filled[0] : filled[-1] + 1])
+    trailing = len(counts) - 1 - filled[-1]
+    arrow = " → ".join(str(c) for c in active)
+    after_note = f", then {trailing} empty bucket{'s' if trailing != 1 else ''}" if trailing else ""
+    series = tuple(counts)
+    if total < ISOLATED_MAX:
+        return Shape("isolated", f"{arrow}: {total} events in all, fewer than {ISOLATED_MAX}: too few for a curve", series)
+    if len(active) == 1:
+        return Shape(
+            "spike_and_drop",
+            f"all {total} events fell in one bucket{after_note}: a burst that started and stopped within "
+            "one bucket, as a restart or a deploy produces",
+            series,
+        )
+    peak = max(active)
+    at = active.index(peak)
+    others = active[:at] + active[at + 1 :]
+    others_mean = sum(others) / len(others)
+    later = active[at + 1 :]
+    if later and min(later) <= DROP_RATIO * peak and peak >= SPIKE_RATIO * others_mean:
+        return Shape(
+            "spike_and_drop",
+            f"{arrow}{after_note}: the peak ({peak}) is {peak / max(others_mean, 1e-9):.1f}x the other buckets' "
+            f"mean ({others_mean:.0f}) and then falls to {min(later)} (at most {DROP_RATIO:.0%} of the peak): "
+            "a spike that drops, as a restart or a deploy produces",
+            series,
+        )
+    first, last = active[0], active[-1]
+    if last >= NEAR_PEAK * peak and last >= GROWTH_RATIO * first:
+        highest = "the highest" if last == peak else f"within {1 - NEAR_PEAK:.0%} of the peak ({peak})"
+        return Shape(
+            "sustained_growth",
+            f"{arrow}{after_note}: the last bucket ({last}) is {highest} and {last / first:.0f}x the first "
+            f"({first}): still growing when the data ends. Not a restart blip (a restart spikes and drops): "
+            "demand kept rising against a fixed number of slots",
+            series,
+        )
+    if min(active) >= PLATEAU_RATIO * peak:
+        return Shape(
+            "plateau",
+            f"{arrow}{after_note}: every bucket is at least {PLATEAU_RATIO:.0%} of the peak ({peak}): "
+            "a steady level of failures, the limit hit continuously",
+            series,
+        )
+    return Shape("irregular", f"{arrow}{after_note}: none of the shape rules holds ({SHAPE_RULES})", series)
+
+
+# -- interpretation -----------------------------------------------------------------------------
+
+_NR_WEB_FUNCTION = "WebTransaction/Function/"
+_CELERY_PREFIXES = ("OtherTransaction/Celery/", "celery:")
+_MIDDLEWARE = re.compile(r"middleware", re.IGNORECASE)
+
+
+def transaction_kind(name: str | None) -> str | None:
+    """`before_view` (a New Relic web transaction named after a middleware), `in_view`
+    (named after a view function), `worker` (a Celery task), or None."""
+    if not name:
+        return None
+    if name.startswith(_CELERY_PREFIXES):
+        return "worker"
+    if name.startswith(_NR_WEB_FUNCTION):
+        return "before_view" if _MIDDLEWARE.search(name[len(_NR_WEB_FUNCTION) :]) else "in_view"
+    return None
+
+
+def _short(name: str) -> str:
+    for prefix in (_NR_WEB_FUNCTION, *_CELERY_PREFIXES):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _names(counter: Counter[str], limit: int = 3) -> str:
+    ranked = counter.most_common()
+    shown = ", ".join(f"{_short(name)} ({n})" for name, n in ranked[:limit])
+    return shown + (f" and {len(ranked) - limit} more" if len(ranked) > limit else "")
+
+
+def _of(n: int, total: int) -> str:
+    return f"{n} of {total} events ({format_share(n / total)})"
+
+
+def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
+    """What the events say beyond their counts, each sentence with the events it speaks for.
+    Hedged where the evidence is indirect: a transaction name says where the request was,
+    not which line of code opened the connection."""
+    if total == 0:
+        return (Note("no_events", "No connection-failure events in the input (or in the time window).", 0, 0.0),)
+    kinds: dict[str, Counter[str]] = defaultdict(Counter)
+    multi_attempt = mixed_attempts = exhausted = 0
+    wording: Counter[str] = Counter()
+    by_category: Counter[Category] = Counter()
+    for event in events:
+        kind = transaction_kind(event.transaction)
+        if kind:
+            kinds[kind][event.transaction or ""] += event.count
+        if _attempts(event.message) >= 2:
+            multi_attempt += event.count
+            if len(set(event.categories)) >= 2:
+                mixed_attempts += event.count
+        if any(c in SLOT_EXHAUSTION for c in event.categories):
+            exhausted += event.count
+            generation = reserved_wording(event.message)
+            if generation:
+                wording[generation] += event.count
+        for category in set(event.categories):
+            by_category[category] += event.count
+    notes: list[Note] = []
+
+    def add(key: str, n: int, text: str) -> None:
+        notes.append(Note(key, text, n, n / total))
+
+    if exhausted:
+        add(
+            "slot_exhaustion",
+            exhausted,
+            f"{_of(exhausted, total)} are the server refusing a connection for lack of a slot "
+            "(too many clients, reserved slots, or a role or database limit).",
+        )
+    before = sum(kinds["before_view"].values())
+    if before:
+        add(
+            "before_view",
+            before,
+            f"{_of(before, total)} are named after a middleware: {_names(kinds['before_view'])}. New Relic names "
+            "a web transaction after the last middleware entered until the view runs, so these requests failed "
+            "before the view ran: while getting a database connection, not in a slow query. The name does not "
+            "prove that this middleware issued the first query: with ATOMIC_REQUESTS Django opens the connection "
+            "in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware or a "
+            "middleware reading request.user connect earlier.",
+        )
+    in_view = sum(kinds["in_view"].values())
+    if in_view:
+        add(
+            "in_view",
+            in_view,
+            f"{_of(in_view, total)} are named after a view: {_names(kinds['in_view'])}. These requests reached "
+            "the view before the failure.",
+        )
+    worker = sum(kinds["worker"].values())
+    if worker:
+        add(
+            "worker_side",
+            worker,
+            f"{_of(worker, total)} are Celery tasks: {_names(kinds['worker'])}. Worker side: the Celery "
+            "processes compete with the web processes for the same slots.",
+        )
+    if multi_attempt:
+        mixed = f", {mixed_attempts} of them with two different refusals" if mixed_attempts else ""
+        add(
+            "multi_attempt",
+            multi_attempt,
+            f"{_of(multi_attempt, total)} record two or more connection attempts in one message{mixed}. One "
+            "connect() call tried twice: libpq with sslmode=prefer (the default) retries without SSL after a "
+            "refusal that comes before the SSL handshake (\"too many clients\"), and psycopg >= 3.1.13 tries "
+            "every address of the host (>= 3.2.8 reports them all). Each attempt is a backend start on the "
+            "server, so the server logs more refusals than the application reports errors.",
+        )
+    for generation, n in sorted(wording.items()):
+        if generation == "pre16":
+            text = (
+                f"{_of(n, total)} use the wording \"reserved for non-replication superuser connections\": the "
+                "server is PostgreSQL 15 or older, and the role connecting is not a superuser; only the "
+                "superuser_reserved_connections slots (3 by default) were left."
+            )
+        else:
+            text = (
+                f"{_of(n, total)} use the PostgreSQL 16+ wording (\"SUPERUSER attribute\" or "
+                "\"pg_use_reserved_connections\"): the role connecting lacks the privilege the remaining "
+                "reserved slots require (superuser_reserved_connections, reserved_connections)."
+            )
+        add(f"reserved_wording_{generation.replace('+', 'plus')}", n, text)
+    if by_category[Category.POOL_TIMEOUT]:
+        add(
+            "pool_timeout",
+            by_category[Category.POOL_TIMEOUT],
+            f"{_of(by_category[Category.POOL_TIMEOUT], total)} are pool timeouts: the application's own pool "
+            "(psycopg_pool, Django's pool) had no free connection within its timeout; the server may still have "
+            "had free slots.",
+        )
+    pgbouncer = sum(n for c, n in by_category.items() if c.value.startswith("pgbouncer_"))
+    if pgbouncer:
+        add(
+            "pgbouncer",
+            pgbouncer,
+            f"{_of(pgbouncer, total)} come from pgbouncer (max_client_conn, query_wait_timeout, server login): "
+            "the pooler's limits, in front of the server's.",
+        )
+    other = by_category[Category.OTHER]
+    if other:
+        add(
+            "unrecognised",
+            other,
+            f"{_of(other, total)} carry none of the known connection-failure wordings; the samples point "
+            "to their rows.",
+        )
+    return tuple(notes)
+
+
+def _attempts(message: str) -> int:
+    """How many connection attempts one message records (a FATAL per attempt; psycopg
+    >= 3.2.8 repeats the last one above its list)."""
+    if "Multiple connection attempts failed" in message:
+        return message.count("\n- host: ")
+    return message.count("FATAL:")
