@@ -14,62 +14,71 @@ from pgslots.diagnose.inplace import is_asgi
 from pgslots.diagnosis import Statement
 
 
+def _events_notes(j: Joined) -> list[Statement]:
+    """The events pipeline's own reading of the messages and transaction names."""
+    incident = j.incident
+    if incident is None:
+        return []
+    return [Statement(note.key, note.text) for note in incident.notes if note.key != "no_events"]
+
+
 def _shape(j: Joined) -> list[Statement]:
+    """The curve's shape is in the observation; here only what the join adds to it."""
     incident = j.incident
     if incident is None or incident.shape is None:
         return []
-    shape = incident.shape
-    counts = " → ".join(str(c) for c in shape.counts)
-    text = {
-        "sustained_growth": f"The failures grew bucket after bucket ({counts}): demand kept rising against a fixed "
-        "supply. A restart or deploy blip spikes and drops instead.",
-        "spike_and_drop": f"The failures spiked and dropped ({counts}): the shape of a restart, a deploy overlap "
-        "or a reconnect storm, more than of steady load.",
-        "plateau": f"The failures held level ({counts}): the server stayed full; something held its slots for the "
-        "whole window.",
-        "isolated": f"Isolated failures ({counts}): brief moments at the limit.",
-    }[shape.label]
-    statements = [Statement("shape", text, (shape.rule,))]
     leaking = [p for p in j.in_place if p.remedy == "persistent-connections" and "leaks" in p.consequence]
-    if shape.label in ("sustained_growth", "plateau") and leaking:
-        statements.append(Statement(
-            "shape_matches_leak",
-            f"That is what {leaking[0].setting} under ASGI does: each burst of requests leaves its connections open "
-            "until garbage collection, so the web group's holdings climb burst after burst and outlive the load.",
-            tuple(e.location() for e in leaking[0].evidence[:1]),
-            verified=False,
-        ))
-    return statements
+    if incident.shape.label not in ("sustained_growth", "plateau") or not leaking:
+        return []
+    return [Statement(
+        "shape_matches_leak",
+        f"A {incident.shape.label.replace('_', ' ')} curve is what {leaking[0].setting} under ASGI produces: each "
+        "burst of requests leaves its connections open until garbage collection, so the web group's holdings climb "
+        "burst after burst and outlive the load.",
+        tuple(e.location() for e in leaking[0].evidence[:1]),
+        verified=False,
+    )]
 
 
 def _wording(j: Joined) -> list[Statement]:
+    """The generation of the reserved-slot wording, joined with the probe's version when there
+    is one (the events pipeline already states the wording alone)."""
     wordings = j.gathered.reserved_wordings
     incident = j.incident
     if incident is None:
         return []
-    reserved = incident.by_category.get("reserved_superuser", 0)
-    statements = []
+    said = any(n.key.startswith("reserved_wording_") for n in incident.notes)
     version = j.snapshot.server_version if j.snapshot else None
-    if wordings.get("pre16"):
-        text = (
-            f"{wordings['pre16']} events carry PostgreSQL's pre-16 wording (\"reserved for non-replication superuser "
-            "connections\"): the server ran PostgreSQL 15 or older"
-            + (f" (the probe says {version})" if version else "")
-            + ", and the application's role is not a superuser, since superusers are never refused that way."
-        )
-        statements.append(Statement("reserved_wording", text))
-    elif wordings.get("16+"):
-        statements.append(Statement(
+    pre16, post16 = wordings.get("pre16", 0), wordings.get("16+", 0)
+    if version and (pre16 or post16):
+        generation = "PostgreSQL 15 or older" if pre16 else "PostgreSQL 16 or newer"
+        return [Statement(
+            "reserved_wording_vs_server",
+            f"The refusal wording says {generation}; the probed server runs {version}.",
+            (f"{pre16 or post16} events",),
+        )]
+    if said:
+        return []
+    if pre16:
+        return [Statement(
             "reserved_wording",
-            f"{wordings['16+']} events carry PostgreSQL 16+'s wording: the server runs 16 or newer, so "
-            "reserved_connections may take further slots from the application (SHOW reserved_connections).",
-        ))
-    elif reserved:
-        statements.append(Statement(
+            f"{pre16} events carry PostgreSQL's pre-16 wording (\"reserved for non-replication superuser "
+            "connections\"): the server ran PostgreSQL 15 or older, and the application's role is not a superuser, "
+            "since superusers are never refused that way.",
+        )]
+    if post16:
+        return [Statement(
+            "reserved_wording",
+            f"{post16} events carry PostgreSQL 16+'s wording: the server runs 16 or newer, so reserved_connections "
+            "may take further slots from the application (SHOW reserved_connections).",
+        )]
+    reserved = incident.by_category.get("reserved_superuser", 0)
+    if reserved:
+        return [Statement(
             "reserved_wording",
             f"{reserved} events were refused by the reserved-slot check: the application's role is not a superuser.",
-        ))
-    return statements
+        )]
+    return []
 
 
 def _supply_and_demand(j: Joined) -> list[Statement]:
@@ -117,7 +126,7 @@ def _peaks(j: Joined) -> list[Statement]:
 
 
 def interpret(j: Joined) -> tuple[Statement, ...]:
-    return tuple(_shape(j) + _wording(j) + _supply_and_demand(j) + _peaks(j))
+    return tuple(_events_notes(j) + _shape(j) + _wording(j) + _supply_and_demand(j) + _peaks(j))
 
 
 def headline(j: Joined) -> str:

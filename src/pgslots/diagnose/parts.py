@@ -9,6 +9,7 @@ module follows. Each returns core types (`Incident`, `Topology`, `Snapshot`, `Re
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,24 +38,39 @@ class AuditResult:
 
 
 def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None] | None) -> EventsResult:
+    """The events pipeline over the files, or a saved `events --format json` output."""
     from pgslots.diagnose.gather import incident_json
+    from pgslots.events.pipeline import investigate
+    from pgslots.events.sources import ReadOptions
+    from pgslots.events.timeline import TimelineOptions
+    from pgslots.events.times import parse_zone
 
     if len(paths) == 1:
         incident = incident_json(paths[0])
         if incident is not None:
-            return EventsResult(incident, _wordings_from_incident(incident))
-    raise InputError("reading raw event files needs the events pipeline, which this build does not have yet")
+            return EventsResult(incident, reserved_wordings(incident))
+    zone = parse_zone(tz or "UTC")
+    incident = investigate(list(paths), ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone))
+    return EventsResult(incident, reserved_wordings(incident))
 
 
-def _wordings_from_incident(incident: Incident) -> dict[str, int]:
-    """Without the messages, the wording's generation can only come from the incident's own
-    inference (server logs)."""
+def reserved_wordings(incident: Incident) -> dict[str, int]:
+    """Events per server generation of the reserved-slot wording ("pre16", "16+"), from the
+    pipeline's notes (it reads every message), else from a server log's inferred version."""
+    found = {
+        note.key.removeprefix("reserved_wording_").replace("plus", "+"): note.count
+        for note in incident.notes
+        if note.key.startswith("reserved_wording_")
+    }
+    if found:
+        return found
     log = incident.server_log
-    if log is None or not log.inferred_version:
-        return {}
     reserved = incident.by_category.get("reserved_superuser", 0)
-    if "15" in log.inferred_version and "<" in log.inferred_version:
-        return {"pre16": reserved}
+    if log is not None and log.inferred_version and reserved:
+        if re.search(r"<=?\s*15|^1[0-5]\b", log.inferred_version):
+            return {"pre16": reserved}
+        if re.search(r">=?\s*16|^(1[6-9]|[2-9]\d)\b", log.inferred_version):
+            return {"16+": reserved}
     return {}
 
 

@@ -180,35 +180,60 @@ BUDGET_TITLE = "Connection budget per process group vs usable slots"
 REMEDIES_TITLE = "Remedies: demand after each change vs usable slots"
 
 
+def _family_colour(family: str, i: int) -> str:
+    parts = family.split("+")
+    if len(parts) > 1:
+        return PURPLE if set(parts) <= {"reserved_superuser", "too_many_clients", "reserved_role"} else BLUE
+    return CATEGORY_COLOURS.get(family, (GREEN, SKY, GREY, BLUE)[i % 4])
+
+
 @_themed
 def errors_over_time(incident: Incident | None) -> Chart | None:
-    """Bars per bucket and category. An event whose message carries two wordings counts
-    under each (the incident's `by_category`), so bars sit side by side, never stacked:
-    stacking would show more events than there were."""
+    """Bars per bucket. Stacked by message family (each event once, by the set of wordings
+    it carries) when the incident has them per bucket; otherwise side by side per category,
+    since an event carrying two wordings counts under each and stacking would overcount."""
     if incident is None or not incident.buckets:
         return None
     fig, ax = _figure()
-    categories = [c for c in incident.by_category if any(b.by_category.get(c) for b in incident.buckets)]
     times = [_naive_utc(b.start) for b in incident.buckets]
     bucket = dt.timedelta(seconds=incident.bucket_seconds)
     many = len(times) > 24
-    width = bucket / max(1, len(categories)) * 0.85
-    for i, category in enumerate(categories):
-        colour = CATEGORY_COLOURS.get(category, PALETTE[i % len(PALETTE)])
-        counts = [b.by_category.get(category, 0) for b in incident.buckets]
-        label = f"{category} ({sum(counts)})"
-        if many:
-            ax.step(times, counts, where="post", color=colour, linewidth=1.6, label=label)
-        else:
-            offsets = [t + bucket * 0.075 + width * i for t in times]
-            bars = ax.bar(offsets, counts, width=width, align="edge", color=colour, label=label)
-            ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=8, padding=2, color=INK)
+    stacked = all(b.by_combination and sum(b.by_combination.values()) == b.total for b in incident.buckets)
+    if stacked:
+        families = list(incident.by_combination)
+        bottoms = [0] * len(times)
+        for i, family in enumerate(families):
+            counts = [b.by_combination.get(family, 0) for b in incident.buckets]
+            label = f"{family.replace('+', ' + ')} ({sum(counts)})"
+            ax.bar(times, counts, width=bucket * 0.8, bottom=bottoms, align="edge", color=_family_colour(family, i),
+                   label=label, edgecolor="none")
+            bottoms = [b + c for b, c in zip(bottoms, counts)]
+        if not many:
+            for t, total in zip(times, bottoms):
+                if total:
+                    ax.annotate(str(total), (t + bucket * 0.4, total), xytext=(0, 3), textcoords="offset points",
+                                ha="center", fontsize=8, color=INK)
+    else:
+        categories = [c for c in incident.by_category if any(b.by_category.get(c) for b in incident.buckets)]
+        width = bucket / max(1, len(categories)) * 0.85
+        for i, category in enumerate(categories):
+            colour = _family_colour(category, i)
+            counts = [b.by_category.get(category, 0) for b in incident.buckets]
+            label = f"{category} ({sum(counts)})"
+            if many:
+                ax.step(times, counts, where="post", color=colour, linewidth=1.6, label=label)
+            else:
+                offsets = [t + bucket * 0.075 + width * i for t in times]
+                bars = ax.bar(offsets, counts, width=width, align="edge", color=colour, label=label)
+                ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=8, padding=2, color=INK)
     if many:
         _time_axis(ax, times)
     else:
         ax.set_xlim(times[0] - bucket * 0.1, times[-1] + bucket * 1.1)
         ax.set_xticks(times, [f"{t:%H:%M}" for t in times])
-    _style(fig, ax, ERRORS_TITLE, "time (UTC), bucket start", f"errors per {_bucket_label(incident.bucket_seconds)} bucket")
+    how = "stacked by message" if stacked else "per category"
+    _style(fig, ax, ERRORS_TITLE, f"time (UTC), bucket start; {how}",
+           f"errors per {_bucket_label(incident.bucket_seconds)} bucket")
     _legend(fig)
     description = (
         f"{incident.total} errors in {len(times)} buckets of {incident.bucket_seconds} s; per bucket: "

@@ -175,7 +175,9 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
         blocks.append(Paragraph(f"The other {quiet} buckets of the window had no failure."))
     if incident.shape is not None:
         counts = " → ".join(str(c) for c in incident.shape.counts)
-        blocks.append(Paragraph(f"Curve: **{incident.shape.label.replace('_', ' ')}** ({counts}); {incident.shape.rule}."))
+        rule = incident.shape.rule.rstrip(".")
+        shown = rule if counts in rule else f"{counts}; {rule}"
+        blocks.append(Paragraph(f"Curve: **{incident.shape.label.replace('_', ' ')}**: {shown}."))
     blocks.append(Paragraph("Messages (each event once, by the wordings it carries):"))
     combos = sorted(incident.by_combination.items(), key=lambda kv: -kv[1])
     blocks.append(Bullets(tuple(f"{n} × {_combination(key)}" for key, n in combos)))

@@ -17,7 +17,7 @@ from pgslots.findings import Finding, Severity, define
 AREA = "diagnose"
 
 FAILED_BEFORE_VIEW = define(
-    "PGS401", "Web requests failed before their view ran", Severity.WARNING,
+    "PGS401", "Web requests failed before their view ran", Severity.INFO,
     "The request could not get a connection at all, at its first database access (session or user lookup, "
     "ATOMIC_REQUESTS at view entry): a slot-supply problem, not a slow view. The middleware in the "
     "transaction name is where the APM stopped renaming, not necessarily the code that queried.",
@@ -74,8 +74,8 @@ INPUT_UNUSABLE = define(
 REFUSED_ATTEMPTS_DOUBLED = define(
     "PGS410", "One connect() made several refused attempts", Severity.INFO,
     "Each refused attempt is a server backend that briefly holds a slot and logs a FATAL: under exhaustion "
-    "they add load and inflate log counts. Check sslmode (prefer retries without SSL) and how many "
-    "addresses the database host resolves to.",
+    "they add load and inflate server-log counts. sslmode=require (or disable) stops the retry; check how "
+    "many addresses the database host resolves to.",
     area=AREA,
 )
 APP_SAW_TOO_MANY_CLIENTS = define(
@@ -97,7 +97,8 @@ def _observed(text: str, path: str = "events") -> Evidence:
 
 
 def failed_before_view(j: Joined) -> list[Finding]:
-    web = [a for a in j.attribution if a.kind == "web" and a.before_view]
+    """Joined with the audited web group (the events alone say it in their notes)."""
+    web = [a for a in j.attribution if a.kind == "web" and a.before_view and a.audited]
     findings = []
     for a in web:
         names = [t.transaction for t in a.transactions if "iddleware" in t.transaction]
@@ -203,16 +204,21 @@ def doubled_attempts(j: Joined) -> list[Finding]:
     if not total:
         return []
     psycopg = package_version(j.topology, "psycopg") or package_version(j.topology, "psycopg-binary")
-    if psycopg and psycopg[1] and psycopg[1] < (3, 2, 8):
-        why = (
-            f"psycopg {clean_version(psycopg[0])} ({psycopg[2]}) reports a single attempt per connect(), so the second wording came "
-            "from libpq itself: with sslmode=prefer (libpq's default) a connection refused over SSL is retried "
-            "without SSL, and both errors are kept; a multi-host DSN does the same"
-        )
+    if psycopg is None:
+        return []  # the events' own notes explain the double refusals; the join adds the driver's version
+    retry = (
+        "libpq with sslmode=prefer (its default) retries without SSL when the server refuses before "
+        "authentication ('sorry, too many clients already'), keeping both errors; the retry then met the "
+        "reserved-slot check"
+    )
+    if psycopg and psycopg[1] and psycopg[1] < (3, 1, 13):
+        why = f"psycopg {clean_version(psycopg[0])} ({psycopg[2]}) makes one libpq attempt per host, so the second wording came from libpq itself: {retry}"
+    elif psycopg and psycopg[1] and psycopg[1] < (3, 2, 8):
+        why = f"psycopg {clean_version(psycopg[0])} ({psycopg[2]}) reports only its last address's error, so the second wording came from libpq itself: {retry}"
     elif psycopg and psycopg[1]:
-        why = f"psycopg {clean_version(psycopg[0])} tries every address the host resolves to and reports all attempts"
+        why = f"psycopg {clean_version(psycopg[0])} tries every address the host resolves to and reports all attempts; or {retry}"
     else:
-        why = "either psycopg >= 3.2.8 tried several addresses, or libpq retried without SSL (sslmode=prefer)"
+        why = f"either psycopg >= 3.2.8 tried several addresses, or {retry}"
     return [REFUSED_ATTEMPTS_DOUBLED.finding(
         f"{total} events carry two refusal wordings in one message: {why}. Each of those connect() calls cost "
         "the server at least two backends.",
