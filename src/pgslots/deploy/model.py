@@ -55,6 +55,10 @@ class ConnectionPolicy:
     pool_max: int | None = None
     via_pgbouncer: bool = False
     pgbouncer_pool_mode: str | None = None
+    pool_evidence: tuple[Evidence, ...] = ()
+    health_checks_evidence: tuple[Evidence, ...] = ()
+    disable_server_side_cursors: bool = False
+    atomic_requests: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,14 @@ class ProcessGroup:
     demand: Demand
     evidence: tuple[Evidence, ...] = ()
     command: str = ""  # the start command as read, secrets redacted
+    # How the processes hold connections, for the budget model (domain reference §7.1):
+    # "sync", "threads", "greenlets", "asgi", "prefork", "celery-threads", "celery-green",
+    # "solo", "beat-db", "none" (holds no database connection).
+    concurrency_model: str = "sync"
+    replicas: Quantity = dataclasses.field(default_factory=lambda: Quantity(1))  # containers per host
+    max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it
+    source: str = ""  # where the group was defined: "docker-compose.production.yml:12", ...
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +96,10 @@ class SlotBudget:
     other_clients: Quantity = dataclasses.field(default_factory=lambda: Quantity(0))
     usable: int | None = None
     formula: str = ""
+    server_version: Quantity = dataclasses.field(default_factory=lambda: Quantity(None))  # major version
+    role: str | None = None  # the role the application connects as, when the repo shows it
+    role_evidence: tuple[Evidence, ...] = ()
+    usable_if_default: int | None = None  # what `usable` would be with max_connections=100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +130,41 @@ class PgbouncerSetup:
     pairs: tuple[str, ...] = ()  # "db/user" pairs it serves, when known
     server_side_demand: int | None = None
     evidence: tuple[Evidence, ...] = ()
+    service: str = ""  # the compose service / deployment running it
+    min_pool_size: int | None = None
+    capacity: int | None = None  # server connections it can open: pairs x (pool + reserve), capped
+
+
+@dataclasses.dataclass(frozen=True)
+class AliasFact:
+    """One entry of DATABASES, as far as the settings show it."""
+
+    name: str
+    engine: str | None
+    host: str | None  # value or "$VAR" when it comes from an unset variable
+    port: str | None
+    database: str | None
+    user: str | None
+    same_server: bool | None  # as `default`; None = cannot tell
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DjangoFacts:
+    """What the production settings say that matters for connections."""
+
+    settings_module: str | None
+    settings_files: tuple[str, ...] = ()  # the star-import chain, most derived first
+    aliases: tuple[AliasFact, ...] = ()
+    csrf_use_sessions: bool = False
+    session_engine: str | None = None
+    login_required_middleware: bool = False
+    celery_concurrency: Quantity | None = None
+    celery_pool: str | None = None
+    celery_beat_scheduler: str | None = None
+    celery_result_backend: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    choice: str = ""  # why this settings module was chosen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +181,9 @@ class Topology:
     assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
     read_errors: tuple[Evidence, ...] = ()  # files that could not be read, and why
+    demand: Demand | None = None  # on the server itself, after pgbouncer (budget.server_demand)
+    django: DjangoFacts | None = None
+    sources: tuple[str, ...] = ()  # the files that defined the deployment, and why they were chosen
 
     def total_demand(self) -> tuple[int, int | None]:
         """(steady, worst) over all groups; worst is None when any group is unbounded."""

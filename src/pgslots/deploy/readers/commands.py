@@ -1,0 +1,330 @@
+"""Start commands: gunicorn, uvicorn, daphne, hypercorn, granian, uWSGI and Celery command lines.
+
+A command line is split into shell words, stripped of the wrappers people put in front of
+the real program (`exec`, `newrelic-admin run-program`, `ddtrace-run`, `python -m`,
+`poetry run`, `gosu user`, `sh -c "..."`, inline `VAR=value` ...), and its options are
+read into a `Launch`. Values may still hold `$VAR` references; `expand` resolves them
+against the environment the process gets, recording which variable supplied what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+
+from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env, EnvValue
+from pgslots.redact import redact_dsn
+
+_VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_SUBSHELL = re.compile(r"\$\(|`")
+
+
+@dataclasses.dataclass(frozen=True)
+class Expanded:
+    """A word after variable expansion: `value` is None when some part cannot be known."""
+
+    value: str | None
+    used: tuple[EnvValue, ...] = ()
+    missing: tuple[str, ...] = ()  # variables that were not set anywhere we can see
+    defaulted: tuple[str, ...] = ()  # variables whose `${VAR:-default}` default was used
+
+
+def expand(word: str, env: Env) -> Expanded:
+    """Expand `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:?msg}`; `$(...)` makes it unknown."""
+    if _SUBSHELL.search(word):
+        return Expanded(None, missing=("$(...)",))
+    used: list[EnvValue] = []
+    missing: list[str] = []
+    defaulted: list[str] = []
+    unknown = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match["braced"] or match["plain"]
+        op = match["op"] or ""
+        found = env.get(name)
+        if found is not None and found.value == UNKNOWN_VALUE:
+            used.append(found)
+            missing.append(name)
+            unknown = True
+            return ""
+        if found is not None and (found.value != "" or ":" not in op):
+            used.append(found)
+            return found.value if op not in (":+", "+") else (match["default"] or "")
+        if op in (":-", "-", ":=", "="):
+            inner = expand(match["default"] or "", env)
+            if inner.value is None:
+                unknown = True
+                missing.extend(inner.missing)
+                return ""
+            used.extend(inner.used)
+            defaulted.append(name)
+            return inner.value
+        if op in (":+", "+"):
+            return ""
+        missing.append(name)
+        unknown = True
+        return ""
+
+    value = _VAR.sub(replace, word)
+    return Expanded(None if unknown else value, tuple(used), tuple(missing), tuple(defaulted))
+
+
+def split_words(text: str) -> list[str]:
+    """Shell words; an unbalanced quote falls back to whitespace splitting."""
+    try:
+        return shlex.split(text, comments=True, posix=True)
+    except ValueError:
+        return text.split()
+
+
+# ----------------------------------------------------------------------------- wrappers
+
+_WRAPPER_NO_ARG = {
+    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit",
+    "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
+}
+_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser"}
+_RUNNERS = {("poetry", "run"), ("uv", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"), ("rye", "run")}
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The real program's argv, and the inline environment assignments met on the way."""
+    env: dict[str, str] = {}
+    words = list(argv)
+    for _ in range(20):  # wrappers nest, but not endlessly
+        if not words:
+            break
+        head = words[0].rsplit("/", 1)[-1]
+        if _ASSIGNMENT.match(words[0]):
+            name, _, value = words[0].partition("=")
+            env[name] = value
+            words = words[1:]
+        elif head == "env":
+            words = words[1:]
+            while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0])):
+                if _ASSIGNMENT.match(words[0]):
+                    name, _, value = words[0].partition("=")
+                    env[name] = value
+                words = words[1:]
+        elif head in _WRAPPER_NO_ARG:
+            words = words[1:]
+            if head == "tini" and words and words[0] == "--":
+                words = words[1:]
+            if head == "nice" and words and words[0] == "-n":
+                words = words[2:]
+        elif head in _WRAPPER_ONE_ARG:
+            words = words[1:]
+            if head == "chpst" and words and words[0] == "-u":
+                words = words[1:]
+            words = words[1:]
+        elif head in ("sh", "bash", "ash", "dash", "zsh") and len(words) >= 3 and words[1] in ("-c", "-ec", "-lc", "-xc"):
+            inner = split_words(words[2])
+            return unwrap(_first_command(inner))[0], env
+        elif re.fullmatch(r"python[0-9.]*", head):
+            rest = words[1:]
+            while rest and rest[0].startswith("-") and rest[0] != "-m":
+                rest = rest[1:]
+            if rest and rest[0] == "-m" and len(rest) > 1:
+                words = rest[1:]
+            elif rest and rest[0].endswith("manage.py"):
+                words = rest
+            else:
+                break
+        elif len(words) > 1 and (head, words[1]) in _RUNNERS:
+            words = words[2:]
+        elif head == "--":
+            words = words[1:]
+        else:
+            break
+    return words, env
+
+
+def _first_command(words: list[str]) -> list[str]:
+    """The last simple command of `a && b; exec c` (the one that becomes the process)."""
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word in ("&&", ";", "||", "|"):
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    candidates = [c for c in commands if c]
+    for command in reversed(candidates):
+        program, _ = unwrap(command)
+        if program and classify(program) != "other":
+            return command
+    return candidates[-1] if candidates else []
+
+
+# ----------------------------------------------------------------------------- programs
+
+_VALUE_OPTIONS: dict[str, dict[str, str]] = {
+    "gunicorn": {
+        "-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",
+        "--worker-class": "worker_class", "--worker-connections": "worker_connections", "-c": "config",
+        "--config": "config", "-b": "bind", "--bind": "bind", "-e": "env", "--env": "env",
+        "-t": "timeout", "--timeout": "timeout", "--chdir": "chdir", "--max-requests": "max_requests",
+        "--max-requests-jitter": "max_requests_jitter", "--graceful-timeout": "graceful_timeout",
+        "--keep-alive": "keepalive", "--log-level": "loglevel", "--access-logfile": "accesslog",
+        "--error-logfile": "errorlog", "--log-file": "errorlog", "--access-logformat": "access_log_format",
+        "-n": "proc_name", "--name": "proc_name", "--pythonpath": "pythonpath", "-u": "user", "--user": "user",
+        "-g": "group", "--group": "group", "-p": "pidfile", "--pid": "pidfile", "--backlog": "backlog",
+        "--forwarded-allow-ips": "forwarded_allow_ips", "--worker-tmp-dir": "worker_tmp_dir",
+        "--certfile": "certfile", "--keyfile": "keyfile", "--statsd-host": "statsd_host",
+        "--statsd-prefix": "statsd_prefix", "--log-config": "logconfig", "--umask": "umask",
+        "--limit-request-line": "limit_request_line", "--limit-request-fields": "limit_request_fields",
+        "--limit-request-field_size": "limit_request_field_size", "--paste": "paste",
+    },
+    "uvicorn": {
+        "--host": "host", "--port": "port", "--uds": "uds", "--fd": "fd", "--workers": "workers",
+        "--loop": "loop", "--http": "http", "--ws": "ws", "--lifespan": "lifespan", "--interface": "interface",
+        "--env-file": "env_file", "--log-config": "log_config", "--log-level": "log_level",
+        "--root-path": "root_path", "--limit-concurrency": "limit_concurrency", "--backlog": "backlog",
+        "--limit-max-requests": "limit_max_requests", "--timeout-keep-alive": "timeout_keep_alive",
+        "--timeout-graceful-shutdown": "timeout_graceful_shutdown", "--forwarded-allow-ips": "forwarded_allow_ips",
+        "--app-dir": "app_dir", "--header": "header", "--ssl-keyfile": "ssl_keyfile", "--ssl-certfile": "ssl_certfile",
+    },
+    "daphne": {
+        "-b": "bind", "--bind": "bind", "-p": "port", "--port": "port", "-u": "unix_socket",
+        "--unix-socket": "unix_socket", "--fd": "fd", "-e": "endpoint", "--endpoint": "endpoint",
+        "--access-log": "access_log", "--application-close-timeout": "application_close_timeout",
+        "--websocket_timeout": "websocket_timeout", "-v": "verbosity", "--verbosity": "verbosity",
+        "--root-path": "root_path", "--proxy-headers-host": "proxy_headers_host",
+    },
+    "hypercorn": {
+        "-w": "workers", "--workers": "workers", "-k": "worker_class", "--worker-class": "worker_class",
+        "-b": "bind", "--bind": "bind", "-c": "config", "--config": "config", "--keep-alive": "keep_alive",
+        "--log-level": "log_level", "--access-logfile": "access_log", "--error-logfile": "error_log",
+        "--root-path": "root_path", "--backlog": "backlog", "--max-requests": "max_requests",
+    },
+    "granian": {
+        "--interface": "interface", "--workers": "workers", "--blocking-threads": "blocking_threads",
+        "--backpressure": "backpressure", "--threads": "threads", "--runtime-threads": "runtime_threads",
+        "--host": "host", "--port": "port", "--loop": "loop", "--http": "http", "--backlog": "backlog",
+        "--log-level": "log_level", "--workers-lifetime": "workers_lifetime",
+    },
+    "celery": {
+        "-A": "app", "--app": "app", "-b": "broker", "--broker": "broker", "--result-backend": "result_backend",
+        "--loader": "loader", "--config": "config", "--workdir": "workdir", "-c": "concurrency",
+        "--concurrency": "concurrency", "-P": "pool", "--pool": "pool", "--autoscale": "autoscale",
+        "-Q": "queues", "--queues": "queues", "-l": "loglevel", "--loglevel": "loglevel", "-n": "hostname",
+        "--hostname": "hostname", "--max-tasks-per-child": "max_tasks_per_child",
+        "--max-memory-per-child": "max_memory_per_child", "-O": "optimization",
+        "--prefetch-multiplier": "prefetch_multiplier", "-s": "schedule", "--schedule": "schedule",
+        "-S": "scheduler", "--scheduler": "scheduler", "--pidfile": "pidfile", "-f": "logfile",
+        "--logfile": "logfile", "--time-limit": "time_limit", "--soft-time-limit": "soft_time_limit",
+        "-X": "exclude_queues", "--exclude-queues": "exclude_queues", "--max-interval": "max_interval",
+        "--uid": "uid", "--gid": "gid", "--basic_auth": "basic_auth", "--port": "port",
+        "--address": "address", "--url_prefix": "url_prefix", "--statedb": "statedb",
+    },
+    "uwsgi": {
+        "-p": "processes", "--processes": "processes", "--workers": "processes", "--threads": "threads",
+        "--gevent": "gevent", "--async": "async", "--ini": "ini", "--module": "module", "-w": "module",
+        "--wsgi-file": "wsgi_file", "--http": "http", "--socket": "socket", "-s": "socket",
+        "--http-socket": "http_socket", "--harakiri": "harakiri", "--max-requests": "max_requests",
+        "--chdir": "chdir", "--env": "env", "--uid": "uid", "--gid": "gid", "--buffer-size": "buffer_size",
+        "--cheaper": "cheaper", "--listen": "listen", "--static-map": "static_map",
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """A parsed start command."""
+
+    program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
+    # celery-beat, celery-flower, celery-other, runserver, manage, other
+    argv: tuple[str, ...]
+    options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
+    positionals: tuple[str, ...]
+    inline_env: dict[str, str]
+    text: str  # the command as shown to the user, secrets masked
+
+    def option(self, name: str) -> str | None:
+        return self.options.get(name)
+
+
+def classify(argv: list[str]) -> str:
+    if not argv:
+        return "other"
+    head = argv[0].rsplit("/", 1)[-1]
+    if head.endswith(".py") and head != "manage.py":
+        return "other"
+    if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
+        return head
+    if head == "celery":
+        sub = _celery_subcommand(argv[1:])
+        return f"celery-{sub}" if sub in ("worker", "beat", "flower") else "celery-other"
+    if head == "manage.py" or (head == "django-admin"):
+        rest = [w for w in argv[1:] if not w.startswith("-")]
+        if rest and rest[0] in ("runserver", "runserver_plus"):
+            return "runserver"
+        if rest and rest[0] == "celery" and len(rest) > 1:
+            return f"celery-{rest[1]}" if rest[1] in ("worker", "beat") else "celery-other"
+        return "manage"
+    return "other"
+
+
+_CELERY_GLOBAL_VALUE_OPTIONS = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+
+
+def _celery_subcommand(words: list[str]) -> str | None:
+    """`worker` in `celery -A proj worker -c 4` (global options may come first)."""
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in _CELERY_GLOBAL_VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def parse_launch(argv: list[str]) -> Launch:
+    """Read the options of a command line (after `unwrap`)."""
+    program = classify(argv)
+    family = program.split("-")[0] if program.startswith("celery") else program
+    table = _VALUE_OPTIONS.get(family, {})
+    options: dict[str, str] = {}
+    positionals: list[str] = []
+    words = argv[1:]
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("--") and "=" in word:
+            name, _, value = word.partition("=")
+            options[table.get(name) or name.lstrip("-").replace("-", "_")] = value
+        elif word.startswith("-") and word != "-":
+            canonical = table.get(word)
+            if canonical is not None and index < len(words):
+                options[canonical] = words[index]
+                index += 1
+            elif len(word) > 2 and not word.startswith("--") and table.get(word[:2]):
+                options[table[word[:2]]] = word[2:]  # -w4, -c16
+            elif family == "uwsgi" and index < len(words) and not words[index].startswith("-"):
+                options[word.lstrip("-").replace("-", "_")] = words[index]
+                index += 1
+            else:
+                options[word.lstrip("-").replace("-", "_")] = ""
+        else:
+            positionals.append(word)
+    if program.startswith("celery") and "B" in options:
+        options["beat"] = ""
+    text = redact_dsn(" ".join(shlex.quote(w) if " " in w else w for w in argv))
+    return Launch(program, tuple(argv), options, tuple(positionals), {}, text[:300])
+
+
+def launch_from_words(words: list[str]) -> Launch:
+    program_words, inline = unwrap(_first_command(words))
+    launch = parse_launch(program_words)
+    return dataclasses.replace(launch, inline_env=inline)
+
+
+def launch_from_text(text: str) -> Launch:
+    return launch_from_words(split_words(text))

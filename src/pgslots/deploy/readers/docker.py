@@ -1,0 +1,264 @@
+"""Dockerfiles and compose files.
+
+From a Dockerfile: where `COPY` puts the start scripts (`/start` is
+`compose/production/django/start`), the image's `ENV`, `WORKDIR`, `CMD`/`ENTRYPOINT`,
+and the base image (`FROM postgres:16` says which PostgreSQL). From compose files (v2, v3,
+the compose spec): services with their command, entrypoint, environment, env files,
+`scale`/`deploy.replicas`, volumes, with `${VAR:-default}` interpolated from the project's
+`.env` the way `docker compose` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+import yaml
+
+from pgslots.deploy.readers import RepoFiles, join
+from pgslots.deploy.readers.commands import expand, split_words
+from pgslots.deploy.readers.envfiles import Env, EnvValue, parse_env_file
+from pgslots.deploy.readers.yamlfile import line_of, load_all, yaml_error
+from pgslots.evidence import Evidence, Resolution
+from pgslots.redact import REDACTOR, redact_value
+
+
+@dataclasses.dataclass
+class Dockerfile:
+    path: str
+    base_images: list[str]
+    copies: dict[str, str]  # destination in the image -> source in the repo
+    env: Env
+    workdir: str | None
+    cmd: list[str] | None
+    cmd_line: int | None
+    entrypoint: list[str] | None
+    entrypoint_line: int | None
+
+
+_INSTRUCTION = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s+(?P<rest>.*)$")
+
+
+def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
+    text = repo.text(rel)
+    if text is None:
+        return None
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
+    args: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        number = index + 1
+        line = lines[index]
+        index += 1
+        while line.rstrip().endswith("\\") and index < len(lines):
+            line = line.rstrip()[:-1] + " " + lines[index].strip()
+            index += 1
+        match = _INSTRUCTION.match(line)
+        if not match or line.lstrip().startswith("#"):
+            continue
+        op, rest = match["op"].upper(), match["rest"].strip()
+        if op == "FROM":
+            words = rest.split()
+            result.base_images.append(words[0].lower() if words else "")
+            result.cmd = result.entrypoint = None  # a new stage starts
+        elif op == "ARG":
+            name, _, value = rest.partition("=")
+            args[name.strip()] = value.strip().strip('"')
+        elif op == "WORKDIR":
+            result.workdir = _sub_args(rest, args)
+        elif op == "ENV":
+            for name, value in _env_pairs(rest):
+                REDACTOR.register_named(name, value)
+                result.env.set(EnvValue(name, value, Evidence(rel, number, f"ENV {name}={redact_value(name, value)}", Resolution.LITERAL)))
+        elif op in ("COPY", "ADD"):
+            words = [w for w in _exec_or_shell(rest) if not w.startswith("--")]
+            if len(words) >= 2:
+                dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
+                for source in words[:-1]:
+                    # Paths are relative to the build context: the repo root in most projects.
+                    src = source[2:] if source.startswith("./") else source.lstrip("/")
+                    result.copies[dest if not dest.endswith("/") else dest + src.rsplit("/", 1)[-1]] = src
+                    if not repo.has(src) and repo.has(join(folder, source)):
+                        result.copies[dest] = join(folder, source)
+        elif op == "CMD":
+            result.cmd, result.cmd_line = _exec_or_shell(rest), number
+        elif op == "ENTRYPOINT":
+            result.entrypoint, result.entrypoint_line = _exec_or_shell(rest), number
+    return result
+
+
+def _exec_or_shell(rest: str) -> list[str]:
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+            if isinstance(value, list):
+                return [str(v) for v in value]
+        except ValueError:
+            pass
+    return split_words(rest)
+
+
+def _env_pairs(rest: str) -> list[tuple[str, str]]:
+    words = split_words(rest)
+    if words and "=" not in words[0] and len(words) >= 2:  # legacy `ENV NAME value`
+        return [(words[0], " ".join(words[1:]))]
+    return [(w.partition("=")[0], w.partition("=")[2]) for w in words if "=" in w]
+
+
+def _sub_args(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: values.get(m[1], m[0]), text)
+
+
+# ----------------------------------------------------------------------------- compose
+
+
+@dataclasses.dataclass
+class Service:
+    name: str
+    file: str
+    line: int | None
+    image: str | None
+    dockerfile: str | None  # repo path of the Dockerfile it builds from
+    command: list[str] | None
+    command_line: int | None
+    entrypoint: list[str] | None
+    environment: Env
+    env_files: list[tuple[str, int | None, bool]]  # (repo path as written, line, required)
+    scale: int | None
+    scale_line: int | None
+    volumes: list[tuple[str, int | None]]
+    raw: dict[str, Any]
+
+
+@dataclasses.dataclass
+class ComposeFile:
+    path: str
+    services: dict[str, Service]
+
+
+_COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
+
+
+def is_compose_file(path: str) -> bool:
+    return bool(_COMPOSE_NAME.search(path))
+
+
+def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
+    text = repo.text(rel)
+    if text is None:
+        return None
+    try:
+        docs = load_all(text)
+    except yaml.YAMLError as exc:
+        line, why = yaml_error(exc)
+        repo.broken(rel, line, why)
+        return None
+    if not docs or not isinstance(docs[0], dict):
+        return None
+    data = docs[0]
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    project_env = Env()
+    dotenv = join(folder, ".env")
+    if repo.has(dotenv):
+        project_env = parse_env_file(repo, dotenv) or Env()
+    services_node = data.get("services") if isinstance(data.get("services"), dict) else None
+    if services_node is None and data.get("version") is None:
+        return None
+    services: dict[str, Service] = {}
+    for name, body in (services_node or {}).items():
+        if isinstance(body, dict):
+            services[str(name)] = _service(repo, rel, folder, str(name), body, services_node, project_env)
+    return ComposeFile(rel, services)
+
+
+def _interpolate(value: Any, env: Env) -> Any:
+    if isinstance(value, str) and "$" in value:
+        expanded = expand(value.replace("$$", "\x00"), env)
+        return expanded.value.replace("\x00", "$") if expanded.value is not None else value
+    return value
+
+
+def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, parent: Any, project_env: Env) -> Service:
+    def words(key: str) -> list[str] | None:
+        raw = body.get(key)
+        if raw is None:
+            return None
+        if isinstance(raw, list):
+            return [str(_interpolate(w, project_env)) for w in raw]
+        return split_words(str(_interpolate(raw, project_env)))
+
+    environment = Env()
+    raw_env = body.get("environment")
+    if isinstance(raw_env, dict):
+        for key, value in raw_env.items():
+            if value is None:
+                continue
+            text = str(_interpolate(str(value), project_env))
+            REDACTOR.register_named(str(key), text)
+            environment.set(EnvValue(str(key), text, Evidence(rel, line_of(raw_env, key), f"{key}: {redact_value(str(key), text)}", Resolution.LITERAL)))
+    elif isinstance(raw_env, list):
+        env_line = line_of(body, "environment")
+        for offset, item in enumerate(raw_env):
+            key, sep, value = str(item).partition("=")
+            if not sep:
+                continue
+            text = str(_interpolate(value, project_env))
+            REDACTOR.register_named(key, text)
+            line = env_line + 1 + offset if env_line else None
+            environment.set(EnvValue(key, text, Evidence(rel, line, f"{key}={redact_value(key, text)}", Resolution.LITERAL)))
+    env_files: list[tuple[str, int | None, bool]] = []
+    raw_files = body.get("env_file")
+    for item in raw_files if isinstance(raw_files, list) else [raw_files] if raw_files else []:
+        if isinstance(item, dict):
+            env_files.append((join(folder, str(item.get("path", ""))), line_of(body, "env_file"), bool(item.get("required", True))))
+        else:
+            env_files.append((join(folder, str(_interpolate(item, project_env))), line_of(body, "env_file"), True))
+    scale, scale_line = None, None
+    deploy = body.get("deploy") if isinstance(body.get("deploy"), dict) else {}
+    for holder, key in ((body, "scale"), (deploy, "replicas"), (body, "replicas")):
+        value = _interpolate(holder.get(key), project_env) if holder else None
+        if value is not None:
+            try:
+                scale, scale_line = int(value), line_of(holder, key)
+            except (TypeError, ValueError):
+                pass
+            break
+    dockerfile = None
+    build = body.get("build")
+    if isinstance(build, dict):
+        context = join(folder, str(build.get("context", ".")))
+        dockerfile = join(context, str(build.get("dockerfile", "Dockerfile")))
+    elif isinstance(build, str):
+        dockerfile = join(join(folder, build), "Dockerfile")
+    volumes = []
+    raw_volumes = body.get("volumes") if isinstance(body.get("volumes"), list) else []
+    for offset, volume in enumerate(raw_volumes):
+        text = volume if isinstance(volume, str) else f"{volume.get('source', '')}:{volume.get('target', '')}" if isinstance(volume, dict) else ""
+        base = line_of(body, "volumes")
+        volumes.append((str(_interpolate(text, project_env)), base + 1 + offset if base else None))
+    image = body.get("image")
+    return Service(
+        name=name, file=rel, line=line_of(parent, name), image=str(_interpolate(image, project_env)) if image else None,
+        dockerfile=dockerfile, command=words("command"), command_line=line_of(body, "command"),
+        entrypoint=words("entrypoint"), environment=environment, env_files=env_files,
+        scale=scale, scale_line=scale_line, volumes=volumes, raw=body,
+    )
+
+
+def compose_score(path: str) -> int:
+    """Production compose files first, then the plain one; local/dev/CI/test/override last."""
+    name = path.rsplit("/", 1)[-1].lower()
+    words = set(re.split(r"[^a-z]+", name))
+    score = 0
+    if words & {"production", "prod", "live", "deploy"}:
+        score += 20
+    if words & {"local", "dev", "development", "test", "tests", "ci", "override", "debug", "example", "sample"}:
+        score -= 20
+    if words & {"staging", "stage", "preview", "demo"}:
+        score -= 5
+    score -= path.count("/")  # the project's own, at the top, over nested examples
+    return score

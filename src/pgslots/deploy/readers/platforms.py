@@ -1,0 +1,81 @@
+"""Process managers other than compose and Kubernetes: Procfile, supervisord, systemd.
+
+Each yields named process definitions (a command line with its file and line, and a
+process count when the format has one, like supervisord's `numprocs`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import re
+
+from pgslots.deploy.readers import RepoFiles
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessDef:
+    name: str
+    command: str
+    path: str
+    line: int
+    count: int | None = None  # numprocs
+    env: tuple[tuple[str, str], ...] = ()
+
+
+_PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
+
+
+def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    out = []
+    for number, line in enumerate(repo.lines(rel), start=1):
+        match = _PROCFILE.match(line.strip())
+        if match and not line.lstrip().startswith("#") and match["name"] != "release":
+            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number))
+    return out
+
+
+def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    text = repo.text(rel)
+    if text is None or "[program:" not in text:
+        return []
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        repo.broken(rel, getattr(exc, "lineno", None), f"invalid supervisord file: {exc.__class__.__name__}")
+        return []
+    lines = text.splitlines()
+    out = []
+    for section in parser.sections():
+        if not section.startswith("program:") or not parser.has_option(section, "command"):
+            continue
+        command = parser.get(section, "command").strip()
+        number = next((i for i, line in enumerate(lines, start=1) if line.strip().startswith("command") and command[:20] in line), 1)
+        count = None
+        if parser.has_option(section, "numprocs"):
+            try:
+                count = int(parser.get(section, "numprocs"))
+            except ValueError:
+                count = None
+        env = []
+        if parser.has_option(section, "environment"):
+            for pair in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")):
+                env.append(pair)
+        out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env)))
+    return out
+
+
+def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    out = []
+    env = []
+    for number, line in enumerate(repo.lines(rel), start=1):
+        stripped = line.strip()
+        if stripped.startswith("Environment="):
+            for pair in re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]):
+                env.append(pair)
+        if stripped.startswith("ExecStart="):
+            command = stripped[len("ExecStart="):].lstrip("-@+!")
+            name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
+    return out
