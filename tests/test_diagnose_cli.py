@@ -101,7 +101,7 @@ def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], expected: s
 
 
 def test_fail_on_sets_the_exit_code(incident_json: Path, watch_jsonl: Path):
-    code, _, _ = run("--events", str(incident_json), "--watch-record", str(watch_jsonl), "--fail-on", "warning")
+    code, _, _ = run("--events", str(incident_json), "--watch-record", str(watch_jsonl), "--fail-on", "info")
     assert code == 1
     code, _, _ = run("--events", str(incident_json), "--watch-record", str(watch_jsonl))
     assert code == 0
