@@ -97,6 +97,7 @@ class Capacity:
     usable: int | None
     usable_basis: str
     max_connections: int | None = None
+    usable_assumed: bool = False  # rests on PostgreSQL's default max_connections, not on the server
     steady: int | None = None
     worst: int | None = None
     worst_unbounded: bool = False

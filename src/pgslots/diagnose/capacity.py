@@ -26,17 +26,18 @@ def _quantity_source(q: Quantity) -> str:
     return e.location()
 
 
-def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[int | None, int | None, str]:
-    """(usable, max_connections, basis)."""
+def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[int | None, int | None, str, bool]:
+    """(usable, max_connections, basis, assumed): the live server first, then the audit's
+    budget, then the audit's figure for PostgreSQL's default max_connections (flagged)."""
     if snapshot is not None and snapshot.max_connections is not None:
         reserved = snapshot.reserved_connections or 0
         superuser = snapshot.superuser_reserved_connections or 0
-        formula = f"{snapshot.max_connections} max_connections - {superuser} superuser_reserved_connections"
-        if snapshot.reserved_connections is not None:
-            formula += f" - {reserved} reserved_connections"
-        if snapshot.usable_for_role is not None:
-            return snapshot.usable_for_role, snapshot.max_connections, f"live server {snapshot.target}: {formula}, as the probe computed for its role"
-        return snapshot.max_connections - superuser - reserved, snapshot.max_connections, f"live server {snapshot.target}: {formula}"
+        formula = snapshot.usable_formula or (
+            f"{snapshot.max_connections} max_connections - {superuser} superuser_reserved_connections"
+            + (f" - {reserved} reserved_connections" if snapshot.reserved_connections is not None else "")
+        )
+        usable = snapshot.usable_for_role if snapshot.usable_for_role is not None else snapshot.max_connections - superuser - reserved
+        return usable, snapshot.max_connections, f"live server {snapshot.target}: {formula}", False
     if topology is not None:
         slots = topology.slots
         parts = [
@@ -47,9 +48,19 @@ def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[
             parts.append(f"{slots.reserved_connections.value} reserved_connections ({_quantity_source(slots.reserved_connections)})")
         if slots.other_clients.value:
             parts.append(f"{slots.other_clients.value} other clients ({_quantity_source(slots.other_clients)})")
-        basis = slots.formula or " - ".join(parts)
-        return slots.usable, slots.max_connections.value, f"audit: {basis}; confirm on the server with SHOW"
-    return None, None, "no live server and no repository: give --dsn, or --repo for PostgreSQL's defaults"
+        if slots.usable is not None:
+            basis = slots.formula or " - ".join(parts)
+            return slots.usable, slots.max_connections.value, f"audit: {basis}; confirm on the server with SHOW", False
+        if slots.usable_if_default is not None:
+            key = slots.max_connections.unknown or "server.max_connections"
+            return (
+                slots.usable_if_default,
+                100,
+                f"ASSUMED: PostgreSQL's default max_connections 100 minus the reserved slots; the repository does not "
+                f"show the server's setting (--dsn to read it, or --assume {key}=N)",
+                True,
+            )
+    return None, None, "no live server and no repository: give --dsn, or --repo for PostgreSQL's defaults", False
 
 
 def conn_max_age_text(group: ProcessGroup) -> str:
@@ -105,16 +116,20 @@ def _series(source: str, path: str, points: Sequence[BackendPoint], peak: int | 
 def capacity(
     snapshot: Snapshot | None, topology: Topology | None, series: Sequence[BackendSeries]
 ) -> Capacity | None:
-    usable, max_connections, basis = usable_slots(snapshot, topology)
+    usable, max_connections, basis, assumed = usable_slots(snapshot, topology)
     if usable is None and topology is None and not series:
         return None
     steady = worst = None
     unbounded = False
     demand_basis = ""
     if topology is not None and topology.groups:
-        steady, worst = topology.total_demand()
+        if topology.demand is not None:  # on the server itself, after pgbouncer
+            steady, worst = topology.demand.steady, topology.demand.worst
+            demand_basis = topology.demand.formula
+        else:
+            steady, worst = topology.total_demand()
         unbounded = worst is None
-        demand_basis = " + ".join(
+        demand_basis = demand_basis or " + ".join(
             f"{g.name} {g.demand.steady}..{'unbounded' if g.demand.worst is None else g.demand.worst}" for g in topology.groups
         )
     peaks = [s for s in series if s.peak is not None]
@@ -123,6 +138,7 @@ def capacity(
         usable=usable,
         usable_basis=basis,
         max_connections=max_connections,
+        usable_assumed=assumed,
         steady=steady,
         worst=worst,
         worst_unbounded=unbounded,

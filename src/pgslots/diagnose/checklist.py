@@ -154,6 +154,10 @@ def role(j: Joined) -> VerificationItem:
             evidence=(f"{reserved or pre16} events with that wording",),
             key="role",
         )
+    slots = j.topology.slots if j.topology else None
+    if slots is not None and slots.role:
+        where = f" ({slots.role_evidence[0].location()})" if slots.role_evidence else ""
+        return VerificationItem(question, how_to_settle=f"{ROLE_QUERY}; the repository connects as `{slots.role}`{where}", key="role")
     return VerificationItem(question, how_to_settle=ROLE_QUERY, key="role")
 
 
@@ -174,6 +178,11 @@ def server_version(j: Joined) -> VerificationItem:
         return VerificationItem(question, answer="16 or newer (from the refusal wording)",
                                 evidence=(f"{wordings['16+']} events with the 16+ wording",),
                                 how_to_settle="`SELECT version();` for the exact release", key="server_version")
+    repo_version = j.topology.slots.server_version if j.topology else None
+    if repo_version is not None and repo_version.value is not None:
+        return VerificationItem(question, answer=f"{repo_version.value} in the repository (production may differ)",
+                                evidence=_where(repo_version.evidence),
+                                how_to_settle="`SELECT version();` on the production server", key="server_version")
     return VerificationItem(question, how_to_settle="`SELECT version();`", key="server_version")
 
 
@@ -237,12 +246,30 @@ def first_query(j: Joined) -> VerificationItem | None:
     before = sum(a.before_view for a in j.attribution)
     if not before:
         return None
-    return VerificationItem(
-        f"What opens the first connection before the view ({before} events)?",
-        how_to_settle="search the settings for `ATOMIC_REQUESTS`, `CSRF_USE_SESSIONS`, `LoginRequiredMiddleware` and custom "
-        "`MIDDLEWARE` reading `request.user` (`grep -rnE 'ATOMIC_REQUESTS|CSRF_USE_SESSIONS|MIDDLEWARE' config/settings/`)",
-        key="first_query",
+    question = f"What opens the first connection before the view ({before} events)?"
+    web = _first(_groups(j, "web"))
+    django = j.topology.django if j.topology else None
+    if web is None or django is None:
+        return VerificationItem(
+            question,
+            how_to_settle="search the settings for `ATOMIC_REQUESTS`, `CSRF_USE_SESSIONS`, `LoginRequiredMiddleware` and "
+            "custom `MIDDLEWARE` reading `request.user` (`grep -rnE 'ATOMIC_REQUESTS|CSRF_USE_SESSIONS|MIDDLEWARE' "
+            "config/settings/`)",
+            key="first_query",
+        )
+    causes = []
+    if web.policy.atomic_requests:
+        causes.append("ATOMIC_REQUESTS is on: the per-view transaction opens the connection just before the view")
+    if django.csrf_use_sessions:
+        causes.append("CSRF_USE_SESSIONS is on: CsrfViewMiddleware loads the session from the database")
+    if django.login_required_middleware:
+        causes.append("LoginRequiredMiddleware reads request.user")
+    answer = "; ".join(causes) or (
+        "none of ATOMIC_REQUESTS, CSRF_USE_SESSIONS or LoginRequiredMiddleware is set: a custom middleware reading "
+        "request.user or the session, or the view's own first query"
     )
+    return VerificationItem(question, answer=answer, evidence=_where(django.evidence), key="first_query",
+                            how_to_settle=None if causes else "read the custom entries of `MIDDLEWARE`")
 
 
 def ssl_retry(j: Joined) -> VerificationItem | None:

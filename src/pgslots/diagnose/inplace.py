@@ -40,6 +40,8 @@ def package_version(topology: Topology | None, package: str) -> tuple[str, tuple
 
 
 def is_asgi(group: ProcessGroup) -> bool:
+    if group.concurrency_model == "asgi":
+        return True
     model = group.server_model.lower()
     return "asgi" in model or "uvicorn" in model or "daphne" in model or "hypercorn" in model
 

@@ -281,7 +281,8 @@ def _budget(diagnosis: Diagnosis) -> Section | None:
     if capacity is not None:
         lines = []
         if capacity.usable is not None:
-            lines.append(f"Usable slots for the application role: **{capacity.usable}** ({capacity.usable_basis}).")
+            assumed = ", assumed" if capacity.usable_assumed else ""
+            lines.append(f"Usable slots for the application role: **{capacity.usable}**{assumed} ({capacity.usable_basis}).")
         else:
             lines.append(f"Usable slots unknown ({capacity.usable_basis}).")
         if capacity.steady is not None:
