@@ -34,7 +34,7 @@ def diagnose_command(
     tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, markdown, html or json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-    fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
 ) -> None:
     """Join the evidence into one incident report: what failed (events), what the deployment
     can open (repository), what the server allows and holds (live server, watch record),

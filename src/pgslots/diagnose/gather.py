@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pgslots.diagnose import parts
 from pgslots.diagnose.context import Gathered
 from pgslots.diagnosis import InputStatus
 from pgslots.errors import InputError
-from pgslots.events.model import Incident
-from pgslots.live.model import Snapshot
 from pgslots.redact import redact_dsn
-from pgslots.serde import SerdeError, from_jsonable
 
 ADDS = {
     "events": "`--events FILE` (New Relic or Sentry exports, PostgreSQL server logs) would add what failed, "
@@ -85,62 +80,6 @@ def parse_assumptions(items: Sequence[str]) -> dict[str, int]:
             raise InputError(f"--assume {item!r}: must not be negative")
         out[name.strip()] = number
     return out
-
-
-def _read_json(path: Path) -> Any | None:
-    """The file's JSON value when the whole file is one JSON document, else None."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(1)
-            if head not in (b"{", b"["):
-                return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-
-
-def incident_json(path: Path) -> Incident | None:
-    """An `events --format json` output: the Incident itself or under "incident"."""
-    data = _read_json(path)
-    if isinstance(data, dict) and isinstance(data.get("incident"), dict):
-        data = data["incident"]
-    if not (isinstance(data, dict) and {"buckets", "by_combination", "total"} <= data.keys()):
-        return None
-    try:
-        return from_jsonable(Incident, data)
-    except SerdeError as exc:
-        raise InputError(f"not an events JSON output: {exc}", path=str(path)) from None
-
-
-def read_watch_record(path: Path) -> tuple[list[Snapshot], int]:
-    """(snapshots, malformed lines skipped). One `probe --format json` document is accepted
-    too, as a record of one moment."""
-    whole = _read_json(path)
-    if isinstance(whole, dict) and "taken_at" in whole:
-        try:
-            return [from_jsonable(Snapshot, whole)], 0
-        except SerdeError as exc:
-            raise InputError(f"not a probe JSON output: {exc}", path=str(path)) from None
-    snapshots, skipped = [], 0
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    if isinstance(data, dict) and isinstance(data.get("snapshot"), dict):
-                        data = data["snapshot"]
-                    snapshots.append(from_jsonable(Snapshot, data))
-                except (json.JSONDecodeError, SerdeError, TypeError, ValueError):
-                    skipped += 1
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a text file (expected JSON Lines of snapshots)", path=str(path)) from None
-    if not snapshots:
-        raise InputError("no snapshot in it (expected the JSON Lines of `pgslots watch --record`)", path=str(path))
-    return snapshots, skipped
 
 
 def _attempt(g: Gathered, kind: str, action: Callable[[], str]) -> None:
@@ -210,13 +149,14 @@ def _events(g: Gathered, request: Request) -> str:
 
 def _probe(g: Gathered, request: Request) -> str:
     assert request.dsn is not None
-    snapshot = parts.probe(request.dsn, request.pgbouncer, g.topology)
+    snapshot, findings = parts.probe(request.dsn, request.pgbouncer, g.topology)
     g.snapshot = snapshot
+    g.findings += findings
     if snapshot.refused is not None:
-        raise InputError(
-            f"{snapshot.target}: the server refused the probe: {snapshot.refused.message.strip()} "
-            f"({snapshot.refused.who_could_connect})"
-        )
+        # Evidence, not a failure: the server is full for this role right now.
+        first = snapshot.refused.message.strip().splitlines()[0]
+        g.notes.append(f"The probe was refused by {snapshot.target}: {first}. {snapshot.refused.who_could_connect}")
+        return f"{snapshot.target}: refused the probe ({snapshot.refused.category}): the server is full for this role now"
     return f"{snapshot.target}: PostgreSQL {snapshot.server_version}, {snapshot.client_backends} client backends"
 
 
@@ -231,7 +171,7 @@ def _pgbouncer(g: Gathered, request: Request) -> str:
 
 
 def _watch(g: Gathered, path: Path) -> str:
-    snapshots, skipped = read_watch_record(path)
+    snapshots, skipped = parts.watch_record(path)
     g.watch = snapshots
     g.watch_path = str(path)
     if g.snapshot is None:

@@ -9,8 +9,10 @@ module follows. Each returns core types (`Incident`, `Topology`, `Snapshot`, `Re
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from pgslots.deploy.model import Topology
@@ -20,6 +22,7 @@ from pgslots.events.model import Incident
 from pgslots.findings import Finding
 from pgslots.live.model import PgbouncerState, Snapshot
 from pgslots.remedies import MeasuredEffect, Remedy
+from pgslots.serde import SerdeError, from_jsonable
 
 
 @dataclasses.dataclass
@@ -39,7 +42,6 @@ class AuditResult:
 
 def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None] | None) -> EventsResult:
     """The events pipeline over the files, or a saved `events --format json` output."""
-    from pgslots.diagnose.gather import incident_json
     from pgslots.events.pipeline import investigate
     from pgslots.events.sources import ReadOptions
     from pgslots.events.timeline import TimelineOptions
@@ -52,6 +54,31 @@ def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None
     zone = parse_zone(tz or "UTC")
     incident = investigate(list(paths), ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone))
     return EventsResult(incident, reserved_wordings(incident))
+
+
+def _read_json(path: Path) -> Any | None:
+    """The file's JSON value when the whole file is one JSON document, else None."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1)
+            if head not in (b"{", b"["):
+                return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def incident_json(path: Path) -> Incident | None:
+    """An `events --format json` output: the Incident itself or under "incident"."""
+    data = _read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("incident"), dict):
+        data = data["incident"]
+    if not (isinstance(data, dict) and {"buckets", "by_combination", "total"} <= data.keys()):
+        return None
+    try:
+        return from_jsonable(Incident, data)
+    except SerdeError as exc:
+        raise InputError(f"not an events JSON output: {exc}", path=str(path)) from None
 
 
 def reserved_wordings(incident: Incident) -> dict[str, int]:
@@ -75,15 +102,62 @@ def reserved_wordings(incident: Incident) -> dict[str, int]:
 
 
 def audit(repo: Path, assume: dict[str, int]) -> AuditResult:
+    """The audit of a repository, or a saved `audit --format json` output."""
+    if repo.is_file():
+        return _audit_json(repo)
     raise InputError("auditing a repository needs the audit part, which this build does not have yet", path=str(repo))
 
 
-def probe(dsn: str, pgbouncer_dsn: str | None, topology: Topology | None) -> Snapshot:
-    raise InputError("probing a server needs the live part, which this build does not have yet")
+def _audit_json(path: Path) -> AuditResult:
+    from pgslots.cli.live import load_topology  # the probe reads the same file for --topology
+
+    topology = load_topology(path)
+    findings: list[Finding] = []
+    remedies: list[Remedy] = []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            findings = [from_jsonable(Finding, f, f"findings[{i}]") for i, f in enumerate(data.get("findings") or ())]
+            remedies = [from_jsonable(Remedy, r, f"remedies[{i}]") for i, r in enumerate(data.get("remedies") or ())]
+    except (ValueError, SerdeError) as exc:
+        raise InputError(f"not an audit JSON output: {exc}", path=str(path)) from None
+    return AuditResult(topology, findings, remedies)
+
+
+def probe(dsn: str, pgbouncer_dsn: str | None, topology: Topology | None) -> tuple[Snapshot, list[Finding]]:
+    """One read-only snapshot (the probe's careful single connection), with the live rules'
+    findings. A server that refuses because it is full gives a snapshot with `refused` set:
+    that is evidence, not an error. An unreachable server or a bad DSN raises InputError."""
+    from pgslots.live.connect import ConnectSettings
+    from pgslots.live.probe import ProbeRequest
+    from pgslots.live.probe import probe as take_probe
+    from pgslots.live.snapshot import SnapshotOptions
+    from pgslots.rules.live import check_snapshot
+
+    snapshot = take_probe(ProbeRequest(ConnectSettings(dsn), pgbouncer_dsn=pgbouncer_dsn,
+                                       options=SnapshotOptions(topology=topology)))
+    return snapshot, check_snapshot(snapshot)
 
 
 def pgbouncer(dsn: str) -> PgbouncerState:
-    raise InputError("probing pgbouncer needs the live part, which this build does not have yet")
+    from pgslots.live.pgbouncer import read_pgbouncer
+
+    return read_pgbouncer(dsn)
+
+
+def watch_record(path: Path) -> tuple[list[Snapshot], int]:
+    """(snapshots oldest first, malformed lines skipped) of a `watch --record` file or of one
+    `probe --format json` output."""
+    from pgslots.live.record import load_snapshot, read_records
+
+    skipped: list[int] = []
+    try:
+        snapshots = read_records(path, on_skip=lambda line, _reason: skipped.append(line))
+    except UnicodeDecodeError:
+        raise InputError("not a text file (expected JSON Lines of snapshots)", path=str(path)) from None
+    if not snapshots:
+        return [load_snapshot(path)], 0  # one probe JSON document spread over several lines
+    return sorted(snapshots, key=lambda s: s.taken_at), len(skipped)
 
 
 def lab_run(path: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
