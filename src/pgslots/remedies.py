@@ -3,15 +3,21 @@
 
 A remedy is proposed only when it applies and is not already in place; its predicted effect
 is always computed by re-running the budget model on the topology with the change applied,
-never written by hand.
+never written by hand. The change itself is data (`Change`: which group, which field, which
+value), so anyone holding a `Topology` and a `Remedy` can recompute the prediction
+(`predict`), and the diagnose step can rank the same remedies with lab-measured effects.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
-from pgslots.deploy.model import Demand
-from pgslots.evidence import Evidence
+from pgslots.deploy import budget
+from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, Topology
+from pgslots.deploy.readers.versions import exact_version, lower_bound
+from pgslots.evidence import Evidence, Resolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +34,16 @@ class MeasuredEffect:
 
 
 @dataclasses.dataclass(frozen=True)
+class Change:
+    """One edit of the model: `target` is a group name, "server" or "pgbouncer"; `field` a
+    dotted field of it ("policy.conn_max_age", "per_process", "max_connections")."""
+
+    target: str
+    field: str
+    value: int | str | bool | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Remedy:
     code: str  # "R" + two digits, stable
     title: str
@@ -40,3 +56,369 @@ class Remedy:
     predicted_basis: str = ""  # the arithmetic behind `predicted`
     measured: MeasuredEffect | None = None
     evidence: tuple[Evidence, ...] = ()
+    changes: tuple[Change, ...] = ()  # the model edits `predicted` comes from
+    fits: bool | None = None  # predicted worst within the usable slots (None: usable unknown)
+
+
+# ----------------------------------------------------------------------------- applying changes
+
+
+def _set(obj: Any, path: str, value: Any) -> Any:
+    head, _, rest = path.partition(".")
+    current = getattr(obj, head)
+    if rest:
+        return dataclasses.replace(obj, **{head: _set(current, rest, value)})
+    if isinstance(current, Quantity) or (current is None and head in ("max_replicas",)):
+        value = Quantity(value, (Evidence("(remedy)", None, f"{head} = {value}", Resolution.ASSUMPTION),))
+    return dataclasses.replace(obj, **{head: value})
+
+
+def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
+    """The topology with the remedy's edits, demand recomputed by the budget model."""
+    for change in changes:
+        if change.target == "server":
+            topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
+        elif change.target == "pgbouncer":
+            setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
+            topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
+        else:
+            groups = tuple(_set(g, change.field, change.value) if change.target in (g.name, "*") else g for g in topology.groups)
+            topology = dataclasses.replace(topology, groups=groups)
+    return budget.recompute(topology)
+
+
+def predict(topology: Topology, remedy: Remedy) -> Demand | None:
+    """Re-run the budget model with the remedy applied (what `predicted` holds)."""
+    return apply_changes(topology, remedy.changes).demand
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _db_groups(t: Topology) -> list[ProcessGroup]:
+    return [g for g in t.groups if g.concurrency_model != "none"]
+
+
+def _asgi_unbounded(t: Topology) -> list[ProcessGroup]:
+    return [g for g in t.groups if g.concurrency_model == "asgi" and g.demand.worst is None and g.policy.pool_max is None]
+
+
+def _units(g: ProcessGroup) -> int:
+    replicas = budget.floor(g.max_replicas) if g.max_replicas is not None else budget.floor(g.replicas)
+    return budget.floor(g.hosts) * replicas * budget.floor(g.processes) * max(1, len(g.aliases))
+
+
+def _problem(t: Topology) -> bool:
+    usable, _ = budget.effective_usable(t)
+    return t.demand is not None and (t.demand.worst is None or t.demand.worst > usable or t.demand.steady > usable)
+
+
+def _loc(evidence: tuple[Evidence, ...]) -> str:
+    located = [e for e in evidence if e.line is not None]
+    return located[0].location() if located else (evidence[0].location() if evidence else "the settings")
+
+
+def _cma_change(groups: list[ProcessGroup], value: int) -> str:
+    g = groups[0]
+    where = _loc(g.policy.conn_max_age_evidence)
+    names = ", ".join(x.name for x in groups)
+    if g.policy.conn_max_age_env:
+        return (f"set {g.policy.conn_max_age_env}={value} in the environment of {names} (read by {where}); "
+                f"or change the default at {where}")
+    return f"{where}: set CONN_MAX_AGE to {value} for {names}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    changes: tuple[Change, ...]
+    change: str
+    caveats: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    effort: int | None = None  # overrides the spec's (e.g. when a Django upgrade is needed)
+    risk: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RemedySpec:
+    code: str
+    title: str
+    effort: int
+    risk: int
+    summary: str
+    propose: Callable[[Topology], Proposal | None]
+
+
+# ----------------------------------------------------------------------------- the catalogue
+
+
+def _r01_conn_max_age_zero(t: Topology) -> Proposal | None:
+    groups = [g for g in t.groups if g.concurrency_model == "asgi" and budget.persistent(g) and g.policy.pool_max is None]
+    if not groups:
+        return None
+    return Proposal(
+        tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups),
+        _cma_change(groups, 0),
+        ("Stops the leak: under ASGI each request runs on its own thread, whose persistent connection is then never reused (Django #33497).",
+         "It does not bound ASGI concurrency: each in-flight request still opens one connection."),
+        groups[0].policy.conn_max_age_evidence[:1],
+    )
+
+
+def _per_process_budget(t: Topology, groups: list[ProcessGroup]) -> int:
+    usable, _ = budget.effective_usable(t)
+    others = [g for g in t.groups if g not in groups and g.concurrency_model != "none" and not g.policy.via_pgbouncer]
+    taken = sum(g.demand.worst or 0 for g in others)
+    units = sum(_units(g) for g in groups)
+    return max(1, (usable - taken) // max(1, units))
+
+
+def _r02_limit_asgi(t: Topology) -> Proposal | None:
+    groups = _asgi_unbounded(t)
+    if not groups:
+        return None
+    limit = _per_process_budget(t, groups)
+    changes = tuple(Change(g.name, "per_process", limit) for g in groups)
+    changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if budget.persistent(g))
+    texts = []
+    for g in groups:
+        where = _loc(g.evidence)
+        if g.server_model.startswith("asgi (gunicorn"):
+            texts.append(
+                f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
+                f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`"
+            )
+        else:
+            texts.append(f"{where}: add `--limit-concurrency {limit}` to the uvicorn command")
+    caveats = ("Requests over the limit get HTTP 503 instead of opening a connection.",
+               f"{limit} per process is the usable slots left by the other groups divided by {sum(_units(g) for g in groups)} processes (hosts at their floor: recompute with --assume).")
+    if any(budget.persistent(g) for g in groups):
+        caveats += ("Includes CONN_MAX_AGE=0 (R01): a limit does not stop the persistent-connection leak.",)
+    return Proposal(changes, "; ".join(texts), caveats)
+
+
+def _r06_gthread(t: Topology) -> Proposal | None:
+    groups = _asgi_unbounded(t)
+    if not groups:
+        return None
+    threads = _per_process_budget(t, groups)
+    changes = tuple(Change(g.name, "concurrency_model", "threads") for g in groups) + tuple(Change(g.name, "per_process", threads) for g in groups)
+    text = "; ".join(
+        f"{_loc(g.evidence)}: serve the WSGI application with threads instead: `gunicorn <project>.wsgi -k gthread --threads {threads}`"
+        for g in groups
+    )
+    return Proposal(changes, text, ("Async views and streaming responses lose their event loop.",
+                                    "Each thread holds at most one connection: the ceiling becomes processes x threads."))
+
+
+def _r03_pool(t: Topology) -> Proposal | None:
+    groups = _db_groups(t)
+    if not groups or any(g.policy.pool_max is not None for g in groups) or not _problem(t):
+        return None
+    if any(g.policy.via_pgbouncer for g in groups):
+        return None
+    usable, _ = budget.effective_usable(t)
+    units = sum(_units(g) for g in groups)
+    size = max(1, usable // max(1, units))
+    changes = tuple(Change(g.name, "policy.pool_max", size) for g in groups) + tuple(Change(g.name, "policy.pool_min", 1) for g in groups)
+    changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups)
+    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    text = f'{settings}: DATABASES["default"]["OPTIONS"] = {{"pool": {{"min_size": 1, "max_size": {size}, "timeout": 10}}}} and CONN_MAX_AGE = 0'
+    caveats = [f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",
+               "A request that waits more than `timeout` for a pooled connection fails with PoolTimeout instead of a server refusal.",
+               "Requires psycopg[pool] (psycopg_pool) and psycopg 3."]
+    django = lower_bound(t.versions, "django")
+    effort = 2
+    if django is None or django < (5, 1):
+        caveats.insert(0, f"Needs Django >= 5.1 (this project has {_version(t, 'django')}): an upgrade comes first.")
+        effort = 3
+    if exact_version(t.versions, "psycopg") is None and any(v.package == "psycopg2" for v in t.versions):
+        caveats.append("The project uses psycopg2: Django raises 'Database pooling requires psycopg >= 3'.")
+        effort += 1
+    if exact_version(t.versions, "celery") and exact_version(t.versions, "celery") >= (5, 6):
+        caveats.append("Celery >= 5.6 closes the pool after every task in prefork children: workers reopen it per task.")
+    return Proposal(changes, text, tuple(caveats), effort=effort)
+
+
+def _version(t: Topology, package: str) -> str:
+    return next((f"{v.version} ({v.evidence.location()})" for v in t.versions if v.package == package), "an unknown version")
+
+
+def _r04_pgbouncer(t: Topology) -> Proposal | None:
+    groups = _db_groups(t)
+    if not groups or all(g.policy.via_pgbouncer for g in groups) or not _problem(t):
+        return None
+    usable, known = budget.effective_usable(t)
+    pool = max(1, usable * 4 // 5)
+    changes: tuple[Change, ...] = tuple(Change(g.name, "policy.via_pgbouncer", True) for g in groups)
+    changes += tuple(Change(g.name, "policy.pgbouncer_pool_mode", "transaction") for g in groups)
+    changes += tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups)
+    changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if g.concurrency_model == "asgi")
+    changes += (Change("pgbouncer", "pool_mode", "transaction"), Change("pgbouncer", "default_pool_size", pool),
+                Change("pgbouncer", "reserve_pool_size", 0))
+    text = (f"run pgbouncer (pool_mode = transaction, default_pool_size = {pool}, max_client_conn above the app's client demand) "
+            "and point DATABASE_URL's host at it; set DATABASES[...]['DISABLE_SERVER_SIDE_CURSORS'] = True")
+    caveats = (f"default_pool_size {pool} = 80% of the {usable} usable slots{'' if known else ' (with the default max_connections)'}, leaving room for migrations and admin sessions.",
+               "Transaction pooling breaks session state: SET, LISTEN, WITH HOLD cursors, session advisory locks; server-side cursors must be disabled.",
+               "Under ASGI, persistent client connections would still pile up at pgbouncer (max_client_conn): keep CONN_MAX_AGE=0.")
+    return Proposal(changes, text, caveats)
+
+
+def _r05_lower(t: Topology) -> Proposal | None:
+    if t.demand is None or t.demand.worst is None:
+        return None
+    usable, _ = budget.effective_usable(t)
+    if t.demand.worst <= usable:
+        return None
+    factor = usable / t.demand.worst
+    changes = []
+    texts = []
+    for g in _db_groups(t):
+        if g.kind == "beat" or g.demand.worst in (None, 0):
+            continue
+        field = "per_process" if g.concurrency_model in ("threads", "greenlets", "celery-threads", "celery-green", "asgi") else "processes"
+        current = getattr(g, field).value or 1
+        new = max(1, int(current * factor))
+        if new < current:
+            changes.append(Change(g.name, field, new))
+            source = getattr(g, field).evidence
+            texts.append(f"{g.name}: {field.replace('_', ' ')} {current} -> {new} ({_loc(source)})")
+    if not changes:
+        return None
+    return Proposal(tuple(changes), "; ".join(texts), ("Less throughput: fewer requests or tasks in parallel.",))
+
+
+def _r07_max_connections(t: Topology) -> Proposal | None:
+    if t.demand is None or t.demand.worst is None:
+        return None
+    usable, _ = budget.effective_usable(t)
+    if t.demand.worst <= usable:
+        return None
+    reserved = budget.floor(t.slots.superuser_reserved_connections, 3) + budget.floor(t.slots.reserved_connections, 0)
+    target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
+    where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
+    return Proposal(
+        (Change("server", "max_connections", target),),
+        f"{where}: max_connections = {target} (a restart is needed)",
+        ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
+         "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
+    )
+
+
+def _r08_reserved(t: Topology) -> Proposal | None:
+    version = t.slots.server_version.value
+    if version is None or version < 16 or t.slots.role_is_superuser or budget.floor(t.slots.reserved_connections, 0) > 0:
+        return None
+    return Proposal(
+        (Change("server", "reserved_connections", 3),),
+        "reserved_connections = 3 and GRANT pg_use_reserved_connections TO your monitoring/admin role",
+        ("Operators and monitoring can still connect during an exhaustion, without being superusers.",
+         "The application role loses those 3 slots."),
+    )
+
+
+def _r09_health_checks(t: Topology) -> Proposal | None:
+    groups = [g for g in t.groups if g.concurrency_model not in ("asgi", "none") and g.policy.conn_max_age != 0 and g.policy.conn_max_age_known and not g.policy.health_checks and g.policy.pool_max is None]
+    if not groups:
+        return None
+    django = lower_bound(t.versions, "django")
+    if django is not None and django < (4, 1):
+        return None
+    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    return Proposal((), f'{settings}: DATABASES["default"]["CONN_HEALTH_CHECKS"] = True',
+                    ("Reused persistent connections are checked before use, so a server restart or failover costs no failed request.",
+                     "No change in the number of connections."))
+
+
+def _r10_celery_concurrency(t: Topology) -> Proposal | None:
+    groups = [g for g in t.groups if g.kind == "worker" and any(q.unknown and q.unknown.endswith(".cpus") and q.value is None for q in (g.processes, g.per_process))]
+    if not groups:
+        return None
+    texts = [f"{_loc(g.evidence)}: add `--concurrency N` (or CELERY_WORKER_CONCURRENCY=N) to {g.name}" for g in groups]
+    return Proposal((), "; ".join(texts), ("Without it, Celery starts one child per CPU of the host, not of the container: a 64-CPU node opens 64 connections.",))
+
+
+def _r11_server_side_cursors(t: Topology) -> Proposal | None:
+    groups = [g for g in t.groups if g.policy.via_pgbouncer and (g.policy.pgbouncer_pool_mode or "") == "transaction" and not g.policy.disable_server_side_cursors and g.concurrency_model != "none"]
+    if not groups:
+        return None
+    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    return Proposal(tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups),
+                    f'{settings}: DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True',
+                    ("Required by Django with transaction pooling: a server-side cursor would outlive the transaction.",))
+
+
+def _r12_pool_persistent(t: Topology) -> Proposal | None:
+    groups = [g for g in t.groups if g.policy.pool_max is not None and g.policy.conn_max_age != 0]
+    if not groups:
+        return None
+    return Proposal(tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups), _cma_change(groups, 0),
+                    ("Django refuses to start with a pool and CONN_MAX_AGE != 0 ('Pooling doesn't support persistent connections').",))
+
+
+def _r13_role(t: Topology) -> Proposal | None:
+    if not t.slots.role_is_superuser:
+        return None
+    return Proposal((Change("server", "role_is_superuser", False),),
+                    f"create a non-superuser role for the application (CREATE ROLE app LOGIN; GRANT ...) instead of {t.slots.role}",
+                    ("The superuser-reserved slots then stay free for an operator during an exhaustion.",
+                     "The application loses those reserved slots."))
+
+
+CATALOGUE: tuple[RemedySpec, ...] = (
+    RemedySpec("R01", "Disable persistent connections under ASGI (CONN_MAX_AGE=0)", 1, 1,
+               "Under ASGI a persistent connection is kept by a thread that is then thrown away: connections leak until GC.", _r01_conn_max_age_zero),
+    RemedySpec("R02", "Bound ASGI concurrency (uvicorn limit_concurrency)", 2, 2,
+               "Cap in-flight requests per process so the connections per process are bounded.", _r02_limit_asgi),
+    RemedySpec("R03", "Django's connection pool, sized to the budget", 2, 2,
+               "One pool per process with a hard max_size caps every process's connections (Django >= 5.1, psycopg 3).", _r03_pool),
+    RemedySpec("R04", "pgbouncer in transaction pooling mode", 4, 3,
+               "The server then sees only pgbouncer's pools, whatever the number of client connections.", _r04_pgbouncer),
+    RemedySpec("R05", "Lower web/Celery concurrency to fit", 1, 2,
+               "Fewer processes or threads: fewer connections at the peak.", _r05_lower),
+    RemedySpec("R06", "Serve WSGI with a threaded worker (gunicorn gthread) instead of ASGI", 2, 3,
+               "A threaded WSGI worker holds at most one connection per thread: a fixed ceiling.", _r06_gthread),
+    RemedySpec("R07", "Raise max_connections", 2, 2,
+               "More slots on the server, at a memory cost.", _r07_max_connections),
+    RemedySpec("R08", "reserved_connections for operators (PostgreSQL 16+)", 1, 2,
+               "Keep slots for monitoring and admin roles without making them superusers.", _r08_reserved),
+    RemedySpec("R09", "CONN_HEALTH_CHECKS for persistent connections", 1, 1,
+               "Check a reused connection before the request uses it.", _r09_health_checks),
+    RemedySpec("R10", "Set Celery's concurrency explicitly", 1, 1,
+               "Do not let the host's CPU count decide how many connections a worker opens.", _r10_celery_concurrency),
+    RemedySpec("R11", "DISABLE_SERVER_SIDE_CURSORS behind transaction pooling", 1, 1,
+               "Django's requirement for pgbouncer transaction pooling.", _r11_server_side_cursors),
+    RemedySpec("R12", "CONN_MAX_AGE=0 with Django's pool", 1, 1,
+               "Django refuses to start with a pool and persistent connections.", _r12_pool_persistent),
+    RemedySpec("R13", "A non-superuser role for the application", 2, 2,
+               "A superuser app takes the slots reserved for operators.", _r13_role),
+)
+SPECS = {spec.code: spec for spec in CATALOGUE}
+
+
+def propose(topology: Topology) -> list[Remedy]:
+    """The remedies that apply, each with its predicted demand, ordered by effort, risk, then effect."""
+    usable, known = budget.effective_usable(topology)
+    out: list[Remedy] = []
+    for spec in CATALOGUE:
+        proposal = spec.propose(topology)
+        if proposal is None:
+            continue
+        after = apply_changes(topology, proposal.changes)
+        predicted = after.demand
+        after_usable, _ = budget.effective_usable(after)
+        fits = predicted is not None and predicted.worst is not None and predicted.worst <= after_usable
+        basis = f"budget model with the change applied: {predicted.formula if predicted else ''}; usable {after_usable}{'' if known else ' (default max_connections)'}"
+        out.append(
+            Remedy(
+                code=spec.code, title=spec.title, effort=proposal.effort or spec.effort, risk=proposal.risk or spec.risk,
+                summary=spec.summary, change=proposal.change, caveats=proposal.caveats, predicted=predicted,
+                predicted_basis=basis, evidence=proposal.evidence, changes=proposal.changes, fits=fits,
+            )
+        )
+    return sorted(out, key=_order)
+
+
+def _order(remedy: Remedy) -> tuple:
+    worst = remedy.predicted.worst if remedy.predicted and remedy.predicted.worst is not None else 10**9
+    steady = remedy.predicted.steady if remedy.predicted else 10**9
+    return (remedy.effort, remedy.risk, worst, steady, remedy.code)

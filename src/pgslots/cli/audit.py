@@ -1,1 +1,45 @@
-"""`pgslots audit`: not written yet (see its issue)."""
+"""`pgslots audit PATH`: the connection budget of a Django + Celery deployment, from its repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+from pgslots.deploy.audit import parse_assumptions, run_audit
+from pgslots.report.audit import render_json, render_markdown, render_sarif, render_text
+
+
+@app.command("audit")
+@guarded
+def audit_command(
+    path: Path = typer.Argument(..., help="The deployment repository (settings, compose/Kubernetes/Procfile, env files)."),
+    assume: Optional[List[str]] = typer.Option(
+        None, "--assume", "-a", metavar="NAME=VALUE",
+        help="Supply a count the repository cannot show, e.g. web.hosts=16, celeryworker.cpus=8, server.max_connections=200. Repeatable.",
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json, markdown or sarif."),
+    fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Read a deployment repository (never running it) and compute its PostgreSQL connection budget:
+    every process group's steady and worst-case connections with file:line evidence, the
+    usable slots, findings with hints, and remedies with their predicted effect.
+
+    Examples:
+
+        pgslots audit .
+
+        pgslots audit ~/src/shop --assume web.hosts=16 --assume server.max_connections=100
+
+        pgslots audit . --format json -o audit.json    # then: pgslots probe DSN --topology audit.json
+
+        pgslots audit . --format sarif -o pgslots.sarif --fail-on error
+    """
+    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown, OutputFormat.sarif))
+    diagnosis = run_audit(path, parse_assumptions(assume or []))
+    renderer = {OutputFormat.json: render_json, OutputFormat.markdown: render_markdown, OutputFormat.sarif: render_sarif}.get(fmt, render_text)
+    emit(renderer(diagnosis), output)
+    raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))

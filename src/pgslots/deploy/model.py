@@ -59,6 +59,8 @@ class ConnectionPolicy:
     health_checks_evidence: tuple[Evidence, ...] = ()
     disable_server_side_cursors: bool = False
     atomic_requests: bool = False
+    conn_max_age_known: bool = True  # False: the settings read it from a variable set nowhere we can see
+    conn_max_age_env: str | None = None  # the variable CONN_MAX_AGE is read from, if any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +186,7 @@ class Topology:
     demand: Demand | None = None  # on the server itself, after pgbouncer (budget.server_demand)
     django: DjangoFacts | None = None
     sources: tuple[str, ...] = ()  # the files that defined the deployment, and why they were chosen
+    unused_configs: tuple[Evidence, ...] = ()  # e.g. a postgresql.conf that nothing mounts
 
     def total_demand(self) -> tuple[int, int | None]:
         """(steady, worst) over all groups; worst is None when any group is unbounded."""

@@ -1,0 +1,101 @@
+"""The audit use case: a repository path (and assumptions) in, a `Diagnosis` out.
+
+read (`topology.build`) -> assume (`--assume NAME=VALUE`) -> budget -> findings -> remedies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pgslots.deploy import budget
+from pgslots.deploy.model import ProcessGroup, Quantity, Topology
+from pgslots.deploy.topology import build
+from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
+from pgslots.errors import InputError
+from pgslots.evidence import Evidence, Resolution
+from pgslots.remedies import propose
+from pgslots.rules.audit import audit_findings
+
+GROUP_FIELDS = {"hosts": "hosts", "replicas": "replicas", "processes": "processes", "per_process": "per_process",
+                "threads": "per_process", "concurrency": None, "cpus": None, "max_replicas": "max_replicas"}
+SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "version")
+
+
+def parse_assumptions(items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--assume {item!r}: expected NAME=VALUE, e.g. --assume web.hosts=16")
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise InputError(f"--assume {item!r}: the value must be a whole number") from None
+        if number < 0:
+            raise InputError(f"--assume {item!r}: the value must not be negative")
+        out[name.strip()] = number
+    return out
+
+
+def _assumed(name: str, value: int) -> Quantity:
+    return Quantity(value, (Evidence("--assume", None, f"{name}={value}", Resolution.ASSUMPTION),))
+
+
+def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+    if field in ("concurrency", "cpus"):
+        # Celery's concurrency: children for prefork, threads/greenlets otherwise.
+        target = "processes" if group.concurrency_model in ("prefork",) else "per_process"
+        return dataclasses.replace(group, **{target: _assumed(name, value)})
+    return dataclasses.replace(group, **{GROUP_FIELDS[field]: _assumed(name, value)})
+
+
+def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topology:
+    """Set the counts the user supplied; an unknown name is an input error listing valid ones."""
+    groups = list(topology.groups)
+    slots = topology.slots
+    for name, value in assumptions.items():
+        scope, _, field = name.partition(".")
+        if scope == "server":
+            if field not in SERVER_FIELDS:
+                raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
+            key = "server_version" if field == "version" else field
+            slots = dataclasses.replace(slots, **{key: _assumed(name, value)})
+            continue
+        matched = [i for i, g in enumerate(groups) if g.name == scope] or [i for i, g in enumerate(groups) if g.kind == scope]
+        if not matched or field not in GROUP_FIELDS:
+            valid = sorted({f"{g.name}.{f}" for g in groups for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
+                           | {f"server.{f}" for f in SERVER_FIELDS})
+            raise InputError(f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)")
+        for index in matched:
+            groups[index] = _apply_to_group(groups[index], field, name, value)
+    updated = dataclasses.replace(topology, groups=tuple(groups), slots=slots, assumptions=dict(assumptions))
+    return budget.recompute(updated)
+
+
+def verification(topology: Topology) -> tuple[VerificationItem, ...]:
+    items = []
+    for unknown in topology.unknowns:
+        settle = "SHOW max_connections;" if unknown.name == "server.max_connections" else (
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
+            if unknown.name == "server.other_clients" else f"--assume {unknown.name}=N")
+        items.append(VerificationItem(unknown.question, None, (), settle))
+    return tuple(items)
+
+
+def run_audit(path: Path, assumptions: dict[str, int] | None = None) -> Diagnosis:
+    if not path.exists():
+        raise InputError("no such file or directory", path=str(path))
+    if not path.is_dir():
+        raise InputError("expected a directory (the deployment repository)", path=str(path))
+    topology = build(path)
+    if assumptions:
+        topology = apply_assumptions(topology, assumptions)
+    findings = audit_findings(topology)
+    remedies = propose(topology)
+    offered = {r.code for r in remedies}
+    findings = [dataclasses.replace(f, remedies=tuple(c for c in f.remedies if c in offered)) for f in findings]
+    return Diagnosis(
+        inputs=(InputStatus("repo", True, str(path)),), topology=topology, findings=tuple(findings),
+        remedies=tuple(remedies), verification=verification(topology), notes=topology.notes,
+    )

@@ -1,0 +1,227 @@
+"""The connection budget: each group's (steady, worst) demand and the server's usable slots.
+
+Pure functions of a `Topology`, so that a remedy's predicted effect is this same model run
+on the topology with the change applied (`recompute`). The rules are domain reference
+§7.1 (demand per process group) and §1.2 (usable slots):
+
+| concurrency model | worst per process | held when idle (steady) |
+|---|---|---|
+| sync (gunicorn sync, WSGI) | 1 | 1 if persistent (CONN_MAX_AGE != 0) else 0 |
+| threads (gthread, uWSGI threads) | threads | threads if persistent else 0 |
+| greenlets (gevent/eventlet) | worker_connections | same if persistent else 0 |
+| asgi, Django >= 4.0 | in-flight requests: unbounded unless limited; **unbounded when persistent (leak)** | 1 if persistent else 0 |
+| asgi, Django 3.2 | 1 (one sync thread) | 1 if persistent else 0 |
+| asgi, Django 5.0.0/5.0.1 | unbounded (#35059) | 1 if persistent else 0 |
+| Celery prefork/solo (per child) | 1 | Celery >= 5.6: 0; else 1 if persistent |
+| Celery threads/gevent (per process) | concurrency | Celery >= 5.6: 0; else concurrency if persistent |
+| beat with DatabaseScheduler | 1 | 1 |
+| Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
+
+times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
+front, the server sees at most the pools: pairs x (default_pool_size + reserve_pool_size),
+capped by max_db_connections.
+
+Unknown counts are taken at their floor (1) and reported as unknowns; `--assume` sets them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown
+from pgslots.deploy.readers.versions import exact_version
+
+PG_DEFAULT_MAX_CONNECTIONS = 100
+PG_DEFAULT_SUPERUSER_RESERVED = 3
+PGBOUNCER_DEFAULT_POOL_SIZE = 20
+PGBOUNCER_DEFAULT_MAX_CLIENT_CONN = 100
+
+
+def floor(quantity: Quantity | None, default: int = 1) -> int:
+    if quantity is None:
+        return default
+    return quantity.value if quantity.value is not None else default
+
+
+def is_unbounded(quantity: Quantity) -> bool:
+    return quantity.value is None and quantity.unknown is None
+
+
+def persistent(group: ProcessGroup) -> bool:
+    """Connections kept between requests/tasks. An unknown CONN_MAX_AGE counts as persistent
+    (the worse case), and the report lists it as an unknown."""
+    policy = group.policy
+    return policy.conn_max_age != 0 or not policy.conn_max_age_known
+
+
+def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | None, str]:
+    """(held when idle, worst, why) for one process and one alias."""
+    model = group.concurrency_model
+    policy = group.policy
+    django = exact_version(topology.versions, "django")
+    celery = exact_version(topology.versions, "celery")
+    celery_closes = celery is not None and celery >= (5, 6)
+    keeps = persistent(group)
+    c_unbounded = is_unbounded(group.per_process)
+    c = floor(group.per_process)
+    if model == "none":
+        return 0, 0, "no database connection"
+    if policy.pool_max is not None:
+        low = policy.pool_min if policy.pool_min is not None else policy.pool_max
+        if model == "prefork" and celery_closes:
+            return 0, policy.pool_max, f"pool max_size {policy.pool_max} per child, closed after each task (Celery >= 5.6)"
+        return low, policy.pool_max, f"pool: min_size {low} held, max_size {policy.pool_max}"
+    if model == "beat-db":
+        return 1, 1, "DatabaseScheduler: one connection"
+    if model in ("sync", "threads", "greenlets"):
+        return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
+    if model == "asgi":
+        if django is not None and django < (4, 0):
+            return (1 if keeps else 0), 1, "Django < 4.0 ASGI: one sync thread per process"
+        if django is not None and django[:2] == (5, 0) and (django + (0, 0))[2] <= 1:
+            return (1 if keeps else 0), None, "Django 5.0.0/5.0.1 ASGI leaks connections (#35059)"
+        if keeps:
+            return 1, None, "ASGI with persistent connections leaks one per request thread (#33497)"
+        return 0, (None if c_unbounded else c), ("one per in-flight request, no limit" if c_unbounded else "one per in-flight request, limited")
+    if model in ("prefork", "solo"):
+        return (0 if celery_closes else (1 if keeps else 0)), 1, ("closed after each task (Celery >= 5.6)" if celery_closes else "per child")
+    if model in ("celery-threads", "celery-green"):
+        steady = 0 if celery_closes else (c if keeps else 0)
+        return steady, (None if c_unbounded else c), "one per thread/greenlet"
+    return 0, None, f"unknown model {model}"
+
+
+def group_demand(group: ProcessGroup, topology: Topology) -> Demand:
+    steady_pp, worst_pp, why = per_process(group, topology)
+    hosts = floor(group.hosts)
+    replicas = floor(group.replicas)
+    replicas_max = floor(group.max_replicas) if group.max_replicas is not None else replicas
+    processes = floor(group.processes)
+    aliases = max(1, len(group.aliases))
+    steady = hosts * replicas * processes * steady_pp * aliases
+    worst = None if worst_pp is None else hosts * replicas_max * processes * worst_pp * aliases
+    mark = lambda q: "?" if q is not None and q.value is None and q.unknown else ""  # noqa: E731
+    replica_text = f"{replicas}-{replicas_max}" if replicas_max != replicas else str(replicas)
+    formula = (
+        f"{hosts}{mark(group.hosts)} host x {replica_text}{mark(group.replicas)} container x "
+        f"{processes}{mark(group.processes)} proc x {('unbounded' if worst_pp is None else worst_pp)} x {aliases} alias"
+        f" ({why})"
+    )
+    return Demand(steady, worst, formula)
+
+
+def usable_slots(slots: SlotBudget) -> tuple[int | None, str, int]:
+    """(usable, formula, usable if max_connections were PostgreSQL's default 100)."""
+    reserved_su = floor(slots.superuser_reserved_connections, PG_DEFAULT_SUPERUSER_RESERVED)
+    reserved = floor(slots.reserved_connections, 0)
+    others = floor(slots.other_clients, 0)
+
+    def compute(max_connections: int) -> int:
+        if slots.role_is_superuser:
+            return max_connections - others
+        return max_connections - reserved_su - reserved - others
+
+    default = compute(PG_DEFAULT_MAX_CONNECTIONS)
+    if slots.max_connections.value is None:
+        return None, f"unknown (max_connections not in the repository; with the default 100: {default})", default
+    usable = compute(slots.max_connections.value)
+    if slots.role_is_superuser:
+        formula = f"{slots.max_connections.value} max_connections - {others} other clients (the app role is a superuser)"
+    else:
+        formula = (
+            f"{slots.max_connections.value} max_connections - {reserved_su} superuser_reserved - "
+            f"{reserved} reserved - {others} other clients"
+        )
+    return usable, formula, default
+
+
+def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
+    pairs = max(1, len(setup.pairs))
+    pool = setup.default_pool_size if setup.default_pool_size is not None else PGBOUNCER_DEFAULT_POOL_SIZE
+    total = pairs * (pool + (setup.reserve_pool_size or 0))
+    if setup.max_db_connections:
+        total = min(total, setup.max_db_connections * pairs)
+    return total
+
+
+def server_demand(topology: Topology) -> Demand:
+    direct = [g for g in topology.groups if not g.policy.via_pgbouncer]
+    pooled = [g for g in topology.groups if g.policy.via_pgbouncer]
+    steady = sum(g.demand.steady for g in direct)
+    worsts = [g.demand.worst for g in direct]
+    worst: int | None = None if any(w is None for w in worsts) else sum(w for w in worsts if w is not None)
+    parts = [f"{g.name} {g.demand.steady}/{_w(g.demand.worst)}" for g in direct]
+    if pooled and topology.pgbouncer is not None:
+        capacity = pgbouncer_capacity(topology.pgbouncer)
+        client_steady = sum(g.demand.steady for g in pooled)
+        client_worsts = [g.demand.worst for g in pooled]
+        client_worst = None if any(w is None for w in client_worsts) else sum(w for w in client_worsts if w is not None)
+        min_pool = (topology.pgbouncer.min_pool_size or 0) * max(1, len(topology.pgbouncer.pairs))
+        b_steady = min(capacity, max(client_steady, min_pool))
+        b_worst = capacity if client_worst is None else min(capacity, client_worst)
+        steady += b_steady
+        worst = None if worst is None else worst + b_worst
+        parts.append(f"pgbouncer {b_steady}/{b_worst} (pools {capacity})")
+    return Demand(steady, worst, " + ".join(parts) if parts else "no process group")
+
+
+def _w(value: int | None) -> str:
+    return "unbounded" if value is None else str(value)
+
+
+def unknowns(topology: Topology) -> tuple[Unknown, ...]:
+    """Every count the repository could not show, with what one more unit adds at worst."""
+    out: list[Unknown] = []
+    for group in topology.groups:
+        if group.demand.worst == 0 and group.demand.steady == 0:
+            continue
+        for label, quantity, question in (
+            ("hosts", group.hosts, f"How many hosts (machines, VMs, dynos) run {group.name}?"),
+            ("replicas", group.replicas, f"How many containers of {group.name} run on each host?"),
+            ("processes", group.processes, f"How many processes does {group.name} run per container?"),
+            ("per_process", group.per_process, f"How many concurrent connections can one {group.name} process open?"),
+        ):
+            if quantity.value is None and quantity.unknown:
+                units = floor(quantity)
+                adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
+                assumed = None
+                out.append(Unknown(quantity.unknown, question, 1, adds, assumed))
+    slots = topology.slots
+    if slots.max_connections.value is None:
+        out.append(Unknown("server.max_connections", "What is the server's max_connections (SHOW max_connections)?", PG_DEFAULT_MAX_CONNECTIONS, None))
+    if slots.other_clients.value is None or slots.other_clients.unknown:
+        out.append(Unknown("server.other_clients", "How many connections do other clients hold (admin sessions, monitoring, migrations, other apps)?", 0, None))
+    seen: set[str] = set()
+    unique = []
+    for item in out:
+        if item.name not in seen:
+            seen.add(item.name)
+            unique.append(item)
+    return tuple(unique)
+
+
+def recompute(topology: Topology) -> Topology:
+    """Demand of every group, the usable slots, pgbouncer's capacity and the server total."""
+    groups = tuple(dataclasses.replace(g, demand=group_demand(g, topology)) for g in topology.groups)
+    updated = dataclasses.replace(topology, groups=groups)
+    usable, formula, default = usable_slots(topology.slots)
+    slots = dataclasses.replace(topology.slots, usable=usable, formula=formula, usable_if_default=default)
+    pgbouncer = topology.pgbouncer
+    if pgbouncer is not None:
+        pgbouncer = dataclasses.replace(pgbouncer, capacity=pgbouncer_capacity(pgbouncer))
+    updated = dataclasses.replace(updated, slots=slots, pgbouncer=pgbouncer)
+    demand = server_demand(updated)
+    if pgbouncer is not None:
+        pooled = [g for g in groups if g.policy.via_pgbouncer]
+        if pooled:
+            pgbouncer = dataclasses.replace(pgbouncer, server_side_demand=pgbouncer.capacity)
+    updated = dataclasses.replace(updated, demand=demand, pgbouncer=pgbouncer)
+    return dataclasses.replace(updated, unknowns=unknowns(updated))
+
+
+def effective_usable(topology: Topology) -> tuple[int, bool]:
+    """(usable slots, whether it is known) — the default-based value when unknown."""
+    slots = topology.slots
+    if slots.usable is not None:
+        return slots.usable, True
+    return (slots.usable_if_default if slots.usable_if_default is not None else 97), False

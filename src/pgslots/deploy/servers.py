@@ -1,0 +1,319 @@
+"""From a start command to a process group's shape: server model, processes, concurrency.
+
+One function per server family, each reading the options the way the server itself does
+(gunicorn: WEB_CONCURRENCY < gunicorn.conf.py < GUNICORN_CMD_ARGS < command line; uvicorn:
+--workers, else WEB_CONCURRENCY; Celery 5: -c, else the CELERY_WORKER_CONCURRENCY variable
+(Click's auto_envvar_prefix), else the app's worker_concurrency, else os.cpu_count()).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+from pgslots.deploy.model import Quantity
+from pgslots.deploy.readers import RepoFiles, join
+from pgslots.deploy.readers.commands import Launch, expand, parse_launch, split_words
+from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.envfiles import Env
+from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
+from pgslots.evidence import Evidence, Resolution
+
+
+@dataclasses.dataclass
+class Shape:
+    kind: str  # web, worker, beat, other
+    server_model: str
+    concurrency_model: str
+    processes: Quantity
+    per_process: Quantity
+    notes: list[str] = dataclasses.field(default_factory=list)
+    extra_beat: bool = False  # celery worker -B
+
+
+UNBOUNDED = Quantity(None)
+
+
+def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:
+    """An option value (maybe `$VAR`) as a Quantity; None when the option is absent."""
+    if raw is None:
+        return None
+    expanded = expand(raw, env)
+    evidence = (where,) + tuple(v.evidence for v in expanded.used)
+    if expanded.value is None:
+        return Quantity(None, evidence, unknown)
+    try:
+        return Quantity(int(expanded.value.strip()), evidence)
+    except ValueError:
+        return Quantity(None, evidence, unknown)
+
+
+def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
+    found = env.get(name)
+    if found is None:
+        return None
+    try:
+        return Quantity(int(found.value.strip()), (found.evidence,))
+    except ValueError:
+        return Quantity(None, (found.evidence,), unknown)
+
+
+def _from_v(value: V | None, unknown: str) -> Quantity | None:
+    if value is None:
+        return None
+    if value.known and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return Quantity(value.value, value.evidence)
+    if value.known and isinstance(value.value, str) and value.value.strip().isdigit():
+        return Quantity(int(value.value.strip()), value.evidence)
+    return Quantity(None, value.evidence, unknown)
+
+
+# ----------------------------------------------------------------------------- gunicorn
+
+
+def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str) -> Shape:
+    notes: list[str] = []
+    options = dict(launch.options)
+    # GUNICORN_CMD_ARGS overrides the config file, the command line overrides both.
+    cmd_args = env.get("GUNICORN_CMD_ARGS")
+    env_options: dict[str, str] = {}
+    if cmd_args is not None:
+        env_options = parse_launch(["gunicorn", *split_words(cmd_args.value)]).options
+    config_ns: dict[str, V] = {}
+    config_path = _gunicorn_config(options.get("config") or env_options.get("config"), repo, workdir, options.get("chdir"))
+    if config_path:
+        config_ns = Evaluator(repo, env, resolver).run(config_path).namespace
+        notes.append(f"gunicorn settings read from {config_path}")
+
+    def setting(option: str, conf_name: str, unknown: str) -> Quantity | None:
+        raw = options.get(option)
+        if raw is not None:
+            return _int_option(raw, env, where, unknown, option)
+        if option in env_options:
+            return _int_option(env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option)
+        if conf_name in config_ns:
+            return _from_v(config_ns[conf_name], unknown)
+        return None
+
+    workers = setting("workers", "workers", f"{name}.processes") or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes")
+    if workers is None:
+        workers = Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default workers=1 (WEB_CONCURRENCY not set)"),))
+    threads = setting("threads", "threads", f"{name}.per_process")
+    worker_class_v = options.get("worker_class") or env_options.get("worker_class")
+    if worker_class_v is None and "worker_class" in config_ns and isinstance(config_ns["worker_class"].value, str):
+        worker_class_v = config_ns["worker_class"].value
+    worker_class = (expand(worker_class_v, env).value or worker_class_v) if worker_class_v else "sync"
+    low = worker_class.lower()
+    if any(k in low for k in ("uvicorn", "asgi")) or low in ("asgi",) or _custom_asgi_worker(worker_class, repo, resolver):
+        limit = _worker_limit(worker_class, repo, resolver)
+        if limit is not None:
+            return Shape("web", f"asgi (gunicorn -k {worker_class}, limit_concurrency {limit.value})", "asgi", workers, limit, notes)
+        notes.append(f"{worker_class} passes no concurrency limit to uvicorn: in-flight requests per process are unbounded")
+        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, UNBOUNDED, notes)
+    if low in ("gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi") or "ggevent" in low or "geventworker" in low:
+        connections = setting("worker_connections", "worker_connections", f"{name}.per_process") or Quantity(
+            1000, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default worker_connections=1000"),)
+        )
+        return Shape("web", f"gunicorn {low} (greenlets)", "greenlets", workers, connections, notes)
+    if low in ("gthread",) or (low in ("sync", "") and threads is not None and (threads.value is None or threads.value > 1)):
+        if low != "gthread":
+            notes.append("gunicorn switches the sync worker to gthread when --threads > 1")
+        return Shape("web", "gunicorn gthread", "threads", workers, threads or Quantity(1), notes)
+    return Shape("web", "gunicorn sync", "sync", workers, Quantity(1), notes)
+
+
+def _gunicorn_config(raw: str | None, repo: RepoFiles, workdir: str, chdir: str | None) -> str | None:
+    if raw:
+        if raw.startswith("python:"):
+            return ModuleResolver(repo).find(raw[len("python:"):])
+        for base in (workdir, ""):
+            candidate = join(base, raw.lstrip("/")) if not raw.startswith("/") else raw.lstrip("/")
+            if repo.has(candidate):
+                return candidate
+        name = raw.rsplit("/", 1)[-1]
+        matches = repo.named(name)
+        return matches[0] if len(matches) == 1 else None
+    # gunicorn reads ./gunicorn.conf.py from its working directory by default
+    for base in (workdir, ""):
+        candidate = join(base, "gunicorn.conf.py")
+        if repo.has(candidate):
+            return candidate
+    return None
+
+
+def _worker_class_node(path: str, repo: RepoFiles, resolver: ModuleResolver) -> tuple[str, ast.ClassDef] | None:
+    module, _, cls = path.rpartition(".")
+    if not module:
+        return None
+    file = resolver.find(module)
+    if file is None:
+        return None
+    text = repo.text(file)
+    try:
+        tree = ast.parse(text or "")
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            return file, node
+    return None
+
+
+def _custom_asgi_worker(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) -> bool:
+    found = _worker_class_node(worker_class, repo, resolver)
+    if not found:
+        return False
+    return any("Uvicorn" in ast.unparse(base) or "ASGI" in ast.unparse(base) for base in found[1].bases)
+
+
+def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) -> Quantity | None:
+    """`CONFIG_KWARGS = {..., "limit_concurrency": N}` in a UvicornWorker subclass of the project."""
+    found = _worker_class_node(worker_class, repo, resolver)
+    if not found:
+        return None
+    file, node = found
+    for statement in node.body:
+        if isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CONFIG_KWARGS" for t in statement.targets):
+            if isinstance(statement.value, ast.Dict):
+                for key, value in zip(statement.value.keys, statement.value.values):
+                    if isinstance(key, ast.Constant) and key.value == "limit_concurrency" and isinstance(value, ast.Constant) and isinstance(value.value, int):
+                        return Quantity(value.value, (Evidence(file, value.lineno, repo.quote(file, value.lineno), Resolution.LITERAL),))
+    return None
+
+
+# ----------------------------------------------------------------------------- other web servers
+
+
+def uvicorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
+    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers")
+    if workers is None:
+        workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
+    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency")
+    if limit is not None:
+        return Shape("web", f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})", "asgi", workers, limit)
+    return Shape("web", "asgi (uvicorn)", "asgi", workers, UNBOUNDED, ["uvicorn without --limit-concurrency: in-flight requests per process are unbounded"])
+
+
+def daphne(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
+    return Shape("web", "asgi (daphne)", "asgi", Quantity(1, (where,)), UNBOUNDED, ["daphne has no concurrency limit"])
+
+
+def hypercorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
+    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") or Quantity(1, (where,))
+    return Shape("web", "asgi (hypercorn)", "asgi", workers, UNBOUNDED, ["hypercorn has no per-process concurrency limit"])
+
+
+def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
+    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") or Quantity(1, (where,))
+    interface = (launch.option("interface") or "rsgi").lower()
+    if interface == "wsgi":
+        threads = _int_option(launch.option("blocking_threads"), env, where, f"{name}.per_process", "blocking_threads")
+        return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
+    limit = _int_option(launch.option("backpressure"), env, where, f"{name}.per_process", "backpressure")
+    return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED)
+
+
+def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles) -> Shape:
+    options = dict(launch.options)
+    ini = options.get("ini")
+    if ini:
+        ini_path = ini.lstrip("/") if repo.has(ini.lstrip("/")) else next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)
+        if ini_path:
+            for number, line in enumerate(repo.lines(ini_path), start=1):
+                key, sep, value = line.partition("=")
+                key = key.strip().replace("-", "_")
+                if sep and key in ("processes", "workers", "threads", "gevent") and key not in options:
+                    options["processes" if key == "workers" else key] = value.strip()
+                    where = Evidence(ini_path, number, line.strip(), Resolution.LITERAL)
+    processes = _int_option(options.get("processes"), env, where, f"{name}.processes", "processes") or Quantity(1, (where,))
+    gevent = _int_option(options.get("gevent"), env, where, f"{name}.per_process", "gevent")
+    if gevent is not None:
+        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent)
+    threads = _int_option(options.get("threads"), env, where, f"{name}.per_process", "threads")
+    if threads is not None and (threads.value is None or threads.value > 1):
+        return Shape("web", "uwsgi threads", "threads", processes, threads)
+    return Shape("web", "uwsgi", "sync", processes, Quantity(1))
+
+
+# ----------------------------------------------------------------------------- Celery
+
+
+def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+    notes: list[str] = []
+    concurrency = _int_option(launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency")
+    autoscale = launch.option("autoscale")
+    if concurrency is None and autoscale:
+        expanded = expand(autoscale, env).value
+        try:
+            concurrency = Quantity(int((expanded or "").split(",")[0]), (where,))
+            notes.append("--autoscale: the maximum is used")
+        except ValueError:
+            concurrency = Quantity(None, (where,), f"{name}.cpus")
+    if concurrency is None:
+        concurrency = _env_int(env, "CELERY_WORKER_CONCURRENCY", f"{name}.cpus")
+        if concurrency is not None:
+            notes.append("CELERY_WORKER_CONCURRENCY in the environment sets --concurrency (Celery 5 reads CELERY_WORKER_* variables)")
+    if concurrency is None and settings is not None:
+        concurrency = _from_v(settings.celery("worker_concurrency"), f"{name}.cpus")
+    if concurrency is None:
+        concurrency = Quantity(None, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host"),), f"{name}.cpus")
+        notes.append("celery-default-concurrency")
+    pool = launch.option("pool")
+    if pool is None and env.get("CELERY_WORKER_POOL") is not None:
+        pool = env.value("CELERY_WORKER_POOL")
+    if pool is None and settings is not None:
+        setting = settings.celery("worker_pool")
+        pool = setting.value if setting is not None and isinstance(setting.value, str) else None
+    pool = (expand(pool, env).value or pool).lower() if pool else "prefork"
+    beat = "beat" in launch.options
+    if pool in ("threads", "thread"):
+        return Shape("worker", "celery threads", "celery-threads", Quantity(1), concurrency, notes, beat)
+    if pool in ("gevent", "eventlet"):
+        return Shape("worker", f"celery {pool}", "celery-green", Quantity(1), concurrency, notes, beat)
+    if pool == "solo":
+        return Shape("worker", "celery solo", "solo", Quantity(1), Quantity(1), notes, beat)
+    return Shape("worker", "celery prefork", "prefork", concurrency, Quantity(1), notes, beat)
+
+
+def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+    scheduler = launch.option("scheduler")
+    evidence: tuple[Evidence, ...] = (where,)
+    if scheduler is None and settings is not None:
+        setting = settings.celery("beat_scheduler")
+        if setting is not None and isinstance(setting.value, str):
+            scheduler, evidence = setting.value, setting.evidence
+    if scheduler and ("DatabaseScheduler" in scheduler or scheduler == "django"):
+        return Shape("beat", "celery beat (DatabaseScheduler)", "beat-db", Quantity(1, evidence), Quantity(1, evidence))
+    return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
+                 ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+
+
+def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver,
+             settings: SettingsRead | None, workdir: str) -> Shape | None:
+    program = launch.program
+    if program == "gunicorn":
+        return gunicorn(launch, name, env, where, repo, resolver, workdir)
+    if program == "uvicorn":
+        return uvicorn(launch, name, env, where)
+    if program == "daphne":
+        return daphne(launch, name, env, where)
+    if program == "hypercorn":
+        return hypercorn(launch, name, env, where)
+    if program == "granian":
+        return granian(launch, name, env, where)
+    if program == "uwsgi":
+        return uwsgi(launch, name, env, where, repo)
+    if program == "celery-worker":
+        return celery_worker(launch, name, env, where, settings)
+    if program == "celery-beat":
+        return celery_beat(launch, name, env, where, settings)
+    if program in ("celery-flower", "celery-other"):
+        return Shape("other", "celery flower" if program == "celery-flower" else "celery (other command)", "none", Quantity(1), Quantity(0),
+                     ["reads the broker, not the database"])
+    if program == "runserver":
+        return Shape("web", "django runserver (development server, a thread per request)", "threads", Quantity(1, (where,)), UNBOUNDED,
+                     ["the development server is used as a production server here"])
+    if program == "manage":
+        return Shape("other", f"manage.py {launch.positionals[0] if launch.positionals else ''}".strip(), "sync", Quantity(1, (where,)), Quantity(1, (where,)),
+                     ["a long-running management command: assumed to hold one connection"])
+    return None

@@ -1,0 +1,199 @@
+"""Renderers of an audit (a `Diagnosis` with a `Topology`): text, Markdown, JSON, SARIF.
+
+They only display: every number comes from the budget model, every location from `Evidence`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pgslots import __version__
+from pgslots.deploy.model import ProcessGroup, Quantity, Topology
+from pgslots.diagnosis import Diagnosis
+from pgslots.findings import load_all_checks
+from pgslots.serde import to_jsonable
+
+SCHEMA = "pgslots.audit/1"
+
+
+def _n(value: int | None) -> str:
+    return "unbounded" if value is None else str(value)
+
+
+def _q(quantity: Quantity | None, unbounded: str = "unbounded") -> str:
+    if quantity is None:
+        return "1"
+    if quantity.value is None:
+        return f"?({quantity.unknown})" if quantity.unknown else unbounded
+    return str(quantity.value)
+
+
+def shape(group: ProcessGroup) -> str:
+    replicas = _q(group.replicas)
+    if group.max_replicas is not None:
+        replicas = f"{replicas}-{_q(group.max_replicas)}"
+    hosts = "1?" if group.hosts.value is None and group.hosts.unknown else _q(group.hosts)
+    parts = [f"{hosts} host", f"{replicas} ctr", f"{_q(group.processes)} proc", _q(group.per_process)]
+    if len(group.aliases) > 1:
+        parts.append(f"{len(group.aliases)} aliases")
+    return " x ".join(parts)
+
+
+def evidence_of(group: ProcessGroup, limit: int = 3) -> str:
+    located = [e.location() for e in group.evidence if e.line is not None]
+    return ", ".join(dict.fromkeys(located[:limit])) or group.source
+
+
+def budget_rows(topology: Topology) -> list[list[str]]:
+    rows = [["group", "server model", "hosts x containers x processes x per-process", "steady", "worst", "evidence"]]
+    for g in topology.groups:
+        rows.append([g.name, g.server_model, shape(g), str(g.demand.steady), _n(g.demand.worst), evidence_of(g)])
+    if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
+        p = topology.pgbouncer
+        rows.append([f"({p.service})", f"pgbouncer {p.pool_mode}", f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
+                     "", str(p.capacity), "server side: caps the groups above"])
+    demand = topology.demand
+    if demand is not None:
+        rows.append(["total (server)", "", "", str(demand.steady), _n(demand.worst), ""])
+    return rows
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def slots_text(topology: Topology) -> list[str]:
+    s = topology.slots
+    out = [f"Usable slots: {s.usable if s.usable is not None else 'unknown'} = {s.formula}"]
+    if s.role:
+        su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[s.role_is_superuser]
+        out.append(f"  application role: {s.role} ({su})")
+    demand = topology.demand
+    if demand is not None:
+        usable = s.usable if s.usable is not None else s.usable_if_default
+        if demand.worst is None:
+            out.append(f"Headroom: steady {usable - demand.steady}; worst case: none (demand unbounded)" + ("" if s.usable is not None else " [with the default max_connections]"))
+        else:
+            out.append(f"Headroom: steady {usable - demand.steady}, worst {usable - demand.worst}" + ("" if s.usable is not None else " [with the default max_connections]"))
+    return out
+
+
+def render_text(diagnosis: Diagnosis) -> str:
+    t = diagnosis.topology
+    assert t is not None
+    out = [f"pgslots audit {t.root}"]
+    if t.django and t.django.settings_module:
+        out.append(f"Settings: {t.django.settings_module} ({t.django.choice})")
+    for source in t.sources:
+        out.append(f"Deployment: {source}")
+    versions = ", ".join(f"{v.package} {v.version}" for v in t.versions if v.package in ("django", "psycopg", "psycopg2", "celery", "gunicorn", "uvicorn"))
+    if versions:
+        out.append(f"Versions: {versions}")
+    out += ["", "Connection budget (per database server)", table(budget_rows(t)), ""]
+    for g in t.groups:
+        if g.demand.formula and g.concurrency_model != "none":
+            out.append(f"  {g.name}: {g.demand.formula}")
+    out += [""] + slots_text(t)
+    if t.unknowns:
+        out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
+        for u in t.unknowns:
+            adds = "" if u.name.startswith("server.") else f"; each one more adds {_n(u.adds_per_unit)} at worst"
+            out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
+    if t.assumptions:
+        out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))
+    out += ["", f"Findings ({len(diagnosis.findings)})"]
+    for f in diagnosis.findings:
+        out.append(f"  {f.code} {f.severity.value:<7} {f.title}")
+        out.append(f"      {f.message}")
+        located = [e.location() for e in f.evidence if e.line is not None] or [e.location() for e in f.evidence]
+        if located:
+            out.append(f"      at {', '.join(dict.fromkeys(located[:4]))}")
+        out.append(f"      hint: {f.hint}")
+        if f.remedies:
+            out.append(f"      remedies: {', '.join(f.remedies)}")
+    out += ["", "Remedies (by effort, then risk; predicted = the budget model re-run with the change)"]
+    for r in diagnosis.remedies:
+        predicted = f"steady {r.predicted.steady}, worst {_n(r.predicted.worst)}" if r.predicted else "n/a"
+        fits = " (fits)" if r.fits else ""
+        out.append(f"  {r.code} effort {r.effort} risk {r.risk}  {r.title}")
+        out.append(f"      change: {r.change}")
+        out.append(f"      predicted: {predicted}{fits}")
+        for caveat in r.caveats:
+            out.append(f"      - {caveat}")
+    if t.notes:
+        out += ["", "Notes"] + [f"  - {n}" for n in t.notes]
+    return "\n".join(out)
+
+
+def render_markdown(diagnosis: Diagnosis) -> str:
+    t = diagnosis.topology
+    assert t is not None
+    out = [f"## pgslots audit `{t.root}`", ""]
+    if t.django and t.django.settings_module:
+        out.append(f"Settings: `{t.django.settings_module}` ({t.django.choice})  ")
+    for source in t.sources:
+        out.append(f"Deployment: {source}  ")
+    rows = budget_rows(t)
+    out += ["", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows[1:]]
+    out += [""] + [f"{line}  " for line in slots_text(t)]
+    if t.unknowns:
+        out += ["", "**Unknowns** (`--assume NAME=VALUE`): " + ", ".join(f"`{u.name}`" for u in t.unknowns)]
+    out += ["", "### Findings", ""]
+    for f in diagnosis.findings:
+        located = ", ".join(dict.fromkeys(e.location() for e in f.evidence if e.line is not None))
+        out.append(f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}" + (f" `{located}`" if located else ""))
+        out.append(f"  - hint: {f.hint}")
+    out += ["", "### Remedies", "", "| code | effort | risk | remedy | change | predicted steady / worst |", "|---|---|---|---|---|---|"]
+    for r in diagnosis.remedies:
+        predicted = f"{r.predicted.steady} / {_n(r.predicted.worst)}" if r.predicted else ""
+        out.append(f"| {r.code} | {r.effort} | {r.risk} | {r.title} | {r.change.replace('|', '/')} | {predicted} |")
+    return "\n".join(out)
+
+
+def render_json(diagnosis: Diagnosis) -> str:
+    data = to_jsonable(diagnosis)
+    t = diagnosis.topology
+    summary = {}
+    if t is not None and t.demand is not None:
+        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "usable": t.slots.usable,
+                   "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
+    return json.dumps({"schema": SCHEMA, "tool": f"pgslots {__version__}", "summary": summary, **data}, indent=2)
+
+
+def render_sarif(diagnosis: Diagnosis) -> str:
+    checks = load_all_checks()
+    used = sorted({f.code for f in diagnosis.findings})
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    rules = [
+        {"id": code, "name": checks[code].title, "shortDescription": {"text": checks[code].title},
+         "help": {"text": checks[code].hint}, "defaultConfiguration": {"level": level[checks[code].severity.value]}}
+        for code in used if code in checks
+    ]
+    results = []
+    for f in diagnosis.findings:
+        located = [e for e in f.evidence if e.line is not None and not e.path.startswith(("(", "--"))]
+        locations = [
+            {"physicalLocation": {"artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": e.line}}}
+            for e in located[:3]
+        ]
+        result = {"ruleId": f.code, "level": level[f.severity.value], "message": {"text": f"{f.message} Hint: {f.hint}"}}
+        if locations:
+            result["locations"] = locations
+        results.append(result)
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "pgslots", "version": __version__, "informationUri": "https://pypi.org/project/pgslots/", "rules": rules}},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
+            "results": results,
+        }],
+    }
+    return json.dumps(sarif, indent=2)
