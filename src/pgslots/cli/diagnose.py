@@ -52,7 +52,8 @@ def diagnose_command(
         pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
     """
     check_format(fmt, FORMATS)
-    from pgslots.diagnose.gather import Request, gather, parse_assumptions
+    from pgslots.deploy.audit import parse_assumptions
+    from pgslots.diagnose.gather import Request, gather
     from pgslots.diagnose.join import build
 
     request = Request(

@@ -304,5 +304,19 @@ ITEMS: tuple[Callable[[Joined], VerificationItem | None], ...] = (
 )
 
 
+def _other_unknowns(j: Joined, items: list[VerificationItem]) -> list[VerificationItem]:
+    """The audit's remaining unknown counts (other groups' hosts, CPUs...), each settable
+    with --assume, unless an item above already asks for it. Server settings are asked above."""
+    if j.topology is None:
+        return []
+    said = " ".join(f"{i.how_to_settle or ''} {' '.join(i.evidence)}" for i in items)
+    return [
+        VerificationItem(u.question, how_to_settle=f"`--assume {u.name}=N`", key=f"unknown:{u.name}")
+        for u in j.topology.unknowns
+        if u.assumed is None and not u.name.startswith("server.") and f"--assume {u.name}" not in said
+    ]
+
+
 def checklist(j: Joined) -> tuple[VerificationItem, ...]:
-    return tuple(item for make in ITEMS if (item := make(j)) is not None)
+    items = [item for make in ITEMS if (item := make(j)) is not None]
+    return tuple(items + _other_unknowns(j, items))

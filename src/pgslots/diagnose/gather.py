@@ -65,28 +65,13 @@ class Request:
         }
 
 
-def parse_assumptions(items: Sequence[str]) -> dict[str, int]:
-    """`--assume web.hosts=16` pairs; a malformed one is a usage error."""
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise InputError(f"--assume {item!r}: expected NAME=VALUE, e.g. web.hosts=16")
-        try:
-            number = int(value.strip())
-        except ValueError:
-            raise InputError(f"--assume {item!r}: {value.strip()!r} is not a whole number") from None
-        if number < 0:
-            raise InputError(f"--assume {item!r}: must not be negative")
-        out[name.strip()] = number
-    return out
-
-
 def _attempt(g: Gathered, kind: str, action: Callable[[], str]) -> None:
     """Run one part; its success or its failure becomes the input's status."""
     try:
         detail = action()
         g.inputs.append(InputStatus(kind, True, detail, ok=True, adds=ADDS[kind]))
+    except parts.AssumptionError:
+        raise
     except InputError as exc:
         g.inputs.append(InputStatus(kind, True, str(exc), ok=False, adds=ADDS[kind]))
 
@@ -115,6 +100,8 @@ def gather(request: Request) -> Gathered:
         _attempt(g, "lab-run", lambda: _lab(g, request.lab_run))
     if not any(s.ok for s in g.inputs):
         raise InputError("no input could be used: " + "; ".join(f"{s.kind}: {s.detail}" for s in g.inputs))
+    if request.assume and request.repo is None:
+        g.notes.append("--assume was given without --repo: the assumptions apply to an audited topology, so they were not used.")
     for kind, was_given in given.items():
         if not was_given:
             g.inputs.append(InputStatus(kind, False, "", ok=True, adds=ADDS[kind]))

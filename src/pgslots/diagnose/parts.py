@@ -16,7 +16,7 @@ from typing import Any
 from pathlib import Path
 
 from pgslots.deploy.model import Topology
-from pgslots.diagnosis import LabRun
+from pgslots.diagnosis import Diagnosis, LabRun
 from pgslots.errors import InputError
 from pgslots.events.model import Incident
 from pgslots.findings import Finding
@@ -101,27 +101,50 @@ def reserved_wordings(incident: Incident) -> dict[str, int]:
     return {}
 
 
+class AssumptionError(InputError):
+    """A bad `--assume`: a usage error for the whole command, not a note about the repository."""
+
+
 def audit(repo: Path, assume: dict[str, int]) -> AuditResult:
-    """The audit of a repository, or a saved `audit --format json` output."""
-    if repo.is_file():
-        return _audit_json(repo)
-    raise InputError("auditing a repository needs the audit part, which this build does not have yet", path=str(repo))
+    """The audit of a repository (`deploy.audit.run_audit`), or a saved `audit --format json`
+    output with the assumptions applied again. A tree that holds no process group (not a
+    Django deployment) is input the report cannot use."""
+    from pgslots.deploy.audit import run_audit
+
+    try:
+        result = _audit_json(repo, assume) if repo.is_file() else run_audit(repo, assume or None)
+    except InputError as exc:
+        if str(exc).startswith("--assume"):
+            raise AssumptionError(str(exc)) from None
+        raise
+    topology = result.topology
+    assert topology is not None
+    if not topology.groups:
+        why = "; ".join(f.message for f in result.findings if f.code == "PGS014") or "no process group found"
+        raise InputError(f"not a Django deployment pgslots can read: {why}", path=str(repo))
+    return AuditResult(topology, list(result.findings), list(result.remedies), list(result.notes))
 
 
-def _audit_json(path: Path) -> AuditResult:
+def _audit_json(path: Path, assume: dict[str, int]) -> Diagnosis:
+    """A saved audit, re-run from its topology when assumptions are given (the findings and
+    remedies depend on them)."""
     from pgslots.cli.live import load_topology  # the probe reads the same file for --topology
+    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.remedies import propose
+    from pgslots.rules.audit import audit_findings
 
     topology = load_topology(path)
-    findings: list[Finding] = []
-    remedies: list[Remedy] = []
+    if assume:
+        topology = apply_assumptions(topology, assume)
+        return Diagnosis(inputs=(), topology=topology, findings=tuple(audit_findings(topology)),
+                         remedies=tuple(propose(topology)), notes=topology.notes)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            findings = [from_jsonable(Finding, f, f"findings[{i}]") for i, f in enumerate(data.get("findings") or ())]
-            remedies = [from_jsonable(Remedy, r, f"remedies[{i}]") for i, r in enumerate(data.get("remedies") or ())]
-    except (ValueError, SerdeError) as exc:
+        findings = tuple(from_jsonable(Finding, f, f"findings[{i}]") for i, f in enumerate(data.get("findings") or ()))
+        remedies = tuple(from_jsonable(Remedy, r, f"remedies[{i}]") for i, r in enumerate(data.get("remedies") or ()))
+    except (ValueError, AttributeError, SerdeError) as exc:
         raise InputError(f"not an audit JSON output: {exc}", path=str(path)) from None
-    return AuditResult(topology, findings, remedies)
+    return Diagnosis(inputs=(), topology=topology, findings=findings, remedies=remedies, notes=topology.notes)
 
 
 def probe(dsn: str, pgbouncer_dsn: str | None, topology: Topology | None) -> tuple[Snapshot, list[Finding]]:
