@@ -89,7 +89,7 @@ def test_probe_json_is_accepted_as_a_record_of_one_moment(incident_json: Path, t
     [
         ((), "nothing to diagnose"),
         (("--events", "/nonexistent/x.json", "--assume", "web.hosts"), "expected NAME=VALUE"),
-        (("--events", "/nonexistent/x.json", "--assume", "web.hosts=many"), "not a whole number"),
+        (("--events", "/nonexistent/x.json", "--assume", "web.hosts=many"), "whole number"),
         (("--watch-record", "/nonexistent/w.jsonl"), "no input could be used"),
         (("--events", "x", "--format", "sarif"), "not available"),
     ],

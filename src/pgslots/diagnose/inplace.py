@@ -58,6 +58,8 @@ def _persistent_consequence(group: ProcessGroup, topology: Topology) -> str:
             "connection, which stays open after the request until garbage collection; demand grows with every "
             "burst and is unbounded (Django ticket #33497: disable persistent connections under ASGI, use a pool)"
         )
+    if group.concurrency_model == "beat-db" or group.kind == "beat":
+        return "beat keeps its one connection open between schedule checks"
     if group.kind == "worker":
         celery = package_version(topology, "celery")
         if celery and celery[1] and celery[1] >= (5, 6):
@@ -70,7 +72,11 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
     if topology is None:
         return ()
     found: list[AlreadyInPlace] = []
-    persistent = [g for g in topology.groups if g.policy.pool_max is None and g.policy.conn_max_age != 0]
+    persistent = [
+        g for g in topology.groups
+        if g.policy.pool_max is None and g.policy.conn_max_age != 0 and g.policy.conn_max_age_known
+        and g.concurrency_model != "none"
+    ]
     by_setting: dict[tuple[str, tuple], list[ProcessGroup]] = {}
     for group in persistent:
         value = "None" if group.policy.conn_max_age is None else str(group.policy.conn_max_age)

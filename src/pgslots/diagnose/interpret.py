@@ -88,7 +88,9 @@ def _supply_and_demand(j: Joined) -> list[Statement]:
         return []
     statements = []
     web_asgi = [g for g in topology.groups if g.kind == "web" and is_asgi(g)]
-    processes = sum((g.hosts.value or 1) * (g.processes.value or 1) for g in topology.groups)
+    processes = sum(
+        (g.hosts.value or 1) * (g.processes.value or 1) for g in topology.groups if g.concurrency_model != "none"
+    )
     if web_asgi:
         statements.append(Statement(
             "processes_are_not_connections",
@@ -142,7 +144,8 @@ def headline(j: Joined) -> str:
         )
     if cap is not None and cap.usable is not None and cap.steady is not None:
         worst = "unbounded" if cap.worst_unbounded else str(cap.worst)
-        parts.append(f"demand {cap.steady}..{worst} connections against {cap.usable} usable slots")
+        assumed = " (assumed: PostgreSQL's default max_connections)" if cap.usable_assumed else ""
+        parts.append(f"demand {cap.steady}..{worst} connections against {cap.usable} usable slots{assumed}")
     leaking = [p for p in j.in_place if "leaks" in p.consequence]
     if leaking:
         parts.append(f"{leaking[0].setting} is already set and leaks under ASGI")

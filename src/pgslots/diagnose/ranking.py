@@ -17,15 +17,28 @@ from pgslots.diagnose.inplace import already_in_place
 from pgslots.remedies import MeasuredEffect, Remedy
 
 
-def _order(remedy: Remedy) -> tuple[int, int, int, float, str]:
+def _no_effect(remedy: Remedy, capacity: Capacity | None) -> bool:
+    """The budget model predicts exactly today's demand: worth doing, not a direction for
+    this incident (e.g. CONN_HEALTH_CHECKS)."""
+    p = remedy.predicted
+    if p is None or capacity is None or capacity.steady is None or remedy.measured is not None:
+        return False
+    today_worst = None if capacity.worst_unbounded else capacity.worst
+    return p.steady == capacity.steady and p.worst == today_worst
+
+
+def _order(remedy: Remedy, capacity: Capacity | None) -> tuple[bool, int, int, float, str]:
+    """By effort, then risk, then predicted worst demand (the audit's order), with the
+    remedies that change nothing in the connection count last."""
     worst = remedy.predicted.worst if remedy.predicted and remedy.predicted.worst is not None else float("inf")
-    return (remedy.effort + remedy.risk, remedy.effort, remedy.risk, worst, remedy.code)
+    return (_no_effect(remedy, capacity), remedy.effort, remedy.risk, worst, remedy.code)
 
 
 def rank(
     remedies: Sequence[Remedy],
     in_place: tuple[AlreadyInPlace, ...],
     measured: Mapping[str, MeasuredEffect],
+    capacity: Capacity | None = None,
 ) -> tuple[list[Remedy], list[str]]:
     """(ranked remedies, sentences about the ones withheld)."""
     kept: list[Remedy] = []
@@ -42,7 +55,7 @@ def rank(
         if remedy.code in measured and remedy.measured is None:
             remedy = dataclasses.replace(remedy, measured=measured[remedy.code])
         kept.append(remedy)
-    return sorted(kept, key=_order), withheld
+    return sorted(kept, key=lambda r: _order(r, capacity)), withheld
 
 
 def assess(remedies: Sequence[Remedy], capacity: Capacity | None) -> tuple[RemedyAssessment, ...]:
@@ -52,7 +65,9 @@ def assess(remedies: Sequence[Remedy], capacity: Capacity | None) -> tuple[Remed
         fits: bool | None = None
         parts = []
         predicted = remedy.predicted
-        if predicted is None:
+        if _no_effect(remedy, capacity):
+            parts.append("no change in the number of connections (worth doing, but not for this incident)")
+        elif predicted is None:
             parts.append("no prediction from the budget model")
         elif usable is None:
             parts.append("usable slots unknown: give --dsn to compare")
