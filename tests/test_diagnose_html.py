@@ -6,7 +6,10 @@ The screenshots (light, dark) are kept under `tests/output/` (git-ignored) for a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from PIL import Image
 from pgslots.diagnose.join import build
 from pgslots.live.model import Snapshot
 from pgslots.report import charts, diagnose_html
+from pgslots.serde import to_jsonable
 
 OUTPUT = Path(__file__).parent / "output"
 
@@ -157,3 +161,31 @@ def test_svg_is_deterministic_and_ids_do_not_collide():
     assert len(ids) == len(set(ids))
     assert all(re.search(r'url\(#([^)]+)\)', c.svg) is None or c.key in c.svg for c in first.values())
     assert "#010203" not in "".join(c.svg for c in first.values())
+
+
+def test_the_write_ups_incident_from_real_inputs_renders_every_chart(tmp_path: Path, browser: Chromium):
+    """End to end: the New Relic export and the write-up-shaped repository through the CLI,
+    with a watch record of the burst, opened in Chromium."""
+    root = Path(__file__).resolve().parent.parent
+    watch = tmp_path / "watch.jsonl"
+    watch.write_text("".join(
+        json.dumps(to_jsonable(s)) + "\n"
+        for s in watch_record()
+    ))
+    out = tmp_path / "writeup.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", "diagnose", "--events", str(root / "examples" / "newrelic-incident.json"),
+         "--repo", str(root / "tests" / "fixtures" / "repos" / "writeup"), "--assume", "django.hosts=16",
+         "--watch-record", str(watch), "--format", "html", "--output", str(out), "--fail-on", "never"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    load = browser.open(out)
+    assert load.requests == [out.resolve().as_uri()] and load.failed == []
+    facts = {c["key"]: c for c in browser.evaluate(CHART_FACTS)}
+    assert {k: facts[k]["title"] for k in facts} == EXPECTED_CHARTS
+    assert all(c["shapes"] > 20 and c["height"] > 150 for c in facts.values())
+    legend = " ".join(facts["errors-over-time"]["texts"])
+    assert "reserved_superuser (402)" in legend and "too_many_clients + reserved_superuser (15)" in legend
+    assert "usable slots (97)" in " ".join(facts["budget-per-group"]["texts"])
+    browser.screenshot(OUTPUT / "diagnose-writeup.png")

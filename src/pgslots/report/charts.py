@@ -147,8 +147,12 @@ def _style(fig: Any, ax: Any, title: str, xlabel: str, ylabel: str = "", grid: s
 
 
 def _legend(fig: Any) -> None:
-    """Below the plot, outside it: never hides data."""
-    fig.legend(loc="outside lower center", ncols=4, fontsize=8)
+    """Below the plot, outside it: never hides data. As many columns as fit the width
+    (about 95 characters of 8-point text across the figure)."""
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    widest = max((len(label) for label in labels), default=1) + 6
+    ncols = max(1, min(len(labels), 95 // widest))
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8)
 
 
 def _time_axis(ax: Any, times: Sequence[dt.datetime]) -> None:
