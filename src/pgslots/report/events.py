@@ -222,10 +222,10 @@ def _bucket_table(incident: Incident, colors: Mapping[str, str]) -> Table:
     return table
 
 
-def _count_table(title: str, rows: Iterable[tuple[str, int, float]], colors: Mapping[str, str] | None = None,
+def _count_table(header: str, rows: Iterable[tuple[str, int, float]], colors: Mapping[str, str] | None = None,
                  more: tuple[int, int] | None = None) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column(title.split(" (")[0].lower(), overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    table.add_column(header, overflow="fold")
     table.add_column("events", justify="right")
     table.add_column("share", justify="right")
     for value, n, share in rows:
@@ -252,13 +252,18 @@ def render_text(incident: Incident, *, color: bool = False, width: int = 110) ->
                   _bucket_table(incident, colors),
                   Text(f"{incident.bucket_rule}; {incident.alignment}", style="dim")]
         parts.append(_count_table(
-            "Message families (each event once)",
+            "message family (each event once)",
             ((f, n, n / incident.total) for f, n in incident.by_combination.items()), colors))
+        single = [(name, rows[0].value) for name, rows in incident.facets.items() if len(rows) == 1]
+        if single:
+            parts.append(Text("all events: " + ", ".join(f"{name} {value}" for name, value in single), style="dim"))
         for name, rows in incident.facets.items():
+            if len(rows) == 1:
+                continue
             shown = rows[:TEXT_FACET_ROWS]
             rest = rows[TEXT_FACET_ROWS:]
             more = (len(rest), sum(r.count for r in rest)) if rest else None
-            parts.append(_count_table(f"By {name}", ((r.value, r.count, r.share) for r in shown), more=more))
+            parts.append(_count_table(name, ((r.value, r.count, r.share) for r in shown), more=more))
     else:
         parts.append(Text("No connection-failure events in the inputs.", style="bold"))
     if incident.server_log is not None:
@@ -266,7 +271,12 @@ def render_text(incident: Incident, *, color: bool = False, width: int = 110) ->
         parts += [Text(f"  {name}: {text}") for name, text in _server_log_lines(incident)]
     if incident.notes:
         parts += [Text(""), Text("Interpretation", style="bold")]
-        parts += [Text(f"  • {note.text}") for note in incident.notes]
+        notes = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
+        notes.add_column(width=3)
+        notes.add_column(ratio=1)
+        for note in incident.notes:
+            notes.add_row("  •", note.text)
+        parts.append(notes)
     parts += [Text(""), Text("Inputs", style="bold")]
     for summary in incident.inputs:
         parts.append(Text(f"  {_input_line(summary)}"))
@@ -274,4 +284,5 @@ def render_text(incident: Incident, *, color: bool = False, width: int = 110) ->
     if incident.timezone_note:
         parts.append(Text(f"  {incident.timezone_note}", style="dim"))
     console.print(Group(*parts))
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    rendered = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in rendered.splitlines())

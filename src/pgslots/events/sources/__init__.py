@@ -17,6 +17,7 @@ import datetime as dt
 import gzip
 import importlib
 import io
+import json
 import pkgutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -176,6 +177,42 @@ def read_text(path: Path, options: ReadOptions) -> str:
     if options.progress is not None:
         options.progress(len(text))
     return text
+
+
+def looks_like_json_lines(head: str) -> bool:
+    """JSON Lines, not one JSON document: the first two non-blank lines are objects each."""
+    lines = [line.strip() for line in head.splitlines() if line.strip()][:2]
+    if len(lines) < 2:
+        return False
+    try:
+        return all(isinstance(json.loads(line), dict) for line in lines)
+    except json.JSONDecodeError:
+        return False
+
+
+def load_json_document(path: Path, options: ReadOptions) -> Any:
+    """The file as one JSON document, or an `InputError` saying where it breaks."""
+    text = read_text(path, options)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        raise InputError(f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=str(path)) from None
+
+
+def json_lines(path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; lines that are not JSON are
+    counted as skipped."""
+    for number, line in numbered_lines(path, options):
+        if not line.strip():
+            continue
+        stats.records += 1
+        try:
+            yield number, json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            stats.skip(number, "not JSON")
 
 
 def read_head(path: Path) -> str:

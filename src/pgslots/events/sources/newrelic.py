@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,10 +29,11 @@ from pgslots.events.sources import (
     GRID,
     ReadOptions,
     ReadStats,
-    numbered_lines,
+    json_lines,
+    load_json_document,
+    looks_like_json_lines,
     open_text,
     read_head,
-    read_text,
     register,
 )
 from pgslots.events.times import from_epoch, parse_time
@@ -299,16 +299,6 @@ def _nerdgraph_error(doc: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _looks_like_json_lines(head: str) -> bool:
-    lines = [line.strip() for line in head.splitlines() if line.strip()][:3]
-    if len(lines) < 2:
-        return False
-    try:
-        return all(isinstance(json.loads(line), dict) for line in lines[:2])
-    except json.JSONDecodeError:
-        return False
-
-
 class NewRelicJson:
     name = "newrelic"
     description = (
@@ -327,15 +317,10 @@ class NewRelicJson:
         return bool(_MARKERS.search(head))
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
-        if _looks_like_json_lines(read_head(path)):
+        if looks_like_json_lines(read_head(path)):
             yield from self._read_lines(path, options, stats)
             return
-        text = read_text(path, options)
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
-            raise InputError(f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
+        doc = load_json_document(path, options)
         rows, query, other = self._rows(doc, path)
         reader = _RowReader(path, self.name, options, stats, query)
         grid = _grid_of(rows, query)
@@ -369,15 +354,7 @@ class NewRelicJson:
 
     def _read_lines(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         reader = _RowReader(path, self.name, options, stats, _Query())
-        for number, line in numbered_lines(path, options):
-            if not line.strip():
-                continue
-            stats.records += 1
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError:
-                stats.skip(number, "not a JSON object")
-                continue
+        for number, raw in json_lines(path, options, stats):
             result = reader.event(raw, number)
             if isinstance(result, str):
                 stats.skip(number, result)
