@@ -175,4 +175,5 @@ def _lab(g: Gathered, path: Path) -> str:
     run, measured = parts.lab_run(path)
     g.lab = run
     g.measured = dict(measured)
-    return f"{path}: {len(run.scenarios)} scenarios, baseline {run.baseline!r}"
+    g.notes += [f"lab run: {note}" for note in run.notes]
+    return f"{path}: {len(run.scenarios)} scenarios measured ({', '.join(s.name for s in run.scenarios)})"

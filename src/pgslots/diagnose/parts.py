@@ -184,4 +184,6 @@ def watch_record(path: Path) -> tuple[list[Snapshot], int]:
 
 
 def lab_run(path: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
-    raise InputError("reading a lab run needs the lab part, which this build does not have yet", path=str(path))
+    from pgslots.diagnose import labrun
+
+    return labrun.read(path)

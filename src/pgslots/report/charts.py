@@ -346,44 +346,71 @@ def budget_per_group(budget: Sequence[GroupBudget], capacity: Capacity | None) -
 def remedy_comparison(
     remedies: Sequence[Remedy], capacity: Capacity | None, lab: LabRun | None = None
 ) -> Chart | None:
-    """Each remedy's predicted demand (steady .. worst) beside today's, and, when a lab run
-    measured it, the measured peak backends as a marker."""
-    rows = [r for r in remedies if r.predicted is not None or r.measured is not None]
-    if not rows:
+    """Left: each remedy's predicted demand (steady .. worst) beside today's, against the
+    usable slots. Right, when a lab run was given: the share of requests that failed in
+    each scenario of that run. The lab runs at its own scale, so its numbers get their own
+    panel instead of sharing the production axis."""
+    rows = [r for r in remedies if r.predicted is not None]
+    measured = [s for s in lab.scenarios if s.requests] if lab is not None else []
+    if not rows and not measured:
         return None
-    labels, steady, worst, measured = [], [], [], []
+    labels, steady, worst = [], [], []
     if capacity is not None and (capacity.steady is not None or capacity.worst_unbounded):
         labels.append("today (no change)")
         steady.append(capacity.steady)
         worst.append(None if capacity.worst_unbounded else capacity.worst)
-        measured.append(_baseline_peak(lab))
     for r in rows:
-        labels.append(f"{r.code} {r.title}")
+        labels.append(f"{r.code} {_wrap_label(r.title)}")
         steady.append(r.predicted.steady if r.predicted else None)
         worst.append(r.predicted.worst if r.predicted else None)
-        measured.append(r.measured.peak_backends if r.measured else None)
-    fig, ax = _figure(height=max(2.4, 1.3 + 0.55 * len(labels)))
-    cap = _axis_cap(steady + worst + measured, capacity)
-    _demand_bars(ax, labels, steady, worst, cap)
-    ys = [y for y, m in enumerate(measured) if m is not None]
-    if ys:
-        ax.plot([measured[y] for y in ys], ys, linestyle="none", marker="D", markersize=7, color=GREEN,
-                label="measured peak (lab)")
-    _reference_lines(ax, capacity, horizontal=False)
-    _style(fig, ax, REMEDIES_TITLE, "simultaneous server connections", grid="x")
-    _legend(fig)
+    height = max(2.6, 1.6 + 0.55 * (len(labels) + len(measured)) + (0.8 if measured and labels else 0))
+    fig, ax = _figure(height=height)
+    if measured:
+        fig.clear()
+        if labels:
+            ax, lab_ax = fig.subplots(2, 1, height_ratios=(len(labels) + 1, len(measured) + 1))
+        else:
+            lab_ax = fig.subplots()
+    if labels:
+        cap = _axis_cap(steady + worst, capacity)
+        _demand_bars(ax, labels, steady, worst, cap)
+        _reference_lines(ax, capacity, horizontal=False)
+        ax.grid(True, axis="x")
+        ax.set_axisbelow(True)
+        ax.set_xlabel("server connections predicted by the budget model")
+        ax.set_title("predicted demand after each change", loc="left", fontsize=9)
+    if measured:
+        names = [f"{s.name}" + (f" ({s.remedy})" if s.remedy else "") for s in measured]
+        shares = [100.0 * s.failed_requests / (s.requests or 1) for s in measured]
+        ys = list(range(len(names)))
+        colours = [GREY if s.name == (lab.baseline if lab else "") else GREEN for s in measured]
+        lab_ax.barh(ys, shares, height=0.6, color=colours)
+        for y, share, s in zip(ys, shares, measured):
+            lab_ax.annotate(f"{s.failed_requests}/{s.requests}", (share, y), xytext=(4, 0), textcoords="offset points",
+                            va="center", fontsize=8, color=INK)
+        lab_ax.set_yticks(ys, names)
+        lab_ax.invert_yaxis()
+        lab_ax.set_xlim(0, max(shares + [10.0]) * 1.25)
+        lab_ax.set_xlabel("failed requests in the lab run (% of requests)")
+        lab_ax.set_title("measured in the lab (at its own scale)", loc="left", fontsize=9)
+        lab_ax.grid(True, axis="x")
+        lab_ax.set_axisbelow(True)
+    fig.suptitle(REMEDIES_TITLE, x=0.01, ha="left", fontweight="bold", fontsize=11)
+    if labels:
+        _legend(fig)
     description = "; ".join(
         f"{label.splitlines()[0]}: {s if s is not None else '?'} .. {w if w is not None else 'unbounded'}"
-        + (f", measured peak {m}" if m is not None else "")
-        for label, s, w, m in zip(labels, steady, worst, measured)
+        for label, s, w in zip(labels, steady, worst)
     )
+    if measured:
+        description += "; lab: " + ", ".join(f"{s.name} {s.failed_requests}/{s.requests} failed" for s in measured)
     return Chart("remedy-comparison", REMEDIES_TITLE, _to_svg(fig, "remedy-comparison", REMEDIES_TITLE), description)
 
 
-def _baseline_peak(lab: LabRun | None) -> int | None:
-    if lab is None:
-        return None
-    for scenario in lab.scenarios:
-        if scenario.name == lab.baseline:
-            return scenario.peak_backends
-    return None
+def _wrap_label(title: str, width: int = 34) -> str:
+    """Long remedy titles on two lines, so the bars keep their width."""
+    if len(title) <= width:
+        return title
+    cut = title.rfind(" ", 0, width)
+    cut = cut if cut > 0 else width
+    return title[:cut] + "\n" + title[cut + 1 :]

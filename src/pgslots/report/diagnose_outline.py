@@ -336,8 +336,9 @@ def remedy_line(remedy: Remedy, assessment: RemedyAssessment | None = None) -> s
     if remedy.measured is not None:
         m = remedy.measured
         parts.append(
-            f"Measured in the lab ({code(m.scenario)}): {m.failed_requests} failed requests vs {m.baseline_failed_requests} "
-            f"at baseline, peak {m.peak_backends} backends vs {m.baseline_peak_backends}."
+            f"Measured in the lab ({code(m.scenario)}): **{m.failed_requests}** failed requests vs "
+            f"{m.baseline_failed_requests} at baseline, peak {m.peak_backends} client backends vs "
+            f"{m.baseline_peak_backends} ({m.note})."
         )
     if assessment is not None:
         parts.append(f"Reading: {assessment.verdict}.")
@@ -353,6 +354,8 @@ def _directions(diagnosis: Diagnosis) -> Section:
         blocks.append(Bullets(tuple(remedy_line(r, assessed.get(r.code)) for r in diagnosis.remedies), ordered=True))
         if diagnosis.lab is None:
             blocks.append(Paragraph("No lab run: " + _missing_adds(diagnosis, "lab-run")))
+        else:
+            blocks += _lab_blocks(diagnosis)
     else:
         blocks.append(Paragraph("No remedy to propose: " + _missing_adds(diagnosis, "repo")))
     if diagnosis.withheld:
@@ -360,6 +363,28 @@ def _directions(diagnosis: Diagnosis) -> Section:
         blocks.append(Bullets(diagnosis.withheld))
     blocks.append(Figure("remedy-comparison", missing="" if diagnosis.remedies else _missing_adds(diagnosis, "repo")))
     return Section("directions", "Directions (ordered by effort and risk)", tuple(blocks))
+
+
+def _lab_blocks(diagnosis: Diagnosis) -> list[Block]:
+    lab = diagnosis.lab
+    assert lab is not None
+    rows = tuple(
+        (
+            code(s.name),
+            s.remedy or ("baseline" if s.name == lab.baseline else "-"),
+            f"{s.failed_requests}/{s.requests}" if s.requests is not None else str(s.failed_requests),
+            "?" if s.peak_backends is None else str(s.peak_backends),
+            s.note,
+        )
+        for s in lab.scenarios
+    )
+    usable = f" against {lab.usable} usable slots" if lab.usable is not None else ""
+    return [
+        Paragraph(f"Measured in the lab run {code(lab.path)}, at the lab's scale{usable} (compare each remedy with "
+                  "the baseline of the same run, not with production counts):"),
+        Table(("scenario", "remedy", "failed requests", "peak backends", "what changed / after the burst"), rows,
+              numeric=(2, 3)),
+    ]
 
 
 def _inputs(diagnosis: Diagnosis) -> Section:
