@@ -124,3 +124,14 @@ def test_the_committed_fixtures_are_what_the_script_writes() -> None:
         assert handle.read() == module.ui_csv(events)
     assert json.loads((NEWRELIC / "incident-facet-timeseries.json").read_text()) == module.nerdgraph_facet_timeseries(events)
     assert EXAMPLE.read_bytes() == (NEWRELIC / "incident-nerdgraph.json").read_bytes()
+
+
+def test_the_readme_shows_the_real_output_of_the_example() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("<!-- section:events -->", 1)[1].split("<!-- /section:events -->", 1)[0]
+    block = section.split("$ pgslots events examples/newrelic-incident.json\n", 1)[1].split("\n```", 1)[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", "events", "examples/newrelic-incident.json"],
+        capture_output=True, text=True, cwd=EXAMPLE.parent.parent, timeout=120,
+    )
+    assert result.returncode == 0 and block == result.stdout.rstrip("\n")

@@ -175,13 +175,15 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     for group in topology.groups:
         if group.demand.worst == 0 and group.demand.steady == 0:
             continue
-        for label, quantity, question in (
-            ("hosts", group.hosts, f"How many hosts (machines, VMs, dynos) run {group.name}?"),
-            ("replicas", group.replicas, f"How many containers of {group.name} run on each host?"),
-            ("processes", group.processes, f"How many processes does {group.name} run per container?"),
-            ("per_process", group.per_process, f"How many concurrent connections can one {group.name} process open?"),
+        for quantity, question in (
+            (group.hosts, f"How many hosts (machines, VMs, dynos) run {group.name}?"),
+            (group.replicas, f"How many containers of {group.name} run on each host?"),
+            (group.processes, f"How many processes does {group.name} run per container?"),
+            (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
             if quantity.value is None and quantity.unknown:
+                if quantity.unknown.endswith(".cpus"):
+                    question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
                 adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
                 assumed = None

@@ -15,7 +15,7 @@ from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import Launch, expand, parse_launch, split_words
 from pgslots.deploy.readers.django_settings import SettingsRead
-from pgslots.deploy.readers.envfiles import Env
+from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
 from pgslots.evidence import Evidence, Resolution
 
@@ -52,10 +52,21 @@ def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
     found = env.get(name)
     if found is None:
         return None
+    if found.value == UNKNOWN_VALUE:
+        return Quantity(None, (found.evidence,), unknown)
     try:
         return Quantity(int(found.value.strip()), (found.evidence,))
     except ValueError:
         return Quantity(None, (found.evidence,), unknown)
+
+
+def _not_visible(env: Env, name: str, unknown: str) -> Quantity | None:
+    """Unknown (rather than the library default) when the variable may be in an env file
+    that the repository does not contain."""
+    missing = env.get(MISSING_ENV)
+    if missing is None:
+        return None
+    return Quantity(None, (Evidence(missing.value, None, f"{name} may be set in {missing.value}, which is not in the repository", Resolution.ENV_FILE),), unknown)
 
 
 def _from_v(value: V | None, unknown: str) -> Quantity | None:
@@ -95,7 +106,8 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
             return _from_v(config_ns[conf_name], unknown)
         return None
 
-    workers = setting("workers", "workers", f"{name}.processes") or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes")
+    workers = setting("workers", "workers", f"{name}.processes") or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") \
+        or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes")
     if workers is None:
         workers = Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default workers=1 (WEB_CONCURRENCY not set)"),))
     threads = setting("threads", "threads", f"{name}.per_process")
@@ -187,7 +199,8 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
 def uvicorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
     workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers")
     if workers is None:
-        workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
+        workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes") \
+            or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
     limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency")
     if limit is not None:
         return Shape("web", f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})", "asgi", workers, limit)

@@ -18,23 +18,23 @@ from pgslots.deploy import budget
 from pgslots.deploy.model import (
     AliasFact, ConnectionPolicy, Demand, DjangoFacts, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology,
 )
-from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import Launch, launch_from_words, split_words
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice, SettingsRead, alias_facts, choose_settings, read_settings,
 )
 from pgslots.deploy.readers.docker import (
-    ComposeFile, Dockerfile, Service, compose_score, is_compose_file, read_compose, read_dockerfile,
+    ComposeFile, Dockerfile, compose_score, is_compose_file, read_compose, read_dockerfile,
 )
 from pgslots.deploy.readers.envfiles import (
-    Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
+    MISSING_ENV, Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
 )
 from pgslots.deploy.readers.kubernetes import Manifests, looks_like_helm_values, looks_like_manifest, read_helm_values, read_manifests
 from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
 from pgslots.deploy.readers.postgres import (
     flags_from_argv, pgbouncer_from_env, read_pgbouncer_ini, read_postgresql_conf,
 )
-from pgslots.deploy.readers.pyeval import UNKNOWN, ModuleResolver, V
+from pgslots.deploy.readers.pyeval import ModuleResolver, V
 from pgslots.deploy.readers.scripts import apply_assignments, read_script
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.servers import Shape, shape_of
@@ -107,7 +107,9 @@ def scan(root: Path) -> Scan:
                 read_manifests(repo, rel, manifests)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
-    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, [], [], {})
+    notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
+             "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, [], {})
 
 
 # ----------------------------------------------------------------------------- environments
@@ -120,6 +122,7 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
         if chosen is None:
             if required:
                 notes.append(why)
+                env.set(EnvValue(MISSING_ENV, rel, Evidence(rel, None, why, Resolution.ENV_FILE)))
             continue
         if chosen != rel:
             notes.append(f"env file {why}")
@@ -131,7 +134,7 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
 
 def project_env(s: Scan, notes: list[str]) -> Env:
     """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`)."""
-    candidates = [p for p in s.repo.paths if is_env_file(p)]
+    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0]
     if not candidates:
         return Env()
     real = {p for p in candidates}
@@ -163,6 +166,8 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     for service in compose.services.values():
         if service.image and (POSTGRES_IMAGES.search(service.image) or PGBOUNCER_IMAGES.search(service.image)):
             continue
+        if service.dockerfile is None and service.command is None:
+            continue  # a third-party image run as is (redis, nginx, traefik): no Django process
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         env = dockerfile.env if dockerfile else Env()
         env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment)
@@ -181,10 +186,23 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     return specs
 
 
+INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
+                         r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower")
+
+
+def app_dockerfile(s: Scan) -> Dockerfile | None:
+    """The one Dockerfile of the application (not a database's), if there is exactly one with a CMD."""
+    found = [d for d in s.dockerfiles.values() if d.cmd and not POSTGRES_IMAGES.search(" ".join(d.base_images)) and compose_score(d.path) > -15]
+    return found[0] if len(found) == 1 else None
+
+
 def k8s_specs(s: Scan, base_env: Env) -> list[ProcessSpec]:
     specs = []
+    fallback = app_dockerfile(s)
     for container in s.manifests.containers:
         if container.image and (POSTGRES_IMAGES.search(container.image) or PGBOUNCER_IMAGES.search(container.image)):
+            continue
+        if container.argv is None and container.image and INFRA_IMAGES.search(container.image):
             continue
         env = base_env
         for name in container.config_maps:
@@ -199,11 +217,17 @@ def k8s_specs(s: Scan, base_env: Env) -> list[ProcessSpec]:
                 if hpa.min_replicas is not None:
                     replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
         name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
+        dockerfile = fallback
+        words = container.argv if container.argv else (dockerfile.cmd if dockerfile else None)
+        if container.argv is None and dockerfile is not None:
+            s.notes.append(f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used")
         specs.append(
             ProcessSpec(
-                name=name, words=container.argv, env=env,
+                name=name, words=words, env=env if dockerfile is None else dockerfile.env.overlay(env),
                 source=Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
                 hosts=Quantity(1, (), None), replicas=replicas, max_replicas=max_replicas,
+                entry_words=dockerfile.entrypoint if dockerfile else None, dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
             )
         )
     return specs
@@ -418,7 +442,10 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                 version = Quantity(int(tag[1]), (Evidence(service.file, service.line, f"image {image or base}"),))
             env = env_files_env(s, service.env_files, notes).overlay(service.environment)
             user = env.get("POSTGRES_USER")
-            superuser = user.value if user else "postgres"
+            missing = any(resolve_env_file(repo, rel)[0] is None for rel, _, _ in service.env_files)
+            # The official image's superuser is POSTGRES_USER (default "postgres"); when it comes
+            # from an env file that is not committed, the variable itself names the role.
+            superuser = user.value if user else ("${POSTGRES_USER}" if missing else "postgres")
             superuser_ev = (user.evidence,) if user else (Evidence(service.file, service.line, f"service {service.name}", Resolution.LIBRARY_DEFAULT, "official image: POSTGRES_USER defaults to postgres"),)
             argv = service.command or []
             for name, raw in flags_from_argv(argv).items():
@@ -428,12 +455,11 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                     except ValueError:
                         pass
             conf_target = flags_from_argv(argv).get("config_file")
-            for volume, line in service.volumes:
+            for volume, _ in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0]
-                src = source[2:] if source.startswith("./") else source
-                from pgslots.deploy.readers import join as _join
-                src = _join(service.file.rsplit("/", 1)[0] if "/" in service.file else "", source) if source.startswith(".") else src
+                folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
+                src = join(folder, source) if source.startswith(".") else source
                 if repo.has(src) and (target.endswith("postgresql.conf") and (conf_target in (None, target) or "/docker-entrypoint" in target) or target == conf_target):
                     mounted.add(src)
                     for name, item in read_postgresql_conf(repo, src).items():
@@ -447,7 +473,8 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
         if PGBOUNCER_IMAGES.search(image) or "pgbouncer" in service.name.lower():
             env = env_files_env(s, service.env_files, notes).overlay(service.environment)
             found = pgbouncer_from_env(env)
-            ini_paths = [src for volume, _ in service.volumes for src in [volume.split(":")[0].lstrip("./")] if src.endswith(".ini") and repo.has(src)]
+            folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
+            ini_paths = [src for volume, _ in service.volumes for src in [join(folder, volume.split(":")[0])] if src.endswith(".ini") and repo.has(src)]
             for ini in ini_paths:
                 ini_settings, _ = read_pgbouncer_ini(repo, ini)
                 for key, item in ini_settings.items():
@@ -596,10 +623,12 @@ def build(root: Path) -> Topology:
     # 3. the role the app connects as
     slots = server.slots
     default_alias = next((a for a in facts.aliases if a.name == "default"), None)
-    if default_alias is not None and slots.role is not None and default_alias.user and not default_alias.user.startswith("$"):
+    if default_alias is not None and slots.role is not None and default_alias.user and (
+        not default_alias.user.startswith("$") or default_alias.user.startswith("${")
+    ):
         slots = dataclasses.replace(slots, role_is_superuser=(default_alias.user == slots.role), role=default_alias.user,
                                     role_evidence=slots.role_evidence + default_alias.evidence[:1])
-    elif default_alias is not None and default_alias.user and not default_alias.user.startswith("$"):
+    elif default_alias is not None and default_alias.user and (not default_alias.user.startswith("$") or default_alias.user.startswith("${")):
         slots = dataclasses.replace(slots, role=default_alias.user, role_evidence=default_alias.evidence[:1])
     else:
         slots = dataclasses.replace(slots, role=None)

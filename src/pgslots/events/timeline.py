@@ -9,8 +9,9 @@ Bucket alignment. An APM chart starts its buckets at the query window's start: N
 `TIMESERIES 5 minutes` over a window from 22:22 gives 22:22, 22:27, 22:32. Raw events carry
 no window, so by default the window starts with the first event's minute, which gives the
 same grid as the chart the events were exported from when that chart's window started
-with the burst. `--since` makes the window start there instead (as NRQL's SINCE does), an
-aggregated export keeps its own grid, and `--align clock|first|TIME` overrides all of that.
+with the burst (hourly and coarser buckets sit on the clock instead). `--since` makes the
+window start there (as NRQL's SINCE does), an aggregated export keeps its own grid, and
+`--align clock|first|TIME` overrides all of that.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def _anchor(
         return grid.begin, (
             f"on the input's own TIMESERIES grid (New Relic starts it at the query window's start, {_clock(grid.begin)})"
         )
+    if bucket >= 3600:
+        return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
     return _floor(first, 60 if bucket >= 60 else 1), (
         "at the first event's minute, as an APM chart whose window starts with the burst does "
         "(--align clock for round times, --since or --align TIME to choose)"
@@ -401,6 +404,28 @@ def _of(n: int, total: int) -> str:
     return f"{n} of {total} events ({format_share(n / total)})"
 
 
+_TRANSACTION_NOTES = (
+    (
+        "before_view",
+        "before_view",
+        "are named after a middleware",
+        "New Relic names a web transaction after the last middleware entered until the view runs, so these "
+        "requests failed before the view ran: while getting a database connection, not in a slow query. The "
+        "name does not prove that this middleware issued the first query: with ATOMIC_REQUESTS Django opens the "
+        "connection in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware "
+        "or a middleware reading request.user connect earlier.",
+    ),
+    ("in_view", "in_view", "are named after a view", "These requests reached the view before the failure."),
+    (
+        "worker",
+        "worker_side",
+        "are Celery tasks",
+        "Worker side: the Celery processes compete with the web processes for the same slots.",
+    ),
+)
+"""(transaction kind, note key, what the names are, what that means)."""
+
+
 def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
     """What the events say beyond their counts, each sentence with the events it speaks for.
     Hedged where the evidence is indirect: a transaction name says where the request was,
@@ -438,34 +463,10 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
             f"{_of(exhausted, total)} are the server refusing a connection for lack of a slot "
             "(too many clients, reserved slots, or a role or database limit).",
         )
-    before = sum(kinds["before_view"].values())
-    if before:
-        add(
-            "before_view",
-            before,
-            f"{_of(before, total)} are named after a middleware: {_names(kinds['before_view'])}. New Relic names "
-            "a web transaction after the last middleware entered until the view runs, so these requests failed "
-            "before the view ran: while getting a database connection, not in a slow query. The name does not "
-            "prove that this middleware issued the first query: with ATOMIC_REQUESTS Django opens the connection "
-            "in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware or a "
-            "middleware reading request.user connect earlier.",
-        )
-    in_view = sum(kinds["in_view"].values())
-    if in_view:
-        add(
-            "in_view",
-            in_view,
-            f"{_of(in_view, total)} are named after a view: {_names(kinds['in_view'])}. These requests reached "
-            "the view before the failure.",
-        )
-    worker = sum(kinds["worker"].values())
-    if worker:
-        add(
-            "worker_side",
-            worker,
-            f"{_of(worker, total)} are Celery tasks: {_names(kinds['worker'])}. Worker side: the Celery "
-            "processes compete with the web processes for the same slots.",
-        )
+    for kind, key, lead, meaning in _TRANSACTION_NOTES:
+        n = sum(kinds[kind].values())
+        if n:
+            add(key, n, f"{_of(n, total)} {lead}: {_names(kinds[kind])}. {meaning}")
     if multi_attempt:
         mixed = f", {mixed_attempts} of them with two different refusals" if mixed_attempts else ""
         add(

@@ -266,7 +266,7 @@ def deploy_overlap(t: Topology) -> list[Finding]:
     if t.demand is None or t.demand.worst is None:
         return []
     usable, _ = budget.effective_usable(t)
-    largest = max((g for g in t.groups if g.demand.worst), key=lambda g: g.demand.worst or 0, default=None)
+    largest = max((g for g in t.groups if g.demand.worst and not g.policy.via_pgbouncer), key=lambda g: g.demand.worst or 0, default=None)
     if largest is None or t.demand.worst > usable or t.demand.worst + (largest.demand.worst or 0) <= usable:
         return []
     return [DEPLOY_OVERLAP.finding(f"During a deploy or HUP, {largest.name} can briefly run twice: {t.demand.worst} + {largest.demand.worst} "

@@ -32,8 +32,11 @@ class Expanded:
     defaulted: tuple[str, ...] = ()  # variables whose `${VAR:-default}` default was used
 
 
-def expand(word: str, env: Env) -> Expanded:
-    """Expand `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:?msg}`; `$(...)` makes it unknown."""
+def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
+    """Expand `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:?msg}`; `$(...)` makes it unknown.
+
+    With `symbolic`, a variable set nowhere stays as `${NAME}` in the result instead of making
+    it unknown: `postgres://${POSTGRES_USER}@...` still says *which* variable names the role."""
     if _SUBSHELL.search(word):
         return Expanded(None, missing=("$(...)",))
     used: list[EnvValue] = []
@@ -49,6 +52,8 @@ def expand(word: str, env: Env) -> Expanded:
         if found is not None and found.value == UNKNOWN_VALUE:
             used.append(found)
             missing.append(name)
+            if symbolic:
+                return "${%s}" % name
             unknown = True
             return ""
         if found is not None and (found.value != "" or ":" not in op):
@@ -66,6 +71,8 @@ def expand(word: str, env: Env) -> Expanded:
         if op in (":+", "+"):
             return ""
         missing.append(name)
+        if symbolic:
+            return "${%s}" % name
         unknown = True
         return ""
 

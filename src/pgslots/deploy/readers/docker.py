@@ -15,12 +15,11 @@ import json
 import re
 from typing import Any
 
-import yaml
-
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import expand, split_words
 from pgslots.deploy.readers.envfiles import Env, EnvValue, parse_env_file
-from pgslots.deploy.readers.yamlfile import line_of, load_all, yaml_error
+from pgslots.deploy.readers.scripts import logical_lines
+from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -48,15 +47,7 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        number = index + 1
-        line = lines[index]
-        index += 1
-        while line.rstrip().endswith("\\") and index < len(lines):
-            line = line.rstrip()[:-1] + " " + lines[index].strip()
-            index += 1
+    for number, line in logical_lines(text):
         match = _INSTRUCTION.match(line)
         if not match or line.lstrip().startswith("#"):
             continue
@@ -148,15 +139,7 @@ def is_compose_file(path: str) -> bool:
 
 
 def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
-    text = repo.text(rel)
-    if text is None:
-        return None
-    try:
-        docs = load_all(text)
-    except yaml.YAMLError as exc:
-        line, why = yaml_error(exc)
-        repo.broken(rel, line, why)
-        return None
+    docs = load_file(repo, rel)
     if not docs or not isinstance(docs[0], dict):
         return None
     data = docs[0]

@@ -18,6 +18,9 @@ from pgslots.redact import REDACTOR, redact_value
 _LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(?P<value>.*?)\s*$")
 UNKNOWN_VALUE = "\x00unknown"
 """The value of a variable that is set to something only the running host knows (`$(nproc)`)."""
+MISSING_ENV = "\x00missing-env-files"
+"""Set in an environment whose env files are referenced but not in the repository: a
+variable absent from it may still be set in production."""
 EXAMPLE_SUFFIXES = ("-example", ".example", "_example", ".sample", "-sample", ".template", ".dist", ".tmpl")
 
 

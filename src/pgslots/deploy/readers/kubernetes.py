@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import yaml
-
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.envfiles import Env, EnvValue
-from pgslots.deploy.readers.yamlfile import line_of, load_all, yaml_error
+from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -66,18 +64,7 @@ def looks_like_helm_values(path: str, text: str) -> bool:
 
 
 def read_manifests(repo: RepoFiles, rel: str, into: Manifests) -> None:
-    text = repo.text(rel)
-    if text is None:
-        return
-    if "{{" in text:
-        return  # a Go template (Helm chart templates/): not YAML
-    try:
-        docs = load_all(text)
-    except yaml.YAMLError as exc:
-        line, why = yaml_error(exc)
-        repo.broken(rel, line, why)
-        return
-    for doc in docs:
+    for doc in load_file(repo, rel, skip_templates=True) or []:
         for item in (doc.get("items") or []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]:
             if isinstance(item, dict):
                 _document(rel, item, into)
@@ -135,15 +122,8 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
 
 
 def read_helm_values(repo: RepoFiles, rel: str, into: Manifests) -> None:
-    text = repo.text(rel)
-    if text is None:
-        return
-    try:
-        docs = load_all(text)
-    except yaml.YAMLError as exc:
-        line, why = yaml_error(exc)
-        repo.broken(rel, line, why)
-        return
+    docs = load_file(repo, rel) or []
+
     def walk(node: Any, prefix: str) -> None:
         if not isinstance(node, dict):
             return

@@ -105,10 +105,13 @@ def cast_value(raw: str, cast: str | None) -> Any:
 def parse_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None) -> dict[str, V]:
     """A database URL as django-environ / dj-database-url turn it into a DATABASES entry."""
     REDACTOR.register_named("DATABASE_URL", url)
+    if "${" in url:
+        return _symbolic_db_url(url, where, env_var)
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        return {"HOST": V(UNKNOWN, where, env_var)}
+        return unknown_db(where, env_var)
     scheme = parts.scheme.lower()
     engine = (
         "django.db.backends.postgresql" if scheme in POSTGRES_SCHEMES or scheme.startswith("postgres")
@@ -139,6 +142,28 @@ def parse_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None) -> 
     if options:
         entry["OPTIONS"] = item(options)
     return entry
+
+
+_URL_PARTS = re.compile(
+    r"^(?P<scheme>[^:]+)://(?:(?P<user>[^:@/]*)(?::(?P<password>[^@]*))?@)?(?P<host>[^:/?]*)(?::(?P<port>[^/?]*))?(?:/(?P<name>[^?]*))?"
+)
+
+
+def _symbolic_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None) -> dict[str, V]:
+    """A URL built from variables we cannot see (`postgres://${POSTGRES_USER}@${POSTGRES_HOST}/...`):
+    each part is kept as written, so two URLs built from the same variables compare equal."""
+    match = _URL_PARTS.match(url)
+    if not match:
+        return unknown_db(where, env_var)
+    scheme = match["scheme"].lower()
+    engine = "django.db.backends.postgresql" if scheme.startswith("postgres") or scheme in POSTGRES_SCHEMES else f"(scheme {scheme})"
+    return {
+        "ENGINE": V(engine, where, env_var),
+        "NAME": V(match["name"] or None, where, env_var),
+        "HOST": V(match["host"] or None, where, env_var),
+        "PORT": V(match["port"] or None, where, env_var),
+        "USER": V(match["user"] or None, where, env_var),
+    }
 
 
 def unknown_db(where: tuple[Evidence, ...], env_var: str | None) -> dict[str, V]:

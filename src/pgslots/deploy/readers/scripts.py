@@ -13,7 +13,7 @@ import re
 
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import Expanded, Launch, expand, launch_from_words, split_words
-from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env, EnvValue
+from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -139,10 +139,16 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles) -> Env:
     known (`$(nproc)`) records the variable as unknown at that line.
     """
     result = env.overlay({})
+    incomplete = env.get(MISSING_ENV) is not None
     for item in script.assignments:
         if item.conditional and result.get(item.name) is not None:
             continue
-        expanded: Expanded = expand(item.raw, result)
+        if item.conditional and incomplete and item.name.isupper():
+            # `if [ -z "$X" ]; then X=default`: X may well be set by the env file we cannot see.
+            note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)}, which is not in the repository"
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, repo.quote(script.path, item.line), Resolution.LITERAL, note)))
+            continue
+        expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
         if expanded.value is None:
             # Set, but to something only the running host knows (`$(nproc)`).

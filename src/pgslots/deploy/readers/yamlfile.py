@@ -46,6 +46,20 @@ def load_all(text: str) -> list[Any]:
     return [doc for doc in yaml.load_all(text, Loader=LineLoader) if doc is not None]
 
 
+def load_file(repo: Any, rel: str, skip_templates: bool = False) -> list[Any] | None:
+    """The documents of a repository YAML file; None (with a read error recorded) when it is
+    unreadable or invalid. With `skip_templates`, Go templates (Helm `templates/`) are skipped."""
+    text = repo.text(rel)
+    if text is None or (skip_templates and "{{" in text):
+        return None
+    try:
+        return load_all(text)
+    except yaml.YAMLError as exc:
+        line, why = yaml_error(exc)
+        repo.broken(rel, line, why)
+        return None
+
+
 def line_of(mapping: Any, key: Any) -> int | None:
     if isinstance(mapping, LineDict):
         return mapping.key_lines.get(key, mapping.line or None)

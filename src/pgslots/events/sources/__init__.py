@@ -180,13 +180,14 @@ def read_text(path: Path, options: ReadOptions) -> str:
 
 
 def looks_like_json_lines(head: str) -> bool:
-    """JSON Lines, not one JSON document: the first two non-blank lines are objects each."""
+    """JSON Lines, not one JSON document: the first non-blank line is a whole object by
+    itself, and more lines follow (a pretty-printed document's first line is a lone `{`)."""
     lines = [line.strip() for line in head.splitlines() if line.strip()][:2]
     if len(lines) < 2:
         return False
     try:
-        return all(isinstance(json.loads(line), dict) for line in lines)
-    except json.JSONDecodeError:
+        return isinstance(json.loads(lines[0]), dict)
+    except (json.JSONDecodeError, RecursionError):
         return False
 
 
@@ -196,10 +197,25 @@ def load_json_document(path: Path, options: ReadOptions) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text[: exc.pos].rstrip().endswith("}") and "\n" in text[: exc.pos + 1]:
+            return _JSON_LINES  # one object per line, the first longer than the sniffed head
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
         raise InputError(f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", path=str(path)) from None
+
+
+_JSON_LINES = object()
+
+
+def json_records(path: Path, options: ReadOptions, stats: ReadStats) -> tuple[Any, Iterator[tuple[int, Any]] | None]:
+    """`(document, None)` for a JSON document, `(None, records)` for JSON Lines, where
+    records are `(line number, value)` and unparsable lines are counted as skipped."""
+    if not looks_like_json_lines(read_head(path)):
+        document = load_json_document(path, options)
+        if document is not _JSON_LINES:
+            return document, None
+    return None, json_lines(path, options, stats)
 
 
 def json_lines(path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[tuple[int, Any]]:

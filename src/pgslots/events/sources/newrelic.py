@@ -29,11 +29,8 @@ from pgslots.events.sources import (
     GRID,
     ReadOptions,
     ReadStats,
-    json_lines,
-    load_json_document,
-    looks_like_json_lines,
+    json_records,
     open_text,
-    read_head,
     register,
 )
 from pgslots.events.times import from_epoch, parse_time
@@ -317,10 +314,10 @@ class NewRelicJson:
         return bool(_MARKERS.search(head))
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
-        if looks_like_json_lines(read_head(path)):
-            yield from self._read_lines(path, options, stats)
+        doc, lines = json_records(path, options, stats)
+        if lines is not None:
+            yield from self._read_lines(lines, path, options, stats)
             return
-        doc = load_json_document(path, options)
         rows, query, other = self._rows(doc, path)
         reader = _RowReader(path, self.name, options, stats, query)
         grid = _grid_of(rows, query)
@@ -352,9 +349,11 @@ class NewRelicJson:
         other_rows = other if isinstance(other, list) else [other] if isinstance(other, Mapping) else []
         return list(nrql["results"]), query, other_rows if query.facets else []
 
-    def _read_lines(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
+    def _read_lines(
+        self, lines: Iterator[tuple[int, Any]], path: Path, options: ReadOptions, stats: ReadStats
+    ) -> Iterator[ErrorEvent]:
         reader = _RowReader(path, self.name, options, stats, _Query())
-        for number, raw in json_lines(path, options, stats):
+        for number, raw in lines:
             result = reader.event(raw, number)
             if isinstance(result, str):
                 stats.skip(number, result)

@@ -24,10 +24,7 @@ from pgslots.events.model import ErrorEvent, SourceRef
 from pgslots.events.sources import (
     ReadOptions,
     ReadStats,
-    json_lines,
-    load_json_document,
-    looks_like_json_lines,
-    read_head,
+    json_records,
     register,
 )
 from pgslots.events.times import from_epoch, parse_time
@@ -53,7 +50,8 @@ def _exception_values(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     exception = event.get("exception")
     if isinstance(exception, Mapping) and isinstance(exception.get("values"), list):
         return [v for v in exception["values"] if isinstance(v, Mapping)]
-    for entry in event.get("entries") or ():
+    entries = event.get("entries")
+    for entry in entries if isinstance(entries, list) else ():
         if isinstance(entry, Mapping) and entry.get("type") == "exception":
             data = entry.get("data")
             if isinstance(data, Mapping) and isinstance(data.get("values"), list):
@@ -131,11 +129,11 @@ class Sentry:
         return start in ("{", "[") and bool(_MARKERS.search(head))
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
-        as_lines = looks_like_json_lines(read_head(path))
-        if as_lines:
-            records: Iterator[tuple[int, Any]] = json_lines(path, options, stats)
+        doc, lines = json_records(path, options, stats)
+        as_lines = lines is not None
+        if lines is not None:
+            records: Iterator[tuple[int, Any]] = lines
         else:
-            doc = load_json_document(path, options)
             if isinstance(doc, Mapping) and isinstance(doc.get("data"), list):
                 doc = doc["data"]  # an API page wrapped as {"data": [...]}
             items = doc if isinstance(doc, list) else [doc]

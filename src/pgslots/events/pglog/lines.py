@@ -1,0 +1,61 @@
+"""The server messages that matter for connection slots, parsed.
+
+Formats from PG15 and PG18 sources (domain reference §1.4):
+
+* `connection received: host=%s port=%s` (port absent for Unix sockets: `host=[local]`);
+* `connection authorized: user=%s database=%s application_name=%s` + optional SSL/GSS info;
+* `replication connection authorized: user=%s ...` (walsenders: no `max_connections` slot);
+* `disconnection: session time: %d:%02d:%02d.%03d user=%s database=%s host=%s port=%s`;
+* `starting PostgreSQL 18.6 on x86_64-pc-linux-gnu, ...`;
+* `database system is ready to accept connections`: every earlier backend is gone.
+"""
+
+from __future__ import annotations
+
+import re
+
+RECEIVED = b"connection received: "
+AUTHORIZED = b"connection authorized: "
+REPLICATION_AUTHORIZED = b"replication connection authorized: "
+DISCONNECTION = b"disconnection: "
+STARTING = b"starting PostgreSQL "
+READY = b"database system is ready to accept connections"
+
+_RECEIVED = re.compile(rb"connection received: host=(\S*)")
+_AUTHORIZED = re.compile(
+    rb"connection authorized: user=(\S*) database=(\S*)(?: application_name=(.*?))?"
+    rb"(?: SSL enabled \(.*| GSS \(.*)?\s*"
+)
+_DISCONNECTION = re.compile(
+    rb"disconnection: session time: (\d+):(\d\d):(\d\d)\.(\d{3}) user=(\S*) database=(\S*) host=(\S*)"
+)
+_STARTING = re.compile(rb"starting PostgreSQL (\d+(?:\.\d+)?(?:[a-z]+\d*)?)")
+
+UNKNOWN_VALUES = frozenset({b"", b"[unknown]", "", "[unknown]"})
+
+
+def received_host(message: bytes) -> bytes | None:
+    match = _RECEIVED.match(message)
+    return match.group(1) if match else None
+
+
+def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:
+    """(user, database, application_name or None)."""
+    match = _AUTHORIZED.fullmatch(message)
+    if match is None:
+        return None
+    return match.group(1), match.group(2), match.group(3) or None
+
+
+def disconnection(message: bytes) -> tuple[float, bytes, bytes, bytes] | None:
+    """(session seconds, user, database, host)."""
+    match = _DISCONNECTION.match(message)
+    if match is None:
+        return None
+    hours, minutes, seconds, millis = (int(x) for x in match.group(1, 2, 3, 4))
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000, match.group(5), match.group(6), match.group(7)
+
+
+def server_version(message: bytes) -> str | None:
+    match = _STARTING.match(message)
+    return match.group(1).decode("ascii") if match else None

@@ -1,0 +1,213 @@
+"""`pgslots audit`: realistic repository trees against hand-worked oracles, robustness, formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import pgslots.cli.audit  # noqa: F401 - registers the command
+from pgslots.cli import app
+from pgslots.deploy.model import Topology
+from pgslots.serde import from_jsonable, to_jsonable
+
+REPOS = Path(__file__).parent / "fixtures" / "repos"
+FIXTURES = sorted(p.name for p in REPOS.iterdir() if (p / "expected.yaml").exists())
+runner = CliRunner()
+
+
+def audit_json(path: Path, *args: str) -> dict:
+    result = runner.invoke(app, ["audit", str(path), "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _value(quantity: dict) -> object:
+    if quantity["value"] is None:
+        return "unknown" if quantity.get("unknown") else "unbounded"
+    return quantity["value"]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
+    expected = yaml.safe_load((REPOS / name / "expected.yaml").read_text())
+    data = audit_json(REPOS / name)
+    topology = data["topology"]
+    assert topology["settings_module"] == expected["settings_module"]
+    groups = {g["name"]: g for g in topology["groups"]}
+    assert set(groups) == set(expected["groups"])
+    for group_name, want in expected["groups"].items():
+        got = groups[group_name]
+        assert got["kind"] == want["kind"], group_name
+        assert got["concurrency_model"] == want["concurrency_model"], group_name
+        for key in ("processes", "per_process"):
+            if key in want:
+                assert _value(got[key]) == want[key], (group_name, key)
+        assert got["demand"]["steady"] == want["steady"], group_name
+        assert (got["demand"]["worst"] if got["demand"]["worst"] is not None else "unbounded") == want["worst"], group_name
+    total = topology["demand"]
+    assert total["steady"] == expected["total"]["steady"]
+    assert (total["worst"] if total["worst"] is not None else "unbounded") == expected["total"]["worst"]
+    slots = expected.get("slots", {})
+    if "usable" in slots:
+        assert (topology["slots"]["usable"] if topology["slots"]["usable"] is not None else "unknown") == slots["usable"]
+    if "usable_if_default" in slots:
+        assert topology["slots"]["usable_if_default"] == slots["usable_if_default"]
+    if "max_connections" in slots:
+        assert _value(topology["slots"]["max_connections"]) == slots["max_connections"]
+    if "role_is_superuser" in slots:
+        assert topology["slots"]["role_is_superuser"] is slots["role_is_superuser"]
+    if "unknowns" in expected:
+        assert [u["name"] for u in topology["unknowns"]] == expected["unknowns"]
+    assert sorted(f["code"] for f in data["findings"]) == sorted(expected["findings"])
+    assert [r["code"] for r in data["remedies"]] == expected["remedies"]
+    for group_name, locations in (expected.get("evidence") or {}).items():
+        cited = {f"{e['path']}:{e['line']}" for e in groups[group_name]["evidence"]}
+        assert set(locations) <= cited, (group_name, cited)
+    if "pgbouncer" in expected:
+        for key, value in expected["pgbouncer"].items():
+            assert topology["pgbouncer"][key] == value
+
+
+def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persistence() -> None:
+    data = audit_json(REPOS / "writeup")
+    leak = [f for f in data["findings"] if f["code"] == "PGS003"]
+    assert leak and any(e["path"] == "config/settings/production.py" and e["line"] == 15 for e in leak[0]["evidence"])
+    assert "R01" == data["remedies"][0]["code"]
+    everything = json.dumps(data["remedies"])
+    assert "CONN_MAX_AGE=60" not in everything and "CONN_MAX_AGE = 60" not in everything
+    web = next(g for g in data["topology"]["groups"] if g["name"] == "django")
+    assert web["demand"]["worst"] is None
+    # every remedy's prediction is the budget model re-run with its own changes
+    from pgslots.remedies import Remedy, predict
+    topology = from_jsonable(Topology, data["topology"])
+    for remedy in data["remedies"]:
+        assert to_jsonable(predict(topology, from_jsonable(Remedy, remedy))) == remedy["predicted"]
+
+
+def test_topology_json_round_trips_for_probe_and_diagnose() -> None:
+    data = audit_json(REPOS / "writeup")
+    topology = from_jsonable(Topology, data["topology"])
+    assert to_jsonable(topology) == data["topology"]
+
+
+def test_assumptions_set_unknowns_and_bad_names_exit_2() -> None:
+    data = audit_json(REPOS / "cookiecutter_wsgi", "--assume", "web.hosts=16", "--assume", "celeryworker.cpus=8",
+                      "--assume", "server.max_connections=100")
+    groups = {g["name"]: g for g in data["topology"]["groups"]}
+    assert groups["django"]["demand"]["worst"] == 16 * 4
+    assert groups["celeryworker"]["demand"]["worst"] == 8
+    assert "celeryworker.cpus" not in [u["name"] for u in data["topology"]["unknowns"]]
+    bad = runner.invoke(app, ["audit", str(REPOS / "writeup"), "--assume", "nosuch.hosts=3"])
+    assert bad.exit_code == 2 and "valid names" in bad.output
+
+
+def test_secrets_from_env_files_and_dsns_never_reach_any_format() -> None:
+    for fmt in ("text", "json", "markdown", "sarif"):
+        for name, secrets in (("writeup", ("example-db-pass-7c3", "example-broker-pass-41d", "example-secret-key-do-not-use-8f2c1")),
+                              ("compose_pgbouncer", ("fixture-app-pw-55", "fixture-super-pw-66")),
+                              ("cookiecutter_wsgi", ("fixture-db-password-9f8e", "fixture-secret-key-1a2b3c"))):
+            result = runner.invoke(app, ["audit", str(REPOS / name), "--format", fmt])
+            assert result.exit_code == 0
+            for secret in secrets:
+                assert secret not in result.stdout, (name, fmt, secret)
+
+
+def test_sarif_points_at_file_and_line() -> None:
+    result = runner.invoke(app, ["audit", str(REPOS / "writeup"), "--format", "sarif"])
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {"PGS002", "PGS003"}
+    leak = next(r for r in run["results"] if r["ruleId"] == "PGS003")
+    location = leak["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "config/settings/production.py"
+    assert location["region"]["startLine"] == 15
+
+
+def test_fail_on_error_exits_1_and_markdown_renders() -> None:
+    assert runner.invoke(app, ["audit", str(REPOS / "writeup"), "--fail-on", "error"]).exit_code == 1
+    assert runner.invoke(app, ["audit", str(REPOS / "replica_alias"), "--fail-on", "error"]).exit_code == 0
+    markdown = runner.invoke(app, ["audit", str(REPOS / "writeup"), "--format", "markdown"]).stdout
+    assert "| django |" in markdown and "PGS003" in markdown
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    shutil.copytree(REPOS / name, target)
+    return target
+
+
+def test_broken_files_become_findings_and_the_audit_goes_on(tmp_path: Path) -> None:
+    repo = _copy("writeup", tmp_path)
+    (repo / "docker-compose.staging.yml").write_text("services:\n  web: [unclosed\n")
+    (repo / "config" / "settings" / "production.py").write_text(
+        (repo / "config" / "settings" / "production.py").read_text() + "\ndef broken(:\n")
+    unreadable = repo / "Procfile"
+    unreadable.write_text("web: gunicorn x.wsgi\n")
+    unreadable.chmod(0)
+    try:
+        data = audit_json(repo)
+    finally:
+        unreadable.chmod(0o644)
+    messages = [f["message"] for f in data["findings"] if f["code"] == "PGS013"]
+    assert any("docker-compose.staging.yml" in m and "invalid YAML" in m for m in messages)
+    assert any("production.py" in m and "syntax error" in m for m in messages)
+    if os.geteuid() != 0:  # root reads anything: the permission case only holds for others
+        assert any("Procfile" in m for m in messages)
+    assert any(g["name"] == "django" for g in data["topology"]["groups"])
+
+
+def test_settings_that_would_run_a_command_are_read_not_run(tmp_path: Path) -> None:
+    repo = _copy("replica_alias", tmp_path)
+    marker = tmp_path / "EXECUTED"
+    settings = repo / "app" / "settings.py"
+    settings.write_text(
+        f"import os, subprocess\nos.system('touch {marker}')\nsubprocess.run(['touch', '{marker}'])\n"
+        f"open('{marker}', 'w').write('x')\n__import__('os').system('touch {marker}')\n" + settings.read_text()
+    )
+    data = audit_json(repo)
+    assert not marker.exists()
+    assert data["topology"]["demand"]["worst"] == 8
+
+
+def test_vendored_and_virtualenv_trees_are_skipped(tmp_path: Path) -> None:
+    repo = _copy("replica_alias", tmp_path)
+    for folder in ("node_modules/pkg", ".venv/lib", "build", ".git", "env_custom"):
+        (repo / folder).mkdir(parents=True, exist_ok=True)
+        (repo / folder / "Procfile").write_text("web: gunicorn evil.wsgi --workers 99\n")
+        (repo / folder / "docker-compose.prod.yml").write_text("services:\n  web:\n    command: gunicorn evil.wsgi -w 99\n")
+    (repo / "env_custom" / "pyvenv.cfg").write_text("home = /usr\n")
+    data = audit_json(repo)
+    assert [g["processes"]["value"] for g in data["topology"]["groups"]] == [4]
+
+
+def test_a_path_that_is_not_a_django_project_gives_a_clear_result(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# not django\n")
+    data = audit_json(tmp_path)
+    assert [f["code"] for f in data["findings"]] == ["PGS014", "PGS014"]
+    missing = runner.invoke(app, ["audit", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_help_has_examples() -> None:
+    result = runner.invoke(app, ["audit", "--help"])
+    assert result.exit_code == 0 and "--assume" in result.stdout and "Examples" in result.stdout
+
+
+def test_readme_example_is_the_real_output() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[0]
+    root = Path(__file__).resolve().parent.parent
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = runner.invoke(app, ["audit", "tests/fixtures/repos/writeup"])
+    finally:
+        os.chdir(cwd)
+    assert result.stdout.rstrip() == block.rstrip()

@@ -1,0 +1,117 @@
+"""The timeline's rules: bucket sizes and alignment, shape labels, notes, and counts that add up."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pgslots.errors import InputError
+from pgslots.events.model import Category, ErrorEvent, SourceRef
+from pgslots.events.taxonomy import classify
+from pgslots.events.timeline import (
+    TimelineOptions,
+    build_incident,
+    parse_bucket,
+    shape_of,
+    transaction_kind,
+)
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 5, 11, 22, 22, 37, tzinfo=UTC)
+
+
+def event(seconds: float, message: str = "sorry, too many clients already", count: int = 1, **fields) -> ErrorEvent:
+    return ErrorEvent(
+        ts=T0 + dt.timedelta(seconds=seconds), message=message, source=SourceRef("test", "x", 1),
+        count=count, categories=classify(message), **fields,
+    )
+
+
+@pytest.mark.parametrize(("counts", "label"), [
+    ([4, 152, 284], "sustained_growth"),
+    ([0, 150, 2, 0], "spike_and_drop"),
+    ([120], "spike_and_drop"),
+    ([100, 110, 95, 105], "plateau"),
+    ([3, 0, 1], "isolated"),
+    ([10, 50, 30, 60, 20], "irregular"),
+    ([10, 100, 95], "sustained_growth"),
+])
+def test_shape_labels_and_their_rules(counts, label) -> None:
+    shape = shape_of(counts)
+    assert shape is not None and shape.label == label
+    assert shape.counts == tuple(counts) and shape.rule
+
+
+def test_shape_of_nothing_is_none() -> None:
+    assert shape_of([0, 0]) is None
+
+
+def test_bucket_parsing() -> None:
+    assert [parse_bucket(t) for t in ("1m", "5m", "1h", "30s", "15min", "1d")] == [60, 300, 3600, 30, 900, 86400]
+    for bad in ("0m", "5x", "", "m"):
+        with pytest.raises(InputError):
+            parse_bucket(bad)
+
+
+def test_automatic_bucket_and_first_minute_alignment() -> None:
+    events = [event(0), event(400), event(800)]
+    incident = build_incident(events)
+    assert incident.bucket_seconds == 300 and incident.buckets[0].start == T0.replace(second=0)
+    short = build_incident([event(0), event(300)])
+    assert short.bucket_seconds == 60 and len(short.buckets) == 6
+    day = build_incident([event(0), event(86400 * 2)])
+    assert day.bucket_seconds == 6 * 3600
+
+
+def test_an_explicit_until_and_a_guard_on_bucket_count() -> None:
+    options = TimelineOptions(bucket_seconds=60, since=T0.replace(second=0), until=T0.replace(second=0) + dt.timedelta(minutes=10))
+    incident = build_incident([event(0, count=3)], options=options)
+    assert len(incident.buckets) == 10 and incident.buckets[0].total == 3
+    with pytest.raises(InputError, match="buckets"):
+        build_incident([event(0), event(86400 * 30)], options=TimelineOptions(bucket_seconds=1))
+
+
+def test_transaction_kinds() -> None:
+    assert transaction_kind("WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view") == "before_view"
+    assert transaction_kind("WebTransaction/Function/shop.middleware:TenantMiddleware.__call__") == "before_view"
+    assert transaction_kind("WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list") == "in_view"
+    assert transaction_kind("OtherTransaction/Celery/ami.jobs.tasks.x") == "worker"
+    assert transaction_kind("celery:shop.tasks.t") == "worker"
+    assert transaction_kind("/checkout/") is None and transaction_kind(None) is None
+
+
+def test_notes_say_which_share_they_speak_for() -> None:
+    csrf = "WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view"
+    events = [event(i, count=9, transaction=csrf) for i in range(3)] + [event(5, message="boom", transaction="OtherTransaction/Celery/t")]
+    notes = {n.key: n for n in build_incident(events).notes}
+    assert notes["before_view"].count == 27 and notes["before_view"].share == pytest.approx(27 / 28)
+    assert notes["worker_side"].count == 1 and notes["unrecognised"].count == 1
+
+
+messages = st.sampled_from([
+    "sorry, too many clients already",
+    "remaining connection slots are reserved for non-replication superuser connections",
+    "FATAL:  sorry, too many clients already\nFATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+    "couldn't get a connection after 0.50 sec",
+    "something else",
+])
+
+
+@given(st.lists(st.tuples(st.floats(0, 7200), messages, st.integers(1, 50), st.sampled_from(["a", "b", None])), max_size=60),
+       st.sampled_from([None, 60, 300, 3600]))
+@settings(max_examples=80, deadline=None)
+def test_every_count_adds_up_to_the_total(rows, bucket) -> None:
+    events = [event(s, m, c, transaction=t) for s, m, c, t in rows]
+    incident = build_incident(events, options=TimelineOptions(bucket_seconds=bucket, facets=("transaction", "category")))
+    total = sum(c for _s, _m, c, _t in rows)
+    assert incident.total == total
+    assert sum(b.total for b in incident.buckets) == total
+    assert sum(incident.by_combination.values()) == total
+    for bucket_count in incident.buckets:
+        assert sum(bucket_count.by_combination.values()) == bucket_count.total
+    for rows_ in incident.facets.values():
+        assert sum(r.count for r in rows_) == total
+    assert all(incident.by_category.get(c.value, 0) <= total for c in Category)
