@@ -52,8 +52,8 @@ def watch_jsonl(tmp_path: Path) -> Path:
 def test_events_alone_are_useful_and_list_what_else_would_help(incident_json: Path):
     code, out, _ = run("--events", str(incident_json))
     assert code == 0
-    assert "440" in out and "22:27" in out and "152" in out
-    assert "not given" in out and "--repo PATH" in out and "--dsn DSN" in out
+    assert "440" in out and "4 → 152 → 284" in out
+    assert "--repo PATH would add" in out and "--dsn DSN would add" in out
     assert "--lab-run DIR" in out
 
 

@@ -128,7 +128,8 @@ class AlreadyInPlace:
     setting: str  # "CONN_MAX_AGE=60"
     evidence: tuple[Evidence, ...]
     consequence: str
-    remedy: str = ""  # the catalogue code it would have been, when known
+    remedy: str = ""  # the kind of remedy it is: "persistent-connections", "django-pool", "pgbouncer"
+    summary: str = ""  # the consequence in a few words, for one-line displays
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,12 +83,15 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
         by_setting.setdefault((f"CONN_MAX_AGE={value}", group.policy.conn_max_age_evidence), []).append(group)
     for (setting, evidence), groups in by_setting.items():
         consequences = [f"{g.name} ({g.kind}): {_persistent_consequence(g, topology)}" for g in groups]
+        leaks = [g.name for g in groups if g.kind == "web" and is_asgi(g)]
         found.append(AlreadyInPlace(
             title="Persistent connections",
             setting=setting,
             evidence=evidence,
             consequence="; ".join(consequences) if len(groups) > 1 else _persistent_consequence(groups[0], topology),
             remedy="persistent-connections",
+            summary=(f"it leaks under ASGI in {', '.join(leaks)} (Django #33497)" if leaks
+                     else "connections are already kept between requests"),
         ))
     pooled = [g for g in topology.groups if g.policy.pool_max is not None]
     for group in pooled:
@@ -98,6 +101,7 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             evidence=group.policy.conn_max_age_evidence,
             consequence="caps each process at the pool's max_size; size it so that max_size x processes fits",
             remedy="django-pool",
+            summary="each process is capped at the pool's max_size",
         ))
     if topology.pgbouncer is not None or any(g.policy.via_pgbouncer for g in topology.groups):
         mode = topology.pgbouncer.pool_mode if topology.pgbouncer else None
@@ -108,6 +112,7 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             consequence="the server sees pgbouncer's pools, not the application's connections"
             + ("" if mode == "transaction" else "; in session mode it does not reduce server connections"),
             remedy="pgbouncer",
+            summary=f"the server sees pgbouncer's pools ({mode or 'mode unknown'})",
         ))
     return tuple(found)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from pgslots.diagnosis import Diagnosis, RemedyAssessment, VerificationItem
 from pgslots.events.model import Incident
@@ -121,13 +121,13 @@ def build(diagnosis: Diagnosis) -> Outline:
         _inputs(diagnosis),
     ]
     return Outline(
-        title=_title(diagnosis),
+        title=title(diagnosis),
         headline=diagnosis.headline,
         sections=tuple(s for s in sections if s is not None),
     )
 
 
-def _title(diagnosis: Diagnosis) -> str:
+def title(diagnosis: Diagnosis) -> str:
     incident = diagnosis.incident
     if incident and incident.total and incident.window_start:
         return f"Connection-slot exhaustion, {when(incident.window_start)}: {incident.total} failed connections"
@@ -407,11 +407,3 @@ def _missing_adds(diagnosis: Diagnosis, kind: str) -> str:
             if not status.given:
                 return status.adds
     return ""
-
-
-def brief_lines(diagnosis: Diagnosis, limit: int = 3) -> Sequence[str]:
-    """The terminal summary's top: headline, the worst findings, the first remedies."""
-    lines = [diagnosis.headline] if diagnosis.headline else []
-    worst = sorted(diagnosis.findings, key=lambda f: -f.severity.rank)[:limit]
-    lines += [f"{f.severity.value}: {f.code} {f.title}" for f in worst]
-    return lines
