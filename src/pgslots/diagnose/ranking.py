@@ -82,11 +82,7 @@ def assess(remedies: Sequence[Remedy], capacity: Capacity | None) -> tuple[Remed
                 else f"worst case {predicted.worst} still exceeds the {usable} usable slots by {-room}"
             )
         m = remedy.measured
-        if m is not None:
-            better = m.failed_requests < m.baseline_failed_requests
-            parts.append(
-                f"lab: {m.failed_requests} failed requests vs {m.baseline_failed_requests} at baseline"
-                + ("" if better or m.baseline_failed_requests == 0 else " (no improvement measured)")
-            )
+        if m is not None and m.baseline_failed_requests and m.failed_requests >= m.baseline_failed_requests:
+            parts.append("the lab measured no improvement")
         out.append(RemedyAssessment(code=remedy.code, rank=i, fits=fits, verdict="; ".join(parts)))
     return tuple(out)

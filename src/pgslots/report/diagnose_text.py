@@ -73,7 +73,9 @@ def _directions(d: Diagnosis) -> list[str]:
     lines: list[str] = []
     for i, r in enumerate(d.remedies, 1):
         predicted = f"; predicted {demand(r.predicted.steady, r.predicted.worst)}" if r.predicted else ""
-        lines += _wrap(f"{r.code} {r.title} (effort {r.effort}, risk {r.risk}){predicted}", f"{i}. ", "   ")
+        measured = (f"; lab: {r.measured.failed_requests} failed requests vs {r.measured.baseline_failed_requests} "
+                    "at baseline" if r.measured else "")
+        lines += _wrap(f"{r.code} {r.title} (effort {r.effort}, risk {r.risk}){predicted}{measured}", f"{i}. ", "   ")
         if r.code in verdicts:
             lines += _wrap(verdicts[r.code], "   ")
     for p in d.in_place:
