@@ -8,10 +8,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import require_tool
 from typer.testing import CliRunner
 
 import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
+from pgslots.lab.pgbouncer import TempPgbouncer
 from pgslots.lab.postgres import free_port
 
 pytestmark = pytest.mark.postgres
@@ -82,3 +84,26 @@ def test_a_dsn_that_refuses_the_connection_is_a_note(incident_file: Path):
     assert str(port) in status["detail"]
     assert "PGS409" in {f["code"] for f in report["findings"]}
     assert report["incident"]["total"] == 440  # the rest of the report is intact
+
+
+@pytest.mark.pgbouncer
+def test_pgbouncer_with_and_without_the_server(embedded_pg, start_postgres, incident_file: Path):
+    require_tool("pgbouncer")
+    server = start_postgres(embedded_pg, settings={"max_connections": 10, "superuser_reserved_connections": 3})
+    for role in ("app", "mon"):
+        server.create_role(role)
+    server.create_database("appdb")
+    with TempPgbouncer(server, {"appdb": "appdb"}, settings={"default_pool_size": 5}, users=("app", "mon")) as bouncer:
+        for user in ("app", "mon"):
+            with psycopg.connect(bouncer.dsn("appdb", user), autocommit=True, prepare_threshold=None) as conn:
+                conn.execute("SELECT 1")
+        _, both = diagnose("--events", str(incident_file), "--dsn", server.dsn(user="app"),
+                           "--pgbouncer", bouncer.admin_dsn())
+        _, alone = diagnose("--events", str(incident_file), "--pgbouncer", bouncer.admin_dsn())
+        markdown = CliRunner().invoke(app, ["diagnose", "--events", str(incident_file), "--pgbouncer",
+                                            bouncer.admin_dsn(), "--format", "markdown", "--fail-on", "never"]).stdout
+    assert both["snapshot"]["pgbouncer"]["server_side_capacity"] == 10
+    assert "PGS209" in {f["code"] for f in both["findings"]}  # pools may open 10 > 7 usable
+    assert statuses(alone)["pgbouncer"]["ok"] and not statuses(alone)["dsn"]["given"]
+    assert alone["snapshot"]["pgbouncer"]["server_side_capacity"] == 10
+    assert "it may open **10** server connections" in markdown

@@ -148,13 +148,21 @@ def _probe(g: Gathered, request: Request) -> str:
 
 
 def _pgbouncer(g: Gathered, request: Request) -> str:
+    """pgbouncer's admin console: read by the probe when --dsn is given too, else alone (a
+    snapshot that holds only pgbouncer's state, and the live rules about it)."""
+    assert request.pgbouncer is not None
     state = g.snapshot.pgbouncer if g.snapshot is not None else None
-    if request.dsn is None or state is None:
-        assert request.pgbouncer is not None
+    if state is None:
         state = parts.pgbouncer(request.pgbouncer)
         if g.snapshot is not None:
             g.snapshot = dataclasses.replace(g.snapshot, pgbouncer=state)
-    return f"{redact_dsn(request.pgbouncer or '')}: {len(state.pools)} pools, {state.clients_waiting} clients waiting"
+        else:
+            snapshot, findings = parts.pgbouncer_snapshot(state)
+            g.snapshot = snapshot
+            g.findings += findings
+    capacity = f", server-side capacity {state.server_side_capacity}" if state.server_side_capacity is not None else ""
+    return (f"{state.target or redact_dsn(request.pgbouncer)}: {state.version or state.kind}, {len(state.pools)} pools, "
+            f"{state.clients_waiting} clients waiting{capacity}")
 
 
 def _watch(g: Gathered, path: Path) -> str:

@@ -9,6 +9,7 @@ module follows. Each returns core types (`Incident`, `Topology`, `Snapshot`, `Re
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -166,6 +167,15 @@ def pgbouncer(dsn: str) -> PgbouncerState:
     from pgslots.live.pgbouncer import read_pgbouncer
 
     return read_pgbouncer(dsn)
+
+
+def pgbouncer_snapshot(state: PgbouncerState) -> tuple[Snapshot, list[Finding]]:
+    """A snapshot that holds only pgbouncer's state (no server DSN given), with the live
+    rules' findings about it."""
+    from pgslots.rules.live import check_snapshot
+
+    snapshot = Snapshot(taken_at=dt.datetime.now(dt.timezone.utc), target=state.target, pgbouncer=state)
+    return snapshot, check_snapshot(snapshot)
 
 
 def watch_record(path: Path) -> tuple[list[Snapshot], int]:

@@ -213,6 +213,14 @@ def _backends_blocks(diagnosis: Diagnosis) -> list[Block]:
         blocks.append(Paragraph("Client backends observed:"))
         blocks.append(Table(("source", "from", "points", "peak"), tuple(rows), numeric=(2,)))
     blocks.append(Figure("backends-over-time", missing="" if diagnosis.backends else _missing_adds(diagnosis, "watch-record")))
+    bouncer = diagnosis.snapshot.pgbouncer if diagnosis.snapshot is not None else None
+    if bouncer is not None:
+        capacity = (f"; it may open **{bouncer.server_side_capacity}** server connections ({bouncer.server_side_capacity_formula})"
+                    if bouncer.server_side_capacity is not None else "")
+        blocks.append(Paragraph(
+            f"pgbouncer ({code(bouncer.target)}): {len(bouncer.pools)} pools, {bouncer.clients_waiting} clients waiting "
+            f"(the oldest for {bouncer.maxwait_seconds:.1f} s), {bouncer.server_connections} server connections{capacity}."
+        ))
     return blocks
 
 
