@@ -12,11 +12,10 @@ import pytest
 from diagnose_samples import at, incident
 from typer.testing import CliRunner
 
+import pgslots.cli.diagnose  # noqa: F401
 from pgslots.cli import app, main  # noqa: F401 - registers the commands
 from pgslots.live.model import RoleInfo, Snapshot
 from pgslots.serde import to_jsonable
-
-import pgslots.cli.diagnose  # noqa: F401
 
 
 def run(*args: str) -> tuple[int, str, str]:

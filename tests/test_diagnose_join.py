@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from diagnose_samples import CELERY, CSRF, VIEW, gathered, topology
+from diagnose_samples import CELERY, CSRF, VIEW, at, gathered, topology
 
 from pgslots.deploy.model import ConnectionPolicy
 from pgslots.diagnose.attribution import before_view, transaction_kind
@@ -15,7 +15,6 @@ from pgslots.diagnosis import Diagnosis
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
 from pgslots.report import diagnose_json, diagnose_markdown, diagnose_text
 from pgslots.serde import from_jsonable
-from diagnose_samples import at
 
 
 def codes(diagnosis: Diagnosis) -> set[str]:

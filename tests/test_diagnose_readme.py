@@ -8,7 +8,6 @@ After a change to the report, refresh both with:
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import List, Optional
 
@@ -66,12 +68,28 @@ def diagnose_command(
         assume=parse_assumptions(assume or ()),
         tz=tz,
     )
-    diagnosis = build(gather(request))
+    with _events_progress(request.events) as progress:
+        request.progress = progress
+        gathered = gather(request)
+    diagnosis = build(gathered)
     emit(render(diagnosis, fmt), output)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))
 
 
-def render(diagnosis, fmt: OutputFormat) -> str:  # noqa: ANN001 - Diagnosis, imported lazily
+@contextlib.contextmanager
+def _events_progress(paths: tuple[Path, ...]) -> Iterator[Optional[Callable[[int], None]]]:
+    """The events command's progress bar for large inputs (on a terminal only). A path that
+    cannot be read gets no bar here: the report notes it instead."""
+    from pgslots.cli.events import _progress
+
+    if not paths or not all(p.is_file() for p in paths):
+        yield None
+        return
+    with _progress(list(paths)) as progress:
+        yield progress
+
+
+def render(diagnosis, fmt: OutputFormat) -> str:
     if fmt is OutputFormat.json:
         from pgslots.report import diagnose_json as renderer
     elif fmt is OutputFormat.markdown:

@@ -56,8 +56,8 @@ def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[
             return (
                 slots.usable_if_default,
                 100,
-                f"ASSUMED: PostgreSQL's default max_connections 100 minus the reserved slots; the repository does not "
-                f"show the server's setting (--dsn to read it, or --assume {key}=N)",
+                (f"ASSUMED: PostgreSQL's default max_connections 100 minus the reserved slots; the repository does "
+                 f"not show the server's setting (--dsn to read it, or --assume {key}=N)"),
                 True,
             )
     return None, None, "no live server and no repository: give --dsn, or --repo for PostgreSQL's defaults", False

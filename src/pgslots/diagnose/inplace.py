@@ -26,7 +26,7 @@ def version_tuple(text: str | None) -> tuple[int, ...] | None:
 
 def clean_version(text: str) -> str:
     """"==4.2.11" -> "4.2.11"; constraints (">=4.2,<5") stay as written."""
-    return text[2:] if text.startswith("==") else text
+    return text.removeprefix("==")
 
 
 def package_version(topology: Topology | None, package: str) -> tuple[str, tuple[int, ...] | None, str] | None:
@@ -121,10 +121,10 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
 # code the catalogue gives it. Each pattern is matched against the remedy's title and change.
 _SAME_AS = {
     "persistent-connections": re.compile(
-        r"CONN_MAX_AGE\s*[=:]\s*([1-9]\d*|None)\b|^(?:enable |use |set )?persistent connections", re.I | re.M
+        r"CONN_MAX_AGE\s*[=:]\s*([1-9]\d*|None)\b|^(?:enable |use |set )?persistent connections", re.IGNORECASE | re.MULTILINE
     ),
-    "django-pool": re.compile(r"\"pool\"|\bpool\b.*OPTIONS|Django(?:'s)? (?:native )?(?:connection )?pool", re.I),
-    "pgbouncer": re.compile(r"pgbouncer", re.I),
+    "django-pool": re.compile(r"\"pool\"|\bpool\b.*OPTIONS|Django(?:'s)? (?:native )?(?:connection )?pool", re.IGNORECASE),
+    "pgbouncer": re.compile(r"pgbouncer", re.IGNORECASE),
 }
 
 

@@ -13,8 +13,8 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from pgslots.deploy.model import Topology
 from pgslots.diagnosis import Diagnosis, LabRun

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from pgslots.diagnosis import AlreadyInPlace, Capacity, RemedyAssessment
 from pgslots.diagnose.inplace import already_in_place
+from pgslots.diagnosis import AlreadyInPlace, Capacity, RemedyAssessment
 from pgslots.remedies import MeasuredEffect, Remedy
 
 

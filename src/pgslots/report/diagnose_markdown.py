@@ -8,7 +8,15 @@ the markdown ends by saying how to get them.
 from __future__ import annotations
 
 from pgslots.diagnosis import Diagnosis
-from pgslots.report.diagnose_outline import Block, Bullets, Checklist, Figure, Paragraph, Table, build
+from pgslots.report.diagnose_outline import (
+    Block,
+    Bullets,
+    Checklist,
+    Figure,
+    Paragraph,
+    Table,
+    build,
+)
 
 
 def render(diagnosis: Diagnosis) -> str:
