@@ -8,11 +8,13 @@ import json
 
 from diagnose_samples import CELERY, CSRF, VIEW, at, gathered, topology
 
-from pgslots.deploy.model import ConnectionPolicy
+from pgslots.deploy.model import ConnectionPolicy, Quantity
 from pgslots.diagnose.attribution import before_view, transaction_kind
 from pgslots.diagnose.join import build
 from pgslots.diagnosis import Diagnosis
+from pgslots.evidence import Evidence
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
+from pgslots.remedies import Change, Remedy
 from pgslots.report import diagnose_json, diagnose_markdown, diagnose_text
 from pgslots.serde import from_jsonable
 
@@ -150,3 +152,25 @@ def test_no_pool_and_no_persistence_means_nothing_in_place():
     diagnosis = build(g)
     assert diagnosis.in_place == ()
     assert "R01" in [r.code for r in diagnosis.remedies]
+
+
+def test_a_remedy_whose_changes_already_hold_is_withheld():
+    g = gathered(hosts=16)
+    g.remedies = [*g.remedies, Remedy("R90", "Keep connections for a minute", 1, 1, "", "CONN_MAX_AGE = 60",
+                                      changes=(Change("django", "policy.conn_max_age", 60),)),
+                  Remedy("R91", "Ten in flight per worker", 2, 2, "", "limit_concurrency=10",
+                         changes=(Change("django", "per_process", 10),))]
+    diagnosis = build(g)
+    proposed = [r.code for r in diagnosis.remedies]
+    assert "R90" not in proposed and "R91" in proposed
+    assert any(w.startswith("R90 ") and "django policy.conn_max_age=60" in w for w in diagnosis.withheld)
+
+
+def test_the_repository_s_server_version_against_the_wording():
+    g = gathered(hosts=16)
+    slots = dataclasses.replace(g.topology.slots, server_version=Quantity(16, (Evidence(
+        "docker-compose.yml", 4, "image: postgres:16"),)))
+    g.topology = dataclasses.replace(g.topology, slots=slots)
+    (finding,) = [f for f in build(g).findings if f.code == "PGS407"]
+    assert "the repository configures PostgreSQL 16" in finding.message
+    assert finding.evidence[0].location() == "docker-compose.yml:4"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pgslots.deploy.model import ProcessGroup, Topology
+from pgslots.deploy.model import ProcessGroup, Quantity, Topology
 from pgslots.diagnosis import AlreadyInPlace
 from pgslots.remedies import Remedy
 
@@ -128,7 +128,46 @@ _SAME_AS = {
 }
 
 
-def already_in_place(remedy: Remedy, in_place: tuple[AlreadyInPlace, ...]) -> AlreadyInPlace | None:
+_MISSING = object()
+
+
+def _current(topology: Topology, target: str, field: str) -> list[object]:
+    """The values a `Change` would overwrite: one per group it targets."""
+    if target == "server":
+        holders: list[object] = [topology.slots]
+    elif target == "pgbouncer":
+        holders = [topology.pgbouncer] if topology.pgbouncer is not None else []
+    else:
+        holders = [g for g in topology.groups if target in (g.name, "*")]
+    values = []
+    for holder in holders:
+        value: object = holder
+        for part in field.split("."):
+            value = getattr(value, part, _MISSING)
+        values.append(value.value if isinstance(value, Quantity) else value)
+    return values or [_MISSING]
+
+
+def changes_hold(remedy: Remedy, topology: Topology | None) -> bool:
+    """Every model edit the remedy makes is already true of the topology."""
+    if topology is None or not remedy.changes:
+        return False
+    return all(
+        all(current == change.value for current in _current(topology, change.target, change.field))
+        for change in remedy.changes
+    )
+
+
+def already_in_place(
+    remedy: Remedy, in_place: tuple[AlreadyInPlace, ...], topology: Topology | None = None
+) -> AlreadyInPlace | None:
+    """The in-place item that makes this remedy moot: its model edits already hold, or it is
+    one of the usual remedies found deployed (recognised by what it changes, whatever code
+    the catalogue gives it)."""
+    if changes_hold(remedy, topology):
+        setting = ", ".join(f"{c.target} {c.field}={c.value}" for c in remedy.changes)
+        return AlreadyInPlace(title=remedy.title, setting=setting, evidence=remedy.evidence,
+                              consequence="the deployment already has it", remedy=remedy.code)
     text = f"{remedy.title}\n{remedy.change}"
     for item in in_place:
         pattern = _SAME_AS.get(item.remedy)

@@ -38,7 +38,8 @@ def _dedupe(findings: list[Finding]) -> tuple[Finding, ...]:
 
 def build(gathered: Gathered) -> Diagnosis:
     joined = join(gathered)
-    remedies, withheld = ranking.rank(gathered.remedies, joined.in_place, gathered.measured, joined.capacity)
+    remedies, withheld = ranking.rank(gathered.remedies, joined.in_place, gathered.measured, joined.capacity,
+                                      gathered.topology)
     return Diagnosis(
         inputs=tuple(gathered.inputs),
         incident=gathered.incident,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from pgslots.deploy.model import Topology
 from pgslots.diagnose.inplace import already_in_place
 from pgslots.diagnosis import AlreadyInPlace, Capacity, RemedyAssessment
 from pgslots.remedies import MeasuredEffect, Remedy
@@ -39,6 +40,7 @@ def rank(
     in_place: tuple[AlreadyInPlace, ...],
     measured: Mapping[str, MeasuredEffect],
     capacity: Capacity | None = None,
+    topology: Topology | None = None,
 ) -> tuple[list[Remedy], list[str]]:
     """(ranked remedies, sentences about the ones withheld)."""
     kept: list[Remedy] = []
@@ -48,7 +50,7 @@ def rank(
         if remedy.code in seen:
             continue
         seen.add(remedy.code)
-        same = already_in_place(remedy, in_place)
+        same = already_in_place(remedy, in_place, topology)
         if same is not None:
             withheld.append(f"{remedy.code} {remedy.title}: already in place ({same.setting})")
             continue

@@ -167,31 +167,46 @@ def role_contradicts_wording(j: Joined) -> list[Finding]:
             evidence=[Evidence(j.snapshot.target if j.snapshot else "", None, f"rolsuper of {snapshot_role.name}: true", Resolution.LIVE)],
         ))
     elif j.topology is not None and j.topology.slots.role_is_superuser:
+        role = j.topology.slots.role or "the audited role"
         findings.append(ROLE_CONTRADICTS_WORDING.finding(
-            f"{reserved} events were refused with the reserved-for-superuser wording, but the audited role is a "
-            "superuser (superusers are never refused that way): production uses another role than the one audited.",
-            evidence=[e for q in (j.topology.slots.max_connections,) for e in q.evidence[:1]],
+            f"{reserved} events were refused with the reserved-for-superuser wording, but {role} is a superuser in "
+            "the repository (superusers are never refused that way): production uses another role than the one audited.",
+            evidence=j.topology.slots.role_evidence[:1],
         ))
     return findings
 
 
+def _server_major(j: Joined) -> tuple[int | None, str, Evidence | None]:
+    """(major version, where it was read, evidence): the live server first, else what the
+    repository pins for the server (a compose image, a conf file)."""
+    if j.snapshot is not None and j.snapshot.server_version:
+        parsed = version_tuple(j.snapshot.server_version)
+        return (parsed[0] if parsed else None), f"the probed server runs {j.snapshot.server_version}", Evidence(
+            j.snapshot.target, None, f"server_version {j.snapshot.server_version}", Resolution.LIVE)
+    version = j.topology.slots.server_version if j.topology is not None else None
+    if version is not None and version.value is not None:
+        where = version.evidence[0] if version.evidence else None
+        return version.value, f"the repository configures PostgreSQL {version.value}", where
+    return None, "", None
+
+
 def version_contradicts_wording(j: Joined) -> list[Finding]:
     wordings = j.gathered.reserved_wordings
-    version = j.snapshot.server_version if j.snapshot else None
-    major = version_tuple(version)
+    major, where, evidence = _server_major(j)
     if not wordings or major is None:
         return []
     findings = []
     pre16 = wordings.get("pre16", 0)
     post16 = wordings.get("16+", 0)
-    if pre16 and major[0] >= 16:
+    proof = [evidence] if evidence else []
+    if pre16 and major >= 16:
         findings.append(VERSION_CONTRADICTS_WORDING.finding(
             f"{pre16} events carry the PostgreSQL <= 15 wording ('non-replication superuser connections'), "
-            f"but the probed server runs {version}."
+            f"but {where}.", evidence=proof,
         ))
-    if post16 and major[0] < 16:
+    if post16 and major < 16:
         findings.append(VERSION_CONTRADICTS_WORDING.finding(
-            f"{post16} events carry the PostgreSQL 16+ wording, but the probed server runs {version}."
+            f"{post16} events carry the PostgreSQL 16+ wording, but {where}.", evidence=proof,
         ))
     return findings
 
