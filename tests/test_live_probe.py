@@ -8,8 +8,15 @@ import time
 from collections import Counter
 
 import pytest
+from live_support import (
+    held,
+    make_roles,
+    pgslots,
+    probe_connections_in_log,
+    slot_settings,
+    wait_for,
+)
 
-from live_support import held, make_roles, pgslots, probe_connections_in_log, slot_settings, wait_for
 from pgslots.live.connect import ConnectSettings
 from pgslots.live.probe import ProbeRequest, probe
 from pgslots.live.record import snapshot_from_json
@@ -189,3 +196,25 @@ def test_role_connection_limit_refusal(pg_binaries, start_postgres):
         snapshot = probe(ProbeRequest(ConnectSettings(server.dsn("app"))))
     assert snapshot.refused.category == "role_limit"
     assert 'too many connections for role "app"' in snapshot.refused.message
+
+
+def test_the_probe_connection_is_identified_time_limited_and_read_only(embedded_pg, start_postgres):
+    import psycopg
+
+    server = start_postgres(embedded_pg)
+    seen = {}
+
+    def inspect(conn):
+        for name in ("application_name", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
+                     "default_transaction_read_only", "transaction_read_only"):
+            seen[name] = conn.execute(f"SHOW {name}").fetchone()[0]
+        try:
+            conn.execute("CREATE TABLE pgslots_must_not_write (x int)")
+        except psycopg.errors.ReadOnlySqlTransaction:
+            seen["write"] = "refused"
+        conn.rollback()
+
+    probe(ProbeRequest(ConnectSettings(server.dsn(), statement_timeout=3, lock_timeout=1)), while_connected=inspect)
+    assert seen == {"application_name": "pgslots", "statement_timeout": "3s", "lock_timeout": "1s",
+                    "idle_in_transaction_session_timeout": "10s", "default_transaction_read_only": "on",
+                    "transaction_read_only": "on", "write": "refused"}

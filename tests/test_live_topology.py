@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from live_support import held, make_roles, pgslots
-from pgslots.deploy.model import ConnectionPolicy, Demand, ProcessGroup, Quantity, SlotBudget, Topology
+
+from pgslots.deploy.model import (
+    ConnectionPolicy,
+    Demand,
+    ProcessGroup,
+    Quantity,
+    SlotBudget,
+    Topology,
+)
 from pgslots.live.expectations import UNATTRIBUTED, match_group, name_fits
 from pgslots.live.record import snapshot_from_json
 from pgslots.serde import to_jsonable

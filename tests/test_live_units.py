@@ -15,7 +15,14 @@ from pgslots.cli.live import parse_warn
 from pgslots.errors import InputError
 from pgslots.live.connect import failure_of
 from pgslots.live.exporter import SnapshotCollector, parse_address
-from pgslots.live.model import BackendGroup, DatabaseLimit, GroupExpectation, Refusal, RoleInfo, Snapshot
+from pgslots.live.model import (
+    BackendGroup,
+    DatabaseLimit,
+    GroupExpectation,
+    Refusal,
+    RoleInfo,
+    Snapshot,
+)
 from pgslots.live.record import load_snapshot, read_records
 from pgslots.live.slots import headroom, usable_slots
 from pgslots.report.snapshot import render_json, summary_line
@@ -36,8 +43,8 @@ def snapshot(**fields) -> Snapshot:
 
 
 def test_usable_slots_per_role_kind():
-    assert usable_slots(100, 3, 2, APP) == (95, "100 max_connections - 3 superuser_reserved_connections - "
-                                                "2 reserved_connections = 95")
+    assert usable_slots(100, 3, 2, APP) == (95, ("100 max_connections - 3 superuser_reserved_connections - "
+                                                "2 reserved_connections = 95"))
     usable, formula = usable_slots(100, 3, 2, RoleInfo("mon", False, True, None))
     assert usable == 97 and "are open to it" in formula
     assert usable_slots(100, 3, None, RoleInfo("app", False, None, None))[0] == 97  # PG15: no reserved_connections
@@ -149,3 +156,22 @@ def test_terminal_view_and_summary_line():
     line = summary_line(latest, 0.2)
     assert line.startswith("2026-05-11T22:27:00Z used 91/95 usable by app, headroom 4") and "WARNING" in line
     assert json.loads(render_json(latest))["snapshot"]["headroom_for_role"] == 4
+
+
+def test_pooler_rows_are_read_by_column_name():
+    """Rows shaped like PgCat's and PgDog's SHOW POOLS (column names from their sources:
+    pgcat src/stats/pool.rs generate_header, pgdog src/admin/show_pools.rs)."""
+    from pgslots.live.pgbouncer import _pool, server_side_capacity
+
+    pgcat = {"database": "appdb", "user": "app", "pool_mode": "transaction", "cl_idle": 4, "cl_active": 2,
+             "cl_waiting": 3, "cl_cancel_req": 0, "sv_active": 2, "sv_idle": 0, "sv_used": 0, "sv_tested": 0,
+             "sv_login": 0, "maxwait": 1, "maxwait_us": 500000}
+    pool = _pool(pgcat, (), {}, {"default_pool_size": "2"})
+    assert (pool.cl_idle, pool.cl_active, pool.cl_waiting, pool.maxwait_seconds, pool.pool_size) == (4, 2, 3, 1.5, 2)
+    pgdog = {"id": 1, "database": "appdb", "user": "app", "addr": "10.0.1.5", "port": 5432, "shard": 0,
+             "role": "primary", "cl_waiting": 3, "sv_idle": 8, "sv_active": 12, "sv_idle_xact": 0, "sv_total": 20,
+             "maxwait": 0, "maxwait_us": 250000, "pool_mode": "transaction", "paused": "f", "banned": "f"}
+    pool = _pool(pgdog, (), {}, {})
+    assert (pool.cl_active, pool.sv_used, pool.cl_waiting, pool.sv_active, pool.maxwait_seconds) == (
+        None, None, 3, 12, 0.25)
+    assert pool.pool_size is None and server_side_capacity((pool,), (), {}, {})[0] is None

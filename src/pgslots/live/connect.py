@@ -113,8 +113,8 @@ def _limit_session(conn: psycopg.Connection[Any], settings: ConnectSettings) -> 
         "idle_in_transaction_session_timeout": _ms(max(settings.statement_timeout * 2, 10.0)),
         "default_transaction_read_only": "on",
     }
-    for name, value in limits.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    calls = ", ".join("set_config(%s, %s, false)" for _ in limits)
+    conn.execute(f"SELECT {calls}", [v for item in limits.items() for v in item])  # one round trip
 
 
 def _ms(seconds: float) -> str:
@@ -144,8 +144,8 @@ def failure_of(message: str, params: dict[str, Any] | None = None) -> Exception:
     categories = classify(message)
     if any(c in SLOT_EXHAUSTION for c in categories):
         return ServerRefused(refusal_of(message, categories))
-    where = _where(params or {})
-    reason = _reason(message)
+    where = describe_target(params or {})
+    reason = server_sentence(message)
     if Category.SERVER_NOT_READY in categories:
         return ConnectFailure("not_ready", f"{where}: the server is not accepting connections: {reason}")
     if _LOGIN.search(message):
@@ -167,7 +167,7 @@ def refusal_of(message: str, categories: tuple[Category, ...] | None = None) -> 
     primary = min(slot, key=order.index)
     return Refusal(
         category=primary.value,
-        message=_reason(message),
+        message=server_sentence(message),
         who_could_connect=_who_could_connect(primary, message),
         categories=tuple(c.value for c in categories),
     )
@@ -192,12 +192,12 @@ def _who_could_connect(category: Category, message: str) -> str:
     return "unknown: SQLSTATE 53300 in a wording pgslots does not know (a translated server?)"
 
 
-def _where(params: dict[str, Any]) -> str:
+def describe_target(params: dict[str, Any]) -> str:
     shown = {k: params[k] for k in ("host", "hostaddr", "port", "user", "dbname") if params.get(k)}
     return " ".join(f"{k}={v}" for k, v in shown.items()) or "default server"
 
 
-def _reason(message: str) -> str:
+def server_sentence(message: str) -> str:
     """The server's or libpq's own sentence, on one line, without psycopg's wrappers."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     first = lines[0] if lines else message

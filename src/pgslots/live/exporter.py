@@ -108,24 +108,17 @@ def _server_metrics(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
 
 
 def _limit_metrics(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
-    held = GaugeMetricFamily(PREFIX + "role_connections", "Client backends per role", labels=["role"])
-    limit = GaugeMetricFamily(PREFIX + "role_connection_limit", "CONNECTION LIMIT of roles that have one",
-                              labels=["role"])
-    for role in snapshot.roles:
-        held.add_metric([role.name], role.connections or 0)
-        if role.connection_limit is not None:
-            limit.add_metric([role.name], role.connection_limit)
-    yield held
-    yield limit
-    held = GaugeMetricFamily(PREFIX + "database_connections", "Client backends per database", labels=["database"])
-    limit = GaugeMetricFamily(PREFIX + "database_connection_limit", "CONNECTION LIMIT of databases that have one",
-                              labels=["database"])
-    for database in snapshot.database_limits:
-        held.add_metric([database.name], database.connections or 0)
-        if database.connection_limit is not None:
-            limit.add_metric([database.name], database.connection_limit)
-    yield held
-    yield limit
+    """Connections held and CONNECTION LIMITs, per role and per database."""
+    for kind, items in (("role", snapshot.roles), ("database", snapshot.database_limits)):
+        held = GaugeMetricFamily(f"{PREFIX}{kind}_connections", f"Client backends per {kind}", labels=[kind])
+        limit = GaugeMetricFamily(f"{PREFIX}{kind}_connection_limit", f"CONNECTION LIMIT of each {kind} that has one",
+                                  labels=[kind])
+        for item in items:
+            held.add_metric([item.name], item.connections or 0)
+            if item.connection_limit is not None:
+                limit.add_metric([item.name], item.connection_limit)
+        yield held
+        yield limit
 
 
 _POOL_GAUGES = (

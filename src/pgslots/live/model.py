@@ -221,6 +221,11 @@ class Snapshot:
     query_ms: float | None = None  # time the snapshot's queries took
     unreachable: str | None = None  # watch: the connection was lost and not yet re-established
 
+    def headroom_below(self, fraction: float) -> bool:
+        """The role's headroom is under `fraction` of its usable slots (the --warn line)."""
+        return (self.headroom_for_role is not None and bool(self.usable_for_role)
+                and self.headroom_for_role < (self.usable_for_role or 0) * fraction)
+
     @property
     def ok(self) -> bool:
         """A snapshot of the server itself (not a refusal, not a gap)."""

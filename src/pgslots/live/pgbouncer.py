@@ -1,15 +1,16 @@
 """Read a pooler's admin console: pgbouncer (1.18 to 1.25), PgCat and PgDog.
 
-The console is the virtual database `pgbouncer` (PgCat also answers to `pgcat`, PgDog to
-`admin`). It speaks only the simple query protocol, so psycopg must use a `ClientCursor`
+The console is the virtual database `pgbouncer` (PgCat and PgDog name theirs in their own
+configuration: pass it as the DSN's dbname). It speaks only the simple query protocol, so psycopg must use a `ClientCursor`
 (which sends a statement without parameters as a simple query), autocommit (psycopg < 3.2
 sends BEGIN/COMMIT with the extended protocol: psycopg #819, #820) and no prepared
 statements (`prepare_threshold=None`).
 
 Columns are read by name, never by position: they move between versions (1.18 replaced
-`cl_cancel_req` with `cl_active_cancel_req`/`cl_waiting_cancel_req`; 1.24 renamed
-`SHOW DATABASES.reserve_pool` to `reserve_pool_size`; 1.23 added per-user `pool_size`), PgCat
-adds `cl_idle` and PgDog drops `cl_active` and `sv_used`. A missing column is `None`
+`cl_cancel_req` with `cl_active_cancel_req`/`cl_waiting_cancel_req`; 1.18 shows
+`SHOW DATABASES.reserve_pool` where current releases show `reserve_pool_size`; newer releases
+add per-user `pool_size`, `reserve_pool_size` and `max_user_connections` to `SHOW USERS`),
+PgCat adds `cl_idle` and PgDog drops `cl_active` and `sv_used`. A missing column is `None`
 (unknown), never zero, and a command the pooler does not have becomes a note.
 
 The pool sum: pgbouncer opens up to pool_size (+ reserve_pool_size) server connections per
@@ -28,7 +29,13 @@ from typing import Any
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from pgslots.live.connect import APPLICATION_NAME, ConnectFailure, _reason, _where, parse_dsn
+from pgslots.live.connect import (
+    APPLICATION_NAME,
+    ConnectFailure,
+    describe_target,
+    parse_dsn,
+    server_sentence,
+)
 from pgslots.live.model import (
     PgbouncerClientGroup,
     PgbouncerDatabase,
@@ -61,7 +68,7 @@ def connect_admin(dsn: str, connect_timeout: float = 5.0) -> psycopg.Connection[
             cursor_factory=psycopg.ClientCursor,
         )
     except psycopg.OperationalError as exc:
-        raise ConnectFailure("unreachable", f"pgbouncer admin console {_where(params)}: {_reason(str(exc))}") from None
+        raise ConnectFailure("unreachable", f"pgbouncer admin console {describe_target(params)}: {server_sentence(str(exc))}") from None
 
 
 class AdminConsole:
@@ -79,7 +86,7 @@ class AdminConsole:
         except psycopg.Error as exc:
             if self.conn.broken or self.conn.closed:
                 raise
-            self.notes.append(f"SHOW {what} failed: {_reason(str(exc))}")
+            self.notes.append(f"SHOW {what} failed: {server_sentence(str(exc))}")
             return None
         names = [column.name for column in cur.description or ()]
         return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -26,7 +26,7 @@ from pgslots.live.snapshot import SnapshotOptions, take_snapshot
 class ProbeRequest:
     server: ConnectSettings
     pgbouncer_dsn: str | None = None
-    options: SnapshotOptions = SnapshotOptions()
+    options: SnapshotOptions = dataclasses.field(default_factory=SnapshotOptions)
 
 
 def probe(

@@ -45,12 +45,12 @@ def headroom(
     if not role.is_superuser:
         if role.connection_limit is not None and role.connections is not None:
             room = role.connection_limit - role.connections
-            options.append((room, "role limit", f"role {role.name} CONNECTION LIMIT {role.connection_limit} "
-                                                f"- {role.connections} held = {room}"))
+            options.append((room, "role limit", (f"role {role.name} CONNECTION LIMIT {role.connection_limit} "
+                                                f"- {role.connections} held = {room}")))
         if database is not None and database.connection_limit is not None and database.connections is not None:
             room = database.connection_limit - database.connections
-            options.append((room, "database limit", f"database {database.name} CONNECTION LIMIT "
-                                                    f"{database.connection_limit} - {database.connections} held = {room}"))
+            options.append((room, "database limit", (f"database {database.name} CONNECTION LIMIT "
+                                                    f"{database.connection_limit} - {database.connections} held = {room}")))
     room, limited_by, formula = min(options, key=lambda option: option[0])
     if room < 0:
         formula += " (below zero: sessions opened before a limit was lowered, or superusers in reserved slots)"

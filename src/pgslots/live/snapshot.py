@@ -19,7 +19,14 @@ from pgslots.errors import InputError
 from pgslots.live import queries
 from pgslots.live.connect import APPLICATION_NAME
 from pgslots.live.expectations import attribute
-from pgslots.live.model import BackendGroup, DatabaseLimit, RoleInfo, Snapshot, utc_millis
+from pgslots.live.model import (
+    BackendGroup,
+    DatabaseLimit,
+    GroupExpectation,
+    RoleInfo,
+    Snapshot,
+    utc_millis,
+)
 from pgslots.live.slots import headroom, usable_slots
 
 
@@ -72,7 +79,7 @@ def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotO
     own_database = next((d for d in databases if d.name == dbname), None)
     room, limited_by, room_formula = headroom(usable, client_backends, role, own_database)
 
-    expectations: tuple = ()
+    expectations: tuple[GroupExpectation, ...] = ()
     if options.topology is not None:
         backends, expectations = attribute(backends, options.topology, {role.name}, APPLICATION_NAME)
 

@@ -39,6 +39,7 @@ class Watcher:
         self.interval = interval
         self.failures = 0  # consecutive snapshots that could not read the server
         self.connections_opened = 0
+        self.reached = False  # the server answered once (even if only to refuse us): the input is right
         self._conn: psycopg.Connection[Any] | None = None
         self._admin: psycopg.Connection[Any] | None = None
 
@@ -58,10 +59,12 @@ class Watcher:
             try:
                 self._conn = connect(self.request.server)
                 self.connections_opened += 1
+                self.reached = True
             except ServerRefused as refused:
+                self.reached = True
                 return refused_snapshot(self.request.server, refused)
             except ConnectFailure as failure:
-                if self.connections_opened == 0:
+                if not self.reached:
                     raise  # never worked: the input is wrong, or the server is not there at all
                 return self._gap(f"cannot reconnect: {failure}")
         try:

@@ -142,8 +142,8 @@ def render_text(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str:
     lines: list[str] = []
     if snapshot.refused is not None:
         r = snapshot.refused
-        lines += [f"REFUSED: the server at {snapshot.target} is full for role {snapshot.probe_user or '?'} "
-                  f"({r.category}), {snapshot.taken_at:%Y-%m-%d %H:%M:%S UTC}",
+        lines += [(f"REFUSED: the server at {snapshot.target} is full for role {snapshot.probe_user or '?'} "
+                  f"({r.category}), {snapshot.taken_at:%Y-%m-%d %H:%M:%S UTC}"),
                   f"  server said: {r.message}", f"  who could still connect: {r.who_could_connect}"]
     elif snapshot.unreachable is not None:
         lines.append(f"UNREACHABLE: {snapshot.target}: {snapshot.unreachable}")
@@ -179,8 +179,8 @@ def _pgbouncer_text(snapshot: Snapshot) -> list[str]:
     state = snapshot.pgbouncer
     assert state is not None
     lines = [f"{state.kind} {state.version or ''} at {state.target}".replace("  ", " "),
-             f"  clients waiting {state.clients_waiting}, oldest wait {state.maxwait_seconds:.3f} s; "
-             f"server connections held {state.server_connections}"]
+             (f"  clients waiting {state.clients_waiting}, oldest wait {state.maxwait_seconds:.3f} s; "
+             f"server connections held {state.server_connections}")]
     if state.server_side_capacity is not None:
         lines.append(f"  pool sizes over (database, user) pairs: {state.server_side_capacity_formula}")
     lines += text_table(POOL_HEADERS, _pool_rows(snapshot))
@@ -196,8 +196,8 @@ def render_markdown(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str
     lines = ["## pgslots probe", ""]
     if snapshot.refused is not None:
         r = snapshot.refused
-        lines += [f"**Refused**: the server at `{snapshot.target}` is full for role `{snapshot.probe_user or '?'}` "
-                  f"(`{r.category}`).", "", f"> {r.message}", "", f"Who could still connect: {r.who_could_connect}."]
+        lines += [(f"**Refused**: the server at `{snapshot.target}` is full for role `{snapshot.probe_user or '?'}` "
+                  f"(`{r.category}`)."), "", f"> {r.message}", "", f"Who could still connect: {r.who_could_connect}."]
     elif snapshot.unreachable is not None:
         lines.append(f"**Unreachable**: `{snapshot.target}`: {snapshot.unreachable}")
     else:
@@ -217,8 +217,8 @@ def render_markdown(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str
     if snapshot.pgbouncer is not None:
         state = snapshot.pgbouncer
         lines += ["", f"### {state.kind} {state.version or ''}".rstrip(), "",
-                  f"Clients waiting: {state.clients_waiting}; oldest wait {state.maxwait_seconds:.3f} s. "
-                  f"Pool sizes: {state.server_side_capacity_formula or 'unknown'}.", ""]
+                  (f"Clients waiting: {state.clients_waiting}; oldest wait {state.maxwait_seconds:.3f} s. "
+                  f"Pool sizes: {state.server_side_capacity_formula or 'unknown'}."), ""]
         lines += markdown_table(POOL_HEADERS, _pool_rows(snapshot))
     for title, items in (("Hidden for lack of privilege", snapshot.hidden), ("Notes", snapshot.notes)):
         if items:
@@ -258,14 +258,9 @@ def summary_line(snapshot: Snapshot, warn_fraction: float | None = None) -> str:
         idle_tx = sum(r[4] for r in states)
         text = (f"{when} used {snapshot.client_backends}/{snapshot.usable_for_role} usable by {role}, "
                 f"headroom {snapshot.headroom_for_role} · active {active} idle {idle} idle-in-tx {idle_tx}")
-        if warn_fraction is not None and is_low(snapshot, warn_fraction):
+        if warn_fraction is not None and snapshot.headroom_below(warn_fraction):
             text += f" · WARNING headroom under {warn_fraction:.0%}"
     if snapshot.pgbouncer is not None:
         text += (f" · pgbouncer waiting {snapshot.pgbouncer.clients_waiting} "
                  f"maxwait {snapshot.pgbouncer.maxwait_seconds:.1f}s")
     return text
-
-
-def is_low(snapshot: Snapshot, warn_fraction: float) -> bool:
-    return (snapshot.headroom_for_role is not None and bool(snapshot.usable_for_role)
-            and snapshot.headroom_for_role < snapshot.usable_for_role * warn_fraction)

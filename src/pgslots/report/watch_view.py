@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pgslots.live.model import Snapshot
-from pgslots.report.snapshot import by_application, is_low
+from pgslots.report.snapshot import by_application
 
 BARS = "▁▂▃▄▅▆▇█"
 HISTORY = 60
@@ -50,7 +50,7 @@ def render_view(latest: Snapshot, history: Sequence[Snapshot], warn_fraction: fl
         header += Text(f"  headroom {latest.headroom_for_role} ({latest.headroom_limited_by})")
         parts.append(header)
         parts.append(Text(latest.usable_formula, style="dim"))
-        if is_low(latest, warn_fraction):
+        if latest.headroom_below(warn_fraction):
             parts.append(Text(f"WARNING: headroom {latest.headroom_for_role} is under {warn_fraction:.0%} of the "
                               f"{usable} usable slots", style="bold red"))
         table = Table(box=None, pad_edge=False, show_edge=False)

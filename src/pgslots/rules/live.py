@@ -85,11 +85,9 @@ def server_full(snapshot: Snapshot, **_: object) -> list[Finding]:
 
 
 def low_headroom(snapshot: Snapshot, warn_fraction: float = 0.2, **_: object) -> list[Finding]:
-    if snapshot.headroom_for_role is None or not snapshot.usable_for_role or snapshot.role is None:
+    if snapshot.role is None or not snapshot.headroom_below(warn_fraction):
         return []
-    room, usable = snapshot.headroom_for_role, snapshot.usable_for_role
-    if room >= usable * warn_fraction:
-        return []
+    room, usable = snapshot.headroom_for_role or 0, snapshot.usable_for_role or 0
     severity = Severity.ERROR if room == 0 else Severity.WARNING
     return [LOW_HEADROOM.finding(
         f"Role {snapshot.role.name} can open {room} more connection(s) of {usable} usable "
