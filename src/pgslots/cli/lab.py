@@ -8,23 +8,32 @@ commands can say how to get it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, guarded, stderr_is_terminal
+from pgslots.cli import OutputFormat, app, check_format, emit, fail, guarded, stderr_is_terminal
 from pgslots.errors import InputError
 
 LAB_MODULES = ("django", "celery", "gunicorn", "uvicorn", "uvicorn_worker", "psycopg_pool")
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules, a broken install
+        return False
+
+
 def require_lab_extra() -> None:
-    missing = [name for name in LAB_MODULES if importlib.util.find_spec(name) is None]
+    missing = [name for name in LAB_MODULES if not _installed(name)]
     if missing:
         raise InputError(
             f"the lab needs the lab extra ({', '.join(missing)} missing): pip install 'pgslots[lab]'"
@@ -165,6 +174,25 @@ def demo_command(
     emit(text, output)
 
 
+@contextlib.contextmanager
+def _lab_failures() -> Iterator[None]:
+    """A run that cannot go on (a server that would not start or died, SIGTERM) ends with
+    one line on stderr, after the run has cleaned up; never a traceback."""
+    from pgslots.lab.app import AppStartError
+    from pgslots.lab.pgbouncer import PgbouncerUnavailable
+    from pgslots.lab.postgres import PostgresUnavailable
+    from pgslots.lab.processes import ChildDied, Terminated
+
+    try:
+        yield
+    except (AppStartError, ChildDied, PostgresUnavailable, PgbouncerUnavailable) as exc:
+        first, _, rest = str(exc).partition("\n")
+        fail(f"lab run aborted: {first}" + (" (details in the run's logs)" if rest else ""))
+    except Terminated as exc:
+        typer.echo(f"pgslots: {exc}", err=True)
+        raise typer.Exit(128 + exc.signum) from None
+
+
 def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=False):  # noqa: ANN001, ANN202
     from pgslots.lab import render
     from pgslots.lab.run import Lab, LabOptions, temporary_out
@@ -185,14 +213,14 @@ def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=F
         "sampler_slot": "max_connections is the scenario's figure + 1 for the lab's sampler",
     }
     lab = Lab(LabOptions(binaries=binaries, out_dir=out, broker_url=broker), plan, _progress(quiet))
-    with temporary_out(out) as out_dir:
+    with temporary_out(out) as out_dir, _lab_failures():
         results = lab.run(scenarios, out_dir)
         (out_dir / "comparison.json").write_text(render.to_json(results, meta))
         (out_dir / "comparison.md").write_text(render.render_markdown(results) + "\n")
         if analyse:
             from pgslots.lab.analysis import analyse_baseline
 
-            meta["events_analysis"] = analyse_baseline(out_dir / "baseline")
+            meta["events_analysis"] = analyse_baseline(out_dir / "baseline", show_command=out is not None)
     return results, meta
 
 

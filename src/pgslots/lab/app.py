@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -119,7 +120,7 @@ def app_env(config: Path, role: str) -> dict[str, str]:
 
 def manage(config: Path, *args: str, timeout: float = 120) -> str:
     """Run `django-admin <args>` for the sample project; return its stdout."""
-    env = dict(__import__("os").environ, **app_env(config, "web"))
+    env = dict(os.environ, **app_env(config, "web"))
     result = subprocess.run(
         [sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -86,6 +86,10 @@ class TempPgbouncer:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def __enter__(self) -> TempPgbouncer:
         return self.start()
 

@@ -230,6 +230,11 @@ class TempPostgres:
         return self._process.pid if self._process else None
 
     @property
+    def running(self) -> bool:
+        """The postmaster is up (it can die under us: a crash, an OOM kill, a kill -9)."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def version(self) -> str:
         return self.binaries.version
 
@@ -304,7 +309,7 @@ class TempPostgres:
         options: dict[str, Any] = {
             "listen_addresses": self.host,
             "port": self.port,
-            "unix_socket_directories": str(self.socket_dir),
+            "unix_socket_directories": self._socket_setting(),
             "lc_messages": "C",
             "fsync": "off",
             "synchronous_commit": "off",
@@ -324,6 +329,13 @@ class TempPostgres:
         }
         options.update(self.settings)
         return options
+
+    def _socket_setting(self) -> str:
+        """The socket directory, or none at all when its path would exceed the kernel's
+        108-byte limit for socket paths (a deep TMPDIR): we only ever connect over TCP."""
+        if len(f"{self.socket_dir}/.s.PGSQL.{self.port}") >= 100:
+            return ""
+        return str(self.socket_dir)
 
     def _launch(self) -> None:
         assert self.base_dir is not None

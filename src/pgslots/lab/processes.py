@@ -61,24 +61,36 @@ class Child:
             return self.log.read_text(errors="replace")[-chars:]
         return ""
 
+    def send(self, signum: int) -> None:
+        """SIGKILL goes to the whole group; other signals to the leader only (gunicorn,
+        uvicorn and Celery then stop their own workers in order)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if signum == signal.SIGKILL:
+                os.killpg(self.process.pid, signum)
+            else:
+                os.kill(self.process.pid, signum)
+
+    def gone(self) -> bool:
+        self.process.poll()  # reap the leader so the group can empty
+        return not _group_alive(self.process.pid)
+
     def stop(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
-        """Ask the leader to stop (gunicorn, uvicorn and Celery then stop their own workers
-        in order), wait `grace` seconds for the whole group to go, then SIGKILL the group:
-        whatever the leader left behind goes too."""
-        for signum, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if signum == signal.SIGKILL:
-                    os.killpg(self.process.pid, signum)
-                else:
-                    os.kill(self.process.pid, signum)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not _group_alive(self.process.pid):
-                    self.process.poll()
-                    return
-                self.process.poll()  # reap the leader so the group can empty
-                time.sleep(0.05)
-        self.process.poll()
+        """Ask the leader to stop, wait `grace` seconds for the whole group to go, then
+        SIGKILL the group: whatever the leader left behind goes too."""
+        stop_together([self], sig, grace)
+
+
+def stop_together(children: Sequence[Child], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+    """Stop several groups at once (their graceful shutdowns overlap instead of adding up)."""
+    for signum, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
+        alive = [c for c in children if not c.gone()]
+        if not alive:
+            return
+        for child in alive:
+            child.send(signum)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(not c.gone() for c in alive):
+            time.sleep(0.05)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -115,6 +127,10 @@ class Children:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        # Children's own temporary files (multiprocessing's pymp-* from Celery, say) go under
+        # the run's work directory, which the run deletes whatever happens, even after a
+        # child had to be killed before it could clean up.
+        self.tmpdir: Path | None = None
         self._children: list[Child] = []
         self._lock = threading.Lock()
         atexit.register(self.stop_all)
@@ -122,6 +138,9 @@ class Children:
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env[RUN_MARKER] = self.run_id
+        if self.tmpdir is not None:
+            self.tmpdir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(self.tmpdir)
         env.update(extra or {})
         return env
 
@@ -158,17 +177,15 @@ class Children:
                     f"last lines of {child.log}:\n{child.log_tail(800)}"
                 )
 
-    def stop(self, child: Child, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
-        child.stop(sig, grace)
+    def stop(self, children: Sequence[Child], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+        stop_together(children, sig, grace)
         with self._lock:
-            if child in self._children:
-                self._children.remove(child)
+            self._children = [c for c in self._children if c not in children]
 
     def stop_all(self) -> None:
         with self._lock:
-            children, self._children = list(reversed(self._children)), []
-        for child in children:
-            child.stop(signal.SIGTERM, grace=5.0)
+            children, self._children = list(self._children), []
+        stop_together(children, signal.SIGTERM, grace=5.0)
 
 
 @contextlib.contextmanager

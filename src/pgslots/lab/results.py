@@ -49,6 +49,8 @@ class ScenarioResult:
     usable_slots: int
     cap: int | None  # the most connections the shape can hold, when bounded (§7.1)
     load_seconds: float
+    load_started: float  # epoch seconds: where the load's first stage began
+    stage_seconds: tuple[float, ...]
     web_attempted: int
     web_failed: int
     web_outcomes: dict[str, int]
@@ -85,6 +87,7 @@ class ScenarioResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["error_curve"] = tuple(values["error_curve"])
+        values["stage_seconds"] = tuple(values["stage_seconds"])
         values["series"] = tuple(tuple(p) for p in values["series"])
         return cls(**values)
 
@@ -134,7 +137,7 @@ def measure(
     web_errors = [e for e in errors if str(e.get("transactionName", "")).startswith("WebTransaction/")]
     before_view = [e for e in web_errors if not str(e.get("transactionName")).startswith(VIEW_PREFIX)]
 
-    bucket = max(1.0, plan.load_seconds / 6)
+    bucket = error_bucket(plan)
     n_buckets = int(-(-plan.load_seconds // bucket))
     curve = [0] * n_buckets
     for event in errors:
@@ -167,6 +170,8 @@ def measure(
         usable_slots=scenario.usable_slots,
         cap=scenario.cap,
         load_seconds=plan.load_seconds,
+        load_started=round(load_started, 3),
+        stage_seconds=tuple(stage.seconds for stage in plan.stages),
         web_attempted=summary["web_attempted"],
         web_failed=summary["web_failed"],
         web_outcomes=summary["web_outcomes"],
@@ -195,6 +200,12 @@ def measure(
         series=series,
         artifacts=str(out),
     )
+
+
+def error_bucket(plan: LoadPlan) -> float:
+    """The error curve's bucket: one stage when the stages are equal, else a sixth of the load."""
+    lengths = {stage.seconds for stage in plan.stages}
+    return lengths.pop() if len(lengths) == 1 else max(1.0, plan.load_seconds / 6)
 
 
 def server_fatals(csvlog: Path) -> dict[str, int]:

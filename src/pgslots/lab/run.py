@@ -35,7 +35,7 @@ from pgslots.lab import app as sample
 from pgslots.lab.load import Driver
 from pgslots.lab.pgbouncer import TempPgbouncer, find_pgbouncer
 from pgslots.lab.postgres import SUPERUSER, PgBinaries, TempPostgres
-from pgslots.lab.processes import RUN_MARKER, Child, Children, shielded, termination_as_exception
+from pgslots.lab.processes import RUN_MARKER, Child, ChildDied, Children, shielded, termination_as_exception
 from pgslots.lab.results import ScenarioResult, Skipped, measure
 from pgslots.lab.sampler import Sampler
 from pgslots.lab.scenarios import LoadPlan, Scenario
@@ -90,6 +90,7 @@ class Lab:
         try:
             with termination_as_exception():
                 self.work_dir = Path(tempfile.mkdtemp(prefix=f"pgslots-lab-{self.run_id}-"))
+                self.children.tmpdir = self.work_dir / "tmp"
                 self._setup(scenarios[0])
                 for scenario in scenarios:
                     reason = missing_parts(scenario)
@@ -210,11 +211,9 @@ class Lab:
             load_started = time.time()
             outcomes = self._drive(port, config, out, started)
             self._quiet_tail(started)
-            self.children.check_alive(started)
         finally:
             sampler.stop()  # first: its last sample is the end of the quiet tail
-            for child in started:
-                self.children.stop(child, grace=5.0)
+            self.children.stop(started, grace=5.0)
             if self.bouncer is not None:
                 shutil.copy(self.bouncer.logfile, out / "pgbouncer.log")
                 self.bouncer.stop()
@@ -250,7 +249,7 @@ class Lab:
         def on_tick(due: float) -> None:
             if due - last_check[0] >= 1.0:
                 last_check[0] = due
-                self.children.check_alive(started)
+                self._check_alive(started)
 
         with (out / "requests.jsonl").open("w", buffering=1, encoding="utf-8") as requests_out:
             driver = Driver(
@@ -269,8 +268,16 @@ class Lab:
     def _quiet_tail(self, started: list[Child]) -> None:
         deadline = time.monotonic() + self.plan.tail_seconds
         while time.monotonic() < deadline:
-            self.children.check_alive(started)
+            self._check_alive(started)
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _check_alive(self, started: list[Child]) -> None:
+        """Abort the run, naming the culprit, when a server it depends on died."""
+        self.children.check_alive(started)
+        if self.server is not None and not self.server.running:
+            raise ChildDied(f"PostgreSQL exited; see {self.server.logs.stderr}")
+        if self.bouncer is not None and self.bouncer.pid is not None and not self.bouncer.running:
+            raise ChildDied("pgbouncer exited")
 
 
 def _free_port() -> int:

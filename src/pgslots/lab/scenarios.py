@@ -52,11 +52,15 @@ class LoadPlan:
 
 
 DEFAULT_LOAD = LoadPlan(
+    # A burst that grows, like the incident's 4 -> 152 -> 284 errors per 5 minutes: each
+    # stage roughly doubles the arrival rate of the one before.
     stages=(
         Stage(seconds=6.0, web_rate=2.0, task_rate=1.0),
-        Stage(seconds=8.0, web_rate=6.0, task_rate=2.0),
-        Stage(seconds=10.0, web_rate=20.0, task_rate=4.0),
+        Stage(seconds=6.0, web_rate=5.0, task_rate=2.0),
+        Stage(seconds=6.0, web_rate=10.0, task_rate=3.0),
+        Stage(seconds=6.0, web_rate=20.0, task_rate=4.0),
     ),
+    tail_seconds=6.0,
 )
 
 
@@ -99,7 +103,9 @@ class Scenario:
         """The most server connections this shape can hold at once, when it is bounded at all
         (domain reference §7.1); None for ASGI without a cap (unbounded)."""
         if self.pgbouncer_pool_size is not None:
-            return self.pgbouncer_pool_size
+            # one pool per (database, user): the web role's, and the worker's when it differs
+            worker = min(self.pgbouncer_pool_size, self.celery_concurrency) if self.worker_superuser else 0
+            return self.pgbouncer_pool_size + worker
         if self.web_pool:
             web = self.web_processes * int(self.web_pool["max_size"])
         elif self.server == "gthread":
