@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import pgslots.cli.events  # noqa: F401 - registers `events`
+import pgslots.cli.lab  # noqa: F401 - registers `lab`
 from pgslots.cli import app
 from pgslots.lab.analysis import events_command_line
 from pgslots.lab.pgbouncer import find_pgbouncer
@@ -63,9 +65,9 @@ def test_baseline_reproduces_the_signature(run):
     assert families.get("too_many_clients", 0) > 0, families
     # Most failed web requests failed before the view ran (named after a middleware).
     note = next(n for n in incident["notes"] if n["key"] == "before_view")
-    web_errors = baseline.web_errors
-    assert web_errors > 0 and note["count"] > web_errors / 2
-    assert baseline.web_errors_before_view == note["count"]
+    assert note["share"] > 0.5, note
+    # (the events window is the load's; a request answered after it ended is left out)
+    assert 0 < note["count"] <= baseline.web_errors_before_view <= baseline.web_errors
     # A growing error curve, bucketed by the load's stages.
     assert incident["shape"]["label"] == "sustained_growth", incident["shape"]
     # Client backends stay high after the burst: idle web connections nobody reuses.
@@ -107,7 +109,7 @@ def test_pgbouncer_caps_server_backends_while_clients_wait(run):
 def test_artifacts_are_kept(run):
     out = Path(run["baseline"].artifacts)
     for name in (
-        "requests.jsonl", "samples.jsonl", "result.json", "web.log", "worker.log",
+        "requests.jsonl", "samples.jsonl", "result.json", "worker.log",
         "newrelic/events.jsonl", "newrelic/nerdgraph.json", "newrelic/transactions.jsonl",
         "postgres/postgresql.log", "postgres/postgresql.csv", "postgres/postgresql.json",
     ):

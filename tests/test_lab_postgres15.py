@@ -8,6 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import pgslots.cli.events  # noqa: F401 - registers `events`
+import pgslots.cli.lab  # noqa: F401 - registers `lab`
 from pgslots.cli import app
 from pgslots.lab.postgres import system_binaries
 from conftest import require

@@ -10,6 +10,7 @@ failed request or task, and nothing left held after the burst.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from pgslots.lab.render import render_text
 from pgslots.lab.results import ScenarioResult, Skipped
 
+WIDTH = 92
 SLOT_CATEGORIES = ("reserved_superuser", "reserved_role", "too_many_clients", "role_limit", "database_limit")
 
 
@@ -48,7 +50,8 @@ def verdict(baseline: ScenarioResult, remedies: Sequence[ScenarioResult]) -> lis
         )
         if r.pgbouncer_peak_waiting:
             detail += f"; up to {r.pgbouncer_peak_waiting} clients waited in pgbouncer"
-        lines.append(f"  {status:<12} {r.scenario}: {change}\n               {detail}")
+        lines.append(f"  {status:<12} {r.scenario}: {change}")
+        lines += textwrap.wrap(detail, WIDTH, initial_indent=" " * 15, subsequent_indent=" " * 15)
     return lines
 
 
@@ -59,29 +62,38 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
         return render_text(results)
     remedies = [r for r in measured if r.scenario != "baseline"]
     by = baseline.errors_by_category
+    deployment = (
+        f"The deployment (baseline): Django {_version('django')} under gunicorn + uvicorn workers (ASGI) with "
+        "CONN_MAX_AGE=60 and ATOMIC_REQUESTS, the web app on a non-superuser role, a Celery "
+        f"prefork worker on a superuser role; max_connections={baseline.max_connections}, "
+        f"{baseline.max_connections - baseline.usable_slots} reserved for superusers "
+        f"({baseline.usable_slots} usable by the app). Open-loop load: arrival rates "
+        f"doubling stage by stage over {baseline.load_seconds:.0f} s, then a quiet tail."
+    )
+    happened = [
+        f"{baseline.web_failed} of {baseline.web_attempted} web requests failed, and "
+        f"{baseline.tasks_failed} of {baseline.tasks_run} Celery tasks.",
+        f"Errors: {by.get('reserved_superuser', 0) + by.get('reserved_role', 0)} reserved-slot, "
+        f"{by.get('too_many_clients', 0)} \"sorry, too many clients already\" "
+        f"(the server logged {sum(baseline.server_fatals.values())} FATAL lines).",
+        f"{baseline.web_errors_before_view} of {baseline.web_errors} web errors were recorded before the "
+        "view ran, named after CsrfViewMiddleware.process_view: ATOMIC_REQUESTS opens the "
+        "connection just before the view.",
+        f"Errors per {baseline.bucket_seconds:.0f} s of load: {' '.join(str(c) for c in baseline.error_curve)} "
+        f"({'growing' if baseline.curve_grows else 'not growing'}).",
+        f"Client backends peaked at {baseline.peak_backends}; {baseline.backends_after_burst} were still "
+        f"held {_tail(baseline)} after the load stopped ({baseline.idle_web_after_burst} idle web "
+        f"connections, the oldest {baseline.oldest_idle_after_burst:.0f} s): under ASGI each request "
+        "runs on its own thread with its own connection, which CONN_MAX_AGE keeps open and "
+        "nothing reuses.",
+    ]
     lines = [
         f"pgslots demo: a connection-slot exhaustion incident, reproduced on PostgreSQL {baseline.postgres}",
         "",
-        "The deployment (baseline): Django under gunicorn + uvicorn workers (ASGI) with",
-        "CONN_MAX_AGE=60 and ATOMIC_REQUESTS, a Celery prefork worker, the web app on a",
-        f"non-superuser role; max_connections={baseline.max_connections}, "
-        f"{baseline.max_connections - baseline.usable_slots} reserved for superusers "
-        f"({baseline.usable_slots} usable by the app). Open-loop load growing to its peak over "
-        f"{baseline.load_seconds:.0f} s.",
+        *textwrap.wrap(deployment, WIDTH),
         "",
         "What happened:",
-        f"  {baseline.web_failed} of {baseline.web_attempted} web requests failed and "
-        f"{baseline.tasks_failed} of {baseline.tasks_run} Celery tasks;",
-        f"  errors: {by.get('reserved_superuser', 0) + by.get('reserved_role', 0)} reserved-slot, "
-        f"{by.get('too_many_clients', 0)} \"sorry, too many clients already\" "
-        f"(server log: {sum(baseline.server_fatals.values())} FATAL lines);",
-        f"  {baseline.web_errors_before_view} of {baseline.web_errors} web errors were recorded before the view ran "
-        "(named after CsrfViewMiddleware.process_view: ATOMIC_REQUESTS opens the connection there);",
-        f"  errors per {baseline.bucket_seconds:.0f} s of load: {' '.join(str(c) for c in baseline.error_curve)} "
-        f"({'growing' if baseline.curve_grows else 'not growing'});",
-        f"  client backends peaked at {baseline.peak_backends}; {baseline.backends_after_burst} were still held "
-        f"{_tail(baseline)} after the load stopped ({baseline.idle_web_after_burst} idle web connections, oldest "
-        f"{baseline.oldest_idle_after_burst:.0f} s): the ASGI + persistent-connection leak.",
+        *(line for item in happened for line in textwrap.wrap(item, WIDTH, initial_indent="  - ", subsequent_indent="    ")),
     ]
     if analysis:
         lines += ["", "Read back by `pgslots events` from the baseline's artifacts:", *analysis]
@@ -94,6 +106,15 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
     if out_dir is not None:
         lines.append(f"Artifacts (server logs, New Relic-format events, samples): {out_dir}")
     return "\n".join(lines)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(unknown version)"
 
 
 def _tail(result: ScenarioResult) -> str:

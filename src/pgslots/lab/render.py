@@ -74,7 +74,8 @@ def render_text(results: Sequence[ScenarioResult | Skipped]) -> str:
     rows = _rows(results)
     headers = [title for _key, title in COLUMNS]
     table = [[r.get(key, "") for key, _title in COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in table if not line[1].startswith("skipped"))) for i, h in enumerate(headers)]
+    measured = [line for line in table if not line[1].startswith("skipped")]
+    widths = [max([len(h), *(len(line[i]) for line in measured)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for line in table:

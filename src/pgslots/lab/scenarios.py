@@ -120,23 +120,17 @@ class Scenario:
         return web + worker
 
     def scaled(self, factor: float) -> Scenario:
+        """Counts of processes and slots follow `factor`; per-process sizes (pool max_size,
+        threads, --limit-concurrency) stay, so every remedy still fits its budget."""
         if factor == 1:
             return self
 
         def n(value: int) -> int:
             return max(1, math.floor(value * factor + 0.5))
 
-        def pool(p: dict[str, Any] | None) -> dict[str, Any] | None:
-            if not p:
-                return p
-            return {**p, "min_size": min(n(p["min_size"]), n(p["max_size"])), "max_size": n(p["max_size"])}
-
         return dataclasses.replace(
             self,
             web_processes=n(self.web_processes),
-            limit_concurrency=n(self.limit_concurrency) if self.limit_concurrency else None,
-            web_pool=pool(self.web_pool),
-            worker_pool=pool(self.worker_pool),
             pgbouncer_pool_size=n(self.pgbouncer_pool_size) if self.pgbouncer_pool_size else None,
             celery_concurrency=n(self.celery_concurrency),
             max_connections=max(n(self.max_connections), self.superuser_reserved_connections + 2),
