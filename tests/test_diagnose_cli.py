@@ -91,6 +91,7 @@ def test_probe_json_is_accepted_as_a_record_of_one_moment(incident_json: Path, t
         (("--events", "/nonexistent/x.json", "--assume", "web.hosts=many"), "whole number"),
         (("--watch-record", "/nonexistent/w.jsonl"), "no input could be used"),
         (("--events", "x", "--format", "sarif"), "not available"),
+        (("--events", "x", "--tz", "Mars/Olympus"), "not a time zone"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], expected: str):

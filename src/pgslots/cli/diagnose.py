@@ -55,6 +55,10 @@ def diagnose_command(
     """
     check_format(fmt, FORMATS)
     from pgslots.deploy.audit import parse_assumptions
+    from pgslots.events.times import parse_zone
+
+    if tz is not None:
+        parse_zone(tz)  # a usage error, not a note about the events
     from pgslots.diagnose.gather import Request, gather
     from pgslots.diagnose.join import build
 

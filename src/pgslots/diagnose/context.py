@@ -20,7 +20,7 @@ from pgslots.diagnosis import (
     InputStatus,
     LabRun,
 )
-from pgslots.events.model import Incident
+from pgslots.events.model import SLOT_EXHAUSTION, Incident
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
 from pgslots.remedies import MeasuredEffect, Remedy
@@ -44,9 +44,6 @@ class Gathered:
     assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     now: dt.datetime | None = None
-
-    def status(self, kind: str) -> InputStatus | None:
-        return next((s for s in self.inputs if s.kind == kind), None)
 
     def unusable(self) -> list[InputStatus]:
         return [s for s in self.inputs if s.given and not s.ok]
@@ -79,7 +76,5 @@ class Joined:
         incident = self.incident
         if incident is None:
             return 0
-        from pgslots.events.model import SLOT_EXHAUSTION
-
         slot_values = {c.value for c in SLOT_EXHAUSTION}
         return sum(n for key, n in incident.by_combination.items() if set(key.split("+")) & slot_values)
