@@ -92,6 +92,11 @@ def test_a_fitting_budget_with_failures_is_unexplained():
     g.topology = dataclasses.replace(g.topology, groups=(bounded, worker))
     diagnosis = build(g)
     assert "PGS405" in codes(diagnosis) and "PGS404" not in codes(diagnosis)
+    assert "PGS413" not in codes(diagnosis)  # no observed peak
+    watched = [Snapshot(taken_at=at(22, 30), target="host=db", client_backends=31)]
+    g.watch, g.watch_path = watched, "burst.jsonl"
+    (finding,) = [f for f in build(g).findings if f.code == "PGS413"]
+    assert "7 more than the audited worst case 24" in finding.message
 
 
 def test_live_snapshot_overrides_defaults_and_contradictions_are_reported():

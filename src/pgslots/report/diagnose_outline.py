@@ -165,11 +165,17 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
         )
     ]
     nonzero = [b for b in incident.buckets if b.total]
-    categories = [c for c in incident.by_category]
+    # Columns by message family when the buckets have them (each event once: rows add up),
+    # else by category (an event with two wordings counts in both).
+    by_family = all(b.by_combination for b in nonzero)
+    columns = list(incident.by_combination if by_family else incident.by_category)
     rows = tuple(
-        (when(b.start, date=False), str(b.total), *(str(b.by_category.get(c, 0)) for c in categories)) for b in nonzero
+        (when(b.start, date=False), str(b.total),
+         *(str((b.by_combination if by_family else b.by_category).get(c, 0)) for c in columns))
+        for b in nonzero
     )
-    blocks.append(Table(("bucket start (UTC)", "failures", *categories), rows, numeric=tuple(range(1, 2 + len(categories)))))
+    headers = tuple(c.replace("+", " + ") for c in columns)
+    blocks.append(Table(("bucket start (UTC)", "failures", *headers), rows, numeric=tuple(range(1, 2 + len(columns)))))
     quiet = len(incident.buckets) - len(nonzero)
     if quiet:
         blocks.append(Paragraph(f"The other {quiet} buckets of the window had no failure."))

@@ -90,6 +90,13 @@ LAB_NO_IMPROVEMENT = define(
     "notes (it may need another change with it).",
     area=AREA,
 )
+PEAK_ABOVE_BUDGET = define(
+    "PGS413", "More client backends were observed than the audit's worst case", Severity.WARNING,
+    "Something holds connections the budget does not count: another application, superuser or admin "
+    "sessions, a process group missing from the repository, deploy overlap, or a count assumed too low "
+    "(--assume). The probe's backends table says who.",
+    area=AREA,
+)
 
 
 def _observed(text: str, path: str = "events") -> Evidence:
@@ -151,6 +158,19 @@ def budget_vs_incident(j: Joined) -> list[Finding]:
     return [UNEXPLAINED_EXHAUSTION.finding(
         f"The audited worst case is {cap.worst} of {cap.usable} usable slots, yet {j.failures} connections were refused.",
         evidence=evidence,
+    )]
+
+
+def peak_above_budget(j: Joined) -> list[Finding]:
+    cap = j.capacity
+    if cap is None or cap.observed_peak is None or cap.worst is None or cap.worst_unbounded:
+        return []
+    if cap.observed_peak <= cap.worst:
+        return []
+    return [PEAK_ABOVE_BUDGET.finding(
+        f"Peak {cap.observed_peak} client backends ({cap.observed_basis}), {cap.observed_peak - cap.worst} more than the "
+        f"audited worst case {cap.worst} ({cap.demand_basis}).",
+        evidence=[Evidence(cap.observed_basis, None, f"peak {cap.observed_peak} client backends", Resolution.OBSERVED)],
     )]
 
 
@@ -297,6 +317,7 @@ RULES: tuple[Callable[[Joined], list[Finding]], ...] = (
     inputs_unusable,
     peak_reached_usable,
     budget_vs_incident,
+    peak_above_budget,
     failed_before_view,
     group_not_audited,
     role_contradicts_wording,
