@@ -283,8 +283,8 @@ def _budget(diagnosis: Diagnosis) -> Section | None:
     capacity = diagnosis.capacity
     if not diagnosis.budget and capacity is None:
         return Section("budget", "The connection budget", (
-            Paragraph("No budget: " + _missing_adds(diagnosis, "repo")),
-            Figure("budget-per-group", missing=_missing_adds(diagnosis, "repo")),
+            Paragraph("No budget without a repository. " + _missing_adds(diagnosis, "repo") + "."),
+            Figure("budget-per-group", missing="the budget chart needs the repository (`--repo PATH`)"),
         ))
     blocks: list[Block] = []
     if diagnosis.budget:
@@ -371,11 +371,12 @@ def _directions(diagnosis: Diagnosis) -> Section:
         else:
             blocks += _lab_blocks(diagnosis)
     else:
-        blocks.append(Paragraph("No remedy to propose: " + _missing_adds(diagnosis, "repo")))
+        blocks.append(Paragraph("No remedy to propose without a repository. " + _missing_adds(diagnosis, "repo") + "."))
     if diagnosis.withheld:
         blocks.append(Paragraph("Not proposed:"))
         blocks.append(Bullets(diagnosis.withheld))
-    blocks.append(Figure("remedy-comparison", missing="" if diagnosis.remedies else _missing_adds(diagnosis, "repo")))
+    blocks.append(Figure("remedy-comparison", missing="" if diagnosis.remedies or diagnosis.lab
+                         else "the remedy chart needs the repository (`--repo PATH`) or a lab run (`--lab-run DIR`)"))
     return Section("directions", "Directions (ordered by effort and risk)", tuple(blocks))
 
 
