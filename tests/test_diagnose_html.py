@@ -187,5 +187,5 @@ def test_the_write_ups_incident_from_real_inputs_renders_every_chart(tmp_path: P
     assert all(c["shapes"] > 20 and c["height"] > 150 for c in facts.values())
     legend = " ".join(facts["errors-over-time"]["texts"])
     assert "reserved_superuser (402)" in legend and "too_many_clients + reserved_superuser (15)" in legend
-    assert "usable slots (97)" in " ".join(facts["budget-per-group"]["texts"])
+    assert "usable slots (97, assumed)" in " ".join(facts["budget-per-group"]["texts"])
     browser.screenshot(OUTPUT / "diagnose-writeup.png")

@@ -251,7 +251,8 @@ def _reference_lines(ax: Any, capacity: Capacity | None, horizontal: bool) -> No
         return
     draw = ax.axhline if horizontal else ax.axvline
     if capacity.usable is not None:
-        draw(capacity.usable, color=INK, linestyle="--", linewidth=1.3, label=f"usable slots ({capacity.usable})")
+        assumed = ", assumed" if capacity.usable_assumed else ""
+        draw(capacity.usable, color=INK, linestyle="--", linewidth=1.3, label=f"usable slots ({capacity.usable}{assumed})")
     if capacity.max_connections is not None and capacity.max_connections != capacity.usable:
         draw(
             capacity.max_connections, color=INK, linestyle=":", linewidth=1,
@@ -327,7 +328,13 @@ def budget_per_group(budget: Sequence[GroupBudget], capacity: Capacity | None) -
     fig, ax = _figure(height=max(2.4, 1.3 + 0.55 * (len(budget) + 1)))
     steady_total = sum(g.steady for g in budget)
     worst_total = None if any(g.worst is None for g in budget) else sum(g.worst or 0 for g in budget)
-    labels = [f"{g.group}\n{g.server_model}" for g in budget] + ["all groups"]
+    total_label = "all groups"
+    if capacity is not None and capacity.steady is not None:
+        # The server's own demand (after pgbouncer, when there is one), as the audit computed it.
+        if (capacity.steady, None if capacity.worst_unbounded else capacity.worst) != (steady_total, worst_total):
+            total_label = "on the server\n(after pgbouncer)"
+        steady_total, worst_total = capacity.steady, None if capacity.worst_unbounded else capacity.worst
+    labels = [f"{g.group}\n{g.server_model}" for g in budget] + [total_label]
     steady = [g.steady for g in budget] + [steady_total]
     worst = [g.worst for g in budget] + [worst_total]
     cap = _axis_cap(steady + worst, capacity)
