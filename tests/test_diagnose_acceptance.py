@@ -164,3 +164,15 @@ def test_events_from_another_time_zone_are_noted(tmp_path: Path):
                           "--watch-record", str(watch))
     assert "PGS408" not in {f["code"] for f in fixed["findings"]}
     assert fixed["incident"]["window_start"].startswith("2026-05-11T22:22")
+
+
+@pytest.mark.parametrize("repo", sorted(p.name for p in (ROOT / "tests" / "fixtures" / "repos").iterdir() if p.is_dir()))
+def test_every_audit_fixture_joins_with_the_incident(repo: str):
+    """Other deployment shapes (WSGI, pgbouncer, Django pool, Kubernetes HPA, a replica
+    alias) go through the join: a report, never a crash; what they already run is never proposed."""
+    report = diagnose_json("--events", str(EXPORTS[0]), "--repo", str(ROOT / "tests" / "fixtures" / "repos" / repo))
+    assert {s["kind"]: s for s in report["inputs"]}["repo"]["ok"]
+    assert report["attribution"] and report["capacity"] is not None
+    for item in report["in_place"]:
+        for remedy in report["remedies"]:
+            assert item["setting"] not in remedy["change"]

@@ -93,12 +93,16 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             summary=(f"it leaks under ASGI in {', '.join(leaks)} (Django #33497)" if leaks
                      else "connections are already kept between requests"),
         ))
-    pooled = [g for g in topology.groups if g.policy.pool_max is not None]
-    for group in pooled:
+    pooled: dict[str, list[ProcessGroup]] = {}
+    for group in topology.groups:
+        if group.policy.pool_max is not None:
+            pooled.setdefault(f"OPTIONS pool min {group.policy.pool_min} max {group.policy.pool_max}", []).append(group)
+    for setting, groups in pooled.items():
+        policy = groups[0].policy
         found.append(AlreadyInPlace(
-            title=f"Django connection pool ({group.name})",
-            setting=f"OPTIONS pool min {group.policy.pool_min} max {group.policy.pool_max}",
-            evidence=group.policy.conn_max_age_evidence,
+            title=f"Django connection pool ({', '.join(g.name for g in groups)})",
+            setting=setting,
+            evidence=policy.pool_evidence or policy.conn_max_age_evidence,
             consequence="caps each process at the pool's max_size; size it so that max_size x processes fits",
             remedy="django-pool",
             summary="each process is capped at the pool's max_size",
