@@ -48,9 +48,9 @@ def samples(result: ScenarioResult) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def events_json(result: ScenarioResult) -> dict:
+def events_json(result: ScenarioResult, source: Path | None = None) -> dict:
     """The baseline's evidence as `pgslots events` reads it (the CLI, JSON output)."""
-    args = events_command_line(Path(result.artifacts))
+    args = events_command_line(Path(result.artifacts), source)
     outcome = CliRunner().invoke(app, ["events", *args, "--format", "json"])
     assert outcome.exit_code == 0, outcome.output
     return json.loads(outcome.stdout)
@@ -74,8 +74,13 @@ def test_baseline_reproduces_the_signature(run):
     last = samples(baseline)[-1]
     assert last["idle_by_app"].get(WEB_APP, 0) >= baseline.usable_slots // 2
     assert baseline.oldest_idle_after_burst > 0
-    # The server's own log agrees with the APM's counts.
-    assert baseline.server_fatals.get("too_many_clients", 0) >= families["too_many_clients"]
+    # The server's own log, read by `pgslots events`, shows both families too, and whom
+    # it refused: the web app's non-superuser role above all.
+    server = events_json(baseline, Path(baseline.artifacts) / "postgres" / "postgresql.csv")
+    assert server["by_category"].get("reserved_superuser", 0) > 0
+    assert server["by_category"].get("too_many_clients", 0) > 0
+    refused = server["server_log"]["rejections_by"]["user"]
+    assert refused.get(APP_ROLE, 0) > sum(n for role, n in refused.items() if role != APP_ROLE)
 
 
 def test_conn_max_age_0_leaves_no_backend_after_the_burst(run):

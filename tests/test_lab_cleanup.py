@@ -114,11 +114,14 @@ def assert_nothing_left(tmpdir: Path, watcher: Watcher) -> None:
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
+def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while not predicate():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run ended first (exit {process.returncode}): {err.decode()[-2000:]}")
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def server_count(watcher: Watcher) -> int:
@@ -130,7 +133,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, signum):
     process, tmpdir, watcher = start(tmp_path)
     # Interrupt at a random moment of the run's life once PostgreSQL is up: the app's
     # startup, the load, the quiet tail or the shutdown.
-    wait_for(lambda: any("postgres -D" in cmd for _pid, cmd in watcher.direct_children()))
+    wait_for(lambda: any("postgres -D" in cmd for _pid, cmd in watcher.direct_children()), process)
     time.sleep(random.uniform(0.0, 12.0))
     process.send_signal(signum)
     _out, err = process.communicate(timeout=90)
@@ -146,7 +149,7 @@ def test_crash_of_a_child_aborts_cleanly(tmp_path, victim):
         found = [pid for pid, cmd in watcher.direct_children() if victim in cmd and "pgslots lab" not in cmd]
         return min(found) if found else None
 
-    wait_for(lambda: leader() is not None and server_count(watcher) >= 2)
+    wait_for(lambda: leader() is not None and server_count(watcher) >= 2, process)
     time.sleep(1.0)
     os.kill(leader(), signal.SIGKILL)
     _out, err = process.communicate(timeout=90)

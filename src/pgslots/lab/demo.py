@@ -47,6 +47,7 @@ def verdict(baseline: ScenarioResult, remedies: Sequence[ScenarioResult]) -> lis
             f"peak {r.peak_backends} backends"
             + (f" (cap {r.cap})" if r.cap is not None else "")
             + f", {r.backends_after_burst} held after the burst"
+            + (" (the pool's own, within the cap)" if r.cap is not None and 0 < r.backends_after_burst <= r.cap else "")
         )
         if r.pgbouncer_peak_waiting:
             detail += f"; up to {r.pgbouncer_peak_waiting} clients waited in pgbouncer"
