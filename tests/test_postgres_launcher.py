@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import psycopg
 import pytest
@@ -43,6 +44,14 @@ def test_server_enforces_slots_and_logs_in_three_formats(pg_binaries, start_post
         for conn in held:
             conn.close()
 
+    # The logging collector writes asynchronously: wait (briefly) until it has caught up.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        pg.logs.jsonlog.read_text().count('"FATAL"') < len(refused)
+        or pg.logs.stderr.read_text().count("FATAL:") < len(refused)
+        or pg.logs.csvlog.read_text().count(",FATAL,") < len(refused)
+    ):
+        time.sleep(0.05)
     stderr_log = pg.logs.stderr.read_text()
     assert "connection authorized: user=app database=appdb application_name=hold-app" in stderr_log
     assert stderr_log.count("FATAL:") == len(refused)

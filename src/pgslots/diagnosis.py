@@ -1,11 +1,18 @@
-"""The `Diagnosis`: every input joined into one report, which the renderers only display."""
+"""The `Diagnosis`: every input joined into one report, which the renderers only display.
+
+`pgslots.diagnose` builds it; `pgslots.report.diagnose_*` render it. Everything a renderer
+shows is here, already computed and traceable: the renderers format, they never count,
+compare or decide.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from pgslots.deploy.model import Topology
-from pgslots.events.model import Incident
+from pgslots.events.model import BackendPoint, Incident
+from pgslots.evidence import Evidence
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
 from pgslots.remedies import Remedy
@@ -20,13 +27,140 @@ class VerificationItem:
     answer: str | None = None
     evidence: tuple[str, ...] = ()
     how_to_settle: str | None = None
+    key: str = ""  # stable identifier for JSON consumers, e.g. "conn_max_age"
+
+    @property
+    def settled(self) -> bool:
+        return self.answer is not None
 
 
 @dataclasses.dataclass(frozen=True)
 class InputStatus:
     kind: str  # "events", "repo", "dsn", "pgbouncer", "watch-record", "lab-run"
     given: bool
-    detail: str  # what was read, or what this input would have added
+    detail: str  # what was read, or why it could not be used
+    ok: bool = True  # False: given, but unusable (unreadable, not Django, refused...)
+    adds: str = ""  # what this kind of input brings to the report (shown when it is missing)
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    """One sentence of interpretation and what it rests on. `verified` is False for an
+    inference the evidence supports but does not prove; the report says so."""
+
+    key: str
+    text: str
+    basis: tuple[str, ...] = ()
+    verified: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class TransactionCount:
+    transaction: str
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupAttribution:
+    """Failing transactions assigned to one process group of the deployment.
+
+    `group` is the audited group's name when a repository was audited, else the kind
+    ("web", "worker") the transaction names imply. `before_view` counts the events whose
+    transaction was still named after a middleware: they failed before the view ran."""
+
+    group: str
+    kind: str  # "web", "worker", "beat", "other", "unattributed"
+    count: int
+    share: float  # of all events, 0..1
+    before_view: int
+    transactions: tuple[TransactionCount, ...]
+    rule: str  # why these transactions map to this group
+    audited: bool  # the group exists in the audited topology
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSeries:
+    """Client backends over time from one source ("server log", "watch record", "probe",
+    "lab baseline"...). A probe gives a single point."""
+
+    source: str
+    path: str
+    points: tuple[BackendPoint, ...]
+    peak: int | None = None
+    peak_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+    """Usable slots against the audited demand and the observed peak, each with its basis."""
+
+    usable: int | None
+    usable_basis: str
+    max_connections: int | None = None
+    usable_assumed: bool = False  # rests on PostgreSQL's default max_connections, not on the server
+    steady: int | None = None
+    worst: int | None = None
+    worst_unbounded: bool = False
+    demand_basis: str = ""
+    observed_peak: int | None = None
+    observed_basis: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupBudget:
+    """One process group's demand as the chart and the tables show it."""
+
+    group: str
+    kind: str
+    server_model: str
+    steady: int
+    worst: int | None  # None = unbounded
+    formula: str
+    conn_max_age: str  # as configured: "0", "60", "None (unlimited)", "pool 2..4"
+
+
+@dataclasses.dataclass(frozen=True)
+class AlreadyInPlace:
+    """A usual remedy that is already deployed, so the report does not propose it; with
+    what it does in this deployment (e.g. persistent connections leak under ASGI)."""
+
+    title: str
+    setting: str  # "CONN_MAX_AGE=60"
+    evidence: tuple[Evidence, ...]
+    consequence: str
+    remedy: str = ""  # the kind of remedy it is: "persistent-connections", "django-pool", "pgbouncer"
+    summary: str = ""  # the consequence in a few words, for one-line displays
+
+
+@dataclasses.dataclass(frozen=True)
+class RemedyAssessment:
+    """A ranked remedy's predicted demand read against the usable slots (and the lab)."""
+
+    code: str
+    rank: int  # 1 = try first
+    fits: bool | None  # predicted worst demand <= usable slots; None when either is unknown
+    verdict: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LabScenario:
+    """One scenario of a lab run, as its summary reported it."""
+
+    name: str
+    failed_requests: int
+    peak_backends: int | None
+    requests: int | None = None
+    remedy: str = ""  # remedy code the scenario measures; "" for the baseline
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class LabRun:
+    path: str
+    baseline: str
+    scenarios: tuple[LabScenario, ...]
+    usable: int | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +170,18 @@ class Diagnosis:
     topology: Topology | None = None
     snapshot: Snapshot | None = None
     findings: tuple[Finding, ...] = ()
-    remedies: tuple[Remedy, ...] = ()
+    remedies: tuple[Remedy, ...] = ()  # ranked: first is the one to try first
     verification: tuple[VerificationItem, ...] = ()
     notes: tuple[str, ...] = ()
+    headline: str = ""
+    interpretation: tuple[Statement, ...] = ()
+    attribution: tuple[GroupAttribution, ...] = ()
+    backends: tuple[BackendSeries, ...] = ()
+    capacity: Capacity | None = None
+    budget: tuple[GroupBudget, ...] = ()
+    in_place: tuple[AlreadyInPlace, ...] = ()
+    assessments: tuple[RemedyAssessment, ...] = ()
+    withheld: tuple[str, ...] = ()  # catalogue remedies not proposed, and why
+    lab: LabRun | None = None
+    assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
+    generated_at: dt.datetime | None = None

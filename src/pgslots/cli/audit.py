@@ -21,7 +21,7 @@ def audit_command(
         help="Supply a count the repository cannot show, e.g. web.hosts=16, celeryworker.cpus=8, server.max_connections=200. Repeatable.",
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json, markdown or sarif."),
-    fail_on: FailOn = typer.Option(FailOn.never, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info)."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info, never)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Read a deployment repository (never running it) and compute its PostgreSQL connection budget:

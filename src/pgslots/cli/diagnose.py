@@ -1,1 +1,105 @@
-"""`pgslots diagnose`: not written yet (see its issue)."""
+"""`pgslots diagnose`: every input joined into one report."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+
+FORMATS = (OutputFormat.text, OutputFormat.markdown, OutputFormat.html, OutputFormat.json)
+
+
+@app.command("diagnose")
+@guarded
+def diagnose_command(
+    events: Optional[List[Path]] = typer.Option(
+        None, "--events", "-e", help="Error exports (New Relic, Sentry) or PostgreSQL server logs; repeatable. "
+        "Also the JSON of `pgslots events --format json`."
+    ),
+    repo: Optional[Path] = typer.Option(
+        None, "--repo", "-r", help="The deployment repository to audit (or the JSON of `pgslots audit --format json`)."
+    ),
+    dsn: Optional[str] = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
+    pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
+    watch_record: Optional[Path] = typer.Option(
+        None, "--watch-record", "-w", help="JSON Lines from `pgslots watch --record FILE` (or one `probe --format json`)."
+    ),
+    lab_run: Optional[Path] = typer.Option(None, "--lab-run", help="A directory written by `pgslots lab --out DIR`."),
+    assume: Optional[List[str]] = typer.Option(
+        None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
+    ),
+    tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, markdown, html or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
+) -> None:
+    """Join the evidence into one incident report: what failed (events), what the deployment
+    can open (repository), what the server allows and holds (live server, watch record),
+    what each remedy would do (budget model, lab run). Every input is optional; the report
+    says what each missing one would add.
+
+    Examples:
+
+        pgslots diagnose --events nr-export.json --repo . --assume web.hosts=16
+
+        pgslots diagnose --events nr-export.json --repo . --format markdown -o incident.md
+
+        pgslots diagnose --events postgresql.log --dsn "host=db user=app" --format html -o report.html
+
+        pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
+    """
+    check_format(fmt, FORMATS)
+    from pgslots.deploy.audit import parse_assumptions
+    from pgslots.events.times import parse_zone
+
+    if tz is not None:
+        parse_zone(tz)  # a usage error, not a note about the events
+    from pgslots.diagnose.gather import Request, gather
+    from pgslots.diagnose.join import build
+
+    request = Request(
+        events=tuple(events or ()),
+        repo=repo,
+        dsn=dsn,
+        pgbouncer=pgbouncer,
+        watch_record=watch_record,
+        lab_run=lab_run,
+        assume=parse_assumptions(assume or ()),
+        tz=tz,
+    )
+    with _events_progress(request.events) as progress:
+        request.progress = progress
+        gathered = gather(request)
+    diagnosis = build(gathered)
+    emit(render(diagnosis, fmt), output)
+    raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))
+
+
+@contextlib.contextmanager
+def _events_progress(paths: tuple[Path, ...]) -> Iterator[Optional[Callable[[int], None]]]:
+    """The events command's progress bar for large inputs (on a terminal only). A path that
+    cannot be read gets no bar here: the report notes it instead."""
+    from pgslots.cli.events import _progress
+
+    if not paths or not all(p.is_file() for p in paths):
+        yield None
+        return
+    with _progress(list(paths)) as progress:
+        yield progress
+
+
+def render(diagnosis, fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.json:
+        from pgslots.report import diagnose_json as renderer
+    elif fmt is OutputFormat.markdown:
+        from pgslots.report import diagnose_markdown as renderer
+    elif fmt is OutputFormat.html:
+        from pgslots.report import diagnose_html as renderer
+    else:
+        from pgslots.report import diagnose_text as renderer
+    return renderer.render(diagnosis)

@@ -58,6 +58,7 @@ class TempPgbouncer:
         *,
         settings: Mapping[str, Any] | None = None,
         users: tuple[str, ...] = (),
+        passwords: Mapping[str, str] | None = None,
         binary: Path | None = None,
     ) -> None:
         binary = binary or find_pgbouncer()
@@ -68,6 +69,9 @@ class TempPgbouncer:
         self.databases = dict(databases)
         self.settings = dict(settings or {})
         self.users = users
+        # Plain-text passwords pgbouncer uses to log in to the server as each user (needed
+        # when the server asks for scram-sha-256); clients still log in to pgbouncer by trust.
+        self.passwords = dict(passwords or {})
         self.host = "127.0.0.1"
         self.port = 0
         self.base_dir: Path | None = None
@@ -81,6 +85,10 @@ class TempPgbouncer:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def __enter__(self) -> TempPgbouncer:
         return self.start()
@@ -122,8 +130,11 @@ class TempPgbouncer:
             return self
         self.base_dir = Path(tempfile.mkdtemp(prefix="pgslots-pgbouncer-"))
         self.base_dir.chmod(0o755)
-        users = {ADMIN_USER, "postgres", *self.users}
-        (self.base_dir / "userlist.txt").write_text("".join(f'"{u}" ""\n' for u in sorted(users)))
+        users = {ADMIN_USER, "postgres", *self.users, *self.passwords}
+        (self.base_dir / "userlist.txt").write_text(
+            "".join(f'"{u}" "{self.passwords.get(u, "")}"\n' for u in sorted(users))
+        )
+        (self.base_dir / "userlist.txt").chmod(0o600)
         run_as: dict[str, Any] = {}
         if _running_as_root():
             uid, gid = _ensure_system_user()

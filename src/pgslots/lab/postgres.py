@@ -218,12 +218,21 @@ class TempPostgres:
 
     @property
     def logs(self) -> ServerLogs:
+        """Where the server logs now: `settings["log_directory"]` when given (the lab gives
+        each scenario its own), else `<base_dir>/log`."""
         assert self.base_dir is not None, "server not started"
+        if "log_directory" in self.settings:
+            return ServerLogs(Path(str(self.settings["log_directory"])))
         return ServerLogs(self.base_dir / "log")
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        """The postmaster is up (it can die under us: a crash, an OOM kill, a kill -9)."""
+        return self._process is not None and self._process.poll() is None
 
     @property
     def version(self) -> str:
@@ -269,6 +278,7 @@ class TempPostgres:
             _ensure_traversable(self.binaries.bindir)
             for sub in ("data", "sock", "log"):
                 os.chown(self.base_dir / sub, *self._owner)
+        self._ensure_dir(self.logs.directory)
         self.datadir.chmod(0o700)
 
     def _initdb(self) -> None:
@@ -299,7 +309,7 @@ class TempPostgres:
         options: dict[str, Any] = {
             "listen_addresses": self.host,
             "port": self.port,
-            "unix_socket_directories": str(self.socket_dir),
+            "unix_socket_directories": self._socket_setting(),
             "lc_messages": "C",
             "fsync": "off",
             "synchronous_commit": "off",
@@ -319,6 +329,13 @@ class TempPostgres:
         }
         options.update(self.settings)
         return options
+
+    def _socket_setting(self) -> str:
+        """The socket directory, or none at all when its path would exceed the kernel's
+        108-byte limit for socket paths (a deep TMPDIR): we only ever connect over TCP."""
+        if len(f"{self.socket_dir}/.s.PGSQL.{self.port}") >= 100:
+            return ""
+        return str(self.socket_dir)
 
     def _launch(self) -> None:
         assert self.base_dir is not None
@@ -375,6 +392,31 @@ class TempPostgres:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+    def restart(self, settings: Mapping[str, Any] | None = None) -> TempPostgres:
+        """Stop the server (if running) and start it again on the same data directory, with
+        `settings` merged into the current ones: how the lab changes `max_connections` and
+        the log directory between scenarios without a new initdb."""
+        assert self.base_dir is not None, "server not started"
+        self._terminate()
+        self.settings.update(settings or {})
+        self._ensure_dir(self.logs.directory)
+        try:
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def shutdown(self) -> None:
+        """Stop the server but keep its directory, so `restart` can follow."""
+        self._terminate()
+
+    def _ensure_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        if self._owner:
+            _ensure_traversable(path.parent)
+            os.chown(path, *self._owner)
 
     def stop(self) -> None:
         """Stop the server and delete its directory (unless `keep`). Safe to call twice."""
