@@ -5,7 +5,9 @@ Why per pid: a backend is one process from `connection received` to its end, and
 line it writes carries its pid. So a FATAL whose prefix lacks `%u`/`%d`/`%a`/`%h` gets them
 from the same pid's `connection authorized` (user, database, application) and
 `connection received` (client) lines; with pid reuse, the most recent ones before the
-FATAL count, which is what a forward pass that forgets a pid at its end gives.
+FATAL count, which is what a forward pass that forgets a pid at its end gives. A `connection
+received` is a new process: whatever an earlier process of the same pid left (a session
+whose end the log does not show, a refusal or walsender flag) ends there (`new_process`).
 
 Why a FATAL ends a session: a connection refused after authentication (reserved slots,
 role or database limit) logs `connection authorized` then the FATAL, and never
