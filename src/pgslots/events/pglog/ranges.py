@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from pgslots.events.model import ErrorEvent
 from pgslots.events.pglog.clock import Clock
@@ -110,7 +111,7 @@ class RangeResult:
     ended_by_fatal: set[Any]
     walsender_pids: set[Any]
     unseen_edges: Counter[int]
-    batches: list[list[tuple[Any, list[Any]]]]  # per chunk, its FATAL groups in order
+    batches: int  # chunks whose FATAL groups (in order, some keys placeholders) are pickled in the spill file
     unknown_zones: set[str]
     last: tuple[dt.datetime | None, Any, bool]  # the last line's (ts, bucket, valid)
     unsure: bool  # lines without a readable time before the first with one: read in order
@@ -119,14 +120,15 @@ class RangeResult:
 class RangeState(ServerLogState):
     """A `ServerLogState` for a range read apart: see the module's docstring."""
 
-    def __init__(self, fmt: str, path: str, clock: Clock, group_seconds: int = 1) -> None:
+    def __init__(self, fmt: str, path: str, clock: Clock, group_seconds: int, spill: IO[bytes]) -> None:
         super().__init__(fmt, path, clock, group_seconds)
+        self.spill = spill  # each chunk's groups, pickled: memory stays flat however long the range
         self.marks: bytearray | None = bytearray(MARKED_PIDS)  # None from the first restart on
         self._marked = self.marks  # kept past it, for `marked`
         self.big_marks: set[Any] = set()
         self.dependents: list[Dependent] = []
         self.segments: list[Segment] = []
-        self.batches: list[list[tuple[Any, list[Any]]]] = []
+        self.batches = 0
         self.max_sessions = MAX_SESSIONS // 4
         self.max_pending = MAX_PENDING // 4
         self._minutes: list[tuple[int, int]] = []
@@ -255,11 +257,13 @@ class RangeState(ServerLogState):
     def flush(self) -> Iterator[ErrorEvent]:
         """Keep the chunk's groups as they are (some keys are placeholders until stitched)."""
         groups, self.groups = self.groups, {}
-        self.batches.append(list(groups.items()))
+        pickle.dump(list(groups.items()), self.spill, pickle.HIGHEST_PROTOCOL)
+        self.batches += 1
         return iter(())
 
     def result(self, lines: int, records: int, skipped: int, skip_examples: list[tuple[int | None, str]]) -> RangeResult:
         self.cut()
+        self.spill.flush()
         slots = [key for key, _slot in sorted(self._slot_of.items(), key=lambda item: item[1])]
         return RangeResult(
             lines=lines,
@@ -285,13 +289,13 @@ class RangeState(ServerLogState):
 # -- stitching ---------------------------------------------------------------------------------
 
 
-def stitch(state: ServerLogState, result: RangeResult, line_base: int,
-           marked: Callable[[set[Any]], set[Any]]) -> list[dict[Any, list[Any]]]:
+def stitch(state: ServerLogState, result: RangeResult, line_base: int, marked: Callable[[set[Any]], set[Any]],
+           spill: IO[bytes]) -> Iterator[dict[Any, list[Any]]]:
     """Apply a range's result to `state`, the real state where the range begins; returns
-    the range's FATAL groups per chunk (keys resolved, lines counted from the file's start),
-    for `state.flush` to turn into events. `marked(pids)` asks the range which of `pids` it
-    saw connect. Raises `ReadInOrder` (leaving `state` untouched) when the range's
-    assumptions do not hold."""
+    the range's FATAL groups per chunk, read from its `spill` file (keys resolved, lines
+    counted from the file's start), for `state.flush` to turn into events. `marked(pids)`
+    asks the range which of `pids` it saw connect. Raises `ReadInOrder` (leaving `state`
+    untouched) when the range's assumptions do not hold."""
     if result.unsure:
         raise ReadInOrder("lines without a readable time where the range begins")
     if len(state.sessions) >= MAX_SESSIONS // 4 or len(state.pending) >= MAX_PENDING // 4:
@@ -317,7 +321,13 @@ def stitch(state: ServerLogState, result: RangeResult, line_base: int,
             if dependent.placeholder is not None:
                 keys[dependent.placeholder] = key
     _add_rest(state, result)
-    return [_resolved(batch, keys, line_base) for batch in result.batches]
+    return (_resolved(batch, keys, line_base) for batch in _spilled(spill, result.batches))
+
+
+def _spilled(spill: IO[bytes], count: int) -> Iterator[list[tuple[Any, list[Any]]]]:
+    spill.seek(0)
+    for _ in range(count):
+        yield pickle.load(spill)
 
 
 def _map_slots(state: ServerLogState, slots: list[tuple[int, Value]], slot_map: list[int], upto: int) -> None:

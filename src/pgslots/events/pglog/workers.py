@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -77,10 +78,11 @@ class _RangeStats(ReadStats):
         super().skip(line, reason, unit)
 
 
-def read_range(path: Path, fmt: str, prefix: str, start: int, end: int, tz: dt.tzinfo,
-               group_seconds: int) -> tuple[RangeResult, RangeState]:
-    """Read the lines of `path` from `start` to `end` apart from those before them."""
-    state = RangeState(fmt, str(path), Clock(tz), group_seconds)
+def read_range(path: Path, fmt: str, prefix: str, start: int, end: int, tz: dt.tzinfo, group_seconds: int,
+               spill: IO[bytes]) -> tuple[RangeResult, RangeState]:
+    """Read the lines of `path` from `start` to `end` apart from those before them, its
+    FATAL groups pickled to `spill`."""
+    state = RangeState(fmt, str(path), Clock(tz), group_seconds, spill)
     stats = _RangeStats(str(path), fmt)
     scanner = StderrScanner(compiled(prefix), state, stats)
     with path.open("rb") as handle:
@@ -115,14 +117,15 @@ class Worker:
     """One range being read: by a forked process, or (`FORK` off) here when asked."""
 
     def __init__(self, args: tuple[Any, ...]) -> None:
-        self.args = args
+        self.spill = tempfile.TemporaryFile()  # made before the fork: both processes hold it, no one names it
+        self.args = (*args, self.spill)
         self.start, self.end = args[3], args[4]
         self.process: Any = None
         self.state: RangeState | None = None
         self.asked = False
         if FORK:
             self.conn, theirs = multiprocessing.Pipe()
-            self.process = multiprocessing.get_context("fork").Process(target=_work, args=(theirs, args), daemon=True)
+            self.process = multiprocessing.get_context("fork").Process(target=_work, args=(theirs, self.args), daemon=True)
             self.process.start()
             theirs.close()
 
@@ -147,6 +150,7 @@ class Worker:
         return self.conn.recv()  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.spill.close()
         if self.process is not None:
             if not self.asked:
                 with contextlib.suppress(OSError):

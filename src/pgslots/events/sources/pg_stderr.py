@@ -123,7 +123,7 @@ class PgStderr:
                 try:
                     if result is None:
                         raise ReadInOrder("the worker could not read its range")
-                    batches = stitch(state, result, scanner.line_base, worker.marked)
+                    batches = stitch(state, result, scanner.line_base, worker.marked, worker.spill)
                 except ReadInOrder:
                     yield from scan_file(handle, path, scanner, start=worker.start, end=worker.end, progress=progress)
                     continue
