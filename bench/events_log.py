@@ -1,7 +1,7 @@
 """Benchmark: `pgslots events` on a >= 500 MB PostgreSQL stderr log, against pgBadger and grep.
 
-Run by hand: `python bench/events_log.py [--size-mb 500] [--prefix PREFIX ...] [--keep DIR]
-[--no-formats]`.
+Run by hand: `python bench/events_log.py [--size-mb 500] [--prefix PREFIX ...] [--repeat N]
+[--keep DIR] [--no-formats]`.
 
 1. Starts a real PostgreSQL (the embedded wheel, or the system's), exhausts it from real
    psycopg clients under several roles (the same scenario as the acceptance tests), and
@@ -9,13 +9,20 @@ Run by hand: `python bench/events_log.py [--size-mb 500] [--prefix PREFIX ...] [
 2. Builds a log of at least --size-mb by repeating the stderr log, each copy's timestamps
    shifted past the previous copy's end (pids repeat, as on a server whose pids wrap).
 3. Runs, on the same file in the same run: `pgslots events FILE --format json` (the CLI in a
-   subprocess, as a user runs it), `pgbadger -j 1` with the right `--prefix` (checking it
-   really parsed the lines: its error report must hold the connection errors), and
-   `grep -c FATAL` as the practical ceiling. Prints MB/s, ratios and pgslots' peak RSS.
+   subprocess, as a user runs it) both as it runs by default (one process per CPU for a
+   file this large) and with `--jobs 1` (one process), each --repeat times (the fastest
+   run of each is compared); `pgbadger -j 1` with the right `--prefix` (checking it really
+   parsed the lines: its error report must hold the connection errors); and `grep -c FATAL`
+   as the practical ceiling. Prints MB/s, the ratios, and pgslots' peak RSS: per process of
+   its tree (the reading process and its forked workers, sampled from /proc every 5 ms;
+   the first also read by GNU time), their sum, and the highest sum seen at one moment.
+   Every line ends with the machine's load average: the machine is shared, so a figure
+   taken under load says so.
    Each --prefix (default: Debian's, which lacks the client, and the upstream default,
    which lacks user and database too) gets its own server, log and figures.
-4. Unless --no-formats: the same for the gzipped stderr log, and for csvlog and jsonlog logs
-   built the same way (pgslots only; the targets are for stderr).
+4. Unless --no-formats: pgslots alone on the same log gzipped (read in one process: a
+   deflate stream cannot be entered in the middle), and on csvlog and jsonlog logs built
+   the same way (the targets are for stderr).
 """
 
 from __future__ import annotations

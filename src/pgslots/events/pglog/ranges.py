@@ -219,11 +219,10 @@ class RangeState(ServerLogState):
         else:
             super().unseen_session(seconds)
 
-    def fatal(self, pid: Any, message: Value, sqlstate: Value, user: Value, db: Value, app: Value, client: Value,
-              stage: Value = None) -> list[Any] | None:
+    def fatal(self, pid: Any, *fields: Value) -> list[Any] | None:
         if not self.depends(pid):
-            return super().fatal(pid, message, sqlstate, user, db, app, client, stage)
-        found = self._record("fatal", pid, message, sqlstate, user, db, app, client, stage)
+            return super().fatal(pid, *fields)
+        found = self._record("fatal", pid, *fields)
         if not self._second_valid:
             return None
         found.placeholder = ("?", len(self.dependents))
@@ -333,14 +332,7 @@ def _spilled(spill: IO[bytes], count: int) -> Iterator[list[tuple[Any, list[Any]
 def _map_slots(state: ServerLogState, slots: list[tuple[int, Value]], slot_map: list[int], upto: int) -> None:
     """Give the range's facet slots made so far their slot in `state` (made there in the
     same order as one pass would)."""
-    for facet, value in slots[len(slot_map) : upto]:
-        slot = state._slot_of.get((facet, value))
-        if slot is None:
-            slot = state._slot_of[(facet, value)] = len(state._slot_level)
-            state._slot_level.append(0)
-            state._slot_peak.append(0)
-            state._slot_peak_at.append(None)
-        slot_map.append(slot)
+    slot_map += [state.slot(facet, value) for facet, value in slots[len(slot_map) : upto]]
 
 
 def _apply_segment(state: ServerLogState, segment: Segment, slot_map: list[int]) -> None:

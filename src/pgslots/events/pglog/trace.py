@@ -179,19 +179,19 @@ class ServerLogState:
         """The shared entry of a session key: the key and its facet slots."""
         found = self._entries.get(key)
         if found is None:
-            slots = []
-            for facet, value in enumerate(key):
-                if value is None:
-                    continue
-                slot = self._slot_of.get((facet, value))
-                if slot is None:
-                    slot = self._slot_of[(facet, value)] = len(self._slot_level)
-                    self._slot_level.append(0)
-                    self._slot_peak.append(0)
-                    self._slot_peak_at.append(None)
-                slots.append(slot)
-            found = self._entries[key] = (key, tuple(slots))
+            slots = tuple(self.slot(facet, value) for facet, value in enumerate(key) if value is not None)
+            found = self._entries[key] = (key, slots)
         return found
+
+    def slot(self, facet: int, value: Value) -> int:
+        """The slot of one facet's value (user, database, application or client)."""
+        slot = self._slot_of.get((facet, value))
+        if slot is None:
+            slot = self._slot_of[(facet, value)] = len(self._slot_level)
+            self._slot_level.append(0)
+            self._slot_peak.append(0)
+            self._slot_peak_at.append(None)
+        return slot
 
     def _open(self, entry: Entry) -> None:
         """A session starts holding a slot: levels up, peaks noted (in line order, so a burst
@@ -317,20 +317,11 @@ class ServerLogState:
         if version not in self.trace.versions:
             self.trace.versions.append(version)
 
-    def fatal(
-        self,
-        pid: Any,
-        message: Value,
-        sqlstate: Value,
-        user: Value,
-        db: Value,
-        app: Value,
-        client: Value,
-        stage: Value = None,
-    ) -> list[Any] | None:
-        """Count one FATAL line; returns the new group's `[count, line]` when this line
-        starts a group (the caller sets its line number), else None."""
-        key = self.fatal_key(pid, message, sqlstate, user, db, app, client, stage)
+    def fatal(self, pid: Any, *fields: Value) -> list[Any] | None:
+        """Count one FATAL line (`fields` as `fatal_key` takes them); returns the new group's
+        `[count, line, first, last]` when this line starts a group (the caller sets its line
+        number), else None."""
+        key = self.fatal_key(pid, *fields)
         return None if key is None else self._count(key)
 
     def fatal_key(
