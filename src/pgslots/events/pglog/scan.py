@@ -193,8 +193,8 @@ def scan_file(
     progress: Any = None,
 ) -> Iterator[ErrorEvent]:
     """Scan the lines of `handle` from `start` (a line's start) to `end` (a line's start, or
-    None: the end of the stream, whose first bytes `head` were read already), yielding the
-    state's events after each chunk."""
+    None: the end of the file), yielding the state's events after each chunk. `head` is what
+    was read from `start` already, if anything (a `.gz` stream cannot seek back cheaply)."""
     state = scanner.state
     scan = scanner.scan_lines if exact else scanner.scan
     carry = b""  # the unfinished last line of the previous chunk
@@ -220,17 +220,15 @@ def scan_file(
 
 
 def _pieces(handle: IO[bytes], path: Path, start: int, end: int | None, head: bytes) -> Iterator[bytes]:
-    """The bytes to scan, in pieces that end on the chunk grid."""
-    if end is None:
-        data = head or _read(handle, path, CHUNK)
-        while data:
-            yield data
-            data = _read(handle, path, CHUNK)
-        return
-    handle.seek(start)
-    pos = start
-    while pos < end:
-        data = _read(handle, path, min(CHUNK - pos % CHUNK, end - pos))
+    """The bytes from `start` to `end` (None: to the end of the file, as it is then), in
+    pieces that end on the chunk grid; `head`, when given, is what was read from `start` already."""
+    if head:
+        yield head
+    else:
+        handle.seek(start)
+    pos = start + len(head)
+    while end is None or pos < end:
+        data = _read(handle, path, CHUNK - pos % CHUNK if end is None else min(CHUNK - pos % CHUNK, end - pos))
         if not data:
             return
         pos += len(data)

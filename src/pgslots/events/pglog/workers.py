@@ -48,9 +48,10 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def plan(handle: IO[bytes], size: int, jobs: int) -> list[tuple[int, int]]:
+def plan(handle: IO[bytes], size: int, jobs: int) -> list[tuple[int, int | None]]:
     """Up to `jobs` byte ranges of about equal size covering the file, each starting where a
-    chunk of the grid (`scan.CHUNK`) begins its lines: after the previous chunk's last newline."""
+    chunk of the grid (`scan.CHUNK`) begins its lines: after the previous chunk's last
+    newline. The last one ends where the file does when it is read (None), as one pass would."""
     chunk = scan.CHUNK
     chunks = -(-size // chunk)
     starts = [0]
@@ -62,7 +63,7 @@ def plan(handle: IO[bytes], size: int, jobs: int) -> list[tuple[int, int]]:
         newline = handle.read(chunk).rfind(b"\n")
         if newline >= 0 and grid - chunk + newline + 1 > starts[-1]:
             starts.append(grid - chunk + newline + 1)
-    return list(zip(starts, starts[1:] + [size]))
+    return list(zip(starts, [*starts[1:], None]))
 
 
 class _RangeStats(ReadStats):
@@ -78,7 +79,7 @@ class _RangeStats(ReadStats):
         super().skip(line, reason, unit)
 
 
-def read_range(path: Path, fmt: str, prefix: str, start: int, end: int, tz: dt.tzinfo, group_seconds: int,
+def read_range(path: Path, fmt: str, prefix: str, start: int, end: int | None, tz: dt.tzinfo, group_seconds: int,
                spill: IO[bytes]) -> tuple[RangeResult, RangeState]:
     """Read the lines of `path` from `start` to `end` apart from those before them, its
     FATAL groups pickled to `spill`."""
@@ -163,7 +164,7 @@ class Worker:
 
 
 @contextlib.contextmanager
-def started(path: Path, fmt: str, prefix: str, ranges: list[tuple[int, int]], tz: dt.tzinfo,
+def started(path: Path, fmt: str, prefix: str, ranges: list[tuple[int, int | None]], tz: dt.tzinfo,
             group_seconds: int) -> Iterator[list[Worker]]:
     """Workers reading `ranges`, stopped on leaving (also on an error or an abandoned read)."""
     workers: list[Worker] = []

@@ -102,7 +102,7 @@ class PgStderr:
         stats.extra["connection_trace"] = _finish(state, clock, stats)
         yield from state.flush()
 
-    def _ranges(self, handle: IO[bytes], prefix: LinePrefix, options: ReadOptions) -> list[tuple[int, int]]:
+    def _ranges(self, handle: IO[bytes], prefix: LinePrefix, options: ReadOptions) -> list[tuple[int, int | None]]:
         """The byte ranges to read apart: several for a large plain file (not `.gz`) whose
         prefix has the pid (%p), else none."""
         if self.exact or "pid" not in prefix.fields or not isinstance(handle, io.BufferedReader) or not workers.can_fork():
@@ -111,7 +111,7 @@ class PgStderr:
         jobs = options.jobs or (workers.default_jobs() if size >= workers.AUTO_MIN_BYTES else 1)
         return workers.plan(handle, size, jobs) if jobs > 1 else []
 
-    def _read_ranges(self, handle: IO[bytes], path: Path, scanner: StderrScanner, ranges: list[tuple[int, int]],
+    def _read_ranges(self, handle: IO[bytes], path: Path, scanner: StderrScanner, ranges: list[tuple[int, int | None]],
                      options: ReadOptions) -> Iterator[ErrorEvent]:
         """The first range here while workers read the others, then each stitched on (or,
         when it cannot be exactly, read here in order)."""
@@ -128,7 +128,7 @@ class PgStderr:
                     yield from scan_file(handle, path, scanner, start=worker.start, end=worker.end, progress=progress)
                     continue
                 if progress is not None:
-                    progress(worker.end - worker.start)
+                    progress((worker.end or os.fstat(handle.fileno()).st_size) - worker.start)
                 stats.records += result.records
                 for line, why in result.skip_examples:
                     stats.skip(None if line is None else line + scanner.line_base, why)
