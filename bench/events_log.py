@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from test_pglog_servers import exhaust, wait_for  # noqa: E402  (the acceptance scenario)
 
+from pgslots.events.pglog.workers import default_jobs  # noqa: E402
 from pgslots.lab.postgres import TempPostgres, default_binaries  # noqa: E402
 
 PREFIXES = ("%m [%p] %q%u@%d ", "%m [%p] ")  # Debian's (no client), upstream default (no user/db either)
@@ -201,7 +202,7 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
           f"{default_binaries().version} log, prefix {prefix!r}, {lines} lines, {fatal_lines} FATAL lines")
     runs = {}
     for _ in range(args.repeat):
-        for jobs, label in ((None, f"pgslots events (--jobs {os.cpu_count()}):"), (1, "pgslots events --jobs 1:")):
+        for jobs, label in ((None, f"pgslots events (--jobs {default_jobs()}):"), (1, "pgslots events --jobs 1:")):
             measured = run_pgslots(path, mb, fatal_lines, label, jobs)
             if measured is None:
                 return

@@ -90,8 +90,8 @@ def events_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1,
-        help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU for files of 64 MiB "
-        "or more; 1: one pass). Same result either way.",
+        help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU, at most 3, for files "
+        "of 64 MiB or more; 1: one pass). Same result either way.",
     ),
 ) -> None:
     """Explain a connection-failure incident from its evidence: when, how many, which

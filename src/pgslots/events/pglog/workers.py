@@ -33,15 +33,17 @@ from pgslots.events.pglog.scan import StderrScanner, scan_file
 from pgslots.events.sources import MAX_SKIP_EXAMPLES, ReadStats
 
 AUTO_MIN_BYTES = 64 << 20  # below this, one process (the workers would cost more than they save)
+AUTO_MAX_JOBS = 3  # each worker adds ~45 MB of RSS (most of it shared with this process): 3 stay under 150 MB together
 FORK = True  # False: read the ranges one after the other in this process (tests of the stitching)
 
 
 def default_jobs() -> int:
-    """The CPUs this process may run on."""
+    """One process per CPU this process may run on, up to `AUTO_MAX_JOBS`."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return min(cpus, AUTO_MAX_JOBS)
 
 
 def can_fork() -> bool:

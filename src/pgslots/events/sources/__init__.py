@@ -51,8 +51,8 @@ class ReadOptions:
     # Readers that pre-count events (server logs) may add them up per this many seconds
     # (the pipeline sets it from the timeline: 60 unless a bucket or window edge is off the minute).
     group_seconds: int = 1
-    # Processes reading one large plain PostgreSQL stderr log (None: one per CPU, for
-    # files of 64 MiB or more; 1: one pass).
+    # Processes reading one large plain PostgreSQL stderr log (None: one per CPU, at most 3,
+    # for files of 64 MiB or more; 1: one pass).
     jobs: int | None = None
 
 

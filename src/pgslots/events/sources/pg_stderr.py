@@ -5,7 +5,7 @@ The lines are read chunk by chunk by `pglog.scan` (one `findall` per chunk, then
 loop over the rows that matter; `PgStderr(exact=True)` takes the per-line reference path
 instead). A large plain file is read by several processes at once, one byte range each,
 stitched back into the same result as one pass (`pglog.workers`, `pglog.ranges`);
-`ReadOptions.jobs` says how many (None: one per CPU, for files of 64 MiB or more).
+`ReadOptions.jobs` says how many (None: one per CPU, at most 3, for files of 64 MiB or more).
 
 FATAL lines come out pre-counted (`ErrorEvent.count`), grouped per minute (per second when
 the timeline needs it), message, user, database, application, client and SQLSTATE, each
