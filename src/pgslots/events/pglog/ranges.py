@@ -1,7 +1,7 @@
 """A byte range of a stderr log read apart from the lines before it, and stitched back.
 
 Why: the reader spends about a microsecond per line in CPython, on one core; cutting a large
-plain log into byte ranges (`plan`) lets other processes read the later ones at the same
+plain log into byte ranges (`pglog.workers.plan`) lets other processes read the later ones at the same
 time. What makes that hard is the per-pid state: a range does not know which sessions were
 open, which connections were waiting (`connection received`, for the client of their
 FATAL) and which pids had been refused or were walsenders when it starts. So the later
