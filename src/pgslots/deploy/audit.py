@@ -62,7 +62,9 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             key = "server_version" if field == "version" else field
             slots = dataclasses.replace(slots, **{key: _assumed(name, value)})
             continue
-        matched = [i for i, g in enumerate(groups) if g.name == scope] or [i for i, g in enumerate(groups) if g.kind == scope]
+        # A container's programs (`webserver/gunicorn`) answer to the container's name too.
+        matched = [i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")] \
+            or [i for i, g in enumerate(groups) if g.kind == scope]
         if not matched or field not in GROUP_FIELDS:
             valid = sorted({f"{g.name}.{f}" for g in groups for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
                            | {f"server.{f}" for f in SERVER_FIELDS})

@@ -78,7 +78,8 @@ class ProcessGroup:
     command: str = ""  # the start command as read, secrets redacted
     # How the processes hold connections, for the budget model (domain reference §7.1):
     # "sync", "threads", "greenlets", "asgi", "prefork", "celery-threads", "celery-green",
-    # "solo", "beat-db", "none" (holds no database connection).
+    # "solo", "beat-db", "command" (a long-running management command), "job" (a one-shot
+    # command such as migrate), "none" (holds no database connection).
     concurrency_model: str = "sync"
     replicas: Quantity = dataclasses.field(default_factory=lambda: Quantity(1))  # containers per host
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
+from collections.abc import Callable
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
@@ -29,9 +31,17 @@ class Shape:
     per_process: Quantity
     notes: list[str] = dataclasses.field(default_factory=list)
     extra_beat: bool = False  # celery worker -B
+    daemons: list[tuple[str, Evidence]] = dataclasses.field(default_factory=list)  # uWSGI attach-daemon commands
 
 
 UNBOUNDED = Quantity(None)
+
+ONE_SHOT_COMMANDS = frozenset({
+    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
+    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
+    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
+})
+"""Django's (and common third-party) management commands that do their work and exit."""
 
 
 def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:
@@ -82,7 +92,8 @@ def _from_v(value: V | None, unknown: str) -> Quantity | None:
 # ----------------------------------------------------------------------------- gunicorn
 
 
-def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str) -> Shape:
+def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str,
+             locate: Callable[[str], str | None] | None = None) -> Shape:
     notes: list[str] = []
     options = dict(launch.options)
     # GUNICORN_CMD_ARGS overrides the config file, the command line overrides both.
@@ -91,7 +102,9 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     if cmd_args is not None:
         env_options = parse_launch(["gunicorn", *split_words(cmd_args.value)]).options
     config_ns: dict[str, V] = {}
-    config_path = _gunicorn_config(options.get("config") or env_options.get("config"), repo, workdir, options.get("chdir"))
+    raw_config = options.get("config") or env_options.get("config")
+    config_path = (locate(raw_config) if locate and raw_config and not raw_config.startswith("python:") else None) \
+        or _gunicorn_config(raw_config, repo, workdir, options.get("chdir"))
     if config_path:
         config_ns = Evaluator(repo, env, resolver).run(config_path).namespace
         notes.append(f"gunicorn settings read from {config_path}")
@@ -226,32 +239,111 @@ def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
     return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED)
 
 
-def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles) -> Shape:
-    options = dict(launch.options)
-    ini = options.get("ini")
-    if ini:
-        ini_path = ini.lstrip("/") if repo.has(ini.lstrip("/")) else next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)
-        if ini_path:
-            for number, line in enumerate(repo.lines(ini_path), start=1):
-                key, sep, value = line.partition("=")
-                key = key.strip().replace("-", "_")
-                if sep and key in ("processes", "workers", "threads", "gevent") and key not in options:
-                    options["processes" if key == "workers" else key] = value.strip()
-                    where = Evidence(ini_path, number, line.strip(), Resolution.LITERAL)
-    processes = _int_option(options.get("processes"), env, where, f"{name}.processes", "processes") or Quantity(1, (where,))
-    gevent = _int_option(options.get("gevent"), env, where, f"{name}.per_process", "gevent")
+UWSGI_DAEMONS = ("attach_daemon", "attach_daemon2", "smart_attach_daemon", "smart_attach_daemon2", "attach_control_daemon")
+
+
+def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, locate: Callable[[str], str | None]) -> Shape:
+    """uWSGI: the command line, then its ini file (`--ini FILE` or the file as an argument),
+    then `UWSGI_<OPTION>` variables, as uWSGI itself layers them. `attach-daemon` lines are
+    processes the master keeps running beside the workers (often `manage.py` loops)."""
+    options: dict[str, tuple[str, Evidence]] = {k: (v, where) for k, v in launch.options.items()}
+    daemons: list[tuple[str, Evidence]] = []
+    notes: list[str] = []
+    ini = launch.options.get("ini") or next((p for p in launch.positionals if p.endswith(".ini")), None)
+    ini_path = (locate(ini) or next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)) if ini else None
+    if ini_path:
+        notes.append(f"uWSGI settings read from {ini_path}")
+        for key, value, evidence in _uwsgi_ini(repo, ini_path, env):
+            if key in UWSGI_DAEMONS:
+                daemons.append((value, evidence))
+            elif key not in options:
+                options[key] = (value, evidence)
+    for key in ("processes", "workers", "threads", "gevent"):
+        found = env.get(f"UWSGI_{key.upper()}")
+        if key not in options and found is not None:
+            options[key] = (found.value, found.evidence)
+    if "workers" in options and "processes" not in options:
+        options["processes"] = options["workers"]
+
+    def number(key: str, unknown: str) -> Quantity | None:
+        if key not in options:
+            return None
+        raw, evidence = options[key]
+        return _int_option(raw, env, evidence, unknown, key)
+
+    processes = number("processes", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uWSGI default: 1 process"),))
+    gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
-        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent)
-    threads = _int_option(options.get("threads"), env, where, f"{name}.per_process", "threads")
+        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent, notes, daemons=daemons)
+    threads = number("threads", f"{name}.per_process")
     if threads is not None and (threads.value is None or threads.value > 1):
-        return Shape("web", "uwsgi threads", "threads", processes, threads)
-    return Shape("web", "uwsgi", "sync", processes, Quantity(1))
+        return Shape("web", "uwsgi threads", "threads", processes, threads, notes, daemons=daemons)
+    return Shape("web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons)
+
+
+def _uwsgi_ini(repo: RepoFiles, path: str, env: Env) -> list[tuple[str, str, Evidence]]:
+    """(option, value, evidence) of the `[uwsgi]` section, honouring `if-env`/`if-not-env`
+    blocks against the environment and uWSGI's `$(VAR)` placeholders."""
+    out: list[tuple[str, str, Evidence]] = []
+    section = "uwsgi"
+    skipping: list[bool] = []
+    for number, line in enumerate(repo.lines(path), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+            continue
+        key, sep, value = stripped.partition("=")
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if section != "uwsgi":
+            continue
+        if key in ("if_env", "if_not_env"):
+            found = env.get(value)
+            present = found is not None and found.value != ""
+            skipping.append(present if key == "if_not_env" else not present)
+            continue
+        if key == "endif":
+            if skipping:
+                skipping.pop()
+            continue
+        if any(skipping):
+            continue
+        value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", r"${\1}", value)
+        out.append((key, value if sep else "", Evidence(path, number, stripped, Resolution.LITERAL)))
+    return out
 
 
 # ----------------------------------------------------------------------------- Celery
 
 
-def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+CeleryConf = Callable[[str], "V | None"]
+"""A Celery setting by its lowercase name, as the worker's app sees it."""
+
+
+def celery_conf(launch: Launch, env: Env, repo: RepoFiles, resolver: ModuleResolver, settings: SettingsRead | None) -> CeleryConf:
+    """Celery settings as the app named by `-A` sees them: what its module sets on
+    `app.conf` after `config_from_object` (e.g. `app.conf.beat_scheduler = ...` in
+    `proj/celery.py`) wins over the Django settings' `CELERY_*` names. Celery looks for the
+    app in the module, then in its `celery` submodule; so does this."""
+    app_conf: dict = {}
+    module = (launch.option("app") or "").split(":", 1)[0]
+    for candidate in (module, f"{module}.celery") if module else ():
+        path = resolver.find(candidate)
+        found = Evaluator(repo, env, resolver).run(path).namespace.get("__celery_conf__") if path else None
+        if found is not None and isinstance(found.value, dict):
+            app_conf = found.value
+            break
+
+    def lookup(name: str) -> V | None:
+        value = app_conf.get(name.lower())
+        if value is not None:
+            return value
+        return settings.celery(name) if settings is not None else None
+    return lookup
+
+
+def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: CeleryConf) -> Shape:
     notes: list[str] = []
     concurrency = _int_option(launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency")
     autoscale = launch.option("autoscale")
@@ -266,16 +358,16 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings
         concurrency = _env_int(env, "CELERY_WORKER_CONCURRENCY", f"{name}.cpus")
         if concurrency is not None:
             notes.append("CELERY_WORKER_CONCURRENCY in the environment sets --concurrency (Celery 5 reads CELERY_WORKER_* variables)")
-    if concurrency is None and settings is not None:
-        concurrency = _from_v(settings.celery("worker_concurrency"), f"{name}.cpus")
+    if concurrency is None:
+        concurrency = _from_v(conf("worker_concurrency"), f"{name}.cpus")
     if concurrency is None:
         concurrency = Quantity(None, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host"),), f"{name}.cpus")
         notes.append("celery-default-concurrency")
     pool = launch.option("pool")
     if pool is None and env.get("CELERY_WORKER_POOL") is not None:
         pool = env.value("CELERY_WORKER_POOL")
-    if pool is None and settings is not None:
-        setting = settings.celery("worker_pool")
+    if pool is None:
+        setting = conf("worker_pool")
         pool = setting.value if setting is not None and isinstance(setting.value, str) else None
     pool = (expand(pool, env).value or pool).lower() if pool else "prefork"
     beat = "beat" in launch.options
@@ -288,11 +380,11 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings
     return Shape("worker", "celery prefork", "prefork", concurrency, Quantity(1), notes, beat)
 
 
-def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, conf: CeleryConf) -> Shape:
     scheduler = launch.option("scheduler")
     evidence: tuple[Evidence, ...] = (where,)
-    if scheduler is None and settings is not None:
-        setting = settings.celery("beat_scheduler")
+    if scheduler is None:
+        setting = conf("beat_scheduler")
         if setting is not None and isinstance(setting.value, str):
             scheduler, evidence = setting.value, setting.evidence
     if scheduler and ("DatabaseScheduler" in scheduler or scheduler == "django"):
@@ -302,10 +394,11 @@ def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, settings: 
 
 
 def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver,
-             settings: SettingsRead | None, workdir: str) -> Shape | None:
+             settings: SettingsRead | None, workdir: str, locate: Callable[[str], str | None] | None = None) -> Shape | None:
+    """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
     program = launch.program
     if program == "gunicorn":
-        return gunicorn(launch, name, env, where, repo, resolver, workdir)
+        return gunicorn(launch, name, env, where, repo, resolver, workdir, locate)
     if program == "uvicorn":
         return uvicorn(launch, name, env, where)
     if program == "daphne":
@@ -315,11 +408,11 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     if program == "granian":
         return granian(launch, name, env, where)
     if program == "uwsgi":
-        return uwsgi(launch, name, env, where, repo)
+        return uwsgi(launch, name, env, where, repo, locate or (lambda word: None))
     if program == "celery-worker":
-        return celery_worker(launch, name, env, where, settings)
+        return celery_worker(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
     if program == "celery-beat":
-        return celery_beat(launch, name, env, where, settings)
+        return celery_beat(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
     if program in ("celery-flower", "celery-other"):
         return Shape("other", "celery flower" if program == "celery-flower" else "celery (other command)", "none", Quantity(1), Quantity(0),
                      ["reads the broker, not the database"])
@@ -327,6 +420,11 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         return Shape("web", "django runserver (development server, a thread per request)", "threads", Quantity(1, (where,)), UNBOUNDED,
                      ["the development server is used as a production server here"])
     if program == "manage":
-        return Shape("other", f"manage.py {launch.positionals[0] if launch.positionals else ''}".strip(), "sync", Quantity(1, (where,)), Quantity(1, (where,)),
-                     ["a long-running management command: assumed to hold one connection"])
+        command = launch.positionals[0] if launch.positionals else ""
+        if command in ONE_SHOT_COMMANDS:
+            return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
+                         [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
+                     ["a long-running management command: its connection is opened outside the request cycle, so it stays "
+                      "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None

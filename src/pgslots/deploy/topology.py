@@ -19,7 +19,7 @@ from pgslots.deploy.model import (
     AliasFact, ConnectionPolicy, Demand, DjangoFacts, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology,
 )
 from pgslots.deploy.readers import RepoFiles, join
-from pgslots.deploy.readers.commands import Launch, launch_from_words, split_words
+from pgslots.deploy.readers.commands import Launch, first_command, launch_from_words, split_words, unwrap
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice, SettingsRead, alias_facts, choose_settings, read_settings,
 )
@@ -30,7 +30,7 @@ from pgslots.deploy.readers.envfiles import (
     MISSING_ENV, Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
 )
 from pgslots.deploy.readers.kubernetes import Manifests, looks_like_helm_values, looks_like_manifest, read_helm_values, read_manifests
-from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+from pgslots.deploy.readers.platforms import ProcessDef, read_procfile, read_s6_services, read_supervisord, read_systemd
 from pgslots.deploy.readers.postgres import (
     flags_from_argv, pgbouncer_from_env, read_pgbouncer_ini, read_postgresql_conf,
 )
@@ -154,11 +154,61 @@ def project_env(s: Scan, notes: list[str]) -> Env:
         if parsed is not None:
             env = env.overlay(parsed)
     if chosen:
-        notes.append(f"environment read from {', '.join(sorted(chosen))} (the production env files in the repository)")
+        env.sources = tuple(sorted(chosen))
     return env
 
 
 # ----------------------------------------------------------------------------- process definitions
+
+
+OTHER_DATABASES = re.compile(r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)")
+
+
+def database_affinity(s: Scan, compose: ComposeFile) -> int:
+    """Projects ship one compose file per database (`docker-compose.postgres.yml`,
+    `...mariadb.yml`, `...sqlite.yml`): among equally named ones, the PostgreSQL one is the
+    deployment to audit (1), one with another database server the least likely (-1)."""
+    images = []
+    for service in compose.services.values():
+        dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        images.append((service.image or "").lower())
+        images.extend(b.lower() for b in (dockerfile.base_images if dockerfile else []))
+    if any(POSTGRES_IMAGES.search(i) for i in images):
+        return 1
+    return -1 if any(OTHER_DATABASES.search(i) for i in images) else 0
+
+
+def _image_name(image: str) -> str:
+    """`ghcr.io/org/app:1.2@sha256:...` -> `ghcr.io/org/app` (variables already interpolated)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def built_images(s: Scan) -> dict[str, str]:
+    """Image names the repository builds itself: compose services with both `build:` and
+    `image:`, in any compose file (image name -> Dockerfile path)."""
+    out: dict[str, str] = {}
+    for compose in s.composes:
+        for service in compose.services.values():
+            if service.image and service.dockerfile and service.dockerfile in s.dockerfiles:
+                out.setdefault(_image_name(service.image), service.dockerfile)
+    return out
+
+
+def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
+    """The repository Dockerfile a prebuilt image comes from, and why we think so: another
+    service builds that image, or a Dockerfile labels itself as the image's source
+    (`LABEL org.opencontainers.image.source=https://github.com/org/app` for `ghcr.io/org/app`)."""
+    name = _image_name(image)
+    built = built_images(s).get(name)
+    if built:
+        return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+    tail = "/".join(name.split("/")[-2:]).lower()
+    for path, dockerfile in sorted(s.dockerfiles.items()):
+        if any(source.lower().rstrip("/").endswith("/" + tail) for source in dockerfile.sources):
+            return dockerfile, f"{path} is labelled as the source of image {name}"
+    return None
 
 
 def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[ProcessSpec]:
@@ -166,11 +216,24 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     for service in compose.services.values():
         if service.image and (POSTGRES_IMAGES.search(service.image) or PGBOUNCER_IMAGES.search(service.image)):
             continue
-        if service.dockerfile is None and service.command is None:
-            continue  # a third-party image run as is (redis, nginx, traefik): no Django process
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        if dockerfile is None and service.dockerfile is None and service.image:
+            linked = image_dockerfile(s, service.image)
+            if linked is not None:
+                dockerfile = linked[0]
+                notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        if service.command is None and service.entrypoint is None and (
+            dockerfile is None or not (dockerfile.cmd or dockerfile.entrypoint) or _infra_base(dockerfile)
+        ):
+            continue  # a third-party or infrastructure image run as is (redis, nginx, traefik, postgres)
+        if dockerfile is not None and dockerfile.base_images and (
+            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])
+        ):
+            continue  # the database server or pgbouncer, built with the project's own config
         env = dockerfile.env if dockerfile else Env()
-        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment)
+        # The image's ENV, the env files and `environment:` are the container's whole
+        # environment (unless an env file is missing).
+        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
         scale = Quantity(service.scale, (Evidence(compose.path, service.scale_line, s.repo.quote(compose.path, service.scale_line)),)) if service.scale is not None else Quantity(1)
         if service.scale == 0:
             continue
@@ -184,6 +247,12 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             )
         )
     return specs
+
+
+def _infra_base(dockerfile: Dockerfile) -> bool:
+    """A Dockerfile that only configures a database, proxy or broker image."""
+    base = dockerfile.base_images[-1] if dockerfile.base_images else ""
+    return bool(POSTGRES_IMAGES.search(base) or PGBOUNCER_IMAGES.search(base) or INFRA_IMAGES.search(base))
 
 
 INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
@@ -246,6 +315,40 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
             )
         )
     return specs
+
+
+def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
+    """A container whose main process is a process manager runs several programs: supervisord
+    (`supervisord -c /etc/supervisord.conf`, the file found through the Dockerfile's COPY or
+    by name) or s6-overlay (`ENTRYPOINT ["/init"]`, its `s6-rc.d/*/run` services). Each
+    program becomes its own process definition, sharing the container's hosts and replicas."""
+    program = unwrap(first_command(spec.words))[0] if spec.words else []
+    head = program[0].rsplit("/", 1)[-1] if program else ""
+    defs: list[ProcessDef] = []
+    manager = ""
+    if head == "supervisord":
+        conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
+        path = locate(s, conf, spec) if conf else None
+        if path is None:
+            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
+            path = named[0] if len(named) == 1 else None
+        defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
+    elif (spec.entry_words or [""])[0] == "/init" and not spec.words or head == "init" and program[0] == "/init":
+        defs, manager = read_s6_services(s.repo), "s6-overlay"
+    if not defs:
+        return None
+    out = []
+    for item in defs:
+        env = spec.env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        replicas = spec.replicas
+        if item.count and item.count > 1:
+            replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
+        out.append(dataclasses.replace(
+            spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
+            source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
+            entry_words=None, workdir=item.directory or spec.workdir,
+        ))
+    return out
 
 
 def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
@@ -551,7 +654,7 @@ def build(root: Path) -> Topology:
         specs = [sp for sp in k8s_specs(s, base_env) if sp.words or True]
         if specs:
             s.sources.append("Kubernetes manifests: " + ", ".join(sorted({sp.source.path for sp in specs})))
-    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), c.path))
+    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), -database_affinity(s, c), c.path))
     for candidate in ranked:
         if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in candidate.services.values()):
             if compose_score(candidate.path) < -10 and any(compose_score(c.path) >= -10 for c in ranked):
@@ -585,6 +688,9 @@ def build(root: Path) -> Topology:
                                      Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
                 s.sources.append(f"{rel} (CMD)")
                 break
+    if base_env.sources and not (compose is not None and specs and specs[0].source.path == compose.path):
+        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
+    specs = [each for spec in specs for each in (managed_specs(s, spec) or [spec])]
     resolved = [resolve(s, spec) for spec in specs]
     # 2. the settings, chosen from every process's environment
     envs = [r.env for r in resolved] or [base_env]
@@ -607,7 +713,8 @@ def build(root: Path) -> Topology:
             notes.append(f"{item.spec.name}: no start command found ({item.spec.source.location()})")
             continue
         read = settings_for(item.env)
-        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir)
+        in_image = lambda word, spec=item.spec: locate(s, word, spec)  # noqa: E731
+        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
         if shape is None:
             notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
             continue
@@ -615,6 +722,16 @@ def build(root: Path) -> Topology:
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
         groups.extend(_groups(item, shape, policy, aliases, server))
+        for command, where in shape.daemons:
+            # A process the server's master keeps running beside its workers (uWSGI attach-daemon).
+            launch = launch_from_words(split_words(command))
+            daemon = shape_of(launch, item.spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
+            if daemon is None:
+                notes.append(f"{item.spec.name}: daemon `{command[:60]}` ({where.location()}) is not a process pgslots models; left out")
+                continue
+            label = launch.positionals[0] if launch.program == "manage" and launch.positionals else launch.program
+            spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
+            groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
     facts = django_facts(main_read, choice, policy_from(main_read, [])[1] if main_read else [])
     if choice is None:
         notes.append("no Django settings module found")

@@ -81,9 +81,13 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
 
 
 def split_words(text: str) -> list[str]:
-    """Shell words; an unbalanced quote falls back to whitespace splitting."""
+    """Shell words, with the command separators `;`, `&&`, `||`, `|`, `&` as words of their
+    own even when written against a word (`sleep 1; done; uwsgi ...`); an unbalanced quote
+    falls back to whitespace splitting."""
     try:
-        return shlex.split(text, comments=True, posix=True)
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        return list(lexer)
     except ValueError:
         return text.split()
 
@@ -131,7 +135,7 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
             words = words[1:]
         elif head in ("sh", "bash", "ash", "dash", "zsh") and len(words) >= 3 and words[1] in ("-c", "-ec", "-lc", "-xc"):
             inner = split_words(words[2])
-            return unwrap(_first_command(inner))[0], env
+            return unwrap(first_command(inner))[0], env
         elif re.fullmatch(r"python[0-9.]*", head):
             rest = words[1:]
             while rest and rest[0].startswith("-") and rest[0] != "-m":
@@ -151,11 +155,11 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
-def _first_command(words: list[str]) -> list[str]:
+def first_command(words: list[str]) -> list[str]:
     """The last simple command of `a && b; exec c` (the one that becomes the process)."""
     commands: list[list[str]] = [[]]
     for word in words:
-        if word in ("&&", ";", "||", "|"):
+        if word in ("&&", ";", "||", "|", "&", ";;"):
             commands.append([])
         else:
             commands[-1].append(word)
@@ -328,7 +332,7 @@ def parse_launch(argv: list[str]) -> Launch:
 
 
 def launch_from_words(words: list[str]) -> Launch:
-    program_words, inline = unwrap(_first_command(words))
+    program_words, inline = unwrap(first_command(words))
     launch = parse_launch(program_words)
     return dataclasses.replace(launch, inline_env=inline)
 

@@ -35,6 +35,7 @@ class Dockerfile:
     cmd_line: int | None
     entrypoint: list[str] | None
     entrypoint_line: int | None
+    sources: list[str] = dataclasses.field(default_factory=list)  # LABEL org.opencontainers.image.source/url
 
 
 _INSTRUCTION = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s+(?P<rest>.*)$")
@@ -66,20 +67,49 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
                 REDACTOR.register_named(name, value)
                 result.env.set(EnvValue(name, value, Evidence(rel, number, f"ENV {name}={redact_value(name, value)}", Resolution.LITERAL)))
         elif op in ("COPY", "ADD"):
-            words = [w for w in _exec_or_shell(rest) if not w.startswith("--")]
-            if len(words) >= 2:
-                dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
-                for source in words[:-1]:
-                    # Paths are relative to the build context: the repo root in most projects.
-                    src = source[2:] if source.startswith("./") else source.lstrip("/")
-                    result.copies[dest if not dest.endswith("/") else dest + src.rsplit("/", 1)[-1]] = src
-                    if not repo.has(src) and repo.has(join(folder, source)):
-                        result.copies[dest] = join(folder, source)
+            _copy(repo, folder, result, _exec_or_shell(rest), args)
+        elif op == "LABEL":
+            for name, value in _env_pairs(rest):
+                if name in ("org.opencontainers.image.source", "org.opencontainers.image.url"):
+                    result.sources.append(value)
         elif op == "CMD":
             result.cmd, result.cmd_line = _exec_or_shell(rest), number
         elif op == "ENTRYPOINT":
             result.entrypoint, result.entrypoint_line = _exec_or_shell(rest), number
     return result
+
+
+def _copy(repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], args: dict[str, str]) -> None:
+    """Record where `COPY src... dest` puts repository files in the image. Copies from
+    another stage (`--from=builder`) carry what that stage copied, already recorded."""
+    if any(w.startswith("--from") for w in words):
+        return
+    words = [w for w in words if not w.startswith("--")]
+    if len(words) < 2:
+        return
+    dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
+    if not dest.startswith("/") and result.workdir:
+        # A relative destination is relative to WORKDIR (`COPY gunicorn.conf.py ../`).
+        dest = "/" + join(result.workdir, dest) + ("/" if dest.endswith("/") or dest in (".", "..") else "")
+    sources = words[:-1]
+    for source in sources:
+        # Paths are relative to the build context: the repo root in most projects.
+        src = source[2:] if source.startswith("./") else source.lstrip("/")
+        if src not in ("", ".") and not repo.has(src) and not _is_dir(repo, src) and (
+            repo.has(join(folder, source)) or _is_dir(repo, join(folder, source))
+        ):
+            src = join(folder, source)  # the build context is the Dockerfile's folder
+        src = src.rstrip("/") or "."
+        if src == "." or _is_dir(repo, src):
+            result.copies[dest.rstrip("/") or "/"] = src  # a folder: its files under dest
+        elif dest.endswith("/") or len(sources) > 1:
+            result.copies[dest + src.rsplit("/", 1)[-1]] = src
+        else:
+            result.copies[dest] = src
+
+
+def _is_dir(repo: RepoFiles, rel: str) -> bool:
+    return repo.is_dir(rel)
 
 
 def _exec_or_shell(rest: str) -> list[str]:
