@@ -182,7 +182,10 @@ def _r02_limit_asgi(t: Topology) -> Proposal | None:
     texts = []
     for g in groups:
         where = _loc(g.evidence)
-        if g.server_model.startswith("asgi (gunicorn"):
+        own_class = [e for e in g.per_process.evidence if e.note == "the project's worker class"]
+        if own_class:
+            texts.append(f"{own_class[0].location()}: add \"limit_concurrency\": {limit} to the CONFIG_KWARGS of this worker class")
+        elif g.server_model.startswith("asgi (gunicorn"):
             texts.append(
                 f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
                 f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`"

@@ -30,7 +30,7 @@ class Shape:
     processes: Quantity
     per_process: Quantity
     notes: list[str] = dataclasses.field(default_factory=list)
-    extra_beat: bool = False  # celery worker -B
+    extra_beat: Shape | None = None  # celery worker -B: the embedded beat's own shape
     daemons: list[tuple[str, Evidence]] = dataclasses.field(default_factory=list)  # uWSGI attach-daemon commands
 
 
@@ -76,7 +76,8 @@ def _not_visible(env: Env, name: str, unknown: str) -> Quantity | None:
     missing = env.get(MISSING_ENV)
     if missing is None:
         return None
-    return Quantity(None, (Evidence(missing.value, None, f"{name} may be set in {missing.value}, which is not in the repository", Resolution.ENV_FILE),), unknown)
+    first = missing.value.split(" and ")[0]
+    return Quantity(None, (Evidence(first, None, f"{name} may be set in {missing.value} (not in the repository)", Resolution.ENV_FILE),), unknown)
 
 
 def _from_v(value: V | None, unknown: str) -> Quantity | None:
@@ -134,7 +135,11 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if limit is not None:
             return Shape("web", f"asgi (gunicorn -k {worker_class}, limit_concurrency {limit.value})", "asgi", workers, limit, notes)
         notes.append(f"{worker_class} passes no concurrency limit to uvicorn: in-flight requests per process are unbounded")
-        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, UNBOUNDED, notes)
+        own = _worker_class_node(worker_class, repo, resolver)
+        # The project's own worker class is where a limit would go (its CONFIG_KWARGS).
+        per_process = Quantity(None, (Evidence(own[0], own[1].lineno, repo.quote(own[0], own[1].lineno), Resolution.LITERAL,
+                                               "the project's worker class"),)) if own else UNBOUNDED
+        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, per_process, notes)
     if low in ("gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi") or "ggevent" in low or "geventworker" in low:
         connections = setting("worker_connections", "worker_connections", f"{name}.per_process") or Quantity(
             1000, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default worker_connections=1000"),)
@@ -370,7 +375,8 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: Ce
         setting = conf("worker_pool")
         pool = setting.value if setting is not None and isinstance(setting.value, str) else None
     pool = (expand(pool, env).value or pool).lower() if pool else "prefork"
-    beat = "beat" in launch.options
+    # `-B` runs a beat inside the worker, with the scheduler the app is configured for.
+    beat = celery_beat(launch, name, env, where, conf) if "beat" in launch.options else None
     if pool in ("threads", "thread"):
         return Shape("worker", "celery threads", "celery-threads", Quantity(1), concurrency, notes, beat)
     if pool in ("gevent", "eventlet"):

@@ -64,6 +64,7 @@ class Resolved:
     env: Env
     where: Evidence
     script_evidence: list[Evidence]
+    companions: list[tuple[Launch, Evidence]] = dataclasses.field(default_factory=list)  # started with `&` beside it
 
 
 @dataclasses.dataclass
@@ -122,7 +123,9 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
         if chosen is None:
             if required:
                 notes.append(why)
-                env.set(EnvValue(MISSING_ENV, rel, Evidence(rel, None, why, Resolution.ENV_FILE)))
+                earlier = env.get(MISSING_ENV)
+                missing = f"{earlier.value} and {rel}" if earlier else rel
+                env.set(EnvValue(MISSING_ENV, missing, Evidence(rel, None, why, Resolution.ENV_FILE)))
             continue
         if chosen != rel:
             notes.append(f"env file {why}")
@@ -159,6 +162,16 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 
 
 # ----------------------------------------------------------------------------- process definitions
+
+
+def _development_compose(compose: ComposeFile) -> bool:
+    """A compose file for developers: named or placed so (local, CI, devcontainer), or one
+    that runs Django's development server or auto-reload and is not named production."""
+    score = compose_score(compose.path)
+    if score <= -10:
+        return True
+    runs_dev_server = any(w in ("runserver", "runserver_plus", "--reload") for sv in compose.services.values() for w in (sv.command or []))
+    return runs_dev_server and score < 10
 
 
 OTHER_DATABASES = re.compile(r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)")
@@ -390,14 +403,15 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
                 spec = dataclasses.replace(spec, words=list(script.launches[-1].launch.argv))
     words = spec.words or []
     launch = launch_from_words(words) if words else None
+    companions: list[tuple[Launch, Evidence]] = []
     if launch is not None and launch.program == "other" and words:
-        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0)
+        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
     elif launch is not None and spec.source.line is not None:
         line = spec.source.line
         where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
-    return Resolved(spec, launch, env, where, evidence)
+    return Resolved(spec, launch, env, where, evidence, companions)
 
 
 def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
@@ -409,18 +423,28 @@ def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
     return spec.source.line
 
 
-def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int):
-    target = next((w for w in words if "/" in w or w.endswith(".sh")), words[0])
+INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
+
+
+def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int,
+                  companions: list[tuple[Launch, Evidence]] | None = None):
+    # `["/bin/bash", "/app/compose/production/django/start"]`: the script is the argument.
+    scripts = [w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])]
+    target = next((w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0])
     path = locate(s, target, spec)
     script = read_script(s.repo, path) if path else None
     if script is None:
         return None, env, where
     env = apply_assignments(script, env, s.repo)
     servers = [item for item in script.launches if item.launch.program not in ("manage", "other")]
-    chosen = servers[-1] if servers else (script.launches[-1] if script.launches else None)
+    foreground = [item for item in servers if not item.background] or servers
+    chosen = foreground[-1] if foreground else (script.launches[-1] if script.launches else None)
+    if companions is not None:
+        companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
+                          for item in servers if item.background and item is not chosen)
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
-        return follow_script(s, spec, [word], env, where, evidence, depth + 1)
+        return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
     if chosen is None:
         return None, env, where
     where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
@@ -655,16 +679,20 @@ def build(root: Path) -> Topology:
         if specs:
             s.sources.append("Kubernetes manifests: " + ", ".join(sorted({sp.source.path for sp in specs})))
     ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), -database_affinity(s, c), c.path))
-    for candidate in ranked:
-        if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in candidate.services.values()):
-            if compose_score(candidate.path) < -10 and any(compose_score(c.path) >= -10 for c in ranked):
-                continue
-            compose = candidate
-            break
+    runnable = [c for c in ranked if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.services.values())]
+    # A development stack (a local/CI/devcontainer compose file, or one that runs
+    # `manage.py runserver`) is read only when nothing describes production.
+    production = [c for c in runnable if not _development_compose(c)]
+    development = [c for c in runnable if _development_compose(c)]
+    compose = production[0] if production else None
+
+    def use_compose(chosen: ComposeFile, why: str) -> list[ProcessSpec]:
+        others = [c.path for c in ranked if c is not chosen]
+        s.sources.append(f"{chosen.path} ({why}" + (f"; not used: {', '.join(others)}" if others else "") + ")")
+        return compose_specs(s, chosen, notes)
+
     if not specs and compose is not None:
-        specs = compose_specs(s, compose, notes)
-        others = [c.path for c in ranked if c is not compose]
-        s.sources.append(f"{compose.path} (the production compose file" + (f"; not used: {', '.join(others)}" if others else "") + ")")
+        specs = use_compose(compose, "the production compose file")
     if not specs:
         for rel in repo.named("Procfile"):
             specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
@@ -682,12 +710,17 @@ def build(root: Path) -> Topology:
         if specs:
             s.sources.append("systemd: " + ", ".join(sorted({d.path for d in defs})))
     if not specs:
-        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < 0, item[0])):
+        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
             if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
                 specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), Evidence(rel, dockerfile.cmd_line, repo.quote(rel, dockerfile.cmd_line)),
                                      Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
                 s.sources.append(f"{rel} (CMD)")
                 break
+    if not specs and development:
+        compose = development[0]
+        specs = use_compose(compose, "a development compose file: nothing else describes the deployment")
+    if specs and compose is not None and specs[0].source.path != compose.path:
+        compose = None  # the deployment is not this compose file: its database service is not ours
     if base_env.sources and not (compose is not None and specs and specs[0].source.path == compose.path):
         notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
     specs = [each for spec in specs for each in (managed_specs(s, spec) or [spec])]
@@ -722,15 +755,16 @@ def build(root: Path) -> Topology:
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
         groups.extend(_groups(item, shape, policy, aliases, server))
-        for command, where in shape.daemons:
-            # A process the server's master keeps running beside its workers (uWSGI attach-daemon).
-            launch = launch_from_words(split_words(command))
-            daemon = shape_of(launch, item.spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
-            if daemon is None:
-                notes.append(f"{item.spec.name}: daemon `{command[:60]}` ({where.location()}) is not a process pgslots models; left out")
-                continue
+        beside = [(launch_from_words(split_words(command)), where) for command, where in shape.daemons] + item.companions
+        for launch, where in beside:
+            # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
+            # or one the start script sent to the background (`celery ... worker &`).
             label = launch.positionals[0] if launch.program == "manage" and launch.positionals else launch.program
             spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
+            daemon = shape_of(launch, spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
+            if daemon is None:
+                notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
+                continue
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
     facts = django_facts(main_read, choice, policy_from(main_read, [])[1] if main_read else [])
     if choice is None:
@@ -798,8 +832,10 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
         source=spec.source.location(), notes=tuple(notes),
     )
     out = [group]
-    if shape.extra_beat:
-        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model="celery beat embedded (-B)",
-                                       concurrency_model="beat-db", processes=Quantity(1), per_process=Quantity(1),
-                                       hosts=Quantity(1), notes=("embedded beat (worker -B)",)))
+    beat = shape.extra_beat
+    if beat is not None:
+        # Every worker container runs its own embedded beat (so several hosts schedule twice).
+        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model=f"{beat.server_model} embedded (-B)",
+                                       concurrency_model=beat.concurrency_model, processes=Quantity(1), per_process=beat.per_process,
+                                       notes=("embedded beat (worker -B)", *beat.notes)))
     return out

@@ -273,5 +273,8 @@ def compose_score(path: str) -> int:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5
+    folders = {part.lower() for part in path.split("/")[:-1]}
+    if folders & {".devcontainer", "devcontainer", "local", "dev", "development", "test", "tests", "ci", "e2e", "examples", "example"}:
+        score -= 20  # a development container, a CI or test stack, an example
     score -= path.count("/")  # the project's own, at the top, over nested examples
     return score

@@ -35,6 +35,7 @@ class Assignment:
 class ScriptLaunch:
     launch: Launch
     line: int
+    background: bool = False  # `celery -A app worker &`: runs beside the script's main process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             continue
         launch = launch_from_words(words)
         if launch.program != "other":
-            launches.append(ScriptLaunch(launch, number))
+            launches.append(ScriptLaunch(launch, number, background=words[-1] == "&"))
         elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
             calls.append((words[1], number))
         elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
@@ -145,7 +146,7 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles) -> Env:
             continue
         if item.conditional and incomplete and item.name.isupper():
             # `if [ -z "$X" ]; then X=default`: X may well be set by the env file we cannot see.
-            note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)}, which is not in the repository"
+            note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)} (not in the repository)"
             result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, repo.quote(script.path, item.line), Resolution.LITERAL, note)))
             continue
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
