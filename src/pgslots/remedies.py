@@ -224,7 +224,7 @@ def _r03_pool(t: Topology) -> Proposal | None:
     size = max(1, usable // max(1, units))
     changes = tuple(Change(g.name, "policy.pool_max", size) for g in groups) + tuple(Change(g.name, "policy.pool_min", 1) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups)
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     text = f'{settings}: DATABASES["default"]["OPTIONS"] = {{"pool": {{"min_size": 1, "max_size": {size}, "timeout": 10}}}} and CONN_MAX_AGE = 0'
     caveats = [f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",
                "A request that waits more than `timeout` for a pooled connection fails with PoolTimeout instead of a server refusal.",
@@ -240,6 +240,16 @@ def _r03_pool(t: Topology) -> Proposal | None:
     if exact_version(t.versions, "celery") and exact_version(t.versions, "celery") >= (5, 6):
         caveats.append("Celery >= 5.6 closes the pool after every task in prefork children: workers reopen it per task.")
     return Proposal(changes, text, tuple(caveats), effort=effort)
+
+
+def _settings_file(t: Topology) -> str:
+    """The production settings module: a line added there applies whatever it imports."""
+    return t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+
+
+OPTION_NAMES = {"threads": "threads", "greenlets": "worker_connections", "asgi": "limit_concurrency",
+                "celery-threads": "concurrency", "celery-green": "concurrency", "prefork": "concurrency"}
+"""The server option behind each concurrency model's count, as the remedy names it."""
 
 
 def _version(t: Topology, package: str) -> str:
@@ -284,7 +294,8 @@ def _r05_lower(t: Topology) -> Proposal | None:
         if new < current:
             changes.append(Change(g.name, field, new))
             source = getattr(g, field).evidence
-            texts.append(f"{g.name}: {field.replace('_', ' ')} {current} -> {new} ({_loc(source)})")
+            option = OPTION_NAMES.get(g.concurrency_model, "workers") if field == "per_process" or g.concurrency_model == "prefork" else "workers"
+            texts.append(f"{g.name}: {option} {current} -> {new} ({_loc(source)})")
     if not changes:
         return None
     return Proposal(tuple(changes), "; ".join(texts), ("Less throughput: fewer requests or tasks in parallel.",))
@@ -326,7 +337,7 @@ def _r09_health_checks(t: Topology) -> Proposal | None:
     django = lower_bound(t.versions, "django")
     if django is not None and django < (4, 1):
         return None
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     return Proposal((), f'{settings}: DATABASES["default"]["CONN_HEALTH_CHECKS"] = True',
                     ("Reused persistent connections are checked before use, so a server restart or failover costs no failed request.",
                      "No change in the number of connections."))
@@ -344,7 +355,7 @@ def _r11_server_side_cursors(t: Topology) -> Proposal | None:
     groups = [g for g in t.groups if g.policy.via_pgbouncer and (g.policy.pgbouncer_pool_mode or "") == "transaction" and not g.policy.disable_server_side_cursors and g.concurrency_model != "none"]
     if not groups:
         return None
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     return Proposal(tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups),
                     f'{settings}: DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True',
                     ("Required by Django with transaction pooling: a server-side cursor would outlive the transaction.",))

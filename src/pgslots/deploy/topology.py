@@ -136,8 +136,11 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
 
 
 def project_env(s: Scan, notes: list[str]) -> Env:
-    """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`)."""
-    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0]
+    """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`).
+    Env files that only a development compose file loads are the developers' environment."""
+    development = {rel for c in s.composes if _development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    production = {rel for c in s.composes if not _development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
     if not candidates:
         return Env()
     real = {p for p in candidates}
