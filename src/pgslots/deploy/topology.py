@@ -824,6 +824,8 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     if shape.kind == "beat":
         hosts = Quantity(1, (), None)
         notes.append("beat must run exactly once per deployment")
+    elif shape.concurrency_model == "job":
+        hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
     evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])

@@ -54,7 +54,10 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
         command = parser.get(section, "command").strip()
-        number = next((i for i, line in enumerate(lines, start=1) if line.strip().startswith("command") and command[:20] in line), 1)
+        # The `command` line of this program's own section (commands often share a prefix).
+        header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
+        number = next((i for i, line in enumerate(lines[header:], start=header + 1)
+                       if line.strip().startswith("command") and "=" in line), header + 1)
         count = None
         if parser.has_option(section, "numprocs"):
             try:
