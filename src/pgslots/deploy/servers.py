@@ -235,13 +235,22 @@ def hypercorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
 
 
 def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") or Quantity(1, (where,))
-    interface = (launch.option("interface") or "rsgi").lower()
+    """Granian: each option from the command line, else its GRANIAN_<OPTION> variable."""
+
+    def option(key: str, unknown: str) -> Quantity | None:
+        raw = launch.option(key)
+        if raw is not None:
+            return _int_option(raw, env, where, unknown, key)
+        return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
+
+    workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
+    interface = (launch.option("interface") or env.value("GRANIAN_INTERFACE") or "rsgi").lower()
     if interface == "wsgi":
-        threads = _int_option(launch.option("blocking_threads"), env, where, f"{name}.per_process", "blocking_threads")
+        threads = option("blocking_threads", f"{name}.per_process")
         return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
-    limit = _int_option(launch.option("backpressure"), env, where, f"{name}.per_process", "backpressure")
-    return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED)
+    limit = option("backpressure", f"{name}.per_process")
+    notes = [] if limit else ["granian without --backpressure: in-flight requests per worker are taken as unbounded (its backlog-derived default is not modelled)"]
+    return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED, notes)
 
 
 UWSGI_DAEMONS = ("attach_daemon", "attach_daemon2", "smart_attach_daemon", "smart_attach_daemon2", "attach_control_daemon")
