@@ -361,10 +361,11 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: Ce
     notes: list[str] = []
     concurrency = _int_option(launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency")
     autoscale = launch.option("autoscale")
-    if concurrency is None and autoscale:
-        expanded = expand(autoscale, env).value
+    if autoscale:
+        # The autoscaler grows the pool up to its maximum, whatever --concurrency says.
+        expanded = expand(autoscale, env)
         try:
-            concurrency = Quantity(int((expanded or "").split(",")[0]), (where,))
+            concurrency = Quantity(int((expanded.value or "").split(",")[0]), (where,) + tuple(v.evidence for v in expanded.used))
             notes.append("--autoscale: the maximum is used")
         except ValueError:
             concurrency = Quantity(None, (where,), f"{name}.cpus")
@@ -408,9 +409,35 @@ def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, conf: Cele
                  ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
 
 
+_BARE_VARIABLE = re.compile(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
+    """`exec celery ... worker ${EXTRA_PARAMS}`: a variable standing alone as an argument
+    whose value holds several words (`--autoscale=8,2 --prefetch-multiplier=128`) is split into
+    them, as the shell does, and the command is read again with those options."""
+    argv: list[str] = []
+    changed = False
+    for word in launch.argv:
+        match = _BARE_VARIABLE.match(word)
+        found = env.get(match.group(1).strip("{}")) if match else None
+        expanded = expand(word, env).value if match else None
+        if expanded is not None and len(split_words(expanded)) != 1:
+            # Split the value as written when the script built it from other variables, so the
+            # options still cite where each of those was set.
+            argv.extend(split_words(found.template if found is not None and found.template else expanded))
+            changed = True
+        else:
+            argv.append(word)
+    if not changed:
+        return launch
+    return dataclasses.replace(parse_launch(argv), inline_env=launch.inline_env)
+
+
 def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver,
              settings: SettingsRead | None, workdir: str, locate: Callable[[str], str | None] | None = None) -> Shape | None:
     """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
+    launch = _split_unquoted_variables(launch, env)
     program = launch.program
     if program == "gunicorn":
         return gunicorn(launch, name, env, where, repo, resolver, workdir, locate)

@@ -397,6 +397,11 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     env = spec.env
     evidence: list[Evidence] = []
     where = spec.source
+    if spec.entry_words and "--" in spec.entry_words[1:]:
+        # `wait-for-it.sh db:5432 -t 30 -- /entrypoint-uwsgi.sh`, `dockerize ... --`, `tini --`:
+        # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
+        tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
+        spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
     if spec.entry_words:
         entry = locate(s, spec.entry_words[0], spec)
         script = read_script(s.repo, entry) if entry else None

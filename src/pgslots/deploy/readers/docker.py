@@ -48,7 +48,7 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
-    for number, line in logical_lines(text):
+    for number, line in logical_lines(text, dockerfile=True):
         match = _INSTRUCTION.match(line)
         if not match or line.lstrip().startswith("#"):
             continue
@@ -243,10 +243,10 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
     dockerfile = None
     build = body.get("build")
     if isinstance(build, dict):
-        context = join(folder, str(build.get("context", ".")))
-        dockerfile = join(context, str(build.get("dockerfile", "Dockerfile")))
+        context = join(folder, str(_interpolate(str(build.get("context", ".")), project_env)))
+        dockerfile = join(context, str(_interpolate(str(build.get("dockerfile", "Dockerfile")), project_env)))
     elif isinstance(build, str):
-        dockerfile = join(join(folder, build), "Dockerfile")
+        dockerfile = join(join(folder, str(_interpolate(build, project_env))), "Dockerfile")
     volumes = []
     raw_volumes = body.get("volumes") if isinstance(body.get("volumes"), list) else []
     for offset, volume in enumerate(raw_volumes):

@@ -31,6 +31,7 @@ class EnvValue:
     name: str
     value: str
     evidence: Evidence
+    template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
 
     @property
     def shown(self) -> str:

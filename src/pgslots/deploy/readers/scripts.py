@@ -17,7 +17,7 @@ from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, Env
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
-_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
+_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
 _DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
 _HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
@@ -47,8 +47,10 @@ class Script:
     calls: tuple[tuple[str, int], ...] = ()  # other scripts it runs: (word, line)
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with backslash continuations joined and heredocs dropped."""
+def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
+    """(first line number, text) with backslash continuations joined and heredocs dropped.
+    In a Dockerfile, comment lines inside a continued instruction are removed first, as
+    Docker does (`ENV A=1 \\` / `# B=2 \\` / `C=3` sets A and C)."""
     out: list[tuple[int, str]] = []
     lines = text.splitlines()
     index = 0
@@ -56,8 +58,14 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         start = index + 1
         line = lines[index]
         index += 1
-        while line.rstrip().endswith("\\") and index < len(lines):
-            line = line.rstrip()[:-1] + " " + lines[index].strip()
+        while index < len(lines) and (line.rstrip().endswith("\\") or not dockerfile and _open_quote(line)):
+            if dockerfile and lines[index].lstrip().startswith("#"):
+                index += 1
+                continue
+            if line.rstrip().endswith("\\"):
+                line = line.rstrip()[:-1] + " " + lines[index].strip()
+            else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
+                line = line + "\n" + lines[index]
             index += 1
         heredoc = _HEREDOC.search(line)
         if heredoc and "<<<" not in line:
@@ -68,6 +76,25 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
             line = line[: heredoc.start()]
         out.append((start, line))
     return out
+
+
+def _open_quote(line: str) -> bool:
+    """Whether a shell line ends inside a quoted string (comments and escapes considered)."""
+    quote = ""
+    escaped = False
+    for char in line:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return False
+    return bool(quote)
 
 
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
@@ -159,5 +186,6 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles) -> Env:
         REDACTOR.register_named(item.name, expanded.value)
         resolution = Resolution.ENV_DEFAULT if expanded.defaulted else Resolution.LITERAL
         note = f"{item.name}={redact_value(item.name, expanded.value)}"
-        result.set(EnvValue(item.name, expanded.value, Evidence(script.path, item.line, quoted, resolution, note)))
+        result.set(EnvValue(item.name, expanded.value, Evidence(script.path, item.line, quoted, resolution, note),
+                            template=item.raw if expanded.used else None))
     return result
