@@ -39,6 +39,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def sigint_as_on_a_terminal() -> None:
+    """`preexec_fn` for a child that a test will Ctrl-C: a background job of a
+    non-interactive shell (how some CI runners start us) inherits SIGINT as ignored, and
+    Python then never raises KeyboardInterrupt; a terminal's Ctrl-C finds it at its default."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _all_binaries() -> list[PgBinaries]:
     found = []
     embedded = embedded_binaries()

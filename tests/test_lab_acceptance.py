@@ -70,9 +70,12 @@ def test_baseline_reproduces_the_signature(run):
     assert 0 < note["count"] <= baseline.web_errors_before_view <= baseline.web_errors
     # A growing error curve, bucketed by the load's stages.
     assert incident["shape"]["label"] == "sustained_growth", incident["shape"]
-    # Client backends stay high after the burst: idle web connections nobody reuses.
+    # Client backends stay high after the burst: idle web connections nobody reuses. A
+    # process that reused its persistent connection would hold at most one; more idle web
+    # connections than web processes is the ASGI leak itself (how many more depends on
+    # when the garbage collector runs, so the bound is the process count, not a share).
     last = samples(baseline)[-1]
-    assert last["idle_by_app"].get(WEB_APP, 0) >= baseline.usable_slots // 2
+    assert last["idle_by_app"].get(WEB_APP, 0) > SCENARIOS["baseline"].web_processes
     assert baseline.oldest_idle_after_burst > 0
     # The server's own log, read by `pgslots events`, shows both families too, and whom
     # it refused: the web app's non-superuser role above all.

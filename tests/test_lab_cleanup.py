@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import sigint_as_on_a_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -100,7 +101,9 @@ def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Watcher]:
     tmpdir.mkdir()
     env = dict(os.environ, TMPDIR=str(tmpdir))
     env.pop("PGSLOTS_DEBUG", None)
-    process = subprocess.Popen(LAB, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        LAB, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_as_on_a_terminal
+    )
     return process, tmpdir, Watcher(process.pid)
 
 
@@ -138,6 +141,8 @@ def test_interrupted_run_leaves_nothing(tmp_path, signum):
     process.send_signal(signum)
     _out, err = process.communicate(timeout=90)
     assert b"Traceback" not in err, err.decode()
+    # The signal did land (the run did not just finish): SIGINT exits 130, SIGTERM 128 + 15.
+    assert process.returncode == 128 + signum, (process.returncode, err.decode()[-2000:])
     assert_nothing_left(tmpdir, watcher)
 
 

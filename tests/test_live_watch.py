@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pytest
+from conftest import sigint_as_on_a_terminal
 from live_support import held, make_roles, pgslots, probe_connections_in_log, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -152,7 +153,7 @@ def test_prometheus_endpoint_follows_the_connections_within_one_interval(pg_bina
         process = subprocess.Popen(
             [sys.executable, "-m", "pgslots", "watch", server.dsn("mon"), "--app-role", "app",
              "--interval", str(interval), "--prometheus", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_on_a_terminal)
         try:
             first = wait_for(lambda: _try_scrape(port), timeout=20)
             assert first[("pgslots_max_connections", ())] == 30
@@ -186,3 +187,23 @@ def _try_scrape(port):
     except OSError:
         return None
     return samples if ("pgslots_max_connections", ()) in samples else None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_watch_stops_cleanly_on_ctrl_c_and_sigterm(embedded_pg, start_postgres, tmp_path, signum):
+    """Ctrl-C at a terminal or SIGTERM from a service manager: exit 0, the record complete."""
+    server = start_postgres(embedded_pg)
+    record = tmp_path / "watch.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgslots", "watch", server.dsn(), "--interval", "0.2", "--record", str(record)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_on_a_terminal)
+    try:
+        wait_for(lambda: record.exists() and len(record.read_text().splitlines()) >= 2, timeout=20)
+    finally:
+        process.send_signal(signum)
+        _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    snapshots = read_records(record)
+    assert len(snapshots) >= 2 and all(s.max_connections for s in snapshots)

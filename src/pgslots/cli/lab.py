@@ -181,7 +181,8 @@ def _lab_failures() -> Iterator[None]:
     from pgslots.lab.app import AppStartError
     from pgslots.lab.pgbouncer import PgbouncerUnavailable
     from pgslots.lab.postgres import PostgresUnavailable
-    from pgslots.lab.processes import ChildDied, Terminated
+    from pgslots.interrupts import Terminated
+    from pgslots.lab.processes import ChildDied
 
     try:
         yield

@@ -22,6 +22,7 @@ import typer
 from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
 from pgslots.deploy.model import Topology
 from pgslots.errors import InputError
+from pgslots.interrupts import Terminated, termination_as_exception
 from pgslots.live.connect import ConnectSettings
 from pgslots.live.model import Snapshot
 from pgslots.live.probe import ProbeRequest, probe
@@ -196,7 +197,9 @@ def watch_command(
             for sink in sinks:
                 sink(snapshot)
 
-        with contextlib.suppress(KeyboardInterrupt):
+        # Ctrl-C, or SIGTERM from a service manager: stop after closing the exporter and
+        # flushing the record (the ExitStack's callbacks).
+        with contextlib.suppress(KeyboardInterrupt, Terminated), termination_as_exception():
             watcher.run(on_snapshot, count=count)
     raise typer.Exit(0)
 

@@ -24,17 +24,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 
 RUN_MARKER = "PGSLOTS_LAB_RUN"
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived; unwinds like KeyboardInterrupt so cleanup runs."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by signal {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 class ChildDied(RuntimeError):
@@ -186,25 +177,6 @@ class Children:
         with self._lock:
             children, self._children = list(self._children), []
         stop_together(children, signal.SIGTERM, grace=5.0)
-
-
-@contextlib.contextmanager
-def termination_as_exception() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise `Terminated` in the main thread (so every
-    `finally` runs); the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from typing import Any
 
 from pgslots.lab import app as sample
 from pgslots.lab.load import Driver
+from pgslots.interrupts import termination_as_exception
 from pgslots.lab.pgbouncer import TempPgbouncer, find_pgbouncer
 from pgslots.lab.postgres import SUPERUSER, PgBinaries, TempPostgres, free_port
 from pgslots.lab.processes import (
@@ -41,7 +42,6 @@ from pgslots.lab.processes import (
     ChildDied,
     Children,
     shielded,
-    termination_as_exception,
 )
 from pgslots.lab.results import ScenarioResult, Skipped, measure
 from pgslots.lab.sampler import Sampler
