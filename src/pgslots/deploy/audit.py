@@ -66,7 +66,8 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
         matched = [i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")] \
             or [i for i, g in enumerate(groups) if g.kind == scope]
         if not matched or field not in GROUP_FIELDS:
-            valid = sorted({f"{g.name}.{f}" for g in groups for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
+            owners = {g.name for g in groups} | {g.name.split("/", 1)[0] for g in groups}
+            valid = sorted({f"{name}.{f}" for name in owners for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
                            | {f"server.{f}" for f in SERVER_FIELDS})
             raise InputError(f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)")
         for index in matched:

@@ -349,8 +349,8 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
             named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
             path = named[0] if len(named) == 1 else None
         defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
-    elif (spec.entry_words or [""])[0] == "/init" and not spec.words or head == "init" and program[0] == "/init":
-        defs, manager = read_s6_services(s.repo), "s6-overlay"
+    elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
+        defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
     if not defs:
         return None
     out = []
