@@ -312,3 +312,41 @@ def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> No
     assert "Settings: paperless.settings" in result.stdout
     assert "application role: paperless" in result.stdout and "webserver/gunicorn" in result.stdout
     assert "POSTGRES_PASSWORD: paperless" not in result.stdout
+
+
+def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(tmp_path: Path) -> None:
+    # authentik's `lifecycle/ak`: one image, `command: server` / `command: worker`, the script picks
+    # the branch on "$1" and hands the real command line to a helper function as a string.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "proj/celery.py": "from celery import Celery\napp = Celery('proj')\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "lifecycle/ak": "#!/bin/bash -e\n"
+                        "function check_if_root {\n    exec $1\n}\n"
+                        "if [[ \"$1\" == \"server\" ]]; then\n"
+                        "    exec gunicorn proj.wsgi --workers 3\n"
+                        "elif [[ \"$1\" == \"worker\" ]]; then\n"
+                        "    check_if_root \"celery -A proj.celery worker --autoscale 3,1 -B -s /tmp/celerybeat-schedule\"\n"
+                        "else\n    exec python -m manage \"$@\"\nfi\n",
+        "Dockerfile": "FROM python:3.12-slim\nLABEL org.opencontainers.image.source=https://github.com/acme/proj\n"
+                      "COPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
+        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+                              "  server:\n    image: ghcr.io/acme/proj:1\n    command: server\n"
+                              "  worker:\n    image: ghcr.io/acme/proj:1\n    command: worker\n",
+    })
+    found = groups(root)
+    assert found["server"].server_model == "gunicorn sync" and found["server"].demand.worst == 3
+    assert found["worker"].concurrency_model == "prefork" and found["worker"].demand.worst == 3
+    assert found["worker-beat"].concurrency_model == "none"
+
+
+def test_case_dispatch_tags_each_launch_with_its_pattern(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.scripts import read_script
+
+    write(tmp_path, {"entrypoint.sh": "#!/bin/sh\ncase \"$1\" in\n  web|server)\n    exec gunicorn app.wsgi\n    ;;\n"
+                                      "  worker) exec celery -A app worker ;;\n  *)\n    exec \"$@\"\n    ;;\nesac\n"})
+    script = read_script(RepoFiles.scan(tmp_path), "entrypoint.sh")
+    assert script is not None
+    assert [(item.launch.program, item.guard) for item in script.launches] == [("gunicorn", ("web", "server")), ("celery-worker", ("worker",))]

@@ -221,9 +221,17 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     if built:
         return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
     tail = "/".join(name.split("/")[-2:]).lower()
-    for path, dockerfile in sorted(s.dockerfiles.items()):
-        if any(source.lower().rstrip("/").endswith("/" + tail) for source in dockerfile.sources):
+    owner = tail.split("/")[0] if "/" in tail else ""
+    labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
+    for path, dockerfile, source in labelled:
+        if source.lower().rstrip("/").endswith("/" + tail):
             return dockerfile, f"{path} is labelled as the source of image {name}"
+    # `ghcr.io/goauthentik/server` from a Dockerfile labelled github.com/goauthentik/authentik:
+    # the same owner publishes it, and it is the only Dockerfile that says so.
+    same_owner = {path: dockerfile for path, dockerfile, source in labelled if owner and f"/{owner}/" in source.lower() + "/"}
+    if len(same_owner) == 1:
+        path, dockerfile = next(iter(same_owner.items()))
+        return dockerfile, f"{path} is labelled as built by {owner}, who publishes image {name}"
     return None
 
 
@@ -232,6 +240,8 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     for service in compose.services.values():
         if service.image and (POSTGRES_IMAGES.search(service.image) or PGBOUNCER_IMAGES.search(service.image)):
             continue
+        if service.image and service.dockerfile is None and INFRA_IMAGES.search(service.image.rsplit("/", 1)[-1]):
+            continue  # redis, nginx, traefik...: their command is the image's own arguments
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         if dockerfile is None and service.dockerfile is None and service.image:
             linked = image_dockerfile(s, service.image)
@@ -405,7 +415,11 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     if spec.entry_words:
         entry = locate(s, spec.entry_words[0], spec)
         script = read_script(s.repo, entry) if entry else None
-        if script is not None:
+        if script is not None and any(item.guard for item in script.launches):
+            # An entrypoint that dispatches on its first argument (`ak worker`, `entrypoint.sh web`):
+            # the command is the argument it is given.
+            spec = dataclasses.replace(spec, entry_words=None, words=[entry] + list(spec.words or []))
+        elif script is not None:
             env = apply_assignments(script, env, s.repo)
             if not spec.words and script.launches:
                 spec = dataclasses.replace(spec, words=list(script.launches[-1].launch.argv))
@@ -444,9 +458,18 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     if script is None:
         return None, env, where
     env = apply_assignments(script, env, s.repo)
-    servers = [item for item in script.launches if item.launch.program not in ("manage", "other")]
+    launches = list(script.launches)
+    if any(item.guard for item in launches):
+        # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
+        arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
+        chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [i for i in launches if i.guard and "*" in i.guard]
+        launches = chosen_branch or [i for i in launches if not i.guard]
+    servers = [item for item in launches if item.launch.program not in ("manage", "other")]
     foreground = [item for item in servers if not item.background] or servers
-    chosen = foreground[-1] if foreground else (script.launches[-1] if script.launches else None)
+    chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
+    if chosen is not None and chosen.launch.program == "other":
+        where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
+        return chosen.launch, env, where  # reported as a program pgslots does not model
     if companions is not None:
         companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
                           for item in servers if item.background and item is not chosen)

@@ -185,6 +185,7 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     for name, body in (services_node or {}).items():
         if isinstance(body, dict):
             services[str(name)] = _service(repo, rel, folder, str(name), body, services_node, project_env)
+    REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     return ComposeFile(rel, services)
 
 

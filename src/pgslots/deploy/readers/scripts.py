@@ -36,6 +36,7 @@ class ScriptLaunch:
     launch: Launch
     line: int
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
+    guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +98,22 @@ def _open_quote(line: str) -> bool:
     return bool(quote)
 
 
+_ARG_TEST = re.compile(r"""^(?:el)?if\s+\[\[?\s*["']?\$\{?1\}?["']?\s*==?\s*["']?([\w.:-]+)["']?\s*\]\]?""")
+_ARG_CASE = re.compile(r"""^case\s+["']?\$\{?1\}?["']?\s+in\b""")
+_CASE_PATTERN = re.compile(r"""^\(?\s*((?:["']?[\w.*:-]+["']?)(?:\s*\|\s*["']?[\w.*:-]+["']?)*)\s*\)\s*(.*)$""")
+
+
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
+    """Assignments, launches and calls of a shell script. Entrypoints that dispatch on their
+    first argument (`if [[ "$1" == "worker" ]]`, `case "$1" in worker) ...`) have each launch
+    tagged with the argument values that reach it (`ScriptLaunch.guard`)."""
     text = repo.text(rel)
     if text is None:
         return None
     assignments: list[Assignment] = []
     launches: list[ScriptLaunch] = []
     calls: list[tuple[str, int]] = []
-    depth = 0
+    frames: list[list] = []  # [kind, guard]: "if"/"case"/"loop"; guard = values of $1 that enter it
     hands_over = False
     for number, raw in logical_lines(text):
         line = raw.strip()
@@ -112,41 +121,79 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             continue
         first = line.split(None, 1)[0]
         if first in ("if", "case", "for", "while", "until"):
-            depth += 1
+            arg = _ARG_TEST.match(line)
+            kind = "case1" if _ARG_CASE.match(line) else ("if" if first == "if" else "loop")
+            frames.append([kind, (arg.group(1),) if arg else None])
             # `if [ -z "$X" ]; then export X=1; fi` on one line
             for piece in re.split(r";\s*(?:then|do)\s+", line)[1:]:
                 _take_assignment(piece.split(";")[0].strip(), number, True, assignments)
             if re.search(r"\bfi\s*$|\bdone\s*$|\besac\s*$", line):
-                depth -= 1
+                frames.pop()
             continue
         if first in ("fi", "done", "esac"):
-            depth = max(0, depth - 1)
+            if frames:
+                frames.pop()
             continue
+        if first == "elif" and frames:
+            arg = _ARG_TEST.match(line)
+            frames[-1][1] = (arg.group(1),) if arg else None
+        if first == "else" and frames and frames[-1][0] == "if":
+            frames[-1][1] = ("*",) if frames[-1][1] else None  # the default branch of a dispatch
+        if frames and frames[-1][0] == "case1":
+            pattern = _CASE_PATTERN.match(line)
+            if pattern and not line.startswith(("if ", "[")):
+                frames[-1][1] = tuple(p.strip().strip("'\"") for p in pattern.group(1).split("|"))
+                line = pattern.group(2).strip()
+            ends_pattern = line.endswith(";;")  # `worker) exec celery ... ;;` on one line
+            line = line[:-2].strip() if ends_pattern else line
+            if not line:
+                if ends_pattern:
+                    frames[-1][1] = None
+                continue
+        else:
+            ends_pattern = False
         if first in ("then", "else", "elif", "do"):
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
-        if _HANDOVER.match(line):
+        guard = next((frame[1] for frame in reversed(frames) if frame[1]), None)
+        conditional = bool(frames)
+        _read_line(line, number, conditional, guard, assignments, launches, calls)
+        if line.strip() and _HANDOVER.match(line.strip()):
             hands_over = True
-            continue
-        if _DEFAULT_ASSIGN.match(line):
-            match = _DEFAULT_ASSIGN.match(line)
-            assert match
-            assignments.append(Assignment(match["name"], "${%s:-%s}" % (match["name"], match["value"]), number, True))
-            continue
-        if _take_assignment(line, number, depth > 0, assignments):
-            continue
-        words = split_words(line)
-        if not words:
-            continue
-        launch = launch_from_words(words)
-        if launch.program != "other":
-            launches.append(ScriptLaunch(launch, number, background=words[-1] == "&"))
-        elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
-            calls.append((words[1], number))
-        elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
-            calls.append((words[0], number))
+        if ends_pattern and frames:
+            frames[-1][1] = None
     return Script(rel, tuple(assignments), tuple(launches), hands_over, tuple(calls))
+
+
+def _read_line(line: str, number: int, conditional: bool, guard: tuple[str, ...] | None, assignments: list[Assignment],
+               launches: list[ScriptLaunch], calls: list[tuple[str, int]]) -> None:
+    if _HANDOVER.match(line):
+        return
+    default = _DEFAULT_ASSIGN.match(line)
+    if default:
+        assignments.append(Assignment(default["name"], "${%s:-%s}" % (default["name"], default["value"]), number, True))
+        return
+    if _take_assignment(line, number, conditional, assignments):
+        return
+    words = split_words(line)
+    if not words:
+        return
+    launch = launch_from_words(words)
+    if launch.program == "other":
+        # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
+        launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
+                       if candidate.program != "other"), launch)
+    if launch.program != "other":
+        launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard))
+    elif guard and words[0] == "exec":
+        # `exec authentik` in a dispatch branch: the branch ends in a program we do not model,
+        # which must not leave its preparatory `manage.py` commands standing for it.
+        launches.append(ScriptLaunch(launch, number, guard=guard))
+    elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
+        calls.append((words[1], number))
+    elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
+        calls.append((words[0], number))
 
 
 def _take_assignment(line: str, number: int, conditional: bool, out: list[Assignment]) -> bool:
