@@ -350,3 +350,55 @@ def test_case_dispatch_tags_each_launch_with_its_pattern(tmp_path: Path) -> None
     script = read_script(RepoFiles.scan(tmp_path), "entrypoint.sh")
     assert script is not None
     assert [(item.launch.program, item.guard) for item in script.launches] == [("gunicorn", ("web", "server")), ("celery-worker", ("worker",))]
+
+
+def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tmp_path: Path) -> None:
+    # authentik's `server` runs a Go binary that starts gunicorn itself: nothing in the repository
+    # shows its processes. It is the project's image, so its demand is unknown (settable), and a
+    # group named `server` answers to `--assume server.processes` beside the database server's counts.
+    from pgslots.deploy.audit import apply_assumptions
+
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "lifecycle/ak": "#!/bin/bash -e\nif [[ \"$1\" == \"server\" ]]; then\n    exec proj-server\n"
+                        "elif [[ \"$1\" == \"worker\" ]]; then\n    exec celery -A proj worker -c 2\nfi\n",
+        "Dockerfile": "FROM python:3.12-slim\nCOPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
+        "frontend/Dockerfile": "FROM node:20\nCMD [\"npm\", \"start\"]\n",
+        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+                              "  server:\n    build: .\n    command: server\n"
+                              "  worker:\n    build: .\n    command: worker\n"
+                              "  frontend:\n    build: ./frontend\n",
+    })
+    diagnosis = run_audit(root)
+    found = {g.name: g for g in diagnosis.topology.groups}
+    assert set(found) == {"server", "worker"}  # the frontend's own image is not the project's
+    server = found["server"]
+    assert server.concurrency_model == "unmodelled" and server.evidence[0].location() == "lifecycle/ak:3"
+    assert {"server.processes", "server.per_process", "server.other_clients"} <= {u.name for u in diagnosis.topology.unknowns}
+    assumed = apply_assumptions(diagnosis.topology, {"server.processes": 2, "server.per_process": 4, "server.max_connections": 50})
+    assert {g.name: g.demand.worst for g in assumed.groups} == {"server": 8, "worker": 2}
+    assert assumed.slots.max_connections.value == 50
+    # Too small a server: the remedies lower what they can name (the worker), never the unknown program.
+    crowded = run_audit(root, {"server.processes": 20, "server.per_process": 5, "server.max_connections": 50})
+    targets = {c.target for r in crowded.remedies for c in r.changes}
+    assert "worker" in targets and "server" not in targets
+
+
+def test_a_service_named_server_is_not_the_database_server(tmp_path: Path) -> None:
+    # A compose service called `server` whose gunicorn needs lowering: the remedy's edit used to
+    # land on the database server's slots and end in an internal error.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"proj.wsgi\", \"--workers\", \"200\"]\n",
+        "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  server:\n    build: .\n",
+    })
+    diagnosis = run_audit(root)
+    server = diagnosis.topology.groups[0]
+    assert server.name == "server" and server.evidence[0].location() == "Dockerfile:3"  # the CMD, not `build: .`
+    lowered = next(r for r in diagnosis.remedies if r.code == "R05")
+    assert [(c.target, c.field, c.value) for c in lowered.changes] == [("server", "processes", 97)]
+    assert lowered.predicted is not None and lowered.predicted.worst == 97

@@ -33,9 +33,15 @@ class MeasuredEffect:
     note: str = ""
 
 
+SERVER = "<database server>"
+PGBOUNCER = "<pgbouncer>"
+"""Change targets that are not process groups. No group can be named so: compose services
+called `server` or `pgbouncer` are common, and their edits must not land on the server."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One edit of the model: `target` is a group name, "server" or "pgbouncer"; `field` a
+    """One edit of the model: `target` is a group name, SERVER or PGBOUNCER; `field` a
     dotted field of it ("policy.conn_max_age", "per_process", "max_connections")."""
 
     target: str
@@ -76,9 +82,9 @@ def _set(obj: Any, path: str, value: Any) -> Any:
 def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
     """The topology with the remedy's edits, demand recomputed by the budget model."""
     for change in changes:
-        if change.target == "server":
+        if change.target == SERVER:
             topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
-        elif change.target == "pgbouncer":
+        elif change.target == PGBOUNCER:
             setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
             topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
         else:
@@ -96,7 +102,9 @@ def predict(topology: Topology, remedy: Remedy) -> Demand | None:
 
 
 def _db_groups(t: Topology) -> list[ProcessGroup]:
-    return [g for g in t.groups if g.concurrency_model != "none"]
+    """The groups a remedy can change: not those without a connection, nor programs pgslots does
+    not model (their settings and options are unknown)."""
+    return [g for g in t.groups if g.concurrency_model not in ("none", "unmodelled")]
 
 
 def _asgi_unbounded(t: Topology) -> list[ProcessGroup]:
@@ -266,8 +274,8 @@ def _r04_pgbouncer(t: Topology) -> Proposal | None:
     changes += tuple(Change(g.name, "policy.pgbouncer_pool_mode", "transaction") for g in groups)
     changes += tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if g.concurrency_model == "asgi")
-    changes += (Change("pgbouncer", "pool_mode", "transaction"), Change("pgbouncer", "default_pool_size", pool),
-                Change("pgbouncer", "reserve_pool_size", 0))
+    changes += (Change(PGBOUNCER, "pool_mode", "transaction"), Change(PGBOUNCER, "default_pool_size", pool),
+                Change(PGBOUNCER, "reserve_pool_size", 0))
     text = (f"run pgbouncer (pool_mode = transaction, default_pool_size = {pool}, max_client_conn above the app's client demand) "
             "and point DATABASE_URL's host at it; set DATABASES[...]['DISABLE_SERVER_SIDE_CURSORS'] = True")
     caveats = (f"default_pool_size {pool} = 80% of the {usable} usable slots{'' if known else ' (with the default max_connections)'}, leaving room for migrations and admin sessions.",
@@ -311,7 +319,7 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
     target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
     where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
     return Proposal(
-        (Change("server", "max_connections", target),),
+        (Change(SERVER, "max_connections", target),),
         f"{where}: max_connections = {target} (a restart is needed)",
         ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
          "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
@@ -323,7 +331,7 @@ def _r08_reserved(t: Topology) -> Proposal | None:
     if version is None or version < 16 or t.slots.role_is_superuser or budget.floor(t.slots.reserved_connections, 0) > 0:
         return None
     return Proposal(
-        (Change("server", "reserved_connections", 3),),
+        (Change(SERVER, "reserved_connections", 3),),
         "reserved_connections = 3 and GRANT pg_use_reserved_connections TO your monitoring/admin role",
         ("Operators and monitoring can still connect during an exhaustion, without being superusers.",
          "The application role loses those 3 slots."),
@@ -372,7 +380,7 @@ def _r12_pool_persistent(t: Topology) -> Proposal | None:
 def _r13_role(t: Topology) -> Proposal | None:
     if not t.slots.role_is_superuser:
         return None
-    return Proposal((Change("server", "role_is_superuser", False),),
+    return Proposal((Change(SERVER, "role_is_superuser", False),),
                     f"create a non-superuser role for the application (CREATE ROLE app LOGIN; GRANT ...) instead of {t.slots.role}",
                     ("The superuser-reserved slots then stay free for an operator during an exhaustion.",
                      "The application loses those reserved slots."))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown
+from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, is_server_count
 from pgslots.deploy.readers.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
@@ -68,6 +68,8 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     c = floor(group.per_process)
     if model == "none":
         return 0, 0, "no database connection"
+    if model == "unmodelled":
+        return 0, (None if c_unbounded else c), "a program pgslots does not model: its connections are unknown"
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -208,7 +210,7 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
         known = merged.get(item.name)
         if known is None:
             merged[item.name] = item
-        elif item.name.startswith("server."):
+        elif is_server_count(item.name):
             continue
         else:
             adds = None if known.adds_per_unit is None or item.adds_per_unit is None else known.adds_per_unit + item.adds_per_unit

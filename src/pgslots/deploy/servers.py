@@ -470,3 +470,14 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
                      ["a long-running management command: its connection is opened outside the request cycle, so it stays "
                       "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None
+
+
+def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
+    """A program of the project's own image that pgslots cannot read (authentik's Go `server`,
+    which starts gunicorn itself): it may open connections, so its processes and their
+    connections are unknowns the user sets, not a silent zero."""
+    program = launch.argv[0] if launch.argv else launch.program
+    return Shape("other", f"`{program.rsplit('/', 1)[-1]}` (not modelled)", "unmodelled",
+                 Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
+                 [f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models: "
+                  f"set {name}.processes and {name}.per_process"])

@@ -37,7 +37,7 @@ from pgslots.deploy.readers.postgres import (
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
 from pgslots.deploy.readers.scripts import apply_assignments, read_script
 from pgslots.deploy.readers.versions import read_versions
-from pgslots.deploy.servers import Shape, shape_of
+from pgslots.deploy.servers import Shape, shape_of, unmodelled
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -55,6 +55,7 @@ class ProcessSpec:
     entry_words: list[str] | None = None
     dockerfile: Dockerfile | None = None
     workdir: str = ""
+    command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
 
 
 @dataclasses.dataclass
@@ -270,9 +271,14 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
                 entry_words=service.entrypoint or (dockerfile.entrypoint if dockerfile else None),
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=_cmd_evidence(s, dockerfile) if service.command is None and dockerfile and dockerfile.cmd else None,
             )
         )
     return specs
+
+
+def _cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:
+    return Evidence(dockerfile.path, dockerfile.cmd_line, s.repo.quote(dockerfile.path, dockerfile.cmd_line))
 
 
 def _infra_base(dockerfile: Dockerfile) -> bool:
@@ -428,6 +434,8 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     companions: list[tuple[Launch, Evidence]] = []
     if launch is not None and launch.program == "other" and words:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+    elif launch is not None and spec.command_at is not None and spec.words == (spec.dockerfile.cmd if spec.dockerfile else None):
+        where = spec.command_at
     elif launch is not None and spec.source.line is not None:
         line = spec.source.line
         where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
@@ -743,7 +751,7 @@ def build(root: Path) -> Topology:
     if not specs:
         for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
             if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
-                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), Evidence(rel, dockerfile.cmd_line, repo.quote(rel, dockerfile.cmd_line)),
+                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), _cmd_evidence(s, dockerfile),
                                      Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
                 s.sources.append(f"{rel} (CMD)")
                 break
@@ -771,6 +779,8 @@ def build(root: Path) -> Topology:
 
     server = server_facts(s, compose, notes)
     groups: list[ProcessGroup] = []
+    left_out: list[Resolved] = []
+    modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
     main_read = settings_for(base_env if not resolved else resolved[0].env)
     for item in resolved:
         if item.launch is None:
@@ -780,8 +790,10 @@ def build(root: Path) -> Topology:
         in_image = lambda word, spec=item.spec: locate(s, word, spec)  # noqa: E731
         shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
         if shape is None:
-            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            left_out.append(item)
             continue
+        if item.spec.dockerfile is not None:
+            modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read, notes)
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
@@ -797,6 +809,14 @@ def build(root: Path) -> Topology:
                 notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
                 continue
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+    for item in left_out:
+        assert item.launch is not None
+        if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
+            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            continue
+        # The project's own image running a program we cannot read: unknown, not zero.
+        _, aliases = policy_from(settings_for(item.env), [])
+        groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
     facts = django_facts(main_read, choice, policy_from(main_read, [])[1] if main_read else [])
     if choice is None:
         notes.append("no Django settings module found")
