@@ -402,3 +402,26 @@ def test_a_service_named_server_is_not_the_database_server(tmp_path: Path) -> No
     lowered = next(r for r in diagnosis.remedies if r.code == "R05")
     assert [(c.target, c.field, c.value) for c in lowered.changes] == [("server", "processes", 97)]
     assert lowered.predicted is not None and lowered.predicted.worst == 97
+
+
+def test_the_asgi_limit_is_proposed_in_each_servers_own_terms(tmp_path: Path) -> None:
+    # daphne (a start script sending celery and daphne to the background, then `wait`) has no
+    # concurrency limit: the remedy is uvicorn with one, never `--limit-concurrency` on daphne.
+    # granian's limit is `--backpressure`.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "start.sh": "#!/bin/bash\npython manage.py migrate --noinput\ncelery -A proj worker --concurrency=1 &\n"
+                    "daphne -b 0.0.0.0 -p 8000 \\\n    proj.asgi:application 2>&1 | grep -v /health &\n"
+                    "DAPHNE_PID=$!\nwait $DAPHNE_PID\n",
+        "Procfile": "web: ./start.sh\nws: granian --interface asgi proj.asgi:application --workers 2\n",
+    })
+    diagnosis = run_audit(root)
+    found = {g.name: g for g in diagnosis.topology.groups}
+    assert found["web"].server_model == "asgi (daphne)" and found["web"].evidence[0].location() == "start.sh:4"
+    assert found["web/celery-worker"].demand.worst == 1
+    limit = next(r for r in diagnosis.remedies if r.code == "R02")
+    assert "daphne cannot limit concurrent requests" in limit.change and "uvicorn proj" not in limit.change
+    assert "`uvicorn <project>.asgi:application --workers 1 --limit-concurrency" in limit.change
+    assert "add `--backpressure" in limit.change and limit.effort == 3

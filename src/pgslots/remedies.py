@@ -187,24 +187,34 @@ def _r02_limit_asgi(t: Topology) -> Proposal | None:
     limit = _per_process_budget(t, groups)
     changes = tuple(Change(g.name, "per_process", limit) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if budget.persistent(g))
-    texts = []
-    for g in groups:
-        where = _loc(g.evidence)
-        own_class = [e for e in g.per_process.evidence if e.note == "the project's worker class"]
-        if own_class:
-            texts.append(f"{own_class[0].location()}: add \"limit_concurrency\": {limit} to the CONFIG_KWARGS of this worker class")
-        elif g.server_model.startswith("asgi (gunicorn"):
-            texts.append(
-                f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
-                f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`"
-            )
-        else:
-            texts.append(f"{where}: add `--limit-concurrency {limit}` to the uvicorn command")
+    texts = [_limit_text(g, limit) for g in groups]
     caveats = ("Requests over the limit get HTTP 503 instead of opening a connection.",
                f"{limit} per process is the usable slots left by the other groups divided by {sum(_units(g) for g in groups)} processes (hosts at their floor: recompute with --assume).")
     if any(budget.persistent(g) for g in groups):
         caveats += ("Includes CONN_MAX_AGE=0 (R01): a limit does not stop the persistent-connection leak.",)
-    return Proposal(changes, "; ".join(texts), caveats)
+    switch = [g for g in groups if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn"))]
+    if switch:
+        caveats += (f"{', '.join(g.name for g in switch)}: the server has no concurrency limit of its own, so the change "
+                    "is a switch to uvicorn (it serves WebSockets too; the old server's own options do not carry over).",)
+    return Proposal(changes, "; ".join(texts), caveats, effort=3 if switch else None)
+
+
+def _limit_text(g: ProcessGroup, limit: int) -> str:
+    """The edit that caps one ASGI group's in-flight requests, in its own server's terms."""
+    where = _loc(g.evidence)
+    own_class = [e for e in g.per_process.evidence if e.note == "the project's worker class"]
+    if own_class:
+        return f"{own_class[0].location()}: add \"limit_concurrency\": {limit} to the CONFIG_KWARGS of this worker class"
+    if g.server_model.startswith("asgi (gunicorn"):
+        return (f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
+                f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`")
+    if g.server_model.startswith("asgi (granian"):
+        return f"{where}: add `--backpressure {limit}` to the granian command (or set GRANIAN_BACKPRESSURE={limit})"
+    if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn")):
+        server = g.server_model[len("asgi ("):].split(")")[0]
+        return (f"{where}: {server} cannot limit concurrent requests; serve the same application with "
+                f"`uvicorn <project>.asgi:application --workers {budget.floor(g.processes)} --limit-concurrency {limit}`")
+    return f"{where}: add `--limit-concurrency {limit}` to the uvicorn command"
 
 
 def _r06_gthread(t: Topology) -> Proposal | None:
