@@ -59,7 +59,7 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
 
 
 def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
-    found = env.get(name)
+    found = env.exported(name)
     if found is None:
         return None
     if found.value == UNKNOWN_VALUE:
@@ -98,7 +98,7 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     notes: list[str] = []
     options = dict(launch.options)
     # GUNICORN_CMD_ARGS overrides the config file, the command line overrides both.
-    cmd_args = env.get("GUNICORN_CMD_ARGS")
+    cmd_args = env.exported("GUNICORN_CMD_ARGS")
     env_options: dict[str, str] = {}
     if cmd_args is not None:
         env_options = parse_launch(["gunicorn", *split_words(cmd_args.value)]).options
@@ -215,11 +215,15 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
 
 
 def uvicorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers")
+    """uvicorn's CLI reads each option from the command line, else UVICORN_<OPTION> (click's
+    auto_envvar_prefix); the worker count then falls back to WEB_CONCURRENCY, then 1."""
+    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") \
+        or _env_int(env, "UVICORN_WORKERS", f"{name}.processes")
     if workers is None:
         workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes") \
             or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
-    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency")
+    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency") \
+        or _env_int(env, "UVICORN_LIMIT_CONCURRENCY", f"{name}.per_process")
     if limit is not None:
         return Shape("web", f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})", "asgi", workers, limit)
     return Shape("web", "asgi (uvicorn)", "asgi", workers, UNBOUNDED, ["uvicorn without --limit-concurrency: in-flight requests per process are unbounded"])
@@ -244,7 +248,7 @@ def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
         return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
 
     workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
-    interface = (launch.option("interface") or env.value("GRANIAN_INTERFACE") or "rsgi").lower()
+    interface = (launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi").lower()
     if interface == "wsgi":
         threads = option("blocking_threads", f"{name}.per_process")
         return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
@@ -273,7 +277,7 @@ def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles,
             elif key not in options:
                 options[key] = (value, evidence)
     for key in ("processes", "workers", "threads", "gevent"):
-        found = env.get(f"UWSGI_{key.upper()}")
+        found = env.exported(f"UWSGI_{key.upper()}")
         if key not in options and found is not None:
             options[key] = (found.value, found.evidence)
     if "workers" in options and "processes" not in options:
@@ -313,7 +317,7 @@ def _uwsgi_ini(repo: RepoFiles, path: str, env: Env) -> list[tuple[str, str, Evi
         if section != "uwsgi":
             continue
         if key in ("if_env", "if_not_env"):
-            found = env.get(value)
+            found = env.exported(value)
             present = found is not None and found.value != ""
             skipping.append(present if key == "if_not_env" else not present)
             continue
@@ -379,7 +383,7 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: Ce
         concurrency = Quantity(None, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host"),), f"{name}.cpus")
         notes.append("celery-default-concurrency")
     pool = launch.option("pool")
-    if pool is None and env.get("CELERY_WORKER_POOL") is not None:
+    if pool is None and env.exported("CELERY_WORKER_POOL") is not None:
         pool = env.value("CELERY_WORKER_POOL")
     if pool is None:
         setting = conf("worker_pool")
@@ -405,11 +409,19 @@ def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, conf: Cele
             scheduler, evidence = setting.value, setting.evidence
     if scheduler and ("DatabaseScheduler" in scheduler or scheduler == "django"):
         return Shape("beat", "celery beat (DatabaseScheduler)", "beat-db", Quantity(1, evidence), Quantity(1, evidence))
-    return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
-                 ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+    if not scheduler or scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1] == "PersistentScheduler":
+        return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
+                     ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+    short = scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    if "redbeat" in scheduler.lower():
+        return Shape("beat", f"celery beat ({short}, Redis)", "none", Quantity(1, evidence), Quantity(0),
+                     ["redbeat keeps its schedule and lock in Redis: no database connection"])
+    return Shape("beat", f"celery beat ({short})", "none", Quantity(1, evidence), Quantity(0),
+                 [f"{scheduler} is not Django's DatabaseScheduler: counted as holding no database connection"])
 
 
-_BARE_VARIABLE = re.compile(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$")
+_BARE_VARIABLE = re.compile(r"^\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:\[[@*]\])?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))$")
+"""`$ARGS`, `${ARGS}` or a bash array `"${ARGS[@]}"` (whose elements are words of their own)."""
 
 
 def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
@@ -420,7 +432,7 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
     changed = False
     for word in launch.argv:
         match = _BARE_VARIABLE.match(word)
-        found = env.get(match.group(1).strip("{}")) if match else None
+        found = env.get(match["braced"] or match["plain"]) if match else None
         expanded = expand(word, env).value if match else None
         if expanded is not None and len(split_words(expanded)) != 1:
             # Split the value as written when the script built it from other variables, so the

@@ -233,7 +233,26 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     if len(same_owner) == 1:
         path, dockerfile = next(iter(same_owner.items()))
         return dockerfile, f"{path} is labelled as built by {owner}, who publishes image {name}"
+    # `baserow/backend` from `backend/Dockerfile` (or `Dockerfile.backend`): the one Dockerfile
+    # named like the image.
+    last = name.rsplit("/", 1)[-1].lower()
+    named = [path for path in sorted(s.dockerfiles) if last in _dockerfile_names(path) and not _infra_base(s.dockerfiles[path])]
+    if len(named) == 1:
+        return s.dockerfiles[named[0]], f"{named[0]} is named like image {name}"
     return None
+
+
+def _dockerfile_names(path: str) -> set[str]:
+    """What a Dockerfile's path calls the image: its folder (`backend/Dockerfile`) or its
+    suffix (`Dockerfile.backend`, `backend.Dockerfile`)."""
+    parts = path.lower().split("/")
+    base = parts[-1]
+    names = {parts[-2]} if len(parts) > 1 and base == "dockerfile" else set()
+    if base.startswith("dockerfile."):
+        names.add(base[len("dockerfile."):])
+    if base.endswith(".dockerfile"):
+        names.add(base[: -len(".dockerfile")])
+    return names
 
 
 def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[ProcessSpec]:
@@ -465,11 +484,17 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     script = read_script(s.repo, path) if path else None
     if script is None:
         return None, env, where
-    env = apply_assignments(script, env, s.repo)
+    arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
+    if script.hands_over and arg in script.functions:
+        # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
+        body_launches, body_assignments = script.functions[arg]
+        script = dataclasses.replace(script, launches=tuple(i for i in body_launches if not i.guard),
+                                     assignments=script.assignments + body_assignments)
     launches = list(script.launches)
+    dispatching = bool(script.dispatch_values()) or any(item.guard for item in launches)
+    env = apply_assignments(script, env, s.repo, arg if dispatching else None)
     if any(item.guard for item in launches):
         # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
-        arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
         chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [i for i in launches if i.guard and "*" in i.guard]
         launches = chosen_branch or [i for i in launches if not i.guard]
     servers = [item for item in launches if item.launch.program not in ("manage", "other")]
@@ -765,7 +790,7 @@ def build(root: Path) -> Topology:
     specs = [each for spec in specs for each in (managed_specs(s, spec) or [spec])]
     resolved = [resolve(s, spec) for spec in specs]
     # 2. the settings, chosen from every process's environment
-    envs = [r.env for r in resolved] or [base_env]
+    envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
     choice = choose_settings(repo, s.resolver, envs)
     reads: dict[tuple, SettingsRead] = {}
 
@@ -781,12 +806,14 @@ def build(root: Path) -> Topology:
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
-    main_read = settings_for(base_env if not resolved else resolved[0].env)
+    main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
         if item.launch is None:
-            notes.append(f"{item.spec.name}: no start command found ({item.spec.source.location()})")
+            words = " ".join(item.spec.words or item.spec.entry_words or [])
+            notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
+                         if words else f"{item.spec.name}: no start command found ({item.spec.source.location()})")
             continue
-        read = settings_for(item.env)
+        read = settings_for(item.env.process())
         in_image = lambda word, spec=item.spec: locate(s, word, spec)  # noqa: E731
         shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
         if shape is None:
@@ -815,7 +842,7 @@ def build(root: Path) -> Topology:
             notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
             continue
         # The project's own image running a program we cannot read: unknown, not zero.
-        _, aliases = policy_from(settings_for(item.env), [])
+        _, aliases = policy_from(settings_for(item.env.process()), [])
         groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
     facts = django_facts(main_read, choice, policy_from(main_read, [])[1] if main_read else [])
     if choice is None:

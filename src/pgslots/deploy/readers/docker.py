@@ -48,15 +48,22 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
+    stages: dict[str, tuple] = {}  # stage name -> its CMD and ENTRYPOINT, which `FROM <stage>` inherits
+    stage = ""
     for number, line in logical_lines(text, dockerfile=True):
         match = _INSTRUCTION.match(line)
         if not match or line.lstrip().startswith("#"):
             continue
         op, rest = match["op"].upper(), match["rest"].strip()
         if op == "FROM":
-            words = rest.split()
-            result.base_images.append(words[0].lower() if words else "")
-            result.cmd = result.entrypoint = None  # a new stage starts
+            words = [w for w in rest.split() if not w.startswith("--")]
+            if stage:
+                stages[stage] = (result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line)
+            base = words[0].lower() if words else ""
+            result.base_images.append(base)
+            stage = words[2].lower() if len(words) > 2 and words[1].lower() == "as" else ""
+            # A new stage starts from its base: an earlier stage's CMD/ENTRYPOINT, or nothing.
+            result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line = stages.get(base, (None, None, None, None))
         elif op == "ARG":
             name, _, value = rest.partition("=")
             args[name.strip()] = value.strip().strip('"')

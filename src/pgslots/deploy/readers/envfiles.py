@@ -32,6 +32,7 @@ class EnvValue:
     value: str
     evidence: Evidence
     template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
+    exported: bool = True  # False: a shell variable of a script (`X=1` without export), not in its children's environment
 
     @property
     def shown(self) -> str:
@@ -56,6 +57,19 @@ class Env:
     def value(self, name: str) -> str | None:
         found = self.values.get(name)
         return found.value if found else None
+
+    def exported(self, name: str) -> EnvValue | None:
+        """The variable as a program started by the script sees it (not a shell-only variable)."""
+        found = self.values.get(name)
+        return found if found is not None and found.exported else None
+
+    def process(self) -> Env:
+        """The environment a program started by the script gets: its exported variables."""
+        if all(v.exported for v in self.values.values()):
+            return self
+        env = Env({k: v for k, v in self.values.items() if v.exported}, self.complete)
+        env.sources = self.sources
+        return env
 
     def overlay(self, other: Env | dict[str, EnvValue]) -> Env:
         values = dict(self.values)

@@ -353,13 +353,37 @@ class Evaluator:
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
+        elif isinstance(node, ast.For):
+            self.for_(node, ns)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             self.call_statement(node.value, ns)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             ns[node.name] = V(Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),))
         elif isinstance(node, ast.ClassDef):
             ns[node.name] = V(Ref(f"def:{node.name}"), (self.ev(node.lineno),))
-        # loops, deletes, asserts, ...: configuration rarely lives there; ignored
+        # while loops, deletes, asserts, ...: configuration rarely lives there; ignored
+
+    MAX_LOOP = 64
+
+    def for_(self, node: ast.For, ns: dict[str, V]) -> None:
+        """`for alias in DATABASES: DATABASES[alias]["CONN_MAX_AGE"] = ...`: over something the
+        settings define themselves (a dict's keys, a list, a tuple) the body runs once per item.
+        Over anything else (`os.environ.items()`), or with break/continue/else, it is not run,
+        and the note says so."""
+        items = self.expr(node.iter, ns)
+        values: list | None = None
+        if isinstance(items.value, dict):
+            values = list(items.value.keys())
+        elif isinstance(items.value, (list, tuple)):
+            values = list(items.value)
+        jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
+        if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
+            source = ast.get_source_segment(self.repo.text(self.path) or "", node.iter) or ""
+            self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
+            return
+        for item in values:
+            self.assign(node.target, item if isinstance(item, V) else V(item, items.evidence), ns, node.lineno)
+            self.block(node.body, ns)
 
     def if_(self, node: ast.If, ns: dict[str, V]) -> None:
         test = self.expr(node.test, ns)
