@@ -425,3 +425,35 @@ def test_the_asgi_limit_is_proposed_in_each_servers_own_terms(tmp_path: Path) ->
     assert "daphne cannot limit concurrent requests" in limit.change and "uvicorn proj" not in limit.change
     assert "`uvicorn <project>.asgi:application --workers 1 --limit-concurrency" in limit.change
     assert "add `--backpressure" in limit.change and limit.effort == 3
+
+
+def test_only_exported_variables_reach_the_server_and_the_settings(tmp_path: Path) -> None:
+    # `X=8` in a script is a shell variable: gunicorn and Django do not see it; `export X=8` or
+    # `set -a` before it puts it in their environment. A loop over the settings' own DATABASES
+    # runs once per alias.
+    settings = ("import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n"
+                "for alias in DATABASES:\n    DATABASES[alias]['CONN_MAX_AGE'] = int(os.getenv('CMA', 0))\n")
+    common = {"proj/__init__.py": "", "proj/settings.py": settings,
+              "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+              "Procfile": "web: ./start.sh\n"}
+    for n, (script, workers, cma) in enumerate([
+        ("WEB_CONCURRENCY=8\nCMA=60\nexec gunicorn proj.wsgi\n", 1, 0),
+        ("export WEB_CONCURRENCY=8\nCMA=60\nexport CMA\nexec gunicorn proj.wsgi\n", 8, 60),
+        ("set -a\nWEB_CONCURRENCY=8\nset +a\nCMA=60\nexec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n", 8, 0),
+    ]):
+        web = groups(write(tmp_path / str(n), {**common, "start.sh": "#!/bin/sh\n" + script}))["web"]
+        assert (web.processes.value, web.policy.conn_max_age) == (workers, cma), script
+
+
+def test_a_script_that_runs_the_function_its_argument_names(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "run.sh": "#!/bin/bash\nweb() {\n  exec gunicorn proj.wsgi --workers 5\n}\n"
+                  "worker() { exec celery -A proj worker -c 3; }\n\"$@\"\n",
+        "Procfile": "web: ./run.sh web\nworker: ./run.sh worker\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].demand.worst) == ("gunicorn sync", 5)
+    assert (found["worker"].concurrency_model, found["worker"].demand.worst) == ("prefork", 3)

@@ -904,10 +904,13 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
+    by_location: dict[str, Evidence] = {}
+    for found in evidence:
+        by_location.setdefault(found.location(), found)  # one line cited once
     group = ProcessGroup(
         name=spec.name, kind=shape.kind, server_model=shape.server_model, hosts=hosts, processes=shape.processes,
         per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
-        evidence=tuple(dict.fromkeys(evidence)), command=item.launch.text if item.launch else "",
+        evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
         concurrency_model=shape.concurrency_model, replicas=spec.replicas, max_replicas=spec.max_replicas,
         source=spec.source.location(), notes=tuple(notes),
     )

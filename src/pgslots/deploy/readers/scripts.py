@@ -381,6 +381,11 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
             result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note), exported=exported))
             continue
         REDACTOR.register_named(item.name, expanded.value)
+        if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
+                and [u.name for u in expanded.used] == [item.name]:
+            # `X="${X:-}"` with X already set: the value, and its evidence, are where X was set.
+            result.set(dataclasses.replace(before, exported=exported))
+            continue
         value, template = expanded.value, item.raw if expanded.used else None
         if item.append and before is not None and before.value != UNKNOWN_VALUE:
             value = f"{before.value} {value}".strip()
