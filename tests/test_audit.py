@@ -72,6 +72,9 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
     if "pgbouncer" in expected:
         for key, value in expected["pgbouncer"].items():
             assert topology["pgbouncer"][key] == value
+    proposed = json.dumps(data["remedies"])
+    for change in expected.get("never_proposed_changes", []):
+        assert change not in proposed, change
 
 
 def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persistence() -> None:

@@ -153,3 +153,307 @@ def test_mounted_postgresql_conf_and_pgbouncer_ini_are_read(tmp_path: Path) -> N
     assert t.demand.worst == 40  # min(pools 45, clients 40)
     assert not t.unused_configs
     assert "PGS011" not in {f.code for f in diagnosis.findings}
+
+
+# ----------------------------------------------------------------------------- shapes met in real repositories
+
+
+def evaluate(tmp_path: Path, source: str, env: dict[str, str] | None = None, complete: bool = True) -> dict:
+    """The namespace a settings module leaves, read statically against an environment."""
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.pyeval import Evaluator
+
+    root = write(tmp_path, {"proj/__init__.py": "", "proj/settings.py": source})
+    values = {k: EnvValue(k, v, Evidence("x.env", 1, f"{k}={v}")) for k, v in (env or {}).items()}
+    evaluation = Evaluator(RepoFiles.scan(root), Env(values, complete=complete)).run("proj/settings.py")
+    return {k: v.plain() for k, v in evaluation.namespace.items()}
+
+
+def test_the_projects_own_helper_functions_are_evaluated(tmp_path: Path) -> None:
+    # paperless-ngx `__get_int`, healthchecks `envint` (with its "None" branch), a builder function
+    # returning DATABASES, a `match`, and what stays unknown: a loop, a raise.
+    ns = evaluate(tmp_path, '''
+import os
+
+def __get_int(key, default):
+    return int(os.getenv(key, default))
+
+def envint(s, default):
+    v = os.getenv(s, default)
+    if v == "None":
+        return None
+    return int(v)
+
+def _db():
+    databases = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
+    if os.getenv("DBHOST"):
+        databases["sqlite"] = databases["default"].copy()
+        databases["default"] = {"HOST": os.getenv("DBHOST"), "OPTIONS": {}}
+        match os.getenv("DBENGINE", "postgresql"):
+            case "mariadb":
+                engine = "django.db.backends.mysql"
+            case _:
+                engine = "django.db.backends.postgresql"
+        databases["default"]["ENGINE"] = engine
+    return databases
+
+def looping():
+    for x in [1]:
+        return x
+
+def strict(v):
+    if v not in ("True", "False"):
+        raise ValueError(v)
+    return v == "True"
+
+WORKERS = __get_int("TASK_WORKERS", 1)
+AGE = envint("DB_CONN_MAX_AGE", "0")
+NONE_AGE = envint("NONE_AGE", "None")
+DATABASES = _db()
+LOOPED = looping()
+BAD = strict("maybe")
+if found := os.getenv("DBHOST"):
+    WALRUS = found
+''', {"TASK_WORKERS": "3", "DBHOST": "db"})
+    assert ns["WORKERS"] == 3 and ns["AGE"] == 0 and ns["NONE_AGE"] is None
+    assert ns["DATABASES"]["default"] == {"HOST": "db", "OPTIONS": {}, "ENGINE": "django.db.backends.postgresql"}
+    assert ns["DATABASES"]["sqlite"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert repr(ns["LOOPED"]) == "UNKNOWN" and repr(ns["BAD"]) == "UNKNOWN"
+    assert ns["WALRUS"] == "db"
+
+
+def test_unset_variables_are_none_only_in_a_complete_environment(tmp_path: Path) -> None:
+    source = 'import os\nA = os.getenv("UNSET")\nB = "UNSET" in os.environ\nC = bool(os.environ.get("URL"))\n'
+    complete = evaluate(tmp_path / "a", source, {"URL": "postgres://h/d"})
+    assert complete["A"] is None and complete["B"] is False and complete["C"] is True  # bool(str) is truthiness
+    partial = evaluate(tmp_path / "b", source, complete=False)
+    assert repr(partial["A"]) == "UNKNOWN" and repr(partial["B"]) == "UNKNOWN"
+
+
+def test_django_split_settings_include_reads_its_components(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings/__init__.py": "from split_settings.tools import include, optional\n"
+                                     "include('components/*.py', optional('local_settings.py'))\n",
+        "proj/settings/components/base.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 30}}\n",
+        "proj/settings/components/workers.py": "CELERY_WORKER_CONCURRENCY = 3\n",
+        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Procfile": "web: gunicorn proj.wsgi\nworker: celery -A proj worker\n",
+    })
+    found = groups(root)
+    assert found["web"].policy.conn_max_age == 30
+    assert found["worker"].processes.value == 3
+
+
+def test_shell_separators_interpreters_and_background_processes(tmp_path: Path) -> None:
+    # healthchecks: `bash -c 'while ...; do sleep 1; done; uwsgi ...'` (`;` against a word);
+    # cookiecutter-django: `["/bin/bash", "/app/.../start"]`; a start script that sends a gevent
+    # Celery worker to the background before running gunicorn in the foreground.
+    assert launch_from_text("bash -c 'while !</dev/tcp/db/5432; do sleep 1; done; uwsgi /app/uwsgi.ini'").program == "uwsgi"
+    root = write(tmp_path, {
+        "app/__init__.py": "",
+        "app/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "start.sh": "#!/bin/bash\npython manage.py migrate\n"
+                    "celery -A app worker -l info --pool=gevent --concurrency=500 &\n"
+                    "gunicorn --bind 0.0.0.0:8000 app.wsgi --workers 2\n",
+        "Dockerfile": "FROM python:3.12-slim\nWORKDIR /app\nCOPY . /app/\nCMD [\"/bin/bash\", \"/app/start.sh\"]\n",
+    })
+    found = groups(root)
+    assert found["web"].server_model == "gunicorn sync" and found["web"].demand.worst == 2
+    assert found["web/celery-worker"].concurrency_model == "celery-green" and found["web/celery-worker"].demand.worst == 500
+
+
+def test_uwsgi_if_env_blocks_follow_the_environment(tmp_path: Path) -> None:
+    import shutil
+
+    repo = tmp_path / "hc"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "healthchecks_uwsgi", repo)
+    with (repo / "docker" / ".env").open("a") as env:
+        env.write("SMTPD_PORT=2525\n")
+    found = groups(repo)
+    assert set(found) == {"web", "web/sendalerts", "web/sendreports", "web/smtpd"}
+
+
+def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(tmp_path: Path) -> None:
+    # An s6-overlay image (paperless-ngx since 2.15): ENTRYPOINT /init, one `run` per service;
+    # granian reads GRANIAN_WORKERS, exported by the run script from the project's variable.
+    root = write(tmp_path, {
+        "src/paperless/__init__.py": "",
+        "src/paperless/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
+                                     "'HOST': os.getenv('PAPERLESS_DBHOST')}}\nCELERY_WORKER_CONCURRENCY = 2\n",
+        "src/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'paperless.settings')\n",
+        "Dockerfile": "FROM python:3.12-slim\nCOPY docker/rootfs /\nENTRYPOINT [\"/init\"]\n",
+        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/type": "longrun\n",
+        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/run": "#!/command/with-contenv /usr/bin/bash\n"
+            "export GRANIAN_WORKERS=${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}\n"
+            "exec granian --interface asginl --ws \"paperless.asgi:application\"\n",
+        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-worker/run": "#!/command/with-contenv /usr/bin/bash\n"
+            "exec /usr/local/bin/celery --app paperless worker -B --loglevel INFO\n",
+        "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/up": "/etc/s6-overlay/s6-rc.d/init-migrations/run\n",
+        "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/run": "exec python3 manage.py migrate\n",
+        "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  webserver:\n    build: .\n"
+                              "    environment:\n      PAPERLESS_DBHOST: db\n      PAPERLESS_WEBSERVER_WORKERS: 3\n",
+    })
+    found = groups(root)
+    assert set(found) == {"webserver/webserver", "webserver/worker", "webserver/worker-beat"}
+    assert found["webserver/webserver"].server_model == "asgi (granian asginl)" and found["webserver/webserver"].processes.value == 3
+    assert found["webserver/worker"].processes.value == 2
+    assert found["webserver/worker-beat"].concurrency_model == "none"  # the default file scheduler
+
+
+def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> None:
+    from typer.testing import CliRunner
+
+    import pgslots.cli.audit  # noqa: F401 - registers the command
+    from pgslots.cli import app
+
+    repo = Path(__file__).parent / "fixtures" / "repos" / "paperless_supervisord"
+    result = CliRunner().invoke(app, ["audit", str(repo), "--fail-on", "never"])
+    assert "Settings: paperless.settings" in result.stdout
+    assert "application role: paperless" in result.stdout and "webserver/gunicorn" in result.stdout
+    assert "POSTGRES_PASSWORD: paperless" not in result.stdout
+
+
+def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(tmp_path: Path) -> None:
+    # authentik's `lifecycle/ak`: one image, `command: server` / `command: worker`, the script picks
+    # the branch on "$1" and hands the real command line to a helper function as a string.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "proj/celery.py": "from celery import Celery\napp = Celery('proj')\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "lifecycle/ak": "#!/bin/bash -e\n"
+                        "function check_if_root {\n    exec $1\n}\n"
+                        "if [[ \"$1\" == \"server\" ]]; then\n"
+                        "    exec gunicorn proj.wsgi --workers 3\n"
+                        "elif [[ \"$1\" == \"worker\" ]]; then\n"
+                        "    check_if_root \"celery -A proj.celery worker --autoscale 3,1 -B -s /tmp/celerybeat-schedule\"\n"
+                        "else\n    exec python -m manage \"$@\"\nfi\n",
+        "Dockerfile": "FROM python:3.12-slim\nLABEL org.opencontainers.image.source=https://github.com/acme/proj\n"
+                      "COPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
+        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+                              "  server:\n    image: ghcr.io/acme/proj:1\n    command: server\n"
+                              "  worker:\n    image: ghcr.io/acme/proj:1\n    command: worker\n",
+    })
+    found = groups(root)
+    assert found["server"].server_model == "gunicorn sync" and found["server"].demand.worst == 3
+    assert found["worker"].concurrency_model == "prefork" and found["worker"].demand.worst == 3
+    assert found["worker-beat"].concurrency_model == "none"
+
+
+def test_case_dispatch_tags_each_launch_with_its_pattern(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.scripts import read_script
+
+    write(tmp_path, {"entrypoint.sh": "#!/bin/sh\ncase \"$1\" in\n  web|server)\n    exec gunicorn app.wsgi\n    ;;\n"
+                                      "  worker) exec celery -A app worker ;;\n  *)\n    exec \"$@\"\n    ;;\nesac\n"})
+    script = read_script(RepoFiles.scan(tmp_path), "entrypoint.sh")
+    assert script is not None
+    assert [(item.launch.program, item.guard) for item in script.launches] == [("gunicorn", ("web", "server")), ("celery-worker", ("worker",))]
+
+
+def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tmp_path: Path) -> None:
+    # authentik's `server` runs a Go binary that starts gunicorn itself: nothing in the repository
+    # shows its processes. It is the project's image, so its demand is unknown (settable), and a
+    # group named `server` answers to `--assume server.processes` beside the database server's counts.
+    from pgslots.deploy.audit import apply_assumptions
+
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "lifecycle/ak": "#!/bin/bash -e\nif [[ \"$1\" == \"server\" ]]; then\n    exec proj-server\n"
+                        "elif [[ \"$1\" == \"worker\" ]]; then\n    exec celery -A proj worker -c 2\nfi\n",
+        "Dockerfile": "FROM python:3.12-slim\nCOPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
+        "frontend/Dockerfile": "FROM node:20\nCMD [\"npm\", \"start\"]\n",
+        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+                              "  server:\n    build: .\n    command: server\n"
+                              "  worker:\n    build: .\n    command: worker\n"
+                              "  frontend:\n    build: ./frontend\n",
+    })
+    diagnosis = run_audit(root)
+    found = {g.name: g for g in diagnosis.topology.groups}
+    assert set(found) == {"server", "worker"}  # the frontend's own image is not the project's
+    server = found["server"]
+    assert server.concurrency_model == "unmodelled" and server.evidence[0].location() == "lifecycle/ak:3"
+    assert {"server.processes", "server.per_process", "server.other_clients"} <= {u.name for u in diagnosis.topology.unknowns}
+    assumed = apply_assumptions(diagnosis.topology, {"server.processes": 2, "server.per_process": 4, "server.max_connections": 50})
+    assert {g.name: g.demand.worst for g in assumed.groups} == {"server": 8, "worker": 2}
+    assert assumed.slots.max_connections.value == 50
+    # Too small a server: the remedies lower what they can name (the worker), never the unknown program.
+    crowded = run_audit(root, {"server.processes": 20, "server.per_process": 5, "server.max_connections": 50})
+    targets = {c.target for r in crowded.remedies for c in r.changes}
+    assert "worker" in targets and "server" not in targets
+
+
+def test_a_service_named_server_is_not_the_database_server(tmp_path: Path) -> None:
+    # A compose service called `server` whose gunicorn needs lowering: the remedy's edit used to
+    # land on the database server's slots and end in an internal error.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"proj.wsgi\", \"--workers\", \"200\"]\n",
+        "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  server:\n    build: .\n",
+    })
+    diagnosis = run_audit(root)
+    server = diagnosis.topology.groups[0]
+    assert server.name == "server" and server.evidence[0].location() == "Dockerfile:3"  # the CMD, not `build: .`
+    lowered = next(r for r in diagnosis.remedies if r.code == "R05")
+    assert [(c.target, c.field, c.value) for c in lowered.changes] == [("server", "processes", 97)]
+    assert lowered.predicted is not None and lowered.predicted.worst == 97
+
+
+def test_the_asgi_limit_is_proposed_in_each_servers_own_terms(tmp_path: Path) -> None:
+    # daphne (a start script sending celery and daphne to the background, then `wait`) has no
+    # concurrency limit: the remedy is uvicorn with one, never `--limit-concurrency` on daphne.
+    # granian's limit is `--backpressure`.
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "start.sh": "#!/bin/bash\npython manage.py migrate --noinput\ncelery -A proj worker --concurrency=1 &\n"
+                    "daphne -b 0.0.0.0 -p 8000 \\\n    proj.asgi:application 2>&1 | grep -v /health &\n"
+                    "DAPHNE_PID=$!\nwait $DAPHNE_PID\n",
+        "Procfile": "web: ./start.sh\nws: granian --interface asgi proj.asgi:application --workers 2\n",
+    })
+    diagnosis = run_audit(root)
+    found = {g.name: g for g in diagnosis.topology.groups}
+    assert found["web"].server_model == "asgi (daphne)" and found["web"].evidence[0].location() == "start.sh:4"
+    assert found["web/celery-worker"].demand.worst == 1
+    limit = next(r for r in diagnosis.remedies if r.code == "R02")
+    assert "daphne cannot limit concurrent requests" in limit.change and "uvicorn proj" not in limit.change
+    assert "`uvicorn <project>.asgi:application --workers 1 --limit-concurrency" in limit.change
+    assert "add `--backpressure" in limit.change and limit.effort == 3
+
+
+def test_only_exported_variables_reach_the_server_and_the_settings(tmp_path: Path) -> None:
+    # `X=8` in a script is a shell variable: gunicorn and Django do not see it; `export X=8` or
+    # `set -a` before it puts it in their environment. A loop over the settings' own DATABASES
+    # runs once per alias.
+    settings = ("import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n"
+                "for alias in DATABASES:\n    DATABASES[alias]['CONN_MAX_AGE'] = int(os.getenv('CMA', 0))\n")
+    common = {"proj/__init__.py": "", "proj/settings.py": settings,
+              "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+              "Procfile": "web: ./start.sh\n"}
+    for n, (script, workers, cma) in enumerate([
+        ("WEB_CONCURRENCY=8\nCMA=60\nexec gunicorn proj.wsgi\n", 1, 0),
+        ("export WEB_CONCURRENCY=8\nCMA=60\nexport CMA\nexec gunicorn proj.wsgi\n", 8, 60),
+        ("set -a\nWEB_CONCURRENCY=8\nset +a\nCMA=60\nexec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n", 8, 0),
+    ]):
+        web = groups(write(tmp_path / str(n), {**common, "start.sh": "#!/bin/sh\n" + script}))["web"]
+        assert (web.processes.value, web.policy.conn_max_age) == (workers, cma), script
+
+
+def test_a_script_that_runs_the_function_its_argument_names(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "run.sh": "#!/bin/bash\nweb() {\n  exec gunicorn proj.wsgi --workers 5\n}\n"
+                  "worker() { exec celery -A proj worker -c 3; }\n\"$@\"\n",
+        "Procfile": "web: ./run.sh web\nworker: ./run.sh worker\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].demand.worst) == ("gunicorn sync", 5)
+    assert (found["worker"].concurrency_model, found["worker"].demand.worst) == ("prefork", 3)

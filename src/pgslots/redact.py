@@ -48,10 +48,19 @@ def redact_value(name: str, value: str) -> str:
 
 
 class Redactor:
-    """Collects secret values met while reading, and scrubs them from rendered output."""
+    """Collects secret values met while reading, and scrubs them from rendered output.
+
+    A value can be both a secret and a public name: example compose files set
+    `POSTGRES_PASSWORD: paperless` next to `POSTGRES_USER: paperless` in a repository
+    called `paperless`. Scrubbing it everywhere would mask every path, module and role
+    name in the report, while hiding nothing (the same word is the project's name). Such
+    values are `publish`ed (repository path components, database user and database
+    names); `scrub` leaves them alone, and the places where they stand as a password
+    are still masked at the source (`redact_value`, `redact_dsn`)."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self._public: set[str] = set()
 
     def register(self, value: str | None) -> None:
         # Very short values ("1", "on") would mangle unrelated text and are no secret anyway.
@@ -64,9 +73,13 @@ class Redactor:
             for match in _URL_USERINFO.finditer(value):
                 self.register(match["pw"])
 
+    def publish(self, *values: str | None) -> None:
+        """Names the output must be able to show (see the class docstring)."""
+        self._public.update(v for v in values if v)
+
     def scrub(self, text: str) -> str:
         text = redact_dsn(text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in sorted(self._secrets - self._public, key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
 

@@ -33,9 +33,15 @@ class MeasuredEffect:
     note: str = ""
 
 
+SERVER = "<database server>"
+PGBOUNCER = "<pgbouncer>"
+"""Change targets that are not process groups. No group can be named so: compose services
+called `server` or `pgbouncer` are common, and their edits must not land on the server."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One edit of the model: `target` is a group name, "server" or "pgbouncer"; `field` a
+    """One edit of the model: `target` is a group name, SERVER or PGBOUNCER; `field` a
     dotted field of it ("policy.conn_max_age", "per_process", "max_connections")."""
 
     target: str
@@ -76,9 +82,9 @@ def _set(obj: Any, path: str, value: Any) -> Any:
 def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
     """The topology with the remedy's edits, demand recomputed by the budget model."""
     for change in changes:
-        if change.target == "server":
+        if change.target == SERVER:
             topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
-        elif change.target == "pgbouncer":
+        elif change.target == PGBOUNCER:
             setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
             topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
         else:
@@ -96,7 +102,9 @@ def predict(topology: Topology, remedy: Remedy) -> Demand | None:
 
 
 def _db_groups(t: Topology) -> list[ProcessGroup]:
-    return [g for g in t.groups if g.concurrency_model != "none"]
+    """The groups a remedy can change: not those without a connection, nor programs pgslots does
+    not model (their settings and options are unknown)."""
+    return [g for g in t.groups if g.concurrency_model not in ("none", "unmodelled")]
 
 
 def _asgi_unbounded(t: Topology) -> list[ProcessGroup]:
@@ -179,21 +187,34 @@ def _r02_limit_asgi(t: Topology) -> Proposal | None:
     limit = _per_process_budget(t, groups)
     changes = tuple(Change(g.name, "per_process", limit) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if budget.persistent(g))
-    texts = []
-    for g in groups:
-        where = _loc(g.evidence)
-        if g.server_model.startswith("asgi (gunicorn"):
-            texts.append(
-                f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
-                f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`"
-            )
-        else:
-            texts.append(f"{where}: add `--limit-concurrency {limit}` to the uvicorn command")
+    texts = [_limit_text(g, limit) for g in groups]
     caveats = ("Requests over the limit get HTTP 503 instead of opening a connection.",
                f"{limit} per process is the usable slots left by the other groups divided by {sum(_units(g) for g in groups)} processes (hosts at their floor: recompute with --assume).")
     if any(budget.persistent(g) for g in groups):
         caveats += ("Includes CONN_MAX_AGE=0 (R01): a limit does not stop the persistent-connection leak.",)
-    return Proposal(changes, "; ".join(texts), caveats)
+    switch = [g for g in groups if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn"))]
+    if switch:
+        caveats += (f"{', '.join(g.name for g in switch)}: the server has no concurrency limit of its own, so the change "
+                    "is a switch to uvicorn (it serves WebSockets too; the old server's own options do not carry over).",)
+    return Proposal(changes, "; ".join(texts), caveats, effort=3 if switch else None)
+
+
+def _limit_text(g: ProcessGroup, limit: int) -> str:
+    """The edit that caps one ASGI group's in-flight requests, in its own server's terms."""
+    where = _loc(g.evidence)
+    own_class = [e for e in g.per_process.evidence if e.note == "the project's worker class"]
+    if own_class:
+        return f"{own_class[0].location()}: add \"limit_concurrency\": {limit} to the CONFIG_KWARGS of this worker class"
+    if g.server_model.startswith("asgi (gunicorn"):
+        return (f"{where}: use a worker class that passes a limit, e.g. `class LimitedUvicornWorker(UvicornWorker): "
+                f"CONFIG_KWARGS = {{\"loop\": \"auto\", \"http\": \"auto\", \"limit_concurrency\": {limit}}}` and `-k <module>.LimitedUvicornWorker`")
+    if g.server_model.startswith("asgi (granian"):
+        return f"{where}: add `--backpressure {limit}` to the granian command (or set GRANIAN_BACKPRESSURE={limit})"
+    if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn")):
+        server = g.server_model[len("asgi ("):].split(")")[0]
+        return (f"{where}: {server} cannot limit concurrent requests; serve the same application with "
+                f"`uvicorn <project>.asgi:application --workers {budget.floor(g.processes)} --limit-concurrency {limit}`")
+    return f"{where}: add `--limit-concurrency {limit}` to the uvicorn command"
 
 
 def _r06_gthread(t: Topology) -> Proposal | None:
@@ -221,7 +242,7 @@ def _r03_pool(t: Topology) -> Proposal | None:
     size = max(1, usable // max(1, units))
     changes = tuple(Change(g.name, "policy.pool_max", size) for g in groups) + tuple(Change(g.name, "policy.pool_min", 1) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups)
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     text = f'{settings}: DATABASES["default"]["OPTIONS"] = {{"pool": {{"min_size": 1, "max_size": {size}, "timeout": 10}}}} and CONN_MAX_AGE = 0'
     caveats = [f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",
                "A request that waits more than `timeout` for a pooled connection fails with PoolTimeout instead of a server refusal.",
@@ -239,6 +260,16 @@ def _r03_pool(t: Topology) -> Proposal | None:
     return Proposal(changes, text, tuple(caveats), effort=effort)
 
 
+def _settings_file(t: Topology) -> str:
+    """The production settings module: a line added there applies whatever it imports."""
+    return t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+
+
+OPTION_NAMES = {"threads": "threads", "greenlets": "worker_connections", "asgi": "limit_concurrency",
+                "celery-threads": "concurrency", "celery-green": "concurrency", "prefork": "concurrency"}
+"""The server option behind each concurrency model's count, as the remedy names it."""
+
+
 def _version(t: Topology, package: str) -> str:
     return next((f"{v.version} ({v.evidence.location()})" for v in t.versions if v.package == package), "an unknown version")
 
@@ -253,8 +284,8 @@ def _r04_pgbouncer(t: Topology) -> Proposal | None:
     changes += tuple(Change(g.name, "policy.pgbouncer_pool_mode", "transaction") for g in groups)
     changes += tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if g.concurrency_model == "asgi")
-    changes += (Change("pgbouncer", "pool_mode", "transaction"), Change("pgbouncer", "default_pool_size", pool),
-                Change("pgbouncer", "reserve_pool_size", 0))
+    changes += (Change(PGBOUNCER, "pool_mode", "transaction"), Change(PGBOUNCER, "default_pool_size", pool),
+                Change(PGBOUNCER, "reserve_pool_size", 0))
     text = (f"run pgbouncer (pool_mode = transaction, default_pool_size = {pool}, max_client_conn above the app's client demand) "
             "and point DATABASE_URL's host at it; set DATABASES[...]['DISABLE_SERVER_SIDE_CURSORS'] = True")
     caveats = (f"default_pool_size {pool} = 80% of the {usable} usable slots{'' if known else ' (with the default max_connections)'}, leaving room for migrations and admin sessions.",
@@ -281,7 +312,8 @@ def _r05_lower(t: Topology) -> Proposal | None:
         if new < current:
             changes.append(Change(g.name, field, new))
             source = getattr(g, field).evidence
-            texts.append(f"{g.name}: {field.replace('_', ' ')} {current} -> {new} ({_loc(source)})")
+            option = OPTION_NAMES.get(g.concurrency_model, "workers") if field == "per_process" or g.concurrency_model == "prefork" else "workers"
+            texts.append(f"{g.name}: {option} {current} -> {new} ({_loc(source)})")
     if not changes:
         return None
     return Proposal(tuple(changes), "; ".join(texts), ("Less throughput: fewer requests or tasks in parallel.",))
@@ -297,7 +329,7 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
     target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
     where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
     return Proposal(
-        (Change("server", "max_connections", target),),
+        (Change(SERVER, "max_connections", target),),
         f"{where}: max_connections = {target} (a restart is needed)",
         ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
          "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
@@ -309,7 +341,7 @@ def _r08_reserved(t: Topology) -> Proposal | None:
     if version is None or version < 16 or t.slots.role_is_superuser or budget.floor(t.slots.reserved_connections, 0) > 0:
         return None
     return Proposal(
-        (Change("server", "reserved_connections", 3),),
+        (Change(SERVER, "reserved_connections", 3),),
         "reserved_connections = 3 and GRANT pg_use_reserved_connections TO your monitoring/admin role",
         ("Operators and monitoring can still connect during an exhaustion, without being superusers.",
          "The application role loses those 3 slots."),
@@ -323,7 +355,7 @@ def _r09_health_checks(t: Topology) -> Proposal | None:
     django = lower_bound(t.versions, "django")
     if django is not None and django < (4, 1):
         return None
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     return Proposal((), f'{settings}: DATABASES["default"]["CONN_HEALTH_CHECKS"] = True',
                     ("Reused persistent connections are checked before use, so a server restart or failover costs no failed request.",
                      "No change in the number of connections."))
@@ -341,7 +373,7 @@ def _r11_server_side_cursors(t: Topology) -> Proposal | None:
     groups = [g for g in t.groups if g.policy.via_pgbouncer and (g.policy.pgbouncer_pool_mode or "") == "transaction" and not g.policy.disable_server_side_cursors and g.concurrency_model != "none"]
     if not groups:
         return None
-    settings = t.django.settings_files[0] if t.django and t.django.settings_files else "the settings"
+    settings = _settings_file(t)
     return Proposal(tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups),
                     f'{settings}: DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True',
                     ("Required by Django with transaction pooling: a server-side cursor would outlive the transaction.",))
@@ -358,7 +390,7 @@ def _r12_pool_persistent(t: Topology) -> Proposal | None:
 def _r13_role(t: Topology) -> Proposal | None:
     if not t.slots.role_is_superuser:
         return None
-    return Proposal((Change("server", "role_is_superuser", False),),
+    return Proposal((Change(SERVER, "role_is_superuser", False),),
                     f"create a non-superuser role for the application (CREATE ROLE app LOGIN; GRANT ...) instead of {t.slots.role}",
                     ("The superuser-reserved slots then stay free for an operator during an exhaustion.",
                      "The application loses those reserved slots."))

@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.model import ProcessGroup, Quantity, Topology
+from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology
 from pgslots.deploy.topology import build
 from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
 from pgslots.errors import InputError
@@ -19,7 +19,6 @@ from pgslots.rules.audit import audit_findings
 
 GROUP_FIELDS = {"hosts": "hosts", "replicas": "replicas", "processes": "processes", "per_process": "per_process",
                 "threads": "per_process", "concurrency": None, "cpus": None, "max_replicas": "max_replicas"}
-SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "version")
 
 
 def parse_assumptions(items: list[str]) -> dict[str, int]:
@@ -56,15 +55,18 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     slots = topology.slots
     for name, value in assumptions.items():
         scope, _, field = name.partition(".")
-        if scope == "server":
+        if scope == "server" and (field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)):
             if field not in SERVER_FIELDS:
                 raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
             key = "server_version" if field == "version" else field
             slots = dataclasses.replace(slots, **{key: _assumed(name, value)})
             continue
-        matched = [i for i, g in enumerate(groups) if g.name == scope] or [i for i, g in enumerate(groups) if g.kind == scope]
+        # A container's programs (`webserver/gunicorn`) answer to the container's name too.
+        matched = [i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")] \
+            or [i for i, g in enumerate(groups) if g.kind == scope]
         if not matched or field not in GROUP_FIELDS:
-            valid = sorted({f"{g.name}.{f}" for g in groups for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
+            owners = {g.name for g in groups} | {g.name.split("/", 1)[0] for g in groups}
+            valid = sorted({f"{name}.{f}" for name in owners for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
                            | {f"server.{f}" for f in SERVER_FIELDS})
             raise InputError(f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)")
         for index in matched:

@@ -15,6 +15,8 @@ on the topology with the change applied (`recompute`). The rules are domain refe
 | Celery prefork/solo (per child) | 1 | Celery >= 5.6: 0; else 1 if persistent |
 | Celery threads/gevent (per process) | concurrency | Celery >= 5.6: 0; else concurrency if persistent |
 | beat with DatabaseScheduler | 1 | 1 |
+| long-running management command | 1 | 1 (opened outside a request: never closed by CONN_MAX_AGE) |
+| one-shot job (migrate, collectstatic) | 1 | 0 (it exits) |
 | Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
 
 times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown
+from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, is_server_count
 from pgslots.deploy.readers.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
@@ -66,6 +68,8 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     c = floor(group.per_process)
     if model == "none":
         return 0, 0, "no database connection"
+    if model == "unmodelled":
+        return 0, (None if c_unbounded else c), "a program pgslots does not model: its connections are unknown"
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -73,6 +77,10 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return low, policy.pool_max, f"pool: min_size {low} held, max_size {policy.pool_max}"
     if model == "beat-db":
         return 1, 1, "DatabaseScheduler: one connection"
+    if model == "command":
+        return 1, 1, "long-running management command: its connection stays open"
+    if model == "job":
+        return 0, 1, "runs once at deploy: one connection while it runs"
     if model in ("sync", "threads", "greenlets"):
         return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
     if model == "asgi":
@@ -175,9 +183,11 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     for group in topology.groups:
         if group.demand.worst == 0 and group.demand.steady == 0:
             continue
+        # A count shared by a container's programs is asked about the container.
+        owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731
         for quantity, question in (
-            (group.hosts, f"How many hosts (machines, VMs, dynos) run {group.name}?"),
-            (group.replicas, f"How many containers of {group.name} run on each host?"),
+            (group.hosts, f"How many hosts (machines, VMs, dynos) run {owner(group.hosts)}?"),
+            (group.replicas, f"How many containers of {owner(group.replicas)} run on each host?"),
             (group.processes, f"How many processes does {group.name} run per container?"),
             (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
@@ -193,13 +203,19 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
         out.append(Unknown("server.max_connections", "What is the server's max_connections (SHOW max_connections)?", PG_DEFAULT_MAX_CONNECTIONS, None))
     if slots.other_clients.value is None or slots.other_clients.unknown:
         out.append(Unknown("server.other_clients", "How many connections do other clients hold (admin sessions, monitoring, migrations, other apps)?", 0, None))
-    seen: set[str] = set()
-    unique = []
+    # One count can be shared (the hosts of a container whose programs are several groups):
+    # one more unit then adds what it adds to each of them.
+    merged: dict[str, Unknown] = {}
     for item in out:
-        if item.name not in seen:
-            seen.add(item.name)
-            unique.append(item)
-    return tuple(unique)
+        known = merged.get(item.name)
+        if known is None:
+            merged[item.name] = item
+        elif is_server_count(item.name):
+            continue
+        else:
+            adds = None if known.adds_per_unit is None or item.adds_per_unit is None else known.adds_per_unit + item.adds_per_unit
+            merged[item.name] = dataclasses.replace(known, adds_per_unit=adds)
+    return tuple(merged.values())
 
 
 def recompute(topology: Topology) -> Topology:

@@ -15,6 +15,18 @@ from pgslots.evidence import Evidence
 GroupKind = Literal["web", "worker", "beat", "other"]
 
 
+SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "version")
+"""The database server's counts (`--assume server.max_connections=N`). A process group named
+`server` (a common compose service name) keeps its own counts (`server.hosts`): the two sets
+of field names never overlap."""
+
+
+def is_server_count(name: str) -> bool:
+    """Whether an `--assume` name is the database server's (not a group called `server`)."""
+    scope, _, field = name.partition(".")
+    return scope == "server" and field in SERVER_FIELDS
+
+
 @dataclasses.dataclass(frozen=True)
 class Quantity:
     """A count with its evidence. `value is None` means the repository cannot show it; then
@@ -78,7 +90,9 @@ class ProcessGroup:
     command: str = ""  # the start command as read, secrets redacted
     # How the processes hold connections, for the budget model (domain reference §7.1):
     # "sync", "threads", "greenlets", "asgi", "prefork", "celery-threads", "celery-green",
-    # "solo", "beat-db", "none" (holds no database connection).
+    # "solo", "beat-db", "command" (a long-running management command), "job" (a one-shot
+    # command such as migrate), "none" (holds no database connection), "unmodelled" (a program
+    # of the project's image pgslots cannot read: processes and per-process are unknowns).
     concurrency_model: str = "sync"
     replicas: Quantity = dataclasses.field(default_factory=lambda: Quantity(1))  # containers per host
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it

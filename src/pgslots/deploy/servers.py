@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
+from collections.abc import Callable
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
@@ -28,10 +30,18 @@ class Shape:
     processes: Quantity
     per_process: Quantity
     notes: list[str] = dataclasses.field(default_factory=list)
-    extra_beat: bool = False  # celery worker -B
+    extra_beat: Shape | None = None  # celery worker -B: the embedded beat's own shape
+    daemons: list[tuple[str, Evidence]] = dataclasses.field(default_factory=list)  # uWSGI attach-daemon commands
 
 
 UNBOUNDED = Quantity(None)
+
+ONE_SHOT_COMMANDS = frozenset({
+    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
+    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
+    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
+})
+"""Django's (and common third-party) management commands that do their work and exit."""
 
 
 def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:
@@ -49,7 +59,7 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
 
 
 def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
-    found = env.get(name)
+    found = env.exported(name)
     if found is None:
         return None
     if found.value == UNKNOWN_VALUE:
@@ -66,7 +76,8 @@ def _not_visible(env: Env, name: str, unknown: str) -> Quantity | None:
     missing = env.get(MISSING_ENV)
     if missing is None:
         return None
-    return Quantity(None, (Evidence(missing.value, None, f"{name} may be set in {missing.value}, which is not in the repository", Resolution.ENV_FILE),), unknown)
+    first = missing.value.split(" and ")[0]
+    return Quantity(None, (Evidence(first, None, f"{name} may be set in {missing.value} (not in the repository)", Resolution.ENV_FILE),), unknown)
 
 
 def _from_v(value: V | None, unknown: str) -> Quantity | None:
@@ -82,16 +93,19 @@ def _from_v(value: V | None, unknown: str) -> Quantity | None:
 # ----------------------------------------------------------------------------- gunicorn
 
 
-def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str) -> Shape:
+def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str,
+             locate: Callable[[str], str | None] | None = None) -> Shape:
     notes: list[str] = []
     options = dict(launch.options)
     # GUNICORN_CMD_ARGS overrides the config file, the command line overrides both.
-    cmd_args = env.get("GUNICORN_CMD_ARGS")
+    cmd_args = env.exported("GUNICORN_CMD_ARGS")
     env_options: dict[str, str] = {}
     if cmd_args is not None:
         env_options = parse_launch(["gunicorn", *split_words(cmd_args.value)]).options
     config_ns: dict[str, V] = {}
-    config_path = _gunicorn_config(options.get("config") or env_options.get("config"), repo, workdir, options.get("chdir"))
+    raw_config = options.get("config") or env_options.get("config")
+    config_path = (locate(raw_config) if locate and raw_config and not raw_config.startswith("python:") else None) \
+        or _gunicorn_config(raw_config, repo, workdir, options.get("chdir"))
     if config_path:
         config_ns = Evaluator(repo, env, resolver).run(config_path).namespace
         notes.append(f"gunicorn settings read from {config_path}")
@@ -121,7 +135,11 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if limit is not None:
             return Shape("web", f"asgi (gunicorn -k {worker_class}, limit_concurrency {limit.value})", "asgi", workers, limit, notes)
         notes.append(f"{worker_class} passes no concurrency limit to uvicorn: in-flight requests per process are unbounded")
-        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, UNBOUNDED, notes)
+        own = _worker_class_node(worker_class, repo, resolver)
+        # The project's own worker class is where a limit would go (its CONFIG_KWARGS).
+        per_process = Quantity(None, (Evidence(own[0], own[1].lineno, repo.quote(own[0], own[1].lineno), Resolution.LITERAL,
+                                               "the project's worker class"),)) if own else UNBOUNDED
+        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, per_process, notes)
     if low in ("gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi") or "ggevent" in low or "geventworker" in low:
         connections = setting("worker_connections", "worker_connections", f"{name}.per_process") or Quantity(
             1000, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default worker_connections=1000"),)
@@ -197,11 +215,15 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
 
 
 def uvicorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers")
+    """uvicorn's CLI reads each option from the command line, else UVICORN_<OPTION> (click's
+    auto_envvar_prefix); the worker count then falls back to WEB_CONCURRENCY, then 1."""
+    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") \
+        or _env_int(env, "UVICORN_WORKERS", f"{name}.processes")
     if workers is None:
         workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes") \
             or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
-    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency")
+    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency") \
+        or _env_int(env, "UVICORN_LIMIT_CONCURRENCY", f"{name}.per_process")
     if limit is not None:
         return Shape("web", f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})", "asgi", workers, limit)
     return Shape("web", "asgi (uvicorn)", "asgi", workers, UNBOUNDED, ["uvicorn without --limit-concurrency: in-flight requests per process are unbounded"])
@@ -217,48 +239,137 @@ def hypercorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
 
 
 def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") or Quantity(1, (where,))
-    interface = (launch.option("interface") or "rsgi").lower()
+    """Granian: each option from the command line, else its GRANIAN_<OPTION> variable."""
+
+    def option(key: str, unknown: str) -> Quantity | None:
+        raw = launch.option(key)
+        if raw is not None:
+            return _int_option(raw, env, where, unknown, key)
+        return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
+
+    workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
+    interface = (launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi").lower()
     if interface == "wsgi":
-        threads = _int_option(launch.option("blocking_threads"), env, where, f"{name}.per_process", "blocking_threads")
+        threads = option("blocking_threads", f"{name}.per_process")
         return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
-    limit = _int_option(launch.option("backpressure"), env, where, f"{name}.per_process", "backpressure")
-    return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED)
+    limit = option("backpressure", f"{name}.per_process")
+    notes = [] if limit else ["granian without --backpressure: in-flight requests per worker are taken as unbounded (its backlog-derived default is not modelled)"]
+    return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED, notes)
 
 
-def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles) -> Shape:
-    options = dict(launch.options)
-    ini = options.get("ini")
-    if ini:
-        ini_path = ini.lstrip("/") if repo.has(ini.lstrip("/")) else next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)
-        if ini_path:
-            for number, line in enumerate(repo.lines(ini_path), start=1):
-                key, sep, value = line.partition("=")
-                key = key.strip().replace("-", "_")
-                if sep and key in ("processes", "workers", "threads", "gevent") and key not in options:
-                    options["processes" if key == "workers" else key] = value.strip()
-                    where = Evidence(ini_path, number, line.strip(), Resolution.LITERAL)
-    processes = _int_option(options.get("processes"), env, where, f"{name}.processes", "processes") or Quantity(1, (where,))
-    gevent = _int_option(options.get("gevent"), env, where, f"{name}.per_process", "gevent")
+UWSGI_DAEMONS = ("attach_daemon", "attach_daemon2", "smart_attach_daemon", "smart_attach_daemon2", "attach_control_daemon")
+
+
+def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, locate: Callable[[str], str | None]) -> Shape:
+    """uWSGI: the command line, then its ini file (`--ini FILE` or the file as an argument),
+    then `UWSGI_<OPTION>` variables, as uWSGI itself layers them. `attach-daemon` lines are
+    processes the master keeps running beside the workers (often `manage.py` loops)."""
+    options: dict[str, tuple[str, Evidence]] = {k: (v, where) for k, v in launch.options.items()}
+    daemons: list[tuple[str, Evidence]] = []
+    notes: list[str] = []
+    ini = launch.options.get("ini") or next((p for p in launch.positionals if p.endswith(".ini")), None)
+    ini_path = (locate(ini) or next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)) if ini else None
+    if ini_path:
+        notes.append(f"uWSGI settings read from {ini_path}")
+        for key, value, evidence in _uwsgi_ini(repo, ini_path, env):
+            if key in UWSGI_DAEMONS:
+                daemons.append((value, evidence))
+            elif key not in options:
+                options[key] = (value, evidence)
+    for key in ("processes", "workers", "threads", "gevent"):
+        found = env.exported(f"UWSGI_{key.upper()}")
+        if key not in options and found is not None:
+            options[key] = (found.value, found.evidence)
+    if "workers" in options and "processes" not in options:
+        options["processes"] = options["workers"]
+
+    def number(key: str, unknown: str) -> Quantity | None:
+        if key not in options:
+            return None
+        raw, evidence = options[key]
+        return _int_option(raw, env, evidence, unknown, key)
+
+    processes = number("processes", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uWSGI default: 1 process"),))
+    gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
-        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent)
-    threads = _int_option(options.get("threads"), env, where, f"{name}.per_process", "threads")
+        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent, notes, daemons=daemons)
+    threads = number("threads", f"{name}.per_process")
     if threads is not None and (threads.value is None or threads.value > 1):
-        return Shape("web", "uwsgi threads", "threads", processes, threads)
-    return Shape("web", "uwsgi", "sync", processes, Quantity(1))
+        return Shape("web", "uwsgi threads", "threads", processes, threads, notes, daemons=daemons)
+    return Shape("web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons)
+
+
+def _uwsgi_ini(repo: RepoFiles, path: str, env: Env) -> list[tuple[str, str, Evidence]]:
+    """(option, value, evidence) of the `[uwsgi]` section, honouring `if-env`/`if-not-env`
+    blocks against the environment and uWSGI's `$(VAR)` placeholders."""
+    out: list[tuple[str, str, Evidence]] = []
+    section = "uwsgi"
+    skipping: list[bool] = []
+    for number, line in enumerate(repo.lines(path), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+            continue
+        key, sep, value = stripped.partition("=")
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if section != "uwsgi":
+            continue
+        if key in ("if_env", "if_not_env"):
+            found = env.exported(value)
+            present = found is not None and found.value != ""
+            skipping.append(present if key == "if_not_env" else not present)
+            continue
+        if key == "endif":
+            if skipping:
+                skipping.pop()
+            continue
+        if any(skipping):
+            continue
+        value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", r"${\1}", value)
+        out.append((key, value if sep else "", Evidence(path, number, stripped, Resolution.LITERAL)))
+    return out
 
 
 # ----------------------------------------------------------------------------- Celery
 
 
-def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+CeleryConf = Callable[[str], "V | None"]
+"""A Celery setting by its lowercase name, as the worker's app sees it."""
+
+
+def celery_conf(launch: Launch, env: Env, repo: RepoFiles, resolver: ModuleResolver, settings: SettingsRead | None) -> CeleryConf:
+    """Celery settings as the app named by `-A` sees them: what its module sets on
+    `app.conf` after `config_from_object` (e.g. `app.conf.beat_scheduler = ...` in
+    `proj/celery.py`) wins over the Django settings' `CELERY_*` names. Celery looks for the
+    app in the module, then in its `celery` submodule; so does this."""
+    app_conf: dict = {}
+    module = (launch.option("app") or "").split(":", 1)[0]
+    for candidate in (module, f"{module}.celery") if module else ():
+        path = resolver.find(candidate)
+        found = Evaluator(repo, env, resolver).run(path).namespace.get("__celery_conf__") if path else None
+        if found is not None and isinstance(found.value, dict):
+            app_conf = found.value
+            break
+
+    def lookup(name: str) -> V | None:
+        value = app_conf.get(name.lower())
+        if value is not None:
+            return value
+        return settings.celery(name) if settings is not None else None
+    return lookup
+
+
+def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: CeleryConf) -> Shape:
     notes: list[str] = []
     concurrency = _int_option(launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency")
     autoscale = launch.option("autoscale")
-    if concurrency is None and autoscale:
-        expanded = expand(autoscale, env).value
+    if autoscale:
+        # The autoscaler grows the pool up to its maximum, whatever --concurrency says.
+        expanded = expand(autoscale, env)
         try:
-            concurrency = Quantity(int((expanded or "").split(",")[0]), (where,))
+            concurrency = Quantity(int((expanded.value or "").split(",")[0]), (where,) + tuple(v.evidence for v in expanded.used))
             notes.append("--autoscale: the maximum is used")
         except ValueError:
             concurrency = Quantity(None, (where,), f"{name}.cpus")
@@ -266,19 +377,20 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings
         concurrency = _env_int(env, "CELERY_WORKER_CONCURRENCY", f"{name}.cpus")
         if concurrency is not None:
             notes.append("CELERY_WORKER_CONCURRENCY in the environment sets --concurrency (Celery 5 reads CELERY_WORKER_* variables)")
-    if concurrency is None and settings is not None:
-        concurrency = _from_v(settings.celery("worker_concurrency"), f"{name}.cpus")
+    if concurrency is None:
+        concurrency = _from_v(conf("worker_concurrency"), f"{name}.cpus")
     if concurrency is None:
         concurrency = Quantity(None, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host"),), f"{name}.cpus")
         notes.append("celery-default-concurrency")
     pool = launch.option("pool")
-    if pool is None and env.get("CELERY_WORKER_POOL") is not None:
+    if pool is None and env.exported("CELERY_WORKER_POOL") is not None:
         pool = env.value("CELERY_WORKER_POOL")
-    if pool is None and settings is not None:
-        setting = settings.celery("worker_pool")
+    if pool is None:
+        setting = conf("worker_pool")
         pool = setting.value if setting is not None and isinstance(setting.value, str) else None
     pool = (expand(pool, env).value or pool).lower() if pool else "prefork"
-    beat = "beat" in launch.options
+    # `-B` runs a beat inside the worker, with the scheduler the app is configured for.
+    beat = celery_beat(launch, name, env, where, conf) if "beat" in launch.options else None
     if pool in ("threads", "thread"):
         return Shape("worker", "celery threads", "celery-threads", Quantity(1), concurrency, notes, beat)
     if pool in ("gevent", "eventlet"):
@@ -288,24 +400,59 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, settings
     return Shape("worker", "celery prefork", "prefork", concurrency, Quantity(1), notes, beat)
 
 
-def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, settings: SettingsRead | None) -> Shape:
+def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, conf: CeleryConf) -> Shape:
     scheduler = launch.option("scheduler")
     evidence: tuple[Evidence, ...] = (where,)
-    if scheduler is None and settings is not None:
-        setting = settings.celery("beat_scheduler")
+    if scheduler is None:
+        setting = conf("beat_scheduler")
         if setting is not None and isinstance(setting.value, str):
             scheduler, evidence = setting.value, setting.evidence
     if scheduler and ("DatabaseScheduler" in scheduler or scheduler == "django"):
         return Shape("beat", "celery beat (DatabaseScheduler)", "beat-db", Quantity(1, evidence), Quantity(1, evidence))
-    return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
-                 ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+    if not scheduler or scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1] == "PersistentScheduler":
+        return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
+                     ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+    short = scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    if "redbeat" in scheduler.lower():
+        return Shape("beat", f"celery beat ({short}, Redis)", "none", Quantity(1, evidence), Quantity(0),
+                     ["redbeat keeps its schedule and lock in Redis: no database connection"])
+    return Shape("beat", f"celery beat ({short})", "none", Quantity(1, evidence), Quantity(0),
+                 [f"{scheduler} is not Django's DatabaseScheduler: counted as holding no database connection"])
+
+
+_BARE_VARIABLE = re.compile(r"^\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:\[[@*]\])?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))$")
+"""`$ARGS`, `${ARGS}` or a bash array `"${ARGS[@]}"` (whose elements are words of their own)."""
+
+
+def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
+    """`exec celery ... worker ${EXTRA_PARAMS}`: a variable standing alone as an argument
+    whose value holds several words (`--autoscale=8,2 --prefetch-multiplier=128`) is split into
+    them, as the shell does, and the command is read again with those options."""
+    argv: list[str] = []
+    changed = False
+    for word in launch.argv:
+        match = _BARE_VARIABLE.match(word)
+        found = env.get(match["braced"] or match["plain"]) if match else None
+        expanded = expand(word, env).value if match else None
+        if expanded is not None and len(split_words(expanded)) != 1:
+            # Split the value as written when the script built it from other variables, so the
+            # options still cite where each of those was set.
+            argv.extend(split_words(found.template if found is not None and found.template else expanded))
+            changed = True
+        else:
+            argv.append(word)
+    if not changed:
+        return launch
+    return dataclasses.replace(parse_launch(argv), inline_env=launch.inline_env)
 
 
 def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver,
-             settings: SettingsRead | None, workdir: str) -> Shape | None:
+             settings: SettingsRead | None, workdir: str, locate: Callable[[str], str | None] | None = None) -> Shape | None:
+    """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
+    launch = _split_unquoted_variables(launch, env)
     program = launch.program
     if program == "gunicorn":
-        return gunicorn(launch, name, env, where, repo, resolver, workdir)
+        return gunicorn(launch, name, env, where, repo, resolver, workdir, locate)
     if program == "uvicorn":
         return uvicorn(launch, name, env, where)
     if program == "daphne":
@@ -315,11 +462,11 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     if program == "granian":
         return granian(launch, name, env, where)
     if program == "uwsgi":
-        return uwsgi(launch, name, env, where, repo)
+        return uwsgi(launch, name, env, where, repo, locate or (lambda word: None))
     if program == "celery-worker":
-        return celery_worker(launch, name, env, where, settings)
+        return celery_worker(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
     if program == "celery-beat":
-        return celery_beat(launch, name, env, where, settings)
+        return celery_beat(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
     if program in ("celery-flower", "celery-other"):
         return Shape("other", "celery flower" if program == "celery-flower" else "celery (other command)", "none", Quantity(1), Quantity(0),
                      ["reads the broker, not the database"])
@@ -327,6 +474,22 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         return Shape("web", "django runserver (development server, a thread per request)", "threads", Quantity(1, (where,)), UNBOUNDED,
                      ["the development server is used as a production server here"])
     if program == "manage":
-        return Shape("other", f"manage.py {launch.positionals[0] if launch.positionals else ''}".strip(), "sync", Quantity(1, (where,)), Quantity(1, (where,)),
-                     ["a long-running management command: assumed to hold one connection"])
+        command = launch.positionals[0] if launch.positionals else ""
+        if command in ONE_SHOT_COMMANDS:
+            return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
+                         [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
+                     ["a long-running management command: its connection is opened outside the request cycle, so it stays "
+                      "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None
+
+
+def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
+    """A program of the project's own image that pgslots cannot read (authentik's Go `server`,
+    which starts gunicorn itself): it may open connections, so its processes and their
+    connections are unknowns the user sets, not a silent zero."""
+    program = launch.argv[0] if launch.argv else launch.program
+    return Shape("other", f"`{program.rsplit('/', 1)[-1]}` (not modelled)", "unmodelled",
+                 Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
+                 [f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models: "
+                  f"set {name}.processes and {name}.per_process"])

@@ -19,7 +19,7 @@ from pgslots.deploy.model import (
     AliasFact, ConnectionPolicy, Demand, DjangoFacts, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology,
 )
 from pgslots.deploy.readers import RepoFiles, join
-from pgslots.deploy.readers.commands import Launch, launch_from_words, split_words
+from pgslots.deploy.readers.commands import Launch, first_command, launch_from_words, split_words, unwrap
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice, SettingsRead, alias_facts, choose_settings, read_settings,
 )
@@ -30,14 +30,14 @@ from pgslots.deploy.readers.envfiles import (
     MISSING_ENV, Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
 )
 from pgslots.deploy.readers.kubernetes import Manifests, looks_like_helm_values, looks_like_manifest, read_helm_values, read_manifests
-from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+from pgslots.deploy.readers.platforms import ProcessDef, read_procfile, read_s6_services, read_supervisord, read_systemd
 from pgslots.deploy.readers.postgres import (
     flags_from_argv, pgbouncer_from_env, read_pgbouncer_ini, read_postgresql_conf,
 )
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
 from pgslots.deploy.readers.scripts import apply_assignments, read_script
 from pgslots.deploy.readers.versions import read_versions
-from pgslots.deploy.servers import Shape, shape_of
+from pgslots.deploy.servers import Shape, shape_of, unmodelled
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -55,6 +55,7 @@ class ProcessSpec:
     entry_words: list[str] | None = None
     dockerfile: Dockerfile | None = None
     workdir: str = ""
+    command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
 
 
 @dataclasses.dataclass
@@ -64,6 +65,7 @@ class Resolved:
     env: Env
     where: Evidence
     script_evidence: list[Evidence]
+    companions: list[tuple[Launch, Evidence]] = dataclasses.field(default_factory=list)  # started with `&` beside it
 
 
 @dataclasses.dataclass
@@ -122,7 +124,9 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
         if chosen is None:
             if required:
                 notes.append(why)
-                env.set(EnvValue(MISSING_ENV, rel, Evidence(rel, None, why, Resolution.ENV_FILE)))
+                earlier = env.get(MISSING_ENV)
+                missing = f"{earlier.value} and {rel}" if earlier else rel
+                env.set(EnvValue(MISSING_ENV, missing, Evidence(rel, None, why, Resolution.ENV_FILE)))
             continue
         if chosen != rel:
             notes.append(f"env file {why}")
@@ -133,8 +137,11 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
 
 
 def project_env(s: Scan, notes: list[str]) -> Env:
-    """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`)."""
-    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0]
+    """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`).
+    Env files that only a development compose file loads are the developers' environment."""
+    development = {rel for c in s.composes if _development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    production = {rel for c in s.composes if not _development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
     if not candidates:
         return Env()
     real = {p for p in candidates}
@@ -154,11 +161,98 @@ def project_env(s: Scan, notes: list[str]) -> Env:
         if parsed is not None:
             env = env.overlay(parsed)
     if chosen:
-        notes.append(f"environment read from {', '.join(sorted(chosen))} (the production env files in the repository)")
+        env.sources = tuple(sorted(chosen))
     return env
 
 
 # ----------------------------------------------------------------------------- process definitions
+
+
+def _development_compose(compose: ComposeFile) -> bool:
+    """A compose file for developers: named or placed so (local, CI, devcontainer), or one
+    that runs Django's development server or auto-reload and is not named production."""
+    score = compose_score(compose.path)
+    if score <= -10:
+        return True
+    runs_dev_server = any(w in ("runserver", "runserver_plus", "--reload") for sv in compose.services.values() for w in (sv.command or []))
+    return runs_dev_server and score < 10
+
+
+OTHER_DATABASES = re.compile(r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)")
+
+
+def database_affinity(s: Scan, compose: ComposeFile) -> int:
+    """Projects ship one compose file per database (`docker-compose.postgres.yml`,
+    `...mariadb.yml`, `...sqlite.yml`): among equally named ones, the PostgreSQL one is the
+    deployment to audit (1), one with another database server the least likely (-1)."""
+    images = []
+    for service in compose.services.values():
+        dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        images.append((service.image or "").lower())
+        images.extend(b.lower() for b in (dockerfile.base_images if dockerfile else []))
+    if any(POSTGRES_IMAGES.search(i) for i in images):
+        return 1
+    return -1 if any(OTHER_DATABASES.search(i) for i in images) else 0
+
+
+def _image_name(image: str) -> str:
+    """`ghcr.io/org/app:1.2@sha256:...` -> `ghcr.io/org/app` (variables already interpolated)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def built_images(s: Scan) -> dict[str, str]:
+    """Image names the repository builds itself: compose services with both `build:` and
+    `image:`, in any compose file (image name -> Dockerfile path)."""
+    out: dict[str, str] = {}
+    for compose in s.composes:
+        for service in compose.services.values():
+            if service.image and service.dockerfile and service.dockerfile in s.dockerfiles:
+                out.setdefault(_image_name(service.image), service.dockerfile)
+    return out
+
+
+def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
+    """The repository Dockerfile a prebuilt image comes from, and why we think so: another
+    service builds that image, or a Dockerfile labels itself as the image's source
+    (`LABEL org.opencontainers.image.source=https://github.com/org/app` for `ghcr.io/org/app`)."""
+    name = _image_name(image)
+    built = built_images(s).get(name)
+    if built:
+        return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+    tail = "/".join(name.split("/")[-2:]).lower()
+    owner = tail.split("/")[0] if "/" in tail else ""
+    labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
+    for path, dockerfile, source in labelled:
+        if source.lower().rstrip("/").endswith("/" + tail):
+            return dockerfile, f"{path} is labelled as the source of image {name}"
+    # `ghcr.io/goauthentik/server` from a Dockerfile labelled github.com/goauthentik/authentik:
+    # the same owner publishes it, and it is the only Dockerfile that says so.
+    same_owner = {path: dockerfile for path, dockerfile, source in labelled if owner and f"/{owner}/" in source.lower() + "/"}
+    if len(same_owner) == 1:
+        path, dockerfile = next(iter(same_owner.items()))
+        return dockerfile, f"{path} is labelled as built by {owner}, who publishes image {name}"
+    # `baserow/backend` from `backend/Dockerfile` (or `Dockerfile.backend`): the one Dockerfile
+    # named like the image.
+    last = name.rsplit("/", 1)[-1].lower()
+    named = [path for path in sorted(s.dockerfiles) if last in _dockerfile_names(path) and not _infra_base(s.dockerfiles[path])]
+    if len(named) == 1:
+        return s.dockerfiles[named[0]], f"{named[0]} is named like image {name}"
+    return None
+
+
+def _dockerfile_names(path: str) -> set[str]:
+    """What a Dockerfile's path calls the image: its folder (`backend/Dockerfile`) or its
+    suffix (`Dockerfile.backend`, `backend.Dockerfile`)."""
+    parts = path.lower().split("/")
+    base = parts[-1]
+    names = {parts[-2]} if len(parts) > 1 and base == "dockerfile" else set()
+    if base.startswith("dockerfile."):
+        names.add(base[len("dockerfile."):])
+    if base.endswith(".dockerfile"):
+        names.add(base[: -len(".dockerfile")])
+    return names
 
 
 def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[ProcessSpec]:
@@ -166,11 +260,26 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     for service in compose.services.values():
         if service.image and (POSTGRES_IMAGES.search(service.image) or PGBOUNCER_IMAGES.search(service.image)):
             continue
-        if service.dockerfile is None and service.command is None:
-            continue  # a third-party image run as is (redis, nginx, traefik): no Django process
+        if service.image and service.dockerfile is None and INFRA_IMAGES.search(service.image.rsplit("/", 1)[-1]):
+            continue  # redis, nginx, traefik...: their command is the image's own arguments
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        if dockerfile is None and service.dockerfile is None and service.image:
+            linked = image_dockerfile(s, service.image)
+            if linked is not None:
+                dockerfile = linked[0]
+                notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        if service.command is None and service.entrypoint is None and (
+            dockerfile is None or not (dockerfile.cmd or dockerfile.entrypoint) or _infra_base(dockerfile)
+        ):
+            continue  # a third-party or infrastructure image run as is (redis, nginx, traefik, postgres)
+        if dockerfile is not None and dockerfile.base_images and (
+            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])
+        ):
+            continue  # the database server or pgbouncer, built with the project's own config
         env = dockerfile.env if dockerfile else Env()
-        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment)
+        # The image's ENV, the env files and `environment:` are the container's whole
+        # environment (unless an env file is missing).
+        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
         scale = Quantity(service.scale, (Evidence(compose.path, service.scale_line, s.repo.quote(compose.path, service.scale_line)),)) if service.scale is not None else Quantity(1)
         if service.scale == 0:
             continue
@@ -181,9 +290,20 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
                 entry_words=service.entrypoint or (dockerfile.entrypoint if dockerfile else None),
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=_cmd_evidence(s, dockerfile) if service.command is None and dockerfile and dockerfile.cmd else None,
             )
         )
     return specs
+
+
+def _cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:
+    return Evidence(dockerfile.path, dockerfile.cmd_line, s.repo.quote(dockerfile.path, dockerfile.cmd_line))
+
+
+def _infra_base(dockerfile: Dockerfile) -> bool:
+    """A Dockerfile that only configures a database, proxy or broker image."""
+    base = dockerfile.base_images[-1] if dockerfile.base_images else ""
+    return bool(POSTGRES_IMAGES.search(base) or PGBOUNCER_IMAGES.search(base) or INFRA_IMAGES.search(base))
 
 
 INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
@@ -248,6 +368,40 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
     return specs
 
 
+def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
+    """A container whose main process is a process manager runs several programs: supervisord
+    (`supervisord -c /etc/supervisord.conf`, the file found through the Dockerfile's COPY or
+    by name) or s6-overlay (`ENTRYPOINT ["/init"]`, its `s6-rc.d/*/run` services). Each
+    program becomes its own process definition, sharing the container's hosts and replicas."""
+    program = unwrap(first_command(spec.words))[0] if spec.words else []
+    head = program[0].rsplit("/", 1)[-1] if program else ""
+    defs: list[ProcessDef] = []
+    manager = ""
+    if head == "supervisord":
+        conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
+        path = locate(s, conf, spec) if conf else None
+        if path is None:
+            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
+            path = named[0] if len(named) == 1 else None
+        defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
+    elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
+        defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
+    if not defs:
+        return None
+    out = []
+    for item in defs:
+        env = spec.env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        replicas = spec.replicas
+        if item.count and item.count > 1:
+            replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
+        out.append(dataclasses.replace(
+            spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
+            source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
+            entry_words=None, workdir=item.directory or spec.workdir,
+        ))
+    return out
+
+
 def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     """The repository file a command word names inside the image (`/start` -> its source)."""
     repo = s.repo
@@ -278,23 +432,35 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     env = spec.env
     evidence: list[Evidence] = []
     where = spec.source
+    if spec.entry_words and "--" in spec.entry_words[1:]:
+        # `wait-for-it.sh db:5432 -t 30 -- /entrypoint-uwsgi.sh`, `dockerize ... --`, `tini --`:
+        # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
+        tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
+        spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
     if spec.entry_words:
         entry = locate(s, spec.entry_words[0], spec)
         script = read_script(s.repo, entry) if entry else None
-        if script is not None:
+        if script is not None and any(item.guard for item in script.launches):
+            # An entrypoint that dispatches on its first argument (`ak worker`, `entrypoint.sh web`):
+            # the command is the argument it is given.
+            spec = dataclasses.replace(spec, entry_words=None, words=[entry] + list(spec.words or []))
+        elif script is not None:
             env = apply_assignments(script, env, s.repo)
             if not spec.words and script.launches:
                 spec = dataclasses.replace(spec, words=list(script.launches[-1].launch.argv))
     words = spec.words or []
     launch = launch_from_words(words) if words else None
+    companions: list[tuple[Launch, Evidence]] = []
     if launch is not None and launch.program == "other" and words:
-        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0)
+        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+    elif launch is not None and spec.command_at is not None and spec.words == (spec.dockerfile.cmd if spec.dockerfile else None):
+        where = spec.command_at
     elif launch is not None and spec.source.line is not None:
         line = spec.source.line
         where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
-    return Resolved(spec, launch, env, where, evidence)
+    return Resolved(spec, launch, env, where, evidence, companions)
 
 
 def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
@@ -306,18 +472,43 @@ def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
     return spec.source.line
 
 
-def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int):
-    target = next((w for w in words if "/" in w or w.endswith(".sh")), words[0])
+INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
+
+
+def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int,
+                  companions: list[tuple[Launch, Evidence]] | None = None):
+    # `["/bin/bash", "/app/compose/production/django/start"]`: the script is the argument.
+    scripts = [w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])]
+    target = next((w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0])
     path = locate(s, target, spec)
     script = read_script(s.repo, path) if path else None
     if script is None:
         return None, env, where
-    env = apply_assignments(script, env, s.repo)
-    servers = [item for item in script.launches if item.launch.program not in ("manage", "other")]
-    chosen = servers[-1] if servers else (script.launches[-1] if script.launches else None)
+    arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
+    if script.hands_over and arg in script.functions:
+        # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
+        body_launches, body_assignments = script.functions[arg]
+        script = dataclasses.replace(script, launches=tuple(i for i in body_launches if not i.guard),
+                                     assignments=script.assignments + body_assignments)
+    launches = list(script.launches)
+    dispatching = bool(script.dispatch_values()) or any(item.guard for item in launches)
+    env = apply_assignments(script, env, s.repo, arg if dispatching else None)
+    if any(item.guard for item in launches):
+        # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
+        chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [i for i in launches if i.guard and "*" in i.guard]
+        launches = chosen_branch or [i for i in launches if not i.guard]
+    servers = [item for item in launches if item.launch.program not in ("manage", "other")]
+    foreground = [item for item in servers if not item.background] or servers
+    chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
+    if chosen is not None and chosen.launch.program == "other":
+        where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
+        return chosen.launch, env, where  # reported as a program pgslots does not model
+    if companions is not None:
+        companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
+                          for item in servers if item.background and item is not chosen)
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
-        return follow_script(s, spec, [word], env, where, evidence, depth + 1)
+        return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
     if chosen is None:
         return None, env, where
     where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
@@ -551,17 +742,21 @@ def build(root: Path) -> Topology:
         specs = [sp for sp in k8s_specs(s, base_env) if sp.words or True]
         if specs:
             s.sources.append("Kubernetes manifests: " + ", ".join(sorted({sp.source.path for sp in specs})))
-    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), c.path))
-    for candidate in ranked:
-        if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in candidate.services.values()):
-            if compose_score(candidate.path) < -10 and any(compose_score(c.path) >= -10 for c in ranked):
-                continue
-            compose = candidate
-            break
+    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), -database_affinity(s, c), c.path))
+    runnable = [c for c in ranked if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.services.values())]
+    # A development stack (a local/CI/devcontainer compose file, or one that runs
+    # `manage.py runserver`) is read only when nothing describes production.
+    production = [c for c in runnable if not _development_compose(c)]
+    development = [c for c in runnable if _development_compose(c)]
+    compose = production[0] if production else None
+
+    def use_compose(chosen: ComposeFile, why: str) -> list[ProcessSpec]:
+        others = [c.path for c in ranked if c is not chosen]
+        s.sources.append(f"{chosen.path} ({why}" + (f"; not used: {', '.join(others)}" if others else "") + ")")
+        return compose_specs(s, chosen, notes)
+
     if not specs and compose is not None:
-        specs = compose_specs(s, compose, notes)
-        others = [c.path for c in ranked if c is not compose]
-        s.sources.append(f"{compose.path} (the production compose file" + (f"; not used: {', '.join(others)}" if others else "") + ")")
+        specs = use_compose(compose, "the production compose file")
     if not specs:
         for rel in repo.named("Procfile"):
             specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
@@ -579,15 +774,23 @@ def build(root: Path) -> Topology:
         if specs:
             s.sources.append("systemd: " + ", ".join(sorted({d.path for d in defs})))
     if not specs:
-        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < 0, item[0])):
+        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
             if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
-                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), Evidence(rel, dockerfile.cmd_line, repo.quote(rel, dockerfile.cmd_line)),
+                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), _cmd_evidence(s, dockerfile),
                                      Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
                 s.sources.append(f"{rel} (CMD)")
                 break
+    if not specs and development:
+        compose = development[0]
+        specs = use_compose(compose, "a development compose file: nothing else describes the deployment")
+    if specs and compose is not None and specs[0].source.path != compose.path:
+        compose = None  # the deployment is not this compose file: its database service is not ours
+    if base_env.sources and not (compose is not None and specs and specs[0].source.path == compose.path):
+        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
+    specs = [each for spec in specs for each in (managed_specs(s, spec) or [spec])]
     resolved = [resolve(s, spec) for spec in specs]
     # 2. the settings, chosen from every process's environment
-    envs = [r.env for r in resolved] or [base_env]
+    envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
     choice = choose_settings(repo, s.resolver, envs)
     reads: dict[tuple, SettingsRead] = {}
 
@@ -601,20 +804,46 @@ def build(root: Path) -> Topology:
 
     server = server_facts(s, compose, notes)
     groups: list[ProcessGroup] = []
-    main_read = settings_for(base_env if not resolved else resolved[0].env)
+    left_out: list[Resolved] = []
+    modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
+    main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
         if item.launch is None:
-            notes.append(f"{item.spec.name}: no start command found ({item.spec.source.location()})")
+            words = " ".join(item.spec.words or item.spec.entry_words or [])
+            notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
+                         if words else f"{item.spec.name}: no start command found ({item.spec.source.location()})")
             continue
-        read = settings_for(item.env)
-        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir)
+        read = settings_for(item.env.process())
+        in_image = lambda word, spec=item.spec: locate(s, word, spec)  # noqa: E731
+        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
         if shape is None:
-            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            left_out.append(item)
             continue
+        if item.spec.dockerfile is not None:
+            modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read, notes)
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
         groups.extend(_groups(item, shape, policy, aliases, server))
+        beside = [(launch_from_words(split_words(command)), where) for command, where in shape.daemons] + item.companions
+        for launch, where in beside:
+            # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
+            # or one the start script sent to the background (`celery ... worker &`).
+            label = launch.positionals[0] if launch.program == "manage" and launch.positionals else launch.program
+            spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
+            daemon = shape_of(launch, spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
+            if daemon is None:
+                notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
+                continue
+            groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+    for item in left_out:
+        assert item.launch is not None
+        if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
+            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            continue
+        # The project's own image running a program we cannot read: unknown, not zero.
+        _, aliases = policy_from(settings_for(item.env.process()), [])
+        groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
     facts = django_facts(main_read, choice, policy_from(main_read, [])[1] if main_read else [])
     if choice is None:
         notes.append("no Django settings module found")
@@ -670,19 +899,26 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     if shape.kind == "beat":
         hosts = Quantity(1, (), None)
         notes.append("beat must run exactly once per deployment")
+    elif shape.concurrency_model == "job":
+        hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
     evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
+    by_location: dict[str, Evidence] = {}
+    for found in evidence:
+        by_location.setdefault(found.location(), found)  # one line cited once
     group = ProcessGroup(
         name=spec.name, kind=shape.kind, server_model=shape.server_model, hosts=hosts, processes=shape.processes,
         per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
-        evidence=tuple(dict.fromkeys(evidence)), command=item.launch.text if item.launch else "",
+        evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
         concurrency_model=shape.concurrency_model, replicas=spec.replicas, max_replicas=spec.max_replicas,
         source=spec.source.location(), notes=tuple(notes),
     )
     out = [group]
-    if shape.extra_beat:
-        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model="celery beat embedded (-B)",
-                                       concurrency_model="beat-db", processes=Quantity(1), per_process=Quantity(1),
-                                       hosts=Quantity(1), notes=("embedded beat (worker -B)",)))
+    beat = shape.extra_beat
+    if beat is not None:
+        # Every worker container runs its own embedded beat (so several hosts schedule twice).
+        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model=f"{beat.server_model} embedded (-B)",
+                                       concurrency_model=beat.concurrency_model, processes=Quantity(1), per_process=beat.per_process,
+                                       notes=("embedded beat (worker -B)", *beat.notes)))
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from pgslots import __version__
-from pgslots.deploy.model import ProcessGroup, Quantity, Topology
+from pgslots.deploy.model import ProcessGroup, Quantity, Topology, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
 from pgslots.serde import to_jsonable
@@ -103,7 +103,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
         for u in t.unknowns:
-            adds = "" if u.name.startswith("server.") else f"; each one more adds {_n(u.adds_per_unit)} at worst"
+            adds = "" if is_server_count(u.name) else f"; each one more adds {_n(u.adds_per_unit)} at worst"
             out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
     if t.assumptions:
         out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from pgslots.evidence import Evidence
-from pgslots.redact import redact_dsn
+from pgslots.redact import REDACTOR, redact_dsn
 
 SKIP_DIRS = frozenset(
     {
@@ -75,6 +75,7 @@ class RepoFiles:
         repo = cls(root=root, paths=files, read_errors=errors)
         for path in files:
             repo._by_name.setdefault(PurePosixPath(path).name, []).append(path)
+        publish_names(root, files)
         return repo
 
     def named(self, *names: str) -> list[str]:
@@ -89,6 +90,17 @@ class RepoFiles:
 
     def has(self, rel: str) -> bool:
         return rel in self._path_set()
+
+    def is_dir(self, rel: str) -> bool:
+        """A folder of the repository ("" and "." are the root)."""
+        rel = rel.strip("/")
+        if rel in ("", "."):
+            return True
+        folders = getattr(self, "_folders", None)
+        if folders is None:
+            folders = {p.rsplit("/", i)[0] for p in self.paths for i in range(1, p.count("/") + 1)}
+            object.__setattr__(self, "_folders", folders)
+        return rel in folders
 
     def _path_set(self) -> set[str]:
         cached = getattr(self, "_set", None)
@@ -135,6 +147,17 @@ class RepoFiles:
     def broken(self, rel: str, line: int | None, why: str) -> None:
         """Record that a file was read but could not be understood."""
         self.read_errors.append(Evidence(rel, line, f"could not read {rel}: {why}"))
+
+
+def publish_names(root: Path, files: list[str]) -> None:
+    """The repository's own folder and file names (and module names) must stay readable in
+    the report even when a weak example password equals one of them (see `Redactor`)."""
+    names: set[str] = set(Path(root).resolve().parts) | set(Path(root).parts)
+    for path in files:
+        for part in path.split("/"):
+            names.add(part)
+            names.add(part.split(".", 1)[0])
+    REDACTOR.publish(*names)
 
 
 def _skip_dir(name: str, full: str) -> bool:

@@ -16,9 +16,6 @@ import shlex
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env, EnvValue
 from pgslots.redact import redact_dsn
 
-_VAR = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
 _SUBSHELL = re.compile(r"\$\(|`")
 
 
@@ -44,7 +41,7 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
     defaulted: list[str] = []
     unknown = False
 
-    def replace(match: re.Match[str]) -> str:
+    def replace(match: dict) -> str:
         nonlocal unknown
         name = match["braced"] or match["plain"]
         op = match["op"] or ""
@@ -76,14 +73,55 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
         unknown = True
         return ""
 
-    value = _VAR.sub(replace, word)
+    value = _substitute(word, replace)
     return Expanded(None if unknown else value, tuple(used), tuple(missing), tuple(defaulted))
 
 
+_BRACED = re.compile(r"(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>.*)", re.S)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _substitute(word: str, replace) -> str:  # noqa: ANN001 - the expand() closure
+    """Replace every `$NAME` and `${NAME<op>default}`; a default may itself hold `${...}`
+    (`${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}`), so braces are matched, not regexed."""
+    out: list[str] = []
+    index = 0
+    while index < len(word):
+        char = word[index]
+        if char != "$" or index + 1 >= len(word):
+            out.append(char)
+            index += 1
+            continue
+        if word[index + 1] == "{":
+            depth, end = 1, index + 2
+            while end < len(word) and depth:
+                depth += {"{": 1, "}": -1}.get(word[end], 0)
+                end += 1
+            match = _BRACED.fullmatch(word[index + 2:end - 1]) if depth == 0 else None
+            if match is None:
+                out.append(word[index:end])
+            else:
+                out.append(replace({"braced": match["braced"], "plain": None, "op": match["op"], "default": match["default"]}))
+            index = end
+            continue
+        plain = _PLAIN.match(word, index + 1)
+        if plain is None:
+            out.append(char)
+            index += 1
+            continue
+        out.append(replace({"braced": None, "plain": plain.group(0), "op": None, "default": None}))
+        index = plain.end()
+    return "".join(out)
+
+
 def split_words(text: str) -> list[str]:
-    """Shell words; an unbalanced quote falls back to whitespace splitting."""
+    """Shell words, with the command separators `;`, `&&`, `||`, `|`, `&` as words of their
+    own even when written against a word (`sleep 1; done; uwsgi ...`); an unbalanced quote
+    falls back to whitespace splitting."""
     try:
-        return shlex.split(text, comments=True, posix=True)
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        return list(lexer)
     except ValueError:
         return text.split()
 
@@ -131,7 +169,7 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
             words = words[1:]
         elif head in ("sh", "bash", "ash", "dash", "zsh") and len(words) >= 3 and words[1] in ("-c", "-ec", "-lc", "-xc"):
             inner = split_words(words[2])
-            return unwrap(_first_command(inner))[0], env
+            return unwrap(first_command(inner))[0], env
         elif re.fullmatch(r"python[0-9.]*", head):
             rest = words[1:]
             while rest and rest[0].startswith("-") and rest[0] != "-m":
@@ -151,11 +189,11 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
-def _first_command(words: list[str]) -> list[str]:
+def first_command(words: list[str]) -> list[str]:
     """The last simple command of `a && b; exec c` (the one that becomes the process)."""
     commands: list[list[str]] = [[]]
     for word in words:
-        if word in ("&&", ";", "||", "|"):
+        if word in ("&&", ";", "||", "|", "&", ";;"):
             commands.append([])
         else:
             commands[-1].append(word)
@@ -328,7 +366,7 @@ def parse_launch(argv: list[str]) -> Launch:
 
 
 def launch_from_words(words: list[str]) -> Launch:
-    program_words, inline = unwrap(_first_command(words))
+    program_words, inline = unwrap(first_command(words))
     launch = parse_launch(program_words)
     return dataclasses.replace(launch, inline_env=inline)
 

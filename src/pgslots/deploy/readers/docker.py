@@ -35,6 +35,7 @@ class Dockerfile:
     cmd_line: int | None
     entrypoint: list[str] | None
     entrypoint_line: int | None
+    sources: list[str] = dataclasses.field(default_factory=list)  # LABEL org.opencontainers.image.source/url
 
 
 _INSTRUCTION = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s+(?P<rest>.*)$")
@@ -47,15 +48,22 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
-    for number, line in logical_lines(text):
+    stages: dict[str, tuple] = {}  # stage name -> its CMD and ENTRYPOINT, which `FROM <stage>` inherits
+    stage = ""
+    for number, line in logical_lines(text, dockerfile=True):
         match = _INSTRUCTION.match(line)
         if not match or line.lstrip().startswith("#"):
             continue
         op, rest = match["op"].upper(), match["rest"].strip()
         if op == "FROM":
-            words = rest.split()
-            result.base_images.append(words[0].lower() if words else "")
-            result.cmd = result.entrypoint = None  # a new stage starts
+            words = [w for w in rest.split() if not w.startswith("--")]
+            if stage:
+                stages[stage] = (result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line)
+            base = words[0].lower() if words else ""
+            result.base_images.append(base)
+            stage = words[2].lower() if len(words) > 2 and words[1].lower() == "as" else ""
+            # A new stage starts from its base: an earlier stage's CMD/ENTRYPOINT, or nothing.
+            result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line = stages.get(base, (None, None, None, None))
         elif op == "ARG":
             name, _, value = rest.partition("=")
             args[name.strip()] = value.strip().strip('"')
@@ -66,20 +74,49 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
                 REDACTOR.register_named(name, value)
                 result.env.set(EnvValue(name, value, Evidence(rel, number, f"ENV {name}={redact_value(name, value)}", Resolution.LITERAL)))
         elif op in ("COPY", "ADD"):
-            words = [w for w in _exec_or_shell(rest) if not w.startswith("--")]
-            if len(words) >= 2:
-                dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
-                for source in words[:-1]:
-                    # Paths are relative to the build context: the repo root in most projects.
-                    src = source[2:] if source.startswith("./") else source.lstrip("/")
-                    result.copies[dest if not dest.endswith("/") else dest + src.rsplit("/", 1)[-1]] = src
-                    if not repo.has(src) and repo.has(join(folder, source)):
-                        result.copies[dest] = join(folder, source)
+            _copy(repo, folder, result, _exec_or_shell(rest), args)
+        elif op == "LABEL":
+            for name, value in _env_pairs(rest):
+                if name in ("org.opencontainers.image.source", "org.opencontainers.image.url"):
+                    result.sources.append(value)
         elif op == "CMD":
             result.cmd, result.cmd_line = _exec_or_shell(rest), number
         elif op == "ENTRYPOINT":
             result.entrypoint, result.entrypoint_line = _exec_or_shell(rest), number
     return result
+
+
+def _copy(repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], args: dict[str, str]) -> None:
+    """Record where `COPY src... dest` puts repository files in the image. Copies from
+    another stage (`--from=builder`) carry what that stage copied, already recorded."""
+    if any(w.startswith("--from") for w in words):
+        return
+    words = [w for w in words if not w.startswith("--")]
+    if len(words) < 2:
+        return
+    dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
+    if not dest.startswith("/") and result.workdir:
+        # A relative destination is relative to WORKDIR (`COPY gunicorn.conf.py ../`).
+        dest = "/" + join(result.workdir, dest) + ("/" if dest.endswith("/") or dest in (".", "..") else "")
+    sources = words[:-1]
+    for source in sources:
+        # Paths are relative to the build context: the repo root in most projects.
+        src = source[2:] if source.startswith("./") else source.lstrip("/")
+        if src not in ("", ".") and not repo.has(src) and not _is_dir(repo, src) and (
+            repo.has(join(folder, source)) or _is_dir(repo, join(folder, source))
+        ):
+            src = join(folder, source)  # the build context is the Dockerfile's folder
+        src = src.rstrip("/") or "."
+        if src == "." or _is_dir(repo, src):
+            result.copies[dest.rstrip("/") or "/"] = src  # a folder: its files under dest
+        elif dest.endswith("/") or len(sources) > 1:
+            result.copies[dest + src.rsplit("/", 1)[-1]] = src
+        else:
+            result.copies[dest] = src
+
+
+def _is_dir(repo: RepoFiles, rel: str) -> bool:
+    return repo.is_dir(rel)
 
 
 def _exec_or_shell(rest: str) -> list[str]:
@@ -155,6 +192,7 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     for name, body in (services_node or {}).items():
         if isinstance(body, dict):
             services[str(name)] = _service(repo, rel, folder, str(name), body, services_node, project_env)
+    REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     return ComposeFile(rel, services)
 
 
@@ -213,10 +251,10 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
     dockerfile = None
     build = body.get("build")
     if isinstance(build, dict):
-        context = join(folder, str(build.get("context", ".")))
-        dockerfile = join(context, str(build.get("dockerfile", "Dockerfile")))
+        context = join(folder, str(_interpolate(str(build.get("context", ".")), project_env)))
+        dockerfile = join(context, str(_interpolate(str(build.get("dockerfile", "Dockerfile")), project_env)))
     elif isinstance(build, str):
-        dockerfile = join(join(folder, build), "Dockerfile")
+        dockerfile = join(join(folder, str(_interpolate(build, project_env))), "Dockerfile")
     volumes = []
     raw_volumes = body.get("volumes") if isinstance(body.get("volumes"), list) else []
     for offset, volume in enumerate(raw_volumes):
@@ -243,5 +281,8 @@ def compose_score(path: str) -> int:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5
+    folders = {part.lower() for part in path.split("/")[:-1]}
+    if folders & {".devcontainer", "devcontainer", "local", "dev", "development", "test", "tests", "ci", "e2e", "examples", "example"}:
+        score -= 20  # a development container, a CI or test stack, an example
     score -= path.count("/")  # the project's own, at the top, over nested examples
     return score

@@ -31,6 +31,8 @@ class EnvValue:
     name: str
     value: str
     evidence: Evidence
+    template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
+    exported: bool = True  # False: a shell variable of a script (`X=1` without export), not in its children's environment
 
     @property
     def shown(self) -> str:
@@ -38,10 +40,16 @@ class EnvValue:
 
 
 class Env:
-    """An environment built in layers; later layers override earlier ones (as docker does)."""
+    """An environment built in layers; later layers override earlier ones (as docker does).
 
-    def __init__(self, values: dict[str, EnvValue] | None = None) -> None:
+    `complete` says the repository defines the whole environment of the process (a compose
+    service whose env files are all committed): a variable set nowhere is then really
+    unset, and `os.getenv("X")` is None rather than unknown."""
+
+    def __init__(self, values: dict[str, EnvValue] | None = None, complete: bool = False) -> None:
         self.values: dict[str, EnvValue] = dict(values or {})
+        self.complete = complete and MISSING_ENV not in self.values
+        self.sources: tuple[str, ...] = ()  # the env files it was read from, when that is worth saying
 
     def get(self, name: str) -> EnvValue | None:
         return self.values.get(name)
@@ -50,17 +58,36 @@ class Env:
         found = self.values.get(name)
         return found.value if found else None
 
+    def exported(self, name: str) -> EnvValue | None:
+        """The variable as a program started by the script sees it (not a shell-only variable)."""
+        found = self.values.get(name)
+        return found if found is not None and found.exported else None
+
+    def process(self) -> Env:
+        """The environment a program started by the script gets: its exported variables."""
+        if all(v.exported for v in self.values.values()):
+            return self
+        env = Env({k: v for k, v in self.values.items() if v.exported}, self.complete)
+        env.sources = self.sources
+        return env
+
     def overlay(self, other: Env | dict[str, EnvValue]) -> Env:
         values = dict(self.values)
         values.update(other.values if isinstance(other, Env) else other)
-        return Env(values)
+        return Env(values, self.complete)
+
+    def completed(self) -> Env:
+        """The same variables, known to be the process's whole environment."""
+        return Env(self.values, complete=True)
 
     def set(self, item: EnvValue) -> None:
         self.values[item.name] = item
+        if item.name == MISSING_ENV:
+            self.complete = False
 
     def key(self) -> tuple[tuple[str, str], ...]:
         """A hashable view, to evaluate the settings once per distinct environment."""
-        return tuple(sorted((k, v.value) for k, v in self.values.items()))
+        return tuple(sorted((k, v.value) for k, v in self.values.items())) + (("\x00complete", str(self.complete)),)
 
 
 def unquote(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Process managers other than compose and Kubernetes: Procfile, supervisord, systemd.
+"""Process managers other than compose and Kubernetes: Procfile, supervisord, systemd,
+and s6-overlay services inside an image.
 
 Each yields named process definitions (a command line with its file and line, and a
 process count when the format has one, like supervisord's `numprocs`).
@@ -21,6 +22,7 @@ class ProcessDef:
     line: int
     count: int | None = None  # numprocs
     env: tuple[tuple[str, str], ...] = ()
+    directory: str | None = None  # the working directory the manager starts it in
 
 
 _PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
@@ -39,7 +41,8 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     text = repo.text(rel)
     if text is None or "[program:" not in text:
         return []
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    # supervisord, like configparser here, starts an inline comment at " ;".
+    parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";",))
     try:
         parser.read_string(text)
     except configparser.Error as exc:
@@ -51,7 +54,10 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
         command = parser.get(section, "command").strip()
-        number = next((i for i, line in enumerate(lines, start=1) if line.strip().startswith("command") and command[:20] in line), 1)
+        # The `command` line of this program's own section (commands often share a prefix).
+        header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
+        number = next((i for i, line in enumerate(lines[header:], start=header + 1)
+                       if line.strip().startswith("command") and "=" in line), header + 1)
         count = None
         if parser.has_option(section, "numprocs"):
             try:
@@ -62,7 +68,26 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if parser.has_option(section, "environment"):
             for pair in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")):
                 env.append(pair)
-        out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env)))
+        directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
+        out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
+    return out
+
+
+def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
+    """s6-overlay v3 long-running services (`.../s6-overlay/s6-rc.d/<name>/run`, copied into
+    the image): each `run` script starts one process. Oneshots (with an `up` file) only
+    prepare the container and are left out."""
+    out = []
+    for rel in repo.paths:
+        parts = rel.split("/")
+        if len(parts) < 4 or parts[-1] != "run" or parts[-3] != "s6-rc.d" or "s6-overlay" not in parts:
+            continue
+        folder = "/".join(parts[:-1])
+        kind = (repo.text(folder + "/type") or "longrun").strip() if repo.has(folder + "/type") else "longrun"
+        if kind != "longrun" or repo.has(folder + "/up"):
+            continue
+        name = parts[-2][4:] if parts[-2].startswith("svc-") else parts[-2]
+        out.append(ProcessDef(name, rel, rel, 1))
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import fnmatch
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env
+from pgslots.deploy.readers.pyfunc import UserFunction, call_user_function
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -120,6 +122,8 @@ def parse_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None) -> 
     )
     if parts.password:
         REDACTOR.register(unquote(parts.password))
+    # The role and the database are shown in the report (the application role).
+    REDACTOR.publish(unquote(parts.username or ""), unquote(parts.path.lstrip("/")))
 
     def item(value: Any) -> V:
         return V(value, where, env_var)
@@ -265,6 +269,7 @@ class Evaluator:
         self.notes: list[str] = []
         self.failed: list[tuple[str, int | None, str]] = []
         self.path = ""
+        self.call_depth = 0  # nesting of calls to the project's own functions (pyfunc)
 
     # ------------------------------------------------------------------ modules
 
@@ -348,11 +353,37 @@ class Evaluator:
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
+        elif isinstance(node, ast.For):
+            self.for_(node, ns)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             self.call_statement(node.value, ns)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            ns[node.name] = V(Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),))
+        elif isinstance(node, ast.ClassDef):
             ns[node.name] = V(Ref(f"def:{node.name}"), (self.ev(node.lineno),))
-        # loops, deletes, asserts, ...: configuration rarely lives there; ignored
+        # while loops, deletes, asserts, ...: configuration rarely lives there; ignored
+
+    MAX_LOOP = 64
+
+    def for_(self, node: ast.For, ns: dict[str, V]) -> None:
+        """`for alias in DATABASES: DATABASES[alias]["CONN_MAX_AGE"] = ...`: over something the
+        settings define themselves (a dict's keys, a list, a tuple) the body runs once per item.
+        Over anything else (`os.environ.items()`), or with break/continue/else, it is not run,
+        and the note says so."""
+        items = self.expr(node.iter, ns)
+        values: list | None = None
+        if isinstance(items.value, dict):
+            values = list(items.value.keys())
+        elif isinstance(items.value, (list, tuple)):
+            values = list(items.value)
+        jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
+        if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
+            source = ast.get_source_segment(self.repo.text(self.path) or "", node.iter) or ""
+            self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
+            return
+        for item in values:
+            self.assign(node.target, item if isinstance(item, V) else V(item, items.evidence), ns, node.lineno)
+            self.block(node.body, ns)
 
     def if_(self, node: ast.If, ns: dict[str, V]) -> None:
         test = self.expr(node.test, ns)
@@ -417,8 +448,13 @@ class Evaluator:
                 ns["__celery_conf__"].value[target.attr] = self.used_at(value, line)
 
     def call_statement(self, call: ast.Call, ns: dict[str, V]) -> None:
-        """`DATABASES["default"].update({...})`, `app.conf.update(...)`; other calls are not run."""
+        """`DATABASES["default"].update({...})`, `app.conf.update(...)`, django-split-settings
+        `include(...)`; other calls are not run."""
         func = call.func
+        target = self.expr(func, ns)
+        if isinstance(target.value, Ref) and target.value.name.endswith("split_settings.tools.include"):
+            self.split_settings_include(call, ns)
+            return
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault"):
             owner = self.expr(func.value, ns)
             if isinstance(owner.value, dict):
@@ -440,6 +476,24 @@ class Evaluator:
                 for kw in call.keywords:
                     if kw.arg:
                         conf.value[kw.arg] = self.used_at(self.expr(kw.value, ns), call.lineno)
+
+    def split_settings_include(self, call: ast.Call, ns: dict[str, V]) -> None:
+        """`include("components/base.py", optional("local_settings.py"))` runs each file (a
+        glob, relative to this one) in this namespace, like a star import; an `optional`
+        file that is not in the repository is skipped."""
+        folder = self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+        for arg in call.args:
+            optional = isinstance(arg, ast.Call) and bool(arg.args)
+            pattern = self.expr(arg.args[0] if optional else arg, ns)  # type: ignore[union-attr]
+            if not isinstance(pattern.value, str):
+                continue
+            wanted = join(folder, pattern.value)
+            matches = [p for p in self.repo.paths if fnmatch.fnmatchcase(p, wanted)] if any(c in wanted for c in "*?[") else (
+                [wanted] if self.repo.has(wanted) else [])
+            if not matches and not optional:
+                self.notes.append(f"{self.path}:{call.lineno}: include({pattern.value!r}) not found")
+            for path in sorted(matches):
+                self.module(path, into=ns)
 
     # ------------------------------------------------------------------ expressions
 
@@ -539,6 +593,10 @@ class Evaluator:
             return V(UNKNOWN, owner.evidence)
         if isinstance(node, ast.Call):
             return self.call(node, ns)
+        if isinstance(node, ast.NamedExpr):  # `if v := os.getenv("X"):`
+            value = self.expr(node.value, ns)
+            self.assign(node.target, value, ns, node.lineno)
+            return value
         if isinstance(node, ast.JoinedStr):
             parts: list[str] = []
             evidence: tuple[Evidence, ...] = ()
@@ -587,6 +645,13 @@ class Evaluator:
         for op, comparator in zip(node.ops, node.comparators):
             right = self.expr(comparator, ns)
             evidence += right.evidence
+            if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right.value, Ref) and right.value.name == "os.environ":
+                right = self.environ_contains(left)
+                if not right.known:
+                    return V(UNKNOWN, evidence)
+                result = result and (right.value if isinstance(op, ast.In) else not right.value)
+                left = right
+                continue
             a, b = left.plain(), right.plain()
             if a is UNKNOWN or b is UNKNOWN or _contains_unknown(a) or _contains_unknown(b):
                 return V(UNKNOWN, evidence, left.env_var or right.env_var)
@@ -627,6 +692,8 @@ class Evaluator:
         kwargs = {kw.arg: self.expr(kw.value, ns) for kw in node.keywords if kw.arg}
         ref = func.value.name if isinstance(func.value, Ref) else None
         data = func.value.data if isinstance(func.value, Ref) else None
+        if isinstance(data, UserFunction):
+            return call_user_function(self, data, args, kwargs, node.lineno)
         if ref is None:
             # methods of values we hold: "x".lower(), DATABASES.get("default"), ...
             if isinstance(node.func, ast.Attribute):
@@ -638,7 +705,7 @@ class Evaluator:
         if ref in ("os.environ.get", "os.getenv", "os.environ.setdefault", "getenv", "environ.get"):
             var = _const_str(args[0]) if args else None
             default = args[1] if len(args) > 1 else kwargs.get("default")
-            return self.env_lookup(var, default, None, node) if var else V(UNKNOWN)
+            return self.env_lookup(var, default, None, node, unset_is_none=True) if var else V(UNKNOWN)
         if ref in ("environ.Env", "environs.Env", "Env", "environ.FileAwareEnv"):
             scheme = {}
             for key, spec in kwargs.items():
@@ -694,7 +761,19 @@ class Evaluator:
             return self.db_url_from_env(var, default, node, extra)
         return self.env_lookup(var, default, cast, node)
 
-    def env_lookup(self, var: str, default: V | None, cast: str | None, node: ast.AST) -> V:
+    def environ_contains(self, name: V) -> V:
+        """`"X" in os.environ`: known when X is set, or when the environment is complete."""
+        if not name.known or not isinstance(name.value, str):
+            return V(UNKNOWN)
+        found = self.env.get(name.value)
+        if found is not None:
+            return V(True, (found.evidence,))
+        return V(False) if self.env.complete else V(UNKNOWN)
+
+    def env_lookup(self, var: str, default: V | None, cast: str | None, node: ast.AST, unset_is_none: bool = False) -> V:
+        """A variable's value from the environment read. With `unset_is_none` (os.getenv,
+        os.environ.get), a variable set nowhere is None when the process's environment is
+        complete (a compose service whose env files are all in the repository)."""
         line = getattr(node, "lineno", None)
         found = self.env.get(var)
         if found is not None and found.value != UNKNOWN_VALUE:
@@ -711,6 +790,9 @@ class Evaluator:
                 value = cast_value(value, cast)
             note = f"{var} is not set in any file read; default {value!r}"
             return V(value, (self.ev(line, Resolution.ENV_DEFAULT, note),), var, env_default=True)
+        if unset_is_none and self.env.complete:
+            note = f"{var} is not set in the process's environment: None"
+            return V(None, (self.ev(line, Resolution.ENV_DEFAULT, note),), var, env_default=True)
         return V(UNKNOWN, (self.ev(line, Resolution.ENV_DEFAULT, f"{var} is not set in any file read"),), var)
 
     def db_url_from_env(self, var: str, default: V | None, node: ast.Call, extra: dict[str, V]) -> V:
@@ -765,8 +847,8 @@ class Evaluator:
             if name == "str":
                 return dataclasses.replace(value, value=str(value.value))
             if name == "bool":
-                raw = value.value
-                return dataclasses.replace(value, value=cast_value(raw, "bool") if isinstance(raw, str) else bool(raw))
+                # Python's truthiness: bool("False") is True, bool("") is False.
+                return dataclasses.replace(value, value=bool(_plain(value.value)))
             if name in ("list", "tuple"):
                 return value if isinstance(value.value, list) else V(UNKNOWN, value.evidence)
             if name in ("max", "min") and all(a.known and isinstance(a.value, (int, float)) for a in args):

@@ -17,7 +17,9 @@ from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, Env
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
-_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
+_ARRAY_ASSIGN = re.compile(r"^(?:export\s+|local\s+|declare\s+(?:-a\s+)?)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<append>\+)?=\((?P<items>.*)\)\s*;?$", re.S)
+_FUNCTION = re.compile(r"^(?:function\s+(?P<a>[A-Za-z_][\w-]*)\s*(?:\(\s*\))?|(?P<b>[A-Za-z_][\w-]*)\s*\(\s*\))\s*(?P<brace>\{)?\s*(?P<body>.*)$")
+_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
 _DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
 _HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
@@ -26,15 +28,22 @@ _HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
 @dataclasses.dataclass(frozen=True)
 class Assignment:
     name: str
-    raw: str  # the right-hand side as written
+    raw: str  # the right-hand side as written (an array's items joined: `ARGS=(-k x)` -> "-k x")
     line: int
     conditional: bool  # inside an if/case/loop: may not run
+    guard: tuple[str, ...] | None = None  # the values of "$1" whose branch runs it
+    condition: str | None = None  # the test of the `if` it sits in (`! ` before it: the else branch)
+    append: bool = False  # `ARGS+=(--concurrency "$N")`
+    exported: bool = False  # `export X=1` (or `set -a` before it): in the environment of what the script runs
+    export_only: bool = False  # `export X`: marks an existing variable as exported
 
 
 @dataclasses.dataclass(frozen=True)
 class ScriptLaunch:
     launch: Launch
     line: int
+    background: bool = False  # `celery -A app worker &`: runs beside the script's main process
+    guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +53,21 @@ class Script:
     launches: tuple[ScriptLaunch, ...]
     hands_over: bool  # ends with exec "$@"
     calls: tuple[tuple[str, int], ...] = ()  # other scripts it runs: (word, line)
+    # Its shell functions: name -> (launches, assignments), guarded by the function's own "$1".
+    functions: dict[str, tuple[tuple[ScriptLaunch, ...], tuple[Assignment, ...]]] = dataclasses.field(default_factory=dict)
+
+    def assignments_for(self, arg: str | None) -> tuple[Assignment, ...]:
+        """The assignments that run when the script is given `arg` as "$1" (None: not known)."""
+        return tuple(a for a in self.assignments if _reaches(a.guard, arg, self.dispatch_values()))
+
+    def dispatch_values(self) -> set[str]:
+        return {v for item in (*self.launches, *self.assignments) if item.guard for v in item.guard if v != "*"}
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with backslash continuations joined and heredocs dropped."""
+def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
+    """(first line number, text) with backslash continuations joined and heredocs dropped.
+    In a Dockerfile, comment lines inside a continued instruction are removed first, as
+    Docker does (`ENV A=1 \\` / `# B=2 \\` / `C=3` sets A and C)."""
     out: list[tuple[int, str]] = []
     lines = text.splitlines()
     index = 0
@@ -55,8 +75,14 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         start = index + 1
         line = lines[index]
         index += 1
-        while line.rstrip().endswith("\\") and index < len(lines):
-            line = line.rstrip()[:-1] + " " + lines[index].strip()
+        while index < len(lines) and (line.rstrip().endswith("\\") or not dockerfile and _open_quote(line)):
+            if dockerfile and lines[index].lstrip().startswith("#"):
+                index += 1
+                continue
+            if line.rstrip().endswith("\\"):
+                line = line.rstrip()[:-1] + " " + lines[index].strip()
+            else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
+                line = line + "\n" + lines[index]
             index += 1
         heredoc = _HEREDOC.search(line)
         if heredoc and "<<<" not in line:
@@ -69,94 +95,302 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def _open_quote(line: str) -> bool:
+    """Whether a shell line ends inside a quoted string (comments and escapes considered)."""
+    quote = ""
+    escaped = False
+    for char in line:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return False
+    return bool(quote)
+
+
+_ARG_TEST = re.compile(r"""^(?:el)?if\s+\[\[?\s*["']?\$\{?1\}?["']?\s*==?\s*["']?([\w.:-]+)["']?\s*\]\]?""")
+_ARG_CASE = re.compile(r"""^case\s+["']?\$\{?1\}?["']?\s+in\b""")
+_CASE_PATTERN = re.compile(r"""^\(?\s*((?:["']?[\w.*:-]+["']?)(?:\s*\|\s*["']?[\w.*:-]+["']?)*)\s*\)\s*(.*)$""")
+_IF_TEST = re.compile(r"^(?:el)?if\s+(?P<test>.*?)\s*(?:;\s*then\b.*)?$")
+
+
+def _reaches(guard: tuple[str, ...] | None, arg: str | None, explicit: set[str]) -> bool:
+    """Whether a branch guarded by `guard` runs for "$1" = `arg` (`*`: no other branch matched)."""
+    if guard is None or arg is None:
+        return True
+    return arg in guard or ("*" in guard and arg not in explicit)
+
+
+@dataclasses.dataclass
+class _Scope:
+    """Where lines are being recorded: the script itself, or the body of one of its functions."""
+
+    launches: list[ScriptLaunch]
+    assignments: list[Assignment]
+    function: str | None = None
+    frames: list[list] = dataclasses.field(default_factory=list)  # [kind, guard, condition]
+    allexport: bool = False  # after `set -a`: every assignment is exported
+
+    def guard(self) -> tuple[str, ...] | None:
+        return next((frame[1] for frame in reversed(self.frames) if frame[1]), None)
+
+    def conditional(self) -> bool:
+        """Inside an `if`, loop or non-dispatch `case`: a dispatch branch itself always runs for its argument."""
+        return any(not frame[1] for frame in self.frames)
+
+    def condition(self) -> str | None:
+        return next((frame[2] for frame in reversed(self.frames) if frame[0] == "if"), None)
+
+
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
+    """Assignments, launches and calls of a shell script. Entrypoints that dispatch on their
+    first argument (`if [[ "$1" == "worker" ]]`, `case "$1" in worker) ...`) have each launch
+    and assignment tagged with the argument values that reach it (`guard`). A shell function's
+    launches and assignments are taken where it is called (`gunicorn) run_server asgi ;;`),
+    with the function's own "$1" dispatch decided by the call's argument."""
     text = repo.text(rel)
     if text is None:
         return None
-    assignments: list[Assignment] = []
-    launches: list[ScriptLaunch] = []
+    main = _Scope([], [])
+    scope = main
     calls: list[tuple[str, int]] = []
-    depth = 0
+    functions: dict[str, _Scope] = {}
     hands_over = False
     for number, raw in logical_lines(text):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        header = _FUNCTION.match(line)
+        if header and scope is main and not line.startswith(("if ", "case ")):
+            name = header["a"] or header["b"]
+            scope = functions[name] = _Scope([], [], name)
+            body = (header["body"] or "").strip()
+            if body.endswith("}"):  # `start() { exec gunicorn app.wsgi; }`
+                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls)
+                scope = main
+            continue
+        if scope is not main and line in ("{",):
+            continue
+        if scope is not main and line in ("}", "};") and not scope.frames:
+            scope = main
+            continue
+        frames = scope.frames
         first = line.split(None, 1)[0]
         if first in ("if", "case", "for", "while", "until"):
-            depth += 1
+            arg = _ARG_TEST.match(line)
+            kind = "case1" if _ARG_CASE.match(line) else ("if" if first == "if" else "loop")
+            test = _IF_TEST.match(line) if first == "if" else None
+            frames.append([kind, (arg.group(1),) if arg else None, test["test"] if test else None])
             # `if [ -z "$X" ]; then export X=1; fi` on one line
             for piece in re.split(r";\s*(?:then|do)\s+", line)[1:]:
-                _take_assignment(piece.split(";")[0].strip(), number, True, assignments)
+                _take_assignment(piece.split(";")[0].strip(), number, scope, True)
             if re.search(r"\bfi\s*$|\bdone\s*$|\besac\s*$", line):
-                depth -= 1
+                frames.pop()
             continue
         if first in ("fi", "done", "esac"):
-            depth = max(0, depth - 1)
+            if frames:
+                frames.pop()
             continue
+        if first == "elif" and frames:
+            arg = _ARG_TEST.match(line)
+            test = _IF_TEST.match(line)
+            frames[-1][1] = (arg.group(1),) if arg else None
+            frames[-1][2] = test["test"] if test else None
+        if first == "else" and frames and frames[-1][0] == "if":
+            frames[-1][1] = ("*",) if frames[-1][1] else None  # the default branch of a dispatch
+            frames[-1][2] = f"! {frames[-1][2]}" if frames[-1][2] else None
+        ends_pattern = False
+        if frames and frames[-1][0] == "case1":
+            pattern = _CASE_PATTERN.match(line)
+            if pattern and not line.startswith(("if ", "[")):
+                frames[-1][1] = tuple(p.strip().strip("'\"") for p in pattern.group(1).split("|"))
+                line = pattern.group(2).strip()
+            ends_pattern = line.endswith(";;")  # `worker) exec celery ... ;;` on one line
+            line = line[:-2].strip() if ends_pattern else line
+            if not line:
+                if ends_pattern:
+                    frames[-1][1] = None
+                continue
         if first in ("then", "else", "elif", "do"):
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
-        if _HANDOVER.match(line):
+        _read_line(line, number, scope, main, functions, calls)
+        if scope is main and line.strip() and _HANDOVER.match(line.strip()):
             hands_over = True
-            continue
-        if _DEFAULT_ASSIGN.match(line):
-            match = _DEFAULT_ASSIGN.match(line)
-            assert match
-            assignments.append(Assignment(match["name"], "${%s:-%s}" % (match["name"], match["value"]), number, True))
-            continue
-        if _take_assignment(line, number, depth > 0, assignments):
-            continue
-        words = split_words(line)
-        if not words:
-            continue
-        launch = launch_from_words(words)
-        if launch.program != "other":
-            launches.append(ScriptLaunch(launch, number))
-        elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
-            calls.append((words[1], number))
-        elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
-            calls.append((words[0], number))
-    return Script(rel, tuple(assignments), tuple(launches), hands_over, tuple(calls))
+        if ends_pattern and frames:
+            frames[-1][1] = None
+    bodies = {name: (tuple(f.launches), tuple(f.assignments)) for name, f in functions.items()}
+    return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
 
 
-def _take_assignment(line: str, number: int, conditional: bool, out: list[Assignment]) -> bool:
+def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
+               calls: list[tuple[str, int]]) -> None:
+    if _HANDOVER.match(line):
+        return
+    guard = scope.guard()
+    default = _DEFAULT_ASSIGN.match(line)
+    if default:
+        scope.assignments.append(Assignment(default["name"], "${%s:-%s}" % (default["name"], default["value"]), number, True, guard,
+                                            exported=scope.allexport))
+        return
+    if _take_assignment(line, number, scope, scope.conditional()):
+        return
+    words = split_words(line)
+    if not words:
+        return
+    launch = launch_from_words(words)
+    if launch.program == "other":
+        # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
+        launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
+                       if candidate.program != "other"), launch)
+    if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
+        _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
+    elif launch.program != "other":
+        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard))
+        if scope is not main:
+            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&"))  # also read as the script's own
+    elif guard and words[0] == "exec":
+        # `exec authentik` in a dispatch branch: the branch ends in a program we do not model,
+        # which must not leave its preparatory `manage.py` commands standing for it.
+        scope.launches.append(ScriptLaunch(launch, number, guard=guard))
+    elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
+        calls.append((words[1], number))
+    elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
+        calls.append((words[0], number))
+
+
+def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
+    """`run_backend_server asgi "${@:2}"`: the function's launches and assignments for that
+    argument, recorded where the call is (its branch, its conditions)."""
+    explicit = {v for item in (*function.launches, *function.assignments) if item.guard for v in item.guard if v != "*"}
+    guard = scope.guard()
+    conditional = scope.conditional()
+    for item in function.assignments:
+        if _reaches(item.guard, arg, explicit):
+            scope.assignments.append(dataclasses.replace(item, guard=guard, conditional=conditional or item.conditional))
+    if scope is main and guard is None:
+        return  # its launches are already the script's own
+    for launch in function.launches:
+        if _reaches(launch.guard, arg, explicit):
+            scope.launches.append(dataclasses.replace(launch, guard=guard))
+
+
+_EXPORT_ONLY = re.compile(r"^(?:export|declare\s+-x)\s+(?P<names>[A-Za-z_][A-Za-z0-9_]*(?:\s+[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
+_ALLEXPORT = re.compile(r"^set\s+(?P<sign>[-+])(?:[a-z]*a[a-z]*\b|o\s+allexport\b)")
+
+
+def _take_assignment(line: str, number: int, scope: _Scope, conditional: bool) -> bool:
+    allexport = _ALLEXPORT.match(line)
+    if allexport:
+        scope.allexport = allexport["sign"] == "-"
+        return True
+    exported = scope.allexport or line.startswith(("export ", "declare -x "))
+    only = _EXPORT_ONLY.match(line)
+    if only:
+        for name in only["names"].split():
+            scope.assignments.append(Assignment(name, "", number, conditional, scope.guard(), scope.condition(), exported=True, export_only=True))
+        return True
+    array = _ARRAY_ASSIGN.match(line)
+    if array:
+        scope.assignments.append(Assignment(array["name"], array["items"].strip(), number, conditional, scope.guard(),
+                                            scope.condition(), append=bool(array["append"]), exported=exported))
+        return True
     match = _ASSIGN.match(line)
     if not match or " " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$")):
         return False
     value = match["value"].strip()
     words = split_words(value) if value else [""]
-    out.append(Assignment(match["name"], words[0] if words else "", number, conditional))
+    scope.assignments.append(Assignment(match["name"], words[0] if words else "", number, conditional, scope.guard(), scope.condition(),
+                                        exported=exported))
     return True
 
 
-def apply_assignments(script: Script, env: Env, repo: RepoFiles) -> Env:
+_TEST = re.compile(r"""^(?P<neg>!\s+)?\[\[?\s*(?:(?P<op1>-[nz])\s+(?P<var>\S+)|(?P<left>\S+)\s*(?P<op2>==?|!=)\s*(?P<right>\S+))\s*\]\]?$""")
+
+
+def _test(condition: str | None, env: Env) -> bool | None:
+    """`[ -n "$X" ]`, `[[ -z "${X:-}" ]]`, `[ "$X" = "v" ]` and their negation (`! `, the else
+    branch) against the environment; None when the test is anything else or a value unknown."""
+    if not condition:
+        return None
+    negated = condition.startswith("! ")
+    match = _TEST.match(condition[2:] if negated else condition)
+    if match is None:
+        return None
+
+    def value(word: str) -> str | None:
+        text = split_words(word)
+        expanded = expand(text[0] if text else "", env)
+        if expanded.value is None and env.complete and all(env.get(name) is None for name in expanded.missing):
+            return ""  # set nowhere in a complete environment: empty
+        return expanded.value
+
+    if match["op1"]:
+        found = value(match["var"])
+        verdict = None if found is None else (bool(found) if match["op1"] == "-n" else not found)
+    else:
+        left, right = value(match["left"]), value(match["right"])
+        verdict = None if left is None or right is None else ((left == right) == (match["op2"] != "!="))
+    if verdict is None:
+        return None
+    return (not verdict) if negated != bool(match["neg"]) else verdict
+
+
+def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None = None) -> Env:
     """The environment after the script's assignments, as far as they can be known.
 
-    An assignment inside an `if` is taken only when the variable is not already set (the
-    common `if [ -z "${X:-}" ]; then export X=...` fallback); one whose value cannot be
-    known (`$(nproc)`) records the variable as unknown at that line.
+    An assignment inside an `if` whose test can be read (`[ -n "$X" ]`, `[ "$X" = v ]`) is taken
+    when the test holds. Otherwise it is taken only when the variable is not already set (the
+    common `if [ -z "${X:-}" ]; then export X=...` fallback); one whose value cannot be known
+    (`$(nproc)`) records the variable as unknown at that line. With `arg`, the branches of a
+    dispatch on "$1" that do not run for it are left out.
     """
     result = env.overlay({})
     incomplete = env.get(MISSING_ENV) is not None
-    for item in script.assignments:
-        if item.conditional and result.get(item.name) is not None:
+    for item in script.assignments_for(arg):
+        before = result.get(item.name)
+        if item.export_only:
+            if before is not None and not before.exported:
+                result.set(dataclasses.replace(before, exported=True))
             continue
-        if item.conditional and incomplete and item.name.isupper():
+        # A variable already in the environment stays exported when the script reassigns it.
+        exported = item.exported or (before is not None and before.exported)
+        verdict = _test(item.condition, result) if item.conditional else None
+        if verdict is False:
+            continue
+        if item.conditional and verdict is None and result.get(item.name) is not None:
+            continue
+        if item.conditional and verdict is None and incomplete and item.name.isupper():
             # `if [ -z "$X" ]; then X=default`: X may well be set by the env file we cannot see.
-            note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)}, which is not in the repository"
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, repo.quote(script.path, item.line), Resolution.LITERAL, note)))
+            note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)} (not in the repository)"
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, repo.quote(script.path, item.line), Resolution.LITERAL, note),
+                                exported=exported))
             continue
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
         if expanded.value is None:
             # Set, but to something only the running host knows (`$(nproc)`).
             note = "computed at run time: " + ", ".join(expanded.missing)
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note)))
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note), exported=exported))
             continue
         REDACTOR.register_named(item.name, expanded.value)
+        if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
+                and [u.name for u in expanded.used] == [item.name]:
+            # `X="${X:-}"` with X already set: the value, and its evidence, are where X was set.
+            result.set(dataclasses.replace(before, exported=exported))
+            continue
+        value, template = expanded.value, item.raw if expanded.used else None
+        if item.append and before is not None and before.value != UNKNOWN_VALUE:
+            value = f"{before.value} {value}".strip()
+            template = f"{before.template or before.value} {item.raw}".strip()
         resolution = Resolution.ENV_DEFAULT if expanded.defaulted else Resolution.LITERAL
-        note = f"{item.name}={redact_value(item.name, expanded.value)}"
-        result.set(EnvValue(item.name, expanded.value, Evidence(script.path, item.line, quoted, resolution, note)))
+        note = f"{item.name}={redact_value(item.name, value)}"
+        result.set(EnvValue(item.name, value, Evidence(script.path, item.line, quoted, resolution, note), template=template, exported=exported))
     return result
