@@ -69,7 +69,7 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
         f"prefork worker on a superuser role; max_connections={baseline.max_connections}, "
         f"{baseline.max_connections - baseline.usable_slots} reserved for superusers "
         f"({baseline.usable_slots} usable by the app). Open-loop load: arrival rates "
-        f"doubling stage by stage over {baseline.load_seconds:.0f} s, then a quiet tail."
+        f"tripling stage by stage over {baseline.load_seconds:.0f} s, then a quiet tail."
     )
     happened = [
         f"{baseline.web_failed} of {baseline.web_attempted} web requests failed, and "
