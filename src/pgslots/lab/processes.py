@@ -33,12 +33,16 @@ class ChildDied(RuntimeError):
 
 
 class Child:
-    """One started process group: a name for messages, the Popen, and its log file."""
+    """One started process group: a name for messages, the Popen, its log file, and the
+    signal that asks its leader to stop."""
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, name: str, process: subprocess.Popen[bytes], log: Path, stop_signal: int = signal.SIGTERM
+    ) -> None:
         self.name = name
         self.process = process
         self.log = log
+        self.stop_signal = stop_signal
 
     @property
     def pid(self) -> int:
@@ -65,20 +69,20 @@ class Child:
         self.process.poll()  # reap the leader so the group can empty
         return not _group_alive(self.process.pid)
 
-    def stop(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         """Ask the leader to stop, wait `grace` seconds for the whole group to go, then
         SIGKILL the group: whatever the leader left behind goes too."""
-        stop_together([self], sig, grace)
+        stop_together([self], grace)
 
 
-def stop_together(children: Sequence[Child], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+def stop_together(children: Sequence[Child], grace: float = 10.0) -> None:
     """Stop several groups at once (their graceful shutdowns overlap instead of adding up)."""
-    for signum, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
+    for stopping, wait in ((True, grace), (False, 5.0)):
         alive = [c for c in children if not c.gone()]
         if not alive:
             return
         for child in alive:
-            child.send(signum)
+            child.send(child.stop_signal if stopping else signal.SIGKILL)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and any(not c.gone() for c in alive):
             time.sleep(0.05)
@@ -143,6 +147,7 @@ class Children:
         log: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
     ) -> Child:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
@@ -155,7 +160,7 @@ class Children:
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,
             )
-        child = Child(name, process, log)
+        child = Child(name, process, log, stop_signal)
         with self._lock:
             self._children.append(child)
         return child
@@ -168,15 +173,15 @@ class Children:
                     f"last lines of {child.log}:\n{child.log_tail(800)}"
                 )
 
-    def stop(self, children: Sequence[Child], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
-        stop_together(children, sig, grace)
+    def stop(self, children: Sequence[Child], grace: float = 10.0) -> None:
+        stop_together(children, grace)
         with self._lock:
             self._children = [c for c in self._children if c not in children]
 
     def stop_all(self) -> None:
         with self._lock:
             children, self._children = list(self._children), []
-        stop_together(children, signal.SIGTERM, grace=5.0)
+        stop_together(children, grace=5.0)
 
 
 @contextlib.contextmanager

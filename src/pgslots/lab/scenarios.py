@@ -58,12 +58,12 @@ DEFAULT_LOAD = LoadPlan(
     # which frees a varying number of slots per bucket, and with doubling the error curve
     # came out flat in about one run in three.
     stages=(
-        Stage(seconds=6.0, web_rate=1.0, task_rate=1.0),
-        Stage(seconds=6.0, web_rate=3.0, task_rate=2.0),
-        Stage(seconds=6.0, web_rate=9.0, task_rate=3.0),
-        Stage(seconds=6.0, web_rate=27.0, task_rate=4.0),
+        Stage(seconds=5.0, web_rate=1.0, task_rate=1.0),
+        Stage(seconds=5.0, web_rate=3.0, task_rate=2.0),
+        Stage(seconds=5.0, web_rate=9.0, task_rate=3.0),
+        Stage(seconds=5.0, web_rate=27.0, task_rate=4.0),
     ),
-    tail_seconds=6.0,
+    tail_seconds=5.0,
 )
 
 
