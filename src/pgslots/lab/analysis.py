@@ -64,7 +64,10 @@ def analyse_baseline(scenario_dir: Path, *, show_command: bool = True) -> list[s
     result = json.loads((scenario_dir / "result.json").read_text())
     incident = _investigate(apm_export(scenario_dir), result)
     families = ", ".join(f"{name} {count}" for name, count in incident.by_combination.items())
-    lines = [f"  APM export: {incident.total} connection failures: {families}"]
+    # The window is the load's (see load_window): a failure answered after it is left out.
+    lines = [
+        f"  APM export, the {result['load_seconds']:.0f} s of load: {incident.total} connection failures: {families}"
+    ]
     if incident.shape is not None:
         counts = " -> ".join(str(c) for c in incident.shape.counts)
         lines.append(f"  curve per {int(result['bucket_seconds'])} s: {counts} ({incident.shape.label})")
