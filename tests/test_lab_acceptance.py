@@ -2,7 +2,7 @@
 and each remedy moves the measurements the way the domain predicts, under the same load.
 
 One lab run (one PostgreSQL) serves every test of this module: baseline, conn-max-age-0,
-django-pool and pgbouncer at half the default duration (12 s of load each). Assertions read
+django-pool and pgbouncer at 0.6 of the default duration (12 s of load each, 3 s stages). Assertions read
 the run's artifacts (samples, New Relic-format events through `pgslots events`), never
 constants: caps come from the scenario's own sizes.
 """
@@ -28,7 +28,7 @@ from pgslots.lab.scenarios import DEFAULT_LOAD, SCENARIOS, scaled_load
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-DURATION = 0.5
+DURATION = 0.6  # 3 s stages: the error curve's buckets are whole seconds
 PGBOUNCER_POOL = 4  # small enough that clients must wait at the burst's peak
 
 

@@ -94,9 +94,12 @@ def test_scale_moves_every_size_together():
     doubled = SCENARIOS["django-pool"].scaled(2)
     assert doubled.max_connections == 40 and doubled.web_processes == 4 and doubled.celery_concurrency == 8
     assert doubled.cap == 2 * SCENARIOS["django-pool"].cap
-    plan = scaled_load(DEFAULT_LOAD, 2, duration=0.5)
-    assert plan.load_seconds == DEFAULT_LOAD.load_seconds / 2
+    plan = scaled_load(DEFAULT_LOAD, 2, duration=0.6)
+    assert plan.load_seconds == DEFAULT_LOAD.load_seconds * 0.6
     assert [s.web_rate for s in plan.stages] == [2 * s.web_rate for s in DEFAULT_LOAD.stages]
+    assert plan.task_batch == 2 * DEFAULT_LOAD.task_batch  # one task per Celery child
+    # stages stay whole seconds, so that the error curve's buckets match them
+    assert [s.seconds for s in scaled_load(DEFAULT_LOAD, 1, duration=0.25).stages] == [1.0] * 4
 
 
 def test_resolve_names():
@@ -163,3 +166,12 @@ def test_skipped_scenario_is_one_line(monkeypatch):
     text = render.render_text([Skipped("pgbouncer", reason)])
     assert f"pgbouncer  skipped: {reason}" in text
     assert run.missing_parts(dataclasses.replace(SCENARIOS["baseline"])) is None
+
+
+def test_tasks_fan_out_in_periodic_batches_at_each_stage_rate():
+    plan = LoadPlan(stages=(Stage(10, 5, 1), Stage(10, 20, 4)), task_batch=4)
+    tasks = arrivals(plan, "task")
+    assert all(tasks.count(t) == 4 for t in tasks)  # one batch, one instant
+    first = sum(1 for t in tasks if t < 10)
+    assert (first, len(tasks) - first) == (8, 40)  # 1/s and 4/s on average
+    assert all(0 <= t < plan.load_seconds for t in tasks)

@@ -38,19 +38,39 @@ class Outcome:
 
 
 def arrivals(plan: LoadPlan, kind: str) -> list[float]:
-    """Poisson arrival times (seconds from the start) for `kind`, seeded, stage by stage."""
+    """Arrival times (seconds from the start) for `kind`, stage by stage: web requests are
+    Poisson (seeded); Celery tasks come as a periodic fan-out (see `fan_out_times`)."""
+    if kind == "task":
+        return fan_out_times(plan)
     rng = random.Random(f"{plan.seed}-{kind}")
     times: list[float] = []
     offset = 0.0
     for stage in plan.stages:
-        rate = stage.web_rate if kind == "web" else stage.task_rate
         t = offset
-        if rate > 0:
+        if stage.web_rate > 0:
             while True:
-                t += rng.expovariate(rate)
+                t += rng.expovariate(stage.web_rate)
                 if t >= offset + stage.seconds:
                     break
                 times.append(t)
+        offset += stage.seconds
+    return times
+
+
+def fan_out_times(plan: LoadPlan) -> list[float]:
+    """`task_batch` tasks at once, every `task_batch / task_rate` seconds, as a beat entry
+    that fans out does (the incident's Celery task was such a periodic job). A batch lands
+    on every idle Celery child together; that is what lets the worker's connections reach
+    the reserved slots while the web app holds all its own (see `scenarios.DEFAULT_LOAD`)."""
+    times: list[float] = []
+    offset = 0.0
+    for stage in plan.stages:
+        if stage.task_rate > 0:
+            interval = plan.task_batch / stage.task_rate
+            t = offset + interval / 2
+            while t < offset + stage.seconds:
+                times.extend([t] * plan.task_batch)
+                t += interval
         offset += stage.seconds
     return times
 

@@ -35,13 +35,15 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class LoadPlan:
-    """Open-loop arrivals (Poisson, seeded), stage by stage, then a quiet tail during which
-    the sampler keeps watching what the app still holds. At most `max_in_flight` requests
+    """Open-loop arrivals stage by stage (web requests Poisson and seeded, Celery tasks in
+    periodic batches of `task_batch`), then a quiet tail during which the sampler keeps
+    watching what the app still holds. At most `max_in_flight` requests
     are outstanding: arrivals beyond that are counted as dropped by the driver, never
     queued (queueing would turn the open loop into a closed one)."""
 
     stages: tuple[Stage, ...]
     tail_seconds: float = 8.0
+    task_batch: int = 4
     max_in_flight: int = 400
     request_timeout: float = 30.0
     seed: int = 5
@@ -57,6 +59,12 @@ DEFAULT_LOAD = LoadPlan(
     # leaked connections are closed whenever a process's garbage collector happens to run,
     # which frees a varying number of slots per bucket, and with doubling the error curve
     # came out flat in about one run in three.
+    # Tasks come in batches of 4, one per Celery child, at 1 batch per second at the peak.
+    # Between batches the web app fills every slot its role may use; each batch then puts
+    # the superuser worker's connections into the reserved slots, and for the half second
+    # a task lasts, the web app's next attempts find no slot at all ("too many clients").
+    # Spread evenly (Poisson) the tasks kept about 2 children busy all the time, which held
+    # the web app below its limit, and that family was missing from some runs.
     stages=(
         Stage(seconds=5.0, web_rate=1.0, task_rate=1.0),
         Stage(seconds=5.0, web_rate=3.0, task_rate=2.0),
@@ -142,14 +150,17 @@ class Scenario:
 
 def scaled_load(plan: LoadPlan, factor: float, *, duration: float = 1.0) -> LoadPlan:
     """Rates follow `factor` (more processes and slots need more traffic to exhaust);
-    `duration` stretches or shrinks every stage and the tail."""
+    `duration` stretches or shrinks every stage and the tail. Stages stay whole seconds:
+    the error curve is bucketed by stage, and `pgslots events` buckets are whole seconds."""
     return dataclasses.replace(
         plan,
         stages=tuple(
-            Stage(s.seconds * duration, s.web_rate * factor, s.task_rate * factor) for s in plan.stages
+            Stage(max(1.0, float(round(s.seconds * duration))), s.web_rate * factor, s.task_rate * factor)
+            for s in plan.stages
         ),
         tail_seconds=plan.tail_seconds * duration,
         max_in_flight=max(50, int(plan.max_in_flight * factor)),
+        task_batch=max(1, math.floor(plan.task_batch * factor + 0.5)),  # one per Celery child
     )
 
 
