@@ -2,9 +2,9 @@
 and each remedy moves the measurements the way the domain predicts, under the same load.
 
 One lab run (one PostgreSQL) serves every test of this module: baseline, conn-max-age-0,
-django-pool and pgbouncer at 0.6 of the default duration (12 s of load each, 3 s stages). Assertions read
-the run's artifacts (samples, New Relic-format events through `pgslots events`), never
-constants: caps come from the scenario's own sizes.
+django-pool and pgbouncer at 0.6 of the default duration (12 s of load each, 3 s stages).
+Assertions read the run's artifacts (samples, New Relic-format events through `pgslots
+events`), never constants: caps come from the scenario's own sizes.
 """
 
 from __future__ import annotations

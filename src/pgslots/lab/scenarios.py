@@ -37,9 +37,9 @@ class Stage:
 class LoadPlan:
     """Open-loop arrivals stage by stage (web requests Poisson and seeded, Celery tasks in
     periodic batches of `task_batch`), then a quiet tail during which the sampler keeps
-    watching what the app still holds. At most `max_in_flight` requests
-    are outstanding: arrivals beyond that are counted as dropped by the driver, never
-    queued (queueing would turn the open loop into a closed one)."""
+    watching what the app still holds. At most `max_in_flight` requests are outstanding:
+    arrivals beyond that are counted as dropped by the driver, never queued (queueing
+    would turn the open loop into a closed one)."""
 
     stages: tuple[Stage, ...]
     tail_seconds: float = 8.0
