@@ -152,8 +152,9 @@ def test_broken_files_become_findings_and_the_audit_goes_on(tmp_path: Path) -> N
     (repo / "docker-compose.staging.yml").write_text("services:\n  web: [unclosed\n")
     (repo / "config" / "settings" / "production.py").write_text(
         (repo / "config" / "settings" / "production.py").read_text() + "\ndef broken(:\n")
-    unreadable = repo / "Procfile"
-    unreadable.write_text("web: gunicorn x.wsgi\n")
+    # a file the audit reads (compose's env_file); a Procfile would not do: with a
+    # production compose file present the audit never opens it, so nothing is missing
+    unreadable = repo / ".envs" / ".production" / ".postgres-example"
     unreadable.chmod(0)
     try:
         data = audit_json(repo)
@@ -163,7 +164,7 @@ def test_broken_files_become_findings_and_the_audit_goes_on(tmp_path: Path) -> N
     assert any("docker-compose.staging.yml" in m and "invalid YAML" in m for m in messages)
     assert any("production.py" in m and "syntax error" in m for m in messages)
     if os.geteuid() != 0:  # root reads anything: the permission case only holds for others
-        assert any("Procfile" in m for m in messages)
+        assert any(".postgres-example" in m and "Permission denied" in m for m in messages)
     assert any(g["name"] == "django" for g in data["topology"]["groups"])
 
 
