@@ -1,6 +1,6 @@
 """The types of the deployment model: process groups, their connection demand, the slots.
 
-Readers produce facts with `Evidence`; `topology.py` turns them into `ProcessGroup`s and
+Readers produce facts with `Evidence`; `assembly.py` turns them into `ProcessGroup`s and
 `budget.py` computes demand and usable slots. Every count is a `Quantity`: a value with its
 proof, or an unknown that the user can supply with `--assume NAME=VALUE`.
 """
