@@ -14,7 +14,7 @@ from pgslots.diagnose.join import build
 from pgslots.diagnosis import Diagnosis
 from pgslots.evidence import Evidence
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
-from pgslots.remedies import Change, Remedy
+from pgslots.remedy import Change, Remedy
 from pgslots.report import diagnose_json, diagnose_markdown, diagnose_text
 from pgslots.serde import from_jsonable
 

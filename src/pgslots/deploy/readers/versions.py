@@ -4,7 +4,8 @@ Only the packages that change the connection model are looked for: Django (ASGI 
 request from 4.0, the pool from 5.1, the 5.0.0/5.0.1 leak), psycopg/psycopg2 (the pool
 needs psycopg 3; retries over every address from 3.1.13), psycopg-pool, Celery (closes per
 task from 5.6), gunicorn (native ASGI worker from 24), uvicorn. Lock files (exact) beat
-requirements (pins or ranges); production requirements beat local/test ones.
+requirements (pins or ranges); production requirements beat local/test ones. Reading a
+version once found (exact, lower bound) is `pgslots.versions`.
 """
 
 from __future__ import annotations
@@ -134,27 +135,4 @@ def _pyproject(repo: RepoFiles, rel: str, rank: int, offer) -> None:  # noqa: AN
             offer(rank, name, exact, rel, _line_of(lines, f"{name} ="), f"{name} = {version!r}")
 
 
-def exact_version(facts: list[VersionFact] | tuple[VersionFact, ...], package: str) -> tuple[int, ...] | None:
-    """The pinned version as a tuple, or None when only a range (or nothing) is known."""
-    for fact in facts:
-        if fact.package == package:
-            if re.fullmatch(r"\d+(\.\d+)*", fact.version):
-                return tuple(int(p) for p in fact.version.split("."))
-            return None
-    return None
-
-
-def lower_bound(facts: list[VersionFact] | tuple[VersionFact, ...], package: str) -> tuple[int, ...] | None:
-    """The lowest version a range allows (`>=5.1` -> (5, 1)), or the exact pin."""
-    exact = exact_version(facts, package)
-    if exact:
-        return exact
-    for fact in facts:
-        if fact.package == package:
-            match = re.search(r"(?:>=|~=|\^|==)\s*(\d+(?:\.\d+)*)", fact.version)
-            if match:
-                return tuple(int(p) for p in match[1].split("."))
-    return None
-
-
-__all__ = ["read_versions", "exact_version", "lower_bound", "join"]
+__all__ = ["read_versions", "join"]
