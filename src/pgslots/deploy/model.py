@@ -35,25 +35,49 @@ class Quantity:
     value: int | None
     evidence: tuple[Evidence, ...] = ()
     unknown: str | None = None
+    floor: int = 1  # what the budget takes while unknown: 0 for a unit that may not run at all
 
     @property
     def known(self) -> bool:
         return self.value is not None
 
 
+Bound = Literal["number", "unbounded", "unknown"]
+"""What bounds a worst case: a `number`; nothing (`unbounded`: ASGI without a limit, a leak);
+or what pgslots cannot see (`unknown`: a group it cannot model, until `--assume` sets it)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Demand:
     """Simultaneous server connections a group can hold: `steady` when idle or at a normal
-    load, `worst` at its peak; `worst is None` means unbounded (ASGI without a concurrency
-    limit, a leak). `formula` spells out the arithmetic, e.g. "16 hosts x 4 workers x 1"."""
+    load, `worst` at its peak. `worst` is a number only when `bound` is "number"; `steady` is
+    None for a group pgslots cannot model (a total's steady is the sum of the known ones).
+    `formula` spells out the arithmetic, e.g. "16 hosts x 4 workers x 1"."""
 
-    steady: int
+    steady: int | None
     worst: int | None
     formula: str = ""
+    bound: Bound = "number"
+
+    def __post_init__(self) -> None:
+        # `Demand(steady, None)` (and documents written before `bound` existed) mean unbounded.
+        if self.worst is None and self.bound == "number":
+            object.__setattr__(self, "bound", "unbounded")
 
     @property
     def unbounded(self) -> bool:
-        return self.worst is None
+        return self.bound == "unbounded"
+
+    @property
+    def unknown(self) -> bool:
+        return self.bound == "unknown"
+
+
+def combine_bounds(bounds: list[Bound]) -> Bound:
+    """A sum is unbounded if any part is, else unknown if any part is, else a number."""
+    if "unbounded" in bounds:
+        return "unbounded"
+    return "unknown" if "unknown" in bounds else "number"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +122,8 @@ class ProcessGroup:
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it
     source: str = ""  # where the group was defined: "docker-compose.production.yml:12", ...
     notes: tuple[str, ...] = ()
+    unit: str = ""  # the deployment unit that runs it (see `Unit`)
+    unknown_reason: str = ""  # why pgslots cannot model it (concurrency_model "unmodelled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +151,9 @@ class Unknown:
     name: str  # the --assume key, e.g. "web.hosts"
     question: str  # "How many hosts run the web service?"
     floor_value: int  # the value used for the floor (usually 1)
-    adds_per_unit: int | None  # connections each extra unit adds at worst; None if unbounded
+    adds_per_unit: int | None  # connections each extra unit adds at worst; None: see `adds_bound`
     assumed: int | None = None  # set when the user supplied it
+    adds_bound: Bound = "number"  # "unbounded" or "unknown" when adds_per_unit is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +230,9 @@ class Topology:
     unused_configs: tuple[Evidence, ...] = ()  # e.g. a postgresql.conf that nothing mounts
 
     def total_demand(self) -> tuple[int, int | None]:
-        """(steady, worst) over all groups; worst is None when any group is unbounded."""
-        steady = sum(g.demand.steady for g in self.groups)
-        worsts = [g.demand.worst for g in self.groups]
-        return steady, (None if any(w is None for w in worsts) else sum(w for w in worsts if w is not None))
+        """(steady, worst) over all groups: steady sums the known groups; worst is None when
+        any group is unbounded or unknown (`combine_bounds` says which)."""
+        steady = sum(g.demand.steady or 0 for g in self.groups)
+        if combine_bounds([g.demand.bound for g in self.groups]) != "number":
+            return steady, None
+        return steady, sum(g.demand.worst or 0 for g in self.groups)
