@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from pgslots.cli import OutputFormat, app, check_format, emit, guarded
+from pgslots.envelope import dumps, envelope
 from pgslots.findings import Check, load_all_checks
 
 
@@ -43,11 +43,11 @@ def codes_command(
     check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown))
     checks = load_all_checks()
     if fmt is OutputFormat.json:
-        text = json.dumps(
-            [{"code": c.code, "severity": c.severity.value, "area": c.area, "title": c.title, "hint": c.hint}
-             for c in checks.values()],
-            indent=2,
-        )
+        codes = [
+            {"code": c.code, "severity": c.severity.value, "area": c.area, "title": c.title, "hint": c.hint}
+            for c in checks.values()
+        ]
+        text = dumps(envelope("codes", {"codes": codes}))
     elif fmt is OutputFormat.markdown:
         text = render_codes_markdown(checks)
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -168,7 +167,7 @@ def demo_command(
     results, meta = _run(chosen, 1.0, 1.0, out, postgres_bin, None, quiet=not stderr_is_terminal(), analyse=True)
     analysis = meta.pop("events_analysis", [])
     if fmt is OutputFormat.json:
-        text = json.dumps({**json.loads(render.to_json(results, meta)), **demo.summary_json(results, analysis)}, indent=2)
+        text = render.to_json(results, {**meta, **demo.summary_json(results, analysis)}, command="demo")
     else:
         text = demo.story(results, analysis, out)
     emit(text, output)

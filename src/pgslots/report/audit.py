@@ -12,9 +12,9 @@ from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
+from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
-SCHEMA = "pgslots.audit/1"
 
 
 def _steady(demand: Demand) -> str:
@@ -190,7 +190,7 @@ def render_json(diagnosis: Diagnosis) -> str:
         summary = {"steady": t.demand.steady, "worst": t.demand.worst, "bound": t.demand.bound, "verdict": verdict(t),
                    "unknown_groups": [g.name for g in budget.unknown_groups(t)], "usable": t.slots.usable,
                    "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
-    return json.dumps({"schema": SCHEMA, "tool": f"pgslots {__version__}", "summary": summary, **data}, indent=2)
+    return dumps(envelope("audit", {"summary": summary, **data}))
 
 
 def render_sarif(diagnosis: Diagnosis) -> str:
