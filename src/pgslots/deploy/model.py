@@ -60,9 +60,12 @@ class Demand:
     bound: Bound = "number"
 
     def __post_init__(self) -> None:
-        # `Demand(steady, None)` (and documents written before `bound` existed) mean unbounded.
+        # `Demand(steady, None)` (and documents written before `bound` existed) mean unbounded;
+        # a number is always bound "number".
         if self.worst is None and self.bound == "number":
             object.__setattr__(self, "bound", "unbounded")
+        elif self.worst is not None and self.bound != "number":
+            object.__setattr__(self, "bound", "number")
 
     @property
     def unbounded(self) -> bool:
@@ -211,6 +214,22 @@ class DjangoFacts:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unit:
+    """One deployment unit: a compose file (with its overlays), a set of Kubernetes manifests,
+    a Procfile, a set of supervisord programs or systemd units... Each runs on hosts of its
+    own. The audit lists every candidate it found, kept or dropped, with why."""
+
+    name: str  # "docker-compose.worker" (a compose file's stem), "Procfile", "kubernetes", ...
+    kind: str  # compose, kubernetes, helm, kustomize, procfile, supervisord, systemd, s6, ansible, dockerfile
+    paths: tuple[str, ...]
+    kept: bool
+    why: str
+    hosts: str | None = None  # the --assume key of its own hosts ("docker-compose.worker.hosts")
+    hosts_floor: int = 1  # 0: it may not run at all; 1: at least one host runs it
+    groups: tuple[str, ...] = ()  # the process groups it contributes
+
+
+@dataclasses.dataclass(frozen=True)
 class Topology:
     """Everything the audit learnt about a deployment."""
 
@@ -228,6 +247,7 @@ class Topology:
     django: DjangoFacts | None = None
     sources: tuple[str, ...] = ()  # the files that defined the deployment, and why they were chosen
     unused_configs: tuple[Evidence, ...] = ()  # e.g. a postgresql.conf that nothing mounts
+    units: tuple[Unit, ...] = ()  # every deployment unit found, kept or dropped, with why
 
     def total_demand(self) -> tuple[int, int | None]:
         """(steady, worst) over all groups: steady sums the known groups; worst is None when

@@ -69,7 +69,7 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
         out.append(dataclasses.replace(
             spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
             source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
-            entry_words=None, workdir=item.directory or spec.workdir,
+            entry_words=None, workdir=item.directory or spec.workdir, command_line_at=None,
         ))
     return out
 
@@ -127,21 +127,13 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
     elif launch is not None and spec.command_at is not None and spec.words == (spec.dockerfile.cmd if spec.dockerfile else None):
         where = spec.command_at
+    elif launch is not None and spec.command_line_at is not None:
+        where = spec.command_line_at
     elif launch is not None and spec.source.line is not None:
-        line = spec.source.line
-        where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
+        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
     return Resolved(spec, launch, env, where, evidence, companions)
-
-
-def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
-    for compose in s.composes:
-        if compose.path == spec.source.path:
-            service = compose.services.get(spec.name)
-            if service is not None:
-                return service.command_line
-    return spec.source.line
 
 
 INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
