@@ -24,7 +24,7 @@ from pgslots.deploy.readers.django_settings import (
     SettingsChoice, SettingsRead, alias_facts, choose_settings, read_settings,
 )
 from pgslots.deploy.readers.docker import (
-    ComposeFile, Dockerfile, compose_score, is_compose_file, read_compose, read_dockerfile,
+    ComposeFile, Dockerfile, compose_score, container_command, is_compose_file, read_compose, read_dockerfile,
 )
 from pgslots.deploy.readers.envfiles import (
     MISSING_ENV, Env, EnvValue, is_env_file, parse_env_file, production_score, resolve_env_file,
@@ -35,7 +35,7 @@ from pgslots.deploy.readers.postgres import (
     flags_from_argv, pgbouncer_from_env, read_pgbouncer_ini, read_postgresql_conf,
 )
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
-from pgslots.deploy.readers.scripts import apply_assignments, read_script
+from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.servers import Shape, shape_of, unmodelled
 from pgslots.evidence import Evidence, Resolution
@@ -56,6 +56,7 @@ class ProcessSpec:
     dockerfile: Dockerfile | None = None
     workdir: str = ""
     command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
+    entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
 @dataclasses.dataclass
@@ -268,8 +269,9 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        start = dockerfile.start(service.target) if dockerfile else None
         if service.command is None and service.entrypoint is None and (
-            dockerfile is None or not (dockerfile.cmd or dockerfile.entrypoint) or _infra_base(dockerfile)
+            start is None or not (start.cmd or start.entrypoint) or _infra_base(dockerfile)
         ):
             continue  # a third-party or infrastructure image run as is (redis, nginx, traefik, postgres)
         if dockerfile is not None and dockerfile.base_images and (
@@ -283,17 +285,24 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         scale = Quantity(service.scale, (Evidence(compose.path, service.scale_line, s.repo.quote(compose.path, service.scale_line)),)) if service.scale is not None else Quantity(1)
         if service.scale == 0:
             continue
+        runs = container_command(start, dockerfile.path if dockerfile else None, service)
+        notes.extend(runs.notes)
         specs.append(
             ProcessSpec(
-                name=service.name, words=service.command or (dockerfile.cmd if dockerfile else None), env=env,
+                name=service.name, words=runs.command or None, env=env,
                 source=Evidence(compose.path, service.line, f"service {service.name}"),
                 hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
-                entry_words=service.entrypoint or (dockerfile.entrypoint if dockerfile else None),
+                entry_words=runs.entrypoint or None,
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
-                command_at=_cmd_evidence(s, dockerfile) if service.command is None and dockerfile and dockerfile.cmd else None,
+                command_at=_at(s, runs.command_at),
+                entry_at=_at(s, runs.entrypoint_at),
             )
         )
     return specs
+
+
+def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:
+    return Evidence(where[0], where[1], s.repo.quote(where[0], where[1])) if where else None
 
 
 def _cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:
@@ -397,7 +406,7 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
         out.append(dataclasses.replace(
             spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
             source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
-            entry_words=None, workdir=item.directory or spec.workdir,
+            entry_words=None, workdir=item.directory or spec.workdir, command_at=None, entry_at=None,
         ))
     return out
 
@@ -411,6 +420,10 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
             continue
         if word in dockerfile.copies and repo.has(dockerfile.copies[word]):
             return dockerfile.copies[word]
+        if "/" not in word:  # a command found through PATH (`docker-entrypoint.sh`)
+            for folder in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"):
+                if repo.has(dockerfile.copies.get(f"{folder}/{word}", "")):
+                    return dockerfile.copies[f"{folder}/{word}"]
         for dest, src in dockerfile.copies.items():
             if dest and word.startswith(dest.rstrip("/") + "/"):
                 candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[len(dest.rstrip("/")) + 1:]
@@ -437,23 +450,26 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
         tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
         spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
-    if spec.entry_words:
-        entry = locate(s, spec.entry_words[0], spec)
-        script = read_script(s.repo, entry) if entry else None
-        if script is not None and any(item.guard for item in script.launches):
-            # An entrypoint that dispatches on its first argument (`ak worker`, `entrypoint.sh web`):
-            # the command is the argument it is given.
-            spec = dataclasses.replace(spec, entry_words=None, words=[entry] + list(spec.words or []))
-        elif script is not None:
-            env = apply_assignments(script, env, s.repo)
-            if not spec.words and script.launches:
-                spec = dataclasses.replace(spec, words=list(script.launches[-1].launch.argv))
+    if spec.entry_words or spec.words:
+        # ENTRYPOINT + CMD, through wrappers and entry scripts ending in `exec "$@"`.
+        argv = list(spec.entry_words or []) + list(spec.words or [])
+        passed = hand_over(argv, env, s.repo, lambda word: locate(s, word, spec))
+        env = passed.env
+        s.notes.extend(passed.notes)
+        program = unwrap(first_command(passed.argv))[0]
+        position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
+        if position < len(spec.entry_words or []) and spec.entry_at is not None:
+            # The program is named in the ENTRYPOINT (`["gunicorn", "app.wsgi"]`); CMD adds options.
+            if spec.words and spec.command_at is not None:
+                evidence.append(spec.command_at)
+            spec = dataclasses.replace(spec, command_at=spec.entry_at)
+        spec = dataclasses.replace(spec, entry_words=None, words=passed.argv)
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
     if launch is not None and launch.program == "other" and words:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
-    elif launch is not None and spec.command_at is not None and spec.words == (spec.dockerfile.cmd if spec.dockerfile else None):
+    elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
         line = spec.source.line
@@ -901,7 +917,7 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
         notes.append("beat must run exactly once per deployment")
     elif shape.concurrency_model == "job":
         hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
-    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
+    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence] + item.script_evidence
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
     by_location: dict[str, Evidence] = {}
