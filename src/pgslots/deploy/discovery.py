@@ -23,6 +23,7 @@ from pgslots.deploy.readers.docker import (
     Service,
     Dockerfile,
     compose_score,
+    container_command,
     is_compose_file,
     read_compose,
     read_dockerfile,
@@ -63,12 +64,12 @@ class ProcessSpec:
     dockerfile: Dockerfile | None = None
     workdir: str = ""
     command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
-    command_line_at: Evidence | None = None  # the deployment file's `command:` line
     unknown_reason: str = ""  # set when pgslots cannot see what it runs: an unknown group, never a zero
     client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
     unit: str = ""  # the deployment unit it belongs to
+    entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
 
@@ -296,7 +297,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             env = env_files_env(s, service.env_files, notes).overlay(service.environment).completed()
             specs.append(ProcessSpec(name=service.name, words=service.command, env=env, source=source,
                                      hosts=Quantity(1, (), None), replicas=scale, client="backup",
-                                     command_line_at=_command_evidence(s, service)))
+                                     command_at=_command_evidence(s, service)))
             continue
         if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image)):
             continue
@@ -312,6 +313,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        start = dockerfile.start(service.target) if dockerfile else None
         if dockerfile is not None and (infra_base(dockerfile) or dockerfile.base_images and (
             POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1]))):
             continue  # the database server, pgbouncer or a proxy, built with the project's own config
@@ -319,6 +321,9 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         # The image's ENV, the env files and `environment:` are the container's whole
         # environment (unless an env file is missing).
         env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
+        # Docker's and compose's rules decide what the container runs (ENTRYPOINT + CMD).
+        runs = container_command(start, dockerfile.path if dockerfile else None, service)
+        notes.extend(runs.notes)
         unknown_reason = ""
         client = None
         if dockerfile is None and service.dockerfile is None:
@@ -329,18 +334,18 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
                                   + (f"; it connects to the database ({client.location()})" if client else "")
                                   + ": what it runs and how many connections it opens cannot be read")
-        elif not words and not (dockerfile and (dockerfile.cmd or dockerfile.entrypoint)):
+        elif not (runs.command or runs.entrypoint):
             unknown_reason = (f"built from {dockerfile.path if dockerfile else service.dockerfile}, which "
                               + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
                               + ", and the service gives no command")
         specs.append(
             ProcessSpec(
-                name=service.name, words=service.command or (dockerfile.cmd if dockerfile else None), env=env,
+                name=service.name, words=runs.command or None, env=env,
                 source=source, hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
-                entry_words=service.entrypoint or (dockerfile.entrypoint if dockerfile else None),
+                entry_words=runs.entrypoint or None,
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
-                command_at=cmd_evidence(s, dockerfile) if service.command is None and dockerfile and dockerfile.cmd else None,
-                command_line_at=_command_evidence(s, service), unknown_reason=unknown_reason,
+                command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
+                unknown_reason=unknown_reason,
                 client="other-app" if client is not None else "", client_evidence=client,
                 third_party=dockerfile is None and service.dockerfile is None,
             )
@@ -351,6 +356,10 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
 def _command_evidence(s: Scan, service: Service) -> Evidence:
     line = service.command_line or service.line
     return Evidence(service.command_file, line, s.repo.quote(service.command_file, line))
+
+
+def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:
+    return Evidence(where[0], where[1], s.repo.quote(where[0], where[1])) if where else None
 
 
 def cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:

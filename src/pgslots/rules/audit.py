@@ -61,7 +61,7 @@ PGBOUNCER_CLIENTS = define("PGS022", "pgbouncer's max_client_conn is below the a
                            "Raise max_client_conn above the clients' worst case, or clients get 'no more connections allowed (max_client_conn)'.", area=AREA)
 DEPLOY_OVERLAP = define("PGS023", "Restarts and rolling deploys overlap old and new processes", Severity.INFO,
                         "Keep headroom for a second copy of the largest group during a deploy or gunicorn HUP.", area=AREA)
-UNKNOWN_GROUP = define("PGS025", "A process group pgslots cannot model: the verdict is unknown", Severity.ERROR,
+UNKNOWN_GROUP = define("PGS026", "A process group pgslots cannot model: the verdict is unknown", Severity.ERROR,
                        "Supply its counts with --assume GROUP.processes=N --assume GROUP.per_process=N (connections per process); "
                        "until then the worst case is unknown, never \"fits\".", area=AREA)
 ADDRESS_RETRIES = define("PGS024", "psycopg tries every address of the database host", Severity.INFO,
