@@ -9,8 +9,8 @@ import dataclasses
 from pathlib import Path
 
 from pgslots.deploy import budget
+from pgslots.deploy.assembly import build
 from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology
-from pgslots.deploy.topology import build
 from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence, Resolution

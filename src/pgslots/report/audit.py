@@ -11,9 +11,9 @@ from pgslots import __version__
 from pgslots.deploy.model import ProcessGroup, Quantity, Topology, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
+from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
-SCHEMA = "pgslots.audit/1"
 
 
 def _n(value: int | None) -> str:
@@ -164,7 +164,7 @@ def render_json(diagnosis: Diagnosis) -> str:
     if t is not None and t.demand is not None:
         summary = {"steady": t.demand.steady, "worst": t.demand.worst, "usable": t.slots.usable,
                    "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
-    return json.dumps({"schema": SCHEMA, "tool": f"pgslots {__version__}", "summary": summary, **data}, indent=2)
+    return dumps(envelope("audit", {"summary": summary, **data}))
 
 
 def render_sarif(diagnosis: Diagnosis) -> str:
