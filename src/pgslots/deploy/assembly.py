@@ -40,6 +40,7 @@ def build(root: Path) -> Topology:
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
     resolved = [resolve(s, spec) for spec in specs]
+    notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
     envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
     settings = SettingsReader(repo, s.resolver, envs)
@@ -144,7 +145,7 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
         notes.append("beat must run exactly once per deployment")
     elif shape.concurrency_model == "job":
         hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
-    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
+    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence] + item.script_evidence
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
     by_location: dict[str, Evidence] = {}

@@ -22,6 +22,7 @@ from pgslots.deploy.readers.docker import (
     ComposeFile,
     Dockerfile,
     compose_score,
+    container_command,
     is_compose_file,
     read_compose,
     read_dockerfile,
@@ -62,6 +63,7 @@ class ProcessSpec:
     dockerfile: Dockerfile | None = None
     workdir: str = ""
     command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
+    entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
 
@@ -263,8 +265,9 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        start = dockerfile.start(service.target) if dockerfile else None
         if service.command is None and service.entrypoint is None and (
-            dockerfile is None or not (dockerfile.cmd or dockerfile.entrypoint) or infra_base(dockerfile)
+            start is None or not (start.cmd or start.entrypoint) or infra_base(dockerfile)
         ):
             continue  # a third-party or infrastructure image run as is (redis, nginx, traefik, postgres)
         if dockerfile is not None and dockerfile.base_images and (
@@ -278,17 +281,24 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         scale = Quantity(service.scale, (Evidence(compose.path, service.scale_line, s.repo.quote(compose.path, service.scale_line)),)) if service.scale is not None else Quantity(1)
         if service.scale == 0:
             continue
+        # Docker's and compose's rules decide what the container runs (ENTRYPOINT + CMD).
+        runs = container_command(start, dockerfile.path if dockerfile else None, service)
+        notes.extend(runs.notes)
         specs.append(
             ProcessSpec(
-                name=service.name, words=service.command or (dockerfile.cmd if dockerfile else None), env=env,
+                name=service.name, words=runs.command or None, env=env,
                 source=Evidence(compose.path, service.line, f"service {service.name}"),
                 hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
-                entry_words=service.entrypoint or (dockerfile.entrypoint if dockerfile else None),
+                entry_words=runs.entrypoint or None,
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
-                command_at=cmd_evidence(s, dockerfile) if service.command is None and dockerfile and dockerfile.cmd else None,
+                command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
             )
         )
     return specs
+
+
+def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:
+    return Evidence(where[0], where[1], s.repo.quote(where[0], where[1])) if where else None
 
 
 def cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:

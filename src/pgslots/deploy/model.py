@@ -8,6 +8,7 @@ proof, or an unknown that the user can supply with `--assume NAME=VALUE`.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Literal
 
 from pgslots.evidence import Evidence
@@ -21,10 +22,26 @@ SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_
 of field names never overlap."""
 
 
+class ChangeTarget(enum.Enum):
+    """What a remedy edits when it is not a process group: the database server's slots or
+    pgbouncer's pools. A plain enum, never equal to a string: compose services called
+    `server` or `pgbouncer` are common, and their edits must not land on the server (a group
+    is targeted by its name, a `str`). The values are what JSON holds: no group can be named so.
+    """
+
+    SERVER = "<database server>"
+    PGBOUNCER = "<pgbouncer>"
+
+    @property
+    def scope(self) -> str:
+        """How `--assume` and the reports name it: `server.max_connections`."""
+        return {ChangeTarget.SERVER: "server", ChangeTarget.PGBOUNCER: "pgbouncer"}[self]
+
+
 def is_server_count(name: str) -> bool:
     """Whether an `--assume` name is the database server's (not a group called `server`)."""
     scope, _, field = name.partition(".")
-    return scope == "server" and field in SERVER_FIELDS
+    return scope == ChangeTarget.SERVER.scope and field in SERVER_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
-from pgslots.deploy.readers.commands import Launch, expand, parse_launch, split_words
+from pgslots.deploy.readers.commands import ONE_SHOT_COMMANDS, Launch, expand, parse_launch, split_words
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
@@ -36,12 +36,6 @@ class Shape:
 
 UNBOUNDED = Quantity(None)
 
-ONE_SHOT_COMMANDS = frozenset({
-    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
-    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
-    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
-})
-"""Django's (and common third-party) management commands that do their work and exit."""
 
 
 def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:

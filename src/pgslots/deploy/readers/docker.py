@@ -1,8 +1,10 @@
 """Dockerfiles and compose files.
 
 From a Dockerfile: where `COPY` puts the start scripts (`/start` is
-`compose/production/django/start`), the image's `ENV`, `WORKDIR`, `CMD`/`ENTRYPOINT`,
-and the base image (`FROM postgres:16` says which PostgreSQL). From compose files (v2, v3,
+`compose/production/django/start`), the image's `ENV`, `WORKDIR`, `CMD`/`ENTRYPOINT` of
+every stage (a stage inherits them from the stage it is built `FROM`), and the base image
+(`FROM postgres:16` says which PostgreSQL). `container_command` then combines ENTRYPOINT,
+CMD and compose's `entrypoint:`/`command:` by Docker's rules. From compose files (v2, v3,
 the compose spec): services with their command, entrypoint, environment, env files,
 `scale`/`deploy.replicas`, volumes, with `${VAR:-default}` interpolated from the project's
 `.env` the way `docker compose` does.
@@ -24,6 +26,24 @@ from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
 
+SHELL = ("/bin/sh", "-c")
+"""What Docker puts before a shell-form instruction (`CMD gunicorn app.wsgi`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """How a container of one stage starts, as Docker stores it: ENTRYPOINT and CMD as argv
+    lists (shell form already wrapped in `/bin/sh -c`), with their lines. `cmd_here` says
+    the stage wrote its own CMD (an inherited CMD is reset by the stage's ENTRYPOINT)."""
+
+    entrypoint: list[str] | None = None
+    entrypoint_line: int | None = None
+    entrypoint_shell: bool = False  # shell form: Docker ignores CMD
+    cmd: list[str] | None = None
+    cmd_line: int | None = None
+    cmd_here: bool = False
+
+
 @dataclasses.dataclass
 class Dockerfile:
     path: str
@@ -36,6 +56,14 @@ class Dockerfile:
     entrypoint: list[str] | None
     entrypoint_line: int | None
     sources: list[str] = dataclasses.field(default_factory=list)  # LABEL org.opencontainers.image.source/url
+    stages: dict[str, Start] = dataclasses.field(default_factory=dict)  # stage name (lower case) -> how it starts
+    entrypoint_shell: bool = False  # the final stage's ENTRYPOINT is in shell form
+
+    def start(self, target: str | None = None) -> Start:
+        """How the image built for `target` (compose `build.target`; None: the last stage) starts."""
+        if target and target.lower() in self.stages:
+            return self.stages[target.lower()]
+        return Start(self.entrypoint, self.entrypoint_line, self.entrypoint_shell, self.cmd, self.cmd_line)
 
 
 _INSTRUCTION = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s+(?P<rest>.*)$")
@@ -48,8 +76,9 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
-    stages: dict[str, tuple] = {}  # stage name -> its CMD and ENTRYPOINT, which `FROM <stage>` inherits
+    stages: dict[str, Start] = {}  # stage name -> how it starts, which `FROM <stage>` inherits
     stage = ""
+    start = Start()
     for number, line in logical_lines(text, dockerfile=True):
         match = _INSTRUCTION.match(line)
         if not match or line.lstrip().startswith("#"):
@@ -58,12 +87,12 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
         if op == "FROM":
             words = [w for w in rest.split() if not w.startswith("--")]
             if stage:
-                stages[stage] = (result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line)
+                stages[stage] = start
             base = words[0].lower() if words else ""
             result.base_images.append(base)
             stage = words[2].lower() if len(words) > 2 and words[1].lower() == "as" else ""
             # A new stage starts from its base: an earlier stage's CMD/ENTRYPOINT, or nothing.
-            result.cmd, result.cmd_line, result.entrypoint, result.entrypoint_line = stages.get(base, (None, None, None, None))
+            start = dataclasses.replace(stages.get(base, Start()), cmd_here=False)
         elif op == "ARG":
             name, _, value = rest.partition("=")
             args[name.strip()] = value.strip().strip('"')
@@ -80,9 +109,17 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
                 if name in ("org.opencontainers.image.source", "org.opencontainers.image.url"):
                     result.sources.append(value)
         elif op == "CMD":
-            result.cmd, result.cmd_line = _exec_or_shell(rest), number
+            start = dataclasses.replace(start, cmd=_instruction_argv(rest), cmd_line=number, cmd_here=True)
         elif op == "ENTRYPOINT":
-            result.entrypoint, result.entrypoint_line = _exec_or_shell(rest), number
+            # Docker: an ENTRYPOINT resets a CMD the stage inherited (one it wrote itself stays).
+            start = dataclasses.replace(start, entrypoint=_instruction_argv(rest), entrypoint_line=number,
+                                        entrypoint_shell=not _is_exec_form(rest),
+                                        **({} if start.cmd_here else {"cmd": None, "cmd_line": None}))
+    if stage:
+        stages[stage] = start
+    result.stages = stages
+    result.entrypoint, result.entrypoint_line, result.entrypoint_shell = start.entrypoint, start.entrypoint_line, start.entrypoint_shell
+    result.cmd, result.cmd_line = start.cmd, start.cmd_line
     return result
 
 
@@ -117,6 +154,64 @@ def _copy(repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], ar
 
 def _is_dir(repo: RepoFiles, rel: str) -> bool:
     return repo.is_dir(rel)
+
+
+def _is_exec_form(rest: str) -> bool:
+    if not rest.startswith("["):
+        return False
+    try:
+        return isinstance(json.loads(rest), list)
+    except ValueError:
+        return False
+
+
+def _instruction_argv(rest: str) -> list[str]:
+    """CMD/ENTRYPOINT as Docker runs it: the JSON (exec) form as is, the shell form as
+    `/bin/sh -c "<text>"`."""
+    if _is_exec_form(rest):
+        return [str(w) for w in json.loads(rest)]
+    return [*SHELL, rest]
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerCommand:
+    """The argv a container runs (ENTRYPOINT words, then CMD words) and where each part was written."""
+
+    entrypoint: list[str]
+    command: list[str]
+    entrypoint_at: tuple[str, int | None] | None  # (file, line)
+    command_at: tuple[str, int | None] | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.entrypoint, *self.command]
+
+
+def container_command(image: Start | None, image_path: str | None, service: Service | None) -> ContainerCommand:
+    """Docker's and compose's rules: compose `entrypoint:` replaces the image's ENTRYPOINT and
+    resets its CMD; compose `command:` replaces CMD; a shell-form ENTRYPOINT ignores CMD;
+    otherwise the container runs ENTRYPOINT + CMD (exec form)."""
+    image = image or Start()
+    notes: list[str] = []
+    if service is not None and service.entrypoint is not None:
+        entry, entry_at = list(service.entrypoint), (service.file, service.entrypoint_line)
+        shell = False
+        if service.command is None and image.cmd:
+            notes.append(f"{service.name}: compose `entrypoint:` resets the image's CMD ({image_path}:{image.cmd_line})")
+        cmd = list(service.command or [])
+        cmd_at = (service.file, service.command_line) if service.command is not None else None
+    else:
+        entry, entry_at = list(image.entrypoint or []), ((image_path or "", image.entrypoint_line) if image.entrypoint else None)
+        shell = image.entrypoint_shell
+        if service is not None and service.command is not None:
+            cmd, cmd_at = list(service.command), (service.file, service.command_line)
+        else:
+            cmd, cmd_at = list(image.cmd or []), ((image_path or "", image.cmd_line) if image.cmd else None)
+    if shell and cmd:
+        notes.append(f"the shell-form ENTRYPOINT ({image_path}:{image.entrypoint_line}) ignores CMD, as Docker does")
+        cmd, cmd_at = [], None
+    return ContainerCommand(entry, cmd, entry_at, cmd_at, tuple(notes))
 
 
 def _exec_or_shell(rest: str) -> list[str]:
@@ -160,6 +255,8 @@ class Service:
     scale_line: int | None
     volumes: list[tuple[str, int | None]]
     raw: dict[str, Any]
+    entrypoint_line: int | None = None
+    target: str | None = None  # `build.target`: the Dockerfile stage it builds
 
 
 @dataclasses.dataclass
@@ -249,10 +346,12 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
                 pass
             break
     dockerfile = None
+    target = None
     build = body.get("build")
     if isinstance(build, dict):
         context = join(folder, str(_interpolate(str(build.get("context", ".")), project_env)))
         dockerfile = join(context, str(_interpolate(str(build.get("dockerfile", "Dockerfile")), project_env)))
+        target = str(_interpolate(str(build["target"]), project_env)) if build.get("target") else None
     elif isinstance(build, str):
         dockerfile = join(join(folder, str(_interpolate(build, project_env))), "Dockerfile")
     volumes = []
@@ -267,6 +366,7 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
         dockerfile=dockerfile, command=words("command"), command_line=line_of(body, "command"),
         entrypoint=words("entrypoint"), environment=environment, env_files=env_files,
         scale=scale, scale_line=scale_line, volumes=volumes, raw=body,
+        entrypoint_line=line_of(body, "entrypoint"), target=target,
     )
 
 
