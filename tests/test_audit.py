@@ -69,6 +69,13 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
     for group_name, locations in (expected.get("evidence") or {}).items():
         cited = {f"{e['path']}:{e['line']}" for e in groups[group_name]["evidence"]}
         assert set(locations) <= cited, (group_name, cited)
+    versions = {v["package"]: v for v in topology["versions"]}
+    for package, version in (expected.get("versions") or {}).items():
+        assert versions[package]["version"] == version, package
+    assert not set(expected.get("versions_absent") or ()) & set(versions)
+    for package, location in (expected.get("version_evidence") or {}).items():
+        evidence = versions[package]["evidence"]
+        assert f"{evidence['path']}:{evidence['line']}" == location, package
     if "pgbouncer" in expected:
         for key, value in expected["pgbouncer"].items():
             assert topology["pgbouncer"][key] == value

@@ -300,6 +300,13 @@ def _interpolate(value: Any, env: Env) -> Any:
     return value
 
 
+def _scalar(value: Any) -> str:
+    """A YAML scalar as compose puts it in the environment (`true` -> "true", not "True")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, parent: Any, project_env: Env) -> Service:
     def words(key: str) -> list[str] | None:
         raw = body.get(key)
@@ -315,7 +322,8 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
         for key, value in raw_env.items():
             if value is None:
                 continue
-            text = str(_interpolate(str(value), project_env))
+            # compose passes YAML booleans as "true"/"false"; they and numbers are never secrets
+            text = str(_interpolate(_scalar(value), project_env))
             REDACTOR.register_named(str(key), text)
             environment.set(EnvValue(str(key), text, Evidence(rel, line_of(raw_env, key), f"{key}: {redact_value(str(key), text)}", Resolution.LITERAL)))
     elif isinstance(raw_env, list):
