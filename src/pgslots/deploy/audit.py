@@ -6,6 +6,7 @@ read (`topology.build`) -> assume (`--assume NAME=VALUE`) -> budget -> findings 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from pgslots.deploy import budget
@@ -41,12 +42,17 @@ def _assumed(name: str, value: int) -> Quantity:
     return Quantity(value, (Evidence("--assume", None, f"{name}={value}", Resolution.ASSUMPTION),))
 
 
-def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+def set_count(group: ProcessGroup, field: str, quantity: Quantity) -> ProcessGroup:
+    """The group with one count set (a field of GROUP_FIELDS: `hosts`, `cpus`, ...)."""
     if field in ("concurrency", "cpus"):
         # Celery's concurrency: children for prefork, threads/greenlets otherwise.
         target = "processes" if group.concurrency_model in ("prefork",) else "per_process"
-        return dataclasses.replace(group, **{target: _assumed(name, value)})
-    return dataclasses.replace(group, **{GROUP_FIELDS[field]: _assumed(name, value)})
+        return dataclasses.replace(group, **{target: quantity})
+    return dataclasses.replace(group, **{GROUP_FIELDS[field]: quantity})
+
+
+def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+    return set_count(group, field, _assumed(name, value))
 
 
 def _quantities(group: ProcessGroup) -> list[Quantity]:
@@ -102,12 +108,17 @@ def verification(topology: Topology) -> tuple[VerificationItem, ...]:
     return tuple(items)
 
 
-def run_audit(path: Path, assumptions: dict[str, int] | None = None) -> Diagnosis:
+def run_audit(path: Path, assumptions: dict[str, int] | None = None,
+              refine: Callable[[Topology], Topology] | None = None) -> Diagnosis:
+    """`refine` fills what the repository cannot show from another source before the user's
+    assumptions apply (`manage.py pgslots audit`: the running project's settings)."""
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if not path.is_dir():
         raise InputError("expected a directory (the deployment repository)", path=str(path))
     topology = build(path)
+    if refine is not None:
+        topology = budget.recompute(refine(topology))
     if assumptions:
         topology = apply_assumptions(topology, assumptions)
     findings = audit_findings(topology)
