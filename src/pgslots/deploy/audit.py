@@ -11,6 +11,7 @@ from pathlib import Path
 from pgslots.deploy import budget
 from pgslots.deploy.assembly import build
 from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence, Resolution
@@ -42,6 +43,12 @@ def _assumed(name: str, value: int) -> Quantity:
 
 
 def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+    formulas = {key: q for key in ("processes", "per_process") for q in [getattr(group, key)] if q.value is None and q.formula}
+    if field == "cpus" and formulas:
+        # Counts written as formulas of the CPU count (`min(cpus, 12)`) take their value for N CPUs.
+        changes = {key: Quantity(evaluate(q.formula or "", value), q.evidence + _assumed(name, value).evidence)
+                   for key, q in formulas.items()}
+        return dataclasses.replace(group, **changes)
     if field in ("concurrency", "cpus"):
         # Celery's concurrency: children for prefork, threads/greenlets otherwise.
         target = "processes" if group.concurrency_model in ("prefork",) else "per_process"

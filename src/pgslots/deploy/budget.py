@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 
 from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, is_server_count
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.deploy.readers.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
@@ -40,8 +41,12 @@ PGBOUNCER_DEFAULT_MAX_CLIENT_CONN = 100
 
 
 def floor(quantity: Quantity | None, default: int = 1) -> int:
+    """The value, or for an unknown its floor: `default`, or a CPU formula at one CPU."""
     if quantity is None:
         return default
+    if quantity.value is None and quantity.formula:
+        at_one = evaluate(quantity.formula, 1)
+        return at_one if at_one is not None and at_one >= 0 else default
     return quantity.value if quantity.value is not None else default
 
 
@@ -192,7 +197,9 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
             if quantity.value is None and quantity.unknown:
-                if quantity.unknown.endswith(".cpus"):
+                if quantity.unknown.endswith(".cpus") and quantity.formula:
+                    question = f"How many CPUs does each host of {group.name} have (its count is {quantity.formula})?"
+                elif quantity.unknown.endswith(".cpus"):
                     question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
                 adds = None if group.demand.worst is None else group.demand.worst // max(1, units)

@@ -52,6 +52,7 @@ class Quantity:
     value: int | None
     evidence: tuple[Evidence, ...] = ()
     unknown: str | None = None
+    formula: str | None = None  # with value None: an expression of the host's CPU count, `min(cpus, 12)` (readers/cpus.py)
 
     @property
     def known(self) -> bool:
