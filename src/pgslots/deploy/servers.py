@@ -119,7 +119,7 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
                 # `threads = min(multiprocessing.cpu_count(), 12)`: a formula of the host's CPUs, capped.
                 cpus = f"{name}.cpus"
                 notes.append(f"{conf_name} = {formulas[conf_name]} ({config_path}): set {cpus}=N")
-                return Quantity(None, found.evidence, cpus, formulas[conf_name])
+                return Quantity(None, found.evidence, cpus, formula=formulas[conf_name])
             return found
         return None
 
