@@ -137,7 +137,7 @@ def test_an_audit_that_finds_no_web_group_is_a_finding():
 def test_json_round_trips_and_renderers_say_the_numbers():
     diagnosis = build(gathered(hosts=16))
     data = json.loads(diagnose_json.render(diagnosis))
-    assert data["schema"] == "pgslots.diagnosis/1"
+    assert data["schema"] == "pgslots/1" and data["command"] == "diagnose"
     assert from_jsonable(Diagnosis, data) == diagnosis
     markdown = diagnose_markdown.render(diagnosis)
     for heading in ("## Observation", "## Interpretation", "## Contributors (verified)",

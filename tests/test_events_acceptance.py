@@ -41,7 +41,7 @@ def events_json(path: Path, *args: str) -> dict:
 @pytest.mark.parametrize("path", INCIDENT_EXPORTS, ids=lambda p: p.name)
 def test_the_write_ups_numbers_from_each_export(path: Path) -> None:
     report = events_json(path)
-    assert report["schema"] == "pgslots.events/1"
+    assert report["schema"] == "pgslots/1" and report["command"] == "events"
     assert report["total"] == 440
     assert [(b["start"], b["total"]) for b in report["buckets"]] == [
         ("2026-05-11T22:22:00.000Z", 4),

@@ -20,6 +20,7 @@ class Resolution(str, enum.Enum):
     ASSUMPTION = "assumption"  # supplied by the user with --assume NAME=VALUE
     OBSERVED = "observed"  # a row of an events file or a server log line
     LIVE = "live"  # read from a running server
+    RUNTIME = "runtime"  # read from the running Django project's settings (manage.py pgslots)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

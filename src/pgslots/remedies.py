@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgslots.deploy import budget
-from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, Topology
+from pgslots.deploy.model import ChangeTarget, Demand, PgbouncerSetup, ProcessGroup, Quantity, Topology
 from pgslots.deploy.readers.versions import exact_version, lower_bound
 from pgslots.evidence import Evidence, Resolution
 
@@ -33,18 +33,18 @@ class MeasuredEffect:
     note: str = ""
 
 
-SERVER = "<database server>"
-PGBOUNCER = "<pgbouncer>"
-"""Change targets that are not process groups. No group can be named so: compose services
-called `server` or `pgbouncer` are common, and their edits must not land on the server."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One edit of the model: `target` is a group name, SERVER or PGBOUNCER; `field` a
-    dotted field of it ("policy.conn_max_age", "per_process", "max_connections")."""
+    """One edit of the model: `target` is a group's name, or the server / pgbouncer
+    (`ChangeTarget`); `field` a dotted field of it ("policy.conn_max_age", "per_process",
+    "max_connections")."""
 
-    target: str
+    target: ChangeTarget | str
+
+    @property
+    def target_name(self) -> str:
+        """The target as the reports and `--assume` name it: a group's name, `server`, `pgbouncer`."""
+        return self.target.scope if isinstance(self.target, ChangeTarget) else self.target
     field: str
     value: int | str | bool | None
 
@@ -82,13 +82,13 @@ def _set(obj: Any, path: str, value: Any) -> Any:
 def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
     """The topology with the remedy's edits, demand recomputed by the budget model."""
     for change in changes:
-        if change.target == SERVER:
+        if change.target is ChangeTarget.SERVER:
             topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
-        elif change.target == PGBOUNCER:
+        elif change.target is ChangeTarget.PGBOUNCER:
             setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
             topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
         else:
-            groups = tuple(_set(g, change.field, change.value) if change.target in (g.name, "*") else g for g in topology.groups)
+            groups = tuple(_set(g, change.field, change.value) if change.target == g.name else g for g in topology.groups)
             topology = dataclasses.replace(topology, groups=groups)
     return budget.recompute(topology)
 
@@ -108,7 +108,7 @@ def _db_groups(t: Topology) -> list[ProcessGroup]:
 
 
 def _asgi_unbounded(t: Topology) -> list[ProcessGroup]:
-    return [g for g in t.groups if g.concurrency_model == "asgi" and g.demand.worst is None and g.policy.pool_max is None]
+    return [g for g in t.groups if g.concurrency_model == "asgi" and g.demand.unbounded and g.policy.pool_max is None]
 
 
 def _units(g: ProcessGroup) -> int:
@@ -118,7 +118,9 @@ def _units(g: ProcessGroup) -> int:
 
 def _problem(t: Topology) -> bool:
     usable, _ = budget.effective_usable(t)
-    return t.demand is not None and (t.demand.worst is None or t.demand.worst > usable or t.demand.steady > usable)
+    if t.demand is None:
+        return False
+    return t.demand.unbounded or budget.known_worst(t) > usable or (t.demand.steady or 0) > usable
 
 
 def _loc(evidence: tuple[Evidence, ...]) -> str:
@@ -284,8 +286,8 @@ def _r04_pgbouncer(t: Topology) -> Proposal | None:
     changes += tuple(Change(g.name, "policy.pgbouncer_pool_mode", "transaction") for g in groups)
     changes += tuple(Change(g.name, "policy.disable_server_side_cursors", True) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if g.concurrency_model == "asgi")
-    changes += (Change(PGBOUNCER, "pool_mode", "transaction"), Change(PGBOUNCER, "default_pool_size", pool),
-                Change(PGBOUNCER, "reserve_pool_size", 0))
+    changes += (Change(ChangeTarget.PGBOUNCER, "pool_mode", "transaction"), Change(ChangeTarget.PGBOUNCER, "default_pool_size", pool),
+                Change(ChangeTarget.PGBOUNCER, "reserve_pool_size", 0))
     text = (f"run pgbouncer (pool_mode = transaction, default_pool_size = {pool}, max_client_conn above the app's client demand) "
             "and point DATABASE_URL's host at it; set DATABASES[...]['DISABLE_SERVER_SIDE_CURSORS'] = True")
     caveats = (f"default_pool_size {pool} = 80% of the {usable} usable slots{'' if known else ' (with the default max_connections)'}, leaving room for migrations and admin sessions.",
@@ -329,7 +331,7 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
     target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
     where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
     return Proposal(
-        (Change(SERVER, "max_connections", target),),
+        (Change(ChangeTarget.SERVER, "max_connections", target),),
         f"{where}: max_connections = {target} (a restart is needed)",
         ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
          "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
@@ -341,7 +343,7 @@ def _r08_reserved(t: Topology) -> Proposal | None:
     if version is None or version < 16 or t.slots.role_is_superuser or budget.floor(t.slots.reserved_connections, 0) > 0:
         return None
     return Proposal(
-        (Change(SERVER, "reserved_connections", 3),),
+        (Change(ChangeTarget.SERVER, "reserved_connections", 3),),
         "reserved_connections = 3 and GRANT pg_use_reserved_connections TO your monitoring/admin role",
         ("Operators and monitoring can still connect during an exhaustion, without being superusers.",
          "The application role loses those 3 slots."),
@@ -390,7 +392,7 @@ def _r12_pool_persistent(t: Topology) -> Proposal | None:
 def _r13_role(t: Topology) -> Proposal | None:
     if not t.slots.role_is_superuser:
         return None
-    return Proposal((Change(SERVER, "role_is_superuser", False),),
+    return Proposal((Change(ChangeTarget.SERVER, "role_is_superuser", False),),
                     f"create a non-superuser role for the application (CREATE ROLE app LOGIN; GRANT ...) instead of {t.slots.role}",
                     ("The superuser-reserved slots then stay free for an operator during an exhaustion.",
                      "The application loses those reserved slots."))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pgslots.deploy.model import ProcessGroup, Quantity, Topology
+from pgslots.deploy.model import ChangeTarget, ProcessGroup, Quantity, Topology
 from pgslots.diagnosis import AlreadyInPlace
 from pgslots.remedies import Remedy
 
@@ -135,14 +135,15 @@ _SAME_AS = {
 _MISSING = object()
 
 
-def _current(topology: Topology, target: str, field: str) -> list[object]:
-    """The values a `Change` would overwrite: one per group it targets."""
-    if target == "server":
+def _current(topology: Topology, target: ChangeTarget | str, field: str) -> list[object]:
+    """The values a `Change` would overwrite: one per holder it targets (the server's slots,
+    pgbouncer's setup, or the group of that name)."""
+    if target is ChangeTarget.SERVER:
         holders: list[object] = [topology.slots]
-    elif target == "pgbouncer":
+    elif target is ChangeTarget.PGBOUNCER:
         holders = [topology.pgbouncer] if topology.pgbouncer is not None else []
     else:
-        holders = [g for g in topology.groups if target in (g.name, "*")]
+        holders = [g for g in topology.groups if g.name == target]
     values = []
     for holder in holders:
         value: object = holder
@@ -169,7 +170,7 @@ def already_in_place(
     one of the usual remedies found deployed (recognised by what it changes, whatever code
     the catalogue gives it)."""
     if changes_hold(remedy, topology):
-        setting = ", ".join(f"{c.target} {c.field}={c.value}" for c in remedy.changes)
+        setting = ", ".join(f"{c.target_name} {c.field}={c.value}" for c in remedy.changes)
         return AlreadyInPlace(title=remedy.title, setting=setting, evidence=remedy.evidence,
                               consequence="the deployment already has it", remedy=remedy.code)
     text = f"{remedy.title}\n{remedy.change}"

@@ -6,10 +6,10 @@ so each cell can be traced to `<out>/<scenario>/`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from pgslots.envelope import dumps, envelope
 from pgslots.lab.results import ScenarioResult, Skipped
 
 JSON_VERSION = 1
@@ -95,10 +95,8 @@ def render_markdown(results: Sequence[ScenarioResult | Skipped]) -> str:
     return "\n".join(lines)
 
 
-def to_json(results: Sequence[ScenarioResult | Skipped], meta: dict[str, Any]) -> str:
-    return json.dumps(
-        {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}, indent=2
-    )
+def to_json(results: Sequence[ScenarioResult | Skipped], meta: dict[str, Any], command: str = "lab") -> str:
+    return dumps(envelope(command, {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}))
 
 
 def legend() -> str:

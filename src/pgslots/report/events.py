@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +20,10 @@ from rich.text import Text
 
 from pgslots.events.model import FacetRow, Incident, InputSummary, SourceRef
 from pgslots.events.timeline import format_duration, format_share
+from pgslots.findings import Finding
+from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
-JSON_SCHEMA = "pgslots.events/1"
 """Bumped only on an incompatible change; fields may be added within a version."""
 
 TEXT_FACET_ROWS = 8
@@ -115,14 +115,14 @@ def _server_log_lines(incident: Incident) -> list[tuple[str, str]]:
 # -- JSON ---------------------------------------------------------------------------------------
 
 
-def render_json(incident: Incident) -> str:
-    """The `Incident` as JSON (see the README's schema), with bucket end times added."""
+def render_json(incident: Incident, findings: Sequence[Finding] = ()) -> str:
+    """The `Incident` in the JSON envelope (docs/json.md), with bucket end times added."""
     data = to_jsonable(incident)
     for bucket in data["buckets"]:
         start = dt.datetime.fromisoformat(bucket["start"].replace("Z", "+00:00"))
         bucket["end"] = to_jsonable(start + dt.timedelta(seconds=incident.bucket_seconds))
     data["skipped"] = _skipped_total(incident.inputs)
-    return json.dumps({"schema": JSON_SCHEMA, **data}, indent=2, ensure_ascii=False)
+    return dumps(envelope("events", data, findings))
 
 
 # -- Markdown -----------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ They only display: every figure comes from the snapshot, every formula from its
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from pgslots import __version__
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
+from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
 NONE = "(none)"
@@ -230,15 +229,9 @@ def render_markdown(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str
 def render_json(
     snapshot: Snapshot, findings: Sequence[Finding] = (), command: str = "probe", indent: int | None = 2
 ) -> str:
-    """Stable JSON: `{"pgslots", "command", "snapshot", "findings"}`; `snapshot` reads back with
+    """The snapshot in the JSON envelope (docs/json.md); `snapshot` reads back with
     `live.record.snapshot_from_json`."""
-    document = {
-        "pgslots": __version__,
-        "command": command,
-        "snapshot": to_jsonable(snapshot),
-        "findings": to_jsonable(list(findings)),
-    }
-    return json.dumps(document, indent=indent, separators=None if indent else (",", ":"))
+    return dumps(envelope(command, {"snapshot": to_jsonable(snapshot)}, findings), indent=indent)
 
 
 def summary_line(snapshot: Snapshot, warn_fraction: float | None = None) -> str:

@@ -1,0 +1,201 @@
+"""Assembly: the `Topology` of a repository, from discovery, process resolution, the
+settings and the server.
+
+    discovery.choose_deployment -> processes.resolve -> settings_policy.SettingsReader
+    -> servers.shape_of (per process) -> server_facts -> ProcessGroups -> budget.recompute
+
+Every number carries its evidence; what the files cannot show stays an unknown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pgslots.deploy import budget
+from pgslots.deploy.discovery import choose_deployment, scan
+from pgslots.deploy.model import (
+    AliasFact,
+    ConnectionPolicy,
+    Demand,
+    ProcessGroup,
+    Quantity,
+    Topology,
+)
+from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
+from pgslots.deploy.readers.commands import launch_from_words, split_words
+from pgslots.deploy.readers.versions import read_versions
+from pgslots.deploy.server_facts import ServerFacts, server_facts
+from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
+from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
+from pgslots.evidence import Evidence
+
+
+def build(root: Path) -> Topology:
+    s = scan(root)
+    repo = s.repo
+    # 1. the deployment description, each process followed to what really runs
+    deployment = choose_deployment(s)
+    notes = s.notes + deployment.notes
+    base_env = deployment.base_env
+    specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
+    resolved = [resolve(s, spec) for spec in specs]
+    notes.extend(note for item in resolved for note in item.notes)
+    # 2. the settings, chosen from every process's environment
+    envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
+    settings = SettingsReader(repo, s.resolver, envs)
+    choice = settings.choice
+    settings_for = settings.read
+    server = server_facts(s, deployment.compose, notes)
+    groups: list[ProcessGroup] = []
+    left_out: list[Resolved] = []
+    undecided: list[Resolved] = []
+    modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
+    main_read = settings_for(base_env if not resolved else resolved[0].env.process())
+    for item in resolved:
+        if item.spec.client == "backup":
+            groups.extend(_groups(item, backup_shape(item.where), ConnectionPolicy(), [], server))
+            continue
+        if item.launch is None and item.spec.unknown_reason and item.spec.third_party and not item.spec.client:
+            undecided.append(item)  # an image without database settings: a client only if nothing else runs
+            continue
+        if item.launch is None and (item.spec.unknown_reason or item.spec.client):
+            groups.extend(_unknown_group(item, server))
+            continue
+        if item.launch is None:
+            words = " ".join(item.spec.words or item.spec.entry_words or [])
+            notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
+                         if words else f"{item.spec.name}: no start command found ({item.spec.source.location()})")
+            continue
+        read = settings_for(item.env.process())
+        in_image = lambda word, spec=item.spec: locate(s, word, spec)
+        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
+        if shape is None:
+            left_out.append(item)
+            continue
+        if item.spec.dockerfile is not None:
+            modelled_images.add(item.spec.dockerfile.path)
+        policy, aliases = policy_from(read)
+        if shape.kind == "web" and (main_read is None or _is_web(item)):
+            main_read = read
+        groups.extend(_groups(item, shape, policy, aliases, server))
+        beside = [(launch_from_words(split_words(command)), where) for command, where in shape.daemons] + item.companions
+        for launch, where in beside:
+            # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
+            # or one the start script sent to the background (`celery ... worker &`).
+            label = launch.positionals[0] if launch.program == "manage" and launch.positionals else launch.program
+            spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
+            daemon = shape_of(launch, spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
+            if daemon is None:
+                notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
+                continue
+            groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+    for item in left_out:
+        assert item.launch is not None
+        if item.spec.client:
+            groups.extend(_unknown_group(item, server))
+            continue
+        if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
+            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            continue
+        # The project's own image running a program we cannot read: unknown, not zero.
+        _, aliases = policy_from(settings_for(item.env.process()))
+        groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
+    for item in undecided:
+        if any(g.unit == item.spec.unit and g.concurrency_model != "unmodelled" for g in groups):
+            notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
+                         "database settings, beside the project's own processes: not counted as a client")
+            continue
+        groups.extend(_unknown_group(item, server))
+    facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
+    if choice is None:
+        notes.append("no Django settings module found")
+    if main_read is not None:
+        notes.extend(main_read.evaluation.notes[:20])
+    # 3. the role the app connects as
+    slots = server.slots
+    default_alias = next((a for a in facts.aliases if a.name == "default"), None)
+    if default_alias is not None and slots.role is not None and default_alias.user and (
+        not default_alias.user.startswith("$") or default_alias.user.startswith("${")
+    ):
+        slots = dataclasses.replace(slots, role_is_superuser=(default_alias.user == slots.role), role=default_alias.user,
+                                    role_evidence=slots.role_evidence + default_alias.evidence[:1])
+    elif default_alias is not None and default_alias.user and (not default_alias.user.startswith("$") or default_alias.user.startswith("${")):
+        slots = dataclasses.replace(slots, role=default_alias.user, role_evidence=default_alias.evidence[:1])
+    else:
+        slots = dataclasses.replace(slots, role=None)
+    topology = Topology(
+        root=str(root), groups=tuple(groups), slots=slots, settings_module=choice.module if choice else None,
+        pgbouncer=server.pgbouncer, versions=tuple(read_versions(repo)), notes=tuple(dict.fromkeys(notes)),
+        read_errors=tuple(repo.read_errors), django=facts, sources=tuple(deployment.sources),
+        unused_configs=tuple(server.unused_configs),
+    )
+    if server.pgbouncer is not None:
+        pairs = _pairs(topology)
+        topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
+    return budget.recompute(topology)
+
+
+def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:
+    """A process that talks to the server but whose program pgslots cannot see: an unknown
+    group with the reason and the evidence, settable with --assume."""
+    spec = item.spec
+    reason = spec.unknown_reason
+    if not reason:
+        command = item.launch.text[:60] if item.launch else " ".join(spec.words or [])[:60]
+        reason = (f"runs `{command}` from an image this repository does not build"
+                  + (f"; it connects to the database ({spec.client_evidence.location()})" if spec.client_evidence else ""))
+    where = spec.client_evidence or item.where
+    return _groups(item, unknown_shape(spec.name, reason, where), ConnectionPolicy(), [], server)
+
+
+def _pairs(topology: Topology) -> tuple[str, ...]:
+    alias = next((a for a in (topology.django.aliases if topology.django else ()) if a.name == "default"), None)
+    if alias is None:
+        return ("?/?",)
+    return (f"{alias.database or '?'}/{alias.user or '?'}",)
+
+
+def _is_web(item: Resolved) -> bool:
+    return item.launch is not None and item.launch.program in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi")
+
+
+def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: list[AliasFact], server: ServerFacts) -> list[ProcessGroup]:
+    spec = item.spec
+    same = tuple(a.name for a in aliases if a.same_server is True and not (a.engine or "").startswith(("django.db.backends.sqlite", "(scheme")))
+    default = next((a for a in aliases if a.name == "default"), None)
+    via = False
+    if default is not None and default.host:
+        host = default.host.lower()
+        via = host in {h.lower() for h in server.pgbouncer_hosts} or "pgbouncer" in host or (default.port or "") == "6432"
+    if via and server.pgbouncer is not None:
+        policy = dataclasses.replace(policy, via_pgbouncer=True, pgbouncer_pool_mode=server.pgbouncer.pool_mode)
+    hosts = spec.hosts
+    notes = list(shape.notes)
+    if shape.kind == "beat":
+        hosts = Quantity(1, (), None)
+        notes.append("beat must run exactly once per deployment")
+    elif shape.concurrency_model == "job":
+        hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
+    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence] + item.script_evidence
+    if shape.concurrency_model != "none":
+        evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
+    by_location: dict[str, Evidence] = {}
+    for found in evidence:
+        by_location.setdefault(found.location(), found)  # one line cited once
+    group = ProcessGroup(
+        name=spec.name, kind=shape.kind, server_model=shape.server_model, hosts=hosts, processes=shape.processes,
+        per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
+        evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
+        concurrency_model=shape.concurrency_model, replicas=spec.replicas, max_replicas=spec.max_replicas,
+        source=spec.source.location(), notes=tuple(notes), unit=spec.unit,
+        unknown_reason=shape.notes[0].rsplit(": set ", 1)[0] if shape.concurrency_model == "unmodelled" and shape.notes else "",
+    )
+    out = [group]
+    beat = shape.extra_beat
+    if beat is not None:
+        # Every worker container runs its own embedded beat (so several hosts schedule twice).
+        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model=f"{beat.server_model} embedded (-B)",
+                                       concurrency_model=beat.concurrency_model, processes=Quantity(1), per_process=beat.per_process,
+                                       notes=("embedded beat (worker -B)", *beat.notes)))
+    return out

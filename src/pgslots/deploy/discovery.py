@@ -1,0 +1,509 @@
+"""Discovery: which deployment files the repository holds, and which of them describe the
+deployment to audit.
+
+Scans the tree once (Dockerfiles, compose files, Kubernetes manifests, Helm values), then
+chooses the deployment description in this order: Kubernetes manifests, the production
+compose file, a Procfile, supervisord, systemd units, a Dockerfile's CMD, and only then a
+development compose file. Each process it defines becomes a `ProcessSpec`: the command as
+written, the environment the container or unit gives it (image ENV < env_file <
+environment), and how many run. How each one really starts is `processes.py`'s concern.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from pgslots.deploy.model import Quantity
+from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers.commands import split_words
+from pgslots.deploy.readers.docker import (
+    ComposeFile,
+    Service,
+    Dockerfile,
+    compose_score,
+    container_command,
+    is_compose_file,
+    read_compose,
+    read_dockerfile,
+)
+from pgslots.deploy.readers.envfiles import (
+    MISSING_ENV,
+    Env,
+    EnvValue,
+    is_env_file,
+    parse_env_file,
+    production_score,
+    resolve_env_file,
+)
+from pgslots.deploy.readers.kubernetes import (
+    Manifests,
+    looks_like_helm_values,
+    looks_like_manifest,
+    read_helm_values,
+    read_manifests,
+)
+from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+from pgslots.deploy.readers.pyeval import ModuleResolver
+from pgslots.evidence import Evidence, Resolution
+
+
+@dataclasses.dataclass
+class ProcessSpec:
+    """A process definition before interpretation."""
+
+    name: str
+    words: list[str] | None
+    env: Env
+    source: Evidence
+    hosts: Quantity
+    replicas: Quantity
+    max_replicas: Quantity | None = None
+    entry_words: list[str] | None = None
+    dockerfile: Dockerfile | None = None
+    workdir: str = ""
+    command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
+    unknown_reason: str = ""  # set when pgslots cannot see what it runs: an unknown group, never a zero
+    client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
+    client_evidence: Evidence | None = None
+    third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
+    unit: str = ""  # the deployment unit it belongs to
+    entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
+
+
+
+@dataclasses.dataclass
+class Scan:
+    """Everything read from the repository, before the model."""
+
+    repo: RepoFiles
+    resolver: ModuleResolver
+    dockerfiles: dict[str, Dockerfile]
+    composes: list[ComposeFile]
+    manifests: Manifests
+    notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
+
+
+POSTGRES_IMAGES = re.compile(r"(^|/)(postgres|postgis|timescaledb|timescaledb-ha|postgresql|pgvector)(:|$)|bitnami/postgresql|supabase/postgres")
+PGBOUNCER_IMAGES = re.compile(r"pgbouncer")
+
+
+def scan(root: Path) -> Scan:
+    repo = RepoFiles.scan(root)
+    dockerfiles = {}
+    for rel in repo.paths:
+        name = rel.rsplit("/", 1)[-1]
+        if name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile") or name.startswith("Dockerfile-"):
+            parsed = read_dockerfile(repo, rel)
+            if parsed:
+                dockerfiles[rel] = parsed
+    composes = []
+    for rel in repo.paths:
+        if is_compose_file(rel):
+            parsed = read_compose(repo, rel)
+            if parsed is not None:
+                composes.append(parsed)
+    manifests = Manifests()
+    for rel in repo.paths:
+        if rel.endswith((".yml", ".yaml")) and not is_compose_file(rel) and not rel.startswith((".github/", ".gitlab", ".circleci/")):
+            text = repo.text(rel) or ""
+            if looks_like_manifest(text):
+                read_manifests(repo, rel, manifests)
+            elif looks_like_helm_values(rel, text):
+                read_helm_values(repo, rel, manifests)
+    notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
+             "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
+
+
+# ----------------------------------------------------------------------------- environments
+
+
+def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: list[str]) -> Env:
+    env = Env()
+    for rel, _, required in files:
+        chosen, why = resolve_env_file(s.repo, rel)
+        if chosen is None:
+            if required:
+                notes.append(why)
+                earlier = env.get(MISSING_ENV)
+                missing = f"{earlier.value} and {rel}" if earlier else rel
+                env.set(EnvValue(MISSING_ENV, missing, Evidence(rel, None, why, Resolution.ENV_FILE)))
+            continue
+        if chosen != rel:
+            notes.append(f"env file {why}")
+        parsed = parse_env_file(s.repo, chosen)
+        if parsed is not None:
+            env = env.overlay(parsed)
+    return env
+
+
+def project_env(s: Scan, notes: list[str]) -> Env:
+    """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`).
+    Env files that only a development compose file loads are the developers' environment."""
+    development = {rel for c in s.composes if is_development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    production = {rel for c in s.composes if not is_development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
+    if not candidates:
+        return Env()
+    real = {p for p in candidates}
+    best = sorted(candidates, key=lambda p: (-production_score(p), p.count("/"), "example" in p, p))
+    chosen: list[str] = []
+    top = production_score(best[0])
+    for path in best:
+        if production_score(path) < top or production_score(path) < 0 and top >= 0:
+            continue
+        stem = re.sub(r"([-._](example|sample|template|dist))$", "", path)
+        if stem != path and stem in real:
+            continue  # the real file is there: the example is not needed
+        chosen.append(path)
+    env = Env()
+    for path in sorted(chosen):
+        parsed = parse_env_file(s.repo, path)
+        if parsed is not None:
+            env = env.overlay(parsed)
+    if chosen:
+        env.sources = tuple(sorted(chosen))
+    return env
+
+
+# ----------------------------------------------------------------------------- process definitions
+
+
+def is_development_compose(compose: ComposeFile) -> bool:
+    """A compose file for developers: named or placed so (local, CI, devcontainer), or one
+    that runs Django's development server or auto-reload and is not named production."""
+    score = compose_score(compose.path)
+    if score <= -10:
+        return True
+    runs_dev_server = any(w in ("runserver", "runserver_plus", "--reload") for sv in compose.services.values() for w in (sv.command or []))
+    return runs_dev_server and score < 10
+
+
+OTHER_DATABASES = re.compile(r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)")
+
+
+def database_affinity(s: Scan, compose: ComposeFile) -> int:
+    """Projects ship one compose file per database (`docker-compose.postgres.yml`,
+    `...mariadb.yml`, `...sqlite.yml`): among equally named ones, the PostgreSQL one is the
+    deployment to audit (1), one with another database server the least likely (-1)."""
+    images = []
+    for service in compose.services.values():
+        dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        images.append((service.image or "").lower())
+        images.extend(b.lower() for b in (dockerfile.base_images if dockerfile else []))
+    if any(POSTGRES_IMAGES.search(i) for i in images):
+        return 1
+    return -1 if any(OTHER_DATABASES.search(i) for i in images) else 0
+
+
+def _image_name(image: str) -> str:
+    """`ghcr.io/org/app:1.2@sha256:...` -> `ghcr.io/org/app` (variables already interpolated)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def built_images(s: Scan) -> dict[str, str]:
+    """Image names the repository builds itself: compose services with both `build:` and
+    `image:`, in any compose file (image name -> Dockerfile path)."""
+    out: dict[str, str] = {}
+    for compose in s.composes:
+        for service in compose.services.values():
+            if service.image and service.dockerfile and service.dockerfile in s.dockerfiles:
+                out.setdefault(_image_name(service.image), service.dockerfile)
+    return out
+
+
+def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
+    """The repository Dockerfile a prebuilt image comes from, and why we think so: another
+    service builds that image, or a Dockerfile labels itself as the image's source
+    (`LABEL org.opencontainers.image.source=https://github.com/org/app` for `ghcr.io/org/app`)."""
+    name = _image_name(image)
+    built = built_images(s).get(name)
+    if built:
+        return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+    tail = "/".join(name.split("/")[-2:]).lower()
+    owner = tail.split("/")[0] if "/" in tail else ""
+    labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
+    for path, dockerfile, source in labelled:
+        if source.lower().rstrip("/").endswith("/" + tail):
+            return dockerfile, f"{path} is labelled as the source of image {name}"
+    # `ghcr.io/goauthentik/server` from a Dockerfile labelled github.com/goauthentik/authentik:
+    # the same owner publishes it, and it is the only Dockerfile that says so.
+    same_owner = {path: dockerfile for path, dockerfile, source in labelled if owner and f"/{owner}/" in source.lower() + "/"}
+    if len(same_owner) == 1:
+        path, dockerfile = next(iter(same_owner.items()))
+        return dockerfile, f"{path} is labelled as built by {owner}, who publishes image {name}"
+    # `baserow/backend` from `backend/Dockerfile` (or `Dockerfile.backend`): the one Dockerfile
+    # named like the image.
+    last = name.rsplit("/", 1)[-1].lower()
+    named = [path for path in sorted(s.dockerfiles) if last in _dockerfile_names(path) and not infra_base(s.dockerfiles[path])]
+    if len(named) == 1:
+        return s.dockerfiles[named[0]], f"{named[0]} is named like image {name}"
+    return None
+
+
+def _dockerfile_names(path: str) -> set[str]:
+    """What a Dockerfile's path calls the image: its folder (`backend/Dockerfile`) or its
+    suffix (`Dockerfile.backend`, `backend.Dockerfile`)."""
+    parts = path.lower().split("/")
+    base = parts[-1]
+    names = {parts[-2]} if len(parts) > 1 and base == "dockerfile" else set()
+    if base.startswith("dockerfile."):
+        names.add(base[len("dockerfile."):])
+    if base.endswith(".dockerfile"):
+        names.add(base[: -len(".dockerfile")])
+    return names
+
+
+DB_CLIENT_KEYS = re.compile(r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I)
+BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
+BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman")
+
+
+def database_client_evidence(compose: ComposeFile, service: Service, env: Env) -> Evidence | None:
+    """Where a service shows it talks to PostgreSQL: a database variable in its environment
+    (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`), or `depends_on` the
+    compose file's PostgreSQL service."""
+    for key, item in sorted(env.values.items()):
+        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
+            return item.evidence
+    servers = {name for name, sv in compose.services.items() if sv.image and POSTGRES_IMAGES.search(sv.image)}
+    if servers & set(service.depends_on):
+        return Evidence(service.file, service.line, f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}")
+    return None
+
+
+def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[ProcessSpec]:
+    """The process definitions of one compose deployment. A service that runs the project's
+    image or code is followed through its Dockerfile; one that runs another image but talks to
+    PostgreSQL (a second application, a backup job) is a client too: an unknown group when
+    pgslots cannot see what it runs, never left out."""
+    specs = []
+    for service in compose.services.values():
+        if service.profiles and not set(service.profiles) & compose.active_profiles:
+            notes.append(f"{service.name}: only with profile {', '.join(service.profiles)} ({service.file}:{service.line}), "
+                         "which COMPOSE_PROFILES does not activate: not started")
+            continue
+        if service.scale == 0:
+            continue
+        words = (service.entrypoint or []) + (service.command or [])
+        scale = Quantity(service.scale, (Evidence(service.file, service.scale_line, s.repo.quote(service.file, service.scale_line)),)) if service.scale is not None else Quantity(1)
+        source = Evidence(service.file, service.line, f"service {service.name}")
+        image = service.image or ""
+        if BACKUP_PROGRAMS.search(" ".join(words)) or (BACKUP_IMAGES.search(image) and service.dockerfile is None):
+            env = env_files_env(s, service.env_files, notes).overlay(service.environment).completed()
+            specs.append(ProcessSpec(name=service.name, words=service.command, env=env, source=source,
+                                     hosts=Quantity(1, (), None), replicas=scale, client="backup",
+                                     command_at=_command_evidence(s, service)))
+            continue
+        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image)):
+            continue
+        if image and service.dockerfile is None and INFRA_IMAGES.search(image.rsplit("/", 1)[-1]):
+            continue  # redis, nginx, traefik...: their command is the image's own arguments
+        if service.dockerfile and service.dockerfile not in s.dockerfiles and not words and (
+                INFRA_IMAGES.search(service.dockerfile.rsplit("/", 1)[-1]) or INFRA_IMAGES.search(image.rsplit("/", 1)[-1])):
+            continue  # `Dockerfile.nginx-${OS}`: a proxy built by the project
+        dockerfile = s.dockerfiles.get(service.dockerfile or "")
+        linked = None
+        if dockerfile is None and service.dockerfile is None and image:
+            linked = image_dockerfile(s, image)
+            if linked is not None:
+                dockerfile = linked[0]
+                notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
+        start = dockerfile.start(service.target) if dockerfile else None
+        if dockerfile is not None and (infra_base(dockerfile) or dockerfile.base_images and (
+            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1]))):
+            continue  # the database server, pgbouncer or a proxy, built with the project's own config
+        env = dockerfile.env if dockerfile else Env()
+        # The image's ENV, the env files and `environment:` are the container's whole
+        # environment (unless an env file is missing).
+        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
+        # Docker's and compose's rules decide what the container runs (ENTRYPOINT + CMD).
+        runs = container_command(start, dockerfile.path if dockerfile else None, service)
+        notes.extend(runs.notes)
+        unknown_reason = ""
+        client = None
+        if dockerfile is None and service.dockerfile is None:
+            # An image this repository does not build: the project's own (published elsewhere)
+            # or another application. Either way, if it talks to the database it is a client.
+            client = database_client_evidence(compose, service, env)
+            if not words:
+                unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
+                                  + (f"; it connects to the database ({client.location()})" if client else "")
+                                  + ": what it runs and how many connections it opens cannot be read")
+        elif not (runs.command or runs.entrypoint):
+            unknown_reason = (f"built from {dockerfile.path if dockerfile else service.dockerfile}, which "
+                              + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
+                              + ", and the service gives no command")
+        specs.append(
+            ProcessSpec(
+                name=service.name, words=runs.command or None, env=env,
+                source=source, hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
+                entry_words=runs.entrypoint or None,
+                dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
+                unknown_reason=unknown_reason,
+                client="other-app" if client is not None else "", client_evidence=client,
+                third_party=dockerfile is None and service.dockerfile is None,
+            )
+        )
+    return specs
+
+
+def _command_evidence(s: Scan, service: Service) -> Evidence:
+    line = service.command_line or service.line
+    return Evidence(service.command_file, line, s.repo.quote(service.command_file, line))
+
+
+def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:
+    return Evidence(where[0], where[1], s.repo.quote(where[0], where[1])) if where else None
+
+
+def cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:
+    return Evidence(dockerfile.path, dockerfile.cmd_line, s.repo.quote(dockerfile.path, dockerfile.cmd_line))
+
+
+def infra_base(dockerfile: Dockerfile) -> bool:
+    """A Dockerfile that only configures a database, proxy or broker image."""
+    base = dockerfile.base_images[-1] if dockerfile.base_images else ""
+    return bool(POSTGRES_IMAGES.search(base) or PGBOUNCER_IMAGES.search(base) or INFRA_IMAGES.search(base))
+
+
+INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
+                         r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower")
+
+
+def app_dockerfile(s: Scan) -> Dockerfile | None:
+    """The one Dockerfile of the application (not a database's), if there is exactly one with a CMD."""
+    found = [d for d in s.dockerfiles.values() if d.cmd and not POSTGRES_IMAGES.search(" ".join(d.base_images)) and compose_score(d.path) > -15]
+    return found[0] if len(found) == 1 else None
+
+
+def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
+    specs = []
+    fallback = app_dockerfile(s)
+    for container in s.manifests.containers:
+        if container.image and (POSTGRES_IMAGES.search(container.image) or PGBOUNCER_IMAGES.search(container.image)):
+            continue
+        if container.argv is None and container.image and INFRA_IMAGES.search(container.image):
+            continue
+        env = base_env
+        for name in container.config_maps:
+            env = env.overlay(s.manifests.config_maps.get(name, Env()))
+        env = env.overlay(container.env)
+        replicas = Quantity(container.replicas if container.replicas is not None else 1,
+                            (Evidence(container.path, container.replicas_line, s.repo.quote(container.path, container.replicas_line)),))
+        max_replicas = None
+        for hpa in s.manifests.autoscalers:
+            if hpa.target == container.workload and hpa.max_replicas is not None:
+                max_replicas = Quantity(hpa.max_replicas, (Evidence(hpa.path, hpa.line, s.repo.quote(hpa.path, hpa.line)),))
+                if hpa.min_replicas is not None:
+                    replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
+        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
+        dockerfile = fallback
+        words = container.argv if container.argv else (dockerfile.cmd if dockerfile else None)
+        if container.argv is None and dockerfile is not None:
+            notes.append(f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used")
+        specs.append(
+            ProcessSpec(
+                name=name, words=words, env=env if dockerfile is None else dockerfile.env.overlay(env),
+                source=Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
+                hosts=Quantity(1, (), None), replicas=replicas, max_replicas=max_replicas,
+                entry_words=dockerfile.entrypoint if dockerfile else None, dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
+            )
+        )
+    return specs
+
+
+def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
+    specs = []
+    for item in defs:
+        env = base_env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"numprocs={item.count}"),)) if item.count else Quantity(1)
+        specs.append(
+            ProcessSpec(
+                name=item.name, words=split_words(item.command), env=env,
+                source=Evidence(item.path, item.line, f"{kind} {item.name}"),
+                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
+            )
+        )
+    return specs
+
+
+
+
+# ----------------------------------------------------------------------------- the choice
+
+
+@dataclasses.dataclass
+class Deployment:
+    """The process definitions of the deployment to audit, and what chose them."""
+
+    specs: list[ProcessSpec]
+    compose: ComposeFile | None  # the compose file that defines them, whose database service is the server
+    base_env: Env  # the project's production env files, for processes without their own
+    sources: list[str]  # the files that defined the deployment, and why they were chosen
+    notes: list[str]
+
+
+def choose_deployment(s: Scan) -> Deployment:
+    """The one deployment description to audit (see the module docstring for the order)."""
+    notes: list[str] = []
+    sources: list[str] = []
+    repo = s.repo
+    specs: list[ProcessSpec] = []
+    base_env = project_env(s, notes)
+    if s.manifests.containers:
+        specs = k8s_specs(s, base_env, notes)
+        if specs:
+            sources.append("Kubernetes manifests: " + ", ".join(sorted({sp.source.path for sp in specs})))
+    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), -database_affinity(s, c), c.path))
+    runnable = [c for c in ranked if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.services.values())]
+    # A development stack (a local/CI/devcontainer compose file, or one that runs
+    # `manage.py runserver`) is read only when nothing describes production.
+    production = [c for c in runnable if not is_development_compose(c)]
+    development = [c for c in runnable if is_development_compose(c)]
+    compose = production[0] if production else None
+
+    def use_compose(chosen: ComposeFile, why: str) -> list[ProcessSpec]:
+        others = [c.path for c in ranked if c is not chosen]
+        sources.append(f"{chosen.path} ({why}" + (f"; not used: {', '.join(others)}" if others else "") + ")")
+        return compose_specs(s, chosen, notes)
+
+    if not specs and compose is not None:
+        specs = use_compose(compose, "the production compose file")
+    if not specs:
+        for rel in repo.named("Procfile"):
+            specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
+            if specs:
+                sources.append(rel)
+                break
+    if not specs:
+        defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
+        specs = simple_specs(defs, base_env, "supervisord")
+        if specs:
+            sources.append("supervisord: " + ", ".join(sorted({d.path for d in defs})))
+    if not specs:
+        defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
+        specs = simple_specs(defs, base_env, "systemd")
+        if specs:
+            sources.append("systemd: " + ", ".join(sorted({d.path for d in defs})))
+    if not specs:
+        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
+            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
+                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
+                                     Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
+                sources.append(f"{rel} (CMD)")
+                break
+    if not specs and development:
+        compose = development[0]
+        specs = use_compose(compose, "a development compose file: nothing else describes the deployment")
+    if specs and compose is not None and specs[0].source.path != compose.path:
+        compose = None  # the deployment is not this compose file: its database service is not ours
+    if base_env.sources and not (compose is not None and specs and specs[0].source.path == compose.path):
+        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
+    return Deployment(specs, compose, base_env, sources, notes)

@@ -1,0 +1,188 @@
+"""Process resolution: how each process definition really starts.
+
+A `ProcessSpec` names a command as the deployment file wrote it. Docker runs the entrypoint
+with the command as its arguments; the entrypoint may wait (`wait-for-it ... --`), dispatch on
+its first argument, or export variables and hand over; a start script may end in a server or
+call another script; a process manager (supervisord, s6-overlay) starts several programs.
+This module follows those steps to the server program that really runs, with the environment
+it really gets (script exports on top of the container's), and where that was read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from pgslots.deploy import budget
+from pgslots.deploy.discovery import ProcessSpec, Scan
+from pgslots.deploy.model import Quantity
+from pgslots.deploy.readers.commands import (
+    Launch,
+    first_command,
+    launch_from_words,
+    split_words,
+    unwrap,
+)
+from pgslots.deploy.readers.envfiles import Env, EnvValue
+from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
+from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
+from pgslots.evidence import Evidence, Resolution
+
+
+@dataclasses.dataclass
+class Resolved:
+    spec: ProcessSpec
+    launch: Launch | None
+    env: Env
+    where: Evidence
+    script_evidence: list[Evidence]
+    companions: list[tuple[Launch, Evidence]] = dataclasses.field(default_factory=list)  # started with `&` beside it
+    notes: list[str] = dataclasses.field(default_factory=list)  # what following it learnt (an entrypoint not in the repository)
+
+
+
+def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
+    """A container whose main process is a process manager runs several programs: supervisord
+    (`supervisord -c /etc/supervisord.conf`, the file found through the Dockerfile's COPY or
+    by name) or s6-overlay (`ENTRYPOINT ["/init"]`, its `s6-rc.d/*/run` services). Each
+    program becomes its own process definition, sharing the container's hosts and replicas."""
+    program = unwrap(first_command(spec.words))[0] if spec.words else []
+    head = program[0].rsplit("/", 1)[-1] if program else ""
+    defs: list[ProcessDef] = []
+    manager = ""
+    if head == "supervisord":
+        conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
+        path = locate(s, conf, spec) if conf else None
+        if path is None:
+            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
+            path = named[0] if len(named) == 1 else None
+        defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
+    elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
+        defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
+    if not defs:
+        return None
+    out = []
+    for item in defs:
+        env = spec.env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        replicas = spec.replicas
+        if item.count and item.count > 1:
+            replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
+        out.append(dataclasses.replace(
+            spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
+            source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
+            entry_words=None, workdir=item.directory or spec.workdir, command_at=None, entry_at=None,
+        ))
+    return out
+
+
+def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
+    """The repository file a command word names inside the image (`/start` -> its source)."""
+    repo = s.repo
+    dockerfiles = [spec.dockerfile] if spec.dockerfile else list(s.dockerfiles.values())
+    for dockerfile in dockerfiles:
+        if dockerfile is None:
+            continue
+        if word in dockerfile.copies and repo.has(dockerfile.copies[word]):
+            return dockerfile.copies[word]
+        if "/" not in word:  # a command found through PATH (`docker-entrypoint.sh`)
+            for folder in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"):
+                if repo.has(dockerfile.copies.get(f"{folder}/{word}", "")):
+                    return dockerfile.copies[f"{folder}/{word}"]
+        for dest, src in dockerfile.copies.items():
+            if dest and word.startswith(dest.rstrip("/") + "/"):
+                candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[len(dest.rstrip("/")) + 1:]
+                if repo.has(candidate):
+                    return candidate
+    for prefix in (spec.workdir, "/app", "/code", "/srv", "/usr/src/app", "/opt/app", ""):
+        if prefix and word.startswith(prefix.rstrip("/") + "/"):
+            candidate = word[len(prefix.rstrip("/")) + 1:]
+            if repo.has(candidate):
+                return candidate
+    plain = word[2:] if word.startswith("./") else word.lstrip("/")
+    if repo.has(plain):
+        return plain
+    matches = repo.named(word.rsplit("/", 1)[-1])
+    return matches[0] if len(matches) == 1 else None
+
+
+def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
+    env = spec.env
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    where = spec.source
+    if spec.entry_words and "--" in spec.entry_words[1:]:
+        # `wait-for-it.sh db:5432 -t 30 -- /entrypoint-uwsgi.sh`, `dockerize ... --`, `tini --`:
+        # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
+        tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
+        spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
+    if spec.entry_words or spec.words:
+        # ENTRYPOINT + CMD, through wrappers and entry scripts ending in `exec "$@"`.
+        argv = list(spec.entry_words or []) + list(spec.words or [])
+        passed = hand_over(argv, env, s.repo, lambda word: locate(s, word, spec))
+        env = passed.env
+        notes = passed.notes
+        program = unwrap(first_command(passed.argv))[0]
+        position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
+        if position < len(spec.entry_words or []) and spec.entry_at is not None:
+            # The program is named in the ENTRYPOINT (`["gunicorn", "app.wsgi"]`); CMD adds options.
+            if spec.words and spec.command_at is not None:
+                evidence.append(spec.command_at)
+            spec = dataclasses.replace(spec, command_at=spec.entry_at)
+        spec = dataclasses.replace(spec, entry_words=None, words=passed.argv)
+    words = spec.words or []
+    launch = launch_from_words(words) if words else None
+    companions: list[tuple[Launch, Evidence]] = []
+    if launch is not None and launch.program == "other" and words:
+        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+    elif launch is not None and spec.command_at is not None:
+        where = spec.command_at
+    elif launch is not None and spec.source.line is not None:
+        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
+    if launch is not None and launch.inline_env:
+        env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
+    return Resolved(spec, launch, env, where, evidence, companions, notes)
+
+
+INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
+
+
+def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int,
+                  companions: list[tuple[Launch, Evidence]] | None = None):
+    # `["/bin/bash", "/app/compose/production/django/start"]`: the script is the argument.
+    scripts = [w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])]
+    target = next((w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0])
+    path = locate(s, target, spec)
+    script = read_script(s.repo, path) if path else None
+    if script is None:
+        return None, env, where
+    arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
+    if script.hands_over and arg in script.functions:
+        # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
+        body_launches, body_assignments = script.functions[arg]
+        script = dataclasses.replace(script, launches=tuple(i for i in body_launches if not i.guard),
+                                     assignments=script.assignments + body_assignments)
+    launches = list(script.launches)
+    dispatching = bool(script.dispatch_values()) or any(item.guard for item in launches)
+    env = apply_assignments(script, env, s.repo, arg if dispatching else None)
+    if any(item.guard for item in launches):
+        # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
+        chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [i for i in launches if i.guard and "*" in i.guard]
+        launches = chosen_branch or [i for i in launches if not i.guard]
+    servers = [item for item in launches if item.launch.program not in ("manage", "other")]
+    foreground = [item for item in servers if not item.background] or servers
+    chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
+    if chosen is not None and chosen.launch.program == "other":
+        where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
+        return chosen.launch, env, where  # reported as a program pgslots does not model
+    if companions is not None:
+        companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
+                          for item in servers if item.background and item is not chosen)
+    if chosen is None and script.calls and depth < 3:
+        word, _ = script.calls[-1]
+        return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
+    if chosen is None:
+        return None, env, where
+    where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
+    return chosen.launch, env, where
+
+

@@ -1,0 +1,1 @@
+"""The JSON Schema of the output envelope (data only; see pgslots.envelope)."""
