@@ -483,7 +483,20 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     which starts gunicorn itself): it may open connections, so its processes and their
     connections are unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
-    return Shape("other", f"`{program.rsplit('/', 1)[-1]}` (not modelled)", "unmodelled",
+    return unknown_shape(name, f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models", where,
+                         f"`{program.rsplit('/', 1)[-1]}` (not modelled)")
+
+
+def unknown_shape(name: str, reason: str, where: Evidence, server_model: str = "unknown (not modelled)") -> Shape:
+    """A process group pgslots cannot model: its processes and connections per process are
+    unknowns (`--assume NAME.processes=N`, `--assume NAME.per_process=N`), and until they are
+    set its demand is unknown."""
+    return Shape("other", server_model, "unmodelled",
                  Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
-                 [f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models: "
-                  f"set {name}.processes and {name}.per_process"])
+                 [f"{reason}: set {name}.processes and {name}.per_process"])
+
+
+def backup_shape(where: Evidence) -> Shape:
+    """pg_dump and friends: one connection while the dump runs, none between runs."""
+    return Shape("other", "backup job (pg_dump)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
+                 ["a backup job: one connection while it runs"])
