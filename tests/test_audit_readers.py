@@ -457,3 +457,52 @@ def test_a_script_that_runs_the_function_its_argument_names(tmp_path: Path) -> N
     found = groups(root)
     assert (found["web"].server_model, found["web"].demand.worst) == ("gunicorn sync", 5)
     assert (found["worker"].concurrency_model, found["worker"].demand.worst) == ("prefork", 3)
+
+
+SETTINGS = {
+    "proj/__init__.py": "",
+    "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 0}}\n",
+    "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+}
+
+
+def test_docker_runs_entrypoint_with_cmd_by_its_rules(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        # shell-form ENTRYPOINT: Docker ignores CMD (the `--workers 9` never reaches gunicorn)
+        "Dockerfile": "FROM python:3.12 AS base\nENTRYPOINT gunicorn proj.wsgi --workers 3\nCMD [\"--workers\", \"9\"]\n"
+                      "FROM python:3.12 AS shellcmd\nCMD celery -A proj worker -c 6\n",
+        "docker-compose.yml": "services:\n  web:\n    build: {context: ., target: base}\n"
+                              "  worker:\n    build: {context: ., target: shellcmd}\n",
+    })
+    found = groups(root)
+    assert (found["web"].processes.value, found["web"].evidence[0].location()) == (3, "Dockerfile:2")
+    assert (found["worker"].server_model, found["worker"].processes.value) == ("celery prefork", 6)
+
+
+def test_an_entrypoint_prestep_on_its_argument_is_not_a_dispatcher(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "entrypoint.sh": "#!/bin/sh\nif [ \"$1\" = \"gunicorn\" ]; then\n  python manage.py migrate\nfi\nexec su-exec app \"$@\"\n",
+        "dispatch.sh": "#!/bin/sh\ncase \"$1\" in\n  web) exec gunicorn proj.wsgi -w 2 ;;\nesac\nexec \"$@\"\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nENTRYPOINT [\"dumb-init\", \"/app/entrypoint.sh\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4\n"
+                              "  other:\n    build: .\n    entrypoint: /app/dispatch.sh\n    command: web\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 4)
+    assert (found["other"].processes.value, found["other"].evidence[0].location()) == (2, "dispatch.sh:3")
+
+
+def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.versions import read_versions
+
+    root = write(tmp_path, {
+        "uv.lock": 'version = 1\n\n[[package]]\nname = "app"\nversion = "1.0"\ndependencies = [\n    { name = "django" },\n]\n\n'
+                   '[[package]]\nname = "django"\nversion = "5.2.4"\n',
+        "Pipfile.lock": '{\n  "_meta": {"requires": {"celery": "x"}},\n  "default": {\n    "celery": {\n      "version": "==5.5.3"\n    }\n  }\n}\n',
+    })
+    facts = {f.package: f for f in read_versions(RepoFiles.scan(root))}
+    assert (facts["django"].version, facts["django"].evidence.location()) == ("5.2.4", "uv.lock:11")
+    assert (facts["celery"].version, facts["celery"].evidence.location()) == ("5.5.3", "Pipfile.lock:4")

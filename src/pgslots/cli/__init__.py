@@ -2,8 +2,16 @@
 
 Each command lives in its own module of this package and registers itself on `app`; this
 module holds what they share: output formats, writing (always through the redactor), exit
-codes (0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or input error),
-and the guard that turns bad input into one line instead of a traceback.
+codes, and the guard that turns bad input into one line instead of a traceback.
+
+Exit codes, the same for every command (docs/cli.md):
+
+    0    done; no finding at or above --fail-on
+    1    findings at or above --fail-on
+    2    usage or input error (one line on stderr: which file, which line, what was expected)
+    3    probe: the server refused the probe because it is full for the probe's role
+    130  interrupted (Ctrl-C); 128+N: ended by signal N (SIGTERM: 143)
+    141  the reader of the output went away (`pgslots watch --format json | head`)
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pgslots.redact import REDACTOR
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE, as a shell reports a process killed by it
 
 app = typer.Typer(
     name="pgslots",
@@ -36,7 +45,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -48,6 +57,13 @@ class OutputFormat(str, enum.Enum):
     markdown = "markdown"
     html = "html"
     sarif = "sarif"
+
+
+def formats(*names: str) -> Any:
+    """The option type of one command's --format: exactly the formats it writes, so that its
+    --help lists those and a wrong one is refused by the parser. Its members equal the
+    `OutputFormat` of the same name (`OutputFormat(member)` converts)."""
+    return enum.Enum("Format", {name: name for name in names}, type=str)
 
 
 class FailOn(str, enum.Enum):
@@ -78,6 +94,9 @@ def guarded(func: F) -> F:
             raise
         except InputError as exc:
             fail(str(exc))
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except KeyboardInterrupt:
             typer.echo("pgslots: interrupted", err=True)
             raise typer.Exit(130) from None
@@ -89,11 +108,11 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def check_format(fmt: OutputFormat, allowed: Iterable[OutputFormat]) -> None:
-    allowed = tuple(allowed)
-    if fmt not in allowed:
-        names = ", ".join(f.value for f in allowed)
-        raise InputError(f"--format {fmt.value} is not available for this command (use one of: {names})")
+def _silence_stdout() -> None:
+    """After the reader closed the pipe, point stdout at /dev/null so that the interpreter's
+    final flush does not raise a second BrokenPipeError (Python's documented recipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def emit(text: str, output: Path | None = None) -> None:
@@ -153,4 +172,35 @@ def main() -> None:
         importlib.import_module(f"pgslots.cli.{module}")
     else:
         from pgslots.cli import audit, codes, diagnose, events, lab, live  # noqa: F401 - they register commands
-    app()
+    sys.exit(_run_app())
+
+
+def _click_exceptions() -> Any:
+    """click's exception module: Typer >= 0.26 vendors click as `typer._click`."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+def _run_app() -> int:
+    """Run the app with click's own error printing off, so that a usage error is one line on
+    stderr and exit 2 like every other bad input (click prints a usage block of four)."""
+    errors = _click_exceptions()
+    try:
+        result = app(standalone_mode=False, prog_name="pgslots")
+    except errors.NoArgsIsHelpError as exc:  # `pgslots` alone: the help, as --help shows it
+        typer.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return EXIT_OK
+    except errors.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "pgslots"
+        message = exc.format_message().replace("Value error, ", "")
+        typer.echo(f"pgslots: {message} (see: {command} --help)", err=True)
+        return EXIT_USAGE
+    except errors.Abort:
+        typer.echo("pgslots: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return result if isinstance(result, int) else EXIT_OK

@@ -7,20 +7,22 @@ from typing import List, Optional
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
 from pgslots.deploy.audit import parse_assumptions, run_audit
 from pgslots.report.audit import render_json, render_markdown, render_sarif, render_text
+
+FORMATS = formats("text", "json", "markdown", "sarif")
 
 
 @app.command("audit")
 @guarded
 def audit_command(
-    path: Path = typer.Argument(..., help="The deployment repository (settings, compose/Kubernetes/Procfile, env files)."),
+    path: Path = typer.Argument(..., metavar="PATH", help="The deployment repository (settings, compose/Kubernetes/Procfile, env files)."),
     assume: Optional[List[str]] = typer.Option(
         None, "--assume", "-a", metavar="NAME=VALUE",
         help="Supply a count the repository cannot show, e.g. web.hosts=16, celeryworker.cpus=8, server.max_connections=200. Repeatable.",
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json, markdown or sarif."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info, never)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
@@ -30,15 +32,14 @@ def audit_command(
 
     Examples:
 
-        pgslots audit .
+    \b
+      pgslots audit .
+      pgslots audit ~/src/shop --assume web.hosts=16 --assume server.max_connections=100
+      pgslots audit . --format json -o audit.json    # then: pgslots probe DSN --topology audit.json
+      pgslots audit . --format sarif -o pgslots.sarif --fail-on error
 
-        pgslots audit ~/src/shop --assume web.hosts=16 --assume server.max_connections=100
-
-        pgslots audit . --format json -o audit.json    # then: pgslots probe DSN --topology audit.json
-
-        pgslots audit . --format sarif -o pgslots.sarif --fail-on error
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown, OutputFormat.sarif))
+    fmt = OutputFormat(fmt)
     diagnosis = run_audit(path, parse_assumptions(assume or []))
     renderer = {OutputFormat.json: render_json, OutputFormat.markdown: render_markdown, OutputFormat.sarif: render_sarif}.get(fmt, render_text)
     emit(renderer(diagnosis), output)

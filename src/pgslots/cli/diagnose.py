@@ -9,9 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
 
-FORMATS = (OutputFormat.text, OutputFormat.markdown, OutputFormat.html, OutputFormat.json)
+FORMATS = formats("text", "markdown", "html", "json")
+
 
 
 @app.command("diagnose")
@@ -34,7 +35,7 @@ def diagnose_command(
         None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
     ),
     tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, markdown, html or json."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
 ) -> None:
@@ -45,15 +46,14 @@ def diagnose_command(
 
     Examples:
 
-        pgslots diagnose --events nr-export.json --repo . --assume web.hosts=16
+    \b
+      pgslots diagnose --events nr-export.json --repo . --assume web.hosts=16
+      pgslots diagnose --events nr-export.json --repo . --format markdown -o incident.md
+      pgslots diagnose --events postgresql.log --dsn "host=db user=app" --format html -o report.html
+      pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
 
-        pgslots diagnose --events nr-export.json --repo . --format markdown -o incident.md
-
-        pgslots diagnose --events postgresql.log --dsn "host=db user=app" --format html -o report.html
-
-        pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
     """
-    check_format(fmt, FORMATS)
+    fmt = OutputFormat(fmt)
     from pgslots.deploy.audit import parse_assumptions
     from pgslots.events.times import parse_zone
 

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, guarded, stderr_is_terminal
+from pgslots.cli import formats, OutputFormat, app, emit, guarded, stderr_is_terminal
 from pgslots.errors import InputError
 from pgslots.events.pipeline import investigate
 from pgslots.events.sources import ReadOptions, all_sources, input_size
@@ -18,10 +18,11 @@ from pgslots.events.timeline import FACETS, TimelineOptions, parse_bucket
 from pgslots.events.times import parse_user_time, parse_zone
 from pgslots.report.events import render_json, render_markdown, render_text
 
+FORMATS = formats("text", "json", "markdown")
+
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 """Below this the reading is over before a bar would be worth drawing."""
 
-FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.markdown)
 
 
 def _facets(values: List[str]) -> tuple[str, ...]:
@@ -86,7 +87,7 @@ def events_command(
     facet: List[str] = typer.Option(
         [], "--facet", help=f"Break down by: {', '.join(FACETS)} (repeat or comma-separate)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1,
@@ -103,19 +104,16 @@ def events_command(
 
     Examples:
 
-        pgslots events examples/newrelic-incident.json
-
-        pgslots events export.csv --bucket 1m --facet transaction,host
-
-        pgslots events postgresql-*.log.gz --log-line-prefix '%m [%p] %q%u@%d ' --tz Europe/Paris
-
-        pgslots events postgresql.log --jobs 1 --format json
-
-        pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
+    \b
+      pgslots events examples/newrelic-incident.json
+      pgslots events export.csv --bucket 1m --facet transaction,host
+      pgslots events postgresql-*.log.gz --log-line-prefix '%m [%p] %q%u@%d ' --tz Europe/Paris
+      pgslots events postgresql.log --jobs 1 --format json
+      pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
 
     Exit codes: 0 done; 2 bad input or usage (one line on stderr).
     """
-    check_format(fmt, FORMATS)
+    fmt = OutputFormat(fmt)
     zone = parse_zone(tz)
     start = parse_user_time(since, zone, "--since") if since else None
     end = parse_user_time(until, zone, "--until") if until else None

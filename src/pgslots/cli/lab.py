@@ -17,8 +17,11 @@ from pathlib import Path
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, fail, guarded, stderr_is_terminal
+from pgslots.cli import formats, OutputFormat, app, emit, fail, guarded, stderr_is_terminal
 from pgslots.errors import InputError
+
+LAB_FORMATS = formats("text", "json", "markdown")
+DEMO_FORMATS = formats("text", "json")
 
 LAB_MODULES = ("django", "celery", "gunicorn", "uvicorn", "uvicorn_worker", "psycopg_pool")
 
@@ -83,7 +86,7 @@ def lab_command(
     broker: str | None = typer.Option(
         None, "--broker", help="Celery broker URL (default: kombu's filesystem transport, no server needed)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
 ) -> None:
@@ -97,15 +100,14 @@ def lab_command(
 
     Examples:
 
-        pgslots lab --scenario baseline --out runs/today
+    \b
+      pgslots lab --scenario baseline --out runs/today
+      pgslots lab --scenario all --format markdown --out runs/all
+      pgslots lab --scenario baseline,pgbouncer --postgres-bin /usr/lib/postgresql/15/bin
+      pgslots lab --list
 
-        pgslots lab --scenario all --format markdown --out runs/all
-
-        pgslots lab --scenario baseline,pgbouncer --postgres-bin /usr/lib/postgresql/15/bin
-
-        pgslots lab --list
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown))
+    fmt = OutputFormat(fmt)
     from pgslots.lab import scenarios as catalogue
 
     if list_scenarios:
@@ -141,7 +143,7 @@ def demo_command(
     postgres_bin: Path | None = typer.Option(
         None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text or json."),
+    fmt: DEMO_FORMATS = typer.Option(DEMO_FORMATS.text, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
 ) -> None:
     """Reproduce the incident, explain it from its own evidence, and show which remedy fixes it.
@@ -152,13 +154,13 @@ def demo_command(
 
     Examples:
 
-        pgslots demo
+    \b
+      pgslots demo
+      pgslots demo --out demo-run && pgslots events demo-run/baseline/newrelic/nerdgraph.json
+      pgslots demo --postgres-bin /usr/lib/postgresql/15/bin --format json
 
-        pgslots demo --out demo-run && pgslots events demo-run/baseline/newrelic/nerdgraph.json
-
-        pgslots demo --postgres-bin /usr/lib/postgresql/15/bin --format json
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json))
+    fmt = OutputFormat(fmt)
     require_lab_extra()
     from pgslots.lab import demo, render
     from pgslots.lab import scenarios as catalogue

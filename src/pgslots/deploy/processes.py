@@ -25,7 +25,7 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
-from pgslots.deploy.readers.scripts import apply_assignments, read_script
+from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -37,6 +37,7 @@ class Resolved:
     where: Evidence
     script_evidence: list[Evidence]
     companions: list[tuple[Launch, Evidence]] = dataclasses.field(default_factory=list)  # started with `&` beside it
+    notes: list[str] = dataclasses.field(default_factory=list)  # what following it learnt (an entrypoint not in the repository)
 
 
 
@@ -69,7 +70,7 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
         out.append(dataclasses.replace(
             spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
             source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
-            entry_words=None, workdir=item.directory or spec.workdir,
+            entry_words=None, workdir=item.directory or spec.workdir, command_at=None, entry_at=None,
         ))
     return out
 
@@ -83,6 +84,10 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
             continue
         if word in dockerfile.copies and repo.has(dockerfile.copies[word]):
             return dockerfile.copies[word]
+        if "/" not in word:  # a command found through PATH (`docker-entrypoint.sh`)
+            for folder in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"):
+                if repo.has(dockerfile.copies.get(f"{folder}/{word}", "")):
+                    return dockerfile.copies[f"{folder}/{word}"]
         for dest, src in dockerfile.copies.items():
             if dest and word.startswith(dest.rstrip("/") + "/"):
                 candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[len(dest.rstrip("/")) + 1:]
@@ -103,45 +108,39 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
 def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     env = spec.env
     evidence: list[Evidence] = []
+    notes: list[str] = []
     where = spec.source
     if spec.entry_words and "--" in spec.entry_words[1:]:
         # `wait-for-it.sh db:5432 -t 30 -- /entrypoint-uwsgi.sh`, `dockerize ... --`, `tini --`:
         # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
         tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
         spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
-    if spec.entry_words:
-        entry = locate(s, spec.entry_words[0], spec)
-        script = read_script(s.repo, entry) if entry else None
-        if script is not None and any(item.guard for item in script.launches):
-            # An entrypoint that dispatches on its first argument (`ak worker`, `entrypoint.sh web`):
-            # the command is the argument it is given.
-            spec = dataclasses.replace(spec, entry_words=None, words=[entry] + list(spec.words or []))
-        elif script is not None:
-            env = apply_assignments(script, env, s.repo)
-            if not spec.words and script.launches:
-                spec = dataclasses.replace(spec, words=list(script.launches[-1].launch.argv))
+    if spec.entry_words or spec.words:
+        # ENTRYPOINT + CMD, through wrappers and entry scripts ending in `exec "$@"`.
+        argv = list(spec.entry_words or []) + list(spec.words or [])
+        passed = hand_over(argv, env, s.repo, lambda word: locate(s, word, spec))
+        env = passed.env
+        notes = passed.notes
+        program = unwrap(first_command(passed.argv))[0]
+        position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
+        if position < len(spec.entry_words or []) and spec.entry_at is not None:
+            # The program is named in the ENTRYPOINT (`["gunicorn", "app.wsgi"]`); CMD adds options.
+            if spec.words and spec.command_at is not None:
+                evidence.append(spec.command_at)
+            spec = dataclasses.replace(spec, command_at=spec.entry_at)
+        spec = dataclasses.replace(spec, entry_words=None, words=passed.argv)
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
     if launch is not None and launch.program == "other" and words:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
-    elif launch is not None and spec.command_at is not None and spec.words == (spec.dockerfile.cmd if spec.dockerfile else None):
+    elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
-        line = spec.source.line
-        where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
+        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
-    return Resolved(spec, launch, env, where, evidence, companions)
-
-
-def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
-    for compose in s.composes:
-        if compose.path == spec.source.path:
-            service = compose.services.get(spec.name)
-            if service is not None:
-                return service.command_line
-    return spec.source.line
+    return Resolved(spec, launch, env, where, evidence, companions, notes)
 
 
 INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
-from pgslots.deploy.readers.commands import Launch, expand, parse_launch, split_words
+from pgslots.deploy.readers.commands import ONE_SHOT_COMMANDS, Launch, expand, parse_launch, split_words
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
@@ -36,12 +36,6 @@ class Shape:
 
 UNBOUNDED = Quantity(None)
 
-ONE_SHOT_COMMANDS = frozenset({
-    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
-    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
-    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
-})
-"""Django's (and common third-party) management commands that do their work and exit."""
 
 
 def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:
@@ -489,7 +483,20 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     which starts gunicorn itself): it may open connections, so its processes and their
     connections are unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
-    return Shape("other", f"`{program.rsplit('/', 1)[-1]}` (not modelled)", "unmodelled",
+    return unknown_shape(name, f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models", where,
+                         f"`{program.rsplit('/', 1)[-1]}` (not modelled)")
+
+
+def unknown_shape(name: str, reason: str, where: Evidence, server_model: str = "unknown (not modelled)") -> Shape:
+    """A process group pgslots cannot model: its processes and connections per process are
+    unknowns (`--assume NAME.processes=N`, `--assume NAME.per_process=N`), and until they are
+    set its demand is unknown."""
+    return Shape("other", server_model, "unmodelled",
                  Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
-                 [f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models: "
-                  f"set {name}.processes and {name}.per_process"])
+                 [f"{reason}: set {name}.processes and {name}.per_process"])
+
+
+def backup_shape(where: Evidence) -> Shape:
+    """pg_dump and friends: one connection while the dump runs, none between runs."""
+    return Shape("other", "backup job (pg_dump)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
+                 ["a backup job: one connection while it runs"])

@@ -207,6 +207,13 @@ def first_command(words: list[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------- programs
 
+ONE_SHOT_COMMANDS = frozenset({
+    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
+    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
+    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
+})
+"""Django's (and common third-party) management commands that do their work and exit."""
+
 _VALUE_OPTIONS: dict[str, dict[str, str]] = {
     "gunicorn": {
         "-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
-from pgslots.deploy.readers.commands import Expanded, Launch, expand, launch_from_words, split_words
+from pgslots.deploy.readers.commands import (
+    ONE_SHOT_COMMANDS, Expanded, Launch, classify, expand, first_command, launch_from_words, split_words, unwrap,
+)
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -23,6 +26,16 @@ _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?
 _DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
 _HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
+_ARGUMENTS = (["$@"], ["${@}"], ["$*"], ["${*}"])
+
+
+def is_handover(line: str) -> bool:
+    """`exec "$@"`, also through a wrapper: `exec gosu app "$@"`, `exec su-exec "$USER" "$@"`,
+    `exec tini -- "$@"`: the script runs its arguments as the container's program."""
+    if _HANDOVER.match(line):
+        return True
+    words = split_words(line)
+    return bool(words) and words[0] == "exec" and unwrap(words)[0] in _ARGUMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +57,17 @@ class ScriptLaunch:
     line: int
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
     guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
+    execs: bool = False  # `exec ...`: the script ends here, the program replaces it
+
+
+def _set_up_step(item: ScriptLaunch) -> bool:
+    """A step that runs and returns (`manage.py migrate`), so the script goes on after it."""
+    launch = item.launch
+    if item.execs:
+        return False
+    if launch.program == "manage":
+        return bool(launch.positionals) and launch.positionals[0] in ONE_SHOT_COMMANDS
+    return launch.program == "other"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +86,17 @@ class Script:
 
     def dispatch_values(self) -> set[str]:
         return {v for item in (*self.launches, *self.assignments) if item.guard for v in item.guard if v != "*"}
+
+    def selects(self, arg: str | None) -> bool:
+        """Whether "$1" = `arg` takes a branch that runs a program of its own (a dispatcher:
+        `worker) exec celery ...`). A script that ends in `exec "$@"` and whose branch for
+        `arg` only runs set-up steps (`if [ "$1" = gunicorn ]; then manage.py migrate; fi`)
+        still runs its arguments: it is not a dispatcher."""
+        explicit = self.dispatch_values()
+        reached = [item for item in self.launches if item.guard and _reaches(item.guard, arg, explicit)]
+        if not self.hands_over:
+            return bool(reached)
+        return not all(_set_up_step(item) for item in reached)
 
 
 def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
@@ -222,7 +257,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             if not line:
                 continue
         _read_line(line, number, scope, main, functions, calls)
-        if scope is main and line.strip() and _HANDOVER.match(line.strip()):
+        if scope is main and line.strip() and is_handover(line.strip()):
             hands_over = True
         if ends_pattern and frames:
             frames[-1][1] = None
@@ -232,7 +267,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
 
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
                calls: list[tuple[str, int]]) -> None:
-    if _HANDOVER.match(line):
+    if is_handover(line):
         return
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
@@ -253,13 +288,14 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
         _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
     elif launch.program != "other":
-        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard))
+        execs = words[0] == "exec"
+        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs))
         if scope is not main:
-            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&"))  # also read as the script's own
+            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
     elif guard and words[0] == "exec":
         # `exec authentik` in a dispatch branch: the branch ends in a program we do not model,
         # which must not leave its preparatory `manage.py` commands standing for it.
-        scope.launches.append(ScriptLaunch(launch, number, guard=guard))
+        scope.launches.append(ScriptLaunch(launch, number, guard=guard, execs=True))
     elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
         calls.append((words[1], number))
     elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
@@ -394,3 +430,53 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         note = f"{item.name}={redact_value(item.name, value)}"
         result.set(EnvValue(item.name, value, Evidence(script.path, item.line, quoted, resolution, note), template=template, exported=exported))
     return result
+
+
+# ----------------------------------------------------------------------------- entrypoints
+
+
+@dataclasses.dataclass
+class HandOver:
+    """What a container runs once its entry scripts have handed over to their arguments."""
+
+    argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
+    env: Env
+    passed: list[Evidence]  # each entry script passed through, at its `exec "$@"` line
+    notes: list[str]
+
+
+def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]) -> HandOver:
+    """Follow the container's argv (ENTRYPOINT + CMD) through wrappers (`tini --`,
+    `dumb-init`, `gosu user`) and entry scripts that run set-up steps and end in
+    `exec "$@"`: the command is then their arguments, in the environment the scripts
+    exported. Stops at a program pgslots models, at a script that dispatches on "$1" or runs
+    its own program (read later by the caller with its argument), or at anything unknown."""
+    passed: list[Evidence] = []
+    notes: list[str] = []
+    for _ in range(6):
+        program, _ = unwrap(first_command(argv))
+        if not program or classify(program) != "other":
+            break
+        path = locate(program[0])
+        script = read_script(repo, path) if path else None
+        rest = program[1:]
+        if script is None:
+            if rest and classify(unwrap(rest)[0]) != "other" and not _python(program[0]):
+                # `ENTRYPOINT ["docker-entrypoint.sh"]` from a base image, CMD `gunicorn ...`.
+                notes.append(f"`{program[0]}` is not in the repository; entrypoints end in exec \"$@\", "
+                             f"so its arguments `{' '.join(rest)[:60]}` are taken as the command")
+                argv = rest
+                continue
+            break
+        arg = rest[0] if rest else None
+        if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
+            break
+        env = apply_assignments(script, env, repo, arg)
+        line = next((n for n, text in logical_lines(repo.text(path) or "") if is_handover(text.strip())), None)
+        passed.append(Evidence(path, line, repo.quote(path, line), Resolution.LITERAL, f"{path} hands over to its arguments"))
+        argv = rest
+    return HandOver(argv, env, passed, notes)
+
+
+def _python(word: str) -> bool:
+    return bool(re.fullmatch(r"python[0-9.]*", word.rsplit("/", 1)[-1]))
