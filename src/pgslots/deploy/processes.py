@@ -137,20 +137,10 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
-        line = spec.source.line
-        where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
+        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
     return Resolved(spec, launch, env, where, evidence, companions, notes)
-
-
-def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
-    for compose in s.composes:
-        if compose.path == spec.source.path:
-            service = compose.services.get(spec.name)
-            if service is not None:
-                return service.command_line
-    return spec.source.line
 
 
 INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
