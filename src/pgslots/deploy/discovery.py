@@ -333,6 +333,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     image or code is followed through its Dockerfile; one that runs another image but talks to
     PostgreSQL (a second application, a backup job) is a client too: an unknown group when
     pgslots cannot see what it runs, never left out."""
+    notes.extend(compose.notes)
     specs = []
     for service in compose.services.values():
         if service.profiles and not set(service.profiles) & compose.active_profiles:

@@ -102,6 +102,10 @@ def slots_text(topology: Topology) -> list[str]:
     out = [f"Usable slots: {s.usable if s.usable is not None else 'unknown'} = {s.formula}"]
     if s.role:
         su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[s.role_is_superuser]
+        if s.role_is_superuser and s.role_evidence:
+            # The official postgres image makes POSTGRES_USER a superuser: no slot is reserved from it.
+            where = ", ".join(dict.fromkeys(e.location() for e in s.role_evidence))
+            su += f": the postgres image's POSTGRES_USER, so all of max_connections is usable; {where}"
         out.append(f"  application role: {s.role} ({su})")
     demand = topology.demand
     if demand is not None:
