@@ -506,3 +506,29 @@ def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_pa
     facts = {f.package: f for f in read_versions(RepoFiles.scan(root))}
     assert (facts["django"].version, facts["django"].evidence.location()) == ("5.2.4", "uv.lock:11")
     assert (facts["celery"].version, facts["celery"].evidence.location()) == ("5.5.3", "Pipfile.lock:4")
+
+
+def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
+    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.deploy.readers.cpus import evaluate
+
+    assert evaluate("min(cpus, 12)", 4) == 4 and evaluate("min(cpus, 12)", 64) == 12 and evaluate("cpus * 2 + 1", 3) == 7
+    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "gunicorn_cpu_formula").topology
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.per_process.unknown, web.per_process.formula) == ("web.cpus", "min(cpus, 12)")
+    for cpus, worst in ((4, 8), (16, 24)):
+        assumed = apply_assumptions(topology, {"web.cpus": cpus})
+        assert {g.name: g for g in assumed.groups}["web"].demand.worst == worst
+
+
+def test_env_file_examples_under_the_names_projects_use(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.envfiles import parse_env_file, resolve_env_file
+
+    for example in (".env.example", ".env-dist", ".env.dist", ".env.sample", "env.template"):
+        root = tmp_path / example.strip(".")
+        write(root, {example: "A=1\nURL=postgres://${USER_NAME:-app}@db/${A}\n"})
+        repo = RepoFiles.scan(root)
+        chosen, why = resolve_env_file(repo, ".env")
+        assert chosen == example, (example, why)
+        assert parse_env_file(repo, example).value("URL") == "postgres://app@db/1"

@@ -12,6 +12,7 @@ from pathlib import Path
 from pgslots.deploy import budget
 from pgslots.deploy.assembly import build
 from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology, is_server_count
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence, Resolution
@@ -60,9 +61,20 @@ def _quantities(group: ProcessGroup) -> list[Quantity]:
 
 
 def _apply_named(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
-    changes = {f: _assumed(name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
+    changes = {f: _value_for(getattr(group, f), name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
                if getattr(group, f) is not None and getattr(group, f).unknown == name}
     return dataclasses.replace(group, **changes)
+
+
+def _value_for(quantity: Quantity, name: str, value: int) -> Quantity:
+    """The assumed value; a count written as a formula of the CPU count (`min(cpus, 12)`)
+    takes the formula's value for that many CPUs."""
+    assumed = _assumed(name, value)
+    if quantity.formula:
+        computed = evaluate(quantity.formula, value)
+        if computed is not None:
+            return Quantity(computed, quantity.evidence + assumed.evidence)
+    return assumed
 
 
 def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topology:

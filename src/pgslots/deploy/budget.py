@@ -33,6 +33,7 @@ import dataclasses
 from pgslots.deploy.model import (
     Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, combine_bounds, is_server_count,
 )
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.deploy.readers.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
@@ -47,6 +48,10 @@ def floor(quantity: Quantity | None, default: int | None = None) -> int:
         return 1 if default is None else default
     if quantity.value is not None:
         return quantity.value
+    if quantity.formula:
+        at_one = evaluate(quantity.formula, 1)  # a count written from the CPU count, at one CPU
+        if at_one is not None and at_one >= 0:
+            return at_one
     if default is not None and quantity.floor == 1:
         return default
     return quantity.floor
@@ -229,7 +234,9 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
             if quantity.value is None and quantity.unknown:
-                if quantity.unknown.endswith(".cpus"):
+                if quantity.unknown.endswith(".cpus") and quantity.formula:
+                    question = f"How many CPUs does each host of {group.name} have (its count is {quantity.formula})?"
+                elif quantity.unknown.endswith(".cpus"):
                     question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
                 adds = None if group.demand.worst is None else group.demand.worst // max(1, units)

@@ -53,6 +53,7 @@ class Quantity:
     evidence: tuple[Evidence, ...] = ()
     unknown: str | None = None
     floor: int = 1  # what the budget takes while unknown: 0 for a unit that may not run at all
+    formula: str | None = None  # with value None: an expression of the host's CPU count, `min(cpus, 12)` (readers/cpus.py)
 
     @property
     def known(self) -> bool:

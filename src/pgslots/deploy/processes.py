@@ -24,6 +24,7 @@ from pgslots.deploy.readers.commands import (
     unwrap,
 )
 from pgslots.deploy.readers.envfiles import Env, EnvValue
+from pgslots.deploy.readers.launchers import find_launcher
 from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
 from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
 from pgslots.evidence import Evidence, Resolution
@@ -132,6 +133,13 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
+    launcher = find_launcher(unwrap(first_command(words))[0], s.repo, lambda word: locate(s, word, spec)) \
+        if launch is not None and launch.program == "other" else None
+    if launcher is not None:
+        # `python jms start all`, `sentry run web`: the project's Python decides what runs.
+        where = spec.command_at or Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
+        reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
+        return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
     if launch is not None and launch.program == "other" and words:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
     elif launch is not None and spec.command_at is not None:
