@@ -109,6 +109,7 @@ def build(root: Path) -> Topology:
             continue
         groups.extend(_unknown_group(item, server))
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
+    facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
     if choice is None:
         notes.append("no Django settings module found")
     if main_read is not None:
