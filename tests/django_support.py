@@ -78,14 +78,22 @@ class Project:
         for name, text in (extra or {}).items():
             (root / "proj" / name).write_text(textwrap.dedent(text))
 
-    def env(self) -> dict[str, str]:
+    @classmethod
+    def existing(cls, root: Path, python: str | Path) -> Project:
+        """A project the test wrote itself (e.g. inside a deployment repository)."""
+        project = cls.__new__(cls)
+        project.root, project.python = root, str(python)
+        return project
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PG"))}
         env["PYTHONPATH"] = str(SRC)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra or {})
         return env
 
-    def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(),
+    def manage(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(env),
                               capture_output=True, text=True, timeout=timeout)
 
 

@@ -492,3 +492,30 @@ def test_an_entrypoint_prestep_on_its_argument_is_not_a_dispatcher(tmp_path: Pat
     found = groups(root)
     assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 4)
     assert (found["other"].processes.value, found["other"].evidence[0].location()) == (2, "dispatch.sh:3")
+
+
+def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.versions import read_versions
+
+    root = write(tmp_path, {
+        "uv.lock": 'version = 1\n\n[[package]]\nname = "app"\nversion = "1.0"\ndependencies = [\n    { name = "django" },\n]\n\n'
+                   '[[package]]\nname = "django"\nversion = "5.2.4"\n',
+        "Pipfile.lock": '{\n  "_meta": {"requires": {"celery": "x"}},\n  "default": {\n    "celery": {\n      "version": "==5.5.3"\n    }\n  }\n}\n',
+    })
+    facts = {f.package: f for f in read_versions(RepoFiles.scan(root))}
+    assert (facts["django"].version, facts["django"].evidence.location()) == ("5.2.4", "uv.lock:11")
+    assert (facts["celery"].version, facts["celery"].evidence.location()) == ("5.5.3", "Pipfile.lock:4")
+
+
+def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
+    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.deploy.readers.cpus import evaluate
+
+    assert evaluate("min(cpus, 12)", 4) == 4 and evaluate("min(cpus, 12)", 64) == 12 and evaluate("cpus * 2 + 1", 3) == 7
+    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "gunicorn_cpu_formula").topology
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.per_process.unknown, web.per_process.formula) == ("web.cpus", "min(cpus, 12)")
+    for cpus, worst in ((4, 8), (16, 24)):
+        assumed = apply_assumptions(topology, {"web.cpus": cpus})
+        assert {g.name: g for g in assumed.groups}["web"].demand.worst == worst

@@ -8,6 +8,7 @@ settings and never connect (the hosts below do not even resolve).
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import re
 import sys
 from pathlib import Path
@@ -175,3 +176,22 @@ def test_a_malformed_pgslots_setting_is_one_error(tmp_path: Path) -> None:
     result = project.manage("check")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "(pgslots.E000) PGSLOTS['max_connections'] = '100': expected a whole number >= 0" in result.stderr
+
+
+def test_the_app_imports_nothing_heavy_at_start_up(tmp_path: Path) -> None:
+    """django.setup() with the app imports neither pgslots' CLI stack nor its rules: they load
+    when a check or the command runs (bench/django_setup.py has the timings)."""
+    project = Project(tmp_path, sys.executable, f"""
+        DATABASES = {{"default": {postgres_db(CONN_MAX_AGE=60)}}}
+    """, extra={"probe_imports.py": """
+        import sys
+        import django
+        django.setup()
+        heavy = ("typer", "rich", "matplotlib", "jinja2", "pgslots.rules", "pgslots.deploy", "pgslots.cli")
+        print(sorted(m for m in sys.modules if m.startswith(heavy)))
+        print("pgslots.django.checks" in sys.modules)
+    """})
+    env = project.env({"DJANGO_SETTINGS_MODULE": "proj.settings", "PYTHONPATH": f"{tmp_path}:{project.env()['PYTHONPATH']}"})
+    done = subprocess.run([sys.executable, "-m", "proj.probe_imports"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"], done.stdout

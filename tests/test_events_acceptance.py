@@ -58,7 +58,8 @@ def test_the_write_ups_numbers_from_each_export(path: Path) -> None:
     transactions = {row["value"]: row["count"] for row in report["facets"]["transaction"]}
     assert transactions == {CSRF: 435, CELERY: 4, VIEW: 1}
     assert report["shape"]["label"] == "sustained_growth"
-    assert "4 → 152 → 284" in report["shape"]["rule"]
+    assert report["shape"]["counts"] == [4, 152, 284]  # the display's buckets, kept beside the verdict
+    assert "levels off" in report["shape"]["rule"]  # the last minutes: 58, 57, 60, 54, 55
     notes = {note["key"]: note for note in report["notes"]}
     assert notes["before_view"]["count"] == 435
     assert "failed before the view ran" in notes["before_view"]["text"]
@@ -100,6 +101,30 @@ def test_text_and_markdown_tell_the_same_story() -> None:
     assert "## Interpretation" in markdown
     assert "| 2026-05-11 22:27 | 152 |" in markdown
     assert "435 of 440 events (98.9 %)" in markdown
+
+
+LAB_INCIDENT = FIXTURES / "lab-incident"  # a real lab run: tests/fixtures/make_lab_incident.py
+
+
+@pytest.mark.parametrize("path", [*INCIDENT_EXPORTS[:3], LAB_INCIDENT / "nerdgraph.json", LAB_INCIDENT / "postgresql.csv"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_one_shape_whatever_the_bucket(path: Path) -> None:
+    """The shape is read from the event times: --bucket 5s, 10s, 1m and the automatic bucket
+    give the same label and the same rule (the write-up's and a lab run's exports)."""
+    shapes = {bucket: events_json(path, *(("--bucket", bucket) if bucket else ()))["shape"]
+              for bucket in ("5s", "10s", "1m", None)}
+    verdicts = {(s["label"], s["rule"]) for s in shapes.values()}
+    assert len(verdicts) == 1, shapes
+    if path.parent == NEWRELIC:
+        assert shapes[None]["label"] == "sustained_growth"
+
+
+def test_the_lab_s_demo_and_events_agree() -> None:
+    """The lab records the label `pgslots events` gives its own export (the demo prints it)."""
+    from pgslots.lab.results import export_shape
+
+    report = events_json(LAB_INCIDENT / "nerdgraph.json")
+    assert export_shape(LAB_INCIDENT / "nerdgraph.json") == report["shape"]["label"] == "sustained_growth"
 
 
 def test_finer_buckets_and_other_alignments() -> None:

@@ -66,10 +66,11 @@ def test_baseline_reproduces_the_signature(run):
     # Most failed web requests failed before the view ran (named after a middleware).
     note = next(n for n in incident["notes"] if n["key"] == "before_view")
     assert note["share"] > 0.5, note
-    # (the events window is the load's; a request answered after it ended is left out)
     assert 0 < note["count"] <= baseline.web_errors_before_view <= baseline.web_errors
-    # A growing error curve, bucketed by the load's stages.
+    # A growing error curve (read from the event times: the same at any bucket), the label
+    # the lab recorded for its demo.
     assert incident["shape"]["label"] == "sustained_growth", incident["shape"]
+    assert baseline.error_shape == incident["shape"]["label"]
     # Client backends stay high after the burst: idle web connections nobody reuses. A
     # process that reused its persistent connection would hold at most one; more idle web
     # connections than web processes is the ASGI leak itself (how many more depends on

@@ -26,7 +26,7 @@ from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
 from pgslots.deploy.readers.commands import launch_from_words, split_words
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
-from pgslots.deploy.servers import Shape, shape_of, unmodelled
+from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
 from pgslots.evidence import Evidence
 
@@ -49,9 +49,19 @@ def build(root: Path) -> Topology:
     server = server_facts(s, deployment.compose, notes)
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
+    undecided: list[Resolved] = []
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
     main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
+        if item.spec.client == "backup":
+            groups.extend(_groups(item, backup_shape(item.where), ConnectionPolicy(), [], server))
+            continue
+        if item.launch is None and item.spec.unknown_reason and item.spec.third_party and not item.spec.client:
+            undecided.append(item)  # an image without database settings: a client only if nothing else runs
+            continue
+        if item.launch is None and (item.spec.unknown_reason or item.spec.client):
+            groups.extend(_unknown_group(item, server))
+            continue
         if item.launch is None:
             words = " ".join(item.spec.words or item.spec.entry_words or [])
             notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
@@ -82,12 +92,21 @@ def build(root: Path) -> Topology:
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
     for item in left_out:
         assert item.launch is not None
+        if item.spec.client:
+            groups.extend(_unknown_group(item, server))
+            continue
         if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
             notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
             continue
         # The project's own image running a program we cannot read: unknown, not zero.
         _, aliases = policy_from(settings_for(item.env.process()))
         groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
+    for item in undecided:
+        if any(g.unit == item.spec.unit and g.concurrency_model != "unmodelled" for g in groups):
+            notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
+                         "database settings, beside the project's own processes: not counted as a client")
+            continue
+        groups.extend(_unknown_group(item, server))
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
     if choice is None:
         notes.append("no Django settings module found")
@@ -115,6 +134,19 @@ def build(root: Path) -> Topology:
         pairs = _pairs(topology)
         topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
     return budget.recompute(topology)
+
+
+def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:
+    """A process that talks to the server but whose program pgslots cannot see: an unknown
+    group with the reason and the evidence, settable with --assume."""
+    spec = item.spec
+    reason = spec.unknown_reason
+    if not reason:
+        command = item.launch.text[:60] if item.launch else " ".join(spec.words or [])[:60]
+        reason = (f"runs `{command}` from an image this repository does not build"
+                  + (f"; it connects to the database ({spec.client_evidence.location()})" if spec.client_evidence else ""))
+    where = spec.client_evidence or item.where
+    return _groups(item, unknown_shape(spec.name, reason, where), ConnectionPolicy(), [], server)
 
 
 def _pairs(topology: Topology) -> tuple[str, ...]:
@@ -156,7 +188,8 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
         per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
         evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
         concurrency_model=shape.concurrency_model, replicas=spec.replicas, max_replicas=spec.max_replicas,
-        source=spec.source.location(), notes=tuple(notes),
+        source=spec.source.location(), notes=tuple(notes), unit=spec.unit,
+        unknown_reason=shape.notes[0].rsplit(": set ", 1)[0] if shape.concurrency_model == "unmodelled" and shape.notes else "",
     )
     out = [group]
     beat = shape.extra_beat

@@ -20,6 +20,7 @@ from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import (
     ComposeFile,
+    Service,
     Dockerfile,
     compose_score,
     container_command,
@@ -63,6 +64,11 @@ class ProcessSpec:
     dockerfile: Dockerfile | None = None
     workdir: str = ""
     command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
+    unknown_reason: str = ""  # set when pgslots cannot see what it runs: an unknown group, never a zero
+    client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
+    client_evidence: Evidence | None = None
+    third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
+    unit: str = ""  # the deployment unit it belongs to
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -252,49 +258,104 @@ def _dockerfile_names(path: str) -> set[str]:
     return names
 
 
+DB_CLIENT_KEYS = re.compile(r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I)
+BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
+BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman")
+
+
+def database_client_evidence(compose: ComposeFile, service: Service, env: Env) -> Evidence | None:
+    """Where a service shows it talks to PostgreSQL: a database variable in its environment
+    (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`), or `depends_on` the
+    compose file's PostgreSQL service."""
+    for key, item in sorted(env.values.items()):
+        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
+            return item.evidence
+    servers = {name for name, sv in compose.services.items() if sv.image and POSTGRES_IMAGES.search(sv.image)}
+    if servers & set(service.depends_on):
+        return Evidence(service.file, service.line, f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}")
+    return None
+
+
 def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[ProcessSpec]:
+    """The process definitions of one compose deployment. A service that runs the project's
+    image or code is followed through its Dockerfile; one that runs another image but talks to
+    PostgreSQL (a second application, a backup job) is a client too: an unknown group when
+    pgslots cannot see what it runs, never left out."""
     specs = []
     for service in compose.services.values():
-        if service.image and (POSTGRES_IMAGES.search(service.image) or PGBOUNCER_IMAGES.search(service.image)):
+        if service.profiles and not set(service.profiles) & compose.active_profiles:
+            notes.append(f"{service.name}: only with profile {', '.join(service.profiles)} ({service.file}:{service.line}), "
+                         "which COMPOSE_PROFILES does not activate: not started")
             continue
-        if service.image and service.dockerfile is None and INFRA_IMAGES.search(service.image.rsplit("/", 1)[-1]):
+        if service.scale == 0:
+            continue
+        words = (service.entrypoint or []) + (service.command or [])
+        scale = Quantity(service.scale, (Evidence(service.file, service.scale_line, s.repo.quote(service.file, service.scale_line)),)) if service.scale is not None else Quantity(1)
+        source = Evidence(service.file, service.line, f"service {service.name}")
+        image = service.image or ""
+        if BACKUP_PROGRAMS.search(" ".join(words)) or (BACKUP_IMAGES.search(image) and service.dockerfile is None):
+            env = env_files_env(s, service.env_files, notes).overlay(service.environment).completed()
+            specs.append(ProcessSpec(name=service.name, words=service.command, env=env, source=source,
+                                     hosts=Quantity(1, (), None), replicas=scale, client="backup",
+                                     command_at=_command_evidence(s, service)))
+            continue
+        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image)):
+            continue
+        if image and service.dockerfile is None and INFRA_IMAGES.search(image.rsplit("/", 1)[-1]):
             continue  # redis, nginx, traefik...: their command is the image's own arguments
+        if service.dockerfile and service.dockerfile not in s.dockerfiles and not words and (
+                INFRA_IMAGES.search(service.dockerfile.rsplit("/", 1)[-1]) or INFRA_IMAGES.search(image.rsplit("/", 1)[-1])):
+            continue  # `Dockerfile.nginx-${OS}`: a proxy built by the project
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
-        if dockerfile is None and service.dockerfile is None and service.image:
-            linked = image_dockerfile(s, service.image)
+        linked = None
+        if dockerfile is None and service.dockerfile is None and image:
+            linked = image_dockerfile(s, image)
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
         start = dockerfile.start(service.target) if dockerfile else None
-        if service.command is None and service.entrypoint is None and (
-            start is None or not (start.cmd or start.entrypoint) or infra_base(dockerfile)
-        ):
-            continue  # a third-party or infrastructure image run as is (redis, nginx, traefik, postgres)
-        if dockerfile is not None and dockerfile.base_images and (
-            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])
-        ):
-            continue  # the database server or pgbouncer, built with the project's own config
+        if dockerfile is not None and (infra_base(dockerfile) or dockerfile.base_images and (
+            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1]))):
+            continue  # the database server, pgbouncer or a proxy, built with the project's own config
         env = dockerfile.env if dockerfile else Env()
         # The image's ENV, the env files and `environment:` are the container's whole
         # environment (unless an env file is missing).
         env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
-        scale = Quantity(service.scale, (Evidence(compose.path, service.scale_line, s.repo.quote(compose.path, service.scale_line)),)) if service.scale is not None else Quantity(1)
-        if service.scale == 0:
-            continue
         # Docker's and compose's rules decide what the container runs (ENTRYPOINT + CMD).
         runs = container_command(start, dockerfile.path if dockerfile else None, service)
         notes.extend(runs.notes)
+        unknown_reason = ""
+        client = None
+        if dockerfile is None and service.dockerfile is None:
+            # An image this repository does not build: the project's own (published elsewhere)
+            # or another application. Either way, if it talks to the database it is a client.
+            client = database_client_evidence(compose, service, env)
+            if not words:
+                unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
+                                  + (f"; it connects to the database ({client.location()})" if client else "")
+                                  + ": what it runs and how many connections it opens cannot be read")
+        elif not (runs.command or runs.entrypoint):
+            unknown_reason = (f"built from {dockerfile.path if dockerfile else service.dockerfile}, which "
+                              + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
+                              + ", and the service gives no command")
         specs.append(
             ProcessSpec(
                 name=service.name, words=runs.command or None, env=env,
-                source=Evidence(compose.path, service.line, f"service {service.name}"),
-                hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
+                source=source, hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
                 entry_words=runs.entrypoint or None,
                 dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
                 command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
+                unknown_reason=unknown_reason,
+                client="other-app" if client is not None else "", client_evidence=client,
+                third_party=dockerfile is None and service.dockerfile is None,
             )
         )
     return specs
+
+
+def _command_evidence(s: Scan, service: Service) -> Evidence:
+    line = service.command_line or service.line
+    return Evidence(service.command_file, line, s.repo.quote(service.command_file, line))
 
 
 def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:

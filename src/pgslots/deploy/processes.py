@@ -24,6 +24,7 @@ from pgslots.deploy.readers.commands import (
     unwrap,
 )
 from pgslots.deploy.readers.envfiles import Env, EnvValue
+from pgslots.deploy.readers.launchers import find_launcher
 from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
 from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
 from pgslots.evidence import Evidence, Resolution
@@ -132,25 +133,22 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
+    launcher = find_launcher(unwrap(first_command(words))[0], s.repo, lambda word: locate(s, word, spec)) \
+        if launch is not None and launch.program == "other" else None
+    if launcher is not None:
+        # `python jms start all`, `sentry run web`: the project's Python decides what runs.
+        where = spec.command_at or Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
+        reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
+        return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
     if launch is not None and launch.program == "other" and words:
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
-        line = spec.source.line
-        where = Evidence(spec.source.path, _command_line(s, spec) or line, s.repo.quote(spec.source.path, _command_line(s, spec) or line))
+        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
     if launch is not None and launch.inline_env:
         env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
     return Resolved(spec, launch, env, where, evidence, companions, notes)
-
-
-def _command_line(s: Scan, spec: ProcessSpec) -> int | None:
-    for compose in s.composes:
-        if compose.path == spec.source.path:
-            service = compose.services.get(spec.name)
-            if service is not None:
-                return service.command_line
-    return spec.source.line
 
 
 INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")

@@ -61,7 +61,7 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
             for name, raw in flags_from_argv(argv).items():
                 if name in ("max_connections", "superuser_reserved_connections", "reserved_connections"):
                     try:
-                        settings[name] = (int(raw), Evidence(service.file, service.command_line, repo.quote(service.file, service.command_line), Resolution.COMMAND_FLAG))
+                        settings[name] = (int(raw), Evidence(service.command_file, service.command_line, repo.quote(service.command_file, service.command_line), Resolution.COMMAND_FLAG))
                     except ValueError:
                         pass
             conf_target = flags_from_argv(argv).get("config_file")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import ONE_SHOT_COMMANDS, Launch, expand, parse_launch, split_words
+from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
@@ -97,11 +98,13 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     if cmd_args is not None:
         env_options = parse_launch(["gunicorn", *split_words(cmd_args.value)]).options
     config_ns: dict[str, V] = {}
+    formulas: dict[str, str] = {}
     raw_config = options.get("config") or env_options.get("config")
     config_path = (locate(raw_config) if locate and raw_config and not raw_config.startswith("python:") else None) \
         or _gunicorn_config(raw_config, repo, workdir, options.get("chdir"))
     if config_path:
         config_ns = Evaluator(repo, env, resolver).run(config_path).namespace
+        formulas = _cpu_formulas(repo, config_path)
         notes.append(f"gunicorn settings read from {config_path}")
 
     def setting(option: str, conf_name: str, unknown: str) -> Quantity | None:
@@ -111,7 +114,13 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if option in env_options:
             return _int_option(env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option)
         if conf_name in config_ns:
-            return _from_v(config_ns[conf_name], unknown)
+            found = _from_v(config_ns[conf_name], unknown)
+            if found is not None and found.value is None and conf_name in formulas:
+                # `threads = min(multiprocessing.cpu_count(), 12)`: a formula of the host's CPUs, capped.
+                cpus = f"{name}.cpus"
+                notes.append(f"{conf_name} = {formulas[conf_name]} ({config_path}): set {cpus}=N")
+                return Quantity(None, found.evidence, cpus, formula=formulas[conf_name])
+            return found
         return None
 
     workers = setting("workers", "workers", f"{name}.processes") or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") \
@@ -144,6 +153,13 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
             notes.append("gunicorn switches the sync worker to gthread when --threads > 1")
         return Shape("web", "gunicorn gthread", "threads", workers, threads or Quantity(1), notes)
     return Shape("web", "gunicorn sync", "sync", workers, Quantity(1), notes)
+
+
+def _cpu_formulas(repo: RepoFiles, path: str) -> dict[str, str]:
+    try:
+        return module_formulas(ast.parse(repo.text(path) or ""))
+    except (SyntaxError, ValueError):
+        return {}
 
 
 def _gunicorn_config(raw: str | None, repo: RepoFiles, workdir: str, chdir: str | None) -> str | None:
@@ -483,7 +499,20 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     which starts gunicorn itself): it may open connections, so its processes and their
     connections are unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
-    return Shape("other", f"`{program.rsplit('/', 1)[-1]}` (not modelled)", "unmodelled",
+    return unknown_shape(name, f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models", where,
+                         f"`{program.rsplit('/', 1)[-1]}` (not modelled)")
+
+
+def unknown_shape(name: str, reason: str, where: Evidence, server_model: str = "unknown (not modelled)") -> Shape:
+    """A process group pgslots cannot model: its processes and connections per process are
+    unknowns (`--assume NAME.processes=N`, `--assume NAME.per_process=N`), and until they are
+    set its demand is unknown."""
+    return Shape("other", server_model, "unmodelled",
                  Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
-                 [f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models: "
-                  f"set {name}.processes and {name}.per_process"])
+                 [f"{reason}: set {name}.processes and {name}.per_process"])
+
+
+def backup_shape(where: Evidence) -> Shape:
+    """pg_dump and friends: one connection while the dump runs, none between runs."""
+    return Shape("other", "backup job (pg_dump)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
+                 ["a backup job: one connection while it runs"])

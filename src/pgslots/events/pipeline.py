@@ -30,7 +30,12 @@ from pgslots.events.sources import (
     source_named,
 )
 from pgslots.events.taxonomy import classify, combination_key
-from pgslots.events.timeline import TimelineOptions, build_incident, coarser_grouping, grouping_seconds
+from pgslots.events.timeline import (
+    TimelineOptions,
+    build_incident,
+    coarser_grouping,
+    grouping_seconds,
+)
 
 MAX_SAMPLES = 5
 """Source rows kept per category, so every count in the report can be traced to its rows."""
@@ -222,4 +227,11 @@ def investigate(
         grid=_grid(stats),
         server_log=serverlog.summarise(stats, events),
         timezone_note=_timezone_note(stats, read_options),
+        widths=bucket_widths(stats),
     )
+
+
+def bucket_widths(stats: Sequence[ReadStats]) -> dict[str, int | None]:
+    """Input path -> the width of its pre-counted buckets, for the inputs that came
+    aggregated (None: an aggregate without a time series, whose events carry no time)."""
+    return {s.path: s.extra[GRID].bucket_seconds for s in stats if isinstance(s.extra.get(GRID), InputGrid)}

@@ -6,7 +6,8 @@ checked against the files it came from, and recomputed from a kept `--out` direc
 * tasks: published by the driver, run and failed per the `Transaction` events;
 * errors: the New Relic `TransactionError` events, by category (`events.taxonomy`),
   by transaction name, and "before the view ran" (named after a middleware);
-* the error curve: errors per bucket of the load, and whether it grows;
+* the error curve: errors per bucket of the load, and its shape as `pgslots events` reads it
+  from the New Relic export (`events.shape`: the same verdict, whatever the buckets);
 * client backends: peak, per application, the time series, and what was still held at
   the end of the quiet tail (the leak that outlives the burst);
 * server FATALs by category, from the server's csvlog.
@@ -78,6 +79,7 @@ class ScenarioResult:
     pgbouncer_peak_waiting: int | None
     series: tuple[tuple[float, int, int, int], ...]  # (t since load start, total, web, worker)
     artifacts: str
+    error_shape: str = ""  # the shape label `pgslots events` gives the New Relic export ("" if none)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,16 +96,6 @@ class ScenarioResult:
     @property
     def failed_share(self) -> float:
         return self.web_failed / self.web_attempted if self.web_attempted else 0.0
-
-    @property
-    def curve_grows(self) -> bool:
-        """Errors rise across the burst: the last bucket with errors is the highest so far
-        and later buckets carry more than earlier ones (not a spike that drops)."""
-        curve = [c for c in self.error_curve]
-        if sum(curve) == 0:
-            return False
-        half = len(curve) // 2
-        return sum(curve[half:]) > sum(curve[:half]) and max(curve) == max(curve[half:])
 
     def one_line(self) -> str:
         return (
@@ -199,7 +191,22 @@ def measure(
         pgbouncer_peak_waiting=max(waiting) if waiting else None,
         series=series,
         artifacts=str(out),
+        error_shape=export_shape(out / "newrelic" / "nerdgraph.json"),
     )
+
+
+def export_shape(export: Path) -> str:
+    """The shape label of the New Relic export, read exactly as `pgslots events EXPORT`
+    reads it (the verdict does not depend on buckets or alignment), so the demo and the
+    events command say the same thing."""
+    from pgslots.events.pipeline import investigate
+    from pgslots.events.sources import ReadOptions
+    from pgslots.events.timeline import TimelineOptions
+
+    if not export.exists():
+        return ""
+    incident = investigate([export], ReadOptions(), TimelineOptions())
+    return incident.shape.label if incident.shape is not None else ""
 
 
 def error_bucket(plan: LoadPlan) -> float:

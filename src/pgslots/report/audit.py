@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from pgslots import __version__
-from pgslots.deploy.model import ProcessGroup, Quantity, Topology, is_server_count
+from pgslots.deploy import budget
+from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
 from pgslots.report.findings import finding_items_markdown, finding_lines
@@ -17,8 +18,26 @@ from pgslots.serde import to_jsonable
 
 
 
-def _n(value: int | None) -> str:
-    return "unbounded" if value is None else str(value)
+def _steady(demand: Demand) -> str:
+    return "unknown" if demand.steady is None else str(demand.steady)
+
+
+def _adds(unknown: Unknown) -> str:
+    return str(unknown.adds_per_unit) if unknown.adds_per_unit is not None else unknown.adds_bound
+
+
+def verdict(topology: Topology) -> str:
+    """"fits", "over" or "unknown": whether the worst case stays within the usable slots.
+    Never "fits" while a group is unknown or the usable slots are only PostgreSQL's default."""
+    demand = topology.demand
+    if demand is None or not topology.groups:
+        return "unknown"
+    usable, known = budget.effective_usable(topology)
+    if demand.unbounded or (demand.steady or 0) > usable or budget.known_worst(topology) > usable:
+        return "over"
+    if demand.unknown or not known:
+        return "unknown"
+    return "fits" if demand.worst is not None and demand.worst <= usable else "over"
 
 
 def _q(quantity: Quantity | None, unbounded: str = "unbounded") -> str:
@@ -48,14 +67,14 @@ def evidence_of(group: ProcessGroup, limit: int = 3) -> str:
 def budget_rows(topology: Topology) -> list[list[str]]:
     rows = [["group", "server model", "hosts x containers x processes x per-process", "steady", "worst", "evidence"]]
     for g in topology.groups:
-        rows.append([g.name, g.server_model, shape(g), str(g.demand.steady), _n(g.demand.worst), evidence_of(g)])
+        rows.append([g.name, g.server_model, shape(g), _steady(g.demand), budget.worst_text(g.demand), evidence_of(g)])
     if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
         p = topology.pgbouncer
         rows.append([f"({p.service})", f"pgbouncer {p.pool_mode}", f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
                      "", str(p.capacity), "server side: caps the groups above"])
     demand = topology.demand
     if demand is not None:
-        rows.append(["total (server)", "", "", str(demand.steady), _n(demand.worst), ""])
+        rows.append(["total (server)", "", "", str(demand.steady), budget.worst_text(demand), ""])
     return rows
 
 
@@ -78,7 +97,13 @@ def slots_text(topology: Topology) -> list[str]:
     demand = topology.demand
     if demand is not None:
         usable = s.usable if s.usable is not None else s.usable_if_default
-        if demand.worst is None:
+        unknown = budget.unknown_groups(topology)
+        if demand.unknown:
+            names = ", ".join(g.name for g in unknown)
+            out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
+                       f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
+                       "and --assume NAME.per_process=N for each.")
+        elif demand.worst is None:
             out.append(f"Headroom: steady {usable - demand.steady}; worst case: none (demand unbounded)" + ("" if s.usable is not None else " [with the default max_connections]"))
         else:
             out.append(f"Headroom: steady {usable - demand.steady}, worst {usable - demand.worst}" + ("" if s.usable is not None else " [with the default max_connections]"))
@@ -104,7 +129,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
         for u in t.unknowns:
-            adds = "" if is_server_count(u.name) else f"; each one more adds {_n(u.adds_per_unit)} at worst"
+            adds = "" if is_server_count(u.name) else f"; each one more adds {_adds(u)} at worst"
             out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
     if t.assumptions:
         out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))
@@ -112,7 +137,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     out += finding_lines(diagnosis.findings)
     out += ["", "Remedies (by effort, then risk; predicted = the budget model re-run with the change)"]
     for r in diagnosis.remedies:
-        predicted = f"steady {r.predicted.steady}, worst {_n(r.predicted.worst)}" if r.predicted else "n/a"
+        predicted = f"steady {r.predicted.steady}, worst {budget.worst_text(r.predicted)}" if r.predicted else "n/a"
         fits = " (fits)" if r.fits else ""
         out.append(f"  {r.code} effort {r.effort} risk {r.risk}  {r.title}")
         out.append(f"      change: {r.change}")
@@ -142,7 +167,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     out += finding_items_markdown(diagnosis.findings)
     out += ["", "### Remedies", "", "| code | effort | risk | remedy | change | predicted steady / worst |", "|---|---|---|---|---|---|"]
     for r in diagnosis.remedies:
-        predicted = f"{r.predicted.steady} / {_n(r.predicted.worst)}" if r.predicted else ""
+        predicted = f"{r.predicted.steady} / {budget.worst_text(r.predicted)}" if r.predicted else ""
         out.append(f"| {r.code} | {r.effort} | {r.risk} | {r.title} | {r.change.replace('|', '/')} | {predicted} |")
     return "\n".join(out)
 
@@ -152,7 +177,8 @@ def render_json(diagnosis: Diagnosis) -> str:
     t = diagnosis.topology
     summary = {}
     if t is not None and t.demand is not None:
-        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "usable": t.slots.usable,
+        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "bound": t.demand.bound, "verdict": verdict(t),
+                   "unknown_groups": [g.name for g in budget.unknown_groups(t)], "usable": t.slots.usable,
                    "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
     return dumps(envelope("audit", {"summary": summary, **data}))
 

@@ -46,7 +46,13 @@ def _window_text(incident: Incident) -> str:
     if not start or not end:
         return "no time window"
     same_day = start.date() == (end - dt.timedelta(microseconds=1)).date()
-    return f"{_utc(start)}-{_utc(end, '%H:%M' if same_day else '%Y-%m-%d %H:%M')} UTC"
+    clock = _clock_format(incident)
+    return f"{_utc(start, '%Y-%m-%d ' + clock)}-{_utc(end, clock if same_day else '%Y-%m-%d ' + clock)} UTC"
+
+
+def _clock_format(incident: Incident) -> str:
+    """Bucket times to the second when the buckets are shorter than a minute."""
+    return "%H:%M:%S" if incident.bucket_seconds % 60 else "%H:%M"
 
 
 def _ref(ref: SourceRef) -> str:
@@ -155,7 +161,7 @@ def render_markdown(incident: Incident, findings: Sequence[Finding] = ()) -> str
         out.append("|---|---:|" + "---:|" * len(families))
         for bucket in incident.buckets:
             cells = " | ".join(str(bucket.by_combination.get(c, 0)) for c in families)
-            out.append(f"| {_utc(bucket.start)} | {bucket.total} | {cells} |")
+            out.append(f"| {_utc(bucket.start, '%Y-%m-%d ' + _clock_format(incident))} | {bucket.total} | {cells} |")
         out += ["", f"{incident.bucket_rule}; {incident.alignment}.", ""]
         out += ["Message families (each event counted once; they add up to the total):", ""]
         out += ["| Family | Events | Share | Source rows (sample) |", "|---|---:|---:|---|"]
@@ -219,7 +225,8 @@ def _bucket_table(incident: Incident, colors: Mapping[str, str]) -> Table:
         buckets = tuple(b for b in buckets if b.total)
     day_changes = len({b.start.date() for b in incident.buckets}) > 1
     for bucket in buckets:
-        label = _utc(bucket.start, "%Y-%m-%d %H:%M" if day_changes else "%H:%M")
+        clock = _clock_format(incident)
+        label = _utc(bucket.start, f"%Y-%m-%d {clock}" if day_changes else clock)
         table.add_row(label, str(bucket.total), _bar(bucket.by_combination or {"": bucket.total}, bucket.total, peak, colors))
     if hidden:
         table.add_row("", "", Text(f"({hidden} empty buckets not shown)", style="dim"))

@@ -200,12 +200,12 @@ def container_command(image: Start | None, image_path: str | None, service: Serv
         if service.command is None and image.cmd:
             notes.append(f"{service.name}: compose `entrypoint:` resets the image's CMD ({image_path}:{image.cmd_line})")
         cmd = list(service.command or [])
-        cmd_at = (service.file, service.command_line) if service.command is not None else None
+        cmd_at = (service.command_file, service.command_line) if service.command is not None else None
     else:
         entry, entry_at = list(image.entrypoint or []), ((image_path or "", image.entrypoint_line) if image.entrypoint else None)
         shell = image.entrypoint_shell
         if service is not None and service.command is not None:
-            cmd, cmd_at = list(service.command), (service.file, service.command_line)
+            cmd, cmd_at = list(service.command), (service.command_file, service.command_line)
         else:
             cmd, cmd_at = list(image.cmd or []), ((image_path or "", image.cmd_line) if image.cmd else None)
     if shell and cmd:
@@ -257,12 +257,22 @@ class Service:
     raw: dict[str, Any]
     entrypoint_line: int | None = None
     target: str | None = None  # `build.target`: the Dockerfile stage it builds
+    command_file: str = ""  # the file that wrote `command:` (an overlay's or an extended service's)
+    profiles: tuple[str, ...] = ()  # the service runs only when one of them is active
+    depends_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.command_file = self.command_file or self.file
 
 
 @dataclasses.dataclass
 class ComposeFile:
     path: str
     services: dict[str, Service]
+    active_profiles: frozenset[str] = frozenset()  # COMPOSE_PROFILES from the `.env` beside it
+    included: tuple[str, ...] = ()  # files brought in by top-level `include:`
+    overlays: tuple[str, ...] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
+    profiles_line: int | None = None
 
 
 _COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
@@ -289,8 +299,84 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     for name, body in (services_node or {}).items():
         if isinstance(body, dict):
             services[str(name)] = _service(repo, rel, folder, str(name), body, services_node, project_env)
+    for name, service in list(services.items()):
+        services[name] = _extended(repo, folder, service, services, project_env, depth=0)
+    included = []
+    raw_include = data.get("include") if isinstance(data.get("include"), list) else []
+    for item in raw_include:
+        path = item.get("path") if isinstance(item, dict) else item
+        for each in path if isinstance(path, list) else [path]:
+            other = join(folder, str(each)) if each else ""
+            if other and other != rel and repo.has(other):
+                inner = read_compose(repo, other)
+                if inner is not None:
+                    included.append(other)
+                    for name, service in inner.services.items():
+                        services.setdefault(name, service)
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
-    return ComposeFile(rel, services)
+    active = project_env.get("COMPOSE_PROFILES")
+    profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()
+    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None)
+
+
+def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str, Service], project_env: Env, depth: int) -> Service:
+    """`extends: {service: base}` or `extends: {file: common.yml, service: base}`: the base
+    service's definition with this one's on top (compose's merge rules)."""
+    extends = service.raw.get("extends")
+    if depth > 3 or not extends:
+        return service
+    if isinstance(extends, str):
+        extends = {"service": extends}
+    if not isinstance(extends, dict) or not extends.get("service"):
+        return service
+    base: Service | None = None
+    if extends.get("file"):
+        other = join(folder, str(extends["file"]))
+        docs = load_file(repo, other) if repo.has(other) else None
+        node = docs[0].get("services") if docs and isinstance(docs[0], dict) and isinstance(docs[0].get("services"), dict) else {}
+        body = node.get(extends["service"]) if node else None
+        if isinstance(body, dict):
+            other_folder = other.rsplit("/", 1)[0] if "/" in other else ""
+            base = _service(repo, other, other_folder, str(extends["service"]), body, node, project_env)
+    else:
+        base = siblings.get(str(extends["service"]))
+    if base is None or base is service:
+        return service
+    base = _extended(repo, folder, base, siblings, project_env, depth + 1)
+    return merge_service(base, service)
+
+
+def merge_service(base: Service, over: Service) -> Service:
+    """`over` on top of `base`, as compose merges an overlay file or `extends`: single values
+    replace, `environment` merges by name, `env_file` and `volumes` add up."""
+    has = over.raw.__contains__
+    return dataclasses.replace(
+        base, name=over.name, file=over.file, line=over.line,
+        image=over.image if has("image") else base.image,
+        dockerfile=over.dockerfile if has("build") else base.dockerfile,
+        command=over.command if has("command") else base.command,
+        command_line=over.command_line if has("command") else base.command_line,
+        command_file=over.command_file if has("command") else base.command_file,
+        entrypoint=over.entrypoint if has("entrypoint") else base.entrypoint,
+        entrypoint_line=over.entrypoint_line if has("entrypoint") else base.entrypoint_line,
+        environment=base.environment.overlay(over.environment),
+        env_files=base.env_files + [f for f in over.env_files if f not in base.env_files],
+        scale=over.scale if over.scale is not None else base.scale,
+        scale_line=over.scale_line if over.scale is not None else base.scale_line,
+        volumes=base.volumes + over.volumes, raw={**base.raw, **over.raw},
+        profiles=over.profiles if has("profiles") else base.profiles,
+        target=over.target if has("build") else base.target,
+        depends_on=tuple(dict.fromkeys(base.depends_on + over.depends_on)),
+    )
+
+
+def merge_compose(base: ComposeFile, overlay: ComposeFile) -> ComposeFile:
+    """The deployment `docker compose -f base -f overlay` runs."""
+    services = dict(base.services)
+    for name, service in overlay.services.items():
+        services[name] = merge_service(services[name], service) if name in services else service
+    return dataclasses.replace(base, services=services, overlays=base.overlays + (overlay.path,),
+                               included=base.included + overlay.included)
 
 
 def _interpolate(value: Any, env: Env) -> Any:
@@ -369,12 +455,16 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
         base = line_of(body, "volumes")
         volumes.append((str(_interpolate(text, project_env)), base + 1 + offset if base else None))
     image = body.get("image")
+    raw_profiles = body.get("profiles")
+    profiles = tuple(str(p) for p in raw_profiles) if isinstance(raw_profiles, list) else ()
+    raw_depends = body.get("depends_on")
+    depends = tuple(str(d) for d in raw_depends) if isinstance(raw_depends, (list, dict)) else ()
     return Service(
         name=name, file=rel, line=line_of(parent, name), image=str(_interpolate(image, project_env)) if image else None,
         dockerfile=dockerfile, command=words("command"), command_line=line_of(body, "command"),
         entrypoint=words("entrypoint"), environment=environment, env_files=env_files,
-        scale=scale, scale_line=scale_line, volumes=volumes, raw=body,
-        entrypoint_line=line_of(body, "entrypoint"), target=target,
+        scale=scale, scale_line=scale_line, volumes=volumes, raw=body, profiles=profiles,
+        entrypoint_line=line_of(body, "entrypoint"), target=target, depends_on=depends,
     )
 
 
