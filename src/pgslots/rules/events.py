@@ -29,9 +29,9 @@ POOLER_REFUSED = define(
     "The pool is smaller than the demand or transactions hold it too long: check pool sizes, "
     "max_client_conn, query_wait_timeout and slow transactions.", area=AREA)
 STILL_GROWING = define(
-    "PGS104", "Failures were still growing when the window ended", Severity.WARNING,
-    "This is contention, not a restart blip: the demand exceeds the slots and the incident may "
-    "not be over; look at the live server now (pgslots probe).", area=AREA)
+    "PGS104", "The failures grew over the window: contention, not a restart blip", Severity.WARNING,
+    "Demand rose against a fixed number of slots: look at who holds them (pgslots probe / watch) "
+    "and what the deployment can open (pgslots audit); it may not be over.", area=AREA)
 STALE = define(
     "PGS105", "The server closed connections the application still used", Severity.INFO,
     "A restart, failover or idle timeout closed persistent connections: CONN_HEALTH_CHECKS = True "
