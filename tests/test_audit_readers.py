@@ -519,3 +519,16 @@ def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
     for cpus, worst in ((4, 8), (16, 24)):
         assumed = apply_assumptions(topology, {"web.cpus": cpus})
         assert {g.name: g for g in assumed.groups}["web"].demand.worst == worst
+
+
+def test_env_file_examples_under_the_names_projects_use(tmp_path: Path) -> None:
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.envfiles import parse_env_file, resolve_env_file
+
+    for example in (".env.example", ".env-dist", ".env.dist", ".env.sample", "env.template"):
+        root = tmp_path / example.strip(".")
+        write(root, {example: "A=1\nURL=postgres://${USER_NAME:-app}@db/${A}\n"})
+        repo = RepoFiles.scan(root)
+        chosen, why = resolve_env_file(repo, ".env")
+        assert chosen == example, (example, why)
+        assert parse_env_file(repo, example).value("URL") == "postgres://app@db/1"

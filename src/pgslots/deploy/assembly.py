@@ -1,7 +1,7 @@
 """Assembly: the `Topology` of a repository, from discovery, process resolution, the
 settings and the server.
 
-    discovery.choose_deployment -> processes.resolve -> settings_policy.SettingsReader
+    units.choose_units -> processes.resolve -> settings_policy.SettingsReader
     -> servers.shape_of (per process) -> server_facts -> ProcessGroups -> budget.recompute
 
 Every number carries its evidence; what the files cannot show stays an unknown.
@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import choose_deployment, scan
+from pgslots.deploy.discovery import scan
 from pgslots.deploy.model import (
     AliasFact,
     ConnectionPolicy,
@@ -28,6 +28,7 @@ from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
+from pgslots.deploy.units import choose_units
 from pgslots.evidence import Evidence
 
 
@@ -35,7 +36,7 @@ def build(root: Path) -> Topology:
     s = scan(root)
     repo = s.repo
     # 1. the deployment description, each process followed to what really runs
-    deployment = choose_deployment(s)
+    deployment = choose_units(s)
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
@@ -128,7 +129,7 @@ def build(root: Path) -> Topology:
         root=str(root), groups=tuple(groups), slots=slots, settings_module=choice.module if choice else None,
         pgbouncer=server.pgbouncer, versions=tuple(read_versions(repo)), notes=tuple(dict.fromkeys(notes)),
         read_errors=tuple(repo.read_errors), django=facts, sources=tuple(deployment.sources),
-        unused_configs=tuple(server.unused_configs),
+        unused_configs=tuple(server.unused_configs), units=tuple(deployment.units),
     )
     if server.pgbouncer is not None:
         pairs = _pairs(topology)
@@ -180,6 +181,8 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence] + item.script_evidence
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
+    if (spec.replicas.value or 0) > 1:
+        evidence += list(spec.replicas.evidence[:1])  # `scale: 4`: the count is part of the figure
     by_location: dict[str, Evidence] = {}
     for found in evidence:
         by_location.setdefault(found.location(), found)  # one line cited once

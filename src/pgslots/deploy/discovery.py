@@ -16,12 +16,12 @@ import re
 from pathlib import Path
 
 from pgslots.deploy.model import Quantity
-from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import (
     ComposeFile,
-    Service,
     Dockerfile,
+    Service,
     compose_score,
     container_command,
     is_compose_file,
@@ -44,7 +44,6 @@ from pgslots.deploy.readers.kubernetes import (
     read_helm_values,
     read_manifests,
 )
-from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
 from pgslots.deploy.readers.pyeval import ModuleResolver
 from pgslots.evidence import Evidence, Resolution
 
@@ -142,8 +141,8 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
 def project_env(s: Scan, notes: list[str]) -> Env:
     """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`).
     Env files that only a development compose file loads are the developers' environment."""
-    development = {rel for c in s.composes if is_development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
-    production = {rel for c in s.composes if not is_development_compose(c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    development = {rel for c in s.composes if development_reasons(s, c) for sv in c.services.values() for rel, _, _ in sv.env_files}
+    production = {rel for c in s.composes if not development_reasons(s, c) for sv in c.services.values() for rel, _, _ in sv.env_files}
     candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
     if not candidates:
         return Env()
@@ -171,14 +170,53 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 # ----------------------------------------------------------------------------- process definitions
 
 
-def is_development_compose(compose: ComposeFile) -> bool:
-    """A compose file for developers: named or placed so (local, CI, devcontainer), or one
-    that runs Django's development server or auto-reload and is not named production."""
-    score = compose_score(compose.path)
-    if score <= -10:
-        return True
-    runs_dev_server = any(w in ("runserver", "runserver_plus", "--reload") for sv in compose.services.values() for w in (sv.command or []))
-    return runs_dev_server and score < 10
+DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
+DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only|"
+                         r"#.*\bfor (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+TRUE_WORDS = {"true", "1", "yes", "on"}
+SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "/home/app")
+
+
+def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
+    """Why a compose deployment is for developers, read from its content: the development
+    server or auto-reload, a `dev` build stage, the source bind-mounted over the image's,
+    DEBUG on, a comment that says so; or, with nothing else, a development name or folder
+    (local, CI, devcontainer). Empty: production."""
+    reasons: list[str] = []
+    for service in compose.services.values():
+        words = (service.command or []) + (service.entrypoint or [])
+        dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
+        if dev:
+            reasons.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
+        if service.target and DEV_TARGETS.search(service.target):
+            reasons.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
+        debug = next((service.environment.get(k) for k in ("DEBUG", "DJANGO_DEBUG") if service.environment.get(k)), None)
+        if debug is not None and (debug.value or "").strip().lower() in TRUE_WORDS:
+            reasons.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+        if service.dockerfile or service.command:
+            folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
+            dockerfile = s.dockerfiles.get(service.dockerfile or "")
+            targets = SOURCE_TARGETS + ((dockerfile.workdir.rstrip("/"),) if dockerfile and dockerfile.workdir else ())
+            for volume, line in service.volumes:
+                source, _, target = volume.partition(":")
+                target = target.split(":")[0].rstrip("/")
+                if source.startswith(".") and target in targets and _holds_code(s, join(folder, source)):
+                    reasons.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
+                    break
+    text = s.repo.lines(compose.path)
+    for number, line in enumerate(text, 1):
+        if DEV_COMMENT.search(line):
+            reasons.append(f"{compose.path}:{number} says `{line.strip()[:70]}`")
+            break
+    if not reasons and compose_score(compose.path) <= -10:
+        reasons.append(f"{compose.path} is named or placed as a development, test or CI file")
+    return list(dict.fromkeys(reasons))
+
+
+def _holds_code(s: Scan, folder: str) -> bool:
+    """A repository folder with the project's Python code in it (bind-mounting it replaces the image's)."""
+    prefix = "" if folder in ("", ".") else folder.rstrip("/") + "/"
+    return any(p.startswith(prefix) and p.endswith(".py") for p in s.repo.paths)
 
 
 OTHER_DATABASES = re.compile(r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)")
@@ -281,6 +319,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     image or code is followed through its Dockerfile; one that runs another image but talks to
     PostgreSQL (a second application, a backup job) is a client too: an unknown group when
     pgslots cannot see what it runs, never left out."""
+    notes.extend(compose.notes)
     specs = []
     for service in compose.services.values():
         if service.profiles and not set(service.profiles) & compose.active_profiles:
@@ -432,78 +471,3 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
             )
         )
     return specs
-
-
-
-
-# ----------------------------------------------------------------------------- the choice
-
-
-@dataclasses.dataclass
-class Deployment:
-    """The process definitions of the deployment to audit, and what chose them."""
-
-    specs: list[ProcessSpec]
-    compose: ComposeFile | None  # the compose file that defines them, whose database service is the server
-    base_env: Env  # the project's production env files, for processes without their own
-    sources: list[str]  # the files that defined the deployment, and why they were chosen
-    notes: list[str]
-
-
-def choose_deployment(s: Scan) -> Deployment:
-    """The one deployment description to audit (see the module docstring for the order)."""
-    notes: list[str] = []
-    sources: list[str] = []
-    repo = s.repo
-    specs: list[ProcessSpec] = []
-    base_env = project_env(s, notes)
-    if s.manifests.containers:
-        specs = k8s_specs(s, base_env, notes)
-        if specs:
-            sources.append("Kubernetes manifests: " + ", ".join(sorted({sp.source.path for sp in specs})))
-    ranked = sorted(s.composes, key=lambda c: (-compose_score(c.path), -database_affinity(s, c), c.path))
-    runnable = [c for c in ranked if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.services.values())]
-    # A development stack (a local/CI/devcontainer compose file, or one that runs
-    # `manage.py runserver`) is read only when nothing describes production.
-    production = [c for c in runnable if not is_development_compose(c)]
-    development = [c for c in runnable if is_development_compose(c)]
-    compose = production[0] if production else None
-
-    def use_compose(chosen: ComposeFile, why: str) -> list[ProcessSpec]:
-        others = [c.path for c in ranked if c is not chosen]
-        sources.append(f"{chosen.path} ({why}" + (f"; not used: {', '.join(others)}" if others else "") + ")")
-        return compose_specs(s, chosen, notes)
-
-    if not specs and compose is not None:
-        specs = use_compose(compose, "the production compose file")
-    if not specs:
-        for rel in repo.named("Procfile"):
-            specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
-            if specs:
-                sources.append(rel)
-                break
-    if not specs:
-        defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
-        specs = simple_specs(defs, base_env, "supervisord")
-        if specs:
-            sources.append("supervisord: " + ", ".join(sorted({d.path for d in defs})))
-    if not specs:
-        defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
-        specs = simple_specs(defs, base_env, "systemd")
-        if specs:
-            sources.append("systemd: " + ", ".join(sorted({d.path for d in defs})))
-    if not specs:
-        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
-                specs = [ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
-                                     Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint, dockerfile=dockerfile, workdir=dockerfile.workdir or "")]
-                sources.append(f"{rel} (CMD)")
-                break
-    if not specs and development:
-        compose = development[0]
-        specs = use_compose(compose, "a development compose file: nothing else describes the deployment")
-    if specs and compose is not None and specs[0].source.path != compose.path:
-        compose = None  # the deployment is not this compose file: its database service is not ours
-    if base_env.sources and not (compose is not None and specs and specs[0].source.path == compose.path):
-        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
-    return Deployment(specs, compose, base_env, sources, notes)

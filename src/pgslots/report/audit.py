@@ -88,11 +88,25 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def units_text(topology: Topology) -> list[str]:
+    """Every deployment unit found, kept or dropped, with why."""
+    if not topology.units:
+        return [f"Deployment: {source}" for source in topology.sources]
+    out = ["Deployment units:"]
+    for unit in sorted(topology.units, key=lambda u: not u.kept):
+        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {', '.join(unit.paths)}: {unit.why}")
+    return out
+
+
 def slots_text(topology: Topology) -> list[str]:
     s = topology.slots
     out = [f"Usable slots: {s.usable if s.usable is not None else 'unknown'} = {s.formula}"]
     if s.role:
         su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[s.role_is_superuser]
+        if s.role_is_superuser and s.role_evidence:
+            # The official postgres image makes POSTGRES_USER a superuser: no slot is reserved from it.
+            where = ", ".join(dict.fromkeys(e.location() for e in s.role_evidence))
+            su += f": the postgres image's POSTGRES_USER, so all of max_connections is usable; {where}"
         out.append(f"  application role: {s.role} ({su})")
     demand = topology.demand
     if demand is not None:
@@ -116,8 +130,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     out = [f"pgslots audit {t.root}"]
     if t.django and t.django.settings_module:
         out.append(f"Settings: {t.django.settings_module} ({t.django.choice})")
-    for source in t.sources:
-        out.append(f"Deployment: {source}")
+    out += units_text(t)
     versions = ", ".join(f"{v.package} {v.version}" for v in t.versions if v.package in ("django", "psycopg", "psycopg2", "celery", "gunicorn", "uvicorn"))
     if versions:
         out.append(f"Versions: {versions}")
@@ -155,8 +168,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     out = [f"## pgslots audit `{t.root}`", ""]
     if t.django and t.django.settings_module:
         out.append(f"Settings: `{t.django.settings_module}` ({t.django.choice})  ")
-    for source in t.sources:
-        out.append(f"Deployment: {source}  ")
+    out += [f"{line}  " for line in units_text(t)]
     rows = budget_rows(t)
     out += ["", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows[1:]]

@@ -19,7 +19,7 @@ from typing import Any
 
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import expand, split_words
-from pgslots.deploy.readers.envfiles import Env, EnvValue, parse_env_file
+from pgslots.deploy.readers.envfiles import Env, EnvValue, parse_env_file, resolve_env_file
 from pgslots.deploy.readers.scripts import logical_lines
 from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence, Resolution
@@ -273,6 +273,7 @@ class ComposeFile:
     included: tuple[str, ...] = ()  # files brought in by top-level `include:`
     overlays: tuple[str, ...] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
     profiles_line: int | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # how it was read (the `.env` example used for interpolation)
 
 
 _COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
@@ -289,9 +290,14 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     data = docs[0]
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     project_env = Env()
-    dotenv = join(folder, ".env")
-    if repo.has(dotenv):
+    notes: list[str] = []
+    # compose interpolates `${VAR:-default}` from the project's `.env`; when only its example is
+    # committed (`.env.example`, `.env-dist`, copied by an install script), the example stands in.
+    dotenv, why = resolve_env_file(repo, join(folder, ".env"))
+    if dotenv is not None:
         project_env = parse_env_file(repo, dotenv) or Env()
+        if dotenv != join(folder, ".env"):
+            notes.append(f"{rel}: interpolation from {why}")
     services_node = data.get("services") if isinstance(data.get("services"), dict) else None
     if services_node is None and data.get("version") is None:
         return None
@@ -316,7 +322,7 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     active = project_env.get("COMPOSE_PROFILES")
     profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()
-    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None)
+    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes)
 
 
 def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str, Service], project_env: Env, depth: int) -> Service:

@@ -1,0 +1,289 @@
+"""Deployment units: which of the deployment descriptions a repository holds run in
+production, and on which hosts.
+
+A deployment is a set of units, each on an unknown number of hosts: a compose file (with the
+overlays `docker compose -f base -f overlay` merges into it), a set of Kubernetes manifests,
+a Procfile, a set of supervisord programs or systemd units, a Dockerfile's CMD. Every
+candidate is listed, kept or dropped, with why:
+
+- a compose deployment is for developers when its content says so (`discovery.development_reasons`);
+- among production compose deployments that run the web server, the best ranked is the
+  deployment and the others are alternatives to it (one per database, one per platform);
+- a production compose file that runs the project's workers without a web server (the write-up's
+  `docker-compose.worker.yml`) is a unit of its own, on hosts of its own: `<unit>.hosts`;
+- then, as before, Kubernetes manifests win over compose, and a Procfile, supervisord, systemd
+  units or a Dockerfile's CMD describe the deployment only when no compose file does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from pgslots.deploy.discovery import (
+    POSTGRES_IMAGES,
+    ProcessSpec,
+    Scan,
+    cmd_evidence,
+    compose_specs,
+    database_affinity,
+    development_reasons,
+    k8s_specs,
+    project_env,
+    simple_specs,
+)
+from pgslots.deploy.model import Quantity, Unit
+from pgslots.deploy.processes import managed_specs, resolve
+from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
+from pgslots.deploy.readers.envfiles import Env
+from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+
+WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
+OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
+
+
+@dataclasses.dataclass
+class Deployment:
+    """The process definitions of the deployment to audit, and the units they come from."""
+
+    specs: list[ProcessSpec]
+    compose: ComposeFile | None  # the main compose deployment, whose database service is the server
+    base_env: Env  # the project's production env files, for processes without their own
+    units: list[Unit]  # every candidate, kept or dropped, with why
+    notes: list[str]
+
+    @property
+    def sources(self) -> list[str]:
+        return [f"{', '.join(u.paths)} ({u.why})" for u in self.units if u.kept]
+
+
+@dataclasses.dataclass
+class ComposeCandidate:
+    name: str
+    compose: ComposeFile
+    paths: tuple[str, ...]
+    development: list[str]
+    specs: list[ProcessSpec] = dataclasses.field(default_factory=list)
+    web: str = ""  # a service that runs the web server, if any
+
+    @property
+    def rank(self) -> tuple:
+        return (-max(compose_score(p) for p in self.paths), -len(self.paths), self.paths[0])
+
+
+def stem(path: str) -> str:
+    """A compose file's unit name: its file name without `.yml`."""
+    return re.sub(r"\.ya?ml$", "", path.rsplit("/", 1)[-1])
+
+
+def compose_candidates(s: Scan) -> list[ComposeCandidate]:
+    """Every compose deployment: each file, and each base file with an overlay on top (a file
+    whose services are partial definitions of the base's, or docker-compose.override.yml)."""
+    by_folder: dict[str, list[ComposeFile]] = {}
+    for compose in s.composes:
+        by_folder.setdefault(compose.path.rsplit("/", 1)[0] if "/" in compose.path else "", []).append(compose)
+    out: list[ComposeCandidate] = []
+    for files in by_folder.values():
+        overlays: dict[str, ComposeFile] = {}  # overlay path -> its base
+        for compose in files:
+            base = _base_of(compose, files)
+            if base is not None:
+                overlays[compose.path] = base
+        for compose in files:
+            if compose.path in overlays:
+                base = overlays[compose.path]
+                merged = merge_compose(base, compose)
+                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merged, (base.path, compose.path), []))
+            else:
+                out.append(ComposeCandidate(stem(compose.path), compose, (compose.path,), []))
+    names = [c.name for c in out]
+    for candidate in out:
+        if names.count(candidate.name) > 1:  # the same file name in several folders: name it by its path
+            candidate.name = "+".join(re.sub(r"\.ya?ml$", "", p) for p in candidate.paths)
+    return out
+
+
+def _base_of(compose: ComposeFile, files: list[ComposeFile]) -> ComposeFile | None:
+    """The file `compose` is an overlay of: the one defining the services it only amends."""
+    partial = [sv for sv in compose.services.values() if "image" not in sv.raw and "build" not in sv.raw and "extends" not in sv.raw]
+    is_override = "override" in stem(compose.path).lower()
+    if not compose.services or (len(partial) < len(compose.services) and not is_override):
+        return None
+    names = set(compose.services)
+    bases = [c for c in files if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()]
+    bases.sort(key=lambda c: (stem(c.path) not in ("docker-compose", "compose"), -len(set(c.services) & names), c.path))
+    return bases[0] if bases else None
+
+
+def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
+    for spec in specs:
+        for each in managed_specs(s, spec) or [spec]:
+            launch = resolve(s, each).launch
+            if launch is not None and (launch.program in WEB_PROGRAMS or launch.program == "manage" and "runserver" in launch.positionals):
+                return spec.name
+    return ""
+
+
+def _shares_image(a: list[ProcessSpec], b: list[ProcessSpec]) -> bool:
+    """Two units run the same project image (built from the same Dockerfile)."""
+    images = {spec.dockerfile.path for spec in a if spec.dockerfile is not None}
+    return any(spec.dockerfile is not None and spec.dockerfile.path in images for spec in b)
+
+
+def _own_hosts(s: Scan, candidate: ComposeCandidate) -> tuple[int, str]:
+    """The floor of a complementary unit's hosts: 1 when its file says where it runs (a comment
+    about hosts or servers) or its name says production, else 0 (it may not run at all)."""
+    for path in candidate.paths:
+        for number, line in enumerate(s.repo.lines(path), 1):
+            if OWN_HOSTS_COMMENT.search(line):
+                return 1, f"{path}:{number} says `{line.strip()[:60]}`"
+    if max(compose_score(p) for p in candidate.paths) >= 10:
+        return 1, "its name says production"
+    return 0, "nothing says it is deployed: it may run on no host"
+
+
+def _on_own_hosts(specs: list[ProcessSpec], unit: str, floor: int) -> list[ProcessSpec]:
+    hosts = Quantity(None, (), f"{unit}.hosts", floor)
+    return [dataclasses.replace(sp, hosts=hosts if sp.hosts.value is None else sp.hosts) for sp in specs]
+
+
+def _rename_shared(kept: list[tuple[str, list[ProcessSpec]]]) -> list[ProcessSpec]:
+    """A name two kept units both define becomes `name@unit` in each."""
+    counts: dict[str, int] = {}
+    for _, specs in kept:
+        for name in {sp.name for sp in specs}:
+            counts[name] = counts.get(name, 0) + 1
+    out = []
+    for unit, specs in kept:
+        for sp in specs:
+            name = f"{sp.name}@{unit}" if counts[sp.name] > 1 else sp.name
+            hosts = sp.hosts
+            if counts[sp.name] > 1 and hosts.unknown == f"{sp.name}.hosts":
+                hosts = dataclasses.replace(hosts, unknown=f"{name}.hosts")
+            out.append(dataclasses.replace(sp, name=name, hosts=hosts))
+    return out
+
+
+def choose_units(s: Scan) -> Deployment:
+    """The units of the deployment to audit (see the module docstring for the rules)."""
+    notes: list[str] = []
+    units: list[Unit] = []
+    base_env = project_env(s, notes)
+    candidates = compose_candidates(s)
+    for candidate in candidates:
+        candidate.development = development_reasons(s, candidate.compose)
+        candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]
+    runnable = [c for c in candidates if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.compose.services.values())]
+    production = sorted((c for c in runnable if not c.development and c.specs),
+                        key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
+    for candidate in production:
+        candidate.web = _runs_web(s, candidate.specs)
+    kept: list[tuple[str, list[ProcessSpec]]] = []
+    main: ComposeCandidate | None = None
+    decided: set[str] = set()
+
+    def drop(candidate: ComposeCandidate, why: str) -> None:
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
+        decided.add(candidate.name)
+
+    k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
+    if k8s:
+        paths = tuple(sorted({sp.source.path for sp in k8s}))
+        units.append(Unit("kubernetes", "kubernetes", paths, True, "Kubernetes manifests",
+                          groups=tuple(sp.name for sp in k8s)))
+        kept.append(("kubernetes", [dataclasses.replace(sp, unit="kubernetes") for sp in k8s]))
+        for candidate in candidates:
+            drop(candidate, "the Kubernetes manifests describe the deployment" if not candidate.development
+                 else "for development: " + "; ".join(candidate.development))
+    elif production:
+        main = next((c for c in production if c.web), production[0])
+        notes.extend(n for n in _spec_notes(s, main))
+        units.append(Unit(main.name, "compose", main.paths, True,
+                          "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else ""),
+                          groups=tuple(sp.name for sp in main.specs)))
+        decided.add(main.name)
+        kept.append((main.name, main.specs))
+        for candidate in production:
+            if candidate.name in decided:
+                continue
+            if set(candidate.paths) & set(main.paths):
+                drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
+            elif candidate.web:
+                drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
+            elif not _shares_image(main.specs, candidate.specs) and not any(sp.dockerfile for sp in candidate.specs):
+                drop(candidate, "it runs none of the project's images")
+            else:
+                floor, why_floor = _own_hosts(s, candidate)
+                unit_hosts = f"{candidate.name}.hosts"
+                notes.extend(_spec_notes(s, candidate))
+                specs = _on_own_hosts(candidate.specs, candidate.name, floor)
+                units.append(Unit(candidate.name, "compose", candidate.paths, True,
+                                  f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
+                                  f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
+                decided.add(candidate.name)
+                kept.append((candidate.name, specs))
+    for candidate in candidates:
+        if candidate.name in decided:
+            continue
+        if candidate.development:
+            drop(candidate, "for development: " + "; ".join(candidate.development))
+        elif not candidate.specs:
+            drop(candidate, "it starts none of the project's processes")
+    # Without a compose deployment: a Procfile, supervisord programs, systemd units, a Dockerfile's CMD.
+    for unit, specs in _platform_units(s, base_env, with_dockerfile=not kept):
+        if kept or not specs:
+            taken = next((u.name for u in units if u.kept), "")
+            why = f"{taken} describes the deployment" if kept else "it defines no process"
+            units.append(dataclasses.replace(unit, kept=False, why=why))
+            continue
+        units.append(dataclasses.replace(unit, groups=tuple(sp.name for sp in specs)))
+        kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
+    if not kept:
+        development = sorted((c for c in runnable if c.specs), key=lambda c: c.rank)
+        if development:
+            main = development[0]
+            notes.extend(_spec_notes(s, main))
+            units = [u for u in units if u.name != main.name]
+            units.append(Unit(main.name, "compose", main.paths, True,
+                              "a development compose deployment: nothing else describes the deployment ("
+                              + "; ".join(main.development) + ")", groups=tuple(sp.name for sp in main.specs)))
+            kept.append((main.name, main.specs))
+    specs = _rename_shared(kept)
+    compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
+    if base_env.sources and compose is None:
+        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
+    return Deployment(specs, compose, base_env, units, notes)
+
+
+def _spec_notes(s: Scan, candidate: ComposeCandidate) -> list[str]:
+    """The notes reading a kept compose deployment gives (read again: only kept units speak)."""
+    notes: list[str] = []
+    compose_specs(s, candidate.compose, notes)
+    return notes
+
+
+def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """Procfiles, supervisord programs, systemd units, in that order; a Dockerfile's CMD when
+    none of them defines a process. The caller keeps the first that does."""
+    repo = s.repo
+    out: list[tuple[Unit, list[ProcessSpec]]] = []
+    for rel in repo.named("Procfile"):
+        specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
+        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", (rel,), True, "a Procfile (Heroku, Dokku)"), specs))
+    defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
+    if defs:
+        specs = simple_specs(defs, base_env, "supervisord")
+        out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
+    defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
+    if defs:
+        specs = simple_specs(defs, base_env, "systemd")
+        out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
+    if with_dockerfile and not any(specs for _, specs in out):
+        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
+            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
+                spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
+                                   Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
+                                   dockerfile=dockerfile, workdir=dockerfile.workdir or "")
+                out.append((Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]))
+                break
+    return out
