@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pgslots.deploy.model import ProcessGroup, Quantity, Topology
 from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget
 from pgslots.events.model import BackendPoint, Incident
+from pgslots.events.serverlog import SERVER_LOG_FORMATS
 from pgslots.evidence import Resolution
 from pgslots.live.model import Snapshot
 
@@ -90,12 +91,18 @@ def group_budgets(topology: Topology | None) -> tuple[GroupBudget, ...]:
 
 
 def backend_series(
-    incident: Incident | None, watch: Sequence[Snapshot], watch_path: str, snapshot: Snapshot | None
+    incident: Incident | None, watch: Sequence[Snapshot], watch_path: str, snapshot: Snapshot | None,
+    server_paths: Sequence[str] = (),
 ) -> tuple[BackendSeries, ...]:
+    """Client backends over time from each source that has them. `server_paths`: the server
+    logs read as another source of the incident (`diagnose.sources`), whose summary the
+    incident carries."""
     series = []
     server_log = incident.server_log if incident is not None else None
     if server_log is not None and server_log.backends_over_time:
-        paths = ", ".join(i.path for i in incident.inputs if "log" in i.format or "csv" in i.format or "json" in i.format) if incident else ""
+        assert incident is not None
+        own = [i.path for i in incident.inputs if i.format in SERVER_LOG_FORMATS]
+        paths = ", ".join(own or server_paths)
         series.append(_series("server log", paths, server_log.backends_over_time, server_log.peak_backends, server_log.peak_at))
     points = tuple(BackendPoint(s.taken_at, s.client_backends) for s in watch if s.client_backends is not None)
     if points:

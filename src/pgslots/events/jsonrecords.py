@@ -72,6 +72,17 @@ def _traceback_lines(value: Any) -> list[str]:
     return []
 
 
+def _ecs_traceback(record: Mapping[str, Any], frames: list[str]) -> list[str]:
+    """ecs-logging writes the raised exception's frames alone in `error.stack_trace`, its
+    type and message in `error.type` and `error.message`: put them back together."""
+    if not frames or frames[0].startswith("Traceback"):
+        return frames
+    kind = field(record, "error.type")
+    message = field(record, "error.message")
+    last = f"{kind}: {message}" if kind and message else str(kind or "Exception")
+    return ["Traceback (most recent call last):", *frames, *last.splitlines()]
+
+
 def read_record(record: Mapping[str, Any]) -> JsonRecord | None:
     """The record as lines, or None when it has neither a message nor a traceback (not a
     log record we know)."""
@@ -80,6 +91,8 @@ def read_record(record: Mapping[str, Any]) -> JsonRecord | None:
     for key in _TRACE_KEYS:
         trace = _traceback_lines(field(record, key))
         if trace:
+            if key == "error.stack_trace":
+                trace = _ecs_traceback(record, trace)
             break
     if message is None and not trace:
         return None

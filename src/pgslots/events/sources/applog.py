@@ -226,8 +226,12 @@ class AppLog:
             return True
         prefix = detect_prefix(head)
         lines = [collect(line, prefix) for line in head.splitlines()[:50] if line.strip()]
-        headers = sum(1 for line in lines if line.payload is None and _HEADER.match(line.text))
-        return bool(lines) and headers >= max(1, len(lines) // 2)
+        records = sum(
+            1
+            for line in lines
+            if (read_record(line.payload) is not None if line.payload is not None else _HEADER.match(line.text))
+        )
+        return bool(lines) and records >= max(1, len(lines) // 2)
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         prefix = detect_prefix(read_head(path))
