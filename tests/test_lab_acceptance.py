@@ -128,3 +128,15 @@ def test_artifacts_are_kept(run):
     assert event["transactionName"].startswith(("WebTransaction/Function/", "OtherTransaction/Celery/"))
     assert isinstance(event["timestamp"], int) and event["timestamp"] > 1_600_000_000_000
     assert ScenarioResult.from_json(json.loads((out / "result.json").read_text())) == run["baseline"]
+
+
+def test_the_checks_ran_before_each_load_and_the_runs_agree(run):
+    """pgslots.django's checks, run on each scenario's settings before its load: the baseline
+    is warned of the leak (W003) and its run shows it; the pool's settings are silent and
+    its run holds nothing and fails nothing."""
+    for result in run.values():
+        assert (Path(result.artifacts) / "checks.txt").stat().st_size > 0
+    baseline, pool = run["baseline"], run["django-pool"]
+    assert "pgslots.W003" in baseline.checks and baseline.checks_verdict().startswith("agrees: warned")
+    assert not [c for c in pool.checks if c.startswith(("pgslots.W", "pgslots.E"))]
+    assert pool.checks_verdict().startswith("agrees: no warning")

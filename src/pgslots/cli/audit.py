@@ -25,6 +25,10 @@ def audit_command(
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info, never)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    project: Optional[str] = typer.Option(
+        None, "--project", metavar="PATH",
+        help="The project folder inside PATH to audit, when the tree holds several Django projects (the audit names them).",
+    ),
 ) -> None:
     """Read a deployment repository (never running it) and compute its PostgreSQL connection budget:
     every process group's steady and worst-case connections with file:line evidence, the
@@ -37,10 +41,11 @@ def audit_command(
       pgslots audit ~/src/shop --assume web.hosts=16 --assume server.max_connections=100
       pgslots audit . --format json -o audit.json    # then: pgslots probe DSN --topology audit.json
       pgslots audit . --format sarif -o pgslots.sarif --fail-on error
+      pgslots audit monorepo --project services/shop
 
     """
     fmt = OutputFormat(fmt)
-    diagnosis = run_audit(path, parse_assumptions(assume or []))
+    diagnosis = run_audit(path, parse_assumptions(assume or []), project=project)
     renderer = {OutputFormat.json: render_json, OutputFormat.markdown: render_markdown, OutputFormat.sarif: render_sarif}.get(fmt, render_text)
-    emit(renderer(diagnosis), output)
+    emit(renderer(diagnosis), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))

@@ -25,6 +25,9 @@ def diagnose_command(
     repo: Optional[Path] = typer.Option(
         None, "--repo", "-r", help="The deployment repository to audit (or the JSON of `pgslots audit --format json`)."
     ),
+    project: Optional[str] = typer.Option(
+        None, "--project", metavar="PATH", help="With --repo DIR: the project folder inside it, when the tree holds several Django projects."
+    ),
     dsn: Optional[str] = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
     pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
     watch_record: Optional[Path] = typer.Option(
@@ -59,6 +62,12 @@ def diagnose_command(
 
     if tz is not None:
         parse_zone(tz)  # a usage error, not a note about the events
+    if project is not None:
+        from pgslots.errors import InputError
+
+        if repo is None or not repo.is_dir() or not (repo / project).is_dir():
+            raise InputError(f"--project {project}: expected a folder inside the --repo directory")
+        repo = repo / project
     from pgslots.diagnose.gather import Request, gather
     from pgslots.diagnose.join import build
 
@@ -76,7 +85,7 @@ def diagnose_command(
         request.progress = progress
         gathered = gather(request)
     diagnosis = build(gathered)
-    emit(render(diagnosis, fmt), output)
+    emit(render(diagnosis, fmt), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))
 
 

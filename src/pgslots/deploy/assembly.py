@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import scan
+from pgslots.deploy.discovery import project_roots, scan
 from pgslots.deploy.model import (
     AliasFact,
     ConnectionPolicy,
@@ -29,12 +29,18 @@ from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
 from pgslots.deploy.units import choose_units
+from pgslots.errors import InputError
 from pgslots.evidence import Evidence
 
 
 def build(root: Path) -> Topology:
     s = scan(root)
     repo = s.repo
+    projects = project_roots(s)
+    if len(projects) > 1:
+        # One deployment per run: several projects' files are not one budget.
+        raise InputError(f"this tree holds {len(projects)} Django projects ({', '.join(p or '.' for p in projects)}): "
+                         "audit one of them with --project PATH", path=str(root))
     # 1. the deployment description, each process followed to what really runs
     deployment = choose_units(s)
     notes = s.notes + deployment.notes
@@ -109,6 +115,11 @@ def build(root: Path) -> Topology:
             continue
         groups.extend(_unknown_group(item, server))
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
+    facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
+    if choice is None and not groups:
+        raise InputError("not a Django deployment pgslots can read: no Django project here (no manage.py, DJANGO_SETTINGS_MODULE "
+                         "or settings.py with DATABASES) and no process that runs Django or Celery (compose, Kubernetes, "
+                         "Procfile, supervisord, systemd)", path=str(root))
     if choice is None:
         notes.append("no Django settings module found")
     if main_read is not None:

@@ -89,6 +89,10 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             for index in dict.fromkeys(shared):
                 groups[index] = _apply_named(groups[index], name, value)
             continue
+        if name == "settings.conn_max_age":
+            # CONN_MAX_AGE the settings do not show: the user says what the running app has.
+            groups = [_with_conn_max_age(g, name, value) for g in groups]
+            continue
         if scope == "server" and (field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)):
             if field not in SERVER_FIELDS:
                 raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
@@ -110,24 +114,38 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     return budget.recompute(updated)
 
 
+def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
+    policy = dataclasses.replace(group.policy, conn_max_age=value, conn_max_age_known=True,
+                                 conn_max_age_evidence=_assumed(name, value).evidence)
+    return dataclasses.replace(group, policy=policy)
+
+
 def verification(topology: Topology) -> tuple[VerificationItem, ...]:
     items = []
     for unknown in topology.unknowns:
         settle = "SHOW max_connections;" if unknown.name == "server.max_connections" else (
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
-            if unknown.name == "server.other_clients" else f"--assume {unknown.name}=N")
+            if unknown.name == "server.other_clients" else
+            "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
+            if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age" else f"--assume {unknown.name}=N")
         items.append(VerificationItem(unknown.question, None, (), settle))
     return tuple(items)
 
 
 def run_audit(path: Path, assumptions: dict[str, int] | None = None,
-              refine: Callable[[Topology], Topology] | None = None) -> Diagnosis:
+              refine: Callable[[Topology], Topology] | None = None, project: str | None = None) -> Diagnosis:
     """`refine` fills what the repository cannot show from another source before the user's
-    assumptions apply (`manage.py pgslots audit`: the running project's settings)."""
+    assumptions apply (`manage.py pgslots audit`: the running project's settings). `project`
+    is the folder inside `path` to audit when the tree holds several projects."""
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if not path.is_dir():
         raise InputError("expected a directory (the deployment repository)", path=str(path))
+    if project:
+        inner = (path / project).resolve()
+        if not inner.is_dir() or not inner.is_relative_to(path.resolve()):
+            raise InputError(f"--project {project}: expected a folder inside {path}", path=str(path / project))
+        path = path / project
     topology = build(path)
     if refine is not None:
         topology = budget.recompute(refine(topology))

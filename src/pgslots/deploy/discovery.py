@@ -116,6 +116,20 @@ def scan(root: Path) -> Scan:
     return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
 
 
+# ----------------------------------------------------------------------------- projects
+
+NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
+                           r"templates?|cookiecutter[^/]*|\{\{[^/]*)/", re.I)
+
+
+def project_roots(s: Scan) -> list[str]:
+    """The folders of the Django projects in the tree: each `manage.py` outside tests,
+    examples, documentation and templates, keeping only the outermost of nested ones."""
+    roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in s.repo.named("manage.py")
+                    if not NOT_A_PROJECT.search(rel)})
+    return [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+
+
 # ----------------------------------------------------------------------------- environments
 
 

@@ -10,7 +10,8 @@ checked against the files it came from, and recomputed from a kept `--out` direc
   from the New Relic export (`events.shape`: the same verdict, whatever the buckets);
 * client backends: peak, per application, the time series, and what was still held at
   the end of the quiet tail (the leak that outlives the burst);
-* server FATALs by category, from the server's csvlog.
+* server FATALs by category, from the server's csvlog;
+* the `pgslots.django` check ids printed before the load (`checks.txt`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pgslots.events.model import SLOT_EXHAUSTION
 from pgslots.events.taxonomy import classify, combination_key
 from pgslots.lab.load import Outcome, summarise
 from pgslots.lab.scenarios import LoadPlan, Scenario
@@ -30,6 +33,7 @@ from pgslots.lab.scenarios import LoadPlan, Scenario
 VIEW_PREFIX = "WebTransaction/Function/pgslots.lab.sampleapp.views:"
 WEB_APP = "lab-web"
 WORKER_APP = "lab-worker"
+LEAK_CHECK = "pgslots.W003"  # persistent connections under ASGI (PGS003)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +84,7 @@ class ScenarioResult:
     series: tuple[tuple[float, int, int, int], ...]  # (t since load start, total, web, worker)
     artifacts: str
     error_shape: str = ""  # the shape label `pgslots events` gives the New Relic export ("" if none)
+    checks: tuple[str, ...] = ()  # pgslots.django check ids before the load (checks.txt), e.g. "pgslots.W003"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,6 +94,7 @@ class ScenarioResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["error_curve"] = tuple(values["error_curve"])
+        values["checks"] = tuple(values.get("checks", ()))
         values["stage_seconds"] = tuple(values["stage_seconds"])
         values["series"] = tuple(tuple(p) for p in values["series"])
         return cls(**values)
@@ -96,6 +102,24 @@ class ScenarioResult:
     @property
     def failed_share(self) -> float:
         return self.web_failed / self.web_attempted if self.web_attempted else 0.0
+
+    def checks_verdict(self) -> str:
+        """Whether the run agrees with the checks: a warning (or error) before the load, and
+        trouble in the run, or neither. Trouble is slot errors, or, after the leak warning
+        (W003), web connections still held idle after the burst, the leak's own signature
+        (a pool or WSGI threads keep connections by design: that is not trouble)."""
+        warned = [c for c in self.checks if c.startswith(("pgslots.W", "pgslots.E"))]
+        slot_errors = sum(self.errors_by_category.get(c.value, 0) for c in SLOT_EXHAUSTION)
+        seen = [f"{slot_errors} slot error{'s' if slot_errors != 1 else ''}"] if slot_errors else []
+        if self.idle_web_after_burst and LEAK_CHECK in self.checks:
+            seen.append(f"{self.idle_web_after_burst} idle web connections held after the burst")
+        run = f"the run had {', '.join(seen)}" if seen else "the run had no slot error"
+        if bool(warned) == bool(seen):
+            return f"agrees: {'warned' if warned else 'no warning'}; {run}"
+        if warned:
+            return f"disagrees: warned, but {run}"
+        return (f"disagrees: no warning, but {run} (the server command's concurrency is not in the settings: "
+                "pgslots audit reads it)")
 
     def one_line(self) -> str:
         return (
@@ -192,7 +216,18 @@ def measure(
         series=series,
         artifacts=str(out),
         error_shape=export_shape(out / "newrelic" / "nerdgraph.json"),
+        checks=read_checks(out / "checks.txt"),
     )
+
+
+CHECK_ID = re.compile(r"\((pgslots\.[EWI]\d{3})\)")
+
+
+def read_checks(path: Path) -> tuple[str, ...]:
+    """The check ids in `manage.py check` output, each once, in the order printed."""
+    if not path.exists():
+        return ()
+    return tuple(dict.fromkeys(CHECK_ID.findall(path.read_text(encoding="utf-8"))))
 
 
 def export_shape(export: Path) -> str:

@@ -22,26 +22,29 @@ EXIT_SERVER_FULL = 3
 
 class Command(BaseCommand):
     help = "pgslots with this project's settings: probe or watch its databases, audit its repository."
-    requires_system_checks: list[str] = []  # runs even when the project's checks fail (that is when it is needed)
+    requires_system_checks: tuple[str, ...] = ()  # runs even when the project's checks fail (that is when it is needed)
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", metavar="{probe,watch,audit}")
         actions.required = True
         probe = actions.add_parser("probe", help="Who holds the slots of each database server (one read-only connection per alias).")
         self._live_options(probe, many=True)
-        probe.add_argument("--fail-on", default="error", choices=["error", "warning", "info", "never"])
+        probe.add_argument("--fail-on", default="error", choices=["error", "warning", "info", "never"],
+                           help="Exit 1 on findings at or above this severity (default error).")
         watch = actions.add_parser("watch", help="Watch one alias's server: a snapshot every --interval.")
         self._live_options(watch, many=False)
-        watch.add_argument("--interval", "-n", default="5")
-        watch.add_argument("--count")
-        watch.add_argument("--record")
-        watch.add_argument("--prometheus")
+        watch.add_argument("--interval", "-n", default="5", help="Seconds between snapshots (default 5).")
+        watch.add_argument("--count", help="Stop after this many snapshots (default: until Ctrl-C).")
+        watch.add_argument("--record", metavar="FILE", help="Append every snapshot to this JSON Lines file.")
+        watch.add_argument("--prometheus", metavar="HOST:PORT", help="Serve the latest snapshot as Prometheus metrics.")
         audit = actions.add_parser("audit", help="Audit the deployment repository, settings unknowns filled from this project.")
         audit.add_argument("path", nargs="?", help="The deployment repository (default: the current directory).")
-        audit.add_argument("--assume", "-a", action="append", default=[], metavar="NAME=VALUE")
+        audit.add_argument("--assume", "-a", action="append", default=[], metavar="NAME=VALUE",
+                           help="A count neither the repository nor the settings show, e.g. web.hosts=16. Repeatable.")
         audit.add_argument("--format", "-f", dest="fmt", default="text", choices=["text", "json", "markdown", "sarif"])
-        audit.add_argument("--fail-on", default="error", choices=["error", "warning", "info", "never"])
-        audit.add_argument("--output", "-o")
+        audit.add_argument("--fail-on", default="error", choices=["error", "warning", "info", "never"],
+                           help="Exit 1 on findings at or above this severity (default error).")
+        audit.add_argument("--output", "-o", metavar="FILE", help="Write to this file instead of stdout.")
 
     @staticmethod
     def _live_options(parser: CommandParser, *, many: bool) -> None:
@@ -50,11 +53,11 @@ class Command(BaseCommand):
                                 help="Probe this alias (repeatable; default: every PostgreSQL alias).")
         else:
             parser.add_argument("--database", default="default", metavar="ALIAS")
-        parser.add_argument("--pgbouncer")
-        parser.add_argument("--app-role")
-        parser.add_argument("--warn", default="20%")
-        parser.add_argument("--format", "-f", dest="fmt", default="text")
-        parser.add_argument("--timeout", default="5")
+        parser.add_argument("--pgbouncer", metavar="DSN", help="pgbouncer's admin console, read too (and instead when the server is full).")
+        parser.add_argument("--app-role", metavar="ROLE", help="The application's role: usable slots and headroom for it (default: the alias's USER).")
+        parser.add_argument("--warn", default="20%", help="Warn when the headroom falls under this share of the usable slots (default 20%%).")
+        parser.add_argument("--format", "-f", dest="fmt", default="text", help="text, json or markdown (watch: text or json).")
+        parser.add_argument("--timeout", default="5", help="Seconds for connect_timeout and statement_timeout (default 5).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
