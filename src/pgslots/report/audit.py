@@ -142,6 +142,9 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
         for u in t.unknowns:
+            if u.name.startswith("settings."):
+                out.append(f"  {u.name:<32} {u.question}")  # a setting, not a count: no floor
+                continue
             adds = "" if is_server_count(u.name) else f"; each one more adds {_adds(u)} at worst"
             out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
     if t.assumptions:
