@@ -17,6 +17,7 @@ from pgslots.deploy.readers.django_settings import (
     choose_settings,
     read_settings,
     settings_gaps,
+    settings_score,
 )
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
@@ -69,6 +70,8 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
         conn_max_age, known, cma_ev, cma_env = cma.value, True, cma.evidence, cma.env_var
     else:
         conn_max_age, known, cma_ev, cma_env = 0, False, cma.evidence, cma.env_var
+    if settings_score(read.choice.module) < 0:
+        known = False  # development settings: production's CONN_MAX_AGE is not in the repository (settings_gaps)
     health = get("CONN_HEALTH_CHECKS")
     options = get("OPTIONS")
     pool_min = pool_max = None

@@ -212,7 +212,16 @@ def settings_gaps(read: SettingsRead, repo: RepoFiles, resolver: ModuleResolver)
         gaps.append(SettingGap(setting, f"`if {test}` ({path}:{line}) cannot be decided from the files and its branches set "
                                         f"DATABASES differently; the audit read one branch", (where,)))
     cma = field(default.value, "CONN_MAX_AGE")
-    if cma is not None and not cma.known:
+    if settings_score(read.choice.module) < 0:
+        # Only development settings are named in the repository: production's module (and its
+        # CONN_MAX_AGE) is set where the repository cannot show it (the platform's environment).
+        others = sorted({p for p in repo.paths if p.endswith(".py") and p.rsplit("/", 1)[0] == read.choice.path.rsplit("/", 1)[0]
+                         and p != read.choice.path and not p.endswith("__init__.py")})
+        hint = f"; candidates beside it: {', '.join(others[:4])}" if others else ""
+        gaps.append(SettingGap("CONN_MAX_AGE", f"the settings read ({read.choice.module}, {read.choice.reason}) are development "
+                                               f"settings; production's DJANGO_SETTINGS_MODULE is set outside the repository{hint}; "
+                                               "taken as persistent (the worse case) until known", read.choice.evidence[:1]))
+    elif cma is not None and not cma.known:
         source = f"the variable {cma.env_var}, set in no file read" if cma.env_var else "a value computed at run time"
         gaps.append(SettingGap("CONN_MAX_AGE", f"{source}; taken as persistent (the worse case) until known", cma.evidence[:2]))
     return gaps
