@@ -544,3 +544,13 @@ def test_wrappers_that_run_their_arguments(tmp_path: Path) -> None:
         "Procfile": "web: bin/start-nginx gunicorn proj.wsgi --workers 2\n",
     })
     assert groups(root)["web"].processes.value == 2
+
+
+def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "docker-entrypoint.sh": "#!/bin/bash\n# function ready(){\n# python << END\n# import sys\n# END\n# }\nexec $@\n",
+        "Dockerfile": "FROM alpine\nCOPY docker-entrypoint.sh /usr/local/bin/\nENTRYPOINT [\"docker-entrypoint.sh\"]\n"
+                      "CMD [\"gunicorn\", \"proj.wsgi\", \"-w\", \"3\"]\n",
+    })
+    assert groups(root)["web"].processes.value == 3

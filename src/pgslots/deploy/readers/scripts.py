@@ -121,7 +121,7 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
             else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
                 line = line + "\n" + lines[index]
             index += 1
-        heredoc = _HEREDOC.search(line)
+        heredoc = _HEREDOC.search(line) if not line.lstrip().startswith("#") else None  # `# python << END` is a comment
         if heredoc and "<<<" not in line:
             tag = heredoc["tag"]
             while index < len(lines) and lines[index].strip() != tag:
