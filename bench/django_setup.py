@@ -63,7 +63,7 @@ def time_check(project: Path) -> float:
     code = ("import time, django; django.setup()\nfrom django.core.management import call_command\n"
             "t0 = time.perf_counter()\ncall_command('check', '--tag', 'pgslots', verbosity=0, stderr=open('/dev/null', 'w'))\n"
             "print(time.perf_counter() - t0)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 

@@ -28,7 +28,7 @@ REQUIREMENTS = {"4.2": ("Django==4.2.*", "psycopg[binary]>=3.1")}
 def _pip(*args: str, python: Path | None = None) -> subprocess.CompletedProcess[str]:
     target = ["--python", str(python)] if python else []
     return subprocess.run([sys.executable, "-m", "pip", *target, *args, "--disable-pip-version-check", "-q"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def build_venv(version: str, where: Path) -> Path:
@@ -94,7 +94,7 @@ class Project:
 
     def manage(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(env),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def postgres_db(**entries: object) -> str:

@@ -532,3 +532,25 @@ def test_env_file_examples_under_the_names_projects_use(tmp_path: Path) -> None:
         chosen, why = resolve_env_file(repo, ".env")
         assert chosen == example, (example, why)
         assert parse_env_file(repo, example).value("URL") == "postgres://app@db/1"
+
+
+def test_wrappers_that_run_their_arguments(tmp_path: Path) -> None:
+    launch = launch_from_text("dockerize -wait tcp://db:5432 -timeout 120s -wait-retry-interval=5s gunicorn proj.wsgi -w 3")
+    assert (launch.program, launch.options["workers"]) == ("gunicorn", "3")
+    root = write(tmp_path, {
+        **SETTINGS,
+        # the nginx buildpack's wrapper: `COMMAND=${@:$n}` then `$COMMAND` in a background subshell
+        "bin/start-nginx": "#!/usr/bin/env bash\nn=1\n(\n  COMMAND=${@:$n}\n  $COMMAND\n) &\n/usr/bin/nginx -c /x.conf\n",
+        "Procfile": "web: bin/start-nginx gunicorn proj.wsgi --workers 2\n",
+    })
+    assert groups(root)["web"].processes.value == 2
+
+
+def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "docker-entrypoint.sh": "#!/bin/bash\n# function ready(){\n# python << END\n# import sys\n# END\n# }\nexec $@\n",
+        "Dockerfile": "FROM alpine\nCOPY docker-entrypoint.sh /usr/local/bin/\nENTRYPOINT [\"docker-entrypoint.sh\"]\n"
+                      "CMD [\"gunicorn\", \"proj.wsgi\", \"-w\", \"3\"]\n",
+    })
+    assert groups(root)["web"].processes.value == 3

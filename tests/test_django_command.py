@@ -19,7 +19,7 @@ STAMP = re.compile(r", \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(queries [\d.]+ ms\)"
 
 
 def pgslots_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.postgres

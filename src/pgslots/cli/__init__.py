@@ -20,6 +20,7 @@ import enum
 import functools
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -75,6 +76,37 @@ class FailOn(str, enum.Enum):
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+PLAIN_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "NUMBER",
+                    "float range": "NUMBER", "path": "PATH", "Path": "PATH", "bool": ""}
+
+
+def _plain_type_labels() -> None:
+    """Typer >= 0.2x labels values with Python type names (`<list[Path]>`, `<str>`): show
+    click's plain names (TEXT, PATH, [a|b]) instead, and nothing after an argument's own
+    name. Older Typer versions have no `display_type` and need nothing."""
+    from typer import core
+
+    for cls in (core.TyperOption, core.TyperArgument):
+        original = getattr(cls, "display_type", None)
+        if original is None or getattr(original, "plain", False):
+            continue
+
+        def display_type(self: Any, ctx: Any, _original: Any = original) -> str:
+            if isinstance(self, core.TyperArgument):
+                return ""
+            inner = str(_original(self, ctx)).strip("<>")
+            if inner.startswith("list[") and inner.endswith("]"):
+                inner = inner[5:-1]
+            if "|" in inner:
+                return f"[{inner}]"
+            return PLAIN_TYPE_NAMES.get(inner, inner.upper())
+
+        display_type.plain = True  # type: ignore[attr-defined]
+        cls.display_type = display_type  # type: ignore[method-assign]
+
+
+_plain_type_labels()
+
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one line on stderr and exit."""
@@ -115,8 +147,24 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def emit(text: str, output: Path | None = None) -> None:
-    """Write a rendered report to stdout or a file, secrets scrubbed."""
+def text_width() -> int | None:
+    """The width text reports are fitted to on stdout: COLUMNS when set, else the terminal's;
+    None (lines as rendered) in a pipe, so that grep sees whole lines."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def emit(text: str, output: Path | None = None, *, fold: bool = False) -> None:
+    """Write a rendered report to stdout or a file, secrets scrubbed. `fold`: a text report,
+    fitted to the terminal's width on stdout (files keep the rendered lines)."""
+    if fold and output is None:
+        from pgslots.report.layout import fit
+
+        text = fit(text, text_width())
     text = REDACTOR.scrub(text)
     if not text.endswith("\n"):
         text += "\n"

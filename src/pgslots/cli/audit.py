@@ -47,5 +47,5 @@ def audit_command(
     fmt = OutputFormat(fmt)
     diagnosis = run_audit(path, parse_assumptions(assume or []), project=project)
     renderer = {OutputFormat.json: render_json, OutputFormat.markdown: render_markdown, OutputFormat.sarif: render_sarif}.get(fmt, render_text)
-    emit(renderer(diagnosis), output)
+    emit(renderer(diagnosis), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))

@@ -55,4 +55,4 @@ def codes_command(
         text = render_codes_markdown(checks)
     else:
         text = render_codes_text(checks)
-    emit(text, output)
+    emit(text, output, fold=fmt is OutputFormat.text)

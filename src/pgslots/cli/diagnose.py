@@ -85,7 +85,7 @@ def diagnose_command(
         request.progress = progress
         gathered = gather(request)
     diagnosis = build(gathered)
-    emit(render(diagnosis, fmt), output)
+    emit(render(diagnosis, fmt), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))
 
 

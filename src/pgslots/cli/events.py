@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from pgslots.cli import formats, OutputFormat, app, emit, guarded, stderr_is_terminal
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded, stderr_is_terminal, text_width
 from pgslots.errors import InputError
 from pgslots.events.pipeline import investigate
 from pgslots.events.sources import ReadOptions, all_sources, input_size
@@ -89,6 +89,11 @@ def events_command(
     ),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fail_on: FailOn = typer.Option(
+        FailOn.never, "--fail-on",
+        help="Exit 1 when a finding is at or above this severity (default never: the failures are "
+        "the input, so by default they are reported, not signalled).",
+    ),
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1,
         help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU, at most 3, for files "
@@ -111,9 +116,12 @@ def events_command(
       pgslots events postgresql.log --jobs 1 --format json
       pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
 
-    Exit codes: 0 done; 2 bad input or usage (one line on stderr).
+    Exit codes: 0 done (or no finding at or above --fail-on); 1 findings at or above
+    --fail-on; 2 bad input or usage (one line on stderr).
     """
     fmt = OutputFormat(fmt)
+    from pgslots.rules.events import check_incident
+
     zone = parse_zone(tz)
     start = parse_user_time(since, zone, "--since") if since else None
     end = parse_user_time(until, zone, "--until") if until else None
@@ -132,13 +140,15 @@ def events_command(
             log_line_prefix=log_line_prefix, tz=zone, since=start, until=end, progress=progress, jobs=jobs
         )
         incident = investigate(files, options, timeline, input_format=input_format)
+    findings = check_incident(incident)
     if fmt is OutputFormat.json:
-        text = render_json(incident)
+        text = render_json(incident, findings)
     elif fmt is OutputFormat.markdown:
-        text = render_markdown(incident)
+        text = render_markdown(incident, findings)
     else:
-        text = render_text(incident, color=output is None and sys.stdout.isatty())
+        text = render_text(incident, findings, color=output is None and sys.stdout.isatty(), width=(text_width() if output is None else None) or 110)
     emit(text, output)
+    raise typer.Exit(exit_code_for(findings, fail_on))
 
 
 events_command.__doc__ = (events_command.__doc__ or "") + "\n    Input formats: " + _formats_help() + "\n"

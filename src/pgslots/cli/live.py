@@ -128,7 +128,7 @@ def probe_command(
     warn_fraction = parse_warn(warn)
     snapshot = probe(_request(dsn, pgbouncer, topology, app_role, timeout))
     findings = check_snapshot(snapshot, warn_fraction=warn_fraction)
-    emit(render(snapshot, findings, fmt), output)
+    emit(render(snapshot, findings, fmt), output, fold=fmt is OutputFormat.text)
     if snapshot.refused is not None:
         raise typer.Exit(EXIT_SERVER_FULL)
     raise typer.Exit(exit_code_for(findings, fail_on))

@@ -126,6 +126,7 @@ def build(root: Path) -> Topology:
             continue
         groups.extend(_unknown_group(item, server))
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
+    facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
     if choice is None and not groups:
         raise InputError("not a Django deployment pgslots can read: no Django project here (no manage.py, DJANGO_SETTINGS_MODULE "
                          "or settings.py with DATABASES) and no process that runs Django or Celery (compose, Kubernetes, "

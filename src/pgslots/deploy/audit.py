@@ -89,6 +89,10 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             for index in dict.fromkeys(shared):
                 groups[index] = _apply_named(groups[index], name, value)
             continue
+        if name == "settings.conn_max_age":
+            # CONN_MAX_AGE the settings do not show: the user says what the running app has.
+            groups = [_with_conn_max_age(g, name, value) for g in groups]
+            continue
         if scope == "server" and (field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)):
             if field not in SERVER_FIELDS:
                 raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
@@ -110,12 +114,20 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     return budget.recompute(updated)
 
 
+def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
+    policy = dataclasses.replace(group.policy, conn_max_age=value, conn_max_age_known=True,
+                                 conn_max_age_evidence=_assumed(name, value).evidence)
+    return dataclasses.replace(group, policy=policy)
+
+
 def verification(topology: Topology) -> tuple[VerificationItem, ...]:
     items = []
     for unknown in topology.unknowns:
         settle = "SHOW max_connections;" if unknown.name == "server.max_connections" else (
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
-            if unknown.name == "server.other_clients" else f"--assume {unknown.name}=N")
+            if unknown.name == "server.other_clients" else
+            "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
+            if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age" else f"--assume {unknown.name}=N")
         items.append(VerificationItem(unknown.question, None, (), settle))
     return tuple(items)
 

@@ -242,6 +242,13 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
                 units = floor(quantity)
                 adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
                 out.append(Unknown(quantity.unknown, question, quantity.floor, adds, None, group.demand.bound))
+    for gap in topology.django.gaps if topology.django is not None else ():
+        if gap.name in topology.assumptions:
+            continue
+        # Settings the repository cannot show: their question says where they would come from.
+        assumable = " (--assume settings.conn_max_age=SECONDS)" if gap.setting == "CONN_MAX_AGE" else ""
+        out.append(Unknown(gap.name, f"{gap.setting} is not readable from the repository: {gap.source}{assumable}", 0, None,
+                           adds_bound="unknown"))
     slots = topology.slots
     if slots.max_connections.value is None:
         out.append(Unknown("server.max_connections", "What is the server's max_connections (SHOW max_connections)?", PG_DEFAULT_MAX_CONNECTIONS, None))

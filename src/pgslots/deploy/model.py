@@ -214,6 +214,21 @@ class AliasFact:
 
 
 @dataclasses.dataclass(frozen=True)
+class SettingGap:
+    """A setting the audit cannot read from the repository (class-based settings, a module
+    that is not committed, a branch it cannot decide): an unknown, with where it would come from."""
+
+    setting: str  # "DATABASES", "CONN_MAX_AGE", "ENGINE"
+    source: str  # where it would come from, in words
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The unknown's name in the report (`settings.conn_max_age`)."""
+        return f"settings.{self.setting.lower()}"
+
+
+@dataclasses.dataclass(frozen=True)
 class DjangoFacts:
     """What the production settings say that matters for connections."""
 
@@ -229,6 +244,7 @@ class DjangoFacts:
     celery_result_backend: str | None = None
     evidence: tuple[Evidence, ...] = ()
     choice: str = ""  # why this settings module was chosen
+    gaps: tuple[SettingGap, ...] = ()  # settings that could not be read: unknowns, never defaults
 
 
 @dataclasses.dataclass(frozen=True)

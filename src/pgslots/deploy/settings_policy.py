@@ -8,7 +8,7 @@ facts (sessions, Celery settings) that the findings use.
 
 from __future__ import annotations
 
-from pgslots.deploy.model import AliasFact, ConnectionPolicy, DjangoFacts, Quantity
+from pgslots.deploy.model import AliasFact, ConnectionPolicy, DjangoFacts, Quantity, SettingGap
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice,
@@ -16,6 +16,8 @@ from pgslots.deploy.readers.django_settings import (
     alias_facts,
     choose_settings,
     read_settings,
+    settings_gaps,
+    settings_score,
 )
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
@@ -32,6 +34,10 @@ class SettingsReader:
         self.choice: SettingsChoice | None = choose_settings(repo, resolver, envs)
         self._reads: dict[tuple, SettingsRead] = {}
         self._trees: dict = {}
+
+    def gaps(self, read: SettingsRead | None) -> tuple[SettingGap, ...]:
+        """The connection settings this evaluation cannot show (see `settings_gaps`)."""
+        return tuple(settings_gaps(read, self.repo, self.resolver)) if read is not None else ()
 
     def read(self, env: Env) -> SettingsRead | None:
         if self.choice is None:
@@ -64,6 +70,8 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
         conn_max_age, known, cma_ev, cma_env = cma.value, True, cma.evidence, cma.env_var
     else:
         conn_max_age, known, cma_ev, cma_env = 0, False, cma.evidence, cma.env_var
+    if settings_score(read.choice.module) < 0:
+        known = False  # development settings: production's CONN_MAX_AGE is not in the repository (settings_gaps)
     health = get("CONN_HEALTH_CHECKS")
     options = get("OPTIONS")
     pool_min = pool_max = None

@@ -12,7 +12,14 @@ from __future__ import annotations
 import dataclasses
 
 from pgslots.deploy.audit import set_count
-from pgslots.deploy.model import ConnectionPolicy, ProcessGroup, Quantity, SlotBudget, Topology, VersionFact
+from pgslots.deploy.model import (
+    ConnectionPolicy,
+    ProcessGroup,
+    Quantity,
+    SlotBudget,
+    Topology,
+    VersionFact,
+)
 from pgslots.django.facts import AliasSettings, ProjectSettings
 from pgslots.evidence import Resolution
 

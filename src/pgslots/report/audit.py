@@ -12,6 +12,7 @@ from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
+from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
@@ -141,20 +142,15 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
         for u in t.unknowns:
+            if u.name.startswith("settings."):
+                out.append(f"  {u.name:<32} {u.question}")  # a setting, not a count: no floor
+                continue
             adds = "" if is_server_count(u.name) else f"; each one more adds {_adds(u)} at worst"
             out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
     if t.assumptions:
         out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))
     out += ["", f"Findings ({len(diagnosis.findings)})"]
-    for f in diagnosis.findings:
-        out.append(f"  {f.code} {f.severity.value:<7} {f.title}")
-        out.append(f"      {f.message}")
-        located = [e.location() for e in f.evidence if e.line is not None] or [e.location() for e in f.evidence]
-        if located:
-            out.append(f"      at {', '.join(dict.fromkeys(located[:4]))}")
-        out.append(f"      hint: {f.hint}")
-        if f.remedies:
-            out.append(f"      remedies: {', '.join(f.remedies)}")
+    out += finding_lines(diagnosis.findings)
     out += ["", "Remedies (by effort, then risk; predicted = the budget model re-run with the change)"]
     for r in diagnosis.remedies:
         predicted = f"steady {r.predicted.steady}, worst {budget.worst_text(r.predicted)}" if r.predicted else "n/a"
@@ -183,10 +179,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "**Unknowns** (`--assume NAME=VALUE`): " + ", ".join(f"`{u.name}`" for u in t.unknowns)]
     out += ["", "### Findings", ""]
-    for f in diagnosis.findings:
-        located = ", ".join(dict.fromkeys(e.location() for e in f.evidence if e.line is not None))
-        out.append(f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}" + (f" `{located}`" if located else ""))
-        out.append(f"  - hint: {f.hint}")
+    out += finding_items_markdown(diagnosis.findings)
     out += ["", "### Remedies", "", "| code | effort | risk | remedy | change | predicted steady / worst |", "|---|---|---|---|---|---|"]
     for r in diagnosis.remedies:
         predicted = f"{r.predicted.steady} / {budget.worst_text(r.predicted)}" if r.predicted else ""

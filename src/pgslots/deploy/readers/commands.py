@@ -133,6 +133,7 @@ _WRAPPER_NO_ARG = {
     "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
 }
 _WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser"}
+_DOCKERIZE_SWITCHES = {"-no-overwrite", "-poll", "-version"}
 _RUNNERS = {("poetry", "run"), ("uv", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"), ("rye", "run")}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -162,6 +163,14 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                 words = words[1:]
             if head == "nice" and words and words[0] == "-n":
                 words = words[2:]
+        elif head == "dockerize":
+            # `dockerize -wait tcp://db:5432 -timeout 120s CMD ...`: waits, then execs CMD.
+            words = words[1:]
+            while words and words[0].startswith("-") and words[0] != "--":
+                flag = words[0]
+                words = words[1:] if "=" in flag or flag in _DOCKERIZE_SWITCHES else words[2:]
+            if words and words[0] == "--":
+                words = words[1:]
         elif head in _WRAPPER_ONE_ARG:
             words = words[1:]
             if head == "chpst" and words and words[0] == "-u":

@@ -25,7 +25,9 @@ _FUNCTION = re.compile(r"^(?:function\s+(?P<a>[A-Za-z_][\w-]*)\s*(?:\(\s*\))?|(?
 _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
 _DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
-_HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
+_HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@(:[^}]*)?\}|\*)["']?\s*(&\s*)?$""")
+_ARGUMENT_VALUE = re.compile(r"""^["']?\$(@|\{@(:[^}]*)?\}|\*)["']?$""")
+"""`COMMAND=${@:$n}`: a variable holding the script's arguments; `$COMMAND` later runs them."""
 _ARGUMENTS = (["$@"], ["${@}"], ["$*"], ["${*}"])
 
 
@@ -119,7 +121,7 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
             else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
                 line = line + "\n" + lines[index]
             index += 1
-        heredoc = _HEREDOC.search(line)
+        heredoc = _HEREDOC.search(line) if not line.lstrip().startswith("#") else None  # `# python << END` is a comment
         if heredoc and "<<<" not in line:
             tag = heredoc["tag"]
             while index < len(lines) and lines[index].strip() != tag:
@@ -257,12 +259,23 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             if not line:
                 continue
         _read_line(line, number, scope, main, functions, calls)
-        if scope is main and line.strip() and is_handover(line.strip()):
+        if scope is main and line.strip() and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main)):
             hands_over = True
         if ends_pattern and frames:
             frames[-1][1] = None
     bodies = {name: (tuple(f.launches), tuple(f.assignments)) for name, f in functions.items()}
     return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
+
+
+def _runs_argument_variable(line: str, scope: _Scope) -> bool:
+    """`$COMMAND` (or `exec $COMMAND`) where the script set COMMAND to its arguments."""
+    words = split_words(line.rstrip("&").strip())
+    if words[:1] == ["exec"]:
+        words = words[1:]
+    if len(words) != 1:
+        return False
+    match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", words[0])
+    return bool(match) and any(a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments)
 
 
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],

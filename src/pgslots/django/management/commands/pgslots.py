@@ -22,7 +22,7 @@ EXIT_SERVER_FULL = 3
 
 class Command(BaseCommand):
     help = "pgslots with this project's settings: probe or watch its databases, audit its repository."
-    requires_system_checks: list[str] = []  # runs even when the project's checks fail (that is when it is needed)
+    requires_system_checks: tuple[str, ...] = ()  # runs even when the project's checks fail (that is when it is needed)
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", metavar="{probe,watch,audit}")
