@@ -22,6 +22,7 @@ import re
 
 from pgslots.deploy.discovery import (
     POSTGRES_IMAGES,
+    infra_base,
     ProcessSpec,
     Scan,
     cmd_evidence,
@@ -328,7 +329,7 @@ def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
     if with_dockerfile and not any(specs for _, specs in out):
         for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
+            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile):
                 spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
                                    Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
                                    dockerfile=dockerfile, workdir=dockerfile.workdir or "")

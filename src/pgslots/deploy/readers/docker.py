@@ -481,7 +481,7 @@ def compose_score(path: str) -> int:
     score = 0
     if words & {"production", "prod", "live", "deploy"}:
         score += 20
-    if words & {"local", "dev", "development", "test", "tests", "ci", "override", "debug", "example", "sample"}:
+    if words & {"local", "dev", "development", "test", "tests", "testing", "ci", "e2e", "override", "debug", "example", "sample"}:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5
