@@ -593,3 +593,12 @@ def test_no_settings_module_in_the_repository_makes_the_connection_settings_unkn
     assert {"settings.databases", "settings.engine", "settings.conn_max_age"} <= set(unknowns)
     assert "docker-compose.yml:5" in unknowns["settings.conn_max_age"]
     assert {g.name: g for g in topology.groups}["web"].demand.steady == 2  # CONN_MAX_AGE unknown: taken as persistent
+
+
+def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "supervisor/web.conf": "[program:granian]\ncommand = granian --interface %(ENV_GRANIAN_INTERFACE)s --workers %(ENV_WEB_WORKERS)s proj.wsgi:application\n",
+    })
+    web = groups(root)["granian"]
+    assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"
