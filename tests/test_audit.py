@@ -252,7 +252,7 @@ def test_help_has_examples() -> None:
 
 
 def test_readme_example_is_the_real_output() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "commands" / "audit.md").read_text()
     block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[0]
     root = Path(__file__).resolve().parent.parent
     cwd = os.getcwd()

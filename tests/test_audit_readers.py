@@ -554,3 +554,28 @@ def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path
                       "CMD [\"gunicorn\", \"proj.wsgi\", \"-w\", \"3\"]\n",
     })
     assert groups(root)["web"].processes.value == 3
+
+
+def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environment(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "gunicorn.conf.py": "import os\n\ndef optional(name):\n    try:\n        return os.environ[name]\n    except KeyError:\n"
+                            "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"gunicorn\", \"proj.wsgi\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    assert groups(root)["web"].processes.value == 2
+
+
+def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "stator/__init__.py": "",
+        "stator/runner.py": "from concurrent.futures import ThreadPoolExecutor\n\nclass Runner:\n    def run(self, n):\n"
+                            "        self.pool = ThreadPoolExecutor(max_workers=n)\n",
+        "stator/management/commands/runstator.py": "from stator.runner import Runner\n",
+        "Procfile": "web: newrelic-admin run-program bin/start-pgbouncer gunicorn proj.wsgi -w 2\nworker: python manage.py runstator\n",
+    })
+    found = groups(root)
+    assert found["web"].processes.value == 2
+    assert found["worker"].concurrency_model == "unmodelled" and found["worker"].evidence[0].location() == "stator/runner.py:5"

@@ -44,3 +44,11 @@ def test_django_50_under_asgi_and_old_celery_children() -> None:
 def test_every_runtime_code_is_in_the_registry_once() -> None:
     registry = load_all_checks()
     assert registry["PGS025"].severity.value == "info" and registry["PGS025"].area == "audit"
+
+
+def test_a_project_without_a_database_is_silent() -> None:
+    """DATABASES = {} gives Django's dummy backend: nothing to check, nothing to say."""
+    dummy = dataclasses.replace(ALIAS, engine="django.db.backends.dummy", vendor="dummy", pool=None)
+    assert codes(dataclasses.replace(PROJECT, aliases=(dummy,))) == []
+    sqlite = dataclasses.replace(ALIAS, engine="django.db.backends.sqlite3", vendor="sqlite", pool=None)
+    assert codes(dataclasses.replace(PROJECT, aliases=(sqlite,))) == ["PGS025"]

@@ -152,7 +152,7 @@ def test_the_committed_fixtures_are_what_the_script_writes() -> None:
 
 
 def test_the_readme_shows_the_real_output_of_the_example() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "commands" / "events.md").read_text()
     section = readme.split("<!-- section:events -->", 1)[1].split("<!-- /section:events -->", 1)[0]
     block = section.split("$ pgslots events examples/newrelic-incident.json\n", 1)[1].split("\n```", 1)[0]
     result = subprocess.run(

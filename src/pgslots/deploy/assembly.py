@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import project_roots, scan
+from pgslots.deploy.discovery import ProcessSpec, Scan, project_roots, scan
 from pgslots.deploy.model import (
     AliasFact,
     ConnectionPolicy,
@@ -23,6 +23,7 @@ from pgslots.deploy.model import (
     Topology,
 )
 from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
+from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import launch_from_words, split_words
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
@@ -57,6 +58,7 @@ def build(root: Path) -> Topology:
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
     undecided: list[Resolved] = []
+    unreadable: list[Resolved] = []
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
     main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
@@ -70,9 +72,7 @@ def build(root: Path) -> Topology:
             groups.extend(_unknown_group(item, server))
             continue
         if item.launch is None:
-            words = " ".join(item.spec.words or item.spec.entry_words or [])
-            notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
-                         if words else f"{item.spec.name}: no start command found ({item.spec.source.location()})")
+            unreadable.append(item)  # the project's own process, or not: decided once the images are known
             continue
         read = settings_for(item.env.process())
         in_image = lambda word, spec=item.spec: locate(s, word, spec)
@@ -108,8 +108,19 @@ def build(root: Path) -> Topology:
         # The project's own image running a program we cannot read: unknown, not zero.
         _, aliases = policy_from(settings_for(item.env.process()))
         groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
+    for item in unreadable:
+        words = " ".join(item.spec.words or item.spec.entry_words or [])
+        why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
+               else f"no start command found ({item.spec.source.location()})")
+        if item.spec.third_party:
+            undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
+        elif _projects_own(s, item.spec, modelled_images):
+            # The project's code with a start pgslots cannot read: unknown, never left out.
+            groups.extend(_groups(item, unknown_shape(item.spec.name, why, item.where), ConnectionPolicy(), [], server))
+        else:
+            notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
     for item in undecided:
-        if any(g.unit == item.spec.unit and g.concurrency_model != "unmodelled" for g in groups):
+        if any(g.unit == item.spec.unit for g in groups):
             notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
                          "database settings, beside the project's own processes: not counted as a client")
             continue
@@ -146,6 +157,22 @@ def build(root: Path) -> Topology:
         pairs = _pairs(topology)
         topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
     return budget.recompute(topology)
+
+
+def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool:
+    """A process of the project: a Procfile, supervisord, systemd or Kubernetes entry without
+    an image of its own, or a container of an image that runs the project's Python (another
+    of its services runs Django or Celery, it is a Python image, or it copies the project in)."""
+    dockerfile = spec.dockerfile
+    if dockerfile is None:
+        return True
+    if dockerfile.path in modelled_images or any("python" in base or "django" in base for base in dockerfile.base_images):
+        return True
+    return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)
+               for src in dockerfile.copies.values())
+
+
+PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "manage.py", "poetry.lock", "uv.lock")
 
 
 def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:

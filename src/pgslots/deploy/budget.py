@@ -89,6 +89,9 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     if model == "unmodelled":
         # Supplied with --assume: a program we cannot see is taken at its worst, idle or not.
         return c, (None if c_unbounded else c), "a program pgslots does not model: counts from --assume"
+    if model == "job":
+        # It exits: nothing held between deploys; while it runs, one connection (its pool's at most).
+        return 0, (policy.pool_max or 1), "runs once at deploy: " + ("its pool while it runs" if policy.pool_max else "one connection while it runs")
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -98,8 +101,6 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
         return 1, 1, "long-running management command: its connection stays open"
-    if model == "job":
-        return 0, 1, "runs once at deploy: one connection while it runs"
     if model in ("sync", "threads", "greenlets"):
         return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
     if model == "asgi":

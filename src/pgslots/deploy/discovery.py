@@ -104,19 +104,27 @@ def scan(root: Path) -> Scan:
             if parsed is not None:
                 composes.append(parsed)
     manifests = Manifests()
+    skipped: list[str] = []
     for rel in repo.paths:
         if rel.endswith((".yml", ".yaml")) and not is_compose_file(rel) and not rel.startswith((".github/", ".gitlab", ".circleci/")):
             text = repo.text(rel) or ""
-            if looks_like_manifest(text):
+            if looks_like_manifest(text) and NOT_DEPLOYED.search(rel):
+                skipped.append(rel)  # sample objects of a test suite or documentation
+            elif looks_like_manifest(text):
                 read_manifests(repo, rel, manifests)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
     notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
              "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    if skipped:
+        notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
+                     f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
 
 
 # ----------------------------------------------------------------------------- projects
+
+NOT_DEPLOYED = re.compile(r"(^|/)(tests?|unittests?|testing|testdata|test_data|fixtures?|examples?|docs?|samples?|scans?|e2e)/", re.I)
 
 NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
                            r"templates?|cookiecutter[^/]*|\{\{[^/]*)/", re.I)
@@ -125,9 +133,17 @@ NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examp
 def project_roots(s: Scan) -> list[str]:
     """The folders of the Django projects in the tree: each `manage.py` outside tests,
     examples, documentation and templates, keeping only the outermost of nested ones."""
-    roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in s.repo.named("manage.py")
-                    if not NOT_A_PROJECT.search(rel)})
-    return [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+    managers = [rel for rel in s.repo.named("manage.py") if not NOT_A_PROJECT.search(rel)]
+    roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in managers})
+    outer = [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+    if len(outer) < 2:
+        return outer
+    # Variants of one project (the same settings module in two images' folders) are one project.
+    modules = set()
+    for root in outer:
+        found = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)", s.repo.text(join(root, "manage.py")) or "")
+        modules.add(found[1] if found else root)
+    return outer if len(modules) > 1 else outer[:1]
 
 
 # ----------------------------------------------------------------------------- environments
@@ -187,6 +203,9 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
 DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only|"
                          r"#.*\bfor (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_HEADER = re.compile(r"\b(development|developers?|dev environment|local dev|hacking)\b", re.I)
+DEV_FILE = re.compile(r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I)
+DEV_MODULE = re.compile(r"\.(dev|local|development|test|tests|testing|ci)$", re.I)
 TRUE_WORDS = {"true", "1", "yes", "on"}
 SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "/home/app")
 
@@ -204,6 +223,11 @@ def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
             reasons.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
         if service.target and DEV_TARGETS.search(service.target):
             reasons.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
+        if service.dockerfile and DEV_FILE.search(service.dockerfile):
+            reasons.append(f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})")
+        module = service.environment.get("DJANGO_SETTINGS_MODULE")
+        if module is not None and DEV_MODULE.search(module.value or ""):
+            reasons.append(f"{service.name} runs the settings {module.value} ({module.evidence.location()})")
         debug = next((service.environment.get(k) for k in ("DEBUG", "DJANGO_DEBUG") if service.environment.get(k)), None)
         if debug is not None and (debug.value or "").strip().lower() in TRUE_WORDS:
             reasons.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
@@ -214,12 +238,14 @@ def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
             for volume, line in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0].rstrip("/")
-                if source.startswith(".") and target in targets and _holds_code(s, join(folder, source)):
+                root = join(folder, source) == ""  # the whole repository
+                if source.startswith(".") and (root or target in targets and _holds_code(s, join(folder, source))):
                     reasons.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
                     break
     text = s.repo.lines(compose.path)
     for number, line in enumerate(text, 1):
-        if DEV_COMMENT.search(line):
+        header = number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower()
+        if DEV_COMMENT.search(line) or header:
             reasons.append(f"{compose.path}:{number} says `{line.strip()[:70]}`")
             break
     if not reasons and compose_score(compose.path) <= -10:
@@ -312,6 +338,8 @@ def _dockerfile_names(path: str) -> set[str]:
 
 DB_CLIENT_KEYS = re.compile(r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I)
 BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
+DATABASE_SERVERS = re.compile(r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"
+                              r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)", re.I)
 BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman")
 
 
@@ -352,8 +380,8 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                                      hosts=Quantity(1, (), None), replicas=scale, client="backup",
                                      command_at=_command_evidence(s, service)))
             continue
-        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image)):
-            continue
+        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image) or DATABASE_SERVERS.search(image)):
+            continue  # a database server (or pgbouncer) is never a client of itself
         if image and service.dockerfile is None and INFRA_IMAGES.search(image.rsplit("/", 1)[-1]):
             continue  # redis, nginx, traefik...: their command is the image's own arguments
         if service.dockerfile and service.dockerfile not in s.dockerfiles and not words and (
@@ -362,7 +390,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         linked = None
         if dockerfile is None and service.dockerfile is None and image:
-            linked = image_dockerfile(s, image)
+            linked = _built_here(s, compose, image) or image_dockerfile(s, image)
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
@@ -404,6 +432,15 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             )
         )
     return specs
+
+
+def _built_here(s: Scan, compose: ComposeFile, image: str) -> tuple[Dockerfile, str] | None:
+    """The Dockerfile another service of the same deployment builds `image` from (an overlay's `build:`)."""
+    name = _image_name(image)
+    for other in compose.services.values():
+        if other.image and other.dockerfile in s.dockerfiles and _image_name(other.image) == name:
+            return s.dockerfiles[other.dockerfile], f"image {name} is built from {other.dockerfile} by service {other.name}"
+    return None
 
 
 def _command_evidence(s: Scan, service: Service) -> Evidence:

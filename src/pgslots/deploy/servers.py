@@ -488,10 +488,46 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if command in ONE_SHOT_COMMANDS:
             return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
                          [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        spawns = _command_spawns(repo, command)
+        if spawns is not None:
+            # The project's own command runs a pool of threads/processes, each with its own connection.
+            found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
+            return unknown_shape(name, f"`manage.py {command}` is the project's own command and starts a pool "
+                                       f"({found.location()}): each worker holds its own connection", found,
+                                 f"manage.py {command} (a pool, not modelled)")
         return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
                      ["a long-running management command: its connection is opened outside the request cycle, so it stays "
                       "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None
+
+
+_POOLS = re.compile(r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|eventlet\.spawn)")
+
+
+def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:
+    """(file, line) where the project's own management command starts a pool of workers
+    (`ThreadPoolExecutor(max_workers=concurrency)`), or None when it is not the project's or runs alone."""
+    if not command or not re.fullmatch(r"[\w-]+", command):
+        return None
+    for path in repo.named(f"{command}.py"):
+        if "/management/commands/" not in f"/{path}":
+            continue
+        folder = path.split("/management/commands/")[0]
+        for candidate in [path] + [p for p in repo.paths if p.startswith(folder + "/") and p.endswith(".py") and p != path][:200]:
+            if candidate != path and not _imported_by(repo, path, candidate):
+                continue
+            for number, line in enumerate(repo.lines(candidate), start=1):
+                if _POOLS.search(line) and not line.lstrip().startswith("#"):
+                    return candidate, number
+    return None
+
+
+def _imported_by(repo: RepoFiles, command: str, module: str) -> bool:
+    """Whether the command's file imports `module` (its app's runner: `from stator.runner import StatorRunner`)."""
+    dotted = module[:-3].replace("/", ".")
+    tail = ".".join(dotted.split(".")[-2:])
+    text = repo.text(command) or ""
+    return tail in text
 
 
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:

@@ -68,7 +68,8 @@ class ComposeCandidate:
 
     @property
     def rank(self) -> tuple:
-        return (-max(compose_score(p) for p in self.paths), -len(self.paths), self.paths[0])
+        """Production names first, then the canonical file name, then a file on its own."""
+        return (-max(compose_score(p) for p in self.paths), stem(self.paths[-1]) not in CANONICAL, len(self.paths), self.paths[0])
 
 
 def stem(path: str) -> str:
@@ -84,16 +85,14 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
         by_folder.setdefault(compose.path.rsplit("/", 1)[0] if "/" in compose.path else "", []).append(compose)
     out: list[ComposeCandidate] = []
     for files in by_folder.values():
-        overlays: dict[str, ComposeFile] = {}  # overlay path -> its base
+        # An overlay amends a complete file; the complete ones are the bases.
+        overlays = {c.path for c in files if any(_partial_of(c, other) for other in files if other is not c)}
+        complete = [c for c in files if c.path not in overlays]
         for compose in files:
-            base = _base_of(compose, files)
+            base = _base_of(compose, complete) if compose.path in overlays or "override" in stem(compose.path).lower() else None
             if base is not None:
-                overlays[compose.path] = base
-        for compose in files:
-            if compose.path in overlays:
-                base = overlays[compose.path]
-                merged = merge_compose(base, compose)
-                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merged, (base.path, compose.path), []))
+                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merge_compose(base, compose),
+                                            (base.path, compose.path), []))
             else:
                 out.append(ComposeCandidate(stem(compose.path), compose, (compose.path,), []))
     names = [c.name for c in out]
@@ -103,16 +102,35 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
     return out
 
 
-def _base_of(compose: ComposeFile, files: list[ComposeFile]) -> ComposeFile | None:
-    """The file `compose` is an overlay of: the one defining the services it only amends."""
-    partial = [sv for sv in compose.services.values() if "image" not in sv.raw and "build" not in sv.raw and "extends" not in sv.raw]
-    is_override = "override" in stem(compose.path).lower()
-    if not compose.services or (len(partial) < len(compose.services) and not is_override):
-        return None
+def _base_of(compose: ComposeFile, complete: list[ComposeFile]) -> ComposeFile | None:
+    """The complete file an overlay amends (`docker compose -f base -f overlay`): the canonical
+    docker-compose.yml first, then the one it shares most services with."""
     names = set(compose.services)
-    bases = [c for c in files if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()]
-    bases.sort(key=lambda c: (stem(c.path) not in ("docker-compose", "compose"), -len(set(c.services) & names), c.path))
+    bases = [c for c in complete if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()
+             and (_partial_of(compose, c) or "override" in stem(compose.path).lower())]
+    bases.sort(key=lambda c: (stem(c.path) not in CANONICAL, -len(set(c.services) & names), c.path))
     return bases[0] if bases else None
+
+
+def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
+    """Every service `compose` shares with `base` only amends it, and most of its services are shared."""
+    shared = [name for name in compose.services if name in base.services]
+    if not shared or len(shared) * 2 < len(compose.services):
+        return False
+
+    def amends(name: str) -> bool:
+        mine, theirs = compose.services[name].raw, base.services[name].raw
+        if "image" not in mine and "build" not in mine and "extends" not in mine:
+            return True  # a partial definition
+        starts = ("command", "entrypoint")
+        if any(k in mine for k in starts):
+            return False
+        # `build:` instead of the base's `image:`, or without the command the base gives: the base says what runs.
+        return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
+    return all(amends(name) for name in shared)
+
+
+CANONICAL = ("docker-compose", "compose")
 
 
 def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
@@ -124,10 +142,21 @@ def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
     return ""
 
 
-def _shares_image(a: list[ProcessSpec], b: list[ProcessSpec]) -> bool:
-    """Two units run the same project image (built from the same Dockerfile)."""
-    images = {spec.dockerfile.path for spec in a if spec.dockerfile is not None}
-    return any(spec.dockerfile is not None and spec.dockerfile.path in images for spec in b)
+def _shared_images(a: ComposeCandidate, b: ComposeCandidate) -> list[str]:
+    """The images (or Dockerfiles) two compose deployments both run, infrastructure aside."""
+    def images(c: ComposeCandidate) -> set[str]:
+        return {sp.dockerfile.path if sp.dockerfile else "" for sp in c.specs} - {""} | {
+            (c.compose.services[sp.name].image or "").split(":")[0] for sp in c.specs if sp.name in c.compose.services} - {""}
+    return sorted(images(a) & images(b))
+
+
+def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
+    for spec in specs:
+        for each in managed_specs(s, spec) or [spec]:
+            launch = resolve(s, each).launch
+            if launch is not None and launch.program.startswith("celery") or launch is not None and launch.program in ("rq", "dramatiq", "huey"):
+                return True
+    return False
 
 
 def _own_hosts(s: Scan, candidate: ComposeCandidate) -> tuple[int, str]:
@@ -164,6 +193,45 @@ def _rename_shared(kept: list[tuple[str, list[ProcessSpec]]]) -> list[ProcessSpe
     return out
 
 
+def _choose_compose(s: Scan, production: list[ComposeCandidate], units: list[Unit], kept: list, decided: set[str],
+                    notes: list[str]) -> ComposeCandidate:
+    """The main compose deployment (the best ranked that runs the web server) and the units
+    beside it on hosts of their own; the rest are dropped with why."""
+    def drop(candidate: ComposeCandidate, why: str) -> None:
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
+        decided.add(candidate.name)
+
+    main = next((c for c in production if c.web), production[0])
+    notes.extend(n for n in _spec_notes(s, main))
+    units.append(Unit(main.name, "compose", main.paths, True,
+                      "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else ""),
+                      groups=tuple(sp.name for sp in main.specs)))
+    decided.add(main.name)
+    kept.append((main.name, main.specs))
+    for candidate in production:
+        if candidate.name in decided:
+            continue
+        if set(candidate.paths) & set(main.paths):
+            drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
+        elif candidate.web:
+            drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
+        elif _shared_images(main, candidate) and not _runs_workers(s, candidate.specs):
+            drop(candidate, f"an alternative to {main.name}: it runs the same images ({', '.join(_shared_images(main, candidate)[:3])})")
+        elif not _shared_images(main, candidate) and not any(sp.dockerfile for sp in candidate.specs):
+            drop(candidate, "it runs none of the project's images")
+        else:
+            floor, why_floor = _own_hosts(s, candidate)
+            unit_hosts = f"{candidate.name}.hosts"
+            notes.extend(_spec_notes(s, candidate))
+            specs = _on_own_hosts(candidate.specs, candidate.name, floor)
+            units.append(Unit(candidate.name, "compose", candidate.paths, True,
+                              f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
+                              f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
+            decided.add(candidate.name)
+            kept.append((candidate.name, specs))
+    return main
+
+
 def choose_units(s: Scan) -> Deployment:
     """The units of the deployment to audit (see the module docstring for the rules)."""
     notes: list[str] = []
@@ -178,6 +246,7 @@ def choose_units(s: Scan) -> Deployment:
                         key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
     for candidate in production:
         candidate.web = _runs_web(s, candidate.specs)
+    strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
     kept: list[tuple[str, list[ProcessSpec]]] = []
     main: ComposeCandidate | None = None
     decided: set[str] = set()
@@ -195,42 +264,10 @@ def choose_units(s: Scan) -> Deployment:
         for candidate in candidates:
             drop(candidate, "the Kubernetes manifests describe the deployment" if not candidate.development
                  else "for development: " + "; ".join(candidate.development))
-    elif production:
-        main = next((c for c in production if c.web), production[0])
-        notes.extend(n for n in _spec_notes(s, main))
-        units.append(Unit(main.name, "compose", main.paths, True,
-                          "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else ""),
-                          groups=tuple(sp.name for sp in main.specs)))
-        decided.add(main.name)
-        kept.append((main.name, main.specs))
-        for candidate in production:
-            if candidate.name in decided:
-                continue
-            if set(candidate.paths) & set(main.paths):
-                drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
-            elif candidate.web:
-                drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
-            elif not _shares_image(main.specs, candidate.specs) and not any(sp.dockerfile for sp in candidate.specs):
-                drop(candidate, "it runs none of the project's images")
-            else:
-                floor, why_floor = _own_hosts(s, candidate)
-                unit_hosts = f"{candidate.name}.hosts"
-                notes.extend(_spec_notes(s, candidate))
-                specs = _on_own_hosts(candidate.specs, candidate.name, floor)
-                units.append(Unit(candidate.name, "compose", candidate.paths, True,
-                                  f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
-                                  f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
-                decided.add(candidate.name)
-                kept.append((candidate.name, specs))
-    for candidate in candidates:
-        if candidate.name in decided:
-            continue
-        if candidate.development:
-            drop(candidate, "for development: " + "; ".join(candidate.development))
-        elif not candidate.specs:
-            drop(candidate, "it starts none of the project's processes")
+    elif strict:
+        main = _choose_compose(s, strict, units, kept, decided, notes)
     # Without a compose deployment: a Procfile, supervisord programs, systemd units, a Dockerfile's CMD.
-    for unit, specs in _platform_units(s, base_env, with_dockerfile=not kept):
+    for unit, specs in _platform_units(s, base_env, with_dockerfile=not kept and not production):
         if kept or not specs:
             taken = next((u.name for u in units if u.kept), "")
             why = f"{taken} describes the deployment" if kept else "it defines no process"
@@ -238,6 +275,9 @@ def choose_units(s: Scan) -> Deployment:
             continue
         units.append(dataclasses.replace(unit, groups=tuple(sp.name for sp in specs)))
         kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
+    if not kept and production:
+        # Only images this repository does not build: they are the deployment (their groups are unknowns).
+        main = _choose_compose(s, production, units, kept, decided, notes)
     if not kept:
         development = sorted((c for c in runnable if c.specs), key=lambda c: c.rank)
         if development:
@@ -248,6 +288,14 @@ def choose_units(s: Scan) -> Deployment:
                               "a development compose deployment: nothing else describes the deployment ("
                               + "; ".join(main.development) + ")", groups=tuple(sp.name for sp in main.specs)))
             kept.append((main.name, main.specs))
+    for candidate in candidates:
+        if candidate.name not in decided and not any(u.name == candidate.name for u in units):
+            if candidate.development:
+                drop(candidate, "for development: " + "; ".join(candidate.development))
+            elif candidate.specs:
+                drop(candidate, "it runs only images this repository does not build, none with database settings")
+            else:
+                drop(candidate, "it starts none of the project's processes")
     specs = _rename_shared(kept)
     compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
     if base_env.sources and compose is None:

@@ -56,12 +56,18 @@ class LinePrefix:
     pattern: re.Pattern[str]
     ts_kind: TimeKind = "iso"
 
-    def split(self, line: str) -> CollectedLine | None:
+    def fields(self, line: str) -> tuple[str, str, str | None] | None:
+        """(text, stream, time) of a line that carries the prefix, else None: the reader's
+        per-line fast path (every pattern names all three groups)."""
         match = self.pattern.match(line)
-        if match is None:
+        return match.group("text", "stream", "ts") if match is not None else None  # type: ignore[return-value]
+
+    def split(self, line: str) -> CollectedLine | None:
+        found = self.fields(line)
+        if found is None:
             return None
-        groups = match.groupdict()
-        return CollectedLine(match["text"], groups.get("stream") or "", groups.get("ts"), self.ts_kind)
+        text, stream, ts = found
+        return CollectedLine(text, stream or "", ts, self.ts_kind)
 
 
 # Most specific first: the first that carries most of a file's lines is the file's.
@@ -81,7 +87,9 @@ PREFIXES = (
         "docker compose logs",
         re.compile(rf"^(?P<stream>[A-Za-z0-9][\w.-]*) +\| ?(?:(?P<ts>{RFC3339}) )?(?P<text>.*)$"),
     ),
-    LinePrefix("docker logs -t / kubectl logs --timestamps", re.compile(rf"^(?P<ts>{RFC3339}) (?P<text>.*)$")),
+    LinePrefix(
+        "docker logs -t / kubectl logs --timestamps", re.compile(rf"^(?P<stream>)(?P<ts>{RFC3339}) (?P<text>.*)$")
+    ),
 )
 _MAJORITY = 0.8  # share of a file's first lines that must carry a collector's prefix
 _SAMPLE_LINES = 200

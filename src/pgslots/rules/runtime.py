@@ -30,7 +30,7 @@ def _postgresql(p: ProjectSettings) -> tuple[AliasSettings, ...]:
 def not_postgresql(p: ProjectSettings) -> list[Finding]:
     return [NOT_POSTGRESQL.finding(f"Alias {a.alias!r} uses {a.engine or 'no ENGINE'} ({a.vendor}): its connections are not checked.",
                                    evidence=(a.evidence(p.settings_module, "ENGINE", a.engine),))
-            for a in p.aliases if a.vendor != "postgresql"]
+            for a in p.aliases if a.vendor not in ("postgresql", "dummy")]  # dummy: DATABASES = {}, no database at all
 
 
 def _age(value: int | None) -> str:

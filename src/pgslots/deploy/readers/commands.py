@@ -131,6 +131,8 @@ def split_words(text: str) -> list[str]:
 _WRAPPER_NO_ARG = {
     "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit",
     "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
+    # Heroku buildpack wrappers that start a sidecar (pgbouncer, stunnel, nginx) and then run their arguments
+    "start-pgbouncer", "start-pgbouncer-stunnel", "start-stunnel", "start-nginx", "start-nginx-solo",
 }
 _WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser"}
 _DOCKERIZE_SWITCHES = {"-no-overwrite", "-poll", "-version"}

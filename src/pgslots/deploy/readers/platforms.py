@@ -32,7 +32,7 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     out = []
     for number, line in enumerate(repo.lines(rel), start=1):
         match = _PROCFILE.match(line.strip())
-        if match and not line.lstrip().startswith("#") and match["name"] != "release":
+        if match and not line.lstrip().startswith("#"):  # `release:` too: a one-shot job at each deploy
             out.append(ProcessDef(match["name"], match["command"].strip(), rel, number))
     return out
 

@@ -41,6 +41,25 @@ UNKNOWN: Any = _Unknown()
 """A value the static reading cannot know."""
 
 
+class EnvKeyMissing(Exception):
+    """`os.environ["X"]` for a variable the process's complete environment does not set: Python
+    raises KeyError there, so a `try: ... except KeyError:` around it takes its handler."""
+
+
+_KEY_ERRORS = {"KeyError", "LookupError", "Exception", "BaseException"}
+
+
+def handler_for_key_error(node: ast.Try) -> ast.ExceptHandler | None:
+    """The `except` clause that catches the KeyError of a missing environment variable."""
+    for handler in node.handlers:
+        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if handler.type is None or any(
+            (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "") in _KEY_ERRORS for n in names
+        ):
+            return handler
+    return None
+
+
 @dataclasses.dataclass
 class V:
     """An evaluated value with its provenance. Dicts hold `V`s (so item assignments keep
@@ -323,10 +342,12 @@ class Evaluator:
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, body: list[ast.stmt], ns: dict[str, V]) -> None:
+    def block(self, body: list[ast.stmt], ns: dict[str, V], propagate: tuple[type[Exception], ...] = ()) -> None:
         for statement in body:
             try:
                 self.statement(statement, ns)
+            except propagate:
+                raise
             except RecursionError:
                 self.notes.append(f"{self.path}:{statement.lineno}: too deeply nested; skipped")
             except Exception as exc:  # noqa: BLE001 - an odd statement must not stop the audit
@@ -352,8 +373,14 @@ class Evaluator:
         elif isinstance(node, ast.If):
             self.if_(node, ns)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            self.block(node.body, ns)  # type: ignore[attr-defined]
-            self.block(getattr(node, "orelse", []), ns)
+            try:
+                self.block(node.body, ns, propagate=(EnvKeyMissing,))  # type: ignore[attr-defined]
+            except EnvKeyMissing:
+                handler = handler_for_key_error(node)  # type: ignore[arg-type]
+                if handler is not None:
+                    self.block(handler.body, ns)
+            else:
+                self.block(getattr(node, "orelse", []), ns)
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
@@ -592,6 +619,8 @@ class Evaluator:
                 except IndexError:
                     return V(UNKNOWN)
             if isinstance(container.value, Ref) and container.value.name == "os.environ" and key.known:
+                if self.env.complete and self.env.get(str(key.value)) is None:
+                    raise EnvKeyMissing(str(key.value))
                 return self.env_lookup(str(key.value), None, None, node)
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):

@@ -97,6 +97,8 @@ class _Record:
         self.hint = ""  # a JSON record's fields that may name the request or the task
 
     def add(self, line: str) -> None:
+        if not self.body and not line.startswith(_TRACEBACK):
+            return  # lines before a traceback say nothing the reader uses
         self.body.append(line)
         if len(self.body) > _MAX_BODY:
             del self.body[: _MAX_BODY // 2]
@@ -104,7 +106,7 @@ class _Record:
     def final_exception(self) -> tuple[str, str, str | None] | None:
         """(type, message, innermost project frame) of the exception raised last, or None
         when the record holds no traceback."""
-        if not any(line.startswith(_TRACEBACK) for line in self.body):
+        if not self.body or not any(line.startswith(_TRACEBACK) for line in self.body):
             return None
         segments: list[list[str]] = []
         for line in self.body:
@@ -118,7 +120,7 @@ class _Record:
             project = None
             at = 0
             while at < len(segment) and (segment[at].startswith((" ", "\t")) or not segment[at].strip()):
-                frame = _FRAME.match(segment[at])
+                frame = _FRAME.match(segment[at]) if segment[at].startswith('  File "') else None
                 if frame and is_project_frame(frame["file"]):
                     project = _frame_name(frame["file"], frame["func"])
                 at += 1
@@ -240,43 +242,64 @@ class AppLog:
         clock = _Clock(path, options, stats)
         open_records: dict[str, _Record] = {}  # per stream: the record still taking lines
         counted = [0]  # tracebacks of other exceptions
+        fields = prefix.fields if prefix is not None else None
+        ts_kind = prefix.ts_kind if prefix is not None else "iso"
+        header = _HEADER.match
         for number, line in numbered_lines(path, options):
-            collected = collect(line, prefix)
-            stream = collected.stream
-            if collected.payload is not None:
-                fields = read_record(collected.payload)
-                if fields is None:
+            found = fields(line) if fields is not None else None
+            text, stream, ts = found if found is not None else (line, "", None)
+            stream, kind = stream or "", ts_kind
+            if text[:1] == "{":  # JSON: the application's record, or a collector's envelope
+                collected = collect(line, prefix)
+                if collected.payload is not None:
+                    yield from self._json_record(number, collected, open_records, path, clock, stats, counted)
                     continue
-                stats.records += 1
-                record = _Record(number, fields.ts_text, "iso", collected, fields.lines[0])
-                record.body, record.hint = fields.lines[1:], fields.hint
-                done = open_records.pop(stream, None)
-                if done is not None:
-                    yield from self._events(done, path, clock, stats, counted)
-                yield from self._events(record, path, clock, stats, counted)
-                continue
-            match = _HEADER.match(collected.text)
+                text, stream, ts, kind = collected.text, collected.stream, collected.ts_text, collected.ts_kind
+            match = header(text)
             if match is None:
                 current = open_records.get(stream)
                 if current is not None:
-                    current.add(collected.text)
-                elif collected.text.startswith(_TRACEBACK):
-                    current = open_records[stream] = _Record(number, None, "iso", collected, "")
-                    current.add(collected.text)
+                    current.add(text)
+                elif text.startswith(_TRACEBACK):
+                    current = open_records[stream] = _Record(number, None, "iso", CollectedLine(text, stream, ts, kind), "")
+                    current.add(text)
                 continue
             stats.records += 1
             done = open_records.pop(stream, None)
             if done is not None:
                 yield from self._events(done, path, clock, stats, counted)
-            ts_text, kind = (match["ts"], "iso") if match["ts"] else (match["syslog"], "syslog")
+            own, own_kind = (match["ts"], "iso") if match["ts"] else (match["syslog"], "syslog")
             rest = match["rest"] if match["rest"] is not None else match["untimed"]
-            open_records[stream] = _Record(number, ts_text, kind, collected, rest)
+            open_records[stream] = _Record(number, own, own_kind, CollectedLine(text, stream, ts, kind), rest)
         for record in open_records.values():
             yield from self._events(record, path, clock, stats, counted)
         other_tracebacks = counted[0]
         if other_tracebacks:
             stats.notes.append(f"{other_tracebacks} tracebacks of other exceptions were not counted")
         stats.notes.extend(clock.notes())
+
+    def _json_record(
+        self,
+        number: int,
+        collected: CollectedLine,
+        open_records: dict[str, _Record],
+        path: Path,
+        clock: _Clock,
+        stats: ReadStats,
+        counted: list[int],
+    ) -> Iterator[ErrorEvent]:
+        """A JSON record is whole by itself; it also ends its stream's open text record."""
+        assert collected.payload is not None
+        fields = read_record(collected.payload)
+        if fields is None:
+            return
+        stats.records += 1
+        record = _Record(number, fields.ts_text, "iso", collected, fields.lines[0])
+        record.body, record.hint = fields.lines[1:], fields.hint
+        done = open_records.pop(collected.stream, None)
+        if done is not None:
+            yield from self._events(done, path, clock, stats, counted)
+        yield from self._events(record, path, clock, stats, counted)
 
     def _events(
         self, record: _Record, path: Path, clock: _Clock, stats: ReadStats, counted: list[int]
