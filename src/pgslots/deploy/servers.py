@@ -517,7 +517,7 @@ def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:
             if candidate != path and not _imported_by(repo, path, candidate):
                 continue
             for number, line in enumerate(repo.lines(candidate), start=1):
-                if _POOLS.search(line) and not line.lstrip().startswith("#"):
+                if _POOLS.search(line) and not line.lstrip().startswith(("#", "from ", "import ")):
                     return candidate, number
     return None
 
