@@ -68,6 +68,7 @@ class ProcessSpec:
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
     unit: str = ""  # the deployment unit it belongs to
+    oneshot: bool = False  # a cron entry: it runs, then exits (a job, whatever it runs)
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -205,8 +206,8 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 
 
 DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
-DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only|"
-                         r"#.*\bfor (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only\b|"
+                         r"#.*\bonly for (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
 DEV_HEADER = re.compile(r"\b(development|developers?|dev environment|local dev|hacking)\b", re.I)
 DEV_FILE = re.compile(r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I)
 DEV_MODULE = re.compile(r"\.(dev|local|development|test|tests|testing|ci)$", re.I)
@@ -528,8 +529,8 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}"),
-                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
+                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule else "")),
+                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas, oneshot=bool(getattr(item, "schedule", None)),
             )
         )
     return specs

@@ -477,7 +477,7 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
 def compose_score(path: str) -> int:
     """Production compose files first, then the plain one; local/dev/CI/test/override last."""
     name = path.rsplit("/", 1)[-1].lower()
-    words = set(re.split(r"[^a-z]+", name))
+    words = set(re.split(r"[^a-z0-9]+", name))
     score = 0
     if words & {"production", "prod", "live", "deploy"}:
         score += 20
