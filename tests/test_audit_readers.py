@@ -580,3 +580,25 @@ def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path
     assert found["web"].processes.value == 2
     assert found["worker"].concurrency_model == "unmodelled"
     assert "stator/runner.py:5" in {e.location() for e in found["worker"].evidence}
+
+
+def test_no_settings_module_in_the_repository_makes_the_connection_settings_unknown(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"pretalx.wsgi\", \"-w\", \"2\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: pretalx.settings\n"
+                              "  db:\n    image: postgres:16\n",
+    })
+    topology = run_audit(root).topology
+    unknowns = {u.name: u.question for u in topology.unknowns}
+    assert {"settings.databases", "settings.engine", "settings.conn_max_age"} <= set(unknowns)
+    assert "docker-compose.yml:5" in unknowns["settings.conn_max_age"]
+    assert {g.name: g for g in topology.groups}["web"].demand.steady == 2  # CONN_MAX_AGE unknown: taken as persistent
+
+
+def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "supervisor/web.conf": "[program:granian]\ncommand = granian --interface %(ENV_GRANIAN_INTERFACE)s --workers %(ENV_WEB_WORKERS)s proj.wsgi:application\n",
+    })
+    web = groups(root)["granian"]
+    assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"

@@ -258,7 +258,14 @@ def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
         return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
 
     workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
-    interface = (launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi").lower()
+    raw_interface = launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi"
+    interface = (expand(raw_interface, env).value or "").lower()
+    if interface not in ("wsgi", "asgi", "asginl", "rsgi"):
+        # `--interface %(ENV_GRANIAN_INTERFACE)s` set where the repository cannot show: WSGI (threads) or
+        # ASGI (unbounded) is not known, so neither is the demand per worker.
+        return Shape("web", f"granian ({raw_interface}: interface unknown)", "threads", workers,
+                     Quantity(None, (where,), f"{name}.per_process"),
+                     [f"granian's interface {raw_interface} is set outside the files read: set {name}.per_process"])
     if interface == "wsgi":
         threads = option("blocking_threads", f"{name}.per_process")
         return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))

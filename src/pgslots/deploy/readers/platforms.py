@@ -37,6 +37,9 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     return out
 
 
+_SUPERVISOR_ENV = re.compile(r"%\(ENV_([A-Za-z_][A-Za-z0-9_]*)\)[sd]")
+
+
 def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     text = repo.text(rel)
     if text is None or "[program:" not in text:
@@ -53,7 +56,8 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     for section in parser.sections():
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
-        command = parser.get(section, "command").strip()
+        # supervisord's `%(ENV_X)s` expands the variable X of supervisord's own environment.
+        command = _SUPERVISOR_ENV.sub(lambda m: "${%s}" % m[1], parser.get(section, "command").strip())
         # The `command` line of this program's own section (commands often share a prefix).
         header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
         number = next((i for i, line in enumerate(lines[header:], start=header + 1)
