@@ -80,6 +80,8 @@ def build(root: Path) -> Topology:
         if shape is None:
             left_out.append(item)
             continue
+        if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
+            shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} (cron: runs, then exits)")
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)
