@@ -563,8 +563,13 @@ def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environmen
                             "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
         "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"gunicorn\", \"proj.wsgi\"]\n",
         "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        # outside a `try`, os.environ["DB_HOST"] unset is not a reason to drop DATABASES
+        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': os.environ['DB_HOST'],"
+                            " 'CONN_MAX_AGE': 0}}\n",
     })
-    assert groups(root)["web"].processes.value == 2
+    topology = run_audit(root).topology
+    assert {g.name: g for g in topology.groups}["web"].processes.value == 2
+    assert [a.name for a in topology.django.aliases] == ["default"] and not topology.django.gaps
 
 
 def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path) -> None:
