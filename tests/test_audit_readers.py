@@ -602,3 +602,19 @@ def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path:
     })
     web = groups(root)["granian"]
     assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"
+
+
+def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "docker/start.sh": "#!/bin/sh\nexport WEB_WORKERS=3\nif [ -z \"$CELERY_CONCURRENCY\" ]; then\n  export CELERY_CONCURRENCY=5\nfi\n"
+                           "exec supervisord --nodaemon -c /etc/supervisor/supervisord.conf\n",
+        "docker/supervisor/supervisord.conf": "[supervisord]\nnodaemon=true\n\n[include]\nfiles = /etc/supervisor/conf.d/*.conf\n",
+        "docker/supervisor/conf.d/web.conf": "[program:web]\ncommand=gunicorn proj.wsgi --workers %(ENV_WEB_WORKERS)s\n",
+        "docker/supervisor/conf.d/worker.conf": "[program:worker]\ncommand=celery -A proj worker -c %(ENV_CELERY_CONCURRENCY)s\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/supervisor /etc/supervisor\nCOPY docker/start.sh /start.sh\n"
+                      "ENTRYPOINT [\"/start.sh\"]\n",
+        "docker-compose.yml": "services:\n  app:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert (found["app/web"].processes.value, found["app/worker"].processes.value) == (3, 5)

@@ -68,6 +68,7 @@ class ProcessSpec:
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
     unit: str = ""  # the deployment unit it belongs to
+    oneshot: bool = False  # a cron entry: it runs, then exits (a job, whatever it runs)
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -112,6 +113,9 @@ def scan(root: Path) -> Scan:
                 skipped.append(rel)  # sample objects of a test suite or documentation
             elif looks_like_manifest(text):
                 read_manifests(repo, rel, manifests)
+            elif COMPOSE_CONTENT.search(text) and (parsed := read_compose(repo, rel)) is not None and any(
+                    sv.image or sv.dockerfile for sv in parsed.services.values()):
+                composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
     notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
@@ -124,6 +128,7 @@ def scan(root: Path) -> Scan:
 
 # ----------------------------------------------------------------------------- projects
 
+COMPOSE_CONTENT = re.compile(r"^services:[ \t]*(#.*)?$", re.M)
 NOT_DEPLOYED = re.compile(r"(^|/)(tests?|unittests?|testing|testdata|test_data|fixtures?|examples?|docs?|samples?|scans?|e2e)/", re.I)
 
 NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
@@ -201,8 +206,8 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 
 
 DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
-DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only|"
-                         r"#.*\bfor (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only\b|"
+                         r"#.*\bonly for (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
 DEV_HEADER = re.compile(r"\b(development|developers?|dev environment|local dev|hacking)\b", re.I)
 DEV_FILE = re.compile(r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I)
 DEV_MODULE = re.compile(r"\.(dev|local|development|test|tests|testing|ci)$", re.I)
@@ -212,25 +217,27 @@ SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "
 
 def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
     """Why a compose deployment is for developers, read from its content: the development
-    server or auto-reload, a `dev` build stage, the source bind-mounted over the image's,
-    DEBUG on, a comment that says so; or, with nothing else, a development name or folder
-    (local, CI, devcontainer). Empty: production."""
-    reasons: list[str] = []
+    server or auto-reload, a `dev` build stage, DEBUG on, a dev settings module, a comment that
+    says "not for production" (strong); the source bind-mounted over the image's, a dev
+    Dockerfile, a header about development, a development name or folder (weak: a file named
+    for production keeps them). Empty: production."""
+    strong: list[str] = []
+    weak: list[str] = []
     for service in compose.services.values():
         words = (service.command or []) + (service.entrypoint or [])
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
-            reasons.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
+            strong.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
         if service.target and DEV_TARGETS.search(service.target):
-            reasons.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
-        if service.dockerfile and DEV_FILE.search(service.dockerfile):
-            reasons.append(f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})")
+            strong.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
         module = service.environment.get("DJANGO_SETTINGS_MODULE")
         if module is not None and DEV_MODULE.search(module.value or ""):
-            reasons.append(f"{service.name} runs the settings {module.value} ({module.evidence.location()})")
+            strong.append(f"{service.name} runs the settings {module.value} ({module.evidence.location()})")
         debug = next((service.environment.get(k) for k in ("DEBUG", "DJANGO_DEBUG") if service.environment.get(k)), None)
         if debug is not None and (debug.value or "").strip().lower() in TRUE_WORDS:
-            reasons.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+            strong.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+        if service.dockerfile and DEV_FILE.search(service.dockerfile):
+            weak.append(f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})")
         if service.dockerfile or service.command:
             folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
             dockerfile = s.dockerfiles.get(service.dockerfile or "")
@@ -240,16 +247,21 @@ def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
                 target = target.split(":")[0].rstrip("/")
                 root = join(folder, source) == ""  # the whole repository
                 if source.startswith(".") and (root or target in targets and _holds_code(s, join(folder, source))):
-                    reasons.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
+                    weak.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
                     break
-    text = s.repo.lines(compose.path)
-    for number, line in enumerate(text, 1):
-        header = number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower()
-        if DEV_COMMENT.search(line) or header:
-            reasons.append(f"{compose.path}:{number} says `{line.strip()[:70]}`")
-            break
-    if not reasons and compose_score(compose.path) <= -10:
-        reasons.append(f"{compose.path} is named or placed as a development, test or CI file")
+    paths = (compose.path, *compose.overlays)
+    for path in paths:
+        for number, line in enumerate(s.repo.lines(path), 1):
+            if DEV_COMMENT.search(line):
+                strong.append(f"{path}:{number} says `{line.strip()[:70]}`")
+                break
+            if number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower():
+                weak.append(f"{path}:{number} says `{line.strip()[:70]}`")
+                break
+    score = max(compose_score(p) for p in paths)
+    if not strong and not weak and score <= -10:
+        weak.append(f"{compose.path} is named or placed as a development, test or CI file")
+    reasons = strong + ([] if score >= 10 else weak)
     return list(dict.fromkeys(reasons))
 
 
@@ -517,8 +529,8 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}"),
-                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
+                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule else "")),
+                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas, oneshot=bool(getattr(item, "schedule", None)),
             )
         )
     return specs

@@ -22,6 +22,7 @@ import re
 
 from pgslots.deploy.discovery import (
     POSTGRES_IMAGES,
+    infra_base,
     ProcessSpec,
     Scan,
     cmd_evidence,
@@ -36,7 +37,7 @@ from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
-from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+from pgslots.deploy.readers.platforms import read_app_json_cron, read_procfile, read_render, read_supervisord, read_systemd
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -316,8 +317,15 @@ def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple
     repo = s.repo
     out: list[tuple[Unit, list[ProcessSpec]]] = []
     for rel in repo.named("Procfile"):
-        specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
-        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", (rel,), True, "a Procfile (Heroku, Dokku)"), specs))
+        folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+        cron = read_app_json_cron(repo, folder + "app.json") if repo.has(folder + "app.json") else []
+        specs = simple_specs(read_procfile(repo, rel) + cron, base_env, "Procfile")
+        paths = (rel,) + ((folder + "app.json",) if cron else ())
+        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", paths, True,
+                         "a Procfile (Heroku, Dokku)" + (" with app.json's cron entries" if cron else "")), specs))
+    for rel in repo.named("render.yaml"):
+        specs = simple_specs(read_render(repo, rel), base_env, "render.yaml")
+        out.append((Unit(rel, "render", (rel,), True, "a Render blueprint"), specs))
     defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
@@ -328,7 +336,7 @@ def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
     if with_dockerfile and not any(specs for _, specs in out):
         for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
+            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile):
                 spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
                                    Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
                                    dockerfile=dockerfile, workdir=dockerfile.workdir or "")

@@ -477,11 +477,11 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
 def compose_score(path: str) -> int:
     """Production compose files first, then the plain one; local/dev/CI/test/override last."""
     name = path.rsplit("/", 1)[-1].lower()
-    words = set(re.split(r"[^a-z]+", name))
+    words = set(re.split(r"[^a-z0-9]+", name))
     score = 0
     if words & {"production", "prod", "live", "deploy"}:
         score += 20
-    if words & {"local", "dev", "development", "test", "tests", "ci", "override", "debug", "example", "sample"}:
+    if words & {"local", "dev", "development", "test", "tests", "testing", "ci", "e2e", "override", "debug", "example", "sample"}:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import fnmatch
+import json
 import re
 
 from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers.yamlfile import line_of, load_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +26,7 @@ class ProcessDef:
     count: int | None = None  # numprocs
     env: tuple[tuple[str, str], ...] = ()
     directory: str | None = None  # the working directory the manager starts it in
+    schedule: str | None = None  # a cron entry: a one-shot run at each tick, not a long-running process
 
 
 _PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
@@ -40,10 +44,61 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
 _SUPERVISOR_ENV = re.compile(r"%\(ENV_([A-Za-z_][A-Za-z0-9_]*)\)[sd]")
 
 
-def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """Dokku's (and Heroku Scheduler-style) `cron` entries in app.json: each a one-shot
+    container from the app's image at its schedule."""
     text = repo.text(rel)
-    if text is None or "[program:" not in text:
+    if not text or '"cron"' not in text:
         return []
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        repo.broken(rel, getattr(exc, "lineno", None), "invalid JSON")
+        return []
+    entries = data.get("cron") if isinstance(data, dict) else None
+    out = []
+    lines = text.splitlines()
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("command"), str):
+            continue
+        command = entry["command"]
+        number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
+        out.append(ProcessDef(f"cron-{index + 1}", command, rel, number, schedule=str(entry.get("schedule", ""))))
+    return out
+
+
+def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """A Render blueprint (render.yaml): each service with a `startCommand` (web, worker,
+    private service, cron job), its `numInstances` and literal `envVars`."""
+    docs = load_file(repo, rel)
+    data = docs[0] if docs else None
+    services = data.get("services") if isinstance(data, dict) else None
+    out = []
+    for service in services if isinstance(services, list) else []:
+        if not isinstance(service, dict) or not isinstance(service.get("startCommand"), str):
+            continue
+        env = tuple((str(e["key"]), str(e["value"])) for e in service.get("envVars") or []
+                    if isinstance(e, dict) and "key" in e and "value" in e)
+        count = service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
+        schedule = str(service["schedule"]) if service.get("type") == "cron" and service.get("schedule") else None
+        out.append(ProcessDef(str(service.get("name") or service.get("type") or "web"), service["startCommand"], rel,
+                              line_of(service, "startCommand") or 1, count, env, schedule=schedule))
+    return out
+
+
+def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None) -> list[ProcessDef]:
+    """The programs of a supervisord file; with `follow_includes`, also those of the files its
+    `[include] files = conf.d/*.conf` brings in (a path in the image is mapped to the repository
+    through the folder the main file is copied from)."""
+    text = repo.text(rel)
+    if text is None:
+        return []
+    included: list[ProcessDef] = []
+    if follow_includes and "[include]" in text:
+        for path in _included_files(repo, rel, text, container_path):
+            included.extend(read_supervisord(repo, path))
+    if "[program:" not in text:
+        return included
     # supervisord, like configparser here, starts an inline comment at " ;".
     parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";",))
     try:
@@ -74,7 +129,25 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                 env.append(pair)
         directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
         out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
-    return out
+    return out + included
+
+
+def _included_files(repo: RepoFiles, rel: str, text: str, container_path: str | None) -> list[str]:
+    match = re.search(r"^\[include\][^\[]*?^\s*files\s*=\s*(?P<files>.+)$", text, re.M | re.S)
+    if not match:
+        return []
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    image_folder = container_path.rsplit("/", 1)[0] if container_path and "/" in container_path else None
+    out: list[str] = []
+    for pattern in match["files"].split():
+        if pattern.startswith("/"):
+            if image_folder and pattern.startswith(image_folder + "/"):
+                pattern = pattern[len(image_folder) + 1:]  # `/etc/supervisor/conf.d/*.conf` beside `/etc/supervisor/supervisord.conf`
+            else:
+                continue
+        wanted = f"{folder}/{pattern}" if folder else pattern
+        out.extend(p for p in repo.paths if fnmatch.fnmatchcase(p, wanted) and p != rel)
+    return sorted(set(out))
 
 
 def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
