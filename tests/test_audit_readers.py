@@ -623,3 +623,14 @@ def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(tm
     })
     found = groups(root)
     assert (found["app/web"].processes.value, found["app/worker"].processes.value) == (3, 5)
+
+
+def test_eval_of_a_literal_command_and_channels_runworker(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "scripts/web.sh": "#!/bin/sh\npython manage.py migrate\nWORKER_COMMAND=\"gunicorn proj.wsgi --workers 9\"\neval ${WORKER_COMMAND}\n",
+        "Procfile": "web: scripts/web.sh\nworker: python manage.py runworker channels\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 9)
+    assert (found["worker"].concurrency_model, found["worker"].demand.steady, found["worker"].demand.worst) == ("sync", 0, 1)
