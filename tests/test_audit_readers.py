@@ -563,8 +563,13 @@ def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environmen
                             "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
         "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"gunicorn\", \"proj.wsgi\"]\n",
         "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        # outside a `try`, os.environ["DB_HOST"] unset is not a reason to drop DATABASES
+        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': os.environ['DB_HOST'],"
+                            " 'CONN_MAX_AGE': 0}}\n",
     })
-    assert groups(root)["web"].processes.value == 2
+    topology = run_audit(root).topology
+    assert {g.name: g for g in topology.groups}["web"].processes.value == 2
+    assert [a.name for a in topology.django.aliases] == ["default"] and not topology.django.gaps
 
 
 def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path) -> None:
@@ -602,3 +607,30 @@ def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path:
     })
     web = groups(root)["granian"]
     assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"
+
+
+def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "docker/start.sh": "#!/bin/sh\nexport WEB_WORKERS=3\nif [ -z \"$CELERY_CONCURRENCY\" ]; then\n  export CELERY_CONCURRENCY=5\nfi\n"
+                           "exec supervisord --nodaemon -c /etc/supervisor/supervisord.conf\n",
+        "docker/supervisor/supervisord.conf": "[supervisord]\nnodaemon=true\n\n[include]\nfiles = /etc/supervisor/conf.d/*.conf\n",
+        "docker/supervisor/conf.d/web.conf": "[program:web]\ncommand=gunicorn proj.wsgi --workers %(ENV_WEB_WORKERS)s\n",
+        "docker/supervisor/conf.d/worker.conf": "[program:worker]\ncommand=celery -A proj worker -c %(ENV_CELERY_CONCURRENCY)s\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/supervisor /etc/supervisor\nCOPY docker/start.sh /start.sh\n"
+                      "ENTRYPOINT [\"/start.sh\"]\n",
+        "docker-compose.yml": "services:\n  app:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert (found["app/web"].processes.value, found["app/worker"].processes.value) == (3, 5)
+
+
+def test_eval_of_a_literal_command_and_channels_runworker(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "scripts/web.sh": "#!/bin/sh\npython manage.py migrate\nWORKER_COMMAND=\"gunicorn proj.wsgi --workers 9\"\neval ${WORKER_COMMAND}\n",
+        "Procfile": "web: scripts/web.sh\nworker: python manage.py runworker channels\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 9)
+    assert (found["worker"].concurrency_model, found["worker"].demand.steady, found["worker"].demand.worst) == ("sync", 0, 1)

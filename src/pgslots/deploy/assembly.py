@@ -24,7 +24,7 @@ from pgslots.deploy.model import (
 )
 from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
 from pgslots.deploy.readers import join
-from pgslots.deploy.readers.commands import launch_from_words, split_words
+from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
@@ -101,6 +101,9 @@ def build(root: Path) -> Topology:
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
     for item in left_out:
         assert item.launch is not None
+        if holds_no_database(item.launch.argv):
+            notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
+            continue
         if item.spec.client:
             groups.extend(_unknown_group(item, server))
             continue

@@ -19,6 +19,7 @@ from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers.commands import (
     Launch,
     first_command,
+    holds_no_database,
     launch_from_words,
     split_words,
     unwrap,
@@ -51,20 +52,30 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
     head = program[0].rsplit("/", 1)[-1] if program else ""
     defs: list[ProcessDef] = []
     manager = ""
+    env = spec.env
+    if head != "supervisord" and (spec.entry_words or spec.words) and program[:1] != ["/init"]:
+        # An entry or start script that sets the environment up and then execs supervisord:
+        # its programs run with what the script exported (`%(ENV_WEB_WORKERS)s`).
+        started = resolve(s, spec)
+        if started.launch is not None and started.launch.program == "supervisord":
+            program, head, env = list(started.launch.argv), "supervisord", started.env.process()
     if head == "supervisord":
         conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
+        conf = next((w.split("=", 1)[1] for w in program if w.startswith(("--configuration=", "-c="))), conf)
         path = locate(s, conf, spec) if conf else None
         if path is None:
-            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
+            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p, follow_includes=True)]
             path = named[0] if len(named) == 1 else None
-        defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
+            conf = "/etc/supervisor/supervisord.conf" if path else conf
+        defs, manager = (read_supervisord(s.repo, path, follow_includes=True, container_path=conf) if path else []), "supervisord"
     elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
         defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
     if not defs:
         return None
+    base = env
     out = []
     for item in defs:
-        env = spec.env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        env = base.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
         replicas = spec.replicas
         if item.count and item.count > 1:
             replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
@@ -140,7 +151,7 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         where = spec.command_at or Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
         reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
         return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
-    if launch is not None and launch.program == "other" and words:
+    if launch is not None and launch.program == "other" and words and not holds_no_database(launch.argv):
         launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at

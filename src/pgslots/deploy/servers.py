@@ -495,20 +495,28 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if command in ONE_SHOT_COMMANDS:
             return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
                          [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        if command == "runworker":
+            # Channels' worker: each ORM call runs through database_sync_to_async, which closes old
+            # connections before and after, so CONN_MAX_AGE decides whether one stays open.
+            return Shape("worker", "channels runworker", "sync", Quantity(1, (where,)), Quantity(1, (where,)),
+                         ["Channels' runworker: one connection, closed after each call unless CONN_MAX_AGE keeps it"])
         spawns = _command_spawns(repo, command)
         if spawns is not None:
             # The project's own command runs a pool of threads/processes, each with its own connection.
             found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
-            return unknown_shape(name, f"`manage.py {command}` is the project's own command and starts a pool "
-                                       f"({found.location()}): each worker holds its own connection", found,
-                                 f"manage.py {command} (a pool, not modelled)")
+            return unknown_shape(name, f"`manage.py {command}` is the project's own command and starts workers or another "
+                                       f"program ({found.location()}), each with its own connections", found,
+                                 f"manage.py {command} (its workers not modelled)")
         return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
                      ["a long-running management command: its connection is opened outside the request cycle, so it stays "
                       "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None
 
 
-_POOLS = re.compile(r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|eventlet\.spawn)")
+_POOLS = re.compile(r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|"
+                    r"eventlet\.spawn|subprocess\.|Popen\(|os\.system\(|os\.exec\w*\(|run_with_reloader\(|worker_main\(|\.Worker\()")
+"""What makes a project's own management command more than one connection: a pool of threads or
+processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
 
 
 def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:

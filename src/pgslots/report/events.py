@@ -298,8 +298,9 @@ def render_text(
         parts.append(notes)
     parts += [Text(""), Text("Inputs", style="bold")]
     for summary in incident.inputs:
-        parts.append(Text(f"  {_input_line(summary)}"))
-        parts += [Text(f"    {note}", style="dim") for note in summary.notes]
+        parts += [Text(line) for line in fit(f"  {_input_line(summary)}", width).split("\n")]
+        for note in summary.notes:
+            parts += [Text(line, style="dim") for line in fit(f"    {note}", width).split("\n")]
     if incident.timezone_note:
         parts.append(Text(f"  {incident.timezone_note}", style="dim"))
     console.print(Group(*parts))

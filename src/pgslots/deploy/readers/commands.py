@@ -225,6 +225,16 @@ ONE_SHOT_COMMANDS = frozenset({
 })
 """Django's (and common third-party) management commands that do their work and exit."""
 
+NO_DATABASE_PROGRAMS = frozenset({
+    "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
+    "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
+})
+"""Programs a process manager runs beside the application that never connect to the database."""
+
+
+def holds_no_database(argv: list[str] | tuple[str, ...]) -> bool:
+    return bool(argv) and argv[0].rsplit("/", 1)[-1] in NO_DATABASE_PROGRAMS
+
 _VALUE_OPTIONS: dict[str, dict[str, str]] = {
     "gunicorn": {
         "-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",
@@ -300,7 +310,7 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, other
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, other
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -319,6 +329,8 @@ def classify(argv: list[str]) -> str:
         return "other"
     if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
         return head
+    if head == "supervisord":
+        return "supervisord"  # a process manager: its programs are read from its config
     if head == "celery":
         sub = _celery_subcommand(argv[1:])
         return f"celery-{sub}" if sub in ("worker", "beat", "flower") else "celery-other"

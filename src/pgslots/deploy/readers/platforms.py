@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import fnmatch
 import json
 import re
 
@@ -85,10 +86,19 @@ def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     return out
 
 
-def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None) -> list[ProcessDef]:
+    """The programs of a supervisord file; with `follow_includes`, also those of the files its
+    `[include] files = conf.d/*.conf` brings in (a path in the image is mapped to the repository
+    through the folder the main file is copied from)."""
     text = repo.text(rel)
-    if text is None or "[program:" not in text:
+    if text is None:
         return []
+    included: list[ProcessDef] = []
+    if follow_includes and "[include]" in text:
+        for path in _included_files(repo, rel, text, container_path):
+            included.extend(read_supervisord(repo, path))
+    if "[program:" not in text:
+        return included
     # supervisord, like configparser here, starts an inline comment at " ;".
     parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";",))
     try:
@@ -119,7 +129,25 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                 env.append(pair)
         directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
         out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
-    return out
+    return out + included
+
+
+def _included_files(repo: RepoFiles, rel: str, text: str, container_path: str | None) -> list[str]:
+    match = re.search(r"^\[include\][^\[]*?^\s*files\s*=\s*(?P<files>.+)$", text, re.M | re.S)
+    if not match:
+        return []
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    image_folder = container_path.rsplit("/", 1)[0] if container_path and "/" in container_path else None
+    out: list[str] = []
+    for pattern in match["files"].split():
+        if pattern.startswith("/"):
+            if image_folder and pattern.startswith(image_folder + "/"):
+                pattern = pattern[len(image_folder) + 1:]  # `/etc/supervisor/conf.d/*.conf` beside `/etc/supervisor/supervisord.conf`
+            else:
+                continue
+        wanted = f"{folder}/{pattern}" if folder else pattern
+        out.extend(p for p in repo.paths if fnmatch.fnmatchcase(p, wanted) and p != rel)
+    return sorted(set(out))
 
 
 def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:

@@ -291,6 +291,7 @@ class Evaluator:
         self.notes: list[str] = []
         self.failed: list[tuple[str, int | None, str]] = []
         self.undecided: list[tuple[str, int, str, bool]] = []  # `if` statements that could not be decided and set DATABASES
+        self.catching_key_errors = 0  # depth of `try` blocks with an `except KeyError:` being evaluated
         self.path = ""
         self.call_depth = 0  # nesting of calls to the project's own functions (pyfunc)
 
@@ -373,14 +374,18 @@ class Evaluator:
         elif isinstance(node, ast.If):
             self.if_(node, ns)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            handler = handler_for_key_error(node)  # type: ignore[arg-type]
+            self.catching_key_errors += handler is not None
             try:
                 self.block(node.body, ns, propagate=(EnvKeyMissing,))  # type: ignore[attr-defined]
+                missing = False
             except EnvKeyMissing:
-                handler = handler_for_key_error(node)  # type: ignore[arg-type]
-                if handler is not None:
-                    self.block(handler.body, ns)
-            else:
-                self.block(getattr(node, "orelse", []), ns)
+                if handler is None:
+                    raise
+                missing = True
+            finally:
+                self.catching_key_errors -= handler is not None
+            self.block(handler.body if missing and handler is not None else getattr(node, "orelse", []), ns)
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
@@ -619,8 +624,8 @@ class Evaluator:
                 except IndexError:
                     return V(UNKNOWN)
             if isinstance(container.value, Ref) and container.value.name == "os.environ" and key.known:
-                if self.env.complete and self.env.get(str(key.value)) is None:
-                    raise EnvKeyMissing(str(key.value))
+                if self.catching_key_errors and self.env.complete and self.env.get(str(key.value)) is None:
+                    raise EnvKeyMissing(str(key.value))  # inside `try: ... except KeyError:` only
                 return self.env_lookup(str(key.value), None, None, node)
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):

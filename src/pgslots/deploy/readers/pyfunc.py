@@ -115,13 +115,18 @@ def _run(ev: Evaluator, body: list[ast.stmt], local: dict[str, Any]) -> Any:  # 
             from pgslots.deploy.readers.pyeval import EnvKeyMissing, handler_for_key_error
 
             handled = False
+            handler = handler_for_key_error(node)  # type: ignore[arg-type]
+            ev.catching_key_errors += handler is not None
             try:
                 outcome = _run(ev, node.body, local)  # type: ignore[attr-defined]
             except EnvKeyMissing:
-                handler = handler_for_key_error(node)  # type: ignore[arg-type]
                 if handler is None:
                     raise
-                outcome, handled = _run(ev, handler.body, local), True
+                handled = True
+            finally:
+                ev.catching_key_errors -= handler is not None
+            if handled and handler is not None:
+                outcome = _run(ev, handler.body, local)
             if outcome is _FELL_OFF and not handled:
                 outcome = _run(ev, getattr(node, "orelse", []), local)
             if outcome is _FELL_OFF:

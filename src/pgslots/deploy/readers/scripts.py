@@ -267,6 +267,21 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
     return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
 
 
+def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str] | None:
+    """The command `eval $VAR` (or `exec eval "$VAR"`) runs when VAR was assigned a literal
+    command earlier in the script."""
+    rest = words[1:] if words[:1] == ["exec"] else words
+    if len(rest) != 2 or rest[0] != "eval":
+        return None
+    match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", rest[1])
+    if not match:
+        return None
+    found = next((a for a in reversed([*main.assignments, *scope.assignments]) if a.name == match[1] and a.raw), None)
+    if found is None or "$(" in found.raw or "`" in found.raw:
+        return None
+    return (["exec"] if words[:1] == ["exec"] else []) + split_words(found.raw)
+
+
 def _runs_argument_variable(line: str, scope: _Scope) -> bool:
     """`$COMMAND` (or `exec $COMMAND`) where the script set COMMAND to its arguments."""
     words = split_words(line.rstrip("&").strip())
@@ -291,6 +306,9 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     if _take_assignment(line, number, scope, scope.conditional()):
         return
     words = split_words(line)
+    evaluated = _eval_of_literal(words, scope, main)
+    if evaluated is not None:
+        words = evaluated  # `eval ${WORKER_COMMAND}` with WORKER_COMMAND="gunicorn ..." set above
     if not words:
         return
     launch = launch_from_words(words)
