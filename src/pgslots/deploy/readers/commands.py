@@ -225,6 +225,9 @@ ONE_SHOT_COMMANDS = frozenset({
 })
 """Django's (and common third-party) management commands that do their work and exit."""
 
+PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
+"""Programs that start every process type of a Procfile (`honcho -f Procfile.docker start`)."""
+
 NO_DATABASE_PROGRAMS = frozenset({
     "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
     "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
@@ -310,7 +313,7 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, other
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -331,6 +334,8 @@ def classify(argv: list[str]) -> str:
         return head
     if head == "supervisord":
         return "supervisord"  # a process manager: its programs are read from its config
+    if head in PROCFILE_MANAGERS and "start" in argv[1:]:
+        return "procfile-manager"  # honcho/foreman: the process types of a Procfile
     if head == "celery":
         sub = _celery_subcommand(argv[1:])
         return f"celery-{sub}" if sub in ("worker", "beat", "flower") else "celery-other"
