@@ -47,7 +47,7 @@ def build(root: Path) -> Topology:
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
-    resolved = [resolve(s, spec) for spec in specs]
+    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec))]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
     envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
@@ -107,7 +107,7 @@ def build(root: Path) -> Topology:
         if item.spec.client:
             groups.extend(_unknown_group(item, server))
             continue
-        if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
+        if item.spec.dockerfile is None or not _projects_own(s, item.spec, modelled_images):
             notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
             continue
         # The project's own image running a program we cannot read: unknown, not zero.
@@ -162,6 +162,16 @@ def build(root: Path) -> Topology:
         pairs = _pairs(topology)
         topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
     return budget.recompute(topology)
+
+
+def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
+    """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
+    programs: each is resolved on its own, in the environment the script exported."""
+    argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
+    if not argv or argv[0].rsplit("/", 1)[-1] != "supervisord" or item.spec.words and item.spec.words[:1] == argv[:1]:
+        return [item]
+    programs = managed_specs(s, dataclasses.replace(item.spec, words=argv, entry_words=None, env=item.env))
+    return [resolve(s, spec) for spec in programs] if programs else [item]
 
 
 def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool:

@@ -83,6 +83,7 @@ class Scan:
     composes: list[ComposeFile]
     manifests: Manifests
     notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
+    tagged: dict[str, tuple[str, str]] | None = None  # images tagged by build scripts and CI (tagged_images)
 
 
 POSTGRES_IMAGES = re.compile(r"(^|/)(postgres|postgis|timescaledb|timescaledb-ha|postgresql|pgvector)(:|$)|bitnami/postgresql|supabase/postgres")
@@ -314,6 +315,9 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     built = built_images(s).get(name)
     if built:
         return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+    tagged = tagged_images(s).get(_short_name(name))
+    if tagged and tagged[0] in s.dockerfiles:
+        return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"
     tail = "/".join(name.split("/")[-2:]).lower()
     owner = tail.split("/")[0] if "/" in tail else ""
     labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
@@ -333,6 +337,52 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     if len(named) == 1:
         return s.dockerfiles[named[0]], f"{named[0]} is named like image {name}"
     return None
+
+
+BUILD_FILES = re.compile(r"(^|/)(Makefile|[^/]*\.mk|[^/]*\.sh|\.gitlab-ci\.ya?ml)$|^\.github/workflows/[^/]+\.ya?ml$")
+DOCKER_BUILD = re.compile(r"\bdocker\s+(?:buildx\s+)?build\b([^\n;&|]*)")
+IMAGE_WORD = re.compile(r"['\"]?((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._-]+)(?::[\w.${}()-]+)?['\"]?")
+
+
+def _short_name(name: str) -> str:
+    """`docker.io/umap/umap` and `umap/umap` name the same image: compare owner/name."""
+    return "/".join(name.lower().split("/")[-2:])
+
+
+def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
+    """Images the repository builds and tags outside compose: `docker build -t org/app .` in a
+    Makefile or script, `images: ghcr.io/org/app` in a CI workflow (owner/name -> Dockerfile, where)."""
+    if s.tagged is not None:
+        return s.tagged
+    out: dict[str, tuple[str, str]] = {}
+    for rel in s.repo.paths:
+        if not BUILD_FILES.search(rel):
+            continue
+        original = s.repo.text(rel) or ""
+        text = original.replace("\\\n", " ")
+        for match in DOCKER_BUILD.finditer(text):
+            words = match[1].split()
+            tags = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-t", "--tag")] + [w.split("=", 1)[1] for w in words if w.startswith("--tag=")]
+            file = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")), None)
+            options_with_value = {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--output", "-o", "--cache-from"}
+            positional = [w for i, w in enumerate(words) if not w.startswith("-") and (i == 0 or words[i - 1] not in options_with_value)]
+            context = positional[-1] if positional else "."
+            dockerfile = join("", file if file else (context if not context.startswith("$") else ".") + "/Dockerfile")
+            line = original[: original.find(tags[0]) if tags and tags[0] in original else 0].count("\n") + 1
+            for tag in tags:
+                found = IMAGE_WORD.fullmatch(tag.strip("'\""))
+                if found:
+                    out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{line} tags it"))
+        if rel.startswith(".github/workflows/") and "images:" in text:
+            file = re.search(r"^\s*file:\s*['\"]?([^'\"\s]+)", text, re.M)
+            dockerfile = join("", file[1]) if file else "Dockerfile"
+            for number, line_text in enumerate(text.splitlines(), 1):
+                if line_text.strip().startswith("images:"):
+                    for found in re.finditer(r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]):
+                        if "." in found[1].split("/")[0] or found[1].count("/") == 1:
+                            out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it"))
+    s.tagged = out
+    return out
 
 
 def _dockerfile_names(path: str) -> set[str]:
