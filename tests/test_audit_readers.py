@@ -647,3 +647,11 @@ def test_honcho_starts_the_process_types_of_its_procfile(tmp_path: Path) -> None
     found = groups(root)
     assert set(found) == {"web/wsgi", "web/worker"}  # nginx holds no database connection
     assert (found["web/wsgi"].processes.value, found["web/worker"].processes.value) == (4, 3)
+
+
+def test_idle_loops_and_proxies_hold_no_connection() -> None:
+    from pgslots.deploy.readers.commands import holds_no_database
+
+    for text in ('/bin/sh -c "while true; do sleep 10;done"', "tail -f /dev/null", "/cloud_sql_proxy -instances=p:r:i=tcp:5432"):
+        assert holds_no_database(launch_from_text(text).argv), text
+    assert not holds_no_database(launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv)

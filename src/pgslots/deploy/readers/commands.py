@@ -200,6 +200,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
+_SHELL_KEYWORDS = frozenset({"do", "done", "then", "else", "fi", "while", "until", "if", "elif", "esac", "{", "}"})
+
+
 def first_command(words: list[str]) -> list[str]:
     """The last simple command of `a && b; exec c` (the one that becomes the process)."""
     commands: list[list[str]] = [[]]
@@ -208,7 +211,9 @@ def first_command(words: list[str]) -> list[str]:
             commands.append([])
         else:
             commands[-1].append(word)
-    candidates = [c for c in commands if c]
+    # `while true; do sleep 10; done`: the loop's keywords are not commands
+    commands = [c[1:] if c and c[0] in _SHELL_KEYWORDS else c for c in commands]
+    candidates = [c for c in commands if c and c[0] not in _SHELL_KEYWORDS]
     for command in reversed(candidates):
         program, _ = unwrap(command)
         if program and classify(program) != "other":
@@ -231,6 +236,8 @@ PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
 NO_DATABASE_PROGRAMS = frozenset({
     "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
     "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
+    # proxies that only forward the application's own connections (counting them would count those twice)
+    "cloud_sql_proxy", "cloud-sql-proxy",
 })
 """Programs a process manager runs beside the application that never connect to the database."""
 
