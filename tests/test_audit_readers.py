@@ -634,3 +634,24 @@ def test_eval_of_a_literal_command_and_channels_runworker(tmp_path: Path) -> Non
     found = groups(root)
     assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 9)
     assert (found["worker"].concurrency_model, found["worker"].demand.steady, found["worker"].demand.worst) == ("sync", 0, 1)
+
+
+def test_honcho_starts_the_process_types_of_its_procfile(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "bin/run.sh": "#!/usr/bin/env bash\npython manage.py migrate --no-input\nhoncho -f ./Procfile.docker start\n",
+        "Procfile.docker": "nginx: nginx -c ./nginx.conf\nwsgi: gunicorn proj.wsgi --workers 4\nworker: celery -A proj worker -c 3\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"bin/run.sh\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert set(found) == {"web/wsgi", "web/worker"}  # nginx holds no database connection
+    assert (found["web/wsgi"].processes.value, found["web/worker"].processes.value) == (4, 3)
+
+
+def test_idle_loops_and_proxies_hold_no_connection() -> None:
+    from pgslots.deploy.readers.commands import holds_no_database
+
+    for text in ('/bin/sh -c "while true; do sleep 10;done"', "tail -f /dev/null", "/cloud_sql_proxy -instances=p:r:i=tcp:5432"):
+        assert holds_no_database(launch_from_text(text).argv), text
+    assert not holds_no_database(launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv)

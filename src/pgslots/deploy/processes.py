@@ -17,6 +17,7 @@ from pgslots.deploy import budget
 from pgslots.deploy.discovery import ProcessSpec, Scan
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers.commands import (
+    PROCFILE_MANAGERS,
     Launch,
     first_command,
     holds_no_database,
@@ -26,7 +27,7 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
-from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
+from pgslots.deploy.readers.platforms import ProcessDef, read_procfile, read_s6_services, read_supervisord
 from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
 from pgslots.evidence import Evidence, Resolution
 
@@ -57,9 +58,18 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
         # An entry or start script that sets the environment up and then execs supervisord:
         # its programs run with what the script exported (`%(ENV_WEB_WORKERS)s`).
         started = resolve(s, spec)
-        if started.launch is not None and started.launch.program == "supervisord":
-            program, head, env = list(started.launch.argv), "supervisord", started.env.process()
-    if head == "supervisord":
+        if started.launch is not None and started.launch.program in ("supervisord", "procfile-manager"):
+            program, env = list(started.launch.argv), started.env.process()
+            head = program[0].rsplit("/", 1)[-1]
+    if head in PROCFILE_MANAGERS:
+        # `honcho -f ProcfileMulti.docker start [NAME...]`: the process types of that Procfile (or the named ones).
+        procfile = next((w.split("=", 1)[1] for w in program if w.startswith(("--procfile=", "-f="))), None) or next(
+            (program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-f", "--procfile")), "Procfile")
+        path = locate(s, procfile, spec) or (procfile.lstrip("./") if s.repo.has(procfile.lstrip("./")) else None)
+        wanted = [w for w in program[program.index("start") + 1:] if not w.startswith("-")] if "start" in program else []
+        defs = [d for d in (read_procfile(s.repo, path) if path else []) if not wanted or d.name in wanted]
+        manager = head
+    elif head == "supervisord":
         conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
         conf = next((w.split("=", 1)[1] for w in program if w.startswith(("--configuration=", "-c="))), conf)
         path = locate(s, conf, spec) if conf else None

@@ -200,6 +200,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
+_SHELL_KEYWORDS = frozenset({"do", "done", "then", "else", "fi", "while", "until", "if", "elif", "esac", "{", "}"})
+
+
 def first_command(words: list[str]) -> list[str]:
     """The last simple command of `a && b; exec c` (the one that becomes the process)."""
     commands: list[list[str]] = [[]]
@@ -208,7 +211,9 @@ def first_command(words: list[str]) -> list[str]:
             commands.append([])
         else:
             commands[-1].append(word)
-    candidates = [c for c in commands if c]
+    # `while true; do sleep 10; done`: the loop's keywords are not commands
+    commands = [c[1:] if c and c[0] in _SHELL_KEYWORDS else c for c in commands]
+    candidates = [c for c in commands if c and c[0] not in _SHELL_KEYWORDS]
     for command in reversed(candidates):
         program, _ = unwrap(command)
         if program and classify(program) != "other":
@@ -225,9 +230,14 @@ ONE_SHOT_COMMANDS = frozenset({
 })
 """Django's (and common third-party) management commands that do their work and exit."""
 
+PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
+"""Programs that start every process type of a Procfile (`honcho -f Procfile.docker start`)."""
+
 NO_DATABASE_PROGRAMS = frozenset({
     "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
     "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
+    # proxies that only forward the application's own connections (counting them would count those twice)
+    "cloud_sql_proxy", "cloud-sql-proxy",
 })
 """Programs a process manager runs beside the application that never connect to the database."""
 
@@ -310,7 +320,7 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, other
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -331,6 +341,8 @@ def classify(argv: list[str]) -> str:
         return head
     if head == "supervisord":
         return "supervisord"  # a process manager: its programs are read from its config
+    if head in PROCFILE_MANAGERS and "start" in argv[1:]:
+        return "procfile-manager"  # honcho/foreman: the process types of a Procfile
     if head == "celery":
         sub = _celery_subcommand(argv[1:])
         return f"celery-{sub}" if sub in ("worker", "beat", "flower") else "celery-other"
