@@ -34,7 +34,9 @@ from pgslots.errors import InputError
 from pgslots.evidence import Evidence
 
 
-def build(root: Path) -> Topology:
+def build(root: Path, unit: str | None = None) -> Topology:
+    """The topology of the deployment in `root`; `unit` names the deployment unit to audit
+    instead of the one the rules choose (`--unit NAME`)."""
     s = scan(root)
     repo = s.repo
     projects = project_roots(s)
@@ -43,7 +45,7 @@ def build(root: Path) -> Topology:
         raise InputError(f"this tree holds {len(projects)} Django projects ({', '.join(p or '.' for p in projects)}): "
                          "audit one of them with --project PATH", path=str(root))
     # 1. the deployment description, each process followed to what really runs
-    deployment = choose_units(s)
+    deployment = choose_units(s, unit)
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]

@@ -37,6 +37,7 @@ from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
+from pgslots.errors import InputError
 from pgslots.deploy.readers.platforms import read_app_json_cron, read_procfile, read_render, read_supervisord, read_systemd
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
@@ -233,8 +234,9 @@ def _choose_compose(s: Scan, production: list[ComposeCandidate], units: list[Uni
     return main
 
 
-def choose_units(s: Scan) -> Deployment:
-    """The units of the deployment to audit (see the module docstring for the rules)."""
+def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
+    """The units of the deployment to audit (see the module docstring for the rules);
+    `chosen` names the unit to keep instead (`--unit NAME`)."""
     notes: list[str] = []
     units: list[Unit] = []
     base_env = project_env(s, notes)
@@ -242,66 +244,94 @@ def choose_units(s: Scan) -> Deployment:
     for candidate in candidates:
         candidate.development = development_reasons(s, candidate.compose)
         candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]
-    runnable = [c for c in candidates if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.compose.services.values())]
-    production = sorted((c for c in runnable if not c.development and c.specs),
+    runnable = [c for c in candidates if c.specs]
+    production = sorted((c for c in runnable if not c.development),
                         key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
     for candidate in production:
         candidate.web = _runs_web(s, candidate.specs)
     strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
-    kept: list[tuple[str, list[ProcessSpec]]] = []
-    main: ComposeCandidate | None = None
-    decided: set[str] = set()
-
-    def drop(candidate: ComposeCandidate, why: str) -> None:
-        units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
-        decided.add(candidate.name)
-
+    named = [c for c in strict if max(compose_score(p) for p in c.paths) >= 10]
+    others = _platform_units(s, base_env)
     k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
     if k8s:
-        paths = tuple(sorted({sp.source.path for sp in k8s}))
-        units.append(Unit("kubernetes", "kubernetes", paths, True, "Kubernetes manifests",
-                          groups=tuple(sp.name for sp in k8s)))
-        kept.append(("kubernetes", [dataclasses.replace(sp, unit="kubernetes") for sp in k8s]))
-        for candidate in candidates:
-            drop(candidate, "the Kubernetes manifests describe the deployment" if not candidate.development
-                 else "for development: " + "; ".join(candidate.development))
-    elif strict:
-        main = _choose_compose(s, strict, units, kept, decided, notes)
-    # Without a compose deployment: a Procfile, supervisord programs, systemd units, a Dockerfile's CMD.
-    for unit, specs in _platform_units(s, base_env, with_dockerfile=not kept and not production):
-        if kept or not specs:
-            taken = next((u.name for u in units if u.kept), "")
-            why = f"{taken} describes the deployment" if kept else "it defines no process"
-            units.append(dataclasses.replace(unit, kept=False, why=why))
+        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, "Kubernetes manifests"), k8s))
+    dockerfile = _dockerfile_unit(s, base_env)
+    # The order in which a unit describes the deployment when several do (alternatives).
+    tiers: list[list] = [
+        named,
+        [o for o in others if o[0].kind == "kubernetes" and o[1]],
+        [o for o in others if o[0].kind in ("procfile", "render") and o[1]],
+        [o for o in others if o[0].kind in ("supervisord", "systemd") and o[1] and not _inside_image(s, o[0])],
+        [c for c in strict if c not in named],
+        [dockerfile] if dockerfile else [],
+        [c for c in production if c not in strict],
+        sorted((c for c in runnable if c.development), key=lambda c: c.rank),
+    ]
+    if chosen is not None:
+        names = [c.name for c in candidates] + [o[0].name for o in others] + ([dockerfile[0].name] if dockerfile else [])
+        if chosen not in names:
+            raise InputError(f"--unit {chosen}: no such deployment unit (units found: {', '.join(names) or 'none'})")
+        tiers = [[c for c in candidates if c.name == chosen] + [o for o in others + ([dockerfile] if dockerfile else []) if o[0].name == chosen]]
+    kept: list[tuple[str, list[ProcessSpec]]] = []
+    decided: set[str] = set()
+    main: ComposeCandidate | None = None
+    taken = ""
+    for tier in tiers:
+        if not tier:
             continue
-        units.append(dataclasses.replace(unit, groups=tuple(sp.name for sp in specs)))
-        kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
-    if not kept and production:
-        # Only images this repository does not build: they are the deployment (their groups are unknowns).
-        main = _choose_compose(s, production, units, kept, decided, notes)
-    if not kept:
-        development = sorted((c for c in runnable if c.specs), key=lambda c: c.rank)
-        if development:
-            main = development[0]
-            notes.extend(_spec_notes(s, main))
-            units = [u for u in units if u.name != main.name]
-            units.append(Unit(main.name, "compose", main.paths, True,
-                              "a development compose deployment: nothing else describes the deployment ("
-                              + "; ".join(main.development) + ")", groups=tuple(sp.name for sp in main.specs)))
-            kept.append((main.name, main.specs))
+        first = tier[0]
+        if isinstance(first, ComposeCandidate):
+            pool = [first] + [c for c in strict if c is not first]  # the others may run beside it (worker hosts)
+            main = _choose_compose(s, pool, units, kept, decided, notes)
+            if first.development:
+                why = ((f"chosen with --unit {chosen}" if chosen else "a development compose deployment: nothing else describes the deployment")
+                       + " (for development: " + "; ".join(first.development) + ")")
+                units[:] = [dataclasses.replace(u, why=why) if u.name == main.name and u.kept else u for u in units]
+            taken = main.name
+        else:
+            unit, specs = first
+            why = unit.why if chosen is None else f"{unit.why} (--unit {chosen})"
+            units.append(dataclasses.replace(unit, why=why, groups=tuple(sp.name for sp in specs)))
+            decided.add(unit.name)
+            kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
+            taken = unit.name
+        break
     for candidate in candidates:
-        if candidate.name not in decided and not any(u.name == candidate.name for u in units):
-            if candidate.development:
-                drop(candidate, "for development: " + "; ".join(candidate.development))
-            elif candidate.specs:
-                drop(candidate, "it runs only images this repository does not build, none with database settings")
-            else:
-                drop(candidate, "it starts none of the project's processes")
+        if candidate.name in decided:
+            continue
+        if candidate.development:
+            why = "for development: " + "; ".join(candidate.development)
+        elif not candidate.specs:
+            why = "it starts none of the project's processes"
+        elif chosen is not None:
+            why = f"not chosen (--unit {chosen})"
+        elif candidate in production and candidate not in strict:
+            why = "it runs only images this repository does not build, none with database settings"
+        else:
+            why = f"an alternative to {taken}" if taken else "not used"
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
+    for unit, specs in others + ([dockerfile] if dockerfile and dockerfile[0].name not in decided else []):
+        if unit.name in decided:
+            continue
+        inside = _inside_image(s, unit)
+        why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
+               else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
+        units.append(dataclasses.replace(unit, kept=False, why=why))
     specs = _rename_shared(kept)
     compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
     if base_env.sources and compose is None:
         notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
     return Deployment(specs, compose, base_env, units, notes)
+
+
+def _inside_image(s: Scan, unit: Unit) -> str:
+    """The Dockerfile that copies a supervisord or systemd unit's files into its image: then
+    the unit is how that image starts, not a deployment of its own."""
+    for path, dockerfile in sorted(s.dockerfiles.items()):
+        copied = set(dockerfile.copies.values())
+        if any(p in copied or any(p.startswith(src.rstrip("/") + "/") for src in copied if src not in (".", "")) for p in unit.paths):
+            return path
+    return ""
 
 
 def _spec_notes(s: Scan, candidate: ComposeCandidate) -> list[str]:
@@ -311,9 +341,9 @@ def _spec_notes(s: Scan, candidate: ComposeCandidate) -> list[str]:
     return notes
 
 
-def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple[Unit, list[ProcessSpec]]]:
-    """Procfiles, supervisord programs, systemd units, in that order; a Dockerfile's CMD when
-    none of them defines a process. The caller keeps the first that does."""
+def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """Procfiles (with app.json's cron entries), Render blueprints, supervisord programs,
+    systemd units: each a candidate unit with its process definitions."""
     repo = s.repo
     out: list[tuple[Unit, list[ProcessSpec]]] = []
     for rel in repo.named("Procfile"):
@@ -334,12 +364,15 @@ def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
-    if with_dockerfile and not any(specs for _, specs in out):
-        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile):
-                spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
-                                   Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
-                                   dockerfile=dockerfile, workdir=dockerfile.workdir or "")
-                out.append((Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]))
-                break
     return out
+
+
+def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
+    """The application's Dockerfile CMD, when nothing else describes the deployment."""
+    for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
+        if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile):
+            spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
+                               Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
+                               dockerfile=dockerfile, workdir=dockerfile.workdir or "")
+            return Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]
+    return None
