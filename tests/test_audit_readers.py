@@ -655,3 +655,20 @@ def test_idle_loops_and_proxies_hold_no_connection() -> None:
     for text in ('/bin/sh -c "while true; do sleep 10;done"', "tail -f /dev/null", "/cloud_sql_proxy -instances=p:r:i=tcp:5432"):
         assert holds_no_database(launch_from_text(text).argv), text
     assert not holds_no_database(launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv)
+
+
+def test_the_production_module_beside_named_local_settings_and_env_db_default(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings/__init__.py": "",
+        "proj/settings/base.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}\n",
+        "proj/settings/local.py": "from .base import *\nDATABASES['default']['CONN_MAX_AGE'] = 600\n",
+        "proj/settings/production.py": "from .base import *\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings.local')\n",
+        "Procfile": "web: gunicorn proj.wsgi --workers 2\n",
+    })
+    topology = run_audit(root).topology
+    assert topology.settings_module == "proj.settings.production"
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.policy.conn_max_age, web.policy.conn_max_age_known, web.demand.steady) == (0, True, 0)
+    assert [a.name for a in topology.django.aliases] == ["default"]  # env.db() reads DATABASE_URL

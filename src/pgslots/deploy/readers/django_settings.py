@@ -66,6 +66,14 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
         path = resolver.find(module)
         if path is None:
             continue
+        if score < 0:
+            beside = _production_beside(repo, module, path)
+            if beside is not None:
+                # Only development settings are named (manage.py's default): the package's own
+                # production module is what production runs with DJANGO_SETTINGS_MODULE set there.
+                return SettingsChoice(beside[0], beside[1], f"{module} is named ({why}) but is development settings; "
+                                                            f"{beside[1]} is the production module beside it",
+                                      (evidence,) if evidence else ())
         reason = why
         if rejected and score >= 0:
             reason += f"; preferred over {', '.join(rejected)} (local/test settings)"
@@ -80,6 +88,18 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
     best = max(files, key=lambda p: (settings_score(p.replace("/", ".")), -p.count("/")))
     module = best[:-3].replace("/", ".")
     return SettingsChoice(module, best, f"{best}: no DJANGO_SETTINGS_MODULE found; the settings file that defines DATABASES")
+
+
+def _production_beside(repo: RepoFiles, module: str, path: str) -> tuple[str, str] | None:
+    """The one production-named settings module in the same package as `path` (`settings/production.py`
+    beside `settings/local.py`), as (module, path)."""
+    folder = path.rsplit("/", 1)[0] if "/" in path else ""
+    package = module.rsplit(".", 1)[0] if "." in module else ""
+    found = [p for p in repo.paths if p.rsplit("/", 1)[0] == folder and p.endswith(".py")
+             and settings_score(p.rsplit("/", 1)[-1][:-3]) > 0]
+    if len(found) != 1 or not package:
+        return None
+    return f"{package}.{found[0].rsplit('/', 1)[-1][:-3]}", found[0]
 
 
 @dataclasses.dataclass

@@ -783,6 +783,8 @@ class Evaluator:
         """django-environ `env(...)`, `env.int(...)`, `env.db(...)`; environs; python-decouple
         (`config("X", default, cast=int)`; django-environ's `env("X", cast, default)`)."""
         var = _const_str(args[0]) if args else _const_str(kwargs.get("var")) if kwargs.get("var") else None
+        if var is None and reader in ("db", "db_url", "dj_db_url", "database_url"):
+            var = "DATABASE_URL"  # django-environ's `env.db()` reads DATABASE_URL
         if var is None:
             return V(UNKNOWN, (self.ev(node.lineno),))
         var = str(scheme.get("\x00prefix", "")) + var  # django-environ prefixes every name it reads
