@@ -83,7 +83,8 @@ def build(root: Path, unit: str | None = None) -> Topology:
             left_out.append(item)
             continue
         if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
-            shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} (cron: runs, then exits)")
+            when = "cron" if item.spec.oneshot == "cron" else "at each deploy"
+            shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} ({when}: runs, then exits)")
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)

@@ -68,7 +68,7 @@ class ProcessSpec:
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
     unit: str = ""  # the deployment unit it belongs to
-    oneshot: bool = False  # a cron entry: it runs, then exits (a job, whatever it runs)
+    oneshot: str = ""  # "cron" (a cron entry) or "deploy" (a release/predeploy hook): it runs, then exits
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -579,8 +579,9 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule else "")),
-                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas, oneshot=bool(getattr(item, "schedule", None)),
+                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule not in (None, "deploy") else "")),
+                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
+                oneshot="" if not item.schedule else "deploy" if item.schedule == "deploy" else "cron",
             )
         )
     return specs

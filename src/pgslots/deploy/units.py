@@ -38,7 +38,9 @@ from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.errors import InputError
-from pgslots.deploy.readers.platforms import read_app_json_cron, read_procfile, read_render, read_supervisord, read_systemd
+from pgslots.deploy.readers.platforms import (
+    read_app_json_cron, read_dokku_scale, read_procfile, read_render, read_s6_services, read_supervisord, read_systemd,
+)
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -261,8 +263,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
         [o for o in others if o[0].kind in ("procfile", "render") and o[1]],
-        [o for o in others if o[0].kind in ("supervisord", "systemd") and o[1] and not _inside_image(s, o[0])],
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         [c for c in strict if c not in named],
+        # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
         [dockerfile] if dockerfile else [],
         [c for c in production if c not in strict],
         sorted((c for c in runnable if c.development), key=lambda c: c.rank),
@@ -349,7 +353,9 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     for rel in repo.named("Procfile"):
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
         cron = read_app_json_cron(repo, folder + "app.json") if repo.has(folder + "app.json") else []
-        specs = simple_specs(read_procfile(repo, rel) + cron, base_env, "Procfile")
+        scale = read_dokku_scale(repo, folder + "DOKKU_SCALE") if repo.has(folder + "DOKKU_SCALE") else {}
+        defs = [dataclasses.replace(d, count=scale[d.name]) if d.name in scale and d.count is None else d for d in read_procfile(repo, rel)]
+        specs = simple_specs(defs + cron, base_env, "Procfile")
         paths = (rel,) + ((folder + "app.json",) if cron else ())
         out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", paths, True,
                          "a Procfile (Heroku, Dokku)" + (" with app.json's cron entries" if cron else "")), specs))
@@ -364,6 +370,10 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
+    defs = read_s6_services(repo)
+    if defs:
+        specs = simple_specs(defs, base_env, "s6-overlay")
+        out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
     return out
 
 

@@ -36,19 +36,34 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     out = []
     for number, line in enumerate(repo.lines(rel), start=1):
         match = _PROCFILE.match(line.strip())
-        if match and not line.lstrip().startswith("#"):  # `release:` too: a one-shot job at each deploy
-            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number))
+        if match and not line.lstrip().startswith("#"):
+            # `release:` (Heroku), `postdeploy:` (Scalingo) run once at each deploy, then exit.
+            oneshot = "deploy" if match["name"] in ONE_SHOT_TYPES else None
+            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number, schedule=oneshot))
     return out
 
 
 _SUPERVISOR_ENV = re.compile(r"%\(ENV_([A-Za-z_][A-Za-z0-9_]*)\)[sd]")
 
 
+ONE_SHOT_TYPES = frozenset({"release", "postdeploy", "predeploy"})
+
+
+def read_dokku_scale(repo: RepoFiles, rel: str) -> dict[str, int]:
+    """Dokku's DOKKU_SCALE (`worker=2`): how many containers of each process type run."""
+    out = {}
+    for line in repo.lines(rel):
+        name, sep, value = line.strip().partition("=")
+        if sep and value.strip().isdigit() and not name.startswith("#"):
+            out[name.strip()] = int(value.strip())
+    return out
+
+
 def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     """Dokku's (and Heroku Scheduler-style) `cron` entries in app.json: each a one-shot
     container from the app's image at its schedule."""
     text = repo.text(rel)
-    if not text or '"cron"' not in text:
+    if not text or ('"cron"' not in text and '"scripts"' not in text):
         return []
     try:
         data = json.loads(text)
@@ -58,6 +73,13 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     entries = data.get("cron") if isinstance(data, dict) else None
     out = []
     lines = text.splitlines()
+    scripts = data.get("scripts") if isinstance(data, dict) and isinstance(data.get("scripts"), dict) else {}
+    hooks = dict(scripts.get("dokku") or {}) if isinstance(scripts.get("dokku"), dict) else {}
+    hooks.update({k: v for k, v in scripts.items() if k in ("postdeploy", "predeploy") and isinstance(v, str)})
+    for name, command in hooks.items():
+        if isinstance(command, str) and name in ("predeploy", "postdeploy"):
+            number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
+            out.append(ProcessDef(name, command, rel, number, schedule="deploy"))
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         if not isinstance(entry, dict) or not isinstance(entry.get("command"), str):
             continue
