@@ -672,3 +672,13 @@ def test_the_production_module_beside_named_local_settings_and_env_db_default(tm
     web = {g.name: g for g in topology.groups}["web"]
     assert (web.policy.conn_max_age, web.policy.conn_max_age_known, web.demand.steady) == (0, True, 0)
     assert [a.name for a in topology.django.aliases] == ["default"]  # env.db() reads DATABASE_URL
+
+
+def test_a_cpu_formula_as_the_default_of_an_unset_variable(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "gunicorn.conf.py": "import multiprocessing, os\nworkers = int(os.environ.get('GUNICORN_WORKERS', multiprocessing.cpu_count() * 2 + 1))\n",
+        "Procfile": "web: gunicorn proj.wsgi -c gunicorn.conf.py\n",
+    })
+    web = groups(root)["web"]
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "cpus * 2 + 1", 3)

@@ -115,7 +115,8 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
             return _int_option(env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option)
         if conf_name in config_ns:
             found = _from_v(config_ns[conf_name], unknown)
-            if found is not None and found.value is None and conf_name in formulas:
+            read = config_ns[conf_name]
+            if found is not None and found.value is None and conf_name in formulas and (read.env_var is None or read.env_default):
                 # `threads = min(multiprocessing.cpu_count(), 12)`: a formula of the host's CPUs, capped.
                 cpus = f"{name}.cpus"
                 notes.append(f"{conf_name} = {formulas[conf_name]} ({config_path}): set {cpus}=N")

@@ -19,6 +19,7 @@ CPU_CALLS = frozenset({"cpu_count", "process_cpu_count"})
 """`multiprocessing.cpu_count()`, `os.cpu_count()`, `psutil.cpu_count()`, `os.process_cpu_count()`."""
 
 _OPS: dict[type, str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//"}
+_PRECEDENCE: dict[type, int] = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.FloorDiv: 2}
 
 
 def cpu_formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
@@ -44,6 +45,11 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None: 
                 return "cpus"
         if name == "int" and len(node.args) == 1:
             return _formula(node.args[0], known)
+        if name in ("get", "getenv", "int") and (len(node.args) == 2 or any(k.arg == "default" for k in node.keywords)):
+            # `os.environ.get("WORKERS", cpu_count() * 2 + 1)`: the default's formula, used by the
+            # caller only when the variable is set nowhere
+            default = node.args[1] if len(node.args) == 2 else next(k.value for k in node.keywords if k.arg == "default")
+            return _formula(default, known)
         if name in ("min", "max") and len(node.args) >= 2 and not node.keywords:
             parts = [_formula(arg, known) for arg in node.args]
             return None if any(p is None for p in parts) else f"{name}({', '.join(parts)})"  # type: ignore[arg-type]
@@ -52,15 +58,18 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None: 
         left, right = _formula(node.left, known), _formula(node.right, known)
         if left is None or right is None:
             return None
-        return f"{_wrap(left)} {_OPS[type(node.op)]} {_wrap(right)}"
+        mine = _PRECEDENCE[type(node.op)]
+        if isinstance(node.left, ast.BinOp) and _PRECEDENCE.get(type(node.left.op), 9) < mine:
+            left = f"({left})"
+        if isinstance(node.right, ast.BinOp) and (_PRECEDENCE.get(type(node.right.op), 9) < mine
+                                                   or _PRECEDENCE.get(type(node.right.op), 9) == mine
+                                                   and isinstance(node.op, (ast.Sub, ast.FloorDiv))):
+            right = f"({right})"
+        return f"{left} {_OPS[type(node.op)]} {right}"
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
         # `os.cpu_count() or 1`: the CPU count (it is None only where it cannot be told)
         return _formula(node.values[0], known)
     return None
-
-
-def _wrap(text: str) -> str:
-    return f"({text})" if " " in text and not text.startswith(("min(", "max(")) else text
 
 
 def evaluate(formula: str, cpus: int) -> int | None:
