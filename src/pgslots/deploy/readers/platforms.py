@@ -193,6 +193,7 @@ def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
 def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     out = []
     env = []
+    oneshot = any(line.strip().replace(" ", "") == "Type=oneshot" for line in repo.lines(rel))
     for number, line in enumerate(repo.lines(rel), start=1):
         stripped = line.strip()
         if stripped.startswith("Environment="):
@@ -201,5 +202,5 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if stripped.startswith("ExecStart="):
             command = stripped[len("ExecStart="):].lstrip("-@+!")
             name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
+            out.append(ProcessDef(name, command, rel, number, None, tuple(env), schedule="boot" if oneshot else None))
     return out
