@@ -682,3 +682,31 @@ def test_a_cpu_formula_as_the_default_of_an_unset_variable(tmp_path: Path) -> No
     })
     web = groups(root)["web"]
     assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "cpus * 2 + 1", 3)
+
+
+def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
+    from pgslots.deploy.audit import apply_assumptions
+
+    root = write(tmp_path, {
+        **SETTINGS,
+        "start.sh": "#!/bin/bash\nif [ -z \"$WEB_CONCURRENCY\" ]; then\n  export WEB_CONCURRENCY=$((2*$(nproc)+1))\nfi\n"
+                    "exec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n",
+        "Procfile": "web: ./start.sh\n",
+    })
+    topology = run_audit(root).topology
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "2 * cpus + 1", 3)
+    assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}["web"].demand.worst == 9
+
+
+def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "deploy/gunicorn.service": "[Service]\nExecStart=/bin/bash -c 'PATH=/x/bin:$PATH exec /x/bin/gunicorn \\\n  --workers 3 \\\n"
+                                   "  --worker-class=gevent \\\n  proj.wsgi:application'\n",
+        "deploy/replication.service": "[Service]\nType=oneshot\nExecStart=/usr/bin/python manage.py migrate\n",
+        "deploy/cloudwatch.service": "[Service]\nExecStart=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config\n",
+    })
+    found = groups(root)
+    assert (found["gunicorn"].processes.value, found["gunicorn"].concurrency_model) == (3, "greenlets")
+    assert found["replication"].concurrency_model == "job" and "cloudwatch" not in found

@@ -50,8 +50,8 @@ def floor(quantity: Quantity | None, default: int | None = None) -> int:
         return quantity.value
     if quantity.formula:
         at_one = evaluate(quantity.formula, 1)  # a count written from the CPU count, at one CPU
-        if at_one is not None and at_one >= 0:
-            return at_one
+        if at_one is not None:
+            return max(1, at_one)  # `cpus // 2` on one CPU still runs a process
     if default is not None and quantity.floor == 1:
         return default
     return quantity.floor

@@ -46,6 +46,9 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
     expanded = expand(raw, env)
     evidence = (where,) + tuple(v.evidence for v in expanded.used)
     if expanded.value is None:
+        formula = _cpu_formula_of(raw, expanded)
+        if formula is not None:
+            return Quantity(None, evidence, unknown.rsplit(".", 1)[0] + ".cpus", formula=formula)
         return Quantity(None, evidence, unknown)
     try:
         return Quantity(int(expanded.value.strip()), evidence)
@@ -53,11 +56,21 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
         return Quantity(None, evidence, unknown)
 
 
+def _cpu_formula_of(raw: str, expanded) -> str | None:  # noqa: ANN001 - commands.Expanded
+    """`--workers $WEB_CONCURRENCY` where the script set WEB_CONCURRENCY=$((2*$(nproc)+1)): its formula."""
+    formulas = [v.formula for v in expanded.used if v.formula]
+    if len(expanded.used) == 1 and formulas and re.fullmatch(r"\$\{?[A-Za-z_]\w*\}?", raw.strip().strip("\"'")):
+        return formulas[0]
+    return None
+
+
 def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
     found = env.exported(name)
     if found is None:
         return None
     if found.value == UNKNOWN_VALUE:
+        if found.formula:
+            return Quantity(None, (found.evidence,), unknown.rsplit(".", 1)[0] + ".cpus", formula=found.formula)
         return Quantity(None, (found.evidence,), unknown)
     try:
         return Quantity(int(found.value.strip()), (found.evidence,))

@@ -238,6 +238,7 @@ NO_DATABASE_PROGRAMS = frozenset({
     "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
     # proxies that only forward the application's own connections (counting them would count those twice)
     "cloud_sql_proxy", "cloud-sql-proxy",
+    "amazon-cloudwatch-agent", "amazon-cloudwatch-agent-ctl", "node_exporter", "fluent-bit", "filebeat", "vector",
 })
 """Programs a process manager runs beside the application that never connect to the database."""
 

@@ -13,6 +13,7 @@ standard CPU-count calls are understood; anything else is no formula.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 
 CPU_CALLS = frozenset({"cpu_count", "process_cpu_count"})
@@ -123,3 +124,30 @@ def module_formulas(tree: ast.Module) -> dict[str, str]:
         elif isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
             constants[target] = str(value.value)
     return formulas
+
+
+_SHELL_CPUS = re.compile(r"\$\(\s*(nproc(\s+--all)?|getconf\s+_NPROCESSORS_ONLN|grep\s+-c\s+\^?processor\s+/proc/cpuinfo)\s*\)")
+
+
+def shell_formula(raw: str, value_of: Callable[[str], str | None]) -> str | None:
+    """`$((2*$(nproc)+1))` -> "2 * cpus + 1": shell arithmetic over the CPU count (`nproc`,
+    `getconf _NPROCESSORS_ONLN`), with `$VAR`s whose values are known numbers; None otherwise."""
+    text = raw.strip().strip("\"'")
+    if not (text.startswith("$((") and text.endswith("))")):
+        return "cpus" if _SHELL_CPUS.fullmatch(text) else None
+    body = _SHELL_CPUS.sub(" cpu_count() ", text[3:-2])
+    if "cpu_count()" not in body:
+        return None
+
+    def variable(match: re.Match[str]) -> str:
+        found = value_of(match[1] or match[2])
+        if found is None or not re.fullmatch(r"-?\d+", found.strip()):
+            raise ValueError(match[0])
+        return found.strip()
+
+    try:
+        body = re.sub(r"\$\{?([A-Za-z_]\w*)\}?|\b(?!cpu_count\b)([A-Za-z_]\w*)\b", variable, body)
+        tree = ast.parse(body.replace("/", "//").replace("////", "//").strip(), mode="eval")
+    except (ValueError, SyntaxError):
+        return None
+    return cpu_formula(tree.body, lambda name: None)

@@ -191,16 +191,27 @@ def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
 
 
 def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """The `ExecStart=` of a unit (continued over lines ending in `\\`, as systemd joins them),
+    with its `Environment=`; `Type=oneshot` runs once and exits (a job, not a server)."""
     out = []
     env = []
-    oneshot = any(line.strip().replace(" ", "") == "Type=oneshot" for line in repo.lines(rel))
-    for number, line in enumerate(repo.lines(rel), start=1):
-        stripped = line.strip()
+    oneshot = False
+    lines = repo.lines(rel)
+    index = 0
+    while index < len(lines):
+        number = index + 1
+        stripped = lines[index].strip()
+        index += 1
+        while stripped.endswith("\\") and index < len(lines):
+            stripped = stripped[:-1].rstrip() + " " + lines[index].strip()
+            index += 1
         if stripped.startswith("Environment="):
             for pair in re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]):
                 env.append(pair)
-        if stripped.startswith("ExecStart="):
+        elif stripped.replace(" ", "") == "Type=oneshot":
+            oneshot = True
+        elif stripped.startswith("ExecStart="):
             command = stripped[len("ExecStart="):].lstrip("-@+!")
             name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            out.append(ProcessDef(name, command, rel, number, None, tuple(env), schedule="boot" if oneshot else None))
-    return out
+            out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
+    return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out

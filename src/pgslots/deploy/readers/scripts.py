@@ -16,6 +16,7 @@ from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
     ONE_SHOT_COMMANDS, Expanded, Launch, classify, expand, first_command, launch_from_words, split_words, unwrap,
 )
+from pgslots.deploy.readers.cpus import shell_formula
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -443,9 +444,12 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
         if expanded.value is None:
-            # Set, but to something only the running host knows (`$(nproc)`).
-            note = "computed at run time: " + ", ".join(expanded.missing)
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note), exported=exported))
+            # Set, but to something only the running host knows (`$(nproc)`); shell arithmetic over
+            # the CPU count stays a formula (`$((2*$(nproc)+1))` -> 2 * cpus + 1).
+            formula = shell_formula(item.raw, lambda name: result.value(name))
+            note = f"{formula} (cpus: the host's CPU count)" if formula else "computed at run time: " + ", ".join(expanded.missing)
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note),
+                                exported=exported, formula=formula))
             continue
         REDACTOR.register_named(item.name, expanded.value)
         if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
