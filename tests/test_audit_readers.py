@@ -710,3 +710,14 @@ def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
     found = groups(root)
     assert (found["gunicorn"].processes.value, found["gunicorn"].concurrency_model) == (3, "greenlets")
     assert found["replication"].concurrency_model == "job" and "cloudwatch" not in found
+
+
+def test_gevent_with_persistent_connections_is_unbounded(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Procfile": "web: gunicorn proj.wsgi --workers 3 --worker-class=gevent\n",
+    })
+    web = groups(root)["web"]
+    assert (web.demand.steady, web.demand.worst) == (3, None)  # domain reference 7.1, gunicorn #996

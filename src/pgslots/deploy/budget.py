@@ -101,6 +101,9 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
         return 1, 1, "long-running management command: its connection stays open"
+    if model == "greenlets" and keeps:
+        # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
+        return 1, None, "gevent with persistent connections: finished greenlets' connections wait for GC, unbounded"
     if model in ("sync", "threads", "greenlets"):
         return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
     if model == "asgi":
