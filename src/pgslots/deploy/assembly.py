@@ -10,10 +10,11 @@ Every number carries its evidence; what the files cannot show stays an unknown.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import ProcessSpec, Scan, project_roots, scan
+from pgslots.deploy.discovery import ProcessSpec, Scan, project_roots, runs_project_code, scan
 from pgslots.deploy.model import (
     AliasFact,
     ConnectionPolicy,
@@ -23,7 +24,6 @@ from pgslots.deploy.model import (
     Topology,
 )
 from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
-from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
@@ -83,7 +83,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
             left_out.append(item)
             continue
         if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
-            when = "cron" if item.spec.oneshot == "cron" else "at each deploy"
+            when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(item.spec.oneshot, item.spec.oneshot)
             shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} ({when}: runs, then exits)")
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
@@ -120,7 +120,10 @@ def build(root: Path, unit: str | None = None) -> Topology:
         words = " ".join(item.spec.words or item.spec.entry_words or [])
         why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
                else f"no start command found ({item.spec.source.location()})")
-        if item.spec.third_party:
+        program = (item.spec.words or item.spec.entry_words or [""])[0].rsplit("/", 1)[-1]
+        if NOT_CLIENTS.search(program):
+            notes.append(f"{item.spec.name}: `{program}` holds no database connection; not counted")
+        elif item.spec.third_party:
             undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
         elif _projects_own(s, item.spec, modelled_images):
             # The project's code with a start pgslots cannot read: unknown, never left out.
@@ -128,6 +131,11 @@ def build(root: Path, unit: str | None = None) -> Topology:
         else:
             notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
     for item in undecided:
+        counted = {_image_key(sp.image) for sp in specs if sp.image and any(g.name == sp.name for g in groups)}
+        if item.spec.image and _image_key(item.spec.image) in counted:
+            # Another service runs the same image and is counted: this one is the same program.
+            groups.extend(_unknown_group(item, server))
+            continue
         if any(g.unit == item.spec.unit for g in groups):
             notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
                          "database settings, beside the project's own processes: not counted as a client")
@@ -177,6 +185,14 @@ def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
     return [resolve(s, spec) for spec in programs] if programs else [item]
 
 
+NOT_CLIENTS = re.compile(r"^(nginx|caddy|httpd|apache2|haproxy|redis-server|memcached|amazon-cloudwatch-agent|cloudwatch|"
+                         r"node_exporter|promtail|fluent-bit|td-agent|filebeat|telegraf|datadog-agent|certbot)$")
+
+
+def _image_key(image: str) -> str:
+    return image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image.split("@", 1)[0]
+
+
 def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool:
     """A process of the project: a Procfile, supervisord, systemd or Kubernetes entry without
     an image of its own, or a container of an image that runs the project's Python (another
@@ -184,13 +200,7 @@ def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool
     dockerfile = spec.dockerfile
     if dockerfile is None:
         return True
-    if dockerfile.path in modelled_images or any("python" in base or "django" in base for base in dockerfile.base_images):
-        return True
-    return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)
-               for src in dockerfile.copies.values())
-
-
-PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "manage.py", "poetry.lock", "uv.lock")
+    return dockerfile.path in modelled_images or runs_project_code(s, dockerfile)
 
 
 def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:

@@ -67,8 +67,9 @@ class ProcessSpec:
     client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
+    image: str = ""  # the image it runs, as written
     unit: str = ""  # the deployment unit it belongs to
-    oneshot: str = ""  # "cron" (a cron entry) or "deploy" (a release/predeploy hook): it runs, then exits
+    oneshot: str = ""  # "cron" (a cron entry), "deploy" (a release/predeploy hook), "boot" (systemd Type=oneshot): it runs, then exits
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -95,7 +96,7 @@ def scan(root: Path) -> Scan:
     dockerfiles = {}
     for rel in repo.paths:
         name = rel.rsplit("/", 1)[-1]
-        if name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile") or name.startswith("Dockerfile-"):
+        if name in ("Dockerfile", "Containerfile") or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile.")) or name.endswith(".Dockerfile"):
             parsed = read_dockerfile(repo, rel)
             if parsed:
                 dockerfiles[rel] = parsed
@@ -216,7 +217,7 @@ TRUE_WORDS = {"true", "1", "yes", "on"}
 SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "/home/app")
 
 
-def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
+def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False) -> list[str]:
     """Why a compose deployment is for developers, read from its content: the development
     server or auto-reload, a `dev` build stage, DEBUG on, a dev settings module, a comment that
     says "not for production" (strong); the source bind-mounted over the image's, a dev
@@ -262,7 +263,7 @@ def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
     score = max(compose_score(p) for p in paths)
     if not strong and not weak and score <= -10:
         weak.append(f"{compose.path} is named or placed as a development, test or CI file")
-    reasons = strong + ([] if score >= 10 else weak)
+    reasons = strong + ([] if score >= 10 or strong_only else weak)
     return list(dict.fromkeys(reasons))
 
 
@@ -406,12 +407,13 @@ BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman"
 
 
 def database_client_evidence(compose: ComposeFile, service: Service, env: Env) -> Evidence | None:
-    """Where a service shows it talks to PostgreSQL: a database variable in its environment
-    (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`), or `depends_on` the
-    compose file's PostgreSQL service."""
-    for key, item in sorted(env.values.items()):
-        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
-            return item.evidence
+    """Where a service shows it talks to PostgreSQL: a database variable in its own
+    `environment:` (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`; an
+    env_file shared with the project's services proves nothing), or `depends_on` the compose
+    file's PostgreSQL service."""
+    found = _client_in_env(env)
+    if found is not None:
+        return found
     servers = {name for name, sv in compose.services.items() if sv.image and POSTGRES_IMAGES.search(sv.image)}
     if servers & set(service.depends_on):
         return Evidence(service.file, service.line, f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}")
@@ -472,7 +474,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         if dockerfile is None and service.dockerfile is None:
             # An image this repository does not build: the project's own (published elsewhere)
             # or another application. Either way, if it talks to the database it is a client.
-            client = database_client_evidence(compose, service, env)
+            client = database_client_evidence(compose, service, service.environment)
             if not words:
                 unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
                                   + (f"; it connects to the database ({client.location()})" if client else "")
@@ -490,7 +492,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
                 unknown_reason=unknown_reason,
                 client="other-app" if client is not None else "", client_evidence=client,
-                third_party=dockerfile is None and service.dockerfile is None,
+                third_party=dockerfile is None and service.dockerfile is None, image=image,
             )
         )
     return specs
@@ -528,6 +530,23 @@ INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|b
                          r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower")
 
 
+PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "manage.py", "poetry.lock", "uv.lock")
+
+
+SERVER_WORDS = re.compile(r"(^|/)(gunicorn|uvicorn|daphne|hypercorn|granian|uwsgi|celery|manage\.py|waitress-serve)$")
+
+
+def runs_project_code(s: Scan, dockerfile: Dockerfile) -> bool:
+    """An image of the project's Python: a Python base image, the project copied in, or a
+    start command that is a Python server (`CMD gunicorn proj.wsgi`)."""
+    if any("python" in base or "django" in base for base in dockerfile.base_images):
+        return True
+    if any(SERVER_WORDS.search(w) for w in (dockerfile.cmd or []) + (dockerfile.entrypoint or [])):
+        return True
+    return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)
+               for src in dockerfile.copies.values())
+
+
 def app_dockerfile(s: Scan) -> Dockerfile | None:
     """The one Dockerfile of the application (not a database's), if there is exactly one with a CMD."""
     found = [d for d in s.dockerfiles.values() if d.cmd and not POSTGRES_IMAGES.search(" ".join(d.base_images)) and compose_score(d.path) > -15]
@@ -555,8 +574,12 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                 if hpa.min_replicas is not None:
                     replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
         name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
-        dockerfile = fallback
+        image = container.image or ""
+        linked = image_dockerfile(s, image) if image else None
+        third_party = linked is None and bool(THIRD_PARTY_IMAGES.search(image))
+        dockerfile = linked[0] if linked else None if third_party else fallback
         words = container.argv if container.argv else (dockerfile.cmd if dockerfile else None)
+        client = _client_in_env(container.env) if third_party else None
         if container.argv is None and dockerfile is not None:
             notes.append(f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used")
         specs.append(
@@ -565,10 +588,26 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                 source=Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
                 hosts=Quantity(1, (), None), replicas=replicas, max_replicas=max_replicas,
                 entry_words=dockerfile.entrypoint if dockerfile else None, dockerfile=dockerfile,
-                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                workdir=(dockerfile.workdir or "") if dockerfile else "", third_party=third_party,
+                client="other-app" if client else "", client_evidence=client, image=image,
+                unknown_reason=(f"runs image {image}, which this repository does not build, with the image's own command"
+                                if third_party and not words else ""),
             )
         )
     return specs
+
+
+THIRD_PARTY_IMAGES = re.compile(r"hasura/|google_containers|defaultbackend|grafana|prometheus|datadog|elastic|bitnami/|jaegertracing|"
+                                r"otel|fluent|haproxy|envoy|cert-manager|k8s\.gcr\.io|registry\.k8s\.io|cloudwatch|oauth2-proxy|"
+                                r"nginx|redis|memcached|rabbitmq|minio|traefik|mailhog|mailpit|sentry", re.I)
+
+
+def _client_in_env(env: Env) -> Evidence | None:
+    """Where a container's own environment points it at PostgreSQL (a second application)."""
+    for key, item in sorted(env.values.items()):
+        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
+            return item.evidence
+    return None
 
 
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
@@ -579,9 +618,9 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule not in (None, "deploy") else "")),
+                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule not in (None, "deploy", "boot") else "")),
                 hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
-                oneshot="" if not item.schedule else "deploy" if item.schedule == "deploy" else "cron",
+                oneshot="" if not item.schedule else item.schedule if item.schedule in ("deploy", "boot") else "cron",
             )
         )
     return specs

@@ -23,6 +23,7 @@ import re
 from pgslots.deploy.discovery import (
     POSTGRES_IMAGES,
     infra_base,
+    runs_project_code,
     ProcessSpec,
     Scan,
     cmd_evidence,
@@ -267,6 +268,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         [c for c in strict if c not in named],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
+        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
+        sorted((c for c in runnable if c.development and c.rank[0] < 10 and not development_reasons(s, c.compose, strong_only=True)),
+               key=lambda c: c.rank),
         [dockerfile] if dockerfile else [],
         [c for c in production if c not in strict],
         sorted((c for c in runnable if c.development), key=lambda c: c.rank),
@@ -380,7 +384,8 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
     """The application's Dockerfile CMD, when nothing else describes the deployment."""
     for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-        if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile):
+        if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile) \
+                and runs_project_code(s, dockerfile):
             spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
                                Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
                                dockerfile=dockerfile, workdir=dockerfile.workdir or "")

@@ -214,4 +214,4 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             command = stripped[len("ExecStart="):].lstrip("-@+!")
             name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
-    return [dataclasses.replace(d, schedule="deploy") for d in out] if oneshot else out
+    return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out
