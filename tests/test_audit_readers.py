@@ -735,4 +735,4 @@ def test_an_entry_script_that_only_sets_up_and_hands_over_nothing_is_a_job(tmp_p
     })
     found = groups(root)
     assert (found["init"].concurrency_model, found["init"].demand.worst) == ("job", 1)
-    assert found["queue"].concurrency_model == "command"
+    assert (found["queue"].concurrency_model, found["queue"].processes.formula) == ("prefork", "cpus + 2")  # django-q
