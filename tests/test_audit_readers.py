@@ -721,3 +721,18 @@ def test_gevent_with_persistent_connections_is_unbounded(tmp_path: Path) -> None
     })
     web = groups(root)["web"]
     assert (web.demand.steady, web.demand.worst) == (3, None)  # domain reference 7.1, gunicorn #996
+
+
+def test_an_entry_script_that_only_sets_up_and_hands_over_nothing_is_a_job(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "init.sh": "#!/bin/sh\npython manage.py complete_initialization\nexec \"$@\"\n",
+        "loop.sh": "#!/bin/sh\npython manage.py qcluster\nexec \"$@\"\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\n",
+        "docker-compose.yml": "services:\n  init:\n    build: .\n    entrypoint: ['/app/init.sh']\n"
+                              "  queue:\n    build: .\n    entrypoint: ['/app/loop.sh']\n"
+                              "  web:\n    build: .\n    command: gunicorn proj.wsgi -w 2\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert (found["init"].concurrency_model, found["init"].demand.worst) == ("job", 1)
+    assert (found["queue"].concurrency_model, found["queue"].processes.formula) == ("prefork", "cpus + 2")  # django-q

@@ -151,6 +151,9 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
                 evidence.append(spec.command_at)
             spec = dataclasses.replace(spec, command_at=spec.entry_at)
         spec = dataclasses.replace(spec, entry_words=None, words=passed.argv)
+        if passed.exits and not spec.oneshot:
+            # The entry script runs its set-up commands, then `exec "$@"` with no command: the container exits.
+            spec = dataclasses.replace(spec, oneshot="deploy")
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []

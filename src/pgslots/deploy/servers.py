@@ -509,6 +509,8 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if command in ONE_SHOT_COMMANDS:
             return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
                          [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        if command == "qcluster":
+            return django_q_cluster(name, where, settings)
         if command == "runworker":
             # Channels' worker: each ORM call runs through database_sync_to_async, which closes old
             # connections before and after, so CONN_MAX_AGE decides whether one stays open.
@@ -557,6 +559,24 @@ def _imported_by(repo: RepoFiles, command: str, module: str) -> bool:
     tail = ".".join(dotted.split(".")[-2:])
     text = repo.text(command) or ""
     return tail in text
+
+
+def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) -> Shape:
+    """django-q's `qcluster`: Q_CLUSTER["workers"] worker processes (default: the CPU count), plus
+    the monitor (saves results) and the scheduler, each with its own connection; the pusher only
+    reads the broker."""
+    conf = settings.get("Q_CLUSTER") if settings is not None else None
+    workers_v = conf.value.get("workers") if conf is not None and isinstance(conf.value, dict) else None
+    notes = ["django-q: workers + the monitor + the scheduler hold connections; the pusher reads the broker"]
+    if isinstance(workers_v, V) and workers_v.known and isinstance(workers_v.value, int):
+        processes = Quantity(workers_v.value + 2, workers_v.evidence)
+    elif isinstance(workers_v, V):
+        processes = Quantity(None, workers_v.evidence, f"{name}.processes")
+    else:
+        evidence = conf.evidence if conf is not None else (where,)
+        processes = Quantity(None, evidence, f"{name}.cpus", formula="cpus + 2")
+        notes.append("Q_CLUSTER sets no workers: django-q starts one per CPU")
+    return Shape("worker", "django-q cluster", "prefork", processes, Quantity(1, (where,)), notes)
 
 
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:

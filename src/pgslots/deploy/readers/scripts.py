@@ -478,6 +478,7 @@ class HandOver:
     env: Env
     passed: list[Evidence]  # each entry script passed through, at its `exec "$@"` line
     notes: list[str]
+    exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
 
 
 def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]) -> HandOver:
@@ -504,6 +505,9 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
                 continue
             break
         arg = rest[0] if rest else None
+        if script.hands_over and not rest and script.launches and all(
+                item.launch.program == "manage" and not item.background and not _long_running(item.launch) for item in script.launches):
+            return HandOver(argv, env, passed, notes, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
         env = apply_assignments(script, env, repo, arg)
@@ -511,6 +515,15 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
         passed.append(Evidence(path, line, repo.quote(path, line), Resolution.LITERAL, f"{path} hands over to its arguments"))
         argv = rest
     return HandOver(argv, env, passed, notes)
+
+
+_LONG_RUNNING = re.compile(r"worker|cluster|^run|listen|consume|serve|daemon|schedul|loop|watch|process_tasks|huey")
+
+
+def _long_running(launch: Launch) -> bool:
+    """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
+    return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
+        and launch.positionals[0] not in ONE_SHOT_COMMANDS
 
 
 def _python(word: str) -> bool:
