@@ -22,26 +22,32 @@ import re
 
 from pgslots.deploy.discovery import (
     POSTGRES_IMAGES,
-    infra_base,
-    runs_project_code,
     ProcessSpec,
     Scan,
     cmd_evidence,
     compose_specs,
     database_affinity,
     development_reasons,
+    infra_base,
     k8s_specs,
     project_env,
+    runs_project_code,
     simple_specs,
 )
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
-from pgslots.errors import InputError
 from pgslots.deploy.readers.platforms import (
-    read_app_json_cron, read_dokku_scale, read_procfile, read_render, read_s6_services, read_supervisord, read_systemd,
+    read_app_json_cron,
+    read_dokku_scale,
+    read_procfile,
+    read_render,
+    read_s6_services,
+    read_supervisord,
+    read_systemd,
 )
+from pgslots.errors import InputError
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -321,7 +327,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     for unit, specs in others + ([dockerfile] if dockerfile and dockerfile[0].name not in decided else []):
         if unit.name in decided:
             continue
-        inside = _inside_image(s, unit)
+        inside = _inside_image(s, unit) if unit.kind in ("supervisord", "systemd", "s6") else ""
         why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
                else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
         units.append(dataclasses.replace(unit, kept=False, why=why))

@@ -13,8 +13,10 @@ import fnmatch
 import json
 import re
 
+import yaml
+
 from pgslots.deploy.readers import RepoFiles
-from pgslots.deploy.readers.yamlfile import line_of, load_file
+from pgslots.deploy.readers.yamlfile import line_of, load_all, load_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +94,15 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
 def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     """A Render blueprint (render.yaml): each service with a `startCommand` (web, worker,
     private service, cron job), its `numInstances` and literal `envVars`."""
-    docs = load_file(repo, rel)
+    text = repo.text(rel) or ""
+    if "{{" in text:
+        # A project template's blueprint (`name: {{project_name}}`): read with the placeholders as names.
+        try:
+            docs = load_all(re.sub(r"\{\{\s*([\w.]+)\s*\}\}", "\u27e6\\1\u27e7", text))
+        except yaml.YAMLError:
+            docs = None
+    else:
+        docs = load_file(repo, rel)
     data = docs[0] if docs else None
     services = data.get("services") if isinstance(data, dict) else None
     out = []
@@ -103,7 +113,9 @@ def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                     if isinstance(e, dict) and "key" in e and "value" in e)
         count = service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
         schedule = str(service["schedule"]) if service.get("type") == "cron" and service.get("schedule") else None
-        out.append(ProcessDef(str(service.get("name") or service.get("type") or "web"), service["startCommand"], rel,
+        def restore(value: str) -> str:
+            return value.replace("\u27e6", "{{").replace("\u27e7", "}}")
+        out.append(ProcessDef(restore(str(service.get("name") or service.get("type") or "web")), restore(service["startCommand"]), rel,
                               line_of(service, "startCommand") or 1, count, env, schedule=schedule))
     return out
 
