@@ -262,3 +262,17 @@ def test_readme_example_is_the_real_output() -> None:
     finally:
         os.chdir(cwd)
     assert result.stdout.rstrip() == block.rstrip()
+
+
+def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path: Path) -> None:
+    # A compose file whose services are all infrastructure: the finding names the unit and why,
+    # never "no compose service" (issue 10 point 3).
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (tmp_path / "proj" / "settings.py").write_text("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n")
+    (tmp_path / "manage.py").write_text("import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis:7\n  proxy:\n    image: nginx:1.27\n")
+    data = audit_json(tmp_path)
+    messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
+    assert messages and all("no compose service" not in m for m in messages)
+    assert "docker-compose.yml" in messages[0]

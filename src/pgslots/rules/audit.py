@@ -224,8 +224,13 @@ def not_django(t: Topology) -> list[Finding]:
     if t.settings_module is None:
         out.append(NOT_DJANGO.finding("No Django settings module was found (no DJANGO_SETTINGS_MODULE, no settings.py with DATABASES): "
                                       "this does not look like a Django project."))
-    if not t.groups:
-        out.append(NOT_DJANGO.finding("No process definitions were found (no compose service, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    if not t.groups and not t.units:
+        out.append(NOT_DJANGO.finding("No process definitions were found (no compose file, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    elif not t.groups:
+        # Deployment files exist: say what they are and why none of their processes counted.
+        listed = "; ".join(f"{', '.join(u.paths)} ({'kept' if u.kept else 'dropped'}: {u.why})" for u in t.units[:4])
+        out.append(NOT_DJANGO.finding(f"None of the deployment units starts a process of the project that holds connections: {listed}. "
+                                      "See the notes for each service left out."))
     return out
 
 
