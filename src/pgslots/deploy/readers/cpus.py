@@ -31,7 +31,7 @@ def cpu_formula(node: ast.expr, known: Callable[[str], str | None]) -> str | Non
     return text if text is not None and "cpus" in text else None
 
 
-def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:  # noqa: C901 - one case per node type
+def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return str(node.value)
     if isinstance(node, ast.Name):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import re
+from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
 
@@ -33,7 +34,7 @@ class Launcher:
     why: str
 
 
-def find_launcher(argv: list[str], repo: RepoFiles, locate) -> Launcher | None:  # noqa: ANN001 - (word) -> repo path | None
+def find_launcher(argv: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> Launcher | None:
     """The launcher `argv` (already unwrapped) runs, if it is one: `python FILE ...` with FILE
     in the repository, or a console script the project declares."""
     if not argv:
@@ -61,7 +62,7 @@ def console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, str]]:
         text = repo.text(rel) or ""
         try:
             data = _toml.loads(text)
-        except Exception:  # noqa: BLE001 - a broken pyproject is reported by the versions reader
+        except Exception:  # noqa: BLE001, S112 - a broken pyproject is reported by the versions reader
             continue
         tables = [(data.get("project") or {}).get("scripts") or {},
                   ((data.get("tool") or {}).get("poetry") or {}).get("scripts") or {}]

@@ -14,7 +14,15 @@ from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
-    ONE_SHOT_COMMANDS, Expanded, Launch, classify, expand, first_command, launch_from_words, split_words, unwrap,
+    ONE_SHOT_COMMANDS,
+    Expanded,
+    Launch,
+    classify,
+    expand,
+    first_command,
+    launch_from_words,
+    split_words,
+    unwrap,
 )
 from pgslots.deploy.readers.cpus import shell_formula
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
@@ -476,7 +484,6 @@ class HandOver:
 
     argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
     env: Env
-    passed: list[Evidence]  # each entry script passed through, at its `exec "$@"` line
     notes: list[str]
     exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
 
@@ -487,7 +494,6 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
     `exec "$@"`: the command is then their arguments, in the environment the scripts
     exported. Stops at a program pgslots models, at a script that dispatches on "$1" or runs
     its own program (read later by the caller with its argument), or at anything unknown."""
-    passed: list[Evidence] = []
     notes: list[str] = []
     for _ in range(6):
         program, _ = unwrap(first_command(argv))
@@ -507,14 +513,12 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
         arg = rest[0] if rest else None
         if script.hands_over and not rest and script.launches and all(
                 item.launch.program == "manage" and not item.background and not _long_running(item.launch) for item in script.launches):
-            return HandOver(argv, env, passed, notes, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
+            return HandOver(argv, env, notes, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
         env = apply_assignments(script, env, repo, arg)
-        line = next((n for n, text in logical_lines(repo.text(path) or "") if is_handover(text.strip())), None)
-        passed.append(Evidence(path, line, repo.quote(path, line), Resolution.LITERAL, f"{path} hands over to its arguments"))
         argv = rest
-    return HandOver(argv, env, passed, notes)
+    return HandOver(argv, env, notes)
 
 
 _LONG_RUNNING = re.compile(r"worker|cluster|^run|listen|consume|serve|daemon|schedul|loop|watch|process_tasks|huey")
