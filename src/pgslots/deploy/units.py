@@ -39,7 +39,9 @@ from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.platforms import (
+    cloudfoundry_score,
     read_app_json_cron,
+    read_cloudfoundry,
     read_dokku_scale,
     read_procfile,
     read_render,
@@ -269,7 +271,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     tiers: list[list] = [
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
-        [o for o in others if o[0].kind in ("procfile", "render") and o[1]],
+        [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         [c for c in strict if c not in named],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
@@ -372,6 +374,12 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     for rel in repo.named("render.yaml"):
         specs = simple_specs(read_render(repo, rel), base_env, "render.yaml")
         out.append((Unit(rel, "render", (rel,), True, "a Render blueprint"), specs))
+    manifests = [(rel, read_cloudfoundry(repo, rel)) for rel in repo.paths
+                 if rel.endswith((".yml", ".yaml")) and "manifest" in rel.rsplit("/", 1)[-1].lower()]
+    for rel, defs in sorted((m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])):
+        score = cloudfoundry_score(defs, rel)
+        why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
+        out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
     defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
