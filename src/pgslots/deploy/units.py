@@ -22,26 +22,34 @@ import re
 
 from pgslots.deploy.discovery import (
     POSTGRES_IMAGES,
-    infra_base,
-    runs_project_code,
     ProcessSpec,
     Scan,
     cmd_evidence,
     compose_specs,
     database_affinity,
     development_reasons,
+    infra_base,
     k8s_specs,
     project_env,
+    runs_project_code,
     simple_specs,
 )
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
-from pgslots.errors import InputError
 from pgslots.deploy.readers.platforms import (
-    read_app_json_cron, read_dokku_scale, read_procfile, read_render, read_s6_services, read_supervisord, read_systemd,
+    cloudfoundry_score,
+    read_app_json_cron,
+    read_cloudfoundry,
+    read_dokku_scale,
+    read_procfile,
+    read_render,
+    read_s6_services,
+    read_supervisord,
+    read_systemd,
 )
+from pgslots.errors import InputError
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -263,7 +271,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     tiers: list[list] = [
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
-        [o for o in others if o[0].kind in ("procfile", "render") and o[1]],
+        [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         [c for c in strict if c not in named],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
@@ -321,7 +329,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     for unit, specs in others + ([dockerfile] if dockerfile and dockerfile[0].name not in decided else []):
         if unit.name in decided:
             continue
-        inside = _inside_image(s, unit)
+        inside = _inside_image(s, unit) if unit.kind in ("supervisord", "systemd", "s6") else ""
         why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
                else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
         units.append(dataclasses.replace(unit, kept=False, why=why))
@@ -366,6 +374,12 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     for rel in repo.named("render.yaml"):
         specs = simple_specs(read_render(repo, rel), base_env, "render.yaml")
         out.append((Unit(rel, "render", (rel,), True, "a Render blueprint"), specs))
+    manifests = [(rel, read_cloudfoundry(repo, rel)) for rel in repo.paths
+                 if rel.endswith((".yml", ".yaml")) and "manifest" in rel.rsplit("/", 1)[-1].lower()]
+    for rel, defs in sorted((m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])):
+        score = cloudfoundry_score(defs, rel)
+        why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
+        out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
     defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")

@@ -318,7 +318,8 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
                 if inner is not None:
                     included.append(other)
                     for name, service in inner.services.items():
-                        services.setdefault(name, service)
+                        # The including file may amend an included service (compose merges them).
+                        services[name] = merge_service(service, services[name]) if name in services else service
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     active = project_env.get("COMPOSE_PROFILES")
     profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()

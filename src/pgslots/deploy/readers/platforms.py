@@ -13,8 +13,10 @@ import fnmatch
 import json
 import re
 
+import yaml
+
 from pgslots.deploy.readers import RepoFiles
-from pgslots.deploy.readers.yamlfile import line_of, load_file
+from pgslots.deploy.readers.yamlfile import line_of, load_all, load_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +94,15 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
 def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     """A Render blueprint (render.yaml): each service with a `startCommand` (web, worker,
     private service, cron job), its `numInstances` and literal `envVars`."""
-    docs = load_file(repo, rel)
+    text = repo.text(rel) or ""
+    if "{{" in text:
+        # A project template's blueprint (`name: {{project_name}}`): read with the placeholders as names.
+        try:
+            docs = load_all(re.sub(r"\{\{\s*([\w.]+)\s*\}\}", "\u27e6\\1\u27e7", text))
+        except yaml.YAMLError:
+            docs = None
+    else:
+        docs = load_file(repo, rel)
     data = docs[0] if docs else None
     services = data.get("services") if isinstance(data, dict) else None
     out = []
@@ -103,9 +113,48 @@ def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                     if isinstance(e, dict) and "key" in e and "value" in e)
         count = service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
         schedule = str(service["schedule"]) if service.get("type") == "cron" and service.get("schedule") else None
-        out.append(ProcessDef(str(service.get("name") or service.get("type") or "web"), service["startCommand"], rel,
+        def restore(value: str) -> str:
+            return value.replace("\u27e6", "{{").replace("\u27e7", "}}")
+        out.append(ProcessDef(restore(str(service.get("name") or service.get("type") or "web")), restore(service["startCommand"]), rel,
                               line_of(service, "startCommand") or 1, count, env, schedule=schedule))
     return out
+
+
+def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """A Cloud Foundry manifest (`applications:`): each app's `command` (or its `processes:`),
+    `instances` and literal `env`."""
+    text = repo.text(rel) or ""
+    if "applications:" not in text:
+        return []
+    docs = load_file(repo, rel)
+    data = docs[0] if docs else None
+    apps = data.get("applications") if isinstance(data, dict) else None
+    out = []
+    for app in apps if isinstance(apps, list) else []:
+        if not isinstance(app, dict) or not app.get("name"):
+            continue
+        env = app.get("env") if isinstance(app.get("env"), dict) else {}
+        pairs = tuple((str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool)))
+        processes = [p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")]
+        entries = [(f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p) for p in processes] or (
+            [(str(app["name"]), app["command"], app.get("instances"), app)] if isinstance(app.get("command"), str) else [])
+        for name, command, instances, holder in entries:
+            count = instances if isinstance(instances, int) else None
+            out.append(ProcessDef(name, str(command), rel, line_of(holder, "command") or 1, count, pairs))
+    return out
+
+
+def cloudfoundry_score(defs: list[ProcessDef], rel: str) -> int:
+    """How production a Cloud Foundry manifest looks: IS_PRODUCTION set, a production name."""
+    score = 0
+    if any(k.upper() in ("IS_PRODUCTION", "PRODUCTION") and v.lower() in ("true", "1", "yes") for d in defs for k, v in d.env):
+        score += 20
+    words = set(re.split(r"[^a-z0-9]+", rel.rsplit("/", 1)[-1].lower())) | {w for d in defs for w in re.split(r"[^a-z0-9]+", d.name.lower())}
+    if words & {"production", "prod", "stable", "live"}:
+        score += 10
+    if words & {"sandbox", "staging", "stage", "dev", "development", "test", "template", "example", "migrate"}:
+        score -= 10
+    return score
 
 
 def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None) -> list[ProcessDef]:
