@@ -697,6 +697,9 @@ def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
     web = {g.name: g for g in topology.groups}["web"]
     assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "2 * cpus + 1", 3)
     assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}["web"].demand.worst == 9
+    from pgslots.deploy.readers.cpus import shell_formula
+
+    assert shell_formula("${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}", lambda name: None) == "2 * cpus"
 
 
 def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
