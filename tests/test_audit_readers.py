@@ -697,6 +697,9 @@ def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
     web = {g.name: g for g in topology.groups}["web"]
     assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "2 * cpus + 1", 3)
     assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}["web"].demand.worst == 9
+    from pgslots.deploy.readers.cpus import shell_formula
+
+    assert shell_formula("${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}", lambda name: None) == "2 * cpus"
 
 
 def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
@@ -736,3 +739,18 @@ def test_an_entry_script_that_only_sets_up_and_hands_over_nothing_is_a_job(tmp_p
     found = groups(root)
     assert (found["init"].concurrency_model, found["init"].demand.worst) == ("job", 1)
     assert (found["queue"].concurrency_model, found["queue"].processes.formula) == ("prefork", "cpus + 2")  # django-q
+
+
+def test_compound_tests_option_variables_and_a_benchmark_manage_py(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "benchmarks/bench/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+        "benchmarks/bench/mysite/__init__.py": "",
+        "benchmarks/bench/mysite/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}\n",
+        "worker.sh": "#!/bin/env bash\nPOOL=${POOL:-prefork}\nif [ \"$POOL\" == \"gevent\" ] || [ \"$POOL\" == \"prefork\" ]; then\n"
+                     "    SCALING=\"--autoscale=3,2\"\nelse\n    SCALING=\"--concurrency=9\"\nfi\nexec celery -A proj worker --pool=$POOL $SCALING\n",
+        "Procfile": "worker: ./worker.sh\n",
+    })
+    topology = run_audit(root).topology
+    assert topology.settings_module == "proj.settings"
+    assert {g.name: g for g in topology.groups}["worker"].processes.value == 3

@@ -465,7 +465,7 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
         match = _BARE_VARIABLE.match(word)
         found = env.get(match["braced"] or match["plain"]) if match else None
         expanded = expand(word, env).value if match else None
-        if expanded is not None and len(split_words(expanded)) != 1:
+        if expanded is not None and (len(split_words(expanded)) != 1 or expanded.startswith("-")):  # `$SCALING` = "--autoscale=2,2"
             # Split the value as written when the script built it from other variables, so the
             # options still cite where each of those was set.
             argv.extend(split_words(found.template if found is not None and found.template else expanded))

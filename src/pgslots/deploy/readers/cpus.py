@@ -133,6 +133,10 @@ def shell_formula(raw: str, value_of: Callable[[str], str | None]) -> str | None
     """`$((2*$(nproc)+1))` -> "2 * cpus + 1": shell arithmetic over the CPU count (`nproc`,
     `getconf _NPROCESSORS_ONLN`), with `$VAR`s whose values are known numbers; None otherwise."""
     text = raw.strip().strip("\"'")
+    default = re.fullmatch(r"\$\{([A-Za-z_]\w*):?-(.*)\}", text, re.DOTALL)
+    if default:
+        # `${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}`: the default, when the variable is unset
+        return shell_formula(default[2], value_of) if value_of(default[1]) is None else None
     if not (text.startswith("$((") and text.endswith("))")):
         return "cpus" if _SHELL_CPUS.fullmatch(text) else None
     body = _SHELL_CPUS.sub(" cpu_count() ", text[3:-2])

@@ -51,6 +51,14 @@ def declared_modules(repo: RepoFiles) -> list[tuple[str, Evidence]]:
     return found
 
 
+_ASIDE = re.compile(r"(^|/)(benchmarks?|examples?|samples?|demos?|docs?|tests?|testing|fixtures|sandbox|contrib)/")
+
+
+def _aside(evidence: Evidence | None) -> bool:
+    """An entry point in a folder beside the project (a benchmark or example app), not its own."""
+    return bool(evidence and _ASIDE.search(evidence.path))
+
+
 def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) -> SettingsChoice | None:
     """The production settings module, from the processes' environments, then the code."""
     candidates: list[tuple[int, int, str, str, Evidence | None]] = []  # (score, source rank, module, why, ev)
@@ -60,7 +68,9 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
             candidates.append((settings_score(item.value), 2, item.value, f"DJANGO_SETTINGS_MODULE at {item.evidence.location()}", item.evidence))
     for module, evidence in declared_modules(repo):
         candidates.append((settings_score(module), 1, module, f"the default in {evidence.location()}", evidence))
-    ranked = sorted(candidates, key=lambda c: (-c[0], -c[1]))
+    # Among equals, the project's own entry points (a root manage.py) over ones in benchmarks,
+    # examples, docs or tests folders, then the shallowest.
+    ranked = sorted(candidates, key=lambda c: (-c[0], -c[1], _aside(c[4]), c[4].path.count("/") if c[4] else 0))
     rejected = sorted({c[2] for c in ranked if c[0] < 0})
     for score, _, module, why, evidence in ranked:
         path = resolver.find(module)

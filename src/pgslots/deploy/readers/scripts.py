@@ -396,6 +396,16 @@ def _test(condition: str | None, env: Env) -> bool | None:
     branch) against the environment; None when the test is anything else or a value unknown."""
     if not condition:
         return None
+    for joiner, combine in ((" || ", any), (" && ", all)):
+        if joiner in condition and not condition.startswith("! "):
+            # `[ "$P" == gevent ] || [ "$P" == prefork ]`: three-valued, unknown only if it matters
+            verdicts = [_test(part.strip(), env) for part in condition.split(joiner)]
+            decided = [v for v in verdicts if v is not None]
+            if combine is any and any(decided):
+                return True
+            if combine is all and decided and not all(decided):
+                return False
+            return None if len(decided) < len(verdicts) else combine(decided)
     negated = condition.startswith("! ")
     match = _TEST.match(condition[2:] if negated else condition)
     if match is None:
