@@ -277,8 +277,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
         [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
-        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         [c for c in strict if c not in named],
+        # A native install (systemd units, supervisord programs on the host) after a compose deployment.
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
         # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
@@ -389,7 +390,7 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
         out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
+    defs = [d for rel in repo.paths if rel.endswith(".service") and _installed_unit(repo, rel) for d in read_systemd(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
@@ -398,6 +399,19 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         specs = simple_specs(defs, base_env, "s6-overlay")
         out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
     return out
+
+
+def _installed_unit(repo, rel: str) -> bool:
+    """A YunoHost package installs `conf/systemd.service` (ynh_config_add_systemd's default) or
+    the templates its scripts name (`--template=other.service`); other unit files are stale."""
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    package = folder.rsplit("/", 1)[0] if "/" in folder else ""
+    prefix = package + "/" if package else ""
+    if not (repo.has(prefix + "manifest.toml") and repo.has(prefix + "scripts/install")):
+        return True
+    name = rel.rsplit("/", 1)[-1]
+    scripts = " ".join(repo.text(p) or "" for p in repo.paths if p.startswith(prefix + "scripts/"))
+    return name == "systemd.service" or f"--template={name}" in scripts or f"--template=\"{name}\"" in scripts
 
 
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
