@@ -252,6 +252,11 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     units: list[Unit] = []
     base_env = project_env(s, notes)
     candidates = compose_candidates(s)
+    # A file another compose file includes or extends is part of that one, not a deployment of its own.
+    parts = {path: c.path for c in s.composes for path in c.included + c.extended}
+    for candidate in [c for c in candidates if len(c.paths) == 1 and c.paths[0] in parts]:
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, f"part of {parts[candidate.paths[0]]} (include/extends)"))
+    candidates = [c for c in candidates if not (len(c.paths) == 1 and c.paths[0] in parts)]
     for candidate in candidates:
         candidate.development = development_reasons(s, candidate.compose)
         candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]

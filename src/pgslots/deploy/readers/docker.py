@@ -274,6 +274,7 @@ class ComposeFile:
     overlays: tuple[str, ...] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
     profiles_line: int | None = None
     notes: list[str] = dataclasses.field(default_factory=list)  # how it was read (the `.env` example used for interpolation)
+    extended: tuple[str, ...] = ()  # files whose services `extends: {file: ...}` reads
 
 
 _COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
@@ -323,7 +324,9 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     active = project_env.get("COMPOSE_PROFILES")
     profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()
-    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes)
+    extended = tuple(sorted({join(folder, str(body["extends"]["file"])) for body in (services_node or {}).values()
+                             if isinstance(body, dict) and isinstance(body.get("extends"), dict) and body["extends"].get("file")}))
+    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes, extended)
 
 
 def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str, Service], project_env: Env, depth: int) -> Service:
