@@ -754,3 +754,14 @@ def test_compound_tests_option_variables_and_a_benchmark_manage_py(tmp_path: Pat
     topology = run_audit(root).topology
     assert topology.settings_module == "proj.settings"
     assert {g.name: g for g in topology.groups}["worker"].processes.value == 3
+
+
+def test_a_manage_equivalent_in_a_loop_is_a_periodic_job(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "proj/__main__.py": "import sys\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n",
+        "cron.sh": "#!/bin/bash\nwhile [ true ]; do\n    uv run python -m proj run_periodic\n    sleep 60\ndone\n",
+        "Procfile": "cron: bash cron.sh\n",
+    })
+    cron = groups(root)["cron"]
+    assert (cron.concurrency_model, cron.demand.steady, cron.demand.worst) == ("job", 0, 1)

@@ -28,7 +28,7 @@ from pgslots.deploy.readers.commands import (
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
 from pgslots.deploy.readers.platforms import ProcessDef, read_procfile, read_s6_services, read_supervisord
-from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
+from pgslots.deploy.readers.scripts import apply_assignments, hand_over, long_running, read_script
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -165,7 +165,10 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
         return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
     if launch is not None and launch.program == "other" and words and not holds_no_database(launch.argv):
-        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+        launch, env, where, periodic = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+        if periodic and not spec.oneshot:
+            # `while true; do manage.py run_periodic; sleep 60; done`: a one-shot command run again and again
+            spec = dataclasses.replace(spec, oneshot="cron")
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
@@ -186,7 +189,7 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     path = locate(s, target, spec)
     script = read_script(s.repo, path) if path else None
     if script is None:
-        return None, env, where
+        return None, env, where, False
     arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
     if script.hands_over and arg in script.functions:
         # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
@@ -205,7 +208,7 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
-        return chosen.launch, env, where  # reported as a program pgslots does not model
+        return chosen.launch, env, where, False  # reported as a program pgslots does not model
     if companions is not None:
         companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
                           for item in servers if item.background and item is not chosen)
@@ -213,8 +216,9 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
     if chosen is None:
-        return None, env, where
+        return None, env, where, False
     where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
-    return chosen.launch, env, where
+    periodic = chosen.looped and chosen.launch.program == "manage" and not long_running(chosen.launch)
+    return chosen.launch, env, where, periodic
 
 

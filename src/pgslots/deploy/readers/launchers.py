@@ -104,3 +104,20 @@ def _key_line(text: str, key: str) -> int | None:
         if pattern.match(line):
             return number
     return None
+
+
+def manage_equivalent(program: list[str], repo: RepoFiles) -> bool:
+    """`python -m ephios run_periodic`, `weblate migrate`: the project's own entry point that
+    runs Django's `execute_from_command_line` (a manage.py under another name), so its first
+    argument is a management command."""
+    if not program:
+        return False
+    head = program[0].rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", head):
+        return False
+    files = [p for p in repo.paths if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")]
+    script = console_scripts(repo).get(head)
+    if script is not None:
+        module = script[2].split(":", 1)[0].replace(".", "/")
+        files += [p for p in repo.paths if p.endswith((f"{module}.py", f"{module}/__init__.py"))]
+    return any("execute_from_command_line" in (repo.text(path) or "") for path in files[:4])

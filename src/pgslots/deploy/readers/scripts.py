@@ -21,10 +21,12 @@ from pgslots.deploy.readers.commands import (
     expand,
     first_command,
     launch_from_words,
+    parse_launch,
     split_words,
     unwrap,
 )
 from pgslots.deploy.readers.cpus import shell_formula
+from pgslots.deploy.readers.launchers import manage_equivalent
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -69,6 +71,7 @@ class ScriptLaunch:
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
     guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
     execs: bool = False  # `exec ...`: the script ends here, the program replaces it
+    looped: bool = False  # inside a `while`/`for` loop: run again and again (`while true; do manage.py x; sleep 60; done`)
 
 
 def _set_up_step(item: ScriptLaunch) -> bool:
@@ -218,7 +221,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             scope = functions[name] = _Scope([], [], name)
             body = (header["body"] or "").strip()
             if body.endswith("}"):  # `start() { exec gunicorn app.wsgi; }`
-                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls)
+                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls, repo)
                 scope = main
             continue
         if scope is not main and line in ("{",):
@@ -267,7 +270,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
-        _read_line(line, number, scope, main, functions, calls)
+        _read_line(line, number, scope, main, functions, calls, repo)
         if scope is main and line.strip() and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main)):
             hands_over = True
         if ends_pattern and frames:
@@ -303,7 +306,7 @@ def _runs_argument_variable(line: str, scope: _Scope) -> bool:
 
 
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
-               calls: list[tuple[str, int]]) -> None:
+               calls: list[tuple[str, int]], repo: RepoFiles | None = None) -> None:
     if is_handover(line):
         return
     guard = scope.guard()
@@ -325,11 +328,14 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
         # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
         launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
                        if candidate.program != "other"), launch)
+    if launch.program == "other" and repo is not None and manage_equivalent(unwrap(first_command(words))[0], repo):
+        launch = dataclasses.replace(parse_launch(["manage.py", *unwrap(first_command(words))[0][1:]]), inline_env=launch.inline_env)
     if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
         _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
     elif launch.program != "other":
         execs = words[0] == "exec"
-        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs))
+        looped = any(frame[0] == "loop" for frame in scope.frames)
+        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped))
         if scope is not main:
             main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
     elif guard and words[0] == "exec":
@@ -522,7 +528,7 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
             break
         arg = rest[0] if rest else None
         if script.hands_over and not rest and script.launches and all(
-                item.launch.program == "manage" and not item.background and not _long_running(item.launch) for item in script.launches):
+                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in script.launches):
             return HandOver(argv, env, notes, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
@@ -531,10 +537,11 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
     return HandOver(argv, env, notes)
 
 
-_LONG_RUNNING = re.compile(r"worker|cluster|^run|listen|consume|serve|daemon|schedul|loop|watch|process_tasks|huey")
+_LONG_RUNNING = re.compile(r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
+                           r"daemon|scheduler|loop|watch|process_tasks|huey")
 
 
-def _long_running(launch: Launch) -> bool:
+def long_running(launch: Launch) -> bool:
     """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
     return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
         and launch.positionals[0] not in ONE_SHOT_COMMANDS
