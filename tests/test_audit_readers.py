@@ -765,3 +765,19 @@ def test_a_manage_equivalent_in_a_loop_is_a_periodic_job(tmp_path: Path) -> None
     })
     cron = groups(root)["cron"]
     assert (cron.concurrency_model, cron.demand.steady, cron.demand.worst) == ("job", 0, 1)
+
+
+def test_a_make_target_runs_its_recipe(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "Makefile": "CELERY = celery -A proj worker --concurrency=3\nNUM_PROCS ?= 2\n\nserver: NUM_THREADS:=5\nserver: collectstatic\n"
+                    "\tcd proj/ && gunicorn proj.wsgi --workers=${NUM_PROCS} --threads=${NUM_THREADS} || sleep infinity\n\n"
+                    "workers:\n\t$(CELERY)\n\ncollectstatic:\n\tpython manage.py collectstatic --noinput\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"make\", \"server\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n"
+                              "  worker:\n    build: .\n    entrypoint: make workers\n",
+    })
+    found = groups(root)
+    assert (found["web"].processes.value, found["web"].per_process.value) == (2, 5)
+    assert "Makefile:6" in {e.location() for e in found["web"].evidence}
+    assert found["worker"].processes.value == 3
