@@ -21,6 +21,7 @@ import dataclasses
 import re
 
 from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
     POSTGRES_IMAGES,
     ProcessSpec,
     Scan,
@@ -36,6 +37,7 @@ from pgslots.deploy.discovery import (
 )
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
+from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.platforms import (
@@ -50,6 +52,7 @@ from pgslots.deploy.readers.platforms import (
     read_systemd,
 )
 from pgslots.errors import InputError
+from pgslots.evidence import Evidence
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -277,8 +280,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
         [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
-        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         [c for c in strict if c not in named],
+        # A native install (systemd units, supervisord programs on the host) after a compose deployment.
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
         # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
@@ -338,6 +342,13 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
                else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
         units.append(dataclasses.replace(unit, kept=False, why=why))
+    if kept:
+        backups = cron_backups(s, base_env)
+        if backups:
+            units.append(Unit("crontab", "cron", tuple(sorted({sp.source.path for sp in backups})), True,
+                              "cron entries that dump the database (pg_dump): clients of the same server",
+                              groups=tuple(sp.name for sp in backups)))
+            kept.append(("crontab", backups))
     specs = _rename_shared(kept)
     compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
     if base_env.sources and compose is None:
@@ -389,7 +400,7 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
         out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
+    defs = [d for rel in repo.paths if rel.endswith(".service") and _installed_unit(repo, rel) for d in read_systemd(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
@@ -398,6 +409,38 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         specs = simple_specs(defs, base_env, "s6-overlay")
         out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
     return out
+
+
+CRON_FILES = re.compile(r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$")
+
+
+def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:
+    """Crontab lines that run pg_dump (a nightly backup): each holds one connection while it runs."""
+    out: list[ProcessSpec] = []
+    for rel in s.repo.paths:
+        if not CRON_FILES.search(rel):
+            continue
+        for number, line in enumerate(s.repo.lines(rel), 1):
+            if line.lstrip().startswith("#") or not BACKUP_PROGRAMS.search(" " + line):
+                continue
+            where = Evidence(rel, number, s.repo.quote(rel, number))
+            name = "pg_dump" if not out else f"pg_dump-{len(out) + 1}"
+            out.append(ProcessSpec(name, split_words(line.strip()), base_env, where, Quantity(1), Quantity(1),
+                                   client="backup", command_at=where, unit="crontab"))
+    return out
+
+
+def _installed_unit(repo, rel: str) -> bool:
+    """A YunoHost package installs `conf/systemd.service` (ynh_config_add_systemd's default) or
+    the templates its scripts name (`--template=other.service`); other unit files are stale."""
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    package = folder.rsplit("/", 1)[0] if "/" in folder else ""
+    prefix = package + "/" if package else ""
+    if not (repo.has(prefix + "manifest.toml") and repo.has(prefix + "scripts/install")):
+        return True
+    name = rel.rsplit("/", 1)[-1]
+    scripts = " ".join(repo.text(p) or "" for p in repo.paths if p.startswith(prefix + "scripts/"))
+    return name == "systemd.service" or f"--template={name}" in scripts or f"--template=\"{name}\"" in scripts
 
 
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
