@@ -30,6 +30,9 @@ def test_wrappers_and_shell_forms_reach_the_real_server() -> None:
         "poetry run celery -A proj worker --concurrency=${CELERY_CONCURRENCY:-4} -P gevent": ("celery-worker", "concurrency"),
         "ddtrace-run python -m uvicorn proj.asgi:application --workers 2 --limit-concurrency 30": ("uvicorn", "limit_concurrency"),
         "gosu app uwsgi --ini uwsgi.ini --processes 4 --threads 2": ("uwsgi", "threads"),
+        # s6-overlay run scripts (execline): s6-notifyoncheck options, `cd DIR prog`, s6-setuidgid USER
+        'exec s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" cd /app s6-setuidgid abc gunicorn a.wsgi --threads=4':
+            ("gunicorn", "threads"),
     }
     for text, (program, option) in cases.items():
         launch = launch_from_text(text)
