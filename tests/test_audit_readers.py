@@ -30,6 +30,9 @@ def test_wrappers_and_shell_forms_reach_the_real_server() -> None:
         "poetry run celery -A proj worker --concurrency=${CELERY_CONCURRENCY:-4} -P gevent": ("celery-worker", "concurrency"),
         "ddtrace-run python -m uvicorn proj.asgi:application --workers 2 --limit-concurrency 30": ("uvicorn", "limit_concurrency"),
         "gosu app uwsgi --ini uwsgi.ini --processes 4 --threads 2": ("uwsgi", "threads"),
+        # s6-overlay run scripts (execline): s6-notifyoncheck options, `cd DIR prog`, s6-setuidgid USER
+        'exec s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" cd /app s6-setuidgid abc gunicorn a.wsgi --threads=4':
+            ("gunicorn", "threads"),
     }
     for text, (program, option) in cases.items():
         launch = launch_from_text(text)
@@ -765,3 +768,19 @@ def test_a_manage_equivalent_in_a_loop_is_a_periodic_job(tmp_path: Path) -> None
     })
     cron = groups(root)["cron"]
     assert (cron.concurrency_model, cron.demand.steady, cron.demand.worst) == ("job", 0, 1)
+
+
+def test_a_make_target_runs_its_recipe(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "Makefile": "CELERY = celery -A proj worker --concurrency=3\nNUM_PROCS ?= 2\n\nserver: NUM_THREADS:=5\nserver: collectstatic\n"
+                    "\tcd proj/ && gunicorn proj.wsgi --workers=${NUM_PROCS} --threads=${NUM_THREADS} || sleep infinity\n\n"
+                    "workers:\n\t$(CELERY)\n\ncollectstatic:\n\tpython manage.py collectstatic --noinput\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"make\", \"server\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n"
+                              "  worker:\n    build: .\n    entrypoint: make workers\n",
+    })
+    found = groups(root)
+    assert (found["web"].processes.value, found["web"].per_process.value) == (2, 5)
+    assert "Makefile:6" in {e.location() for e in found["web"].evidence}
+    assert found["worker"].processes.value == 3

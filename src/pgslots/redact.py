@@ -138,3 +138,12 @@ def _is_json(text: str) -> bool:
 
 REDACTOR = Redactor()
 """The process-wide redactor the CLI applies to everything it prints or writes."""
+
+REPORT_WORDS = (
+    "development", "production", "staging", "local", "test", "testing", "example", "default", "debug",
+    "django", "postgres", "postgresql", "celery", "worker", "web", "server", "secret", "password", "settings",
+)
+"""Words the report itself is written with. A development compose file's `SECRET_KEY: development`
+is no secret, and scrubbing the word would garble every "for development" in the output; where
+such a value stands under a secret-looking name it is still masked at the source."""
+REDACTOR.publish(*REPORT_WORDS)

@@ -143,6 +143,7 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         passed = hand_over(argv, env, s.repo, lambda word: locate(s, word, spec))
         env = passed.env
         notes = passed.notes
+        evidence.extend(passed.cited)
         program = unwrap(first_command(passed.argv))[0]
         position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
         if position < len(spec.entry_words or []) and spec.entry_at is not None:

@@ -129,12 +129,12 @@ def split_words(text: str) -> list[str]:
 # ----------------------------------------------------------------------------- wrappers
 
 _WRAPPER_NO_ARG = {
-    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit",
+    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit", "with-contenv",
     "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
     # Heroku buildpack wrappers that start a sidecar (pgbouncer, stunnel, nginx) and then run their arguments
     "start-pgbouncer", "start-pgbouncer-stunnel", "start-stunnel", "start-nginx", "start-nginx-solo",
 }
-_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser"}
+_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser", "s6-setuidgid", "s6-envuidgid"}
 _DOCKERIZE_SWITCHES = {"-no-overwrite", "-poll", "-version"}
 _RUNNERS = {("poetry", "run"), ("uv", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"), ("rye", "run")}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -165,6 +165,17 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                 words = words[1:]
             if head == "nice" and words and words[0] == "-n":
                 words = words[2:]
+        elif head == "s6-notifyoncheck":
+            # `s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" prog...`: options, then the program
+            words = words[1:]
+            while words and words[0].startswith("-") and words[0] != "--":
+                words = words[1:] if words[0] in ("-d",) or len(words[0]) > 2 else words[2:]
+        elif head == "cd" and len(words) > 2 and words[2] not in ("&&", ";", "||"):
+            words = words[2:]  # execline's `cd DIR prog...` runs prog in DIR
+        elif head == "fdmove" and len(words) > 3:
+            words = words[1:]
+            words = words[1:] if words[0] == "-c" else words
+            words = words[2:]  # `fdmove -c 2 1 prog...`
         elif head == "dockerize":
             # `dockerize -wait tcp://db:5432 -timeout 120s CMD ...`: waits, then execs CMD.
             words = words[1:]

@@ -27,6 +27,7 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.cpus import shell_formula
 from pgslots.deploy.readers.launchers import manage_equivalent
+from pgslots.deploy.readers.makefile import make_command
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -501,6 +502,7 @@ class HandOver:
     argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
     env: Env
     notes: list[str]
+    cited: list[Evidence] = dataclasses.field(default_factory=list)  # where a launcher's command was read (a Makefile recipe)
     exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
 
 
@@ -511,10 +513,19 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
     exported. Stops at a program pgslots models, at a script that dispatches on "$1" or runs
     its own program (read later by the caller with its argument), or at anything unknown."""
     notes: list[str] = []
+    cited: list[Evidence] = []
     for _ in range(6):
         program, _ = unwrap(first_command(argv))
         if not program or classify(program) != "other":
             break
+        recipe = _make_recipe(program, repo, locate)
+        if recipe is not None:
+            # `make altprodserver`: the target's recipe is the command
+            command, where = recipe
+            notes.append(f"`{' '.join(program)[:40]}` runs the recipe at {where.location()}")
+            cited.append(where)
+            argv = split_words(command)
+            continue
         path = locate(program[0])
         script = read_script(repo, path) if path else None
         rest = program[1:]
@@ -529,12 +540,32 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
         arg = rest[0] if rest else None
         if script.hands_over and not rest and script.launches and all(
                 item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in script.launches):
-            return HandOver(argv, env, notes, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
+            return HandOver(argv, env, notes, cited, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
         env = apply_assignments(script, env, repo, arg)
         argv = rest
-    return HandOver(argv, env, notes)
+    return HandOver(argv, env, notes, cited)
+
+
+def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> tuple[str, Evidence] | None:
+    """`make [-C dir] [-f file] TARGET`: the command of TARGET's recipe and its line."""
+    if program[0].rsplit("/", 1)[-1] not in ("make", "gmake"):
+        return None
+    words, folder, makefile, target = program[1:], "", "Makefile", None
+    while words:
+        word = words.pop(0)
+        if word in ("-C", "--directory") and words:
+            folder = words.pop(0)
+        elif word in ("-f", "--file", "--makefile") and words:
+            makefile = words.pop(0)
+        elif not word.startswith("-") and "=" not in word and target is None:
+            target = word
+    path = locate(f"{folder.rstrip('/')}/{makefile}" if folder else makefile)
+    found = make_command(repo, path, target) if path and target else None
+    if found is None:
+        return None
+    return found[0], Evidence(path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}")
 
 
 _LONG_RUNNING = re.compile(r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
