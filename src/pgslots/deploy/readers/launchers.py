@@ -56,7 +56,16 @@ def find_launcher(argv: list[str], repo: RepoFiles, locate: Callable[[str], str 
 
 
 def console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, str]]:
-    """name -> (declaring file, line, `module:function`) over pyproject.toml, setup.cfg and setup.py."""
+    """name -> (declaring file, line, `module:function`) over pyproject.toml, setup.cfg and setup.py
+    (read once per repository: every line of every start script asks)."""
+    cached = getattr(repo, "_console_scripts", None)
+    if cached is None:
+        cached = _read_console_scripts(repo)
+        repo._console_scripts = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _read_console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, str]]:
     found: dict[str, tuple[str, int | None, str]] = {}
     for rel in repo.named("pyproject.toml"):
         text = repo.text(rel) or ""
