@@ -48,9 +48,12 @@ from output would rewrite every `true` in a document."""
 
 
 def is_plain_value(value: str) -> bool:
-    """A boolean, null or number written as text (a number of up to 6 digits: longer ones may be PINs)."""
+    """A boolean, null or small number written as text (`true`, `none`, `8`, `600`); a longer
+    number under a secret-looking name may be a PIN or a weak password, and stays masked."""
     text = value.strip()
-    return bool(_NOT_SECRET.fullmatch(text)) and len(text.lstrip("+-").split(".")[0]) <= 6
+    if not _NOT_SECRET.fullmatch(text):
+        return False
+    return not text.lstrip("+-")[:1].isdigit() or len(text.lstrip("+-").split(".")[0]) <= 3
 
 
 def redact_value(name: str, value: str) -> str:
