@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 import pgslots.cli.audit  # noqa: F401 - registers the command
+import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.deploy.model import Topology
 from pgslots.serde import from_jsonable, to_jsonable
@@ -276,3 +277,17 @@ def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path:
     messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
     assert messages and all("no compose service" not in m for m in messages)
     assert "docker-compose.yml" in messages[0]
+
+
+def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None:
+    # The write-up's events against a deployment whose only group cannot be modelled: the join
+    # says "unknown", and neither "the budget explains it" nor "unexplained exhaustion".
+    events = sorted((Path(__file__).parent / "fixtures" / "newrelic").iterdir())[0]
+    result = runner.invoke(app, ["diagnose", "--repo", str(REPOS / "image_only_app"), "--events", str(events),
+                                 "--format", "json", "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["capacity"]["worst"] is None and report["capacity"]["worst_bound"] == "unknown"
+    assert not report["capacity"]["worst_unbounded"]
+    codes = {f["code"] for f in report["findings"]}
+    assert "PGS026" in codes and not codes & {"PGS404", "PGS405"}
