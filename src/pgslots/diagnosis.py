@@ -125,6 +125,7 @@ class Capacity:
     worst: int | None = None
     worst_unbounded: bool = False
     demand_basis: str = ""
+    worst_bound: str = "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
     observed_peak: int | None = None
     observed_basis: str = ""
 
@@ -136,10 +137,11 @@ class GroupBudget:
     group: str
     kind: str
     server_model: str
-    steady: int
-    worst: int | None  # None = unbounded
+    steady: int | None  # None: a group the audit cannot model
+    worst: int | None  # None: see bound
     formula: str
     conn_max_age: str  # as configured: "0", "60", "None (unlimited)", "pool 2..4"
+    bound: str = "number"  # "unbounded" or "unknown" when worst is None
 
 
 @dataclasses.dataclass(frozen=True)
