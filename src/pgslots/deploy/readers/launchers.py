@@ -124,9 +124,11 @@ def manage_equivalent(program: list[str], repo: RepoFiles) -> bool:
     head = program[0].rsplit("/", 1)[-1]
     if not re.fullmatch(r"[A-Za-z_][\w-]*", head):
         return False
-    files = [p for p in repo.paths if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")]
+    # through the name index, not a walk of every path: this is asked for every line of every script
+    files = [p for p in repo.named("__main__.py") if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")]
     script = console_scripts(repo).get(head)
     if script is not None:
         module = script[2].split(":", 1)[0].replace(".", "/")
-        files += [p for p in repo.paths if p.endswith((f"{module}.py", f"{module}/__init__.py"))]
+        last = module.rsplit("/", 1)[-1]
+        files += [p for p in repo.named(f"{last}.py", "__init__.py") if p.endswith((f"{module}.py", f"{module}/__init__.py"))]
     return any("execute_from_command_line" in (repo.text(path) or "") for path in files[:4])

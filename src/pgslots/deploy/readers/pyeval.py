@@ -414,7 +414,7 @@ class Evaluator:
             values = list(items.value)
         jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
         if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.iter) or ""
+            source = ast.unparse(node.iter)  # not get_source_segment: it splits the whole file on each call
             self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
             return
         for item in values:
@@ -425,7 +425,7 @@ class Evaluator:
         test = self.expr(node.test, ns)
         truth = truthy(test)
         if truth is None:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.test) or ""
+            source = ast.unparse(node.test)  # not get_source_segment: it splits the whole file on each call
             truth = not _NON_PRODUCTION_CONDITION.search(source)
             self.notes.append(
                 f"{self.path}:{node.lineno}: `if {source[:60]}` cannot be decided statically; "

@@ -199,6 +199,17 @@ class _Scope:
 
 
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
+    """The script, read once per repository (every process that runs it asks again)."""
+    cache = getattr(repo, "_scripts", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(repo, "_scripts", cache)
+    if rel not in cache:
+        cache[rel] = _read_script(repo, rel)
+    return cache[rel]
+
+
+def _read_script(repo: RepoFiles, rel: str) -> Script | None:
     """Assignments, launches and calls of a shell script. Entrypoints that dispatch on their
     first argument (`if [[ "$1" == "worker" ]]`, `case "$1" in worker) ...`) have each launch
     and assignment tagged with the argument values that reach it (`guard`). A shell function's
