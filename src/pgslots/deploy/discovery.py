@@ -614,7 +614,7 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
     specs = []
     for item in defs:
         env = base_env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
-        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"numprocs={item.count}"),)) if item.count else Quantity(1)
+        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),)) if item.count else Quantity(1)
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,

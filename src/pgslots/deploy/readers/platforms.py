@@ -76,8 +76,9 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     out = []
     lines = text.splitlines()
     scripts = data.get("scripts") if isinstance(data, dict) and isinstance(data.get("scripts"), dict) else {}
+    # Dokku runs its predeploy/postdeploy hooks at every deploy; Heroku's top-level `postdeploy`
+    # runs once when a review app is created, not in production.
     hooks = dict(scripts.get("dokku") or {}) if isinstance(scripts.get("dokku"), dict) else {}
-    hooks.update({k: v for k, v in scripts.items() if k in ("postdeploy", "predeploy") and isinstance(v, str)})
     for name, command in hooks.items():
         if isinstance(command, str) and name in ("predeploy", "postdeploy"):
             number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
@@ -88,6 +89,12 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         command = entry["command"]
         number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
         out.append(ProcessDef(f"cron-{index + 1}", command, rel, number, schedule=str(entry.get("schedule", ""))))
+    crons = [d for d in out if d.name.startswith("cron-")]
+    if len(crons) > 1 and len({" ".join(d.command.split()[:3]) for d in crons}) == 1:
+        # The same command at several schedules (`manage.py runjobs hourly|daily|...`): one group
+        # whose runs can overlap, one per entry.
+        first = crons[0]
+        out = [d for d in out if d not in crons] + [dataclasses.replace(first, name="cron", count=len(crons), schedule="cron")]
     return out
 
 
