@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pgslots.deploy import budget
@@ -25,6 +26,8 @@ from pgslots.deploy.model import (
 )
 from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
 from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
+from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
@@ -102,45 +105,13 @@ def build(root: Path, unit: str | None = None) -> Topology:
                 notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
                 continue
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+    rest = _Rest(s, server, settings_for, modelled_images, groups, notes)
     for item in left_out:
-        assert item.launch is not None
-        if holds_no_database(item.launch.argv):
-            notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
-            continue
-        if item.spec.client:
-            groups.extend(_unknown_group(item, server))
-            continue
-        if item.spec.dockerfile is None or not _projects_own(s, item.spec, modelled_images):
-            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
-            continue
-        # The project's own image running a program we cannot read: unknown, not zero.
-        _, aliases = policy_from(settings_for(item.env.process()))
-        groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
+        rest.not_a_server(item)
     for item in unreadable:
-        words = " ".join(item.spec.words or item.spec.entry_words or [])
-        why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
-               else f"no start command found ({item.spec.source.location()})")
-        program = (item.spec.words or item.spec.entry_words or [""])[0].rsplit("/", 1)[-1]
-        if NOT_CLIENTS.search(program):
-            notes.append(f"{item.spec.name}: `{program}` holds no database connection; not counted")
-        elif item.spec.third_party:
-            undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
-        elif _projects_own(s, item.spec, modelled_images):
-            # The project's code with a start pgslots cannot read: unknown, never left out.
-            groups.extend(_groups(item, unknown_shape(item.spec.name, why, item.where), ConnectionPolicy(), [], server))
-        else:
-            notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
+        rest.unreadable(item, undecided)
     for item in undecided:
-        counted = {_image_key(sp.image) for sp in specs if sp.image and any(g.name == sp.name for g in groups)}
-        if item.spec.image and _image_key(item.spec.image) in counted:
-            # Another service runs the same image and is counted: this one is the same program.
-            groups.extend(_unknown_group(item, server))
-            continue
-        if any(g.unit == item.spec.unit for g in groups):
-            notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
-                         "database settings, beside the project's own processes: not counted as a client")
-            continue
-        groups.extend(_unknown_group(item, server))
+        rest.undecided(item, specs)
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
     facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
     if choice is None and not groups:
@@ -173,6 +144,62 @@ def build(root: Path, unit: str | None = None) -> Topology:
         pairs = _pairs(topology)
         topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
     return budget.recompute(topology)
+
+
+@dataclasses.dataclass
+class _Rest:
+    """What becomes of the processes the first pass could not model: an unknown group when they
+    are the project's (or talk to the database), a note when they hold no connection. Never a
+    silent drop."""
+
+    s: Scan
+    server: ServerFacts
+    settings_for: Callable[[Env], SettingsRead | None]
+    modelled_images: set[str]  # Dockerfiles whose containers run the project's Django or Celery
+    groups: list[ProcessGroup]
+    notes: list[str]
+
+    def not_a_server(self, item: Resolved) -> None:
+        """A program was found, but it is not one pgslots models."""
+        assert item.launch is not None
+        if holds_no_database(item.launch.argv):
+            self.notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
+        elif item.spec.client:
+            self.groups.extend(_unknown_group(item, self.server))
+        elif item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images):
+            self.notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+        else:
+            # The project's own image running a program we cannot read: unknown, not zero.
+            _, aliases = policy_from(self.settings_for(item.env.process()))
+            self.groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, self.server))
+
+    def unreadable(self, item: Resolved, undecided: list[Resolved]) -> None:
+        """No program could be read from the start command (or there is none)."""
+        words = " ".join(item.spec.words or item.spec.entry_words or [])
+        why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
+               else f"no start command found ({item.spec.source.location()})")
+        program = (item.spec.words or item.spec.entry_words or [""])[0].rsplit("/", 1)[-1]
+        if NOT_CLIENTS.search(program):
+            self.notes.append(f"{item.spec.name}: `{program}` holds no database connection; not counted")
+        elif item.spec.third_party:
+            undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
+        elif _projects_own(self.s, item.spec, self.modelled_images):
+            # The project's code with a start pgslots cannot read: unknown, never left out.
+            self.groups.extend(_groups(item, unknown_shape(item.spec.name, why, item.where), ConnectionPolicy(), [], self.server))
+        else:
+            self.notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
+
+    def undecided(self, item: Resolved, specs: list[ProcessSpec]) -> None:
+        """An image the repository does not build, with no database settings: counted when it is
+        the image of a counted group, or when nothing else of its unit runs."""
+        counted = {_image_key(sp.image) for sp in specs if sp.image and any(g.name == sp.name for g in self.groups)}
+        if item.spec.image and _image_key(item.spec.image) in counted:
+            self.groups.extend(_unknown_group(item, self.server))  # the same program as a counted group
+        elif any(g.unit == item.spec.unit for g in self.groups):
+            self.notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
+                              "database settings, beside the project's own processes: not counted as a client")
+        else:
+            self.groups.extend(_unknown_group(item, self.server))
 
 
 def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:

@@ -2,17 +2,20 @@
 production, and on which hosts.
 
 A deployment is a set of units, each on an unknown number of hosts: a compose file (with the
-overlays `docker compose -f base -f overlay` merges into it), a set of Kubernetes manifests,
-a Procfile, a set of supervisord programs or systemd units, a Dockerfile's CMD. Every
+overlays `docker compose -f base -f overlay` merges into it), a set of Kubernetes manifests, a
+Procfile (with app.json's cron entries and deploy hooks), a Render blueprint, a Cloud Foundry
+manifest, supervisord programs, systemd units, s6-overlay services, a Dockerfile's CMD. Every
 candidate is listed, kept or dropped, with why:
 
 - a compose deployment is for developers when its content says so (`discovery.development_reasons`);
-- among production compose deployments that run the web server, the best ranked is the
-  deployment and the others are alternatives to it (one per database, one per platform);
+- units that describe the same deployment are alternatives: one is kept, by this order:
+  a production-named compose file, Kubernetes, Procfile/render.yaml/Cloud Foundry, another
+  compose file, a native install (systemd/supervisord on the host), supervisord/s6 copied into
+  an image, a compose file with only weak signs of development, a Dockerfile's CMD, a compose
+  file of images the repository does not build, a development compose file (`--unit` overrides);
 - a production compose file that runs the project's workers without a web server (the write-up's
-  `docker-compose.worker.yml`) is a unit of its own, on hosts of its own: `<unit>.hosts`;
-- then, as before, Kubernetes manifests win over compose, and a Procfile, supervisord, systemd
-  units or a Dockerfile's CMD describe the deployment only when no compose file does.
+  `docker-compose.worker.yml`) is a complement: kept beside the main one, on hosts of its own
+  (`<unit>.hosts`), its shared group names written `name@unit`.
 """
 
 from __future__ import annotations
