@@ -183,7 +183,7 @@ def demo_command(
         text = render.to_json(results, {**meta, **demo.summary_json(results, analysis)}, command="demo")
     else:
         text = demo.story(results, analysis, out)
-    emit(text, output)
+    emit(text, output, fold=fmt is OutputFormat.text)
 
 
 @contextlib.contextmanager
