@@ -27,7 +27,12 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
-from pgslots.deploy.readers.platforms import ProcessDef, read_procfile, read_s6_services, read_supervisord
+from pgslots.deploy.readers.platforms import (
+    ProcessDef,
+    read_procfile,
+    read_s6_services,
+    read_supervisord,
+)
 from pgslots.deploy.readers.scripts import apply_assignments, hand_over, long_running, read_script
 from pgslots.evidence import Evidence, Resolution
 

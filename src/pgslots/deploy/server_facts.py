@@ -8,7 +8,13 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from pgslots.deploy.discovery import BACKUP_PROGRAMS, PGBOUNCER_IMAGES, POSTGRES_IMAGES, Scan, env_files_env
+from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
+    PGBOUNCER_IMAGES,
+    POSTGRES_IMAGES,
+    Scan,
+    env_files_env,
+)
 from pgslots.deploy.model import PgbouncerSetup, Quantity, SlotBudget
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.docker import ComposeFile
