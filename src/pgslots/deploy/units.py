@@ -407,7 +407,8 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
-    defs = read_s6_services(repo)
+    # On its own (not inside a compose container) an s6 service is named as its folder is (svc-app).
+    defs = [dataclasses.replace(d, name=d.path.split("/")[-2]) for d in read_s6_services(repo)]
     if defs:
         specs = simple_specs(defs, base_env, "s6-overlay")
         out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
