@@ -291,3 +291,14 @@ def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None
     assert not report["capacity"]["worst_unbounded"]
     codes = {f["code"] for f in report["findings"]}
     assert "PGS026" in codes and not codes & {"PGS404", "PGS405"}
+
+
+def test_unit_chooses_another_deployment_and_a_wrong_name_lists_them() -> None:
+    data = audit_json(REPOS / "alternative_units", "--unit", "docker-compose")
+    kept = [u["name"] for u in data["topology"]["units"] if u["kept"]]
+    assert kept == ["docker-compose"]
+    worst = {g["name"]: g["demand"]["worst"] for g in data["topology"]["groups"]}
+    assert worst == {"web": 6, "worker": 4}  # the compose file's gunicorn --workers 6, celery -c 4
+    assert data["topology"]["slots"]["max_connections"]["value"] == 100  # its postgres service is the server now
+    bad = runner.invoke(app, ["audit", str(REPOS / "alternative_units"), "--unit", "nope"])
+    assert bad.exit_code == 2 and "Procfile" in bad.output and "docker-compose" in bad.output
