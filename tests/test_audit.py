@@ -302,3 +302,20 @@ def test_unit_chooses_another_deployment_and_a_wrong_name_lists_them() -> None:
     assert data["topology"]["slots"]["max_connections"]["value"] == 100  # its postgres service is the server now
     bad = runner.invoke(app, ["audit", str(REPOS / "alternative_units"), "--unit", "nope"])
     assert bad.exit_code == 2 and "Procfile" in bad.output and "docker-compose" in bad.output
+
+
+def test_a_worker_unit_that_may_run_nowhere_is_an_unknown_at_floor_zero(tmp_path: Path) -> None:
+    # docker-compose.celery.yml runs the project's workers with no web server and says nothing about
+    # where: its own hosts, at floor 0 (it may run on no host), never silently dropped.
+    target = _copy("writeup_worker_hosts", tmp_path)
+    worker = target / "docker-compose.worker.yml"
+    worker.write_text("\n".join(line for line in worker.read_text().splitlines() if not line.startswith("#")) + "\n")
+    worker.rename(target / "docker-compose.celery.yml")
+    data = audit_json(target)
+    unit = next(u for u in data["topology"]["units"] if u["name"] == "docker-compose.celery")
+    assert unit["kept"] and unit["hosts"] == "docker-compose.celery.hosts" and unit["hosts_floor"] == 0
+    hosts = next(u for u in data["topology"]["unknowns"] if u["name"] == "docker-compose.celery.hosts")
+    assert hosts["floor_value"] == 0 and hosts["adds_per_unit"] == 96
+    assert data["topology"]["demand"]["steady"] == 21  # at the floor, the app host only
+    again = audit_json(target, "--assume", "docker-compose.celery.hosts=2")
+    assert again["topology"]["demand"]["steady"] == 21 + 2 * 96

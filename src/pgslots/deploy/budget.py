@@ -227,7 +227,8 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     """Every count the repository could not show, with what one more unit adds at worst."""
     out: list[Unknown] = []
     for group in topology.groups:
-        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0:
+        at_zero = any(q.value is None and q.unknown and q.floor == 0 for q in (group.hosts, group.replicas))
+        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0 and not at_zero:
             continue
         # A count shared by a container's programs is asked about the container.
         owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731
@@ -243,7 +244,13 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
                 elif quantity.unknown.endswith(".cpus"):
                     question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
-                adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
+                if units == 0:
+                    # A unit that may run on no host: what its first host adds.
+                    one = group_demand(dataclasses.replace(group, hosts=Quantity(1)) if quantity is group.hosts
+                                       else dataclasses.replace(group, replicas=Quantity(1)), topology)
+                    adds = one.worst
+                else:
+                    adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
                 out.append(Unknown(quantity.unknown, question, quantity.floor, adds, None, group.demand.bound))
     for gap in topology.django.gaps if topology.django is not None else ():
         if gap.name in topology.assumptions:
