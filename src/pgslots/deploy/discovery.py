@@ -536,11 +536,16 @@ PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.
 SERVER_WORDS = re.compile(r"(^|/)(gunicorn|uvicorn|daphne|hypercorn|granian|uwsgi|celery|manage\.py|waitress-serve)$")
 
 
-def runs_project_code(s: Scan, dockerfile: Dockerfile) -> bool:
-    """An image of the project's Python: a Python base image, the project copied in, or a
-    start command that is a Python server (`CMD gunicorn proj.wsgi`)."""
+def runs_project_code(s: Scan, dockerfile: Dockerfile, depth: int = 0) -> bool:
+    """An image of the project's Python: a Python base image (or a base the repository builds
+    from one), the project copied in, or a start command that is a Python server
+    (`CMD gunicorn proj.wsgi`)."""
     if any("python" in base or "django" in base for base in dockerfile.base_images):
         return True
+    for base in dockerfile.base_images if depth < 3 else []:
+        linked = image_dockerfile(s, base)
+        if linked is not None and linked[0] is not dockerfile and runs_project_code(s, linked[0], depth + 1):
+            return True
     if any(SERVER_WORDS.search(w) for w in (dockerfile.cmd or []) + (dockerfile.entrypoint or [])):
         return True
     return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)

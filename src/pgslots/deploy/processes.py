@@ -14,7 +14,7 @@ import dataclasses
 import re
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import ProcessSpec, Scan
+from pgslots.deploy.discovery import ProcessSpec, Scan, image_dockerfile
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers.commands import (
     PROCFILE_MANAGERS,
@@ -25,6 +25,7 @@ from pgslots.deploy.readers.commands import (
     split_words,
     unwrap,
 )
+from pgslots.deploy.readers.docker import Dockerfile
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
 from pgslots.deploy.readers.platforms import (
@@ -102,10 +103,22 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
     return out
 
 
+def _with_bases(s: Scan, dockerfile: Dockerfile) -> list[Dockerfile]:
+    """The Dockerfile and those of the base images the repository builds (`FROM org/app-base`):
+    a file copied into the base image is in this one too."""
+    chain = [dockerfile]
+    while len(chain) < 4:
+        linked = next((found for base in chain[-1].base_images if (found := image_dockerfile(s, base)) is not None), None)
+        if linked is None or linked[0] in chain:
+            break
+        chain.append(linked[0])
+    return chain
+
+
 def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     """The repository file a command word names inside the image (`/start` -> its source)."""
     repo = s.repo
-    dockerfiles = [spec.dockerfile] if spec.dockerfile else list(s.dockerfiles.values())
+    dockerfiles = _with_bases(s, spec.dockerfile) if spec.dockerfile else list(s.dockerfiles.values())
     for dockerfile in dockerfiles:
         if dockerfile is None:
             continue
