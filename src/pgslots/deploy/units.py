@@ -25,6 +25,7 @@ import re
 
 from pgslots.deploy.discovery import (
     BACKUP_PROGRAMS,
+    BUILD_FILES,
     POSTGRES_IMAGES,
     ProcessSpec,
     Scan,
@@ -40,6 +41,7 @@ from pgslots.deploy.discovery import (
 )
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
+from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
@@ -85,10 +87,14 @@ class ComposeCandidate:
     specs: list[ProcessSpec] = dataclasses.field(default_factory=list)
     web: str = ""  # a service that runs the web server, if any
 
+    invoked: str = ""  # where a script or Makefile runs `docker compose -f ... -f ...` with these files
+    bonus: int = 0  # 30 when that invocation is a production make target (`docker-prod:`), 20 a production line
+
     @property
     def rank(self) -> tuple:
-        """Production names first, then the canonical file name, then a file on its own."""
-        return (-max(compose_score(p) for p in self.paths), stem(self.paths[-1]) not in CANONICAL, len(self.paths), self.paths[0])
+        """Production names (or a production invocation) first, then the canonical file name,
+        then a file on its own."""
+        return (-max(compose_score(p) for p in self.paths) - self.bonus, stem(self.paths[-1]) not in CANONICAL, len(self.paths), self.paths[0])
 
 
 def stem(path: str) -> str:
@@ -114,10 +120,42 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
                                             (base.path, compose.path), []))
             else:
                 out.append(ComposeCandidate(stem(compose.path), compose, (compose.path,), []))
+    out.extend(_invoked_combinations(s, {c.paths for c in out}))
     names = [c.name for c in out]
     for candidate in out:
         if names.count(candidate.name) > 1:  # the same file name in several folders: name it by its path
             candidate.name = "+".join(re.sub(r"\.ya?ml$", "", p) for p in candidate.paths)
+    return out
+
+
+COMPOSE_RUN = re.compile(r"docker[- ]compose((?:\s+(?:-f|--file)[ =]\S+){2,})")
+PRODUCTION_WORDS = re.compile(r"\b(prod|production|live|deploy)\b|[-_](prod|production)\b", re.I)
+
+
+def _invoked_combinations(s: Scan, known: set[tuple[str, ...]]) -> list[ComposeCandidate]:
+    """`docker compose -f a.yml -f b.yml -f c.yml up` in a Makefile or script: the files merged in
+    that order are a deployment (a production one when the target or line says so)."""
+    by_path = {c.path: c for c in s.composes}
+    out: list[ComposeCandidate] = []
+    for rel in s.repo.paths:
+        if not BUILD_FILES.search(rel):
+            continue
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        lines = s.repo.lines(rel)
+        for number, line in enumerate(lines, 1):
+            found = COMPOSE_RUN.search(line)
+            if not found:
+                continue
+            files = tuple(join(folder, f.split("=", 1)[-1] if "=" in f else f) for f in re.findall(r"(?:-f|--file)[ =](\S+)", found[1]))
+            if len(files) < 2 or not all(f in by_path for f in files) or files in known:
+                continue
+            target = next((lines[i].split(":", 1)[0] for i in range(number - 1, -1, -1) if re.match(r"^[\w.-]+:", lines[i])), "")
+            merged = by_path[files[0]]
+            for other in files[1:]:
+                merged = merge_compose(merged, by_path[other])
+            bonus = 30 if PRODUCTION_WORDS.search(target) else 20 if PRODUCTION_WORDS.search(line) else 0
+            out.append(ComposeCandidate("+".join(stem(f) for f in files), merged, files, [], invoked=f"{rel}:{number}", bonus=bonus))
+            known.add(files)
     return out
 
 
@@ -223,7 +261,8 @@ def _choose_compose(s: Scan, production: list[ComposeCandidate], units: list[Uni
     main = next((c for c in production if c.web), production[0])
     notes.extend(n for n in _spec_notes(s, main))
     units.append(Unit(main.name, "compose", main.paths, True,
-                      "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else ""),
+                      "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else "")
+                      + (f"; {main.invoked} runs these files together" if main.invoked else ""),
                       groups=tuple(sp.name for sp in main.specs)))
     decided.add(main.name)
     kept.append((main.name, main.specs))
