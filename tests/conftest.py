@@ -23,6 +23,15 @@ from pgslots.lab.postgres import PgBinaries, TempPostgres, embedded_binaries, sy
 REQUIRE_ALL = os.environ.get("PGSLOTS_REQUIRE_ALL") == "1"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_inherited_terminal_width() -> None:
+    """GNU readline, once pytest has loaded it, exports COLUMNS=80 into the process environment
+    (setenv, not os.environ), and every `pgslots` the tests start would fold its text to it.
+    Tests that want a width pass COLUMNS themselves; the rest see the output as in a pipe."""
+    os.environ["COLUMNS"] = ""
+    del os.environ["COLUMNS"]  # unsetenv: removes the C-level variable too
+
+
 def require(condition: bool, what: str) -> None:
     """Skip when an optional part is missing, or fail under PGSLOTS_REQUIRE_ALL=1."""
     if condition:

@@ -28,7 +28,7 @@ REQUIREMENTS = {"4.2": ("Django==4.2.*", "psycopg[binary]>=3.1")}
 def _pip(*args: str, python: Path | None = None) -> subprocess.CompletedProcess[str]:
     target = ["--python", str(python)] if python else []
     return subprocess.run([sys.executable, "-m", "pip", *target, *args, "--disable-pip-version-check", "-q"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def build_venv(version: str, where: Path) -> Path:
@@ -78,15 +78,23 @@ class Project:
         for name, text in (extra or {}).items():
             (root / "proj" / name).write_text(textwrap.dedent(text))
 
-    def env(self) -> dict[str, str]:
+    @classmethod
+    def existing(cls, root: Path, python: str | Path) -> Project:
+        """A project the test wrote itself (e.g. inside a deployment repository)."""
+        project = cls.__new__(cls)
+        project.root, project.python = root, str(python)
+        return project
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PG"))}
         env["PYTHONPATH"] = str(SRC)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra or {})
         return env
 
-    def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(),
-                              capture_output=True, text=True, timeout=timeout)
+    def manage(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(env),
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def postgres_db(**entries: object) -> str:

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 import pgslots.cli.audit  # noqa: F401 - registers the command
+import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.deploy.model import Topology
 from pgslots.serde import from_jsonable, to_jsonable
@@ -33,10 +34,31 @@ def _value(quantity: dict) -> object:
     return quantity["value"]
 
 
+def _worst(demand: dict) -> object:
+    """A worst case as the oracles write it: a number, "unbounded" or "unknown"."""
+    bound = demand.get("bound", "number" if demand["worst"] is not None else "unbounded")
+    assert (demand["worst"] is None) == (bound != "number"), demand  # the JSON contract
+    return demand["worst"] if bound == "number" else bound
+
+
+def _steady(demand: dict) -> object:
+    return "unknown" if demand["steady"] is None else demand["steady"]
+
+
 @pytest.mark.parametrize("name", FIXTURES)
 def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
     expected = yaml.safe_load((REPOS / name / "expected.yaml").read_text())
-    data = audit_json(REPOS / name)
+    if "refused" in expected:
+        # Input the audit must refuse: one line naming the problem, exit 2, no traceback.
+        refused = runner.invoke(app, ["audit", str(REPOS / name)])
+        lines = [line for line in refused.output.splitlines() if line.strip()]
+        assert refused.exit_code == 2 and len(lines) == 1, refused.output
+        for words in expected["refused"]:
+            assert words in lines[0], (words, lines[0])
+        if "project" not in expected:
+            return
+    project = ["--project", expected["project"]] if "project" in expected else []
+    data = audit_json(REPOS / name, *project)
     topology = data["topology"]
     assert topology["settings_module"] == expected["settings_module"]
     groups = {g["name"]: g for g in topology["groups"]}
@@ -48,11 +70,22 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
         for key in ("processes", "per_process"):
             if key in want:
                 assert _value(got[key]) == want[key], (group_name, key)
-        assert got["demand"]["steady"] == want["steady"], group_name
-        assert (got["demand"]["worst"] if got["demand"]["worst"] is not None else "unbounded") == want["worst"], group_name
+        assert _steady(got["demand"]) == want["steady"], group_name
+        assert _worst(got["demand"]) == want["worst"], group_name
+        if "unit" in want:
+            assert got["unit"] == want["unit"], group_name
     total = topology["demand"]
     assert total["steady"] == expected["total"]["steady"]
-    assert (total["worst"] if total["worst"] is not None else "unbounded") == expected["total"]["worst"]
+    assert _worst(total) == expected["total"]["worst"]
+    if "verdict" in expected:
+        assert data["summary"]["verdict"] == expected["verdict"]
+    for state in ("kept", "dropped"):
+        if state in (expected.get("units") or {}):
+            listed = {u["name"]: u for u in topology["units"] if u["kept"] is (state == "kept")}
+            assert set(listed) == set(expected["units"][state]), (state, sorted(listed))
+            for unit_name, want_unit in (expected["units"][state] or {}).items():
+                for key, value in (want_unit or {}).items():
+                    assert listed[unit_name][key] == value, (unit_name, key, listed[unit_name])
     slots = expected.get("slots", {})
     if "usable" in slots:
         assert (topology["slots"]["usable"] if topology["slots"]["usable"] is not None else "unknown") == slots["usable"]
@@ -69,12 +102,26 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
     for group_name, locations in (expected.get("evidence") or {}).items():
         cited = {f"{e['path']}:{e['line']}" for e in groups[group_name]["evidence"]}
         assert set(locations) <= cited, (group_name, cited)
+    versions = {v["package"]: v for v in topology["versions"]}
+    for package, version in (expected.get("versions") or {}).items():
+        assert versions[package]["version"] == version, package
+    assert not set(expected.get("versions_absent") or ()) & set(versions)
+    for package, location in (expected.get("version_evidence") or {}).items():
+        evidence = versions[package]["evidence"]
+        assert f"{evidence['path']}:{evidence['line']}" == location, package
     if "pgbouncer" in expected:
         for key, value in expected["pgbouncer"].items():
             assert topology["pgbouncer"][key] == value
     proposed = json.dumps(data["remedies"])
     for change in expected.get("never_proposed_changes", []):
         assert change not in proposed, change
+    if "assumed" in expected:
+        # The same audit with counts supplied: every name it printed is accepted.
+        want = expected["assumed"]
+        again = audit_json(REPOS / name, *project, *[arg for item in want["assume"] for arg in ("--assume", item)])
+        assert again["topology"]["demand"]["steady"] == want["total"]["steady"]
+        assert _worst(again["topology"]["demand"]) == want["total"]["worst"]
+        assert again["summary"]["verdict"] == want["verdict"]
 
 
 def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persistence() -> None:
@@ -194,8 +241,8 @@ def test_vendored_and_virtualenv_trees_are_skipped(tmp_path: Path) -> None:
 
 def test_a_path_that_is_not_a_django_project_gives_a_clear_result(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# not django\n")
-    data = audit_json(tmp_path)
-    assert [f["code"] for f in data["findings"]] == ["PGS014", "PGS014"]
+    refused = runner.invoke(app, ["audit", str(tmp_path), "--format", "json"])
+    assert refused.exit_code == 2 and "not a Django deployment" in refused.output and len(refused.output.strip().splitlines()) == 1
     missing = runner.invoke(app, ["audit", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such file" in missing.output
 
@@ -206,7 +253,7 @@ def test_help_has_examples() -> None:
 
 
 def test_readme_example_is_the_real_output() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "commands" / "audit.md").read_text()
     block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[0]
     root = Path(__file__).resolve().parent.parent
     cwd = os.getcwd()
@@ -216,3 +263,59 @@ def test_readme_example_is_the_real_output() -> None:
     finally:
         os.chdir(cwd)
     assert result.stdout.rstrip() == block.rstrip()
+
+
+def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path: Path) -> None:
+    # A compose file whose services are all infrastructure: the finding names the unit and why,
+    # never "no compose service" (issue 10 point 3).
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (tmp_path / "proj" / "settings.py").write_text("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n")
+    (tmp_path / "manage.py").write_text("import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis:7\n  proxy:\n    image: nginx:1.27\n")
+    data = audit_json(tmp_path)
+    messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
+    assert messages and all("no compose service" not in m for m in messages)
+    assert "docker-compose.yml" in messages[0]
+
+
+def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None:
+    # The write-up's events against a deployment whose only group cannot be modelled: the join
+    # says "unknown", and neither "the budget explains it" nor "unexplained exhaustion".
+    events = sorted((Path(__file__).parent / "fixtures" / "newrelic").iterdir())[0]
+    result = runner.invoke(app, ["diagnose", "--repo", str(REPOS / "image_only_app"), "--events", str(events),
+                                 "--format", "json", "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["capacity"]["worst"] is None and report["capacity"]["worst_bound"] == "unknown"
+    assert not report["capacity"]["worst_unbounded"]
+    codes = {f["code"] for f in report["findings"]}
+    assert "PGS026" in codes and not codes & {"PGS404", "PGS405"}
+
+
+def test_unit_chooses_another_deployment_and_a_wrong_name_lists_them() -> None:
+    data = audit_json(REPOS / "alternative_units", "--unit", "docker-compose")
+    kept = [u["name"] for u in data["topology"]["units"] if u["kept"]]
+    assert kept == ["docker-compose"]
+    worst = {g["name"]: g["demand"]["worst"] for g in data["topology"]["groups"]}
+    assert worst == {"web": 6, "worker": 4}  # the compose file's gunicorn --workers 6, celery -c 4
+    assert data["topology"]["slots"]["max_connections"]["value"] == 100  # its postgres service is the server now
+    bad = runner.invoke(app, ["audit", str(REPOS / "alternative_units"), "--unit", "nope"])
+    assert bad.exit_code == 2 and "Procfile" in bad.output and "docker-compose" in bad.output
+
+
+def test_a_worker_unit_that_may_run_nowhere_is_an_unknown_at_floor_zero(tmp_path: Path) -> None:
+    # docker-compose.celery.yml runs the project's workers with no web server and says nothing about
+    # where: its own hosts, at floor 0 (it may run on no host), never silently dropped.
+    target = _copy("writeup_worker_hosts", tmp_path)
+    worker = target / "docker-compose.worker.yml"
+    worker.write_text("\n".join(line for line in worker.read_text().splitlines() if not line.startswith("#")) + "\n")
+    worker.rename(target / "docker-compose.celery.yml")
+    data = audit_json(target)
+    unit = next(u for u in data["topology"]["units"] if u["name"] == "docker-compose.celery")
+    assert unit["kept"] and unit["hosts"] == "docker-compose.celery.hosts" and unit["hosts_floor"] == 0
+    hosts = next(u for u in data["topology"]["unknowns"] if u["name"] == "docker-compose.celery.hosts")
+    assert hosts["floor_value"] == 0 and hosts["adds_per_unit"] == 96
+    assert data["topology"]["demand"]["steady"] == 21  # at the floor, the app host only
+    again = audit_json(target, "--assume", "docker-compose.celery.hosts=2")
+    assert again["topology"]["demand"]["steady"] == 21 + 2 * 96

@@ -90,7 +90,7 @@ def test_probe_json_is_accepted_as_a_record_of_one_moment(incident_json: Path, t
         (("--events", "/nonexistent/x.json", "--assume", "web.hosts"), "expected NAME=VALUE"),
         (("--events", "/nonexistent/x.json", "--assume", "web.hosts=many"), "whole number"),
         (("--watch-record", "/nonexistent/w.jsonl"), "no input could be used"),
-        (("--events", "x", "--format", "sarif"), "not available"),
+        (("--events", "x", "--format", "sarif"), "is not one of"),
         (("--events", "x", "--tz", "Mars/Olympus"), "not a time zone"),
     ],
 )

@@ -3,15 +3,25 @@ numbers, the mapping to process groups, what is already in place, the ranking, t
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import datetime as dt
 import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
 from diagnose_samples import CELERY, CSRF, VIEW, at, gathered, topology
 
 from pgslots.deploy.model import ConnectionPolicy, Quantity
 from pgslots.diagnose.attribution import before_view, transaction_kind
 from pgslots.diagnose.join import build
+from pgslots.diagnose.sources import TOLERANCE_SECONDS, Source, join, match, server_agreement
 from pgslots.diagnosis import Diagnosis
+from pgslots.events.model import ErrorEvent, FacetRow, SourceRef
+from pgslots.events.taxonomy import classify
+from pgslots.events.timeline import NOT_SET, build_incident
 from pgslots.evidence import Evidence
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
 from pgslots.remedy import Change, Remedy
@@ -179,3 +189,116 @@ def test_the_repository_s_server_version_against_the_wording():
     (finding,) = [f for f in build(g).findings if f.code == "PGS407"]
     assert "the repository configures PostgreSQL 16" in finding.message
     assert finding.evidence[0].location() == "docker-compose.yml:4"
+
+
+# -- several sources of one incident (issue 11 point 3) ------------------------------------------
+
+LAB_INCIDENT = Path(__file__).resolve().parent / "fixtures" / "lab-incident"  # make_lab_incident.py
+
+
+def _diagnose_json(*paths: Path) -> dict:
+    args = [a for p in paths for a in ("--events", str(p))]
+    result = subprocess.run([sys.executable, "-m", "pgslots", "diagnose", *args, "--format", "json", "--fail-on", "never"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _apm_failures(export: Path) -> int:
+    """The failures the application saw, counted from the export itself: its error events."""
+    results = json.loads(export.read_text())["data"]["actor"]["account"]["nrql"]["results"]
+    return sum(1 for row in results if classify(row["error.message"]))
+
+
+def _server_refusals(csvlog: Path) -> Counter[str]:
+    """The server's slot refusals, by role, counted from the csvlog's own rows."""
+    refused: Counter[str] = Counter()
+    with csvlog.open(newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            if row[11] == "FATAL" and any(c.is_slot_exhaustion for c in classify(row[13], row[12])):
+                refused[row[1]] += 1
+    return refused
+
+
+def test_a_lab_run_s_failures_are_reported_once_from_three_sources():
+    """APM export + server csvlog + the worker's log of one real lab run: the distinct failures
+    once (the APM's count), the others matched to them, no invented process group."""
+    export, csvlog, worker = LAB_INCIDENT / "nerdgraph.json", LAB_INCIDENT / "postgresql.csv", LAB_INCIDENT / "worker.log"
+    failures, refused = _apm_failures(export), _server_refusals(csvlog)
+    report = _diagnose_json(export, csvlog, worker)
+    incident = report["incident"]
+    assert incident["total"] == failures == _diagnose_json(export)["incident"]["total"]
+    assert incident["total"] < failures + sum(refused.values())  # joined, not stacked
+    sources = {s["source"]: s for s in report["sources"]}
+    server = sources["server log"]
+    assert server["events"] == sum(refused.values())
+    assert server["reached"] + server["headline_unmatched"] == failures
+    assert server["matched"] + sum(server["unmatched_by"].values()) == server["events"]
+    assert f"{server['events']} refusals in the server log" in server["text"]
+    assert f"{server['reached']} reached the application (APM)" in server["text"]
+    app_log = sources["application log"]
+    assert app_log["matched"] == app_log["events"] > 0  # the worker's failed tasks are the APM's too
+    kinds = {a["kind"] for a in report["attribution"]}
+    assert kinds <= {"web", "worker"} and sum(a["count"] for a in report["attribution"]) == failures
+    # The server log adds what only it has: backends over time and the roles it refused.
+    assert report["incident"]["server_log"]["rejections_by"]["user"] == dict(refused.most_common())
+    assert any(series["source"] == "server log" and series["path"] == str(csvlog) for series in report["backends"])
+
+
+def test_the_server_log_alone_is_no_process_group():
+    report = _diagnose_json(LAB_INCIDENT / "postgresql.csv")
+    assert report["incident"]["total"] == sum(_server_refusals(LAB_INCIDENT / "postgresql.csv").values())
+    assert report["attribution"] == [] and report["sources"] == []
+
+
+def _event(second: float, message: str, count: int = 1, **fields) -> ErrorEvent:
+    ts = dt.datetime(2026, 11, 25, 15, 12, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=second)
+    return ErrorEvent(ts=ts, message=message, source=SourceRef("x", "x", 1), count=count,
+                      categories=classify(message), **fields)
+
+
+def _source(kind: str, events: list[ErrorEvent]) -> Source:
+    return Source(kind, [f"{kind}.log"], build_incident(events), events)
+
+
+TOO_MANY = "FATAL:  sorry, too many clients already"
+RESERVED = "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute"
+
+
+def test_retries_and_other_clients_are_told_apart():
+    """Two refusals in one message are one failure (libpq's retry without SSL); refusals no
+    application failure accounts for are listed by role; times further apart than the
+    tolerance do not match."""
+    app = [_event(0, f"connection failed: {TOO_MANY}\n{RESERVED}", 3), _event(10, RESERVED, 5), _event(40, RESERVED)]
+    server = [_event(0.4, TOO_MANY, 3, user="app"), _event(0.6, RESERVED, 3, user="app"),
+              _event(10.2, RESERVED, 5, user="app"), _event(11, TOO_MANY, 4, user="report"),
+              _event(40 + TOLERANCE_SECONDS + 1, RESERVED, 1, user="app")]
+    agreement = server_agreement(_source("apm", app), _source("server", server))
+    assert (agreement.events, agreement.matched, agreement.reached, agreement.retries) == (16, 11, 8, 3)
+    assert agreement.unmatched_by == {"report": 4, "app": 1} and agreement.headline_unmatched == 1
+    assert "16 refusals in the server log" in agreement.text and "8 reached the application (APM)" in agreement.text
+    assert "3 were second attempts" in agreement.text and "role report 4" in agreement.text
+
+
+def test_match_pairs_as_many_as_the_tolerance_allows():
+    left = [(0.0, 2, 0), (5.0, 1, 1)]
+    right = [(1.0, 1, 0), (1.5, 2, 1), (9.0, 1, 2)]
+    matched_left, matched_right = match(left, right, 2.0)
+    assert matched_right == {0: 1, 1: 1} and matched_left == {0: 2}
+
+
+def test_the_headline_is_the_source_closest_to_the_application():
+    app = _source("apm", [_event(i, RESERVED) for i in range(12)])
+    log = _source("applog", [_event(i, RESERVED) for i in range(12)])
+    server = _source("server", [_event(i + 0.5, RESERVED, user="app") for i in range(12)])
+    incident, agreements = join([server, log, app])
+    assert incident is app.incident or incident.total == 12
+    assert [a.source for a in agreements] == ["application log", "server log"]
+
+
+def test_an_unset_host_is_not_a_host():
+    g = gathered()
+    g.incident = dataclasses.replace(g.incident, facets={**g.incident.facets, "host": (
+        FacetRow("web-1", 300, 300 / 440), FacetRow(NOT_SET, 140, 140 / 440))})
+    items = {i.key: i for i in build(g).verification}
+    assert items["web_hosts"].answer == "at least 1 (distinct hosts in the failing events)"

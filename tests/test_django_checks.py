@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from django_support import Project, build_venv, postgres_db
 
 IDS = re.compile(r"\(pgslots\.[EWI]\d{3}\)")
@@ -42,7 +42,7 @@ def ids(output: str) -> list[str]:
 
 
 def test_asgi_with_persistent_connections_is_the_leak_warning(tmp_path: Path, django_python: tuple[str, str]) -> None:
-    version, python = django_python
+    _version, python = django_python
     project = Project(tmp_path, python, f"""
         ASGI_APPLICATION = "proj.asgi.application"
         DATABASES = {{"default": {postgres_db(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)}}}
@@ -175,3 +175,22 @@ def test_a_malformed_pgslots_setting_is_one_error(tmp_path: Path) -> None:
     result = project.manage("check")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "(pgslots.E000) PGSLOTS['max_connections'] = '100': expected a whole number >= 0" in result.stderr
+
+
+def test_the_app_imports_nothing_heavy_at_start_up(tmp_path: Path) -> None:
+    """django.setup() with the app imports neither pgslots' CLI stack nor its rules: they load
+    when a check or the command runs (bench/django_setup.py has the timings)."""
+    project = Project(tmp_path, sys.executable, f"""
+        DATABASES = {{"default": {postgres_db(CONN_MAX_AGE=60)}}}
+    """, extra={"probe_imports.py": """
+        import sys
+        import django
+        django.setup()
+        heavy = ("typer", "rich", "matplotlib", "jinja2", "pgslots.rules", "pgslots.deploy", "pgslots.cli")
+        print(sorted(m for m in sys.modules if m.startswith(heavy)))
+        print("pgslots.django.checks" in sys.modules)
+    """})
+    env = project.env({"DJANGO_SETTINGS_MODULE": "proj.settings", "PYTHONPATH": f"{tmp_path}:{project.env()['PYTHONPATH']}"})
+    done = subprocess.run([sys.executable, "-m", "proj.probe_imports"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"], done.stdout

@@ -57,7 +57,8 @@ def test_the_write_ups_numbers_from_each_export(path: Path) -> None:
     transactions = {row["value"]: row["count"] for row in report["facets"]["transaction"]}
     assert transactions == {CSRF: 435, CELERY: 4, VIEW: 1}
     assert report["shape"]["label"] == "sustained_growth"
-    assert "4 → 152 → 284" in report["shape"]["rule"]
+    assert report["shape"]["counts"] == [4, 152, 284]  # the display's buckets, kept beside the verdict
+    assert "levels off" in report["shape"]["rule"]  # the last minutes: 58, 57, 60, 54, 55
     notes = {note["key"]: note for note in report["notes"]}
     assert notes["before_view"]["count"] == 435
     assert "failed before the view ran" in notes["before_view"]["text"]
@@ -101,6 +102,30 @@ def test_text_and_markdown_tell_the_same_story() -> None:
     assert "435 of 440 events (98.9 %)" in markdown
 
 
+LAB_INCIDENT = FIXTURES / "lab-incident"  # a real lab run: tests/fixtures/make_lab_incident.py
+
+
+@pytest.mark.parametrize("path", [*INCIDENT_EXPORTS[:3], LAB_INCIDENT / "nerdgraph.json", LAB_INCIDENT / "postgresql.csv"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_one_shape_whatever_the_bucket(path: Path) -> None:
+    """The shape is read from the event times: --bucket 5s, 10s, 1m and the automatic bucket
+    give the same label and the same rule (the write-up's and a lab run's exports)."""
+    shapes = {bucket: events_json(path, *(("--bucket", bucket) if bucket else ()))["shape"]
+              for bucket in ("5s", "10s", "1m", None)}
+    verdicts = {(s["label"], s["rule"]) for s in shapes.values()}
+    assert len(verdicts) == 1, shapes
+    if path.parent == NEWRELIC:
+        assert shapes[None]["label"] == "sustained_growth"
+
+
+def test_the_lab_s_demo_and_events_agree() -> None:
+    """The lab records the label `pgslots events` gives its own export (the demo prints it)."""
+    from pgslots.lab.results import export_shape
+
+    report = events_json(LAB_INCIDENT / "nerdgraph.json")
+    assert export_shape(LAB_INCIDENT / "nerdgraph.json") == report["shape"]["label"] == "sustained_growth"
+
+
 def test_finer_buckets_and_other_alignments() -> None:
     minute = events_json(EXAMPLE, "--bucket", "1m")
     assert minute["buckets"][0]["start"] == "2026-05-11T22:22:00.000Z" and len(minute["buckets"]) == 15
@@ -125,7 +150,7 @@ def test_the_committed_fixtures_are_what_the_script_writes() -> None:
 
 
 def test_the_readme_shows_the_real_output_of_the_example() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "commands" / "events.md").read_text()
     section = readme.split("<!-- section:events -->", 1)[1].split("<!-- /section:events -->", 1)[0]
     block = section.split("$ pgslots events examples/newrelic-incident.json\n", 1)[1].split("\n```", 1)[0]
     result = subprocess.run(

@@ -140,7 +140,7 @@ def test_a_log_with_five_percent_garbage_lines_is_read_and_the_skips_reported(tm
     path.write_text("\n".join(lines) + "\n")
     text = pgslots("events", str(path))
     assert text.returncode == 0, text.stderr
-    assert f"{garbage} lines skipped" in text.stdout
+    assert f"{garbage} lines skipped" in " ".join(text.stdout.split())  # wherever the line folds
     report = json.loads(pgslots("events", str(path), "--format", "json").stdout)
     assert report["skipped"] == garbage and report["total"] == 5 * 20
     assert report["inputs"][0]["skipped_examples"][0]["line"] == 8
@@ -165,7 +165,7 @@ def test_a_two_megabyte_single_line(tmp_path: Path) -> None:
     (["--facet", "colour"], "--facet 'colour' is not a facet"),
     (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus'"),
     (["--since", "2026-05-12", "--until", "2026-05-11"], "--until must be later"),
-    (["--format", "sarif"], "not available"),
+    (["--format", "sarif"], "is not one of"),
     (["--align", "sometime"], "--align"),
 ])
 def test_bad_options_are_one_line(args, needle) -> None:

@@ -1,5 +1,6 @@
-"""The pipeline's tally adds events up per minute, or coarser on a long span, and the
-incident must not change for it: same buckets, totals, facets, first and last times."""
+"""The pipeline's tally adds events up per second, then per minute or coarser on a long span,
+and the incident must not change for it: same buckets, totals, facets, first and last times,
+and the same shape label (its numbers then come from groups spread over their members)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def incident(tally: EventTally, made: list[ErrorEvent], options: TimelineOptions
     for event in made:
         tally.add(event)
     found = build_incident(tally.events(), options=options, samples=tally.samples)
-    return {k: v for k, v in dataclasses.asdict(found).items() if k != "samples"}
+    kept = {k: v for k, v in dataclasses.asdict(found).items() if k not in ("samples", "shape")}
+    return {**kept, "shape": found.shape.label if found.shape else None}
 
 
 def test_per_minute_and_coarser_groups_give_the_per_second_incident(monkeypatch) -> None:
@@ -50,20 +52,23 @@ def test_per_minute_and_coarser_groups_give_the_per_second_incident(monkeypatch)
     assert exact["last_event"] == max(e.last_ts or e.ts for e in made)
 
 
-def test_no_coarser_grouping_when_the_grid_is_finer_or_chosen() -> None:
+def test_the_coarser_grouping_never_straddles_a_bucket_edge() -> None:
     first = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=2)) is None  # 15m buckets
+    assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(minutes=3)) is None  # 15s buckets
+    assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=2)) == 60  # 15m buckets
     assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=30)) == 6 * 3600
-    assert coarser_grouping(TimelineOptions(bucket_seconds=60), first, first + dt.timedelta(days=9)) is None
-    assert coarser_grouping(TimelineOptions(align="first"), first, first + dt.timedelta(days=9)) is None
-    odd = TimelineOptions(since=first + dt.timedelta(minutes=7))
+    assert coarser_grouping(TimelineOptions(bucket_seconds=60), first, first + dt.timedelta(days=9)) == 60
+    assert coarser_grouping(TimelineOptions(bucket_seconds=30), first, first + dt.timedelta(days=9)) is None
+    assert coarser_grouping(TimelineOptions(align="first"), first, first + dt.timedelta(days=9)) == 60
+    seven = TimelineOptions(since=first + dt.timedelta(minutes=7))  # a 1d grid from 10:07: minutes only
+    assert coarser_grouping(seven, first, first + dt.timedelta(days=9)) == 60
+    odd = TimelineOptions(since=first + dt.timedelta(minutes=7, seconds=5))
     assert coarser_grouping(odd, first, first + dt.timedelta(days=9)) is None
 
 
-def test_grouping_seconds_follows_the_buckets_and_window() -> None:
+def test_events_are_added_up_per_second_whatever_the_buckets() -> None:
+    """The shape is read from the event times: the grouping must not follow the display."""
     minute = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    assert grouping_seconds(TimelineOptions()) == 60
-    assert grouping_seconds(TimelineOptions(bucket_seconds=300, since=minute)) == 60
-    assert grouping_seconds(TimelineOptions(bucket_seconds=30)) == 1
-    assert grouping_seconds(TimelineOptions(since=minute + dt.timedelta(seconds=5))) == 1
-    assert grouping_seconds(TimelineOptions(align="2026-11-25T10:00:30Z")) == 1
+    for options in (TimelineOptions(), TimelineOptions(bucket_seconds=300, since=minute),
+                    TimelineOptions(bucket_seconds=30), TimelineOptions(align="2026-11-25T10:00:30Z")):
+        assert grouping_seconds(options) == 1

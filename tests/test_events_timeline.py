@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,6 @@ from pgslots.events.timeline import (
     TimelineOptions,
     build_incident,
     parse_bucket,
-    shape_of,
     transaction_kind,
 )
 
@@ -30,23 +30,77 @@ def event(seconds: float, message: str = "sorry, too many clients already", coun
     )
 
 
-@pytest.mark.parametrize(("counts", "label"), [
-    ([4, 152, 284], "sustained_growth"),
-    ([0, 150, 2, 0], "spike_and_drop"),
-    ([120], "spike_and_drop"),
-    ([100, 110, 95, 105], "plateau"),
-    ([3, 0, 1], "isolated"),
-    ([10, 50, 30, 60, 20], "irregular"),
-    ([10, 100, 95], "sustained_growth"),
+def per_minute(counts: list[int], start: float = 0.0) -> list[ErrorEvent]:
+    """`counts[i]` events spread evenly over minute i: a curve as event times."""
+    return [event(start + 60 * i + 60 * (k + 0.5) / n) for i, n in enumerate(counts) for k in range(n)]
+
+
+def ramp(seconds: float, rate_at) -> list[ErrorEvent]:
+    """One event each time the integral of `rate_at` (events per second) passes a whole number."""
+    events, total, t, step = [], 0.0, 0.0, 0.05
+    while t < seconds:
+        total += rate_at(t) * step
+        while total >= 1:
+            events.append(event(t))
+            total -= 1
+        t += step
+    return events
+
+
+@pytest.mark.parametrize(("events", "label", "says"), [
+    (per_minute([1, 0, 2, 1, 0, 46, 28, 20, 26, 32, 58, 57, 60, 54, 55]), "sustained_growth", "levels off"),
+    (per_minute([58, 57, 60, 54, 55]), "plateau", "every part"),
+    (ramp(20, lambda t: 1 + t), "sustained_growth", "still growing"),
+    (ramp(60, lambda t: 20 if 10 <= t < 20 else 1), "spike_and_drop", "falls to"),
+    ([event(0.2, count=1) for _ in range(40)], "spike_and_drop", "within one second"),
+    (per_minute([3, 0, 1]), "isolated", "fewer than 10"),
+    (per_minute([10, 50, 5, 60, 20, 40]), "irregular", "none of the shape rules"),
 ])
-def test_shape_labels_and_their_rules(counts, label) -> None:
-    shape = shape_of(counts)
-    assert shape is not None and shape.label == label
-    assert shape.counts == tuple(counts) and shape.rule
+def test_shape_labels_and_their_rules(events, label, says) -> None:
+    shape = build_incident(events).shape
+    assert shape is not None and shape.label == label, shape
+    assert says in shape.rule
+    if label != "sustained_growth":
+        assert "and still growing when" not in shape.rule
+
+
+def test_levels_off_is_not_still_growing() -> None:
+    """The write-up's last five minutes (58, 57, 60, 54, 55 per minute) are no growth, at
+    any bucket, alone or after the climb."""
+    for bucket in (None, 5, 10, 60, 300):
+        options = TimelineOptions(bucket_seconds=bucket)
+        alone = build_incident(per_minute([58, 57, 60, 54, 55]), options=options).shape
+        after = build_incident(per_minute([1, 0, 2, 1, 0, 46, 28, 20, 26, 32, 58, 57, 60, 54, 55]), options=options).shape
+        assert alone is not None and alone.label == "plateau"
+        assert after is not None and after.label == "sustained_growth" and "still growing when" not in after.rule
 
 
 def test_shape_of_nothing_is_none() -> None:
-    assert shape_of([0, 0]) is None
+    assert build_incident([]).shape is None
+
+
+curves = st.lists(
+    st.tuples(st.floats(0, 3600, allow_nan=False), st.integers(1, 30)), min_size=1, max_size=80
+)
+
+
+@given(curves, st.sampled_from([1, 5, 10, 60, 300, 3600]))
+@settings(max_examples=150, deadline=None)
+def test_the_verdict_does_not_depend_on_the_bucket(times, bucket) -> None:
+    """Generated curves (event times with counts): the automatic bucket and any --bucket,
+    any alignment, give the same shape, label and rule."""
+    events = sorted((event(t, count=n) for t, n in times), key=lambda e: e.ts)
+    auto = build_incident(events).shape
+    chosen = build_incident(events, options=TimelineOptions(bucket_seconds=bucket, align="clock")).shape
+    assert auto is not None and chosen is not None
+    assert (chosen.label, chosen.rule) == (auto.label, auto.rule)
+
+
+@given(st.floats(5, 10 * 60, allow_nan=False), st.floats(0, 59, allow_nan=False))
+@settings(max_examples=150, deadline=None)
+def test_a_short_burst_gets_at_least_six_buckets(span, offset) -> None:
+    incident = build_incident([event(offset), event(offset + span)])
+    assert 6 <= len(incident.buckets) <= 12, (incident.bucket_seconds, len(incident.buckets))
 
 
 def test_bucket_parsing() -> None:
@@ -61,7 +115,10 @@ def test_automatic_bucket_and_first_minute_alignment() -> None:
     incident = build_incident(events)
     assert incident.bucket_seconds == 300 and incident.buckets[0].start == T0.replace(second=0)
     short = build_incident([event(0), event(300)])
-    assert short.bucket_seconds == 60 and len(short.buckets) == 6
+    assert short.bucket_seconds == 30 and len(short.buckets) == 11
+    assert short.buckets[0].start == T0  # sub-minute buckets start at the first event's second
+    burst = build_incident([event(0), event(9)])
+    assert burst.bucket_seconds == 1 and len(burst.buckets) == 10
     day = build_incident([event(0), event(86400 * 2)])
     assert day.bucket_seconds == 6 * 3600
 
@@ -115,3 +172,25 @@ def test_every_count_adds_up_to_the_total(rows, bucket) -> None:
     for rows_ in incident.facets.values():
         assert sum(r.count for r in rows_) == total
     assert all(incident.by_category.get(c.value, 0) <= total for c in Category)
+
+
+T0_MS = int(T0.timestamp() * 1000)
+
+
+@given(st.sampled_from([20_000, 120_000, 900_000]).flatmap(lambda span: st.lists(
+    st.tuples(st.integers(0, span), messages, st.sampled_from(["a", "b"])), min_size=1, max_size=120)))
+@settings(max_examples=60, deadline=None)
+def test_the_verdict_through_the_pipeline_does_not_depend_on_the_bucket(tmp_path_factory, rows) -> None:
+    """Generated curves written as a New Relic export and read by the pipeline (which adds up
+    events of the same second): --bucket 5s, 10s, 1m, 5m and the automatic bucket give one shape."""
+    from pgslots.events.pipeline import investigate
+    from pgslots.events.sources import ReadOptions
+    from pgslots.lab.nrexport import nerdgraph_envelope
+
+    path = tmp_path_factory.mktemp("curve") / "export.json"
+    events = [{"timestamp": T0_MS + ms, "error.message": m, "error.class": "psycopg:OperationalError",
+               "transactionName": f"WebTransaction/Function/{t}"} for ms, m, t in rows]
+    path.write_text(json.dumps(nerdgraph_envelope(events, T0_MS, T0_MS + 900_001)))
+    shapes = {bucket: investigate([path], ReadOptions(), TimelineOptions(bucket_seconds=bucket)).shape
+              for bucket in (None, 5, 10, 60, 300)}
+    assert len({(s.label, s.rule) if s else None for s in shapes.values()}) == 1, shapes

@@ -74,4 +74,4 @@ def test_unknown_format_is_one_line_and_exit_2():
         [sys.executable, "-m", "pgslots", "codes", "--format", "html"], capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "not available" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "is not one of" in result.stderr

@@ -66,10 +66,11 @@ def test_baseline_reproduces_the_signature(run):
     # Most failed web requests failed before the view ran (named after a middleware).
     note = next(n for n in incident["notes"] if n["key"] == "before_view")
     assert note["share"] > 0.5, note
-    # (the events window is the load's; a request answered after it ended is left out)
     assert 0 < note["count"] <= baseline.web_errors_before_view <= baseline.web_errors
-    # A growing error curve, bucketed by the load's stages.
+    # A growing error curve (read from the event times: the same at any bucket), the label
+    # the lab recorded for its demo.
     assert incident["shape"]["label"] == "sustained_growth", incident["shape"]
+    assert baseline.error_shape == incident["shape"]["label"]
     # Client backends stay high after the burst: idle web connections nobody reuses. A
     # process that reused its persistent connection would hold at most one; more idle web
     # connections than web processes is the ASGI leak itself (how many more depends on
@@ -127,3 +128,15 @@ def test_artifacts_are_kept(run):
     assert event["transactionName"].startswith(("WebTransaction/Function/", "OtherTransaction/Celery/"))
     assert isinstance(event["timestamp"], int) and event["timestamp"] > 1_600_000_000_000
     assert ScenarioResult.from_json(json.loads((out / "result.json").read_text())) == run["baseline"]
+
+
+def test_the_checks_ran_before_each_load_and_the_runs_agree(run):
+    """pgslots.django's checks, run on each scenario's settings before its load: the baseline
+    is warned of the leak (W003) and its run shows it; the pool's settings are silent and
+    its run holds nothing and fails nothing."""
+    for result in run.values():
+        assert (Path(result.artifacts) / "checks.txt").stat().st_size > 0
+    baseline, pool = run["baseline"], run["django-pool"]
+    assert "pgslots.W003" in baseline.checks and baseline.checks_verdict().startswith("agrees: warned")
+    assert not [c for c in pool.checks if c.startswith(("pgslots.W", "pgslots.E"))]
+    assert pool.checks_verdict().startswith("agrees: no warning")

@@ -93,7 +93,7 @@ def test_options_out_of_range():
     assert_one_line_exit_2(pgslots("probe", "host=x", "--warn", "lots"), "--warn")
     assert_one_line_exit_2(pgslots("watch", "host=x", "--interval", "0"), "--interval")
     assert_one_line_exit_2(pgslots("watch", "host=x", "--prometheus", "nowhere"), "--prometheus")
-    assert_one_line_exit_2(pgslots("probe", "host=x", "--format", "sarif"), "not available")
+    assert_one_line_exit_2(pgslots("probe", "host=x", "--format", "sarif"), "is not one of")
 
 
 def test_topology_file_that_is_not_an_audit(tmp_path):

@@ -82,8 +82,13 @@ def test_every_referenced_finding_and_remedy_code_exists() -> None:
 
 
 def test_every_remedy_a_finding_offers_is_in_the_catalogue() -> None:
+    from pgslots.errors import InputError
+
     for repo in sorted(p for p in REPOS.iterdir() if p.is_dir()):
-        diagnosis = run_audit(repo)
+        try:
+            diagnosis = run_audit(repo)
+        except InputError:  # a tree the audit refuses (no Django project, several projects)
+            continue
         for finding in diagnosis.findings:
             assert finding.code in load_all_checks()
             assert set(finding.remedies) <= set(REMEDIES), (repo.name, finding.code, finding.remedies)

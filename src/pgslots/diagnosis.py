@@ -55,6 +55,29 @@ class Statement:
 
 
 @dataclasses.dataclass(frozen=True)
+class SourceAgreement:
+    """One more source of the same incident, read against the headline's (the source closest
+    to the application): its failures matched to the headline's by category, each within a
+    few seconds of one. `text` says it in a sentence.
+
+    For a server log, `events` are its slot refusals, `matched` those an application failure
+    accounts for, `retries` the matched refusals that were a second attempt of one connect()
+    (libpq's sslmode=prefer retry, several addresses), and `unmatched_by` the others by role:
+    refusals of other clients, or failures the application did not record."""
+
+    source: str  # "server log", "application log", "pgbouncer log", "APM"
+    paths: tuple[str, ...]
+    events: int
+    matched: int
+    reached: int = 0  # headline failures this source's matched events account for
+    retries: int = 0
+    unmatched_by: dict[str, int] = dataclasses.field(default_factory=dict)
+    headline_unmatched: int = 0  # headline failures this source holds no record of
+    tolerance_seconds: float = 0.0
+    text: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class TransactionCount:
     transaction: str
     count: int
@@ -102,6 +125,7 @@ class Capacity:
     worst: int | None = None
     worst_unbounded: bool = False
     demand_basis: str = ""
+    worst_bound: str = "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
     observed_peak: int | None = None
     observed_basis: str = ""
 
@@ -113,10 +137,11 @@ class GroupBudget:
     group: str
     kind: str
     server_model: str
-    steady: int
-    worst: int | None  # None = unbounded
+    steady: int | None  # None: a group the audit cannot model
+    worst: int | None  # None: see bound
     formula: str
     conn_max_age: str  # as configured: "0", "60", "None (unlimited)", "pool 2..4"
+    bound: str = "number"  # "unbounded" or "unknown" when worst is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,3 +210,4 @@ class Diagnosis:
     lab: LabRun | None = None
     assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
     generated_at: dt.datetime | None = None
+    sources: tuple[SourceAgreement, ...] = ()  # the other sources of the incident, matched to `incident`

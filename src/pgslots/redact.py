@@ -4,10 +4,15 @@ Two layers. At the source, readers call `redact_dsn` / `redact_value` on what th
 At the sink, the CLI passes every rendered output through `Redactor.scrub`, which also
 removes any secret value registered while reading (an env file's `SECRET_KEY`, a
 password found in a DSN), wherever it appears later.
+
+Redaction never changes a value's type or breaks a document: only string values are masked
+(a boolean, number or null under a secret-looking name is not a secret and stays as it is),
+and a JSON document is scrubbed string by string, so it still parses afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 MASK = "****"
@@ -36,10 +41,25 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+_NOT_SECRET = re.compile(r"(?i)true|false|yes|no|on|off|null|none|nil|~|[-+]?\d+(\.\d+)?")
+"""Booleans, null and small numbers: never a secret, whatever the name (`OG_PASSTHROUGH=true`,
+`PASSWORD_MIN_LENGTH=8`). Masking them would only hide configuration, and scrubbing them
+from output would rewrite every `true` in a document."""
+
+
+def is_plain_value(value: str) -> bool:
+    """A boolean, null or small number written as text (`true`, `none`, `8`, `600`); a longer
+    number under a secret-looking name may be a PIN or a weak password, and stays masked."""
+    text = value.strip()
+    if not _NOT_SECRET.fullmatch(text):
+        return False
+    return not text.lstrip("+-")[:1].isdigit() or len(text.lstrip("+-").split(".")[0]) <= 3
+
+
 def redact_value(name: str, value: str) -> str:
-    """The value as it may be shown: masked entirely for a secret-looking name, else with
-    any embedded DSN password masked."""
-    if is_secret_name(name) and value:
+    """The value as it may be shown: masked entirely for a secret-looking name (unless it is
+    a boolean, null or small number), else with any embedded DSN password masked."""
+    if is_secret_name(name) and value and not is_plain_value(value):
         # A URL keeps its shape (scheme, host) so the reader sees which server it names.
         if _URL_USERINFO.search(value):
             return redact_dsn(value)
@@ -63,8 +83,9 @@ class Redactor:
         self._public: set[str] = set()
 
     def register(self, value: str | None) -> None:
-        # Very short values ("1", "on") would mangle unrelated text and are no secret anyway.
-        if value and len(value) >= 4:
+        # Very short values ("1", "on") would mangle unrelated text and are no secret anyway;
+        # neither are booleans and numbers ("true" must stay a JSON literal).
+        if value and len(value) >= 4 and not is_plain_value(value):
             self._secrets.add(value)
 
     def register_named(self, name: str, value: str | None) -> None:
@@ -78,11 +99,54 @@ class Redactor:
         self._public.update(v for v in values if v)
 
     def scrub(self, text: str) -> str:
+        """The text with every registered secret and DSN password masked. A JSON document
+        (or JSON Lines) is scrubbed inside its strings only, so it still parses."""
+        if _is_json(text):
+            return _JSON_STRING.sub(self._scrub_token, text)
+        return self._scrub_text(text)
+
+    def _scrub_text(self, text: str) -> str:
         text = redact_dsn(text)
         for secret in sorted(self._secrets - self._public, key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
 
+    def _scrub_token(self, match: re.Match[str]) -> str:
+        token = match[0]
+        value = json.loads(token)
+        clean = self._scrub_text(value)
+        return token if clean == value else json.dumps(clean, ensure_ascii=token.isascii())
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _is_json(text: str) -> bool:
+    """A JSON document, or JSON Lines (every non-empty line a document)."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        for line in text.splitlines():
+            if line.strip():
+                json.loads(line)
+        return True
+    except ValueError:
+        return False
+
 
 REDACTOR = Redactor()
 """The process-wide redactor the CLI applies to everything it prints or writes."""
+
+REPORT_WORDS = (
+    "development", "production", "staging", "local", "test", "testing", "example", "default", "debug",
+    "django", "postgres", "postgresql", "celery", "worker", "web", "server", "secret", "password", "settings",
+)
+"""Words the report itself is written with. A development compose file's `SECRET_KEY: development`
+is no secret, and scrubbing the word would garble every "for development" in the output; where
+such a value stands under a secret-looking name it is still masked at the source."""
+REDACTOR.publish(*REPORT_WORDS)

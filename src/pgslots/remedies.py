@@ -34,7 +34,7 @@ def _db_groups(t: Topology) -> list[ProcessGroup]:
 
 
 def _asgi_unbounded(t: Topology) -> list[ProcessGroup]:
-    return [g for g in t.groups if g.concurrency_model == "asgi" and g.demand.worst is None and g.policy.pool_max is None]
+    return [g for g in t.groups if g.concurrency_model == "asgi" and g.demand.unbounded and g.policy.pool_max is None]
 
 
 def _units(g: ProcessGroup) -> int:
@@ -44,7 +44,9 @@ def _units(g: ProcessGroup) -> int:
 
 def _problem(t: Topology) -> bool:
     usable, _ = budget.effective_usable(t)
-    return t.demand is not None and (t.demand.worst is None or t.demand.worst > usable or t.demand.steady > usable)
+    if t.demand is None:
+        return False
+    return t.demand.unbounded or budget.known_worst(t) > usable or (t.demand.steady or 0) > usable
 
 
 def _loc(evidence: tuple[Evidence, ...]) -> str:

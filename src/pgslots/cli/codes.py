@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, guarded
+from pgslots.cli import formats, OutputFormat, app, emit, guarded
 from pgslots.envelope import dumps, envelope
 from pgslots.findings import Check, load_all_checks
+
+FORMATS = formats("text", "json", "markdown")
 
 
 def render_codes_markdown(checks: dict[str, Check]) -> str:
@@ -29,18 +31,19 @@ def render_codes_text(checks: dict[str, Check]) -> str:
 @app.command("codes")
 @guarded
 def codes_command(
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """List every finding code with its severity and hint.
 
     Examples:
 
-        pgslots codes
+    \b
+      pgslots codes
+      pgslots codes --format markdown
 
-        pgslots codes --format markdown
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown))
+    fmt = OutputFormat(fmt)
     checks = load_all_checks()
     if fmt is OutputFormat.json:
         codes = [
@@ -52,4 +55,4 @@ def codes_command(
         text = render_codes_markdown(checks)
     else:
         text = render_codes_text(checks)
-    emit(text, output)
+    emit(text, output, fold=fmt is OutputFormat.text)

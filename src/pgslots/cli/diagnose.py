@@ -9,9 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
 
-FORMATS = (OutputFormat.text, OutputFormat.markdown, OutputFormat.html, OutputFormat.json)
+FORMATS = formats("text", "markdown", "html", "json")
+
 
 
 @app.command("diagnose")
@@ -24,6 +25,9 @@ def diagnose_command(
     repo: Optional[Path] = typer.Option(
         None, "--repo", "-r", help="The deployment repository to audit (or the JSON of `pgslots audit --format json`)."
     ),
+    project: Optional[str] = typer.Option(
+        None, "--project", metavar="PATH", help="With --repo DIR: the project folder inside it, when the tree holds several Django projects."
+    ),
     dsn: Optional[str] = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
     pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
     watch_record: Optional[Path] = typer.Option(
@@ -34,7 +38,7 @@ def diagnose_command(
         None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
     ),
     tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, markdown, html or json."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
 ) -> None:
@@ -45,20 +49,25 @@ def diagnose_command(
 
     Examples:
 
-        pgslots diagnose --events nr-export.json --repo . --assume web.hosts=16
+    \b
+      pgslots diagnose --events nr-export.json --repo . --assume web.hosts=16
+      pgslots diagnose --events nr-export.json --repo . --format markdown -o incident.md
+      pgslots diagnose --events postgresql.log --dsn "host=db user=app" --format html -o report.html
+      pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
 
-        pgslots diagnose --events nr-export.json --repo . --format markdown -o incident.md
-
-        pgslots diagnose --events postgresql.log --dsn "host=db user=app" --format html -o report.html
-
-        pgslots diagnose --repo . --watch-record burst.jsonl --lab-run lab-out/ --format json
     """
-    check_format(fmt, FORMATS)
+    fmt = OutputFormat(fmt)
     from pgslots.deploy.audit import parse_assumptions
     from pgslots.events.times import parse_zone
 
     if tz is not None:
         parse_zone(tz)  # a usage error, not a note about the events
+    if project is not None:
+        from pgslots.errors import InputError
+
+        if repo is None or not repo.is_dir() or not (repo / project).is_dir():
+            raise InputError(f"--project {project}: expected a folder inside the --repo directory")
+        repo = repo / project
     from pgslots.diagnose.gather import Request, gather
     from pgslots.diagnose.join import build
 
@@ -76,7 +85,7 @@ def diagnose_command(
         request.progress = progress
         gathered = gather(request)
     diagnosis = build(gathered)
-    emit(render(diagnosis, fmt), output)
+    emit(render(diagnosis, fmt), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))
 
 

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, guarded, stderr_is_terminal
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded, stderr_is_terminal, text_width
 from pgslots.errors import InputError
 from pgslots.events.pipeline import investigate
 from pgslots.events.sources import ReadOptions, all_sources, input_size
@@ -18,10 +18,11 @@ from pgslots.events.timeline import FACETS, TimelineOptions, parse_bucket
 from pgslots.events.times import parse_user_time, parse_zone
 from pgslots.report.events import render_json, render_markdown, render_text
 
+FORMATS = formats("text", "json", "markdown")
+
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 """Below this the reading is over before a bar would be worth drawing."""
 
-FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.markdown)
 
 
 def _facets(values: List[str]) -> tuple[str, ...]:
@@ -86,8 +87,13 @@ def events_command(
     facet: List[str] = typer.Option(
         [], "--facet", help=f"Break down by: {', '.join(FACETS)} (repeat or comma-separate)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fail_on: FailOn = typer.Option(
+        FailOn.never, "--fail-on",
+        help="Exit 1 when a finding is at or above this severity (default never: the failures are "
+        "the input, so by default they are reported, not signalled).",
+    ),
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1,
         help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU, at most 3, for files "
@@ -103,19 +109,19 @@ def events_command(
 
     Examples:
 
-        pgslots events examples/newrelic-incident.json
+    \b
+      pgslots events examples/newrelic-incident.json
+      pgslots events export.csv --bucket 1m --facet transaction,host
+      pgslots events postgresql-*.log.gz --log-line-prefix '%m [%p] %q%u@%d ' --tz Europe/Paris
+      pgslots events postgresql.log --jobs 1 --format json
+      pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
 
-        pgslots events export.csv --bucket 1m --facet transaction,host
-
-        pgslots events postgresql-*.log.gz --log-line-prefix '%m [%p] %q%u@%d ' --tz Europe/Paris
-
-        pgslots events postgresql.log --jobs 1 --format json
-
-        pgslots events sentry.json app.log --since 2026-05-11T22:00Z --format markdown -o incident.md
-
-    Exit codes: 0 done; 2 bad input or usage (one line on stderr).
+    Exit codes: 0 done (or no finding at or above --fail-on); 1 findings at or above
+    --fail-on; 2 bad input or usage (one line on stderr).
     """
-    check_format(fmt, FORMATS)
+    fmt = OutputFormat(fmt)
+    from pgslots.rules.events import check_incident
+
     zone = parse_zone(tz)
     start = parse_user_time(since, zone, "--since") if since else None
     end = parse_user_time(until, zone, "--until") if until else None
@@ -134,13 +140,15 @@ def events_command(
             log_line_prefix=log_line_prefix, tz=zone, since=start, until=end, progress=progress, jobs=jobs
         )
         incident = investigate(files, options, timeline, input_format=input_format)
+    findings = check_incident(incident)
     if fmt is OutputFormat.json:
-        text = render_json(incident)
+        text = render_json(incident, findings)
     elif fmt is OutputFormat.markdown:
-        text = render_markdown(incident)
+        text = render_markdown(incident, findings)
     else:
-        text = render_text(incident, color=output is None and sys.stdout.isatty())
+        text = render_text(incident, findings, color=output is None and sys.stdout.isatty(), width=(text_width() if output is None else None) or 110)
     emit(text, output)
+    raise typer.Exit(exit_code_for(findings, fail_on))
 
 
 events_command.__doc__ = (events_command.__doc__ or "") + "\n    Input formats: " + _formats_help() + "\n"

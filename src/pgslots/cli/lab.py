@@ -17,8 +17,11 @@ from pathlib import Path
 
 import typer
 
-from pgslots.cli import OutputFormat, app, check_format, emit, fail, guarded, stderr_is_terminal
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, fail, formats, guarded, stderr_is_terminal
 from pgslots.errors import InputError
+
+LAB_FORMATS = formats("text", "json", "markdown")
+DEMO_FORMATS = formats("text", "json")
 
 LAB_MODULES = ("django", "celery", "gunicorn", "uvicorn", "uvicorn_worker", "psycopg_pool")
 
@@ -83,9 +86,14 @@ def lab_command(
     broker: str | None = typer.Option(
         None, "--broker", help="Celery broker URL (default: kombu's filesystem transport, no server needed)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
+    fail_on: FailOn = typer.Option(
+        FailOn.error, "--fail-on",
+        help="Exit 1 when a finding is at or above this severity (the lab's are warnings: a remedy "
+        "that did not help, a baseline that did not reproduce).",
+    ),
 ) -> None:
     """Reproduce connection-slot exhaustion with real servers and measure each remedy.
 
@@ -97,15 +105,14 @@ def lab_command(
 
     Examples:
 
-        pgslots lab --scenario baseline --out runs/today
+    \b
+      pgslots lab --scenario baseline --out runs/today
+      pgslots lab --scenario all --format markdown --out runs/all
+      pgslots lab --scenario baseline,pgbouncer --postgres-bin /usr/lib/postgresql/15/bin
+      pgslots lab --list
 
-        pgslots lab --scenario all --format markdown --out runs/all
-
-        pgslots lab --scenario baseline,pgbouncer --postgres-bin /usr/lib/postgresql/15/bin
-
-        pgslots lab --list
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json, OutputFormat.markdown))
+    fmt = OutputFormat(fmt)
     from pgslots.lab import scenarios as catalogue
 
     if list_scenarios:
@@ -122,16 +129,22 @@ def lab_command(
     require_lab_extra()
     results, meta = _run(chosen, scale, duration, out, postgres_bin, broker, quiet=not stderr_is_terminal())
     from pgslots.lab import render
+    from pgslots.report.findings import finding_items_markdown, finding_lines
+    from pgslots.rules.lab import check_lab
 
+    findings = check_lab(results)
     if fmt is OutputFormat.json:
-        text = render.to_json(results, meta)
+        text = render.to_json(results, meta, findings=findings)
     elif fmt is OutputFormat.markdown:
-        text = render.render_markdown(results)
+        text = "\n".join([render.render_markdown(results), "", "### Findings", "", *finding_items_markdown(findings)])
     else:
         text = render.render_text(results) + "\n\n" + render.legend()
         if out:
             text += f"\nArtifacts: {out}"
-    emit(text, output)
+        if findings:
+            text += "\n\n" + "\n".join([f"Findings ({len(findings)})", *finding_lines(findings)])
+    emit(text, output, fold=fmt is OutputFormat.text)
+    raise typer.Exit(exit_code_for(findings, fail_on))
 
 
 @app.command("demo")
@@ -141,7 +154,7 @@ def demo_command(
     postgres_bin: Path | None = typer.Option(
         None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text or json."),
+    fmt: DEMO_FORMATS = typer.Option(DEMO_FORMATS.text, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
 ) -> None:
     """Reproduce the incident, explain it from its own evidence, and show which remedy fixes it.
@@ -152,13 +165,13 @@ def demo_command(
 
     Examples:
 
-        pgslots demo
+    \b
+      pgslots demo
+      pgslots demo --out demo-run && pgslots events demo-run/baseline/newrelic/nerdgraph.json
+      pgslots demo --postgres-bin /usr/lib/postgresql/15/bin --format json
 
-        pgslots demo --out demo-run && pgslots events demo-run/baseline/newrelic/nerdgraph.json
-
-        pgslots demo --postgres-bin /usr/lib/postgresql/15/bin --format json
     """
-    check_format(fmt, (OutputFormat.text, OutputFormat.json))
+    fmt = OutputFormat(fmt)
     require_lab_extra()
     from pgslots.lab import demo, render
     from pgslots.lab import scenarios as catalogue
@@ -170,7 +183,7 @@ def demo_command(
         text = render.to_json(results, {**meta, **demo.summary_json(results, analysis)}, command="demo")
     else:
         text = demo.story(results, analysis, out)
-    emit(text, output)
+    emit(text, output, fold=fmt is OutputFormat.text)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from typing import Optional
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, check_format, emit, exit_code_for, guarded
+from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
 from pgslots.deploy.model import Topology
 from pgslots.errors import InputError
 from pgslots.interrupts import Terminated, termination_as_exception
@@ -30,9 +30,11 @@ from pgslots.live.snapshot import SnapshotOptions
 from pgslots.redact import REDACTOR
 from pgslots.serde import SerdeError, from_jsonable
 
+PROBE_FORMATS = formats("text", "json", "markdown")
+WATCH_FORMATS = formats("text", "json")
+
 EXIT_SERVER_FULL = 3
 
-FORMATS = (OutputFormat.text, OutputFormat.json, OutputFormat.markdown)
 
 DSN_HELP = "The PostgreSQL server: a libpq DSN or URL. Its password never appears in any output."
 PGBOUNCER_HELP = ("pgbouncer (or PgCat, PgDog) admin console DSN, e.g. 'host=db port=6432 dbname=pgbouncer "
@@ -93,12 +95,12 @@ def render(snapshot: Snapshot, findings: list, fmt: OutputFormat) -> str:
 @app.command("probe")
 @guarded
 def probe_command(
-    dsn: str = typer.Argument(..., help=DSN_HELP, show_default=False),
+    dsn: str = typer.Argument(..., metavar="DSN", help=DSN_HELP, show_default=False),
     pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
     topology: Optional[Path] = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
     app_role: Optional[str] = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="text, json or markdown."),
+    fmt: PROBE_FORMATS = typer.Option(PROBE_FORMATS.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 on findings at or above this severity."),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
@@ -111,24 +113,22 @@ def probe_command(
 
     Examples:
 
-        pgslots probe "host=db.internal user=monitor dbname=app"
-
-        pgslots probe postgres://monitor@db:5432/app --app-role app --format markdown
-
-        pgslots probe "$DATABASE_URL" --pgbouncer "host=db port=6432 dbname=pgbouncer user=stats"
-
-        pgslots probe "$DATABASE_URL" --topology audit.json --format json -o snapshot.json
+    \b
+      pgslots probe "host=db.internal user=monitor dbname=app"
+      pgslots probe postgres://monitor@db:5432/app --app-role app --format markdown
+      pgslots probe "$DATABASE_URL" --pgbouncer "host=db port=6432 dbname=pgbouncer user=stats"
+      pgslots probe "$DATABASE_URL" --topology audit.json --format json -o snapshot.json
 
     Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 bad input or server not
     reachable, 3 server full for the probe's role.
     """
     from pgslots.rules.live import check_snapshot
 
-    check_format(fmt, FORMATS)
+    fmt = OutputFormat(fmt)
     warn_fraction = parse_warn(warn)
     snapshot = probe(_request(dsn, pgbouncer, topology, app_role, timeout))
     findings = check_snapshot(snapshot, warn_fraction=warn_fraction)
-    emit(render(snapshot, findings, fmt), output)
+    emit(render(snapshot, findings, fmt), output, fold=fmt is OutputFormat.text)
     if snapshot.refused is not None:
         raise typer.Exit(EXIT_SERVER_FULL)
     raise typer.Exit(exit_code_for(findings, fail_on))
@@ -137,7 +137,7 @@ def probe_command(
 @app.command("watch")
 @guarded
 def watch_command(
-    dsn: str = typer.Argument(..., help=DSN_HELP, show_default=False),
+    dsn: str = typer.Argument(..., metavar="DSN", help=DSN_HELP, show_default=False),
     interval: float = typer.Option(5.0, "--interval", "-n", help="Seconds between snapshots."),
     count: Optional[int] = typer.Option(None, "--count", help="Stop after this many snapshots (default: until Ctrl-C)."),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
@@ -147,8 +147,8 @@ def watch_command(
     pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
     app_role: Optional[str] = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     topology: Optional[Path] = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
-    fmt: OutputFormat = typer.Option(
-        OutputFormat.text, "--format", "-f", help="text (a live view on a terminal, one line per snapshot otherwise) "
+    fmt: WATCH_FORMATS = typer.Option(
+        WATCH_FORMATS.text, "--format", "-f", help="text (a live view on a terminal, one line per snapshot otherwise) "
                                                   "or json (one snapshot per line)."),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
@@ -161,19 +161,18 @@ def watch_command(
 
     Examples:
 
-        pgslots watch "host=db user=monitor dbname=app" --app-role app
+    \b
+      pgslots watch "host=db user=monitor dbname=app" --app-role app
+      pgslots watch "$DATABASE_URL" --interval 2 --record slots.jsonl
+      pgslots watch "$DATABASE_URL" --prometheus :9187 --pgbouncer "host=db port=6432 dbname=pgbouncer user=stats"
+      pgslots watch "$DATABASE_URL" --count 12 --interval 5 --format json > slots.jsonl
 
-        pgslots watch "$DATABASE_URL" --interval 2 --record slots.jsonl
-
-        pgslots watch "$DATABASE_URL" --prometheus :9187 --pgbouncer "host=db port=6432 dbname=pgbouncer user=stats"
-
-        pgslots watch "$DATABASE_URL" --count 12 --interval 5 --format json > slots.jsonl
     """
     from pgslots.live.exporter import Exporter
     from pgslots.live.record import Recorder
     from pgslots.live.watch import Watcher
 
-    check_format(fmt, (OutputFormat.text, OutputFormat.json))
+    fmt = OutputFormat(fmt)
     warn_fraction = parse_warn(warn)
     if interval <= 0:
         raise InputError("--interval must be positive")

@@ -6,11 +6,13 @@ read (`topology.build`) -> assume (`--assume NAME=VALUE`) -> budget -> findings 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from pgslots.deploy import budget
 from pgslots.deploy.assembly import build
-from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology
+from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology, is_server_count
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence, Resolution
@@ -41,12 +43,38 @@ def _assumed(name: str, value: int) -> Quantity:
     return Quantity(value, (Evidence("--assume", None, f"{name}={value}", Resolution.ASSUMPTION),))
 
 
-def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+def set_count(group: ProcessGroup, field: str, quantity: Quantity) -> ProcessGroup:
+    """The group with one count set (a field of GROUP_FIELDS: `hosts`, `cpus`, ...)."""
     if field in ("concurrency", "cpus"):
         # Celery's concurrency: children for prefork, threads/greenlets otherwise.
         target = "processes" if group.concurrency_model in ("prefork",) else "per_process"
-        return dataclasses.replace(group, **{target: _assumed(name, value)})
-    return dataclasses.replace(group, **{GROUP_FIELDS[field]: _assumed(name, value)})
+        return dataclasses.replace(group, **{target: quantity})
+    return dataclasses.replace(group, **{GROUP_FIELDS[field]: quantity})
+
+
+def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
+    return set_count(group, field, _assumed(name, value))
+
+
+def _quantities(group: ProcessGroup) -> list[Quantity]:
+    return [q for q in (group.hosts, group.replicas, group.processes, group.per_process, group.max_replicas) if q is not None]
+
+
+def _apply_named(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
+    changes = {f: _value_for(getattr(group, f), name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
+               if getattr(group, f) is not None and getattr(group, f).unknown == name}
+    return dataclasses.replace(group, **changes)
+
+
+def _value_for(quantity: Quantity, name: str, value: int) -> Quantity:
+    """The assumed value; a count written as a formula of the CPU count (`min(cpus, 12)`)
+    takes the formula's value for that many CPUs."""
+    assumed = _assumed(name, value)
+    if quantity.formula:
+        computed = evaluate(quantity.formula, value)
+        if computed is not None:
+            return Quantity(computed, quantity.evidence + assumed.evidence)
+    return assumed
 
 
 def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topology:
@@ -54,7 +82,17 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     groups = list(topology.groups)
     slots = topology.slots
     for name, value in assumptions.items():
-        scope, _, field = name.partition(".")
+        scope, _, field = name.rpartition(".")  # group and unit names may hold dots: the field never does
+        shared = [i for i, g in enumerate(groups) for q in _quantities(g) if q.unknown == name]
+        if shared and not is_server_count(name):
+            # A count the audit printed by name (a unit's hosts, `worker.cpus`): every group that shares it.
+            for index in dict.fromkeys(shared):
+                groups[index] = _apply_named(groups[index], name, value)
+            continue
+        if name == "settings.conn_max_age":
+            # CONN_MAX_AGE the settings do not show: the user says what the running app has.
+            groups = [_with_conn_max_age(g, name, value) for g in groups]
+            continue
         if scope == "server" and (field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)):
             if field not in SERVER_FIELDS:
                 raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
@@ -67,6 +105,7 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
         if not matched or field not in GROUP_FIELDS:
             owners = {g.name for g in groups} | {g.name.split("/", 1)[0] for g in groups}
             valid = sorted({f"{name}.{f}" for name in owners for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
+                           | {q.unknown for g in groups for q in _quantities(g) if q.unknown}
                            | {f"server.{f}" for f in SERVER_FIELDS})
             raise InputError(f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)")
         for index in matched:
@@ -75,22 +114,43 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     return budget.recompute(updated)
 
 
+def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
+    policy = dataclasses.replace(group.policy, conn_max_age=value, conn_max_age_known=True,
+                                 conn_max_age_evidence=_assumed(name, value).evidence)
+    return dataclasses.replace(group, policy=policy)
+
+
 def verification(topology: Topology) -> tuple[VerificationItem, ...]:
     items = []
     for unknown in topology.unknowns:
         settle = "SHOW max_connections;" if unknown.name == "server.max_connections" else (
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
-            if unknown.name == "server.other_clients" else f"--assume {unknown.name}=N")
+            if unknown.name == "server.other_clients" else
+            "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
+            if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age" else f"--assume {unknown.name}=N")
         items.append(VerificationItem(unknown.question, None, (), settle))
     return tuple(items)
 
 
-def run_audit(path: Path, assumptions: dict[str, int] | None = None) -> Diagnosis:
+def run_audit(path: Path, assumptions: dict[str, int] | None = None,
+              refine: Callable[[Topology], Topology] | None = None, project: str | None = None,
+              unit: str | None = None) -> Diagnosis:
+    """`refine` fills what the repository cannot show from another source before the user's
+    assumptions apply (`manage.py pgslots audit`: the running project's settings). `project`
+    is the folder inside `path` to audit when the tree holds several projects; `unit` the
+    deployment unit to audit instead of the one the rules keep."""
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if not path.is_dir():
         raise InputError("expected a directory (the deployment repository)", path=str(path))
-    topology = build(path)
+    if project:
+        inner = (path / project).resolve()
+        if not inner.is_dir() or not inner.is_relative_to(path.resolve()):
+            raise InputError(f"--project {project}: expected a folder inside {path}", path=str(path / project))
+        path = path / project
+    topology = build(path, unit)
+    if refine is not None:
+        topology = budget.recompute(refine(topology))
     if assumptions:
         topology = apply_assumptions(topology, assumptions)
     findings = audit_findings(topology)

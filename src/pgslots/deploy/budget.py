@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgslots.deploy.model import Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, is_server_count
+from pgslots.deploy.model import (
+    Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, combine_bounds, is_server_count,
+)
+from pgslots.deploy.readers.cpus import evaluate
 from pgslots.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
@@ -39,10 +42,25 @@ PGBOUNCER_DEFAULT_POOL_SIZE = 20
 PGBOUNCER_DEFAULT_MAX_CLIENT_CONN = 100
 
 
-def floor(quantity: Quantity | None, default: int = 1) -> int:
+def floor(quantity: Quantity | None, default: int | None = None) -> int:
+    """The value, or while unknown its floor (the quantity's own, else `default`, else 1)."""
     if quantity is None:
+        return 1 if default is None else default
+    if quantity.value is not None:
+        return quantity.value
+    if quantity.formula:
+        at_one = evaluate(quantity.formula, 1)  # a count written from the CPU count, at one CPU
+        if at_one is not None:
+            return max(1, at_one)  # `cpus // 2` on one CPU still runs a process
+    if default is not None and quantity.floor == 1:
         return default
-    return quantity.value if quantity.value is not None else default
+    return quantity.floor
+
+
+def is_unknown_group(group: ProcessGroup) -> bool:
+    """A group pgslots cannot model whose processes or per-process connections nobody has
+    supplied: its demand is unknown, never a floor that could read as "fits"."""
+    return group.concurrency_model == "unmodelled" and (group.processes.value is None or group.per_process.value is None)
 
 
 def is_unbounded(quantity: Quantity) -> bool:
@@ -69,7 +87,11 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     if model == "none":
         return 0, 0, "no database connection"
     if model == "unmodelled":
-        return 0, (None if c_unbounded else c), "a program pgslots does not model: its connections are unknown"
+        # Supplied with --assume: a program we cannot see is taken at its worst, idle or not.
+        return c, (None if c_unbounded else c), "a program pgslots does not model: counts from --assume"
+    if model == "job":
+        # It exits: nothing held between deploys; while it runs, one connection (its pool's at most).
+        return 0, (policy.pool_max or 1), "runs once at deploy: " + ("its pool while it runs" if policy.pool_max else "one connection while it runs")
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -79,8 +101,9 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
         return 1, 1, "long-running management command: its connection stays open"
-    if model == "job":
-        return 0, 1, "runs once at deploy: one connection while it runs"
+    if model == "greenlets" and keeps:
+        # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
+        return 1, None, "gevent with persistent connections: finished greenlets' connections wait for GC, unbounded"
     if model in ("sync", "threads", "greenlets"):
         return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
     if model == "asgi":
@@ -100,6 +123,10 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
 
 
 def group_demand(group: ProcessGroup, topology: Topology) -> Demand:
+    if is_unknown_group(group):
+        missing = [q.unknown for q in (group.processes, group.per_process) if q.value is None and q.unknown]
+        return Demand(None, None, f"unknown: {group.unknown_reason or 'a program pgslots does not model'}"
+                      + (f" (set --assume {' and --assume '.join(m + '=N' for m in missing)})" if missing else ""), "unknown")
     steady_pp, worst_pp, why = per_process(group, topology)
     hosts = floor(group.hosts)
     replicas = floor(group.replicas)
@@ -153,35 +180,55 @@ def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
 
 
 def server_demand(topology: Topology) -> Demand:
+    """The total on the server: the direct groups, plus pgbouncer's pools for the pooled ones.
+    Unbounded if any direct group is, else unknown if any is unknown; steady sums the known."""
     direct = [g for g in topology.groups if not g.policy.via_pgbouncer]
     pooled = [g for g in topology.groups if g.policy.via_pgbouncer]
-    steady = sum(g.demand.steady for g in direct)
-    worsts = [g.demand.worst for g in direct]
-    worst: int | None = None if any(w is None for w in worsts) else sum(w for w in worsts if w is not None)
-    parts = [f"{g.name} {g.demand.steady}/{_w(g.demand.worst)}" for g in direct]
+    steady = sum(g.demand.steady or 0 for g in direct)
+    bound = combine_bounds([g.demand.bound for g in direct])
+    worst = sum(g.demand.worst or 0 for g in direct)
+    parts = [f"{g.name} {_s(g.demand.steady)}/{worst_text(g.demand)}" for g in direct]
     if pooled and topology.pgbouncer is not None:
         capacity = pgbouncer_capacity(topology.pgbouncer)
-        client_steady = sum(g.demand.steady for g in pooled)
-        client_worsts = [g.demand.worst for g in pooled]
-        client_worst = None if any(w is None for w in client_worsts) else sum(w for w in client_worsts if w is not None)
+        client_steady = sum(g.demand.steady or 0 for g in pooled)
+        client_bound = combine_bounds([g.demand.bound for g in pooled])
+        client_worst = sum(g.demand.worst or 0 for g in pooled)
         min_pool = (topology.pgbouncer.min_pool_size or 0) * max(1, len(topology.pgbouncer.pairs))
         b_steady = min(capacity, max(client_steady, min_pool))
-        b_worst = capacity if client_worst is None else min(capacity, client_worst)
+        b_worst = capacity if client_bound != "number" else min(capacity, client_worst)  # the pools cap any client
         steady += b_steady
-        worst = None if worst is None else worst + b_worst
+        worst += b_worst
         parts.append(f"pgbouncer {b_steady}/{b_worst} (pools {capacity})")
-    return Demand(steady, worst, " + ".join(parts) if parts else "no process group")
+    formula = " + ".join(parts) if parts else "no process group"
+    return Demand(steady, worst if bound == "number" else None, formula, bound)
 
 
-def _w(value: int | None) -> str:
-    return "unbounded" if value is None else str(value)
+def known_worst(topology: Topology) -> int:
+    """The worst case of the groups pgslots can bound, on the server (after pgbouncer's caps):
+    with unknown groups beside them, the total is at least this."""
+    known = [g for g in topology.groups if g.demand.bound == "number"]
+    return server_demand(dataclasses.replace(topology, groups=tuple(known))).worst or 0 if known else 0
+
+
+def unknown_groups(topology: Topology) -> list[ProcessGroup]:
+    return [g for g in topology.groups if g.demand.unknown]
+
+
+def worst_text(demand: Demand) -> str:
+    """A worst case as printed: the number, "unbounded" or "unknown"."""
+    return str(demand.worst) if demand.bound == "number" and demand.worst is not None else demand.bound
+
+
+def _s(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
 
 
 def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     """Every count the repository could not show, with what one more unit adds at worst."""
     out: list[Unknown] = []
     for group in topology.groups:
-        if group.demand.worst == 0 and group.demand.steady == 0:
+        at_zero = any(q.value is None and q.unknown and q.floor == 0 for q in (group.hosts, group.replicas))
+        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0 and not at_zero:
             continue
         # A count shared by a container's programs is asked about the container.
         owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731
@@ -192,12 +239,26 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
         ):
             if quantity.value is None and quantity.unknown:
-                if quantity.unknown.endswith(".cpus"):
+                if quantity.unknown.endswith(".cpus") and quantity.formula:
+                    question = f"How many CPUs does each host of {group.name} have (its count is {quantity.formula})?"
+                elif quantity.unknown.endswith(".cpus"):
                     question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
-                adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
-                assumed = None
-                out.append(Unknown(quantity.unknown, question, 1, adds, assumed))
+                if units == 0:
+                    # A unit that may run on no host: what its first host adds.
+                    one = group_demand(dataclasses.replace(group, hosts=Quantity(1)) if quantity is group.hosts
+                                       else dataclasses.replace(group, replicas=Quantity(1)), topology)
+                    adds = one.worst
+                else:
+                    adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
+                out.append(Unknown(quantity.unknown, question, quantity.floor, adds, None, group.demand.bound))
+    for gap in topology.django.gaps if topology.django is not None else ():
+        if gap.name in topology.assumptions:
+            continue
+        # Settings the repository cannot show: their question says where they would come from.
+        assumable = " (--assume settings.conn_max_age=SECONDS)" if gap.setting == "CONN_MAX_AGE" else ""
+        out.append(Unknown(gap.name, f"{gap.setting} is not readable from the repository: {gap.source}{assumable}", 0, None,
+                           adds_bound="unknown"))
     slots = topology.slots
     if slots.max_connections.value is None:
         out.append(Unknown("server.max_connections", "What is the server's max_connections (SHOW max_connections)?", PG_DEFAULT_MAX_CONNECTIONS, None))
@@ -214,7 +275,8 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             continue
         else:
             adds = None if known.adds_per_unit is None or item.adds_per_unit is None else known.adds_per_unit + item.adds_per_unit
-            merged[item.name] = dataclasses.replace(known, adds_per_unit=adds)
+            bound = combine_bounds([known.adds_bound, item.adds_bound])
+            merged[item.name] = dataclasses.replace(known, adds_per_unit=adds, adds_bound=bound)
     return tuple(merged.values())
 
 

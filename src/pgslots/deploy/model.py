@@ -52,25 +52,53 @@ class Quantity:
     value: int | None
     evidence: tuple[Evidence, ...] = ()
     unknown: str | None = None
+    floor: int = 1  # what the budget takes while unknown: 0 for a unit that may not run at all
+    formula: str | None = None  # with value None: an expression of the host's CPU count, `min(cpus, 12)` (readers/cpus.py)
 
     @property
     def known(self) -> bool:
         return self.value is not None
 
 
+Bound = Literal["number", "unbounded", "unknown"]
+"""What bounds a worst case: a `number`; nothing (`unbounded`: ASGI without a limit, a leak);
+or what pgslots cannot see (`unknown`: a group it cannot model, until `--assume` sets it)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Demand:
     """Simultaneous server connections a group can hold: `steady` when idle or at a normal
-    load, `worst` at its peak; `worst is None` means unbounded (ASGI without a concurrency
-    limit, a leak). `formula` spells out the arithmetic, e.g. "16 hosts x 4 workers x 1"."""
+    load, `worst` at its peak. `worst` is a number only when `bound` is "number"; `steady` is
+    None for a group pgslots cannot model (a total's steady is the sum of the known ones).
+    `formula` spells out the arithmetic, e.g. "16 hosts x 4 workers x 1"."""
 
-    steady: int
+    steady: int | None
     worst: int | None
     formula: str = ""
+    bound: Bound = "number"
+
+    def __post_init__(self) -> None:
+        # `Demand(steady, None)` (and documents written before `bound` existed) mean unbounded;
+        # a number is always bound "number".
+        if self.worst is None and self.bound == "number":
+            object.__setattr__(self, "bound", "unbounded")
+        elif self.worst is not None and self.bound != "number":
+            object.__setattr__(self, "bound", "number")
 
     @property
     def unbounded(self) -> bool:
-        return self.worst is None
+        return self.bound == "unbounded"
+
+    @property
+    def unknown(self) -> bool:
+        return self.bound == "unknown"
+
+
+def combine_bounds(bounds: list[Bound]) -> Bound:
+    """A sum is unbounded if any part is, else unknown if any part is, else a number."""
+    if "unbounded" in bounds:
+        return "unbounded"
+    return "unknown" if "unknown" in bounds else "number"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +143,8 @@ class ProcessGroup:
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it
     source: str = ""  # where the group was defined: "docker-compose.production.yml:12", ...
     notes: tuple[str, ...] = ()
+    unit: str = ""  # the deployment unit that runs it (see `Unit`)
+    unknown_reason: str = ""  # why pgslots cannot model it (concurrency_model "unmodelled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +172,9 @@ class Unknown:
     name: str  # the --assume key, e.g. "web.hosts"
     question: str  # "How many hosts run the web service?"
     floor_value: int  # the value used for the floor (usually 1)
-    adds_per_unit: int | None  # connections each extra unit adds at worst; None if unbounded
+    adds_per_unit: int | None  # connections each extra unit adds at worst; None: see `adds_bound`
     assumed: int | None = None  # set when the user supplied it
+    adds_bound: Bound = "number"  # "unbounded" or "unknown" when adds_per_unit is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +214,21 @@ class AliasFact:
 
 
 @dataclasses.dataclass(frozen=True)
+class SettingGap:
+    """A setting the audit cannot read from the repository (class-based settings, a module
+    that is not committed, a branch it cannot decide): an unknown, with where it would come from."""
+
+    setting: str  # "DATABASES", "CONN_MAX_AGE", "ENGINE"
+    source: str  # where it would come from, in words
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The unknown's name in the report (`settings.conn_max_age`)."""
+        return f"settings.{self.setting.lower()}"
+
+
+@dataclasses.dataclass(frozen=True)
 class DjangoFacts:
     """What the production settings say that matters for connections."""
 
@@ -198,6 +244,23 @@ class DjangoFacts:
     celery_result_backend: str | None = None
     evidence: tuple[Evidence, ...] = ()
     choice: str = ""  # why this settings module was chosen
+    gaps: tuple[SettingGap, ...] = ()  # settings that could not be read: unknowns, never defaults
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One deployment unit: a compose file (with its overlays), a set of Kubernetes manifests,
+    a Procfile, a set of supervisord programs or systemd units... Each runs on hosts of its
+    own. The audit lists every candidate it found, kept or dropped, with why."""
+
+    name: str  # "docker-compose.worker" (a compose file's stem), "Procfile", "kubernetes", ...
+    kind: str  # compose, kubernetes, helm, kustomize, procfile, supervisord, systemd, s6, ansible, dockerfile
+    paths: tuple[str, ...]
+    kept: bool
+    why: str
+    hosts: str | None = None  # the --assume key of its own hosts ("docker-compose.worker.hosts")
+    hosts_floor: int = 1  # 0: it may not run at all; 1: at least one host runs it
+    groups: tuple[str, ...] = ()  # the process groups it contributes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,9 +281,12 @@ class Topology:
     django: DjangoFacts | None = None
     sources: tuple[str, ...] = ()  # the files that defined the deployment, and why they were chosen
     unused_configs: tuple[Evidence, ...] = ()  # e.g. a postgresql.conf that nothing mounts
+    units: tuple[Unit, ...] = ()  # every deployment unit found, kept or dropped, with why
 
     def total_demand(self) -> tuple[int, int | None]:
-        """(steady, worst) over all groups; worst is None when any group is unbounded."""
-        steady = sum(g.demand.steady for g in self.groups)
-        worsts = [g.demand.worst for g in self.groups]
-        return steady, (None if any(w is None for w in worsts) else sum(w for w in worsts if w is not None))
+        """(steady, worst) over all groups: steady sums the known groups; worst is None when
+        any group is unbounded or unknown (`combine_bounds` says which)."""
+        steady = sum(g.demand.steady or 0 for g in self.groups)
+        if combine_bounds([g.demand.bound for g in self.groups]) != "number":
+            return steady, None
+        return steady, sum(g.demand.worst or 0 for g in self.groups)

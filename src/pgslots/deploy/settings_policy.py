@@ -8,7 +8,7 @@ facts (sessions, Celery settings) that the findings use.
 
 from __future__ import annotations
 
-from pgslots.deploy.model import AliasFact, ConnectionPolicy, DjangoFacts, Quantity
+from pgslots.deploy.model import AliasFact, ConnectionPolicy, DjangoFacts, Quantity, SettingGap
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.django_settings import (
     SettingsChoice,
@@ -16,6 +16,8 @@ from pgslots.deploy.readers.django_settings import (
     alias_facts,
     choose_settings,
     read_settings,
+    settings_gaps,
+    settings_score,
 )
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.pyeval import ModuleResolver, V
@@ -32,6 +34,24 @@ class SettingsReader:
         self.choice: SettingsChoice | None = choose_settings(repo, resolver, envs)
         self._reads: dict[tuple, SettingsRead] = {}
         self._trees: dict = {}
+        # DJANGO_SETTINGS_MODULE values the processes are given, for when none is in the repository
+        self.named = [item for env in envs for item in [env.get("DJANGO_SETTINGS_MODULE")] if item is not None and item.value]
+
+    def gaps(self, read: SettingsRead | None) -> tuple[SettingGap, ...]:
+        """The connection settings this evaluation cannot show (see `settings_gaps`); with no
+        settings module in the repository at all, DATABASES, the engine and CONN_MAX_AGE."""
+        if read is not None:
+            return tuple(settings_gaps(read, self.repo, self.resolver))
+        if self.choice is not None:
+            return ()
+        named = self.named[0] if self.named else None
+        source = (f"DJANGO_SETTINGS_MODULE={named.value} ({named.evidence.location()}) names a module that is not in the "
+                  "repository (in the image, a submodule or another repository)") if named else \
+            "no Django settings module is in the repository"
+        evidence = (named.evidence,) if named else ()
+        return (SettingGap("DATABASES", f"the aliases, their host and role: {source}", evidence),
+                SettingGap("ENGINE", source, evidence),
+                SettingGap("CONN_MAX_AGE", f"{source}; taken as persistent (the worse case) until known", evidence))
 
     def read(self, env: Env) -> SettingsRead | None:
         if self.choice is None:
@@ -64,6 +84,8 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
         conn_max_age, known, cma_ev, cma_env = cma.value, True, cma.evidence, cma.env_var
     else:
         conn_max_age, known, cma_ev, cma_env = 0, False, cma.evidence, cma.env_var
+    if settings_score(read.choice.module) < 0:
+        known = False  # development settings: production's CONN_MAX_AGE is not in the repository (settings_gaps)
     health = get("CONN_HEALTH_CHECKS")
     options = get("OPTIONS")
     pool_min = pool_max = None

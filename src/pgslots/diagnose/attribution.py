@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pgslots.deploy.model import ProcessGroup, Topology
 from pgslots.diagnosis import GroupAttribution, TransactionCount
 from pgslots.events.model import FacetRow, Incident
+from pgslots.events.timeline import NOT_SET
 
 _MIDDLEWARE = re.compile(r"[Mm]iddleware[^/]*$")
 _CELERY_TASK = re.compile(r"(^|\.)tasks?\.[A-Za-z_][\w]*$")
@@ -64,14 +65,15 @@ def _groups_of(topology: Topology | None, kind: str) -> list[ProcessGroup]:
 
 
 def attribute(incident: Incident, topology: Topology | None) -> tuple[GroupAttribution, ...]:
-    """Every event, assigned to one process group (or to "unattributed"), largest first."""
-    rows: Sequence[FacetRow] = incident.facets.get("transaction", ())
+    """Every event that names its transaction, assigned to one process group, largest first.
+    Events without a transaction name (a server log's, or an APM event without one) are no
+    process group: they are left out, never filed under an invented one."""
+    rows: Sequence[FacetRow] = [
+        r for r in incident.facets.get("transaction", ()) if r.value and r.value != NOT_SET
+    ]
     by_kind: dict[str, list[FacetRow]] = {}
     for row in rows:
         by_kind.setdefault(transaction_kind(row.value), []).append(row)
-    accounted = sum(r.count for r in rows)
-    if incident.total > accounted:
-        by_kind.setdefault("unattributed", []).append(FacetRow("", incident.total - accounted, 0.0))
     result = []
     for kind, members in by_kind.items():
         count = sum(r.count for r in members)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pgslots.deploy.model import ProcessGroup, Quantity, Topology
 from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget
 from pgslots.events.model import BackendPoint, Incident
+from pgslots.events.serverlog import SERVER_LOG_FORMATS
 from pgslots.evidence import Resolution
 from pgslots.live.model import Snapshot
 
@@ -82,6 +83,7 @@ def group_budgets(topology: Topology | None) -> tuple[GroupBudget, ...]:
             server_model=g.server_model,
             steady=g.demand.steady,
             worst=g.demand.worst,
+            bound=g.demand.bound,
             formula=g.demand.formula,
             conn_max_age=conn_max_age_text(g),
         )
@@ -90,12 +92,18 @@ def group_budgets(topology: Topology | None) -> tuple[GroupBudget, ...]:
 
 
 def backend_series(
-    incident: Incident | None, watch: Sequence[Snapshot], watch_path: str, snapshot: Snapshot | None
+    incident: Incident | None, watch: Sequence[Snapshot], watch_path: str, snapshot: Snapshot | None,
+    server_paths: Sequence[str] = (),
 ) -> tuple[BackendSeries, ...]:
+    """Client backends over time from each source that has them. `server_paths`: the server
+    logs read as another source of the incident (`diagnose.sources`), whose summary the
+    incident carries."""
     series = []
     server_log = incident.server_log if incident is not None else None
     if server_log is not None and server_log.backends_over_time:
-        paths = ", ".join(i.path for i in incident.inputs if "log" in i.format or "csv" in i.format or "json" in i.format) if incident else ""
+        assert incident is not None
+        own = [i.path for i in incident.inputs if i.format in SERVER_LOG_FORMATS]
+        paths = ", ".join(own or server_paths)
         series.append(_series("server log", paths, server_log.backends_over_time, server_log.peak_backends, server_log.peak_at))
     points = tuple(BackendPoint(s.taken_at, s.client_backends) for s in watch if s.client_backends is not None)
     if points:
@@ -121,6 +129,7 @@ def capacity(
         return None
     steady = worst = None
     unbounded = False
+    bound = "number"
     demand_basis = ""
     if topology is not None and topology.groups:
         if topology.demand is not None:  # on the server itself, after pgbouncer
@@ -128,7 +137,8 @@ def capacity(
             demand_basis = topology.demand.formula
         else:
             steady, worst = topology.total_demand()
-        unbounded = worst is None
+        bound = topology.demand.bound if topology.demand is not None else ("unbounded" if worst is None else "number")
+        unbounded = bound == "unbounded"
         demand_basis = demand_basis or " + ".join(
             f"{g.name} {g.demand.steady}..{'unbounded' if g.demand.worst is None else g.demand.worst}" for g in topology.groups
         )
@@ -142,6 +152,7 @@ def capacity(
         steady=steady,
         worst=worst,
         worst_unbounded=unbounded,
+        worst_bound=bound,
         demand_basis=demand_basis,
         observed_peak=top.peak if top else None,
         observed_basis=f"{top.source}, {top.path}" if top else "",

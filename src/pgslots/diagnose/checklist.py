@@ -15,6 +15,7 @@ from pgslots.deploy.model import ProcessGroup, Quantity
 from pgslots.diagnose.context import Joined
 from pgslots.diagnose.inplace import is_asgi
 from pgslots.diagnosis import VerificationItem
+from pgslots.events.timeline import NOT_SET
 from pgslots.evidence import Evidence
 
 SETTINGS_QUERY = (
@@ -69,7 +70,8 @@ def _quantity_item(key: str, question: str, q: Quantity | None, how: str, unit: 
 
 def web_hosts(j: Joined) -> VerificationItem:
     web = _first(_groups(j, "web"))
-    hosts_facet = j.incident.facets.get("host", ()) if j.incident else ()
+    # A host attribute that is not set is not a host.
+    hosts_facet = [r for r in j.incident.facets.get("host", ()) if r.value != NOT_SET] if j.incident else []
     how = (
         "count the hosts or replicas running the web service (`kubectl get deploy`, the orchestrator's "
         "console), or in New Relic `SELECT uniqueCount(host) FROM Transaction WHERE appName = '...' SINCE 1 day ago`"

@@ -19,6 +19,7 @@ from pgslots.diagnosis import (
     GroupBudget,
     InputStatus,
     LabRun,
+    SourceAgreement,
 )
 from pgslots.events.model import SLOT_EXHAUSTION, Incident
 from pgslots.findings import Finding
@@ -32,6 +33,7 @@ class Gathered:
 
     inputs: list[InputStatus] = dataclasses.field(default_factory=list)
     incident: Incident | None = None
+    sources: tuple[SourceAgreement, ...] = ()  # the incident's other sources, matched to it
     reserved_wordings: dict[str, int] = dataclasses.field(default_factory=dict)  # "pre16"/"16+" -> events
     topology: Topology | None = None
     snapshot: Snapshot | None = None

@@ -124,13 +124,16 @@ def _repo(g: Gathered, request: Request) -> str:
 def _events(g: Gathered, request: Request) -> str:
     result = parts.events(list(request.events), request.tz, request.progress)
     g.incident = result.incident
+    g.sources = result.sources
     g.reserved_wordings = dict(result.reserved_wordings)
     g.findings += result.findings
-    inputs = result.incident.inputs
     described = "; ".join(
         f"{i.path}: {i.events} events ({i.format})" + (f", {i.skipped} malformed records skipped" if i.skipped else "")
-        for i in inputs
+        for i in result.inputs
     )
+    if result.sources:
+        described += (f"; one incident seen from {len(result.sources) + 1} sources: the count is "
+                      f"{result.incident.total}, from the source closest to the application, the others matched to it")
     return described or f"{result.incident.total} events"
 
 

@@ -15,7 +15,8 @@ from pgslots.rules import diagnose as rules
 
 def join(gathered: Gathered) -> Joined:
     incident, topology, snapshot = gathered.incident, gathered.topology, gathered.snapshot
-    series = capacity.backend_series(incident, gathered.watch, gathered.watch_path, snapshot)
+    server_paths = [p for s in gathered.sources if s.source == "server log" for p in s.paths]
+    series = capacity.backend_series(incident, gathered.watch, gathered.watch_path, snapshot, server_paths)
     return Joined(
         gathered=gathered,
         attribution=attribution.attribute(incident, topology) if incident is not None and incident.total else (),
@@ -61,4 +62,5 @@ def build(gathered: Gathered) -> Diagnosis:
         lab=gathered.lab,
         assumptions=dict(gathered.assumptions),
         generated_at=gathered.now or dt.datetime.now(dt.timezone.utc),
+        sources=gathered.sources,
     )

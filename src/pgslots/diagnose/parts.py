@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pgslots.deploy.model import Topology
-from pgslots.diagnosis import Diagnosis, LabRun
+from pgslots.diagnosis import Diagnosis, LabRun, SourceAgreement
 from pgslots.errors import InputError
-from pgslots.events.model import Incident
+from pgslots.events.model import Incident, InputSummary
 from pgslots.findings import Finding
 from pgslots.live.model import PgbouncerState, Snapshot
 from pgslots.remedy import MeasuredEffect, Remedy
@@ -31,6 +31,8 @@ class EventsResult:
     incident: Incident
     reserved_wordings: dict[str, int] = dataclasses.field(default_factory=dict)
     findings: list[Finding] = dataclasses.field(default_factory=list)
+    sources: tuple[SourceAgreement, ...] = ()  # the other sources, matched to `incident`
+    inputs: tuple[InputSummary, ...] = ()  # every file read, of every source
 
 
 @dataclasses.dataclass
@@ -42,8 +44,13 @@ class AuditResult:
 
 
 def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None] | None) -> EventsResult:
-    """The events pipeline over the files, or a saved `events --format json` output."""
-    from pgslots.events.pipeline import investigate
+    """The events pipeline over the files, or a saved `events --format json` output.
+
+    Files are read per kind of source (APM, application log, pgbouncer log, server log) and
+    joined, not added up: the count is the source closest to the application's, and the
+    others say how they agree with it (`diagnose.sources`)."""
+    from pgslots.diagnose.sources import Source, join, kind_of
+    from pgslots.events.pipeline import investigate_resolved, resolve_sources
     from pgslots.events.sources import ReadOptions
     from pgslots.events.timeline import TimelineOptions
     from pgslots.events.times import parse_zone
@@ -51,10 +58,18 @@ def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None
     if len(paths) == 1:
         incident = incident_json(paths[0])
         if incident is not None:
-            return EventsResult(incident, reserved_wordings(incident))
+            return EventsResult(incident, reserved_wordings(incident), inputs=incident.inputs)
     zone = parse_zone(tz or "UTC")
-    incident = investigate(list(paths), ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone))
-    return EventsResult(incident, reserved_wordings(incident))
+    by_kind: dict[str, list[tuple[Path, Any]]] = {}
+    for path, source in resolve_sources(list(paths)):
+        by_kind.setdefault(kind_of(source.name), []).append((path, source))
+    sources = []
+    for kind, resolved in by_kind.items():
+        incident, found = investigate_resolved(resolved, ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone))
+        sources.append(Source(kind, [str(p) for p, _s in resolved], incident, found))
+    incident, agreements = join(sources)
+    inputs = tuple(i for s in sources for i in s.incident.inputs)
+    return EventsResult(incident, reserved_wordings(incident), sources=agreements, inputs=inputs)
 
 
 def _read_json(path: Path) -> Any | None:

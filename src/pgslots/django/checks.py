@@ -21,12 +21,8 @@ TAG = "pgslots"
 DJANGO_REFUSES = frozenset({"PGS004", "PGS016", "PGS017"})
 
 
-def check_id(code: str, severity: str) -> str:
-    """"pgslots.W003" for PGS003: the PGS number, the letter of the Django level."""
-    return f"pgslots.{level_letter(code, severity)}{code[3:]}"
-
-
 def level_letter(code: str, severity: str) -> str:
+    """The Django level of a PGS code: "W" for PGS003 makes the id pgslots.W003."""
     if code in DJANGO_REFUSES:
         return "E"
     return "I" if severity == "info" else "W"

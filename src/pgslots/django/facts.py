@@ -92,4 +92,6 @@ class ProjectSettings:
 
 
 def runtime_evidence(settings_module: str, text: str) -> Evidence:
-    return Evidence(settings_module, None, text, Resolution.RUNTIME, "read from django.conf.settings of the running project")
+    """Evidence of a value read at run time: "(runtime proj.settings)" in place of a file, since
+    a computed setting has no line to cite (a pseudo-path in parentheses, like "(default)")."""
+    return Evidence(f"(runtime {settings_module})", None, text, Resolution.RUNTIME, "read from django.conf.settings of the running project")

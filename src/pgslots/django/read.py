@@ -152,7 +152,7 @@ def read_celery(settings: Any) -> CelerySettings | None:
         try:
             conf = app.conf
             return CelerySettings(str(app.main), conf.get("worker_concurrency"), conf.get("worker_pool"), version)
-        except Exception:  # a broken Celery config is Celery's own check's business
+        except Exception:  # noqa: BLE001 - a broken Celery config is Celery's own checks' business
             return CelerySettings(str(app.main), None, None, version)
     names = [name for name in dir(settings) if name.startswith(("CELERY_", "CELERYD_"))]
     if not names:

@@ -30,7 +30,12 @@ from pgslots.events.sources import (
     source_named,
 )
 from pgslots.events.taxonomy import classify, combination_key
-from pgslots.events.timeline import TimelineOptions, build_incident, coarser_grouping, grouping_seconds
+from pgslots.events.timeline import (
+    TimelineOptions,
+    build_incident,
+    coarser_grouping,
+    grouping_seconds,
+)
 
 MAX_SAMPLES = 5
 """Source rows kept per category, so every count in the report can be traced to its rows."""
@@ -209,11 +214,18 @@ def investigate(
     input_format: str | None = None,
 ) -> Incident:
     """Read, classify, filter and add up the events of `paths` into one `Incident`."""
-    resolved = resolve_sources(paths, input_format)
+    return investigate_resolved(resolve_sources(paths, input_format), read_options, timeline_options)[0]
+
+
+def investigate_resolved(
+    resolved: Sequence[tuple[Path, Source]], read_options: ReadOptions, timeline_options: TimelineOptions
+) -> tuple[Incident, list[ErrorEvent]]:
+    """`investigate` for files whose readers are known, with the added-up events themselves
+    (`diagnose` matches the events of one source against another's)."""
     read_options = dataclasses.replace(read_options, group_seconds=grouping_seconds(timeline_options))
     tally, stats, summaries = read_events(resolved, read_options, timeline_options)
     events = tally.events()
-    return build_incident(
+    incident = build_incident(
         events,
         options=timeline_options,
         inputs=summaries,
@@ -222,4 +234,12 @@ def investigate(
         grid=_grid(stats),
         server_log=serverlog.summarise(stats, events),
         timezone_note=_timezone_note(stats, read_options),
+        widths=bucket_widths(stats),
     )
+    return incident, events
+
+
+def bucket_widths(stats: Sequence[ReadStats]) -> dict[str, int | None]:
+    """Input path -> the width of its pre-counted buckets, for the inputs that came
+    aggregated (None: an aggregate without a time series, whose events carry no time)."""
+    return {s.path: s.extra[GRID].bucket_seconds for s in stats if isinstance(s.extra.get(GRID), InputGrid)}

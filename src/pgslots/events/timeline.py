@@ -35,14 +35,18 @@ from pgslots.events.model import (
     InputSummary,
     Note,
     ServerLogSummary,
-    Shape,
     SourceRef,
 )
+from pgslots.events.shape import shape_from_events
 from pgslots.events.taxonomy import combination_key, reserved_wording
 from pgslots.events.times import UTC, parse_user_time
 
-BUCKET_LADDER = (60, 300, 900, 3600, 6 * 3600, 86400)
-"""The sizes the automatic choice picks from: 1m, 5m, 15m, 1h, 6h, 1d."""
+BUCKET_LADDER = (1, 2, 3, 5, 10, 15, 30, 60, 300, 900, 3600, 6 * 3600, 86400)
+"""The sizes the automatic choice picks from: 1s, 2s, 3s, 5s, 10s, 15s, 30s, 1m, 5m, 15m, 1h,
+6h, 1d. Up to a minute each is at most twice the one before, so a burst of 5 s to 10
+minutes gets at least 6 buckets (a size that shows it in more than 12 is followed by one
+at most twice as large); from a minute on each is a multiple of the one before, which the
+tally's coarser grouping relies on."""
 MAX_AUTO_BUCKETS = 12
 """The automatic choice takes the smallest size that shows the span in at most this many
 buckets: short enough to read as bars in a terminal or an issue."""
@@ -75,21 +79,26 @@ class TimelineOptions:
 
 
 def grouping_seconds(options: TimelineOptions) -> int:
-    """How finely events may be added up before the timeline sees them: 60 (per minute, so
-    memory follows the minutes of the span rather than the lines of the input) when every
-    bucket edge and the window fall on whole minutes, else 1.
+    """How finely events are added up before the timeline sees them: per second, whatever
+    the buckets, so that the shape (`events.shape`, read from the event times) is the same
+    for every `--bucket`, and automatic buckets may be shorter than a minute.
 
-    A per-minute group sits at its first member's second and keeps its last one
-    (`ErrorEvent.last_ts`), so first/last times stay exact. Limit: a New Relic TIMESERIES
-    grid that starts off the minute, read together with a server log, gets that log's
-    per-minute groups placed by their first member."""
+    A group sits at its first member's time and keeps its last one (`ErrorEvent.last_ts`),
+    so first/last times stay exact. Memory follows the seconds of the span that hold
+    events; past `pipeline.MAX_GROUPS` groups a server log's tally regroups per minute or
+    coarser (`coarser_grouping`)."""
+    del options  # the grouping no longer depends on the display
+    return 1
+
+
+def _whole_minutes(options: TimelineOptions) -> bool:
+    """The window and an --align time fall on whole minutes (a per-minute group then never
+    straddles a bucket edge of a whole-minute bucket)."""
     moments = [options.since, options.until]
     align = options.align.strip().lower()
     if align not in ("auto", "first", "clock"):
         moments.append(parse_user_time(options.align, options.tz, "--align"))
-    whole = all(m is None or (m.second == 0 and m.microsecond == 0) for m in moments)
-    minutes = options.bucket_seconds is None or options.bucket_seconds % 60 == 0
-    return 60 if whole and minutes else 1
+    return all(m is None or (m.second == 0 and m.microsecond == 0) for m in moments)
 
 
 # -- durations ----------------------------------------------------------------------------------
@@ -156,23 +165,30 @@ def _anchor(
     if bucket >= 3600:
         return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
     return _floor(first, 60 if bucket >= 60 else 1), (
-        "at the first event's minute, as an APM chart whose window starts with the burst does "
-        "(--align clock for round times, --since or --align TIME to choose)"
+        f"at the first event's {'minute' if bucket >= 60 else 'second'}, as an APM chart whose window starts with "
+        "the burst does (--align clock for round times, --since or --align TIME to choose)"
     )
 
 
 def coarser_grouping(options: TimelineOptions, first: dt.datetime, last: dt.datetime) -> int | None:
-    """A grouping coarser than the minute that the timeline of events spanning at least
-    `first`..`last` can take without moving an event to another bucket, or None: the
+    """A grouping coarser than the second that the timeline of events spanning at least
+    `first`..`last` can take without moving an event to another bucket, or None. The
     automatic bucket for that span once it is an hour or more (it then sits on the clock,
-    and every larger size of the ladder is a multiple of it). For inputs without their own
-    grid (server logs): the pipeline's tally uses it when a long log has many minutes."""
-    if options.bucket_seconds is not None or options.align.strip().lower() not in ("auto", "clock"):
+    and every larger size of the ladder is a multiple of it); else the minute, when every
+    bucket is whole minutes on a whole-minute grid. For inputs without their own grid
+    (server logs): the pipeline's tally uses it when a long log has many seconds. The shape
+    then reads per-minute groups spread over their first to last member."""
+    align = options.align.strip().lower()
+    if not _whole_minutes(options):
         return None
+    if options.bucket_seconds is not None:
+        return 60 if options.bucket_seconds % 60 == 0 and align in ("auto", "first", "clock") else None
+    if align not in ("auto", "clock"):
+        return 60 if align == "first" and _choose_bucket(options, None, first, last)[0] >= 60 else None
     size, _rule = _choose_bucket(options, None, first, last)
-    if size < 3600 or (options.since is not None and options.since.timestamp() % size):
-        return None
-    return size
+    if size >= 3600 and not (options.since is not None and options.since.timestamp() % size):
+        return size
+    return 60 if size >= 60 else None
 
 
 def _bucket_count(start: dt.datetime, last: dt.datetime, bucket: int) -> int:
@@ -197,9 +213,10 @@ def _choose_bucket(
         start = _grid_start(anchor, size, options.since or first)
         if _bucket_count(start, options.until or last, size) <= MAX_AUTO_BUCKETS:
             break
-    span = format_duration(max(60, int((last - first).total_seconds()) // 60 * 60))
+    seconds = int((last - first).total_seconds())
+    span = format_duration(seconds // 60 * 60 if seconds >= 60 else max(1, seconds))
     return size, (
-        f"automatic: the smallest of 1m, 5m, 15m, 1h, 6h, 1d that shows the {span} span in at most "
+        f"automatic: the smallest of {', '.join(format_duration(s) for s in BUCKET_LADDER)} that shows the {span} span in at most "
         f"{MAX_AUTO_BUCKETS} buckets (--bucket to choose)"
     )
 
@@ -217,8 +234,11 @@ def build_incident(
     grid: InputGrid | None = None,
     server_log: ServerLogSummary | None = None,
     timezone_note: str | None = None,
+    widths: Mapping[str, int | None] | None = None,
 ) -> Incident:
-    """The `Incident` for classified events (each with its `categories` and `count`)."""
+    """The `Incident` for classified events (each with its `categories` and `count`).
+    `widths`: input path -> the width of its pre-counted buckets (New Relic TIMESERIES), so
+    the shape spreads them over the time they cover (`events.shape.spans`)."""
     total = sum(e.count for e in events)
     by_category: Counter[str] = Counter()
     by_combination: Counter[str] = Counter()
@@ -266,7 +286,7 @@ def build_incident(
         window_end=start + dt.timedelta(seconds=bucket * count),
         bucket_seconds=bucket,
         buckets=buckets,
-        shape=shape_of([b.total for b in buckets]),
+        shape=shape_from_events(events, widths, [b.total for b in buckets]),
         first_event=first,
         last_event=last,
         bucket_rule=bucket_rule,
@@ -324,80 +344,6 @@ def facet_rows(
             FacetRow(value, n, n / total if total else 0.0) for value, n in _ordered(counts).items()
         )
     return result
-
-
-# -- shape --------------------------------------------------------------------------------------
-
-ISOLATED_MAX = 10
-DROP_RATIO = 0.25
-SPIKE_RATIO = 2.0
-GROWTH_RATIO = 2.0
-NEAR_PEAK = 0.9
-PLATEAU_RATIO = 0.5
-
-SHAPE_RULES = (
-    f"isolated: fewer than {ISOLATED_MAX} events in all. "
-    f"spike_and_drop: one bucket holds them all, or the peak is at least {SPIKE_RATIO:g}x the other "
-    f"buckets' mean and a later bucket falls to {DROP_RATIO:.0%} of it or less. "
-    f"sustained_growth: the last bucket is within {1 - NEAR_PEAK:.0%} of the peak and at least "
-    f"{GROWTH_RATIO:g}x the first. "
-    f"plateau: every bucket is at least {PLATEAU_RATIO:.0%} of the peak. irregular: none of these. "
-    "Rules are tried in this order, on the buckets from the first to the last non-empty one."
-)
-
-
-def shape_of(counts: Sequence[int]) -> Shape | None:
-    """The curve's label and the rule that gave it (see `SHAPE_RULES`), read from the
-    buckets between the first and the last non-empty one."""
-    total = sum(counts)
-    if total == 0:
-        return None
-    filled = [i for i, c in enumerate(counts) if c]
-    active = list(counts[filled[0] : filled[-1] + 1])
-    trailing = len(counts) - 1 - filled[-1]
-    arrow = " → ".join(str(c) for c in active)
-    after_note = f", then {trailing} empty bucket{'s' if trailing != 1 else ''}" if trailing else ""
-    series = tuple(counts)
-    if total < ISOLATED_MAX:
-        return Shape("isolated", f"{arrow}: {total} events in all, fewer than {ISOLATED_MAX}: too few for a curve", series)
-    if len(active) == 1:
-        return Shape(
-            "spike_and_drop",
-            f"all {total} events fell in one bucket{after_note}: a burst that started and stopped within "
-            "one bucket, as a restart or a deploy produces",
-            series,
-        )
-    peak = max(active)
-    at = active.index(peak)
-    others = active[:at] + active[at + 1 :]
-    others_mean = sum(others) / len(others)
-    later = active[at + 1 :]
-    if later and min(later) <= DROP_RATIO * peak and peak >= SPIKE_RATIO * others_mean:
-        return Shape(
-            "spike_and_drop",
-            f"{arrow}{after_note}: the peak ({peak}) is {peak / max(others_mean, 1e-9):.1f}x the other buckets' "
-            f"mean ({others_mean:.0f}) and then falls to {min(later)} (at most {DROP_RATIO:.0%} of the peak): "
-            "a spike that drops, as a restart or a deploy produces",
-            series,
-        )
-    first, last = active[0], active[-1]
-    if last >= NEAR_PEAK * peak and last >= GROWTH_RATIO * first:
-        highest = "the highest" if last == peak else f"within {1 - NEAR_PEAK:.0%} of the peak ({peak})"
-        return Shape(
-            "sustained_growth",
-            f"{arrow}{after_note}: the last bucket ({last}) is {highest} and {last / first:.0f}x the first "
-            f"({first}): still growing when the data ends. Not a restart blip (a restart spikes and drops): "
-            "demand kept rising against a fixed number of slots",
-            series,
-        )
-    if min(active) >= PLATEAU_RATIO * peak:
-        return Shape(
-            "plateau",
-            f"{arrow}{after_note}: every bucket is at least {PLATEAU_RATIO:.0%} of the peak ({peak}): "
-            "a steady level of failures, the limit hit continuously",
-            series,
-        )
-    return Shape("irregular", f"{arrow}{after_note}: none of the shape rules holds ({SHAPE_RULES})", series)
 
 
 # -- interpretation -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ UTC = dt.timezone.utc
 
 # Epoch values above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 _EPOCH_MS_THRESHOLD = 1e11
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 _ISO_LIKE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?P<frac>[.,]\d{1,9})?"
@@ -77,6 +78,24 @@ def parse_time(text: str, tz: dt.tzinfo = UTC) -> tuple[dt.datetime, bool] | Non
             return parsed.replace(tzinfo=tz).astimezone(UTC), True
         return parsed.astimezone(UTC), False
     return None
+
+
+def from_epoch_us(text: str) -> dt.datetime | None:
+    """journald's `__REALTIME_TIMESTAMP`: microseconds since the epoch, as a string."""
+    try:
+        return _EPOCH + dt.timedelta(microseconds=int(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_syslog_time(text: str, year: int, tz: dt.tzinfo = UTC) -> dt.datetime | None:
+    """syslog's `Nov 25 15:12:29` (journald `short`), which carries neither year nor zone:
+    read in `year` and `tz`, as aware UTC."""
+    try:
+        naive = dt.datetime.strptime(f"{year} {' '.join(text.split())}", "%Y %b %d %H:%M:%S")
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
 def parse_zone(name: str) -> dt.tzinfo:

@@ -1,7 +1,8 @@
 """The baseline's artifacts read back by the events pipeline, as a user would run
 `pgslots events` on them: the New Relic export, then the server's log (each alone: they
-record the same failures), over the load's window and bucketed by its stages, so the curve
-lines up with the burst.
+record the same failures), bucketed by the load's stages from the load's start, so the
+curve lines up with the burst. Every event of the export is read (no window): the shape is
+then the one `pgslots events EXPORT` gives, whatever its buckets.
 """
 
 from __future__ import annotations
@@ -41,12 +42,10 @@ def server_log(scenario_dir: Path) -> Path | None:
 def events_command_line(scenario_dir: Path, source: Path | None = None) -> list[str]:
     """The `pgslots events` arguments that reproduce the analysis by hand."""
     result = json.loads((scenario_dir / "result.json").read_text())
-    start, end = load_window(result)
+    start, _end = load_window(result)
     return [
         str(source or apm_export(scenario_dir)),
         "--bucket", f"{int(result['bucket_seconds'])}s",
-        "--since", start.isoformat(timespec="milliseconds"),
-        "--until", end.isoformat(timespec="milliseconds"),
         "--align", start.isoformat(timespec="milliseconds"),
     ]
 
@@ -64,13 +63,11 @@ def analyse_baseline(scenario_dir: Path, *, show_command: bool = True) -> list[s
     result = json.loads((scenario_dir / "result.json").read_text())
     incident = _investigate(apm_export(scenario_dir), result)
     families = ", ".join(f"{name} {count}" for name, count in incident.by_combination.items())
-    # The window is the load's (see load_window): a failure answered after it is left out.
-    lines = [
-        f"  APM export, the {result['load_seconds']:.0f} s of load: {incident.total} connection failures: {families}"
-    ]
+    lines = [f"  APM export: {incident.total} connection failures: {families}"]
     if incident.shape is not None:
         counts = " -> ".join(str(c) for c in incident.shape.counts)
         lines.append(f"  curve per {int(result['bucket_seconds'])} s: {counts} ({incident.shape.label})")
+        lines += textwrap.wrap(incident.shape.rule, width=92, initial_indent="  shape: ", subsequent_indent="    ")
     for note in incident.notes:
         lines += textwrap.wrap(note.text, width=92, initial_indent="  - ", subsequent_indent="    ")
     if show_command:
@@ -86,11 +83,9 @@ def _investigate(path: Path, result: dict):
     from pgslots.events.sources import ReadOptions
     from pgslots.events.timeline import TimelineOptions
 
-    start, end = load_window(result)
+    start, _end = load_window(result)
     return investigate(
-        [path],
-        ReadOptions(since=start, until=end),
-        TimelineOptions(bucket_seconds=int(result["bucket_seconds"]), align=start.isoformat(), since=start, until=end),
+        [path], ReadOptions(), TimelineOptions(bucket_seconds=int(result["bucket_seconds"]), align=start.isoformat())
     )
 
 

@@ -79,6 +79,9 @@ def write_config(
     """The settings file of one scenario (see `sampleapp/settings.py`)."""
     config = {
         "secret_key": secret_key,
+        "asgi": scenario.server.startswith("asgi"),
+        "celery_concurrency": scenario.celery_concurrency,
+        "pgslots": pgslots_setting(scenario, db),
         "app_name": "shop",
         "events_dir": str(events_dir),
         "query_seconds": scenario.query_seconds,
@@ -108,6 +111,30 @@ def write_config(
     path.write_text(json.dumps(config, indent=2))
     path.chmod(0o600)
     return path
+
+
+def pgslots_setting(scenario: Scenario, db: DatabaseTarget) -> dict[str, Any]:
+    """The sample project's PGSLOTS: what its settings cannot show (the server's slots, how
+    many web processes share them, that the host is pgbouncer)."""
+    setting: dict[str, Any] = {
+        "max_connections": scenario.max_connections,
+        "superuser_reserved_connections": scenario.superuser_reserved_connections,
+        "processes": scenario.web_processes,
+    }
+    if scenario.reserved_connections:
+        setting["reserved_connections"] = scenario.reserved_connections
+    if scenario.pgbouncer_pool_size is not None:
+        setting["hosts"] = {f"{db.host}:{db.port}": "pgbouncer"}
+    return setting
+
+
+def run_checks(config: Path, timeout: float = 120) -> str:
+    """`django-admin check --tag pgslots` with the web processes' settings: what the
+    `pgslots.django` checks say before the load (its output, errors included)."""
+    env = dict(os.environ, **app_env(config, "web"))
+    result = subprocess.run([sys.executable, "-m", "django", "check", "--tag", "pgslots"], env=env,
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    return result.stdout + result.stderr
 
 
 def app_env(config: Path, role: str) -> dict[str, str]:

@@ -80,8 +80,9 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
         f"{baseline.web_errors_before_view} of {baseline.web_errors} web errors were recorded before the "
         "view ran, named after CsrfViewMiddleware.process_view: ATOMIC_REQUESTS opens the "
         "connection just before the view.",
-        f"Errors per {baseline.bucket_seconds:.0f} s of load: {' '.join(str(c) for c in baseline.error_curve)} "
-        f"({'growing' if baseline.curve_grows else 'not growing'}).",
+        f"Errors per {baseline.bucket_seconds:.0f} s of load: {' '.join(str(c) for c in baseline.error_curve)}; "
+        f"shape {baseline.error_shape or 'unknown'} (read from the event times, as `pgslots events` reads the "
+        "New Relic export, whatever the buckets).",
         f"Client backends peaked at {baseline.peak_backends}; {baseline.backends_after_burst} were still "
         f"held {_tail(baseline)} after the load stopped ({baseline.idle_web_after_burst} idle web "
         f"connections, the oldest {baseline.oldest_idle_after_burst:.0f} s): under ASGI each request "

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pgslots.envelope import dumps, envelope
+from pgslots.findings import Finding
 from pgslots.lab.results import ScenarioResult, Skipped
 
 JSON_VERSION = 1
@@ -83,7 +84,20 @@ def render_text(results: Sequence[ScenarioResult | Skipped]) -> str:
             lines.append(f"{line[0].ljust(widths[0])}  {line[1]}")
         else:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines + checks_lines(results))
+
+
+CHECKS_TITLE = "Checks before the load (manage.py check --tag pgslots), and whether the run agrees:"
+
+
+def checks_lines(results: Sequence[ScenarioResult | Skipped], bullet: str = "") -> list[str]:
+    """One line per measured scenario: the pgslots.django ids and the run's verdict."""
+    measured = [r for r in results if isinstance(r, ScenarioResult)]
+    if not measured:
+        return []
+    width = max(len(r.scenario) for r in measured)
+    lines = [f"{r.scenario.ljust(width)}  {' '.join(r.checks) or 'none'}: {r.checks_verdict()}" for r in measured]
+    return ["", CHECKS_TITLE] + [f"{bullet or '  '}{line}" for line in lines]
 
 
 def render_markdown(results: Sequence[ScenarioResult | Skipped]) -> str:
@@ -92,11 +106,17 @@ def render_markdown(results: Sequence[ScenarioResult | Skipped]) -> str:
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
     for r in rows:
         lines.append("| " + " | ".join(r.get(key, "") for key, _t in COLUMNS) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + checks_lines(results, bullet="- "))
 
 
-def to_json(results: Sequence[ScenarioResult | Skipped], meta: dict[str, Any], command: str = "lab") -> str:
-    return dumps(envelope(command, {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}))
+def to_json(
+    results: Sequence[ScenarioResult | Skipped],
+    meta: dict[str, Any],
+    command: str = "lab",
+    findings: Sequence[Finding] = (),
+) -> str:
+    payload = {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}
+    return dumps(envelope(command, payload, findings))
 
 
 def legend() -> str:

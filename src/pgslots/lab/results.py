@@ -6,10 +6,12 @@ checked against the files it came from, and recomputed from a kept `--out` direc
 * tasks: published by the driver, run and failed per the `Transaction` events;
 * errors: the New Relic `TransactionError` events, by category (`events.taxonomy`),
   by transaction name, and "before the view ran" (named after a middleware);
-* the error curve: errors per bucket of the load, and whether it grows;
+* the error curve: errors per bucket of the load, and its shape as `pgslots events` reads it
+  from the New Relic export (`events.shape`: the same verdict, whatever the buckets);
 * client backends: peak, per application, the time series, and what was still held at
   the end of the quiet tail (the leak that outlives the burst);
-* server FATALs by category, from the server's csvlog.
+* server FATALs by category, from the server's csvlog;
+* the `pgslots.django` check ids printed before the load (`checks.txt`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pgslots.events.model import SLOT_EXHAUSTION
 from pgslots.events.taxonomy import classify, combination_key
 from pgslots.lab.load import Outcome, summarise
 from pgslots.lab.scenarios import LoadPlan, Scenario
@@ -29,6 +33,7 @@ from pgslots.lab.scenarios import LoadPlan, Scenario
 VIEW_PREFIX = "WebTransaction/Function/pgslots.lab.sampleapp.views:"
 WEB_APP = "lab-web"
 WORKER_APP = "lab-worker"
+LEAK_CHECK = "pgslots.W003"  # persistent connections under ASGI (PGS003)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +83,8 @@ class ScenarioResult:
     pgbouncer_peak_waiting: int | None
     series: tuple[tuple[float, int, int, int], ...]  # (t since load start, total, web, worker)
     artifacts: str
+    error_shape: str = ""  # the shape label `pgslots events` gives the New Relic export ("" if none)
+    checks: tuple[str, ...] = ()  # pgslots.django check ids before the load (checks.txt), e.g. "pgslots.W003"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,6 +94,7 @@ class ScenarioResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["error_curve"] = tuple(values["error_curve"])
+        values["checks"] = tuple(values.get("checks", ()))
         values["stage_seconds"] = tuple(values["stage_seconds"])
         values["series"] = tuple(tuple(p) for p in values["series"])
         return cls(**values)
@@ -95,15 +103,23 @@ class ScenarioResult:
     def failed_share(self) -> float:
         return self.web_failed / self.web_attempted if self.web_attempted else 0.0
 
-    @property
-    def curve_grows(self) -> bool:
-        """Errors rise across the burst: the last bucket with errors is the highest so far
-        and later buckets carry more than earlier ones (not a spike that drops)."""
-        curve = [c for c in self.error_curve]
-        if sum(curve) == 0:
-            return False
-        half = len(curve) // 2
-        return sum(curve[half:]) > sum(curve[:half]) and max(curve) == max(curve[half:])
+    def checks_verdict(self) -> str:
+        """Whether the run agrees with the checks: a warning (or error) before the load, and
+        trouble in the run, or neither. Trouble is slot errors, or, after the leak warning
+        (W003), web connections still held idle after the burst, the leak's own signature
+        (a pool or WSGI threads keep connections by design: that is not trouble)."""
+        warned = [c for c in self.checks if c.startswith(("pgslots.W", "pgslots.E"))]
+        slot_errors = sum(self.errors_by_category.get(c.value, 0) for c in SLOT_EXHAUSTION)
+        seen = [f"{slot_errors} slot error{'s' if slot_errors != 1 else ''}"] if slot_errors else []
+        if self.idle_web_after_burst and LEAK_CHECK in self.checks:
+            seen.append(f"{self.idle_web_after_burst} idle web connections held after the burst")
+        run = f"the run had {', '.join(seen)}" if seen else "the run had no slot error"
+        if bool(warned) == bool(seen):
+            return f"agrees: {'warned' if warned else 'no warning'}; {run}"
+        if warned:
+            return f"disagrees: warned, but {run}"
+        return (f"disagrees: no warning, but {run} (the server command's concurrency is not in the settings: "
+                "pgslots audit reads it)")
 
     def one_line(self) -> str:
         return (
@@ -199,7 +215,33 @@ def measure(
         pgbouncer_peak_waiting=max(waiting) if waiting else None,
         series=series,
         artifacts=str(out),
+        error_shape=export_shape(out / "newrelic" / "nerdgraph.json"),
+        checks=read_checks(out / "checks.txt"),
     )
+
+
+CHECK_ID = re.compile(r"\((pgslots\.[EWI]\d{3})\)")
+
+
+def read_checks(path: Path) -> tuple[str, ...]:
+    """The check ids in `manage.py check` output, each once, in the order printed."""
+    if not path.exists():
+        return ()
+    return tuple(dict.fromkeys(CHECK_ID.findall(path.read_text(encoding="utf-8"))))
+
+
+def export_shape(export: Path) -> str:
+    """The shape label of the New Relic export, read exactly as `pgslots events EXPORT`
+    reads it (the verdict does not depend on buckets or alignment), so the demo and the
+    events command say the same thing."""
+    from pgslots.events.pipeline import investigate
+    from pgslots.events.sources import ReadOptions
+    from pgslots.events.timeline import TimelineOptions
+
+    if not export.exists():
+        return ""
+    incident = investigate([export], ReadOptions(), TimelineOptions())
+    return incident.shape.label if incident.shape is not None else ""
 
 
 def error_bucket(plan: LoadPlan) -> float:

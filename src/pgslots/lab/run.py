@@ -13,6 +13,7 @@ app still holds; then everything stops and the artifacts are collected into
     newrelic/nerdgraph.json  the same events in a NerdGraph NRQL result envelope
     newrelic/transactions.jsonl  every request and task as a New Relic Transaction
     postgres/postgresql.{log,csv,json}  the server's own logs (connections, FATALs)
+    checks.txt             `manage.py check --tag pgslots` before the load (pgslots.django)
     pgbouncer.log, web.log, worker.log, scenario.json, result.json
 """
 
@@ -197,6 +198,7 @@ class Lab:
         if scenario.pgbouncer_pool_size is not None:
             target = self._start_pgbouncer(scenario)
         config = self._config(scenario, work, target)
+        (out / "checks.txt").write_text(sample.run_checks(config))  # what pgslots.django says before the load
         sampler = Sampler(
             self.server.dsn(SUPERUSER, "postgres"),
             out / "samples.jsonl",

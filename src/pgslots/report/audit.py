@@ -8,16 +8,36 @@ from __future__ import annotations
 import json
 
 from pgslots import __version__
-from pgslots.deploy.model import ProcessGroup, Quantity, Topology, is_server_count
+from pgslots.deploy import budget
+from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
 from pgslots.findings import load_all_checks
+from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
 
 
-def _n(value: int | None) -> str:
-    return "unbounded" if value is None else str(value)
+def _steady(demand: Demand) -> str:
+    return "unknown" if demand.steady is None else str(demand.steady)
+
+
+def _adds(unknown: Unknown) -> str:
+    return str(unknown.adds_per_unit) if unknown.adds_per_unit is not None else unknown.adds_bound
+
+
+def verdict(topology: Topology) -> str:
+    """"fits", "over" or "unknown": whether the worst case stays within the usable slots.
+    Never "fits" while a group is unknown or the usable slots are only PostgreSQL's default."""
+    demand = topology.demand
+    if demand is None or not topology.groups:
+        return "unknown"
+    usable, known = budget.effective_usable(topology)
+    if demand.unbounded or (demand.steady or 0) > usable or budget.known_worst(topology) > usable:
+        return "over"
+    if demand.unknown or not known:
+        return "unknown"
+    return "fits" if demand.worst is not None and demand.worst <= usable else "over"
 
 
 def _q(quantity: Quantity | None, unbounded: str = "unbounded") -> str:
@@ -47,14 +67,14 @@ def evidence_of(group: ProcessGroup, limit: int = 3) -> str:
 def budget_rows(topology: Topology) -> list[list[str]]:
     rows = [["group", "server model", "hosts x containers x processes x per-process", "steady", "worst", "evidence"]]
     for g in topology.groups:
-        rows.append([g.name, g.server_model, shape(g), str(g.demand.steady), _n(g.demand.worst), evidence_of(g)])
+        rows.append([g.name, g.server_model, shape(g), _steady(g.demand), budget.worst_text(g.demand), evidence_of(g)])
     if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
         p = topology.pgbouncer
         rows.append([f"({p.service})", f"pgbouncer {p.pool_mode}", f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
                      "", str(p.capacity), "server side: caps the groups above"])
     demand = topology.demand
     if demand is not None:
-        rows.append(["total (server)", "", "", str(demand.steady), _n(demand.worst), ""])
+        rows.append(["total (server)", "", "", str(demand.steady), budget.worst_text(demand), ""])
     return rows
 
 
@@ -68,16 +88,36 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def units_text(topology: Topology) -> list[str]:
+    """Every deployment unit found, kept or dropped, with why."""
+    if not topology.units:
+        return [f"Deployment: {source}" for source in topology.sources]
+    out = ["Deployment units:"]
+    for unit in sorted(topology.units, key=lambda u: not u.kept):
+        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {', '.join(unit.paths)}: {unit.why}")
+    return out
+
+
 def slots_text(topology: Topology) -> list[str]:
     s = topology.slots
     out = [f"Usable slots: {s.usable if s.usable is not None else 'unknown'} = {s.formula}"]
     if s.role:
         su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[s.role_is_superuser]
+        if s.role_is_superuser and s.role_evidence:
+            # The official postgres image makes POSTGRES_USER a superuser: no slot is reserved from it.
+            where = ", ".join(dict.fromkeys(e.location() for e in s.role_evidence))
+            su += f": the postgres image's POSTGRES_USER, so all of max_connections is usable; {where}"
         out.append(f"  application role: {s.role} ({su})")
     demand = topology.demand
     if demand is not None:
         usable = s.usable if s.usable is not None else s.usable_if_default
-        if demand.worst is None:
+        unknown = budget.unknown_groups(topology)
+        if demand.unknown:
+            names = ", ".join(g.name for g in unknown)
+            out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
+                       f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
+                       "and --assume NAME.per_process=N for each.")
+        elif demand.worst is None:
             out.append(f"Headroom: steady {usable - demand.steady}; worst case: none (demand unbounded)" + ("" if s.usable is not None else " [with the default max_connections]"))
         else:
             out.append(f"Headroom: steady {usable - demand.steady}, worst {usable - demand.worst}" + ("" if s.usable is not None else " [with the default max_connections]"))
@@ -90,8 +130,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     out = [f"pgslots audit {t.root}"]
     if t.django and t.django.settings_module:
         out.append(f"Settings: {t.django.settings_module} ({t.django.choice})")
-    for source in t.sources:
-        out.append(f"Deployment: {source}")
+    out += units_text(t)
     versions = ", ".join(f"{v.package} {v.version}" for v in t.versions if v.package in ("django", "psycopg", "psycopg2", "celery", "gunicorn", "uvicorn"))
     if versions:
         out.append(f"Versions: {versions}")
@@ -103,23 +142,18 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "Unknowns (the budget takes each at its floor; set with --assume NAME=VALUE):"]
         for u in t.unknowns:
-            adds = "" if is_server_count(u.name) else f"; each one more adds {_n(u.adds_per_unit)} at worst"
+            if u.name.startswith("settings."):
+                out.append(f"  {u.name:<32} {u.question}")  # a setting, not a count: no floor
+                continue
+            adds = "" if is_server_count(u.name) else f"; each one more adds {_adds(u)} at worst"
             out.append(f"  {u.name:<32} floor {u.floor_value}{adds} - {u.question}")
     if t.assumptions:
         out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))
     out += ["", f"Findings ({len(diagnosis.findings)})"]
-    for f in diagnosis.findings:
-        out.append(f"  {f.code} {f.severity.value:<7} {f.title}")
-        out.append(f"      {f.message}")
-        located = [e.location() for e in f.evidence if e.line is not None] or [e.location() for e in f.evidence]
-        if located:
-            out.append(f"      at {', '.join(dict.fromkeys(located[:4]))}")
-        out.append(f"      hint: {f.hint}")
-        if f.remedies:
-            out.append(f"      remedies: {', '.join(f.remedies)}")
+    out += finding_lines(diagnosis.findings)
     out += ["", "Remedies (by effort, then risk; predicted = the budget model re-run with the change)"]
     for r in diagnosis.remedies:
-        predicted = f"steady {r.predicted.steady}, worst {_n(r.predicted.worst)}" if r.predicted else "n/a"
+        predicted = f"steady {r.predicted.steady}, worst {budget.worst_text(r.predicted)}" if r.predicted else "n/a"
         fits = " (fits)" if r.fits else ""
         out.append(f"  {r.code} effort {r.effort} risk {r.risk}  {r.title}")
         out.append(f"      change: {r.change}")
@@ -137,8 +171,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     out = [f"## pgslots audit `{t.root}`", ""]
     if t.django and t.django.settings_module:
         out.append(f"Settings: `{t.django.settings_module}` ({t.django.choice})  ")
-    for source in t.sources:
-        out.append(f"Deployment: {source}  ")
+    out += [f"{line}  " for line in units_text(t)]
     rows = budget_rows(t)
     out += ["", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows[1:]]
@@ -146,13 +179,10 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     if t.unknowns:
         out += ["", "**Unknowns** (`--assume NAME=VALUE`): " + ", ".join(f"`{u.name}`" for u in t.unknowns)]
     out += ["", "### Findings", ""]
-    for f in diagnosis.findings:
-        located = ", ".join(dict.fromkeys(e.location() for e in f.evidence if e.line is not None))
-        out.append(f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}" + (f" `{located}`" if located else ""))
-        out.append(f"  - hint: {f.hint}")
+    out += finding_items_markdown(diagnosis.findings)
     out += ["", "### Remedies", "", "| code | effort | risk | remedy | change | predicted steady / worst |", "|---|---|---|---|---|---|"]
     for r in diagnosis.remedies:
-        predicted = f"{r.predicted.steady} / {_n(r.predicted.worst)}" if r.predicted else ""
+        predicted = f"{r.predicted.steady} / {budget.worst_text(r.predicted)}" if r.predicted else ""
         out.append(f"| {r.code} | {r.effort} | {r.risk} | {r.title} | {r.change.replace('|', '/')} | {predicted} |")
     return "\n".join(out)
 
@@ -162,7 +192,8 @@ def render_json(diagnosis: Diagnosis) -> str:
     t = diagnosis.topology
     summary = {}
     if t is not None and t.demand is not None:
-        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "usable": t.slots.usable,
+        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "bound": t.demand.bound, "verdict": verdict(t),
+                   "unknown_groups": [g.name for g in budget.unknown_groups(t)], "usable": t.slots.usable,
                    "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
     return dumps(envelope("audit", {"summary": summary, **data}))
 

@@ -75,17 +75,18 @@ def code(text: object) -> str:
     return f"`{str(text).replace('`', chr(39))}`"
 
 
-def when(ts: dt.datetime | None, *, date: bool = True) -> str:
+def when(ts: dt.datetime | None, *, date: bool = True, seconds: bool = False) -> str:
     if ts is None:
         return "?"
     ts = ts.astimezone(dt.timezone.utc)
-    return f"{ts:%Y-%m-%d %H:%M} UTC" if date else f"{ts:%H:%M}"
+    clock = f"{ts:%H:%M:%S}" if seconds else f"{ts:%H:%M}"
+    return f"{ts:%Y-%m-%d} {clock} UTC" if date else clock
 
 
 def demand(steady: int | None, worst: int | None, unbounded: bool | None = None) -> str:
     if unbounded is None:
         unbounded = worst is None
-    top = "unbounded" if unbounded else str(worst)
+    top = "unbounded" if unbounded else "unknown" if worst is None else str(worst)
     low = "?" if steady is None else str(steady)
     return low if top == low else f"{low} .. {top}"
 
@@ -155,13 +156,14 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
     classes = incident.facets.get("error_class", ())
     klass = f" {code(classes[0].value)}" if len(classes) == 1 else ""
     end = incident.window_end
-    span = f"From {when(incident.window_start)[:-4]} to {when(end, date=False)} UTC" if end else f"At {when(incident.window_start)}"
+    fine = bool(incident.bucket_seconds % 60)
+    span = (f"From {when(incident.window_start, seconds=fine)[:-4]} to {when(end, date=False, seconds=fine)} UTC" if end
+            else f"At {when(incident.window_start, seconds=fine)}")
     sources = ", ".join(code(i.path) for i in incident.inputs) or "the events given"
     blocks: list[Block] = [
         Paragraph(
             f"{span}, {sources} recorded **{incident.total}**{klass} connection failures "
-            f"({incident.bucket_seconds // 60 if incident.bucket_seconds >= 60 else incident.bucket_seconds}"
-            f"{'-minute' if incident.bucket_seconds >= 60 else '-second'} buckets):"
+            f"({bucket_size(incident.bucket_seconds)} buckets):"
         )
     ]
     nonzero = [b for b in incident.buckets if b.total]
@@ -170,7 +172,7 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
     by_family = all(b.by_combination for b in nonzero)
     columns = list(incident.by_combination if by_family else incident.by_category)
     rows = tuple(
-        (when(b.start, date=False), str(b.total),
+        (when(b.start, date=False, seconds=fine), str(b.total),
          *(str((b.by_combination if by_family else b.by_category).get(c, 0)) for c in columns))
         for b in nonzero
     )
@@ -182,7 +184,7 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
     if incident.shape is not None:
         counts = " → ".join(str(c) for c in incident.shape.counts)
         rule = incident.shape.rule.rstrip(".")
-        shown = rule if counts in rule else f"{counts}; {rule}"
+        shown = rule if counts in rule else f"{counts} per bucket; read from the event times, {rule}"
         blocks.append(Paragraph(f"Curve: **{incident.shape.label.replace('_', ' ')}**: {shown}."))
     blocks.append(Paragraph("Messages (each event once, by the wordings it carries):"))
     combos = sorted(incident.by_combination.items(), key=lambda kv: -kv[1])
@@ -198,8 +200,22 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
             blocks.append(Paragraph(f"{code(note.path)}: {note.skipped} malformed records skipped of {note.records}."))
     if incident.timezone_note:
         blocks.append(Paragraph(incident.timezone_note))
+    if diagnosis.sources:
+        blocks.append(Paragraph(sources_sentence(diagnosis)))
     blocks.append(Figure("errors-over-time"))
     return blocks
+
+
+def sources_sentence(diagnosis: Diagnosis) -> str:
+    """One incident seen from several sources: whose count the report gives, and how the
+    others agree with it (`diagnose.sources`)."""
+    return ("One incident, several sources: the count is the one closest to the application; "
+            + " ".join(s.text for s in diagnosis.sources))
+
+
+def bucket_size(seconds: int) -> str:
+    """"5-minute", "2-second": the buckets' size as an adjective."""
+    return f"{seconds // 60}-minute" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}-second"
 
 
 def _combination(key: str) -> str:
@@ -289,7 +305,7 @@ def _budget(diagnosis: Diagnosis) -> Section | None:
     blocks: list[Block] = []
     if diagnosis.budget:
         rows = tuple(
-            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst), g.formula) for g in diagnosis.budget
+            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst, g.bound == "unbounded" if g.worst is None else False), g.formula) for g in diagnosis.budget
         )
         blocks.append(Table(("process group", "server model", "CONN_MAX_AGE", "connections (steady .. worst)", "arithmetic"), rows))
     if capacity is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 
 from pgslots.diagnosis import Diagnosis
-from pgslots.report.diagnose_outline import demand, title, when
+from pgslots.report.diagnose_outline import bucket_size, demand, sources_sentence, title, when
 
 WIDTH = 100
 OPEN_CHECKS_SHOWN = 4
@@ -33,13 +33,16 @@ def _observation(d: Diagnosis) -> list[str]:
     incident = d.incident
     if incident is None or not incident.total:
         return _wrap("No error events given." if incident is None else "The events hold no connection failure.")
-    end = f" to {when(incident.window_end, date=False)} UTC" if incident.window_end else ""
-    lines = _wrap(f"{incident.total} connection failures from {when(incident.window_start)[:-4]}{end}, "
-                  f"per {incident.bucket_seconds // 60 or 1}-minute bucket: "
+    fine = bool(incident.bucket_seconds % 60)
+    end = f" to {when(incident.window_end, date=False, seconds=fine)} UTC" if incident.window_end else ""
+    lines = _wrap(f"{incident.total} connection failures from {when(incident.window_start, seconds=fine)[:-4]}{end}, "
+                  f"per {bucket_size(incident.bucket_seconds)} bucket: "
                   + " → ".join(str(b.total) for b in incident.buckets if b.total)
                   + (f" ({incident.shape.label.replace('_', ' ')})" if incident.shape else ""))
     families = ", ".join(f"{n} {key.replace('+', ' + ')}" for key, n in sorted(incident.by_combination.items(), key=lambda kv: -kv[1]))
     lines += _wrap(f"Messages: {families}.")
+    if d.sources:
+        lines += _wrap(sources_sentence(d))
     for a in d.attribution:
         before = f", {a.before_view} before the view ran" if a.before_view else ""
         target = a.group if a.group == a.kind else f"{a.kind} group {a.group}"

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
+from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
@@ -125,18 +126,6 @@ def _header(snapshot: Snapshot) -> str:
     return f"{version} at {snapshot.target}, {when}{timing}"
 
 
-def _finding_lines(findings: Sequence[Finding], markdown: bool) -> list[str]:
-    lines = []
-    for f in findings:
-        if markdown:
-            lines.append(f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}  \n  *Hint:* {f.hint}")
-        else:
-            lines.append(f"  {f.code} {f.severity.value:<7} {f.title}")
-            lines.append(f"    {f.message}")
-            lines.append(f"    hint: {f.hint}")
-    return lines
-
-
 def render_text(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str:
     lines: list[str] = []
     if snapshot.refused is not None:
@@ -170,7 +159,7 @@ def render_text(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str:
         lines += ["", "Hidden for lack of privilege"] + [f"  - {h}" for h in snapshot.hidden]
     if snapshot.notes:
         lines += ["", "Notes"] + [f"  - {n}" for n in snapshot.notes]
-    lines += ["", "Findings" if findings else "Findings: none"] + _finding_lines(findings, markdown=False)
+    lines += ["", "Findings" if findings else "Findings: none"] + finding_lines(findings)
     return "\n".join(lines)
 
 
@@ -222,7 +211,7 @@ def render_markdown(snapshot: Snapshot, findings: Sequence[Finding] = ()) -> str
     for title, items in (("Hidden for lack of privilege", snapshot.hidden), ("Notes", snapshot.notes)):
         if items:
             lines += ["", f"### {title}", ""] + [f"- {i}" for i in items]
-    lines += ["", "### Findings", ""] + (_finding_lines(findings, markdown=True) or ["None."])
+    lines += ["", "### Findings", ""] + (finding_items_markdown(findings) or ["None."])
     return "\n".join(lines)
 
 

@@ -75,6 +75,9 @@ PGBOUNCER_CLIENTS = define("PGS022", "pgbouncer's max_client_conn is below the a
                            "Raise max_client_conn above the clients' worst case, or clients get 'no more connections allowed (max_client_conn)'.", area=AREA)
 DEPLOY_OVERLAP = define("PGS023", "Restarts and rolling deploys overlap old and new processes", Severity.INFO,
                         "Keep headroom for a second copy of the largest group during a deploy or gunicorn HUP.", area=AREA)
+UNKNOWN_GROUP = define("PGS026", "A process group pgslots cannot model: the verdict is unknown", Severity.ERROR,
+                       "Supply its counts with --assume GROUP.processes=N --assume GROUP.per_process=N (connections per process); "
+                       "until then the worst case is unknown, never \"fits\".", area=AREA)
 ADDRESS_RETRIES = define("PGS024", "psycopg tries every address of the database host", Severity.INFO,
                          "psycopg >= 3.1.13 connects to each resolved address in turn: during exhaustion each attempt is a refused backend and a logged FATAL.", area=AREA)
 
@@ -89,21 +92,31 @@ def over_budget(t: Topology) -> list[Finding]:
         return []
     usable, known = budget.effective_usable(t)
     basis = f"{usable} usable slots" + ("" if known else " (with the default max_connections=100; set --assume server.max_connections=N)")
-    worst = t.demand.worst
-    if worst is not None and worst <= usable and t.demand.steady <= usable:
+    worst = budget.known_worst(t) if t.demand.unknown else t.demand.worst
+    if worst is not None and worst <= usable and (t.demand.steady or 0) <= usable:
         return []
     evidence = [e for g in t.groups for e in g.evidence[:1]]
-    worst_text = "unbounded" if worst is None else str(worst)
+    worst_text = "unbounded" if worst is None else str(worst) + (" without the unknown groups" if t.demand.unknown else "")
     message = f"Worst-case demand {worst_text} (steady {t.demand.steady}) against {basis}: {t.demand.formula}."
     remedies = (CONN_MAX_AGE_ZERO, LIMIT_ASGI, DJANGO_POOL, PGBOUNCER_TRANSACTION,
                 LOWER_CONCURRENCY, WSGI_THREADS, RAISE_MAX_CONNECTIONS)
     return [OVER_BUDGET.finding(message, evidence=evidence, remedies=remedies)]
 
 
+def unknown_groups(t: Topology) -> list[Finding]:
+    out = []
+    for g in budget.unknown_groups(t):
+        out.append(UNKNOWN_GROUP.finding(
+            f"{g.name}: {g.unknown_reason or 'a program pgslots does not model'}. It can hold connections to the server, so the "
+            f"budget's worst case is unknown until --assume {g.name}.processes=N and --assume {g.name}.per_process=N.",
+            evidence=g.evidence))
+    return out
+
+
 def asgi_unbounded(t: Topology) -> list[Finding]:
     out = []
     for g in t.groups:
-        if g.concurrency_model == "asgi" and g.demand.worst is None:
+        if g.concurrency_model == "asgi" and g.demand.unbounded:
             processes = g.processes.value if g.processes.value is not None else "?"
             out.append(ASGI_UNBOUNDED.finding(
                 f"{g.name} ({g.server_model}) can open one connection per in-flight request in each of its {processes} processes: "
@@ -175,10 +188,11 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
             f"pgbouncer can open {capacity} server connections ({max(1, len(setup.pairs))} pair(s) x (pool {setup.default_pool_size or budget.PGBOUNCER_DEFAULT_POOL_SIZE} + reserve {setup.reserve_pool_size or 0})), "
             f"plus {direct} direct, against {usable} usable slots{'' if known else ' (default max_connections)'}.",
             evidence=setup.evidence[:3], remedies=(RAISE_MAX_CONNECTIONS,)))
-    client_worsts = [g.demand.worst for g in pooled]
     max_client = setup.max_client_conn or budget.PGBOUNCER_DEFAULT_MAX_CLIENT_CONN
-    if any(w is None for w in client_worsts) or sum(w for w in client_worsts if w is not None) > max_client:
-        total = "unbounded" if any(w is None for w in client_worsts) else str(sum(w for w in client_worsts if w is not None))
+    unbounded = any(g.demand.unbounded for g in pooled)
+    known = sum(g.demand.worst or 0 for g in pooled)
+    if unbounded or known > max_client:
+        total = "unbounded" if unbounded else str(known)
         out.append(PGBOUNCER_CLIENTS.finding(f"The application can open {total} client connections; max_client_conn is {max_client}.",
                                              evidence=setup.evidence[:2]))
     return out
@@ -225,8 +239,13 @@ def not_django(t: Topology) -> list[Finding]:
     if t.settings_module is None:
         out.append(NOT_DJANGO.finding("No Django settings module was found (no DJANGO_SETTINGS_MODULE, no settings.py with DATABASES): "
                                       "this does not look like a Django project."))
-    if not t.groups:
-        out.append(NOT_DJANGO.finding("No process definitions were found (no compose service, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    if not t.groups and not t.units:
+        out.append(NOT_DJANGO.finding("No process definitions were found (no compose file, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    elif not t.groups:
+        # Deployment files exist: say what they are and why none of their processes counted.
+        listed = "; ".join(f"{', '.join(u.paths)} ({'kept' if u.kept else 'dropped'}: {u.why})" for u in t.units[:4])
+        out.append(NOT_DJANGO.finding(f"None of the deployment units starts a process of the project that holds connections: {listed}. "
+                                      "See the notes for each service left out."))
     return out
 
 
@@ -298,7 +317,7 @@ def address_retries(t: Topology) -> list[Finding]:
 
 
 CHECKS: tuple[Callable[[Topology], list[Finding]], ...] = (
-    not_django, unreadable, over_budget, asgi_unbounded, asgi_leak, django_50, pool_checks, pgbouncer_checks,
+    not_django, unreadable, over_budget, unknown_groups, asgi_unbounded, asgi_leak, django_50, pool_checks, pgbouncer_checks,
     celery_default, second_alias, unmounted, superuser_app, health_checks, early_session, atomic_requests,
     celery_holds, gevent_persistent, deploy_overlap, address_retries,
 )

@@ -146,6 +146,8 @@ def budget_vs_incident(j: Joined) -> list[Finding]:
     if cap is None or cap.usable is None or cap.steady is None or not j.failures:
         return []
     evidence = [e for g in (j.topology.groups if j.topology else ()) for e in g.evidence[:2]]
+    if cap.worst is None and not cap.worst_unbounded:
+        return []  # a group the audit cannot model: the audit's PGS026 says so; no claim either way
     if cap.worst_unbounded or (cap.worst is not None and cap.worst > cap.usable):
         worst = "unbounded" if cap.worst_unbounded else str(cap.worst)
         return [BUDGET_EXPLAINS_INCIDENT.finding(

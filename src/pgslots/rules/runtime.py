@@ -38,7 +38,7 @@ def _postgresql(p: ProjectSettings) -> tuple[AliasSettings, ...]:
 def not_postgresql(p: ProjectSettings) -> list[Finding]:
     return [NOT_POSTGRESQL.finding(f"Alias {a.alias!r} uses {a.engine or 'no ENGINE'} ({a.vendor}): its connections are not checked.",
                                    evidence=(a.evidence(p.settings_module, "ENGINE", a.engine),))
-            for a in p.aliases if a.vendor != "postgresql"]
+            for a in p.aliases if a.vendor not in ("postgresql", "dummy")]  # dummy: DATABASES = {}, no database at all
 
 
 def _age(value: int | None) -> str:
@@ -79,6 +79,11 @@ def pool_checks(p: ProjectSettings) -> list[Finding]:
             driver = f"psycopg2 {p.psycopg2_version}" if p.psycopg2_version else "no psycopg"
             out.append(audit.POOL_PSYCOPG2.finding(f"Alias {a.alias!r} sets OPTIONS['pool'] but the project has {driver}, not psycopg 3.",
                                                    evidence=(pool_ev,)))
+        elif p.psycopg_pool_version is None and p.django_version[:2] >= (5, 1):
+            out.append(audit.POOL_PSYCOPG2.finding(
+                f"Alias {a.alias!r} sets OPTIONS['pool'] but psycopg_pool is not installed: Django raises "
+                "'Error loading psycopg_pool module. Did you install psycopg[pool]?' at the first connection.",
+                evidence=(pool_ev, p.evidence(f"psycopg {p.psycopg_version} installed, psycopg-pool not installed"))))
         if a.persistent:
             out.append(audit.POOL_PERSISTENT.finding(
                 f"Alias {a.alias!r} sets OPTIONS['pool'] with CONN_MAX_AGE={_age(a.conn_max_age)}: Django raises ImproperlyConfigured "

@@ -2,7 +2,11 @@
 
 Which file is used matters: `.envs/.production/.django` is usually not committed, only its
 `-example`; the audit reads the real file when it is there and says so when it falls back
-to an example. Every value read is registered with the redactor when its name looks secret,
+to an example. Projects ship examples under many names (`.env.example`, `.env-dist`,
+`.env.dist`, `.env.sample`, `env.template`) or in another folder that an install script
+copies into place (`cp deploy/examples/app.env config/app.env`); all are found. Values may
+refer to variables set earlier in the file (`DATABASE_URL=postgres://${POSTGRES_USER}@db/x`,
+`${X:-default}`), as compose's env files do. Every value read is registered with the redactor when its name looks secret,
 so it can never reach the output, whatever renders it later.
 """
 
@@ -21,7 +25,8 @@ UNKNOWN_VALUE = "\x00unknown"
 MISSING_ENV = "\x00missing-env-files"
 """Set in an environment whose env files are referenced but not in the repository: a
 variable absent from it may still be set in production."""
-EXAMPLE_SUFFIXES = ("-example", ".example", "_example", ".sample", "-sample", ".template", ".dist", ".tmpl")
+EXAMPLE_SUFFIXES = ("-example", ".example", "_example", ".sample", "-sample", "_sample", ".template", "-template", ".tmpl",
+                   ".dist", "-dist", "_dist", ".default", ".defaults", ".in")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +38,7 @@ class EnvValue:
     evidence: Evidence
     template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
     exported: bool = True  # False: a shell variable of a script (`X=1` without export), not in its children's environment
+    formula: str | None = None  # with UNKNOWN_VALUE: the value as a formula of the host's CPU count (`2 * cpus + 1`)
 
     @property
     def shown(self) -> str:
@@ -108,7 +114,11 @@ def unquote(raw: str) -> str:
 
 
 def parse_env_file(repo: RepoFiles, rel: str, resolution: Resolution = Resolution.ENV_FILE) -> Env | None:
-    """Read one dotenv file; None when it cannot be read."""
+    """Read one dotenv file; None when it cannot be read. `$VAR` and `${VAR:-default}` in a
+    value (not single-quoted) are expanded from the variables set above it, as compose does;
+    one set nowhere stays written as `${VAR}`."""
+    from pgslots.deploy.readers.commands import expand  # commands builds on this module's Env
+
     text = repo.text(rel)
     if text is None:
         return None
@@ -120,6 +130,9 @@ def parse_env_file(repo: RepoFiles, rel: str, resolution: Resolution = Resolutio
         if not match:
             continue
         name, value = match["name"], unquote(match["value"])
+        if "$" in value and not match["value"].strip().startswith("'"):
+            expanded = expand(value, env, symbolic=True)
+            value = expanded.value if expanded.value is not None else value
         REDACTOR.register_named(name, value)
         shown = f"{name}={redact_value(name, value)}"
         env.set(EnvValue(name, value, Evidence(rel, number, shown, resolution)))
@@ -127,11 +140,61 @@ def parse_env_file(repo: RepoFiles, rel: str, resolution: Resolution = Resolutio
 
 
 def example_of(repo: RepoFiles, rel: str) -> str | None:
-    """The committed example of an env file that is not in the repository, if any."""
-    for suffix in EXAMPLE_SUFFIXES:
-        if repo.has(rel + suffix):
-            return rel + suffix
-    return None
+    """The committed example of an env file that is not in the repository, if any: beside it
+    under an example name, or the file an install script copies into its place."""
+    folder, _, name = rel.rpartition("/")
+    stems = [name] + ([name[1:]] if name.startswith(".") and len(name) > 1 else [])  # `.env` -> `env.template`
+    for stem in stems:
+        for suffix in EXAMPLE_SUFFIXES:
+            candidate = f"{folder}/{stem}{suffix}" if folder else f"{stem}{suffix}"
+            if repo.has(candidate):
+                return candidate
+    for prefix in ("example", "sample", "template"):
+        candidate = f"{folder}/{prefix}{name}" if folder else f"{prefix}{name}"  # `example.env`
+        if name.startswith(".") and repo.has(candidate):
+            return candidate
+    return copied_into_place(repo).get(rel)
+
+
+_COPY = re.compile(r"^\s*(?:sudo\s+)?(?:cp|install)\s+(?:-[A-Za-z]+\s+|--[a-z-]+\s+)*(?P<src>[^\s;&|]+)\s+(?P<dest>[^\s;&|]+)\s*(?:[;&|#].*)?$")
+
+
+def copied_into_place(repo: RepoFiles) -> dict[str, str]:
+    """Env files the project's install scripts create by copying a committed file
+    (`cp deploy/examples/app.env config/app.env`): destination -> source, as repository
+    paths relative to the script's folder (where such scripts are run from)."""
+    cached = getattr(repo, "_copied_env", None)
+    if cached is not None:
+        return cached
+    found: dict[str, str] = {}
+    scripts = [p for p in repo.paths if p.endswith(".sh") or p.rsplit("/", 1)[-1] in ("Makefile", "install", "setup", "bootstrap")]
+    for script in scripts[:200]:
+        folder = script.rpartition("/")[0]
+        for line in repo.lines(script):
+            match = _COPY.match(line.replace("\t", " ").lstrip("\t"))
+            if not match:
+                continue
+            src, dest = (_repo_path(folder, match[key].strip("'\"")) for key in ("src", "dest"))
+            if src and dest and repo.has(src) and is_env_file(dest) and src != dest:
+                found.setdefault(dest, src)
+    object.__setattr__(repo, "_copied_env", found)
+    return found
+
+
+def _repo_path(folder: str, word: str) -> str | None:
+    if "$" in word or word.startswith(("/", "~")):
+        return None
+    parts = [p for p in folder.split("/") if p] if folder else []
+    for piece in word.split("/"):
+        if piece in ("", "."):
+            continue
+        if piece == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(piece)
+    return "/".join(parts)
 
 
 def resolve_env_file(repo: RepoFiles, rel: str) -> tuple[str | None, str]:
@@ -139,6 +202,8 @@ def resolve_env_file(repo: RepoFiles, rel: str) -> tuple[str | None, str]:
     if repo.has(rel):
         return rel, f"{rel} (as referenced)"
     example = example_of(repo, rel)
+    if example and copied_into_place(repo).get(rel) == example:
+        return example, f"{example}: {rel} is not in the repository; the install script copies {example} into its place, so it was read"
     if example:
         return example, f"{example}: {rel} is not in the repository (usually git-ignored), so its example was read"
     return None, f"{rel} is referenced but neither it nor an example of it is in the repository"
@@ -151,7 +216,7 @@ NON_PRODUCTION_WORDS = ("local", "dev", "test", "ci", "staging", "stage", "examp
 def is_env_file(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     folder = path.rsplit("/", 1)[0] if "/" in path else ""
-    if name.startswith(".env") or name.endswith(".env"):
+    if name.startswith(".env") or name.endswith(".env") or re.fullmatch(r"env\.(example|sample|template|dist|tmpl)", name):
         return True
     return "/.envs/" in f"/{folder}/" or folder.startswith(".envs")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import fnmatch
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,25 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 """A value the static reading cannot know."""
+
+
+class EnvKeyMissing(Exception):
+    """`os.environ["X"]` for a variable the process's complete environment does not set: Python
+    raises KeyError there, so a `try: ... except KeyError:` around it takes its handler."""
+
+
+_KEY_ERRORS = {"KeyError", "LookupError", "Exception", "BaseException"}
+
+
+def handler_for_key_error(node: ast.Try) -> ast.ExceptHandler | None:
+    """The `except` clause that catches the KeyError of a missing environment variable."""
+    for handler in node.handlers:
+        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if handler.type is None or any(
+            (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "") in _KEY_ERRORS for n in names
+        ):
+            return handler
+    return None
 
 
 @dataclasses.dataclass
@@ -247,6 +267,8 @@ class Evaluation:
     files: list[str]  # the module and everything it star-imported, in evaluation order
     notes: list[str]
     failed: list[tuple[str, int | None, str]]  # (path, line, why): syntax errors, unreadable
+    # `if` statements that could not be decided and set DATABASES: (path, line, test, whether the branches name different engines)
+    undecided: list[tuple[str, int, str, bool]] = dataclasses.field(default_factory=list)
 
 
 _NON_PRODUCTION_CONDITION = re.compile(r"test|pytest|debug|argv|local|dev|ci\b|runserver", re.IGNORECASE)
@@ -268,6 +290,8 @@ class Evaluator:
         self.files: list[str] = []
         self.notes: list[str] = []
         self.failed: list[tuple[str, int | None, str]] = []
+        self.undecided: list[tuple[str, int, str, bool]] = []  # `if` statements that could not be decided and set DATABASES
+        self.catching_key_errors = 0  # depth of `try` blocks with an `except KeyError:` being evaluated
         self.path = ""
         self.call_depth = 0  # nesting of calls to the project's own functions (pyfunc)
 
@@ -275,7 +299,7 @@ class Evaluator:
 
     def run(self, path: str) -> Evaluation:
         namespace = self.module(path)
-        return Evaluation(namespace, list(self.files), list(self.notes), list(self.failed))
+        return Evaluation(namespace, list(self.files), list(self.notes), list(self.failed), list(self.undecided))
 
     def tree(self, path: str) -> ast.Module | None:
         if path not in self.trees:
@@ -319,10 +343,12 @@ class Evaluator:
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, body: list[ast.stmt], ns: dict[str, V]) -> None:
+    def block(self, body: list[ast.stmt], ns: dict[str, V], propagate: tuple[type[Exception], ...] = ()) -> None:
         for statement in body:
             try:
                 self.statement(statement, ns)
+            except propagate:
+                raise
             except RecursionError:
                 self.notes.append(f"{self.path}:{statement.lineno}: too deeply nested; skipped")
             except Exception as exc:  # noqa: BLE001 - an odd statement must not stop the audit
@@ -348,8 +374,18 @@ class Evaluator:
         elif isinstance(node, ast.If):
             self.if_(node, ns)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            self.block(node.body, ns)  # type: ignore[attr-defined]
-            self.block(getattr(node, "orelse", []), ns)
+            handler = handler_for_key_error(node)  # type: ignore[arg-type]
+            self.catching_key_errors += handler is not None
+            try:
+                self.block(node.body, ns, propagate=(EnvKeyMissing,))  # type: ignore[attr-defined]
+                missing = False
+            except EnvKeyMissing:
+                if handler is None:
+                    raise
+                missing = True
+            finally:
+                self.catching_key_errors -= handler is not None
+            self.block(handler.body if missing and handler is not None else getattr(node, "orelse", []), ns)
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
@@ -378,7 +414,7 @@ class Evaluator:
             values = list(items.value)
         jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
         if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.iter) or ""
+            source = ast.unparse(node.iter)  # not get_source_segment: it splits the whole file on each call
             self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
             return
         for item in values:
@@ -389,12 +425,14 @@ class Evaluator:
         test = self.expr(node.test, ns)
         truth = truthy(test)
         if truth is None:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.test) or ""
+            source = ast.unparse(node.test)  # not get_source_segment: it splits the whole file on each call
             truth = not _NON_PRODUCTION_CONDITION.search(source)
             self.notes.append(
                 f"{self.path}:{node.lineno}: `if {source[:60]}` cannot be decided statically; "
                 f"read the {'if' if truth else 'else'} branch"
             )
+            if _sets_databases(node) and not _NON_PRODUCTION_CONDITION.search(source):
+                self.undecided.append((self.path, node.lineno, source[:80], _engines(node.body) != _engines(node.orelse)))
         self.block(node.body if truth else node.orelse, ns)
 
     def import_from(self, node: ast.ImportFrom, ns: dict[str, V]) -> None:
@@ -443,6 +481,10 @@ class Evaluator:
                 self.assign(element, item if isinstance(item, V) else V(item, value.evidence), ns, line)
         elif isinstance(target, ast.Attribute):
             owner = self.expr(target.value, ns)
+            if isinstance(owner.value, Ref) and owner.value.name == "env-reader" and target.attr == "prefix" \
+                    and isinstance(owner.value.data, dict) and isinstance(value.value, str):
+                owner.value.data["\x00prefix"] = value.value  # django-environ's `env.prefix = "APP_"`
+                return
             if isinstance(owner.value, Ref) and owner.value.name.startswith("celery-conf"):
                 ns.setdefault("__celery_conf__", V({}))
                 ns["__celery_conf__"].value[target.attr] = self.used_at(value, line)
@@ -582,6 +624,8 @@ class Evaluator:
                 except IndexError:
                     return V(UNKNOWN)
             if isinstance(container.value, Ref) and container.value.name == "os.environ" and key.known:
+                if self.catching_key_errors and self.env.complete and self.env.get(str(key.value)) is None:
+                    raise EnvKeyMissing(str(key.value))  # inside `try: ... except KeyError:` only
                 return self.env_lookup(str(key.value), None, None, node)
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):
@@ -723,6 +767,8 @@ class Evaluator:
         # --- Celery app object, for `app.conf.worker_concurrency = 4` --------------------
         if ref in ("celery.Celery", "Celery"):
             return V(Ref("celery-app"))
+        if ref in ("json.loads",) and args:
+            return json_value(args[0])
         # --- builtins --------------------------------------------------------------------
         if ref.startswith("builtin:"):
             return self.builtin(ref.split(":", 1)[1], args, kwargs)
@@ -737,8 +783,11 @@ class Evaluator:
         """django-environ `env(...)`, `env.int(...)`, `env.db(...)`; environs; python-decouple
         (`config("X", default, cast=int)`; django-environ's `env("X", cast, default)`)."""
         var = _const_str(args[0]) if args else _const_str(kwargs.get("var")) if kwargs.get("var") else None
+        if var is None and reader in ("db", "db_url", "dj_db_url", "database_url"):
+            var = "DATABASE_URL"  # django-environ's `env.db()` reads DATABASE_URL
         if var is None:
             return V(UNKNOWN, (self.ev(node.lineno),))
+        var = str(scheme.get("\x00prefix", "")) + var  # django-environ prefixes every name it reads
         default = kwargs.get("default")
         if default is None and len(args) > 1 and (reader != "__call__" or decouple):
             default = args[1]
@@ -756,6 +805,8 @@ class Evaluator:
                 cast = {"int": "int", "bool": "bool", "float": "float"}.get(cast_name)
             elif var in scheme:
                 cast = scheme[var][0] if scheme[var][0] in ("int", "bool", "float", "list") else None
+        if reader == "json":
+            return json_value(self.env_lookup(var, default, None, node))
         if reader in ("db", "db_url", "dj_db_url", "database_url"):
             extra = {k: v for k, v in kwargs.items() if k in ("conn_max_age", "conn_health_checks")}
             return self.db_url_from_env(var, default, node, extra)
@@ -876,6 +927,56 @@ class Evaluator:
         if isinstance(value, dict) and name == "copy":
             return V(dict(value), owner.evidence)
         return V(UNKNOWN, owner.evidence, owner.env_var)
+
+
+def json_value(text: V) -> V:
+    """`json.loads(...)` of a string we know (`APP_DATABASES='{"default": {...}}'` in an env
+    file), as nested `V`s carrying the string's evidence; UNKNOWN otherwise."""
+    if not text.known or not isinstance(text.value, str):
+        return V(UNKNOWN, text.evidence, text.env_var)
+    try:
+        parsed = json.loads(text.value)
+    except ValueError:
+        return V(UNKNOWN, text.evidence, text.env_var)
+
+    def wrap(item: Any) -> V:
+        if isinstance(item, dict):
+            REDACTOR.publish(*(str(item[k]) for k in ("USER", "NAME") if isinstance(item.get(k), str)))
+            for key, value in item.items():
+                if isinstance(value, str):
+                    REDACTOR.register_named(str(key), value)
+            return V({k: wrap(v) for k, v in item.items()}, text.evidence, text.env_var)
+        if isinstance(item, list):
+            return V([wrap(v) for v in item], text.evidence, text.env_var)
+        return V(item, text.evidence, text.env_var)
+    return wrap(parsed)
+
+
+def _engines(body: list[ast.stmt]) -> set[str]:
+    """The database engines a branch names (`django.db.backends.sqlite3`, `sqlite://` URLs)."""
+    found: set[str] = set()
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if node.value.startswith("django.db.backends."):
+                    found.add(node.value.rsplit(".", 1)[-1])
+                elif "://" in node.value:
+                    found.add(node.value.split("://", 1)[0])
+    return found
+
+
+def _sets_databases(node: ast.If) -> bool:
+    """Whether either branch of an `if` assigns DATABASES (or one of its entries)."""
+    for statement in ast.walk(node):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] \
+            if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            root = target
+            while isinstance(root, (ast.Subscript, ast.Attribute)):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id == "DATABASES":
+                return True
+    return False
 
 
 def truthy(value: V) -> bool | None:

@@ -10,9 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
-from pgslots.deploy.readers.commands import Expanded, Launch, expand, launch_from_words, split_words
+from pgslots.deploy.readers.commands import (
+    ONE_SHOT_COMMANDS,
+    Expanded,
+    Launch,
+    classify,
+    expand,
+    first_command,
+    launch_from_words,
+    parse_launch,
+    split_words,
+    unwrap,
+)
+from pgslots.deploy.readers.cpus import shell_formula
+from pgslots.deploy.readers.launchers import manage_equivalent
+from pgslots.deploy.readers.makefile import make_command
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -22,7 +37,19 @@ _FUNCTION = re.compile(r"^(?:function\s+(?P<a>[A-Za-z_][\w-]*)\s*(?:\(\s*\))?|(?
 _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
 _DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
-_HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@\}|\*)["']?\s*$""")
+_HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@(:[^}]*)?\}|\*)["']?\s*(&\s*)?$""")
+_ARGUMENT_VALUE = re.compile(r"""^["']?\$(@|\{@(:[^}]*)?\}|\*)["']?$""")
+"""`COMMAND=${@:$n}`: a variable holding the script's arguments; `$COMMAND` later runs them."""
+_ARGUMENTS = (["$@"], ["${@}"], ["$*"], ["${*}"])
+
+
+def is_handover(line: str) -> bool:
+    """`exec "$@"`, also through a wrapper: `exec gosu app "$@"`, `exec su-exec "$USER" "$@"`,
+    `exec tini -- "$@"`: the script runs its arguments as the container's program."""
+    if _HANDOVER.match(line):
+        return True
+    words = split_words(line)
+    return bool(words) and words[0] == "exec" and unwrap(words)[0] in _ARGUMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +71,18 @@ class ScriptLaunch:
     line: int
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
     guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
+    execs: bool = False  # `exec ...`: the script ends here, the program replaces it
+    looped: bool = False  # inside a `while`/`for` loop: run again and again (`while true; do manage.py x; sleep 60; done`)
+
+
+def _set_up_step(item: ScriptLaunch) -> bool:
+    """A step that runs and returns (`manage.py migrate`), so the script goes on after it."""
+    launch = item.launch
+    if item.execs:
+        return False
+    if launch.program == "manage":
+        return bool(launch.positionals) and launch.positionals[0] in ONE_SHOT_COMMANDS
+    return launch.program == "other"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +101,17 @@ class Script:
 
     def dispatch_values(self) -> set[str]:
         return {v for item in (*self.launches, *self.assignments) if item.guard for v in item.guard if v != "*"}
+
+    def selects(self, arg: str | None) -> bool:
+        """Whether "$1" = `arg` takes a branch that runs a program of its own (a dispatcher:
+        `worker) exec celery ...`). A script that ends in `exec "$@"` and whose branch for
+        `arg` only runs set-up steps (`if [ "$1" = gunicorn ]; then manage.py migrate; fi`)
+        still runs its arguments: it is not a dispatcher."""
+        explicit = self.dispatch_values()
+        reached = [item for item in self.launches if item.guard and _reaches(item.guard, arg, explicit)]
+        if not self.hands_over:
+            return bool(reached)
+        return not all(_set_up_step(item) for item in reached)
 
 
 def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
@@ -84,7 +134,7 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
             else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
                 line = line + "\n" + lines[index]
             index += 1
-        heredoc = _HEREDOC.search(line)
+        heredoc = _HEREDOC.search(line) if not line.lstrip().startswith("#") else None  # `# python << END` is a comment
         if heredoc and "<<<" not in line:
             tag = heredoc["tag"]
             while index < len(lines) and lines[index].strip() != tag:
@@ -149,6 +199,17 @@ class _Scope:
 
 
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
+    """The script, read once per repository (every process that runs it asks again)."""
+    cache = getattr(repo, "_scripts", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(repo, "_scripts", cache)
+    if rel not in cache:
+        cache[rel] = _read_script(repo, rel)
+    return cache[rel]
+
+
+def _read_script(repo: RepoFiles, rel: str) -> Script | None:
     """Assignments, launches and calls of a shell script. Entrypoints that dispatch on their
     first argument (`if [[ "$1" == "worker" ]]`, `case "$1" in worker) ...`) have each launch
     and assignment tagged with the argument values that reach it (`guard`). A shell function's
@@ -172,7 +233,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             scope = functions[name] = _Scope([], [], name)
             body = (header["body"] or "").strip()
             if body.endswith("}"):  # `start() { exec gunicorn app.wsgi; }`
-                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls)
+                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls, repo)
                 scope = main
             continue
         if scope is not main and line in ("{",):
@@ -221,8 +282,8 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
-        _read_line(line, number, scope, main, functions, calls)
-        if scope is main and line.strip() and _HANDOVER.match(line.strip()):
+        _read_line(line, number, scope, main, functions, calls, repo)
+        if scope is main and line.strip() and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main)):
             hands_over = True
         if ends_pattern and frames:
             frames[-1][1] = None
@@ -230,9 +291,35 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
     return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
 
 
+def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str] | None:
+    """The command `eval $VAR` (or `exec eval "$VAR"`) runs when VAR was assigned a literal
+    command earlier in the script."""
+    rest = words[1:] if words[:1] == ["exec"] else words
+    if len(rest) != 2 or rest[0] != "eval":
+        return None
+    match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", rest[1])
+    if not match:
+        return None
+    found = next((a for a in reversed([*main.assignments, *scope.assignments]) if a.name == match[1] and a.raw), None)
+    if found is None or "$(" in found.raw or "`" in found.raw:
+        return None
+    return (["exec"] if words[:1] == ["exec"] else []) + split_words(found.raw)
+
+
+def _runs_argument_variable(line: str, scope: _Scope) -> bool:
+    """`$COMMAND` (or `exec $COMMAND`) where the script set COMMAND to its arguments."""
+    words = split_words(line.rstrip("&").strip())
+    if words[:1] == ["exec"]:
+        words = words[1:]
+    if len(words) != 1:
+        return False
+    match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", words[0])
+    return bool(match) and any(a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments)
+
+
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
-               calls: list[tuple[str, int]]) -> None:
-    if _HANDOVER.match(line):
+               calls: list[tuple[str, int]], repo: RepoFiles | None = None) -> None:
+    if is_handover(line):
         return
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
@@ -243,6 +330,9 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     if _take_assignment(line, number, scope, scope.conditional()):
         return
     words = split_words(line)
+    evaluated = _eval_of_literal(words, scope, main)
+    if evaluated is not None:
+        words = evaluated  # `eval ${WORKER_COMMAND}` with WORKER_COMMAND="gunicorn ..." set above
     if not words:
         return
     launch = launch_from_words(words)
@@ -250,16 +340,20 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
         # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
         launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
                        if candidate.program != "other"), launch)
+    if launch.program == "other" and repo is not None and manage_equivalent(unwrap(first_command(words))[0], repo):
+        launch = dataclasses.replace(parse_launch(["manage.py", *unwrap(first_command(words))[0][1:]]), inline_env=launch.inline_env)
     if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
         _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
     elif launch.program != "other":
-        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard))
+        execs = words[0] == "exec"
+        looped = any(frame[0] == "loop" for frame in scope.frames)
+        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped))
         if scope is not main:
-            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&"))  # also read as the script's own
+            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
     elif guard and words[0] == "exec":
         # `exec authentik` in a dispatch branch: the branch ends in a program we do not model,
         # which must not leave its preparatory `manage.py` commands standing for it.
-        scope.launches.append(ScriptLaunch(launch, number, guard=guard))
+        scope.launches.append(ScriptLaunch(launch, number, guard=guard, execs=True))
     elif words[0] in (".", "source", "bash", "sh", "exec") and len(words) > 1:
         calls.append((words[1], number))
     elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
@@ -320,6 +414,16 @@ def _test(condition: str | None, env: Env) -> bool | None:
     branch) against the environment; None when the test is anything else or a value unknown."""
     if not condition:
         return None
+    for joiner, combine in ((" || ", any), (" && ", all)):
+        if joiner in condition and not condition.startswith("! "):
+            # `[ "$P" == gevent ] || [ "$P" == prefork ]`: three-valued, unknown only if it matters
+            verdicts = [_test(part.strip(), env) for part in condition.split(joiner)]
+            decided = [v for v in verdicts if v is not None]
+            if combine is any and any(decided):
+                return True
+            if combine is all and decided and not all(decided):
+                return False
+            return None if len(decided) < len(verdicts) else combine(decided)
     negated = condition.startswith("! ")
     match = _TEST.match(condition[2:] if negated else condition)
     if match is None:
@@ -376,9 +480,12 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
         if expanded.value is None:
-            # Set, but to something only the running host knows (`$(nproc)`).
-            note = "computed at run time: " + ", ".join(expanded.missing)
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note), exported=exported))
+            # Set, but to something only the running host knows (`$(nproc)`); shell arithmetic over
+            # the CPU count stays a formula (`$((2*$(nproc)+1))` -> 2 * cpus + 1).
+            formula = shell_formula(item.raw, lambda name: result.value(name))
+            note = f"{formula} (cpus: the host's CPU count)" if formula else "computed at run time: " + ", ".join(expanded.missing)
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note),
+                                exported=exported, formula=formula))
             continue
         REDACTOR.register_named(item.name, expanded.value)
         if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
@@ -394,3 +501,93 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         note = f"{item.name}={redact_value(item.name, value)}"
         result.set(EnvValue(item.name, value, Evidence(script.path, item.line, quoted, resolution, note), template=template, exported=exported))
     return result
+
+
+# ----------------------------------------------------------------------------- entrypoints
+
+
+@dataclasses.dataclass
+class HandOver:
+    """What a container runs once its entry scripts have handed over to their arguments."""
+
+    argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
+    env: Env
+    notes: list[str]
+    cited: list[Evidence] = dataclasses.field(default_factory=list)  # where a launcher's command was read (a Makefile recipe)
+    exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
+
+
+def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]) -> HandOver:
+    """Follow the container's argv (ENTRYPOINT + CMD) through wrappers (`tini --`,
+    `dumb-init`, `gosu user`) and entry scripts that run set-up steps and end in
+    `exec "$@"`: the command is then their arguments, in the environment the scripts
+    exported. Stops at a program pgslots models, at a script that dispatches on "$1" or runs
+    its own program (read later by the caller with its argument), or at anything unknown."""
+    notes: list[str] = []
+    cited: list[Evidence] = []
+    for _ in range(6):
+        program, _ = unwrap(first_command(argv))
+        if not program or classify(program) != "other":
+            break
+        recipe = _make_recipe(program, repo, locate)
+        if recipe is not None:
+            # `make altprodserver`: the target's recipe is the command
+            command, where = recipe
+            notes.append(f"`{' '.join(program)[:40]}` runs the recipe at {where.location()}")
+            cited.append(where)
+            argv = split_words(command)
+            continue
+        path = locate(program[0])
+        script = read_script(repo, path) if path else None
+        rest = program[1:]
+        if script is None:
+            if rest and classify(unwrap(rest)[0]) != "other" and not _python(program[0]):
+                # `ENTRYPOINT ["docker-entrypoint.sh"]` from a base image, CMD `gunicorn ...`.
+                notes.append(f"`{program[0]}` is not in the repository; entrypoints end in exec \"$@\", "
+                             f"so its arguments `{' '.join(rest)[:60]}` are taken as the command")
+                argv = rest
+                continue
+            break
+        arg = rest[0] if rest else None
+        if script.hands_over and not rest and script.launches and all(
+                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in script.launches):
+            return HandOver(argv, env, notes, cited, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
+        if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
+            break
+        env = apply_assignments(script, env, repo, arg)
+        argv = rest
+    return HandOver(argv, env, notes, cited)
+
+
+def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> tuple[str, Evidence] | None:
+    """`make [-C dir] [-f file] TARGET`: the command of TARGET's recipe and its line."""
+    if program[0].rsplit("/", 1)[-1] not in ("make", "gmake"):
+        return None
+    words, folder, makefile, target = program[1:], "", "Makefile", None
+    while words:
+        word = words.pop(0)
+        if word in ("-C", "--directory") and words:
+            folder = words.pop(0)
+        elif word in ("-f", "--file", "--makefile") and words:
+            makefile = words.pop(0)
+        elif not word.startswith("-") and "=" not in word and target is None:
+            target = word
+    path = locate(f"{folder.rstrip('/')}/{makefile}" if folder else makefile)
+    found = make_command(repo, path, target) if path and target else None
+    if found is None:
+        return None
+    return found[0], Evidence(path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}")
+
+
+_LONG_RUNNING = re.compile(r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
+                           r"daemon|scheduler|loop|watch|process_tasks|huey")
+
+
+def long_running(launch: Launch) -> bool:
+    """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
+    return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
+        and launch.positionals[0] not in ONE_SHOT_COMMANDS
+
+
+def _python(word: str) -> bool:
+    return bool(re.fullmatch(r"python[0-9.]*", word.rsplit("/", 1)[-1]))

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "pgslots.lab.sampleapp.apps.SampleAppConfig",
+    "pgslots.django",  # the connection-slot checks (manage.py check --tag pgslots)
 ]
 
 # Django's default stack (startproject), in its order.
@@ -71,6 +72,12 @@ def _database() -> dict:
 
 DATABASES = {"default": _database()}
 
+# What the pgslots checks cannot read from the settings: the server's slots, the number of
+# web processes, a pgbouncer host. The web server is ASGI in most scenarios.
+PGSLOTS = _CONFIG.get("pgslots", {})
+if _CONFIG.get("asgi"):
+    ASGI_APPLICATION = "pgslots.lab.sampleapp.asgi.application"
+
 # The lab's own knobs (read by views and tasks).
 LAB_QUERY_SECONDS = float(_CONFIG.get("query_seconds", 0.3))
 LAB_TASK_SECONDS = float(_CONFIG.get("task_seconds", 0.1))
@@ -82,6 +89,7 @@ LAB_APP_NAME = _CONFIG.get("app_name", "shop")
 CELERY_BROKER_URL = _CONFIG["broker"]["url"]
 CELERY_BROKER_TRANSPORT_OPTIONS = _CONFIG["broker"].get("transport_options", {})
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_CONCURRENCY = _CONFIG.get("celery_concurrency")  # the worker command passes it too
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Failed requests are recorded by the APM recorder; Django's own 500 traceback logging
