@@ -134,7 +134,7 @@ def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persiste
     web = next(g for g in data["topology"]["groups"] if g["name"] == "django")
     assert web["demand"]["worst"] is None
     # every remedy's prediction is the budget model re-run with its own changes
-    from pgslots.remedies import Remedy, predict
+    from pgslots.remedy import Remedy, predict
     topology = from_jsonable(Topology, data["topology"])
     for remedy in data["remedies"]:
         assert to_jsonable(predict(topology, from_jsonable(Remedy, remedy))) == remedy["predicted"]

@@ -110,7 +110,7 @@ def test_unknown_input_format_names_the_supported_ones() -> None:
 
 def test_truncated_json(tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
-    path.write_text((FIXTURES / "newrelic" / "incident-nerdgraph.json").read_text()[:20000])
+    path.write_text((FIXTURES.parent.parent / "examples" / "newrelic-incident.json").read_text()[:20000])
     assert_one_line_error(pgslots("events", str(path)), "truncated JSON")
 
 

@@ -15,7 +15,7 @@ from pgslots.events.model import BackendPoint, Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
-from pgslots.remedies import Remedy
+from pgslots.remedy import Mechanism, Remedy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,7 @@ class AlreadyInPlace:
     setting: str  # "CONN_MAX_AGE=60"
     evidence: tuple[Evidence, ...]
     consequence: str
-    remedy: str = ""  # the kind of remedy it is: "persistent-connections", "django-pool", "pgbouncer"
+    mechanism: Mechanism | None = None  # what it is; a remedy that provides the same is moot
     summary: str = ""  # the consequence in a few words, for one-line displays
 
 

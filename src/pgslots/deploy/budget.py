@@ -34,7 +34,7 @@ from pgslots.deploy.model import (
     Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, combine_bounds, is_server_count,
 )
 from pgslots.deploy.readers.cpus import evaluate
-from pgslots.deploy.readers.versions import exact_version
+from pgslots.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
 PG_DEFAULT_SUPERUSER_RESERVED = 3

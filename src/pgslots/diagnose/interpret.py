@@ -12,6 +12,7 @@ from __future__ import annotations
 from pgslots.diagnose.context import Joined
 from pgslots.diagnose.inplace import is_asgi
 from pgslots.diagnosis import Statement
+from pgslots.remedy import Mechanism
 
 
 def _events_notes(j: Joined) -> list[Statement]:
@@ -27,7 +28,7 @@ def _shape(j: Joined) -> list[Statement]:
     incident = j.incident
     if incident is None or incident.shape is None:
         return []
-    leaking = [p for p in j.in_place if p.remedy == "persistent-connections" and "leaks" in p.consequence]
+    leaking = [p for p in j.in_place if p.mechanism is Mechanism.PERSISTENT_CONNECTIONS and "leaks" in p.consequence]
     if incident.shape.label not in ("sustained_growth", "plateau") or not leaking:
         return []
     return [Statement(

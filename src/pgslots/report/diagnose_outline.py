@@ -19,7 +19,7 @@ from pgslots.diagnosis import Diagnosis, RemedyAssessment, VerificationItem
 from pgslots.events.model import Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding, Severity
-from pgslots.remedies import Remedy
+from pgslots.remedy import Remedy
 
 
 @dataclasses.dataclass(frozen=True)
