@@ -94,7 +94,9 @@ def units_text(topology: Topology) -> list[str]:
         return [f"Deployment: {source}" for source in topology.sources]
     out = ["Deployment units:"]
     for unit in sorted(topology.units, key=lambda u: not u.kept):
-        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {', '.join(unit.paths)}: {unit.why}")
+        where = ", ".join(unit.paths)
+        label = where if unit.name == where else f"{unit.name} ({where})"  # the name --unit takes
+        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {label}: {unit.why}")
     return out
 
 
