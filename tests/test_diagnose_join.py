@@ -24,7 +24,7 @@ from pgslots.events.taxonomy import classify
 from pgslots.events.timeline import NOT_SET, build_incident
 from pgslots.evidence import Evidence
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
-from pgslots.remedies import Change, Remedy
+from pgslots.remedy import Change, Remedy
 from pgslots.report import diagnose_json, diagnose_markdown, diagnose_text
 from pgslots.serde import from_jsonable
 

@@ -15,7 +15,7 @@ from pgslots.events.model import BackendPoint, Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
-from pgslots.remedies import Remedy
+from pgslots.remedy import Mechanism, Remedy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +125,7 @@ class Capacity:
     worst: int | None = None
     worst_unbounded: bool = False
     demand_basis: str = ""
+    worst_bound: str = "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
     observed_peak: int | None = None
     observed_basis: str = ""
 
@@ -136,10 +137,11 @@ class GroupBudget:
     group: str
     kind: str
     server_model: str
-    steady: int
-    worst: int | None  # None = unbounded
+    steady: int | None  # None: a group the audit cannot model
+    worst: int | None  # None: see bound
     formula: str
     conn_max_age: str  # as configured: "0", "60", "None (unlimited)", "pool 2..4"
+    bound: str = "number"  # "unbounded" or "unknown" when worst is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +153,7 @@ class AlreadyInPlace:
     setting: str  # "CONN_MAX_AGE=60"
     evidence: tuple[Evidence, ...]
     consequence: str
-    remedy: str = ""  # the kind of remedy it is: "persistent-connections", "django-pool", "pgbouncer"
+    mechanism: Mechanism | None = None  # what it is; a remedy that provides the same is moot
     summary: str = ""  # the consequence in a few words, for one-line displays
 
 

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Iterable
 
 from pgslots.evidence import Evidence
+from pgslots.remedy import RemedySpec
 
 
 class Severity(str, enum.Enum):
@@ -43,7 +44,7 @@ class Check:
         message: str,
         *,
         evidence: Iterable[Evidence] = (),
-        remedies: Iterable[str] = (),
+        remedies: Iterable[RemedySpec] = (),
         severity: Severity | None = None,
         hint: str | None = None,
     ) -> Finding:
@@ -55,7 +56,7 @@ class Check:
             message=message,
             hint=hint or self.hint,
             evidence=tuple(evidence),
-            remedies=tuple(remedies),
+            remedies=tuple(remedy.code for remedy in remedies),
         )
 
 
@@ -67,7 +68,7 @@ class Finding:
     message: str
     hint: str
     evidence: tuple[Evidence, ...] = ()
-    remedies: tuple[str, ...] = ()  # remedy codes from pgslots.remedies
+    remedies: tuple[str, ...] = ()  # codes of `RemedySpec`s (pgslots.remedy.REMEDIES)
 
 
 REGISTRY: dict[str, Check] = {}

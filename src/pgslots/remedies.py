@@ -1,102 +1,28 @@
 """The remedy catalogue: what to change, at what effort and risk, and what it is predicted
 (by the budget model) or measured (by a lab run) to do.
 
-A remedy is proposed only when it applies and is not already in place; its predicted effect
-is always computed by re-running the budget model on the topology with the change applied,
-never written by hand. The change itself is data (`Change`: which group, which field, which
-value), so anyone holding a `Topology` and a `Remedy` can recompute the prediction
-(`predict`), and the diagnose step can rank the same remedies with lab-measured effects.
+Each kind is declared once with `define_remedy` (see `pgslots.remedy`); rules cite these
+objects in their findings and lab scenarios say which one they measure. A remedy is
+proposed only when it applies and is not already in place; its predicted effect is always
+computed by re-running the budget model on the topology with the change applied, never
+written by hand.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
-
 from pgslots.deploy import budget
-from pgslots.deploy.model import ChangeTarget, Demand, PgbouncerSetup, ProcessGroup, Quantity, Topology
-from pgslots.deploy.readers.versions import exact_version, lower_bound
-from pgslots.evidence import Evidence, Resolution
-
-
-@dataclasses.dataclass(frozen=True)
-class MeasuredEffect:
-    """What a lab scenario measured for this remedy, against the baseline of the same run."""
-
-    scenario: str
-    run_dir: str
-    failed_requests: int
-    baseline_failed_requests: int
-    peak_backends: int
-    baseline_peak_backends: int
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One edit of the model: `target` is a group's name, or the server / pgbouncer
-    (`ChangeTarget`); `field` a dotted field of it ("policy.conn_max_age", "per_process",
-    "max_connections")."""
-
-    target: ChangeTarget | str
-
-    @property
-    def target_name(self) -> str:
-        """The target as the reports and `--assume` name it: a group's name, `server`, `pgbouncer`."""
-        return self.target.scope if isinstance(self.target, ChangeTarget) else self.target
-    field: str
-    value: int | str | bool | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Remedy:
-    code: str  # "R" + two digits, stable
-    title: str
-    effort: int  # 1 (one line) .. 5 (new infrastructure)
-    risk: int  # 1 (safe) .. 5 (can break the app)
-    summary: str
-    change: str  # the exact change, in the repository's own terms (env var, file:line)
-    caveats: tuple[str, ...] = ()
-    predicted: Demand | None = None  # total demand after the change, from the budget model
-    predicted_basis: str = ""  # the arithmetic behind `predicted`
-    measured: MeasuredEffect | None = None
-    evidence: tuple[Evidence, ...] = ()
-    changes: tuple[Change, ...] = ()  # the model edits `predicted` comes from
-    fits: bool | None = None  # predicted worst within the usable slots (None: usable unknown)
-
-
-# ----------------------------------------------------------------------------- applying changes
-
-
-def _set(obj: Any, path: str, value: Any) -> Any:
-    head, _, rest = path.partition(".")
-    current = getattr(obj, head)
-    if rest:
-        return dataclasses.replace(obj, **{head: _set(current, rest, value)})
-    if isinstance(current, Quantity) or (current is None and head in ("max_replicas",)):
-        value = Quantity(value, (Evidence("(remedy)", None, f"{head} = {value}", Resolution.ASSUMPTION),))
-    return dataclasses.replace(obj, **{head: value})
-
-
-def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
-    """The topology with the remedy's edits, demand recomputed by the budget model."""
-    for change in changes:
-        if change.target is ChangeTarget.SERVER:
-            topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
-        elif change.target is ChangeTarget.PGBOUNCER:
-            setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
-            topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
-        else:
-            groups = tuple(_set(g, change.field, change.value) if change.target == g.name else g for g in topology.groups)
-            topology = dataclasses.replace(topology, groups=groups)
-    return budget.recompute(topology)
-
-
-def predict(topology: Topology, remedy: Remedy) -> Demand | None:
-    """Re-run the budget model with the remedy applied (what `predicted` holds)."""
-    return apply_changes(topology, remedy.changes).demand
-
+from pgslots.deploy.model import ChangeTarget, ProcessGroup, Topology
+from pgslots.evidence import Evidence
+from pgslots.remedy import (
+    REMEDIES,
+    Change,
+    Mechanism,
+    Proposal,
+    Remedy,
+    apply_changes,
+    define_remedy,
+)
+from pgslots.versions import exact_version, lower_bound
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -136,26 +62,6 @@ def _cma_change(groups: list[ProcessGroup], value: int) -> str:
         return (f"set {g.policy.conn_max_age_env}={value} in the environment of {names} (read by {where}); "
                 f"or change the default at {where}")
     return f"{where}: set CONN_MAX_AGE to {value} for {names}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Proposal:
-    changes: tuple[Change, ...]
-    change: str
-    caveats: tuple[str, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    effort: int | None = None  # overrides the spec's (e.g. when a Django upgrade is needed)
-    risk: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class RemedySpec:
-    code: str
-    title: str
-    effort: int
-    risk: int
-    summary: str
-    propose: Callable[[Topology], Proposal | None]
 
 
 # ----------------------------------------------------------------------------- the catalogue
@@ -460,42 +366,78 @@ def _r13_role(t: Topology) -> Proposal | None:
                      "The application loses those reserved slots."))
 
 
-CATALOGUE: tuple[RemedySpec, ...] = (
-    RemedySpec("R01", "Disable persistent connections under ASGI (CONN_MAX_AGE=0)", 1, 1,
-               "Under ASGI a persistent connection is kept by a thread that is then thrown away: connections leak until GC.", _r01_conn_max_age_zero),
-    RemedySpec("R02", "Bound ASGI concurrency (uvicorn limit_concurrency)", 2, 2,
-               "Cap in-flight requests per process so the connections per process are bounded.", _r02_limit_asgi),
-    RemedySpec("R03", "Django's connection pool, sized to the budget", 2, 2,
-               "One pool per process with a hard max_size caps every process's connections (Django >= 5.1, psycopg 3).", _r03_pool),
-    RemedySpec("R04", "pgbouncer in transaction pooling mode", 4, 3,
-               "The server then sees only pgbouncer's pools, whatever the number of client connections.", _r04_pgbouncer),
-    RemedySpec("R05", "Lower web/Celery concurrency to fit", 1, 2,
-               "Fewer processes or threads: fewer connections at the peak.", _r05_lower),
-    RemedySpec("R06", "Serve WSGI with a threaded worker (gunicorn gthread) instead of ASGI", 2, 3,
-               "A threaded WSGI worker holds at most one connection per thread: a fixed ceiling.", _r06_gthread),
-    RemedySpec("R07", "Raise max_connections", 2, 2,
-               "More slots on the server, at a memory cost.", _r07_max_connections),
-    RemedySpec("R08", "reserved_connections for operators (PostgreSQL 16+)", 1, 2,
-               "Keep slots for monitoring and admin roles without making them superusers.", _r08_reserved),
-    RemedySpec("R09", "CONN_HEALTH_CHECKS for persistent connections", 1, 1,
-               "Check a reused connection before the request uses it.", _r09_health_checks),
-    RemedySpec("R10", "Set Celery's concurrency explicitly", 1, 1,
-               "Do not let the host's CPU count decide how many connections a worker opens.", _r10_celery_concurrency),
-    RemedySpec("R11", "DISABLE_SERVER_SIDE_CURSORS behind transaction pooling", 1, 1,
-               "Django's requirement for pgbouncer transaction pooling.", _r11_server_side_cursors),
-    RemedySpec("R12", "CONN_MAX_AGE=0 with Django's pool", 1, 1,
-               "Django refuses to start with a pool and persistent connections.", _r12_pool_persistent),
-    RemedySpec("R13", "A non-superuser role for the application", 2, 2,
-               "A superuser app takes the slots reserved for operators.", _r13_role),
+CONN_MAX_AGE_ZERO = define_remedy(
+    "R01", "Disable persistent connections under ASGI (CONN_MAX_AGE=0)", effort=1, risk=1,
+    summary="Under ASGI a persistent connection is kept by a thread that is then thrown away: connections leak until GC.",
+    propose=_r01_conn_max_age_zero,
 )
-SPECS = {spec.code: spec for spec in CATALOGUE}
+LIMIT_ASGI = define_remedy(
+    "R02", "Bound ASGI concurrency (uvicorn limit_concurrency)", effort=2, risk=2,
+    summary="Cap in-flight requests per process so the connections per process are bounded.",
+    propose=_r02_limit_asgi,
+)
+DJANGO_POOL = define_remedy(
+    "R03", "Django's connection pool, sized to the budget", effort=2, risk=2,
+    summary="One pool per process with a hard max_size caps every process's connections (Django >= 5.1, psycopg 3).",
+    propose=_r03_pool, provides=Mechanism.DJANGO_POOL,
+)
+PGBOUNCER_TRANSACTION = define_remedy(
+    "R04", "pgbouncer in transaction pooling mode", effort=4, risk=3,
+    summary="The server then sees only pgbouncer's pools, whatever the number of client connections.",
+    propose=_r04_pgbouncer, provides=Mechanism.PGBOUNCER_TRANSACTION,
+)
+LOWER_CONCURRENCY = define_remedy(
+    "R05", "Lower web/Celery concurrency to fit", effort=1, risk=2,
+    summary="Fewer processes or threads: fewer connections at the peak.",
+    propose=_r05_lower,
+)
+WSGI_THREADS = define_remedy(
+    "R06", "Serve WSGI with a threaded worker (gunicorn gthread) instead of ASGI", effort=2, risk=3,
+    summary="A threaded WSGI worker holds at most one connection per thread: a fixed ceiling.",
+    propose=_r06_gthread,
+)
+RAISE_MAX_CONNECTIONS = define_remedy(
+    "R07", "Raise max_connections", effort=2, risk=2,
+    summary="More slots on the server, at a memory cost.",
+    propose=_r07_max_connections,
+)
+RESERVED_CONNECTIONS = define_remedy(
+    "R08", "reserved_connections for operators (PostgreSQL 16+)", effort=1, risk=2,
+    summary="Keep slots for monitoring and admin roles without making them superusers.",
+    propose=_r08_reserved,
+)
+HEALTH_CHECKS = define_remedy(
+    "R09", "CONN_HEALTH_CHECKS for persistent connections", effort=1, risk=1,
+    summary="Check a reused connection before the request uses it.",
+    propose=_r09_health_checks,
+)
+CELERY_CONCURRENCY = define_remedy(
+    "R10", "Set Celery's concurrency explicitly", effort=1, risk=1,
+    summary="Do not let the host's CPU count decide how many connections a worker opens.",
+    propose=_r10_celery_concurrency,
+)
+NO_SERVER_SIDE_CURSORS = define_remedy(
+    "R11", "DISABLE_SERVER_SIDE_CURSORS behind transaction pooling", effort=1, risk=1,
+    summary="Django's requirement for pgbouncer transaction pooling.",
+    propose=_r11_server_side_cursors,
+)
+POOL_WITHOUT_PERSISTENCE = define_remedy(
+    "R12", "CONN_MAX_AGE=0 with Django's pool", effort=1, risk=1,
+    summary="Django refuses to start with a pool and persistent connections.",
+    propose=_r12_pool_persistent,
+)
+APP_ROLE = define_remedy(
+    "R13", "A non-superuser role for the application", effort=2, risk=2,
+    summary="A superuser app takes the slots reserved for operators.",
+    propose=_r13_role,
+)
 
 
 def propose(topology: Topology) -> list[Remedy]:
     """The remedies that apply, each with its predicted demand, ordered by effort, risk, then effect."""
     usable, known = budget.effective_usable(topology)
     out: list[Remedy] = []
-    for spec in CATALOGUE:
+    for spec in REMEDIES.values():
         proposal = spec.propose(topology)
         if proposal is None:
             continue
@@ -507,7 +449,7 @@ def propose(topology: Topology) -> list[Remedy]:
         out.append(
             Remedy(
                 code=spec.code, title=spec.title, effort=proposal.effort or spec.effort, risk=proposal.risk or spec.risk,
-                summary=spec.summary, change=proposal.change, caveats=proposal.caveats, predicted=predicted,
+                summary=spec.summary, change=proposal.change, provides=spec.provides, caveats=proposal.caveats, predicted=predicted,
                 predicted_basis=basis, evidence=proposal.evidence, changes=proposal.changes, fits=fits,
             )
         )

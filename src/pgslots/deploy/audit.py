@@ -133,10 +133,12 @@ def verification(topology: Topology) -> tuple[VerificationItem, ...]:
 
 
 def run_audit(path: Path, assumptions: dict[str, int] | None = None,
-              refine: Callable[[Topology], Topology] | None = None, project: str | None = None) -> Diagnosis:
+              refine: Callable[[Topology], Topology] | None = None, project: str | None = None,
+              unit: str | None = None) -> Diagnosis:
     """`refine` fills what the repository cannot show from another source before the user's
     assumptions apply (`manage.py pgslots audit`: the running project's settings). `project`
-    is the folder inside `path` to audit when the tree holds several projects."""
+    is the folder inside `path` to audit when the tree holds several projects; `unit` the
+    deployment unit to audit instead of the one the rules keep."""
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if not path.is_dir():
@@ -146,7 +148,7 @@ def run_audit(path: Path, assumptions: dict[str, int] | None = None,
         if not inner.is_dir() or not inner.is_relative_to(path.resolve()):
             raise InputError(f"--project {project}: expected a folder inside {path}", path=str(path / project))
         path = path / project
-    topology = build(path)
+    topology = build(path, unit)
     if refine is not None:
         topology = budget.recompute(refine(topology))
     if assumptions:

@@ -22,7 +22,7 @@ from pgslots.errors import InputError
 from pgslots.events.model import Incident, InputSummary
 from pgslots.findings import Finding
 from pgslots.live.model import PgbouncerState, Snapshot
-from pgslots.remedies import MeasuredEffect, Remedy
+from pgslots.remedy import MeasuredEffect, Remedy
 from pgslots.serde import SerdeError, from_jsonable
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pgslots.deploy.model import ChangeTarget, Topology
 from pgslots.diagnose.inplace import already_in_place
 from pgslots.diagnosis import AlreadyInPlace, Capacity, RemedyAssessment
-from pgslots.remedies import MeasuredEffect, Remedy
+from pgslots.remedy import MeasuredEffect, Remedy
 
 
 def _no_effect(remedy: Remedy, capacity: Capacity | None) -> bool:

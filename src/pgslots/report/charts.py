@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget, LabRun, LabScenario
 from pgslots.events.model import Incident
-from pgslots.remedies import Remedy
+from pgslots.remedy import Remedy
 
 INK = "#010203"  # replaced by currentColor
 FAINT_INK = "#020304"  # replaced by currentColor at low opacity (grids)

@@ -19,7 +19,7 @@ from pgslots.diagnosis import Diagnosis, RemedyAssessment, VerificationItem
 from pgslots.events.model import Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding, Severity
-from pgslots.remedies import Remedy
+from pgslots.remedy import Remedy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,7 @@ def when(ts: dt.datetime | None, *, date: bool = True, seconds: bool = False) ->
 def demand(steady: int | None, worst: int | None, unbounded: bool | None = None) -> str:
     if unbounded is None:
         unbounded = worst is None
-    top = "unbounded" if unbounded else str(worst)
+    top = "unbounded" if unbounded else "unknown" if worst is None else str(worst)
     low = "?" if steady is None else str(steady)
     return low if top == low else f"{low} .. {top}"
 
@@ -349,7 +349,7 @@ def _budget(diagnosis: Diagnosis) -> Section | None:
     blocks: list[Block] = []
     if diagnosis.budget:
         rows = tuple(
-            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst), g.formula) for g in diagnosis.budget
+            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst, g.bound == "unbounded" if g.worst is None else False), g.formula) for g in diagnosis.budget
         )
         blocks.append(Table(("process group", "server model", "CONN_MAX_AGE", "connections (steady .. worst)", "arithmetic"), rows))
     if capacity is not None:

@@ -45,6 +45,7 @@ class RepoFiles:
     read_errors: list[Evidence] = dataclasses.field(default_factory=list)
     _text: dict[str, str | None] = dataclasses.field(default_factory=dict)
     _by_name: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    _lines: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def scan(cls, root: Path) -> RepoFiles:
@@ -132,8 +133,11 @@ class RepoFiles:
         return content
 
     def lines(self, rel: str) -> list[str]:
-        text = self.text(rel)
-        return text.splitlines() if text is not None else []
+        """The file's lines (split once: evidence quotes a line of the same file many times)."""
+        if rel not in self._lines:
+            text = self.text(rel)
+            self._lines[rel] = text.splitlines() if text is not None else []
+        return self._lines[rel]
 
     def quote(self, rel: str, line: int | None) -> str:
         """The source line as evidence text: stripped, DSN passwords masked."""
