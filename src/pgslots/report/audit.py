@@ -11,7 +11,7 @@ from pgslots import __version__
 from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
@@ -94,7 +94,9 @@ def units_text(topology: Topology) -> list[str]:
         return [f"Deployment: {source}" for source in topology.sources]
     out = ["Deployment units:"]
     for unit in sorted(topology.units, key=lambda u: not u.kept):
-        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {', '.join(unit.paths)}: {unit.why}")
+        where = ", ".join(unit.paths)
+        label = where if unit.name == where else f"{unit.name} ({where})"  # the name --unit takes
+        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {label}: {unit.why}")
     return out
 
 
