@@ -12,7 +12,7 @@ import pytest
 from pgslots.deploy.audit import run_audit
 from pgslots.deploy.model import Topology
 from pgslots.diagnose.inplace import already_in_place
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 from pgslots.remedies import propose
 from pgslots.remedy import REMEDIES, Remedy, apply_changes, changes_hold
 

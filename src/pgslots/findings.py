@@ -85,17 +85,5 @@ def define(code: str, title: str, severity: Severity, hint: str, *, area: str) -
     return check
 
 
-def load_all_checks() -> dict[str, Check]:
-    """Import every rule module so the registry is complete, and return it sorted by code."""
-    import importlib
-    import pkgutil
-
-    import pgslots.rules as rules_pkg
-
-    for module in pkgutil.iter_modules(rules_pkg.__path__):
-        importlib.import_module(f"pgslots.rules.{module.name}")
-    return dict(sorted(REGISTRY.items()))
-
-
 def at_or_above(findings: Iterable[Finding], threshold: Severity) -> list[Finding]:
     return [f for f in findings if f.severity.rank >= threshold.rank]

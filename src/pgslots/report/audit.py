@@ -11,7 +11,7 @@ from pgslots import __version__
 from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
