@@ -80,24 +80,52 @@ def _r01_conn_max_age_zero(t: Topology) -> Proposal | None:
     )
 
 
-def _per_process_budget(t: Topology, groups: list[ProcessGroup]) -> int:
-    usable, _ = budget.effective_usable(t)
+USEFUL_FLOOR = 2
+"""The least per-process concurrency a remedy proposes (uvicorn `limit_concurrency`, gunicorn
+`--threads`, a pool's `max_size`). At 1 a process serves one request at a time: every other
+request in that process waits (or, with `limit_concurrency`, gets HTTP 503), so a limit of 1
+hides the shortage of slots by serialising the process; it is a slowdown, not a fix. When the
+slots left allow less than this per process, the remedy is sized at the floor and predicted
+there (so the model says it does not fit), and says what would make room. Every renderer
+reads this value; none sizes a remedy on its own."""
+
+
+def _others_worst(t: Topology, groups: list[ProcessGroup]) -> int:
+    """The worst-case connections of the groups a remedy does not change (on the server)."""
     others = [g for g in t.groups if g not in groups and g.concurrency_model != "none" and not g.policy.via_pgbouncer]
-    taken = sum(g.demand.worst or 0 for g in others)
+    return sum(g.demand.worst or 0 for g in others)
+
+
+def _per_process_budget(t: Topology, groups: list[ProcessGroup]) -> int:
+    """The usable slots left by the other groups, per process of `groups` (may be below the floor)."""
+    usable, _ = budget.effective_usable(t)
     units = sum(_units(g) for g in groups)
-    return max(1, (usable - taken) // max(1, units))
+    return max(1, (usable - _others_worst(t, groups)) // max(1, units))
+
+
+def at_floor(budgeted: int, option: str, units: int) -> tuple[int, tuple[str, ...]]:
+    """(the size to propose, the caveat saying why) for a per-process count the budget allows:
+    the budgeted count itself, or `USEFUL_FLOOR` with the reason when the budget is below it."""
+    if budgeted >= USEFUL_FLOOR:
+        return budgeted, ()
+    return USEFUL_FLOOR, (
+        f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
+        f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
+        f"not fit on its own: it needs more slots (raise max_connections, R07) or fewer processes.",
+    )
 
 
 def _r02_limit_asgi(t: Topology) -> Proposal | None:
     groups = _asgi_unbounded(t)
     if not groups:
         return None
-    limit = _per_process_budget(t, groups)
+    units = sum(_units(g) for g in groups)
+    limit, floored = at_floor(_per_process_budget(t, groups), "limit_concurrency", units)
     changes = tuple(Change(g.name, "per_process", limit) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if budget.persistent(g))
     texts = [_limit_text(g, limit) for g in groups]
     caveats = ("Requests over the limit get HTTP 503 instead of opening a connection.",
-               f"{limit} per process is the usable slots left by the other groups divided by {sum(_units(g) for g in groups)} processes (hosts at their floor: recompute with --assume).")
+               *(floored or (f"{limit} per process is the usable slots left by the other groups divided by {units} processes (hosts at their floor: recompute with --assume).",)))
     if any(budget.persistent(g) for g in groups):
         caveats += ("Includes CONN_MAX_AGE=0 (R01): a limit does not stop the persistent-connection leak.",)
     switch = [g for g in groups if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn"))]
@@ -129,13 +157,13 @@ def _r06_gthread(t: Topology) -> Proposal | None:
     groups = _asgi_unbounded(t)
     if not groups:
         return None
-    threads = _per_process_budget(t, groups)
+    threads, floored = at_floor(_per_process_budget(t, groups), "--threads", sum(_units(g) for g in groups))
     changes = tuple(Change(g.name, "concurrency_model", "threads") for g in groups) + tuple(Change(g.name, "per_process", threads) for g in groups)
     text = "; ".join(
         f"{_loc(g.evidence)}: serve the WSGI application with threads instead: `gunicorn <project>.wsgi -k gthread --threads {threads}`"
         for g in groups
     )
-    return Proposal(changes, text, ("Async views and streaming responses lose their event loop.",
+    return Proposal(changes, text, (*floored, "Async views and streaming responses lose their event loop.",
                                     "Each thread holds at most one connection: the ceiling becomes processes x threads."))
 
 
@@ -147,12 +175,12 @@ def _r03_pool(t: Topology) -> Proposal | None:
         return None
     usable, _ = budget.effective_usable(t)
     units = sum(_units(g) for g in groups)
-    size = max(1, usable // max(1, units))
+    size, floored = at_floor(max(1, usable // max(1, units)), "a pool max_size of", units)
     changes = tuple(Change(g.name, "policy.pool_max", size) for g in groups) + tuple(Change(g.name, "policy.pool_min", 1) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups)
     settings = _settings_file(t)
     text = f'{settings}: DATABASES["default"]["OPTIONS"] = {{"pool": {{"min_size": 1, "max_size": {size}, "timeout": 10}}}} and CONN_MAX_AGE = 0'
-    caveats = [f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",
+    caveats = [*(floored or (f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",)),
                "A request that waits more than `timeout` for a pooled connection fails with PoolTimeout instead of a server refusal.",
                "Requires psycopg[pool] (psycopg_pool) and psycopg 3."]
     django = lower_bound(t.versions, "django")
@@ -216,7 +244,7 @@ def _r05_lower(t: Topology) -> Proposal | None:
             continue
         field = "per_process" if g.concurrency_model in ("threads", "greenlets", "celery-threads", "celery-green", "asgi") else "processes"
         current = getattr(g, field).value or 1
-        new = max(1, int(current * factor))
+        new = max(USEFUL_FLOOR if field == "per_process" else 1, int(current * factor))
         if new < current:
             changes.append(Change(g.name, field, new))
             source = getattr(g, field).evidence
@@ -227,19 +255,53 @@ def _r05_lower(t: Topology) -> Proposal | None:
     return Proposal(tuple(changes), "; ".join(texts), ("Less throughput: fewer requests or tasks in parallel.",))
 
 
+BACKEND_MB = 10
+"""Memory a server pays per extra connection slot in use, in MB, for the R07 estimate. What it
+rests on (PostgreSQL's documentation, "Resource Consumption" and "Connections and
+Authentication"): every connection is a backend process of its own; an idle backend holds a
+few MB of private memory (catalog and plan caches); a busy one adds `work_mem` (4 MB by
+default) for each sort or hash its query runs, and up to `temp_buffers` (8 MB by default)
+once it touches temporary tables. 10 MB is one idle backend plus one default `work_mem`: a
+floor for a busy connection, not a ceiling (a query with several sorts uses several)."""
+
+
+def memory_cost(extra_connections: int) -> str:
+    """The R07 memory caveat: the estimate and what it rests on."""
+    return (f"Memory: about {extra_connections * BACKEND_MB} MB more at the peak ({extra_connections} more backends x "
+            f"~{BACKEND_MB} MB: each connection is a server process with a few MB of its own, plus work_mem "
+            "(4 MB by default) for each sort or hash a busy query runs and temp_buffers (8 MB) once it uses "
+            "temporary tables; check `SHOW work_mem` and the server's free memory first).")
+
+
 def _r07_max_connections(t: Topology) -> Proposal | None:
-    if t.demand is None or t.demand.worst is None:
+    """Raise the ceiling to the demand: the worst case when it is known, else the worst case
+    once the unbounded ASGI groups are bounded at the useful floor (R02/R06)."""
+    if t.demand is None:
         return None
     usable, _ = budget.effective_usable(t)
-    if t.demand.worst <= usable:
+    pairing: tuple[str, ...] = ()
+    if t.demand.worst is not None:
+        needed = t.demand.worst
+    else:
+        groups = _asgi_unbounded(t)
+        if not groups or t.demand.unbounded and any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none"):
+            return None
+        needed = _others_worst(t, groups) + sum(_units(g) for g in groups) * USEFUL_FLOOR
+        pairing = (f"Only together with a bound on ASGI concurrency (R02 or R06) at the floor of {USEFUL_FLOOR} per process: "
+                   f"{needed} connections at worst then; on its own the worst case stays unbounded.",)
+    if needed <= usable:
         return None
     reserved = budget.floor(t.slots.superuser_reserved_connections, 3) + budget.floor(t.slots.reserved_connections, 0)
-    target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
+    target = needed + reserved + max(5, needed // 10)
+    current = budget.floor(t.slots.max_connections, 100)
     where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
     return Proposal(
         (Change(ChangeTarget.SERVER, "max_connections", target),),
         f"{where}: max_connections = {target} (a restart is needed)",
-        ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
+        (*pairing,
+         memory_cost(target - current),
+         f"{target} = {needed} connections at worst + {reserved} reserved + {max(5, needed // 10)} to spare (10 %, at least 5).",
+         "A managed server (RDS, Cloud SQL, Azure) caps max_connections by instance size: raise it within the plan, or take a larger instance.",
          "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
     )
 
