@@ -277,6 +277,9 @@ def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path:
     messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
     assert messages and all("no compose service" not in m for m in messages)
     assert "docker-compose.yml" in messages[0]
+    # No process of the project: the demand is unknown, never a worst case of 0 that reads as "fits".
+    assert data["topology"]["demand"]["bound"] == "unknown" and data["topology"]["demand"]["worst"] is None
+    assert data["summary"]["verdict"] == "unknown"
 
 
 def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None:

@@ -16,8 +16,8 @@ from pgslots.events.timeline import (
     TimelineOptions,
     build_incident,
     parse_bucket,
-    transaction_kind,
 )
+from pgslots.events.transactions import before_view, in_view, kind
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 5, 11, 22, 22, 37, tzinfo=UTC)
@@ -132,12 +132,15 @@ def test_an_explicit_until_and_a_guard_on_bucket_count() -> None:
 
 
 def test_transaction_kinds() -> None:
-    assert transaction_kind("WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view") == "before_view"
-    assert transaction_kind("WebTransaction/Function/shop.middleware:TenantMiddleware.__call__") == "before_view"
-    assert transaction_kind("WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list") == "in_view"
-    assert transaction_kind("OtherTransaction/Celery/ami.jobs.tasks.x") == "worker"
-    assert transaction_kind("celery:shop.tasks.t") == "worker"
-    assert transaction_kind("/checkout/") is None and transaction_kind(None) is None
+    assert before_view("WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view")
+    assert before_view("WebTransaction/Function/shop.middleware:TenantMiddleware.__call__")
+    assert in_view("WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list")
+    assert kind("OtherTransaction/Celery/ami.jobs.tasks.x") == "worker"
+    assert kind("celery:shop.tasks.t") == "worker"
+    # the events' notes and the diagnosis's attribution used to disagree on this one
+    assert kind("celery:tasks.update") == "worker"
+    assert not before_view("/checkout/") and not in_view("/checkout/") and kind("/checkout/") == "web"
+    assert kind(None) == "unattributed" and not before_view(None)
 
 
 def test_notes_say_which_share_they_speak_for() -> None:

@@ -182,6 +182,10 @@ def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
 def server_demand(topology: Topology) -> Demand:
     """The total on the server: the direct groups, plus pgbouncer's pools for the pooled ones.
     Unbounded if any direct group is, else unknown if any is unknown; steady sums the known."""
+    if not topology.groups:
+        # No process definition in the repository: the deployment lives elsewhere; its demand is
+        # unknown, never a zero.
+        return Demand(0, None, "no process group: the repository does not describe how the project runs", "unknown")
     direct = [g for g in topology.groups if not g.policy.via_pgbouncer]
     pooled = [g for g in topology.groups if g.policy.via_pgbouncer]
     steady = sum(g.demand.steady or 0 for g in direct)

@@ -114,7 +114,9 @@ def slots_text(topology: Topology) -> list[str]:
     if demand is not None:
         usable = s.usable if s.usable is not None else s.usable_if_default
         unknown = budget.unknown_groups(topology)
-        if demand.unknown:
+        if demand.unknown and not topology.groups:
+            out.append("Headroom: unknown: the repository does not say which processes run (see PGS014)")
+        elif demand.unknown:
             names = ", ".join(g.name for g in unknown)
             out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
                        f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
