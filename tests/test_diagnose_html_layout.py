@@ -7,6 +7,8 @@ wider than a 500 px viewport. The screenshots are kept under `tests/output/` for
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from headless import Chromium
+
+from pgslots.diagnosis import BackendSeries, LabRun, LabScenario
+from pgslots.events.model import BackendPoint
+from pgslots.report import charts
 
 OUTPUT = Path(__file__).parent / "output"
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +87,44 @@ def test_no_table_is_wider_than_a_500_px_viewport(writeup_report: Path, browser:
     assert widths["tables"], "the report has tables"
     assert all(w <= widths["inner"] for w in widths["tables"]), widths
     assert widths["page"] <= widths["inner"], widths
+    # The budget table (five text columns) stacks each row's cells under their headers.
+    assert browser.evaluate("getComputedStyle(document.querySelector('#budget table.stack td')).display") == "block"
+    browser.resize(1400, 900)
+    browser.open(writeup_report)
+    assert browser.evaluate("getComputedStyle(document.querySelector('#budget table.stack td')).display") == "table-cell"
+
+
+def tick_labels(svg: str, axis_label: str) -> list[str]:
+    """The x tick labels: the texts drawn before the x axis label (matplotlib draws the x
+    axis first)."""
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    return texts[: texts.index(axis_label)]
+
+
+def test_a_short_backends_record_gets_distinct_tick_labels():
+    """A lab-length record (3 minutes, a point every 5 s): '%H:%M' alone would repeat."""
+    start = dt.datetime(2026, 5, 11, 22, 20, tzinfo=dt.timezone.utc)
+    points = tuple(BackendPoint(start + dt.timedelta(seconds=5 * i), 10 + i % 7) for i in range(36))
+    chart = charts.backends_over_time([BackendSeries("watch record", "watch.jsonl", points, peak=16)], None)
+    assert chart is not None
+    labels = tick_labels(chart.svg, "time (UTC)")
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", label) for label in labels), labels
+
+
+def test_lab_bars_are_coloured_by_outcome_not_green_for_every_remedy():
+    lab = LabRun("run", "baseline", (
+        LabScenario("baseline", 83, 20, requests=145),
+        LabScenario("conn-max-age-0", 0, 15, requests=145, remedy="R01"),
+        LabScenario("limit-concurrency", 28, 12, requests=145, remedy="R02"),
+        LabScenario("pool-too-small", 90, 12, requests=145, remedy="R03"),
+    ))
+    outcomes = [charts._lab_outcome(s, lab.scenarios[0]) for s in lab.scenarios]
+    assert outcomes == ["baseline", "no failure", "fewer failures, still failing", "no better than baseline"]
+    chart = charts.remedy_comparison([], None, lab)
+    assert chart is not None
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart.svg)
+    assert {"no failure", "fewer failures, still failing", "no better than baseline"} <= set(texts)
+    # Each outcome's colour is drawn (bars and legend): a failing remedy is not green.
+    for outcome in outcomes:
+        assert charts.LAB_OUTCOMES[outcome] in chart.svg

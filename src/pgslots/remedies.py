@@ -111,7 +111,7 @@ def at_floor(budgeted: int, option: str, units: int) -> tuple[int, tuple[str, ..
     return USEFUL_FLOOR, (
         f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
         f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
-        f"not fit on its own: it needs more slots (raise max_connections, R07) or fewer processes.",
+        f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.",
     )
 
 
@@ -287,7 +287,7 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
         if not groups or t.demand.unbounded and any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none"):
             return None
         needed = _others_worst(t, groups) + sum(_units(g) for g in groups) * USEFUL_FLOOR
-        pairing = (f"Only together with a bound on ASGI concurrency (R02 or R06) at the floor of {USEFUL_FLOOR} per process: "
+        pairing = (f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of {USEFUL_FLOOR} per process: "
                    f"{needed} connections at worst then; on its own the worst case stays unbounded.",)
     if needed <= usable:
         return None
