@@ -122,9 +122,10 @@ def scan(root: Path) -> Scan:
                 composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
-    charts = read_charts(repo, NOT_DEPLOYED)
+    chart_notes: list[str] = []
+    charts = read_charts(repo, NOT_DEPLOYED, chart_notes)
     in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
-    notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
+    notes = chart_notes + [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
              "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values if rel not in in_charts]
     notes.extend(yaml_tag_notes(repo))
     if skipped:
@@ -656,7 +657,7 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
         reason = (f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
                   f"({chart.templated[0].location()}) that pgslots does not render"
-                  + (f"; values {said}" if said else f"; {', '.join(chart.values) or 'no values file'} gives no count"))
+                  + (f"; values {said}" if said else (f"; {', '.join(chart.values)} gives no count" if chart.values else "; the chart has no values file")))
         notes.append(f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
                      + (f"; alternatives not used: {', '.join(chart.alternatives)}" if chart.alternatives else ""))
         specs.append(ProcessSpec(name=chart.name, words=None, env=base_env, source=chart.chart, hosts=Quantity(1, (), None),

@@ -54,9 +54,11 @@ def is_values_file(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) and "values" in name.lower()
 
 
-def read_charts(repo: RepoFiles, skip: re.Pattern[str]) -> list[HelmChart]:
+def read_charts(repo: RepoFiles, skip: re.Pattern[str], notes: list[str]) -> list[HelmChart]:
     """Every chart in the tree whose workload templates are Go templates, except subcharts
-    (`charts/` of another chart: a database, a cache) and charts under `skip` (tests, examples)."""
+    (`charts/` of another chart: a database, a cache), charts under `skip` (tests, examples) and
+    charts whose every workload runs a fixed image (a chart of the project's own image makes the
+    image a value, so releases can set its tag; fixed images are the database, cache, vault...)."""
     out = []
     for rel in repo.named("Chart.yaml"):
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
@@ -67,6 +69,12 @@ def read_charts(repo: RepoFiles, skip: re.Pattern[str]) -> list[HelmChart]:
         templated = _templated_workloads(repo, folder)
         if not templated:
             continue  # plain manifests: read as Kubernetes objects
+        fixed = [_fixed_images(repo, e.path) for e in templated]
+        if all(fixed):
+            images = sorted({image for found in fixed for image in found})
+            notes.append(f"Helm chart {folder}: every workload runs a fixed image ({', '.join(images[:5])}"
+                         f"{' ...' if len(images) > 5 else ''}), not the project's (whose chart sets its image from values): no group")
+            continue
         docs = load_file(repo, rel) or []
         meta = docs[0] if docs and isinstance(docs[0], dict) else {}
         name = str(meta.get("name") or folder.rsplit("/", 1)[-1] or "chart")
@@ -100,6 +108,15 @@ def _templated_workloads(repo: RepoFiles, folder: str) -> list[Evidence]:
     return found
 
 
+IMAGE_LINE = re.compile(r"^\s*-?\s*image:\s*(\S.*)$", re.M)
+
+
+def _fixed_images(repo: RepoFiles, rel: str) -> list[str]:
+    """The images a workload template names literally; empty when any image comes from values."""
+    images = [m[1].strip().strip("\"'") for m in IMAGE_LINE.finditer(repo.text(rel) or "")]
+    return [] if not images or any("{{" in image for image in images) else images
+
+
 def _values_files(repo: RepoFiles, folder: str) -> tuple[list[str], list[str]]:
     """(the files layered for production, the other environments' files)."""
     prefix = folder + "/" if folder else ""
@@ -127,6 +144,7 @@ def _facts(path: str, node: Any, prefix: str) -> list[ValueFact]:
                                      Evidence(path, line_of(value, "maxReplicas"), f"maxReplicas: {value['maxReplicas']}")))
         elif key in ("command", "args") and isinstance(value, (list, str)) and value:
             text = " ".join(str(w) for w in value) if isinstance(value, list) else value
+            text = (text.strip().splitlines() or [""])[0]
             out.append(ValueFact(dotted, text[:80], dataclasses.replace(where, text=f"{key}: {text[:80]}")))
         elif key == "image" and (isinstance(value, str) or isinstance(value, dict) and value.get("repository")):
             image = value if isinstance(value, str) else f"{value.get('repository')}" + (f":{value['tag']}" if value.get("tag") else "")
