@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from pgslots.deploy.model import Topology
+from pgslots.deploy.model import Topology, Unknown
 from pgslots.events.model import BackendPoint, Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding
@@ -32,6 +32,24 @@ class VerificationItem:
     @property
     def settled(self) -> bool:
         return self.answer is not None
+
+
+def how_to_settle(unknown: Unknown) -> str:
+    """What settles an unknown count: a query on the server, the pgslots Django app, or
+    `--assume NAME=N` for what only the team knows (hosts, CPUs)."""
+    if unknown.name == "server.max_connections":
+        return "SHOW max_connections;"
+    if unknown.name == "server.other_clients":
+        return "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
+    if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age":
+        return "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
+    return f"--assume {unknown.name}=N"
+
+
+def unknown_item(unknown: Unknown) -> VerificationItem:
+    """The verification item for one of the audit's unknown counts: the one builder the
+    audit's list and the diagnosis's checklist share."""
+    return VerificationItem(unknown.question, how_to_settle=how_to_settle(unknown), key=f"unknown:{unknown.name}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pgslots import versions
 from pgslots.deploy.model import ProcessGroup, Quantity
 from pgslots.diagnose.context import Joined
 from pgslots.diagnose.inplace import is_asgi
-from pgslots.diagnosis import VerificationItem
+from pgslots.diagnosis import VerificationItem, unknown_item
 from pgslots.events.timeline import NOT_SET
 from pgslots.evidence import Evidence
 
@@ -313,7 +313,7 @@ def _other_unknowns(j: Joined, items: list[VerificationItem]) -> list[Verificati
         return []
     said = " ".join(f"{i.how_to_settle or ''} {' '.join(i.evidence)}" for i in items)
     return [
-        VerificationItem(u.question, how_to_settle=f"`--assume {u.name}=N`", key=f"unknown:{u.name}")
+        unknown_item(u)
         for u in j.topology.unknowns
         if u.assumed is None and not u.name.startswith("server.") and f"--assume {u.name}" not in said
     ]
