@@ -784,3 +784,14 @@ def test_a_make_target_runs_its_recipe(tmp_path: Path) -> None:
     assert (found["web"].processes.value, found["web"].per_process.value) == (2, 5)
     assert "Makefile:6" in {e.location() for e in found["web"].evidence}
     assert found["worker"].processes.value == 3
+
+
+def test_custom_yaml_tags_are_read_and_reported_with_their_line_never_their_value() -> None:
+    """`!Sub`/`!Ref`/`!vault` used to make the YAML loader fail and the manifest was lost."""
+    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "k8s_yaml_tags").topology
+    assert {g.name for g in topology.groups} == {"web", "worker"}
+    tagged = [n for n in topology.notes if "custom YAML tags" in n]
+    assert any(n.startswith("deploy/web.yaml:") and "!Sub at line 12" in n and "!vault at line 21" in n for n in tagged), tagged
+    assert any(n.startswith("deploy/worker.yaml:") and "!Ref at line 6" in n for n in tagged), tagged
+    assert not any("ANSIBLE_VAULT" in n or "Registry" in n for n in topology.notes)
+    assert not topology.read_errors

@@ -122,10 +122,21 @@ def scan(root: Path) -> Scan:
                 read_helm_values(repo, rel, manifests)
     notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
              "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    notes.extend(yaml_tag_notes(repo))
     if skipped:
         notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
+
+
+def yaml_tag_notes(repo: RepoFiles) -> list[str]:
+    """One note per file with custom YAML tags: the file was read, the tagged values are filled in
+    by another tool at deploy time (so what they hold is not known here)."""
+    by_file: dict[str, list[str]] = {}
+    for evidence in repo.yaml_tags:
+        by_file.setdefault(evidence.path, []).append(f"{evidence.text} at line {evidence.line}")
+    return [f"{rel}: custom YAML tags {', '.join(tags[:6])}{' ...' if len(tags) > 6 else ''} are filled in by another tool at "
+            "deploy time; the file was read with each tagged value as written" for rel, tags in by_file.items()]
 
 
 # ----------------------------------------------------------------------------- projects
@@ -572,13 +583,15 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         env = env.overlay(container.env)
         replicas = Quantity(container.replicas if container.replicas is not None else 1,
                             (Evidence(container.path, container.replicas_line, s.repo.quote(container.path, container.replicas_line)),))
+        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
+        if container.replicas_written:  # `replicas: !Ref WorkerReplicas`: filled in at deploy time
+            replicas = Quantity(None, replicas.evidence, f"{name}.replicas")
         max_replicas = None
         for hpa in s.manifests.autoscalers:
             if hpa.target == container.workload and hpa.max_replicas is not None:
                 max_replicas = Quantity(hpa.max_replicas, (Evidence(hpa.path, hpa.line, s.repo.quote(hpa.path, hpa.line)),))
                 if hpa.min_replicas is not None:
                     replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
-        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
         image = container.image or ""
         linked = image_dockerfile(s, image) if image else None
         third_party = linked is None and bool(THIRD_PARTY_IMAGES.search(image))

@@ -43,6 +43,7 @@ class RepoFiles:
     root: Path
     paths: list[str]
     read_errors: list[Evidence] = dataclasses.field(default_factory=list)
+    yaml_tags: list[Evidence] = dataclasses.field(default_factory=list)  # custom YAML tags (`!vault`, `!Ref`) read as plain values
     _text: dict[str, str | None] = dataclasses.field(default_factory=dict)
     _by_name: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     _lines: dict[str, list[str]] = dataclasses.field(default_factory=dict)
@@ -147,6 +148,12 @@ class RepoFiles:
         if 0 < line <= len(lines):
             return redact_dsn(lines[line - 1].strip())[:200]
         return ""
+
+    def yaml_tag(self, rel: str, line: int, tag: str, written: str = "") -> None:
+        """A custom YAML tag read as the plain value it wraps (its real value is filled in at deploy time)."""
+        evidence = Evidence(rel, line, tag)  # never the value: a vault blob or a secret's reference
+        if evidence not in self.yaml_tags:
+            self.yaml_tags.append(evidence)
 
     def broken(self, rel: str, line: int | None, why: str) -> None:
         """Record that a file was read but could not be understood."""
