@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Shared helpers with no project types: errors, evidence, redaction, JSON, signals.
     ("base", ("pgslots", "pgslots.errors", "pgslots.evidence", "pgslots.redact", "pgslots.serde",
-              "pgslots.interrupts", "pgslots.schema")),
+              "pgslots.interrupts", "pgslots.schema", "pgslots.vocabulary")),
     # Typed values and the numbers derived from them (budget: demand, usable slots), the
     # finding and remedy registries' types, the JSON envelope's shape.
     ("models", ("pgslots.*.model", "pgslots.diagnosis", "pgslots.findings", "pgslots.remedy",
