@@ -1,4 +1,4 @@
-"""The README's `diagnose` section shows real output: the terminal summary verbatim, and a
+"""docs/commands/diagnose.md shows real output: the terminal summary verbatim, and a
 markdown excerpt whose every line the real write-up contains, in the same order.
 
 After a change to the report, refresh both with:
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = ROOT / "docs" / "commands" / "diagnose.md"  # the full example; README.md shows an excerpt
 COMMAND = (
     "diagnose", "--events", "examples/newrelic-incident.json", "--repo", "tests/fixtures/repos/writeup",
     "--assume", "django.hosts=16", "--lab-run", "tests/fixtures/lab-run",

@@ -73,7 +73,7 @@ def choose_prefix(given: str | None, sample: list[bytes], path: Path) -> tuple[L
 class PgStderr:
     name = "pg-stderr"
     description = "PostgreSQL stderr log, any log_line_prefix (--log-line-prefix to give it)"
-    priority = 60
+    priority = 55  # before applog (60): its sniff (a PostgreSQL severity on most lines) is the stricter
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact  # the per-line reference path instead of the fast one (tests)
