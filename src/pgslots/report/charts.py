@@ -384,7 +384,8 @@ def remedy_comparison(
         steady.append(capacity.steady)
         worst.append(None if capacity.worst_unbounded else capacity.worst)
     for r in rows:
-        labels.append(f"{r.code} {_wrap_label(r.title)}")
+        raised = [c.value for c in r.changes if c.field == "max_connections"]
+        labels.append(f"{r.code} {_wrap_label(r.title)}" + (f"\n(max_connections {raised[-1]})" if raised else ""))
         steady.append(r.predicted.steady if r.predicted else None)
         worst.append(r.predicted.worst if r.predicted else None)
     height = max(2.6, 1.6 + 0.55 * (len(labels) + len(measured)) + (0.8 if measured and labels else 0))
