@@ -26,7 +26,7 @@ from pgslots.diagnose.context import Gathered
 from pgslots.diagnosis import InputStatus
 from pgslots.events.model import BucketCount, FacetRow, Incident, InputSummary, Shape
 from pgslots.evidence import Evidence, Resolution
-from pgslots.remedies import Remedy
+from pgslots.remedy import Mechanism, Remedy
 
 UTC = dt.timezone.utc
 CSRF = "WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view"
@@ -134,7 +134,7 @@ def topology(hosts: int | None = None) -> Topology:
 def remedies() -> list[Remedy]:
     return [
         Remedy("R01", "Persistent connections", 1, 1, "Reuse connections between requests.", "set CONN_MAX_AGE=60",
-               predicted=Demand(68, None)),
+               predicted=Demand(68, None), provides=Mechanism.PERSISTENT_CONNECTIONS),
         Remedy("R02", "Disable persistent connections under ASGI", 1, 1,
                "Close each request's connection at its end instead of leaking it to the garbage collector.",
                "CONN_MAX_AGE=0 in config/settings/production.py:23", predicted=Demand(16, None),
@@ -145,7 +145,8 @@ def remedies() -> list[Remedy]:
                predicted_basis="1 host x 4 workers x 8 + celery 16"),
         Remedy("R05", "pgbouncer in transaction mode", 4, 3, "Caps server connections regardless of workers.",
                "pgbouncer pool_mode=transaction default_pool_size=40; DISABLE_SERVER_SIDE_CURSORS=True",
-               predicted=Demand(40, 40), predicted_basis="default_pool_size 40 for one db/user pair"),
+               predicted=Demand(40, 40), predicted_basis="default_pool_size 40 for one db/user pair",
+               provides=Mechanism.PGBOUNCER_TRANSACTION),
     ]
 
 

@@ -210,6 +210,19 @@ class Chromium:
         features = [{"name": "prefers-color-scheme", "value": color_scheme}] if color_scheme else []
         self.call("Emulation.setEmulatedMedia", media=media, features=features)
 
+    def resize(self, width: int, height: int) -> None:
+        """Emulate another viewport (CSS pixels); `screenshot` then captures that width."""
+        self.width, self.height = width, height
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def viewport_shot(self, path: Path) -> Path:
+        """Only what the first screen shows (the top `height` pixels)."""
+        shot = self.call("Page.captureScreenshot", format="png",
+                         clip={"x": 0, "y": 0, "width": self.width, "height": self.height, "scale": 1})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def screenshot(self, path: Path) -> Path:
         """The whole page, not just the viewport."""
         height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 import pgslots.cli.audit  # noqa: F401 - registers the command
+import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.deploy.model import Topology
 from pgslots.serde import from_jsonable, to_jsonable
@@ -133,7 +134,7 @@ def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persiste
     web = next(g for g in data["topology"]["groups"] if g["name"] == "django")
     assert web["demand"]["worst"] is None
     # every remedy's prediction is the budget model re-run with its own changes
-    from pgslots.remedies import Remedy, predict
+    from pgslots.remedy import Remedy, predict
     topology = from_jsonable(Topology, data["topology"])
     for remedy in data["remedies"]:
         assert to_jsonable(predict(topology, from_jsonable(Remedy, remedy))) == remedy["predicted"]
@@ -262,3 +263,62 @@ def test_readme_example_is_the_real_output() -> None:
     finally:
         os.chdir(cwd)
     assert result.stdout.rstrip() == block.rstrip()
+
+
+def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path: Path) -> None:
+    # A compose file whose services are all infrastructure: the finding names the unit and why,
+    # never "no compose service" (issue 10 point 3).
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (tmp_path / "proj" / "settings.py").write_text("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n")
+    (tmp_path / "manage.py").write_text("import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis:7\n  proxy:\n    image: nginx:1.27\n")
+    data = audit_json(tmp_path)
+    messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
+    assert messages and all("no compose service" not in m for m in messages)
+    assert "docker-compose.yml" in messages[0]
+    # No process of the project: the demand is unknown, never a worst case of 0 that reads as "fits".
+    assert data["topology"]["demand"]["bound"] == "unknown" and data["topology"]["demand"]["worst"] is None
+    assert data["summary"]["verdict"] == "unknown"
+
+
+def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None:
+    # The write-up's events against a deployment whose only group cannot be modelled: the join
+    # says "unknown", and neither "the budget explains it" nor "unexplained exhaustion".
+    events = sorted((Path(__file__).parent / "fixtures" / "newrelic").iterdir())[0]
+    result = runner.invoke(app, ["diagnose", "--repo", str(REPOS / "image_only_app"), "--events", str(events),
+                                 "--format", "json", "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["capacity"]["worst"] is None and report["capacity"]["worst_bound"] == "unknown"
+    assert not report["capacity"]["worst_unbounded"]
+    codes = {f["code"] for f in report["findings"]}
+    assert "PGS026" in codes and not codes & {"PGS404", "PGS405"}
+
+
+def test_unit_chooses_another_deployment_and_a_wrong_name_lists_them() -> None:
+    data = audit_json(REPOS / "alternative_units", "--unit", "docker-compose")
+    kept = [u["name"] for u in data["topology"]["units"] if u["kept"]]
+    assert kept == ["docker-compose"]
+    worst = {g["name"]: g["demand"]["worst"] for g in data["topology"]["groups"]}
+    assert worst == {"web": 6, "worker": 4}  # the compose file's gunicorn --workers 6, celery -c 4
+    assert data["topology"]["slots"]["max_connections"]["value"] == 100  # its postgres service is the server now
+    bad = runner.invoke(app, ["audit", str(REPOS / "alternative_units"), "--unit", "nope"])
+    assert bad.exit_code == 2 and "Procfile" in bad.output and "docker-compose" in bad.output
+
+
+def test_a_worker_unit_that_may_run_nowhere_is_an_unknown_at_floor_zero(tmp_path: Path) -> None:
+    # docker-compose.celery.yml runs the project's workers with no web server and says nothing about
+    # where: its own hosts, at floor 0 (it may run on no host), never silently dropped.
+    target = _copy("writeup_worker_hosts", tmp_path)
+    worker = target / "docker-compose.worker.yml"
+    worker.write_text("\n".join(line for line in worker.read_text().splitlines() if not line.startswith("#")) + "\n")
+    worker.rename(target / "docker-compose.celery.yml")
+    data = audit_json(target)
+    unit = next(u for u in data["topology"]["units"] if u["name"] == "docker-compose.celery")
+    assert unit["kept"] and unit["hosts"] == "docker-compose.celery.hosts" and unit["hosts_floor"] == 0
+    hosts = next(u for u in data["topology"]["unknowns"] if u["name"] == "docker-compose.celery.hosts")
+    assert hosts["floor_value"] == 0 and hosts["adds_per_unit"] == 96
+    assert data["topology"]["demand"]["steady"] == 21  # at the floor, the app host only
+    again = audit_json(target, "--assume", "docker-compose.celery.hosts=2")
+    assert again["topology"]["demand"]["steady"] == 21 + 2 * 96

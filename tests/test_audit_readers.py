@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgslots.deploy.audit import run_audit
+from pgslots.audit import run_audit
 from pgslots.deploy.readers.commands import expand, launch_from_text
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.evidence import Evidence
@@ -30,6 +30,9 @@ def test_wrappers_and_shell_forms_reach_the_real_server() -> None:
         "poetry run celery -A proj worker --concurrency=${CELERY_CONCURRENCY:-4} -P gevent": ("celery-worker", "concurrency"),
         "ddtrace-run python -m uvicorn proj.asgi:application --workers 2 --limit-concurrency 30": ("uvicorn", "limit_concurrency"),
         "gosu app uwsgi --ini uwsgi.ini --processes 4 --threads 2": ("uwsgi", "threads"),
+        # s6-overlay run scripts (execline): s6-notifyoncheck options, `cd DIR prog`, s6-setuidgid USER
+        'exec s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" cd /app s6-setuidgid abc gunicorn a.wsgi --threads=4':
+            ("gunicorn", "threads"),
     }
     for text, (program, option) in cases.items():
         launch = launch_from_text(text)
@@ -356,7 +359,7 @@ def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tm
     # authentik's `server` runs a Go binary that starts gunicorn itself: nothing in the repository
     # shows its processes. It is the project's image, so its demand is unknown (settable), and a
     # group named `server` answers to `--assume server.processes` beside the database server's counts.
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
 
     root = write(tmp_path, {
         "proj/__init__.py": "",
@@ -509,7 +512,7 @@ def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_pa
 
 
 def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
     from pgslots.deploy.readers.cpus import evaluate
 
     assert evaluate("min(cpus, 12)", 4) == 4 and evaluate("min(cpus, 12)", 64) == 12 and evaluate("cpus * 2 + 1", 3) == 7
@@ -554,3 +557,241 @@ def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path
                       "CMD [\"gunicorn\", \"proj.wsgi\", \"-w\", \"3\"]\n",
     })
     assert groups(root)["web"].processes.value == 3
+
+
+def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environment(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "gunicorn.conf.py": "import os\n\ndef optional(name):\n    try:\n        return os.environ[name]\n    except KeyError:\n"
+                            "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"gunicorn\", \"proj.wsgi\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        # outside a `try`, os.environ["DB_HOST"] unset is not a reason to drop DATABASES
+        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': os.environ['DB_HOST'],"
+                            " 'CONN_MAX_AGE': 0}}\n",
+    })
+    topology = run_audit(root).topology
+    assert {g.name: g for g in topology.groups}["web"].processes.value == 2
+    assert [a.name for a in topology.django.aliases] == ["default"] and not topology.django.gaps
+
+
+def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "stator/__init__.py": "",
+        "stator/runner.py": "from concurrent.futures import ThreadPoolExecutor\n\nclass Runner:\n    def run(self, n):\n"
+                            "        self.pool = ThreadPoolExecutor(max_workers=n)\n",
+        "stator/management/commands/runstator.py": "from stator.runner import Runner\n",
+        "Procfile": "web: newrelic-admin run-program bin/start-pgbouncer gunicorn proj.wsgi -w 2\nworker: python manage.py runstator\n",
+    })
+    found = groups(root)
+    assert found["web"].processes.value == 2
+    assert found["worker"].concurrency_model == "unmodelled"
+    assert "stator/runner.py:5" in {e.location() for e in found["worker"].evidence}
+
+
+def test_no_settings_module_in_the_repository_makes_the_connection_settings_unknown(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"pretalx.wsgi\", \"-w\", \"2\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: pretalx.settings\n"
+                              "  db:\n    image: postgres:16\n",
+    })
+    topology = run_audit(root).topology
+    unknowns = {u.name: u.question for u in topology.unknowns}
+    assert {"settings.databases", "settings.engine", "settings.conn_max_age"} <= set(unknowns)
+    assert "docker-compose.yml:5" in unknowns["settings.conn_max_age"]
+    assert {g.name: g for g in topology.groups}["web"].demand.steady == 2  # CONN_MAX_AGE unknown: taken as persistent
+
+
+def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "supervisor/web.conf": "[program:granian]\ncommand = granian --interface %(ENV_GRANIAN_INTERFACE)s --workers %(ENV_WEB_WORKERS)s proj.wsgi:application\n",
+    })
+    web = groups(root)["granian"]
+    assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"
+
+
+def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "docker/start.sh": "#!/bin/sh\nexport WEB_WORKERS=3\nif [ -z \"$CELERY_CONCURRENCY\" ]; then\n  export CELERY_CONCURRENCY=5\nfi\n"
+                           "exec supervisord --nodaemon -c /etc/supervisor/supervisord.conf\n",
+        "docker/supervisor/supervisord.conf": "[supervisord]\nnodaemon=true\n\n[include]\nfiles = /etc/supervisor/conf.d/*.conf\n",
+        "docker/supervisor/conf.d/web.conf": "[program:web]\ncommand=gunicorn proj.wsgi --workers %(ENV_WEB_WORKERS)s\n",
+        "docker/supervisor/conf.d/worker.conf": "[program:worker]\ncommand=celery -A proj worker -c %(ENV_CELERY_CONCURRENCY)s\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/supervisor /etc/supervisor\nCOPY docker/start.sh /start.sh\n"
+                      "ENTRYPOINT [\"/start.sh\"]\n",
+        "docker-compose.yml": "services:\n  app:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert (found["app/web"].processes.value, found["app/worker"].processes.value) == (3, 5)
+
+
+def test_eval_of_a_literal_command_and_channels_runworker(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "scripts/web.sh": "#!/bin/sh\npython manage.py migrate\nWORKER_COMMAND=\"gunicorn proj.wsgi --workers 9\"\neval ${WORKER_COMMAND}\n",
+        "Procfile": "web: scripts/web.sh\nworker: python manage.py runworker channels\n",
+    })
+    found = groups(root)
+    assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 9)
+    assert (found["worker"].concurrency_model, found["worker"].demand.steady, found["worker"].demand.worst) == ("sync", 0, 1)
+
+
+def test_honcho_starts_the_process_types_of_its_procfile(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "bin/run.sh": "#!/usr/bin/env bash\npython manage.py migrate --no-input\nhoncho -f ./Procfile.docker start\n",
+        "Procfile.docker": "nginx: nginx -c ./nginx.conf\nwsgi: gunicorn proj.wsgi --workers 4\nworker: celery -A proj worker -c 3\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"bin/run.sh\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert set(found) == {"web/wsgi", "web/worker"}  # nginx holds no database connection
+    assert (found["web/wsgi"].processes.value, found["web/worker"].processes.value) == (4, 3)
+
+
+def test_idle_loops_and_proxies_hold_no_connection() -> None:
+    from pgslots.deploy.readers.commands import holds_no_database
+
+    for text in ('/bin/sh -c "while true; do sleep 10;done"', "tail -f /dev/null", "/cloud_sql_proxy -instances=p:r:i=tcp:5432"):
+        assert holds_no_database(launch_from_text(text).argv), text
+    assert not holds_no_database(launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv)
+
+
+def test_the_production_module_beside_named_local_settings_and_env_db_default(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings/__init__.py": "",
+        "proj/settings/base.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}\n",
+        "proj/settings/local.py": "from .base import *\nDATABASES['default']['CONN_MAX_AGE'] = 600\n",
+        "proj/settings/production.py": "from .base import *\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings.local')\n",
+        "Procfile": "web: gunicorn proj.wsgi --workers 2\n",
+    })
+    topology = run_audit(root).topology
+    assert topology.settings_module == "proj.settings.production"
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.policy.conn_max_age, web.policy.conn_max_age_known, web.demand.steady) == (0, True, 0)
+    assert [a.name for a in topology.django.aliases] == ["default"]  # env.db() reads DATABASE_URL
+
+
+def test_a_cpu_formula_as_the_default_of_an_unset_variable(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "gunicorn.conf.py": "import multiprocessing, os\nworkers = int(os.environ.get('GUNICORN_WORKERS', multiprocessing.cpu_count() * 2 + 1))\n",
+        "Procfile": "web: gunicorn proj.wsgi -c gunicorn.conf.py\n",
+    })
+    web = groups(root)["web"]
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "cpus * 2 + 1", 3)
+
+
+def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
+    from pgslots.audit import apply_assumptions
+
+    root = write(tmp_path, {
+        **SETTINGS,
+        "start.sh": "#!/bin/bash\nif [ -z \"$WEB_CONCURRENCY\" ]; then\n  export WEB_CONCURRENCY=$((2*$(nproc)+1))\nfi\n"
+                    "exec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n",
+        "Procfile": "web: ./start.sh\n",
+    })
+    topology = run_audit(root).topology
+    web = {g.name: g for g in topology.groups}["web"]
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "2 * cpus + 1", 3)
+    assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}["web"].demand.worst == 9
+    from pgslots.deploy.readers.cpus import shell_formula
+
+    assert shell_formula("${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}", lambda name: None) == "2 * cpus"
+
+
+def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "deploy/gunicorn.service": "[Service]\nExecStart=/bin/bash -c 'PATH=/x/bin:$PATH exec /x/bin/gunicorn \\\n  --workers 3 \\\n"
+                                   "  --worker-class=gevent \\\n  proj.wsgi:application'\n",
+        "deploy/replication.service": "[Service]\nType=oneshot\nExecStart=/usr/bin/python manage.py migrate\n",
+        "deploy/cloudwatch.service": "[Service]\nExecStart=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config\n",
+    })
+    found = groups(root)
+    assert (found["gunicorn"].processes.value, found["gunicorn"].concurrency_model) == (3, "greenlets")
+    assert found["replication"].concurrency_model == "job" and "cloudwatch" not in found
+
+
+def test_gevent_with_persistent_connections_is_unbounded(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60}}\n",
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Procfile": "web: gunicorn proj.wsgi --workers 3 --worker-class=gevent\n",
+    })
+    web = groups(root)["web"]
+    assert (web.demand.steady, web.demand.worst) == (3, None)  # domain reference 7.1, gunicorn #996
+
+
+def test_an_entry_script_that_only_sets_up_and_hands_over_nothing_is_a_job(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "init.sh": "#!/bin/sh\npython manage.py complete_initialization\nexec \"$@\"\n",
+        "loop.sh": "#!/bin/sh\npython manage.py qcluster\nexec \"$@\"\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\n",
+        "docker-compose.yml": "services:\n  init:\n    build: .\n    entrypoint: ['/app/init.sh']\n"
+                              "  queue:\n    build: .\n    entrypoint: ['/app/loop.sh']\n"
+                              "  web:\n    build: .\n    command: gunicorn proj.wsgi -w 2\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+    })
+    found = groups(root)
+    assert (found["init"].concurrency_model, found["init"].demand.worst) == ("job", 1)
+    assert (found["queue"].concurrency_model, found["queue"].processes.formula) == ("prefork", "cpus + 2")  # django-q
+
+
+def test_compound_tests_option_variables_and_a_benchmark_manage_py(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "benchmarks/bench/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+        "benchmarks/bench/mysite/__init__.py": "",
+        "benchmarks/bench/mysite/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}\n",
+        "worker.sh": "#!/bin/env bash\nPOOL=${POOL:-prefork}\nif [ \"$POOL\" == \"gevent\" ] || [ \"$POOL\" == \"prefork\" ]; then\n"
+                     "    SCALING=\"--autoscale=3,2\"\nelse\n    SCALING=\"--concurrency=9\"\nfi\nexec celery -A proj worker --pool=$POOL $SCALING\n",
+        "Procfile": "worker: ./worker.sh\n",
+    })
+    topology = run_audit(root).topology
+    assert topology.settings_module == "proj.settings"
+    assert {g.name: g for g in topology.groups}["worker"].processes.value == 3
+
+
+def test_a_manage_equivalent_in_a_loop_is_a_periodic_job(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "proj/__main__.py": "import sys\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n",
+        "cron.sh": "#!/bin/bash\nwhile [ true ]; do\n    uv run python -m proj run_periodic\n    sleep 60\ndone\n",
+        "Procfile": "cron: bash cron.sh\n",
+    })
+    cron = groups(root)["cron"]
+    assert (cron.concurrency_model, cron.demand.steady, cron.demand.worst) == ("job", 0, 1)
+
+
+def test_a_make_target_runs_its_recipe(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        **SETTINGS,
+        "Makefile": "CELERY = celery -A proj worker --concurrency=3\nNUM_PROCS ?= 2\n\nserver: NUM_THREADS:=5\nserver: collectstatic\n"
+                    "\tcd proj/ && gunicorn proj.wsgi --workers=${NUM_PROCS} --threads=${NUM_THREADS} || sleep infinity\n\n"
+                    "workers:\n\t$(CELERY)\n\ncollectstatic:\n\tpython manage.py collectstatic --noinput\n",
+        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"make\", \"server\"]\n",
+        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n"
+                              "  worker:\n    build: .\n    entrypoint: make workers\n",
+    })
+    found = groups(root)
+    assert (found["web"].processes.value, found["web"].per_process.value) == (2, 5)
+    assert "Makefile:6" in {e.location() for e in found["web"].evidence}
+    assert found["worker"].processes.value == 3
+
+
+def test_custom_yaml_tags_are_read_and_reported_with_their_line_never_their_value() -> None:
+    """`!Sub`/`!Ref`/`!vault` used to make the YAML loader fail and the manifest was lost."""
+    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "k8s_yaml_tags").topology
+    assert {g.name for g in topology.groups} == {"web", "worker"}
+    tagged = [n for n in topology.notes if "custom YAML tags" in n]
+    assert any(n.startswith("deploy/web.yaml:") and "!Sub at line 12" in n and "!vault at line 21" in n for n in tagged), tagged
+    assert any(n.startswith("deploy/worker.yaml:") and "!Ref at line 6" in n for n in tagged), tagged
+    assert not any("ANSIBLE_VAULT" in n or "Registry" in n for n in topology.notes)
+    assert not topology.read_errors

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import pgslots.cli.audit  # noqa: F401 - registers the command
-import pgslots.cli.diagnose  # noqa: F401
+import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.redact import MASK, Redactor
 
@@ -91,3 +91,11 @@ def test_every_audit_json_parses_whatever_the_compose_environment(environment: d
         if name in ("DB_PASSWORD", "SECRET_KEY", "API_TOKEN") and isinstance(value, str) and len(value) >= 12 \
                 and value.isalnum():
             assert value not in text, name
+
+
+def test_plain_values_stay_and_numeric_passwords_are_masked() -> None:
+    from pgslots.redact import redact_value
+
+    assert [redact_value("OG_PASSTHROUGH", "true"), redact_value("AUTH_ENABLED", "False"), redact_value("PASSWORD_MIN_LENGTH", "8")] \
+        == ["true", "False", "8"]
+    assert redact_value("DB_PASSWORD", "123456") == MASK

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPORTS = [
+EXPORTS = [  # the NerdGraph response, then the UI export of the same events (last)
     ROOT / "examples" / "newrelic-incident.json",
-    ROOT / "tests" / "fixtures" / "newrelic" / "incident-nerdgraph.json",
     ROOT / "tests" / "fixtures" / "newrelic" / "incident-ui-export.csv",
 ]
 REPO = ROOT / "tests" / "fixtures" / "repos" / "writeup"
@@ -129,7 +128,7 @@ def local_time_export(tmp_path: Path) -> Path:
     import datetime as dt
     import zoneinfo
 
-    source = EXPORTS[2].read_text(encoding="utf-8").splitlines(keepends=True)
+    source = EXPORTS[-1].read_text(encoding="utf-8").splitlines(keepends=True)
     rows = list(csv.DictReader(source))
     new_york = zoneinfo.ZoneInfo("America/New_York")
     for row in rows:

@@ -15,16 +15,17 @@ from pathlib import Path
 from diagnose_samples import CELERY, CSRF, VIEW, at, gathered, topology
 
 from pgslots.deploy.model import ConnectionPolicy, Quantity
-from pgslots.diagnose.attribution import before_view, transaction_kind
 from pgslots.diagnose.join import build
 from pgslots.diagnose.sources import TOLERANCE_SECONDS, Source, join, match, server_agreement
 from pgslots.diagnosis import Diagnosis
 from pgslots.events.model import ErrorEvent, FacetRow, SourceRef
 from pgslots.events.taxonomy import classify
 from pgslots.events.timeline import NOT_SET, build_incident
+from pgslots.events.transactions import before_view
+from pgslots.events.transactions import kind as transaction_kind
 from pgslots.evidence import Evidence
 from pgslots.live.model import BackendGroup, RoleInfo, Snapshot
-from pgslots.remedies import Change, Remedy
+from pgslots.remedy import Change, Remedy
 from pgslots.report import diagnose_json, diagnose_markdown, diagnose_text
 from pgslots.serde import from_jsonable
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from pgslots.django.facts import AliasSettings, CelerySettings, ProjectSettings
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 from pgslots.rules.runtime import runtime_findings
 
 ALIAS = AliasSettings(alias="default", engine="django.db.backends.postgresql", vendor="postgresql", host="db", port="",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -15,8 +16,8 @@ from pgslots.events.timeline import (
     TimelineOptions,
     build_incident,
     parse_bucket,
-    transaction_kind,
 )
+from pgslots.events.transactions import before_view, in_view, kind
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 5, 11, 22, 22, 37, tzinfo=UTC)
@@ -131,12 +132,15 @@ def test_an_explicit_until_and_a_guard_on_bucket_count() -> None:
 
 
 def test_transaction_kinds() -> None:
-    assert transaction_kind("WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view") == "before_view"
-    assert transaction_kind("WebTransaction/Function/shop.middleware:TenantMiddleware.__call__") == "before_view"
-    assert transaction_kind("WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list") == "in_view"
-    assert transaction_kind("OtherTransaction/Celery/ami.jobs.tasks.x") == "worker"
-    assert transaction_kind("celery:shop.tasks.t") == "worker"
-    assert transaction_kind("/checkout/") is None and transaction_kind(None) is None
+    assert before_view("WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view")
+    assert before_view("WebTransaction/Function/shop.middleware:TenantMiddleware.__call__")
+    assert in_view("WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list")
+    assert kind("OtherTransaction/Celery/ami.jobs.tasks.x") == "worker"
+    assert kind("celery:shop.tasks.t") == "worker"
+    # the events' notes and the diagnosis's attribution used to disagree on this one
+    assert kind("celery:tasks.update") == "worker"
+    assert not before_view("/checkout/") and not in_view("/checkout/") and kind("/checkout/") == "web"
+    assert kind(None) == "unattributed" and not before_view(None)
 
 
 def test_notes_say_which_share_they_speak_for() -> None:
@@ -171,3 +175,25 @@ def test_every_count_adds_up_to_the_total(rows, bucket) -> None:
     for rows_ in incident.facets.values():
         assert sum(r.count for r in rows_) == total
     assert all(incident.by_category.get(c.value, 0) <= total for c in Category)
+
+
+T0_MS = int(T0.timestamp() * 1000)
+
+
+@given(st.sampled_from([20_000, 120_000, 900_000]).flatmap(lambda span: st.lists(
+    st.tuples(st.integers(0, span), messages, st.sampled_from(["a", "b"])), min_size=1, max_size=120)))
+@settings(max_examples=60, deadline=None)
+def test_the_verdict_through_the_pipeline_does_not_depend_on_the_bucket(tmp_path_factory, rows) -> None:
+    """Generated curves written as a New Relic export and read by the pipeline (which adds up
+    events of the same second): --bucket 5s, 10s, 1m, 5m and the automatic bucket give one shape."""
+    from pgslots.events.pipeline import investigate
+    from pgslots.events.sources import ReadOptions
+    from pgslots.lab.nrexport import nerdgraph_envelope
+
+    path = tmp_path_factory.mktemp("curve") / "export.json"
+    events = [{"timestamp": T0_MS + ms, "error.message": m, "error.class": "psycopg:OperationalError",
+               "transactionName": f"WebTransaction/Function/{t}"} for ms, m, t in rows]
+    path.write_text(json.dumps(nerdgraph_envelope(events, T0_MS, T0_MS + 900_001)))
+    shapes = {bucket: investigate([path], ReadOptions(), TimelineOptions(bucket_seconds=bucket)).shape
+              for bucket in (None, 5, 10, 60, 300)}
+    assert len({(s.label, s.rule) if s else None for s in shapes.values()}) == 1, shapes

@@ -1,9 +1,10 @@
 """No process and no directory outlives a lab run: after a normal end, Ctrl-C (SIGINT),
 SIGTERM at a random moment, and the crash of any child.
 
-Each run is a real `pgslots lab` subprocess with its own TMPDIR (which must be empty
-afterwards); a watcher thread records every descendant while it runs, and none of them may
-be alive afterwards.
+Each run is a real `pgslots lab` subprocess with its own TMPDIR and its own working
+directory (both must be empty afterwards: kombu's filesystem transport once left its
+`control/` folder in the working directory); a watcher thread records every descendant
+while it runs, and none of them may be alive afterwards.
 """
 
 from __future__ import annotations
@@ -97,12 +98,18 @@ class Watcher:
 
 
 def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Watcher]:
+    """The run, in an empty TMPDIR and an empty working directory (siblings under tmp_path)."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
+    (tmp_path / "cwd").mkdir()
     env = dict(os.environ, TMPDIR=str(tmpdir))
     env.pop("PGSLOTS_DEBUG", None)
+    # the working directory is not the checkout: the package must come from the path
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(
-        LAB, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_as_on_a_terminal
+        LAB, env=env, cwd=tmp_path / "cwd", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_on_a_terminal,
     )
     return process, tmpdir, Watcher(process.pid)
 
@@ -115,6 +122,7 @@ def assert_nothing_left(tmpdir: Path, watcher: Watcher) -> None:
     assert watcher.alive() == []
     assert len(watcher.seen) > 3  # we did watch a real run
     assert sorted(p.name for p in tmpdir.iterdir()) == []
+    assert sorted(p.name for p in (tmpdir.parent / "cwd").iterdir()) == []  # the working directory
 
 
 def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgslots.cli.codes import render_codes_markdown
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

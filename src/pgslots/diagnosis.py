@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from pgslots.deploy.model import Topology
+from pgslots.deploy.model import Topology, Unknown
 from pgslots.events.model import BackendPoint, Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
-from pgslots.remedies import Remedy
+from pgslots.remedy import Mechanism, Remedy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,24 @@ class VerificationItem:
     @property
     def settled(self) -> bool:
         return self.answer is not None
+
+
+def how_to_settle(unknown: Unknown) -> str:
+    """What settles an unknown count: a query on the server, the pgslots Django app, or
+    `--assume NAME=N` for what only the team knows (hosts, CPUs)."""
+    if unknown.name == "server.max_connections":
+        return "SHOW max_connections;"
+    if unknown.name == "server.other_clients":
+        return "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
+    if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age":
+        return "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
+    return f"--assume {unknown.name}=N"
+
+
+def unknown_item(unknown: Unknown) -> VerificationItem:
+    """The verification item for one of the audit's unknown counts: the one builder the
+    audit's list and the diagnosis's checklist share."""
+    return VerificationItem(unknown.question, how_to_settle=how_to_settle(unknown), key=f"unknown:{unknown.name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +143,7 @@ class Capacity:
     worst: int | None = None
     worst_unbounded: bool = False
     demand_basis: str = ""
+    worst_bound: str = "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
     observed_peak: int | None = None
     observed_basis: str = ""
 
@@ -136,10 +155,11 @@ class GroupBudget:
     group: str
     kind: str
     server_model: str
-    steady: int
-    worst: int | None  # None = unbounded
+    steady: int | None  # None: a group the audit cannot model
+    worst: int | None  # None: see bound
     formula: str
     conn_max_age: str  # as configured: "0", "60", "None (unlimited)", "pool 2..4"
+    bound: str = "number"  # "unbounded" or "unknown" when worst is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +171,7 @@ class AlreadyInPlace:
     setting: str  # "CONN_MAX_AGE=60"
     evidence: tuple[Evidence, ...]
     consequence: str
-    remedy: str = ""  # the kind of remedy it is: "persistent-connections", "django-pool", "pgbouncer"
+    mechanism: Mechanism | None = None  # what it is; a remedy that provides the same is moot
     summary: str = ""  # the consequence in a few words, for one-line displays
 
 

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Iterable
 
 from pgslots.evidence import Evidence
+from pgslots.remedy import RemedySpec
 
 
 class Severity(str, enum.Enum):
@@ -43,7 +44,7 @@ class Check:
         message: str,
         *,
         evidence: Iterable[Evidence] = (),
-        remedies: Iterable[str] = (),
+        remedies: Iterable[RemedySpec] = (),
         severity: Severity | None = None,
         hint: str | None = None,
     ) -> Finding:
@@ -55,7 +56,7 @@ class Check:
             message=message,
             hint=hint or self.hint,
             evidence=tuple(evidence),
-            remedies=tuple(remedies),
+            remedies=tuple(remedy.code for remedy in remedies),
         )
 
 
@@ -67,7 +68,7 @@ class Finding:
     message: str
     hint: str
     evidence: tuple[Evidence, ...] = ()
-    remedies: tuple[str, ...] = ()  # remedy codes from pgslots.remedies
+    remedies: tuple[str, ...] = ()  # codes of `RemedySpec`s (pgslots.remedy.REMEDIES)
 
 
 REGISTRY: dict[str, Check] = {}
@@ -82,18 +83,6 @@ def define(code: str, title: str, severity: Severity, hint: str, *, area: str) -
     check = Check(code, title, severity, hint, area)
     REGISTRY[code] = check
     return check
-
-
-def load_all_checks() -> dict[str, Check]:
-    """Import every rule module so the registry is complete, and return it sorted by code."""
-    import importlib
-    import pkgutil
-
-    import pgslots.rules as rules_pkg
-
-    for module in pkgutil.iter_modules(rules_pkg.__path__):
-        importlib.import_module(f"pgslots.rules.{module.name}")
-    return dict(sorted(REGISTRY.items()))
 
 
 def at_or_above(findings: Iterable[Finding], threshold: Severity) -> list[Finding]:

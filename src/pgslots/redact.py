@@ -48,9 +48,12 @@ from output would rewrite every `true` in a document."""
 
 
 def is_plain_value(value: str) -> bool:
-    """A boolean, null or number written as text (a number of up to 6 digits: longer ones may be PINs)."""
+    """A boolean, null or small number written as text (`true`, `none`, `8`, `600`); a longer
+    number under a secret-looking name may be a PIN or a weak password, and stays masked."""
     text = value.strip()
-    return bool(_NOT_SECRET.fullmatch(text)) and len(text.lstrip("+-").split(".")[0]) <= 6
+    if not _NOT_SECRET.fullmatch(text):
+        return False
+    return not text.lstrip("+-")[:1].isdigit() or len(text.lstrip("+-").split(".")[0]) <= 3
 
 
 def redact_value(name: str, value: str) -> str:
@@ -138,3 +141,12 @@ def _is_json(text: str) -> bool:
 
 REDACTOR = Redactor()
 """The process-wide redactor the CLI applies to everything it prints or writes."""
+
+REPORT_WORDS = (
+    "development", "production", "staging", "local", "test", "testing", "example", "default", "debug",
+    "django", "postgres", "postgresql", "celery", "worker", "web", "server", "secret", "password", "settings",
+)
+"""Words the report itself is written with. A development compose file's `SECRET_KEY: development`
+is no secret, and scrubbing the word would garble every "for development" in the output; where
+such a value stands under a secret-looking name it is still masked at the source."""
+REDACTOR.publish(*REPORT_WORDS)

@@ -1,102 +1,28 @@
 """The remedy catalogue: what to change, at what effort and risk, and what it is predicted
 (by the budget model) or measured (by a lab run) to do.
 
-A remedy is proposed only when it applies and is not already in place; its predicted effect
-is always computed by re-running the budget model on the topology with the change applied,
-never written by hand. The change itself is data (`Change`: which group, which field, which
-value), so anyone holding a `Topology` and a `Remedy` can recompute the prediction
-(`predict`), and the diagnose step can rank the same remedies with lab-measured effects.
+Each kind is declared once with `define_remedy` (see `pgslots.remedy`); rules cite these
+objects in their findings and lab scenarios say which one they measure. A remedy is
+proposed only when it applies and is not already in place; its predicted effect is always
+computed by re-running the budget model on the topology with the change applied, never
+written by hand.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
-
 from pgslots.deploy import budget
-from pgslots.deploy.model import ChangeTarget, Demand, PgbouncerSetup, ProcessGroup, Quantity, Topology
-from pgslots.deploy.readers.versions import exact_version, lower_bound
-from pgslots.evidence import Evidence, Resolution
-
-
-@dataclasses.dataclass(frozen=True)
-class MeasuredEffect:
-    """What a lab scenario measured for this remedy, against the baseline of the same run."""
-
-    scenario: str
-    run_dir: str
-    failed_requests: int
-    baseline_failed_requests: int
-    peak_backends: int
-    baseline_peak_backends: int
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One edit of the model: `target` is a group's name, or the server / pgbouncer
-    (`ChangeTarget`); `field` a dotted field of it ("policy.conn_max_age", "per_process",
-    "max_connections")."""
-
-    target: ChangeTarget | str
-
-    @property
-    def target_name(self) -> str:
-        """The target as the reports and `--assume` name it: a group's name, `server`, `pgbouncer`."""
-        return self.target.scope if isinstance(self.target, ChangeTarget) else self.target
-    field: str
-    value: int | str | bool | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Remedy:
-    code: str  # "R" + two digits, stable
-    title: str
-    effort: int  # 1 (one line) .. 5 (new infrastructure)
-    risk: int  # 1 (safe) .. 5 (can break the app)
-    summary: str
-    change: str  # the exact change, in the repository's own terms (env var, file:line)
-    caveats: tuple[str, ...] = ()
-    predicted: Demand | None = None  # total demand after the change, from the budget model
-    predicted_basis: str = ""  # the arithmetic behind `predicted`
-    measured: MeasuredEffect | None = None
-    evidence: tuple[Evidence, ...] = ()
-    changes: tuple[Change, ...] = ()  # the model edits `predicted` comes from
-    fits: bool | None = None  # predicted worst within the usable slots (None: usable unknown)
-
-
-# ----------------------------------------------------------------------------- applying changes
-
-
-def _set(obj: Any, path: str, value: Any) -> Any:
-    head, _, rest = path.partition(".")
-    current = getattr(obj, head)
-    if rest:
-        return dataclasses.replace(obj, **{head: _set(current, rest, value)})
-    if isinstance(current, Quantity) or (current is None and head in ("max_replicas",)):
-        value = Quantity(value, (Evidence("(remedy)", None, f"{head} = {value}", Resolution.ASSUMPTION),))
-    return dataclasses.replace(obj, **{head: value})
-
-
-def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
-    """The topology with the remedy's edits, demand recomputed by the budget model."""
-    for change in changes:
-        if change.target is ChangeTarget.SERVER:
-            topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
-        elif change.target is ChangeTarget.PGBOUNCER:
-            setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
-            topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
-        else:
-            groups = tuple(_set(g, change.field, change.value) if change.target == g.name else g for g in topology.groups)
-            topology = dataclasses.replace(topology, groups=groups)
-    return budget.recompute(topology)
-
-
-def predict(topology: Topology, remedy: Remedy) -> Demand | None:
-    """Re-run the budget model with the remedy applied (what `predicted` holds)."""
-    return apply_changes(topology, remedy.changes).demand
-
+from pgslots.deploy.model import ChangeTarget, ProcessGroup, Topology
+from pgslots.evidence import Evidence
+from pgslots.remedy import (
+    REMEDIES,
+    Change,
+    Mechanism,
+    Proposal,
+    Remedy,
+    apply_changes,
+    define_remedy,
+)
+from pgslots.versions import exact_version, lower_bound
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -138,26 +64,6 @@ def _cma_change(groups: list[ProcessGroup], value: int) -> str:
     return f"{where}: set CONN_MAX_AGE to {value} for {names}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Proposal:
-    changes: tuple[Change, ...]
-    change: str
-    caveats: tuple[str, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    effort: int | None = None  # overrides the spec's (e.g. when a Django upgrade is needed)
-    risk: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class RemedySpec:
-    code: str
-    title: str
-    effort: int
-    risk: int
-    summary: str
-    propose: Callable[[Topology], Proposal | None]
-
-
 # ----------------------------------------------------------------------------- the catalogue
 
 
@@ -174,24 +80,52 @@ def _r01_conn_max_age_zero(t: Topology) -> Proposal | None:
     )
 
 
-def _per_process_budget(t: Topology, groups: list[ProcessGroup]) -> int:
-    usable, _ = budget.effective_usable(t)
+USEFUL_FLOOR = 2
+"""The least per-process concurrency a remedy proposes (uvicorn `limit_concurrency`, gunicorn
+`--threads`, a pool's `max_size`). At 1 a process serves one request at a time: every other
+request in that process waits (or, with `limit_concurrency`, gets HTTP 503), so a limit of 1
+hides the shortage of slots by serialising the process; it is a slowdown, not a fix. When the
+slots left allow less than this per process, the remedy is sized at the floor and predicted
+there (so the model says it does not fit), and says what would make room. Every renderer
+reads this value; none sizes a remedy on its own."""
+
+
+def _others_worst(t: Topology, groups: list[ProcessGroup]) -> int:
+    """The worst-case connections of the groups a remedy does not change (on the server)."""
     others = [g for g in t.groups if g not in groups and g.concurrency_model != "none" and not g.policy.via_pgbouncer]
-    taken = sum(g.demand.worst or 0 for g in others)
+    return sum(g.demand.worst or 0 for g in others)
+
+
+def _per_process_budget(t: Topology, groups: list[ProcessGroup]) -> int:
+    """The usable slots left by the other groups, per process of `groups` (may be below the floor)."""
+    usable, _ = budget.effective_usable(t)
     units = sum(_units(g) for g in groups)
-    return max(1, (usable - taken) // max(1, units))
+    return max(1, (usable - _others_worst(t, groups)) // max(1, units))
+
+
+def at_floor(budgeted: int, option: str, units: int) -> tuple[int, tuple[str, ...]]:
+    """(the size to propose, the caveat saying why) for a per-process count the budget allows:
+    the budgeted count itself, or `USEFUL_FLOOR` with the reason when the budget is below it."""
+    if budgeted >= USEFUL_FLOOR:
+        return budgeted, ()
+    return USEFUL_FLOOR, (
+        f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
+        f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
+        f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.",
+    )
 
 
 def _r02_limit_asgi(t: Topology) -> Proposal | None:
     groups = _asgi_unbounded(t)
     if not groups:
         return None
-    limit = _per_process_budget(t, groups)
+    units = sum(_units(g) for g in groups)
+    limit, floored = at_floor(_per_process_budget(t, groups), "limit_concurrency", units)
     changes = tuple(Change(g.name, "per_process", limit) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups if budget.persistent(g))
     texts = [_limit_text(g, limit) for g in groups]
     caveats = ("Requests over the limit get HTTP 503 instead of opening a connection.",
-               f"{limit} per process is the usable slots left by the other groups divided by {sum(_units(g) for g in groups)} processes (hosts at their floor: recompute with --assume).")
+               *(floored or (f"{limit} per process is the usable slots left by the other groups divided by {units} processes (hosts at their floor: recompute with --assume).",)))
     if any(budget.persistent(g) for g in groups):
         caveats += ("Includes CONN_MAX_AGE=0 (R01): a limit does not stop the persistent-connection leak.",)
     switch = [g for g in groups if g.server_model.startswith(("asgi (daphne", "asgi (hypercorn"))]
@@ -223,13 +157,13 @@ def _r06_gthread(t: Topology) -> Proposal | None:
     groups = _asgi_unbounded(t)
     if not groups:
         return None
-    threads = _per_process_budget(t, groups)
+    threads, floored = at_floor(_per_process_budget(t, groups), "--threads", sum(_units(g) for g in groups))
     changes = tuple(Change(g.name, "concurrency_model", "threads") for g in groups) + tuple(Change(g.name, "per_process", threads) for g in groups)
     text = "; ".join(
         f"{_loc(g.evidence)}: serve the WSGI application with threads instead: `gunicorn <project>.wsgi -k gthread --threads {threads}`"
         for g in groups
     )
-    return Proposal(changes, text, ("Async views and streaming responses lose their event loop.",
+    return Proposal(changes, text, (*floored, "Async views and streaming responses lose their event loop.",
                                     "Each thread holds at most one connection: the ceiling becomes processes x threads."))
 
 
@@ -241,12 +175,12 @@ def _r03_pool(t: Topology) -> Proposal | None:
         return None
     usable, _ = budget.effective_usable(t)
     units = sum(_units(g) for g in groups)
-    size = max(1, usable // max(1, units))
+    size, floored = at_floor(max(1, usable // max(1, units)), "a pool max_size of", units)
     changes = tuple(Change(g.name, "policy.pool_max", size) for g in groups) + tuple(Change(g.name, "policy.pool_min", 1) for g in groups)
     changes += tuple(Change(g.name, "policy.conn_max_age", 0) for g in groups) + tuple(Change(g.name, "policy.conn_max_age_known", True) for g in groups)
     settings = _settings_file(t)
     text = f'{settings}: DATABASES["default"]["OPTIONS"] = {{"pool": {{"min_size": 1, "max_size": {size}, "timeout": 10}}}} and CONN_MAX_AGE = 0'
-    caveats = [f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",
+    caveats = [*(floored or (f"max_size {size} = usable slots / {units} processes that open a pool (every web process, every Celery child).",)),
                "A request that waits more than `timeout` for a pooled connection fails with PoolTimeout instead of a server refusal.",
                "Requires psycopg[pool] (psycopg_pool) and psycopg 3."]
     django = lower_bound(t.versions, "django")
@@ -310,7 +244,7 @@ def _r05_lower(t: Topology) -> Proposal | None:
             continue
         field = "per_process" if g.concurrency_model in ("threads", "greenlets", "celery-threads", "celery-green", "asgi") else "processes"
         current = getattr(g, field).value or 1
-        new = max(1, int(current * factor))
+        new = max(USEFUL_FLOOR if field == "per_process" else 1, int(current * factor))
         if new < current:
             changes.append(Change(g.name, field, new))
             source = getattr(g, field).evidence
@@ -321,19 +255,53 @@ def _r05_lower(t: Topology) -> Proposal | None:
     return Proposal(tuple(changes), "; ".join(texts), ("Less throughput: fewer requests or tasks in parallel.",))
 
 
+BACKEND_MB = 10
+"""Memory a server pays per extra connection slot in use, in MB, for the R07 estimate. What it
+rests on (PostgreSQL's documentation, "Resource Consumption" and "Connections and
+Authentication"): every connection is a backend process of its own; an idle backend holds a
+few MB of private memory (catalog and plan caches); a busy one adds `work_mem` (4 MB by
+default) for each sort or hash its query runs, and up to `temp_buffers` (8 MB by default)
+once it touches temporary tables. 10 MB is one idle backend plus one default `work_mem`: a
+floor for a busy connection, not a ceiling (a query with several sorts uses several)."""
+
+
+def memory_cost(extra_connections: int) -> str:
+    """The R07 memory caveat: the estimate and what it rests on."""
+    return (f"Memory: about {extra_connections * BACKEND_MB} MB more at the peak ({extra_connections} more backends x "
+            f"~{BACKEND_MB} MB: each connection is a server process with a few MB of its own, plus work_mem "
+            "(4 MB by default) for each sort or hash a busy query runs and temp_buffers (8 MB) once it uses "
+            "temporary tables; check `SHOW work_mem` and the server's free memory first).")
+
+
 def _r07_max_connections(t: Topology) -> Proposal | None:
-    if t.demand is None or t.demand.worst is None:
+    """Raise the ceiling to the demand: the worst case when it is known, else the worst case
+    once the unbounded ASGI groups are bounded at the useful floor (R02/R06)."""
+    if t.demand is None:
         return None
     usable, _ = budget.effective_usable(t)
-    if t.demand.worst <= usable:
+    pairing: tuple[str, ...] = ()
+    if t.demand.worst is not None:
+        needed = t.demand.worst
+    else:
+        groups = _asgi_unbounded(t)
+        if not groups or t.demand.unbounded and any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none"):
+            return None
+        needed = _others_worst(t, groups) + sum(_units(g) for g in groups) * USEFUL_FLOOR
+        pairing = (f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of {USEFUL_FLOOR} per process: "
+                   f"{needed} connections at worst then; on its own the worst case stays unbounded.",)
+    if needed <= usable:
         return None
     reserved = budget.floor(t.slots.superuser_reserved_connections, 3) + budget.floor(t.slots.reserved_connections, 0)
-    target = t.demand.worst + reserved + max(5, t.demand.worst // 10)
+    target = needed + reserved + max(5, needed // 10)
+    current = budget.floor(t.slots.max_connections, 100)
     where = _loc(t.slots.max_connections.evidence) if t.slots.max_connections.evidence else "the server's configuration"
     return Proposal(
         (Change(ChangeTarget.SERVER, "max_connections", target),),
         f"{where}: max_connections = {target} (a restart is needed)",
-        ("Each connection is a process: memory grows with max_connections (work_mem per sort/hash, per connection).",
+        (*pairing,
+         memory_cost(target - current),
+         f"{target} = {needed} connections at worst + {reserved} reserved + {max(5, needed // 10)} to spare (10 %, at least 5).",
+         "A managed server (RDS, Cloud SQL, Azure) caps max_connections by instance size: raise it within the plan, or take a larger instance.",
          "It moves the ceiling but not the behaviour: a burst that grows beyond it fails again."),
     )
 
@@ -398,42 +366,78 @@ def _r13_role(t: Topology) -> Proposal | None:
                      "The application loses those reserved slots."))
 
 
-CATALOGUE: tuple[RemedySpec, ...] = (
-    RemedySpec("R01", "Disable persistent connections under ASGI (CONN_MAX_AGE=0)", 1, 1,
-               "Under ASGI a persistent connection is kept by a thread that is then thrown away: connections leak until GC.", _r01_conn_max_age_zero),
-    RemedySpec("R02", "Bound ASGI concurrency (uvicorn limit_concurrency)", 2, 2,
-               "Cap in-flight requests per process so the connections per process are bounded.", _r02_limit_asgi),
-    RemedySpec("R03", "Django's connection pool, sized to the budget", 2, 2,
-               "One pool per process with a hard max_size caps every process's connections (Django >= 5.1, psycopg 3).", _r03_pool),
-    RemedySpec("R04", "pgbouncer in transaction pooling mode", 4, 3,
-               "The server then sees only pgbouncer's pools, whatever the number of client connections.", _r04_pgbouncer),
-    RemedySpec("R05", "Lower web/Celery concurrency to fit", 1, 2,
-               "Fewer processes or threads: fewer connections at the peak.", _r05_lower),
-    RemedySpec("R06", "Serve WSGI with a threaded worker (gunicorn gthread) instead of ASGI", 2, 3,
-               "A threaded WSGI worker holds at most one connection per thread: a fixed ceiling.", _r06_gthread),
-    RemedySpec("R07", "Raise max_connections", 2, 2,
-               "More slots on the server, at a memory cost.", _r07_max_connections),
-    RemedySpec("R08", "reserved_connections for operators (PostgreSQL 16+)", 1, 2,
-               "Keep slots for monitoring and admin roles without making them superusers.", _r08_reserved),
-    RemedySpec("R09", "CONN_HEALTH_CHECKS for persistent connections", 1, 1,
-               "Check a reused connection before the request uses it.", _r09_health_checks),
-    RemedySpec("R10", "Set Celery's concurrency explicitly", 1, 1,
-               "Do not let the host's CPU count decide how many connections a worker opens.", _r10_celery_concurrency),
-    RemedySpec("R11", "DISABLE_SERVER_SIDE_CURSORS behind transaction pooling", 1, 1,
-               "Django's requirement for pgbouncer transaction pooling.", _r11_server_side_cursors),
-    RemedySpec("R12", "CONN_MAX_AGE=0 with Django's pool", 1, 1,
-               "Django refuses to start with a pool and persistent connections.", _r12_pool_persistent),
-    RemedySpec("R13", "A non-superuser role for the application", 2, 2,
-               "A superuser app takes the slots reserved for operators.", _r13_role),
+CONN_MAX_AGE_ZERO = define_remedy(
+    "R01", "Disable persistent connections under ASGI (CONN_MAX_AGE=0)", effort=1, risk=1,
+    summary="Under ASGI a persistent connection is kept by a thread that is then thrown away: connections leak until GC.",
+    propose=_r01_conn_max_age_zero,
 )
-SPECS = {spec.code: spec for spec in CATALOGUE}
+LIMIT_ASGI = define_remedy(
+    "R02", "Bound ASGI concurrency (uvicorn limit_concurrency)", effort=2, risk=2,
+    summary="Cap in-flight requests per process so the connections per process are bounded.",
+    propose=_r02_limit_asgi,
+)
+DJANGO_POOL = define_remedy(
+    "R03", "Django's connection pool, sized to the budget", effort=2, risk=2,
+    summary="One pool per process with a hard max_size caps every process's connections (Django >= 5.1, psycopg 3).",
+    propose=_r03_pool, provides=Mechanism.DJANGO_POOL,
+)
+PGBOUNCER_TRANSACTION = define_remedy(
+    "R04", "pgbouncer in transaction pooling mode", effort=4, risk=3,
+    summary="The server then sees only pgbouncer's pools, whatever the number of client connections.",
+    propose=_r04_pgbouncer, provides=Mechanism.PGBOUNCER_TRANSACTION,
+)
+LOWER_CONCURRENCY = define_remedy(
+    "R05", "Lower web/Celery concurrency to fit", effort=1, risk=2,
+    summary="Fewer processes or threads: fewer connections at the peak.",
+    propose=_r05_lower,
+)
+WSGI_THREADS = define_remedy(
+    "R06", "Serve WSGI with a threaded worker (gunicorn gthread) instead of ASGI", effort=2, risk=3,
+    summary="A threaded WSGI worker holds at most one connection per thread: a fixed ceiling.",
+    propose=_r06_gthread,
+)
+RAISE_MAX_CONNECTIONS = define_remedy(
+    "R07", "Raise max_connections", effort=2, risk=2,
+    summary="More slots on the server, at a memory cost.",
+    propose=_r07_max_connections,
+)
+RESERVED_CONNECTIONS = define_remedy(
+    "R08", "reserved_connections for operators (PostgreSQL 16+)", effort=1, risk=2,
+    summary="Keep slots for monitoring and admin roles without making them superusers.",
+    propose=_r08_reserved,
+)
+HEALTH_CHECKS = define_remedy(
+    "R09", "CONN_HEALTH_CHECKS for persistent connections", effort=1, risk=1,
+    summary="Check a reused connection before the request uses it.",
+    propose=_r09_health_checks,
+)
+CELERY_CONCURRENCY = define_remedy(
+    "R10", "Set Celery's concurrency explicitly", effort=1, risk=1,
+    summary="Do not let the host's CPU count decide how many connections a worker opens.",
+    propose=_r10_celery_concurrency,
+)
+NO_SERVER_SIDE_CURSORS = define_remedy(
+    "R11", "DISABLE_SERVER_SIDE_CURSORS behind transaction pooling", effort=1, risk=1,
+    summary="Django's requirement for pgbouncer transaction pooling.",
+    propose=_r11_server_side_cursors,
+)
+POOL_WITHOUT_PERSISTENCE = define_remedy(
+    "R12", "CONN_MAX_AGE=0 with Django's pool", effort=1, risk=1,
+    summary="Django refuses to start with a pool and persistent connections.",
+    propose=_r12_pool_persistent,
+)
+APP_ROLE = define_remedy(
+    "R13", "A non-superuser role for the application", effort=2, risk=2,
+    summary="A superuser app takes the slots reserved for operators.",
+    propose=_r13_role,
+)
 
 
 def propose(topology: Topology) -> list[Remedy]:
     """The remedies that apply, each with its predicted demand, ordered by effort, risk, then effect."""
     usable, known = budget.effective_usable(topology)
     out: list[Remedy] = []
-    for spec in CATALOGUE:
+    for spec in REMEDIES.values():
         proposal = spec.propose(topology)
         if proposal is None:
             continue
@@ -445,7 +449,7 @@ def propose(topology: Topology) -> list[Remedy]:
         out.append(
             Remedy(
                 code=spec.code, title=spec.title, effort=proposal.effort or spec.effort, risk=proposal.risk or spec.risk,
-                summary=spec.summary, change=proposal.change, caveats=proposal.caveats, predicted=predicted,
+                summary=spec.summary, change=proposal.change, provides=spec.provides, caveats=proposal.caveats, predicted=predicted,
                 predicted_basis=basis, evidence=proposal.evidence, changes=proposal.changes, fits=fits,
             )
         )

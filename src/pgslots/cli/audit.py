@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
-from pgslots.deploy.audit import parse_assumptions, run_audit
+from pgslots.audit import parse_assumptions, run_audit
 from pgslots.report.audit import render_json, render_markdown, render_sarif, render_text
 
 FORMATS = formats("text", "json", "markdown", "sarif")
@@ -29,6 +29,11 @@ def audit_command(
         None, "--project", metavar="PATH",
         help="The project folder inside PATH to audit, when the tree holds several Django projects (the audit names them).",
     ),
+    unit: Optional[str] = typer.Option(
+        None, "--unit", metavar="NAME",
+        help="Audit this deployment unit (as listed under 'Deployment units', e.g. Procfile, kubernetes, docker-compose.prod) "
+             "instead of the one the audit keeps.",
+    ),
 ) -> None:
     """Read a deployment repository (never running it) and compute its PostgreSQL connection budget:
     every process group's steady and worst-case connections with file:line evidence, the
@@ -45,7 +50,7 @@ def audit_command(
 
     """
     fmt = OutputFormat(fmt)
-    diagnosis = run_audit(path, parse_assumptions(assume or []), project=project)
+    diagnosis = run_audit(path, parse_assumptions(assume or []), project=project, unit=unit)
     renderer = {OutputFormat.json: render_json, OutputFormat.markdown: render_markdown, OutputFormat.sarif: render_sarif}.get(fmt, render_text)
     emit(renderer(diagnosis), output, fold=fmt is OutputFormat.text)
     raise typer.Exit(exit_code_for(diagnosis.findings, fail_on))

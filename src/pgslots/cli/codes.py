@@ -9,7 +9,8 @@ import typer
 
 from pgslots.cli import formats, OutputFormat, app, emit, guarded
 from pgslots.envelope import dumps, envelope
-from pgslots.findings import Check, load_all_checks
+from pgslots.findings import Check
+from pgslots.rules import load_all_checks
 
 FORMATS = formats("text", "json", "markdown")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from pgslots.cli import formats, OutputFormat, app, emit, fail, guarded, stderr_is_terminal
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, fail, formats, guarded, stderr_is_terminal
 from pgslots.errors import InputError
 
 LAB_FORMATS = formats("text", "json", "markdown")
@@ -89,6 +89,11 @@ def lab_command(
     fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
+    fail_on: FailOn = typer.Option(
+        FailOn.error, "--fail-on",
+        help="Exit 1 when a finding is at or above this severity (the lab's are warnings: a remedy "
+        "that did not help, a baseline that did not reproduce).",
+    ),
 ) -> None:
     """Reproduce connection-slot exhaustion with real servers and measure each remedy.
 
@@ -124,16 +129,22 @@ def lab_command(
     require_lab_extra()
     results, meta = _run(chosen, scale, duration, out, postgres_bin, broker, quiet=not stderr_is_terminal())
     from pgslots.lab import render
+    from pgslots.report.findings import finding_items_markdown, finding_lines
+    from pgslots.rules.lab import check_lab
 
+    findings = check_lab(results)
     if fmt is OutputFormat.json:
-        text = render.to_json(results, meta)
+        text = render.to_json(results, meta, findings=findings)
     elif fmt is OutputFormat.markdown:
-        text = render.render_markdown(results)
+        text = "\n".join([render.render_markdown(results), "", "### Findings", "", *finding_items_markdown(findings)])
     else:
         text = render.render_text(results) + "\n\n" + render.legend()
         if out:
             text += f"\nArtifacts: {out}"
-    emit(text, output)
+        if findings:
+            text += "\n\n" + "\n".join([f"Findings ({len(findings)})", *finding_lines(findings)])
+    emit(text, output, fold=fmt is OutputFormat.text)
+    raise typer.Exit(exit_code_for(findings, fail_on))
 
 
 @app.command("demo")
@@ -172,7 +183,7 @@ def demo_command(
         text = render.to_json(results, {**meta, **demo.summary_json(results, analysis)}, command="demo")
     else:
         text = demo.story(results, analysis, out)
-    emit(text, output)
+    emit(text, output, fold=fmt is OutputFormat.text)
 
 
 @contextlib.contextmanager

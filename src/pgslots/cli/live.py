@@ -11,7 +11,6 @@ to branch on, so it wins over 0 and 1.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections import deque
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Optional
 import typer
 
 from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
-from pgslots.deploy.model import Topology
+from pgslots.deploy.saved import load_topology
 from pgslots.errors import InputError
 from pgslots.interrupts import Terminated, termination_as_exception
 from pgslots.live.connect import ConnectSettings
@@ -28,7 +27,6 @@ from pgslots.live.model import Snapshot
 from pgslots.live.probe import ProbeRequest, probe
 from pgslots.live.snapshot import SnapshotOptions
 from pgslots.redact import REDACTOR
-from pgslots.serde import SerdeError, from_jsonable
 
 PROBE_FORMATS = formats("text", "json", "markdown")
 WATCH_FORMATS = formats("text", "json")
@@ -55,22 +53,6 @@ def parse_warn(text: str) -> float:
     if not 0 <= value <= 1:
         raise InputError(f"--warn {text!r}: expected a share between 0% and 100%")
     return value
-
-
-def load_topology(path: Path) -> Topology:
-    """The `topology` of an audit JSON (or a bare topology object)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from exc
-    except ValueError as exc:
-        raise InputError(f"not JSON: {exc}", path=str(path)) from exc
-    if isinstance(data, dict) and isinstance(data.get("topology"), dict):
-        data = data["topology"]
-    try:
-        return from_jsonable(Topology, data, "topology")
-    except (SerdeError, TypeError, ValueError) as exc:
-        raise InputError(f"not an audit topology (pgslots audit --format json): {exc}", path=str(path)) from exc
 
 
 def _request(dsn: str, pgbouncer: str | None, topology: Path | None, app_role: str | None,

@@ -10,10 +10,12 @@ Every number carries its evidence; what the files cannot show stays an unknown.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import project_roots, scan
+from pgslots.deploy.discovery import ProcessSpec, Scan, project_roots, runs_project_code, scan
 from pgslots.deploy.model import (
     AliasFact,
     ConnectionPolicy,
@@ -23,7 +25,9 @@ from pgslots.deploy.model import (
     Topology,
 )
 from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
-from pgslots.deploy.readers.commands import launch_from_words, split_words
+from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
+from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
@@ -33,7 +37,9 @@ from pgslots.errors import InputError
 from pgslots.evidence import Evidence
 
 
-def build(root: Path) -> Topology:
+def build(root: Path, unit: str | None = None) -> Topology:
+    """The topology of the deployment in `root`; `unit` names the deployment unit to audit
+    instead of the one the rules choose (`--unit NAME`)."""
     s = scan(root)
     repo = s.repo
     projects = project_roots(s)
@@ -42,11 +48,11 @@ def build(root: Path) -> Topology:
         raise InputError(f"this tree holds {len(projects)} Django projects ({', '.join(p or '.' for p in projects)}): "
                          "audit one of them with --project PATH", path=str(root))
     # 1. the deployment description, each process followed to what really runs
-    deployment = choose_units(s)
+    deployment = choose_units(s, unit)
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
-    resolved = [resolve(s, spec) for spec in specs]
+    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec))]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
     envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
@@ -57,6 +63,7 @@ def build(root: Path) -> Topology:
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
     undecided: list[Resolved] = []
+    unreadable: list[Resolved] = []
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
     main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
@@ -70,9 +77,7 @@ def build(root: Path) -> Topology:
             groups.extend(_unknown_group(item, server))
             continue
         if item.launch is None:
-            words = " ".join(item.spec.words or item.spec.entry_words or [])
-            notes.append(f"{item.spec.name}: `{words[:60]}` is neither a program pgslots models nor a script in the repository; left out"
-                         if words else f"{item.spec.name}: no start command found ({item.spec.source.location()})")
+            unreadable.append(item)  # the project's own process, or not: decided once the images are known
             continue
         read = settings_for(item.env.process())
         in_image = lambda word, spec=item.spec: locate(s, word, spec)
@@ -80,6 +85,9 @@ def build(root: Path) -> Topology:
         if shape is None:
             left_out.append(item)
             continue
+        if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
+            when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(item.spec.oneshot, item.spec.oneshot)
+            shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} ({when}: runs, then exits)")
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)
@@ -97,23 +105,13 @@ def build(root: Path) -> Topology:
                 notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
                 continue
             groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+    rest = _Rest(s, server, settings_for, modelled_images, groups, notes)
     for item in left_out:
-        assert item.launch is not None
-        if item.spec.client:
-            groups.extend(_unknown_group(item, server))
-            continue
-        if item.spec.dockerfile is None or item.spec.dockerfile.path not in modelled_images:
-            notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
-            continue
-        # The project's own image running a program we cannot read: unknown, not zero.
-        _, aliases = policy_from(settings_for(item.env.process()))
-        groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, server))
+        rest.not_a_server(item)
+    for item in unreadable:
+        rest.unreadable(item, undecided)
     for item in undecided:
-        if any(g.unit == item.spec.unit and g.concurrency_model != "unmodelled" for g in groups):
-            notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
-                         "database settings, beside the project's own processes: not counted as a client")
-            continue
-        groups.extend(_unknown_group(item, server))
+        rest.undecided(item, specs)
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
     facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
     if choice is None and not groups:
@@ -146,6 +144,90 @@ def build(root: Path) -> Topology:
         pairs = _pairs(topology)
         topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
     return budget.recompute(topology)
+
+
+@dataclasses.dataclass
+class _Rest:
+    """What becomes of the processes the first pass could not model: an unknown group when they
+    are the project's (or talk to the database), a note when they hold no connection. Never a
+    silent drop."""
+
+    s: Scan
+    server: ServerFacts
+    settings_for: Callable[[Env], SettingsRead | None]
+    modelled_images: set[str]  # Dockerfiles whose containers run the project's Django or Celery
+    groups: list[ProcessGroup]
+    notes: list[str]
+
+    def not_a_server(self, item: Resolved) -> None:
+        """A program was found, but it is not one pgslots models."""
+        assert item.launch is not None
+        if holds_no_database(item.launch.argv):
+            self.notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
+        elif item.spec.client:
+            self.groups.extend(_unknown_group(item, self.server))
+        elif item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images):
+            self.notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+        else:
+            # The project's own image running a program we cannot read: unknown, not zero.
+            _, aliases = policy_from(self.settings_for(item.env.process()))
+            self.groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, self.server))
+
+    def unreadable(self, item: Resolved, undecided: list[Resolved]) -> None:
+        """No program could be read from the start command (or there is none)."""
+        words = " ".join(item.spec.words or item.spec.entry_words or [])
+        why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
+               else f"no start command found ({item.spec.source.location()})")
+        program = (item.spec.words or item.spec.entry_words or [""])[0].rsplit("/", 1)[-1]
+        if NOT_CLIENTS.search(program):
+            self.notes.append(f"{item.spec.name}: `{program}` holds no database connection; not counted")
+        elif item.spec.third_party:
+            undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
+        elif _projects_own(self.s, item.spec, self.modelled_images):
+            # The project's code with a start pgslots cannot read: unknown, never left out.
+            self.groups.extend(_groups(item, unknown_shape(item.spec.name, why, item.where), ConnectionPolicy(), [], self.server))
+        else:
+            self.notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
+
+    def undecided(self, item: Resolved, specs: list[ProcessSpec]) -> None:
+        """An image the repository does not build, with no database settings: counted when it is
+        the image of a counted group, or when nothing else of its unit runs."""
+        counted = {_image_key(sp.image) for sp in specs if sp.image and any(g.name == sp.name for g in self.groups)}
+        if item.spec.image and _image_key(item.spec.image) in counted:
+            self.groups.extend(_unknown_group(item, self.server))  # the same program as a counted group
+        elif any(g.unit == item.spec.unit for g in self.groups):
+            self.notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
+                              "database settings, beside the project's own processes: not counted as a client")
+        else:
+            self.groups.extend(_unknown_group(item, self.server))
+
+
+def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
+    """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
+    programs: each is resolved on its own, in the environment the script exported."""
+    argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
+    if not argv or argv[0].rsplit("/", 1)[-1] != "supervisord" or item.spec.words and item.spec.words[:1] == argv[:1]:
+        return [item]
+    programs = managed_specs(s, dataclasses.replace(item.spec, words=argv, entry_words=None, env=item.env))
+    return [resolve(s, spec) for spec in programs] if programs else [item]
+
+
+NOT_CLIENTS = re.compile(r"^(nginx|caddy|httpd|apache2|haproxy|redis-server|memcached|amazon-cloudwatch-agent|cloudwatch|"
+                         r"node_exporter|promtail|fluent-bit|td-agent|filebeat|telegraf|datadog-agent|certbot)$")
+
+
+def _image_key(image: str) -> str:
+    return image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image.split("@", 1)[0]
+
+
+def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool:
+    """A process of the project: a Procfile, supervisord, systemd or Kubernetes entry without
+    an image of its own, or a container of an image that runs the project's Python (another
+    of its services runs Django or Celery, it is a Python image, or it copies the project in)."""
+    dockerfile = spec.dockerfile
+    if dockerfile is None:
+        return True
+    return dockerfile.path in modelled_images or runs_project_code(s, dockerfile)
 
 
 def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:

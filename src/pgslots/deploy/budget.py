@@ -34,7 +34,7 @@ from pgslots.deploy.model import (
     Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, combine_bounds, is_server_count,
 )
 from pgslots.deploy.readers.cpus import evaluate
-from pgslots.deploy.readers.versions import exact_version
+from pgslots.versions import exact_version
 
 PG_DEFAULT_MAX_CONNECTIONS = 100
 PG_DEFAULT_SUPERUSER_RESERVED = 3
@@ -50,8 +50,8 @@ def floor(quantity: Quantity | None, default: int | None = None) -> int:
         return quantity.value
     if quantity.formula:
         at_one = evaluate(quantity.formula, 1)  # a count written from the CPU count, at one CPU
-        if at_one is not None and at_one >= 0:
-            return at_one
+        if at_one is not None:
+            return max(1, at_one)  # `cpus // 2` on one CPU still runs a process
     if default is not None and quantity.floor == 1:
         return default
     return quantity.floor
@@ -89,6 +89,9 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     if model == "unmodelled":
         # Supplied with --assume: a program we cannot see is taken at its worst, idle or not.
         return c, (None if c_unbounded else c), "a program pgslots does not model: counts from --assume"
+    if model == "job":
+        # It exits: nothing held between deploys; while it runs, one connection (its pool's at most).
+        return 0, (policy.pool_max or 1), "runs once at deploy: " + ("its pool while it runs" if policy.pool_max else "one connection while it runs")
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -98,8 +101,9 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
         return 1, 1, "long-running management command: its connection stays open"
-    if model == "job":
-        return 0, 1, "runs once at deploy: one connection while it runs"
+    if model == "greenlets" and keeps:
+        # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
+        return 1, None, "gevent with persistent connections: finished greenlets' connections wait for GC, unbounded"
     if model in ("sync", "threads", "greenlets"):
         return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
     if model == "asgi":
@@ -178,6 +182,10 @@ def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
 def server_demand(topology: Topology) -> Demand:
     """The total on the server: the direct groups, plus pgbouncer's pools for the pooled ones.
     Unbounded if any direct group is, else unknown if any is unknown; steady sums the known."""
+    if not topology.groups:
+        # No process definition in the repository: the deployment lives elsewhere; its demand is
+        # unknown, never a zero.
+        return Demand(0, None, "no process group: the repository does not describe how the project runs", "unknown")
     direct = [g for g in topology.groups if not g.policy.via_pgbouncer]
     pooled = [g for g in topology.groups if g.policy.via_pgbouncer]
     steady = sum(g.demand.steady or 0 for g in direct)
@@ -223,7 +231,8 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     """Every count the repository could not show, with what one more unit adds at worst."""
     out: list[Unknown] = []
     for group in topology.groups:
-        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0:
+        at_zero = any(q.value is None and q.unknown and q.floor == 0 for q in (group.hosts, group.replicas))
+        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0 and not at_zero:
             continue
         # A count shared by a container's programs is asked about the container.
         owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731
@@ -239,7 +248,13 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
                 elif quantity.unknown.endswith(".cpus"):
                     question = f"How many CPUs does each host of {group.name} have (Celery's default concurrency is os.cpu_count())?"
                 units = floor(quantity)
-                adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
+                if units == 0:
+                    # A unit that may run on no host: what its first host adds.
+                    one = group_demand(dataclasses.replace(group, hosts=Quantity(1)) if quantity is group.hosts
+                                       else dataclasses.replace(group, replicas=Quantity(1)), topology)
+                    adds = one.worst
+                else:
+                    adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
                 out.append(Unknown(quantity.unknown, question, quantity.floor, adds, None, group.demand.bound))
     for gap in topology.django.gaps if topology.django is not None else ():
         if gap.name in topology.assumptions:

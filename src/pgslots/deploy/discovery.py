@@ -67,7 +67,9 @@ class ProcessSpec:
     client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
+    image: str = ""  # the image it runs, as written
     unit: str = ""  # the deployment unit it belongs to
+    oneshot: str = ""  # "cron" (a cron entry), "deploy" (a release/predeploy hook), "boot" (systemd Type=oneshot): it runs, then exits
     entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
 
 
@@ -82,6 +84,7 @@ class Scan:
     composes: list[ComposeFile]
     manifests: Manifests
     notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
+    tagged: dict[str, tuple[str, str]] | None = None  # images tagged by build scripts and CI (tagged_images)
 
 
 POSTGRES_IMAGES = re.compile(r"(^|/)(postgres|postgis|timescaledb|timescaledb-ha|postgresql|pgvector)(:|$)|bitnami/postgresql|supabase/postgres")
@@ -93,7 +96,7 @@ def scan(root: Path) -> Scan:
     dockerfiles = {}
     for rel in repo.paths:
         name = rel.rsplit("/", 1)[-1]
-        if name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile") or name.startswith("Dockerfile-"):
+        if name in ("Dockerfile", "Containerfile") or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile.")) or name.endswith(".Dockerfile"):
             parsed = read_dockerfile(repo, rel)
             if parsed:
                 dockerfiles[rel] = parsed
@@ -104,19 +107,42 @@ def scan(root: Path) -> Scan:
             if parsed is not None:
                 composes.append(parsed)
     manifests = Manifests()
+    skipped: list[str] = []
     for rel in repo.paths:
         if rel.endswith((".yml", ".yaml")) and not is_compose_file(rel) and not rel.startswith((".github/", ".gitlab", ".circleci/")):
             text = repo.text(rel) or ""
-            if looks_like_manifest(text):
+            if looks_like_manifest(text) and NOT_DEPLOYED.search(rel):
+                skipped.append(rel)  # sample objects of a test suite or documentation
+            elif looks_like_manifest(text):
                 read_manifests(repo, rel, manifests)
+            elif COMPOSE_CONTENT.search(text) and (parsed := read_compose(repo, rel)) is not None and any(
+                    sv.image or sv.dockerfile for sv in parsed.services.values()):
+                composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
     notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
              "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    notes.extend(yaml_tag_notes(repo))
+    if skipped:
+        notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
+                     f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
 
 
+def yaml_tag_notes(repo: RepoFiles) -> list[str]:
+    """One note per file with custom YAML tags: the file was read, the tagged values are filled in
+    by another tool at deploy time (so what they hold is not known here)."""
+    by_file: dict[str, list[str]] = {}
+    for evidence in repo.yaml_tags:
+        by_file.setdefault(evidence.path, []).append(f"{evidence.text} at line {evidence.line}")
+    return [f"{rel}: custom YAML tags {', '.join(tags[:6])}{' ...' if len(tags) > 6 else ''} are filled in by another tool at "
+            "deploy time; the file was read with each tagged value as written" for rel, tags in by_file.items()]
+
+
 # ----------------------------------------------------------------------------- projects
+
+COMPOSE_CONTENT = re.compile(r"^services:[ \t]*(#.*)?$", re.M)
+NOT_DEPLOYED = re.compile(r"(^|/)(tests?|unittests?|testing|testdata|test_data|fixtures?|examples?|docs?|samples?|scans?|e2e)/", re.I)
 
 NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
                            r"templates?|cookiecutter[^/]*|\{\{[^/]*)/", re.I)
@@ -125,9 +151,17 @@ NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examp
 def project_roots(s: Scan) -> list[str]:
     """The folders of the Django projects in the tree: each `manage.py` outside tests,
     examples, documentation and templates, keeping only the outermost of nested ones."""
-    roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in s.repo.named("manage.py")
-                    if not NOT_A_PROJECT.search(rel)})
-    return [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+    managers = [rel for rel in s.repo.named("manage.py") if not NOT_A_PROJECT.search(rel)]
+    roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in managers})
+    outer = [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+    if len(outer) < 2:
+        return outer
+    # Variants of one project (the same settings module in two images' folders) are one project.
+    modules = set()
+    for root in outer:
+        found = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)", s.repo.text(join(root, "manage.py")) or "")
+        modules.add(found[1] if found else root)
+    return outer if len(modules) > 1 else outer[:1]
 
 
 # ----------------------------------------------------------------------------- environments
@@ -185,28 +219,38 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 
 
 DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
-DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only|"
-                         r"#.*\bfor (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only\b|"
+                         r"#.*\bonly for (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_HEADER = re.compile(r"\b(development|developers?|dev environment|local dev|hacking)\b", re.I)
+DEV_FILE = re.compile(r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I)
+DEV_MODULE = re.compile(r"\.(dev|local|development|test|tests|testing|ci)$", re.I)
 TRUE_WORDS = {"true", "1", "yes", "on"}
 SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "/home/app")
 
 
-def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
+def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False) -> list[str]:
     """Why a compose deployment is for developers, read from its content: the development
-    server or auto-reload, a `dev` build stage, the source bind-mounted over the image's,
-    DEBUG on, a comment that says so; or, with nothing else, a development name or folder
-    (local, CI, devcontainer). Empty: production."""
-    reasons: list[str] = []
+    server or auto-reload, a `dev` build stage, DEBUG on, a dev settings module, a comment that
+    says "not for production" (strong); the source bind-mounted over the image's, a dev
+    Dockerfile, a header about development, a development name or folder (weak: a file named
+    for production keeps them). Empty: production."""
+    strong: list[str] = []
+    weak: list[str] = []
     for service in compose.services.values():
         words = (service.command or []) + (service.entrypoint or [])
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
-            reasons.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
+            strong.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
         if service.target and DEV_TARGETS.search(service.target):
-            reasons.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
+            strong.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
+        module = service.environment.get("DJANGO_SETTINGS_MODULE")
+        if module is not None and DEV_MODULE.search(module.value or ""):
+            strong.append(f"{service.name} runs the settings {module.value} ({module.evidence.location()})")
         debug = next((service.environment.get(k) for k in ("DEBUG", "DJANGO_DEBUG") if service.environment.get(k)), None)
         if debug is not None and (debug.value or "").strip().lower() in TRUE_WORDS:
-            reasons.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+            strong.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+        if service.dockerfile and DEV_FILE.search(service.dockerfile):
+            weak.append(f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})")
         if service.dockerfile or service.command:
             folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
             dockerfile = s.dockerfiles.get(service.dockerfile or "")
@@ -214,16 +258,23 @@ def development_reasons(s: Scan, compose: ComposeFile) -> list[str]:
             for volume, line in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0].rstrip("/")
-                if source.startswith(".") and target in targets and _holds_code(s, join(folder, source)):
-                    reasons.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
+                root = join(folder, source) == ""  # the whole repository
+                if source.startswith(".") and (root or target in targets and _holds_code(s, join(folder, source))):
+                    weak.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
                     break
-    text = s.repo.lines(compose.path)
-    for number, line in enumerate(text, 1):
-        if DEV_COMMENT.search(line):
-            reasons.append(f"{compose.path}:{number} says `{line.strip()[:70]}`")
-            break
-    if not reasons and compose_score(compose.path) <= -10:
-        reasons.append(f"{compose.path} is named or placed as a development, test or CI file")
+    paths = (compose.path, *compose.overlays)
+    for path in paths:
+        for number, line in enumerate(s.repo.lines(path), 1):
+            if DEV_COMMENT.search(line):
+                strong.append(f"{path}:{number} says `{line.strip()[:70]}`")
+                break
+            if number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower():
+                weak.append(f"{path}:{number} says `{line.strip()[:70]}`")
+                break
+    score = max(compose_score(p) for p in paths)
+    if not strong and not weak and score <= -10:
+        weak.append(f"{compose.path} is named or placed as a development, test or CI file")
+    reasons = strong + ([] if score >= 10 or strong_only else weak)
     return list(dict.fromkeys(reasons))
 
 
@@ -276,6 +327,9 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     built = built_images(s).get(name)
     if built:
         return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+    tagged = tagged_images(s).get(_short_name(name))
+    if tagged and tagged[0] in s.dockerfiles:
+        return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"
     tail = "/".join(name.split("/")[-2:]).lower()
     owner = tail.split("/")[0] if "/" in tail else ""
     labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
@@ -297,6 +351,52 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     return None
 
 
+BUILD_FILES = re.compile(r"(^|/)(Makefile|[^/]*\.mk|[^/]*\.sh|\.gitlab-ci\.ya?ml)$|^\.github/workflows/[^/]+\.ya?ml$")
+DOCKER_BUILD = re.compile(r"\bdocker\s+(?:buildx\s+)?build\b([^\n;&|]*)")
+IMAGE_WORD = re.compile(r"['\"]?((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._-]+)(?::[\w.${}()-]+)?['\"]?")
+
+
+def _short_name(name: str) -> str:
+    """`docker.io/umap/umap` and `umap/umap` name the same image: compare owner/name."""
+    return "/".join(name.lower().split("/")[-2:])
+
+
+def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
+    """Images the repository builds and tags outside compose: `docker build -t org/app .` in a
+    Makefile or script, `images: ghcr.io/org/app` in a CI workflow (owner/name -> Dockerfile, where)."""
+    if s.tagged is not None:
+        return s.tagged
+    out: dict[str, tuple[str, str]] = {}
+    for rel in s.repo.paths:
+        if not BUILD_FILES.search(rel):
+            continue
+        original = s.repo.text(rel) or ""
+        text = original.replace("\\\n", " ")
+        for match in DOCKER_BUILD.finditer(text):
+            words = match[1].split()
+            tags = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-t", "--tag")] + [w.split("=", 1)[1] for w in words if w.startswith("--tag=")]
+            file = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")), None)
+            options_with_value = {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--output", "-o", "--cache-from"}
+            positional = [w for i, w in enumerate(words) if not w.startswith("-") and (i == 0 or words[i - 1] not in options_with_value)]
+            context = positional[-1] if positional else "."
+            dockerfile = join("", file if file else (context if not context.startswith("$") else ".") + "/Dockerfile")
+            line = original[: original.find(tags[0]) if tags and tags[0] in original else 0].count("\n") + 1
+            for tag in tags:
+                found = IMAGE_WORD.fullmatch(tag.strip("'\""))
+                if found:
+                    out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{line} tags it"))
+        if rel.startswith(".github/workflows/") and "images:" in text:
+            file = re.search(r"^\s*file:\s*['\"]?([^'\"\s]+)", text, re.M)
+            dockerfile = join("", file[1]) if file else "Dockerfile"
+            for number, line_text in enumerate(text.splitlines(), 1):
+                if line_text.strip().startswith("images:"):
+                    for found in re.finditer(r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]):
+                        if "." in found[1].split("/")[0] or found[1].count("/") == 1:
+                            out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it"))
+    s.tagged = out
+    return out
+
+
 def _dockerfile_names(path: str) -> set[str]:
     """What a Dockerfile's path calls the image: its folder (`backend/Dockerfile`) or its
     suffix (`Dockerfile.backend`, `backend.Dockerfile`)."""
@@ -312,16 +412,19 @@ def _dockerfile_names(path: str) -> set[str]:
 
 DB_CLIENT_KEYS = re.compile(r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I)
 BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
+DATABASE_SERVERS = re.compile(r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"
+                              r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)", re.I)
 BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman")
 
 
 def database_client_evidence(compose: ComposeFile, service: Service, env: Env) -> Evidence | None:
-    """Where a service shows it talks to PostgreSQL: a database variable in its environment
-    (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`), or `depends_on` the
-    compose file's PostgreSQL service."""
-    for key, item in sorted(env.values.items()):
-        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
-            return item.evidence
+    """Where a service shows it talks to PostgreSQL: a database variable in its own
+    `environment:` (`DATABASE_URL`, `POSTGRES_*`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`; an
+    env_file shared with the project's services proves nothing), or `depends_on` the compose
+    file's PostgreSQL service."""
+    found = _client_in_env(env)
+    if found is not None:
+        return found
     servers = {name for name, sv in compose.services.items() if sv.image and POSTGRES_IMAGES.search(sv.image)}
     if servers & set(service.depends_on):
         return Evidence(service.file, service.line, f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}")
@@ -352,8 +455,8 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                                      hosts=Quantity(1, (), None), replicas=scale, client="backup",
                                      command_at=_command_evidence(s, service)))
             continue
-        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image)):
-            continue
+        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image) or DATABASE_SERVERS.search(image)):
+            continue  # a database server (or pgbouncer) is never a client of itself
         if image and service.dockerfile is None and INFRA_IMAGES.search(image.rsplit("/", 1)[-1]):
             continue  # redis, nginx, traefik...: their command is the image's own arguments
         if service.dockerfile and service.dockerfile not in s.dockerfiles and not words and (
@@ -362,7 +465,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         linked = None
         if dockerfile is None and service.dockerfile is None and image:
-            linked = image_dockerfile(s, image)
+            linked = _built_here(s, compose, image) or image_dockerfile(s, image)
             if linked is not None:
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
@@ -382,7 +485,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
         if dockerfile is None and service.dockerfile is None:
             # An image this repository does not build: the project's own (published elsewhere)
             # or another application. Either way, if it talks to the database it is a client.
-            client = database_client_evidence(compose, service, env)
+            client = database_client_evidence(compose, service, service.environment)
             if not words:
                 unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
                                   + (f"; it connects to the database ({client.location()})" if client else "")
@@ -400,10 +503,19 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
                 unknown_reason=unknown_reason,
                 client="other-app" if client is not None else "", client_evidence=client,
-                third_party=dockerfile is None and service.dockerfile is None,
+                third_party=dockerfile is None and service.dockerfile is None, image=image,
             )
         )
     return specs
+
+
+def _built_here(s: Scan, compose: ComposeFile, image: str) -> tuple[Dockerfile, str] | None:
+    """The Dockerfile another service of the same deployment builds `image` from (an overlay's `build:`)."""
+    name = _image_name(image)
+    for other in compose.services.values():
+        if other.image and other.dockerfile in s.dockerfiles and _image_name(other.image) == name:
+            return s.dockerfiles[other.dockerfile], f"image {name} is built from {other.dockerfile} by service {other.name}"
+    return None
 
 
 def _command_evidence(s: Scan, service: Service) -> Evidence:
@@ -429,6 +541,28 @@ INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|b
                          r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower")
 
 
+PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "manage.py", "poetry.lock", "uv.lock")
+
+
+SERVER_WORDS = re.compile(r"(^|/)(gunicorn|uvicorn|daphne|hypercorn|granian|uwsgi|celery|manage\.py|waitress-serve)$")
+
+
+def runs_project_code(s: Scan, dockerfile: Dockerfile, depth: int = 0) -> bool:
+    """An image of the project's Python: a Python base image (or a base the repository builds
+    from one), the project copied in, or a start command that is a Python server
+    (`CMD gunicorn proj.wsgi`)."""
+    if any("python" in base or "django" in base for base in dockerfile.base_images):
+        return True
+    for base in dockerfile.base_images if depth < 3 else []:
+        linked = image_dockerfile(s, base)
+        if linked is not None and linked[0] is not dockerfile and runs_project_code(s, linked[0], depth + 1):
+            return True
+    if any(SERVER_WORDS.search(w) for w in (dockerfile.cmd or []) + (dockerfile.entrypoint or [])):
+        return True
+    return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)
+               for src in dockerfile.copies.values())
+
+
 def app_dockerfile(s: Scan) -> Dockerfile | None:
     """The one Dockerfile of the application (not a database's), if there is exactly one with a CMD."""
     found = [d for d in s.dockerfiles.values() if d.cmd and not POSTGRES_IMAGES.search(" ".join(d.base_images)) and compose_score(d.path) > -15]
@@ -449,15 +583,21 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         env = env.overlay(container.env)
         replicas = Quantity(container.replicas if container.replicas is not None else 1,
                             (Evidence(container.path, container.replicas_line, s.repo.quote(container.path, container.replicas_line)),))
+        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
+        if container.replicas_written:  # `replicas: !Ref WorkerReplicas`: filled in at deploy time
+            replicas = Quantity(None, replicas.evidence, f"{name}.replicas")
         max_replicas = None
         for hpa in s.manifests.autoscalers:
             if hpa.target == container.workload and hpa.max_replicas is not None:
                 max_replicas = Quantity(hpa.max_replicas, (Evidence(hpa.path, hpa.line, s.repo.quote(hpa.path, hpa.line)),))
                 if hpa.min_replicas is not None:
                     replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
-        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
-        dockerfile = fallback
+        image = container.image or ""
+        linked = image_dockerfile(s, image) if image else None
+        third_party = linked is None and bool(THIRD_PARTY_IMAGES.search(image))
+        dockerfile = linked[0] if linked else None if third_party else fallback
         words = container.argv if container.argv else (dockerfile.cmd if dockerfile else None)
+        client = _client_in_env(container.env) if third_party else None
         if container.argv is None and dockerfile is not None:
             notes.append(f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used")
         specs.append(
@@ -466,22 +606,39 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                 source=Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
                 hosts=Quantity(1, (), None), replicas=replicas, max_replicas=max_replicas,
                 entry_words=dockerfile.entrypoint if dockerfile else None, dockerfile=dockerfile,
-                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                workdir=(dockerfile.workdir or "") if dockerfile else "", third_party=third_party,
+                client="other-app" if client else "", client_evidence=client, image=image,
+                unknown_reason=(f"runs image {image}, which this repository does not build, with the image's own command"
+                                if third_party and not words else ""),
             )
         )
     return specs
+
+
+THIRD_PARTY_IMAGES = re.compile(r"hasura/|google_containers|defaultbackend|grafana|prometheus|datadog|elastic|bitnami/|jaegertracing|"
+                                r"otel|fluent|haproxy|envoy|cert-manager|k8s\.gcr\.io|registry\.k8s\.io|cloudwatch|oauth2-proxy|"
+                                r"nginx|redis|memcached|rabbitmq|minio|traefik|mailhog|mailpit|sentry", re.I)
+
+
+def _client_in_env(env: Env) -> Evidence | None:
+    """Where a container's own environment points it at PostgreSQL (a second application)."""
+    for key, item in sorted(env.values.items()):
+        if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
+            return item.evidence
+    return None
 
 
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
     specs = []
     for item in defs:
         env = base_env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
-        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"numprocs={item.count}"),)) if item.count else Quantity(1)
+        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),)) if item.count else Quantity(1)
         specs.append(
             ProcessSpec(
                 name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}"),
+                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule not in (None, "deploy", "boot") else "")),
                 hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
+                oneshot="" if not item.schedule else item.schedule if item.schedule in ("deploy", "boot") else "cron",
             )
         )
     return specs

@@ -14,19 +14,27 @@ import dataclasses
 import re
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import ProcessSpec, Scan
+from pgslots.deploy.discovery import ProcessSpec, Scan, image_dockerfile
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers.commands import (
+    PROCFILE_MANAGERS,
     Launch,
     first_command,
+    holds_no_database,
     launch_from_words,
     split_words,
     unwrap,
 )
+from pgslots.deploy.readers.docker import Dockerfile
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
-from pgslots.deploy.readers.platforms import ProcessDef, read_s6_services, read_supervisord
-from pgslots.deploy.readers.scripts import apply_assignments, hand_over, read_script
+from pgslots.deploy.readers.platforms import (
+    ProcessDef,
+    read_procfile,
+    read_s6_services,
+    read_supervisord,
+)
+from pgslots.deploy.readers.scripts import apply_assignments, hand_over, long_running, read_script
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -51,20 +59,39 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
     head = program[0].rsplit("/", 1)[-1] if program else ""
     defs: list[ProcessDef] = []
     manager = ""
-    if head == "supervisord":
+    env = spec.env
+    if head != "supervisord" and (spec.entry_words or spec.words) and program[:1] != ["/init"]:
+        # An entry or start script that sets the environment up and then execs supervisord:
+        # its programs run with what the script exported (`%(ENV_WEB_WORKERS)s`).
+        started = resolve(s, spec)
+        if started.launch is not None and started.launch.program in ("supervisord", "procfile-manager"):
+            program, env = list(started.launch.argv), started.env.process()
+            head = program[0].rsplit("/", 1)[-1]
+    if head in PROCFILE_MANAGERS:
+        # `honcho -f ProcfileMulti.docker start [NAME...]`: the process types of that Procfile (or the named ones).
+        procfile = next((w.split("=", 1)[1] for w in program if w.startswith(("--procfile=", "-f="))), None) or next(
+            (program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-f", "--procfile")), "Procfile")
+        path = locate(s, procfile, spec) or (procfile.lstrip("./") if s.repo.has(procfile.lstrip("./")) else None)
+        wanted = [w for w in program[program.index("start") + 1:] if not w.startswith("-")] if "start" in program else []
+        defs = [d for d in (read_procfile(s.repo, path) if path else []) if not wanted or d.name in wanted]
+        manager = head
+    elif head == "supervisord":
         conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
+        conf = next((w.split("=", 1)[1] for w in program if w.startswith(("--configuration=", "-c="))), conf)
         path = locate(s, conf, spec) if conf else None
         if path is None:
-            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p)]
+            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p, follow_includes=True)]
             path = named[0] if len(named) == 1 else None
-        defs, manager = (read_supervisord(s.repo, path) if path else []), "supervisord"
+            conf = "/etc/supervisor/supervisord.conf" if path else conf
+        defs, manager = (read_supervisord(s.repo, path, follow_includes=True, container_path=conf) if path else []), "supervisord"
     elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
         defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
     if not defs:
         return None
+    base = env
     out = []
     for item in defs:
-        env = spec.env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        env = base.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
         replicas = spec.replicas
         if item.count and item.count > 1:
             replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
@@ -76,10 +103,22 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
     return out
 
 
+def _with_bases(s: Scan, dockerfile: Dockerfile) -> list[Dockerfile]:
+    """The Dockerfile and those of the base images the repository builds (`FROM org/app-base`):
+    a file copied into the base image is in this one too."""
+    chain = [dockerfile]
+    while len(chain) < 4:
+        linked = next((found for base in chain[-1].base_images if (found := image_dockerfile(s, base)) is not None), None)
+        if linked is None or linked[0] in chain:
+            break
+        chain.append(linked[0])
+    return chain
+
+
 def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     """The repository file a command word names inside the image (`/start` -> its source)."""
     repo = s.repo
-    dockerfiles = [spec.dockerfile] if spec.dockerfile else list(s.dockerfiles.values())
+    dockerfiles = _with_bases(s, spec.dockerfile) if spec.dockerfile else list(s.dockerfiles.values())
     for dockerfile in dockerfiles:
         if dockerfile is None:
             continue
@@ -122,6 +161,7 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         passed = hand_over(argv, env, s.repo, lambda word: locate(s, word, spec))
         env = passed.env
         notes = passed.notes
+        evidence.extend(passed.cited)
         program = unwrap(first_command(passed.argv))[0]
         position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
         if position < len(spec.entry_words or []) and spec.entry_at is not None:
@@ -130,6 +170,9 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
                 evidence.append(spec.command_at)
             spec = dataclasses.replace(spec, command_at=spec.entry_at)
         spec = dataclasses.replace(spec, entry_words=None, words=passed.argv)
+        if passed.exits and not spec.oneshot:
+            # The entry script runs its set-up commands, then `exec "$@"` with no command: the container exits.
+            spec = dataclasses.replace(spec, oneshot="deploy")
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
@@ -140,8 +183,11 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         where = spec.command_at or Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
         reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
         return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
-    if launch is not None and launch.program == "other" and words:
-        launch, env, where = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+    if launch is not None and launch.program == "other" and words and not holds_no_database(launch.argv):
+        launch, env, where, periodic = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+        if periodic and not spec.oneshot:
+            # `while true; do manage.py run_periodic; sleep 60; done`: a one-shot command run again and again
+            spec = dataclasses.replace(spec, oneshot="cron")
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
@@ -162,7 +208,7 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     path = locate(s, target, spec)
     script = read_script(s.repo, path) if path else None
     if script is None:
-        return None, env, where
+        return None, env, where, False
     arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
     if script.hands_over and arg in script.functions:
         # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
@@ -181,7 +227,7 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
     chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
-        return chosen.launch, env, where  # reported as a program pgslots does not model
+        return chosen.launch, env, where, False  # reported as a program pgslots does not model
     if companions is not None:
         companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
                           for item in servers if item.background and item is not chosen)
@@ -189,8 +235,9 @@ def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
     if chosen is None:
-        return None, env, where
+        return None, env, where, False
     where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
-    return chosen.launch, env, where
+    periodic = chosen.looped and chosen.launch.program == "manage" and not long_running(chosen.launch)
+    return chosen.launch, env, where, periodic
 
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from pgslots.deploy.discovery import PGBOUNCER_IMAGES, POSTGRES_IMAGES, Scan, env_files_env
+from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
+    PGBOUNCER_IMAGES,
+    POSTGRES_IMAGES,
+    Scan,
+    env_files_env,
+)
 from pgslots.deploy.model import PgbouncerSetup, Quantity, SlotBudget
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.docker import ComposeFile
@@ -45,6 +51,8 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
         image = (service.image or "").lower()
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         base = " ".join(dockerfile.base_images) if dockerfile else ""
+        if BACKUP_PROGRAMS.search(" ".join((service.entrypoint or []) + (service.command or []))):
+            continue  # the postgres image running pg_dump: a client (a backup job), not the server
         if POSTGRES_IMAGES.search(image) or POSTGRES_IMAGES.search(base):
             has_server = True
             tag = re.search(r":(\d+)", image or base)

@@ -46,6 +46,9 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
     expanded = expand(raw, env)
     evidence = (where,) + tuple(v.evidence for v in expanded.used)
     if expanded.value is None:
+        formula = _cpu_formula_of(raw, expanded)
+        if formula is not None:
+            return Quantity(None, evidence, unknown.rsplit(".", 1)[0] + ".cpus", formula=formula)
         return Quantity(None, evidence, unknown)
     try:
         return Quantity(int(expanded.value.strip()), evidence)
@@ -53,11 +56,21 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
         return Quantity(None, evidence, unknown)
 
 
+def _cpu_formula_of(raw: str, expanded) -> str | None:  # noqa: ANN001 - commands.Expanded
+    """`--workers $WEB_CONCURRENCY` where the script set WEB_CONCURRENCY=$((2*$(nproc)+1)): its formula."""
+    formulas = [v.formula for v in expanded.used if v.formula]
+    if len(expanded.used) == 1 and formulas and re.fullmatch(r"\$\{?[A-Za-z_]\w*\}?", raw.strip().strip("\"'")):
+        return formulas[0]
+    return None
+
+
 def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
     found = env.exported(name)
     if found is None:
         return None
     if found.value == UNKNOWN_VALUE:
+        if found.formula:
+            return Quantity(None, (found.evidence,), unknown.rsplit(".", 1)[0] + ".cpus", formula=found.formula)
         return Quantity(None, (found.evidence,), unknown)
     try:
         return Quantity(int(found.value.strip()), (found.evidence,))
@@ -115,7 +128,8 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
             return _int_option(env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option)
         if conf_name in config_ns:
             found = _from_v(config_ns[conf_name], unknown)
-            if found is not None and found.value is None and conf_name in formulas:
+            read = config_ns[conf_name]
+            if found is not None and found.value is None and conf_name in formulas and (read.env_var is None or read.env_default):
                 # `threads = min(multiprocessing.cpu_count(), 12)`: a formula of the host's CPUs, capped.
                 cpus = f"{name}.cpus"
                 notes.append(f"{conf_name} = {formulas[conf_name]} ({config_path}): set {cpus}=N")
@@ -258,7 +272,14 @@ def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
         return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
 
     workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
-    interface = (launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi").lower()
+    raw_interface = launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi"
+    interface = (expand(raw_interface, env).value or "").lower()
+    if interface not in ("wsgi", "asgi", "asginl", "rsgi"):
+        # `--interface %(ENV_GRANIAN_INTERFACE)s` set where the repository cannot show: WSGI (threads) or
+        # ASGI (unbounded) is not known, so neither is the demand per worker.
+        return Shape("web", f"granian ({raw_interface}: interface unknown)", "threads", workers,
+                     Quantity(None, (where,), f"{name}.per_process"),
+                     [f"granian's interface {raw_interface} is set outside the files read: set {name}.per_process"])
     if interface == "wsgi":
         threads = option("blocking_threads", f"{name}.per_process")
         return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
@@ -444,7 +465,7 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
         match = _BARE_VARIABLE.match(word)
         found = env.get(match["braced"] or match["plain"]) if match else None
         expanded = expand(word, env).value if match else None
-        if expanded is not None and len(split_words(expanded)) != 1:
+        if expanded is not None and (len(split_words(expanded)) != 1 or expanded.startswith("-")):  # `$SCALING` = "--autoscale=2,2"
             # Split the value as written when the script built it from other variables, so the
             # options still cite where each of those was set.
             argv.extend(split_words(found.template if found is not None and found.template else expanded))
@@ -488,10 +509,74 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if command in ONE_SHOT_COMMANDS:
             return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
                          [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+        if command == "qcluster":
+            return django_q_cluster(name, where, settings)
+        if command == "runworker":
+            # Channels' worker: each ORM call runs through database_sync_to_async, which closes old
+            # connections before and after, so CONN_MAX_AGE decides whether one stays open.
+            return Shape("worker", "channels runworker", "sync", Quantity(1, (where,)), Quantity(1, (where,)),
+                         ["Channels' runworker: one connection, closed after each call unless CONN_MAX_AGE keeps it"])
+        spawns = _command_spawns(repo, command)
+        if spawns is not None:
+            # The project's own command runs a pool of threads/processes, each with its own connection.
+            found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
+            return unknown_shape(name, f"`manage.py {command}` is the project's own command and starts workers or another "
+                                       f"program ({found.location()}), each with its own connections", found,
+                                 f"manage.py {command} (its workers not modelled)")
         return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
                      ["a long-running management command: its connection is opened outside the request cycle, so it stays "
                       "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
     return None
+
+
+_POOLS = re.compile(r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|"
+                    r"eventlet\.spawn|subprocess\.|Popen\(|os\.system\(|os\.exec\w*\(|run_with_reloader\(|worker_main\(|\.Worker\()")
+"""What makes a project's own management command more than one connection: a pool of threads or
+processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
+
+
+def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:
+    """(file, line) where the project's own management command starts a pool of workers
+    (`ThreadPoolExecutor(max_workers=concurrency)`), or None when it is not the project's or runs alone."""
+    if not command or not re.fullmatch(r"[\w-]+", command):
+        return None
+    for path in repo.named(f"{command}.py"):
+        if "/management/commands/" not in f"/{path}":
+            continue
+        folder = path.split("/management/commands/")[0]
+        for candidate in [path] + [p for p in repo.paths if p.startswith(folder + "/") and p.endswith(".py") and p != path][:200]:
+            if candidate != path and not _imported_by(repo, path, candidate):
+                continue
+            for number, line in enumerate(repo.lines(candidate), start=1):
+                if _POOLS.search(line) and not line.lstrip().startswith(("#", "from ", "import ")):
+                    return candidate, number
+    return None
+
+
+def _imported_by(repo: RepoFiles, command: str, module: str) -> bool:
+    """Whether the command's file imports `module` (its app's runner: `from stator.runner import StatorRunner`)."""
+    dotted = module[:-3].replace("/", ".")
+    tail = ".".join(dotted.split(".")[-2:])
+    text = repo.text(command) or ""
+    return tail in text
+
+
+def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) -> Shape:
+    """django-q's `qcluster`: Q_CLUSTER["workers"] worker processes (default: the CPU count), plus
+    the monitor (saves results) and the scheduler, each with its own connection; the pusher only
+    reads the broker."""
+    conf = settings.get("Q_CLUSTER") if settings is not None else None
+    workers_v = conf.value.get("workers") if conf is not None and isinstance(conf.value, dict) else None
+    notes = ["django-q: workers + the monitor + the scheduler hold connections; the pusher reads the broker"]
+    if isinstance(workers_v, V) and workers_v.known and isinstance(workers_v.value, int):
+        processes = Quantity(workers_v.value + 2, workers_v.evidence)
+    elif isinstance(workers_v, V):
+        processes = Quantity(None, workers_v.evidence, f"{name}.processes")
+    else:
+        evidence = conf.evidence if conf is not None else (where,)
+        processes = Quantity(None, evidence, f"{name}.cpus", formula="cpus + 2")
+        notes.append("Q_CLUSTER sets no workers: django-q starts one per CPU")
+    return Shape("worker", "django-q cluster", "prefork", processes, Quantity(1, (where,)), notes)
 
 
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:

@@ -34,10 +34,24 @@ class SettingsReader:
         self.choice: SettingsChoice | None = choose_settings(repo, resolver, envs)
         self._reads: dict[tuple, SettingsRead] = {}
         self._trees: dict = {}
+        # DJANGO_SETTINGS_MODULE values the processes are given, for when none is in the repository
+        self.named = [item for env in envs for item in [env.get("DJANGO_SETTINGS_MODULE")] if item is not None and item.value]
 
     def gaps(self, read: SettingsRead | None) -> tuple[SettingGap, ...]:
-        """The connection settings this evaluation cannot show (see `settings_gaps`)."""
-        return tuple(settings_gaps(read, self.repo, self.resolver)) if read is not None else ()
+        """The connection settings this evaluation cannot show (see `settings_gaps`); with no
+        settings module in the repository at all, DATABASES, the engine and CONN_MAX_AGE."""
+        if read is not None:
+            return tuple(settings_gaps(read, self.repo, self.resolver))
+        if self.choice is not None:
+            return ()
+        named = self.named[0] if self.named else None
+        source = (f"DJANGO_SETTINGS_MODULE={named.value} ({named.evidence.location()}) names a module that is not in the "
+                  "repository (in the image, a submodule or another repository)") if named else \
+            "no Django settings module is in the repository"
+        evidence = (named.evidence,) if named else ()
+        return (SettingGap("DATABASES", f"the aliases, their host and role: {source}", evidence),
+                SettingGap("ENGINE", source, evidence),
+                SettingGap("CONN_MAX_AGE", f"{source}; taken as persistent (the worse case) until known", evidence))
 
     def read(self, env: Env) -> SettingsRead | None:
         if self.choice is None:

@@ -2,17 +2,20 @@
 production, and on which hosts.
 
 A deployment is a set of units, each on an unknown number of hosts: a compose file (with the
-overlays `docker compose -f base -f overlay` merges into it), a set of Kubernetes manifests,
-a Procfile, a set of supervisord programs or systemd units, a Dockerfile's CMD. Every
+overlays `docker compose -f base -f overlay` merges into it), a set of Kubernetes manifests, a
+Procfile (with app.json's cron entries and deploy hooks), a Render blueprint, a Cloud Foundry
+manifest, supervisord programs, systemd units, s6-overlay services, a Dockerfile's CMD. Every
 candidate is listed, kept or dropped, with why:
 
 - a compose deployment is for developers when its content says so (`discovery.development_reasons`);
-- among production compose deployments that run the web server, the best ranked is the
-  deployment and the others are alternatives to it (one per database, one per platform);
+- units that describe the same deployment are alternatives: one is kept, by this order:
+  a production-named compose file, Kubernetes, Procfile/render.yaml/Cloud Foundry, another
+  compose file, a native install (systemd/supervisord on the host), supervisord/s6 copied into
+  an image, a compose file with only weak signs of development, a Dockerfile's CMD, a compose
+  file of images the repository does not build, a development compose file (`--unit` overrides);
 - a production compose file that runs the project's workers without a web server (the write-up's
-  `docker-compose.worker.yml`) is a unit of its own, on hosts of its own: `<unit>.hosts`;
-- then, as before, Kubernetes manifests win over compose, and a Procfile, supervisord, systemd
-  units or a Dockerfile's CMD describe the deployment only when no compose file does.
+  `docker-compose.worker.yml`) is a complement: kept beside the main one, on hosts of its own
+  (`<unit>.hosts`), its shared group names written `name@unit`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import dataclasses
 import re
 
 from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
+    BUILD_FILES,
     POSTGRES_IMAGES,
     ProcessSpec,
     Scan,
@@ -28,15 +33,31 @@ from pgslots.deploy.discovery import (
     compose_specs,
     database_affinity,
     development_reasons,
+    infra_base,
     k8s_specs,
     project_env,
+    runs_project_code,
     simple_specs,
 )
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
+from pgslots.deploy.readers import join
+from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
-from pgslots.deploy.readers.platforms import read_procfile, read_supervisord, read_systemd
+from pgslots.deploy.readers.platforms import (
+    cloudfoundry_score,
+    read_app_json_cron,
+    read_cloudfoundry,
+    read_dokku_scale,
+    read_procfile,
+    read_render,
+    read_s6_services,
+    read_supervisord,
+    read_systemd,
+)
+from pgslots.errors import InputError
+from pgslots.evidence import Evidence
 
 WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
 OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
@@ -66,9 +87,14 @@ class ComposeCandidate:
     specs: list[ProcessSpec] = dataclasses.field(default_factory=list)
     web: str = ""  # a service that runs the web server, if any
 
+    invoked: str = ""  # where a script or Makefile runs `docker compose -f ... -f ...` with these files
+    bonus: int = 0  # 30 when that invocation is a production make target (`docker-prod:`), 20 a production line
+
     @property
     def rank(self) -> tuple:
-        return (-max(compose_score(p) for p in self.paths), -len(self.paths), self.paths[0])
+        """Production names (or a production invocation) first, then the canonical file name,
+        then a file on its own."""
+        return (-max(compose_score(p) for p in self.paths) - self.bonus, stem(self.paths[-1]) not in CANONICAL, len(self.paths), self.paths[0])
 
 
 def stem(path: str) -> str:
@@ -84,18 +110,17 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
         by_folder.setdefault(compose.path.rsplit("/", 1)[0] if "/" in compose.path else "", []).append(compose)
     out: list[ComposeCandidate] = []
     for files in by_folder.values():
-        overlays: dict[str, ComposeFile] = {}  # overlay path -> its base
+        # An overlay amends a complete file; the complete ones are the bases.
+        overlays = {c.path for c in files if any(_partial_of(c, other) for other in files if other is not c)}
+        complete = [c for c in files if c.path not in overlays]
         for compose in files:
-            base = _base_of(compose, files)
+            base = _base_of(compose, complete) if compose.path in overlays or "override" in stem(compose.path).lower() else None
             if base is not None:
-                overlays[compose.path] = base
-        for compose in files:
-            if compose.path in overlays:
-                base = overlays[compose.path]
-                merged = merge_compose(base, compose)
-                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merged, (base.path, compose.path), []))
+                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merge_compose(base, compose),
+                                            (base.path, compose.path), []))
             else:
                 out.append(ComposeCandidate(stem(compose.path), compose, (compose.path,), []))
+    out.extend(_invoked_combinations(s, {c.paths for c in out}))
     names = [c.name for c in out]
     for candidate in out:
         if names.count(candidate.name) > 1:  # the same file name in several folders: name it by its path
@@ -103,16 +128,66 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
     return out
 
 
-def _base_of(compose: ComposeFile, files: list[ComposeFile]) -> ComposeFile | None:
-    """The file `compose` is an overlay of: the one defining the services it only amends."""
-    partial = [sv for sv in compose.services.values() if "image" not in sv.raw and "build" not in sv.raw and "extends" not in sv.raw]
-    is_override = "override" in stem(compose.path).lower()
-    if not compose.services or (len(partial) < len(compose.services) and not is_override):
-        return None
+COMPOSE_RUN = re.compile(r"docker[- ]compose((?:\s+(?:-f|--file)[ =]\S+){2,})")
+PRODUCTION_WORDS = re.compile(r"\b(prod|production|live|deploy)\b|[-_](prod|production)\b", re.I)
+
+
+def _invoked_combinations(s: Scan, known: set[tuple[str, ...]]) -> list[ComposeCandidate]:
+    """`docker compose -f a.yml -f b.yml -f c.yml up` in a Makefile or script: the files merged in
+    that order are a deployment (a production one when the target or line says so)."""
+    by_path = {c.path: c for c in s.composes}
+    out: list[ComposeCandidate] = []
+    for rel in s.repo.paths:
+        if not BUILD_FILES.search(rel):
+            continue
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        lines = s.repo.lines(rel)
+        for number, line in enumerate(lines, 1):
+            found = COMPOSE_RUN.search(line)
+            if not found:
+                continue
+            files = tuple(join(folder, f.split("=", 1)[-1] if "=" in f else f) for f in re.findall(r"(?:-f|--file)[ =](\S+)", found[1]))
+            if len(files) < 2 or not all(f in by_path for f in files) or files in known:
+                continue
+            target = next((lines[i].split(":", 1)[0] for i in range(number - 1, -1, -1) if re.match(r"^[\w.-]+:", lines[i])), "")
+            merged = by_path[files[0]]
+            for other in files[1:]:
+                merged = merge_compose(merged, by_path[other])
+            bonus = 30 if PRODUCTION_WORDS.search(target) else 20 if PRODUCTION_WORDS.search(line) else 0
+            out.append(ComposeCandidate("+".join(stem(f) for f in files), merged, files, [], invoked=f"{rel}:{number}", bonus=bonus))
+            known.add(files)
+    return out
+
+
+def _base_of(compose: ComposeFile, complete: list[ComposeFile]) -> ComposeFile | None:
+    """The complete file an overlay amends (`docker compose -f base -f overlay`): the canonical
+    docker-compose.yml first, then the one it shares most services with."""
     names = set(compose.services)
-    bases = [c for c in files if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()]
-    bases.sort(key=lambda c: (stem(c.path) not in ("docker-compose", "compose"), -len(set(c.services) & names), c.path))
+    bases = [c for c in complete if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()
+             and (_partial_of(compose, c) or "override" in stem(compose.path).lower())]
+    bases.sort(key=lambda c: (stem(c.path) not in CANONICAL, -len(set(c.services) & names), c.path))
     return bases[0] if bases else None
+
+
+def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
+    """Every service `compose` shares with `base` only amends it, and most of its services are shared."""
+    shared = [name for name in compose.services if name in base.services]
+    if not shared or len(shared) * 2 < len(compose.services):
+        return False
+
+    def amends(name: str) -> bool:
+        mine, theirs = compose.services[name].raw, base.services[name].raw
+        if "image" not in mine and "build" not in mine and "extends" not in mine:
+            return True  # a partial definition
+        starts = ("command", "entrypoint")
+        if any(k in mine for k in starts):
+            return False
+        # `build:` instead of the base's `image:`, or without the command the base gives: the base says what runs.
+        return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
+    return all(amends(name) for name in shared)
+
+
+CANONICAL = ("docker-compose", "compose")
 
 
 def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
@@ -124,10 +199,21 @@ def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
     return ""
 
 
-def _shares_image(a: list[ProcessSpec], b: list[ProcessSpec]) -> bool:
-    """Two units run the same project image (built from the same Dockerfile)."""
-    images = {spec.dockerfile.path for spec in a if spec.dockerfile is not None}
-    return any(spec.dockerfile is not None and spec.dockerfile.path in images for spec in b)
+def _shared_images(a: ComposeCandidate, b: ComposeCandidate) -> list[str]:
+    """The images (or Dockerfiles) two compose deployments both run, infrastructure aside."""
+    def images(c: ComposeCandidate) -> set[str]:
+        return {sp.dockerfile.path if sp.dockerfile else "" for sp in c.specs} - {""} | {
+            (c.compose.services[sp.name].image or "").split(":")[0] for sp in c.specs if sp.name in c.compose.services} - {""}
+    return sorted(images(a) & images(b))
+
+
+def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
+    for spec in specs:
+        for each in managed_specs(s, spec) or [spec]:
+            launch = resolve(s, each).launch
+            if launch is not None and launch.program.startswith("celery") or launch is not None and launch.program in ("rq", "dramatiq", "huey"):
+                return True
+    return False
 
 
 def _own_hosts(s: Scan, candidate: ComposeCandidate) -> tuple[int, str]:
@@ -164,95 +250,162 @@ def _rename_shared(kept: list[tuple[str, list[ProcessSpec]]]) -> list[ProcessSpe
     return out
 
 
-def choose_units(s: Scan) -> Deployment:
-    """The units of the deployment to audit (see the module docstring for the rules)."""
-    notes: list[str] = []
-    units: list[Unit] = []
-    base_env = project_env(s, notes)
-    candidates = compose_candidates(s)
-    for candidate in candidates:
-        candidate.development = development_reasons(s, candidate.compose)
-        candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]
-    runnable = [c for c in candidates if any(not (sv.image and POSTGRES_IMAGES.search(sv.image)) for sv in c.compose.services.values())]
-    production = sorted((c for c in runnable if not c.development and c.specs),
-                        key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
-    for candidate in production:
-        candidate.web = _runs_web(s, candidate.specs)
-    kept: list[tuple[str, list[ProcessSpec]]] = []
-    main: ComposeCandidate | None = None
-    decided: set[str] = set()
-
+def _choose_compose(s: Scan, production: list[ComposeCandidate], units: list[Unit], kept: list, decided: set[str],
+                    notes: list[str]) -> ComposeCandidate:
+    """The main compose deployment (the best ranked that runs the web server) and the units
+    beside it on hosts of their own; the rest are dropped with why."""
     def drop(candidate: ComposeCandidate, why: str) -> None:
         units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
         decided.add(candidate.name)
 
+    main = next((c for c in production if c.web), production[0])
+    notes.extend(n for n in _spec_notes(s, main))
+    units.append(Unit(main.name, "compose", main.paths, True,
+                      "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else "")
+                      + (f"; {main.invoked} runs these files together" if main.invoked else ""),
+                      groups=tuple(sp.name for sp in main.specs)))
+    decided.add(main.name)
+    kept.append((main.name, main.specs))
+    for candidate in production:
+        if candidate.name in decided:
+            continue
+        if set(candidate.paths) & set(main.paths):
+            drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
+        elif candidate.web:
+            drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
+        elif _shared_images(main, candidate) and not _runs_workers(s, candidate.specs):
+            drop(candidate, f"an alternative to {main.name}: it runs the same images ({', '.join(_shared_images(main, candidate)[:3])})")
+        elif not _shared_images(main, candidate) and not any(sp.dockerfile for sp in candidate.specs):
+            drop(candidate, "it runs none of the project's images")
+        else:
+            floor, why_floor = _own_hosts(s, candidate)
+            unit_hosts = f"{candidate.name}.hosts"
+            notes.extend(_spec_notes(s, candidate))
+            specs = _on_own_hosts(candidate.specs, candidate.name, floor)
+            units.append(Unit(candidate.name, "compose", candidate.paths, True,
+                              f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
+                              f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
+            decided.add(candidate.name)
+            kept.append((candidate.name, specs))
+    return main
+
+
+def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
+    """The units of the deployment to audit (see the module docstring for the rules);
+    `chosen` names the unit to keep instead (`--unit NAME`)."""
+    notes: list[str] = []
+    units: list[Unit] = []
+    base_env = project_env(s, notes)
+    candidates = compose_candidates(s)
+    # A file another compose file includes or extends is part of that one, not a deployment of its own.
+    parts = {path: c.path for c in s.composes for path in c.included + c.extended}
+    for candidate in [c for c in candidates if len(c.paths) == 1 and c.paths[0] in parts]:
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, f"part of {parts[candidate.paths[0]]} (include/extends)"))
+    candidates = [c for c in candidates if not (len(c.paths) == 1 and c.paths[0] in parts)]
+    for candidate in candidates:
+        candidate.development = development_reasons(s, candidate.compose)
+        candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]
+    runnable = [c for c in candidates if c.specs]
+    production = sorted((c for c in runnable if not c.development),
+                        key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
+    for candidate in production:
+        candidate.web = _runs_web(s, candidate.specs)
+    strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
+    named = [c for c in strict if max(compose_score(p) for p in c.paths) >= 10]
+    others = _platform_units(s, base_env)
     k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
     if k8s:
-        paths = tuple(sorted({sp.source.path for sp in k8s}))
-        units.append(Unit("kubernetes", "kubernetes", paths, True, "Kubernetes manifests",
-                          groups=tuple(sp.name for sp in k8s)))
-        kept.append(("kubernetes", [dataclasses.replace(sp, unit="kubernetes") for sp in k8s]))
-        for candidate in candidates:
-            drop(candidate, "the Kubernetes manifests describe the deployment" if not candidate.development
-                 else "for development: " + "; ".join(candidate.development))
-    elif production:
-        main = next((c for c in production if c.web), production[0])
-        notes.extend(n for n in _spec_notes(s, main))
-        units.append(Unit(main.name, "compose", main.paths, True,
-                          "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else ""),
-                          groups=tuple(sp.name for sp in main.specs)))
-        decided.add(main.name)
-        kept.append((main.name, main.specs))
-        for candidate in production:
-            if candidate.name in decided:
-                continue
-            if set(candidate.paths) & set(main.paths):
-                drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
-            elif candidate.web:
-                drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
-            elif not _shares_image(main.specs, candidate.specs) and not any(sp.dockerfile for sp in candidate.specs):
-                drop(candidate, "it runs none of the project's images")
-            else:
-                floor, why_floor = _own_hosts(s, candidate)
-                unit_hosts = f"{candidate.name}.hosts"
-                notes.extend(_spec_notes(s, candidate))
-                specs = _on_own_hosts(candidate.specs, candidate.name, floor)
-                units.append(Unit(candidate.name, "compose", candidate.paths, True,
-                                  f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
-                                  f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
-                decided.add(candidate.name)
-                kept.append((candidate.name, specs))
+        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, "Kubernetes manifests"), k8s))
+    dockerfile = _dockerfile_unit(s, base_env)
+    # The order in which a unit describes the deployment when several do (alternatives).
+    tiers: list[list] = [
+        named,
+        [o for o in others if o[0].kind == "kubernetes" and o[1]],
+        [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
+        [c for c in strict if c not in named],
+        # A native install (systemd units, supervisord programs on the host) after a compose deployment.
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
+        # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
+        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
+        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
+        sorted((c for c in runnable if c.development and c.rank[0] < 10 and not development_reasons(s, c.compose, strong_only=True)),
+               key=lambda c: c.rank),
+        [dockerfile] if dockerfile else [],
+        [c for c in production if c not in strict],
+        sorted((c for c in runnable if c.development), key=lambda c: c.rank),
+    ]
+    if chosen is not None:
+        names = [c.name for c in candidates] + [o[0].name for o in others] + ([dockerfile[0].name] if dockerfile else [])
+        if chosen not in names:
+            raise InputError(f"--unit {chosen}: no such deployment unit (units found: {', '.join(names) or 'none'})")
+        tiers = [[c for c in candidates if c.name == chosen] + [o for o in others + ([dockerfile] if dockerfile else []) if o[0].name == chosen]]
+    kept: list[tuple[str, list[ProcessSpec]]] = []
+    decided: set[str] = set()
+    main: ComposeCandidate | None = None
+    taken = ""
+    for tier in tiers:
+        if not tier:
+            continue
+        first = tier[0]
+        if isinstance(first, ComposeCandidate):
+            pool = [first] + [c for c in strict if c is not first]  # the others may run beside it (worker hosts)
+            main = _choose_compose(s, pool, units, kept, decided, notes)
+            if first.development:
+                why = ((f"chosen with --unit {chosen}" if chosen else "a development compose deployment: nothing else describes the deployment")
+                       + " (for development: " + "; ".join(first.development) + ")")
+                units[:] = [dataclasses.replace(u, why=why) if u.name == main.name and u.kept else u for u in units]
+            taken = main.name
+        else:
+            unit, specs = first
+            why = unit.why if chosen is None else f"{unit.why} (--unit {chosen})"
+            units.append(dataclasses.replace(unit, why=why, groups=tuple(sp.name for sp in specs)))
+            decided.add(unit.name)
+            kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
+            taken = unit.name
+        break
     for candidate in candidates:
         if candidate.name in decided:
             continue
         if candidate.development:
-            drop(candidate, "for development: " + "; ".join(candidate.development))
+            why = "for development: " + "; ".join(candidate.development)
         elif not candidate.specs:
-            drop(candidate, "it starts none of the project's processes")
-    # Without a compose deployment: a Procfile, supervisord programs, systemd units, a Dockerfile's CMD.
-    for unit, specs in _platform_units(s, base_env, with_dockerfile=not kept):
-        if kept or not specs:
-            taken = next((u.name for u in units if u.kept), "")
-            why = f"{taken} describes the deployment" if kept else "it defines no process"
-            units.append(dataclasses.replace(unit, kept=False, why=why))
+            why = "it starts none of the project's processes"
+        elif chosen is not None:
+            why = f"not chosen (--unit {chosen})"
+        elif candidate in production and candidate not in strict:
+            why = "it runs only images this repository does not build, none with database settings"
+        else:
+            why = f"an alternative to {taken}" if taken else "not used"
+        units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
+    for unit, specs in others + ([dockerfile] if dockerfile and dockerfile[0].name not in decided else []):
+        if unit.name in decided:
             continue
-        units.append(dataclasses.replace(unit, groups=tuple(sp.name for sp in specs)))
-        kept.append((unit.name, [dataclasses.replace(sp, unit=unit.name) for sp in specs]))
-    if not kept:
-        development = sorted((c for c in runnable if c.specs), key=lambda c: c.rank)
-        if development:
-            main = development[0]
-            notes.extend(_spec_notes(s, main))
-            units = [u for u in units if u.name != main.name]
-            units.append(Unit(main.name, "compose", main.paths, True,
-                              "a development compose deployment: nothing else describes the deployment ("
-                              + "; ".join(main.development) + ")", groups=tuple(sp.name for sp in main.specs)))
-            kept.append((main.name, main.specs))
+        inside = _inside_image(s, unit) if unit.kind in ("supervisord", "systemd", "s6") else ""
+        why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
+               else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
+        units.append(dataclasses.replace(unit, kept=False, why=why))
+    if kept:
+        backups = cron_backups(s, base_env)
+        if backups:
+            units.append(Unit("crontab", "cron", tuple(sorted({sp.source.path for sp in backups})), True,
+                              "cron entries that dump the database (pg_dump): clients of the same server",
+                              groups=tuple(sp.name for sp in backups)))
+            kept.append(("crontab", backups))
     specs = _rename_shared(kept)
     compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
     if base_env.sources and compose is None:
         notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
     return Deployment(specs, compose, base_env, units, notes)
+
+
+def _inside_image(s: Scan, unit: Unit) -> str:
+    """The Dockerfile that copies a supervisord or systemd unit's files into its image: then
+    the unit is how that image starts, not a deployment of its own."""
+    for path, dockerfile in sorted(s.dockerfiles.items()):
+        copied = set(dockerfile.copies.values())
+        if any(p in copied or any(p.startswith(src.rstrip("/") + "/") for src in copied if src not in (".", "")) for p in unit.paths):
+            return path
+    return ""
 
 
 def _spec_notes(s: Scan, candidate: ComposeCandidate) -> list[str]:
@@ -262,28 +415,84 @@ def _spec_notes(s: Scan, candidate: ComposeCandidate) -> list[str]:
     return notes
 
 
-def _platform_units(s: Scan, base_env: Env, with_dockerfile: bool) -> list[tuple[Unit, list[ProcessSpec]]]:
-    """Procfiles, supervisord programs, systemd units, in that order; a Dockerfile's CMD when
-    none of them defines a process. The caller keeps the first that does."""
+def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """Procfiles (with app.json's cron entries), Render blueprints, supervisord programs,
+    systemd units: each a candidate unit with its process definitions."""
     repo = s.repo
     out: list[tuple[Unit, list[ProcessSpec]]] = []
     for rel in repo.named("Procfile"):
-        specs = simple_specs(read_procfile(repo, rel), base_env, "Procfile")
-        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", (rel,), True, "a Procfile (Heroku, Dokku)"), specs))
+        folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+        cron = read_app_json_cron(repo, folder + "app.json") if repo.has(folder + "app.json") else []
+        scale = read_dokku_scale(repo, folder + "DOKKU_SCALE") if repo.has(folder + "DOKKU_SCALE") else {}
+        defs = [dataclasses.replace(d, count=scale[d.name]) if d.name in scale and d.count is None else d for d in read_procfile(repo, rel)]
+        specs = simple_specs(defs + cron, base_env, "Procfile")
+        paths = (rel,) + ((folder + "app.json",) if cron else ())
+        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", paths, True,
+                         "a Procfile (Heroku, Dokku)" + (" with app.json's cron entries" if cron else "")), specs))
+    for rel in repo.named("render.yaml"):
+        specs = simple_specs(read_render(repo, rel), base_env, "render.yaml")
+        out.append((Unit(rel, "render", (rel,), True, "a Render blueprint"), specs))
+    manifests = [(rel, read_cloudfoundry(repo, rel)) for rel in repo.paths
+                 if rel.endswith((".yml", ".yaml")) and "manifest" in rel.rsplit("/", 1)[-1].lower()]
+    for rel, defs in sorted((m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])):
+        score = cloudfoundry_score(defs, rel)
+        why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
+        out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
     defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
         out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if rel.endswith(".service") for d in read_systemd(repo, rel)]
+    defs = [d for rel in repo.paths if rel.endswith(".service") and _installed_unit(repo, rel) for d in read_systemd(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
-    if with_dockerfile and not any(specs for _, specs in out):
-        for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-            if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)):
-                spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
-                                   Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
-                                   dockerfile=dockerfile, workdir=dockerfile.workdir or "")
-                out.append((Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]))
-                break
+    # On its own (not inside a compose container) an s6 service is named as its folder is (svc-app).
+    defs = [dataclasses.replace(d, name=d.path.split("/")[-2]) for d in read_s6_services(repo)]
+    if defs:
+        specs = simple_specs(defs, base_env, "s6-overlay")
+        out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
     return out
+
+
+CRON_FILES = re.compile(r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$")
+
+
+def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:
+    """Crontab lines that run pg_dump (a nightly backup): each holds one connection while it runs."""
+    out: list[ProcessSpec] = []
+    for rel in s.repo.paths:
+        if not CRON_FILES.search(rel):
+            continue
+        for number, line in enumerate(s.repo.lines(rel), 1):
+            if line.lstrip().startswith("#") or not BACKUP_PROGRAMS.search(" " + line):
+                continue
+            where = Evidence(rel, number, s.repo.quote(rel, number))
+            name = "pg_dump" if not out else f"pg_dump-{len(out) + 1}"
+            out.append(ProcessSpec(name, split_words(line.strip()), base_env, where, Quantity(1), Quantity(1),
+                                   client="backup", command_at=where, unit="crontab"))
+    return out
+
+
+def _installed_unit(repo, rel: str) -> bool:
+    """A YunoHost package installs `conf/systemd.service` (ynh_config_add_systemd's default) or
+    the templates its scripts name (`--template=other.service`); other unit files are stale."""
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    package = folder.rsplit("/", 1)[0] if "/" in folder else ""
+    prefix = package + "/" if package else ""
+    if not (repo.has(prefix + "manifest.toml") and repo.has(prefix + "scripts/install")):
+        return True
+    name = rel.rsplit("/", 1)[-1]
+    scripts = " ".join(repo.text(p) or "" for p in repo.paths if p.startswith(prefix + "scripts/"))
+    return name == "systemd.service" or f"--template={name}" in scripts or f"--template=\"{name}\"" in scripts
+
+
+def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
+    """The application's Dockerfile CMD, when nothing else describes the deployment."""
+    for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
+        if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile) \
+                and runs_project_code(s, dockerfile):
+            spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
+                               Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
+                               dockerfile=dockerfile, workdir=dockerfile.workdir or "")
+            return Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]
+    return None

@@ -1,31 +1,19 @@
 """Failing transactions mapped to the deployment's process groups.
 
 An APM names the transaction that failed; the audit knows which process groups exist. The
-join is by the transaction's kind, as the agents name them:
-
-* New Relic `WebTransaction/...` (views, middleware, URIs) -> the web group;
-  `OtherTransaction/Celery/<task>` -> the Celery worker group;
-  other `OtherTransaction/...` (management commands, scripts) -> "other".
-* Sentry: a transaction that is a URL route (`/api/...`) -> web; a dotted task name under a
-  `tasks` module -> worker.
-
-A web transaction still named after a middleware (`...Middleware.process_view`) failed
-before its view ran: New Relic renames the transaction to the view only when the view is
-entered (domain reference §3.4), so such a name says "before the view", not "in CSRF".
+join is by the transaction's kind (`pgslots.events.transactions`: web, worker, other), and
+counts the web failures recorded before their view ran.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pgslots.deploy.model import ProcessGroup, Topology
 from pgslots.diagnosis import GroupAttribution, TransactionCount
+from pgslots.events import transactions
 from pgslots.events.model import FacetRow, Incident
 from pgslots.events.timeline import NOT_SET
-
-_MIDDLEWARE = re.compile(r"[Mm]iddleware[^/]*$")
-_CELERY_TASK = re.compile(r"(^|\.)tasks?\.[A-Za-z_][\w]*$")
 
 KIND_RULES = {
     "web": "web transactions (views, middleware) run in the web processes",
@@ -34,28 +22,6 @@ KIND_RULES = {
     "unattributed": "the events name no transaction (server logs do not); set application_name per "
     "process group to tell them apart",
 }
-
-
-def transaction_kind(name: str) -> str:
-    """"web", "worker", "other" or "unattributed" for one transaction name."""
-    if not name:
-        return "unattributed"
-    if name.startswith("WebTransaction/"):
-        return "web"
-    if name.startswith("OtherTransaction/Celery/"):
-        return "worker"
-    if name.startswith("OtherTransaction/"):
-        return "other"
-    if name.startswith("/"):
-        return "web"
-    if _CELERY_TASK.search(name):
-        return "worker"
-    return "other"
-
-
-def before_view(name: str) -> bool:
-    """The transaction still carried a middleware's name: the view had not been entered."""
-    return name.startswith("WebTransaction/") and bool(_MIDDLEWARE.search(name))
 
 
 def _groups_of(topology: Topology | None, kind: str) -> list[ProcessGroup]:
@@ -73,7 +39,7 @@ def attribute(incident: Incident, topology: Topology | None) -> tuple[GroupAttri
     ]
     by_kind: dict[str, list[FacetRow]] = {}
     for row in rows:
-        by_kind.setdefault(transaction_kind(row.value), []).append(row)
+        by_kind.setdefault(transactions.kind(row.value).value, []).append(row)
     result = []
     for kind, members in by_kind.items():
         count = sum(r.count for r in members)
@@ -91,7 +57,7 @@ def attribute(incident: Incident, topology: Topology | None) -> tuple[GroupAttri
                 kind=kind,
                 count=count,
                 share=count / incident.total if incident.total else 0.0,
-                before_view=sum(r.count for r in members if before_view(r.value)),
+                before_view=sum(r.count for r in members if transactions.before_view(r.value)),
                 transactions=tuple(TransactionCount(r.value, r.count) for r in members if r.value),
                 rule=rule,
                 audited=bool(groups),

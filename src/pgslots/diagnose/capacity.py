@@ -83,6 +83,7 @@ def group_budgets(topology: Topology | None) -> tuple[GroupBudget, ...]:
             server_model=g.server_model,
             steady=g.demand.steady,
             worst=g.demand.worst,
+            bound=g.demand.bound,
             formula=g.demand.formula,
             conn_max_age=conn_max_age_text(g),
         )
@@ -128,6 +129,7 @@ def capacity(
         return None
     steady = worst = None
     unbounded = False
+    bound = "number"
     demand_basis = ""
     if topology is not None and topology.groups:
         if topology.demand is not None:  # on the server itself, after pgbouncer
@@ -135,7 +137,8 @@ def capacity(
             demand_basis = topology.demand.formula
         else:
             steady, worst = topology.total_demand()
-        unbounded = worst is None
+        bound = topology.demand.bound if topology.demand is not None else ("unbounded" if worst is None else "number")
+        unbounded = bound == "unbounded"
         demand_basis = demand_basis or " + ".join(
             f"{g.name} {g.demand.steady}..{'unbounded' if g.demand.worst is None else g.demand.worst}" for g in topology.groups
         )
@@ -149,6 +152,7 @@ def capacity(
         steady=steady,
         worst=worst,
         worst_unbounded=unbounded,
+        worst_bound=bound,
         demand_basis=demand_basis,
         observed_peak=top.peak if top else None,
         observed_basis=f"{top.source}, {top.path}" if top else "",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgslots import versions
 from pgslots.deploy.model import ProcessGroup, Quantity
 from pgslots.diagnose.context import Joined
-from pgslots.diagnose.inplace import clean_version, is_asgi, package_version
-from pgslots.diagnosis import VerificationItem
+from pgslots.diagnose.inplace import is_asgi
+from pgslots.diagnosis import VerificationItem, unknown_item
 from pgslots.events.timeline import NOT_SET
 from pgslots.evidence import Evidence
 
@@ -212,12 +213,11 @@ def idle_connections(j: Joined) -> VerificationItem:
 
 
 def _version_item(j: Joined, key: str, package: str, question: str, how: str) -> VerificationItem:
-    found = package_version(j.topology, package)
-    if found is None and package == "psycopg":
-        found = package_version(j.topology, "psycopg-binary") or package_version(j.topology, "psycopg2-binary") or package_version(j.topology, "psycopg2")
+    names = (package, "psycopg-binary", "psycopg2-binary", "psycopg2") if package == "psycopg" else (package,)
+    found = versions.find(j.topology.versions, *names) if j.topology is not None else None
     if found is None:
         return VerificationItem(question, how_to_settle=how, key=key)
-    return VerificationItem(question, answer=clean_version(found[0]), evidence=(found[2],), key=key,
+    return VerificationItem(question, answer=versions.written(found), evidence=(found.evidence.location(),), key=key,
                             how_to_settle="confirm the version installed in the production image: " + how)
 
 
@@ -313,7 +313,7 @@ def _other_unknowns(j: Joined, items: list[VerificationItem]) -> list[Verificati
         return []
     said = " ".join(f"{i.how_to_settle or ''} {' '.join(i.evidence)}" for i in items)
     return [
-        VerificationItem(u.question, how_to_settle=f"`--assume {u.name}=N`", key=f"unknown:{u.name}")
+        unknown_item(u)
         for u in j.topology.unknowns
         if u.assumed is None and not u.name.startswith("server.") and f"--assume {u.name}" not in said
     ]

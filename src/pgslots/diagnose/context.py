@@ -24,7 +24,7 @@ from pgslots.diagnosis import (
 from pgslots.events.model import SLOT_EXHAUSTION, Incident
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
-from pgslots.remedies import MeasuredEffect, Remedy
+from pgslots.remedy import MeasuredEffect, Remedy
 
 
 @dataclasses.dataclass

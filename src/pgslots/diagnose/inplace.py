@@ -9,34 +9,10 @@ collector runs (domain reference §3.3, Django ticket #33497).
 
 from __future__ import annotations
 
-import re
-
-from pgslots.deploy.model import ChangeTarget, ProcessGroup, Quantity, Topology
+from pgslots import versions
+from pgslots.deploy.model import ProcessGroup, Topology
 from pgslots.diagnosis import AlreadyInPlace
-from pgslots.remedies import Remedy
-
-
-def version_tuple(text: str | None) -> tuple[int, ...] | None:
-    """The first version number in a pin or constraint: "==4.2.11" -> (4, 2, 11)."""
-    if not text:
-        return None
-    match = re.search(r"\d+(?:\.\d+)*", text)
-    return tuple(int(p) for p in match.group(0).split(".")) if match else None
-
-
-def clean_version(text: str) -> str:
-    """"==4.2.11" -> "4.2.11"; constraints (">=4.2,<5") stay as written."""
-    return text.removeprefix("==")
-
-
-def package_version(topology: Topology | None, package: str) -> tuple[str, tuple[int, ...] | None, str] | None:
-    """(as written, parsed, file:line) for a package the audit found pinned or constrained."""
-    if topology is None:
-        return None
-    for fact in topology.versions:
-        if fact.package.lower().replace("_", "-") == package:
-            return fact.version, version_tuple(fact.version), fact.evidence.location()
-    return None
+from pgslots.remedy import Mechanism, Remedy, changes_hold
 
 
 def is_asgi(group: ProcessGroup) -> bool:
@@ -47,12 +23,12 @@ def is_asgi(group: ProcessGroup) -> bool:
 
 
 def _persistent_consequence(group: ProcessGroup, topology: Topology) -> str:
-    django = package_version(topology, "django")
-    django_v = django[1] if django else None
+    django = versions.find(topology.versions, "django")
+    django_v = versions.lower_bound(topology.versions, "django")
     if group.kind == "web" and is_asgi(group):
         if django_v is not None and django_v < (4, 0):
             return "under ASGI with Django 3.2 all sync code shares one thread per process, so this reuses one connection per process"
-        where = f"Django {clean_version(django[0])}" if django else "Django >= 4.0 (the version is not pinned in the repository)"
+        where = f"Django {versions.written(django)}" if django else "Django >= 4.0 (the version is not pinned in the repository)"
         return (
             f"it leaks under ASGI: with {where} every in-flight request runs on its own thread with its own "
             "connection, which stays open after the request until garbage collection; demand grows with every "
@@ -61,9 +37,10 @@ def _persistent_consequence(group: ProcessGroup, topology: Topology) -> str:
     if group.concurrency_model == "beat-db" or group.kind == "beat":
         return "beat keeps its one connection open between schedule checks"
     if group.kind == "worker":
-        celery = package_version(topology, "celery")
-        if celery and celery[1] and celery[1] >= (5, 6):
-            return f"Celery {clean_version(celery[0])} closes the connection before and after every task anyway, so it has no effect on the workers"
+        celery = versions.find(topology.versions, "celery")
+        celery_v = versions.lower_bound(topology.versions, "celery")
+        if celery and celery_v and celery_v >= (5, 6):
+            return f"Celery {versions.written(celery)} closes the connection before and after every task anyway, so it has no effect on the workers"
         return "each worker process keeps its connection open between tasks: steady demand equals the worker count"
     return "each worker thread reuses one connection: fewer connects, the same number of connections held"
 
@@ -89,7 +66,7 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             setting=setting,
             evidence=evidence,
             consequence="; ".join(consequences) if len(groups) > 1 else _persistent_consequence(groups[0], topology),
-            remedy="persistent-connections",
+            mechanism=Mechanism.PERSISTENT_CONNECTIONS,
             summary=(f"it leaks under ASGI in {', '.join(leaks)} (Django #33497)" if leaks
                      else "connections are already kept between requests"),
         ))
@@ -104,7 +81,7 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             setting=setting,
             evidence=policy.pool_evidence or policy.conn_max_age_evidence,
             consequence="caps each process at the pool's max_size; size it so that max_size x processes fits",
-            remedy="django-pool",
+            mechanism=Mechanism.DJANGO_POOL,
             summary="each process is capped at the pool's max_size",
         ))
     if topology.pgbouncer is not None or any(g.policy.via_pgbouncer for g in topology.groups):
@@ -115,70 +92,22 @@ def detect(topology: Topology | None) -> tuple[AlreadyInPlace, ...]:
             evidence=topology.pgbouncer.evidence if topology.pgbouncer else (),
             consequence="the server sees pgbouncer's pools, not the application's connections"
             + ("" if mode == "transaction" else "; in session mode it does not reduce server connections"),
-            remedy="pgbouncer",
+            mechanism=Mechanism.PGBOUNCER_TRANSACTION if mode == "transaction" else Mechanism.PGBOUNCER,
             summary=f"the server sees pgbouncer's pools ({mode or 'mode unknown'})",
         ))
     return tuple(found)
 
 
-# Remedies recognised by what they change, so that one already in place is dropped whatever
-# code the catalogue gives it. Each pattern is matched against the remedy's title and change.
-_SAME_AS = {
-    "persistent-connections": re.compile(
-        r"CONN_MAX_AGE\s*[=:]\s*([1-9]\d*|None)\b|^(?:enable |use |set )?persistent connections", re.IGNORECASE | re.MULTILINE
-    ),
-    "django-pool": re.compile(r"\"pool\"|\bpool\b.*OPTIONS|Django(?:'s)? (?:native )?(?:connection )?pool", re.IGNORECASE),
-    "pgbouncer": re.compile(r"pgbouncer", re.IGNORECASE),
-}
-
-
-_MISSING = object()
-
-
-def _current(topology: Topology, target: ChangeTarget | str, field: str) -> list[object]:
-    """The values a `Change` would overwrite: one per holder it targets (the server's slots,
-    pgbouncer's setup, or the group of that name)."""
-    if target is ChangeTarget.SERVER:
-        holders: list[object] = [topology.slots]
-    elif target is ChangeTarget.PGBOUNCER:
-        holders = [topology.pgbouncer] if topology.pgbouncer is not None else []
-    else:
-        holders = [g for g in topology.groups if g.name == target]
-    values = []
-    for holder in holders:
-        value: object = holder
-        for part in field.split("."):
-            value = getattr(value, part, _MISSING)
-        values.append(value.value if isinstance(value, Quantity) else value)
-    return values or [_MISSING]
-
-
-def changes_hold(remedy: Remedy, topology: Topology | None) -> bool:
-    """Every model edit the remedy makes is already true of the topology."""
-    if topology is None or not remedy.changes:
-        return False
-    return all(
-        all(current == change.value for current in _current(topology, change.target, change.field))
-        for change in remedy.changes
-    )
-
-
 def already_in_place(
     remedy: Remedy, in_place: tuple[AlreadyInPlace, ...], topology: Topology | None = None
 ) -> AlreadyInPlace | None:
-    """The in-place item that makes this remedy moot: its model edits already hold, or it is
-    one of the usual remedies found deployed (recognised by what it changes, whatever code
-    the catalogue gives it)."""
+    """The in-place item that makes this remedy moot: its model edits already hold, or the
+    deployment already runs what it provides (a session-mode pgbouncer does not make
+    transaction pooling moot: moving to it is a new change)."""
     if changes_hold(remedy, topology):
         setting = ", ".join(f"{c.target_name} {c.field}={c.value}" for c in remedy.changes)
         return AlreadyInPlace(title=remedy.title, setting=setting, evidence=remedy.evidence,
-                              consequence="the deployment already has it", remedy=remedy.code)
-    text = f"{remedy.title}\n{remedy.change}"
-    for item in in_place:
-        pattern = _SAME_AS.get(item.remedy)
-        if pattern is None or not pattern.search(text):
-            continue
-        if item.remedy == "pgbouncer" and "pool_mode=transaction" not in item.setting and "transaction" in text.lower():
-            continue  # moving an existing session-mode pgbouncer to transaction mode is a new change
-        return item
-    return None
+                              consequence="the deployment already has it", mechanism=remedy.provides)
+    if remedy.provides is None:
+        return None
+    return next((item for item in in_place if item.mechanism is remedy.provides), None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pgslots.diagnose.context import Joined
 from pgslots.diagnose.inplace import is_asgi
 from pgslots.diagnosis import Statement
+from pgslots.remedy import Mechanism
 
 
 def _events_notes(j: Joined) -> list[Statement]:
@@ -27,7 +28,7 @@ def _shape(j: Joined) -> list[Statement]:
     incident = j.incident
     if incident is None or incident.shape is None:
         return []
-    leaking = [p for p in j.in_place if p.remedy == "persistent-connections" and "leaks" in p.consequence]
+    leaking = [p for p in j.in_place if p.mechanism is Mechanism.PERSISTENT_CONNECTIONS and "leaks" in p.consequence]
     if incident.shape.label not in ("sustained_growth", "plateau") or not leaking:
         return []
     return [Statement(
@@ -102,13 +103,15 @@ def _supply_and_demand(j: Joined) -> list[Statement]:
             tuple(e.location() for g in web_asgi for e in g.evidence[:1]),
         ))
     if cap.usable is not None:
-        worst = "unbounded" if cap.worst_unbounded else str(cap.worst)
+        worst = "unbounded" if cap.worst_unbounded else "unknown" if cap.worst is None else str(cap.worst)
         fits_steady = cap.steady <= cap.usable
         statements.append(Statement(
             "budget",
             f"The audited budget is {cap.steady} connections steady and {worst} at worst, against {cap.usable} usable "
-            f"slots: " + ("the steady load fits, the worst case does not." if fits_steady and (cap.worst_unbounded or (cap.worst or 0) > cap.usable)
-                          else "even the steady load does not fit." if not fits_steady else "it fits."),
+            f"slots: " + ("even the steady load does not fit." if not fits_steady
+                          else "the worst case is unknown: a group the audit cannot model (--assume its counts)." if worst == "unknown"
+                          else "the steady load fits, the worst case does not." if cap.worst_unbounded or (cap.worst or 0) > cap.usable
+                          else "it fits."),
             (cap.usable_basis,),
         ))
     return statements
@@ -122,7 +125,7 @@ def _peaks(j: Joined) -> list[Statement]:
     if cap.usable is not None:
         text += f", against {cap.usable} usable slots"
     if cap.steady is not None:
-        worst = "unbounded" if cap.worst_unbounded else cap.worst
+        worst = "unbounded" if cap.worst_unbounded else "unknown" if cap.worst is None else cap.worst
         text += f" and an audited demand of {cap.steady}..{worst}"
     return [Statement("observed_peak", text + ".")]
 
@@ -143,7 +146,7 @@ def headline(j: Joined) -> str:
             + (f", {incident.shape.label.replace('_', ' ')}" if incident.shape else "")
         )
     if cap is not None and cap.usable is not None and cap.steady is not None:
-        worst = "unbounded" if cap.worst_unbounded else str(cap.worst)
+        worst = "unbounded" if cap.worst_unbounded else "unknown" if cap.worst is None else str(cap.worst)
         assumed = " (assumed: PostgreSQL's default max_connections)" if cap.usable_assumed else ""
         parts.append(f"demand {cap.steady}..{worst} connections against {cap.usable} usable slots{assumed}")
     leaking = [p for p in j.in_place if "leaks" in p.consequence]

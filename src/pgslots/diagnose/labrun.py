@@ -16,20 +16,18 @@ from typing import Any
 
 from pgslots.diagnosis import LabRun, LabScenario
 from pgslots.errors import InputError
-from pgslots.remedies import MeasuredEffect
+from pgslots.lab.scenarios import SCENARIOS
+from pgslots.remedy import MeasuredEffect
 
 BASELINE = "baseline"
 
-# The lab's scenarios and the catalogue remedy each one reproduces (pgslots.lab.scenarios,
-# pgslots.remedies.CATALOGUE). Kept here, next to the only reader that needs it.
-SCENARIO_REMEDY = {
-    "conn-max-age-0": "R01",
-    "limit-concurrency": "R02",
-    "django-pool": "R03",
-    "pgbouncer": "R04",
-    "fewer-workers": "R05",
-    "wsgi-gthread": "R06",
-}
+
+
+def _remedy_code(scenario: str) -> str:
+    """The catalogue remedy a lab scenario measures (its `Scenario.remedy`); "" for the
+    baseline and for a scenario this version of pgslots does not know."""
+    known = SCENARIOS.get(scenario)
+    return known.remedy.code if known is not None and known.remedy is not None else ""
 
 
 def _load(path: Path) -> Any:
@@ -77,7 +75,7 @@ def read(run: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
             failed_requests=int(r["web_failed"]),
             peak_backends=r.get("peak_backends"),
             requests=r.get("web_attempted"),
-            remedy=SCENARIO_REMEDY.get(r["scenario"], ""),
+            remedy=_remedy_code(r["scenario"]),
             note="; ".join(p for p in (
                 r.get("change", ""),
                 _outcomes(r.get("web_outcomes") or {}),
@@ -92,8 +90,8 @@ def read(run: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
         notes.append("no baseline scenario in this run: the remedies' effects cannot be compared")
     else:
         for r in measured:
-            code = SCENARIO_REMEDY.get(r["scenario"])
-            if code is None:
+            code = _remedy_code(r["scenario"])
+            if not code:
                 continue
             effects[code] = MeasuredEffect(
                 scenario=r["scenario"],

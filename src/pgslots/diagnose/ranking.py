@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from pgslots.deploy.model import Topology
+from pgslots.deploy.model import ChangeTarget, Topology
 from pgslots.diagnose.inplace import already_in_place
 from pgslots.diagnosis import AlreadyInPlace, Capacity, RemedyAssessment
-from pgslots.remedies import MeasuredEffect, Remedy
+from pgslots.remedy import MeasuredEffect, Remedy
 
 
 def _no_effect(remedy: Remedy, capacity: Capacity | None) -> bool:
@@ -24,8 +24,21 @@ def _no_effect(remedy: Remedy, capacity: Capacity | None) -> bool:
     p = remedy.predicted
     if p is None or capacity is None or capacity.steady is None or remedy.measured is not None:
         return False
+    if usable_after(remedy, capacity) != capacity.usable:
+        return False
     today_worst = None if capacity.worst_unbounded else capacity.worst
     return p.steady == capacity.steady and p.worst == today_worst
+
+
+def usable_after(remedy: Remedy, capacity: Capacity | None) -> int | None:
+    """The usable slots once the remedy is applied: today's, moved by the change of
+    max_connections a remedy makes (R07); None when today's are unknown."""
+    if capacity is None or capacity.usable is None:
+        return None
+    raised = [c.value for c in remedy.changes if c.target is ChangeTarget.SERVER and c.field == "max_connections"]
+    if not raised or capacity.max_connections is None or not isinstance(raised[-1], int):
+        return capacity.usable
+    return capacity.usable + raised[-1] - capacity.max_connections
 
 
 def _order(remedy: Remedy, capacity: Capacity | None) -> tuple[bool, int, int, float, str]:
@@ -61,9 +74,9 @@ def rank(
 
 
 def assess(remedies: Sequence[Remedy], capacity: Capacity | None) -> tuple[RemedyAssessment, ...]:
-    usable = capacity.usable if capacity else None
     out = []
     for i, remedy in enumerate(remedies, 1):
+        usable = usable_after(remedy, capacity)
         fits: bool | None = None
         parts = []
         predicted = remedy.predicted

@@ -95,22 +95,3 @@ def runtime_evidence(settings_module: str, text: str) -> Evidence:
     """Evidence of a value read at run time: "(runtime proj.settings)" in place of a file, since
     a computed setting has no line to cite (a pseudo-path in parentheses, like "(default)")."""
     return Evidence(f"(runtime {settings_module})", None, text, Resolution.RUNTIME, "read from django.conf.settings of the running project")
-
-
-def version_tuple(text: str | None) -> tuple[int, ...] | None:
-    """(5, 2, 1) from "5.2.1" or "5.2rc1"; None when there is no leading number."""
-    if not text:
-        return None
-    parts: list[int] = []
-    for piece in text.split("."):
-        digits = ""
-        for char in piece:
-            if not char.isdigit():
-                break
-            digits += char
-        if not digits:
-            break
-        parts.append(int(digits))
-        if len(digits) != len(piece):
-            break
-    return tuple(parts) or None

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+from pgslots import versions
 from pgslots.django.facts import (
     HOST_KINDS,
     AliasSettings,
     BudgetSettings,
     CelerySettings,
     ProjectSettings,
-    version_tuple,
 )
 
 ASGI_SERVERS = ("uvicorn", "daphne", "hypercorn", "granian")
@@ -146,7 +146,7 @@ def _celery_app() -> Any:
 
 
 def read_celery(settings: Any) -> CelerySettings | None:
-    version = version_tuple(installed_version("celery"))
+    version = versions.first_number(installed_version("celery"))
     app = _celery_app()
     if app is not None:
         try:

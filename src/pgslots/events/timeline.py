@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pgslots.errors import InputError
+from pgslots.events import transactions
 from pgslots.events.model import (
     SLOT_EXHAUSTION,
     BucketCount,
@@ -40,6 +41,7 @@ from pgslots.events.model import (
 from pgslots.events.shape import shape_from_events
 from pgslots.events.taxonomy import combination_key, reserved_wording
 from pgslots.events.times import UTC, parse_user_time
+from pgslots.events.transactions import TransactionKind
 
 BUCKET_LADDER = (1, 2, 3, 5, 10, 15, 30, 60, 300, 900, 3600, 6 * 3600, 86400)
 """The sizes the automatic choice picks from: 1s, 2s, 3s, 5s, 10s, 15s, 30s, 1m, 5m, 15m, 1h,
@@ -348,33 +350,18 @@ def facet_rows(
 
 # -- interpretation -----------------------------------------------------------------------------
 
-_NR_WEB_FUNCTION = "WebTransaction/Function/"
-_CELERY_PREFIXES = ("OtherTransaction/Celery/", "celery:")
-_MIDDLEWARE = re.compile(r"middleware", re.IGNORECASE)
-
-
-def transaction_kind(name: str | None) -> str | None:
-    """`before_view` (a New Relic web transaction named after a middleware), `in_view`
-    (named after a view function), `worker` (a Celery task), or None."""
-    if not name:
-        return None
-    if name.startswith(_CELERY_PREFIXES):
-        return "worker"
-    if name.startswith(_NR_WEB_FUNCTION):
-        return "before_view" if _MIDDLEWARE.search(name[len(_NR_WEB_FUNCTION) :]) else "in_view"
-    return None
-
-
-def _short(name: str) -> str:
-    for prefix in (_NR_WEB_FUNCTION, *_CELERY_PREFIXES):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
+def _note_kind(name: str | None) -> str | None:
+    """Which of the transaction notes an event's name belongs to (`_TRANSACTION_NOTES`)."""
+    if transactions.before_view(name):
+        return "before_view"
+    if transactions.in_view(name):
+        return "in_view"
+    return "worker" if transactions.kind(name) is TransactionKind.WORKER else None
 
 
 def _names(counter: Counter[str], limit: int = 3) -> str:
     ranked = counter.most_common()
-    shown = ", ".join(f"{_short(name)} ({n})" for name, n in ranked[:limit])
+    shown = ", ".join(f"{transactions.short(name)} ({n})" for name, n in ranked[:limit])
     return shown + (f" and {len(ranked) - limit} more" if len(ranked) > limit else "")
 
 
@@ -415,7 +402,7 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
     wording: Counter[str] = Counter()
     by_category: Counter[Category] = Counter()
     for event in events:
-        kind = transaction_kind(event.transaction)
+        kind = _note_kind(event.transaction)
         if kind:
             kinds[kind][event.transaction or ""] += event.count
         if _attempts(event.message) >= 2:

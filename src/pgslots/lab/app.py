@@ -49,7 +49,9 @@ class DatabaseTarget:
 
 def broker_settings(broker_url: str | None, broker_dir: Path) -> dict[str, Any]:
     """Celery's broker: kombu's filesystem transport (no server to run) unless a URL is
-    given (e.g. `redis://127.0.0.1:6379/0`)."""
+    given (e.g. `redis://127.0.0.1:6379/0`). Every folder the transport writes is inside
+    `broker_dir`: its `control_folder` (fanout exchanges such as Celery's pidbox) defaults
+    to `control/` in the working directory, which a run must leave as it found it."""
     if broker_url:
         return {"url": broker_url, "transport_options": {}}
     broker_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +60,7 @@ def broker_settings(broker_url: str | None, broker_dir: Path) -> dict[str, Any]:
         "transport_options": {
             "data_folder_in": str(broker_dir),
             "data_folder_out": str(broker_dir),
+            "control_folder": str(broker_dir / "control"),
             "polling_interval": 0.05,
             "store_processed": False,
         },

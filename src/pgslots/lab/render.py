@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pgslots.envelope import dumps, envelope
+from pgslots.findings import Finding
 from pgslots.lab.results import ScenarioResult, Skipped
 
 JSON_VERSION = 1
@@ -108,8 +109,14 @@ def render_markdown(results: Sequence[ScenarioResult | Skipped]) -> str:
     return "\n".join(lines + checks_lines(results, bullet="- "))
 
 
-def to_json(results: Sequence[ScenarioResult | Skipped], meta: dict[str, Any], command: str = "lab") -> str:
-    return dumps(envelope(command, {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}))
+def to_json(
+    results: Sequence[ScenarioResult | Skipped],
+    meta: dict[str, Any],
+    command: str = "lab",
+    findings: Sequence[Finding] = (),
+) -> str:
+    payload = {"version": JSON_VERSION, **meta, "scenarios": [r.to_json() for r in results]}
+    return dumps(envelope(command, payload, findings))
 
 
 def legend() -> str:

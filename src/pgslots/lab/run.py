@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pgslots.interrupts import termination_as_exception
 from pgslots.lab import app as sample
 from pgslots.lab.load import Driver
-from pgslots.interrupts import termination_as_exception
 from pgslots.lab.pgbouncer import TempPgbouncer, find_pgbouncer
 from pgslots.lab.postgres import SUPERUSER, PgBinaries, TempPostgres, free_port
 from pgslots.lab.processes import (
@@ -48,6 +48,7 @@ from pgslots.lab.processes import (
 from pgslots.lab.results import ScenarioResult, Skipped, measure
 from pgslots.lab.sampler import Sampler
 from pgslots.lab.scenarios import LoadPlan, Scenario
+from pgslots.serde import to_jsonable
 
 APP_ROLE = "app"
 WORKER_SUPERUSER = "ops"
@@ -187,7 +188,7 @@ class Lab:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        (out / "scenario.json").write_text(json.dumps(dataclasses.asdict(scenario), indent=2))
+        (out / "scenario.json").write_text(json.dumps(to_jsonable(scenario), indent=2))
         work = self.work_dir / scenario.name
         log_dir = work / "pglog"
         self.progress(f"{scenario.name}: {scenario.change}")

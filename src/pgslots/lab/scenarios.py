@@ -14,6 +14,9 @@ import dataclasses
 import math
 from typing import Any, Literal
 
+from pgslots import remedies
+from pgslots.remedy import RemedySpec
+
 ServerKind = Literal["asgi-gunicorn", "asgi-uvicorn", "gthread", "sync"]
 
 SERVER_LABELS: dict[str, str] = {
@@ -103,6 +106,7 @@ class Scenario:
     query_seconds: float = 0.3
     task_seconds: float = 0.5
     requires: tuple[str, ...] = ()  # optional parts: "pgbouncer"
+    remedy: RemedySpec | None = None  # the catalogue remedy this scenario measures; None: baseline
 
     @property
     def usable_slots(self) -> int:
@@ -182,6 +186,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="conn-max-age-0",
+            remedy=remedies.CONN_MAX_AGE_ZERO,
             title="Persistent connections off",
             change="CONN_MAX_AGE=0 (close at the end of each request)",
             conn_max_age=0,
@@ -189,6 +194,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="django-pool",
+            remedy=remedies.DJANGO_POOL,
             title="Django's psycopg pool, sized to the budget",
             change="OPTIONS['pool'] max_size=5 per web process, 1 per Celery child "
             "(2x5 + 4x1 = 14 <= 17 usable); CONN_MAX_AGE=0 (required with a pool)",
@@ -199,6 +205,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="pgbouncer",
+            remedy=remedies.PGBOUNCER_TRANSACTION,
             title="pgbouncer, transaction pooling",
             change="pgbouncer pool_mode=transaction default_pool_size=10; Django CONN_MAX_AGE=0, "
             "DISABLE_SERVER_SIDE_CURSORS=True",
@@ -209,6 +216,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="limit-concurrency",
+            remedy=remedies.LIMIT_ASGI,
             title="Bounded ASGI concurrency",
             change="uvicorn --workers 2 --limit-concurrency 5 (503 beyond it), CONN_MAX_AGE=0",
             server="asgi-uvicorn",
@@ -218,6 +226,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="wsgi-gthread",
+            remedy=remedies.WSGI_THREADS,
             title="WSGI with threads",
             change="gunicorn -k gthread --workers 2 --threads 4 (WSGI), CONN_MAX_AGE=60 kept",
             server="gthread",
@@ -226,6 +235,7 @@ SCENARIOS: dict[str, Scenario] = {
         dataclasses.replace(
             BASELINE,
             name="fewer-workers",
+            remedy=remedies.LOWER_CONCURRENCY,
             title="Fewer web workers (the write-up's bandage)",
             change="1 ASGI worker instead of 2, everything else as baseline",
             web_processes=1,

@@ -11,7 +11,7 @@ from pgslots import __version__
 from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
-from pgslots.findings import load_all_checks
+from pgslots.rules import load_all_checks
 from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
@@ -94,7 +94,9 @@ def units_text(topology: Topology) -> list[str]:
         return [f"Deployment: {source}" for source in topology.sources]
     out = ["Deployment units:"]
     for unit in sorted(topology.units, key=lambda u: not u.kept):
-        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {', '.join(unit.paths)}: {unit.why}")
+        where = ", ".join(unit.paths)
+        label = where if unit.name == where else f"{unit.name} ({where})"  # the name --unit takes
+        out.append(f"  {'kept' if unit.kept else 'dropped':<8} {label}: {unit.why}")
     return out
 
 
@@ -112,7 +114,9 @@ def slots_text(topology: Topology) -> list[str]:
     if demand is not None:
         usable = s.usable if s.usable is not None else s.usable_if_default
         unknown = budget.unknown_groups(topology)
-        if demand.unknown:
+        if demand.unknown and not topology.groups:
+            out.append("Headroom: unknown: the repository does not say which processes run (see PGS014)")
+        elif demand.unknown:
             names = ", ".join(g.name for g in unknown)
             out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
                        f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "

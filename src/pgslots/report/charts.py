@@ -25,9 +25,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget, LabRun
+from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget, LabRun, LabScenario
 from pgslots.events.model import Incident
-from pgslots.remedies import Remedy
+from pgslots.remedy import Remedy
 
 INK = "#010203"  # replaced by currentColor
 FAINT_INK = "#020304"  # replaced by currentColor at low opacity (grids)
@@ -157,10 +157,27 @@ def _legend(fig: Any) -> None:
 
 def _time_axis(ax: Any, times: Sequence[dt.datetime]) -> None:
     import matplotlib.dates as mdates
+    import matplotlib.ticker as mticker
 
     span = (max(times) - min(times)) if times else dt.timedelta(0)
-    fmt = "%H:%M" if span <= dt.timedelta(days=1) else "%m-%d %H:%M"
-    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=dt.timezone.utc))
+    formats = ("%H:%M", "%H:%M:%S") if span <= dt.timedelta(days=1) else ("%m-%d %H:%M", "%m-%d %H:%M:%S")
+
+    class DistinctTimes(mticker.Formatter):  # type: ignore[misc]
+        """The shortest format that gives every tick its own label: a short record (a lab
+        run of a few minutes) gets ticks every few seconds, which "%H:%M" would repeat."""
+
+        def format_ticks(self, values: Sequence[float]) -> list[str]:
+            moments = [mdates.num2date(v, tz=dt.timezone.utc) for v in values]
+            for fmt in formats:
+                labels = [m.strftime(fmt) for m in moments]
+                if len(set(labels)) == len(labels):
+                    return labels
+            return labels
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return mdates.num2date(x, tz=dt.timezone.utc).strftime(formats[-1])
+
+    ax.xaxis.set_major_formatter(DistinctTimes())
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=dt.timezone.utc, maxticks=10))
 
 
@@ -367,7 +384,8 @@ def remedy_comparison(
         steady.append(capacity.steady)
         worst.append(None if capacity.worst_unbounded else capacity.worst)
     for r in rows:
-        labels.append(f"{r.code} {_wrap_label(r.title)}")
+        raised = [c.value for c in r.changes if c.field == "max_connections"]
+        labels.append(f"{r.code} {_wrap_label(r.title)}" + (f"\n(max_connections {raised[-1]})" if raised else ""))
         steady.append(r.predicted.steady if r.predicted else None)
         worst.append(r.predicted.worst if r.predicted else None)
     height = max(2.6, 1.6 + 0.55 * (len(labels) + len(measured)) + (0.8 if measured and labels else 0))
@@ -390,8 +408,11 @@ def remedy_comparison(
         names = [f"{s.name}" + (f" ({s.remedy})" if s.remedy else "") for s in measured]
         shares = [100.0 * s.failed_requests / (s.requests or 1) for s in measured]
         ys = list(range(len(names)))
-        colours = [GREY if s.name == (lab.baseline if lab else "") else GREEN for s in measured]
-        lab_ax.barh(ys, shares, height=0.6, color=colours)
+        baseline = next((s for s in measured if lab is not None and s.name == lab.baseline), None)
+        outcomes = [_lab_outcome(s, baseline) for s in measured]
+        lab_ax.barh(ys, shares, height=0.6, color=[LAB_OUTCOMES[o] for o in outcomes])
+        for outcome in dict.fromkeys(outcomes):
+            lab_ax.barh([0], [0], height=0, color=LAB_OUTCOMES[outcome], label=outcome)
         for y, share, s in zip(ys, shares, measured):
             lab_ax.annotate(f"{s.failed_requests}/{s.requests}", (share, y), xytext=(4, 0), textcoords="offset points",
                             va="center", fontsize=8, color=INK)
@@ -405,6 +426,8 @@ def remedy_comparison(
     fig.suptitle(REMEDIES_TITLE, x=0.01, ha="left", fontweight="bold", fontsize=11)
     if labels:
         _legend(fig)
+    if measured:
+        lab_ax.legend(loc="lower right", fontsize=8)
     description = "; ".join(
         f"{label.splitlines()[0]}: {s if s is not None else '?'} .. {w if w is not None else 'unbounded'}"
         for label, s, w in zip(labels, steady, worst)
@@ -412,6 +435,25 @@ def remedy_comparison(
     if measured:
         description += "; lab: " + ", ".join(f"{s.name} {s.failed_requests}/{s.requests} failed" for s in measured)
     return Chart("remedy-comparison", REMEDIES_TITLE, _to_svg(fig, "remedy-comparison", REMEDIES_TITLE), description)
+
+
+LAB_OUTCOMES = {"baseline": GREY, "no failure": GREEN, "fewer failures, still failing": ORANGE,
+                "no better than baseline": VERMILLION}
+"""A lab scenario's bar colour says its outcome: green only when nothing failed."""
+
+
+def _lab_outcome(scenario: LabScenario, baseline: LabScenario | None) -> str:
+    if baseline is not None and scenario.name == baseline.name:
+        return "baseline"
+    if scenario.failed_requests == 0:
+        return "no failure"
+    if baseline is not None and _failed_share(scenario) < _failed_share(baseline):
+        return "fewer failures, still failing"
+    return "no better than baseline"
+
+
+def _failed_share(scenario: LabScenario) -> float:
+    return scenario.failed_requests / (scenario.requests or 1)
 
 
 def _wrap_label(title: str, width: int = 34) -> str:

@@ -19,7 +19,7 @@ from pgslots.diagnosis import Diagnosis, RemedyAssessment, VerificationItem
 from pgslots.events.model import Incident
 from pgslots.evidence import Evidence
 from pgslots.findings import Finding, Severity
-from pgslots.remedies import Remedy
+from pgslots.remedy import Remedy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +64,23 @@ class Section:
 
 
 @dataclasses.dataclass(frozen=True)
+class FirstStep:
+    """The "Do this first" box: the first ranked remedy, its exact change, its effect
+    (measured when a lab run measured it, else predicted), and, when it does not fit the
+    slots on its own, the first ranked remedy that does."""
+
+    remedy: str
+    change: str
+    effect: str
+    then: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Outline:
     title: str
     headline: str
     sections: tuple[Section, ...]
+    first: FirstStep | None = None
 
 
 def code(text: object) -> str:
@@ -86,7 +99,7 @@ def when(ts: dt.datetime | None, *, date: bool = True, seconds: bool = False) ->
 def demand(steady: int | None, worst: int | None, unbounded: bool | None = None) -> str:
     if unbounded is None:
         unbounded = worst is None
-    top = "unbounded" if unbounded else str(worst)
+    top = "unbounded" if unbounded else "unknown" if worst is None else str(worst)
     low = "?" if steady is None else str(steady)
     return low if top == low else f"{low} .. {top}"
 
@@ -125,7 +138,38 @@ def build(diagnosis: Diagnosis) -> Outline:
         title=title(diagnosis),
         headline=diagnosis.headline,
         sections=tuple(s for s in sections if s is not None),
+        first=first_step(diagnosis),
     )
+
+
+def first_step(diagnosis: Diagnosis) -> FirstStep | None:
+    """What to do first, from the ranking (nothing is chosen here that the ranking did not)."""
+    if not diagnosis.remedies:
+        return None
+    assessed = {a.code: a for a in diagnosis.assessments}
+    first = diagnosis.remedies[0]
+    then = ""
+    reading = assessed.get(first.code)
+    if reading is None or reading.fits is not True:
+        fitting = next((r for r in diagnosis.remedies[1:] if (a := assessed.get(r.code)) is not None and a.fits), None)
+        if fitting is not None:
+            then = (f"Then, to fit the slots: **{fitting.code} {fitting.title}**: {fitting.change}. "
+                    f"{_effect(fitting, assessed.get(fitting.code))}")
+    return FirstStep(f"{first.code} {first.title}", first.change, _effect(first, reading), then)
+
+
+def _effect(remedy: Remedy, assessment: RemedyAssessment | None) -> str:
+    """The measured effect when the lab measured one, else the budget model's prediction."""
+    parts = []
+    if remedy.measured is not None:
+        m = remedy.measured
+        parts.append(f"Measured in the lab ({code(m.scenario)}): **{m.failed_requests}** failed requests vs "
+                     f"{m.baseline_failed_requests} at baseline.")
+    if remedy.predicted is not None:
+        parts.append(f"Predicted demand after it: **{demand(remedy.predicted.steady, remedy.predicted.worst)}** connections.")
+    if assessment is not None and assessment.verdict:
+        parts.append(assessment.verdict[0].upper() + assessment.verdict[1:] + ".")
+    return " ".join(parts)
 
 
 def title(diagnosis: Diagnosis) -> str:
@@ -305,7 +349,7 @@ def _budget(diagnosis: Diagnosis) -> Section | None:
     blocks: list[Block] = []
     if diagnosis.budget:
         rows = tuple(
-            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst), g.formula) for g in diagnosis.budget
+            (g.group, g.server_model, g.conn_max_age, demand(g.steady, g.worst, g.bound == "unbounded" if g.worst is None else False), g.formula) for g in diagnosis.budget
         )
         blocks.append(Table(("process group", "server model", "CONN_MAX_AGE", "connections (steady .. worst)", "arithmetic"), rows))
     if capacity is not None:

@@ -92,10 +92,15 @@ def _generic(value: Any) -> list[tuple[str, Any]]:
 
 
 def _scalar(value: Any) -> str:
+    """One value as a person reads it: a time in UTC, a count per name as `name n, ...`
+    (largest first), a record as its values; never a Python repr."""
     if isinstance(value, dt.datetime):
         return _utc(value, "%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda kv: -kv[1] if isinstance(kv[1], (int, float)) else 0)
+        return ", ".join(f"{k} {_scalar(v)}" for k, v in items)
     if dataclasses.is_dataclass(value):
-        return ", ".join(f"{k}={_scalar(v)}" for k, v in _generic(value))
+        return " ".join(_scalar(v) for _, v in _generic(value))
     return str(value)
 
 
@@ -281,7 +286,8 @@ def render_text(
         parts.append(Text("No connection-failure events in the inputs.", style="bold"))
     if incident.server_log is not None:
         parts += [Text(""), Text("From the server log", style="bold")]
-        parts += [Text(f"  {name}: {text}") for name, text in _server_log_lines(incident)]
+        fitted = fit("\n".join(f"  {name}: {text}" for name, text in _server_log_lines(incident)), width)
+        parts += [Text(line) for line in fitted.split("\n")]
     if incident.notes:
         parts += [Text(""), Text("Interpretation", style="bold")]
         notes = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
@@ -292,8 +298,9 @@ def render_text(
         parts.append(notes)
     parts += [Text(""), Text("Inputs", style="bold")]
     for summary in incident.inputs:
-        parts.append(Text(f"  {_input_line(summary)}"))
-        parts += [Text(f"    {note}", style="dim") for note in summary.notes]
+        parts += [Text(line) for line in fit(f"  {_input_line(summary)}", width).split("\n")]
+        for note in summary.notes:
+            parts += [Text(line, style="dim") for line in fit(f"    {note}", width).split("\n")]
     if incident.timezone_note:
         parts.append(Text(f"  {incident.timezone_note}", style="dim"))
     console.print(Group(*parts))

@@ -10,8 +10,22 @@ from collections.abc import Callable
 
 from pgslots.deploy import budget
 from pgslots.deploy.model import ProcessGroup, Topology
-from pgslots.deploy.readers.versions import exact_version, lower_bound
 from pgslots.findings import Finding, Severity, define
+from pgslots.remedies import (
+    APP_ROLE,
+    CELERY_CONCURRENCY,
+    CONN_MAX_AGE_ZERO,
+    DJANGO_POOL,
+    HEALTH_CHECKS,
+    LIMIT_ASGI,
+    LOWER_CONCURRENCY,
+    NO_SERVER_SIDE_CURSORS,
+    PGBOUNCER_TRANSACTION,
+    POOL_WITHOUT_PERSISTENCE,
+    RAISE_MAX_CONNECTIONS,
+    WSGI_THREADS,
+)
+from pgslots.versions import exact_version, lower_bound
 
 AREA = "audit"
 
@@ -84,7 +98,8 @@ def over_budget(t: Topology) -> list[Finding]:
     evidence = [e for g in t.groups for e in g.evidence[:1]]
     worst_text = "unbounded" if worst is None else str(worst) + (" without the unknown groups" if t.demand.unknown else "")
     message = f"Worst-case demand {worst_text} (steady {t.demand.steady}) against {basis}: {t.demand.formula}."
-    remedies = [r for r in ("R01", "R02", "R03", "R04", "R05", "R06", "R07")]
+    remedies = (CONN_MAX_AGE_ZERO, LIMIT_ASGI, DJANGO_POOL, PGBOUNCER_TRANSACTION,
+                LOWER_CONCURRENCY, WSGI_THREADS, RAISE_MAX_CONNECTIONS)
     return [OVER_BUDGET.finding(message, evidence=evidence, remedies=remedies)]
 
 
@@ -106,7 +121,7 @@ def asgi_unbounded(t: Topology) -> list[Finding]:
             out.append(ASGI_UNBOUNDED.finding(
                 f"{g.name} ({g.server_model}) can open one connection per in-flight request in each of its {processes} processes: "
                 f"nothing caps it. WEB_CONCURRENCY counts processes, not connections.",
-                evidence=g.evidence, remedies=("R02", "R06", "R03", "R04")))
+                evidence=g.evidence, remedies=(LIMIT_ASGI, WSGI_THREADS, DJANGO_POOL, PGBOUNCER_TRANSACTION)))
     return out
 
 
@@ -118,7 +133,7 @@ def asgi_leak(t: Topology) -> list[Finding]:
             out.append(ASGI_LEAK.finding(
                 f"{g.name} runs under ASGI with CONN_MAX_AGE={value}: every request thread keeps its connection, which is never reused "
                 "and closes only at garbage collection; backends grow with each burst.",
-                evidence=g.policy.conn_max_age_evidence + g.evidence[:1], remedies=("R01",)))
+                evidence=g.policy.conn_max_age_evidence + g.evidence[:1], remedies=(CONN_MAX_AGE_ZERO,)))
     return out
 
 
@@ -130,11 +145,11 @@ def pool_checks(t: Topology) -> list[Finding]:
     g = pooled[0]
     if any(p.policy.conn_max_age != 0 for p in pooled):
         out.append(POOL_PERSISTENT.finding(f"OPTIONS['pool'] with CONN_MAX_AGE={g.policy.conn_max_age}: Django raises ImproperlyConfigured at startup.",
-                                           evidence=g.policy.pool_evidence + g.policy.conn_max_age_evidence, remedies=("R12",)))
+                                           evidence=g.policy.pool_evidence + g.policy.conn_max_age_evidence, remedies=(POOL_WITHOUT_PERSISTENCE,)))
     if g.policy.pool_min == 4 and g.policy.pool_max == 4:
         processes = sum(budget.floor(p.hosts) * budget.floor(p.replicas) * budget.floor(p.processes) for p in pooled)
         out.append(POOL_DEFAULT.finding(f"pool=True keeps 4 connections open in every process: {processes} processes x 4 = {processes * 4}.",
-                                        evidence=g.policy.pool_evidence, remedies=("R03",)))
+                                        evidence=g.policy.pool_evidence, remedies=(DJANGO_POOL,)))
     if any(v.package == "psycopg2" for v in t.versions) and not any(v.package == "psycopg" for v in t.versions):
         out.append(POOL_PSYCOPG2.finding("The pool is configured but the project installs psycopg2.", evidence=g.policy.pool_evidence))
     django = lower_bound(t.versions, "django")
@@ -164,7 +179,7 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
     if (setup.pool_mode or "") == "transaction" and any(not g.policy.disable_server_side_cursors for g in pooled):
         out.append(PGBOUNCER_CURSORS.finding(
             f"{setup.service} runs pool_mode=transaction but DISABLE_SERVER_SIDE_CURSORS is not set: iterator() querysets break.",
-            evidence=setup.evidence[:2], remedies=("R11",)))
+            evidence=setup.evidence[:2], remedies=(NO_SERVER_SIDE_CURSORS,)))
     usable, known = budget.effective_usable(t)
     capacity = setup.capacity or budget.pgbouncer_capacity(setup)
     direct = sum(g.demand.worst or 0 for g in t.groups if not g.policy.via_pgbouncer)
@@ -172,7 +187,7 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
         out.append(PGBOUNCER_OVER.finding(
             f"pgbouncer can open {capacity} server connections ({max(1, len(setup.pairs))} pair(s) x (pool {setup.default_pool_size or budget.PGBOUNCER_DEFAULT_POOL_SIZE} + reserve {setup.reserve_pool_size or 0})), "
             f"plus {direct} direct, against {usable} usable slots{'' if known else ' (default max_connections)'}.",
-            evidence=setup.evidence[:3], remedies=("R07",)))
+            evidence=setup.evidence[:3], remedies=(RAISE_MAX_CONNECTIONS,)))
     max_client = setup.max_client_conn or budget.PGBOUNCER_DEFAULT_MAX_CLIENT_CONN
     unbounded = any(g.demand.unbounded for g in pooled)
     known = sum(g.demand.worst or 0 for g in pooled)
@@ -189,7 +204,7 @@ def celery_default(t: Topology) -> list[Finding]:
         if g.kind == "worker" and any(q.value is None and (q.unknown or "").endswith(".cpus") for q in (g.processes, g.per_process)):
             out.append(CELERY_DEFAULT.finding(
                 f"{g.name} has no --concurrency and no worker_concurrency: it starts os.cpu_count() children of the host it lands on "
-                f"(set --assume {g.name}.cpus=N to budget it).", evidence=g.evidence[:1], remedies=("R10",)))
+                f"(set --assume {g.name}.cpus=N to budget it).", evidence=g.evidence[:1], remedies=(CELERY_CONCURRENCY,)))
     return out
 
 
@@ -212,7 +227,7 @@ def health_checks(t: Topology) -> list[Finding]:
         return []
     names = ", ".join(g.name for g in groups)
     return [NO_HEALTH_CHECKS.finding(f"{names} keep connections between requests/tasks (CONN_MAX_AGE={groups[0].policy.conn_max_age}) without CONN_HEALTH_CHECKS.",
-                                     evidence=groups[0].policy.conn_max_age_evidence[:1], remedies=("R09",))]
+                                     evidence=groups[0].policy.conn_max_age_evidence[:1], remedies=(HEALTH_CHECKS,))]
 
 
 def unreadable(t: Topology) -> list[Finding]:
@@ -224,8 +239,13 @@ def not_django(t: Topology) -> list[Finding]:
     if t.settings_module is None:
         out.append(NOT_DJANGO.finding("No Django settings module was found (no DJANGO_SETTINGS_MODULE, no settings.py with DATABASES): "
                                       "this does not look like a Django project."))
-    if not t.groups:
-        out.append(NOT_DJANGO.finding("No process definitions were found (no compose service, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    if not t.groups and not t.units:
+        out.append(NOT_DJANGO.finding("No process definitions were found (no compose file, Kubernetes workload, Procfile, supervisord or systemd unit, Dockerfile CMD)."))
+    elif not t.groups:
+        # Deployment files exist: say what they are and why none of their processes counted.
+        listed = "; ".join(f"{', '.join(u.paths)} ({'kept' if u.kept else 'dropped'}: {u.why})" for u in t.units[:4])
+        out.append(NOT_DJANGO.finding(f"None of the deployment units starts a process of the project that holds connections: {listed}. "
+                                      "See the notes for each service left out."))
     return out
 
 
@@ -234,7 +254,7 @@ def superuser_app(t: Topology) -> list[Finding]:
         return []
     return [SUPERUSER_APP.finding(f"The application connects as {t.slots.role}, the image's POSTGRES_USER, a superuser: it can take every slot, "
                                   "and it will see 'sorry, too many clients already' rather than the reserved-slot message.",
-                                  evidence=t.slots.role_evidence, remedies=("R13",))]
+                                  evidence=t.slots.role_evidence, remedies=(APP_ROLE,))]
 
 
 def early_session(t: Topology) -> list[Finding]:
@@ -272,7 +292,7 @@ def celery_holds(t: Topology) -> list[Finding]:
 
 
 def gevent_persistent(t: Topology) -> list[Finding]:
-    return [GEVENT_PERSISTENT.finding(f"{g.name} ({g.server_model}) with CONN_MAX_AGE={g.policy.conn_max_age}.", evidence=g.evidence[:1], remedies=("R03",))
+    return [GEVENT_PERSISTENT.finding(f"{g.name} ({g.server_model}) with CONN_MAX_AGE={g.policy.conn_max_age}.", evidence=g.evidence[:1], remedies=(DJANGO_POOL,))
             for g in t.groups if g.concurrency_model in ("greenlets", "celery-green") and budget.persistent(g) and g.policy.pool_max is None]
 
 

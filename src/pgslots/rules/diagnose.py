@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pgslots import versions
 from pgslots.diagnose.context import Joined
-from pgslots.diagnose.inplace import clean_version, package_version, version_tuple
 from pgslots.evidence import Evidence, Resolution
 from pgslots.findings import Finding, Severity, define
 
@@ -146,6 +146,8 @@ def budget_vs_incident(j: Joined) -> list[Finding]:
     if cap is None or cap.usable is None or cap.steady is None or not j.failures:
         return []
     evidence = [e for g in (j.topology.groups if j.topology else ()) for e in g.evidence[:2]]
+    if cap.worst is None and not cap.worst_unbounded:
+        return []  # a group the audit cannot model: the audit's PGS026 says so; no claim either way
     if cap.worst_unbounded or (cap.worst is not None and cap.worst > cap.usable):
         worst = "unbounded" if cap.worst_unbounded else str(cap.worst)
         return [BUDGET_EXPLAINS_INCIDENT.finding(
@@ -200,7 +202,7 @@ def _server_major(j: Joined) -> tuple[int | None, str, Evidence | None]:
     """(major version, where it was read, evidence): the live server first, else what the
     repository pins for the server (a compose image, a conf file)."""
     if j.snapshot is not None and j.snapshot.server_version:
-        parsed = version_tuple(j.snapshot.server_version)
+        parsed = versions.first_number(j.snapshot.server_version)
         return (parsed[0] if parsed else None), f"the probed server runs {j.snapshot.server_version}", Evidence(
             j.snapshot.target, None, f"server_version {j.snapshot.server_version}", Resolution.LIVE)
     version = j.topology.slots.server_version if j.topology is not None else None
@@ -238,20 +240,21 @@ def doubled_attempts(j: Joined) -> list[Finding]:
     total = sum(combined.values())
     if not total:
         return []
-    psycopg = package_version(j.topology, "psycopg") or package_version(j.topology, "psycopg-binary")
-    if psycopg is None:
+    fact = versions.find(j.topology.versions, "psycopg", "psycopg-binary") if j.topology is not None else None
+    if fact is None:
         return []  # the events' own notes explain the double refusals; the join adds the driver's version
     retry = (
         "libpq with sslmode=prefer (its default) retries without SSL when the server refuses before "
         "authentication ('sorry, too many clients already'), keeping both errors; the retry then met the "
         "reserved-slot check"
     )
-    if psycopg and psycopg[1] and psycopg[1] < (3, 1, 13):
-        why = f"psycopg {clean_version(psycopg[0])} ({psycopg[2]}) makes one libpq attempt per host, so the second wording came from libpq itself: {retry}"
-    elif psycopg and psycopg[1] and psycopg[1] < (3, 2, 8):
-        why = f"psycopg {clean_version(psycopg[0])} ({psycopg[2]}) reports only its last address's error, so the second wording came from libpq itself: {retry}"
-    elif psycopg and psycopg[1]:
-        why = f"psycopg {clean_version(psycopg[0])} tries every address the host resolves to and reports all attempts; or {retry}"
+    psycopg = versions.lower_bound((fact,), fact.package)
+    if psycopg and psycopg < (3, 1, 13):
+        why = f"psycopg {versions.written(fact)} ({fact.evidence.location()}) makes one libpq attempt per host, so the second wording came from libpq itself: {retry}"
+    elif psycopg and psycopg < (3, 2, 8):
+        why = f"psycopg {versions.written(fact)} ({fact.evidence.location()}) reports only its last address's error, so the second wording came from libpq itself: {retry}"
+    elif psycopg:
+        why = f"psycopg {versions.written(fact)} tries every address the host resolves to and reports all attempts; or {retry}"
     else:
         why = f"either psycopg >= 3.2.8 tried several addresses, or {retry}"
     return [REFUSED_ATTEMPTS_DOUBLED.finding(

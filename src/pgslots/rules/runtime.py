@@ -15,6 +15,14 @@ from pgslots.deploy.budget import usable_slots
 from pgslots.deploy.model import Quantity, SlotBudget
 from pgslots.django.facts import AliasSettings, ProjectSettings
 from pgslots.findings import Finding, Severity, define
+from pgslots.remedies import (
+    CELERY_CONCURRENCY,
+    CONN_MAX_AGE_ZERO,
+    DJANGO_POOL,
+    HEALTH_CHECKS,
+    NO_SERVER_SIDE_CURSORS,
+    POOL_WITHOUT_PERSISTENCE,
+)
 from pgslots.rules import audit
 
 NOT_POSTGRESQL = define("PGS025", "A database alias is not PostgreSQL: pgslots skips it", Severity.INFO,
@@ -43,7 +51,7 @@ def asgi_leak(p: ProjectSettings) -> list[Finding]:
     return [audit.ASGI_LEAK.finding(
         f"Alias {a.alias!r} has CONN_MAX_AGE={_age(a.conn_max_age)} and the project runs under ASGI ({p.asgi}): each request "
         "thread keeps its own connection, never reused, closed only at garbage collection; backends grow with each burst.",
-        evidence=(a.evidence(p.settings_module, "CONN_MAX_AGE", a.conn_max_age), p.evidence(p.asgi)), remedies=("R01",))
+        evidence=(a.evidence(p.settings_module, "CONN_MAX_AGE", a.conn_max_age), p.evidence(p.asgi)), remedies=(CONN_MAX_AGE_ZERO,))
         for a in _postgresql(p) if a.persistent and a.pool is None]
 
 
@@ -79,10 +87,10 @@ def pool_checks(p: ProjectSettings) -> list[Finding]:
         if a.persistent:
             out.append(audit.POOL_PERSISTENT.finding(
                 f"Alias {a.alias!r} sets OPTIONS['pool'] with CONN_MAX_AGE={_age(a.conn_max_age)}: Django raises ImproperlyConfigured "
-                "at the first connection.", evidence=(pool_ev, a.evidence(p.settings_module, "CONN_MAX_AGE", a.conn_max_age)), remedies=("R12",)))
+                "at the first connection.", evidence=(pool_ev, a.evidence(p.settings_module, "CONN_MAX_AGE", a.conn_max_age)), remedies=(POOL_WITHOUT_PERSISTENCE,)))
         if a.pool_is_default:
             out.append(audit.POOL_DEFAULT.finding(f"Alias {a.alias!r}: pool=True opens and keeps 4 connections in every process.",
-                                                  evidence=(pool_ev,), remedies=("R03",)))
+                                                  evidence=(pool_ev,), remedies=(DJANGO_POOL,)))
     return out
 
 
@@ -120,7 +128,7 @@ def pool_budget(p: ProjectSettings) -> list[Finding]:
             evidence=(aliases[0].evidence(p.settings_module, "OPTIONS", {"pool": {"max_size": aliases[0].pool[1] if aliases[0].pool else None}}),
                       p.evidence(f"PGSLOTS = {{'max_connections': {p.budget.max_connections}"
                                  + (f", 'processes': {processes}" if processes else "") + ", ...}")),
-            remedies=("R03",)))
+            remedies=(DJANGO_POOL,)))
     return out
 
 
@@ -129,7 +137,7 @@ def health_checks(p: ProjectSettings) -> list[Finding]:
         return []  # under ASGI a persistent connection is the leak (asgi_leak), not a stale-connection risk
     return [audit.NO_HEALTH_CHECKS.finding(
         f"Alias {a.alias!r} keeps connections between requests (CONN_MAX_AGE={_age(a.conn_max_age)}) without CONN_HEALTH_CHECKS.",
-        evidence=(a.evidence(p.settings_module, "CONN_HEALTH_CHECKS", a.health_checks),), remedies=("R09",))
+        evidence=(a.evidence(p.settings_module, "CONN_HEALTH_CHECKS", a.health_checks),), remedies=(HEALTH_CHECKS,))
         for a in _postgresql(p) if a.persistent and a.pool is None and not a.health_checks]
 
 
@@ -147,7 +155,7 @@ def pgbouncer_cursors(p: ProjectSettings) -> list[Finding]:
         "DISABLE_SERVER_SIDE_CURSORS: in transaction pooling, iterator() querysets break. If it is not pgbouncer, or runs "
         f"pool_mode=session, say so: PGSLOTS = {{'hosts': {{{a.host!r}: 'postgres'}}}}.",
         evidence=(a.evidence(p.settings_module, "HOST", a.host), a.evidence(p.settings_module, "DISABLE_SERVER_SIDE_CURSORS", False)),
-        remedies=("R11",))
+        remedies=(NO_SERVER_SIDE_CURSORS,))
         for a in _postgresql(p) if a.host_kind == "pgbouncer" and not a.disable_server_side_cursors]
 
 
@@ -176,12 +184,12 @@ def celery_checks(p: ProjectSettings) -> list[Finding]:
     if celery.concurrency is None and pool not in ("solo",):
         out.append(audit.CELERY_DEFAULT.finding(
             f"{where} sets no worker_concurrency: unless every worker command passes --concurrency, each starts os.cpu_count() "
-            "children of the host it lands on.", evidence=(p.evidence("worker_concurrency not set"),), remedies=("R10",)))
+            "children of the host it lands on.", evidence=(p.evidence("worker_concurrency not set"),), remedies=(CELERY_CONCURRENCY,)))
     persistent = [a for a in aliases if a.persistent and a.pool is None]
     if pool in ("gevent", "eventlet") and persistent:
         out.append(audit.GEVENT_PERSISTENT.finding(
             f"{where} uses worker_pool={pool!r} with CONN_MAX_AGE={_age(persistent[0].conn_max_age)} on alias {persistent[0].alias!r}.",
-            evidence=(p.evidence(f"worker_pool = {pool!r}"),), remedies=("R03",)))
+            evidence=(p.evidence(f"worker_pool = {pool!r}"),), remedies=(DJANGO_POOL,)))
     fixed = celery.version is not None and celery.version >= CELERY_HOLDS_FIXED
     if pool in ("prefork", "threads", "solo") and persistent and not fixed:
         version = ".".join(map(str, celery.version)) if celery.version else "(version unknown)"

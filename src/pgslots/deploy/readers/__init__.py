@@ -43,8 +43,10 @@ class RepoFiles:
     root: Path
     paths: list[str]
     read_errors: list[Evidence] = dataclasses.field(default_factory=list)
+    yaml_tags: list[Evidence] = dataclasses.field(default_factory=list)  # custom YAML tags (`!vault`, `!Ref`) read as plain values
     _text: dict[str, str | None] = dataclasses.field(default_factory=dict)
     _by_name: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    _lines: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def scan(cls, root: Path) -> RepoFiles:
@@ -132,8 +134,11 @@ class RepoFiles:
         return content
 
     def lines(self, rel: str) -> list[str]:
-        text = self.text(rel)
-        return text.splitlines() if text is not None else []
+        """The file's lines (split once: evidence quotes a line of the same file many times)."""
+        if rel not in self._lines:
+            text = self.text(rel)
+            self._lines[rel] = text.splitlines() if text is not None else []
+        return self._lines[rel]
 
     def quote(self, rel: str, line: int | None) -> str:
         """The source line as evidence text: stripped, DSN passwords masked."""
@@ -143,6 +148,12 @@ class RepoFiles:
         if 0 < line <= len(lines):
             return redact_dsn(lines[line - 1].strip())[:200]
         return ""
+
+    def yaml_tag(self, rel: str, line: int, tag: str, written: str = "") -> None:
+        """A custom YAML tag read as the plain value it wraps (its real value is filled in at deploy time)."""
+        evidence = Evidence(rel, line, tag)  # never the value: a vault blob or a secret's reference
+        if evidence not in self.yaml_tags:
+            self.yaml_tags.append(evidence)
 
     def broken(self, rel: str, line: int | None, why: str) -> None:
         """Record that a file was read but could not be understood."""

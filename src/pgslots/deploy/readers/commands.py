@@ -129,10 +129,12 @@ def split_words(text: str) -> list[str]:
 # ----------------------------------------------------------------------------- wrappers
 
 _WRAPPER_NO_ARG = {
-    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit",
+    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit", "with-contenv",
     "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
+    # Heroku buildpack wrappers that start a sidecar (pgbouncer, stunnel, nginx) and then run their arguments
+    "start-pgbouncer", "start-pgbouncer-stunnel", "start-stunnel", "start-nginx", "start-nginx-solo",
 }
-_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser"}
+_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser", "s6-setuidgid", "s6-envuidgid"}
 _DOCKERIZE_SWITCHES = {"-no-overwrite", "-poll", "-version"}
 _RUNNERS = {("poetry", "run"), ("uv", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"), ("rye", "run")}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -163,6 +165,17 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                 words = words[1:]
             if head == "nice" and words and words[0] == "-n":
                 words = words[2:]
+        elif head == "s6-notifyoncheck":
+            # `s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" prog...`: options, then the program
+            words = words[1:]
+            while words and words[0].startswith("-") and words[0] != "--":
+                words = words[1:] if words[0] in ("-d",) or len(words[0]) > 2 else words[2:]
+        elif head == "cd" and len(words) > 2 and words[2] not in ("&&", ";", "||"):
+            words = words[2:]  # execline's `cd DIR prog...` runs prog in DIR
+        elif head == "fdmove" and len(words) > 3:
+            words = words[1:]
+            words = words[1:] if words[0] == "-c" else words
+            words = words[2:]  # `fdmove -c 2 1 prog...`
         elif head == "dockerize":
             # `dockerize -wait tcp://db:5432 -timeout 120s CMD ...`: waits, then execs CMD.
             words = words[1:]
@@ -198,6 +211,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
+_SHELL_KEYWORDS = frozenset({"do", "done", "then", "else", "fi", "while", "until", "if", "elif", "esac", "{", "}"})
+
+
 def first_command(words: list[str]) -> list[str]:
     """The last simple command of `a && b; exec c` (the one that becomes the process)."""
     commands: list[list[str]] = [[]]
@@ -206,7 +222,9 @@ def first_command(words: list[str]) -> list[str]:
             commands.append([])
         else:
             commands[-1].append(word)
-    candidates = [c for c in commands if c]
+    # `while true; do sleep 10; done`: the loop's keywords are not commands
+    commands = [c[1:] if c and c[0] in _SHELL_KEYWORDS else c for c in commands]
+    candidates = [c for c in commands if c and c[0] not in _SHELL_KEYWORDS]
     for command in reversed(candidates):
         program, _ = unwrap(command)
         if program and classify(program) != "other":
@@ -222,6 +240,22 @@ ONE_SHOT_COMMANDS = frozenset({
     "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
 })
 """Django's (and common third-party) management commands that do their work and exit."""
+
+PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
+"""Programs that start every process type of a Procfile (`honcho -f Procfile.docker start`)."""
+
+NO_DATABASE_PROGRAMS = frozenset({
+    "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
+    "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
+    # proxies that only forward the application's own connections (counting them would count those twice)
+    "cloud_sql_proxy", "cloud-sql-proxy",
+    "amazon-cloudwatch-agent", "amazon-cloudwatch-agent-ctl", "node_exporter", "fluent-bit", "filebeat", "vector",
+})
+"""Programs a process manager runs beside the application that never connect to the database."""
+
+
+def holds_no_database(argv: list[str] | tuple[str, ...]) -> bool:
+    return bool(argv) and argv[0].rsplit("/", 1)[-1] in NO_DATABASE_PROGRAMS
 
 _VALUE_OPTIONS: dict[str, dict[str, str]] = {
     "gunicorn": {
@@ -298,7 +332,7 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, other
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -317,6 +351,10 @@ def classify(argv: list[str]) -> str:
         return "other"
     if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
         return head
+    if head == "supervisord":
+        return "supervisord"  # a process manager: its programs are read from its config
+    if head in PROCFILE_MANAGERS and "start" in argv[1:]:
+        return "procfile-manager"  # honcho/foreman: the process types of a Procfile
     if head == "celery":
         sub = _celery_subcommand(argv[1:])
         return f"celery-{sub}" if sub in ("worker", "beat", "flower") else "celery-other"

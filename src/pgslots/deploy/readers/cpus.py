@@ -13,12 +13,14 @@ standard CPU-count calls are understood; anything else is no formula.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 
 CPU_CALLS = frozenset({"cpu_count", "process_cpu_count"})
 """`multiprocessing.cpu_count()`, `os.cpu_count()`, `psutil.cpu_count()`, `os.process_cpu_count()`."""
 
 _OPS: dict[type, str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//"}
+_PRECEDENCE: dict[type, int] = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.FloorDiv: 2}
 
 
 def cpu_formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
@@ -29,7 +31,7 @@ def cpu_formula(node: ast.expr, known: Callable[[str], str | None]) -> str | Non
     return text if text is not None and "cpus" in text else None
 
 
-def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:  # noqa: C901 - one case per node type
+def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return str(node.value)
     if isinstance(node, ast.Name):
@@ -44,6 +46,11 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None: 
                 return "cpus"
         if name == "int" and len(node.args) == 1:
             return _formula(node.args[0], known)
+        if name in ("get", "getenv", "int") and (len(node.args) == 2 or any(k.arg == "default" for k in node.keywords)):
+            # `os.environ.get("WORKERS", cpu_count() * 2 + 1)`: the default's formula, used by the
+            # caller only when the variable is set nowhere
+            default = node.args[1] if len(node.args) == 2 else next(k.value for k in node.keywords if k.arg == "default")
+            return _formula(default, known)
         if name in ("min", "max") and len(node.args) >= 2 and not node.keywords:
             parts = [_formula(arg, known) for arg in node.args]
             return None if any(p is None for p in parts) else f"{name}({', '.join(parts)})"  # type: ignore[arg-type]
@@ -52,15 +59,18 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None: 
         left, right = _formula(node.left, known), _formula(node.right, known)
         if left is None or right is None:
             return None
-        return f"{_wrap(left)} {_OPS[type(node.op)]} {_wrap(right)}"
+        mine = _PRECEDENCE[type(node.op)]
+        if isinstance(node.left, ast.BinOp) and _PRECEDENCE.get(type(node.left.op), 9) < mine:
+            left = f"({left})"
+        if isinstance(node.right, ast.BinOp) and (_PRECEDENCE.get(type(node.right.op), 9) < mine
+                                                   or _PRECEDENCE.get(type(node.right.op), 9) == mine
+                                                   and isinstance(node.op, (ast.Sub, ast.FloorDiv))):
+            right = f"({right})"
+        return f"{left} {_OPS[type(node.op)]} {right}"
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
         # `os.cpu_count() or 1`: the CPU count (it is None only where it cannot be told)
         return _formula(node.values[0], known)
     return None
-
-
-def _wrap(text: str) -> str:
-    return f"({text})" if " " in text and not text.startswith(("min(", "max(")) else text
 
 
 def evaluate(formula: str, cpus: int) -> int | None:
@@ -114,3 +124,34 @@ def module_formulas(tree: ast.Module) -> dict[str, str]:
         elif isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
             constants[target] = str(value.value)
     return formulas
+
+
+_SHELL_CPUS = re.compile(r"\$\(\s*(nproc(\s+--all)?|getconf\s+_NPROCESSORS_ONLN|grep\s+-c\s+\^?processor\s+/proc/cpuinfo)\s*\)")
+
+
+def shell_formula(raw: str, value_of: Callable[[str], str | None]) -> str | None:
+    """`$((2*$(nproc)+1))` -> "2 * cpus + 1": shell arithmetic over the CPU count (`nproc`,
+    `getconf _NPROCESSORS_ONLN`), with `$VAR`s whose values are known numbers; None otherwise."""
+    text = raw.strip().strip("\"'")
+    default = re.fullmatch(r"\$\{([A-Za-z_]\w*):?-(.*)\}", text, re.DOTALL)
+    if default:
+        # `${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}`: the default, when the variable is unset
+        return shell_formula(default[2], value_of) if value_of(default[1]) is None else None
+    if not (text.startswith("$((") and text.endswith("))")):
+        return "cpus" if _SHELL_CPUS.fullmatch(text) else None
+    body = _SHELL_CPUS.sub(" cpu_count() ", text[3:-2])
+    if "cpu_count()" not in body:
+        return None
+
+    def variable(match: re.Match[str]) -> str:
+        found = value_of(match[1] or match[2])
+        if found is None or not re.fullmatch(r"-?\d+", found.strip()):
+            raise ValueError(match[0])
+        return found.strip()
+
+    try:
+        body = re.sub(r"\$\{?([A-Za-z_]\w*)\}?|\b(?!cpu_count\b)([A-Za-z_]\w*)\b", variable, body)
+        tree = ast.parse(body.replace("/", "//").replace("////", "//").strip(), mode="eval")
+    except (ValueError, SyntaxError):
+        return None
+    return cpu_formula(tree.body, lambda name: None)

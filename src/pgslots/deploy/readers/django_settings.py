@@ -51,6 +51,14 @@ def declared_modules(repo: RepoFiles) -> list[tuple[str, Evidence]]:
     return found
 
 
+_ASIDE = re.compile(r"(^|/)(benchmarks?|examples?|samples?|demos?|docs?|tests?|testing|fixtures|sandbox|contrib)/")
+
+
+def _aside(evidence: Evidence | None) -> bool:
+    """An entry point in a folder beside the project (a benchmark or example app), not its own."""
+    return bool(evidence and _ASIDE.search(evidence.path))
+
+
 def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) -> SettingsChoice | None:
     """The production settings module, from the processes' environments, then the code."""
     candidates: list[tuple[int, int, str, str, Evidence | None]] = []  # (score, source rank, module, why, ev)
@@ -60,12 +68,22 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
             candidates.append((settings_score(item.value), 2, item.value, f"DJANGO_SETTINGS_MODULE at {item.evidence.location()}", item.evidence))
     for module, evidence in declared_modules(repo):
         candidates.append((settings_score(module), 1, module, f"the default in {evidence.location()}", evidence))
-    ranked = sorted(candidates, key=lambda c: (-c[0], -c[1]))
+    # Among equals, the project's own entry points (a root manage.py) over ones in benchmarks,
+    # examples, docs or tests folders, then the shallowest.
+    ranked = sorted(candidates, key=lambda c: (-c[0], -c[1], _aside(c[4]), c[4].path.count("/") if c[4] else 0))
     rejected = sorted({c[2] for c in ranked if c[0] < 0})
     for score, _, module, why, evidence in ranked:
         path = resolver.find(module)
         if path is None:
             continue
+        if score < 0:
+            beside = _production_beside(repo, module, path)
+            if beside is not None:
+                # Only development settings are named (manage.py's default): the package's own
+                # production module is what production runs with DJANGO_SETTINGS_MODULE set there.
+                return SettingsChoice(beside[0], beside[1], f"{module} is named ({why}) but is development settings; "
+                                                            f"{beside[1]} is the production module beside it",
+                                      (evidence,) if evidence else ())
         reason = why
         if rejected and score >= 0:
             reason += f"; preferred over {', '.join(rejected)} (local/test settings)"
@@ -80,6 +98,18 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
     best = max(files, key=lambda p: (settings_score(p.replace("/", ".")), -p.count("/")))
     module = best[:-3].replace("/", ".")
     return SettingsChoice(module, best, f"{best}: no DJANGO_SETTINGS_MODULE found; the settings file that defines DATABASES")
+
+
+def _production_beside(repo: RepoFiles, module: str, path: str) -> tuple[str, str] | None:
+    """The one production-named settings module in the same package as `path` (`settings/production.py`
+    beside `settings/local.py`), as (module, path)."""
+    folder = path.rsplit("/", 1)[0] if "/" in path else ""
+    package = module.rsplit(".", 1)[0] if "." in module else ""
+    found = [p for p in repo.paths if p.rsplit("/", 1)[0] == folder and p.endswith(".py")
+             and settings_score(p.rsplit("/", 1)[-1][:-3]) > 0]
+    if len(found) != 1 or not package:
+        return None
+    return f"{package}.{found[0].rsplit('/', 1)[-1][:-3]}", found[0]
 
 
 @dataclasses.dataclass

@@ -274,6 +274,7 @@ class ComposeFile:
     overlays: tuple[str, ...] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
     profiles_line: int | None = None
     notes: list[str] = dataclasses.field(default_factory=list)  # how it was read (the `.env` example used for interpolation)
+    extended: tuple[str, ...] = ()  # files whose services `extends: {file: ...}` reads
 
 
 _COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
@@ -318,11 +319,14 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
                 if inner is not None:
                     included.append(other)
                     for name, service in inner.services.items():
-                        services.setdefault(name, service)
+                        # The including file may amend an included service (compose merges them).
+                        services[name] = merge_service(service, services[name]) if name in services else service
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     active = project_env.get("COMPOSE_PROFILES")
     profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()
-    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes)
+    extended = tuple(sorted({join(folder, str(body["extends"]["file"])) for body in (services_node or {}).values()
+                             if isinstance(body, dict) and isinstance(body.get("extends"), dict) and body["extends"].get("file")}))
+    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes, extended)
 
 
 def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str, Service], project_env: Env, depth: int) -> Service:
@@ -477,11 +481,11 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
 def compose_score(path: str) -> int:
     """Production compose files first, then the plain one; local/dev/CI/test/override last."""
     name = path.rsplit("/", 1)[-1].lower()
-    words = set(re.split(r"[^a-z]+", name))
+    words = set(re.split(r"[^a-z0-9]+", name))
     score = 0
     if words & {"production", "prod", "live", "deploy"}:
         score += 20
-    if words & {"local", "dev", "development", "test", "tests", "ci", "override", "debug", "example", "sample"}:
+    if words & {"local", "dev", "development", "test", "tests", "testing", "ci", "e2e", "override", "debug", "example", "sample"}:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5

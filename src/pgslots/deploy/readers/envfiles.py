@@ -38,6 +38,7 @@ class EnvValue:
     evidence: Evidence
     template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
     exported: bool = True  # False: a shell variable of a script (`X=1` without export), not in its children's environment
+    formula: str | None = None  # with UNKNOWN_VALUE: the value as a formula of the host's CPU count (`2 * cpus + 1`)
 
     @property
     def shown(self) -> str:

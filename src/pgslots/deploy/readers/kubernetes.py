@@ -34,6 +34,7 @@ class Container:
     config_maps: list[str]
     replicas: int | None
     replicas_line: int | None
+    replicas_written: str = ""  # `replicas: !Ref WorkerReplicas`, `{{ .Values.x }}`: set elsewhere, unknown here
 
 
 @dataclasses.dataclass
@@ -102,6 +103,7 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
                     env=env, config_maps=config_maps,
                     replicas=replicas if isinstance(replicas, int) else (None if kind != "DaemonSet" else None),
                     replicas_line=line_of(spec, "replicas"),
+                    replicas_written="" if replicas is None or isinstance(replicas, int) else str(replicas),
                 )
             )
     elif kind == "HorizontalPodAutoscaler":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import re
+from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
 
@@ -33,7 +34,7 @@ class Launcher:
     why: str
 
 
-def find_launcher(argv: list[str], repo: RepoFiles, locate) -> Launcher | None:  # noqa: ANN001 - (word) -> repo path | None
+def find_launcher(argv: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> Launcher | None:
     """The launcher `argv` (already unwrapped) runs, if it is one: `python FILE ...` with FILE
     in the repository, or a console script the project declares."""
     if not argv:
@@ -55,13 +56,22 @@ def find_launcher(argv: list[str], repo: RepoFiles, locate) -> Launcher | None: 
 
 
 def console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, str]]:
-    """name -> (declaring file, line, `module:function`) over pyproject.toml, setup.cfg and setup.py."""
+    """name -> (declaring file, line, `module:function`) over pyproject.toml, setup.cfg and setup.py
+    (read once per repository: every line of every start script asks)."""
+    cached = getattr(repo, "_console_scripts", None)
+    if cached is None:
+        cached = _read_console_scripts(repo)
+        repo._console_scripts = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _read_console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, str]]:
     found: dict[str, tuple[str, int | None, str]] = {}
     for rel in repo.named("pyproject.toml"):
         text = repo.text(rel) or ""
         try:
             data = _toml.loads(text)
-        except Exception:  # noqa: BLE001 - a broken pyproject is reported by the versions reader
+        except Exception:  # noqa: BLE001, S112 - a broken pyproject is reported by the versions reader
             continue
         tables = [(data.get("project") or {}).get("scripts") or {},
                   ((data.get("tool") or {}).get("poetry") or {}).get("scripts") or {}]
@@ -103,3 +113,22 @@ def _key_line(text: str, key: str) -> int | None:
         if pattern.match(line):
             return number
     return None
+
+
+def manage_equivalent(program: list[str], repo: RepoFiles) -> bool:
+    """`python -m ephios run_periodic`, `weblate migrate`: the project's own entry point that
+    runs Django's `execute_from_command_line` (a manage.py under another name), so its first
+    argument is a management command."""
+    if not program:
+        return False
+    head = program[0].rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", head):
+        return False
+    # through the name index, not a walk of every path: this is asked for every line of every script
+    files = [p for p in repo.named("__main__.py") if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")]
+    script = console_scripts(repo).get(head)
+    if script is not None:
+        module = script[2].split(":", 1)[0].replace(".", "/")
+        last = module.rsplit("/", 1)[-1]
+        files += [p for p in repo.named(f"{last}.py", "__init__.py") if p.endswith((f"{module}.py", f"{module}/__init__.py"))]
+    return any("execute_from_command_line" in (repo.text(path) or "") for path in files[:4])

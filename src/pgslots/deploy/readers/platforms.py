@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import fnmatch
+import json
 import re
 
+import yaml
+
 from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers.yamlfile import line_of, load_all, load_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +28,7 @@ class ProcessDef:
     count: int | None = None  # numprocs
     env: tuple[tuple[str, str], ...] = ()
     directory: str | None = None  # the working directory the manager starts it in
+    schedule: str | None = None  # a cron entry: a one-shot run at each tick, not a long-running process
 
 
 _PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
@@ -32,15 +38,145 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     out = []
     for number, line in enumerate(repo.lines(rel), start=1):
         match = _PROCFILE.match(line.strip())
-        if match and not line.lstrip().startswith("#") and match["name"] != "release":
-            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number))
+        if match and not line.lstrip().startswith("#"):
+            # `release:` (Heroku), `postdeploy:` (Scalingo) run once at each deploy, then exit.
+            oneshot = "deploy" if match["name"] in ONE_SHOT_TYPES else None
+            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number, schedule=oneshot))
     return out
 
 
-def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+_SUPERVISOR_ENV = re.compile(r"%\(ENV_([A-Za-z_][A-Za-z0-9_]*)\)[sd]")
+
+
+ONE_SHOT_TYPES = frozenset({"release", "postdeploy", "predeploy"})
+
+
+def read_dokku_scale(repo: RepoFiles, rel: str) -> dict[str, int]:
+    """Dokku's DOKKU_SCALE (`worker=2`): how many containers of each process type run."""
+    out = {}
+    for line in repo.lines(rel):
+        name, sep, value = line.strip().partition("=")
+        if sep and value.strip().isdigit() and not name.startswith("#"):
+            out[name.strip()] = int(value.strip())
+    return out
+
+
+def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """Dokku's (and Heroku Scheduler-style) `cron` entries in app.json: each a one-shot
+    container from the app's image at its schedule."""
     text = repo.text(rel)
-    if text is None or "[program:" not in text:
+    if not text or ('"cron"' not in text and '"scripts"' not in text):
         return []
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        repo.broken(rel, getattr(exc, "lineno", None), "invalid JSON")
+        return []
+    entries = data.get("cron") if isinstance(data, dict) else None
+    out = []
+    lines = text.splitlines()
+    scripts = data.get("scripts") if isinstance(data, dict) and isinstance(data.get("scripts"), dict) else {}
+    # Dokku runs its predeploy/postdeploy hooks at every deploy; Heroku's top-level `postdeploy`
+    # runs once when a review app is created, not in production.
+    hooks = dict(scripts.get("dokku") or {}) if isinstance(scripts.get("dokku"), dict) else {}
+    for name, command in hooks.items():
+        if isinstance(command, str) and name in ("predeploy", "postdeploy"):
+            number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
+            out.append(ProcessDef(name, command, rel, number, schedule="deploy"))
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("command"), str):
+            continue
+        command = entry["command"]
+        number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
+        out.append(ProcessDef(f"cron-{index + 1}", command, rel, number, schedule=str(entry.get("schedule", ""))))
+    crons = [d for d in out if d.name.startswith("cron-")]
+    if len(crons) > 1 and len({" ".join(d.command.split()[:3]) for d in crons}) == 1:
+        # The same command at several schedules (`manage.py runjobs hourly|daily|...`): one group
+        # whose runs can overlap, one per entry.
+        first = crons[0]
+        out = [d for d in out if d not in crons] + [dataclasses.replace(first, name="cron", count=len(crons), schedule="cron")]
+    return out
+
+
+def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """A Render blueprint (render.yaml): each service with a `startCommand` (web, worker,
+    private service, cron job), its `numInstances` and literal `envVars`."""
+    text = repo.text(rel) or ""
+    if "{{" in text:
+        # A project template's blueprint (`name: {{project_name}}`): read with the placeholders as names.
+        try:
+            docs = load_all(re.sub(r"\{\{\s*([\w.]+)\s*\}\}", "\u27e6\\1\u27e7", text))
+        except yaml.YAMLError:
+            docs = None
+    else:
+        docs = load_file(repo, rel)
+    data = docs[0] if docs else None
+    services = data.get("services") if isinstance(data, dict) else None
+    out = []
+    for service in services if isinstance(services, list) else []:
+        if not isinstance(service, dict) or not isinstance(service.get("startCommand"), str):
+            continue
+        env = tuple((str(e["key"]), str(e["value"])) for e in service.get("envVars") or []
+                    if isinstance(e, dict) and "key" in e and "value" in e)
+        count = service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
+        schedule = str(service["schedule"]) if service.get("type") == "cron" and service.get("schedule") else None
+        def restore(value: str) -> str:
+            return value.replace("\u27e6", "{{").replace("\u27e7", "}}")
+        out.append(ProcessDef(restore(str(service.get("name") or service.get("type") or "web")), restore(service["startCommand"]), rel,
+                              line_of(service, "startCommand") or 1, count, env, schedule=schedule))
+    return out
+
+
+def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """A Cloud Foundry manifest (`applications:`): each app's `command` (or its `processes:`),
+    `instances` and literal `env`."""
+    text = repo.text(rel) or ""
+    if "applications:" not in text:
+        return []
+    docs = load_file(repo, rel)
+    data = docs[0] if docs else None
+    apps = data.get("applications") if isinstance(data, dict) else None
+    out = []
+    for app in apps if isinstance(apps, list) else []:
+        if not isinstance(app, dict) or not app.get("name"):
+            continue
+        env = app.get("env") if isinstance(app.get("env"), dict) else {}
+        pairs = tuple((str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool)))
+        processes = [p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")]
+        entries = [(f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p) for p in processes] or (
+            [(str(app["name"]), app["command"], app.get("instances"), app)] if isinstance(app.get("command"), str) else [])
+        for name, command, instances, holder in entries:
+            count = instances if isinstance(instances, int) else None
+            out.append(ProcessDef(name, str(command), rel, line_of(holder, "command") or 1, count, pairs))
+    return out
+
+
+def cloudfoundry_score(defs: list[ProcessDef], rel: str) -> int:
+    """How production a Cloud Foundry manifest looks: IS_PRODUCTION set, a production name."""
+    score = 0
+    if any(k.upper() in ("IS_PRODUCTION", "PRODUCTION") and v.lower() in ("true", "1", "yes") for d in defs for k, v in d.env):
+        score += 20
+    words = set(re.split(r"[^a-z0-9]+", rel.rsplit("/", 1)[-1].lower())) | {w for d in defs for w in re.split(r"[^a-z0-9]+", d.name.lower())}
+    if words & {"production", "prod", "stable", "live"}:
+        score += 10
+    if words & {"sandbox", "staging", "stage", "dev", "development", "test", "template", "example", "migrate"}:
+        score -= 10
+    return score
+
+
+def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None) -> list[ProcessDef]:
+    """The programs of a supervisord file; with `follow_includes`, also those of the files its
+    `[include] files = conf.d/*.conf` brings in (a path in the image is mapped to the repository
+    through the folder the main file is copied from)."""
+    text = repo.text(rel)
+    if text is None:
+        return []
+    included: list[ProcessDef] = []
+    if follow_includes and "[include]" in text:
+        for path in _included_files(repo, rel, text, container_path):
+            included.extend(read_supervisord(repo, path))
+    if "[program:" not in text:
+        return included
     # supervisord, like configparser here, starts an inline comment at " ;".
     parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";",))
     try:
@@ -53,7 +189,8 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     for section in parser.sections():
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
-        command = parser.get(section, "command").strip()
+        # supervisord's `%(ENV_X)s` expands the variable X of supervisord's own environment.
+        command = _SUPERVISOR_ENV.sub(lambda m: "${%s}" % m[1], parser.get(section, "command").strip())
         # The `command` line of this program's own section (commands often share a prefix).
         header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
         number = next((i for i, line in enumerate(lines[header:], start=header + 1)
@@ -70,7 +207,25 @@ def read_supervisord(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                 env.append(pair)
         directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
         out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
-    return out
+    return out + included
+
+
+def _included_files(repo: RepoFiles, rel: str, text: str, container_path: str | None) -> list[str]:
+    match = re.search(r"^\[include\][^\[]*?^\s*files\s*=\s*(?P<files>.+)$", text, re.M | re.S)
+    if not match:
+        return []
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    image_folder = container_path.rsplit("/", 1)[0] if container_path and "/" in container_path else None
+    out: list[str] = []
+    for pattern in match["files"].split():
+        if pattern.startswith("/"):
+            if image_folder and pattern.startswith(image_folder + "/"):
+                pattern = pattern[len(image_folder) + 1:]  # `/etc/supervisor/conf.d/*.conf` beside `/etc/supervisor/supervisord.conf`
+            else:
+                continue
+        wanted = f"{folder}/{pattern}" if folder else pattern
+        out.extend(p for p in repo.paths if fnmatch.fnmatchcase(p, wanted) and p != rel)
+    return sorted(set(out))
 
 
 def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
@@ -92,15 +247,27 @@ def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
 
 
 def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
+    """The `ExecStart=` of a unit (continued over lines ending in `\\`, as systemd joins them),
+    with its `Environment=`; `Type=oneshot` runs once and exits (a job, not a server)."""
     out = []
     env = []
-    for number, line in enumerate(repo.lines(rel), start=1):
-        stripped = line.strip()
+    oneshot = False
+    lines = repo.lines(rel)
+    index = 0
+    while index < len(lines):
+        number = index + 1
+        stripped = lines[index].strip()
+        index += 1
+        while stripped.endswith("\\") and index < len(lines):
+            stripped = stripped[:-1].rstrip() + " " + lines[index].strip()
+            index += 1
         if stripped.startswith("Environment="):
             for pair in re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]):
                 env.append(pair)
-        if stripped.startswith("ExecStart="):
+        elif stripped.replace(" ", "") == "Type=oneshot":
+            oneshot = True
+        elif stripped.startswith("ExecStart="):
             command = stripped[len("ExecStart="):].lstrip("-@+!")
             name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
-    return out
+    return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out

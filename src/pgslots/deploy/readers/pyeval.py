@@ -41,6 +41,25 @@ UNKNOWN: Any = _Unknown()
 """A value the static reading cannot know."""
 
 
+class EnvKeyMissing(Exception):
+    """`os.environ["X"]` for a variable the process's complete environment does not set: Python
+    raises KeyError there, so a `try: ... except KeyError:` around it takes its handler."""
+
+
+_KEY_ERRORS = {"KeyError", "LookupError", "Exception", "BaseException"}
+
+
+def handler_for_key_error(node: ast.Try) -> ast.ExceptHandler | None:
+    """The `except` clause that catches the KeyError of a missing environment variable."""
+    for handler in node.handlers:
+        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if handler.type is None or any(
+            (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "") in _KEY_ERRORS for n in names
+        ):
+            return handler
+    return None
+
+
 @dataclasses.dataclass
 class V:
     """An evaluated value with its provenance. Dicts hold `V`s (so item assignments keep
@@ -272,6 +291,7 @@ class Evaluator:
         self.notes: list[str] = []
         self.failed: list[tuple[str, int | None, str]] = []
         self.undecided: list[tuple[str, int, str, bool]] = []  # `if` statements that could not be decided and set DATABASES
+        self.catching_key_errors = 0  # depth of `try` blocks with an `except KeyError:` being evaluated
         self.path = ""
         self.call_depth = 0  # nesting of calls to the project's own functions (pyfunc)
 
@@ -323,10 +343,12 @@ class Evaluator:
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, body: list[ast.stmt], ns: dict[str, V]) -> None:
+    def block(self, body: list[ast.stmt], ns: dict[str, V], propagate: tuple[type[Exception], ...] = ()) -> None:
         for statement in body:
             try:
                 self.statement(statement, ns)
+            except propagate:
+                raise
             except RecursionError:
                 self.notes.append(f"{self.path}:{statement.lineno}: too deeply nested; skipped")
             except Exception as exc:  # noqa: BLE001 - an odd statement must not stop the audit
@@ -352,8 +374,18 @@ class Evaluator:
         elif isinstance(node, ast.If):
             self.if_(node, ns)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            self.block(node.body, ns)  # type: ignore[attr-defined]
-            self.block(getattr(node, "orelse", []), ns)
+            handler = handler_for_key_error(node)  # type: ignore[arg-type]
+            self.catching_key_errors += handler is not None
+            try:
+                self.block(node.body, ns, propagate=(EnvKeyMissing,))  # type: ignore[attr-defined]
+                missing = False
+            except EnvKeyMissing:
+                if handler is None:
+                    raise
+                missing = True
+            finally:
+                self.catching_key_errors -= handler is not None
+            self.block(handler.body if missing and handler is not None else getattr(node, "orelse", []), ns)
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
@@ -382,7 +414,7 @@ class Evaluator:
             values = list(items.value)
         jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
         if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.iter) or ""
+            source = ast.unparse(node.iter)  # not get_source_segment: it splits the whole file on each call
             self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
             return
         for item in values:
@@ -393,7 +425,7 @@ class Evaluator:
         test = self.expr(node.test, ns)
         truth = truthy(test)
         if truth is None:
-            source = ast.get_source_segment(self.repo.text(self.path) or "", node.test) or ""
+            source = ast.unparse(node.test)  # not get_source_segment: it splits the whole file on each call
             truth = not _NON_PRODUCTION_CONDITION.search(source)
             self.notes.append(
                 f"{self.path}:{node.lineno}: `if {source[:60]}` cannot be decided statically; "
@@ -592,6 +624,8 @@ class Evaluator:
                 except IndexError:
                     return V(UNKNOWN)
             if isinstance(container.value, Ref) and container.value.name == "os.environ" and key.known:
+                if self.catching_key_errors and self.env.complete and self.env.get(str(key.value)) is None:
+                    raise EnvKeyMissing(str(key.value))  # inside `try: ... except KeyError:` only
                 return self.env_lookup(str(key.value), None, None, node)
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):
@@ -749,6 +783,8 @@ class Evaluator:
         """django-environ `env(...)`, `env.int(...)`, `env.db(...)`; environs; python-decouple
         (`config("X", default, cast=int)`; django-environ's `env("X", cast, default)`)."""
         var = _const_str(args[0]) if args else _const_str(kwargs.get("var")) if kwargs.get("var") else None
+        if var is None and reader in ("db", "db_url", "dj_db_url", "database_url"):
+            var = "DATABASE_URL"  # django-environ's `env.db()` reads DATABASE_URL
         if var is None:
             return V(UNKNOWN, (self.ev(node.lineno),))
         var = str(scheme.get("\x00prefix", "")) + var  # django-environ prefixes every name it reads

@@ -112,8 +112,22 @@ def _run(ev: Evaluator, body: list[ast.stmt], local: dict[str, Any]) -> Any:  # 
                 continue
             outcome = _run(ev, node.body if truth else node.orelse, local)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            outcome = _run(ev, node.body, local)  # type: ignore[attr-defined]
-            if outcome is _FELL_OFF:
+            from pgslots.deploy.readers.pyeval import EnvKeyMissing, handler_for_key_error
+
+            handled = False
+            handler = handler_for_key_error(node)  # type: ignore[arg-type]
+            ev.catching_key_errors += handler is not None
+            try:
+                outcome = _run(ev, node.body, local)  # type: ignore[attr-defined]
+            except EnvKeyMissing:
+                if handler is None:
+                    raise
+                handled = True
+            finally:
+                ev.catching_key_errors -= handler is not None
+            if handled and handler is not None:
+                outcome = _run(ev, handler.body, local)
+            if outcome is _FELL_OFF and not handled:
                 outcome = _run(ev, getattr(node, "orelse", []), local)
             if outcome is _FELL_OFF:
                 outcome = _run(ev, getattr(node, "finalbody", []), local)

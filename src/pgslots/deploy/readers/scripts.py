@@ -14,8 +14,20 @@ from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
-    ONE_SHOT_COMMANDS, Expanded, Launch, classify, expand, first_command, launch_from_words, split_words, unwrap,
+    ONE_SHOT_COMMANDS,
+    Expanded,
+    Launch,
+    classify,
+    expand,
+    first_command,
+    launch_from_words,
+    parse_launch,
+    split_words,
+    unwrap,
 )
+from pgslots.deploy.readers.cpus import shell_formula
+from pgslots.deploy.readers.launchers import manage_equivalent
+from pgslots.deploy.readers.makefile import make_command
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -60,6 +72,7 @@ class ScriptLaunch:
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
     guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
     execs: bool = False  # `exec ...`: the script ends here, the program replaces it
+    looped: bool = False  # inside a `while`/`for` loop: run again and again (`while true; do manage.py x; sleep 60; done`)
 
 
 def _set_up_step(item: ScriptLaunch) -> bool:
@@ -186,6 +199,17 @@ class _Scope:
 
 
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
+    """The script, read once per repository (every process that runs it asks again)."""
+    cache = getattr(repo, "_scripts", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(repo, "_scripts", cache)
+    if rel not in cache:
+        cache[rel] = _read_script(repo, rel)
+    return cache[rel]
+
+
+def _read_script(repo: RepoFiles, rel: str) -> Script | None:
     """Assignments, launches and calls of a shell script. Entrypoints that dispatch on their
     first argument (`if [[ "$1" == "worker" ]]`, `case "$1" in worker) ...`) have each launch
     and assignment tagged with the argument values that reach it (`guard`). A shell function's
@@ -209,7 +233,7 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             scope = functions[name] = _Scope([], [], name)
             body = (header["body"] or "").strip()
             if body.endswith("}"):  # `start() { exec gunicorn app.wsgi; }`
-                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls)
+                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls, repo)
                 scope = main
             continue
         if scope is not main and line in ("{",):
@@ -258,13 +282,28 @@ def read_script(repo: RepoFiles, rel: str) -> Script | None:
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
-        _read_line(line, number, scope, main, functions, calls)
+        _read_line(line, number, scope, main, functions, calls, repo)
         if scope is main and line.strip() and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main)):
             hands_over = True
         if ends_pattern and frames:
             frames[-1][1] = None
     bodies = {name: (tuple(f.launches), tuple(f.assignments)) for name, f in functions.items()}
     return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
+
+
+def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str] | None:
+    """The command `eval $VAR` (or `exec eval "$VAR"`) runs when VAR was assigned a literal
+    command earlier in the script."""
+    rest = words[1:] if words[:1] == ["exec"] else words
+    if len(rest) != 2 or rest[0] != "eval":
+        return None
+    match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", rest[1])
+    if not match:
+        return None
+    found = next((a for a in reversed([*main.assignments, *scope.assignments]) if a.name == match[1] and a.raw), None)
+    if found is None or "$(" in found.raw or "`" in found.raw:
+        return None
+    return (["exec"] if words[:1] == ["exec"] else []) + split_words(found.raw)
 
 
 def _runs_argument_variable(line: str, scope: _Scope) -> bool:
@@ -279,7 +318,7 @@ def _runs_argument_variable(line: str, scope: _Scope) -> bool:
 
 
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
-               calls: list[tuple[str, int]]) -> None:
+               calls: list[tuple[str, int]], repo: RepoFiles | None = None) -> None:
     if is_handover(line):
         return
     guard = scope.guard()
@@ -291,6 +330,9 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     if _take_assignment(line, number, scope, scope.conditional()):
         return
     words = split_words(line)
+    evaluated = _eval_of_literal(words, scope, main)
+    if evaluated is not None:
+        words = evaluated  # `eval ${WORKER_COMMAND}` with WORKER_COMMAND="gunicorn ..." set above
     if not words:
         return
     launch = launch_from_words(words)
@@ -298,11 +340,14 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
         # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
         launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
                        if candidate.program != "other"), launch)
+    if launch.program == "other" and repo is not None and manage_equivalent(unwrap(first_command(words))[0], repo):
+        launch = dataclasses.replace(parse_launch(["manage.py", *unwrap(first_command(words))[0][1:]]), inline_env=launch.inline_env)
     if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
         _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
     elif launch.program != "other":
         execs = words[0] == "exec"
-        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs))
+        looped = any(frame[0] == "loop" for frame in scope.frames)
+        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped))
         if scope is not main:
             main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
     elif guard and words[0] == "exec":
@@ -369,6 +414,16 @@ def _test(condition: str | None, env: Env) -> bool | None:
     branch) against the environment; None when the test is anything else or a value unknown."""
     if not condition:
         return None
+    for joiner, combine in ((" || ", any), (" && ", all)):
+        if joiner in condition and not condition.startswith("! "):
+            # `[ "$P" == gevent ] || [ "$P" == prefork ]`: three-valued, unknown only if it matters
+            verdicts = [_test(part.strip(), env) for part in condition.split(joiner)]
+            decided = [v for v in verdicts if v is not None]
+            if combine is any and any(decided):
+                return True
+            if combine is all and decided and not all(decided):
+                return False
+            return None if len(decided) < len(verdicts) else combine(decided)
     negated = condition.startswith("! ")
     match = _TEST.match(condition[2:] if negated else condition)
     if match is None:
@@ -425,9 +480,12 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
         if expanded.value is None:
-            # Set, but to something only the running host knows (`$(nproc)`).
-            note = "computed at run time: " + ", ".join(expanded.missing)
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note), exported=exported))
+            # Set, but to something only the running host knows (`$(nproc)`); shell arithmetic over
+            # the CPU count stays a formula (`$((2*$(nproc)+1))` -> 2 * cpus + 1).
+            formula = shell_formula(item.raw, lambda name: result.value(name))
+            note = f"{formula} (cpus: the host's CPU count)" if formula else "computed at run time: " + ", ".join(expanded.missing)
+            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note),
+                                exported=exported, formula=formula))
             continue
         REDACTOR.register_named(item.name, expanded.value)
         if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
@@ -454,8 +512,9 @@ class HandOver:
 
     argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
     env: Env
-    passed: list[Evidence]  # each entry script passed through, at its `exec "$@"` line
     notes: list[str]
+    cited: list[Evidence] = dataclasses.field(default_factory=list)  # where a launcher's command was read (a Makefile recipe)
+    exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
 
 
 def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]) -> HandOver:
@@ -464,12 +523,20 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
     `exec "$@"`: the command is then their arguments, in the environment the scripts
     exported. Stops at a program pgslots models, at a script that dispatches on "$1" or runs
     its own program (read later by the caller with its argument), or at anything unknown."""
-    passed: list[Evidence] = []
     notes: list[str] = []
+    cited: list[Evidence] = []
     for _ in range(6):
         program, _ = unwrap(first_command(argv))
         if not program or classify(program) != "other":
             break
+        recipe = _make_recipe(program, repo, locate)
+        if recipe is not None:
+            # `make altprodserver`: the target's recipe is the command
+            command, where = recipe
+            notes.append(f"`{' '.join(program)[:40]}` runs the recipe at {where.location()}")
+            cited.append(where)
+            argv = split_words(command)
+            continue
         path = locate(program[0])
         script = read_script(repo, path) if path else None
         rest = program[1:]
@@ -482,13 +549,44 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
                 continue
             break
         arg = rest[0] if rest else None
+        if script.hands_over and not rest and script.launches and all(
+                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in script.launches):
+            return HandOver(argv, env, notes, cited, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
         env = apply_assignments(script, env, repo, arg)
-        line = next((n for n, text in logical_lines(repo.text(path) or "") if is_handover(text.strip())), None)
-        passed.append(Evidence(path, line, repo.quote(path, line), Resolution.LITERAL, f"{path} hands over to its arguments"))
         argv = rest
-    return HandOver(argv, env, passed, notes)
+    return HandOver(argv, env, notes, cited)
+
+
+def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> tuple[str, Evidence] | None:
+    """`make [-C dir] [-f file] TARGET`: the command of TARGET's recipe and its line."""
+    if program[0].rsplit("/", 1)[-1] not in ("make", "gmake"):
+        return None
+    words, folder, makefile, target = program[1:], "", "Makefile", None
+    while words:
+        word = words.pop(0)
+        if word in ("-C", "--directory") and words:
+            folder = words.pop(0)
+        elif word in ("-f", "--file", "--makefile") and words:
+            makefile = words.pop(0)
+        elif not word.startswith("-") and "=" not in word and target is None:
+            target = word
+    path = locate(f"{folder.rstrip('/')}/{makefile}" if folder else makefile)
+    found = make_command(repo, path, target) if path and target else None
+    if found is None:
+        return None
+    return found[0], Evidence(path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}")
+
+
+_LONG_RUNNING = re.compile(r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
+                           r"daemon|scheduler|loop|watch|process_tasks|huey")
+
+
+def long_running(launch: Launch) -> bool:
+    """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
+    return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
+        and launch.positionals[0] not in ONE_SHOT_COMMANDS
 
 
 def _python(word: str) -> bool:

@@ -9,6 +9,7 @@ Which statement wins: a lock file (exact), then an exact pin (`Django==6.0.8`) w
 is, then a range (`Django==6.0.*`, `>=5.1`); within each, production files beat the others.
 Documentation, lint and test requirements (`docs/requirements.txt`, PEP 735 groups named
 `docs`/`dev`/`test`) are not what the application runs, and are not read.
+Reading a version once found (exact, lower bound) is `pgslots.versions`.
 """
 
 from __future__ import annotations
@@ -180,27 +181,4 @@ def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:  # noqa: A
                   _line_of(lines, f"{name} ="), f"{name} = {version!r}")
 
 
-def exact_version(facts: list[VersionFact] | tuple[VersionFact, ...], package: str) -> tuple[int, ...] | None:
-    """The pinned version as a tuple, or None when only a range (or nothing) is known."""
-    for fact in facts:
-        if fact.package == package:
-            if re.fullmatch(r"\d+(\.\d+)*", fact.version):
-                return tuple(int(p) for p in fact.version.split("."))
-            return None
-    return None
-
-
-def lower_bound(facts: list[VersionFact] | tuple[VersionFact, ...], package: str) -> tuple[int, ...] | None:
-    """The lowest version a range allows (`>=5.1` -> (5, 1)), or the exact pin."""
-    exact = exact_version(facts, package)
-    if exact:
-        return exact
-    for fact in facts:
-        if fact.package == package:
-            match = re.search(r"(?:>=|~=|\^|==)\s*(\d+(?:\.\d+)*)", fact.version)
-            if match:
-                return tuple(int(p) for p in match[1].split("."))
-    return None
-
-
-__all__ = ["read_versions", "exact_version", "lower_bound", "join"]
+__all__ = ["read_versions", "join"]

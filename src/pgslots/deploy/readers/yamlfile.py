@@ -3,6 +3,12 @@
 `yaml.safe_load` forgets where things were; the budget must cite `file:line`. `LineLoader`
 is the safe loader (libyaml's when available) whose mappings remember the line of each key,
 so `lines_of(mapping)[key]` gives the 1-based line. Nothing but plain data is constructed.
+
+Deployment YAML is often written for a tool that fills values in at deploy time: CloudFormation's
+`!Ref`/`!Sub`, Ansible's `!vault`, `!include`, `!reference` in GitLab CI. The safe loader refuses
+such a tag and the whole file would be lost; here a tagged node is read as the plain scalar,
+list or mapping it is written as, and the tag is recorded (`LineLoader.tags`, with its line) so
+the audit can say which values are filled in elsewhere.
 """
 
 from __future__ import annotations
@@ -22,6 +28,22 @@ class LineDict(dict):
 
 
 class LineLoader(_Base):  # type: ignore[misc, valid-type]
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.tags: list[tuple[str, int, str]] = []  # (tag, 1-based line, the value as written)
+
+    def construct_tagged(self, suffix: str, node: yaml.Node) -> Any:
+        """A node with a tag the safe loader does not know: its plain value, the tag remembered."""
+        if isinstance(node, yaml.MappingNode):
+            value: Any = self.construct_mapping(node, deep=True)
+        elif isinstance(node, yaml.SequenceNode):
+            value = self.construct_sequence(node, deep=True)
+        else:
+            value = self.construct_scalar(node)
+        written = value if isinstance(value, str) else ""
+        self.tags.append((node.tag, node.start_mark.line + 1, written.strip().splitlines()[0][:60] if written.strip() else ""))
+        return value
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
         self.flatten_mapping(node)
         mapping = LineDict()
@@ -39,21 +61,41 @@ class LineLoader(_Base):  # type: ignore[misc, valid-type]
 
 
 LineLoader.add_constructor("tag:yaml.org,2002:map", LineLoader.construct_mapping)
+LineLoader.add_multi_constructor("!", LineLoader.construct_tagged)
 
 
-def load_all(text: str) -> list[Any]:
-    """Every document of a (multi-document) YAML text. Raises yaml.YAMLError when invalid."""
-    return [doc for doc in yaml.load_all(text, Loader=LineLoader) if doc is not None]
+def load_all(text: str, tags: list[tuple[str, int, str]] | None = None) -> list[Any]:
+    """Every document of a (multi-document) YAML text; custom tags go to `tags` when given.
+    Raises yaml.YAMLError when invalid."""
+    loader = LineLoader(text)
+    try:
+        docs = []
+        while loader.check_data():
+            doc = loader.get_data()
+            if doc is not None:
+                docs.append(doc)
+    finally:
+        loader.dispose()
+    if tags is not None:
+        tags.extend(loader.tags)
+    return docs
 
 
 def load_file(repo: Any, rel: str, skip_templates: bool = False) -> list[Any] | None:
     """The documents of a repository YAML file; None (with a read error recorded) when it is
-    unreadable or invalid. With `skip_templates`, Go templates (Helm `templates/`) are skipped."""
+    unreadable or invalid. With `skip_templates`, Go templates (Helm `templates/`) are skipped.
+    Custom tags are recorded on the repository (`repo.yaml_tags`) with their file and line."""
     text = repo.text(rel)
     if text is None or (skip_templates and "{{" in text):
         return None
+    tags: list[tuple[str, int, str]] = []
     try:
-        return load_all(text)
+        docs = load_all(text, tags)
+        record = getattr(repo, "yaml_tag", None)
+        for tag, line, written in tags:
+            if record is not None:
+                record(rel, line, tag, written)
+        return docs
     except yaml.YAMLError as exc:
         line, why = yaml_error(exc)
         repo.broken(rel, line, why)

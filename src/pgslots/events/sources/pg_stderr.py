@@ -73,7 +73,7 @@ def choose_prefix(given: str | None, sample: list[bytes], path: Path) -> tuple[L
 class PgStderr:
     name = "pg-stderr"
     description = "PostgreSQL stderr log, any log_line_prefix (--log-line-prefix to give it)"
-    priority = 60
+    priority = 55  # before applog (60): its sniff (a PostgreSQL severity on most lines) is the stricter
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact  # the per-line reference path instead of the fast one (tests)
@@ -81,8 +81,8 @@ class PgStderr:
     def sniff(self, head: str, path: Path) -> bool:
         """Most lines carry a PostgreSQL severity (`LOG:  `, `FATAL:  `, two spaces)."""
         lines = sample_lines(head.encode("utf-8", "replace"), 200)
-        if not lines:
-            return False
+        if not lines or sum(1 for line in lines if line.lstrip().startswith(b"{")) * 2 > len(lines):
+            return False  # JSON lines (an application's JSON log quoting a FATAL) are not a stderr log
         with_severity = sum(1 for line in lines if _HEAD_SEVERITY.search(line))
         return with_severity * 2 >= len(lines)
 

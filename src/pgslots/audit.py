@@ -13,7 +13,7 @@ from pgslots.deploy import budget
 from pgslots.deploy.assembly import build
 from pgslots.deploy.model import SERVER_FIELDS, ProcessGroup, Quantity, Topology, is_server_count
 from pgslots.deploy.readers.cpus import evaluate
-from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem
+from pgslots.diagnosis import Diagnosis, InputStatus, VerificationItem, unknown_item
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence, Resolution
 from pgslots.remedies import propose
@@ -121,22 +121,16 @@ def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGro
 
 
 def verification(topology: Topology) -> tuple[VerificationItem, ...]:
-    items = []
-    for unknown in topology.unknowns:
-        settle = "SHOW max_connections;" if unknown.name == "server.max_connections" else (
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename <> current_user;"
-            if unknown.name == "server.other_clients" else
-            "python manage.py check --tag pgslots (the pgslots Django app reads the running settings)"
-            if unknown.name.startswith("settings.") and unknown.name != "settings.conn_max_age" else f"--assume {unknown.name}=N")
-        items.append(VerificationItem(unknown.question, None, (), settle))
-    return tuple(items)
+    return tuple(unknown_item(unknown) for unknown in topology.unknowns)
 
 
 def run_audit(path: Path, assumptions: dict[str, int] | None = None,
-              refine: Callable[[Topology], Topology] | None = None, project: str | None = None) -> Diagnosis:
+              refine: Callable[[Topology], Topology] | None = None, project: str | None = None,
+              unit: str | None = None) -> Diagnosis:
     """`refine` fills what the repository cannot show from another source before the user's
     assumptions apply (`manage.py pgslots audit`: the running project's settings). `project`
-    is the folder inside `path` to audit when the tree holds several projects."""
+    is the folder inside `path` to audit when the tree holds several projects; `unit` the
+    deployment unit to audit instead of the one the rules keep."""
     if not path.exists():
         raise InputError("no such file or directory", path=str(path))
     if not path.is_dir():
@@ -146,7 +140,7 @@ def run_audit(path: Path, assumptions: dict[str, int] | None = None,
         if not inner.is_dir() or not inner.is_relative_to(path.resolve()):
             raise InputError(f"--project {project}: expected a folder inside {path}", path=str(path / project))
         path = path / project
-    topology = build(path)
+    topology = build(path, unit)
     if refine is not None:
         topology = budget.recompute(refine(topology))
     if assumptions:
