@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pgslots.deploy.audit import run_audit
+from pgslots.audit import run_audit
 from pgslots.deploy.model import Topology
 from pgslots.diagnose.inplace import already_in_place
 from pgslots.rules import load_all_checks
@@ -92,3 +92,17 @@ def test_every_remedy_a_finding_offers_is_in_the_catalogue() -> None:
         for finding in diagnosis.findings:
             assert finding.code in load_all_checks()
             assert set(finding.remedies) <= set(REMEDIES), (repo.name, finding.code, finding.remedies)
+
+
+def test_terms_are_typed_and_still_read_as_their_text() -> None:
+    from pgslots.deploy.model import ConcurrencyModel, GroupKind
+    from pgslots.serde import from_jsonable, to_jsonable
+
+    topology = run_audit(REPOS / "writeup").topology
+    assert topology is not None
+    web = next(g for g in topology.groups if g.name == "django")
+    assert web.kind is GroupKind.WEB and web.concurrency_model is ConcurrencyModel.ASGI
+    assert web.kind == "web" and {"web": 1}[web.kind] == 1 and f"{web.kind}/{web.concurrency_model}" == "web/asgi"
+    data = to_jsonable(web)
+    assert (data["kind"], data["concurrency_model"]) == ("web", "asgi")
+    assert from_jsonable(type(web), data) == web

@@ -11,16 +11,16 @@ already holds (`changes_hold`).
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Callable
 from typing import Any
 
 from pgslots.deploy import budget
 from pgslots.deploy.model import ChangeTarget, Demand, PgbouncerSetup, Quantity, Topology
 from pgslots.evidence import Evidence, Resolution
+from pgslots.vocabulary import Term
 
 
-class Mechanism(str, enum.Enum):
+class Mechanism(Term):
     """What a remedy puts in place, as the audit can also find it already deployed: a remedy
     that provides a mechanism the deployment already has is not proposed again."""
 
@@ -28,9 +28,6 @@ class Mechanism(str, enum.Enum):
     DJANGO_POOL = "django-pool"  # OPTIONS["pool"] (Django >= 5.1)
     PGBOUNCER = "pgbouncer"  # pgbouncer in session mode, or a mode the repository does not show
     PGBOUNCER_TRANSACTION = "pgbouncer-transaction"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True)

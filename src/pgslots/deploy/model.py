@@ -12,8 +12,33 @@ import enum
 from typing import Literal
 
 from pgslots.evidence import Evidence
+from pgslots.vocabulary import Term
 
-GroupKind = Literal["web", "worker", "beat", "other"]
+class GroupKind(Term):
+    """What a process group serves: web requests, Celery tasks, the beat scheduler, or else."""
+
+    WEB = "web"
+    WORKER = "worker"
+    BEAT = "beat"
+    OTHER = "other"
+
+
+class ConcurrencyModel(Term):
+    """How a group's processes hold connections, for the budget model (domain reference §7.1)."""
+
+    SYNC = "sync"  # one request at a time per process (gunicorn sync, uwsgi)
+    THREADS = "threads"  # gunicorn gthread: one connection per thread
+    GREENLETS = "greenlets"  # gevent/eventlet workers
+    ASGI = "asgi"  # a thread (and a connection) per in-flight request
+    PREFORK = "prefork"  # Celery prefork children
+    CELERY_THREADS = "celery-threads"
+    CELERY_GREEN = "celery-green"
+    SOLO = "solo"
+    BEAT_DB = "beat-db"  # beat with the database scheduler
+    COMMAND = "command"  # a long-running management command
+    JOB = "job"  # a one-shot command such as migrate
+    NONE = "none"  # holds no database connection
+    UNMODELLED = "unmodelled"  # a program of the project's image pgslots cannot read: counts unknown
 
 
 SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "version")
@@ -133,18 +158,18 @@ class ProcessGroup:
     demand: Demand
     evidence: tuple[Evidence, ...] = ()
     command: str = ""  # the start command as read, secrets redacted
-    # How the processes hold connections, for the budget model (domain reference §7.1):
-    # "sync", "threads", "greenlets", "asgi", "prefork", "celery-threads", "celery-green",
-    # "solo", "beat-db", "command" (a long-running management command), "job" (a one-shot
-    # command such as migrate), "none" (holds no database connection), "unmodelled" (a program
-    # of the project's image pgslots cannot read: processes and per-process are unknowns).
-    concurrency_model: str = "sync"
+    concurrency_model: ConcurrencyModel = ConcurrencyModel.SYNC  # how its processes hold connections
     replicas: Quantity = dataclasses.field(default_factory=lambda: Quantity(1))  # containers per host
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it
     source: str = ""  # where the group was defined: "docker-compose.production.yml:12", ...
     notes: tuple[str, ...] = ()
     unit: str = ""  # the deployment unit that runs it (see `Unit`)
     unknown_reason: str = ""  # why pgslots cannot model it (concurrency_model "unmodelled")
+
+    def __post_init__(self) -> None:
+        # readers write the terms as text ("web", "asgi"): hold them as the enums they name
+        object.__setattr__(self, "kind", GroupKind(self.kind))
+        object.__setattr__(self, "concurrency_model", ConcurrencyModel(self.concurrency_model))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,3 +315,13 @@ class Topology:
         if combine_bounds([g.demand.bound for g in self.groups]) != "number":
             return steady, None
         return steady, sum(g.demand.worst or 0 for g in self.groups)
+
+    def headroom(self) -> tuple[int, int | None] | None:
+        """(steady, worst) slots left on the server after the demand (negative: over), against
+        the usable slots (those of the default max_connections when the repository does not
+        say); worst is None when the demand is unbounded or unknown; None without a demand."""
+        usable = self.slots.usable if self.slots.usable is not None else self.slots.usable_if_default
+        if self.demand is None or usable is None:
+            return None
+        steady = usable - (self.demand.steady or 0)
+        return steady, (None if self.demand.worst is None else usable - self.demand.worst)

@@ -15,18 +15,16 @@ entered (domain reference §3.4).
 
 from __future__ import annotations
 
-import enum
 import re
 
+from pgslots.vocabulary import Term
 
-class TransactionKind(str, enum.Enum):
+
+class TransactionKind(Term):
     WEB = "web"
     WORKER = "worker"
     OTHER = "other"  # background work that is neither a web request nor a Celery task
     UNATTRIBUTED = "unattributed"  # no transaction name (server logs have none)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 NR_WEB = "WebTransaction/"

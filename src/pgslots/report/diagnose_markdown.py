@@ -24,6 +24,11 @@ def render(diagnosis: Diagnosis) -> str:
     out = [f"# {outline.title}", ""]
     if outline.headline:
         out += [f"> {outline.headline}", ""]
+    if outline.first:
+        first = outline.first
+        out += [f"**Do this first: {first.remedy}.** Change: {first.change}. {first.effect}", ""]
+        if first.then:
+            out += [first.then, ""]
     for section in outline.sections:
         out += [f"## {section.title}", ""]
         for block in section.blocks:
