@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    from pgslots.deploy.audit import run_audit
+    from pgslots.audit import run_audit
     from pgslots.report.audit import render_json
 
     with tempfile.TemporaryDirectory() as tmp:

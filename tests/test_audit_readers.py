@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgslots.deploy.audit import run_audit
+from pgslots.audit import run_audit
 from pgslots.deploy.readers.commands import expand, launch_from_text
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.evidence import Evidence
@@ -359,7 +359,7 @@ def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tm
     # authentik's `server` runs a Go binary that starts gunicorn itself: nothing in the repository
     # shows its processes. It is the project's image, so its demand is unknown (settable), and a
     # group named `server` answers to `--assume server.processes` beside the database server's counts.
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
 
     root = write(tmp_path, {
         "proj/__init__.py": "",
@@ -512,7 +512,7 @@ def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_pa
 
 
 def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
     from pgslots.deploy.readers.cpus import evaluate
 
     assert evaluate("min(cpus, 12)", 4) == 4 and evaluate("min(cpus, 12)", 64) == 12 and evaluate("cpus * 2 + 1", 3) == 7
@@ -688,7 +688,7 @@ def test_a_cpu_formula_as_the_default_of_an_unset_variable(tmp_path: Path) -> No
 
 
 def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
 
     root = write(tmp_path, {
         **SETTINGS,

@@ -35,25 +35,29 @@ def t(text: str) -> dt.datetime:
 # file -> (combinations, first event UTC, last event UTC, transactions, events whose time had no zone)
 EXPECTED = {
     # gunicorn + Django's "verbose" (level first, no zone) and Celery's format, `docker compose logs`
-    "compose-django-verbose.log": (BOTH, "2026-12-06 14:23:39.331", "2026-12-06 14:23:41", WEB | TASKS, 8),
+    "compose-django-verbose.log": (BOTH, "2026-12-06 15:26:41.949", "2026-12-06 15:26:43", WEB | TASKS, 8),
     # uvicorn's default format has no time: docker's (RFC 3339, ns) is used
-    "docker-t-uvicorn.log": (WEB_ONLY, "2026-12-06 14:23:46.258484", "2026-12-06 14:23:46.780416", WEB, 0),
+    "docker-t-uvicorn.log": (WEB_ONLY, "2026-12-06 15:26:49.475049", "2026-12-06 15:26:50.018739", WEB, 0),
     # gunicorn + UvicornWorker, python-json-logger (asctime without zone), kubectl --timestamps
-    "kubectl-timestamps-json-logger.log": (WEB_ONLY, "2026-12-06 14:23:48.250", "2026-12-06 14:23:48.780", WEB, 4),
+    "kubectl-timestamps-json-logger.log": (WEB_ONLY, "2026-12-06 15:26:51.908", "2026-12-06 15:26:52.459", WEB, 4),
     # gunicorn's format ([... +0000]) and Celery's, kubectl --prefix over two pods
-    "kubectl-prefix-gunicorn.log": (BOTH, "2026-12-06 14:23:50", "2026-12-06 14:23:52", WEB | TASKS, 4),
+    "kubectl-prefix-gunicorn.log": (BOTH, "2026-12-06 15:26:54", "2026-12-06 15:26:56", WEB | TASKS, 4),
     # ISO 8601 with T, dot and Z, level after the time, `heroku logs` (with router lines)
-    "heroku.log": (BOTH, "2026-12-06 14:23:57.248", "2026-12-06 14:23:59.040", WEB | TASKS, 0),
+    "heroku.log": (BOTH, "2026-12-06 15:27:02.195", "2026-12-06 15:27:04.071", WEB | TASKS, 0),
     # structlog's JSONRenderer (event, exception, timestamp), uvicorn + Celery, raw JSON lines
-    "structlog.log": (BOTH, "2026-12-06 14:24:04.538606", "2026-12-06 14:24:06.354807", WEB | TASKS, 0),
+    "structlog.log": (BOTH, "2026-12-06 15:27:09.745389", "2026-12-06 15:27:11.592460", WEB | TASKS, 0),
     # ecs-logging's StdlibFormatter (@timestamp, error.stack_trace), gunicorn
-    "ecs.log": (WEB_ONLY, "2026-12-06 14:24:11.745", "2026-12-06 14:24:12.292", WEB, 0),
+    "ecs.log": (WEB_ONLY, "2026-12-06 15:27:16.541", "2026-12-06 15:27:17.072", WEB, 0),
     # a Cloud Logging sink: jsonPayload (python-json-logger) and textPayload (Celery's lines)
-    "cloud-logging.json": (BOTH, "2026-12-06 14:24:14.326", "2026-12-06 14:24:16", WEB | TASKS, 8),
+    # the same entries as `gcloud logging read --format=json` prints them (an array, newest first)
+    "gcloud-logging-read.json": (BOTH, "2026-12-06 15:27:19.257", "2026-12-06 15:27:21", WEB | TASKS, 8),
+    # docker's json-file driver's own file: gunicorn + UvicornWorker, gunicorn's format
+    "docker-json-file.log": (WEB_ONLY, "2026-12-06 15:27:26", "2026-12-06 15:27:26", WEB, 0),
+    "cloud-logging.json": (BOTH, "2026-12-06 15:27:19.257", "2026-12-06 15:27:21", WEB | TASKS, 8),
     # a real journald fed by systemd-cat: Celery (own times, no zone) and uvicorn (none: journald's)
-    "journald-short-iso.log": (BOTH, "2026-12-06 14:24:21", "2026-12-06 14:24:23", WEB | TASKS, 4),
-    "journald-short.log": (BOTH, "2026-12-06 14:24:21", "2026-12-06 14:24:23", WEB | TASKS, 4),
-    "journald.json": (BOTH, "2026-12-06 14:24:21.996064", "2026-12-06 14:24:23", WEB | TASKS, 4),
+    "journald-short-iso.log": (BOTH, "2026-12-06 15:27:29", "2026-12-06 15:27:30", WEB | TASKS, 4),
+    "journald-short.log": (BOTH, "2026-12-06 15:27:29", "2026-12-06 15:27:30", WEB | TASKS, 4),
+    "journald.json": (BOTH, "2026-12-06 15:27:29.058076", "2026-12-06 15:27:30", WEB | TASKS, 4),
 }
 UNTIMED = {"docker-t-uvicorn.log", "journald-short-iso.log", "journald-short.log", "journald.json"}
 
@@ -66,7 +70,7 @@ def corpus_file(name: str, tmp_path: Path) -> Path:
         return path
     copy = tmp_path / name
     shutil.copy(path, copy)
-    made = dt.datetime(2026, 12, 6, 14, 25, tzinfo=dt.timezone.utc).timestamp()
+    made = dt.datetime(2026, 12, 6, 15, 28, tzinfo=dt.timezone.utc).timestamp()
     os.utime(copy, (made, made))
     return copy
 
@@ -104,10 +108,10 @@ def test_interleaved_streams_keep_their_records_apart() -> None:
 def test_naive_times_are_read_in_tz_and_shown_in_utc() -> None:
     paris = ReadOptions(tz=parse_zone("Europe/Paris"))
     result = investigate([CORPUS / "compose-django-verbose.log"], paris, TimelineOptions())
-    assert result.first_event == t("2026-12-06 13:23:39.331")  # 14:23 in Paris is 13:23 UTC
+    assert result.first_event == t("2026-12-06 14:26:41.949")  # 15:26 in Paris is 14:26 UTC
     assert "Europe/Paris" in (result.timezone_note or "")
     zoned = investigate([CORPUS / "heroku.log"], paris, TimelineOptions())
-    assert zoned.first_event == t("2026-12-06 14:23:57.248")  # a zone was written: --tz does not apply
+    assert zoned.first_event == t("2026-12-06 15:27:02.195")  # a zone was written: --tz does not apply
 
 
 def test_syslog_times_take_the_file_year_and_the_year_before_for_later_months(tmp_path: Path) -> None:
@@ -115,7 +119,7 @@ def test_syslog_times_take_the_file_year_and_the_year_before_for_later_months(tm
     january = dt.datetime(2027, 1, 3, tzinfo=dt.timezone.utc).timestamp()
     os.utime(path, (january, january))  # December's lines in a file last written in January
     result = investigate([path], ReadOptions(), TimelineOptions())
-    assert result.first_event == t("2026-12-06 14:24:21")
+    assert result.first_event == t("2026-12-06 15:27:29")
     assert any("read as 2027" in note for note in result.inputs[0].notes)
 
 
@@ -145,3 +149,4 @@ def test_structlog_dict_tracebacks(tmp_path: Path) -> None:
     assert result.by_combination == {"too_many_clients": 2}
     assert result.first_event == t("2026-11-25 15:12:20.5")
     assert {row.value for row in result.facets["transaction"]} == {"/checkout/"}
+

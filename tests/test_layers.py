@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("models", ("pgslots.*.model", "pgslots.diagnosis", "pgslots.findings", "pgslots.remedy",
                 "pgslots.versions", "pgslots.envelope", "pgslots.deploy.budget", "pgslots.django.facts",
                 "pgslots.diagnose.context")),
-    ("use cases", ("pgslots.deploy.audit", "pgslots.audit", "pgslots.audit.*", "pgslots.events.pipeline",
+    ("use cases", ("pgslots.audit", "pgslots.audit.*", "pgslots.events.pipeline",
                    "pgslots.live.probe", "pgslots.live.watch", "pgslots.diagnose", "pgslots.diagnose.*",
                    "pgslots.lab", "pgslots.lab.*", "pgslots.django.runtime_audit")),
     # Files, logs, servers and the running Django project in; models out.
@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("top", ("pgslots.cli", "pgslots.cli.*", "pgslots.__main__", "pgslots.django", "pgslots.django.*")),
 )
 """(layer, patterns), matched in this order (the specific patterns come before the catch-alls
-of their package, so `pgslots.deploy.audit` is a use case and the rest of `deploy` readers)."""
+of their package, so `pgslots.diagnose.context` is a model and the rest of `diagnose` use cases)."""
 
 ORDER = ("base", "models", "readers", "rules", "use cases", "report", "top")
 """The layers from the bottom up: a module may import its own layer and those to its left."""
@@ -119,7 +119,7 @@ def test_imports_run_one_way() -> None:
 def test_the_layer_table_places_the_usual_modules() -> None:
     """The table says what DESIGN.md says: models below readers below use cases below report."""
     assert layer_of("pgslots.deploy.model") == "models"
-    assert layer_of("pgslots.deploy.audit") == "use cases"
+    assert layer_of("pgslots.audit") == "use cases"
     assert layer_of("pgslots.deploy.readers.docker") == "readers"
     assert layer_of("pgslots.django.checks") == "top"
     assert ORDER.index(layer_of("pgslots.report.audit")) > ORDER.index(layer_of("pgslots.diagnosis"))

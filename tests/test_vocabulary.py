@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pgslots.deploy.audit import run_audit
+from pgslots.audit import run_audit
 from pgslots.deploy.model import Topology
 from pgslots.diagnose.inplace import already_in_place
 from pgslots.rules import load_all_checks

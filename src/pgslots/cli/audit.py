@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
-from pgslots.deploy.audit import parse_assumptions, run_audit
+from pgslots.audit import parse_assumptions, run_audit
 from pgslots.report.audit import render_json, render_markdown, render_sarif, render_text
 
 FORMATS = formats("text", "json", "markdown", "sarif")

@@ -57,7 +57,7 @@ def diagnose_command(
 
     """
     fmt = OutputFormat(fmt)
-    from pgslots.deploy.audit import parse_assumptions
+    from pgslots.audit import parse_assumptions
     from pgslots.events.times import parse_zone
 
     if tz is not None:

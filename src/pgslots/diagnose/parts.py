@@ -122,10 +122,10 @@ class AssumptionError(InputError):
 
 
 def audit(repo: Path, assume: dict[str, int]) -> AuditResult:
-    """The audit of a repository (`deploy.audit.run_audit`), or a saved `audit --format json`
+    """The audit of a repository (`pgslots.audit.run_audit`), or a saved `audit --format json`
     output with the assumptions applied again. A tree that holds no process group (not a
     Django deployment) is input the report cannot use."""
-    from pgslots.deploy.audit import run_audit
+    from pgslots.audit import run_audit
 
     try:
         result = _audit_json(repo, assume) if repo.is_file() else run_audit(repo, assume or None)
@@ -145,7 +145,7 @@ def _audit_json(path: Path, assume: dict[str, int]) -> Diagnosis:
     """A saved audit, re-run from its topology when assumptions are given (the findings and
     remedies depend on them)."""
     from pgslots.deploy.saved import load_topology  # the probe reads the same file for --topology
-    from pgslots.deploy.audit import apply_assumptions
+    from pgslots.audit import apply_assumptions
     from pgslots.remedies import propose
     from pgslots.rules.audit import audit_findings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pgslots.deploy.audit import set_count
+from pgslots.audit import set_count
 from pgslots.deploy.model import (
     ConnectionPolicy,
     ProcessGroup,

@@ -13,8 +13,10 @@ layout below is the one its tool documents:
   short-iso `2026-11-25T15:12:29+0000 web01 gunicorn[15275]: line`, and `-o json`, one
   object per line with `MESSAGE` and `__REALTIME_TIMESTAMP` (microseconds since the epoch);
 * Heroku's `heroku logs`: `2026-11-25T15:12:29.123456+00:00 app[web.1]: line`;
-* Google Cloud Logging exports: one `LogEntry` per line with `timestamp` and either
-  `textPayload` (a line of text) or `jsonPayload` (the application's own JSON record).
+* docker's json-file driver's own files: `{"log": "line\\n", "stream": "stderr", "time": ...}`;
+* Google Cloud Logging exports: `LogEntry` objects with `timestamp` and either
+  `textPayload` (a line of text) or `jsonPayload` (the application's own JSON record), one
+  per line (a sink) or as the JSON array `gcloud logging read --format=json` prints.
 
 Which layout a file has is decided once, from its first lines (most of them must carry
 it: a collector prefixes every line, an application only its record headers), so a time
@@ -46,6 +48,7 @@ class CollectedLine:
     ts_text: str | None = None  # the collector's time of the line
     ts_kind: TimeKind = "iso"
     payload: dict[str, Any] | None = None  # a JSON record the collector already parsed (jsonPayload)
+    envelope: str = ""  # the collector whose JSON envelope held the line ("" for none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +94,9 @@ PREFIXES = (
         "docker logs -t / kubectl logs --timestamps", re.compile(rf"^(?P<stream>)(?P<ts>{RFC3339}) (?P<text>.*)$")
     ),
 )
+# What an application's line starts with (an indented traceback line, a traceback, a JSON
+# record, a bracket, a time, a level): the evidence that a bare leading time is a collector's.
+_APP_LINE = re.compile(r"^(?:\s|Traceback|\{|\[|\d{4}-\d{2}-\d{2}|[A-Z]{4,8}\b)")
 _MAJORITY = 0.8  # share of a file's first lines that must carry a collector's prefix
 _SAMPLE_LINES = 200
 
@@ -104,9 +110,12 @@ def detect_prefix(head: str) -> LinePrefix | None:
     if not lines or sum(1 for line in lines if line.lstrip().startswith("{")) * 2 > len(lines):
         return None
     for prefix in PREFIXES:
-        carried = sum(1 for line in lines if prefix.pattern.match(line))
-        if carried >= _MAJORITY * len(lines):
-            return prefix
+        carried = [found for line in lines if (found := prefix.fields(line)) is not None]
+        if len(carried) < _MAJORITY * len(lines):
+            continue
+        if prefix is PREFIXES[-1] and not any(_APP_LINE.match(text) for text, _s, _t in carried):
+            continue  # a bare time before lines that do not look like an application's own: its own time
+        return prefix
     return None
 
 
@@ -122,7 +131,7 @@ def _journald(entry: dict[str, Any]) -> CollectedLine | None:
     pid = entry.get("_PID")
     stream = f"{ident}[{pid}]" if pid else str(ident)
     stamp = entry.get("__REALTIME_TIMESTAMP")
-    return CollectedLine(message.rstrip("\n"), stream, str(stamp) if stamp else None, "epoch_us")
+    return CollectedLine(message.rstrip("\n"), stream, str(stamp) if stamp else None, "epoch_us", envelope="journald (-o json)")
 
 
 def _cloud_logging(entry: dict[str, Any]) -> CollectedLine | None:
@@ -135,11 +144,20 @@ def _cloud_logging(entry: dict[str, Any]) -> CollectedLine | None:
     stamp = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None
     text = entry.get("textPayload")
     if isinstance(text, str):
-        return CollectedLine(text.rstrip("\n"), stream, stamp)
+        return CollectedLine(text.rstrip("\n"), stream, stamp, envelope="Cloud Logging")
     payload = entry.get("jsonPayload")
     if isinstance(payload, dict):
-        return CollectedLine("", stream, stamp, payload=payload)
+        return CollectedLine("", stream, stamp, payload=payload, envelope="Cloud Logging")
     return None
+
+
+def _docker_json_file(entry: dict[str, Any]) -> CollectedLine | None:
+    """docker's json-file driver (`/var/lib/docker/containers/<id>/<id>-json.log`): `log` is
+    a line with its newline, `stream` stdout or stderr, `time` RFC 3339 with nanoseconds."""
+    text, stamp = entry.get("log"), entry.get("time")
+    if not isinstance(text, str) or not isinstance(stamp, str):
+        return None
+    return CollectedLine(text.rstrip("\n"), "", stamp, envelope="docker json-file")
 
 
 def envelope(entry: dict[str, Any]) -> CollectedLine | None:
@@ -149,6 +167,8 @@ def envelope(entry: dict[str, Any]) -> CollectedLine | None:
         return _journald(entry)
     if ("textPayload" in entry or "jsonPayload" in entry) and "timestamp" in entry:
         return _cloud_logging(entry)
+    if "log" in entry and "time" in entry and entry.get("stream") in ("stdout", "stderr"):
+        return _docker_json_file(entry)
     return None
 
 

@@ -31,14 +31,17 @@ frame of the project itself (not site-packages, not the standard library) as
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from pgslots.errors import InputError
 from pgslots.events.collectors import SYSLOG_TIME, CollectedLine, collect, detect_prefix
 from pgslots.events.jsonrecords import read_record
 from pgslots.events.model import ErrorEvent, SourceRef
-from pgslots.events.sources import ReadOptions, ReadStats, numbered_lines, read_head, register
+from pgslots.events.sources import ReadOptions, ReadStats, load_json_document, numbered_lines, read_head, register
 from pgslots.events.times import from_epoch_us, parse_syslog_time, parse_time
 
 _LEVEL = r"(?:CRITICAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTSET)"
@@ -203,6 +206,23 @@ class _Clock:
         return notes
 
 
+def _array_entries(path: Path, options: ReadOptions) -> Iterator[tuple[int, str]]:
+    """A JSON array of entries (`gcloud logging read --format=json`, newest first) as JSON
+    lines in time order, each numbered by its place in the array."""
+    document = load_json_document(path, options)
+    if not isinstance(document, list):
+        raise InputError("expected a JSON array of log entries or one JSON object per line", path=str(path))
+    entries = [(number, entry) for number, entry in enumerate(document, 1) if isinstance(entry, dict)]
+
+    def when(item: tuple[int, dict[str, Any]]) -> dt.datetime:
+        stamp = item[1].get("timestamp")
+        parsed = parse_time(stamp) if isinstance(stamp, str) else None
+        return parsed[0] if parsed else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+    for number, entry in sorted(entries, key=when):
+        yield number, json.dumps(entry)
+
+
 def _transaction(record: _Record, frame: str | None) -> str | None:
     """The Celery task or the request path the record shows, else the project's frame."""
     task = _CELERY_TASK.search(record.header)
@@ -236,7 +256,11 @@ class AppLog:
         return bool(lines) and records >= max(1, len(lines) // 2)
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
-        prefix = detect_prefix(read_head(path))
+        head = read_head(path)
+        prefix = detect_prefix(head)
+        array = re.match(r"[\ufeff\s]*\[\s*[{\]]", head) is not None  # a JSON array, not "[2026-..." text
+        lines = _array_entries(path, options) if array else numbered_lines(path, options)
+        envelopes: set[str] = set()
         if prefix is not None:
             stats.notes.append(f"lines collected by {prefix.name}: its prefix was taken off each line")
         clock = _Clock(path, options, stats)
@@ -245,12 +269,14 @@ class AppLog:
         fields = prefix.fields if prefix is not None else None
         ts_kind = prefix.ts_kind if prefix is not None else "iso"
         header = _HEADER.match
-        for number, line in numbered_lines(path, options):
+        for number, line in lines:
             found = fields(line) if fields is not None else None
             text, stream, ts = found if found is not None else (line, "", None)
             stream, kind = stream or "", ts_kind
             if text[:1] == "{":  # JSON: the application's record, or a collector's envelope
                 collected = collect(line, prefix)
+                if collected.envelope:
+                    envelopes.add(collected.envelope)
                 if collected.payload is not None:
                     yield from self._json_record(number, collected, open_records, path, clock, stats, counted)
                     continue
@@ -273,6 +299,8 @@ class AppLog:
             open_records[stream] = _Record(number, own, own_kind, CollectedLine(text, stream, ts, kind), rest)
         for record in open_records.values():
             yield from self._events(record, path, clock, stats, counted)
+        for name in sorted(envelopes):
+            stats.notes.append(f"lines read from {name} entries")
         other_tracebacks = counted[0]
         if other_tracebacks:
             stats.notes.append(f"{other_tracebacks} tracebacks of other exceptions were not counted")

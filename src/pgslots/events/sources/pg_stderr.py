@@ -81,8 +81,8 @@ class PgStderr:
     def sniff(self, head: str, path: Path) -> bool:
         """Most lines carry a PostgreSQL severity (`LOG:  `, `FATAL:  `, two spaces)."""
         lines = sample_lines(head.encode("utf-8", "replace"), 200)
-        if not lines:
-            return False
+        if not lines or sum(1 for line in lines if line.lstrip().startswith(b"{")) * 2 > len(lines):
+            return False  # JSON lines (an application's JSON log quoting a FATAL) are not a stderr log
         with_severity = sum(1 for line in lines if _HEAD_SEVERITY.search(line))
         return with_severity * 2 >= len(lines)
 

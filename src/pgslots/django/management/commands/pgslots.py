@@ -116,7 +116,7 @@ class Command(BaseCommand):
 
     def _audit(self, options: dict[str, Any]) -> int:
         from pgslots.cli import FailOn, emit, exit_code_for
-        from pgslots.deploy.audit import parse_assumptions, run_audit
+        from pgslots.audit import parse_assumptions, run_audit
         from pgslots.django.read import SettingsProblem, read_project
         from pgslots.django.runtime_audit import fill_from_runtime
         from pgslots.errors import InputError
