@@ -795,3 +795,15 @@ def test_custom_yaml_tags_are_read_and_reported_with_their_line_never_their_valu
     assert any(n.startswith("deploy/worker.yaml:") and "!Ref at line 6" in n for n in tagged), tagged
     assert not any("ANSIBLE_VAULT" in n or "Registry" in n for n in topology.notes)
     assert not topology.read_errors
+
+
+def test_an_unrendered_helm_chart_is_an_unknown_group_citing_its_production_values() -> None:
+    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "helm_chart").topology
+    (shop,) = topology.groups
+    # values-production.yaml is layered over values.yaml (helm -f values.yaml -f values-production.yaml)
+    assert "web.env.WEB_CONCURRENCY=4 (deploy/helm/shop/values-production.yaml:7)" in shop.unknown_reason
+    assert "worker.replicaCount=2 (deploy/helm/shop/values-production.yaml:10)" in shop.unknown_reason
+    assert "web.autoscaling.maxReplicas=8 (deploy/helm/shop/values-production.yaml:5)" in shop.unknown_reason
+    assert "worker.env.CELERY_CONCURRENCY=4 (deploy/helm/shop/values.yaml:16)" in shop.unknown_reason
+    assert any("alternatives not used: deploy/helm/shop/values-staging.yaml" in n for n in topology.notes)
+    assert any("Helm chart deploy/helm/infra: every workload runs a fixed image (redis:7-alpine)" in n for n in topology.notes)

@@ -196,6 +196,11 @@ class LabScenario:
     remedy: str = ""  # remedy code the scenario measures; "" for the baseline
     note: str = ""
 
+    @property
+    def failed_share(self) -> float:
+        """Failed requests over requests made (0..1); over 1 request when the count is unknown."""
+        return self.failed_requests / (self.requests or 1)
+
 
 @dataclasses.dataclass(frozen=True)
 class LabRun:

@@ -108,11 +108,10 @@ def at_floor(budgeted: int, option: str, units: int) -> tuple[int, tuple[str, ..
     the budgeted count itself, or `USEFUL_FLOOR` with the reason when the budget is below it."""
     if budgeted >= USEFUL_FLOOR:
         return budgeted, ()
-    return USEFUL_FLOOR, (
-        f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
-        f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
-        f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.",
-    )
+    reason = (f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
+              f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
+              f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.")
+    return USEFUL_FLOOR, (reason,)
 
 
 def _r02_limit_asgi(t: Topology) -> Proposal | None:
@@ -285,11 +284,12 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
         needed = t.demand.worst
     else:
         groups = _asgi_unbounded(t)
-        if not groups or (t.demand.unbounded and any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none")):
+        others_unbounded = any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none")
+        if not groups or others_unbounded:  # a floor on ASGI would not bound the total
             return None
         needed = _others_worst(t, groups) + sum(_units(g) for g in groups) * USEFUL_FLOOR
-        pairing = (f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of {USEFUL_FLOOR} per process: "
-                   f"{needed} connections at worst then; on its own the worst case stays unbounded.",)
+        pairing = ((f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of "
+                    f"{USEFUL_FLOOR} per process: {needed} connections at worst then; on its own the worst case stays unbounded."),)
     if needed <= usable:
         return None
     reserved = budget.floor(t.slots.superuser_reserved_connections, 3) + budget.floor(t.slots.reserved_connections, 0)

@@ -37,6 +37,7 @@ from pgslots.deploy.readers.envfiles import (
     production_score,
     resolve_env_file,
 )
+from pgslots.deploy.readers.helm import HelmChart, read_charts
 from pgslots.deploy.readers.kubernetes import (
     Manifests,
     looks_like_helm_values,
@@ -84,6 +85,7 @@ class Scan:
     composes: list[ComposeFile]
     manifests: Manifests
     notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
+    charts: list[HelmChart] = dataclasses.field(default_factory=list)  # Helm charts with templated workloads
     tagged: dict[str, tuple[str, str]] | None = None  # images tagged by build scripts and CI (tagged_images)
 
 
@@ -120,13 +122,16 @@ def scan(root: Path) -> Scan:
                 composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
-    notes = [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
-             "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values]
+    chart_notes: list[str] = []
+    charts = read_charts(repo, NOT_DEPLOYED, chart_notes)
+    in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
+    notes = chart_notes + [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
+             "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values if rel not in in_charts]
     notes.extend(yaml_tag_notes(repo))
     if skipped:
         notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
-    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes)
+    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts)
 
 
 def yaml_tag_notes(repo: RepoFiles) -> list[str]:
@@ -641,4 +646,20 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
                 oneshot="" if not item.schedule else item.schedule if item.schedule in ("deploy", "boot") else "cron",
             )
         )
+    return specs
+
+
+def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
+    """One unknown group per Helm chart whose workloads are Go templates (pgslots does not
+    render them), named after Chart.yaml's `name`, with what its values files say."""
+    specs = []
+    for chart in s.charts:
+        said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
+        reason = (f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
+                  f"({chart.templated[0].location()}) that pgslots does not render"
+                  + (f"; values {said}" if said else (f"; {', '.join(chart.values)} gives no count" if chart.values else "; the chart has no values file")))
+        notes.append(f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
+                     + (f"; alternatives not used: {', '.join(chart.alternatives)}" if chart.alternatives else ""))
+        specs.append(ProcessSpec(name=chart.name, words=None, env=base_env, source=chart.chart, hosts=Quantity(1, (), None),
+                                 replicas=Quantity(1), unknown_reason=reason))
     return specs

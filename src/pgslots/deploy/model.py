@@ -316,3 +316,13 @@ class Topology:
         if combine_bounds([g.demand.bound for g in self.groups]) != "number":
             return steady, None
         return steady, sum(g.demand.worst or 0 for g in self.groups)
+
+    def headroom(self) -> tuple[int, int | None] | None:
+        """(steady, worst) slots left on the server after the demand (negative: over), against
+        the usable slots (those of the default max_connections when the repository does not
+        say); worst is None when the demand is unbounded or unknown; None without a demand."""
+        usable = self.slots.usable if self.slots.usable is not None else self.slots.usable_if_default
+        if self.demand is None or usable is None:
+            return None
+        steady = usable - (self.demand.steady or 0)
+        return steady, (None if self.demand.worst is None else usable - self.demand.worst)

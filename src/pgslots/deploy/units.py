@@ -34,6 +34,7 @@ from pgslots.deploy.discovery import (
     database_affinity,
     development_reasons,
     infra_base,
+    helm_specs,
     k8s_specs,
     project_env,
     runs_project_code,
@@ -313,9 +314,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
     named = [c for c in strict if max(compose_score(p) for p in c.paths) >= 10]
     others = _platform_units(s, base_env)
-    k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
+    k8s = (k8s_specs(s, base_env, notes) if s.manifests.containers else []) + helm_specs(s, base_env, notes)
     if k8s:
-        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, "Kubernetes manifests"), k8s))
+        why = "Kubernetes manifests" + (" and Helm charts (templates not rendered)" if s.charts else "")
+        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, why), k8s))
     dockerfile = _dockerfile_unit(s, base_env)
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [

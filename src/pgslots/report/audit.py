@@ -121,10 +121,10 @@ def slots_text(topology: Topology) -> list[str]:
             out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
                        f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
                        "and --assume NAME.per_process=N for each.")
-        elif demand.worst is None:
-            out.append(f"Headroom: steady {usable - demand.steady}; worst case: none (demand unbounded)" + ("" if s.usable is not None else " [with the default max_connections]"))
-        else:
-            out.append(f"Headroom: steady {usable - demand.steady}, worst {usable - demand.worst}" + ("" if s.usable is not None else " [with the default max_connections]"))
+        elif (headroom := topology.headroom()) is not None:
+            steady, worst = headroom
+            out.append(f"Headroom: steady {steady}" + ("; worst case: none (demand unbounded)" if worst is None else f", worst {worst}")
+                       + ("" if s.usable is not None else " [with the default max_connections]"))
     return out
 
 

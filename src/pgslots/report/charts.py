@@ -409,7 +409,7 @@ def remedy_comparison(
         ax.set_title("predicted demand after each change", loc="left", fontsize=9)
     if measured:
         names = [f"{s.name}" + (f" ({s.remedy})" if s.remedy else "") for s in measured]
-        shares = [100.0 * s.failed_requests / (s.requests or 1) for s in measured]
+        shares = [100.0 * s.failed_share for s in measured]
         ys = list(range(len(names)))
         baseline = next((s for s in measured if lab is not None and s.name == lab.baseline), None)
         outcomes = [_lab_outcome(s, baseline) for s in measured]
@@ -450,13 +450,9 @@ def _lab_outcome(scenario: LabScenario, baseline: LabScenario | None) -> str:
         return "baseline"
     if scenario.failed_requests == 0:
         return "no failure"
-    if baseline is not None and _failed_share(scenario) < _failed_share(baseline):
+    if baseline is not None and scenario.failed_share < baseline.failed_share:
         return "fewer failures, still failing"
     return "no better than baseline"
-
-
-def _failed_share(scenario: LabScenario) -> float:
-    return scenario.failed_requests / (scenario.requests or 1)
 
 
 def _wrap_label(title: str, width: int = 34) -> str:
