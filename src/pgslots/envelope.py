@@ -60,4 +60,5 @@ def dumps(document: Mapping[str, Any], indent: int | None = 2) -> str:
 def json_schema() -> dict[str, Any]:
     """The shipped JSON Schema of the envelope."""
     text = resources.files("pgslots.schema").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema

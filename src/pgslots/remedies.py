@@ -108,11 +108,10 @@ def at_floor(budgeted: int, option: str, units: int) -> tuple[int, tuple[str, ..
     the budgeted count itself, or `USEFUL_FLOOR` with the reason when the budget is below it."""
     if budgeted >= USEFUL_FLOOR:
         return budgeted, ()
-    return USEFUL_FLOOR, (
-        f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
-        f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
-        f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.",
-    )
+    reason = (f"The slots left allow only {option} {budgeted} per process ({units} processes): a per-process limit of 1 "
+              f"serialises every request in that process, so this is sized at the floor of {USEFUL_FLOOR} instead and does "
+              f"not fit on its own: it needs more slots (raise max_connections, {RAISE_MAX_CONNECTIONS.code}) or fewer processes.")
+    return USEFUL_FLOOR, (reason,)
 
 
 def _r02_limit_asgi(t: Topology) -> Proposal | None:
@@ -191,7 +190,8 @@ def _r03_pool(t: Topology) -> Proposal | None:
     if exact_version(t.versions, "psycopg") is None and any(v.package == "psycopg2" for v in t.versions):
         caveats.append("The project uses psycopg2: Django raises 'Database pooling requires psycopg >= 3'.")
         effort += 1
-    if exact_version(t.versions, "celery") and exact_version(t.versions, "celery") >= (5, 6):
+    celery = exact_version(t.versions, "celery")
+    if celery and celery >= (5, 6):
         caveats.append("Celery >= 5.6 closes the pool after every task in prefork children: workers reopen it per task.")
     return Proposal(changes, text, tuple(caveats), effort=effort)
 
@@ -284,11 +284,12 @@ def _r07_max_connections(t: Topology) -> Proposal | None:
         needed = t.demand.worst
     else:
         groups = _asgi_unbounded(t)
-        if not groups or t.demand.unbounded and any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none"):
+        others_unbounded = any(g.demand.unbounded for g in t.groups if g not in groups and g.concurrency_model != "none")
+        if not groups or others_unbounded:  # a floor on ASGI would not bound the total
             return None
         needed = _others_worst(t, groups) + sum(_units(g) for g in groups) * USEFUL_FLOOR
-        pairing = (f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of {USEFUL_FLOOR} per process: "
-                   f"{needed} connections at worst then; on its own the worst case stays unbounded.",)
+        pairing = ((f"Only together with a bound on ASGI concurrency ({LIMIT_ASGI.code} or {WSGI_THREADS.code}) at the floor of "
+                    f"{USEFUL_FLOOR} per process: {needed} connections at worst then; on its own the worst case stays unbounded."),)
     if needed <= usable:
         return None
     reserved = budget.floor(t.slots.superuser_reserved_connections, 3) + budget.floor(t.slots.reserved_connections, 0)
@@ -435,7 +436,7 @@ APP_ROLE = define_remedy(
 
 def propose(topology: Topology) -> list[Remedy]:
     """The remedies that apply, each with its predicted demand, ordered by effort, risk, then effect."""
-    usable, known = budget.effective_usable(topology)
+    _usable, known = budget.effective_usable(topology)
     out: list[Remedy] = []
     for spec in REMEDIES.values():
         proposal = spec.propose(topology)
@@ -456,7 +457,7 @@ def propose(topology: Topology) -> list[Remedy]:
     return sorted(out, key=_order)
 
 
-def _order(remedy: Remedy) -> tuple:
+def _order(remedy: Remedy) -> tuple[int, int, int, int, str]:
     worst = remedy.predicted.worst if remedy.predicted and remedy.predicted.worst is not None else 10**9
-    steady = remedy.predicted.steady if remedy.predicted else 10**9
+    steady = remedy.predicted.steady if remedy.predicted and remedy.predicted.steady is not None else 10**9
     return (remedy.effort, remedy.risk, worst, steady, remedy.code)

@@ -15,7 +15,7 @@ import enum
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ class SerdeError(ValueError):
 def from_jsonable(cls: type[T], data: Any, where: str = "$") -> T:
     """Rebuild a value of type `cls` from `to_jsonable` output. Unknown keys are ignored
     (newer writers may add fields); missing keys take the field's default."""
-    return _convert(cls, data, where)
+    return cast(T, _convert(cls, data, where))
 
 
 def _parse_datetime(text: str) -> dt.datetime:
@@ -57,7 +57,7 @@ def _parse_datetime(text: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def _convert(tp: Any, data: Any, where: str) -> Any:  # noqa: C901 - one branch per kind of type
+def _convert(tp: Any, data: Any, where: str) -> Any:
     if tp is Any:
         return data
     origin = typing.get_origin(tp)
@@ -80,7 +80,7 @@ def _convert(tp: Any, data: Any, where: str) -> Any:  # noqa: C901 - one branch 
         if not isinstance(data, list):
             raise SerdeError(f"{where}: expected a list, got {type(data).__name__}")
         if origin is tuple and args and args[-1] is not Ellipsis:
-            items = [_convert(a, d, f"{where}[{i}]") for i, (a, d) in enumerate(zip(args, data))]
+            items = [_convert(a, d, f"{where}[{i}]") for i, (a, d) in enumerate(zip(args, data, strict=False))]
         else:
             item_type = args[0] if args else Any
             items = [_convert(item_type, d, f"{where}[{i}]") for i, d in enumerate(data)]

@@ -14,6 +14,7 @@ from typing import Literal
 from pgslots.evidence import Evidence
 from pgslots.vocabulary import Term
 
+
 class GroupKind(Term):
     """What a process group serves: web requests, Celery tasks, the beat scheduler, or else."""
 

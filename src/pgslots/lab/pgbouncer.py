@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pgslots.lab.postgres import TempPostgres, _ensure_system_user, _quote_conninfo, _running_as_root, free_port
+from pgslots.lab.postgres import (
+    TempPostgres,
+    _ensure_system_user,
+    _quote_conninfo,
+    _running_as_root,
+    free_port,
+)
 
 ADMIN_USER = "pgbouncer_admin"
 

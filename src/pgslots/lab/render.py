@@ -77,13 +77,13 @@ def render_text(results: Sequence[ScenarioResult | Skipped]) -> str:
     table = [[r.get(key, "") for key, _title in COLUMNS] for r in rows]
     measured = [line for line in table if not line[1].startswith("skipped")]
     widths = [max([len(h), *(len(line[i]) for line in measured)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for line in table:
         if line[1].startswith("skipped"):
             lines.append(f"{line[0].ljust(widths[0])}  {line[1]}")
         else:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     return "\n".join(lines + checks_lines(results))
 
 
@@ -104,8 +104,7 @@ def render_markdown(results: Sequence[ScenarioResult | Skipped]) -> str:
     rows = _rows(results)
     lines = ["| " + " | ".join(title for _k, title in COLUMNS) + " |"]
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
-    for r in rows:
-        lines.append("| " + " | ".join(r.get(key, "") for key, _t in COLUMNS) + " |")
+    lines.extend("| " + " | ".join(r.get(key, "") for key, _t in COLUMNS) + " |" for r in rows)
     return "\n".join(lines + checks_lines(results, bullet="- "))
 
 

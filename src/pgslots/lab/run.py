@@ -167,7 +167,7 @@ class Lab:
         return sample.DatabaseTarget(host, port, APP_DB, web=(APP_ROLE, self.app_password), worker=worker)
 
     def _direct_target(self) -> sample.DatabaseTarget:
-        assert self.server is not None
+        assert self.server is not None and self._current is not None
         return self._target(self.server.host, self.server.port, self._current)
 
     def _config(self, scenario: Scenario, directory: Path, target: sample.DatabaseTarget) -> Path:

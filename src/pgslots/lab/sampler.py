@@ -100,7 +100,7 @@ class Sampler:
         names = [d.name for d in cur.description or ()]
         totals = {"cl_active": 0, "cl_waiting": 0, "sv_active": 0, "sv_idle": 0, "sv_used": 0}
         for row in cur.fetchall():
-            record = dict(zip(names, row))
+            record = dict(zip(names, row, strict=True))
             if record.get("database") == "pgbouncer":
                 continue
             for key in totals:

@@ -99,8 +99,8 @@ def _server_metrics(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
     family = GaugeMetricFamily(PREFIX + "idle_in_transaction_max_seconds",
                                "Longest time a session has been idle in transaction",
                                labels=["database", "user", "application"])
-    for key, seconds in sorted(oldest_idle_tx.items()):
-        family.add_metric(list(key), seconds)
+    for session, seconds in sorted(oldest_idle_tx.items()):
+        family.add_metric(list(session), seconds)
     yield family
     yield from _limit_metrics(snapshot)
     if snapshot.query_ms is not None:

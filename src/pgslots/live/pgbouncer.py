@@ -89,7 +89,7 @@ class AdminConsole:
             self.notes.append(f"SHOW {what} failed: {server_sentence(str(exc))}")
             return None
         names = [column.name for column in cur.description or ()]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def read_state(conn: psycopg.Connection[Any], target: str, admin_database: str = "pgbouncer") -> PgbouncerState:

@@ -23,11 +23,14 @@ import functools
 import io
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pgslots.diagnosis import BackendSeries, Capacity, GroupBudget, LabRun, LabScenario
 from pgslots.events.model import Incident
 from pgslots.remedy import Remedy
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 INK = "#010203"  # replaced by currentColor
 FAINT_INK = "#020304"  # replaced by currentColor at low opacity (grids)
@@ -54,7 +57,7 @@ CATEGORY_COLOURS = {
     "slots_unspecified": SKY,
 }
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "pgslots",
     "font.family": "sans-serif",
@@ -162,7 +165,7 @@ def _time_axis(ax: Any, times: Sequence[dt.datetime]) -> None:
     span = (max(times) - min(times)) if times else dt.timedelta(0)
     formats = ("%H:%M", "%H:%M:%S") if span <= dt.timedelta(days=1) else ("%m-%d %H:%M", "%m-%d %H:%M:%S")
 
-    class DistinctTimes(mticker.Formatter):  # type: ignore[misc]
+    class DistinctTimes(mticker.Formatter):
         """The shortest format that gives every tick its own label: a short record (a lab
         run of a few minutes) gets ticks every few seconds, which "%H:%M" would repeat."""
 
@@ -228,9 +231,9 @@ def errors_over_time(incident: Incident | None) -> Chart | None:
             label = f"{family.replace('+', ' + ')} ({sum(counts)})"
             ax.bar(times, counts, width=bucket * 0.8, bottom=bottoms, align="edge", color=_family_colour(family, i),
                    label=label, edgecolor="none")
-            bottoms = [b + c for b, c in zip(bottoms, counts)]
+            bottoms = [b + c for b, c in zip(bottoms, counts, strict=True)]
         if not many:
-            for t, total in zip(times, bottoms):
+            for t, total in zip(times, bottoms, strict=True):
                 if total:
                     ax.annotate(str(total), (t + bucket * 0.4, total), xytext=(0, 3), textcoords="offset points",
                                 ha="center", fontsize=8, color=INK)
@@ -258,7 +261,7 @@ def errors_over_time(incident: Incident | None) -> Chart | None:
     _legend(fig)
     description = (
         f"{incident.total} errors in {len(times)} buckets of {incident.bucket_seconds} s; per bucket: "
-        + ", ".join(f"{t:%H:%M} {b.total}" for t, b in zip(times, incident.buckets))
+        + ", ".join(f"{t:%H:%M} {b.total}" for t, b in zip(times, incident.buckets, strict=True))
     )
     return Chart("errors-over-time", ERRORS_TITLE, _to_svg(fig, "errors-over-time", ERRORS_TITLE), description)
 
@@ -317,7 +320,7 @@ def _demand_bars(
     ax.barh(ys, drawn_worst, height=0.6, color="none", edgecolor=ORANGE, linewidth=1.4, hatch="///",
             label="worst case")
     ax.barh(ys, [s or 0 for s in steady], height=0.6, color=SKY, label="steady")
-    for y, s, w in zip(ys, steady, worst):
+    for y, s, w in zip(ys, steady, worst, strict=True):
         text = f"{s if s is not None else '?'} .. {w if w is not None else 'unbounded'}"
         x = w if w is not None else cap
         ax.annotate(text, (x, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color=INK)
@@ -335,7 +338,7 @@ def _axis_cap(values: Sequence[int | None], capacity: Capacity | None) -> float:
         known.append(capacity.usable)
     if capacity and capacity.max_connections is not None:
         known.append(capacity.max_connections)
-    return max(known + [1]) * 1.15
+    return max([*known, 1]) * 1.15
 
 
 @_themed
@@ -343,7 +346,7 @@ def budget_per_group(budget: Sequence[GroupBudget], capacity: Capacity | None) -
     if not budget:
         return None
     fig, ax = _figure(height=max(2.4, 1.3 + 0.55 * (len(budget) + 1)))
-    steady_total = sum(g.steady for g in budget)
+    steady_total = None if any(g.steady is None for g in budget) else sum(g.steady or 0 for g in budget)
     worst_total = None if any(g.worst is None for g in budget) else sum(g.worst or 0 for g in budget)
     total_label = "all groups"
     if capacity is not None and capacity.steady is not None:
@@ -413,12 +416,12 @@ def remedy_comparison(
         lab_ax.barh(ys, shares, height=0.6, color=[LAB_OUTCOMES[o] for o in outcomes])
         for outcome in dict.fromkeys(outcomes):
             lab_ax.barh([0], [0], height=0, color=LAB_OUTCOMES[outcome], label=outcome)
-        for y, share, s in zip(ys, shares, measured):
+        for y, share, s in zip(ys, shares, measured, strict=True):
             lab_ax.annotate(f"{s.failed_requests}/{s.requests}", (share, y), xytext=(4, 0), textcoords="offset points",
                             va="center", fontsize=8, color=INK)
         lab_ax.set_yticks(ys, names)
         lab_ax.invert_yaxis()
-        lab_ax.set_xlim(0, max(shares + [10.0]) * 1.25)
+        lab_ax.set_xlim(0, max([*shares, 10.0]) * 1.25)
         lab_ax.set_xlabel("failed requests in the lab run (% of requests)")
         lab_ax.set_title("measured in the lab (at its own scale)", loc="left", fontsize=9)
         lab_ax.grid(True, axis="x")
@@ -430,7 +433,7 @@ def remedy_comparison(
         lab_ax.legend(loc="lower right", fontsize=8)
     description = "; ".join(
         f"{label.splitlines()[0]}: {s if s is not None else '?'} .. {w if w is not None else 'unbounded'}"
-        for label, s, w in zip(labels, steady, worst)
+        for label, s, w in zip(labels, steady, worst, strict=True)
     )
     if measured:
         description += "; lab: " + ", ".join(f"{s.name} {s.failed_requests}/{s.requests} failed" for s in measured)

@@ -104,13 +104,13 @@ def over_budget(t: Topology) -> list[Finding]:
 
 
 def unknown_groups(t: Topology) -> list[Finding]:
-    out = []
-    for g in budget.unknown_groups(t):
-        out.append(UNKNOWN_GROUP.finding(
+    return [
+        UNKNOWN_GROUP.finding(
             f"{g.name}: {g.unknown_reason or 'a program pgslots does not model'}. It can hold connections to the server, so the "
             f"budget's worst case is unknown until --assume {g.name}.processes=N and --assume {g.name}.per_process=N.",
-            evidence=g.evidence))
-    return out
+            evidence=g.evidence)
+        for g in budget.unknown_groups(t)
+    ]
 
 
 def asgi_unbounded(t: Topology) -> list[Finding]:
@@ -138,7 +138,7 @@ def asgi_leak(t: Topology) -> list[Finding]:
 
 
 def pool_checks(t: Topology) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     pooled = [g for g in t.groups if g.policy.pool_max is not None and g.concurrency_model != "none"]
     if not pooled:
         return out
@@ -160,18 +160,18 @@ def pool_checks(t: Topology) -> list[Finding]:
 
 def django_50(t: Topology) -> list[Finding]:
     django = exact_version(t.versions, "django")
-    if django is None or django[:2] != (5, 0) or (django + (0, 0))[2] > 1:
+    if django is None or django[:2] != (5, 0) or (*django, 0, 0)[2] > 1:
         return []
     groups = [g for g in t.groups if g.concurrency_model == "asgi"]
     if not groups:
         return []
     fact = next(v for v in t.versions if v.package == "django")
     return [DJANGO_50_ASGI.finding(f"Django {fact.version} under ASGI can leak connections even with CONN_MAX_AGE=0 (request_finished not always sent).",
-                                   evidence=(fact.evidence,) + groups[0].evidence[:1])]
+                                   evidence=(fact.evidence, *groups[0].evidence[:1]))]
 
 
 def pgbouncer_checks(t: Topology) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     setup = t.pgbouncer
     pooled = [g for g in t.groups if g.policy.via_pgbouncer and g.concurrency_model != "none"]
     if setup is None or not pooled:
@@ -190,22 +190,22 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
             evidence=setup.evidence[:3], remedies=(RAISE_MAX_CONNECTIONS,)))
     max_client = setup.max_client_conn or budget.PGBOUNCER_DEFAULT_MAX_CLIENT_CONN
     unbounded = any(g.demand.unbounded for g in pooled)
-    known = sum(g.demand.worst or 0 for g in pooled)
-    if unbounded or known > max_client:
-        total = "unbounded" if unbounded else str(known)
+    clients = sum(g.demand.worst or 0 for g in pooled)
+    if unbounded or clients > max_client:
+        total = "unbounded" if unbounded else str(clients)
         out.append(PGBOUNCER_CLIENTS.finding(f"The application can open {total} client connections; max_client_conn is {max_client}.",
                                              evidence=setup.evidence[:2]))
     return out
 
 
 def celery_default(t: Topology) -> list[Finding]:
-    out = []
-    for g in t.groups:
-        if g.kind == "worker" and any(q.value is None and (q.unknown or "").endswith(".cpus") for q in (g.processes, g.per_process)):
-            out.append(CELERY_DEFAULT.finding(
-                f"{g.name} has no --concurrency and no worker_concurrency: it starts os.cpu_count() children of the host it lands on "
-                f"(set --assume {g.name}.cpus=N to budget it).", evidence=g.evidence[:1], remedies=(CELERY_CONCURRENCY,)))
-    return out
+    return [
+        CELERY_DEFAULT.finding(
+            f"{g.name} has no --concurrency and no worker_concurrency: it starts os.cpu_count() children of the host it lands on "
+            f"(set --assume {g.name}.cpus=N to budget it).", evidence=g.evidence[:1], remedies=(CELERY_CONCURRENCY,))
+        for g in t.groups
+        if g.kind == "worker" and any(q.value is None and (q.unknown or "").endswith(".cpus") for q in (g.processes, g.per_process))
+    ]
 
 
 def second_alias(t: Topology) -> list[Finding]:
@@ -282,13 +282,13 @@ def celery_holds(t: Topology) -> list[Finding]:
     celery = exact_version(t.versions, "celery")
     if celery is not None and celery >= (5, 6):
         return []
-    out = []
-    for g in t.groups:
-        if g.kind == "worker" and g.concurrency_model in ("prefork", "celery-threads", "celery-green", "solo") and budget.persistent(g) \
-                and g.policy.pool_max is None and g.policy.conn_max_age_known and g.demand.steady > 0:
-            out.append(CELERY_HOLDS.finding(f"{g.name}: {g.demand.steady} connections stay open while idle (CONN_MAX_AGE={g.policy.conn_max_age}, "
-                                            f"Celery {'.'.join(map(str, celery)) if celery else '(version unknown)'}).", evidence=g.evidence[:2]))
-    return out
+    return [
+        CELERY_HOLDS.finding(f"{g.name}: {g.demand.steady} connections stay open while idle (CONN_MAX_AGE={g.policy.conn_max_age}, "
+                             f"Celery {'.'.join(map(str, celery)) if celery else '(version unknown)'}).", evidence=g.evidence[:2])
+        for g in t.groups
+        if g.kind == "worker" and g.concurrency_model in ("prefork", "celery-threads", "celery-green", "solo") and budget.persistent(g)
+        and g.policy.pool_max is None and g.policy.conn_max_age_known and (g.demand.steady or 0) > 0
+    ]
 
 
 def gevent_persistent(t: Topology) -> list[Finding]:

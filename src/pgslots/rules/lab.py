@@ -81,7 +81,7 @@ def remedy_effects(results: Sequence[Result]) -> list[Finding]:
 
 
 def skipped(results: Sequence[Result]) -> list[Finding]:
-    return [SKIPPED.finding(f"{r.scenario}: {r.reason}") for r in results if hasattr(r, "reason")]  # type: ignore[union-attr]
+    return [SKIPPED.finding(f"{r.scenario}: {r.reason}") for r in results if hasattr(r, "reason")]
 
 
 def check_lab(results: Sequence[Result]) -> list[Finding]:

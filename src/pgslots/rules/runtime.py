@@ -56,7 +56,7 @@ def asgi_leak(p: ProjectSettings) -> list[Finding]:
 
 
 def django_50(p: ProjectSettings) -> list[Finding]:
-    version = p.django_version + (0, 0, 0)
+    version = (*p.django_version, 0, 0, 0)
     if p.asgi is None or version[:2] != (5, 0) or version[2] > 1 or not _postgresql(p):
         return []
     return [audit.DJANGO_50_ASGI.finding(

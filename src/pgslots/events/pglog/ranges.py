@@ -173,7 +173,7 @@ class RangeState(ServerLogState):
         """End the current segment (its samples), start the next one with none."""
         self._end_minute()
         trace = self.trace
-        peaks = {slot: (peak, at) for slot, (peak, at) in enumerate(zip(self._slot_peak, self._slot_peak_at)) if at is not None}
+        peaks = {slot: (peak, at) for slot, (peak, at) in enumerate(zip(self._slot_peak, self._slot_peak_at, strict=True)) if at is not None}
         self.segments.append(Segment(self._minutes, trace.peak, trace.peak_at, peaks))
         self._minutes = []
         self._minute_high = -1

@@ -39,13 +39,13 @@ import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any
 
 from pgslots.events.model import ErrorEvent, SourceRef
 from pgslots.events.pglog import lines
 from pgslots.events.pglog.clock import Clock
 
-Value = Union[bytes, str, None]
+Value = bytes | str | None
 SessionKey = tuple[Value, Value, Value, Value]  # user, database, application, client
 Entry = tuple[SessionKey, tuple[int, ...]]  # a session's key and its facet slots (see ServerLogState.entry)
 FACETS = ("user", "db", "app", "client")
@@ -59,7 +59,7 @@ def text(value: Value) -> str | None:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-_PLACEHOLDERS: dict[Value, Value] = {value: None for value in lines.UNKNOWN_VALUES}
+_PLACEHOLDERS: dict[Value, Value] = dict.fromkeys(lines.UNKNOWN_VALUES)
 _unknown_to_none = _PLACEHOLDERS.get
 
 

@@ -25,10 +25,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from pgslots.events.pglog import scan
 from pgslots.events.pglog.clock import Clock
 from pgslots.events.pglog.prefix import compiled
 from pgslots.events.pglog.ranges import RangeResult, RangeState, ReadInOrder
-from pgslots.events.pglog import scan
 from pgslots.events.pglog.scan import StderrScanner, scan_file
 from pgslots.events.sources import MAX_SKIP_EXAMPLES, ReadStats
 
@@ -65,7 +65,7 @@ def plan(handle: IO[bytes], size: int, jobs: int) -> list[tuple[int, int | None]
         newline = handle.read(chunk).rfind(b"\n")
         if newline >= 0 and grid - chunk + newline + 1 > starts[-1]:
             starts.append(grid - chunk + newline + 1)
-    return list(zip(starts, [*starts[1:], None]))
+    return list(zip(starts, [*starts[1:], None], strict=True))
 
 
 class _RangeStats(ReadStats):
@@ -120,7 +120,7 @@ class Worker:
     """One range being read: by a forked process, or (`FORK` off) here when asked."""
 
     def __init__(self, args: tuple[Any, ...]) -> None:
-        self.spill = tempfile.TemporaryFile()  # made before the fork: both processes hold it, no one names it
+        self.spill = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker; made before the fork: both processes hold it, no one names it
         self.args = (*args, self.spill)
         self.start, self.end = args[3], args[4]
         self.process: Any = None

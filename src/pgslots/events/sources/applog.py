@@ -260,6 +260,8 @@ class AppLog:
         prefix = detect_prefix(head)
         array = re.match(r"[\ufeff\s]*\[\s*[{\]]", head) is not None  # a JSON array, not "[2026-..." text
         lines = _array_entries(path, options) if array else numbered_lines(path, options)
+        if array:
+            stats.notes.append("a JSON array: the numbers after its name are entries (1 = the first), not lines")
         envelopes: set[str] = set()
         if prefix is not None:
             stats.notes.append(f"lines collected by {prefix.name}: its prefix was taken off each line")

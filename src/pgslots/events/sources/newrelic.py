@@ -414,7 +414,7 @@ class NewRelicCsv:
                 if len(values) != len(header):
                     stats.skip(row_number, f"{len(values)} fields, the header has {len(header)}", unit="row")
                     continue
-                result = reader.event(dict(zip(header, values)), row_number)
+                result = reader.event(dict(zip(header, values, strict=True)), row_number)
                 if isinstance(result, str):
                     stats.skip(row_number, result, unit="row")
                 elif result is not None:

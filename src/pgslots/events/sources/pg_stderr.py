@@ -23,7 +23,7 @@ from typing import IO
 
 from pgslots.errors import InputError
 from pgslots.events.model import ErrorEvent
-from pgslots.events.pglog import workers
+from pgslots.events.pglog import scan, workers
 from pgslots.events.pglog.clock import Clock
 from pgslots.events.pglog.prefix import (
     SEVERITIES,
@@ -35,7 +35,6 @@ from pgslots.events.pglog.prefix import (
     sample_lines,
 )
 from pgslots.events.pglog.ranges import ReadInOrder, stitch
-from pgslots.events.pglog import scan
 from pgslots.events.pglog.scan import StderrScanner, scan_file
 from pgslots.events.pglog.trace import ConnectionTrace, ServerLogState
 from pgslots.events.sources import ReadOptions, ReadStats, open_binary, register

@@ -212,7 +212,7 @@ def instrument_wsgi(app: Callable[..., Any]) -> Callable[..., Any]:
 # -- Django: middleware, view, uncaught exceptions ----------------------------------------------
 
 
-def _wrap_middleware_call(cls: type) -> None:
+def _wrap_middleware_call(cls: Any) -> None:  # a middleware class, patched in place
     original = cls.__call__
     name = f"Function/{callable_name(cls)}"
 
@@ -226,7 +226,7 @@ def _wrap_middleware_call(cls: type) -> None:
     cls.__call__ = __call__
 
 
-def _wrap_process_view(cls: type) -> None:
+def _wrap_process_view(cls: Any) -> None:  # a middleware class, patched in place
     original = cls.process_view
     name = f"Function/{callable_name(cls)}.process_view"
 

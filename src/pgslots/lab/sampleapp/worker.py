@@ -17,6 +17,6 @@ app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["pgslots.lab.sampleapp"])
 
-from pgslots.lab.sampleapp import apm
+from pgslots.lab.sampleapp import apm  # noqa: E402 - needs the Celery app configured first
 
 apm.connect_celery()
