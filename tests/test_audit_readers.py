@@ -807,3 +807,22 @@ def test_an_unrendered_helm_chart_is_an_unknown_group_citing_its_production_valu
     assert "worker.env.CELERY_CONCURRENCY=4 (deploy/helm/shop/values.yaml:16)" in shop.unknown_reason
     assert any("alternatives not used: deploy/helm/shop/values-staging.yaml" in n for n in topology.notes)
     assert any("Helm chart deploy/helm/infra: every workload runs a fixed image (redis:7-alpine)" in n for n in topology.notes)
+
+
+def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path) -> None:
+    """group_vars of the production group override role defaults; an unresolved variable is an
+    unknown (`${name}`), a secret is never substituted; a supervisord program template is read."""
+    fixture = Path(__file__).parent / "fixtures" / "repos" / "ansible_role"
+    topology = run_audit(fixture).topology
+    rendered = next(n for n in topology.notes if n.startswith("deploy/roles/app/templates/gunicorn.service.j2"))
+    assert "gunicorn_workers=6 (deploy/group_vars/production.yml:2)" in rendered
+    assert "not resolved (unknown): db_password" in rendered
+    root = write(tmp_path, {
+        "requirements.txt": "Django==4.2.16\ngunicorn==23.0.0\n",
+        "roles/web/defaults/main.yml": "app: shop\nvenv: /srv/{{ app }}/venv\n",
+        "roles/web/templates/supervisor.conf.j2":
+            "[program:{{ app }}-web]\ncommand={{ venv }}/bin/gunicorn shop.wsgi --workers {{ web_workers }}\n",
+    })
+    found = groups(root)
+    assert set(found) == {"shop-web"}
+    assert found["shop-web"].processes.value is None and found["shop-web"].processes.unknown == "shop-web.processes"

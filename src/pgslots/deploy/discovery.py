@@ -37,6 +37,7 @@ from pgslots.deploy.readers.envfiles import (
     production_score,
     resolve_env_file,
 )
+from pgslots.deploy.readers.ansible import render_unit_templates
 from pgslots.deploy.readers.helm import HelmChart, read_charts
 from pgslots.deploy.readers.kubernetes import (
     Manifests,
@@ -86,6 +87,7 @@ class Scan:
     manifests: Manifests
     notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
     charts: list[HelmChart] = dataclasses.field(default_factory=list)  # Helm charts with templated workloads
+    templates: frozenset[str] = frozenset()  # Ansible unit templates (`*.service.j2`), read as rendered
     tagged: dict[str, tuple[str, str]] | None = None  # images tagged by build scripts and CI (tagged_images)
 
 
@@ -131,7 +133,8 @@ def scan(root: Path) -> Scan:
     if skipped:
         notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
-    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts)
+    templates = frozenset(render_unit_templates(repo, notes))
+    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates)
 
 
 def yaml_tag_notes(repo: RepoFiles) -> list[str]:

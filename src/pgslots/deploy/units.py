@@ -440,11 +440,13 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         score = cloudfoundry_score(defs, rel)
         why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
         out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
-    defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower() for d in read_supervisord(repo, rel)]
+    defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower()
+            or rel in s.templates and "[program:" in (repo.text(rel) or "") for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
         out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if rel.endswith(".service") and _installed_unit(repo, rel) for d in read_systemd(repo, rel)]
+    defs = [d for rel in repo.paths if (rel.endswith(".service") or rel in s.templates and ".service." in rel) and _installed_unit(repo, rel)
+            for d in read_systemd(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
         out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))

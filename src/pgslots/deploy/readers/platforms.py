@@ -268,6 +268,6 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             oneshot = True
         elif stripped.startswith("ExecStart="):
             command = stripped[len("ExecStart="):].lstrip("-@+!")
-            name = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            name = re.sub(r"\.service(\.j2|\.jinja2?)?$", "", rel.rsplit("/", 1)[-1])  # an Ansible template too
             out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
     return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out
