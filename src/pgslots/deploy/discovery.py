@@ -39,7 +39,9 @@ from pgslots.deploy.readers.envfiles import (
 )
 from pgslots.deploy.readers.ansible import render_unit_templates
 from pgslots.deploy.readers.helm import HelmChart, read_charts
+from pgslots.deploy.readers.kustomize import Plan, read_plan
 from pgslots.deploy.readers.kubernetes import (
+    apply_overlay,
     Manifests,
     looks_like_helm_values,
     looks_like_manifest,
@@ -112,7 +114,11 @@ def scan(root: Path) -> Scan:
                 composes.append(parsed)
     manifests = Manifests()
     skipped: list[str] = []
+    plan = read_plan(repo)
+    overlay_notes: list[str] = []
     for rel in repo.paths:
+        if plan is not None and rel in plan.skipped:
+            continue  # a kustomize patch, or a manifest only another overlay reaches
         if rel.endswith((".yml", ".yaml")) and not is_compose_file(rel) and not rel.startswith((".github/", ".gitlab", ".circleci/")):
             text = repo.text(rel) or ""
             if looks_like_manifest(text) and NOT_DEPLOYED.search(rel):
@@ -124,7 +130,9 @@ def scan(root: Path) -> Scan:
                 composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
-    chart_notes: list[str] = []
+    if plan is not None:
+        overlay_notes = kustomize_notes(plan) + apply_overlay(repo, plan, manifests)
+    chart_notes: list[str] = overlay_notes
     charts = read_charts(repo, NOT_DEPLOYED, chart_notes)
     in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
     notes = chart_notes + [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
@@ -135,6 +143,17 @@ def scan(root: Path) -> Scan:
                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     templates = frozenset(render_unit_templates(repo, notes))
     return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates)
+
+
+def kustomize_notes(plan: Plan) -> list[str]:
+    """Which kustomize overlay is the deployment, and which are not."""
+    if plan.chosen is None:
+        return []
+    notes = [f"kustomize: {plan.chosen.path} is the overlay read (a leaf"
+             + (" named for production" if re.search(r"prod|live|prd", plan.chosen.folder, re.I) else "") + ")"
+             + (f"; alternatives not used: {', '.join(plan.alternatives)}" if plan.alternatives else "")]
+    notes.extend(f"kustomize {e.location()}: {e.text} (the image is renamed; its command is the manifest's)" for e in plan.images[:3])
+    return notes
 
 
 def yaml_tag_notes(repo: RepoFiles) -> list[str]:
@@ -590,7 +609,7 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
             env = env.overlay(s.manifests.config_maps.get(name, Env()))
         env = env.overlay(container.env)
         replicas = Quantity(container.replicas if container.replicas is not None else 1,
-                            (Evidence(container.path, container.replicas_line, s.repo.quote(container.path, container.replicas_line)),))
+                            (Evidence(container.replicas_path or container.path, container.replicas_line, s.repo.quote(container.replicas_path or container.path, container.replicas_line)),))
         name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
         if container.replicas_written:  # `replicas: !Ref WorkerReplicas`: filled in at deploy time
             replicas = Quantity(None, replicas.evidence, f"{name}.replicas")

@@ -137,8 +137,12 @@ def _journald(entry: dict[str, Any]) -> CollectedLine | None:
 def _cloud_logging(entry: dict[str, Any]) -> CollectedLine | None:
     """A Cloud Logging `LogEntry`: `textPayload` is a line of text, `jsonPayload` the
     application's JSON record; the stream is the resource the entry came from."""
-    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
-    labels = resource.get("labels") if isinstance(resource.get("labels"), dict) else {}
+    resource = entry.get("resource")
+    if not isinstance(resource, dict):
+        resource = {}
+    labels = resource.get("labels")
+    if not isinstance(labels, dict):
+        labels = {}
     where = [str(labels[key]) for key in ("pod_name", "container_name", "service_name", "revision_name") if key in labels]
     stream = "/".join(where) or str(entry.get("logName", ""))
     stamp = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None

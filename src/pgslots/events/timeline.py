@@ -22,6 +22,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from pgslots.errors import InputError
 from pgslots.events import transactions
@@ -248,7 +249,7 @@ def build_incident(
         by_combination[combination_key(event.categories)] += event.count
         for category in event.categories:
             by_category[category.value] += event.count
-    common = {
+    common: dict[str, Any] = {
         "total": total,
         "by_category": _ordered(by_category),
         "by_combination": _ordered(by_combination),
@@ -443,8 +444,8 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
             "every address of the host (>= 3.2.8 reports them all). Each attempt is a backend start on the "
             "server, so the server logs more refusals than the application reports errors.",
         )
-    for generation, n in sorted(wording.items()):
-        if generation == "pre16":
+    for era, n in sorted(wording.items()):
+        if era == "pre16":
             text = (
                 f"{_of(n, total)} use the wording \"reserved for non-replication superuser connections\": the "
                 "server is PostgreSQL 15 or older, and the role connecting is not a superuser; only the "
@@ -456,7 +457,7 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
                 "\"pg_use_reserved_connections\"): the role connecting lacks the privilege the remaining "
                 "reserved slots require (superuser_reserved_connections, reserved_connections)."
             )
-        add(f"reserved_wording_{generation.replace('+', 'plus')}", n, text)
+        add(f"reserved_wording_{era.replace('+', 'plus')}", n, text)
     if by_category[Category.POOL_TIMEOUT]:
         add(
             "pool_timeout",

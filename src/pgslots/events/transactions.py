@@ -40,7 +40,7 @@ def kind(name: str | None) -> TransactionKind:
     """Which kind of process ran a transaction of this name."""
     if not name:
         return TransactionKind.UNATTRIBUTED
-    if name.startswith(NR_WEB) or name.startswith("/"):
+    if name.startswith((NR_WEB, "/")):
         return TransactionKind.WEB
     if name.startswith(CELERY_PREFIXES) or _CELERY_TASK.search(name):
         return TransactionKind.WORKER
@@ -49,12 +49,12 @@ def kind(name: str | None) -> TransactionKind:
 
 def before_view(name: str | None) -> bool:
     """A web transaction still named after a middleware: the view had not been entered."""
-    return bool(name) and name.startswith(NR_WEB) and bool(_MIDDLEWARE.search(name))
+    return name is not None and name.startswith(NR_WEB) and bool(_MIDDLEWARE.search(name))
 
 
 def in_view(name: str | None) -> bool:
     """A web transaction named after its view function: the request reached the view."""
-    return bool(name) and name.startswith(NR_WEB_FUNCTION) and not before_view(name)
+    return name is not None and name.startswith(NR_WEB_FUNCTION) and not before_view(name)
 
 
 def short(name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.envfiles import Env, EnvValue
+from pgslots.deploy.readers.kustomize import Plan, patch_workloads
 from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
@@ -34,6 +35,9 @@ class Container:
     config_maps: list[str]
     replicas: int | None
     replicas_line: int | None
+    command: list[str] = dataclasses.field(default_factory=list)  # as written, for a patch that replaces one of them
+    args: list[str] = dataclasses.field(default_factory=list)
+    replicas_path: str = ""  # where replicas were set, when not in `path` (a kustomize overlay)
     replicas_written: str = ""  # `replicas: !Ref WorkerReplicas`, `{{ .Values.x }}`: set elsewhere, unknown here
 
 
@@ -85,13 +89,7 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
             argv = None
             if container.get("command") or container.get("args"):
                 argv = [str(w) for w in (container.get("command") or [])] + [str(w) for w in (container.get("args") or [])]
-            env = Env()
-            raw_env = container.get("env") or []
-            for entry in raw_env if isinstance(raw_env, list) else []:
-                if isinstance(entry, dict) and "name" in entry and "value" in entry:
-                    key, value = str(entry["name"]), str(entry["value"])
-                    REDACTOR.register_named(key, value)
-                    env.set(EnvValue(key, value, Evidence(rel, line_of(entry, "value"), f"{key}: {redact_value(key, value)}", Resolution.LITERAL)))
+            env = container_env(rel, container)
             config_maps = []
             for source in container.get("envFrom") or []:
                 if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict):
@@ -104,6 +102,7 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
                     replicas=replicas if isinstance(replicas, int) else (None if kind != "DaemonSet" else None),
                     replicas_line=line_of(spec, "replicas"),
                     replicas_written="" if replicas is None or isinstance(replicas, int) else str(replicas),
+                    command=[str(w) for w in container.get("command") or []], args=[str(w) for w in container.get("args") or []],
                 )
             )
     elif kind == "HorizontalPodAutoscaler":
@@ -121,6 +120,47 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
         into.config_maps[name] = env
     elif kind:
         into.other_kinds.append((rel, kind, doc))
+
+
+def container_env(rel: str, container: dict) -> Env:
+    """A container's literal `env:` entries, each with its line."""
+    env = Env()
+    raw_env = container.get("env") or []
+    for entry in raw_env if isinstance(raw_env, list) else []:
+        if isinstance(entry, dict) and "name" in entry and "value" in entry:
+            key, value = str(entry["name"]), str(entry["value"])
+            REDACTOR.register_named(key, value)
+            env.set(EnvValue(key, value, Evidence(rel, line_of(entry, "value"), f"{key}: {redact_value(key, value)}", Resolution.LITERAL)))
+    return env
+
+
+def apply_overlay(repo: RepoFiles, plan: Plan, into: Manifests) -> list[str]:
+    """The chosen kustomize overlay's patches (replicas, a container's command, args and env)
+    and `replicas:` entries applied to the workloads of its bases, as kustomize would."""
+    notes = []
+    for rel in plan.patches:
+        for name, spec, containers in patch_workloads(repo, rel):
+            targets = [c for c in into.containers if c.workload == name]
+            if not targets:
+                continue
+            if isinstance(spec.get("replicas"), int):
+                for target in targets:
+                    target.replicas, target.replicas_line, target.replicas_path = spec["replicas"], line_of(spec, "replicas"), rel
+            for patch in containers if isinstance(containers, list) else []:
+                for target in (t for t in targets if isinstance(patch, dict) and t.name == str(patch.get("name"))):
+                    if isinstance(patch.get("command"), list):
+                        target.command = [str(w) for w in patch["command"]]
+                    if isinstance(patch.get("args"), list):
+                        target.args = [str(w) for w in patch["args"]]
+                    if patch.get("command") or patch.get("args"):
+                        target.argv = target.command + target.args
+                        target.path, target.line = rel, line_of(patch, "args") or line_of(patch, "command")
+                    target.env = target.env.overlay(container_env(rel, patch))
+            notes.append(f"kustomize patch {rel} applied to {name}")
+    for name, count, where in plan.replicas:
+        for target in (c for c in into.containers if c.workload == name):
+            target.replicas, target.replicas_line, target.replicas_path = count, where.line, where.path
+    return notes
 
 
 def read_helm_values(repo: RepoFiles, rel: str, into: Manifests) -> None:

@@ -18,16 +18,19 @@ with exactly; `tests/test_pglog_fast_path.py` checks that on real logs and gener
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from pgslots.events.pglog import lines as msg
-from pgslots.events.pglog.trace import ServerLogState, _unknown_to_none, known
+from pgslots.events.pglog.trace import ServerLogState, Value, _unknown_to_none, known
+
+if TYPE_CHECKING:
+    from pgslots.events.pglog.ranges import RangeState
 
 # The meanings of a `log` group, as `meaning` caches them: (kind, values...).
 RECEIVED, AUTHORIZED, UNREAD_AUTHORIZED, DISCONNECTION, REPLICATION, STARTING, READY = range(7)
 DEFERRED_AUTHORIZED, DEFERRED_FATAL = 7, 8  # lines a range's state must decide on (see `feed`)
-_MISSING = object()
+_MISSING: Any = object()  # typed Any: `pending.pop(pid, _MISSING)` stays a Value to mypy
 
 
 def meaning(log: bytes) -> tuple[Any, ...]:
@@ -48,7 +51,7 @@ class Fields:
     """Where a chunk pattern's groups sit in `findall`'s tuples (`at` a field the prefix
     lacks reads a trailing b"")."""
 
-    def __init__(self, groupindex: dict[str, int]) -> None:
+    def __init__(self, groupindex: Mapping[str, int]) -> None:
         self.absent = len(groupindex)  # index of the b"" that `row + (b"",)` ends with
 
         def at(name: str) -> int:
@@ -115,6 +118,12 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     last_sec = last_zone = None
     received = authorized = disconnections = ended_seen = reused = 0
     fatal_lines = refused = correlated = bad_time = 0
+    client: Value
+    user: Value
+    db: Value
+    app: Value
+    fatal: bytes | None
+    seen: tuple[Any, ...]
     for row in rows:
         sec, zone, pid = row[sec_at], row[zone_at], row[pid_at]
         if sec != last_sec or zone != last_zone:
@@ -140,16 +149,17 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                     try:
                         marks[int(pid)] = 1
                     except (IndexError, ValueError):
-                        state.mark(pid)
+                        cast("RangeState", state).mark(pid)  # marks are set on a range's state only
                 continue
             fatal = None
         else:
             log = row[log_at]
             fatal = None
             if log:
-                seen = cache.get(log)
-                if seen is None:
-                    seen = cache[log] = meaning(log)
+                hit = cache.get(log)
+                if hit is None:
+                    hit = cache[log] = meaning(log)
+                seen = hit
                 kind = seen[0]
                 if kind == AUTHORIZED:
                     client = pending.pop(pid, _MISSING)
@@ -260,6 +270,7 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
             client = known(client_of(*client_fields(row + absent))) if has_client else None
             state.authorized(pid, seen[1], seen[2], seen[3], client)
         elif kind == DEFERRED_FATAL:
+            assert fatal is not None  # DEFERRED_FATAL is only set on a FATAL line
             group = state.fatal(pid, fatal.rstrip(b"\r"), sqlstate, user, db, app, client)
             if group is not None:
                 applied.new_groups.append((group, row))

@@ -27,7 +27,7 @@ _AUTHORIZED = re.compile(
 _DISCONNECTION = re.compile(rb"disconnection: session time: (\d+:\d\d:\d\d\.\d{3})")
 _STARTING = re.compile(rb"starting PostgreSQL (\d+(?:\.\d+)?(?:[a-z]+\d*)?)")
 
-UNKNOWN_VALUES = frozenset({b"", b"[unknown]", "", "[unknown]"})
+UNKNOWN_VALUES: frozenset[bytes | str] = frozenset({b"", b"[unknown]", "", "[unknown]"})
 
 
 def authorized(message: bytes) -> tuple[bytes, bytes, bytes | None] | None:

@@ -51,6 +51,7 @@ from pgslots.events.pglog.trace import (
     MAX_SESSIONS,
     ConnectionTrace,
     ServerLogState,
+    SessionKey,
     Value,
     known,
 )
@@ -106,7 +107,7 @@ class RangeResult:
     dependents: list[Dependent]
     segments: list[Segment]
     slots: list[tuple[int, Value]]  # local facet slot -> (facet, value)
-    sessions: list[tuple[Any, tuple[Value, ...]]]  # still open at the end: pid, session key
+    sessions: list[tuple[Any, SessionKey]]  # still open at the end: pid, session key
     pending: list[tuple[Any, Value]]
     ended_by_fatal: set[Any]
     walsender_pids: set[Any]

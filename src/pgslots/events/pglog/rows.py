@@ -8,6 +8,8 @@ authorized` line knew and the refused backend's own row left empty.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pgslots.events.pglog import lines as msg
 from pgslots.events.pglog.clock import second_of
 from pgslots.events.pglog.trace import ServerLogState
@@ -26,7 +28,7 @@ def feed_row(
     client: str | None,
     sqlstate: str | None,
     stage: str | None,
-) -> list | None:  # type: ignore[type-arg]
+) -> list[Any] | None:
     """Feed one record; returns the new FATAL group (for the caller to set its row), if any.
     Raises ValueError when the record is not understood."""
     if not state.at(second_of(log_time)):

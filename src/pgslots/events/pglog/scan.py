@@ -21,7 +21,7 @@ chunk: so a range read apart (`pglog.ranges`) groups its events exactly as one p
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,7 +93,7 @@ class StderrScanner:
             pos = end if next_end < 0 else next_end
             if found is None:
                 continue
-            get = found.groupdict(b"").get
+            get: Callable[..., Any] = found.groupdict(b"").get  # b"" for a group that did not match, None for one the prefix lacks
             if not get("sec"):
                 stats.skip(line, "not a log line for this log_line_prefix")
                 continue

@@ -140,7 +140,7 @@ class Worker:
                 return None
             return result
         try:
-            return self.conn.recv()  # type: ignore[no-any-return]
+            return self.conn.recv()
         except EOFError:  # the worker died
             return None
 
@@ -150,7 +150,7 @@ class Worker:
             return self.state.marked(pids)
         self.asked = True
         self.conn.send(pids)
-        return self.conn.recv()  # type: ignore[no-any-return]
+        return self.conn.recv()
 
     def close(self) -> None:
         self.spill.close()

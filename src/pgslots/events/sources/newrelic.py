@@ -213,7 +213,9 @@ def _query_of(metadata: Any) -> _Query:
     facets = metadata.get("facets") or metadata.get("facet") or ()
     if isinstance(facets, str):
         facets = (facets,)
-    window = metadata.get("timeWindow") if isinstance(metadata.get("timeWindow"), Mapping) else {}
+    window = metadata.get("timeWindow")
+    if not isinstance(window, Mapping):
+        window = {}
     begin = _ms(window.get("begin")) or _ms(metadata.get("beginTimeMillis"))
     end = _ms(window.get("end")) or _ms(metadata.get("endTimeMillis"))
     names = tuple(_norm(str(f)) for f in facets) if isinstance(facets, (list, tuple)) else ()
@@ -241,8 +243,8 @@ def _insights_rows(nrql: Mapping[str, Any]) -> tuple[list[Any], _Query] | None:
     query = _query_of(nrql.get("metadata"))
     results = nrql.get("results")
     if isinstance(results, list) and results and isinstance(results[0], Mapping) and "events" in results[0]:
-        rows = [e for r in results if isinstance(r, Mapping) for e in (r.get("events") or [])]
-        return rows, query
+        events = [e for r in results if isinstance(r, Mapping) for e in (r.get("events") or [])]
+        return events, query
     facets, series = nrql.get("facets"), nrql.get("timeSeries")
     if isinstance(series, list) and not isinstance(facets, list):
         return [_insights_bucket(b) for b in series], query
