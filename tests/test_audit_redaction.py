@@ -99,3 +99,17 @@ def test_plain_values_stay_and_numeric_passwords_are_masked() -> None:
     assert [redact_value("OG_PASSTHROUGH", "true"), redact_value("AUTH_ENABLED", "False"), redact_value("PASSWORD_MIN_LENGTH", "8")] \
         == ["true", "False", "8"]
     assert redact_value("DB_PASSWORD", "123456") == MASK
+
+
+def test_a_password_equal_to_the_role_name_does_not_mask_the_project_name() -> None:
+    """kiwitcms/Kiwi: `POSTGRES_USER: kiwi` and `POSTGRES_PASSWORD: kiwi` masked every `kiwi` in
+    the report (the repository path, the image, the group name); the role's name is public."""
+    redactor = Redactor()
+    redactor.register_named("POSTGRES_PASSWORD", "kiwi")
+    redactor.register_named("KIWI_DB_PASSWORD", "kiwi")
+    redactor.register_named("SECRET_KEY", "s3cr3t-value")
+    assert redactor.scrub("group kiwi at /work/kiwitcms__Kiwi") == "group **** at /work/****tcms__Kiwi"
+    redactor.register_named("KIWI_DB_USER", "kiwi")
+    redactor.register_named("POSTGRES_DB", "kiwi")
+    assert redactor.scrub("group kiwi at /work/kiwitcms__Kiwi, key s3cr3t-value") == (
+        f"group kiwi at /work/kiwitcms__Kiwi, key {MASK}")

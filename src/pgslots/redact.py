@@ -41,6 +41,17 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+_ROLE_OR_DATABASE_NAME = re.compile(r"(?i)(^|_)(user(name)?|db|database|name)$")
+_DATABASE_WORD = re.compile(r"(?i)(db|database|postgres|pg|mysql|mariadb|user)")
+
+
+def is_role_or_database_name(name: str) -> bool:
+    """`POSTGRES_USER`, `POSTGRES_DB`, `KIWI_DB_NAME`, `DATABASE_USER`: a variable that names a
+    role or a database, whose value the report must be able to show."""
+    return (not is_secret_name(name) and bool(_ROLE_OR_DATABASE_NAME.search(name))
+            and bool(_DATABASE_WORD.search(name)))
+
+
 _NOT_SECRET = re.compile(r"(?i)true|false|yes|no|on|off|null|none|nil|~|[-+]?\d+(\.\d+)?")
 """Booleans, null and small numbers: never a secret, whatever the name (`OG_PASSTHROUGH=true`,
 `PASSWORD_MIN_LENGTH=8`). Masking them would only hide configuration, and scrubbing them
@@ -89,6 +100,10 @@ class Redactor:
             self._secrets.add(value)
 
     def register_named(self, name: str, value: str | None) -> None:
+        if value and is_role_or_database_name(name):
+            # `POSTGRES_USER: kiwi` beside `POSTGRES_PASSWORD: kiwi`: the word is the project's
+            # name, in its paths, images and group names (see the class docstring).
+            self.publish(value)
         if value and is_secret_name(name):
             self.register(value)
             for match in _URL_USERINFO.finditer(value):

@@ -117,7 +117,8 @@ def celery_workers(j: Joined) -> VerificationItem:
     if not workers:
         how = "read the worker start command (`celery worker -c/--concurrency`, `--pool`, `--autoscale`) and `CELERY_WORKER_CONCURRENCY`; or give `--repo`"
         return VerificationItem(question, how_to_settle=how, key="celery")
-    parts, evidence = [], []
+    parts: list[str] = []
+    evidence: list[str] = []
     for w in workers:
         nodes = w.hosts.value if w.hosts.value is not None else f"? (--assume {w.hosts.unknown})" if w.hosts.unknown else "?"
         parts.append(f"{w.name}: {w.server_model}, {w.processes.value if w.processes.value is not None else '?'} per node x {nodes} nodes")

@@ -94,10 +94,11 @@ def gather(request: Request) -> Gathered:
             _attempt(g, "dsn", lambda: _probe(g, request))
         if request.pgbouncer is not None:
             _attempt(g, "pgbouncer", lambda: _pgbouncer(g, request))
-    if request.watch_record is not None:
-        _attempt(g, "watch-record", lambda: _watch(g, request.watch_record))
-    if request.lab_run is not None:
-        _attempt(g, "lab-run", lambda: _lab(g, request.lab_run))
+    watch_record, lab_run = request.watch_record, request.lab_run
+    if watch_record is not None:
+        _attempt(g, "watch-record", lambda: _watch(g, watch_record))
+    if lab_run is not None:
+        _attempt(g, "lab-run", lambda: _lab(g, lab_run))
     if not any(s.ok for s in g.inputs):
         raise InputError("no input could be used: " + "; ".join(f"{s.kind}: {s.detail}" for s in g.inputs))
     if request.assume and request.repo is None:

@@ -144,8 +144,8 @@ def audit(repo: Path, assume: dict[str, int]) -> AuditResult:
 def _audit_json(path: Path, assume: dict[str, int]) -> Diagnosis:
     """A saved audit, re-run from its topology when assumptions are given (the findings and
     remedies depend on them)."""
-    from pgslots.deploy.saved import load_topology  # the probe reads the same file for --topology
     from pgslots.audit import apply_assumptions
+    from pgslots.deploy.saved import load_topology  # the probe reads the same file for --topology
     from pgslots.remedies import propose
     from pgslots.rules.audit import audit_findings
 

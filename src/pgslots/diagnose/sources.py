@@ -21,6 +21,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pgslots.diagnosis import SourceAgreement
 from pgslots.events.model import ErrorEvent, Incident
@@ -32,7 +33,7 @@ TOLERANCE_SECONDS = 2.0
 APM the error a moment later; per-second grouping adds up to a second."""
 
 KIND_OF_FORMAT = {"newrelic": "apm", "newrelic-csv": "apm", "sentry": "apm", "applog": "applog",
-                  "pgbouncer": "pgbouncer", **{name: "server" for name in SERVER_LOG_FORMATS}}
+                  "pgbouncer": "pgbouncer", **dict.fromkeys(SERVER_LOG_FORMATS, "server")}
 CLOSENESS = ("apm", "applog", "pgbouncer", "server")
 """Source kinds, closest to the application first: the headline count is the first present."""
 LABEL = {"apm": "APM", "applog": "application log", "pgbouncer": "pgbouncer log", "server": "server log"}
@@ -65,7 +66,7 @@ def match(left: Sequence[Unit], right: Sequence[Unit], tolerance: float) -> tupl
     """Pair the counts of `right` with those of `left`, each pair at most `tolerance`
     seconds apart; (matched per left index, matched per right index). Greedy in time order,
     which pairs as many as possible when every unit has the same tolerance."""
-    pending = [[t, n, i] for t, n, i in sorted(left)]
+    pending: list[list[Any]] = [[t, n, i] for t, n, i in sorted(left)]  # [time, count left, index]
     matched_left: Counter[int] = Counter()
     matched_right: Counter[int] = Counter()
     start = 0
@@ -169,7 +170,7 @@ def server_agreement(headline: Source, server: Source) -> SourceAgreement:
 def app_agreement(headline: Source, other: Source) -> SourceAgreement:
     """An application-side source (application log, pgbouncer log, another APM) against the
     headline's failures, by message family."""
-    matched_head, matched_other = _match_all(headline.events, other.events, _family, _family)
+    _matched_head, matched_other = _match_all(headline.events, other.events, _family, _family)
     total = sum(e.count for e in other.events)
     matched = sum(matched_other.values())
     who, what = LABEL[headline.kind], LABEL[other.kind]

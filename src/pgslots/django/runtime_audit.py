@@ -10,6 +10,7 @@ repository states stays as read. A note lists every value filled.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from pgslots.audit import set_count
 from pgslots.deploy.model import (
@@ -64,7 +65,7 @@ def _defaulted(quantity: Quantity) -> bool:
 
 def _slots(slots: SlotBudget, project: ProjectSettings, filled: list[str]) -> SlotBudget:
     budget = project.budget
-    changes = {}
+    changes: dict[str, Any] = {}  # field name -> Quantity, for dataclasses.replace
     for field in ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients"):
         value = getattr(budget, field)
         current: Quantity = getattr(slots, field)

@@ -6,16 +6,16 @@ They only display: every number comes from the budget model, every location from
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pgslots import __version__
 from pgslots.deploy import budget
 from pgslots.deploy.model import Demand, ProcessGroup, Quantity, Topology, Unknown, is_server_count
 from pgslots.diagnosis import Diagnosis
-from pgslots.rules import load_all_checks
-from pgslots.report.findings import finding_items_markdown, finding_lines
 from pgslots.envelope import dumps, envelope
+from pgslots.report.findings import finding_items_markdown, finding_lines
+from pgslots.rules import load_all_checks
 from pgslots.serde import to_jsonable
-
 
 
 def _steady(demand: Demand) -> str:
@@ -66,8 +66,8 @@ def evidence_of(group: ProcessGroup, limit: int = 3) -> str:
 
 def budget_rows(topology: Topology) -> list[list[str]]:
     rows = [["group", "server model", "hosts x containers x processes x per-process", "steady", "worst", "evidence"]]
-    for g in topology.groups:
-        rows.append([g.name, g.server_model, shape(g), _steady(g.demand), budget.worst_text(g.demand), evidence_of(g)])
+    rows.extend([g.name, g.server_model, shape(g), _steady(g.demand), budget.worst_text(g.demand), evidence_of(g)]
+                for g in topology.groups)
     if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
         p = topology.pgbouncer
         rows.append([f"({p.service})", f"pgbouncer {p.pool_mode}", f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
@@ -218,7 +218,7 @@ def render_sarif(diagnosis: Diagnosis) -> str:
             {"physicalLocation": {"artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": e.line}}}
             for e in located[:3]
         ]
-        result = {"ruleId": f.code, "level": level[f.severity.value], "message": {"text": f"{f.message} Hint: {f.hint}"}}
+        result: dict[str, Any] = {"ruleId": f.code, "level": level[f.severity.value], "message": {"text": f"{f.message} Hint: {f.hint}"}}
         if locations:
             result["locations"] = locations
         results.append(result)

@@ -239,9 +239,8 @@ def _incident_blocks(incident: Incident, diagnosis: Diagnosis) -> list[Block]:
         rows = tuple((code(t.value), str(t.count), _pct(t.share), group_of.get(t.value, "?")) for t in transactions)
         blocks.append(Paragraph("By transaction, and the process group each maps to:"))
         blocks.append(Table(("transaction", "events", "share", "process group"), rows, numeric=(1, 2)))
-    for note in incident.inputs:
-        if note.skipped:
-            blocks.append(Paragraph(f"{code(note.path)}: {note.skipped} malformed records skipped of {note.records}."))
+    blocks.extend(Paragraph(f"{code(note.path)}: {note.skipped} malformed records skipped of {note.records}.")
+                  for note in incident.inputs if note.skipped)
     if incident.timezone_note:
         blocks.append(Paragraph(incident.timezone_note))
     if diagnosis.sources:

@@ -18,12 +18,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from pgslots.envelope import dumps, envelope
 from pgslots.events.model import FacetRow, Incident, InputSummary, SourceRef
 from pgslots.events.timeline import format_duration, format_share
 from pgslots.findings import Finding
-from pgslots.report.layout import fit
 from pgslots.report.findings import finding_items_markdown, finding_lines
-from pgslots.envelope import dumps, envelope
+from pgslots.report.layout import fit
 from pgslots.serde import to_jsonable
 
 """Bumped only on an incompatible change; fields may be added within a version."""
@@ -299,8 +299,8 @@ def render_text(
     parts += [Text(""), Text("Inputs", style="bold")]
     for summary in incident.inputs:
         parts += [Text(line) for line in fit(f"  {_input_line(summary)}", width).split("\n")]
-        for note in summary.notes:
-            parts += [Text(line, style="dim") for line in fit(f"    {note}", width).split("\n")]
+        for remark in summary.notes:
+            parts += [Text(line, style="dim") for line in fit(f"    {remark}", width).split("\n")]
     if incident.timezone_note:
         parts.append(Text(f"  {incident.timezone_note}", style="dim"))
     console.print(Group(*parts))

@@ -67,7 +67,7 @@ def _records(block: list[str], width: int) -> list[str]:
     for row in block[2:]:
         cells = _cells(row, columns)
         out += _wrap(cells[0], width)
-        for header, cell in zip(headers[1:], cells[1:]):
+        for header, cell in zip(headers[1:], cells[1:], strict=False):
             if cell:
                 out += _wrap(f"    {header}: {cell}", width)
     return out

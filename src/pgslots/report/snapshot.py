@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from pgslots.envelope import dumps, envelope
 from pgslots.findings import Finding
 from pgslots.live.model import Snapshot
 from pgslots.report.findings import finding_items_markdown, finding_lines
-from pgslots.envelope import dumps, envelope
 from pgslots.serde import to_jsonable
 
 NONE = "(none)"
@@ -37,7 +37,7 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[object]], indent:
     numeric = [all(_is_number(r[i]) or r[i] == "-" for r in cells) and bool(cells) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=False)]
         return (indent + "  ".join(parts)).rstrip()
 
     return [line(list(headers)), *(line(r) for r in cells)]
@@ -90,7 +90,7 @@ def _role_rows(snapshot: Snapshot) -> list[tuple[object, ...]]:
 
 
 def _backend_rows(snapshot: Snapshot) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for b in snapshot.backends:
         application = _application(b.application)
         if b.application == "pgslots" and snapshot.own_pid is not None and b.user == snapshot.probe_user:

@@ -61,10 +61,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
-        if action == "audit":
-            code = self._audit(options)
-        else:
-            code = self._live(action, options)
+        code = self._audit(options) if action == "audit" else self._live(action, options)
         if code:
             sys.stdout.flush()
             raise SystemExit(code)
@@ -89,9 +86,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"pgslots: alias {alias!r} ({configured[alias].get('ENGINE')}) is not PostgreSQL: skipped")
         if not postgres:
             raise CommandError("no PostgreSQL alias in DATABASES: nothing to probe", returncode=2)
-        codes = []
-        for alias in postgres:
-            codes.append(self._run_cli(action, alias, dsn_for(configured[alias]), options))
+        codes = [self._run_cli(action, alias, dsn_for(configured[alias]), options) for alias in postgres]
         return EXIT_SERVER_FULL if EXIT_SERVER_FULL in codes else max(codes)
 
     def _run_cli(self, action: str, alias: str, dsn: str, options: dict[str, Any]) -> int:
@@ -115,8 +110,8 @@ class Command(BaseCommand):
     # -- audit ----------------------------------------------------------------------------
 
     def _audit(self, options: dict[str, Any]) -> int:
-        from pgslots.cli import FailOn, emit, exit_code_for
         from pgslots.audit import parse_assumptions, run_audit
+        from pgslots.cli import FailOn, emit, exit_code_for
         from pgslots.django.read import SettingsProblem, read_project
         from pgslots.django.runtime_audit import fill_from_runtime
         from pgslots.errors import InputError
