@@ -314,10 +314,13 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
     named = [c for c in strict if max(compose_score(p) for p in c.paths) >= 10]
     others = _platform_units(s, base_env)
-    k8s = (k8s_specs(s, base_env, notes) if s.manifests.containers else []) + helm_specs(s, base_env, notes)
+    k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
     if k8s:
-        why = "Kubernetes manifests" + (" and Helm charts (templates not rendered)" if s.charts else "")
-        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, why), k8s))
+        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, "Kubernetes manifests"), k8s))
+    helm = helm_specs(s, base_env, notes)
+    if helm:
+        others.append((Unit("helm", "helm", tuple(sp.source.path for sp in helm), True,
+                            "Helm charts (templates not rendered: unknown groups)"), helm))
     dockerfile = _dockerfile_unit(s, base_env)
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
@@ -332,6 +335,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
         sorted((c for c in runnable if c.development and c.rank[0] < 10 and not development_reasons(s, c.compose, strong_only=True)),
                key=lambda c: c.rank),
+        # An unrendered Helm chart (unknown groups) after every unit pgslots can model.
+        [o for o in others if o[0].kind == "helm" and o[1]],
         [dockerfile] if dockerfile else [],
         [c for c in production if c not in strict],
         sorted((c for c in runnable if c.development), key=lambda c: c.rank),

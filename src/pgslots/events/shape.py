@@ -16,10 +16,13 @@ The rules, tried in this order (`RULES` is the sentence the report shows):
 * `isolated`: fewer than `ISOLATED_MAX` events.
 * `spike_and_drop`: all events within one second, or a part holding at least `SPIKE_RATIO`
   times the mean of the others and followed by a part at `DROP_RATIO` of it or less.
-* `sustained_growth`: the last part within `NEAR_PEAK` of the highest, at least
-  `GROWTH_RATIO` times the first, and the second half busier than the first. Its ending is
-  said apart: "still growing" when the last part is at least `RISING` times the one before
-  it, else it "levels off" (a plateau at the end).
+* `sustained_growth`: the end of the span is where the failures are: one of the last two parts
+  within `NEAR_PEAK` of the highest and the last at least `PLATEAU_RATIO` of it; the last two
+  parts together at least `GROWTH_RATIO` times the first two; the second half busier than the
+  first. Two parts, not one, because failures under load come in waves (a periodic Celery
+  fan-out takes the reserved slots every few seconds): one low part at the end does not undo
+  a rise. Its ending is said apart: "still growing" when the last part is at least `RISING`
+  times the one before it, else it "levels off".
 * `plateau`: every part at least `PLATEAU_RATIO` of the highest.
 * `irregular`: none of these.
 
@@ -49,9 +52,10 @@ RULES = (
     f"isolated: fewer than {ISOLATED_MAX} events. "
     f"spike_and_drop: all within one second, or a part at least {SPIKE_RATIO:g}x the others' mean followed by one at "
     f"{DROP_RATIO:.0%} of it or less. "
-    f"sustained_growth: the last part at least {NEAR_PEAK:.0%} of the highest and {GROWTH_RATIO:g}x the first, the "
-    f"second half busier than the first; \"still growing\" when the last part is {RISING:g}x the one before, else it "
-    f"levels off. plateau: every part at least {PLATEAU_RATIO:.0%} of the highest. irregular: none of these"
+    f"sustained_growth: one of the last two parts at least {NEAR_PEAK:.0%} of the highest, the last at least "
+    f"{PLATEAU_RATIO:.0%} of it, the last two {GROWTH_RATIO:g}x the first two, the second half busier than the first; "
+    f"\"still growing\" when the last part is {RISING:g}x the one before, else it levels off. "
+    f"plateau: every part at least {PLATEAU_RATIO:.0%} of the highest. irregular: none of these"
 )
 
 
@@ -150,17 +154,24 @@ def _verdict(parts: list[float], total: int, length: float, display: tuple[int, 
             "drops, as a restart or a deploy produces",
             display,
         )
-    first, last = parts[0], parts[-1]
+    last = parts[-1]
+    start, end = (parts[0] + parts[1]) / 2, (parts[-2] + parts[-1]) / 2
     half = len(parts) // 2
-    if last >= NEAR_PEAK * peak and last >= GROWTH_RATIO * max(first, 1e-9) and sum(parts[half:]) > sum(parts[:half]):
-        growth = f"{last / first:.0f}x" if first >= 0.5 else "from almost none"
-        rate = f"from {_rate(first, part)} to {_rate(last, part)} ({growth})"
+    if (
+        max(parts[-2:]) >= NEAR_PEAK * peak
+        and last >= PLATEAU_RATIO * peak
+        and end >= GROWTH_RATIO * max(start, 1e-9)
+        and sum(parts[half:]) > sum(parts[:half])
+    ):
+        growth = f"{end / start:.0f}x" if start >= 0.5 else "from almost none"
+        rate = f"from {_rate(start, part)} to {_rate(end, part)} ({growth}, first two parts to last two)"
         if last >= RISING * parts[-2]:
             ending = (f"and still growing when the data ends (the last part {last / max(parts[-2], 1e-9):.2f}x the one "
                       "before)")
         else:
-            ending = (f"then levels off: the last two parts ({parts[-2]:.0f}, {last:.0f}) are within "
-                      f"{RISING - 1:.0%}, a plateau at the end")
+            ending = (f"then levels off: the last part ({last:.0f}) is not above the one before ({parts[-2]:.0f})"
+                      if last <= parts[-2] else
+                      f"then levels off: the last two parts ({parts[-2]:.0f}, {last:.0f}) are within {RISING - 1:.0%}")
         return Shape(
             "sustained_growth",
             f"{lead}: the failure rate rose {rate} {ending}. Not a restart blip (a restart spikes and drops): "

@@ -79,7 +79,7 @@ def read_plan(repo: RepoFiles) -> Plan | None:
     walk(chosen, set())
     every_patch = {p for k in kustomizations.values() for p in k.patches}
     under = {rel for rel in repo.paths for folder in kustomizations if rel.startswith(folder + "/") and rel.endswith((".yaml", ".yml"))}
-    skipped = every_patch | {rel for rel in under if rel not in files and rel.rsplit("/", 1)[-1] not in NAMES}
+    skipped = every_patch | {rel for rel in under if rel not in files}
     return Plan(chosen, files, patches, replicas, skipped, [k.folder for k in leaves[1:]], images)
 
 
@@ -89,6 +89,9 @@ def _read(repo: RepoFiles, rel: str) -> Kustomization | None:
     if doc is None:
         return None
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    if doc.get("kind") not in (None, "Kustomization") or not {"resources", "bases", "patches", "patchesStrategicMerge"} & set(doc):
+        # Manifests saved under the kustomization name (an older layout): a set of its own.
+        return Kustomization(rel, folder, [rel], [], [], []) if doc.get("kind") else None
 
     def at(path: str) -> str:
         return posixpath.normpath(posixpath.join(folder, path)) if folder else posixpath.normpath(path)
