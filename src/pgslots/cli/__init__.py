@@ -132,7 +132,7 @@ def guarded(func: F) -> F:
         except KeyboardInterrupt:
             typer.echo("pgslots: interrupted", err=True)
             raise typer.Exit(130) from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        except Exception as exc:  # the last line of defence against tracebacks
             if os.environ.get("PGSLOTS_DEBUG"):
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} (set PGSLOTS_DEBUG=1 for the traceback)")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
 from pgslots.audit import parse_assumptions, run_audit
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded
 from pgslots.report.audit import render_json, render_markdown, render_sarif, render_text
 
 FORMATS = formats("text", "json", "markdown", "sarif")
@@ -18,18 +17,18 @@ FORMATS = formats("text", "json", "markdown", "sarif")
 @guarded
 def audit_command(
     path: Path = typer.Argument(..., metavar="PATH", help="The deployment repository (settings, compose/Kubernetes/Procfile, env files)."),
-    assume: Optional[List[str]] = typer.Option(
+    assume: list[str] | None = typer.Option(
         None, "--assume", "-a", metavar="NAME=VALUE",
         help="Supply a count the repository cannot show, e.g. web.hosts=16, celeryworker.cpus=8, server.max_connections=200. Repeatable.",
     ),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info, never)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-    project: Optional[str] = typer.Option(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    project: str | None = typer.Option(
         None, "--project", metavar="PATH",
         help="The project folder inside PATH to audit, when the tree holds several Django projects (the audit names them).",
     ),
-    unit: Optional[str] = typer.Option(
+    unit: str | None = typer.Option(
         None, "--unit", metavar="NAME",
         help="Audit this deployment unit (as listed under 'Deployment units', e.g. Procfile, kubernetes, docker-compose.prod) "
              "instead of the one the audit keeps.",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pgslots.cli import formats, OutputFormat, app, emit, guarded
+from pgslots.cli import OutputFormat, app, emit, formats, guarded
 from pgslots.envelope import dumps, envelope
 from pgslots.findings import Check
 from pgslots.rules import load_all_checks
@@ -33,7 +32,7 @@ def render_codes_text(checks: dict[str, Check]) -> str:
 @guarded
 def codes_command(
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """List every finding code with its severity and hint.
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded
 
 FORMATS = formats("text", "markdown", "html", "json")
 
@@ -18,28 +17,28 @@ FORMATS = formats("text", "markdown", "html", "json")
 @app.command("diagnose")
 @guarded
 def diagnose_command(
-    events: Optional[List[Path]] = typer.Option(
+    events: list[Path] | None = typer.Option(
         None, "--events", "-e", help="Error exports (New Relic, Sentry) or PostgreSQL server logs; repeatable. "
         "Also the JSON of `pgslots events --format json`."
     ),
-    repo: Optional[Path] = typer.Option(
+    repo: Path | None = typer.Option(
         None, "--repo", "-r", help="The deployment repository to audit (or the JSON of `pgslots audit --format json`)."
     ),
-    project: Optional[str] = typer.Option(
+    project: str | None = typer.Option(
         None, "--project", metavar="PATH", help="With --repo DIR: the project folder inside it, when the tree holds several Django projects."
     ),
-    dsn: Optional[str] = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
-    pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
-    watch_record: Optional[Path] = typer.Option(
+    dsn: str | None = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
+    pgbouncer: str | None = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
+    watch_record: Path | None = typer.Option(
         None, "--watch-record", "-w", help="JSON Lines from `pgslots watch --record FILE` (or one `probe --format json`)."
     ),
-    lab_run: Optional[Path] = typer.Option(None, "--lab-run", help="A directory written by `pgslots lab --out DIR`."),
-    assume: Optional[List[str]] = typer.Option(
+    lab_run: Path | None = typer.Option(None, "--lab-run", help="A directory written by `pgslots lab --out DIR`."),
+    assume: list[str] | None = typer.Option(
         None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
     ),
-    tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
+    tz: str | None = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
 ) -> None:
     """Join the evidence into one incident report: what failed (events), what the deployment
@@ -90,7 +89,7 @@ def diagnose_command(
 
 
 @contextlib.contextmanager
-def _events_progress(paths: tuple[Path, ...]) -> Iterator[Optional[Callable[[int], None]]]:
+def _events_progress(paths: tuple[Path, ...]) -> Iterator[Callable[[int], None] | None]:
     """The events command's progress bar for large inputs (on a terminal only). A path that
     cannot be read gets no bar here: the report notes it instead."""
     from pgslots.cli.events import _progress

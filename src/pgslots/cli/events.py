@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, List, Optional
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded, stderr_is_terminal, text_width
+from pgslots.cli import (
+    FailOn,
+    OutputFormat,
+    app,
+    emit,
+    exit_code_for,
+    formats,
+    guarded,
+    stderr_is_terminal,
+    text_width,
+)
 from pgslots.errors import InputError
 from pgslots.events.pipeline import investigate
 from pgslots.events.sources import ReadOptions, all_sources, input_size
@@ -19,13 +28,14 @@ from pgslots.events.times import parse_user_time, parse_zone
 from pgslots.report.events import render_json, render_markdown, render_text
 
 FORMATS = formats("text", "json", "markdown")
+_FACET_HELP = f"Break down by: {', '.join(FACETS)} (repeat or comma-separate)."
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 """Below this the reading is over before a bar would be worth drawing."""
 
 
 
-def _facets(values: List[str]) -> tuple[str, ...]:
+def _facets(values: list[str]) -> tuple[str, ...]:
     names: list[str] = []
     for value in values:
         names += [v.strip() for v in value.split(",") if v.strip()]
@@ -36,14 +46,21 @@ def _facets(values: List[str]) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _progress(paths: List[Path]) -> Iterator[Optional[Callable[[int], None]]]:
+def _progress(paths: list[Path]) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr for long inputs on a terminal; nothing in pipes or CI."""
     total = sum(input_size(p) for p in paths)
     if not stderr_is_terminal() or total < PROGRESS_MIN_BYTES:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     with Progress(
         TextColumn("reading"),
@@ -65,17 +82,17 @@ def _formats_help() -> str:
 @app.command("events")
 @guarded
 def events_command(
-    files: List[Path] = typer.Argument(..., metavar="FILE", help="Exports or logs to read (.gz too)."),
-    input_format: Optional[str] = typer.Option(
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="Exports or logs to read (.gz too)."),
+    input_format: str | None = typer.Option(
         None, "--input-format", "-i", help="Force the input format instead of detecting it (see below)."
     ),
-    log_line_prefix: Optional[str] = typer.Option(
+    log_line_prefix: str | None = typer.Option(
         None, "--log-line-prefix", help="PostgreSQL stderr logs: the server's log_line_prefix, e.g. '%m [%p] %q%u@%d '."
     ),
     tz: str = typer.Option("UTC", "--tz", help="Zone of times written without one (IANA name or +02:00)."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only events at or after this time (ISO 8601)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Only events before this time (ISO 8601)."),
-    bucket: Optional[str] = typer.Option(
+    since: str | None = typer.Option(None, "--since", help="Only events at or after this time (ISO 8601)."),
+    until: str | None = typer.Option(None, "--until", help="Only events before this time (ISO 8601)."),
+    bucket: str | None = typer.Option(
         None, "--bucket", help="Bucket size: 1m, 5m, 1h, ... (default: chosen from the span, at most 12 buckets)."
     ),
     align: str = typer.Option(
@@ -84,17 +101,17 @@ def events_command(
         help="Where buckets start: auto (--since, else the input's own grid, else the first event's minute), "
         "first, clock, or a time.",
     ),
-    facet: List[str] = typer.Option(
-        [], "--facet", help=f"Break down by: {', '.join(FACETS)} (repeat or comma-separate)."
+    facet: list[str] = typer.Option(
+        [], "--facet", help=_FACET_HELP
     ),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(
         FailOn.never, "--fail-on",
         help="Exit 1 when a finding is at or above this severity (default never: the failures are "
         "the input, so by default they are reported, not signalled).",
     ),
-    jobs: Optional[int] = typer.Option(
+    jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1,
         help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU, at most 3, for files "
         "of 64 MiB or more; 1: one pass). Same result either way.",

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import typer
 
-from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, fail, formats, guarded, stderr_is_terminal
+from pgslots.cli import (
+    FailOn,
+    OutputFormat,
+    app,
+    emit,
+    exit_code_for,
+    fail,
+    formats,
+    guarded,
+    stderr_is_terminal,
+)
 from pgslots.errors import InputError
 
 LAB_FORMATS = formats("text", "json", "markdown")
@@ -190,10 +200,10 @@ def demo_command(
 def _lab_failures() -> Iterator[None]:
     """A run that cannot go on (a server that would not start or died, SIGTERM) ends with
     one line on stderr, after the run has cleaned up; never a traceback."""
+    from pgslots.interrupts import Terminated
     from pgslots.lab.app import AppStartError
     from pgslots.lab.pgbouncer import PgbouncerUnavailable
     from pgslots.lab.postgres import PostgresUnavailable
-    from pgslots.interrupts import Terminated
     from pgslots.lab.processes import ChildDied
 
     try:

@@ -14,11 +14,10 @@ import contextlib
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pgslots.cli import formats, FailOn, OutputFormat, app, emit, exit_code_for, guarded
+from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded
 from pgslots.deploy.saved import load_topology
 from pgslots.errors import InputError
 from pgslots.interrupts import Terminated, termination_as_exception
@@ -78,12 +77,12 @@ def render(snapshot: Snapshot, findings: list, fmt: OutputFormat) -> str:
 @guarded
 def probe_command(
     dsn: str = typer.Argument(..., metavar="DSN", help=DSN_HELP, show_default=False),
-    pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
-    topology: Optional[Path] = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
-    app_role: Optional[str] = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
+    pgbouncer: str | None = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
+    topology: Path | None = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
+    app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
     fmt: PROBE_FORMATS = typer.Option(PROBE_FORMATS.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 on findings at or above this severity."),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
@@ -121,14 +120,14 @@ def probe_command(
 def watch_command(
     dsn: str = typer.Argument(..., metavar="DSN", help=DSN_HELP, show_default=False),
     interval: float = typer.Option(5.0, "--interval", "-n", help="Seconds between snapshots."),
-    count: Optional[int] = typer.Option(None, "--count", help="Stop after this many snapshots (default: until Ctrl-C)."),
+    count: int | None = typer.Option(None, "--count", help="Stop after this many snapshots (default: until Ctrl-C)."),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
-    record: Optional[Path] = typer.Option(None, "--record", help="Append every snapshot to this JSON Lines file."),
-    prometheus: Optional[str] = typer.Option(
+    record: Path | None = typer.Option(None, "--record", help="Append every snapshot to this JSON Lines file."),
+    prometheus: str | None = typer.Option(
         None, "--prometheus", help="Serve the latest snapshot as Prometheus metrics on HOST:PORT (:PORT = all interfaces)."),
-    pgbouncer: Optional[str] = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
-    app_role: Optional[str] = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
-    topology: Optional[Path] = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
+    pgbouncer: str | None = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
+    app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
+    topology: Path | None = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
     fmt: WATCH_FORMATS = typer.Option(
         WATCH_FORMATS.text, "--format", "-f", help="text (a live view on a terminal, one line per snapshot otherwise) "
                                                   "or json (one snapshot per line)."),

@@ -29,6 +29,7 @@ from pgslots.deploy.readers.commands import holds_no_database, launch_from_words
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.versions import read_versions
+from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
@@ -166,7 +167,8 @@ class _Rest:
             self.notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
-        elif item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images):
+        elif not runs_python_file(item.launch.argv) and (
+                item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images)):
             self.notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
         else:
             # The project's own image running a program we cannot read: unknown, not zero.

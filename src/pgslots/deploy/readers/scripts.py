@@ -350,6 +350,13 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
         scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped))
         if scope is not main:
             main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
+    elif runs_python_file(words):
+        # `python app.py` after `manage.py collectstatic`: the project's own server script is
+        # the process (a program pgslots does not model), not the set-up step before it.
+        execs = words[0] == "exec"
+        scope.launches.append(ScriptLaunch(launch, number, guard=guard, execs=execs))
+        if scope is not main:
+            main.launches.append(ScriptLaunch(launch, number, execs=execs))
     elif guard and words[0] == "exec":
         # `exec authentik` in a dispatch branch: the branch ends in a program we do not model,
         # which must not leave its preparatory `manage.py` commands standing for it.
@@ -549,8 +556,9 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
                 continue
             break
         arg = rest[0] if rest else None
-        if script.hands_over and not rest and script.launches and all(
-                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in script.launches):
+        steps = [item for item in script.launches if item.execs or item.launch.program != "other"]
+        if script.hands_over and not rest and steps and all(
+                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in steps):
             return HandOver(argv, env, notes, cited, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
@@ -587,6 +595,16 @@ def long_running(launch: Launch) -> bool:
     """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
     return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
         and launch.positionals[0] not in ONE_SHOT_COMMANDS
+
+
+def runs_python_file(words: list[str]) -> bool:
+    """`python app.py`, `exec python3 /app/serve.py` in the foreground: a Python file of the
+    project run as a program (not manage.py, which is a management command)."""
+    program = words[1:] if words[0] == "exec" else words
+    if words[-1] == "&" or len(program) < 2 or not _python(program[0]):
+        return False
+    script = next((w for w in program[1:] if not w.startswith("-")), "")
+    return script.endswith(".py") and script.rsplit("/", 1)[-1] != "manage.py" and program[1] not in ("-c", "-m")
 
 
 def _python(word: str) -> bool:
