@@ -21,7 +21,7 @@ def audit_command(
         None, "--assume", "-a", metavar="NAME=VALUE",
         help="Supply a count the repository cannot show, e.g. web.hosts=16, celeryworker.cpus=8, server.max_connections=200. Repeatable.",
     ),
-    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity (error, warning, info, never)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     project: str | None = typer.Option(

@@ -31,7 +31,7 @@ def render_codes_text(checks: dict[str, Check]) -> str:
 @app.command("codes")
 @guarded
 def codes_command(
-    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """List every finding code with its severity and hint.

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pgslots.cli import FailOn, OutputFormat, app, emit, exit_code_for, formats, guarded
+
+if TYPE_CHECKING:
+    from pgslots.diagnosis import Diagnosis
 
 FORMATS = formats("text", "markdown", "html", "json")
 
@@ -37,7 +42,7 @@ def diagnose_command(
         None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
     ),
     tz: str | None = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
-    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
 ) -> None:
@@ -77,7 +82,7 @@ def diagnose_command(
         pgbouncer=pgbouncer,
         watch_record=watch_record,
         lab_run=lab_run,
-        assume=parse_assumptions(assume or ()),
+        assume=parse_assumptions(assume or []),
         tz=tz,
     )
     with _events_progress(request.events) as progress:
@@ -89,7 +94,7 @@ def diagnose_command(
 
 
 @contextlib.contextmanager
-def _events_progress(paths: tuple[Path, ...]) -> Iterator[Callable[[int], None] | None]:
+def _events_progress(paths: Sequence[Path]) -> Iterator[Callable[[int], None] | None]:
     """The events command's progress bar for large inputs (on a terminal only). A path that
     cannot be read gets no bar here: the report notes it instead."""
     from pgslots.cli.events import _progress
@@ -101,13 +106,12 @@ def _events_progress(paths: tuple[Path, ...]) -> Iterator[Callable[[int], None] 
         yield progress
 
 
-def render(diagnosis, fmt: OutputFormat) -> str:
-    if fmt is OutputFormat.json:
-        from pgslots.report import diagnose_json as renderer
-    elif fmt is OutputFormat.markdown:
-        from pgslots.report import diagnose_markdown as renderer
-    elif fmt is OutputFormat.html:
-        from pgslots.report import diagnose_html as renderer
-    else:
-        from pgslots.report import diagnose_text as renderer
-    return renderer.render(diagnosis)
+_RENDERERS = {OutputFormat.json: "diagnose_json", OutputFormat.markdown: "diagnose_markdown",
+              OutputFormat.html: "diagnose_html"}
+
+
+def render(diagnosis: Diagnosis, fmt: OutputFormat) -> str:
+    """The report in `fmt`; each renderer is imported only when asked for (HTML pulls matplotlib)."""
+    renderer = importlib.import_module(f"pgslots.report.{_RENDERERS.get(fmt, 'diagnose_text')}")
+    text: str = renderer.render(diagnosis)
+    return text

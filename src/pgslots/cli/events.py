@@ -104,7 +104,7 @@ def events_command(
     facet: list[str] = typer.Option(
         [], "--facet", help=_FACET_HELP
     ),
-    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(
         FailOn.never, "--fail-on",

@@ -96,7 +96,7 @@ def lab_command(
     broker: str | None = typer.Option(
         None, "--broker", help="Celery broker URL (default: kombu's filesystem transport, no server needed)."
     ),
-    fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
     fail_on: FailOn = typer.Option(
@@ -164,7 +164,7 @@ def demo_command(
     postgres_bin: Path | None = typer.Option(
         None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
     ),
-    fmt: DEMO_FORMATS = typer.Option(DEMO_FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: DEMO_FORMATS = typer.Option(DEMO_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
 ) -> None:
     """Reproduce the incident, explain it from its own evidence, and show which remedy fixes it.

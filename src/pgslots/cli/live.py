@@ -81,7 +81,7 @@ def probe_command(
     topology: Path | None = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
     app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
-    fmt: PROBE_FORMATS = typer.Option(PROBE_FORMATS.text, "--format", "-f", help="Output format."),
+    fmt: PROBE_FORMATS = typer.Option(PROBE_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 on findings at or above this severity."),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
@@ -128,7 +128,7 @@ def watch_command(
     pgbouncer: str | None = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
     app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     topology: Path | None = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
-    fmt: WATCH_FORMATS = typer.Option(
+    fmt: WATCH_FORMATS = typer.Option(  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
         WATCH_FORMATS.text, "--format", "-f", help="text (a live view on a terminal, one line per snapshot otherwise) "
                                                   "or json (one snapshot per line)."),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
@@ -184,7 +184,7 @@ def watch_command(
     raise typer.Exit(0)
 
 
-def _display(fmt: OutputFormat, warn_fraction: float):  # type: ignore[no-untyped-def]
+def _display(fmt: OutputFormat, warn_fraction: float):
     """(show one snapshot, finish): a Rich live view on a terminal, lines otherwise."""
     from rich.console import Console
     from rich.live import Live

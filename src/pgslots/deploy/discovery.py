@@ -152,7 +152,7 @@ def kustomize_notes(plan: Plan) -> list[str]:
     notes = [f"kustomize: {plan.chosen.path} is the overlay read (a leaf"
              + (" named for production" if re.search(r"prod|live|prd", plan.chosen.folder, re.I) else "") + ")"
              + (f"; alternatives not used: {', '.join(plan.alternatives)}" if plan.alternatives else "")]
-    notes.extend(f"kustomize {e.location()}: {e.text} (the image is renamed; its command is the manifest's)" for e in plan.images[:3])
+    notes.extend(f"kustomize {e.location()}: {e.text} (kustomize's images: rename)" for e in plan.images[:3])
     return notes
 
 

@@ -157,6 +157,11 @@ def apply_overlay(repo: RepoFiles, plan: Plan, into: Manifests) -> list[str]:
                         target.path, target.line = rel, line_of(patch, "args") or line_of(patch, "command")
                     target.env = target.env.overlay(container_env(rel, patch))
             notes.append(f"kustomize patch {rel} applied to {name}")
+    for where in plan.images:  # `images:` renames a placeholder to the image really deployed
+        old, _, new = where.text[len("image "):].partition(" -> ")
+        for target in into.containers:
+            if target.image and target.image.split("@")[0].rsplit(":", 1)[0] == old and "/" not in target.image.rsplit(":", 1)[-1]:
+                target.image = new
     for name, count, where in plan.replicas:
         for target in (c for c in into.containers if c.workload == name):
             target.replicas, target.replicas_line, target.replicas_path = count, where.line, where.path

@@ -30,7 +30,7 @@ class Kustomization:
     resources: list[str]  # repository paths: files or folders holding a kustomization
     patches: list[str]  # patch files
     replicas: list[tuple[str, int, Evidence]]  # (workload name, count, where)
-    images: list[Evidence]
+    images: list[Evidence]  # `image OLD -> NEW[:TAG]`, as kustomize's `images:` renames them
 
 
 @dataclasses.dataclass
@@ -101,8 +101,9 @@ def _read(repo: RepoFiles, rel: str) -> Kustomization | None:
     patches += [at(str(p["path"])) for p in doc.get("patches") or [] if isinstance(p, dict) and isinstance(p.get("path"), str)]
     counts = [(str(r.get("name")), r["count"], Evidence(rel, line_of(r, "count"), f"replicas: {r.get('name')} count {r['count']}"))
               for r in doc.get("replicas") or [] if isinstance(r, dict) and isinstance(r.get("count"), int)]
-    images = [Evidence(rel, line_of(i, "name"), f"image {i.get('name')} -> {i.get('newName', i.get('name'))}:{i.get('newTag', '')}")
-              for i in doc.get("images") or [] if isinstance(i, dict)]
+    images = [Evidence(rel, line_of(i, "name"), f"image {i.get('name')} -> {i.get('newName', i.get('name'))}"
+                       + (f":{i['newTag']}" if i.get("newTag") else ""))
+              for i in doc.get("images") or [] if isinstance(i, dict) and i.get("name")]
     return Kustomization(rel, folder, resources, patches, counts, images)
 
 
