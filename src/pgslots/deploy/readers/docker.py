@@ -25,7 +25,6 @@ from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
-
 SHELL = ("/bin/sh", "-c")
 """What Docker puts before a shell-form instruction (`CMD gunicorn app.wsgi`)."""
 
@@ -309,7 +308,7 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     for name, service in list(services.items()):
         services[name] = _extended(repo, folder, service, services, project_env, depth=0)
     included = []
-    raw_include = data.get("include") if isinstance(data.get("include"), list) else []
+    raw_include = include if isinstance(include := data.get("include"), list) else []
     for item in raw_include:
         path = item.get("path") if isinstance(item, dict) else item
         for each in path if isinstance(path, list) else [path]:
@@ -459,7 +458,7 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
     elif isinstance(build, str):
         dockerfile = join(join(folder, str(_interpolate(build, project_env))), "Dockerfile")
     volumes = []
-    raw_volumes = body.get("volumes") if isinstance(body.get("volumes"), list) else []
+    raw_volumes = listed if isinstance(listed := body.get("volumes"), list) else []
     for offset, volume in enumerate(raw_volumes):
         text = volume if isinstance(volume, str) else f"{volume.get('source', '')}:{volume.get('target', '')}" if isinstance(volume, dict) else ""
         base = line_of(body, "volumes")

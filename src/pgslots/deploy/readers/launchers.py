@@ -13,14 +13,15 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import re
+import sys
 from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as _toml
 
 _PYTHON = re.compile(r"python[0-9.]*")
 _CONSOLE_SCRIPT = re.compile(r"""["']\s*(?P<name>[A-Za-z0-9][\w.-]*)\s*=\s*(?P<target>[\w.]+(?::[\w.]+)?)\s*["']""")
@@ -71,7 +72,7 @@ def _read_console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, s
         text = repo.text(rel) or ""
         try:
             data = _toml.loads(text)
-        except Exception:  # noqa: BLE001, S112 - a broken pyproject is reported by the versions reader
+        except Exception:  # noqa: BLE001 - a broken pyproject is reported by the versions reader
             continue
         tables = [(data.get("project") or {}).get("scripts") or {},
                   ((data.get("tool") or {}).get("poetry") or {}).get("scripts") or {}]

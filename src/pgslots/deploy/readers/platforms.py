@@ -75,10 +75,10 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     entries = data.get("cron") if isinstance(data, dict) else None
     out = []
     lines = text.splitlines()
-    scripts = data.get("scripts") if isinstance(data, dict) and isinstance(data.get("scripts"), dict) else {}
+    scripts = raw if isinstance(data, dict) and isinstance(raw := data.get("scripts"), dict) else {}
     # Dokku runs its predeploy/postdeploy hooks at every deploy; Heroku's top-level `postdeploy`
     # runs once when a review app is created, not in production.
-    hooks = dict(scripts.get("dokku") or {}) if isinstance(scripts.get("dokku"), dict) else {}
+    hooks = dict(dokku or {}) if isinstance(dokku := scripts.get("dokku"), dict) else {}
     for name, command in hooks.items():
         if isinstance(command, str) and name in ("predeploy", "postdeploy"):
             number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
@@ -140,7 +140,7 @@ def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     for app in apps if isinstance(apps, list) else []:
         if not isinstance(app, dict) or not app.get("name"):
             continue
-        env = app.get("env") if isinstance(app.get("env"), dict) else {}
+        env = raw_env if isinstance(raw_env := app.get("env"), dict) else {}
         pairs = tuple((str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool)))
         processes = [p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")]
         entries = [(f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p) for p in processes] or (

@@ -354,7 +354,7 @@ class Evaluator:
             except Exception as exc:  # noqa: BLE001 - an odd statement must not stop the audit
                 self.notes.append(f"{self.path}:{statement.lineno}: not evaluated ({type(exc).__name__})")
 
-    def statement(self, node: ast.stmt, ns: dict[str, V]) -> None:  # noqa: C901 - one branch per kind
+    def statement(self, node: ast.stmt, ns: dict[str, V]) -> None:
         if isinstance(node, ast.Assign):
             value = self.expr(node.value, ns)
             for target in node.targets:
@@ -526,7 +526,7 @@ class Evaluator:
         folder = self.path.rsplit("/", 1)[0] if "/" in self.path else ""
         for arg in call.args:
             optional = isinstance(arg, ast.Call) and bool(arg.args)
-            pattern = self.expr(arg.args[0] if optional else arg, ns)  # type: ignore[union-attr]
+            pattern = self.expr(arg.args[0] if isinstance(arg, ast.Call) and optional else arg, ns)
             if not isinstance(pattern.value, str):
                 continue
             wanted = join(folder, pattern.value)
@@ -550,7 +550,7 @@ class Evaluator:
         resolution = value.evidence[0].resolution if value.evidence else Resolution.LITERAL
         return dataclasses.replace(value, evidence=(self.ev(line, resolution),) + value.evidence)
 
-    def expr(self, node: ast.expr, ns: dict[str, V]) -> V:  # noqa: C901 - one branch per node type
+    def expr(self, node: ast.expr, ns: dict[str, V]) -> V:
         if isinstance(node, ast.Constant):
             return V(node.value, (self.ev(node.lineno),))
         if isinstance(node, ast.Name):
@@ -571,7 +571,7 @@ class Evaluator:
                         out.update({k: self.used_at(v, node.lineno) for k, v in value.value.items()})
                     continue
                 key = self.expr(key_node, ns)
-                if key.known and isinstance(key.value, (str, int, bool)) or key.value is None:
+                if (key.known and isinstance(key.value, (str, int, bool))) or key.value is None:
                     out[key.value] = value
             return V(out, (self.ev(node.lineno),))
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -730,7 +730,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ calls
 
-    def call(self, node: ast.Call, ns: dict[str, V]) -> V:  # noqa: C901 - a table of known helpers
+    def call(self, node: ast.Call, ns: dict[str, V]) -> V:
         func = self.expr(node.func, ns)
         args = [self.expr(a, ns) for a in node.args if not isinstance(a, ast.Starred)]
         kwargs = {kw.arg: self.expr(kw.value, ns) for kw in node.keywords if kw.arg}

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 from pgslots.deploy.model import VersionFact
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.evidence import Evidence, Resolution
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as _toml
 
 PACKAGES = ("django", "psycopg", "psycopg2", "psycopg-pool", "celery", "gunicorn", "uvicorn", "uvicorn-worker", "daphne", "granian", "django-celery-beat")
 _REQ = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?|===)[^;#\s]+(?:\s*,\s*[<>=!~]=?[^;#\s,]+)*)?")
@@ -99,7 +100,7 @@ def _line_of(lines: list[str], needle: str, start: int = 0) -> int | None:
     return None
 
 
-def _lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:  # noqa: ANN001
+def _lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:
     text = repo.text(rel)
     if text is None:
         return
@@ -134,7 +135,7 @@ def _package_entries(lines: list[str]) -> dict[str, int]:
     return out
 
 
-def _pipfile_lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:  # noqa: ANN001
+def _pipfile_lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:
     text = repo.text(rel)
     try:
         data = json.loads(text or "{}")
@@ -150,7 +151,7 @@ def _pipfile_lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:  # noqa:
                   f"{name}=={version} (Pipfile.lock)")
 
 
-def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:  # noqa: ANN001
+def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:
     text = repo.text(rel)
     if text is None:
         return
@@ -181,4 +182,4 @@ def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:  # noqa: A
                   _line_of(lines, f"{name} ="), f"{name} = {version!r}")
 
 
-__all__ = ["read_versions", "join"]
+__all__ = ["join", "read_versions"]

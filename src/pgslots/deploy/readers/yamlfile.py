@@ -27,7 +27,7 @@ class LineDict(dict):
     key_lines: dict[Any, int]
 
 
-class LineLoader(_Base):  # type: ignore[misc, valid-type]
+class LineLoader(_Base):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.tags: list[tuple[str, int, str]] = []  # (tag, 1-based line, the value as written)
@@ -97,8 +97,8 @@ def load_file(repo: Any, rel: str, skip_templates: bool = False) -> list[Any] | 
                 record(rel, line, tag, written)
         return docs
     except yaml.YAMLError as exc:
-        line, why = yaml_error(exc)
-        repo.broken(rel, line, why)
+        at, why = yaml_error(exc)
+        repo.broken(rel, at, why)
         return None
 
 
