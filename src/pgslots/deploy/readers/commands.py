@@ -184,6 +184,10 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                 words = words[1:] if "=" in flag or flag in _DOCKERIZE_SWITCHES else words[2:]
             if words and words[0] == "--":
                 words = words[1:]
+        elif head == "watchmedo" and words[1:2] == ["auto-restart"] and "--" in words:
+            # `watchmedo auto-restart -p '*.py' --recursive -- celery -A app worker`: restarts the
+            # command after `--` when files change; that command is the process.
+            words = words[words.index("--") + 1:]
         elif head in _WRAPPER_ONE_ARG:
             words = words[1:]
             if head == "chpst" and words and words[0] == "-u":
@@ -227,9 +231,22 @@ def first_command(words: list[str]) -> list[str]:
     candidates = [c for c in commands if c and c[0] not in _SHELL_KEYWORDS]
     for command in reversed(candidates):
         program, _ = unwrap(command)
-        if program and classify(program) != "other":
+        if program and (classify(program) != "other" or runs_python_file(program)):
+            # `migrate && collectstatic && python3 ./gunicorn_run.py`: the project's own
+            # server script after the set-up steps is the process, not the set-up before it.
             return command
     return candidates[-1] if candidates else []
+
+
+def runs_python_file(words: list[str]) -> bool:
+    """`python app.py`, `exec python3 /app/serve.py` in the foreground: a Python file of the
+    project run as a program (not manage.py, which is a management command)."""
+    program = words[1:] if words[0] == "exec" else words
+    if words[-1] == "&" or len(program) < 2 or not re.fullmatch(r"python[0-9.]*", program[0].rsplit("/", 1)[-1]):
+        return False
+    script = next((w for w in program[1:] if not w.startswith("-")), "")
+    return script.endswith(".py") and script.rsplit("/", 1)[-1] != "manage.py" and program[1] not in ("-c", "-m")
+
 
 
 # ----------------------------------------------------------------------------- programs

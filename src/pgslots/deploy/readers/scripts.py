@@ -20,6 +20,7 @@ from pgslots.deploy.readers.commands import (
     classify,
     expand,
     first_command,
+    runs_python_file,
     launch_from_words,
     parse_launch,
     split_words,
@@ -595,16 +596,6 @@ def long_running(launch: Launch) -> bool:
     """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
     return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
         and launch.positionals[0] not in ONE_SHOT_COMMANDS
-
-
-def runs_python_file(words: list[str]) -> bool:
-    """`python app.py`, `exec python3 /app/serve.py` in the foreground: a Python file of the
-    project run as a program (not manage.py, which is a management command)."""
-    program = words[1:] if words[0] == "exec" else words
-    if words[-1] == "&" or len(program) < 2 or not _python(program[0]):
-        return False
-    script = next((w for w in program[1:] if not w.startswith("-")), "")
-    return script.endswith(".py") and script.rsplit("/", 1)[-1] != "manage.py" and program[1] not in ("-c", "-m")
 
 
 def _python(word: str) -> bool:
