@@ -45,10 +45,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from test_pglog_servers import exhaust, wait_for  # noqa: E402  (the acceptance scenario)
-
 from pgslots.events.pglog.workers import default_jobs  # noqa: E402
 from pgslots.lab.postgres import TempPostgres, default_binaries  # noqa: E402
+from test_pglog_servers import exhaust, wait_for  # noqa: E402  (the acceptance scenario)
 
 PREFIXES = ("%m [%p] %q%u@%d ", "%m [%p] ")  # Debian's (no client), upstream default (no user/db either)
 _STAMP = re.compile(rb'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)|"timestamp":"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', re.M)
@@ -170,7 +169,8 @@ def run_measured(cmd: list[str]) -> Measured:
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def run_pgslots(path: Path, mb: float, expected: int, label: str, jobs: int | None = None) -> tuple[float, Measured] | None:

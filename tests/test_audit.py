@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import pgslots.cli.audit  # noqa: F401 - registers the command
+import pgslots.cli.audit
 import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.deploy.model import Topology
@@ -128,7 +128,7 @@ def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persiste
     data = audit_json(REPOS / "writeup")
     leak = [f for f in data["findings"] if f["code"] == "PGS003"]
     assert leak and any(e["path"] == "config/settings/production.py" and e["line"] == 15 for e in leak[0]["evidence"])
-    assert "R01" == data["remedies"][0]["code"]
+    assert data["remedies"][0]["code"] == "R01"
     everything = json.dumps(data["remedies"])
     assert "CONN_MAX_AGE=60" not in everything and "CONN_MAX_AGE = 60" not in everything
     web = next(g for g in data["topology"]["groups"] if g["name"] == "django")

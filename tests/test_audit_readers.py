@@ -826,3 +826,11 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     found = groups(root)
     assert set(found) == {"shop-web"}
     assert found["shop-web"].processes.value is None and found["shop-web"].processes.unknown == "shop-web.processes"
+    # A start script the role renders from its own template, named by an unresolved program name.
+    write(tmp_path, {
+        "roles/web/templates/supervisor.conf.j2": "[program:{{ site_name }}]\ncommand={{ venv }}/bin/gunicorn_start\n",
+        "roles/web/templates/gunicorn_start.j2": "#!/bin/sh\nexec {{ venv }}/bin/gunicorn shop.wsgi --workers {{ workers | default(3) }}\n",
+    })
+    found = groups(tmp_path)
+    assert set(found) == {"supervisor"}
+    assert found["supervisor"].processes.value == 3

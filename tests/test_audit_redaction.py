@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import pgslots.cli.audit  # noqa: F401 - registers the command
+import pgslots.cli.audit
 import pgslots.cli.diagnose  # noqa: F401 - registers the command
 from pgslots.cli import app
 from pgslots.redact import MASK, Redactor

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from diagnose_samples import at, incident
 from typer.testing import CliRunner
 
 import pgslots.cli.diagnose  # noqa: F401
+from diagnose_samples import at, incident
 from pgslots.cli import app, main  # noqa: F401 - registers the commands
 from pgslots.live.model import RoleInfo, Snapshot
 from pgslots.serde import to_jsonable

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from conftest import require_tool
 from diagnose_samples import at, gathered
 from headless import Chromium
-from PIL import Image
-
 from pgslots.diagnose.join import build
 from pgslots.live.model import Snapshot
 from pgslots.report import charts, diagnose_html

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import require_tool
 from headless import Chromium
-
 from pgslots.diagnosis import BackendSeries, LabRun, LabScenario
 from pgslots.events.model import BackendPoint
 from pgslots.report import charts

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 from diagnose_samples import CELERY, CSRF, VIEW, at, gathered, topology
-
 from pgslots.deploy.model import ConnectionPolicy, Quantity
 from pgslots.diagnose.join import build
 from pgslots.diagnose.sources import TOLERANCE_SECONDS, Source, join, match, server_agreement

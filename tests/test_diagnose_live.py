@@ -8,10 +8,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import require_tool
 from typer.testing import CliRunner
 
 import pgslots.cli.diagnose  # noqa: F401 - registers the command
+from conftest import require_tool
 from pgslots.cli import app
 from pgslots.lab.pgbouncer import TempPgbouncer
 from pgslots.lab.postgres import free_port

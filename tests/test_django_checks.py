@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from django_support import Project, build_venv, postgres_db
 
 IDS = re.compile(r"\(pgslots\.[EWI]\d{3}\)")

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from django_support import Project, postgres_db
 from live_support import make_roles
 

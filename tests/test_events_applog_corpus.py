@@ -9,6 +9,7 @@ real journald). Every file holds the same failures: 3 requests to /checkout/ and
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -99,7 +100,7 @@ def test_interleaved_streams_keep_their_records_apart() -> None:
     """In the compose file a web traceback is cut by the worker's lines: the records are
     put together per service, so both still count (the fixture must show the cut)."""
     services = [line.split(" ", 1)[0] for line in (CORPUS / "compose-django-verbose.log").read_text().splitlines()]
-    switches = sum(1 for a, b in zip(services, services[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(services) if a != b)
     assert switches >= 3
     result = investigate([CORPUS / "compose-django-verbose.log"], ReadOptions(), TimelineOptions())
     assert result.total == 8

@@ -131,7 +131,7 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
 def test_a_log_with_five_percent_garbage_lines_is_read_and_the_skips_reported(tmp_path: Path) -> None:
     good = (FIXTURES / "pgbouncer" / "pgbouncer.log").read_text().splitlines()
     lines: list[str] = []
-    for i in range(20):
+    for _ in range(20):
         lines += good
     garbage = len(lines) // 19  # 5 % of the result
     for i in range(garbage):

@@ -232,7 +232,7 @@ def test_pgbouncer_log_from_a_real_pgbouncer() -> None:
     result = incident(FIXTURES / "pgbouncer" / "pgbouncer.log")
     assert result.by_combination == {"pgbouncer_query_wait_timeout": 2, "reserved_superuser": 2,
                                      "pgbouncer_max_client_conn": 1}
-    refused = [e for e in events if "max_client_conn" in e.message][0]
+    refused = next(e for e in events if "max_client_conn" in e.message)
     assert (refused.db, refused.user, refused.client) == (None, None, "127.0.0.1")
     assert {e.db for e in events if "query_wait" in e.message} == {"appdb"}
     assert any("logins to the server failed 2 times" in n for n in stats.notes)
@@ -240,7 +240,7 @@ def test_pgbouncer_log_from_a_real_pgbouncer() -> None:
 
 def test_pgbouncer_without_pooler_error_lines_counts_closings_once(tmp_path: Path) -> None:
     lines = (FIXTURES / "pgbouncer" / "pgbouncer.log").read_text().splitlines()
-    path = write(tmp_path, "quiet.log", "\n".join(l for l in lines if "pooler error" not in l) + "\n")
+    path = write(tmp_path, "quiet.log", "\n".join(ln for ln in lines if "pooler error" not in ln) + "\n")
     result = incident(path)
     assert result.by_combination == {"pgbouncer_query_wait_timeout": 2, "reserved_superuser": 2,
                                      "pgbouncer_max_client_conn": 1}

@@ -11,7 +11,12 @@ import random
 from pgslots.events import pipeline
 from pgslots.events.model import ErrorEvent, SourceRef
 from pgslots.events.pipeline import EventTally
-from pgslots.events.timeline import TimelineOptions, build_incident, coarser_grouping, grouping_seconds
+from pgslots.events.timeline import (
+    TimelineOptions,
+    build_incident,
+    coarser_grouping,
+    grouping_seconds,
+)
 
 UTC = dt.timezone.utc
 MESSAGES = ("sorry, too many clients already", 'too many connections for role "app"',

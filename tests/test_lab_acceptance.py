@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import require
 from typer.testing import CliRunner
 
 import pgslots.cli.events
 import pgslots.cli.lab  # noqa: F401 - registers `lab`
+from conftest import require
 from pgslots.cli import app
 from pgslots.lab.analysis import events_command_line
 from pgslots.lab.pgbouncer import find_pgbouncer

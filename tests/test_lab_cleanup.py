@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import sigint_as_on_a_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -129,7 +130,7 @@ def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0)
     deadline = time.monotonic() + timeout
     while not predicate():
         if process.poll() is not None:
-            out, err = process.communicate()
+            _out, err = process.communicate()
             pytest.fail(f"the run ended first (exit {process.returncode}): {err.decode()[-2000:]}")
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)

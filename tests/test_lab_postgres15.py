@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import require
 from typer.testing import CliRunner
 
 import pgslots.cli.events
 import pgslots.cli.lab  # noqa: F401 - registers `lab`
+from conftest import require
 from pgslots.cli import app
 from pgslots.lab.postgres import system_binaries
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_tool
-from live_support import held, make_roles, wait_for
 from prometheus_client import CollectorRegistry, generate_latest
 
+from conftest import require_tool
+from live_support import held, make_roles, wait_for
 from pgslots.lab.postgres import free_port
 from pgslots.live.exporter import SnapshotCollector
 from pgslots.live.model import (

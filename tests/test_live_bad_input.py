@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from live_support import pgslots
 
+from live_support import pgslots
 from pgslots.lab.postgres import free_port
 
 PASSWORD = "s3cret-Pa55word"

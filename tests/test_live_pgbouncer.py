@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
 from conftest import require
 from live_support import held, make_roles, pgslots, wait_for
-
 from pgslots.lab.pgbouncer import TempPgbouncer, find_pgbouncer
 from pgslots.live.connect import ConnectSettings
 from pgslots.live.pgbouncer import read_pgbouncer

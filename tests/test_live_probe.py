@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from live_support import (
     held,
     make_roles,
@@ -16,7 +17,6 @@ from live_support import (
     slot_settings,
     wait_for,
 )
-
 from pgslots.live.connect import ConnectSettings
 from pgslots.live.probe import ProbeRequest, probe
 from pgslots.live.record import snapshot_from_json

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from live_support import held, make_roles, pgslots
 
+from live_support import held, make_roles, pgslots
 from pgslots.deploy.model import (
     ConnectionPolicy,
     Demand,

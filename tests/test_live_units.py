@@ -34,10 +34,10 @@ APP = RoleInfo("app", False, False, None, 90)
 
 
 def snapshot(**fields) -> Snapshot:
-    base = dict(taken_at=WHEN, target="host=db user=mon", server_version="16.2", max_connections=100,
-                superuser_reserved_connections=3, reserved_connections=2, role=APP, usable_for_role=95,
-                client_backends=91, headroom_for_role=4, headroom_limited_by="server", probe_user="mon",
-                own_pid=42, roles=(APP, RoleInfo("mon", False, True, None, 1)))
+    base = {"taken_at": WHEN, "target": "host=db user=mon", "server_version": "16.2", "max_connections": 100,
+                "superuser_reserved_connections": 3, "reserved_connections": 2, "role": APP, "usable_for_role": 95,
+                "client_backends": 91, "headroom_for_role": 4, "headroom_limited_by": "server", "probe_user": "mon",
+                "own_pid": 42, "roles": (APP, RoleInfo("mon", False, True, None, 1))}
     base.update(fields)
     return Snapshot(**base)
 

@@ -11,10 +11,10 @@ import time
 import urllib.request
 
 import pytest
-from conftest import sigint_as_on_a_terminal
-from live_support import held, make_roles, pgslots, probe_connections_in_log, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import sigint_as_on_a_terminal
+from live_support import held, make_roles, pgslots, probe_connections_in_log, wait_for
 from pgslots.lab.postgres import free_port
 from pgslots.live.connect import ConnectFailure, ConnectSettings
 from pgslots.live.probe import ProbeRequest

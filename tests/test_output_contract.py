@@ -14,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from live_support import make_roles
 
+from live_support import make_roles
 from pgslots.envelope import COMMANDS, SCHEMA, json_schema
 from pgslots.lab import render
 

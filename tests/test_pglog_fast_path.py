@@ -21,13 +21,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pglog_servers import exhaust, wait_for
 
-from pgslots.events.sources import ReadOptions, ReadStats
 from pgslots.events.pglog import scan, workers
-from pgslots.events.sources import pg_stderr
+from pgslots.events.sources import ReadOptions, ReadStats, pg_stderr
 from pgslots.events.sources.pg_stderr import PgStderr
 from pgslots.lab.postgres import TempPostgres
+from test_pglog_servers import exhaust, wait_for
 
 PREFIXES = ("%m [%p] %q%u@%d ", "%m [%p] ", "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ")
 
@@ -91,7 +90,7 @@ def copies(log: bytes, restarts: bool) -> bytes:
     if not restarts:
         log = b"".join(line for line in log.splitlines(keepends=True)
                        if b"ready to accept connections" not in line and b"starting PostgreSQL" not in line)
-    parts = [log if restarts else re.sub(rb"\[(\d+)\]", lambda m: b"[%d]" % (int(m[1]) + copy * 100_000), log)
+    parts = [log if restarts else re.sub(rb"\[(\d+)\]", lambda m: b"[%d]" % (int(m[1]) + copy * 100_000), log)  # noqa: B023 - used at once
              for copy in range(4)]
     return b"".join(parts[:3]) + b"\tcontinuation FATAL:  quoted\nnot a log line\n" + parts[3]
 
@@ -128,7 +127,7 @@ def test_ranges_equal_one_pass_on_real_logs(real_stderr_logs, prefix, restarts, 
     one_pass = read_once(path, options)
     assert read_once(path, options, jobs=jobs) == one_pass
     assert len(stitched) >= 3 and all(stitched), "every range stitched, none read again in order"
-    events, stats, trace = one_pass
+    events, stats, _trace = one_pass
     assert sorted(events, key=repr) == read_both(path, options)[1][0]  # and the per-line reference
     assert sum(e.count for e in events) == log.count(b"FATAL:  ") * 4 > 0 and stats["skipped"] == 1
 

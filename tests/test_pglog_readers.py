@@ -63,7 +63,7 @@ def real_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"stderr": out / "postgresql.log", "csv": out / "postgresql.csv", "json": out / "postgresql.json"}
 
 
-def read(source, path: Path, prefix: str | None = None) -> tuple[list, ReadStats]:  # noqa: ANN001
+def read(source, path: Path, prefix: str | None = None) -> tuple[list, ReadStats]:
     stats = ReadStats(str(path), source.name)
     events = list(source.read(path, ReadOptions(log_line_prefix=prefix), stats))
     return events, stats
@@ -151,7 +151,7 @@ def test_csv_embedded_newlines_and_quotes(tmp_path: Path, real_logs: dict[str, P
     multi = ",".join(first[:13]) + ',"a ""quoted""\nmulti-line message",,,,,,,,,"","client backend",,0\n'
     path = tmp_path / "x.csv"
     path.write_text(rows + multi)
-    events, stats = read(PgCsvlog(), path)
+    _events, stats = read(PgCsvlog(), path)
     assert stats.skipped == 0 and stats.records == len(rows.splitlines()) + 1
 
 

@@ -12,9 +12,9 @@ import pytest
 from pgslots.audit import run_audit
 from pgslots.deploy.model import Topology
 from pgslots.diagnose.inplace import already_in_place
-from pgslots.rules import load_all_checks
 from pgslots.remedies import propose
 from pgslots.remedy import REMEDIES, Remedy, apply_changes, changes_hold
+from pgslots.rules import load_all_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 REPOS = ROOT / "tests" / "fixtures" / "repos"
@@ -46,7 +46,7 @@ def test_a_group_called_like_the_server_is_not_the_server() -> None:
     first, *rest = topology.groups
     renamed = dataclasses.replace(topology, groups=(dataclasses.replace(first, name="server"), *rest))
     applied = apply_changes(renamed, remedy.changes)
-    assert [g.name for g in applied.groups][0] == "server"
+    assert next(g.name for g in applied.groups) == "server"
     assert applied.slots.max_connections.value == remedy.changes[0].value
     assert changes_hold(remedy, applied)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pgslots.deploy import budget
 from pgslots.deploy.assembly import build
@@ -19,7 +20,7 @@ from pgslots.evidence import Evidence, Resolution
 from pgslots.remedies import propose
 from pgslots.rules.audit import audit_findings
 
-GROUP_FIELDS = {"hosts": "hosts", "replicas": "replicas", "processes": "processes", "per_process": "per_process",
+GROUP_FIELDS: dict[str, str | None] = {"hosts": "hosts", "replicas": "replicas", "processes": "processes", "per_process": "per_process",
                 "threads": "per_process", "concurrency": None, "cpus": None, "max_replicas": "max_replicas"}
 
 
@@ -48,8 +49,10 @@ def set_count(group: ProcessGroup, field: str, quantity: Quantity) -> ProcessGro
     if field in ("concurrency", "cpus"):
         # Celery's concurrency: children for prefork, threads/greenlets otherwise.
         target = "processes" if group.concurrency_model in ("prefork",) else "per_process"
-        return dataclasses.replace(group, **{target: quantity})
-    return dataclasses.replace(group, **{GROUP_FIELDS[field]: quantity})
+    else:
+        target = str(GROUP_FIELDS[field])  # None only for the Celery counts above
+    change: dict[str, Any] = {target: quantity}  # a field named at run time: mypy checks literal names only
+    return dataclasses.replace(group, **change)
 
 
 def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> ProcessGroup:
@@ -61,7 +64,7 @@ def _quantities(group: ProcessGroup) -> list[Quantity]:
 
 
 def _apply_named(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
-    changes = {f: _value_for(getattr(group, f), name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
+    changes: dict[str, Any] = {f: _value_for(getattr(group, f), name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
                if getattr(group, f) is not None and getattr(group, f).unknown == name}
     return dataclasses.replace(group, **changes)
 
@@ -97,7 +100,8 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             if field not in SERVER_FIELDS:
                 raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
             key = "server_version" if field == "version" else field
-            slots = dataclasses.replace(slots, **{key: _assumed(name, value)})
+            server_change: dict[str, Any] = {key: _assumed(name, value)}
+            slots = dataclasses.replace(slots, **server_change)
             continue
         # A container's programs (`webserver/gunicorn`) answer to the container's name too.
         matched = [i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")] \

@@ -18,8 +18,10 @@ from pgslots.deploy import budget
 from pgslots.deploy.discovery import ProcessSpec, Scan, project_roots, runs_project_code, scan
 from pgslots.deploy.model import (
     AliasFact,
+    ConcurrencyModel,
     ConnectionPolicy,
     Demand,
+    GroupKind,
     ProcessGroup,
     Quantity,
     Topology,
@@ -28,8 +30,8 @@ from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
 from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import Env
-from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.readers.scripts import runs_python_file
+from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, server_facts
 from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
@@ -167,7 +169,7 @@ class _Rest:
             self.notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
-        elif not runs_python_file(item.launch.argv) and (
+        elif not runs_python_file(list(item.launch.argv)) and (
                 item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images)):
             self.notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
         else:
@@ -208,7 +210,7 @@ def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
     """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
     programs: each is resolved on its own, in the environment the script exported."""
     argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
-    if not argv or argv[0].rsplit("/", 1)[-1] != "supervisord" or item.spec.words and item.spec.words[:1] == argv[:1]:
+    if not argv or argv[0].rsplit("/", 1)[-1] != "supervisord" or (item.spec.words and item.spec.words[:1] == argv[:1]):
         return [item]
     programs = managed_specs(s, dataclasses.replace(item.spec, words=argv, entry_words=None, env=item.env))
     return [resolve(s, spec) for spec in programs] if programs else [item]
@@ -282,10 +284,10 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     for found in evidence:
         by_location.setdefault(found.location(), found)  # one line cited once
     group = ProcessGroup(
-        name=spec.name, kind=shape.kind, server_model=shape.server_model, hosts=hosts, processes=shape.processes,
+        name=spec.name, kind=GroupKind(shape.kind), server_model=shape.server_model, hosts=hosts, processes=shape.processes,
         per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
         evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
-        concurrency_model=shape.concurrency_model, replicas=spec.replicas, max_replicas=spec.max_replicas,
+        concurrency_model=ConcurrencyModel(shape.concurrency_model), replicas=spec.replicas, max_replicas=spec.max_replicas,
         source=spec.source.location(), notes=tuple(notes), unit=spec.unit,
         unknown_reason=shape.notes[0].rsplit(": set ", 1)[0] if shape.concurrency_model == "unmodelled" and shape.notes else "",
     )
@@ -293,7 +295,7 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     beat = shape.extra_beat
     if beat is not None:
         # Every worker container runs its own embedded beat (so several hosts schedule twice).
-        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind="beat", server_model=f"{beat.server_model} embedded (-B)",
-                                       concurrency_model=beat.concurrency_model, processes=Quantity(1), per_process=beat.per_process,
+        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind=GroupKind.BEAT, server_model=f"{beat.server_model} embedded (-B)",
+                                       concurrency_model=ConcurrencyModel(beat.concurrency_model), processes=Quantity(1), per_process=beat.per_process,
                                        notes=("embedded beat (worker -B)", *beat.notes)))
     return out

@@ -78,7 +78,7 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                 target = target.split(":")[0]
                 folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
                 src = join(folder, source) if source.startswith(".") else source
-                if repo.has(src) and (target.endswith("postgresql.conf") and (conf_target in (None, target) or "/docker-entrypoint" in target) or target == conf_target):
+                if repo.has(src) and ((target.endswith("postgresql.conf") and (conf_target in (None, target) or "/docker-entrypoint" in target)) or target == conf_target):
                     mounted.add(src)
                     for name, item in read_postgresql_conf(repo, src).items():
                         settings.setdefault(name, item)
@@ -95,8 +95,8 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
             ini_paths = [src for volume, _ in service.volumes for src in [join(folder, volume.split(":")[0])] if src.endswith(".ini") and repo.has(src)]
             for ini in ini_paths:
                 ini_settings, _ = read_pgbouncer_ini(repo, ini)
-                for key, item in ini_settings.items():
-                    found.setdefault(key, item)
+                for key, ini_item in ini_settings.items():
+                    found.setdefault(key, ini_item)
             pgbouncer = _pgbouncer_setup(found, service.name, Evidence(service.file, service.line, f"service {service.name} ({service.image or 'build'})"))
             pgbouncer_hosts.add(service.name)
     # Kubernetes: a pgbouncer deployment
@@ -112,7 +112,7 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                     settings[name] = (int(raw), Evidence(container.path, container.line, f"-c {name}={raw}", Resolution.COMMAND_FLAG))
     unused = [
         Evidence(p, None, "a postgresql.conf that no service mounts: its settings are not in effect")
-        for p in repo.paths if p.rsplit("/", 1)[-1] == "postgresql.conf" and p not in mounted and (compose is not None and has_server or read_postgresql_conf(repo, p))
+        for p in repo.paths if p.rsplit("/", 1)[-1] == "postgresql.conf" and p not in mounted and ((compose is not None and has_server) or read_postgresql_conf(repo, p))
     ]
 
     def q(name: str, default: int | None, unknown: str) -> Quantity:

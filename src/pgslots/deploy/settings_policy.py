@@ -78,6 +78,8 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
         return value if isinstance(value, V) else None
 
     cma = get("CONN_MAX_AGE")
+    conn_max_age: int | None
+    cma_ev: tuple[Evidence, ...]
     if cma is None:
         conn_max_age, known, cma_ev, cma_env = 0, True, (Evidence(read.choice.path, None, "CONN_MAX_AGE not set", Resolution.LIBRARY_DEFAULT, "Django's default CONN_MAX_AGE=0"),), None
     elif cma.known and (cma.value is None or isinstance(cma.value, int)):
@@ -122,7 +124,7 @@ def django_facts(read: SettingsRead | None, choice: SettingsChoice | None, alias
 
     middleware = value("MIDDLEWARE") or []
     names = [m.value for m in middleware if isinstance(m, V) and isinstance(m.value, str)] if isinstance(middleware, list) else []
-    evidence = []
+    evidence: list[Evidence] = []
     for name in ("CSRF_USE_SESSIONS", "SESSION_ENGINE"):
         v = read.get(name)
         if v is not None:

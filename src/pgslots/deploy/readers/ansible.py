@@ -25,10 +25,11 @@ PRODUCTION_GROUPS = re.compile(r"(^|[-_.])(prod|production|live|prd|web|app|all)
 Variables = dict[str, tuple[str, str]]  # name -> (value as written, "file:line")
 
 
-def is_unit_template(rel: str) -> bool:
-    """A Jinja template of a systemd unit or a supervisord program."""
-    return rel.endswith((".service.j2", ".service.jinja", ".service.jinja2")) or (
-        rel.endswith((".conf.j2", ".ini.j2", ".conf.jinja2")) and "templates/" in rel)
+def is_unit_template(repo: RepoFiles, rel: str) -> bool:
+    """A Jinja template of a systemd unit or a supervisord program (`supervisor_config.j2` too)."""
+    if rel.endswith((".service.j2", ".service.jinja", ".service.jinja2")):
+        return True
+    return "templates/" in rel and rel.endswith((".j2", ".jinja2")) and "[program:" in (repo.text(rel) or "")
 
 
 def rendered_name(rel: str) -> str:
@@ -41,9 +42,12 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
     file's text (so the systemd and supervisord readers read it, lines unchanged). Returns the
     templates rendered."""
     out = []
-    for rel in repo.paths:
-        if not is_unit_template(rel):
-            continue
+    units = [rel for rel in repo.paths if is_unit_template(repo, rel)]
+    # A start script the role renders from its own template (`command={{ venv }}/bin/gunicorn_start`
+    # from templates/gunicorn_start.j2) is read as that template, rendered the same way.
+    scripts = {rendered_name(rel): rel for rel in repo.paths if "/templates/" in f"/{rel}" and rel.endswith((".j2", ".jinja2"))
+               and (repo.text(rel) or "").startswith("#!")}
+    for rel in units + [p for p in scripts.values() if p not in units]:
         text = repo.text(rel)
         if text is None or "{{" not in text and "{%" not in text:
             out.append(rel)
@@ -64,6 +68,11 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
             return value
 
         lines = [EXPRESSION.sub(substitute, line) if not line.lstrip().startswith("{%") else "" for line in text.splitlines()]
+        if rel in units:
+            lines = [_script_paths(line, scripts) for line in lines]
+            stem = rendered_name(rel).split(".", 1)[0]
+            # `[program:{{ application_name }}]` with the name set by an inventory pgslots has not: the template's name
+            lines = [f"[program:{stem}]" if line.strip().startswith("[program:") and "${" in line else line for line in lines]
         repo._text[rel] = "\n".join(lines) + "\n"
         repo._lines.pop(rel, None)
         out.append(rel)
@@ -71,6 +80,14 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
                      + (f": {'; '.join(dict.fromkeys(resolved))}" if resolved else "")
                      + (f"; not resolved (unknown): {', '.join(dict.fromkeys(unresolved))}" if unresolved else ""))
     return out
+
+
+def _script_paths(line: str, scripts: dict[str, str]) -> str:
+    """`command=/webapps/x/bin/gunicorn_start` -> `command=roles/web/templates/gunicorn_start.j2`
+    when the role renders that script from its template."""
+    for name, rel in scripts.items():
+        line = re.sub(r"(?<![\w.-])[^\s=]*/" + re.escape(name) + r"(?=\s|$)", rel, line)
+    return line
 
 
 def evaluate(expression: str, variables: Variables, depth: int = 0) -> tuple[str | None, str, str]:
@@ -91,8 +108,9 @@ def evaluate(expression: str, variables: Variables, depth: int = 0) -> tuple[str
         if "{{" not in written:
             return written, where, name
         inner = [evaluate(m["expr"], variables, depth + 1) for m in EXPRESSION.finditer(written)]
-        if all(value is not None for value, _, _ in inner):
-            values = iter(v for v, _, _ in inner)
+        if all(value is not None or NAME.match(inner_name) for value, _, inner_name in inner):
+            # `/webapps/{{ application_name }}` with application_name unknown: `/webapps/${application_name}`
+            values = iter(v if v is not None else "${%s}" % n for v, _, n in inner)
             return EXPRESSION.sub(lambda _: str(next(values)), written), where, name
     return fallback, fallback_where, name
 

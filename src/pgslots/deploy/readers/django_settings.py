@@ -72,7 +72,7 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
     # examples, docs or tests folders, then the shallowest.
     ranked = sorted(candidates, key=lambda c: (-c[0], -c[1], _aside(c[4]), c[4].path.count("/") if c[4] else 0))
     rejected = sorted({c[2] for c in ranked if c[0] < 0})
-    for score, _, module, why, evidence in ranked:
+    for score, _, module, why, cited in ranked:
         path = resolver.find(module)
         if path is None:
             continue
@@ -83,13 +83,13 @@ def choose_settings(repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) 
                 # production module is what production runs with DJANGO_SETTINGS_MODULE set there.
                 return SettingsChoice(beside[0], beside[1], f"{module} is named ({why}) but is development settings; "
                                                             f"{beside[1]} is the production module beside it",
-                                      (evidence,) if evidence else ())
+                                      (cited,) if cited else ())
         reason = why
         if rejected and score >= 0:
             reason += f"; preferred over {', '.join(rejected)} (local/test settings)"
         elif score < 0:
             reason += " (only local/test settings were found)"
-        return SettingsChoice(module, path, reason, (evidence,) if evidence else ())
+        return SettingsChoice(module, path, reason, (cited,) if cited else ())
     # No DJANGO_SETTINGS_MODULE anywhere: look for a settings file that defines DATABASES.
     files = [p for p in repo.paths if p.endswith(".py") and re.search(r"(^|/)settings(/[^/]+)?\.py$", p)]
     files = [p for p in files if "DATABASES" in (repo.text(p) or "")]

@@ -111,9 +111,9 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
             start = dataclasses.replace(start, cmd=_instruction_argv(rest), cmd_line=number, cmd_here=True)
         elif op == "ENTRYPOINT":
             # Docker: an ENTRYPOINT resets a CMD the stage inherited (one it wrote itself stays).
+            reset: dict[str, Any] = {} if start.cmd_here else {"cmd": None, "cmd_line": None}
             start = dataclasses.replace(start, entrypoint=_instruction_argv(rest), entrypoint_line=number,
-                                        entrypoint_shell=not _is_exec_form(rest),
-                                        **({} if start.cmd_here else {"cmd": None, "cmd_line": None}))
+                                        entrypoint_shell=not _is_exec_form(rest), **reset)
     if stage:
         stages[stage] = start
     result.stages = stages
@@ -193,6 +193,7 @@ def container_command(image: Start | None, image_path: str | None, service: Serv
     otherwise the container runs ENTRYPOINT + CMD (exec form)."""
     image = image or Start()
     notes: list[str] = []
+    entry_at: tuple[str, int | None] | None
     if service is not None and service.entrypoint is not None:
         entry, entry_at = list(service.entrypoint), (service.file, service.entrypoint_line)
         shell = False
