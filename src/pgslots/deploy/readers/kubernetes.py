@@ -77,9 +77,9 @@ def read_manifests(repo: RepoFiles, rel: str, into: Manifests) -> None:
 
 def _document(rel: str, doc: dict, into: Manifests) -> None:
     kind = str(doc.get("kind", ""))
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
     name = str(meta.get("name", "?"))
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
     if kind in WORKLOADS:
         pod = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
         replicas = spec.get("replicas")
@@ -113,7 +113,7 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
         into.autoscalers.append(Autoscaler(str(target), _int(spec.get("minReplicaCount")), _int(spec.get("maxReplicaCount")), rel, line_of(spec, "maxReplicaCount")))
     elif kind == "ConfigMap":
         env = Env()
-        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+        data: dict[str, Any] = doc["data"] if isinstance(doc.get("data"), dict) else {}
         for key, value in data.items():
             REDACTOR.register_named(str(key), str(value))
             env.set(EnvValue(str(key), str(value), Evidence(rel, line_of(data, key), f"{key}: {redact_value(str(key), str(value))}", Resolution.ENV_FILE)))

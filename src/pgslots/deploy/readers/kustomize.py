@@ -113,8 +113,8 @@ def patch_workloads(repo: RepoFiles, rel: str) -> list[tuple[str, dict[str, Any]
     for doc in load_file(repo, rel) or []:
         if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict):
             continue
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-        template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
-        pod = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+        spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
+        template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
+        pod: dict[str, Any] = template["spec"] if isinstance(template.get("spec"), dict) else {}
         out.append((str(doc["metadata"].get("name")), spec, pod.get("containers") or []))
     return out

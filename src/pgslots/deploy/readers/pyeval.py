@@ -299,6 +299,8 @@ class Evaluator:
 
     def run(self, path: str) -> Evaluation:
         namespace = self.module(path)
+        if "DATABASES" not in namespace:
+            self.configuration_class(path, namespace)
         return Evaluation(namespace, list(self.files), list(self.notes), list(self.failed), list(self.undecided))
 
     def tree(self, path: str) -> ast.Module | None:
@@ -340,6 +342,32 @@ class Evaluator:
         if into is None:
             self._modules[path] = namespace
         return namespace
+
+    def configuration_class(self, path: str, namespace: dict[str, V]) -> None:
+        """django-configurations: DATABASES is a class attribute of the `Configuration` class
+        that DJANGO_CONFIGURATION selects at run time. When exactly one class of the settings
+        module sets DATABASES (`class Base(Configuration)`, the others inherit it), every
+        selectable class has that value: its body is evaluated (module names visible, nothing
+        run) and DATABASES taken from it. Several classes setting it stay undecided."""
+        tree = self.tree(path)
+        if tree is None:
+            return
+        owners = [node for node in tree.body if isinstance(node, ast.ClassDef) and _assigns(node.body, "DATABASES")]
+        if len(owners) != 1:
+            return
+        owner = owners[0]
+        scope = dict(namespace)
+        saved = self.path
+        self.path = path
+        try:
+            self.block(owner.body, scope)
+        finally:
+            self.path = saved
+        databases = scope.get("DATABASES")
+        if databases is not None and isinstance(databases.value, dict):
+            namespace["DATABASES"] = databases
+            self.notes.append(f"{path}:{owner.lineno}: DATABASES read from class {owner.name}, the only settings class "
+                              "that sets it (django-configurations: every class DJANGO_CONFIGURATION selects inherits it)")
 
     # ------------------------------------------------------------------ statements
 
@@ -767,6 +795,8 @@ class Evaluator:
         # --- Celery app object, for `app.conf.worker_concurrency = 4` --------------------
         if ref in ("celery.Celery", "Celery"):
             return V(Ref("celery-app"))
+        if ref.startswith("configurations.values.") and name.endswith("Value"):
+            return self.configurations_value(args, kwargs, node)
         if ref in ("json.loads",) and args:
             return json_value(args[0])
         # --- builtins --------------------------------------------------------------------
@@ -775,6 +805,21 @@ class Evaluator:
         if ref in ("distutils.util.strtobool", "strtobool") and args:
             value = args[0]
             return dataclasses.replace(value, value=cast_value(str(value.value), "bool")) if value.known else value
+        return V(UNKNOWN, (self.ev(node.lineno),))
+
+    def configurations_value(self, args: list[V], kwargs: dict[str, V], node: ast.Call) -> V:
+        """`values.Value("meet", environ_name="DB_NAME", environ_prefix=None)`: the variable
+        (DJANGO_ + environ_name unless environ_prefix says otherwise) when set, else the default.
+        Without environ_name the variable is named after the attribute: its default is taken,
+        with a note."""
+        default = args[0] if args else kwargs.get("default", V(None, (self.ev(node.lineno),)))
+        environ_name = _const_str(kwargs.get("environ_name"))
+        if environ_name is None:
+            return self.used_at(default, node.lineno)
+        prefix = kwargs.get("environ_prefix", V("DJANGO"))
+        if prefix.known and (prefix.value is None or isinstance(prefix.value, str)):
+            var = f"{prefix.value}_{environ_name}" if prefix.value else environ_name
+            return self.env_lookup(var, default, None, node, unset_is_none=True)
         return V(UNKNOWN, (self.ev(node.lineno),))
 
     def env_reader_call(
@@ -950,6 +995,13 @@ def json_value(text: V) -> V:
             return V([wrap(v) for v in item], text.evidence, text.env_var)
         return V(item, text.evidence, text.env_var)
     return wrap(parsed)
+
+
+def _assigns(body: list[ast.stmt], name: str) -> bool:
+    """Whether a class body assigns `name` at its own level."""
+    return any(isinstance(node, (ast.Assign, ast.AnnAssign))
+               and any(isinstance(t, ast.Name) and t.id == name for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+               for node in body)
 
 
 def _engines(body: list[ast.stmt]) -> set[str]:
