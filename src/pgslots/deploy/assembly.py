@@ -83,7 +83,9 @@ def build(root: Path, unit: str | None = None) -> Topology:
             unreadable.append(item)  # the project's own process, or not: decided once the images are known
             continue
         read = settings_for(item.env.process())
-        in_image = lambda word, spec=item.spec: locate(s, word, spec)
+        def in_image(word: str, spec: ProcessSpec = item.spec) -> str | None:  # bound to this item's spec
+            return locate(s, word, spec)
+
         shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
         if shape is None:
             left_out.append(item)

@@ -31,7 +31,15 @@ from __future__ import annotations
 import dataclasses
 
 from pgslots.deploy.model import (
-    Demand, PgbouncerSetup, ProcessGroup, Quantity, SlotBudget, Topology, Unknown, combine_bounds, is_server_count,
+    Demand,
+    PgbouncerSetup,
+    ProcessGroup,
+    Quantity,
+    SlotBudget,
+    Topology,
+    Unknown,
+    combine_bounds,
+    is_server_count,
 )
 from pgslots.deploy.readers.cpus import evaluate
 from pgslots.versions import exact_version
@@ -235,7 +243,7 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
         if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0 and not at_zero:
             continue
         # A count shared by a container's programs is asked about the container.
-        owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731
+        owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731, B023 - used in this iteration
         for quantity, question in (
             (group.hosts, f"How many hosts (machines, VMs, dynos) run {owner(group.hosts)}?"),
             (group.replicas, f"How many containers of {owner(group.replicas)} run on each host?"),

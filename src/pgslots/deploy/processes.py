@@ -84,7 +84,7 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
             path = named[0] if len(named) == 1 else None
             conf = "/etc/supervisor/supervisord.conf" if path else conf
         defs, manager = (read_supervisord(s.repo, path, follow_includes=True, container_path=conf) if path else []), "supervisord"
-    elif program[:1] == ["/init"] or (spec.entry_words or [])[:1] == ["/init"] and not spec.words:
+    elif program[:1] == ["/init"] or ((spec.entry_words or [])[:1] == ["/init"] and not spec.words):
         defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
     if not defs:
         return None

@@ -15,7 +15,13 @@ from collections.abc import Callable
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
-from pgslots.deploy.readers.commands import ONE_SHOT_COMMANDS, Launch, expand, parse_launch, split_words
+from pgslots.deploy.readers.commands import (
+    ONE_SHOT_COMMANDS,
+    Launch,
+    expand,
+    parse_launch,
+    split_words,
+)
 from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
@@ -56,7 +62,7 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
         return Quantity(None, evidence, unknown)
 
 
-def _cpu_formula_of(raw: str, expanded) -> str | None:  # noqa: ANN001 - commands.Expanded
+def _cpu_formula_of(raw: str, expanded) -> str | None:
     """`--workers $WEB_CONCURRENCY` where the script set WEB_CONCURRENCY=$((2*$(nproc)+1)): its formula."""
     formulas = [v.formula for v in expanded.used if v.formula]
     if len(expanded.used) == 1 and formulas and re.fullmatch(r"\$\{?[A-Za-z_]\w*\}?", raw.strip().strip("\"'")):
@@ -227,11 +233,11 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
         return None
     file, node = found
     for statement in node.body:
-        if isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CONFIG_KWARGS" for t in statement.targets):
-            if isinstance(statement.value, ast.Dict):
-                for key, value in zip(statement.value.keys, statement.value.values):
-                    if isinstance(key, ast.Constant) and key.value == "limit_concurrency" and isinstance(value, ast.Constant) and isinstance(value.value, int):
-                        return Quantity(value.value, (Evidence(file, value.lineno, repo.quote(file, value.lineno), Resolution.LITERAL),))
+        if (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "CONFIG_KWARGS" for t in statement.targets)):
+            for key, value in zip(statement.value.keys, statement.value.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "limit_concurrency" and isinstance(value, ast.Constant) and isinstance(value.value, int):
+                    return Quantity(value.value, (Evidence(file, value.lineno, repo.quote(file, value.lineno), Resolution.LITERAL),))
     return None
 
 

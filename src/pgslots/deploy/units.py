@@ -33,8 +33,8 @@ from pgslots.deploy.discovery import (
     compose_specs,
     database_affinity,
     development_reasons,
-    infra_base,
     helm_specs,
+    infra_base,
     k8s_specs,
     project_env,
     runs_project_code,
@@ -195,7 +195,7 @@ def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
     for spec in specs:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
-            if launch is not None and (launch.program in WEB_PROGRAMS or launch.program == "manage" and "runserver" in launch.positionals):
+            if launch is not None and (launch.program in WEB_PROGRAMS or (launch.program == "manage" and "runserver" in launch.positionals)):
                 return spec.name
     return ""
 
@@ -212,7 +212,7 @@ def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
     for spec in specs:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
-            if launch is not None and launch.program.startswith("celery") or launch is not None and launch.program in ("rq", "dramatiq", "huey"):
+            if (launch is not None and launch.program.startswith("celery")) or (launch is not None and launch.program in ("rq", "dramatiq", "huey")):
                 return True
     return False
 
@@ -300,8 +300,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     candidates = compose_candidates(s)
     # A file another compose file includes or extends is part of that one, not a deployment of its own.
     parts = {path: c.path for c in s.composes for path in c.included + c.extended}
-    for candidate in [c for c in candidates if len(c.paths) == 1 and c.paths[0] in parts]:
-        units.append(Unit(candidate.name, "compose", candidate.paths, False, f"part of {parts[candidate.paths[0]]} (include/extends)"))
+    units.extend(Unit(candidate.name, "compose", candidate.paths, False, f"part of {parts[candidate.paths[0]]} (include/extends)")
+                 for candidate in candidates if len(candidate.paths) == 1 and candidate.paths[0] in parts)
     candidates = [c for c in candidates if not (len(c.paths) == 1 and c.paths[0] in parts)]
     for candidate in candidates:
         candidate.development = development_reasons(s, candidate.compose)
@@ -445,12 +445,12 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         score = cloudfoundry_score(defs, rel)
         why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
         out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
-    defs = [d for rel in repo.paths if rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower()
-            or rel in s.templates and "[program:" in (repo.text(rel) or "") for d in read_supervisord(repo, rel)]
+    defs = [d for rel in repo.paths if (rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower())
+            or (rel in s.templates and "[program:" in (repo.text(rel) or "")) for d in read_supervisord(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
         out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if (rel.endswith(".service") or rel in s.templates and ".service." in rel) and _installed_unit(repo, rel)
+    defs = [d for rel in repo.paths if (rel.endswith(".service") or (rel in s.templates and ".service." in rel)) and _installed_unit(repo, rel)
             for d in read_systemd(repo, rel)]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")

@@ -63,8 +63,8 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
         if isinstance(node.left, ast.BinOp) and _PRECEDENCE.get(type(node.left.op), 9) < mine:
             left = f"({left})"
         if isinstance(node.right, ast.BinOp) and (_PRECEDENCE.get(type(node.right.op), 9) < mine
-                                                   or _PRECEDENCE.get(type(node.right.op), 9) == mine
-                                                   and isinstance(node.op, (ast.Sub, ast.FloorDiv))):
+                                                   or (_PRECEDENCE.get(type(node.right.op), 9) == mine
+                                                   and isinstance(node.op, (ast.Sub, ast.FloorDiv)))):
             right = f"({right})"
         return f"{left} {_OPS[type(node.op)]} {right}"
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:

@@ -206,7 +206,7 @@ def _same(a: str | None, b: str | None) -> bool | None:
     if a.startswith("$") or b.startswith("$"):
         return None
     local = {"localhost", "127.0.0.1", "::1", ""}
-    return True if a in local and b in local else False
+    return a in local and b in local
 
 
 def quantity_of(value: V | None, unknown: str | None = None) -> Quantity:

@@ -146,7 +146,7 @@ def _facts(path: str, node: Any, prefix: str) -> list[ValueFact]:
             text = " ".join(str(w) for w in value) if isinstance(value, list) else value
             text = (text.strip().splitlines() or [""])[0]
             out.append(ValueFact(dotted, text[:80], dataclasses.replace(where, text=f"{key}: {text[:80]}")))
-        elif key == "image" and (isinstance(value, str) or isinstance(value, dict) and value.get("repository")):
+        elif key == "image" and (isinstance(value, str) or (isinstance(value, dict) and value.get("repository"))):
             image = value if isinstance(value, str) else f"{value.get('repository')}" + (f":{value['tag']}" if value.get("tag") else "")
             out.append(ValueFact(dotted, image, dataclasses.replace(where, text=f"image: {image}")))
         elif key in ("env", "extraEnv", "environment", "envVars") and isinstance(value, (dict, list)):

@@ -190,7 +190,7 @@ def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, c
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
         # supervisord's `%(ENV_X)s` expands the variable X of supervisord's own environment.
-        command = _SUPERVISOR_ENV.sub(lambda m: "${%s}" % m[1], parser.get(section, "command").strip())
+        command = _SUPERVISOR_ENV.sub(lambda m: f"${{{m[1]}}}", parser.get(section, "command").strip())
         # The `command` line of this program's own section (commands often share a prefix).
         header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
         number = next((i for i, line in enumerate(lines[header:], start=header + 1)
@@ -203,8 +203,7 @@ def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, c
                 count = None
         env = []
         if parser.has_option(section, "environment"):
-            for pair in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")):
-                env.append(pair)
+            env.extend(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")))
         directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
         out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
     return out + included
@@ -262,8 +261,7 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             stripped = stripped[:-1].rstrip() + " " + lines[index].strip()
             index += 1
         if stripped.startswith("Environment="):
-            for pair in re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]):
-                env.append(pair)
+            env.extend(re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]))
         elif stripped.replace(" ", "") == "Type=oneshot":
             oneshot = True
         elif stripped.startswith("ExecStart="):

@@ -252,7 +252,7 @@ class ModuleResolver:
 
 def _common_prefix(a: str, b: str) -> int:
     count = 0
-    for x, y in zip(a.split("/"), b.split("/")):
+    for x, y in zip(a.split("/"), b.split("/"), strict=False):
         if x != y:
             break
         count += 1
@@ -592,7 +592,7 @@ class Evaluator:
             return V(UNKNOWN, (self.ev(node.lineno),))
         if isinstance(node, ast.Dict):
             out: dict[Any, V] = {}
-            for key_node, value_node in zip(node.keys, node.values):
+            for key_node, value_node in zip(node.keys, node.values, strict=True):
                 value = self.expr(value_node, ns)
                 if key_node is None:  # {**other}
                     if isinstance(value.value, dict):
@@ -714,7 +714,7 @@ class Evaluator:
         left = self.expr(node.left, ns)
         evidence = left.evidence
         result = True
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.expr(comparator, ns)
             evidence += right.evidence
             if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right.value, Ref) and right.value.name == "os.environ":

@@ -80,7 +80,7 @@ def _bind(ev: Evaluator, fn: UserFunction, args: list[V], kwargs: dict[str, V]) 
             bound[arg.arg] = ev.expr(defaults[index], fn.globals)  # type: ignore[arg-type]
         else:
             raise _Abort  # a required argument we could not see (e.g. passed with *args)
-    for arg, default in zip(spec.kwonlyargs, spec.kw_defaults):
+    for arg, default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
         if arg.arg in kwargs:
             bound[arg.arg] = kwargs[arg.arg]
         elif default is not None:
@@ -94,7 +94,7 @@ def _bind(ev: Evaluator, fn: UserFunction, args: list[V], kwargs: dict[str, V]) 
     return bound
 
 
-def _run(ev: Evaluator, body: list[ast.stmt], local: dict[str, Any]) -> Any:  # noqa: C901 - one branch per statement kind
+def _run(ev: Evaluator, body: list[ast.stmt], local: dict[str, Any]) -> Any:
     """Evaluate statements until a `return`: its value, or `_FELL_OFF`."""
     from pgslots.deploy.readers.pyeval import V, truthy
 
