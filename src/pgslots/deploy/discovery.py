@@ -103,10 +103,10 @@ def scan(root: Path) -> Scan:
     for rel in repo.paths:
         name = rel.rsplit("/", 1)[-1]
         if name in ("Dockerfile", "Containerfile") or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile.")) or name.endswith(".Dockerfile"):
-            parsed = read_dockerfile(repo, rel)
-            if parsed:
-                dockerfiles[rel] = parsed
-    composes = []
+            dockerfile = read_dockerfile(repo, rel)
+            if dockerfile:
+                dockerfiles[rel] = dockerfile
+    composes: list[ComposeFile] = []
     for rel in repo.paths:
         if is_compose_file(rel):
             parsed = read_compose(repo, rel)
@@ -291,12 +291,12 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
                     break
     paths = (compose.path, *compose.overlays)
     for path in paths:
-        for number, line in enumerate(s.repo.lines(path), 1):
-            if DEV_COMMENT.search(line):
-                strong.append(f"{path}:{number} says `{line.strip()[:70]}`")
+        for number, text in enumerate(s.repo.lines(path), 1):
+            if DEV_COMMENT.search(text):
+                strong.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
-            if number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower():
-                weak.append(f"{path}:{number} says `{line.strip()[:70]}`")
+            if number <= 5 and text.lstrip().startswith("#") and DEV_HEADER.search(text) and "production" not in text.lower():
+                weak.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
     score = max(compose_score(p) for p in paths)
     if not strong and not weak and score <= -10:
