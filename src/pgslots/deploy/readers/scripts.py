@@ -20,16 +20,16 @@ from pgslots.deploy.readers.commands import (
     classify,
     expand,
     first_command,
-    runs_python_file,
     launch_from_words,
     parse_launch,
+    runs_python_file,
     split_words,
     unwrap,
 )
 from pgslots.deploy.readers.cpus import shell_formula
+from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.deploy.readers.launchers import manage_equivalent
 from pgslots.deploy.readers.makefile import make_command
-from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -127,7 +127,7 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
         start = index + 1
         line = lines[index]
         index += 1
-        while index < len(lines) and (line.rstrip().endswith("\\") or not dockerfile and _open_quote(line)):
+        while index < len(lines) and (line.rstrip().endswith("\\") or (not dockerfile and _open_quote(line))):
             if dockerfile and lines[index].lstrip().startswith("#"):
                 index += 1
                 continue
@@ -326,7 +326,7 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
     if default:
-        scope.assignments.append(Assignment(default["name"], "${%s:-%s}" % (default["name"], default["value"]), number, True, guard,
+        scope.assignments.append(Assignment(default["name"], f'${{{default["name"]}:-{default["value"]}}}', number, True, guard,
                                             exported=scope.allexport))
         return
     if _take_assignment(line, number, scope, scope.conditional()):
@@ -407,7 +407,7 @@ def _take_assignment(line: str, number: int, scope: _Scope, conditional: bool) -
                                             scope.condition(), append=bool(array["append"]), exported=exported))
         return True
     match = _ASSIGN.match(line)
-    if not match or " " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$")):
+    if not match or (" " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$"))):
         return False
     value = match["value"].strip()
     words = split_words(value) if value else [""]
