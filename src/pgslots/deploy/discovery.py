@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
+from pgslots.deploy.readers.ansible import render_unit_templates
 from pgslots.deploy.readers.commands import split_words
 from pgslots.deploy.readers.docker import (
     ComposeFile,
@@ -37,17 +38,16 @@ from pgslots.deploy.readers.envfiles import (
     production_score,
     resolve_env_file,
 )
-from pgslots.deploy.readers.ansible import render_unit_templates
 from pgslots.deploy.readers.helm import HelmChart, read_charts
-from pgslots.deploy.readers.kustomize import Plan, read_plan
 from pgslots.deploy.readers.kubernetes import (
-    apply_overlay,
     Manifests,
+    apply_overlay,
     looks_like_helm_values,
     looks_like_manifest,
     read_helm_values,
     read_manifests,
 )
+from pgslots.deploy.readers.kustomize import Plan, read_plan
 from pgslots.deploy.readers.pyeval import ModuleResolver
 from pgslots.evidence import Evidence, Resolution
 
@@ -103,10 +103,10 @@ def scan(root: Path) -> Scan:
     for rel in repo.paths:
         name = rel.rsplit("/", 1)[-1]
         if name in ("Dockerfile", "Containerfile") or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile.")) or name.endswith(".Dockerfile"):
-            parsed = read_dockerfile(repo, rel)
-            if parsed:
-                dockerfiles[rel] = parsed
-    composes = []
+            dockerfile = read_dockerfile(repo, rel)
+            if dockerfile:
+                dockerfiles[rel] = dockerfile
+    composes: list[ComposeFile] = []
     for rel in repo.paths:
         if is_compose_file(rel):
             parsed = read_compose(repo, rel)
@@ -221,12 +221,12 @@ def project_env(s: Scan, notes: list[str]) -> Env:
     candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
     if not candidates:
         return Env()
-    real = {p for p in candidates}
+    real = set(candidates)
     best = sorted(candidates, key=lambda p: (-production_score(p), p.count("/"), "example" in p, p))
     chosen: list[str] = []
     top = production_score(best[0])
     for path in best:
-        if production_score(path) < top or production_score(path) < 0 and top >= 0:
+        if production_score(path) < top or (production_score(path) < 0 and top >= 0):
             continue
         stem = re.sub(r"([-._](example|sample|template|dist))$", "", path)
         if stem != path and stem in real:
@@ -286,17 +286,17 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0].rstrip("/")
                 root = join(folder, source) == ""  # the whole repository
-                if source.startswith(".") and (root or target in targets and _holds_code(s, join(folder, source))):
+                if source.startswith(".") and (root or (target in targets and _holds_code(s, join(folder, source)))):
                     weak.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
                     break
     paths = (compose.path, *compose.overlays)
     for path in paths:
-        for number, line in enumerate(s.repo.lines(path), 1):
-            if DEV_COMMENT.search(line):
-                strong.append(f"{path}:{number} says `{line.strip()[:70]}`")
+        for number, text in enumerate(s.repo.lines(path), 1):
+            if DEV_COMMENT.search(text):
+                strong.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
-            if number <= 5 and line.lstrip().startswith("#") and DEV_HEADER.search(line) and "production" not in line.lower():
-                weak.append(f"{path}:{number} says `{line.strip()[:70]}`")
+            if number <= 5 and text.lstrip().startswith("#") and DEV_HEADER.search(text) and "production" not in text.lower():
+                weak.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
     score = max(compose_score(p) for p in paths)
     if not strong and not weak and score <= -10:
@@ -497,8 +497,8 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
         start = dockerfile.start(service.target) if dockerfile else None
-        if dockerfile is not None and (infra_base(dockerfile) or dockerfile.base_images and (
-            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1]))):
+        if dockerfile is not None and (infra_base(dockerfile) or (dockerfile.base_images and (
+            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])))):
             continue  # the database server, pgbouncer or a proxy, built with the project's own config
         env = dockerfile.env if dockerfile else Env()
         # The image's ENV, the env files and `environment:` are the container's whole

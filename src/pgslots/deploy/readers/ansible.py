@@ -49,7 +49,7 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
                and (repo.text(rel) or "").startswith("#!")}
     for rel in units + [p for p in scripts.values() if p not in units]:
         text = repo.text(rel)
-        if text is None or "{{" not in text and "{%" not in text:
+        if text is None or ("{{" not in text and "{%" not in text):
             out.append(rel)
             continue
         variables = role_variables(repo, rel)
@@ -57,14 +57,14 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
         unresolved: list[str] = []
 
         def substitute(match: re.Match[str]) -> str:
-            value, where, name = evaluate(match["expr"], variables)
+            value, where, name = evaluate(match["expr"], variables)  # noqa: B023 - used by re.sub in this iteration
             if value is not None and is_secret_name(name):
                 value = None  # a password is never written into the text pgslots quotes
             if value is None:
-                unresolved.append(name)
-                return "${%s}" % name if NAME.match(name) else match[0]
+                unresolved.append(name)  # noqa: B023 - as above
+                return f"${{{name}}}" if NAME.match(name) else match[0]
             if where:
-                resolved.append(f"{name}={value} ({where})")
+                resolved.append(f"{name}={value} ({where})")  # noqa: B023 - as above
             return value
 
         lines = [EXPRESSION.sub(substitute, line) if not line.lstrip().startswith("{%") else "" for line in text.splitlines()]
@@ -110,7 +110,7 @@ def evaluate(expression: str, variables: Variables, depth: int = 0) -> tuple[str
         inner = [evaluate(m["expr"], variables, depth + 1) for m in EXPRESSION.finditer(written)]
         if all(value is not None or NAME.match(inner_name) for value, _, inner_name in inner):
             # `/webapps/{{ application_name }}` with application_name unknown: `/webapps/${application_name}`
-            values = iter(v if v is not None else "${%s}" % n for v, _, n in inner)
+            values = iter(v if v is not None else f"${{{n}}}" for v, _, n in inner)
             return EXPRESSION.sub(lambda _: str(next(values)), written), where, name
     return fallback, fallback_where, name
 
@@ -137,7 +137,7 @@ def role_variables(repo: RepoFiles, template: str) -> Variables:
 
 
 def _yaml_in(repo: RepoFiles, folder: str) -> list[str]:
-    return sorted(p for p in repo.paths if p.startswith(folder) and p.endswith((".yml", ".yaml")) or p == folder.rstrip("/"))
+    return sorted(p for p in repo.paths if (p.startswith(folder) and p.endswith((".yml", ".yaml"))) or p == folder.rstrip("/"))
 
 
 def _group(rel: str, prefix: str) -> str:

@@ -50,7 +50,7 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
             used.append(found)
             missing.append(name)
             if symbolic:
-                return "${%s}" % name
+                return f"${{{name}}}"
             unknown = True
             return ""
         if found is not None and (found.value != "" or ":" not in op):
@@ -69,7 +69,7 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
             return ""
         missing.append(name)
         if symbolic:
-            return "${%s}" % name
+            return f"${{{name}}}"
         unknown = True
         return ""
 
@@ -81,7 +81,7 @@ _BRACED = re.compile(r"(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<de
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _substitute(word: str, replace) -> str:  # noqa: ANN001 - the expand() closure
+def _substitute(word: str, replace) -> str:
     """Replace every `$NAME` and `${NAME<op>default}`; a default may itself hold `${...}`
     (`${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}`), so braces are matched, not regexed."""
     out: list[str] = []

@@ -90,16 +90,14 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
             if container.get("command") or container.get("args"):
                 argv = [str(w) for w in (container.get("command") or [])] + [str(w) for w in (container.get("args") or [])]
             env = container_env(rel, container)
-            config_maps = []
-            for source in container.get("envFrom") or []:
-                if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict):
-                    config_maps.append(str(source["configMapRef"].get("name")))
+            config_maps = [str(source["configMapRef"].get("name")) for source in container.get("envFrom") or []
+                           if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict)]
             into.containers.append(
                 Container(
                     workload=name, kind=kind, name=str(container.get("name", name)), image=container.get("image"),
                     argv=argv, path=rel, line=line_of(container, "args") or line_of(container, "command") or container.line if hasattr(container, "line") else None,
                     env=env, config_maps=config_maps,
-                    replicas=replicas if isinstance(replicas, int) else (None if kind != "DaemonSet" else None),
+                    replicas=replicas if isinstance(replicas, int) else None,
                     replicas_line=line_of(spec, "replicas"),
                     replicas_written="" if replicas is None or isinstance(replicas, int) else str(replicas),
                     command=[str(w) for w in container.get("command") or []], args=[str(w) for w in container.get("args") or []],

@@ -20,16 +20,16 @@ from pgslots.deploy.readers.commands import (
     classify,
     expand,
     first_command,
-    runs_python_file,
     launch_from_words,
     parse_launch,
+    runs_python_file,
     split_words,
     unwrap,
 )
 from pgslots.deploy.readers.cpus import shell_formula
+from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.deploy.readers.launchers import manage_equivalent
 from pgslots.deploy.readers.makefile import make_command
-from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env, EnvValue
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -101,7 +101,8 @@ class Script:
         return tuple(a for a in self.assignments if _reaches(a.guard, arg, self.dispatch_values()))
 
     def dispatch_values(self) -> set[str]:
-        return {v for item in (*self.launches, *self.assignments) if item.guard for v in item.guard if v != "*"}
+        guards = [*(item.guard for item in self.launches), *(item.guard for item in self.assignments)]
+        return {v for guard in guards if guard for v in guard if v != "*"}
 
     def selects(self, arg: str | None) -> bool:
         """Whether "$1" = `arg` takes a branch that runs a program of its own (a dispatcher:
@@ -126,7 +127,7 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
         start = index + 1
         line = lines[index]
         index += 1
-        while index < len(lines) and (line.rstrip().endswith("\\") or not dockerfile and _open_quote(line)):
+        while index < len(lines) and (line.rstrip().endswith("\\") or (not dockerfile and _open_quote(line))):
             if dockerfile and lines[index].lstrip().startswith("#"):
                 index += 1
                 continue
@@ -315,7 +316,7 @@ def _runs_argument_variable(line: str, scope: _Scope) -> bool:
     if len(words) != 1:
         return False
     match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", words[0])
-    return bool(match) and any(a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments)
+    return match is not None and any(a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments)
 
 
 def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
@@ -325,7 +326,7 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
     if default:
-        scope.assignments.append(Assignment(default["name"], "${%s:-%s}" % (default["name"], default["value"]), number, True, guard,
+        scope.assignments.append(Assignment(default["name"], f'${{{default["name"]}:-{default["value"]}}}', number, True, guard,
                                             exported=scope.allexport))
         return
     if _take_assignment(line, number, scope, scope.conditional()):
@@ -371,7 +372,8 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
 def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
     """`run_backend_server asgi "${@:2}"`: the function's launches and assignments for that
     argument, recorded where the call is (its branch, its conditions)."""
-    explicit = {v for item in (*function.launches, *function.assignments) if item.guard for v in item.guard if v != "*"}
+    guards = [*(item.guard for item in function.launches), *(item.guard for item in function.assignments)]
+    explicit = {v for guard in guards if guard for v in guard if v != "*"}
     guard = scope.guard()
     conditional = scope.conditional()
     for item in function.assignments:
@@ -405,7 +407,7 @@ def _take_assignment(line: str, number: int, scope: _Scope, conditional: bool) -
                                             scope.condition(), append=bool(array["append"]), exported=exported))
         return True
     match = _ASSIGN.match(line)
-    if not match or " " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$")):
+    if not match or (" " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$"))):
         return False
     value = match["value"].strip()
     words = split_words(value) if value else [""]
@@ -583,7 +585,7 @@ def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], st
             target = word
     path = locate(f"{folder.rstrip('/')}/{makefile}" if folder else makefile)
     found = make_command(repo, path, target) if path and target else None
-    if found is None:
+    if found is None or path is None:
         return None
     return found[0], Evidence(path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}")
 

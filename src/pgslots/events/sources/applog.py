@@ -41,7 +41,14 @@ from pgslots.errors import InputError
 from pgslots.events.collectors import SYSLOG_TIME, CollectedLine, collect, detect_prefix
 from pgslots.events.jsonrecords import read_record
 from pgslots.events.model import ErrorEvent, SourceRef
-from pgslots.events.sources import ReadOptions, ReadStats, load_json_document, numbered_lines, read_head, register
+from pgslots.events.sources import (
+    ReadOptions,
+    ReadStats,
+    load_json_document,
+    numbered_lines,
+    read_head,
+    register,
+)
 from pgslots.events.times import from_epoch_us, parse_syslog_time, parse_time
 
 _LEVEL = r"(?:CRITICAL|ERROR|WARNING|WARN|INFO|DEBUG|NOTSET)"
@@ -86,7 +93,7 @@ class _Record:
     """One log record: where it starts, its own time and its collector's, its header and
     the lines after it."""
 
-    __slots__ = ("line", "ts_text", "ts_kind", "collected", "header", "body", "hint")
+    __slots__ = ("body", "collected", "header", "hint", "line", "ts_kind", "ts_text")
 
     def __init__(
         self, line: int, ts_text: str | None, ts_kind: str, collected: CollectedLine, header: str
