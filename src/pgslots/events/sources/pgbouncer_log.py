@@ -98,7 +98,8 @@ class PgbouncerLog:
             if ts is None:
                 stats.skip(number, "unreadable time")
                 continue
-            message = what[len(_POOLER_ERROR) :] if what.startswith(_POOLER_ERROR) else closing["reason"]  # type: ignore[index]
+            # `closing` is set here unless the line is a pooler error (see the filter above)
+            message = what[len(_POOLER_ERROR) :] if what.startswith(_POOLER_ERROR) or closing is None else closing["reason"]
             event = ErrorEvent(
                 ts=ts,
                 message=message,
