@@ -409,7 +409,9 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: Ce
             concurrency = Quantity(int((expanded.value or "").split(",")[0]), (where,) + tuple(v.evidence for v in expanded.used))
             notes.append("--autoscale: the maximum is used")
         except ValueError:
-            concurrency = Quantity(None, (where,), f"{name}.cpus")
+            # `--autoscale $WEB_CONCURRENCY,2` with WEB_CONCURRENCY=$((2*$(nproc)+1)): the maximum's formula
+            concurrency = _int_option(autoscale.split(",")[0], env, where, f"{name}.cpus", "autoscale")
+            notes.append("--autoscale: the maximum is used")
     if concurrency is None:
         concurrency = _env_int(env, "CELERY_WORKER_CONCURRENCY", f"{name}.cpus")
         if concurrency is not None:
