@@ -202,6 +202,8 @@ INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
 
 def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int,
                   companions: list[tuple[Launch, Evidence]] | None = None):
+    # `bash -c "cron start && wait-for-it.sh db:5432 -- /app/start.sh"`: the script the chain ends in.
+    words = unwrap(first_command(words))[0] or words
     # `["/bin/bash", "/app/compose/production/django/start"]`: the script is the argument.
     scripts = [w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])]
     target = next((w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0])

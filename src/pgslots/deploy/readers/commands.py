@@ -184,6 +184,10 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                 words = words[1:] if "=" in flag or flag in _DOCKERIZE_SWITCHES else words[2:]
             if words and words[0] == "--":
                 words = words[1:]
+        elif re.match(r"wait[-_]?for[-_]", head) and "--" in words[1:]:
+            # `wait-for-it.sh -t 0 broker:6379 -- start.sh`, `wait-for-postgres.sh db wait-for-it.sh
+            # ... -- start.sh`: they wait, then run what follows the first `--`.
+            words = words[words.index("--", 1) + 1:]
         elif head == "watchmedo" and words[1:2] == ["auto-restart"] and "--" in words:
             # `watchmedo auto-restart -p '*.py' --recursive -- celery -A app worker`: restarts the
             # command after `--` when files change; that command is the process.
