@@ -37,7 +37,9 @@ _STAMP = re.compile(rb"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)")
 def build(seed: bytes, target: int, path: Path) -> tuple[int, int]:
     """Repeat `seed` with every time shifted past the previous copy's end until `target`
     bytes; returns (bytes, copies)."""
-    stamps = [dt.datetime.fromisoformat(f"{d.decode()} {t.decode()}") for d, t in _STAMP.findall(seed)]
+    stamps = [
+        dt.datetime.fromisoformat(f"{d.decode()} {t.decode()}") for d, t in _STAMP.findall(seed)
+    ]
     span = max(stamps) - min(stamps) + dt.timedelta(seconds=1)
     written = copies = 0
     with path.open("wb") as out:
@@ -48,7 +50,12 @@ def build(seed: bytes, target: int, path: Path) -> tuple[int, int]:
             def moved(match: re.Match[bytes]) -> bytes:
                 old = match.group(0)
                 if old not in cache:
-                    when = dt.datetime.fromisoformat(f"{match.group(1).decode()} {match.group(2).decode()}") + shift
+                    when = (
+                        dt.datetime.fromisoformat(
+                            f"{match.group(1).decode()} {match.group(2).decode()}"
+                        )
+                        + shift
+                    )
                     sep = old[10:11].decode()
                     cache[old] = when.strftime(f"%Y-%m-%d{sep}%H:%M:%S").encode()
                 return cache[old]
@@ -63,14 +70,20 @@ def build(seed: bytes, target: int, path: Path) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--fixture", default="compose-django-verbose.log", help="a file of the corpus")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of pgslots (the fastest is compared)")
+    parser.add_argument(
+        "--fixture", default="compose-django-verbose.log", help="a file of the corpus"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of pgslots (the fastest is compared)"
+    )
     parser.add_argument("--keep", type=Path, help="build the log in this directory and keep it")
     args = parser.parse_args()
     seed_path = CORPUS / args.fixture
     seed = seed_path.read_bytes()
     seed_report = json.loads(
-        run_measured([sys.executable, "-m", "pgslots", "events", str(seed_path), "--format", "json"]).result.stdout
+        run_measured(
+            [sys.executable, "-m", "pgslots", "events", str(seed_path), "--format", "json"]
+        ).result.stdout
     )
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="pgslots-bench-applog-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -80,24 +93,37 @@ def main() -> int:
         mb = size / 1e6
         expected = seed_report["total"] * copies
         lines = seed.count(b"\n") * copies
-        print(f"log: {mb:.0f} MB, {copies} copies of {args.fixture} ({len(seed) / 1e3:.0f} kB, "
-              f"{seed_report['total']} failures each), {lines} lines, {expected} failures")
+        print(
+            f"log: {mb:.0f} MB, {copies} copies of {args.fixture} ({len(seed) / 1e3:.0f} kB, "
+            f"{seed_report['total']} failures each), {lines} lines, {expected} failures"
+        )
         best = None
         for _ in range(args.repeat):
-            measured = run_measured([sys.executable, "-m", "pgslots", "events", str(path), "--format", "json"])
+            measured = run_measured(
+                [sys.executable, "-m", "pgslots", "events", str(path), "--format", "json"]
+            )
             if measured.result.returncode != 0:
                 print(measured.result.stderr)
                 return 1
             report = json.loads(measured.result.stdout)
-            print(f"{'pgslots events:':26}{measured.wall:7.2f} s  {mb / measured.wall:7.1f} MB/s  "
-                  f"{measured.rss_text()}  ({report['total']} events; {load()})")
+            print(
+                f"{'pgslots events:':26}{measured.wall:7.2f} s  {mb / measured.wall:7.1f} MB/s  "
+                f"{measured.rss_text()}  ({report['total']} events; {load()})"
+            )
             if report["total"] != expected:
-                print(f"  MISMATCH: pgslots counted {report['total']} failures, the file has {expected}")
+                print(
+                    f"  MISMATCH: pgslots counted {report['total']} failures, the file has {expected}"
+                )
             if best is None or measured.wall < best.wall:
                 best = measured
-        grep = min((run_measured(["grep", "-c", "OperationalError", str(path)]) for _ in range(2)), key=lambda m: m.wall)
-        print(f"{'grep -c OperationalError:':26}{grep.wall:7.2f} s  {mb / grep.wall:7.1f} MB/s  "
-              f"({grep.result.stdout.strip()} lines; {load()})")
+        grep = min(
+            (run_measured(["grep", "-c", "OperationalError", str(path)]) for _ in range(2)),
+            key=lambda m: m.wall,
+        )
+        print(
+            f"{'grep -c OperationalError:':26}{grep.wall:7.2f} s  {mb / grep.wall:7.1f} MB/s  "
+            f"({grep.result.stdout.strip()} lines; {load()})"
+        )
         assert best is not None
         print(f"{'ratio pgslots / grep:':26}{grep.wall / best.wall:7.3f}")
         print(f"{'peak RSS (pgslots):':26}{best.rss_text()}   (target < 150 MB)")

@@ -27,9 +27,18 @@ def make_tree(root: Path, files: int) -> int:
     shutil.copytree(FIXTURE, root, dirs_exist_ok=True)
     written = sum(1 for p in root.rglob("*") if p.is_file())
     kinds = [
-        ("ami/app{a}/models/m{i}.py", "from django.db import models\n\n\nclass M{i}(models.Model):\n    name = models.CharField(max_length=10)\n"),
-        ("ami/app{a}/migrations/{i:04d}_auto.py", "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = []\n"),
-        ("ami/app{a}/templates/page{i}.html", "<html><body>{{% block content %}}{i}{{% endblock %}}</body></html>\n"),
+        (
+            "ami/app{a}/models/m{i}.py",
+            "from django.db import models\n\n\nclass M{i}(models.Model):\n    name = models.CharField(max_length=10)\n",
+        ),
+        (
+            "ami/app{a}/migrations/{i:04d}_auto.py",
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = []\n",
+        ),
+        (
+            "ami/app{a}/templates/page{i}.html",
+            "<html><body>{{% block content %}}{i}{{% endblock %}}</body></html>\n",
+        ),
         ("ui/src/components/C{i}.tsx", "export const C{i} = () => null;\n"),
         ("docs/page{i}.md", "# Page {i}\n\nSome text.\n"),
         ("ami/app{a}/tests/test_{i}.py", "def test_{i}():\n    assert True\n"),
@@ -76,12 +85,18 @@ def main() -> int:
         best, worst = min(times), max(times)
         demand = diagnosis.topology.demand
         print(f"tree: {created} files (node_modules and .venv included, skipped by the walker)")
-        print(f"audit: best {best * 1000:.0f} ms, worst {worst * 1000:.0f} ms over {args.runs} runs; target < 2000 ms: {'ok' if best < 2 else 'MISSED'}")
-        print(f"reference: a bare os.walk of the same tree ({walked} files, no skipping) takes {walk_time * 1000:.0f} ms; "
-              f"audit / walk = {best / walk_time:.1f}x (there is no peer tool for this audit)")
+        print(
+            f"audit: best {best * 1000:.0f} ms, worst {worst * 1000:.0f} ms over {args.runs} runs; target < 2000 ms: {'ok' if best < 2 else 'MISSED'}"
+        )
+        print(
+            f"reference: a bare os.walk of the same tree ({walked} files, no skipping) takes {walk_time * 1000:.0f} ms; "
+            f"audit / walk = {best / walk_time:.1f}x (there is no peer tool for this audit)"
+        )
         print(f"throughput: {created / best:,.0f} files/s; peak RSS {rss_mb:.0f} MiB")
-        print(f"result: {len(diagnosis.topology.groups)} groups, steady {demand.steady}, worst {demand.worst}, "
-              f"{len(diagnosis.findings)} findings, {len(diagnosis.remedies)} remedies")
+        print(
+            f"result: {len(diagnosis.topology.groups)} groups, steady {demand.steady}, worst {demand.worst}, "
+            f"{len(diagnosis.findings)} findings, {len(diagnosis.remedies)} remedies"
+        )
     return 0
 
 

@@ -185,7 +185,9 @@ def score_one(case: Case, base: Path) -> Outcome:
 
 def print_table(outcomes: list[Outcome]) -> None:
     width = max((len(o.case.repo) for o in outcomes), default=10)
-    print(f"{'repository':<{width}}  {'expected':<16}  {'pgslots':<16}  {'s':>5}  {'MB':>5}  verdict")
+    print(
+        f"{'repository':<{width}}  {'expected':<16}  {'pgslots':<16}  {'s':>5}  {'MB':>5}  verdict"
+    )
     for o in outcomes:
         want = f"{o.case.total[0]}/{o.case.total[1]}"
         got = f"{o.got_total[0]}/{o.got_total[1]}" if o.got_total else "-"
@@ -223,7 +225,9 @@ def print_score(outcomes: list[Outcome]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path, nargs="?", help="folder holding <owner>__<name> checkouts")
+    parser.add_argument(
+        "dir", type=Path, nargs="?", help="folder holding <owner>__<name> checkouts"
+    )
     parser.add_argument("--only", action="append", default=[], help="owner__name (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument("--print-clone", action="store_true", help="print the git commands")
@@ -234,20 +238,29 @@ def main() -> int:
     if args.print_clone:
         for c in cases:
             where = f"{args.dir or 'DIR'}/{c.key}"
-            print(f"git clone -q https://github.com/{c.repo} {where} && git -C {where} checkout -q {c.commit}")
+            print(
+                f"git clone -q https://github.com/{c.repo} {where} && git -C {where} checkout -q {c.commit}"
+            )
         return 0
     if args.dir is None:
         parser.error("DIR is required")
     env_src = str(ROOT / "src")
     if env_src not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [env_src, os.environ.get("PYTHONPATH")]))
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [env_src, os.environ.get("PYTHONPATH")])
+        )
     outcomes = [score_one(c, args.dir) for c in cases]
     print_table(outcomes)
     print_score(outcomes)
     if args.json:
         rows = [
-            {"repo": o.case.repo, "verdict": o.verdict, "differences": o.differences,
-             "seconds": o.seconds, "peak_rss_mb": o.peak_rss_mb}
+            {
+                "repo": o.case.repo,
+                "verdict": o.verdict,
+                "differences": o.differences,
+                "seconds": o.seconds,
+                "peak_rss_mb": o.peak_rss_mb,
+            }
             for o in outcomes
         ]
         args.json.write_text(json.dumps(rows, indent=2))

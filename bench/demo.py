@@ -73,7 +73,9 @@ def main() -> int:
         print(f"demo failed with exit code {process.returncode}")
         return 1
     mib = 1024 * 1024
-    print(f"pgslots demo: wall time {wall:.1f} s (budget {BUDGET_SECONDS} s, {wall / BUDGET_SECONDS:.0%} of it)")
+    print(
+        f"pgslots demo: wall time {wall:.1f} s (budget {BUDGET_SECONDS} s, {wall / BUDGET_SECONDS:.0%} of it)"
+    )
     print(f"peak memory of the whole process tree: {peak_total / mib:.0f} MiB (sum of RSS)")
     print(f"largest single process: {peak_single / mib:.0f} MiB RSS")
     fixed = next((line for line in out.splitlines() if line.startswith("Fixed by:")), "")

@@ -51,19 +51,34 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu, "heavy": heavy}))
 
 
 def run_once(project: Path, with_app: bool) -> dict:
-    env = dict(os.environ, PYTHONPATH=f"{project}{os.pathsep}{SRC}", DJANGO_SETTINGS_MODULE="benchproj.settings",
-               WITH_PGSLOTS="1" if with_app else "0")
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{project}{os.pathsep}{SRC}",
+        DJANGO_SETTINGS_MODULE="benchproj.settings",
+        WITH_PGSLOTS="1" if with_app else "0",
+    )
     code = f"HEAVY = {HEAVY!r}\n" + TIMED_SETUP
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
 def time_check(project: Path) -> float:
-    env = dict(os.environ, PYTHONPATH=f"{project}{os.pathsep}{SRC}", DJANGO_SETTINGS_MODULE="benchproj.settings", WITH_PGSLOTS="1")
-    code = ("import time, django; django.setup()\nfrom django.core.management import call_command\n"
-            "t0 = time.perf_counter()\ncall_command('check', '--tag', 'pgslots', verbosity=0, stderr=open('/dev/null', 'w'))\n"
-            "print(time.perf_counter() - t0)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{project}{os.pathsep}{SRC}",
+        DJANGO_SETTINGS_MODULE="benchproj.settings",
+        WITH_PGSLOTS="1",
+    )
+    code = (
+        "import time, django; django.setup()\nfrom django.core.management import call_command\n"
+        "t0 = time.perf_counter()\ncall_command('check', '--tag', 'pgslots', verbosity=0, stderr=open('/dev/null', 'w'))\n"
+        "print(time.perf_counter() - t0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -94,16 +109,31 @@ def main() -> int:
         checks = [time_check(project) for _ in range(5)]
     base, added = statistics.median(without), statistics.median(with_app)
     cpu_base, cpu_added = statistics.median(cpu_without), statistics.median(cpu_with)
-    print(f"django.setup(), Django {django.get_version()}, Python {sys.version.split()[0]}, {args.runs} runs each, alternated")
+    print(
+        f"django.setup(), Django {django.get_version()}, Python {sys.version.split()[0]}, {args.runs} runs each, alternated"
+    )
     print("                          wall median (min-max)            CPU median (min-max)")
-    for label, wall, cpu in (("without pgslots.django", without, cpu_without), ("with pgslots.django", with_app, cpu_with)):
-        print(f"  {label:<22}  {statistics.median(wall) * 1000:6.1f} ms ({min(wall) * 1000:.1f}-{max(wall) * 1000:.1f})"
-              f"      {statistics.median(cpu) * 1000:6.1f} ms ({min(cpu) * 1000:.1f}-{max(cpu) * 1000:.1f})")
-    print(f"  difference              wall {(added - base) * 1000:+6.1f} ms (ratio {added / base:.3f}), "
-          f"CPU {(cpu_added - cpu_base) * 1000:+6.1f} ms (ratio {cpu_added / cpu_base:.3f}); target < 50 ms")
-    print("  (wall time includes waiting for the CPU on a shared machine; CPU time is the cost itself)")
-    print(f"  heavy modules the app adds at setup: {', '.join(sorted(heavy)) or 'none'} (checked: {', '.join(HEAVY)})")
-    print(f"manage.py check --tag pgslots (the checks themselves, imports the rules): median {statistics.median(checks) * 1000:.1f} ms over 5 runs")
+    for label, wall, cpu in (
+        ("without pgslots.django", without, cpu_without),
+        ("with pgslots.django", with_app, cpu_with),
+    ):
+        print(
+            f"  {label:<22}  {statistics.median(wall) * 1000:6.1f} ms ({min(wall) * 1000:.1f}-{max(wall) * 1000:.1f})"
+            f"      {statistics.median(cpu) * 1000:6.1f} ms ({min(cpu) * 1000:.1f}-{max(cpu) * 1000:.1f})"
+        )
+    print(
+        f"  difference              wall {(added - base) * 1000:+6.1f} ms (ratio {added / base:.3f}), "
+        f"CPU {(cpu_added - cpu_base) * 1000:+6.1f} ms (ratio {cpu_added / cpu_base:.3f}); target < 50 ms"
+    )
+    print(
+        "  (wall time includes waiting for the CPU on a shared machine; CPU time is the cost itself)"
+    )
+    print(
+        f"  heavy modules the app adds at setup: {', '.join(sorted(heavy)) or 'none'} (checked: {', '.join(HEAVY)})"
+    )
+    print(
+        f"manage.py check --tag pgslots (the checks themselves, imports the rules): median {statistics.median(checks) * 1000:.1f} ms over 5 runs"
+    )
     return 0 if min(added - base, cpu_added - cpu_base) < 0.050 and not heavy else 1
 
 

@@ -49,8 +49,13 @@ from pgslots.events.pglog.workers import default_jobs  # noqa: E402
 from pgslots.lab.postgres import TempPostgres, default_binaries  # noqa: E402
 from test_pglog_servers import exhaust, wait_for  # noqa: E402  (the acceptance scenario)
 
-PREFIXES = ("%m [%p] %q%u@%d ", "%m [%p] ")  # Debian's (no client), upstream default (no user/db either)
-_STAMP = re.compile(rb'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)|"timestamp":"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', re.M)
+PREFIXES = (
+    "%m [%p] %q%u@%d ",
+    "%m [%p] ",
+)  # Debian's (no client), upstream default (no user/db either)
+_STAMP = re.compile(
+    rb'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)|"timestamp":"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', re.M
+)
 
 
 def real_logs(prefix: str, rounds: int) -> dict[str, bytes]:
@@ -64,11 +69,19 @@ def real_logs(prefix: str, rounds: int) -> dict[str, bytes]:
             settings["reserved_connections"] = 1
         with TempPostgres(binaries, settings=settings, log_line_prefix=prefix) as server:
             seen, _held = exhaust(server)
-            for kind, path in (("stderr", server.logs.stderr), ("csvlog", server.logs.csvlog), ("jsonlog", server.logs.jsonlog)):
+            for kind, path in (
+                ("stderr", server.logs.stderr),
+                ("csvlog", server.logs.csvlog),
+                ("jsonlog", server.logs.jsonlog),
+            ):
                 if binaries.major >= 15 or kind != "jsonlog":
                     wait_for(path, b"FATAL", sum(seen.values()))
             time.sleep(0.3)
-            for kind, path in (("stderr", server.logs.stderr), ("csvlog", server.logs.csvlog), ("jsonlog", server.logs.jsonlog)):
+            for kind, path in (
+                ("stderr", server.logs.stderr),
+                ("csvlog", server.logs.csvlog),
+                ("jsonlog", server.logs.jsonlog),
+            ):
                 if path.exists():
                     logs[kind].append(path.read_bytes())
     return {kind: b"".join(parts) for kind, parts in logs.items() if parts}
@@ -76,7 +89,9 @@ def real_logs(prefix: str, rounds: int) -> dict[str, bytes]:
 
 def build(log: bytes, target: int, path: Path) -> tuple[int, int]:
     """Repeat `log` with shifted timestamps until `target` bytes; returns (bytes, copies)."""
-    stamps = [dt.datetime.strptime((a or b).decode(), "%Y-%m-%d %H:%M:%S") for a, b in _STAMP.findall(log)]
+    stamps = [
+        dt.datetime.strptime((a or b).decode(), "%Y-%m-%d %H:%M:%S") for a, b in _STAMP.findall(log)
+    ]
     span = max(stamps) - min(stamps) + dt.timedelta(seconds=1)
     written = copies = 0
     with path.open("wb") as out:
@@ -130,8 +145,12 @@ class Measured:
     def rss_text(self) -> str:
         peaks = sorted(self.peaks_kib.values(), reverse=True)
         each = " + ".join(f"{kib / 1024:.0f}" for kib in peaks)
-        return (f"peak RSS {each} MB" + (f" = {sum(peaks) / 1024:.0f} MB summed over {len(peaks)} processes "
-                f"(together at most {self.sum_kib / 1024:.0f} MB at once)" if len(peaks) > 1 else ""))
+        return f"peak RSS {each} MB" + (
+            f" = {sum(peaks) / 1024:.0f} MB summed over {len(peaks)} processes "
+            f"(together at most {self.sum_kib / 1024:.0f} MB at once)"
+            if len(peaks) > 1
+            else ""
+        )
 
 
 def run_measured(cmd: list[str]) -> Measured:
@@ -141,7 +160,11 @@ def run_measured(cmd: list[str]) -> Measured:
     own rusage would not do: Linux charges a child the pages of the process that forked it,
     here this larger one, until it execs)."""
     timer = shutil.which("time") or "/usr/bin/time"
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, tempfile.NamedTemporaryFile() as rss:
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile() as rss,
+    ):
         wrapped = [timer, "-q", "-f", "%M", "-o", rss.name, *cmd] if os.path.exists(timer) else cmd
         start = time.perf_counter()
         process = subprocess.Popen(wrapped, stdout=out, stderr=err, text=True)
@@ -173,7 +196,9 @@ def load() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def run_pgslots(path: Path, mb: float, expected: int, label: str, jobs: int | None = None) -> tuple[float, Measured] | None:
+def run_pgslots(
+    path: Path, mb: float, expected: int, label: str, jobs: int | None = None
+) -> tuple[float, Measured] | None:
     """`pgslots events PATH --format json` in a subprocess, as a user runs it; prints and
     returns its MB/s and measures."""
     cmd = [sys.executable, "-m", "pgslots", "events", str(path), "--format", "json"]
@@ -183,14 +208,20 @@ def run_pgslots(path: Path, mb: float, expected: int, label: str, jobs: int | No
         return None
     report = json.loads(measured.result.stdout)
     rate = mb / measured.wall
-    print(f"{label:34}{measured.wall:7.2f} s  {rate:8.1f} MB/s  {measured.rss_text()}  "
-          f"({report['total']} events, {report['inputs'][0]['skipped']} lines skipped; {load()})")
+    print(
+        f"{label:34}{measured.wall:7.2f} s  {rate:8.1f} MB/s  {measured.rss_text()}  "
+        f"({report['total']} events, {report['inputs'][0]['skipped']} lines skipped; {load()})"
+    )
     if report["total"] != expected:
-        print(f"  MISMATCH: pgslots counted {report['total']} FATAL events, the file has {expected}")
+        print(
+            f"  MISMATCH: pgslots counted {report['total']} FATAL events, the file has {expected}"
+        )
     return rate, measured
 
 
-def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger: str | None) -> None:
+def bench_prefix(
+    prefix: str, args: argparse.Namespace, workdir: Path, pgbadger: str | None
+) -> None:
     logs = real_logs(prefix, args.rounds)
     seed = logs["stderr"]
     path = workdir / "big.log"
@@ -198,40 +229,69 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
     mb = size / 1e6
     fatal_lines = seed.count(b"FATAL:  ") * copies
     lines = seed.count(b"\n") * copies
-    print(f"\nlog: {mb:.0f} MB, {copies} copies of a real {len(seed) / 1e3:.0f} kB PostgreSQL "
-          f"{default_binaries().version} log, prefix {prefix!r}, {lines} lines, {fatal_lines} FATAL lines")
+    print(
+        f"\nlog: {mb:.0f} MB, {copies} copies of a real {len(seed) / 1e3:.0f} kB PostgreSQL "
+        f"{default_binaries().version} log, prefix {prefix!r}, {lines} lines, {fatal_lines} FATAL lines"
+    )
     runs = {}
     for _ in range(args.repeat):
-        for jobs, label in ((None, f"pgslots events (--jobs {default_jobs()}):"), (1, "pgslots events --jobs 1:")):
+        for jobs, label in (
+            (None, f"pgslots events (--jobs {default_jobs()}):"),
+            (1, "pgslots events --jobs 1:"),
+        ):
             measured = run_pgslots(path, mb, fatal_lines, label, jobs)
             if measured is None:
                 return
             runs.setdefault(jobs, []).append(measured)
-    (parallel_rate, parallel), (single_rate, single) = (max(runs[jobs], key=lambda r: r[0]) for jobs in (None, 1))
+    (parallel_rate, parallel), (single_rate, single) = (
+        max(runs[jobs], key=lambda r: r[0]) for jobs in (None, 1)
+    )
 
     grep_wall = min(run_measured(["grep", "-c", "FATAL", str(path)]).wall for _ in range(2))
     grep_rate = mb / grep_wall
     grep = run_measured(["grep", "-c", "FATAL", str(path)])
-    print(f"{'grep -c FATAL:':34}{grep_wall:7.2f} s  {grep_rate:8.1f} MB/s  ({grep.result.stdout.strip()} lines; {load()})")
+    print(
+        f"{'grep -c FATAL:':34}{grep_wall:7.2f} s  {grep_rate:8.1f} MB/s  ({grep.result.stdout.strip()} lines; {load()})"
+    )
 
     if pgbadger:
         out = workdir / "pgbadger.json"
-        badger = run_measured([pgbadger, "-j", "1", "--prefix", prefix, "-f", "stderr", "-o", str(out), "-q", str(path)])
+        badger = run_measured(
+            [
+                pgbadger,
+                "-j",
+                "1",
+                "--prefix",
+                prefix,
+                "-f",
+                "stderr",
+                "-o",
+                str(out),
+                "-q",
+                str(path),
+            ]
+        )
         errors = 0
         if out.exists():
             data = json.loads(out.read_text())
             for info in data.get("error_info", {}).values():
                 errors += sum(int(v.get("count", 0)) for v in info.values() if isinstance(v, dict))
         badger_rate = mb / badger.wall
-        print(f"{'pgbadger -j 1:':34}{badger.wall:7.2f} s  {badger_rate:8.1f} MB/s  "
-              f"(its error report holds {errors} errors{'; pgbadger parsed NOTHING' if not errors else ''}; {load()})")
+        print(
+            f"{'pgbadger -j 1:':34}{badger.wall:7.2f} s  {badger_rate:8.1f} MB/s  "
+            f"(its error report holds {errors} errors{'; pgbadger parsed NOTHING' if not errors else ''}; {load()})"
+        )
         for name, rate in (("", parallel_rate), (" --jobs 1", single_rate)):
-            print(f"{'ratio pgslots' + name + ' / pgbadger:':34}{rate / badger_rate:7.1f}x   (target >= 20x)")
+            print(
+                f"{'ratio pgslots' + name + ' / pgbadger:':34}{rate / badger_rate:7.1f}x   (target >= 20x)"
+            )
     else:
         print("pgbadger not installed (apt-get install pgbadger): no ratio")
     for name, rate in (("", parallel_rate), (" --jobs 1", single_rate)):
         print(f"{'ratio pgslots' + name + ' / grep:':34}{rate / grep_rate:7.3f}    (target >= 0.1)")
-    print(f"{'peak RSS (pgslots):':34}{parallel.rss_text()}; --jobs 1: {single.rss_text()}   (target < 150 MB)")
+    print(
+        f"{'peak RSS (pgslots):':34}{parallel.rss_text()}; --jobs 1: {single.rss_text()}   (target < 150 MB)"
+    )
 
     if args.no_formats:
         return
@@ -239,7 +299,9 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
     with path.open("rb") as raw, gzip.open(gz, "wb", compresslevel=1) as packed:
         shutil.copyfileobj(raw, packed, 16 << 20)
     path.unlink()
-    run_pgslots(gz, mb, fatal_lines, f"same, gzipped ({gz.stat().st_size / 1e6:.0f} MB):")  # one process
+    run_pgslots(
+        gz, mb, fatal_lines, f"same, gzipped ({gz.stat().st_size / 1e6:.0f} MB):"
+    )  # one process
     gz.unlink()
     for kind in ("csvlog", "jsonlog"):
         if kind not in logs:
@@ -254,11 +316,21 @@ def bench_prefix(prefix: str, args: argparse.Namespace, workdir: Path, pgbadger:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=500)
-    parser.add_argument("--prefix", action="append", help="log_line_prefix (repeatable; default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="exhaustion scenarios in the seed log")
-    parser.add_argument("--keep", type=Path, help="build the big logs in this directory and keep it")
-    parser.add_argument("--no-formats", action="store_true", help="stderr only: no .gz, csvlog, jsonlog figures")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of pgslots per mode (the fastest is compared)")
+    parser.add_argument(
+        "--prefix", action="append", help="log_line_prefix (repeatable; default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="exhaustion scenarios in the seed log"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="build the big logs in this directory and keep it"
+    )
+    parser.add_argument(
+        "--no-formats", action="store_true", help="stderr only: no .gz, csvlog, jsonlog figures"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of pgslots per mode (the fastest is compared)"
+    )
     args = parser.parse_args()
     pgbadger = shutil.which("pgbadger")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="pgslots-bench-"))

@@ -79,7 +79,12 @@ def run_driver(port: int) -> str:
     before = resource.getrusage(resource.RUSAGE_SELF)
     driver = Driver(
         LoadPlan(stages=(Stage(SECONDS, RATE, 0.0),), request_timeout=30),
-        host="127.0.0.1", port=port, path="/items/", session_cookies=["s=1"], publish_task=None, out=io.StringIO(),
+        host="127.0.0.1",
+        port=port,
+        path="/items/",
+        session_cookies=["s=1"],
+        publish_task=None,
+        out=io.StringIO(),
     )
     asyncio.run(driver.run())
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -94,9 +99,25 @@ def run_driver(port: int) -> str:
 def run_locust(locust: str, port: int, workdir: Path) -> str:
     (workdir / "locustfile.py").write_text(LOCUSTFILE)
     process = subprocess.Popen(
-        [locust, "-f", str(workdir / "locustfile.py"), "--headless", "-u", str(int(RATE)), "-r", str(int(RATE)),
-         "-t", f"{int(SECONDS)}s", "--host", f"http://127.0.0.1:{port}", "--only-summary", "--csv", str(workdir / "l")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            locust,
+            "-f",
+            str(workdir / "locustfile.py"),
+            "--headless",
+            "-u",
+            str(int(RATE)),
+            "-r",
+            str(int(RATE)),
+            "-t",
+            f"{int(SECONDS)}s",
+            "--host",
+            f"http://127.0.0.1:{port}",
+            "--only-summary",
+            "--csv",
+            str(workdir / "l"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _pid, _status, usage = os.wait4(process.pid, 0)
     stats = (workdir / "l_stats.csv").read_text().splitlines()
@@ -115,7 +136,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        print(f"target {RATE:.0f} req/s for {SECONDS:.0f} s; the server answers after {args.delay} s")
+        print(
+            f"target {RATE:.0f} req/s for {SECONDS:.0f} s; the server answers after {args.delay} s"
+        )
         for label, run in (("driver", lambda port: run_driver(port)), ("locust", None)):
             if label == "locust" and not args.locust:
                 print("locust: not installed (pass --locust PATH to compare)")

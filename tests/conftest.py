@@ -42,7 +42,9 @@ def require(condition: bool, what: str) -> None:
 
 
 def require_tool(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
     require(path is not None, name)
     assert path is not None
     return path
@@ -79,7 +81,9 @@ def pg_binaries(request: pytest.FixtureRequest) -> PgBinaries:
     if REQUIRE_ALL:
         majors = {b.major for b in ALL_BINARIES}
         if len(ALL_BINARIES) < 2:
-            pytest.fail(f"CI expects both the embedded and a system PostgreSQL, found majors {sorted(majors)}")
+            pytest.fail(
+                f"CI expects both the embedded and a system PostgreSQL, found majors {sorted(majors)}"
+            )
     return binaries
 
 

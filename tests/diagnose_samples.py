@@ -47,7 +47,9 @@ def incident() -> Incident:
         buckets=(
             BucketCount(at(22, 22), 4, {"reserved_superuser": 4}),
             BucketCount(at(22, 27), 152, {"reserved_superuser": 144, "too_many_clients": 12}),
-            BucketCount(at(22, 32), 284, {"reserved_superuser": 269, "too_many_clients": 25, "other": 1}),
+            BucketCount(
+                at(22, 32), 284, {"reserved_superuser": 269, "too_many_clients": 25, "other": 1}
+            ),
         ),
         by_category={"reserved_superuser": 417, "too_many_clients": 37, "other": 1},
         by_combination={
@@ -64,7 +66,9 @@ def incident() -> Incident:
             ),
             "error_class": (FacetRow("django.db.utils:OperationalError", 440, 1.0),),
         },
-        shape=Shape("sustained_growth", "each bucket higher than the one before, no drop", (4, 152, 284)),
+        shape=Shape(
+            "sustained_growth", "each bucket higher than the one before, no drop", (4, 152, 284)
+        ),
         notes=(),
         samples={},
         inputs=(InputSummary("newrelic-incident.json", "newrelic-nerdgraph", 440, 440),),
@@ -76,11 +80,23 @@ def ev(path: str, line: int | None, text: str, how: Resolution = Resolution.LITE
 
 
 def topology(hosts: int | None = None) -> Topology:
-    cma = (ev("config/settings/production.py", 23, 'DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)',
-              Resolution.ENV_DEFAULT),)
+    cma = (
+        ev(
+            "config/settings/production.py",
+            23,
+            'DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)',
+            Resolution.ENV_DEFAULT,
+        ),
+    )
     policy = ConnectionPolicy(conn_max_age=60, conn_max_age_evidence=cma)
-    web_processes = Quantity(4, (ev(".envs/.production/.django", 130, "WEB_CONCURRENCY=4", Resolution.ENV_FILE),))
-    web_hosts = Quantity(hosts, (ev("--assume", None, f"web.hosts={hosts}", Resolution.ASSUMPTION),) if hosts else (), unknown="web.hosts")
+    web_processes = Quantity(
+        4, (ev(".envs/.production/.django", 130, "WEB_CONCURRENCY=4", Resolution.ENV_FILE),)
+    )
+    web_hosts = Quantity(
+        hosts,
+        (ev("--assume", None, f"web.hosts={hosts}", Resolution.ASSUMPTION),) if hosts else (),
+        unknown="web.hosts",
+    )
     floor = hosts or 1
     web = ProcessGroup(
         name="django",
@@ -91,9 +107,19 @@ def topology(hosts: int | None = None) -> Topology:
         per_process=Quantity(None),
         aliases=("default",),
         policy=policy,
-        demand=Demand(4 * floor, None, f"{floor} hosts x 4 workers x unbounded in-flight requests (ASGI, no limit)"),
-        evidence=(ev("compose/production/django/start", 9, "exec gunicorn config.asgi --bind 0.0.0.0:5000 -k uvicorn_worker.UvicornWorker",
-                     Resolution.COMMAND_FLAG),),
+        demand=Demand(
+            4 * floor,
+            None,
+            f"{floor} hosts x 4 workers x unbounded in-flight requests (ASGI, no limit)",
+        ),
+        evidence=(
+            ev(
+                "compose/production/django/start",
+                9,
+                "exec gunicorn config.asgi --bind 0.0.0.0:5000 -k uvicorn_worker.UvicornWorker",
+                Resolution.COMMAND_FLAG,
+            ),
+        ),
         command="gunicorn config.asgi -k uvicorn_worker.UvicornWorker",
     )
     worker = ProcessGroup(
@@ -101,22 +127,52 @@ def topology(hosts: int | None = None) -> Topology:
         kind="worker",
         server_model="celery prefork",
         hosts=Quantity(1),
-        processes=Quantity(16, (ev(".envs/.production/.django", 28, "CELERY_WORKER_CONCURRENCY=16", Resolution.ENV_FILE),)),
+        processes=Quantity(
+            16,
+            (
+                ev(
+                    ".envs/.production/.django",
+                    28,
+                    "CELERY_WORKER_CONCURRENCY=16",
+                    Resolution.ENV_FILE,
+                ),
+            ),
+        ),
         per_process=Quantity(1),
         aliases=("default",),
         policy=policy,
         demand=Demand(16, 16, "1 node x 16 prefork children x 1"),
-        evidence=(ev("compose/production/django/celery/worker/start", 7, "exec celery -A config.celery_app worker -l INFO",
-                     Resolution.COMMAND_FLAG),),
+        evidence=(
+            ev(
+                "compose/production/django/celery/worker/start",
+                7,
+                "exec celery -A config.celery_app worker -l INFO",
+                Resolution.COMMAND_FLAG,
+            ),
+        ),
     )
     default = Resolution.LIBRARY_DEFAULT
     return Topology(
         root="repo",
         groups=(web, worker),
         slots=SlotBudget(
-            max_connections=Quantity(100, (ev("postgresql.conf.sample", None, "max_connections = 100", default),)),
-            superuser_reserved_connections=Quantity(3, (ev("postgresql.conf.sample", None, "superuser_reserved_connections = 3", default),)),
-            reserved_connections=Quantity(0, (ev("postgresql.conf.sample", None, "reserved_connections = 0", default),)),
+            max_connections=Quantity(
+                100, (ev("postgresql.conf.sample", None, "max_connections = 100", default),)
+            ),
+            superuser_reserved_connections=Quantity(
+                3,
+                (
+                    ev(
+                        "postgresql.conf.sample",
+                        None,
+                        "superuser_reserved_connections = 3",
+                        default,
+                    ),
+                ),
+            ),
+            reserved_connections=Quantity(
+                0, (ev("postgresql.conf.sample", None, "reserved_connections = 0", default),)
+            ),
             role_is_superuser=None,
             usable=97,
             formula="100 max_connections - 3 superuser_reserved_connections (PostgreSQL defaults)",
@@ -124,29 +180,60 @@ def topology(hosts: int | None = None) -> Topology:
         settings_module="config.settings.production",
         versions=(
             VersionFact("django", "==4.2.11", ev("requirements/base.txt", 5, "django==4.2.11")),
-            VersionFact("psycopg", "==3.1.9", ev("requirements/base.txt", 9, "psycopg[binary]==3.1.9")),
+            VersionFact(
+                "psycopg", "==3.1.9", ev("requirements/base.txt", 9, "psycopg[binary]==3.1.9")
+            ),
         ),
-        unknowns=() if hosts else (Unknown("web.hosts", "How many hosts run the web service?", 1, 4),),
+        unknowns=()
+        if hosts
+        else (Unknown("web.hosts", "How many hosts run the web service?", 1, 4),),
         assumptions={"web.hosts": hosts} if hosts else {},
     )
 
 
 def remedies() -> list[Remedy]:
     return [
-        Remedy("R01", "Persistent connections", 1, 1, "Reuse connections between requests.", "set CONN_MAX_AGE=60",
-               predicted=Demand(68, None), provides=Mechanism.PERSISTENT_CONNECTIONS),
-        Remedy("R02", "Disable persistent connections under ASGI", 1, 1,
-               "Close each request's connection at its end instead of leaking it to the garbage collector.",
-               "CONN_MAX_AGE=0 in config/settings/production.py:23", predicted=Demand(16, None),
-               predicted_basis="web steady 0 (closed per request), worst unbounded; celery 16"),
-        Remedy("R03", "Bound in-flight requests per web worker", 2, 2,
-               "A concurrency limit makes the web group's worst case finite.",
-               "subclass UvicornWorker with CONFIG_KWARGS limit_concurrency=8", predicted=Demand(16, 48),
-               predicted_basis="1 host x 4 workers x 8 + celery 16"),
-        Remedy("R05", "pgbouncer in transaction mode", 4, 3, "Caps server connections regardless of workers.",
-               "pgbouncer pool_mode=transaction default_pool_size=40; DISABLE_SERVER_SIDE_CURSORS=True",
-               predicted=Demand(40, 40), predicted_basis="default_pool_size 40 for one db/user pair",
-               provides=Mechanism.PGBOUNCER_TRANSACTION),
+        Remedy(
+            "R01",
+            "Persistent connections",
+            1,
+            1,
+            "Reuse connections between requests.",
+            "set CONN_MAX_AGE=60",
+            predicted=Demand(68, None),
+            provides=Mechanism.PERSISTENT_CONNECTIONS,
+        ),
+        Remedy(
+            "R02",
+            "Disable persistent connections under ASGI",
+            1,
+            1,
+            "Close each request's connection at its end instead of leaking it to the garbage collector.",
+            "CONN_MAX_AGE=0 in config/settings/production.py:23",
+            predicted=Demand(16, None),
+            predicted_basis="web steady 0 (closed per request), worst unbounded; celery 16",
+        ),
+        Remedy(
+            "R03",
+            "Bound in-flight requests per web worker",
+            2,
+            2,
+            "A concurrency limit makes the web group's worst case finite.",
+            "subclass UvicornWorker with CONFIG_KWARGS limit_concurrency=8",
+            predicted=Demand(16, 48),
+            predicted_basis="1 host x 4 workers x 8 + celery 16",
+        ),
+        Remedy(
+            "R05",
+            "pgbouncer in transaction mode",
+            4,
+            3,
+            "Caps server connections regardless of workers.",
+            "pgbouncer pool_mode=transaction default_pool_size=40; DISABLE_SERVER_SIDE_CURSORS=True",
+            predicted=Demand(40, 40),
+            predicted_basis="default_pool_size 40 for one db/user pair",
+            provides=Mechanism.PGBOUNCER_TRANSACTION,
+        ),
     ]
 
 
@@ -154,11 +241,22 @@ def gathered(hosts: int | None = None, **overrides: object) -> Gathered:
     g = Gathered(
         inputs=[
             InputStatus("events", True, "newrelic-incident.json: 440 events (newrelic-nerdgraph)"),
-            InputStatus("repo", True, "repo: 2 process groups, settings config.settings.production"),
-            InputStatus("dsn", False, "", adds="the live settings (max_connections, reserved slots), the role, who holds slots now"),
+            InputStatus(
+                "repo", True, "repo: 2 process groups, settings config.settings.production"
+            ),
+            InputStatus(
+                "dsn",
+                False,
+                "",
+                adds="the live settings (max_connections, reserved slots), the role, who holds slots now",
+            ),
             InputStatus("pgbouncer", False, "", adds="pgbouncer's pools and waiting clients"),
-            InputStatus("watch-record", False, "", adds="client backends over time against the usable slots"),
-            InputStatus("lab-run", False, "", adds="each remedy's effect measured on a real reproduction"),
+            InputStatus(
+                "watch-record", False, "", adds="client backends over time against the usable slots"
+            ),
+            InputStatus(
+                "lab-run", False, "", adds="each remedy's effect measured on a real reproduction"
+            ),
         ],
         incident=incident(),
         reserved_wordings={"pre16": 417},

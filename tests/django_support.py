@@ -27,25 +27,40 @@ REQUIREMENTS = {"4.2": ("Django==4.2.*", "psycopg[binary]>=3.1")}
 
 def _pip(*args: str, python: Path | None = None) -> subprocess.CompletedProcess[str]:
     target = ["--python", str(python)] if python else []
-    return subprocess.run([sys.executable, "-m", "pip", *target, *args, "--disable-pip-version-check", "-q"],
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *target, *args, "--disable-pip-version-check", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def build_venv(version: str, where: Path) -> Path:
     """A venv with Django `version` (LTS) and psycopg 3; returns its python."""
     requirements = REQUIREMENTS[version]
     venv = where / f"django-{version}"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
-    installed = _pip("install", "--no-index", "--find-links", str(WHEEL_CACHE), *requirements, python=python)
+    installed = _pip(
+        "install", "--no-index", "--find-links", str(WHEEL_CACHE), *requirements, python=python
+    )
     if installed.returncode != 0:  # first run on this machine (or a new pin): fill the cache
         WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
         fetched = _pip("download", "-d", str(WHEEL_CACHE), *requirements)
         if fetched.returncode != 0:
-            raise RuntimeError(f"pip download {' '.join(requirements)} failed: {fetched.stderr.strip()[-800:]}")
-        installed = _pip("install", "--no-index", "--find-links", str(WHEEL_CACHE), *requirements, python=python)
+            raise RuntimeError(
+                f"pip download {' '.join(requirements)} failed: {fetched.stderr.strip()[-800:]}"
+            )
+        installed = _pip(
+            "install", "--no-index", "--find-links", str(WHEEL_CACHE), *requirements, python=python
+        )
         if installed.returncode != 0:
-            raise RuntimeError(f"pip install from {WHEEL_CACHE} failed: {installed.stderr.strip()[-800:]}")
+            raise RuntimeError(
+                f"pip install from {WHEEL_CACHE} failed: {installed.stderr.strip()[-800:]}"
+            )
     return python
 
 
@@ -68,7 +83,15 @@ INSTALLED_APPS = ["pgslots.django"]
 class Project:
     """A Django project on disk: `proj/settings.py` (base + the test's lines) and manage.py."""
 
-    def __init__(self, root: Path, python: str | Path, settings: str, *, init: str = "", extra: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        python: str | Path,
+        settings: str,
+        *,
+        init: str = "",
+        extra: dict[str, str] | None = None,
+    ):
         self.root = root
         self.python = str(python)
         (root / "proj").mkdir(parents=True, exist_ok=True)
@@ -92,13 +115,28 @@ class Project:
         env.update(extra or {})
         return env
 
-    def manage(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.python, "manage.py", *args], cwd=self.root, env=self.env(env),
-                              capture_output=True, text=True, timeout=timeout, check=False)
+    def manage(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.python, "manage.py", *args],
+            cwd=self.root,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def postgres_db(**entries: object) -> str:
     """A DATABASES entry for PostgreSQL, as settings source text."""
-    entry = {"ENGINE": "django.db.backends.postgresql", "NAME": "app", "USER": "app", "HOST": "db.internal", "PORT": "5432"}
+    entry = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "USER": "app",
+        "HOST": "db.internal",
+        "PORT": "5432",
+    }
     entry.update(entries)
     return repr(entry)

@@ -57,7 +57,9 @@ class PageLoad:
 class Chromium:
     """One headless browser, one page. Use as a context manager; it always cleans up."""
 
-    def __init__(self, executable: str, *, width: int = 1100, height: int = 900, timeout: float = 30.0) -> None:
+    def __init__(
+        self, executable: str, *, width: int = 1100, height: int = 900, timeout: float = 30.0
+    ) -> None:
         self.executable = executable
         self.width, self.height, self.timeout = width, height, timeout
         self._profile = tempfile.TemporaryDirectory(prefix="pgslots-chromium-")
@@ -95,13 +97,20 @@ class Chromium:
         os.close(from_browser_w)
         try:
             target = self.call("Target.createTarget", url="about:blank")["targetId"]
-            self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+                "sessionId"
+            ]
             self.call("Network.enable")
             self.call("Page.enable")
             self.call("Runtime.enable")
             self.call("Log.enable")
-            self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
-                      deviceScaleFactor=1, mobile=False)
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=self.width,
+                height=self.height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -142,7 +151,9 @@ class Chromium:
                 continue
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise DevToolsError(f"the browser closed the pipe (exit code {self.process.poll()})")
+                raise DevToolsError(
+                    f"the browser closed the pipe (exit code {self.process.poll()})"
+                )
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
@@ -189,19 +200,28 @@ class Chromium:
                 self._events.append(self._read_message(end))
         except DevToolsError:
             pass
-        requests = [e["params"]["request"]["url"] for e in self._events if e["method"] == "Network.requestWillBeSent"]
+        requests = [
+            e["params"]["request"]["url"]
+            for e in self._events
+            if e["method"] == "Network.requestWillBeSent"
+        ]
         failed = [
             f"{e['params'].get('requestId')}: {e['params'].get('errorText')}"
-            for e in self._events if e["method"] == "Network.loadingFailed"
+            for e in self._events
+            if e["method"] == "Network.loadingFailed"
         ]
         console = [
-            json.dumps(e["params"]) for e in self._events
-            if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded", "Runtime.consoleAPICalled")
+            json.dumps(e["params"])
+            for e in self._events
+            if e["method"]
+            in ("Runtime.exceptionThrown", "Log.entryAdded", "Runtime.consoleAPICalled")
         ]
         return PageLoad(requests, failed, console)
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise DevToolsError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -213,12 +233,21 @@ class Chromium:
     def resize(self, width: int, height: int) -> None:
         """Emulate another viewport (CSS pixels); `screenshot` then captures that width."""
         self.width, self.height = width, height
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def viewport_shot(self, path: Path) -> Path:
         """Only what the first screen shows (the top `height` pixels)."""
-        shot = self.call("Page.captureScreenshot", format="png",
-                         clip={"x": 0, "y": 0, "width": self.width, "height": self.height, "scale": 1})
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            clip={"x": 0, "y": 0, "width": self.width, "height": self.height, "scale": 1},
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
@@ -227,7 +256,9 @@ class Chromium:
         """The whole page, not just the viewport."""
         height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
         shot = self.call(
-            "Page.captureScreenshot", format="png", captureBeyondViewport=True,
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
             clip={"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1},
         )
         path.parent.mkdir(parents=True, exist_ok=True)

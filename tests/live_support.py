@@ -19,8 +19,15 @@ class Held:
 
     connections: list[Any] = dataclasses.field(default_factory=list)
 
-    def open(self, server: TempPostgres, user: str, dbname: str, application: str, n: int = 1,
-             in_transaction: bool = False) -> None:
+    def open(
+        self,
+        server: TempPostgres,
+        user: str,
+        dbname: str,
+        application: str,
+        n: int = 1,
+        in_transaction: bool = False,
+    ) -> None:
         for _ in range(n):
             conn = server.connect(user, dbname, application_name=application)
             if in_transaction:
@@ -44,9 +51,13 @@ def held() -> Iterator[Held]:
         connections.close()
 
 
-def slot_settings(binaries: PgBinaries, max_connections: int, superuser_reserved: int,
-                  reserved: int) -> dict[str, int]:
-    settings = {"max_connections": max_connections, "superuser_reserved_connections": superuser_reserved}
+def slot_settings(
+    binaries: PgBinaries, max_connections: int, superuser_reserved: int, reserved: int
+) -> dict[str, int]:
+    settings = {
+        "max_connections": max_connections,
+        "superuser_reserved_connections": superuser_reserved,
+    }
     if binaries.major >= 16:
         settings["reserved_connections"] = reserved
     return settings
@@ -55,13 +66,17 @@ def slot_settings(binaries: PgBinaries, max_connections: int, superuser_reserved
 def make_roles(server: TempPostgres, *, app_limit: int | None = None) -> None:
     """app (ordinary), mon (pg_monitor, and pg_use_reserved_connections on 16+), plain (nothing)."""
     server.create_role("app", connection_limit=app_limit)
-    monitor_groups = ("pg_monitor",) + (("pg_use_reserved_connections",) if server.binaries.major >= 16 else ())
+    monitor_groups = ("pg_monitor",) + (
+        ("pg_use_reserved_connections",) if server.binaries.major >= 16 else ()
+    )
     server.create_role("mon", member_of=monitor_groups)
     server.create_role("plain")
 
 
 def pgslots(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def wait_for(condition: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
@@ -77,5 +92,8 @@ def wait_for(condition: Any, timeout: float = 10.0, step: float = 0.05) -> Any:
 def probe_connections_in_log(server: TempPostgres) -> int:
     """Connections the server authorized for application_name=pgslots, from its own log."""
     text = server.logs.stderr.read_text(errors="replace")
-    return sum(1 for line in text.splitlines()
-               if "connection authorized:" in line and "application_name=pgslots" in line)
+    return sum(
+        1
+        for line in text.splitlines()
+        if "connection authorized:" in line and "application_name=pgslots" in line
+    )

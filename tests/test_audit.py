@@ -23,7 +23,9 @@ runner = CliRunner()
 
 
 def audit_json(path: Path, *args: str) -> dict:
-    result = runner.invoke(app, ["audit", str(path), "--format", "json", "--fail-on", "never", *args])
+    result = runner.invoke(
+        app, ["audit", str(path), "--format", "json", "--fail-on", "never", *args]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -88,7 +90,9 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
                     assert listed[unit_name][key] == value, (unit_name, key, listed[unit_name])
     slots = expected.get("slots", {})
     if "usable" in slots:
-        assert (topology["slots"]["usable"] if topology["slots"]["usable"] is not None else "unknown") == slots["usable"]
+        assert (
+            topology["slots"]["usable"] if topology["slots"]["usable"] is not None else "unknown"
+        ) == slots["usable"]
     if "usable_if_default" in slots:
         assert topology["slots"]["usable_if_default"] == slots["usable_if_default"]
     if "max_connections" in slots:
@@ -118,7 +122,9 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
     if "assumed" in expected:
         # The same audit with counts supplied: every name it printed is accepted.
         want = expected["assumed"]
-        again = audit_json(REPOS / name, *project, *[arg for item in want["assume"] for arg in ("--assume", item)])
+        again = audit_json(
+            REPOS / name, *project, *[arg for item in want["assume"] for arg in ("--assume", item)]
+        )
         assert again["topology"]["demand"]["steady"] == want["total"]["steady"]
         assert _worst(again["topology"]["demand"]) == want["total"]["worst"]
         assert again["summary"]["verdict"] == want["verdict"]
@@ -127,7 +133,10 @@ def test_fixture_matches_its_hand_worked_oracle(name: str) -> None:
 def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persistence() -> None:
     data = audit_json(REPOS / "writeup")
     leak = [f for f in data["findings"] if f["code"] == "PGS003"]
-    assert leak and any(e["path"] == "config/settings/production.py" and e["line"] == 15 for e in leak[0]["evidence"])
+    assert leak and any(
+        e["path"] == "config/settings/production.py" and e["line"] == 15
+        for e in leak[0]["evidence"]
+    )
     assert data["remedies"][0]["code"] == "R01"
     everything = json.dumps(data["remedies"])
     assert "CONN_MAX_AGE=60" not in everything and "CONN_MAX_AGE = 60" not in everything
@@ -135,6 +144,7 @@ def test_writeup_web_is_unbounded_cites_conn_max_age_and_never_proposes_persiste
     assert web["demand"]["worst"] is None
     # every remedy's prediction is the budget model re-run with its own changes
     from pgslots.remedy import Remedy, predict
+
     topology = from_jsonable(Topology, data["topology"])
     for remedy in data["remedies"]:
         assert to_jsonable(predict(topology, from_jsonable(Remedy, remedy))) == remedy["predicted"]
@@ -147,8 +157,15 @@ def test_topology_json_round_trips_for_probe_and_diagnose() -> None:
 
 
 def test_assumptions_set_unknowns_and_bad_names_exit_2() -> None:
-    data = audit_json(REPOS / "cookiecutter_wsgi", "--assume", "web.hosts=16", "--assume", "celeryworker.cpus=8",
-                      "--assume", "server.max_connections=100")
+    data = audit_json(
+        REPOS / "cookiecutter_wsgi",
+        "--assume",
+        "web.hosts=16",
+        "--assume",
+        "celeryworker.cpus=8",
+        "--assume",
+        "server.max_connections=100",
+    )
     groups = {g["name"]: g for g in data["topology"]["groups"]}
     assert groups["django"]["demand"]["worst"] == 16 * 4
     assert groups["celeryworker"]["demand"]["worst"] == 8
@@ -159,9 +176,18 @@ def test_assumptions_set_unknowns_and_bad_names_exit_2() -> None:
 
 def test_secrets_from_env_files_and_dsns_never_reach_any_format() -> None:
     for fmt in ("text", "json", "markdown", "sarif"):
-        for name, secrets in (("writeup", ("example-db-pass-7c3", "example-broker-pass-41d", "example-secret-key-do-not-use-8f2c1")),
-                              ("compose_pgbouncer", ("fixture-app-pw-55", "fixture-super-pw-66")),
-                              ("cookiecutter_wsgi", ("fixture-db-password-9f8e", "fixture-secret-key-1a2b3c"))):
+        for name, secrets in (
+            (
+                "writeup",
+                (
+                    "example-db-pass-7c3",
+                    "example-broker-pass-41d",
+                    "example-secret-key-do-not-use-8f2c1",
+                ),
+            ),
+            ("compose_pgbouncer", ("fixture-app-pw-55", "fixture-super-pw-66")),
+            ("cookiecutter_wsgi", ("fixture-db-password-9f8e", "fixture-secret-key-1a2b3c")),
+        ):
             result = runner.invoke(app, ["audit", str(REPOS / name), "--format", fmt])
             assert result.exit_code in (0, 1), result.output
             for secret in secrets:
@@ -181,9 +207,16 @@ def test_sarif_points_at_file_and_line() -> None:
 
 
 def test_fail_on_error_exits_1_and_markdown_renders() -> None:
-    assert runner.invoke(app, ["audit", str(REPOS / "writeup")]).exit_code == 1  # default --fail-on error
-    assert runner.invoke(app, ["audit", str(REPOS / "writeup"), "--fail-on", "never"]).exit_code == 0
-    assert runner.invoke(app, ["audit", str(REPOS / "replica_alias"), "--fail-on", "error"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["audit", str(REPOS / "writeup")]).exit_code == 1
+    )  # default --fail-on error
+    assert (
+        runner.invoke(app, ["audit", str(REPOS / "writeup"), "--fail-on", "never"]).exit_code == 0
+    )
+    assert (
+        runner.invoke(app, ["audit", str(REPOS / "replica_alias"), "--fail-on", "error"]).exit_code
+        == 0
+    )
     markdown = runner.invoke(app, ["audit", str(REPOS / "writeup"), "--format", "markdown"]).stdout
     assert "| django |" in markdown and "PGS003" in markdown
 
@@ -198,7 +231,8 @@ def test_broken_files_become_findings_and_the_audit_goes_on(tmp_path: Path) -> N
     repo = _copy("writeup", tmp_path)
     (repo / "docker-compose.staging.yml").write_text("services:\n  web: [unclosed\n")
     (repo / "config" / "settings" / "production.py").write_text(
-        (repo / "config" / "settings" / "production.py").read_text() + "\ndef broken(:\n")
+        (repo / "config" / "settings" / "production.py").read_text() + "\ndef broken(:\n"
+    )
     # a file the audit reads (compose's env_file); a Procfile would not do: with a
     # production compose file present the audit never opens it, so nothing is missing
     unreadable = repo / ".envs" / ".production" / ".postgres-example"
@@ -221,7 +255,8 @@ def test_settings_that_would_run_a_command_are_read_not_run(tmp_path: Path) -> N
     settings = repo / "app" / "settings.py"
     settings.write_text(
         f"import os, subprocess\nos.system('touch {marker}')\nsubprocess.run(['touch', '{marker}'])\n"
-        f"open('{marker}', 'w').write('x')\n__import__('os').system('touch {marker}')\n" + settings.read_text()
+        f"open('{marker}', 'w').write('x')\n__import__('os').system('touch {marker}')\n"
+        + settings.read_text()
     )
     data = audit_json(repo)
     assert not marker.exists()
@@ -233,7 +268,9 @@ def test_vendored_and_virtualenv_trees_are_skipped(tmp_path: Path) -> None:
     for folder in ("node_modules/pkg", ".venv/lib", "build", ".git", "env_custom"):
         (repo / folder).mkdir(parents=True, exist_ok=True)
         (repo / folder / "Procfile").write_text("web: gunicorn evil.wsgi --workers 99\n")
-        (repo / folder / "docker-compose.prod.yml").write_text("services:\n  web:\n    command: gunicorn evil.wsgi -w 99\n")
+        (repo / folder / "docker-compose.prod.yml").write_text(
+            "services:\n  web:\n    command: gunicorn evil.wsgi -w 99\n"
+        )
     (repo / "env_custom" / "pyvenv.cfg").write_text("home = /usr\n")
     data = audit_json(repo)
     assert [g["processes"]["value"] for g in data["topology"]["groups"]] == [4]
@@ -242,7 +279,11 @@ def test_vendored_and_virtualenv_trees_are_skipped(tmp_path: Path) -> None:
 def test_a_path_that_is_not_a_django_project_gives_a_clear_result(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# not django\n")
     refused = runner.invoke(app, ["audit", str(tmp_path), "--format", "json"])
-    assert refused.exit_code == 2 and "not a Django deployment" in refused.output and len(refused.output.strip().splitlines()) == 1
+    assert (
+        refused.exit_code == 2
+        and "not a Django deployment" in refused.output
+        and len(refused.output.strip().splitlines()) == 1
+    )
     missing = runner.invoke(app, ["audit", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such file" in missing.output
 
@@ -254,7 +295,9 @@ def test_help_has_examples() -> None:
 
 def test_readme_example_is_the_real_output() -> None:
     readme = (Path(__file__).resolve().parent.parent / "docs" / "commands" / "audit.md").read_text()
-    block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[0]
+    block = readme.split("$ pgslots audit tests/fixtures/repos/writeup\n", 1)[1].split("\n```", 1)[
+        0
+    ]
     root = Path(__file__).resolve().parent.parent
     cwd = os.getcwd()
     os.chdir(root)
@@ -270,15 +313,24 @@ def test_services_that_hold_no_connection_are_named_not_called_missing(tmp_path:
     # never "no compose service" (issue 10 point 3).
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "__init__.py").write_text("")
-    (tmp_path / "proj" / "settings.py").write_text("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n")
-    (tmp_path / "manage.py").write_text("import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n")
-    (tmp_path / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis:7\n  proxy:\n    image: nginx:1.27\n")
+    (tmp_path / "proj" / "settings.py").write_text(
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n"
+    )
+    (tmp_path / "manage.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n"
+    )
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  cache:\n    image: redis:7\n  proxy:\n    image: nginx:1.27\n"
+    )
     data = audit_json(tmp_path)
     messages = [f["message"] for f in data["findings"] if f["code"] == "PGS014"]
     assert messages and all("no compose service" not in m for m in messages)
     assert "docker-compose.yml" in messages[0]
     # No process of the project: the demand is unknown, never a worst case of 0 that reads as "fits".
-    assert data["topology"]["demand"]["bound"] == "unknown" and data["topology"]["demand"]["worst"] is None
+    assert (
+        data["topology"]["demand"]["bound"] == "unknown"
+        and data["topology"]["demand"]["worst"] is None
+    )
     assert data["summary"]["verdict"] == "unknown"
 
 
@@ -286,8 +338,20 @@ def test_diagnose_reports_an_unknown_budget_as_unknown_not_unexplained() -> None
     # The write-up's events against a deployment whose only group cannot be modelled: the join
     # says "unknown", and neither "the budget explains it" nor "unexplained exhaustion".
     events = sorted((Path(__file__).parent / "fixtures" / "newrelic").iterdir())[0]
-    result = runner.invoke(app, ["diagnose", "--repo", str(REPOS / "image_only_app"), "--events", str(events),
-                                 "--format", "json", "--fail-on", "never"])
+    result = runner.invoke(
+        app,
+        [
+            "diagnose",
+            "--repo",
+            str(REPOS / "image_only_app"),
+            "--events",
+            str(events),
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["capacity"]["worst"] is None and report["capacity"]["worst_bound"] == "unknown"
@@ -302,7 +366,9 @@ def test_unit_chooses_another_deployment_and_a_wrong_name_lists_them() -> None:
     assert kept == ["docker-compose"]
     worst = {g["name"]: g["demand"]["worst"] for g in data["topology"]["groups"]}
     assert worst == {"web": 6, "worker": 4}  # the compose file's gunicorn --workers 6, celery -c 4
-    assert data["topology"]["slots"]["max_connections"]["value"] == 100  # its postgres service is the server now
+    assert (
+        data["topology"]["slots"]["max_connections"]["value"] == 100
+    )  # its postgres service is the server now
     bad = runner.invoke(app, ["audit", str(REPOS / "alternative_units"), "--unit", "nope"])
     assert bad.exit_code == 2 and "Procfile" in bad.output and "docker-compose" in bad.output
 
@@ -312,12 +378,19 @@ def test_a_worker_unit_that_may_run_nowhere_is_an_unknown_at_floor_zero(tmp_path
     # where: its own hosts, at floor 0 (it may run on no host), never silently dropped.
     target = _copy("writeup_worker_hosts", tmp_path)
     worker = target / "docker-compose.worker.yml"
-    worker.write_text("\n".join(line for line in worker.read_text().splitlines() if not line.startswith("#")) + "\n")
+    worker.write_text(
+        "\n".join(line for line in worker.read_text().splitlines() if not line.startswith("#"))
+        + "\n"
+    )
     worker.rename(target / "docker-compose.celery.yml")
     data = audit_json(target)
     unit = next(u for u in data["topology"]["units"] if u["name"] == "docker-compose.celery")
-    assert unit["kept"] and unit["hosts"] == "docker-compose.celery.hosts" and unit["hosts_floor"] == 0
-    hosts = next(u for u in data["topology"]["unknowns"] if u["name"] == "docker-compose.celery.hosts")
+    assert (
+        unit["kept"] and unit["hosts"] == "docker-compose.celery.hosts" and unit["hosts_floor"] == 0
+    )
+    hosts = next(
+        u for u in data["topology"]["unknowns"] if u["name"] == "docker-compose.celery.hosts"
+    )
     assert hosts["floor_value"] == 0 and hosts["adds_per_unit"] == 96
     assert data["topology"]["demand"]["steady"] == 21  # at the floor, the app host only
     again = audit_json(target, "--assume", "docker-compose.celery.hosts=2")

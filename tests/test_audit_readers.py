@@ -25,14 +25,25 @@ def groups(root: Path) -> dict:
 
 def test_wrappers_and_shell_forms_reach_the_real_server() -> None:
     cases = {
-        "exec newrelic-admin run-program /usr/local/bin/gunicorn config.asgi -k uvicorn_worker.UvicornWorker": ("gunicorn", "worker_class"),
+        "exec newrelic-admin run-program /usr/local/bin/gunicorn config.asgi -k uvicorn_worker.UvicornWorker": (
+            "gunicorn",
+            "worker_class",
+        ),
         "sh -c 'python manage.py migrate && exec gunicorn proj.wsgi -w 4'": ("gunicorn", "workers"),
-        "poetry run celery -A proj worker --concurrency=${CELERY_CONCURRENCY:-4} -P gevent": ("celery-worker", "concurrency"),
-        "ddtrace-run python -m uvicorn proj.asgi:application --workers 2 --limit-concurrency 30": ("uvicorn", "limit_concurrency"),
+        "poetry run celery -A proj worker --concurrency=${CELERY_CONCURRENCY:-4} -P gevent": (
+            "celery-worker",
+            "concurrency",
+        ),
+        "ddtrace-run python -m uvicorn proj.asgi:application --workers 2 --limit-concurrency 30": (
+            "uvicorn",
+            "limit_concurrency",
+        ),
         "gosu app uwsgi --ini uwsgi.ini --processes 4 --threads 2": ("uwsgi", "threads"),
         # s6-overlay run scripts (execline): s6-notifyoncheck options, `cd DIR prog`, s6-setuidgid USER
-        'exec s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" cd /app s6-setuidgid abc gunicorn a.wsgi --threads=4':
-            ("gunicorn", "threads"),
+        'exec s6-notifyoncheck -d -n 300 -w 1000 -c "nc -z localhost 3000" cd /app s6-setuidgid abc gunicorn a.wsgi --threads=4': (
+            "gunicorn",
+            "threads",
+        ),
     }
     for text, (program, option) in cases.items():
         launch = launch_from_text(text)
@@ -50,13 +61,16 @@ def test_expansion_defaults_and_symbolic_urls() -> None:
 
 
 def test_gunicorn_conf_threads_and_cmd_args_precedence(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 0}}\n",
-        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "gunicorn.conf.py": "import multiprocessing\nworkers = multiprocessing.cpu_count() * 2 + 1\nthreads = 4\n",
-        "Procfile": "web: GUNICORN_CMD_ARGS='--workers 3' gunicorn proj.wsgi\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 0}}\n",
+            "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "gunicorn.conf.py": "import multiprocessing\nworkers = multiprocessing.cpu_count() * 2 + 1\nthreads = 4\n",
+            "Procfile": "web: GUNICORN_CMD_ARGS='--workers 3' gunicorn proj.wsgi\n",
+        },
+    )
     web = groups(root)["web"]
     assert web.concurrency_model == "threads" and web.per_process.value == 4
     assert web.processes.value == 3  # GUNICORN_CMD_ARGS beats the config file
@@ -64,15 +78,18 @@ def test_gunicorn_conf_threads_and_cmd_args_precedence(tmp_path: Path) -> None:
 
 
 def test_custom_uvicorn_worker_with_a_limit_is_bounded(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "proj/asgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "proj/workers.py": "from uvicorn_worker import UvicornWorker\n\n\nclass Limited(UvicornWorker):\n"
-                           "    CONFIG_KWARGS = {'loop': 'auto', 'http': 'auto', 'limit_concurrency': 25}\n",
-        "Procfile": "web: gunicorn proj.asgi -w 2 -k proj.workers.Limited\n",
-        "requirements.txt": "Django==5.2.1\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "proj/asgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "proj/workers.py": "from uvicorn_worker import UvicornWorker\n\n\nclass Limited(UvicornWorker):\n"
+            "    CONFIG_KWARGS = {'loop': 'auto', 'http': 'auto', 'limit_concurrency': 25}\n",
+            "Procfile": "web: gunicorn proj.asgi -w 2 -k proj.workers.Limited\n",
+            "requirements.txt": "Django==5.2.1\n",
+        },
+    )
     web = groups(root)["web"]
     assert web.concurrency_model == "asgi" and web.per_process.value == 25
     assert web.demand.worst == 50
@@ -80,14 +97,17 @@ def test_custom_uvicorn_worker_with_a_limit_is_bounded(tmp_path: Path) -> None:
 
 
 def test_pool_with_persistent_connections_and_old_django_are_errors(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60,\n"
-                            "    'OPTIONS': {'pool': {'min_size': 2, 'max_size': 6}}}}\n",
-        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "Procfile": "web: gunicorn proj.wsgi -w 3\n",
-        "requirements.txt": "Django==5.0.6\npsycopg2-binary==2.9.9\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60,\n"
+            "    'OPTIONS': {'pool': {'min_size': 2, 'max_size': 6}}}}\n",
+            "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "Procfile": "web: gunicorn proj.wsgi -w 3\n",
+            "requirements.txt": "Django==5.0.6\npsycopg2-binary==2.9.9\n",
+        },
+    )
     diagnosis = run_audit(root)
     codes = {f.code for f in diagnosis.findings}
     assert {"PGS004", "PGS016", "PGS017"} <= codes
@@ -97,17 +117,21 @@ def test_pool_with_persistent_connections_and_old_django_are_errors(tmp_path: Pa
 
 
 def test_official_image_superuser_through_an_uncommitted_env_file(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "config/__init__.py": "", "config/settings/__init__.py": "",
-        "config/settings/production.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db('DATABASE_URL')}\n",
-        "config/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.production')\n",
-        "docker-compose.production.yml": "services:\n  django:\n    build: .\n    env_file: [./.envs/.production/.postgres]\n"
-                                         "    command: /start\n  postgres:\n    image: postgres:17\n    env_file: [./.envs/.production/.postgres]\n"
-                                         "    command: postgres -c max_connections=50\n",
-        "Dockerfile": "FROM python:3.12\nCOPY ./start /start\nCOPY ./entrypoint /entrypoint\nENTRYPOINT [\"/entrypoint\"]\n",
-        "entrypoint": "#!/bin/sh\nexport DATABASE_URL=\"postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}\"\nexec \"$@\"\n",
-        "start": "#!/bin/sh\nexec gunicorn config.wsgi --workers 5\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "config/__init__.py": "",
+            "config/settings/__init__.py": "",
+            "config/settings/production.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db('DATABASE_URL')}\n",
+            "config/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.production')\n",
+            "docker-compose.production.yml": "services:\n  django:\n    build: .\n    env_file: [./.envs/.production/.postgres]\n"
+            "    command: /start\n  postgres:\n    image: postgres:17\n    env_file: [./.envs/.production/.postgres]\n"
+            "    command: postgres -c max_connections=50\n",
+            "Dockerfile": 'FROM python:3.12\nCOPY ./start /start\nCOPY ./entrypoint /entrypoint\nENTRYPOINT ["/entrypoint"]\n',
+            "entrypoint": '#!/bin/sh\nexport DATABASE_URL="postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}"\nexec "$@"\n',
+            "start": "#!/bin/sh\nexec gunicorn config.wsgi --workers 5\n",
+        },
+    )
     diagnosis = run_audit(root)
     slots = diagnosis.topology.slots
     assert slots.role_is_superuser is True and slots.usable == 50
@@ -116,16 +140,19 @@ def test_official_image_superuser_through_an_uncommitted_env_file(tmp_path: Path
 
 
 def test_second_alias_on_another_server_is_not_counted(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "app/__init__.py": "",
-        "app/settings.py": "import os\nimport dj_database_url\n"
-                           "DATABASES = {'default': dj_database_url.config(conn_max_age=600, conn_health_checks=True),\n"
-                           "             'analytics': dj_database_url.parse(os.environ['ANALYTICS_URL'])}\n",
-        ".env": "DJANGO_SETTINGS_MODULE=app.settings\nDATABASE_URL=postgres://u:secret-pw-1@db1:5432/app\n"
-                "ANALYTICS_URL=postgres://u:secret-pw-2@db2:5432/warehouse\n",
-        "Procfile": "web: gunicorn app.wsgi --workers 2 --threads 4\nworker: celery -A app worker --autoscale=10,2\n",
-        "requirements.txt": "celery==5.3.6\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/settings.py": "import os\nimport dj_database_url\n"
+            "DATABASES = {'default': dj_database_url.config(conn_max_age=600, conn_health_checks=True),\n"
+            "             'analytics': dj_database_url.parse(os.environ['ANALYTICS_URL'])}\n",
+            ".env": "DJANGO_SETTINGS_MODULE=app.settings\nDATABASE_URL=postgres://u:secret-pw-1@db1:5432/app\n"
+            "ANALYTICS_URL=postgres://u:secret-pw-2@db2:5432/warehouse\n",
+            "Procfile": "web: gunicorn app.wsgi --workers 2 --threads 4\nworker: celery -A app worker --autoscale=10,2\n",
+            "requirements.txt": "celery==5.3.6\n",
+        },
+    )
     found = groups(root)
     assert found["web"].aliases == ("default",)
     assert (found["web"].demand.steady, found["web"].demand.worst) == (8, 8)
@@ -133,24 +160,31 @@ def test_second_alias_on_another_server_is_not_counted(tmp_path: Path) -> None:
 
 
 def test_mounted_postgresql_conf_and_pgbouncer_ini_are_read(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': 'bouncer',\n"
-                            "    'PORT': '6432', 'USER': 'app', 'NAME': 'app', 'DISABLE_SERVER_SIDE_CURSORS': True}}\n",
-        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "deploy/postgresql.conf": "# tuned\nmax_connections = 250\n#superuser_reserved_connections = 3\nreserved_connections = 5\n",
-        "deploy/pgbouncer.ini": "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\npool_mode = transaction\n"
-                                "default_pool_size = 40\nreserve_pool_size = 5\nmax_client_conn = 1000\n",
-        "docker-compose.prod.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4 --threads 10\n"
-                                   "  bouncer:\n    image: bitnami/pgbouncer:1.23\n    volumes:\n      - ./deploy/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro\n"
-                                   "  db:\n    image: postgres:16\n    command: postgres -c config_file=/etc/postgresql/postgresql.conf\n"
-                                   "    volumes:\n      - ./deploy/postgresql.conf:/etc/postgresql/postgresql.conf\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': 'bouncer',\n"
+            "    'PORT': '6432', 'USER': 'app', 'NAME': 'app', 'DISABLE_SERVER_SIDE_CURSORS': True}}\n",
+            "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "deploy/postgresql.conf": "# tuned\nmax_connections = 250\n#superuser_reserved_connections = 3\nreserved_connections = 5\n",
+            "deploy/pgbouncer.ini": "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\npool_mode = transaction\n"
+            "default_pool_size = 40\nreserve_pool_size = 5\nmax_client_conn = 1000\n",
+            "docker-compose.prod.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4 --threads 10\n"
+            "  bouncer:\n    image: bitnami/pgbouncer:1.23\n    volumes:\n      - ./deploy/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro\n"
+            "  db:\n    image: postgres:16\n    command: postgres -c config_file=/etc/postgresql/postgresql.conf\n"
+            "    volumes:\n      - ./deploy/postgresql.conf:/etc/postgresql/postgresql.conf\n",
+        },
+    )
     diagnosis = run_audit(root)
     t = diagnosis.topology
     assert t.slots.max_connections.value == 250 and t.slots.reserved_connections.value == 5
     assert t.slots.usable == 250 - 3 - 5
-    assert t.pgbouncer is not None and t.pgbouncer.pool_mode == "transaction" and t.pgbouncer.capacity == 45
+    assert (
+        t.pgbouncer is not None
+        and t.pgbouncer.pool_mode == "transaction"
+        and t.pgbouncer.capacity == 45
+    )
     web = t.groups[0]
     assert web.policy.via_pgbouncer and web.demand.worst == 40
     assert t.demand.worst == 40  # min(pools 45, clients 40)
@@ -161,21 +195,27 @@ def test_mounted_postgresql_conf_and_pgbouncer_ini_are_read(tmp_path: Path) -> N
 # ----------------------------------------------------------------------------- shapes met in real repositories
 
 
-def evaluate(tmp_path: Path, source: str, env: dict[str, str] | None = None, complete: bool = True) -> dict:
+def evaluate(
+    tmp_path: Path, source: str, env: dict[str, str] | None = None, complete: bool = True
+) -> dict:
     """The namespace a settings module leaves, read statically against an environment."""
     from pgslots.deploy.readers import RepoFiles
     from pgslots.deploy.readers.pyeval import Evaluator
 
     root = write(tmp_path, {"proj/__init__.py": "", "proj/settings.py": source})
     values = {k: EnvValue(k, v, Evidence("x.env", 1, f"{k}={v}")) for k, v in (env or {}).items()}
-    evaluation = Evaluator(RepoFiles.scan(root), Env(values, complete=complete)).run("proj/settings.py")
+    evaluation = Evaluator(RepoFiles.scan(root), Env(values, complete=complete)).run(
+        "proj/settings.py"
+    )
     return {k: v.plain() for k, v in evaluation.namespace.items()}
 
 
 def test_the_projects_own_helper_functions_are_evaluated(tmp_path: Path) -> None:
     # paperless-ngx `__get_int`, healthchecks `envint` (with its "None" branch), a builder function
     # returning DATABASES, a `match`, and what stays unknown: a loop, a raise.
-    ns = evaluate(tmp_path, '''
+    ns = evaluate(
+        tmp_path,
+        """
 import os
 
 def __get_int(key, default):
@@ -217,9 +257,15 @@ LOOPED = looping()
 BAD = strict("maybe")
 if found := os.getenv("DBHOST"):
     WALRUS = found
-''', {"TASK_WORKERS": "3", "DBHOST": "db"})
+""",
+        {"TASK_WORKERS": "3", "DBHOST": "db"},
+    )
     assert ns["WORKERS"] == 3 and ns["AGE"] == 0 and ns["NONE_AGE"] is None
-    assert ns["DATABASES"]["default"] == {"HOST": "db", "OPTIONS": {}, "ENGINE": "django.db.backends.postgresql"}
+    assert ns["DATABASES"]["default"] == {
+        "HOST": "db",
+        "OPTIONS": {},
+        "ENGINE": "django.db.backends.postgresql",
+    }
     assert ns["DATABASES"]["sqlite"]["ENGINE"] == "django.db.backends.sqlite3"
     assert repr(ns["LOOPED"]) == "UNKNOWN" and repr(ns["BAD"]) == "UNKNOWN"
     assert ns["WALRUS"] == "db"
@@ -228,21 +274,26 @@ if found := os.getenv("DBHOST"):
 def test_unset_variables_are_none_only_in_a_complete_environment(tmp_path: Path) -> None:
     source = 'import os\nA = os.getenv("UNSET")\nB = "UNSET" in os.environ\nC = bool(os.environ.get("URL"))\n'
     complete = evaluate(tmp_path / "a", source, {"URL": "postgres://h/d"})
-    assert complete["A"] is None and complete["B"] is False and complete["C"] is True  # bool(str) is truthiness
+    assert (
+        complete["A"] is None and complete["B"] is False and complete["C"] is True
+    )  # bool(str) is truthiness
     partial = evaluate(tmp_path / "b", source, complete=False)
     assert repr(partial["A"]) == "UNKNOWN" and repr(partial["B"]) == "UNKNOWN"
 
 
 def test_django_split_settings_include_reads_its_components(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings/__init__.py": "from split_settings.tools import include, optional\n"
-                                     "include('components/*.py', optional('local_settings.py'))\n",
-        "proj/settings/components/base.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 30}}\n",
-        "proj/settings/components/workers.py": "CELERY_WORKER_CONCURRENCY = 3\n",
-        "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "Procfile": "web: gunicorn proj.wsgi\nworker: celery -A proj worker\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings/__init__.py": "from split_settings.tools import include, optional\n"
+            "include('components/*.py', optional('local_settings.py'))\n",
+            "proj/settings/components/base.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 30}}\n",
+            "proj/settings/components/workers.py": "CELERY_WORKER_CONCURRENCY = 3\n",
+            "proj/wsgi.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "Procfile": "web: gunicorn proj.wsgi\nworker: celery -A proj worker\n",
+        },
+    )
     found = groups(root)
     assert found["web"].policy.conn_max_age == 30
     assert found["worker"].processes.value == 3
@@ -252,18 +303,29 @@ def test_shell_separators_interpreters_and_background_processes(tmp_path: Path) 
     # healthchecks: `bash -c 'while ...; do sleep 1; done; uwsgi ...'` (`;` against a word);
     # cookiecutter-django: `["/bin/bash", "/app/.../start"]`; a start script that sends a gevent
     # Celery worker to the background before running gunicorn in the foreground.
-    assert launch_from_text("bash -c 'while !</dev/tcp/db/5432; do sleep 1; done; uwsgi /app/uwsgi.ini'").program == "uwsgi"
-    root = write(tmp_path, {
-        "app/__init__.py": "",
-        "app/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "start.sh": "#!/bin/bash\npython manage.py migrate\n"
-                    "celery -A app worker -l info --pool=gevent --concurrency=500 &\n"
-                    "gunicorn --bind 0.0.0.0:8000 app.wsgi --workers 2\n",
-        "Dockerfile": "FROM python:3.12-slim\nWORKDIR /app\nCOPY . /app/\nCMD [\"/bin/bash\", \"/app/start.sh\"]\n",
-    })
+    assert (
+        launch_from_text(
+            "bash -c 'while !</dev/tcp/db/5432; do sleep 1; done; uwsgi /app/uwsgi.ini'"
+        ).program
+        == "uwsgi"
+    )
+    root = write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "start.sh": "#!/bin/bash\npython manage.py migrate\n"
+            "celery -A app worker -l info --pool=gevent --concurrency=500 &\n"
+            "gunicorn --bind 0.0.0.0:8000 app.wsgi --workers 2\n",
+            "Dockerfile": 'FROM python:3.12-slim\nWORKDIR /app\nCOPY . /app/\nCMD ["/bin/bash", "/app/start.sh"]\n',
+        },
+    )
     found = groups(root)
     assert found["web"].server_model == "gunicorn sync" and found["web"].demand.worst == 2
-    assert found["web/celery-worker"].concurrency_model == "celery-green" and found["web/celery-worker"].demand.worst == 500
+    assert (
+        found["web/celery-worker"].concurrency_model == "celery-green"
+        and found["web/celery-worker"].demand.worst == 500
+    )
 
 
 def test_uwsgi_if_env_blocks_follow_the_environment(tmp_path: Path) -> None:
@@ -277,29 +339,37 @@ def test_uwsgi_if_env_blocks_follow_the_environment(tmp_path: Path) -> None:
     assert set(found) == {"web", "web/sendalerts", "web/sendreports", "web/smtpd"}
 
 
-def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(tmp_path: Path) -> None:
+def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(
+    tmp_path: Path,
+) -> None:
     # An s6-overlay image (paperless-ngx since 2.15): ENTRYPOINT /init, one `run` per service;
     # granian reads GRANIAN_WORKERS, exported by the run script from the project's variable.
-    root = write(tmp_path, {
-        "src/paperless/__init__.py": "",
-        "src/paperless/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
-                                     "'HOST': os.getenv('PAPERLESS_DBHOST')}}\nCELERY_WORKER_CONCURRENCY = 2\n",
-        "src/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'paperless.settings')\n",
-        "Dockerfile": "FROM python:3.12-slim\nCOPY docker/rootfs /\nENTRYPOINT [\"/init\"]\n",
-        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/type": "longrun\n",
-        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/run": "#!/command/with-contenv /usr/bin/bash\n"
+    root = write(
+        tmp_path,
+        {
+            "src/paperless/__init__.py": "",
+            "src/paperless/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
+            "'HOST': os.getenv('PAPERLESS_DBHOST')}}\nCELERY_WORKER_CONCURRENCY = 2\n",
+            "src/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'paperless.settings')\n",
+            "Dockerfile": 'FROM python:3.12-slim\nCOPY docker/rootfs /\nENTRYPOINT ["/init"]\n',
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/type": "longrun\n",
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/run": "#!/command/with-contenv /usr/bin/bash\n"
             "export GRANIAN_WORKERS=${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}\n"
-            "exec granian --interface asginl --ws \"paperless.asgi:application\"\n",
-        "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-worker/run": "#!/command/with-contenv /usr/bin/bash\n"
+            'exec granian --interface asginl --ws "paperless.asgi:application"\n',
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-worker/run": "#!/command/with-contenv /usr/bin/bash\n"
             "exec /usr/local/bin/celery --app paperless worker -B --loglevel INFO\n",
-        "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/up": "/etc/s6-overlay/s6-rc.d/init-migrations/run\n",
-        "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/run": "exec python3 manage.py migrate\n",
-        "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  webserver:\n    build: .\n"
-                              "    environment:\n      PAPERLESS_DBHOST: db\n      PAPERLESS_WEBSERVER_WORKERS: 3\n",
-    })
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/up": "/etc/s6-overlay/s6-rc.d/init-migrations/run\n",
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/run": "exec python3 manage.py migrate\n",
+            "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  webserver:\n    build: .\n"
+            "    environment:\n      PAPERLESS_DBHOST: db\n      PAPERLESS_WEBSERVER_WORKERS: 3\n",
+        },
+    )
     found = groups(root)
     assert set(found) == {"webserver/webserver", "webserver/worker", "webserver/worker-beat"}
-    assert found["webserver/webserver"].server_model == "asgi (granian asginl)" and found["webserver/webserver"].processes.value == 3
+    assert (
+        found["webserver/webserver"].server_model == "asgi (granian asginl)"
+        and found["webserver/webserver"].processes.value == 3
+    )
     assert found["webserver/worker"].processes.value == 2
     assert found["webserver/worker-beat"].concurrency_model == "none"  # the default file scheduler
 
@@ -317,27 +387,32 @@ def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> No
     assert "POSTGRES_PASSWORD: paperless" not in result.stdout
 
 
-def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(tmp_path: Path) -> None:
+def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(
+    tmp_path: Path,
+) -> None:
     # authentik's `lifecycle/ak`: one image, `command: server` / `command: worker`, the script picks
     # the branch on "$1" and hands the real command line to a helper function as a string.
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "proj/celery.py": "from celery import Celery\napp = Celery('proj')\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "lifecycle/ak": "#!/bin/bash -e\n"
-                        "function check_if_root {\n    exec $1\n}\n"
-                        "if [[ \"$1\" == \"server\" ]]; then\n"
-                        "    exec gunicorn proj.wsgi --workers 3\n"
-                        "elif [[ \"$1\" == \"worker\" ]]; then\n"
-                        "    check_if_root \"celery -A proj.celery worker --autoscale 3,1 -B -s /tmp/celerybeat-schedule\"\n"
-                        "else\n    exec python -m manage \"$@\"\nfi\n",
-        "Dockerfile": "FROM python:3.12-slim\nLABEL org.opencontainers.image.source=https://github.com/acme/proj\n"
-                      "COPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
-        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
-                              "  server:\n    image: ghcr.io/acme/proj:1\n    command: server\n"
-                              "  worker:\n    image: ghcr.io/acme/proj:1\n    command: worker\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "proj/celery.py": "from celery import Celery\napp = Celery('proj')\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "lifecycle/ak": "#!/bin/bash -e\n"
+            "function check_if_root {\n    exec $1\n}\n"
+            'if [[ "$1" == "server" ]]; then\n'
+            "    exec gunicorn proj.wsgi --workers 3\n"
+            'elif [[ "$1" == "worker" ]]; then\n'
+            '    check_if_root "celery -A proj.celery worker --autoscale 3,1 -B -s /tmp/celerybeat-schedule"\n'
+            'else\n    exec python -m manage "$@"\nfi\n',
+            "Dockerfile": "FROM python:3.12-slim\nLABEL org.opencontainers.image.source=https://github.com/acme/proj\n"
+            'COPY . /\nENTRYPOINT ["/lifecycle/ak"]\n',
+            "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+            "  server:\n    image: ghcr.io/acme/proj:1\n    command: server\n"
+            "  worker:\n    image: ghcr.io/acme/proj:1\n    command: worker\n",
+        },
+    )
     found = groups(root)
     assert found["server"].server_model == "gunicorn sync" and found["server"].demand.worst == 3
     assert found["worker"].concurrency_model == "prefork" and found["worker"].demand.worst == 3
@@ -348,43 +423,66 @@ def test_case_dispatch_tags_each_launch_with_its_pattern(tmp_path: Path) -> None
     from pgslots.deploy.readers import RepoFiles
     from pgslots.deploy.readers.scripts import read_script
 
-    write(tmp_path, {"entrypoint.sh": "#!/bin/sh\ncase \"$1\" in\n  web|server)\n    exec gunicorn app.wsgi\n    ;;\n"
-                                      "  worker) exec celery -A app worker ;;\n  *)\n    exec \"$@\"\n    ;;\nesac\n"})
+    write(
+        tmp_path,
+        {
+            "entrypoint.sh": '#!/bin/sh\ncase "$1" in\n  web|server)\n    exec gunicorn app.wsgi\n    ;;\n'
+            '  worker) exec celery -A app worker ;;\n  *)\n    exec "$@"\n    ;;\nesac\n'
+        },
+    )
     script = read_script(RepoFiles.scan(tmp_path), "entrypoint.sh")
     assert script is not None
-    assert [(item.launch.program, item.guard) for item in script.launches] == [("gunicorn", ("web", "server")), ("celery-worker", ("worker",))]
+    assert [(item.launch.program, item.guard) for item in script.launches] == [
+        ("gunicorn", ("web", "server")),
+        ("celery-worker", ("worker",)),
+    ]
 
 
-def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tmp_path: Path) -> None:
+def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(
+    tmp_path: Path,
+) -> None:
     # authentik's `server` runs a Go binary that starts gunicorn itself: nothing in the repository
     # shows its processes. It is the project's image, so its demand is unknown (settable), and a
     # group named `server` answers to `--assume server.processes` beside the database server's counts.
     from pgslots.audit import apply_assumptions
 
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "lifecycle/ak": "#!/bin/bash -e\nif [[ \"$1\" == \"server\" ]]; then\n    exec proj-server\n"
-                        "elif [[ \"$1\" == \"worker\" ]]; then\n    exec celery -A proj worker -c 2\nfi\n",
-        "Dockerfile": "FROM python:3.12-slim\nCOPY . /\nENTRYPOINT [\"/lifecycle/ak\"]\n",
-        "frontend/Dockerfile": "FROM node:20\nCMD [\"npm\", \"start\"]\n",
-        "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
-                              "  server:\n    build: .\n    command: server\n"
-                              "  worker:\n    build: .\n    command: worker\n"
-                              "  frontend:\n    build: ./frontend\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "lifecycle/ak": '#!/bin/bash -e\nif [[ "$1" == "server" ]]; then\n    exec proj-server\n'
+            'elif [[ "$1" == "worker" ]]; then\n    exec celery -A proj worker -c 2\nfi\n',
+            "Dockerfile": 'FROM python:3.12-slim\nCOPY . /\nENTRYPOINT ["/lifecycle/ak"]\n',
+            "frontend/Dockerfile": 'FROM node:20\nCMD ["npm", "start"]\n',
+            "docker-compose.yml": "services:\n  postgresql:\n    image: postgres:16\n"
+            "  server:\n    build: .\n    command: server\n"
+            "  worker:\n    build: .\n    command: worker\n"
+            "  frontend:\n    build: ./frontend\n",
+        },
+    )
     diagnosis = run_audit(root)
     found = {g.name: g for g in diagnosis.topology.groups}
     assert set(found) == {"server", "worker"}  # the frontend's own image is not the project's
     server = found["server"]
-    assert server.concurrency_model == "unmodelled" and server.evidence[0].location() == "lifecycle/ak:3"
-    assert {"server.processes", "server.per_process", "server.other_clients"} <= {u.name for u in diagnosis.topology.unknowns}
-    assumed = apply_assumptions(diagnosis.topology, {"server.processes": 2, "server.per_process": 4, "server.max_connections": 50})
+    assert (
+        server.concurrency_model == "unmodelled"
+        and server.evidence[0].location() == "lifecycle/ak:3"
+    )
+    assert {"server.processes", "server.per_process", "server.other_clients"} <= {
+        u.name for u in diagnosis.topology.unknowns
+    }
+    assumed = apply_assumptions(
+        diagnosis.topology,
+        {"server.processes": 2, "server.per_process": 4, "server.max_connections": 50},
+    )
     assert {g.name: g.demand.worst for g in assumed.groups} == {"server": 8, "worker": 2}
     assert assumed.slots.max_connections.value == 50
     # Too small a server: the remedies lower what they can name (the worker), never the unknown program.
-    crowded = run_audit(root, {"server.processes": 20, "server.per_process": 5, "server.max_connections": 50})
+    crowded = run_audit(
+        root, {"server.processes": 20, "server.per_process": 5, "server.max_connections": 50}
+    )
     targets = {c.target for r in crowded.remedies for c in r.changes}
     assert "worker" in targets and "server" not in targets
 
@@ -392,16 +490,21 @@ def test_an_unmodelled_program_of_the_projects_image_is_an_unknown_not_a_zero(tm
 def test_a_service_named_server_is_not_the_database_server(tmp_path: Path) -> None:
     # A compose service called `server` whose gunicorn needs lowering: the remedy's edit used to
     # land on the database server's slots and end in an internal error.
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"proj.wsgi\", \"--workers\", \"200\"]\n",
-        "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  server:\n    build: .\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nCMD ["gunicorn", "proj.wsgi", "--workers", "200"]\n',
+            "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  server:\n    build: .\n",
+        },
+    )
     diagnosis = run_audit(root)
     server = diagnosis.topology.groups[0]
-    assert server.name == "server" and server.evidence[0].location() == "Dockerfile:3"  # the CMD, not `build: .`
+    assert (
+        server.name == "server" and server.evidence[0].location() == "Dockerfile:3"
+    )  # the CMD, not `build: .`
     lowered = next(r for r in diagnosis.remedies if r.code == "R05")
     assert [(c.target, c.field, c.value) for c in lowered.changes] == [("server", "processes", 97)]
     assert lowered.predicted is not None and lowered.predicted.worst == 97
@@ -411,21 +514,30 @@ def test_the_asgi_limit_is_proposed_in_each_servers_own_terms(tmp_path: Path) ->
     # daphne (a start script sending celery and daphne to the background, then `wait`) has no
     # concurrency limit: the remedy is uvicorn with one, never `--limit-concurrency` on daphne.
     # granian's limit is `--backpressure`.
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "start.sh": "#!/bin/bash\npython manage.py migrate --noinput\ncelery -A proj worker --concurrency=1 &\n"
-                    "daphne -b 0.0.0.0 -p 8000 \\\n    proj.asgi:application 2>&1 | grep -v /health &\n"
-                    "DAPHNE_PID=$!\nwait $DAPHNE_PID\n",
-        "Procfile": "web: ./start.sh\nws: granian --interface asgi proj.asgi:application --workers 2\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "start.sh": "#!/bin/bash\npython manage.py migrate --noinput\ncelery -A proj worker --concurrency=1 &\n"
+            "daphne -b 0.0.0.0 -p 8000 \\\n    proj.asgi:application 2>&1 | grep -v /health &\n"
+            "DAPHNE_PID=$!\nwait $DAPHNE_PID\n",
+            "Procfile": "web: ./start.sh\nws: granian --interface asgi proj.asgi:application --workers 2\n",
+        },
+    )
     diagnosis = run_audit(root)
     found = {g.name: g for g in diagnosis.topology.groups}
-    assert found["web"].server_model == "asgi (daphne)" and found["web"].evidence[0].location() == "start.sh:4"
+    assert (
+        found["web"].server_model == "asgi (daphne)"
+        and found["web"].evidence[0].location() == "start.sh:4"
+    )
     assert found["web/celery-worker"].demand.worst == 1
     limit = next(r for r in diagnosis.remedies if r.code == "R02")
-    assert "daphne cannot limit concurrent requests" in limit.change and "uvicorn proj" not in limit.change
+    assert (
+        "daphne cannot limit concurrent requests" in limit.change
+        and "uvicorn proj" not in limit.change
+    )
     assert "`uvicorn <project>.asgi:application --workers 1 --limit-concurrency" in limit.change
     assert "add `--backpressure" in limit.change and limit.effort == 3
 
@@ -434,29 +546,45 @@ def test_only_exported_variables_reach_the_server_and_the_settings(tmp_path: Pat
     # `X=8` in a script is a shell variable: gunicorn and Django do not see it; `export X=8` or
     # `set -a` before it puts it in their environment. A loop over the settings' own DATABASES
     # runs once per alias.
-    settings = ("import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n"
-                "for alias in DATABASES:\n    DATABASES[alias]['CONN_MAX_AGE'] = int(os.getenv('CMA', 0))\n")
-    common = {"proj/__init__.py": "", "proj/settings.py": settings,
-              "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-              "Procfile": "web: ./start.sh\n"}
-    for n, (script, workers, cma) in enumerate([
-        ("WEB_CONCURRENCY=8\nCMA=60\nexec gunicorn proj.wsgi\n", 1, 0),
-        ("export WEB_CONCURRENCY=8\nCMA=60\nexport CMA\nexec gunicorn proj.wsgi\n", 8, 60),
-        ("set -a\nWEB_CONCURRENCY=8\nset +a\nCMA=60\nexec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n", 8, 0),
-    ]):
-        web = groups(write(tmp_path / str(n), {**common, "start.sh": "#!/bin/sh\n" + script}))["web"]
+    settings = (
+        "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n"
+        "for alias in DATABASES:\n    DATABASES[alias]['CONN_MAX_AGE'] = int(os.getenv('CMA', 0))\n"
+    )
+    common = {
+        "proj/__init__.py": "",
+        "proj/settings.py": settings,
+        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        "Procfile": "web: ./start.sh\n",
+    }
+    for n, (script, workers, cma) in enumerate(
+        [
+            ("WEB_CONCURRENCY=8\nCMA=60\nexec gunicorn proj.wsgi\n", 1, 0),
+            ("export WEB_CONCURRENCY=8\nCMA=60\nexport CMA\nexec gunicorn proj.wsgi\n", 8, 60),
+            (
+                "set -a\nWEB_CONCURRENCY=8\nset +a\nCMA=60\nexec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n",
+                8,
+                0,
+            ),
+        ]
+    ):
+        web = groups(write(tmp_path / str(n), {**common, "start.sh": "#!/bin/sh\n" + script}))[
+            "web"
+        ]
         assert (web.processes.value, web.policy.conn_max_age) == (workers, cma), script
 
 
 def test_a_script_that_runs_the_function_its_argument_names(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "run.sh": "#!/bin/bash\nweb() {\n  exec gunicorn proj.wsgi --workers 5\n}\n"
-                  "worker() { exec celery -A proj worker -c 3; }\n\"$@\"\n",
-        "Procfile": "web: ./run.sh web\nworker: ./run.sh worker\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql'}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "run.sh": "#!/bin/bash\nweb() {\n  exec gunicorn proj.wsgi --workers 5\n}\n"
+            'worker() { exec celery -A proj worker -c 3; }\n"$@"\n',
+            "Procfile": "web: ./run.sh web\nworker: ./run.sh worker\n",
+        },
+    )
     found = groups(root)
     assert (found["web"].server_model, found["web"].demand.worst) == ("gunicorn sync", 5)
     assert (found["worker"].concurrency_model, found["worker"].demand.worst) == ("prefork", 3)
@@ -470,53 +598,77 @@ SETTINGS = {
 
 
 def test_docker_runs_entrypoint_with_cmd_by_its_rules(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        # shell-form ENTRYPOINT: Docker ignores CMD (the `--workers 9` never reaches gunicorn)
-        "Dockerfile": "FROM python:3.12 AS base\nENTRYPOINT gunicorn proj.wsgi --workers 3\nCMD [\"--workers\", \"9\"]\n"
-                      "FROM python:3.12 AS shellcmd\nCMD celery -A proj worker -c 6\n",
-        "docker-compose.yml": "services:\n  web:\n    build: {context: ., target: base}\n"
-                              "  worker:\n    build: {context: ., target: shellcmd}\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            # shell-form ENTRYPOINT: Docker ignores CMD (the `--workers 9` never reaches gunicorn)
+            "Dockerfile": 'FROM python:3.12 AS base\nENTRYPOINT gunicorn proj.wsgi --workers 3\nCMD ["--workers", "9"]\n'
+            "FROM python:3.12 AS shellcmd\nCMD celery -A proj worker -c 6\n",
+            "docker-compose.yml": "services:\n  web:\n    build: {context: ., target: base}\n"
+            "  worker:\n    build: {context: ., target: shellcmd}\n",
+        },
+    )
     found = groups(root)
-    assert (found["web"].processes.value, found["web"].evidence[0].location()) == (3, "Dockerfile:2")
+    assert (found["web"].processes.value, found["web"].evidence[0].location()) == (
+        3,
+        "Dockerfile:2",
+    )
     assert (found["worker"].server_model, found["worker"].processes.value) == ("celery prefork", 6)
 
 
 def test_an_entrypoint_prestep_on_its_argument_is_not_a_dispatcher(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "entrypoint.sh": "#!/bin/sh\nif [ \"$1\" = \"gunicorn\" ]; then\n  python manage.py migrate\nfi\nexec su-exec app \"$@\"\n",
-        "dispatch.sh": "#!/bin/sh\ncase \"$1\" in\n  web) exec gunicorn proj.wsgi -w 2 ;;\nesac\nexec \"$@\"\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nENTRYPOINT [\"dumb-init\", \"/app/entrypoint.sh\"]\n",
-        "docker-compose.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4\n"
-                              "  other:\n    build: .\n    entrypoint: /app/dispatch.sh\n    command: web\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "entrypoint.sh": '#!/bin/sh\nif [ "$1" = "gunicorn" ]; then\n  python manage.py migrate\nfi\nexec su-exec app "$@"\n',
+            "dispatch.sh": '#!/bin/sh\ncase "$1" in\n  web) exec gunicorn proj.wsgi -w 2 ;;\nesac\nexec "$@"\n',
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nENTRYPOINT ["dumb-init", "/app/entrypoint.sh"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    command: gunicorn proj.wsgi -w 4\n"
+            "  other:\n    build: .\n    entrypoint: /app/dispatch.sh\n    command: web\n",
+        },
+    )
     found = groups(root)
     assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 4)
-    assert (found["other"].processes.value, found["other"].evidence[0].location()) == (2, "dispatch.sh:3")
+    assert (found["other"].processes.value, found["other"].evidence[0].location()) == (
+        2,
+        "dispatch.sh:3",
+    )
 
 
 def test_lock_file_evidence_is_the_package_entry_not_a_dependency_mention(tmp_path: Path) -> None:
     from pgslots.deploy.readers import RepoFiles
     from pgslots.deploy.readers.versions import read_versions
 
-    root = write(tmp_path, {
-        "uv.lock": 'version = 1\n\n[[package]]\nname = "app"\nversion = "1.0"\ndependencies = [\n    { name = "django" },\n]\n\n'
-                   '[[package]]\nname = "django"\nversion = "5.2.4"\n',
-        "Pipfile.lock": '{\n  "_meta": {"requires": {"celery": "x"}},\n  "default": {\n    "celery": {\n      "version": "==5.5.3"\n    }\n  }\n}\n',
-    })
+    root = write(
+        tmp_path,
+        {
+            "uv.lock": 'version = 1\n\n[[package]]\nname = "app"\nversion = "1.0"\ndependencies = [\n    { name = "django" },\n]\n\n'
+            '[[package]]\nname = "django"\nversion = "5.2.4"\n',
+            "Pipfile.lock": '{\n  "_meta": {"requires": {"celery": "x"}},\n  "default": {\n    "celery": {\n      "version": "==5.5.3"\n    }\n  }\n}\n',
+        },
+    )
     facts = {f.package: f for f in read_versions(RepoFiles.scan(root))}
     assert (facts["django"].version, facts["django"].evidence.location()) == ("5.2.4", "uv.lock:11")
-    assert (facts["celery"].version, facts["celery"].evidence.location()) == ("5.5.3", "Pipfile.lock:4")
+    assert (facts["celery"].version, facts["celery"].evidence.location()) == (
+        "5.5.3",
+        "Pipfile.lock:4",
+    )
 
 
 def test_a_cpu_formula_takes_its_value_from_the_assumed_cpu_count() -> None:
     from pgslots.audit import apply_assumptions
     from pgslots.deploy.readers.cpus import evaluate
 
-    assert evaluate("min(cpus, 12)", 4) == 4 and evaluate("min(cpus, 12)", 64) == 12 and evaluate("cpus * 2 + 1", 3) == 7
-    topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "gunicorn_cpu_formula").topology
+    assert (
+        evaluate("min(cpus, 12)", 4) == 4
+        and evaluate("min(cpus, 12)", 64) == 12
+        and evaluate("cpus * 2 + 1", 3) == 7
+    )
+    topology = run_audit(
+        Path(__file__).parent / "fixtures" / "repos" / "gunicorn_cpu_formula"
+    ).topology
     web = {g.name: g for g in topology.groups}["web"]
     assert (web.per_process.unknown, web.per_process.formula) == ("web.cpus", "min(cpus, 12)")
     for cpus, worst in ((4, 8), (16, 24)):
@@ -538,115 +690,159 @@ def test_env_file_examples_under_the_names_projects_use(tmp_path: Path) -> None:
 
 
 def test_wrappers_that_run_their_arguments(tmp_path: Path) -> None:
-    launch = launch_from_text("dockerize -wait tcp://db:5432 -timeout 120s -wait-retry-interval=5s gunicorn proj.wsgi -w 3")
+    launch = launch_from_text(
+        "dockerize -wait tcp://db:5432 -timeout 120s -wait-retry-interval=5s gunicorn proj.wsgi -w 3"
+    )
     assert (launch.program, launch.options["workers"]) == ("gunicorn", "3")
-    root = write(tmp_path, {
-        **SETTINGS,
-        # the nginx buildpack's wrapper: `COMMAND=${@:$n}` then `$COMMAND` in a background subshell
-        "bin/start-nginx": "#!/usr/bin/env bash\nn=1\n(\n  COMMAND=${@:$n}\n  $COMMAND\n) &\n/usr/bin/nginx -c /x.conf\n",
-        "Procfile": "web: bin/start-nginx gunicorn proj.wsgi --workers 2\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            # the nginx buildpack's wrapper: `COMMAND=${@:$n}` then `$COMMAND` in a background subshell
+            "bin/start-nginx": "#!/usr/bin/env bash\nn=1\n(\n  COMMAND=${@:$n}\n  $COMMAND\n) &\n/usr/bin/nginx -c /x.conf\n",
+            "Procfile": "web: bin/start-nginx gunicorn proj.wsgi --workers 2\n",
+        },
+    )
     assert groups(root)["web"].processes.value == 2
 
 
 def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "docker-entrypoint.sh": "#!/bin/bash\n# function ready(){\n# python << END\n# import sys\n# END\n# }\nexec $@\n",
-        "Dockerfile": "FROM alpine\nCOPY docker-entrypoint.sh /usr/local/bin/\nENTRYPOINT [\"docker-entrypoint.sh\"]\n"
-                      "CMD [\"gunicorn\", \"proj.wsgi\", \"-w\", \"3\"]\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "docker-entrypoint.sh": "#!/bin/bash\n# function ready(){\n# python << END\n# import sys\n# END\n# }\nexec $@\n",
+            "Dockerfile": 'FROM alpine\nCOPY docker-entrypoint.sh /usr/local/bin/\nENTRYPOINT ["docker-entrypoint.sh"]\n'
+            'CMD ["gunicorn", "proj.wsgi", "-w", "3"]\n',
+        },
+    )
     assert groups(root)["web"].processes.value == 3
 
 
-def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environment(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "gunicorn.conf.py": "import os\n\ndef optional(name):\n    try:\n        return os.environ[name]\n    except KeyError:\n"
-                            "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"gunicorn\", \"proj.wsgi\"]\n",
-        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
-        # outside a `try`, os.environ["DB_HOST"] unset is not a reason to drop DATABASES
-        "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': os.environ['DB_HOST'],"
-                            " 'CONN_MAX_AGE': 0}}\n",
-    })
+def test_a_missing_variable_takes_the_key_error_handler_in_a_complete_environment(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "gunicorn.conf.py": "import os\n\ndef optional(name):\n    try:\n        return os.environ[name]\n    except KeyError:\n"
+            "        return None\n\nworkers = optional('GUNICORN_WORKERS') or 2\n",
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD ["gunicorn", "proj.wsgi"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+            # outside a `try`, os.environ["DB_HOST"] unset is not a reason to drop DATABASES
+            "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'HOST': os.environ['DB_HOST'],"
+            " 'CONN_MAX_AGE': 0}}\n",
+        },
+    )
     topology = run_audit(root).topology
     assert {g.name: g for g in topology.groups}["web"].processes.value == 2
     assert [a.name for a in topology.django.aliases] == ["default"] and not topology.django.gaps
 
 
 def test_a_project_command_that_starts_a_pool_is_an_unknown_group(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "stator/__init__.py": "",
-        "stator/runner.py": "from concurrent.futures import ThreadPoolExecutor\n\nclass Runner:\n    def run(self, n):\n"
-                            "        self.pool = ThreadPoolExecutor(max_workers=n)\n",
-        "stator/management/commands/runstator.py": "from stator.runner import Runner\n",
-        "Procfile": "web: newrelic-admin run-program bin/start-pgbouncer gunicorn proj.wsgi -w 2\nworker: python manage.py runstator\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "stator/__init__.py": "",
+            "stator/runner.py": "from concurrent.futures import ThreadPoolExecutor\n\nclass Runner:\n    def run(self, n):\n"
+            "        self.pool = ThreadPoolExecutor(max_workers=n)\n",
+            "stator/management/commands/runstator.py": "from stator.runner import Runner\n",
+            "Procfile": "web: newrelic-admin run-program bin/start-pgbouncer gunicorn proj.wsgi -w 2\nworker: python manage.py runstator\n",
+        },
+    )
     found = groups(root)
     assert found["web"].processes.value == 2
     assert found["worker"].concurrency_model == "unmodelled"
     assert "stator/runner.py:5" in {e.location() for e in found["worker"].evidence}
 
 
-def test_no_settings_module_in_the_repository_makes_the_connection_settings_unknown(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCMD [\"gunicorn\", \"pretalx.wsgi\", \"-w\", \"2\"]\n",
-        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: pretalx.settings\n"
-                              "  db:\n    image: postgres:16\n",
-    })
+def test_no_settings_module_in_the_repository_makes_the_connection_settings_unknown(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nCMD ["gunicorn", "pretalx.wsgi", "-w", "2"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: pretalx.settings\n"
+            "  db:\n    image: postgres:16\n",
+        },
+    )
     topology = run_audit(root).topology
     unknowns = {u.name: u.question for u in topology.unknowns}
     assert {"settings.databases", "settings.engine", "settings.conn_max_age"} <= set(unknowns)
     assert "docker-compose.yml:5" in unknowns["settings.conn_max_age"]
-    assert {g.name: g for g in topology.groups}["web"].demand.steady == 2  # CONN_MAX_AGE unknown: taken as persistent
+    assert {g.name: g for g in topology.groups}[
+        "web"
+    ].demand.steady == 2  # CONN_MAX_AGE unknown: taken as persistent
 
 
 def test_supervisord_env_placeholders_and_an_unknown_granian_interface(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "supervisor/web.conf": "[program:granian]\ncommand = granian --interface %(ENV_GRANIAN_INTERFACE)s --workers %(ENV_WEB_WORKERS)s proj.wsgi:application\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "supervisor/web.conf": "[program:granian]\ncommand = granian --interface %(ENV_GRANIAN_INTERFACE)s --workers %(ENV_WEB_WORKERS)s proj.wsgi:application\n",
+        },
+    )
     web = groups(root)["granian"]
-    assert web.processes.unknown == "granian.processes" and web.per_process.unknown == "granian.per_process"
+    assert (
+        web.processes.unknown == "granian.processes"
+        and web.per_process.unknown == "granian.per_process"
+    )
 
 
-def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "docker/start.sh": "#!/bin/sh\nexport WEB_WORKERS=3\nif [ -z \"$CELERY_CONCURRENCY\" ]; then\n  export CELERY_CONCURRENCY=5\nfi\n"
-                           "exec supervisord --nodaemon -c /etc/supervisor/supervisord.conf\n",
-        "docker/supervisor/supervisord.conf": "[supervisord]\nnodaemon=true\n\n[include]\nfiles = /etc/supervisor/conf.d/*.conf\n",
-        "docker/supervisor/conf.d/web.conf": "[program:web]\ncommand=gunicorn proj.wsgi --workers %(ENV_WEB_WORKERS)s\n",
-        "docker/supervisor/conf.d/worker.conf": "[program:worker]\ncommand=celery -A proj worker -c %(ENV_CELERY_CONCURRENCY)s\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/supervisor /etc/supervisor\nCOPY docker/start.sh /start.sh\n"
-                      "ENTRYPOINT [\"/start.sh\"]\n",
-        "docker-compose.yml": "services:\n  app:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
-    })
+def test_supervisord_started_by_an_entry_script_gets_its_exports_and_includes(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "docker/start.sh": '#!/bin/sh\nexport WEB_WORKERS=3\nif [ -z "$CELERY_CONCURRENCY" ]; then\n  export CELERY_CONCURRENCY=5\nfi\n'
+            "exec supervisord --nodaemon -c /etc/supervisor/supervisord.conf\n",
+            "docker/supervisor/supervisord.conf": "[supervisord]\nnodaemon=true\n\n[include]\nfiles = /etc/supervisor/conf.d/*.conf\n",
+            "docker/supervisor/conf.d/web.conf": "[program:web]\ncommand=gunicorn proj.wsgi --workers %(ENV_WEB_WORKERS)s\n",
+            "docker/supervisor/conf.d/worker.conf": "[program:worker]\ncommand=celery -A proj worker -c %(ENV_CELERY_CONCURRENCY)s\n",
+            "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/supervisor /etc/supervisor\nCOPY docker/start.sh /start.sh\n"
+            'ENTRYPOINT ["/start.sh"]\n',
+            "docker-compose.yml": "services:\n  app:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        },
+    )
     found = groups(root)
     assert (found["app/web"].processes.value, found["app/worker"].processes.value) == (3, 5)
 
 
 def test_eval_of_a_literal_command_and_channels_runworker(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "scripts/web.sh": "#!/bin/sh\npython manage.py migrate\nWORKER_COMMAND=\"gunicorn proj.wsgi --workers 9\"\neval ${WORKER_COMMAND}\n",
-        "Procfile": "web: scripts/web.sh\nworker: python manage.py runworker channels\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "scripts/web.sh": '#!/bin/sh\npython manage.py migrate\nWORKER_COMMAND="gunicorn proj.wsgi --workers 9"\neval ${WORKER_COMMAND}\n',
+            "Procfile": "web: scripts/web.sh\nworker: python manage.py runworker channels\n",
+        },
+    )
     found = groups(root)
     assert (found["web"].server_model, found["web"].processes.value) == ("gunicorn sync", 9)
-    assert (found["worker"].concurrency_model, found["worker"].demand.steady, found["worker"].demand.worst) == ("sync", 0, 1)
+    assert (
+        found["worker"].concurrency_model,
+        found["worker"].demand.steady,
+        found["worker"].demand.worst,
+    ) == ("sync", 0, 1)
 
 
 def test_honcho_starts_the_process_types_of_its_procfile(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "bin/run.sh": "#!/usr/bin/env bash\npython manage.py migrate --no-input\nhoncho -f ./Procfile.docker start\n",
-        "Procfile.docker": "nginx: nginx -c ./nginx.conf\nwsgi: gunicorn proj.wsgi --workers 4\nworker: celery -A proj worker -c 3\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD [\"bin/run.sh\"]\n",
-        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "bin/run.sh": "#!/usr/bin/env bash\npython manage.py migrate --no-input\nhoncho -f ./Procfile.docker start\n",
+            "Procfile.docker": "nginx: nginx -c ./nginx.conf\nwsgi: gunicorn proj.wsgi --workers 4\nworker: celery -A proj worker -c 3\n",
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nWORKDIR /app\nCMD ["bin/run.sh"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        },
+    )
     found = groups(root)
     assert set(found) == {"web/wsgi", "web/worker"}  # nginx holds no database connection
     assert (found["web/wsgi"].processes.value, found["web/worker"].processes.value) == (4, 3)
@@ -655,131 +851,191 @@ def test_honcho_starts_the_process_types_of_its_procfile(tmp_path: Path) -> None
 def test_idle_loops_and_proxies_hold_no_connection() -> None:
     from pgslots.deploy.readers.commands import holds_no_database
 
-    for text in ('/bin/sh -c "while true; do sleep 10;done"', "tail -f /dev/null", "/cloud_sql_proxy -instances=p:r:i=tcp:5432"):
+    for text in (
+        '/bin/sh -c "while true; do sleep 10;done"',
+        "tail -f /dev/null",
+        "/cloud_sql_proxy -instances=p:r:i=tcp:5432",
+    ):
         assert holds_no_database(launch_from_text(text).argv), text
-    assert not holds_no_database(launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv)
+    assert not holds_no_database(
+        launch_from_text('sh -c "python manage.py migrate && gunicorn app.wsgi"').argv
+    )
 
 
-def test_the_production_module_beside_named_local_settings_and_env_db_default(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings/__init__.py": "",
-        "proj/settings/base.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}\n",
-        "proj/settings/local.py": "from .base import *\nDATABASES['default']['CONN_MAX_AGE'] = 600\n",
-        "proj/settings/production.py": "from .base import *\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings.local')\n",
-        "Procfile": "web: gunicorn proj.wsgi --workers 2\n",
-    })
+def test_the_production_module_beside_named_local_settings_and_env_db_default(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings/__init__.py": "",
+            "proj/settings/base.py": "import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}\n",
+            "proj/settings/local.py": "from .base import *\nDATABASES['default']['CONN_MAX_AGE'] = 600\n",
+            "proj/settings/production.py": "from .base import *\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings.local')\n",
+            "Procfile": "web: gunicorn proj.wsgi --workers 2\n",
+        },
+    )
     topology = run_audit(root).topology
     assert topology.settings_module == "proj.settings.production"
     web = {g.name: g for g in topology.groups}["web"]
-    assert (web.policy.conn_max_age, web.policy.conn_max_age_known, web.demand.steady) == (0, True, 0)
+    assert (web.policy.conn_max_age, web.policy.conn_max_age_known, web.demand.steady) == (
+        0,
+        True,
+        0,
+    )
     assert [a.name for a in topology.django.aliases] == ["default"]  # env.db() reads DATABASE_URL
 
 
 def test_a_cpu_formula_as_the_default_of_an_unset_variable(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "gunicorn.conf.py": "import multiprocessing, os\nworkers = int(os.environ.get('GUNICORN_WORKERS', multiprocessing.cpu_count() * 2 + 1))\n",
-        "Procfile": "web: gunicorn proj.wsgi -c gunicorn.conf.py\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "gunicorn.conf.py": "import multiprocessing, os\nworkers = int(os.environ.get('GUNICORN_WORKERS', multiprocessing.cpu_count() * 2 + 1))\n",
+            "Procfile": "web: gunicorn proj.wsgi -c gunicorn.conf.py\n",
+        },
+    )
     web = groups(root)["web"]
-    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "cpus * 2 + 1", 3)
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == (
+        "web.cpus",
+        "cpus * 2 + 1",
+        3,
+    )
 
 
 def test_shell_arithmetic_over_nproc_is_a_cpu_formula(tmp_path: Path) -> None:
     from pgslots.audit import apply_assumptions
 
-    root = write(tmp_path, {
-        **SETTINGS,
-        "start.sh": "#!/bin/bash\nif [ -z \"$WEB_CONCURRENCY\" ]; then\n  export WEB_CONCURRENCY=$((2*$(nproc)+1))\nfi\n"
-                    "exec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n",
-        "Procfile": "web: ./start.sh\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "start.sh": '#!/bin/bash\nif [ -z "$WEB_CONCURRENCY" ]; then\n  export WEB_CONCURRENCY=$((2*$(nproc)+1))\nfi\n'
+            "exec gunicorn proj.wsgi --workers $WEB_CONCURRENCY\n",
+            "Procfile": "web: ./start.sh\n",
+        },
+    )
     topology = run_audit(root).topology
     web = {g.name: g for g in topology.groups}["web"]
-    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == ("web.cpus", "2 * cpus + 1", 3)
-    assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}["web"].demand.worst == 9
+    assert (web.processes.unknown, web.processes.formula, web.demand.worst) == (
+        "web.cpus",
+        "2 * cpus + 1",
+        3,
+    )
+    assert {g.name: g for g in apply_assumptions(topology, {"web.cpus": 4}).groups}[
+        "web"
+    ].demand.worst == 9
     from pgslots.deploy.readers.cpus import shell_formula
 
-    assert shell_formula("${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}", lambda name: None) == "2 * cpus"
+    assert (
+        shell_formula(
+            "${GUNICORN_WORKERS:-${WEB_CONCURRENCY:-$((2 * $(nproc)))}}", lambda name: None
+        )
+        == "2 * cpus"
+    )
 
 
 def test_systemd_continued_exec_start_and_oneshot_units(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "deploy/gunicorn.service": "[Service]\nExecStart=/bin/bash -c 'PATH=/x/bin:$PATH exec /x/bin/gunicorn \\\n  --workers 3 \\\n"
-                                   "  --worker-class=gevent \\\n  proj.wsgi:application'\n",
-        "deploy/replication.service": "[Service]\nType=oneshot\nExecStart=/usr/bin/python manage.py migrate\n",
-        "deploy/cloudwatch.service": "[Service]\nExecStart=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "deploy/gunicorn.service": "[Service]\nExecStart=/bin/bash -c 'PATH=/x/bin:$PATH exec /x/bin/gunicorn \\\n  --workers 3 \\\n"
+            "  --worker-class=gevent \\\n  proj.wsgi:application'\n",
+            "deploy/replication.service": "[Service]\nType=oneshot\nExecStart=/usr/bin/python manage.py migrate\n",
+            "deploy/cloudwatch.service": "[Service]\nExecStart=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config\n",
+        },
+    )
     found = groups(root)
-    assert (found["gunicorn"].processes.value, found["gunicorn"].concurrency_model) == (3, "greenlets")
+    assert (found["gunicorn"].processes.value, found["gunicorn"].concurrency_model) == (
+        3,
+        "greenlets",
+    )
     assert found["replication"].concurrency_model == "job" and "cloudwatch" not in found
 
 
 def test_gevent_with_persistent_connections_is_unbounded(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        "proj/__init__.py": "",
-        "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60}}\n",
-        "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
-        "Procfile": "web: gunicorn proj.wsgi --workers 3 --worker-class=gevent\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 60}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+            "Procfile": "web: gunicorn proj.wsgi --workers 3 --worker-class=gevent\n",
+        },
+    )
     web = groups(root)["web"]
     assert (web.demand.steady, web.demand.worst) == (3, None)  # domain reference 7.1, gunicorn #996
 
 
 def test_an_entry_script_that_only_sets_up_and_hands_over_nothing_is_a_job(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "init.sh": "#!/bin/sh\npython manage.py complete_initialization\nexec \"$@\"\n",
-        "loop.sh": "#!/bin/sh\npython manage.py qcluster\nexec \"$@\"\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\n",
-        "docker-compose.yml": "services:\n  init:\n    build: .\n    entrypoint: ['/app/init.sh']\n"
-                              "  queue:\n    build: .\n    entrypoint: ['/app/loop.sh']\n"
-                              "  web:\n    build: .\n    command: gunicorn proj.wsgi -w 2\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "init.sh": '#!/bin/sh\npython manage.py complete_initialization\nexec "$@"\n',
+            "loop.sh": '#!/bin/sh\npython manage.py qcluster\nexec "$@"\n',
+            "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\n",
+            "docker-compose.yml": "services:\n  init:\n    build: .\n    entrypoint: ['/app/init.sh']\n"
+            "  queue:\n    build: .\n    entrypoint: ['/app/loop.sh']\n"
+            "  web:\n    build: .\n    command: gunicorn proj.wsgi -w 2\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n",
+        },
+    )
     found = groups(root)
     assert (found["init"].concurrency_model, found["init"].demand.worst) == ("job", 1)
-    assert (found["queue"].concurrency_model, found["queue"].processes.formula) == ("prefork", "cpus + 2")  # django-q
+    assert (found["queue"].concurrency_model, found["queue"].processes.formula) == (
+        "prefork",
+        "cpus + 2",
+    )  # django-q
 
 
 def test_compound_tests_option_variables_and_a_benchmark_manage_py(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "benchmarks/bench/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
-        "benchmarks/bench/mysite/__init__.py": "",
-        "benchmarks/bench/mysite/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}\n",
-        "worker.sh": "#!/bin/env bash\nPOOL=${POOL:-prefork}\nif [ \"$POOL\" == \"gevent\" ] || [ \"$POOL\" == \"prefork\" ]; then\n"
-                     "    SCALING=\"--autoscale=3,2\"\nelse\n    SCALING=\"--concurrency=9\"\nfi\nexec celery -A proj worker --pool=$POOL $SCALING\n",
-        "Procfile": "worker: ./worker.sh\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "benchmarks/bench/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+            "benchmarks/bench/mysite/__init__.py": "",
+            "benchmarks/bench/mysite/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}\n",
+            "worker.sh": '#!/bin/env bash\nPOOL=${POOL:-prefork}\nif [ "$POOL" == "gevent" ] || [ "$POOL" == "prefork" ]; then\n'
+            '    SCALING="--autoscale=3,2"\nelse\n    SCALING="--concurrency=9"\nfi\nexec celery -A proj worker --pool=$POOL $SCALING\n',
+            "Procfile": "worker: ./worker.sh\n",
+        },
+    )
     topology = run_audit(root).topology
     assert topology.settings_module == "proj.settings"
     assert {g.name: g for g in topology.groups}["worker"].processes.value == 3
 
 
 def test_a_manage_equivalent_in_a_loop_is_a_periodic_job(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "proj/__main__.py": "import sys\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n",
-        "cron.sh": "#!/bin/bash\nwhile [ true ]; do\n    uv run python -m proj run_periodic\n    sleep 60\ndone\n",
-        "Procfile": "cron: bash cron.sh\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "proj/__main__.py": "import sys\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n",
+            "cron.sh": "#!/bin/bash\nwhile [ true ]; do\n    uv run python -m proj run_periodic\n    sleep 60\ndone\n",
+            "Procfile": "cron: bash cron.sh\n",
+        },
+    )
     cron = groups(root)["cron"]
     assert (cron.concurrency_model, cron.demand.steady, cron.demand.worst) == ("job", 0, 1)
 
 
 def test_a_make_target_runs_its_recipe(tmp_path: Path) -> None:
-    root = write(tmp_path, {
-        **SETTINGS,
-        "Makefile": "CELERY = celery -A proj worker --concurrency=3\nNUM_PROCS ?= 2\n\nserver: NUM_THREADS:=5\nserver: collectstatic\n"
-                    "\tcd proj/ && gunicorn proj.wsgi --workers=${NUM_PROCS} --threads=${NUM_THREADS} || sleep infinity\n\n"
-                    "workers:\n\t$(CELERY)\n\ncollectstatic:\n\tpython manage.py collectstatic --noinput\n",
-        "Dockerfile": "FROM python:3.12\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"make\", \"server\"]\n",
-        "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n"
-                              "  worker:\n    build: .\n    entrypoint: make workers\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "Makefile": "CELERY = celery -A proj worker --concurrency=3\nNUM_PROCS ?= 2\n\nserver: NUM_THREADS:=5\nserver: collectstatic\n"
+            "\tcd proj/ && gunicorn proj.wsgi --workers=${NUM_PROCS} --threads=${NUM_THREADS} || sleep infinity\n\n"
+            "workers:\n\t$(CELERY)\n\ncollectstatic:\n\tpython manage.py collectstatic --noinput\n",
+            "Dockerfile": 'FROM python:3.12\nCOPY . /app\nWORKDIR /app\nENTRYPOINT ["make", "server"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    environment:\n      DJANGO_SETTINGS_MODULE: proj.settings\n"
+            "  worker:\n    build: .\n    entrypoint: make workers\n",
+        },
+    )
     found = groups(root)
     assert (found["web"].processes.value, found["web"].per_process.value) == (2, 5)
     assert "Makefile:6" in {e.location() for e in found["web"].evidence}
@@ -791,8 +1047,13 @@ def test_custom_yaml_tags_are_read_and_reported_with_their_line_never_their_valu
     topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "k8s_yaml_tags").topology
     assert {g.name for g in topology.groups} == {"web", "worker"}
     tagged = [n for n in topology.notes if "custom YAML tags" in n]
-    assert any(n.startswith("deploy/web.yaml:") and "!Sub at line 12" in n and "!vault at line 21" in n for n in tagged), tagged
-    assert any(n.startswith("deploy/worker.yaml:") and "!Ref at line 6" in n for n in tagged), tagged
+    assert any(
+        n.startswith("deploy/web.yaml:") and "!Sub at line 12" in n and "!vault at line 21" in n
+        for n in tagged
+    ), tagged
+    assert any(n.startswith("deploy/worker.yaml:") and "!Ref at line 6" in n for n in tagged), (
+        tagged
+    )
     assert not any("ANSIBLE_VAULT" in n or "Registry" in n for n in topology.notes)
     assert not topology.read_errors
 
@@ -801,12 +1062,27 @@ def test_an_unrendered_helm_chart_is_an_unknown_group_citing_its_production_valu
     topology = run_audit(Path(__file__).parent / "fixtures" / "repos" / "helm_chart").topology
     (shop,) = topology.groups
     # values-production.yaml is layered over values.yaml (helm -f values.yaml -f values-production.yaml)
-    assert "web.env.WEB_CONCURRENCY=4 (deploy/helm/shop/values-production.yaml:7)" in shop.unknown_reason
-    assert "worker.replicaCount=2 (deploy/helm/shop/values-production.yaml:10)" in shop.unknown_reason
-    assert "web.autoscaling.maxReplicas=8 (deploy/helm/shop/values-production.yaml:5)" in shop.unknown_reason
-    assert "worker.env.CELERY_CONCURRENCY=4 (deploy/helm/shop/values.yaml:16)" in shop.unknown_reason
-    assert any("alternatives not used: deploy/helm/shop/values-staging.yaml" in n for n in topology.notes)
-    assert any("Helm chart deploy/helm/infra: every workload runs a fixed image (redis:7-alpine)" in n for n in topology.notes)
+    assert (
+        "web.env.WEB_CONCURRENCY=4 (deploy/helm/shop/values-production.yaml:7)"
+        in shop.unknown_reason
+    )
+    assert (
+        "worker.replicaCount=2 (deploy/helm/shop/values-production.yaml:10)" in shop.unknown_reason
+    )
+    assert (
+        "web.autoscaling.maxReplicas=8 (deploy/helm/shop/values-production.yaml:5)"
+        in shop.unknown_reason
+    )
+    assert (
+        "worker.env.CELERY_CONCURRENCY=4 (deploy/helm/shop/values.yaml:16)" in shop.unknown_reason
+    )
+    assert any(
+        "alternatives not used: deploy/helm/shop/values-staging.yaml" in n for n in topology.notes
+    )
+    assert any(
+        "Helm chart deploy/helm/infra: every workload runs a fixed image (redis:7-alpine)" in n
+        for n in topology.notes
+    )
 
 
 def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path) -> None:
@@ -814,23 +1090,33 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     unknown (`${name}`), a secret is never substituted; a supervisord program template is read."""
     fixture = Path(__file__).parent / "fixtures" / "repos" / "ansible_role"
     topology = run_audit(fixture).topology
-    rendered = next(n for n in topology.notes if n.startswith("deploy/roles/app/templates/gunicorn.service.j2"))
+    rendered = next(
+        n for n in topology.notes if n.startswith("deploy/roles/app/templates/gunicorn.service.j2")
+    )
     assert "gunicorn_workers=6 (deploy/group_vars/production.yml:2)" in rendered
     assert "not resolved (unknown): db_password" in rendered
-    root = write(tmp_path, {
-        "requirements.txt": "Django==4.2.16\ngunicorn==23.0.0\n",
-        "roles/web/defaults/main.yml": "app: shop\nvenv: /srv/{{ app }}/venv\n",
-        "roles/web/templates/supervisor.conf.j2":
-            "[program:{{ app }}-web]\ncommand={{ venv }}/bin/gunicorn shop.wsgi --workers {{ web_workers }}\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "requirements.txt": "Django==4.2.16\ngunicorn==23.0.0\n",
+            "roles/web/defaults/main.yml": "app: shop\nvenv: /srv/{{ app }}/venv\n",
+            "roles/web/templates/supervisor.conf.j2": "[program:{{ app }}-web]\ncommand={{ venv }}/bin/gunicorn shop.wsgi --workers {{ web_workers }}\n",
+        },
+    )
     found = groups(root)
     assert set(found) == {"shop-web"}
-    assert found["shop-web"].processes.value is None and found["shop-web"].processes.unknown == "shop-web.processes"
+    assert (
+        found["shop-web"].processes.value is None
+        and found["shop-web"].processes.unknown == "shop-web.processes"
+    )
     # A start script the role renders from its own template, named by an unresolved program name.
-    write(tmp_path, {
-        "roles/web/templates/supervisor.conf.j2": "[program:{{ site_name }}]\ncommand={{ venv }}/bin/gunicorn_start\n",
-        "roles/web/templates/gunicorn_start.j2": "#!/bin/sh\nexec {{ venv }}/bin/gunicorn shop.wsgi --workers {{ workers | default(3) }}\n",
-    })
+    write(
+        tmp_path,
+        {
+            "roles/web/templates/supervisor.conf.j2": "[program:{{ site_name }}]\ncommand={{ venv }}/bin/gunicorn_start\n",
+            "roles/web/templates/gunicorn_start.j2": "#!/bin/sh\nexec {{ venv }}/bin/gunicorn shop.wsgi --workers {{ workers | default(3) }}\n",
+        },
+    )
     found = groups(tmp_path)
     assert set(found) == {"supervisor"}
     assert found["supervisor"].processes.value == 3

@@ -22,7 +22,7 @@ runner = CliRunner()
 PROJECT = {
     "proj/__init__.py": "",
     "proj/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql',"
-                        " 'HOST': os.environ.get('DB_HOST', 'db'), 'USER': 'app'}}\n",
+    " 'HOST': os.environ.get('DB_HOST', 'db'), 'USER': 'app'}}\n",
     "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
 }
 
@@ -31,10 +31,19 @@ def write_project(root: Path, environment: dict) -> None:
     for rel, text in PROJECT.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    compose = {"services": {
-        "web": {"image": "python:3.12", "command": "gunicorn proj.wsgi --workers 2", "environment": environment},
-        "db": {"image": "postgres:16", "environment": {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "fixture-redact-pw"}},
-    }}
+    compose = {
+        "services": {
+            "web": {
+                "image": "python:3.12",
+                "command": "gunicorn proj.wsgi --workers 2",
+                "environment": environment,
+            },
+            "db": {
+                "image": "postgres:16",
+                "environment": {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "fixture-redact-pw"},
+            },
+        }
+    }
     (root / "docker-compose.yml").write_text(yaml.safe_dump(compose, allow_unicode=True))
 
 
@@ -44,9 +53,19 @@ def audit_json_text(root: Path) -> str:
     return result.stdout
 
 
-def test_booleans_numbers_and_null_under_secret_names_keep_their_type_and_the_json_parses(tmp_path: Path) -> None:
-    write_project(tmp_path, {"OG_PASSTHROUGH": "true", "DB_PASSWORD_MIN_LENGTH": 8, "AUTH_ENABLED": True,
-                             "API_TOKEN": "tok-3f9a8b7c6d5e", "SENTRY_DSN": None})
+def test_booleans_numbers_and_null_under_secret_names_keep_their_type_and_the_json_parses(
+    tmp_path: Path,
+) -> None:
+    write_project(
+        tmp_path,
+        {
+            "OG_PASSTHROUGH": "true",
+            "DB_PASSWORD_MIN_LENGTH": 8,
+            "AUTH_ENABLED": True,
+            "API_TOKEN": "tok-3f9a8b7c6d5e",
+            "SENTRY_DSN": None,
+        },
+    )
     text = audit_json_text(tmp_path)
     data = json.loads(text)  # `"given": true` must not become `"given": ****`
     assert data["inputs"][0]["given"] is True
@@ -68,11 +87,24 @@ def test_scrubbing_json_masks_inside_strings_even_when_escaped() -> None:
 
 
 NAMES = st.one_of(
-    st.sampled_from(["DB_PASSWORD", "SECRET_KEY", "OG_PASSTHROUGH", "API_TOKEN", "AUTH_MODE", "DATABASE_URL", "license"]),
+    st.sampled_from(
+        [
+            "DB_PASSWORD",
+            "SECRET_KEY",
+            "OG_PASSTHROUGH",
+            "API_TOKEN",
+            "AUTH_MODE",
+            "DATABASE_URL",
+            "license",
+        ]
+    ),
     st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True),
 )
 VALUES = st.one_of(
-    st.booleans(), st.none(), st.integers(-10**9, 10**9), st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30),
     st.from_regex(r"postgres://app:[A-Za-z0-9]{1,12}@db:5432/app", fullmatch=True),
 )
@@ -88,16 +120,23 @@ def test_every_audit_json_parses_whatever_the_compose_environment(environment: d
     data = json.loads(text)
     assert data["inputs"][0]["given"] is True
     for name, value in environment.items():
-        if name in ("DB_PASSWORD", "SECRET_KEY", "API_TOKEN") and isinstance(value, str) and len(value) >= 12 \
-                and value.isalnum():
+        if (
+            name in ("DB_PASSWORD", "SECRET_KEY", "API_TOKEN")
+            and isinstance(value, str)
+            and len(value) >= 12
+            and value.isalnum()
+        ):
             assert value not in text, name
 
 
 def test_plain_values_stay_and_numeric_passwords_are_masked() -> None:
     from pgslots.redact import redact_value
 
-    assert [redact_value("OG_PASSTHROUGH", "true"), redact_value("AUTH_ENABLED", "False"), redact_value("PASSWORD_MIN_LENGTH", "8")] \
-        == ["true", "False", "8"]
+    assert [
+        redact_value("OG_PASSTHROUGH", "true"),
+        redact_value("AUTH_ENABLED", "False"),
+        redact_value("PASSWORD_MIN_LENGTH", "8"),
+    ] == ["true", "False", "8"]
     assert redact_value("DB_PASSWORD", "123456") == MASK
 
 
@@ -108,8 +147,11 @@ def test_a_password_equal_to_the_role_name_does_not_mask_the_project_name() -> N
     redactor.register_named("POSTGRES_PASSWORD", "kiwi")
     redactor.register_named("KIWI_DB_PASSWORD", "kiwi")
     redactor.register_named("SECRET_KEY", "s3cr3t-value")
-    assert redactor.scrub("group kiwi at /work/kiwitcms__Kiwi") == "group **** at /work/****tcms__Kiwi"
+    assert (
+        redactor.scrub("group kiwi at /work/kiwitcms__Kiwi") == "group **** at /work/****tcms__Kiwi"
+    )
     redactor.register_named("KIWI_DB_USER", "kiwi")
     redactor.register_named("POSTGRES_DB", "kiwi")
     assert redactor.scrub("group kiwi at /work/kiwitcms__Kiwi, key s3cr3t-value") == (
-        f"group kiwi at /work/kiwitcms__Kiwi, key {MASK}")
+        f"group kiwi at /work/kiwitcms__Kiwi, key {MASK}"
+    )

@@ -25,7 +25,9 @@ VIEW = "WebTransaction/Function/ami.main.api.views:SourceImageViewSet.list"
 
 
 def pgslots(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def diagnose_json(*args: str) -> dict:
@@ -36,7 +38,9 @@ def diagnose_json(*args: str) -> dict:
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    return diagnose_json("--events", str(EXPORTS[0]), "--repo", str(REPO), "--assume", "django.hosts=16")
+    return diagnose_json(
+        "--events", str(EXPORTS[0]), "--repo", str(REPO), "--assume", "django.hosts=16"
+    )
 
 
 @pytest.mark.parametrize("export", EXPORTS, ids=lambda p: p.name)
@@ -46,8 +50,16 @@ def test_the_report_observes_the_write_ups_numbers(export: Path):
     assert incident["total"] == 440
     assert [b["total"] for b in incident["buckets"]] == [4, 152, 284]
     families = incident["by_combination"]
-    assert (families["reserved_superuser"], families["too_many_clients"], families["too_many_clients+reserved_superuser"]) == (402, 22, 15)
-    assert {r["value"]: r["count"] for r in incident["facets"]["transaction"]} == {CSRF: 435, CELERY: 4, VIEW: 1}
+    assert (
+        families["reserved_superuser"],
+        families["too_many_clients"],
+        families["too_many_clients+reserved_superuser"],
+    ) == (402, 22, 15)
+    assert {r["value"]: r["count"] for r in incident["facets"]["transaction"]} == {
+        CSRF: 435,
+        CELERY: 4,
+        VIEW: 1,
+    }
 
 
 def test_events_map_to_the_audited_process_groups(report: dict):
@@ -64,7 +76,10 @@ def test_conn_max_age_60_is_already_set_leaks_under_asgi_and_is_not_proposed(rep
     assert persistent["evidence"][0]["path"] == "config/settings/production.py"
     assert "leaks under ASGI" in persistent["consequence"]
     for remedy in report["remedies"]:
-        assert "CONN_MAX_AGE=60" not in remedy["change"] and "CONN_MAX_AGE to 60" not in remedy["change"]
+        assert (
+            "CONN_MAX_AGE=60" not in remedy["change"]
+            and "CONN_MAX_AGE to 60" not in remedy["change"]
+        )
     items = {i["key"]: i for i in report["verification"]}
     assert items["conn_max_age"]["answer"] == "60"
     assert items["conn_max_age"]["evidence"][0].startswith("config/settings/production.py:15")
@@ -73,41 +88,76 @@ def test_conn_max_age_60_is_already_set_leaks_under_asgi_and_is_not_proposed(rep
 def test_remaining_remedies_are_ranked_with_their_predicted_demand(report: dict):
     remedies = report["remedies"]
     assert len(remedies) >= 3
-    effective = [r for r in remedies if "no change in the number" not in
-                 {a["code"]: a["verdict"] for a in report["assessments"]}[r["code"]]]
+    effective = [
+        r
+        for r in remedies
+        if "no change in the number"
+        not in {a["code"]: a["verdict"] for a in report["assessments"]}[r["code"]]
+    ]
     keys = [(r["effort"], r["risk"]) for r in effective]
     assert keys == sorted(keys), "ordered by effort, then risk"
     assert all(r["predicted"] is not None for r in remedies)
     assert remedies[0]["code"] == "R01"  # CONN_MAX_AGE=0 under ASGI: one line, no risk
     fits = {a["code"]: a["fits"] for a in report["assessments"]}
-    assert fits["R01"] is False  # still unbounded: stopping the leak does not bound ASGI concurrency
+    assert (
+        fits["R01"] is False
+    )  # still unbounded: stopping the leak does not bound ASGI concurrency
     assert any(fits.values())
 
 
 def test_markdown_is_an_issue_ready_write_up():
-    result = pgslots("diagnose", "--events", str(EXPORTS[0]), "--repo", str(REPO), "--assume", "django.hosts=16",
-                     "--format", "markdown")
+    result = pgslots(
+        "diagnose",
+        "--events",
+        str(EXPORTS[0]),
+        "--repo",
+        str(REPO),
+        "--assume",
+        "django.hosts=16",
+        "--format",
+        "markdown",
+    )
     assert result.returncode == 1  # error findings, the default --fail-on error
     text = result.stdout
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[:6] == [
-        "## Observation", "## Interpretation", "## Contributors (verified)", "## The connection budget",
-        "## What we still need to verify", "## Directions (ordered by effort and risk)",
+        "## Observation",
+        "## Interpretation",
+        "## Contributors (verified)",
+        "## The connection budget",
+        "## What we still need to verify",
+        "## Directions (ordered by effort and risk)",
     ]
-    for fragment in ("**440**", "| 22:22 | 4 |", "| 22:27 | 152 |", "| 22:32 | 284 |", "402 ×", "22 ×", "15 ×",
-                     "| 435 |", "django", "celeryworker", "`CONN_MAX_AGE=60`", "leaks under ASGI",
-                     "- [x] `CONN_MAX_AGE` in the production settings? **60** (config/settings/production.py:15"):
+    for fragment in (
+        "**440**",
+        "| 22:22 | 4 |",
+        "| 22:27 | 152 |",
+        "| 22:32 | 284 |",
+        "402 ×",
+        "22 ×",
+        "15 ×",
+        "| 435 |",
+        "django",
+        "celeryworker",
+        "`CONN_MAX_AGE=60`",
+        "leaks under ASGI",
+        "- [x] `CONN_MAX_AGE` in the production settings? **60** (config/settings/production.py:15",
+    ):
         assert fragment in text, fragment
     directions = text.split("## Directions", 1)[1]
     assert "Predicted demand after it" in directions
 
 
 def test_one_kind_of_input_alone_is_still_useful():
-    repo_only = pgslots("diagnose", "--repo", str(REPO), "--format", "markdown", "--fail-on", "never")
+    repo_only = pgslots(
+        "diagnose", "--repo", str(REPO), "--format", "markdown", "--fail-on", "never"
+    )
     assert repo_only.returncode == 0, repo_only.stderr
     assert "PGS003" in repo_only.stdout and "R01" in repo_only.stdout
     assert "`--events FILE`" in repo_only.stdout and "`--dsn DSN`" in repo_only.stdout
-    events_only = pgslots("diagnose", "--events", str(EXPORTS[0]), "--format", "markdown", "--fail-on", "never")
+    events_only = pgslots(
+        "diagnose", "--events", str(EXPORTS[0]), "--format", "markdown", "--fail-on", "never"
+    )
     assert events_only.returncode == 0
     assert "**440**" in events_only.stdout and "`--repo PATH` would add" in events_only.stdout
 
@@ -132,7 +182,9 @@ def local_time_export(tmp_path: Path) -> Path:
     rows = list(csv.DictReader(source))
     new_york = zoneinfo.ZoneInfo("America/New_York")
     for row in rows:
-        moment = dt.datetime.fromtimestamp(int(row["timestamp"]) / 1000, dt.timezone.utc).astimezone(new_york)
+        moment = dt.datetime.fromtimestamp(
+            int(row["timestamp"]) / 1000, dt.timezone.utc
+        ).astimezone(new_york)
         row["timestamp"] = moment.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
     path = tmp_path / "export-local-time.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -148,19 +200,35 @@ def test_events_from_another_time_zone_are_noted(tmp_path: Path):
     watch = tmp_path / "watch.jsonl"
     lines = []
     for minute in range(22, 37):
-        lines.append(json.dumps({"taken_at": f"2026-05-11T22:{minute:02d}:00Z", "target": "host=db",
-                                 "max_connections": 100, "superuser_reserved_connections": 3,
-                                 "client_backends": 60 + minute}))
+        lines.append(
+            json.dumps(
+                {
+                    "taken_at": f"2026-05-11T22:{minute:02d}:00Z",
+                    "target": "host=db",
+                    "max_connections": 100,
+                    "superuser_reserved_connections": 3,
+                    "client_backends": 60 + minute,
+                }
+            )
+        )
     watch.write_text("\n".join(lines) + "\n")
-    report = diagnose_json("--events", str(local_time_export(tmp_path)), "--watch-record", str(watch))
+    report = diagnose_json(
+        "--events", str(local_time_export(tmp_path)), "--watch-record", str(watch)
+    )
     codes = {f["code"]: f for f in report["findings"]}
     assert report["incident"]["total"] == 440
     assert report["incident"]["window_start"].startswith("2026-05-11T18:22")
     assert "PGS408" in codes and "4 h apart" in codes["PGS408"]["message"]
     assert "no time zone" in report["incident"]["timezone_note"]
     # Read in the right zone, the same file agrees with the watch record.
-    fixed = diagnose_json("--events", str(local_time_export(tmp_path)), "--tz", "America/New_York",
-                          "--watch-record", str(watch))
+    fixed = diagnose_json(
+        "--events",
+        str(local_time_export(tmp_path)),
+        "--tz",
+        "America/New_York",
+        "--watch-record",
+        str(watch),
+    )
     assert "PGS408" not in {f["code"] for f in fixed["findings"]}
     assert fixed["incident"]["window_start"].startswith("2026-05-11T22:22")
 
@@ -171,11 +239,20 @@ def _audited(fixture: Path) -> bool:
     return not expected.exists() or "\nrefused:" not in "\n" + expected.read_text()
 
 
-@pytest.mark.parametrize("repo", sorted(p.name for p in (ROOT / "tests" / "fixtures" / "repos").iterdir() if p.is_dir() and _audited(p)))
+@pytest.mark.parametrize(
+    "repo",
+    sorted(
+        p.name
+        for p in (ROOT / "tests" / "fixtures" / "repos").iterdir()
+        if p.is_dir() and _audited(p)
+    ),
+)
 def test_every_audit_fixture_joins_with_the_incident(repo: str):
     """Other deployment shapes (WSGI, pgbouncer, Django pool, Kubernetes HPA, a replica
     alias) go through the join: a report, never a crash; what they already run is never proposed."""
-    report = diagnose_json("--events", str(EXPORTS[0]), "--repo", str(ROOT / "tests" / "fixtures" / "repos" / repo))
+    report = diagnose_json(
+        "--events", str(EXPORTS[0]), "--repo", str(ROOT / "tests" / "fixtures" / "repos" / repo)
+    )
     assert {s["kind"]: s for s in report["inputs"]}["repo"]["ok"]
     assert report["attribution"] and report["capacity"] is not None
     for item in report["in_place"]:

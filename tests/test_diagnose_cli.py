@@ -32,9 +32,16 @@ def incident_json(tmp_path: Path) -> Path:
 
 def snapshots(n: int = 6) -> list[Snapshot]:
     return [
-        Snapshot(taken_at=at(22, 25 + i), target="host=db user=app password=****", server_version="15.8",
-                 max_connections=100, superuser_reserved_connections=3, role=RoleInfo("app", False, None, None),
-                 usable_for_role=97, client_backends=80 + 3 * i)
+        Snapshot(
+            taken_at=at(22, 25 + i),
+            target="host=db user=app password=****",
+            server_version="15.8",
+            max_connections=100,
+            superuser_reserved_connections=3,
+            role=RoleInfo("app", False, None, None),
+            usable_for_role=97,
+            client_backends=80 + 3 * i,
+        )
         for i in range(n)
     ]
 
@@ -67,7 +74,9 @@ def test_watch_record_alone_gives_the_peak_and_skips_bad_lines(watch_jsonl: Path
 
 def test_a_bad_input_beside_a_good_one_is_a_note(incident_json: Path, tmp_path: Path):
     missing = tmp_path / "nope.jsonl"
-    code, out, _ = run("--events", str(incident_json), "--watch-record", str(missing), "--format", "markdown")
+    code, out, _ = run(
+        "--events", str(incident_json), "--watch-record", str(missing), "--format", "markdown"
+    )
     assert code == 0
     assert "| watch-record | given, not usable |" in out
     assert "PGS409" in out and "nope.jsonl" in out
@@ -95,13 +104,17 @@ def test_probe_json_is_accepted_as_a_record_of_one_moment(incident_json: Path, t
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], expected: str):
-    result = subprocess.run([sys.executable, "-m", "pgslots", "diagnose", *args], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", "diagnose", *args], capture_output=True, text=True
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and expected in result.stderr
 
 
 def test_fail_on_sets_the_exit_code(incident_json: Path, watch_jsonl: Path):
-    code, _, _ = run("--events", str(incident_json), "--watch-record", str(watch_jsonl), "--fail-on", "info")
+    code, _, _ = run(
+        "--events", str(incident_json), "--watch-record", str(watch_jsonl), "--fail-on", "info"
+    )
     assert code == 1
     code, _, _ = run("--events", str(incident_json), "--watch-record", str(watch_jsonl))
     assert code == 0
@@ -111,4 +124,6 @@ def test_html_output_file(incident_json: Path, tmp_path: Path):
     out = tmp_path / "r.html"
     code, _, _ = run("--events", str(incident_json), "--format", "html", "--output", str(out))
     html = out.read_text()
-    assert code == 0 and html.startswith("<!DOCTYPE html>") and 'data-chart="errors-over-time"' in html
+    assert (
+        code == 0 and html.startswith("<!DOCTYPE html>") and 'data-chart="errors-over-time"' in html
+    )

@@ -51,7 +51,11 @@ CHART_FACTS = """
 def watch_record() -> list[Snapshot]:
     """A recorded burst: backends climbing to the usable slots during the incident."""
     return [
-        Snapshot(taken_at=at(22, 20) + dt.timedelta(minutes=i), target="host=db user=app", client_backends=n)
+        Snapshot(
+            taken_at=at(22, 20) + dt.timedelta(minutes=i),
+            target="host=db user=app",
+            client_backends=n,
+        )
         for i, n in enumerate((41, 47, 55, 62, 70, 79, 86, 93, 97, 100, 100, 100, 99, 100, 100))
     ]
 
@@ -103,7 +107,12 @@ def test_every_chart_renders_and_nothing_leaves_the_machine(report_file: Path, b
     shot = browser.screenshot(OUTPUT / "diagnose-report-light.png")
     page = Image.open(shot).convert("RGB")
     for key, chart in facts.items():
-        box = (int(chart["x"]), int(chart["y"]), int(chart["x"] + chart["width"]), int(chart["y"] + chart["height"]))
+        box = (
+            int(chart["x"]),
+            int(chart["y"]),
+            int(chart["x"] + chart["width"]),
+            int(chart["y"] + chart["height"]),
+        )
         pixels = page.crop(box)
         colours = pixels.getcolors(maxcolors=1 << 16) or []
         inked = sum(n for n, rgb in colours if rgb != (255, 255, 255))
@@ -137,7 +146,11 @@ def test_missing_inputs_say_what_would_draw_each_chart(tmp_path: Path, browser: 
     g.inputs = [s for s in g.inputs if s.kind != "repo"]
     from pgslots.diagnosis import InputStatus
 
-    g.inputs.append(InputStatus("repo", False, "", adds="`--repo PATH` would add the process groups and their budget"))
+    g.inputs.append(
+        InputStatus(
+            "repo", False, "", adds="`--repo PATH` would add the process groups and their budget"
+        )
+    )
     path = tmp_path / "events-only.html"
     path.write_text(diagnose_html.render(build(g)), encoding="utf-8")
     load = browser.open(path)
@@ -159,25 +172,45 @@ def test_svg_is_deterministic_and_ids_do_not_collide():
     assert {k: c.svg for k, c in first.items()} == {k: c.svg for k, c in second.items()}
     ids = re.findall(r'\bid="([^"]+)"', "".join(c.svg for c in first.values()))
     assert len(ids) == len(set(ids))
-    assert all(re.search(r'url\(#([^)]+)\)', c.svg) is None or c.key in c.svg for c in first.values())
+    assert all(
+        re.search(r"url\(#([^)]+)\)", c.svg) is None or c.key in c.svg for c in first.values()
+    )
     assert "#010203" not in "".join(c.svg for c in first.values())
 
 
-def test_the_write_ups_incident_from_real_inputs_renders_every_chart(tmp_path: Path, browser: Chromium):
+def test_the_write_ups_incident_from_real_inputs_renders_every_chart(
+    tmp_path: Path, browser: Chromium
+):
     """End to end: the New Relic export and the write-up-shaped repository through the CLI,
     with a watch record of the burst, opened in Chromium."""
     root = Path(__file__).resolve().parent.parent
     watch = tmp_path / "watch.jsonl"
-    watch.write_text("".join(
-        json.dumps(to_jsonable(s)) + "\n"
-        for s in watch_record()
-    ))
+    watch.write_text("".join(json.dumps(to_jsonable(s)) + "\n" for s in watch_record()))
     out = tmp_path / "writeup.html"
     result = subprocess.run(
-        [sys.executable, "-m", "pgslots", "diagnose", "--events", str(root / "examples" / "newrelic-incident.json"),
-         "--repo", str(root / "tests" / "fixtures" / "repos" / "writeup"), "--assume", "django.hosts=16",
-         "--watch-record", str(watch), "--format", "html", "--output", str(out), "--fail-on", "never"],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "pgslots",
+            "diagnose",
+            "--events",
+            str(root / "examples" / "newrelic-incident.json"),
+            "--repo",
+            str(root / "tests" / "fixtures" / "repos" / "writeup"),
+            "--assume",
+            "django.hosts=16",
+            "--watch-record",
+            str(watch),
+            "--format",
+            "html",
+            "--output",
+            str(out),
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     load = browser.open(out)
@@ -186,6 +219,9 @@ def test_the_write_ups_incident_from_real_inputs_renders_every_chart(tmp_path: P
     assert {k: facts[k]["title"] for k in facts} == EXPECTED_CHARTS
     assert all(c["shapes"] > 20 and c["height"] > 150 for c in facts.values())
     legend = " ".join(facts["errors-over-time"]["texts"])
-    assert "reserved_superuser (402)" in legend and "too_many_clients + reserved_superuser (15)" in legend
+    assert (
+        "reserved_superuser (402)" in legend
+        and "too_many_clients + reserved_superuser (15)" in legend
+    )
     assert "usable slots (97, assumed)" in " ".join(facts["budget-per-group"]["texts"])
     browser.screenshot(OUTPUT / "diagnose-writeup.png")

@@ -49,10 +49,28 @@ def writeup_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The write-up's incident, as the issue gives it: 16 hosts assumed."""
     out = tmp_path_factory.mktemp("layout") / "writeup.html"
     result = subprocess.run(
-        [sys.executable, "-m", "pgslots", "diagnose", "--events", str(ROOT / "examples" / "newrelic-incident.json"),
-         "--repo", str(ROOT / "tests" / "fixtures" / "repos" / "writeup"), "--assume", "django.hosts=16",
-         "--format", "html", "--output", str(out), "--fail-on", "never"],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pgslots",
+            "diagnose",
+            "--events",
+            str(ROOT / "examples" / "newrelic-incident.json"),
+            "--repo",
+            str(ROOT / "tests" / "fixtures" / "repos" / "writeup"),
+            "--assume",
+            "django.hosts=16",
+            "--format",
+            "html",
+            "--output",
+            str(out),
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return out
@@ -65,7 +83,9 @@ def browser() -> Chromium:
 
 
 @pytest.mark.parametrize("width", [1400, 500])
-def test_the_first_screen_holds_the_headline_and_the_first_remedy(writeup_report: Path, browser: Chromium, width: int):
+def test_the_first_screen_holds_the_headline_and_the_first_remedy(
+    writeup_report: Path, browser: Chromium, width: int
+):
     browser.resize(width, 900)
     browser.open(writeup_report)
     facts = browser.evaluate(FIRST_SCREEN)
@@ -88,10 +108,20 @@ def test_no_table_is_wider_than_a_500_px_viewport(writeup_report: Path, browser:
     assert all(w <= widths["inner"] for w in widths["tables"]), widths
     assert widths["page"] <= widths["inner"], widths
     # The budget table (five text columns) stacks each row's cells under their headers.
-    assert browser.evaluate("getComputedStyle(document.querySelector('#budget table.stack td')).display") == "block"
+    assert (
+        browser.evaluate(
+            "getComputedStyle(document.querySelector('#budget table.stack td')).display"
+        )
+        == "block"
+    )
     browser.resize(1400, 900)
     browser.open(writeup_report)
-    assert browser.evaluate("getComputedStyle(document.querySelector('#budget table.stack td')).display") == "table-cell"
+    assert (
+        browser.evaluate(
+            "getComputedStyle(document.querySelector('#budget table.stack td')).display"
+        )
+        == "table-cell"
+    )
 
 
 def tick_labels(svg: str, axis_label: str) -> list[str]:
@@ -105,7 +135,9 @@ def test_a_short_backends_record_gets_distinct_tick_labels():
     """A lab-length record (3 minutes, a point every 5 s): '%H:%M' alone would repeat."""
     start = dt.datetime(2026, 5, 11, 22, 20, tzinfo=dt.timezone.utc)
     points = tuple(BackendPoint(start + dt.timedelta(seconds=5 * i), 10 + i % 7) for i in range(36))
-    chart = charts.backends_over_time([BackendSeries("watch record", "watch.jsonl", points, peak=16)], None)
+    chart = charts.backends_over_time(
+        [BackendSeries("watch record", "watch.jsonl", points, peak=16)], None
+    )
     assert chart is not None
     labels = tick_labels(chart.svg, "time (UTC)")
     assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
@@ -113,14 +145,23 @@ def test_a_short_backends_record_gets_distinct_tick_labels():
 
 
 def test_lab_bars_are_coloured_by_outcome_not_green_for_every_remedy():
-    lab = LabRun("run", "baseline", (
-        LabScenario("baseline", 83, 20, requests=145),
-        LabScenario("conn-max-age-0", 0, 15, requests=145, remedy="R01"),
-        LabScenario("limit-concurrency", 28, 12, requests=145, remedy="R02"),
-        LabScenario("pool-too-small", 90, 12, requests=145, remedy="R03"),
-    ))
+    lab = LabRun(
+        "run",
+        "baseline",
+        (
+            LabScenario("baseline", 83, 20, requests=145),
+            LabScenario("conn-max-age-0", 0, 15, requests=145, remedy="R01"),
+            LabScenario("limit-concurrency", 28, 12, requests=145, remedy="R02"),
+            LabScenario("pool-too-small", 90, 12, requests=145, remedy="R03"),
+        ),
+    )
     outcomes = [charts._lab_outcome(s, lab.scenarios[0]) for s in lab.scenarios]
-    assert outcomes == ["baseline", "no failure", "fewer failures, still failing", "no better than baseline"]
+    assert outcomes == [
+        "baseline",
+        "no failure",
+        "fewer failures, still failing",
+        "no better than baseline",
+    ]
     chart = charts.remedy_comparison([], None, lab)
     assert chart is not None
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart.svg)

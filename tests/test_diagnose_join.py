@@ -46,7 +46,13 @@ def test_transaction_names_map_to_kinds():
 def test_events_map_to_the_audited_groups():
     diagnosis = build(gathered(hosts=16))
     web, worker = diagnosis.attribution
-    assert (web.group, web.kind, web.count, web.before_view, web.audited) == ("django", "web", 436, 435, True)
+    assert (web.group, web.kind, web.count, web.before_view, web.audited) == (
+        "django",
+        "web",
+        436,
+        435,
+        True,
+    )
     assert (worker.group, worker.kind, worker.count) == ("celeryworker", "worker", 4)
     assert [t.count for t in web.transactions] == [435, 1]
     assert "PGS401" in codes(diagnosis)
@@ -92,7 +98,9 @@ def test_budget_and_incident_agree_when_the_worst_case_is_unbounded():
     cap = diagnosis.capacity
     assert (cap.usable, cap.steady, cap.worst_unbounded) == (97, 80, True)
     assert "PGS404" in codes(diagnosis)
-    assert "PGS410" in codes(diagnosis)  # 15 messages with both wordings, psycopg 3.1.9: libpq's SSL retry
+    assert "PGS410" in codes(
+        diagnosis
+    )  # 15 messages with both wordings, psycopg 3.1.9: libpq's SSL retry
 
 
 def test_a_fitting_budget_with_failures_is_unexplained():
@@ -111,23 +119,37 @@ def test_a_fitting_budget_with_failures_is_unexplained():
 
 def test_live_snapshot_overrides_defaults_and_contradictions_are_reported():
     snapshot = Snapshot(
-        taken_at=at(23, 5), target="host=db user=app password=****", server_version="16.4",
-        max_connections=200, superuser_reserved_connections=3, reserved_connections=5,
-        role=RoleInfo("app", True, True, None), usable_for_role=192, client_backends=120,
+        taken_at=at(23, 5),
+        target="host=db user=app password=****",
+        server_version="16.4",
+        max_connections=200,
+        superuser_reserved_connections=3,
+        reserved_connections=5,
+        role=RoleInfo("app", True, True, None),
+        usable_for_role=192,
+        client_backends=120,
         backends=(BackendGroup("app", "app", "", "10.0.0.7", "idle", 90, 640.0),),
     )
     diagnosis = build(gathered(hosts=16, snapshot=snapshot))
     assert diagnosis.capacity.usable == 192 and diagnosis.capacity.max_connections == 200
     assert {"PGS406", "PGS407"} <= codes(diagnosis)  # superuser role, PG16 vs the pre-16 wording
     items = {i.key: i for i in diagnosis.verification}
-    assert items["server_settings"].settled and "max_connections 200" in items["server_settings"].answer
+    assert (
+        items["server_settings"].settled
+        and "max_connections 200" in items["server_settings"].answer
+    )
     assert items["idle"].answer == "90 idle client backends, the oldest idle for 640 s"
 
 
 def test_watch_record_from_another_time_zone_is_noted():
     shifted = [
-        Snapshot(taken_at=at(18, 20 + i), target="host=db", client_backends=50 + i, max_connections=100,
-                 superuser_reserved_connections=3)
+        Snapshot(
+            taken_at=at(18, 20 + i),
+            target="host=db",
+            client_backends=50 + i,
+            max_connections=100,
+            superuser_reserved_connections=3,
+        )
         for i in range(10)
     ]
     diagnosis = build(gathered(hosts=16, watch=shifted, watch_path="burst.jsonl"))
@@ -150,10 +172,23 @@ def test_json_round_trips_and_renderers_say_the_numbers():
     assert data["schema"] == "pgslots/1" and data["command"] == "diagnose"
     assert from_jsonable(Diagnosis, data) == diagnosis
     markdown = diagnose_markdown.render(diagnosis)
-    for heading in ("## Observation", "## Interpretation", "## Contributors (verified)",
-                    "## What we still need to verify", "## Directions (ordered by effort and risk)"):
+    for heading in (
+        "## Observation",
+        "## Interpretation",
+        "## Contributors (verified)",
+        "## What we still need to verify",
+        "## Directions (ordered by effort and risk)",
+    ):
         assert heading in markdown
-    for number in ("**440**", "| 22:22 | 4 |", "| 22:27 | 152 |", "| 22:32 | 284 |", "402 ×", "22 ×", "15 ×"):
+    for number in (
+        "**440**",
+        "| 22:22 | 4 |",
+        "| 22:27 | 152 |",
+        "| 22:32 | 284 |",
+        "402 ×",
+        "22 ×",
+        "15 ×",
+    ):
         assert number in markdown, number
     assert "`CONN_MAX_AGE=60` (`config/settings/production.py:23`" in markdown
     text = diagnose_text.render(diagnosis)
@@ -171,20 +206,41 @@ def test_no_pool_and_no_persistence_means_nothing_in_place():
 
 def test_a_remedy_whose_changes_already_hold_is_withheld():
     g = gathered(hosts=16)
-    g.remedies = [*g.remedies, Remedy("R90", "Keep connections for a minute", 1, 1, "", "CONN_MAX_AGE = 60",
-                                      changes=(Change("django", "policy.conn_max_age", 60),)),
-                  Remedy("R91", "Ten in flight per worker", 2, 2, "", "limit_concurrency=10",
-                         changes=(Change("django", "per_process", 10),))]
+    g.remedies = [
+        *g.remedies,
+        Remedy(
+            "R90",
+            "Keep connections for a minute",
+            1,
+            1,
+            "",
+            "CONN_MAX_AGE = 60",
+            changes=(Change("django", "policy.conn_max_age", 60),),
+        ),
+        Remedy(
+            "R91",
+            "Ten in flight per worker",
+            2,
+            2,
+            "",
+            "limit_concurrency=10",
+            changes=(Change("django", "per_process", 10),),
+        ),
+    ]
     diagnosis = build(g)
     proposed = [r.code for r in diagnosis.remedies]
     assert "R90" not in proposed and "R91" in proposed
-    assert any(w.startswith("R90 ") and "django policy.conn_max_age=60" in w for w in diagnosis.withheld)
+    assert any(
+        w.startswith("R90 ") and "django policy.conn_max_age=60" in w for w in diagnosis.withheld
+    )
 
 
 def test_the_repository_s_server_version_against_the_wording():
     g = gathered(hosts=16)
-    slots = dataclasses.replace(g.topology.slots, server_version=Quantity(16, (Evidence(
-        "docker-compose.yml", 4, "image: postgres:16"),)))
+    slots = dataclasses.replace(
+        g.topology.slots,
+        server_version=Quantity(16, (Evidence("docker-compose.yml", 4, "image: postgres:16"),)),
+    )
     g.topology = dataclasses.replace(g.topology, slots=slots)
     (finding,) = [f for f in build(g).findings if f.code == "PGS407"]
     assert "the repository configures PostgreSQL 16" in finding.message
@@ -198,8 +254,22 @@ LAB_INCIDENT = Path(__file__).resolve().parent / "fixtures" / "lab-incident"  # 
 
 def _diagnose_json(*paths: Path) -> dict:
     args = [a for p in paths for a in ("--events", str(p))]
-    result = subprocess.run([sys.executable, "-m", "pgslots", "diagnose", *args, "--format", "json", "--fail-on", "never"],
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pgslots",
+            "diagnose",
+            *args,
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -223,7 +293,11 @@ def _server_refusals(csvlog: Path) -> Counter[str]:
 def test_a_lab_run_s_failures_are_reported_once_from_three_sources():
     """APM export + server csvlog + the worker's log of one real lab run: the distinct failures
     once (the APM's count), the others matched to them, no invented process group."""
-    export, csvlog, worker = LAB_INCIDENT / "nerdgraph.json", LAB_INCIDENT / "postgresql.csv", LAB_INCIDENT / "worker.log"
+    export, csvlog, worker = (
+        LAB_INCIDENT / "nerdgraph.json",
+        LAB_INCIDENT / "postgresql.csv",
+        LAB_INCIDENT / "worker.log",
+    )
     failures, refused = _apm_failures(export), _server_refusals(csvlog)
     report = _diagnose_json(export, csvlog, worker)
     incident = report["incident"]
@@ -237,24 +311,37 @@ def test_a_lab_run_s_failures_are_reported_once_from_three_sources():
     assert f"{server['events']} refusals in the server log" in server["text"]
     assert f"{server['reached']} reached the application (APM)" in server["text"]
     app_log = sources["application log"]
-    assert app_log["matched"] == app_log["events"] > 0  # the worker's failed tasks are the APM's too
+    assert (
+        app_log["matched"] == app_log["events"] > 0
+    )  # the worker's failed tasks are the APM's too
     kinds = {a["kind"] for a in report["attribution"]}
     assert kinds <= {"web", "worker"} and sum(a["count"] for a in report["attribution"]) == failures
     # The server log adds what only it has: backends over time and the roles it refused.
     assert report["incident"]["server_log"]["rejections_by"]["user"] == dict(refused.most_common())
-    assert any(series["source"] == "server log" and series["path"] == str(csvlog) for series in report["backends"])
+    assert any(
+        series["source"] == "server log" and series["path"] == str(csvlog)
+        for series in report["backends"]
+    )
 
 
 def test_the_server_log_alone_is_no_process_group():
     report = _diagnose_json(LAB_INCIDENT / "postgresql.csv")
-    assert report["incident"]["total"] == sum(_server_refusals(LAB_INCIDENT / "postgresql.csv").values())
+    assert report["incident"]["total"] == sum(
+        _server_refusals(LAB_INCIDENT / "postgresql.csv").values()
+    )
     assert report["attribution"] == [] and report["sources"] == []
 
 
 def _event(second: float, message: str, count: int = 1, **fields) -> ErrorEvent:
     ts = dt.datetime(2026, 11, 25, 15, 12, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=second)
-    return ErrorEvent(ts=ts, message=message, source=SourceRef("x", "x", 1), count=count,
-                      categories=classify(message), **fields)
+    return ErrorEvent(
+        ts=ts,
+        message=message,
+        source=SourceRef("x", "x", 1),
+        count=count,
+        categories=classify(message),
+        **fields,
+    )
 
 
 def _source(kind: str, events: list[ErrorEvent]) -> Source:
@@ -269,14 +356,30 @@ def test_retries_and_other_clients_are_told_apart():
     """Two refusals in one message are one failure (libpq's retry without SSL); refusals no
     application failure accounts for are listed by role; times further apart than the
     tolerance do not match."""
-    app = [_event(0, f"connection failed: {TOO_MANY}\n{RESERVED}", 3), _event(10, RESERVED, 5), _event(40, RESERVED)]
-    server = [_event(0.4, TOO_MANY, 3, user="app"), _event(0.6, RESERVED, 3, user="app"),
-              _event(10.2, RESERVED, 5, user="app"), _event(11, TOO_MANY, 4, user="report"),
-              _event(40 + TOLERANCE_SECONDS + 1, RESERVED, 1, user="app")]
+    app = [
+        _event(0, f"connection failed: {TOO_MANY}\n{RESERVED}", 3),
+        _event(10, RESERVED, 5),
+        _event(40, RESERVED),
+    ]
+    server = [
+        _event(0.4, TOO_MANY, 3, user="app"),
+        _event(0.6, RESERVED, 3, user="app"),
+        _event(10.2, RESERVED, 5, user="app"),
+        _event(11, TOO_MANY, 4, user="report"),
+        _event(40 + TOLERANCE_SECONDS + 1, RESERVED, 1, user="app"),
+    ]
     agreement = server_agreement(_source("apm", app), _source("server", server))
-    assert (agreement.events, agreement.matched, agreement.reached, agreement.retries) == (16, 11, 8, 3)
+    assert (agreement.events, agreement.matched, agreement.reached, agreement.retries) == (
+        16,
+        11,
+        8,
+        3,
+    )
     assert agreement.unmatched_by == {"report": 4, "app": 1} and agreement.headline_unmatched == 1
-    assert "16 refusals in the server log" in agreement.text and "8 reached the application (APM)" in agreement.text
+    assert (
+        "16 refusals in the server log" in agreement.text
+        and "8 reached the application (APM)" in agreement.text
+    )
     assert "3 were second attempts" in agreement.text and "role report 4" in agreement.text
 
 
@@ -298,7 +401,12 @@ def test_the_headline_is_the_source_closest_to_the_application():
 
 def test_an_unset_host_is_not_a_host():
     g = gathered()
-    g.incident = dataclasses.replace(g.incident, facets={**g.incident.facets, "host": (
-        FacetRow("web-1", 300, 300 / 440), FacetRow(NOT_SET, 140, 140 / 440))})
+    g.incident = dataclasses.replace(
+        g.incident,
+        facets={
+            **g.incident.facets,
+            "host": (FacetRow("web-1", 300, 300 / 440), FacetRow(NOT_SET, 140, 140 / 440)),
+        },
+    )
     items = {i.key: i for i in build(g).verification}
     assert items["web_hosts"].answer == "at least 1 (distinct hosts in the failing events)"

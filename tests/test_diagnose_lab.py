@@ -18,7 +18,9 @@ LAB_RUN = ROOT / "tests" / "fixtures" / "lab-run"  # written by tests/fixtures/m
 
 
 def pgslots(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def diagnose_json(*args: str) -> dict:
@@ -33,8 +35,16 @@ def baseline_failures(run: Path) -> int:
 
 
 def test_measured_effects_join_the_ranked_remedies():
-    report = diagnose_json("--events", str(EXAMPLE), "--repo", str(REPO), "--assume", "django.hosts=16",
-                           "--lab-run", str(LAB_RUN))
+    report = diagnose_json(
+        "--events",
+        str(EXAMPLE),
+        "--repo",
+        str(REPO),
+        "--assume",
+        "django.hosts=16",
+        "--lab-run",
+        str(LAB_RUN),
+    )
     remedies = {r["code"]: r for r in report["remedies"]}
     base = baseline_failures(LAB_RUN)
     assert base > 0, "the fixture's baseline reproduces the failures"
@@ -43,13 +53,27 @@ def test_measured_effects_join_the_ranked_remedies():
     assert r01["failed_requests"] < base
     assert remedies["R02"]["measured"]["scenario"] == "limit-concurrency"
     assert remedies["R04"]["measured"] is None  # not in this run
-    assert [s["name"] for s in report["lab"]["scenarios"]] == ["baseline", "conn-max-age-0", "limit-concurrency"]
+    assert [s["name"] for s in report["lab"]["scenarios"]] == [
+        "baseline",
+        "conn-max-age-0",
+        "limit-concurrency",
+    ]
     verdicts = {a["code"]: a["verdict"] for a in report["assessments"]}
     assert "no improvement" not in verdicts["R01"]
 
 
 def test_markdown_shows_the_lab_table_and_html_the_lab_panel(tmp_path: Path):
-    args = ("diagnose", "--events", str(EXAMPLE), "--repo", str(REPO), "--lab-run", str(LAB_RUN), "--fail-on", "never")
+    args = (
+        "diagnose",
+        "--events",
+        str(EXAMPLE),
+        "--repo",
+        str(REPO),
+        "--lab-run",
+        str(LAB_RUN),
+        "--fail-on",
+        "never",
+    )
     markdown = pgslots(*args, "--format", "markdown").stdout
     assert "Measured in the lab run" in markdown and "| `conn-max-age-0` | R01 |" in markdown
     assert "Measured in the lab (`conn-max-age-0`)" in markdown
@@ -57,7 +81,10 @@ def test_markdown_shows_the_lab_table_and_html_the_lab_panel(tmp_path: Path):
     out = tmp_path / "r.html"
     assert pgslots(*args, "--format", "html", "-o", str(out)).returncode == 0
     html = out.read_text()
-    assert "measured in the lab (at its own scale)" in html and "failed requests in the lab run" in html
+    assert (
+        "measured in the lab (at its own scale)" in html
+        and "failed requests in the lab run" in html
+    )
 
 
 def test_a_remedy_that_did_not_help_is_a_finding(tmp_path: Path):
@@ -87,7 +114,16 @@ def test_a_directory_that_is_no_lab_run_is_a_note(tmp_path: Path):
 def test_a_real_lab_run_is_read(tmp_path: Path):
     """The lab's output format, as the lab writes it today (the fixture could go stale)."""
     run = tmp_path / "run"
-    lab = pgslots("lab", "--scenario", "baseline,conn-max-age-0", "--duration", "0.4", "--out", str(run), timeout=400)
+    lab = pgslots(
+        "lab",
+        "--scenario",
+        "baseline,conn-max-age-0",
+        "--duration",
+        "0.4",
+        "--out",
+        str(run),
+        timeout=400,
+    )
     assert lab.returncode == 0, lab.stderr
     report = diagnose_json("--repo", str(REPO), "--lab-run", str(run))
     measured = {r["code"]: r["measured"] for r in report["remedies"]}["R01"]

@@ -39,11 +39,18 @@ def statuses(report: dict) -> dict[str, dict]:
 
 
 def test_live_settings_replace_the_defaults(pg_binaries, start_postgres, incident_file: Path):
-    server = start_postgres(pg_binaries, settings={"max_connections": 23, "superuser_reserved_connections": 2})
+    server = start_postgres(
+        pg_binaries, settings={"max_connections": 23, "superuser_reserved_connections": 2}
+    )
     server.create_role("app", password="s3cret-pw")
-    held = [psycopg.connect(server.dsn(user="app", password="s3cret-pw", dbname="postgres")) for _ in range(4)]
+    held = [
+        psycopg.connect(server.dsn(user="app", password="s3cret-pw", dbname="postgres"))
+        for _ in range(4)
+    ]
     try:
-        _, report = diagnose("--events", str(incident_file), "--dsn", server.dsn(user="app", password="s3cret-pw"))
+        _, report = diagnose(
+            "--events", str(incident_file), "--dsn", server.dsn(user="app", password="s3cret-pw")
+        )
     finally:
         for conn in held:
             conn.close()
@@ -53,16 +60,24 @@ def test_live_settings_replace_the_defaults(pg_binaries, start_postgres, inciden
     assert report["snapshot"]["role"]["is_superuser"] is False
     assert report["snapshot"]["client_backends"] >= 5  # the four held and the probe itself
     items = {i["key"]: i for i in report["verification"]}
-    assert items["server_settings"]["answer"].startswith("max_connections 23, superuser_reserved_connections 2")
+    assert items["server_settings"]["answer"].startswith(
+        "max_connections 23, superuser_reserved_connections 2"
+    )
     assert items["server_version"]["answer"].split(".")[0] == str(pg_binaries.major)
     assert items["role"]["answer"] == "no"
     assert "s3cret-pw" not in json.dumps(report)
-    if pg_binaries.major >= 16:  # the events carry the pre-16 wording: another server, or an upgrade since
+    if (
+        pg_binaries.major >= 16
+    ):  # the events carry the pre-16 wording: another server, or an upgrade since
         assert "PGS407" in {f["code"] for f in report["findings"]}
 
 
-def test_a_full_server_refusing_the_probe_is_evidence(embedded_pg, start_postgres, incident_file: Path):
-    server = start_postgres(embedded_pg, settings={"max_connections": 5, "superuser_reserved_connections": 2})
+def test_a_full_server_refusing_the_probe_is_evidence(
+    embedded_pg, start_postgres, incident_file: Path
+):
+    server = start_postgres(
+        embedded_pg, settings={"max_connections": 5, "superuser_reserved_connections": 2}
+    )
     server.create_role("app")
     held = [psycopg.connect(server.dsn(user="app")) for _ in range(3)]
     try:
@@ -78,7 +93,12 @@ def test_a_full_server_refusing_the_probe_is_evidence(embedded_pg, start_postgre
 
 def test_a_dsn_that_refuses_the_connection_is_a_note(incident_file: Path):
     port = free_port()  # nothing listens there
-    _, report = diagnose("--events", str(incident_file), "--dsn", f"host=127.0.0.1 port={port} user=app connect_timeout=2")
+    _, report = diagnose(
+        "--events",
+        str(incident_file),
+        "--dsn",
+        f"host=127.0.0.1 port={port} user=app connect_timeout=2",
+    )
     status = statuses(report)["dsn"]
     assert status["given"] and not status["ok"]
     assert str(port) in status["detail"]
@@ -89,19 +109,47 @@ def test_a_dsn_that_refuses_the_connection_is_a_note(incident_file: Path):
 @pytest.mark.pgbouncer
 def test_pgbouncer_with_and_without_the_server(embedded_pg, start_postgres, incident_file: Path):
     require_tool("pgbouncer")
-    server = start_postgres(embedded_pg, settings={"max_connections": 10, "superuser_reserved_connections": 3})
+    server = start_postgres(
+        embedded_pg, settings={"max_connections": 10, "superuser_reserved_connections": 3}
+    )
     for role in ("app", "mon"):
         server.create_role(role)
     server.create_database("appdb")
-    with TempPgbouncer(server, {"appdb": "appdb"}, settings={"default_pool_size": 5}, users=("app", "mon")) as bouncer:
+    with TempPgbouncer(
+        server, {"appdb": "appdb"}, settings={"default_pool_size": 5}, users=("app", "mon")
+    ) as bouncer:
         for user in ("app", "mon"):
-            with psycopg.connect(bouncer.dsn("appdb", user), autocommit=True, prepare_threshold=None) as conn:
+            with psycopg.connect(
+                bouncer.dsn("appdb", user), autocommit=True, prepare_threshold=None
+            ) as conn:
                 conn.execute("SELECT 1")
-        _, both = diagnose("--events", str(incident_file), "--dsn", server.dsn(user="app"),
-                           "--pgbouncer", bouncer.admin_dsn())
+        _, both = diagnose(
+            "--events",
+            str(incident_file),
+            "--dsn",
+            server.dsn(user="app"),
+            "--pgbouncer",
+            bouncer.admin_dsn(),
+        )
         _, alone = diagnose("--events", str(incident_file), "--pgbouncer", bouncer.admin_dsn())
-        markdown = CliRunner().invoke(app, ["diagnose", "--events", str(incident_file), "--pgbouncer",
-                                            bouncer.admin_dsn(), "--format", "markdown", "--fail-on", "never"]).stdout
+        markdown = (
+            CliRunner()
+            .invoke(
+                app,
+                [
+                    "diagnose",
+                    "--events",
+                    str(incident_file),
+                    "--pgbouncer",
+                    bouncer.admin_dsn(),
+                    "--format",
+                    "markdown",
+                    "--fail-on",
+                    "never",
+                ],
+            )
+            .stdout
+        )
     assert both["snapshot"]["pgbouncer"]["server_side_capacity"] == 10
     assert "PGS209" in {f["code"] for f in both["findings"]}  # pools may open 10 > 7 usable
     assert statuses(alone)["pgbouncer"]["ok"] and not statuses(alone)["dsn"]["given"]

@@ -15,20 +15,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "docs" / "commands" / "diagnose.md"  # the full example; README.md shows an excerpt
 COMMAND = (
-    "diagnose", "--events", "examples/newrelic-incident.json", "--repo", "tests/fixtures/repos/writeup",
-    "--assume", "django.hosts=16", "--lab-run", "tests/fixtures/lab-run",
+    "diagnose",
+    "--events",
+    "examples/newrelic-incident.json",
+    "--repo",
+    "tests/fixtures/repos/writeup",
+    "--assume",
+    "django.hosts=16",
+    "--lab-run",
+    "tests/fixtures/lab-run",
 )
 PROMPT = "$ pgslots " + " ".join(COMMAND) + "\n"
 EXCERPT_STARTS = (
-    "- **PGS003", "Already in place", "- `CONN_MAX_AGE=60`",
-    "- [ ] `max_connections`", "- [ ] Why do 15", "- [x] `CONN_MAX_AGE`", "- [x] Is the application",
-    "1. **R01", "2. **R02",
+    "- **PGS003",
+    "Already in place",
+    "- `CONN_MAX_AGE=60`",
+    "- [ ] `max_connections`",
+    "- [ ] Why do 15",
+    "- [x] `CONN_MAX_AGE`",
+    "- [x] Is the application",
+    "1. **R01",
+    "2. **R02",
 )
 
 
 def run(*extra: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "pgslots", *COMMAND, *extra], capture_output=True, text=True,
-                            cwd=ROOT, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", *COMMAND, *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
     assert result.returncode == 1, result.stderr  # error findings: the default --fail-on error
     return result.stdout
 
@@ -52,7 +70,7 @@ def excerpt(markdown: str) -> str:
     keep = []
     for i, line in enumerate(lines):
         if line.startswith(("## Contributors", "## What we still", "## Directions")):
-            keep += (["", line, ""] if keep else [line, ""])
+            keep += ["", line, ""] if keep else [line, ""]
         elif line.startswith("Already in place"):
             keep += ["", line, ""]
         elif line.startswith(EXCERPT_STARTS):

@@ -29,7 +29,9 @@ def exhaust(server, app_connections: int, refused: int) -> None:
 
 
 def test_server_log_backends_against_the_usable_slots(pg_binaries, start_postgres, tmp_path: Path):
-    server = start_postgres(pg_binaries, settings={"max_connections": 6, "superuser_reserved_connections": 3})
+    server = start_postgres(
+        pg_binaries, settings={"max_connections": 6, "superuser_reserved_connections": 3}
+    )
     server.create_role("app")
     exhaust(server, app_connections=3, refused=4)
     time.sleep(0.3)  # let the logging collector write
@@ -37,9 +39,25 @@ def test_server_log_backends_against_the_usable_slots(pg_binaries, start_postgre
     log.write_bytes(server.logs.stderr.read_bytes())
 
     result = subprocess.run(
-        [sys.executable, "-m", "pgslots", "diagnose", "--events", str(log), "--repo", str(REPO),
-         "--assume", "server.max_connections=6", "--format", "json", "--fail-on", "never"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pgslots",
+            "diagnose",
+            "--events",
+            str(log),
+            "--repo",
+            str(REPO),
+            "--assume",
+            "server.max_connections=6",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -53,4 +71,7 @@ def test_server_log_backends_against_the_usable_slots(pg_binaries, start_postgre
     items = {i["key"]: i for i in report["verification"]}
     assert items["peak"]["answer"] == str(series["peak"])
     generation = "15 or older" if pg_binaries.major < 16 else "16 or newer"
-    assert generation in items["server_version"]["answer"] or str(pg_binaries.major) in items["server_version"]["answer"]
+    assert (
+        generation in items["server_version"]["answer"]
+        or str(pg_binaries.major) in items["server_version"]["answer"]
+    )

@@ -20,22 +20,43 @@ STAMP = re.compile(r", \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(queries [\d.]+ ms\)"
 
 
 def pgslots_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pgslots", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.postgres
-def test_probe_prints_what_pgslots_probe_prints_for_the_same_server_and_role(pg_binaries, start_postgres, tmp_path: Path) -> None:
+def test_probe_prints_what_pgslots_probe_prints_for_the_same_server_and_role(
+    pg_binaries, start_postgres, tmp_path: Path
+) -> None:
     server = start_postgres(pg_binaries, settings={"max_connections": 20}, password_auth=True)
     make_roles(server)
     server.execute("ALTER ROLE mon PASSWORD 'mon-pw-7x'")
     server.create_database("appdb", owner="app")
-    project = Project(tmp_path, sys.executable, f"""
+    project = Project(
+        tmp_path,
+        sys.executable,
+        f"""
         DATABASES = {{
-            "default": {postgres_db(HOST=server.host, PORT=str(server.port), NAME="appdb", USER="mon", PASSWORD="mon-pw-7x",
-                                    CONN_MAX_AGE=0, OPTIONS={"sslmode": "disable", "pool": {"max_size": 2}})},
+            "default": {
+            postgres_db(
+                HOST=server.host,
+                PORT=str(server.port),
+                NAME="appdb",
+                USER="mon",
+                PASSWORD="mon-pw-7x",
+                CONN_MAX_AGE=0,
+                OPTIONS={"sslmode": "disable", "pool": {"max_size": 2}},
+            )
+        },
             "cache": {{"ENGINE": "django.db.backends.sqlite3", "NAME": "cache.sqlite3"}},
         }}
-    """)
+    """,
+    )
     managed = project.manage("pgslots", "probe", "--app-role", "app")
     dsn = f"host={server.host} port={server.port} dbname=appdb user=mon password=mon-pw-7x sslmode=disable"
     direct = pgslots_cli("probe", dsn, "--app-role", "app")
@@ -43,9 +64,14 @@ def test_probe_prints_what_pgslots_probe_prints_for_the_same_server_and_role(pg_
     assert managed.returncode == direct.returncode == 0, managed.stderr + direct.stderr
     assert STAMP.sub("", managed.stdout) == STAMP.sub("", direct.stdout)
     assert "usable by role app              17" in managed.stdout
-    assert "mon-pw-7x" not in managed.stdout + managed.stderr  # the password is masked as in pgslots probe
+    assert (
+        "mon-pw-7x" not in managed.stdout + managed.stderr
+    )  # the password is masked as in pgslots probe
     assert "alias 'cache' (django.db.backends.sqlite3) is not PostgreSQL: skipped" in managed.stderr
-    assert f"probe alias 'default' (host={server.host} port={server.port} user=mon dbname=appdb)" in managed.stderr
+    assert (
+        f"probe alias 'default' (host={server.host} port={server.port} user=mon dbname=appdb)"
+        in managed.stderr
+    )
 
     as_json = project.manage("pgslots", "probe", "--format", "json")
     assert json.loads(as_json.stdout)["snapshot"]["max_connections"] == 20
@@ -56,17 +82,26 @@ def test_probe_prints_what_pgslots_probe_prints_for_the_same_server_and_role(pg_
 
 
 @pytest.mark.postgres
-def test_probe_bad_input_is_one_line_and_exit_2(tmp_path: Path, start_postgres, pg_binaries) -> None:
+def test_probe_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, start_postgres, pg_binaries
+) -> None:
     server = start_postgres(pg_binaries)
-    project = Project(tmp_path, sys.executable, f"""
+    project = Project(
+        tmp_path,
+        sys.executable,
+        f"""
         DATABASES = {{"default": {postgres_db(HOST=server.host, PORT=str(server.port), USER="nobody")}}}
-    """)
+    """,
+    )
     refused = project.manage("pgslots", "probe")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "cannot log in" in refused.stderr
     missing = project.manage("pgslots", "probe", "--database", "replica")
     assert missing.returncode == 2
-    assert "CommandError: --database replica: no such alias in DATABASES (have: default)" in missing.stderr
+    assert (
+        "CommandError: --database replica: no such alias in DATABASES (have: default)"
+        in missing.stderr
+    )
 
 
 REPO_SETTINGS = """\
@@ -93,19 +128,30 @@ def test_audit_fills_the_settings_unknowns_from_the_running_project(tmp_path: Pa
     (repo / "proj").mkdir(parents=True)
     (repo / "proj" / "__init__.py").write_text("")
     (repo / "proj" / "settings.py").write_text(REPO_SETTINGS)
-    (repo / "manage.py").write_text(textwrap.dedent("""\
+    (repo / "manage.py").write_text(
+        textwrap.dedent("""\
         import os, sys
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
         from django.core.management import execute_from_command_line
         execute_from_command_line(sys.argv)
-    """))
-    (repo / "Procfile").write_text("web: gunicorn proj.wsgi --workers 4 --threads 2\nworker: celery -A proj worker\n")
+    """)
+    )
+    (repo / "Procfile").write_text(
+        "web: gunicorn proj.wsgi --workers 4 --threads 2\nworker: celery -A proj worker\n"
+    )
     project = Project.existing(repo, sys.executable)
     static = pgslots_cli("audit", str(repo), "--format", "json")
     static_doc = json.loads(static.stdout)
     assert any(u["name"] == "server.max_connections" for u in static_doc["topology"]["unknowns"])
 
-    audited = project.manage("pgslots", "audit", ".", "--format", "json", env={"DB_CONN_MAX_AGE": "60", "WORKER_CONCURRENCY": "3"})
+    audited = project.manage(
+        "pgslots",
+        "audit",
+        ".",
+        "--format",
+        "json",
+        env={"DB_CONN_MAX_AGE": "60", "WORKER_CONCURRENCY": "3"},
+    )
     assert audited.returncode in (0, 1), audited.stderr
     doc = json.loads(audited.stdout)
     topology = doc["topology"]
@@ -118,13 +164,31 @@ def test_audit_fills_the_settings_unknowns_from_the_running_project(tmp_path: Pa
     web, worker = groups["web"], groups["worker"]
     assert web["policy"]["conn_max_age"] == 60 and web["policy"]["conn_max_age_known"] is True
     assert web["policy"]["conn_max_age_evidence"][0]["resolution"] == "runtime"
-    assert web["policy"]["conn_max_age_evidence"][0]["text"] == "DATABASES['default']['CONN_MAX_AGE'] = 60"
-    assert worker["processes"]["value"] == 3 and worker["processes"]["evidence"][0]["resolution"] == "runtime"
+    assert (
+        web["policy"]["conn_max_age_evidence"][0]["text"]
+        == "DATABASES['default']['CONN_MAX_AGE'] = 60"
+    )
+    assert (
+        worker["processes"]["value"] == 3
+        and worker["processes"]["evidence"][0]["resolution"] == "runtime"
+    )
     # 4 workers x 2 threads held persistently + 3 Celery children: the budget uses the runtime values.
     assert web["demand"]["worst"] == 8 and worker["demand"]["worst"] == 3
     assert any("resolution runtime" in note for note in topology["notes"])
 
-    text = project.manage("pgslots", "audit", "--format", "text", env={"DB_CONN_MAX_AGE": "60", "WORKER_CONCURRENCY": "3"})
+    text = project.manage(
+        "pgslots",
+        "audit",
+        "--format",
+        "text",
+        env={"DB_CONN_MAX_AGE": "60", "WORKER_CONCURRENCY": "3"},
+    )
     assert "(runtime proj.settings)" in text.stdout
-    bad = project.manage("pgslots", "audit", "missing-dir", env={"DB_CONN_MAX_AGE": "0", "WORKER_CONCURRENCY": "3"})
-    assert bad.returncode == 2 and "no such file or directory" in bad.stderr and "Traceback" not in bad.stderr
+    bad = project.manage(
+        "pgslots", "audit", "missing-dir", env={"DB_CONN_MAX_AGE": "0", "WORKER_CONCURRENCY": "3"}
+    )
+    assert (
+        bad.returncode == 2
+        and "no such file or directory" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

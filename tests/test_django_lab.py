@@ -40,10 +40,18 @@ EXPECTED = {
 
 def test_every_scenario_shows_which_checks_fire_before_the_load(tmp_path: Path) -> None:
     assert set(EXPECTED) == set(SCENARIOS)
-    target = sample.DatabaseTarget("127.0.0.1", 6543, "appdb", web=("app", "pw-web"), worker=("ops", "pw-ops"))
+    target = sample.DatabaseTarget(
+        "127.0.0.1", 6543, "appdb", web=("app", "pw-web"), worker=("ops", "pw-ops")
+    )
     for name, scenario in SCENARIOS.items():
-        config = sample.write_config(tmp_path / name / "settings.json", scenario, target, events_dir=tmp_path / name / "events",
-                                     broker=sample.broker_settings(None, tmp_path / name / "broker"), secret_key="k" * 50)
+        config = sample.write_config(
+            tmp_path / name / "settings.json",
+            scenario,
+            target,
+            events_dir=tmp_path / name / "events",
+            broker=sample.broker_settings(None, tmp_path / name / "broker"),
+            secret_key="k" * 50,
+        )
         output = sample.run_checks(config)
         path = tmp_path / name / "checks.txt"
         path.write_text(output)
@@ -59,23 +67,38 @@ def _fixture_result() -> dict:
 
 def _result(checks: tuple[str, ...], slot_errors: int, idle_after: int) -> ScenarioResult:
     result = ScenarioResult.from_json(_fixture_result())
-    return dataclasses.replace(result, checks=checks, errors_by_category={"too_many_clients": slot_errors} if slot_errors else {},
-                               idle_web_after_burst=idle_after)
+    return dataclasses.replace(
+        result,
+        checks=checks,
+        errors_by_category={"too_many_clients": slot_errors} if slot_errors else {},
+        idle_web_after_burst=idle_after,
+    )
 
 
 def test_the_comparison_says_whether_each_run_agrees_with_the_checks() -> None:
-    leak = dataclasses.replace(_result(("pgslots.W003", "pgslots.I019"), 40, 9), scenario="baseline")
+    leak = dataclasses.replace(
+        _result(("pgslots.W003", "pgslots.I019"), 40, 9), scenario="baseline"
+    )
     quiet = dataclasses.replace(_result(("pgslots.I019",), 0, 0), scenario="django-pool")
     missed = dataclasses.replace(_result(("pgslots.I019",), 12, 0), scenario="conn-max-age-0")
-    assert leak.checks_verdict() == "agrees: warned; the run had 40 slot errors, 9 idle web connections held after the burst"
+    assert (
+        leak.checks_verdict()
+        == "agrees: warned; the run had 40 slot errors, 9 idle web connections held after the burst"
+    )
     assert quiet.checks_verdict() == "agrees: no warning; the run had no slot error"
-    pooled = dataclasses.replace(_result(("pgslots.I019",), 0, 2), scenario="django-pool")  # the pool's min_size, by design
+    pooled = dataclasses.replace(
+        _result(("pgslots.I019",), 0, 2), scenario="django-pool"
+    )  # the pool's min_size, by design
     assert pooled.checks_verdict() == "agrees: no warning; the run had no slot error"
-    assert missed.checks_verdict().startswith("disagrees: no warning, but the run had 12 slot errors")
+    assert missed.checks_verdict().startswith(
+        "disagrees: no warning, but the run had 12 slot errors"
+    )
     text = render.render_text([leak, quiet, missed])
     assert render.CHECKS_TITLE in text
     assert "  baseline        pgslots.W003 pgslots.I019: agrees: warned;" in text
-    assert "- django-pool     pgslots.I019: agrees: no warning;" in render.render_markdown([leak, quiet, missed])
+    assert "- django-pool     pgslots.I019: agrees: no warning;" in render.render_markdown(
+        [leak, quiet, missed]
+    )
     # A result written before the checks existed reads back with none.
     old = _fixture_result()
     assert "checks" not in old

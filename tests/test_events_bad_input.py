@@ -23,7 +23,9 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 
 def pgslots(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -51,18 +53,30 @@ def read_all(data: bytes, fmt: str | None) -> None:
             assert 0 <= stats.skipped <= max(stats.records, 1)
 
 
-fragments = st.sampled_from([
-    "Traceback (most recent call last):\n", '  File "/app/x.py", line 1, in f\n',
-    "django.db.utils.OperationalError: connection failed: FATAL:  sorry, too many clients already\n",
-    "[2026-05-11 22:22:05 +0000] [7] [ERROR] Internal Server Error: /a/\n",
-    "[2026-05-11 22:22:05,123: ERROR/ForkPoolWorker-1] Task t[1] raised unexpected: x\n",
-    "2026-11-25 15:55:09.821 UTC [3897] WARNING C-0x5640: appdb/app@127.0.0.1:33786 pooler error: query_wait_timeout\n",
-    "2026-13-45 99:99:99.999 UTC [1] LOG C-0x1: a/b@c:1 closing because: x\n",
-    '{"timestamp": 1778538125000, "error.message": "sorry, too many clients already"}\n',
-    '{"event_id": "x", "timestamp": "nope", "exception": {"values": [1, {"type": null}]}}\n',
-    '{"data":{"actor":{"account":{"nrql":{"results":[{"facet":["a",null],"count":"x"}],"metadata":{"facets":["host"]}}}}}}\n',
-    "timestamp,error.message\n", "99999999999999999999,x\n", "\x00", "\ufeff", "\n", "{", "[", "]", "}", ",",
-])
+fragments = st.sampled_from(
+    [
+        "Traceback (most recent call last):\n",
+        '  File "/app/x.py", line 1, in f\n',
+        "django.db.utils.OperationalError: connection failed: FATAL:  sorry, too many clients already\n",
+        "[2026-05-11 22:22:05 +0000] [7] [ERROR] Internal Server Error: /a/\n",
+        "[2026-05-11 22:22:05,123: ERROR/ForkPoolWorker-1] Task t[1] raised unexpected: x\n",
+        "2026-11-25 15:55:09.821 UTC [3897] WARNING C-0x5640: appdb/app@127.0.0.1:33786 pooler error: query_wait_timeout\n",
+        "2026-13-45 99:99:99.999 UTC [1] LOG C-0x1: a/b@c:1 closing because: x\n",
+        '{"timestamp": 1778538125000, "error.message": "sorry, too many clients already"}\n',
+        '{"event_id": "x", "timestamp": "nope", "exception": {"values": [1, {"type": null}]}}\n',
+        '{"data":{"actor":{"account":{"nrql":{"results":[{"facet":["a",null],"count":"x"}],"metadata":{"facets":["host"]}}}}}}\n',
+        "timestamp,error.message\n",
+        "99999999999999999999,x\n",
+        "\x00",
+        "\ufeff",
+        "\n",
+        "{",
+        "[",
+        "]",
+        "}",
+        ",",
+    ]
+)
 
 
 @given(st.lists(fragments, max_size=30), st.sampled_from((None, *OURS)))
@@ -79,11 +93,37 @@ def test_readers_survive_arbitrary_bytes(data, fmt) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["results", "facet", "count", "timestamp", "error.message", "beginTimeSeconds",
-                         "endTimeSeconds", "metadata", "facets", "exception", "values", "entries", "tags",
-                         "event_id", "data", "actor", "account", "nrql", "otherResult", "timeWindow"]),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "results",
+                    "facet",
+                    "count",
+                    "timestamp",
+                    "error.message",
+                    "beginTimeSeconds",
+                    "endTimeSeconds",
+                    "metadata",
+                    "facets",
+                    "exception",
+                    "values",
+                    "entries",
+                    "tags",
+                    "event_id",
+                    "data",
+                    "actor",
+                    "account",
+                    "nrql",
+                    "otherResult",
+                    "timeWindow",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 
@@ -102,7 +142,9 @@ def test_every_reader_is_registered() -> None:
 
 
 def test_unknown_input_format_names_the_supported_ones() -> None:
-    result = pgslots("events", str(FIXTURES / "pgbouncer" / "pgbouncer.log"), "--input-format", "splunk")
+    result = pgslots(
+        "events", str(FIXTURES / "pgbouncer" / "pgbouncer.log"), "--input-format", "splunk"
+    )
     assert_one_line_error(result, "unknown input format 'splunk'; supported: ")
     for name in OURS:
         assert name in result.stderr
@@ -110,7 +152,9 @@ def test_unknown_input_format_names_the_supported_ones() -> None:
 
 def test_truncated_json(tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
-    path.write_text((FIXTURES.parent.parent / "examples" / "newrelic-incident.json").read_text()[:20000])
+    path.write_text(
+        (FIXTURES.parent.parent / "examples" / "newrelic-incident.json").read_text()[:20000]
+    )
     assert_one_line_error(pgslots("events", str(path)), "truncated JSON")
 
 
@@ -128,7 +172,9 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     assert_one_line_error(pgslots("events", str(empty)), "file is empty")
 
 
-def test_a_log_with_five_percent_garbage_lines_is_read_and_the_skips_reported(tmp_path: Path) -> None:
+def test_a_log_with_five_percent_garbage_lines_is_read_and_the_skips_reported(
+    tmp_path: Path,
+) -> None:
     good = (FIXTURES / "pgbouncer" / "pgbouncer.log").read_text().splitlines()
     lines: list[str] = []
     for _ in range(20):
@@ -153,20 +199,28 @@ def test_a_two_megabyte_single_line(tmp_path: Path) -> None:
     forced = pgslots("events", str(noise), "--input-format", "pgbouncer")
     assert_one_line_error(forced, "none of its 1 records could be read as pgbouncer")
     huge = tmp_path / "huge.jsonl"
-    event = {"timestamp": 1778538125000, "error.message": "sorry, too many clients already " + "y" * 2_000_000}
+    event = {
+        "timestamp": 1778538125000,
+        "error.message": "sorry, too many clients already " + "y" * 2_000_000,
+    }
     huge.write_text(json.dumps(event) + "\n" + json.dumps(event) + "\n")
     report = json.loads(pgslots("events", str(huge), "--format", "json").stdout)
     assert report["total"] == 2 and report["by_combination"] == {"too_many_clients": 2}
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--since", "yesterday"], "--since 'yesterday' is not a time"),
-    (["--bucket", "5 parsecs"], "--bucket"),
-    (["--facet", "colour"], "--facet 'colour' is not a facet"),
-    (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus'"),
-    (["--since", "2026-05-12", "--until", "2026-05-11"], "--until must be later"),
-    (["--format", "sarif"], "is not one of"),
-    (["--align", "sometime"], "--align"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+        (["--bucket", "5 parsecs"], "--bucket"),
+        (["--facet", "colour"], "--facet 'colour' is not a facet"),
+        (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus'"),
+        (["--since", "2026-05-12", "--until", "2026-05-11"], "--until must be later"),
+        (["--format", "sarif"], "is not one of"),
+        (["--align", "sometime"], "--align"),
+    ],
+)
 def test_bad_options_are_one_line(args, needle) -> None:
-    assert_one_line_error(pgslots("events", str(FIXTURES / "newrelic" / "incident-ui-export.csv"), *args), needle)
+    assert_one_line_error(
+        pgslots("events", str(FIXTURES / "newrelic" / "incident-ui-export.csv"), *args), needle
+    )

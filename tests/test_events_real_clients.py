@@ -32,8 +32,26 @@ def _certificate(directory: Path) -> dict[str, str]:
     openssl = require_tool("openssl")
     directory.mkdir(parents=True, exist_ok=True)
     key, cert = directory / "server.key", directory / "server.crt"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-subj", "/CN=localhost", "-days", "1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-days",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     for path in (key, cert):
         path.chmod(0o600)
         if _running_as_root():
@@ -67,19 +85,26 @@ def _family(message: str) -> str:
     kinds = []
     if "too many clients" in message:
         kinds.append("too_many_clients")
-    if "non-replication superuser connections" in message or "with the SUPERUSER attribute" in message:
+    if (
+        "non-replication superuser connections" in message
+        or "with the SUPERUSER attribute" in message
+    ):
         kinds.append("reserved_superuser")
     return "+".join(kinds)
 
 
 @pytest.fixture
 def tls_dir():
-    directory = Path(tempfile.mkdtemp(prefix="pgslots-tls-"))  # readable by the server's system user
+    directory = Path(
+        tempfile.mkdtemp(prefix="pgslots-tls-")
+    )  # readable by the server's system user
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_real_refusals_keep_their_families(pg_binaries, start_postgres, tls_dir: Path, tmp_path: Path) -> None:
+def test_real_refusals_keep_their_families(
+    pg_binaries, start_postgres, tls_dir: Path, tmp_path: Path
+) -> None:
     settings = {"max_connections": 6, "superuser_reserved_connections": 2}
     try:
         server = start_postgres(pg_binaries, settings={**settings, **_certificate(tls_dir)})
@@ -87,14 +112,18 @@ def test_real_refusals_keep_their_families(pg_binaries, start_postgres, tls_dir:
     except PostgresUnavailable as exc:
         if "SSL is not supported" not in str(exc):
             raise
-        server = start_postgres(pg_binaries, settings=settings)  # a build without SSL: no retry to see
+        server = start_postgres(
+            pg_binaries, settings=settings
+        )  # a build without SSL: no retry to see
         with_ssl = False
     server.create_role("app")
     held = [psycopg.connect(server.dsn("app")) for _ in range(4)]  # every slot the app role may use
     seen: Counter[str] = Counter()
     for _round in range(4):
         seen += _storm(server.dsn("app"))
-        if not with_ssl or any("too many clients" in m and "remaining connection slots" in m for m in seen):
+        if not with_ssl or any(
+            "too many clients" in m and "remaining connection slots" in m for m in seen
+        ):
             break
     for conn in held:
         conn.close()
@@ -103,8 +132,16 @@ def test_real_refusals_keep_their_families(pg_binaries, start_postgres, tls_dir:
     with export.open("w") as handle:
         for i, (message, n) in enumerate(seen.items()):
             for j in range(n):
-                handle.write(json.dumps({"timestamp": now + i * 10 + j, "error.class": "psycopg:OperationalError",
-                                         "error.message": message}) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "timestamp": now + i * 10 + j,
+                            "error.class": "psycopg:OperationalError",
+                            "error.message": message,
+                        }
+                    )
+                    + "\n"
+                )
     incident = investigate([export], ReadOptions(), TimelineOptions())
     expected: Counter[str] = Counter()
     for message, n in seen.items():

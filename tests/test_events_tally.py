@@ -19,8 +19,11 @@ from pgslots.events.timeline import (
 )
 
 UTC = dt.timezone.utc
-MESSAGES = ("sorry, too many clients already", 'too many connections for role "app"',
-            "remaining connection slots are reserved for roles with the SUPERUSER attribute")
+MESSAGES = (
+    "sorry, too many clients already",
+    'too many connections for role "app"',
+    "remaining connection slots are reserved for roles with the SUPERUSER attribute",
+)
 
 
 def events(span_hours: int, count: int, seed: int = 3) -> list[ErrorEvent]:
@@ -29,9 +32,18 @@ def events(span_hours: int, count: int, seed: int = 3) -> list[ErrorEvent]:
     made = []
     for line in range(count):
         ts = start + dt.timedelta(seconds=rng.randrange(span_hours * 3600))
-        made.append(ErrorEvent(ts=ts, message=rng.choice(MESSAGES), source=SourceRef("pg-stderr", "x.log", line + 1),
-                               count=rng.randrange(1, 4), user=rng.choice(("app", "web", None)),
-                               last_ts=ts + dt.timedelta(seconds=rng.randrange(50)) if rng.random() < 0.3 else None))
+        made.append(
+            ErrorEvent(
+                ts=ts,
+                message=rng.choice(MESSAGES),
+                source=SourceRef("pg-stderr", "x.log", line + 1),
+                count=rng.randrange(1, 4),
+                user=rng.choice(("app", "web", None)),
+                last_ts=ts + dt.timedelta(seconds=rng.randrange(50))
+                if rng.random() < 0.3
+                else None,
+            )
+        )
     return made
 
 
@@ -59,13 +71,27 @@ def test_per_minute_and_coarser_groups_give_the_per_second_incident(monkeypatch)
 
 def test_the_coarser_grouping_never_straddles_a_bucket_edge() -> None:
     first = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(minutes=3)) is None  # 15s buckets
-    assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=2)) == 60  # 15m buckets
+    assert (
+        coarser_grouping(TimelineOptions(), first, first + dt.timedelta(minutes=3)) is None
+    )  # 15s buckets
+    assert (
+        coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=2)) == 60
+    )  # 15m buckets
     assert coarser_grouping(TimelineOptions(), first, first + dt.timedelta(hours=30)) == 6 * 3600
-    assert coarser_grouping(TimelineOptions(bucket_seconds=60), first, first + dt.timedelta(days=9)) == 60
-    assert coarser_grouping(TimelineOptions(bucket_seconds=30), first, first + dt.timedelta(days=9)) is None
-    assert coarser_grouping(TimelineOptions(align="first"), first, first + dt.timedelta(days=9)) == 60
-    seven = TimelineOptions(since=first + dt.timedelta(minutes=7))  # a 1d grid from 10:07: minutes only
+    assert (
+        coarser_grouping(TimelineOptions(bucket_seconds=60), first, first + dt.timedelta(days=9))
+        == 60
+    )
+    assert (
+        coarser_grouping(TimelineOptions(bucket_seconds=30), first, first + dt.timedelta(days=9))
+        is None
+    )
+    assert (
+        coarser_grouping(TimelineOptions(align="first"), first, first + dt.timedelta(days=9)) == 60
+    )
+    seven = TimelineOptions(
+        since=first + dt.timedelta(minutes=7)
+    )  # a 1d grid from 10:07: minutes only
     assert coarser_grouping(seven, first, first + dt.timedelta(days=9)) == 60
     odd = TimelineOptions(since=first + dt.timedelta(minutes=7, seconds=5))
     assert coarser_grouping(odd, first, first + dt.timedelta(days=9)) is None
@@ -74,6 +100,10 @@ def test_the_coarser_grouping_never_straddles_a_bucket_edge() -> None:
 def test_events_are_added_up_per_second_whatever_the_buckets() -> None:
     """The shape is read from the event times: the grouping must not follow the display."""
     minute = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    for options in (TimelineOptions(), TimelineOptions(bucket_seconds=300, since=minute),
-                    TimelineOptions(bucket_seconds=30), TimelineOptions(align="2026-11-25T10:00:30Z")):
+    for options in (
+        TimelineOptions(),
+        TimelineOptions(bucket_seconds=300, since=minute),
+        TimelineOptions(bucket_seconds=30),
+        TimelineOptions(align="2026-11-25T10:00:30Z"),
+    ):
         assert grouping_seconds(options) == 1

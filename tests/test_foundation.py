@@ -39,7 +39,9 @@ def test_snapshot_and_quantities_round_trip():
         backends=(BackendGroup("appdb", "app", "web", "10.0.0.1", "idle", 7, 12.5),),
     )
     assert from_jsonable(Snapshot, to_jsonable(snapshot)) == snapshot
-    quantity = Quantity(None, (Evidence("a.env", 3, "X=1", Resolution.ENV_FILE),), unknown="web.hosts")
+    quantity = Quantity(
+        None, (Evidence("a.env", 3, "X=1", Resolution.ENV_FILE),), unknown="web.hosts"
+    )
     assert from_jsonable(Quantity, to_jsonable(quantity)) == quantity
     assert from_jsonable(Demand, to_jsonable(Demand(4, None))).unbounded
 
@@ -48,7 +50,10 @@ def test_dsn_passwords_are_masked_in_every_form():
     assert redact_dsn("postgres://app:hunter22@db:5432/x") == "postgres://app:****@db:5432/x"
     assert redact_dsn("host=db password=hunter22 user=app") == "host=db password=**** user=app"
     assert redact_dsn("host=db password='a b\\'c' user=app") == "host=db password=**** user=app"
-    assert redact_dsn("postgresql:///x?host=/s&password=hunter22") == "postgresql:///x?host=/s&password=****"
+    assert (
+        redact_dsn("postgresql:///x?host=/s&password=hunter22")
+        == "postgresql:///x?host=/s&password=****"
+    )
     assert redact_value("DJANGO_SECRET_KEY", "abcdefgh") == "****"
     assert redact_value("DATABASE_URL", "postgres://u:p4ss@h/d") == "postgres://u:****@h/d"
     assert redact_value("WEB_CONCURRENCY", "4") == "4"
@@ -63,7 +68,9 @@ def test_registered_secrets_are_scrubbed_from_output():
 
 
 def test_cli_help_and_version_work_as_installed():
-    result = subprocess.run([sys.executable, "-m", "pgslots", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "codes" in result.stdout
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("pgslots ")
@@ -71,7 +78,9 @@ def test_cli_help_and_version_work_as_installed():
 
 def test_unknown_format_is_one_line_and_exit_2():
     result = subprocess.run(
-        [sys.executable, "-m", "pgslots", "codes", "--format", "html"], capture_output=True, text=True
+        [sys.executable, "-m", "pgslots", "codes", "--format", "html"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "is not one of" in result.stderr

@@ -37,7 +37,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScenarioResult]:
     out = tmp_path_factory.mktemp("lab")
     chosen = [SCENARIOS["baseline"], SCENARIOS["conn-max-age-0"], SCENARIOS["django-pool"]]
     if find_pgbouncer() is not None:
-        chosen.append(dataclasses.replace(SCENARIOS["pgbouncer"], pgbouncer_pool_size=PGBOUNCER_POOL))
+        chosen.append(
+            dataclasses.replace(SCENARIOS["pgbouncer"], pgbouncer_pool_size=PGBOUNCER_POOL)
+        )
     lab = Lab(LabOptions(), scaled_load(DEFAULT_LOAD, 1.0, duration=DURATION))
     results = lab.run(chosen, out)
     return {r.scenario: r for r in results if isinstance(r, ScenarioResult)}
@@ -118,16 +120,27 @@ def test_pgbouncer_caps_server_backends_while_clients_wait(run):
 def test_artifacts_are_kept(run):
     out = Path(run["baseline"].artifacts)
     for name in (
-        "requests.jsonl", "samples.jsonl", "result.json", "worker.log",
-        "newrelic/events.jsonl", "newrelic/nerdgraph.json", "newrelic/transactions.jsonl",
-        "postgres/postgresql.log", "postgres/postgresql.csv", "postgres/postgresql.json",
+        "requests.jsonl",
+        "samples.jsonl",
+        "result.json",
+        "worker.log",
+        "newrelic/events.jsonl",
+        "newrelic/nerdgraph.json",
+        "newrelic/transactions.jsonl",
+        "postgres/postgresql.log",
+        "postgres/postgresql.csv",
+        "postgres/postgresql.json",
     ):
         assert (out / name).stat().st_size > 0, name
     event = json.loads((out / "newrelic/events.jsonl").read_text().splitlines()[0])
     assert event["error.class"] == "django.db.utils:OperationalError"
-    assert event["transactionName"].startswith(("WebTransaction/Function/", "OtherTransaction/Celery/"))
+    assert event["transactionName"].startswith(
+        ("WebTransaction/Function/", "OtherTransaction/Celery/")
+    )
     assert isinstance(event["timestamp"], int) and event["timestamp"] > 1_600_000_000_000
-    assert ScenarioResult.from_json(json.loads((out / "result.json").read_text())) == run["baseline"]
+    assert (
+        ScenarioResult.from_json(json.loads((out / "result.json").read_text())) == run["baseline"]
+    )
 
 
 def test_the_checks_ran_before_each_load_and_the_runs_agree(run):
@@ -137,6 +150,8 @@ def test_the_checks_ran_before_each_load_and_the_runs_agree(run):
     for result in run.values():
         assert (Path(result.artifacts) / "checks.txt").stat().st_size > 0
     baseline, pool = run["baseline"], run["django-pool"]
-    assert "pgslots.W003" in baseline.checks and baseline.checks_verdict().startswith("agrees: warned")
+    assert "pgslots.W003" in baseline.checks and baseline.checks_verdict().startswith(
+        "agrees: warned"
+    )
     assert not [c for c in pool.checks if c.startswith(("pgslots.W", "pgslots.E"))]
     assert pool.checks_verdict().startswith("agrees: no warning")

@@ -38,7 +38,9 @@ def _stat(pid: int) -> tuple[int, str, str] | None:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -83,7 +85,11 @@ class Watcher:
 
     def direct_children(self) -> list[tuple[int, str]]:
         # the command line now: the one seen first may be the parent's, from before exec
-        return [(pid, _cmdline(pid)) for (pid, _s) in list(self.seen) if (_stat(pid) or (0,))[0] == self.root]
+        return [
+            (pid, _cmdline(pid))
+            for (pid, _s) in list(self.seen)
+            if (_stat(pid) or (0,))[0] == self.root
+        ]
 
     def stop(self) -> None:
         self._stop.set()
@@ -109,7 +115,11 @@ def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Watcher]:
     source = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(
-        LAB, env=env, cwd=tmp_path / "cwd", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        LAB,
+        env=env,
+        cwd=tmp_path / "cwd",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         preexec_fn=sigint_as_on_a_terminal,
     )
     return process, tmpdir, Watcher(process.pid)
@@ -137,7 +147,13 @@ def wait_for(predicate, process: subprocess.Popen[bytes], timeout: float = 60.0)
 
 
 def server_count(watcher: Watcher) -> int:
-    return len([1 for pid, cmd in watcher.direct_children() if any(k in cmd for k in ("gunicorn", "celery"))])
+    return len(
+        [
+            1
+            for pid, cmd in watcher.direct_children()
+            if any(k in cmd for k in ("gunicorn", "celery"))
+        ]
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -160,7 +176,11 @@ def test_crash_of_a_child_aborts_cleanly(tmp_path, victim):
     process, tmpdir, watcher = start(tmp_path)
 
     def leader() -> int | None:
-        found = [pid for pid, cmd in watcher.direct_children() if victim in cmd and "pgslots lab" not in cmd]
+        found = [
+            pid
+            for pid, cmd in watcher.direct_children()
+            if victim in cmd and "pgslots lab" not in cmd
+        ]
         return min(found) if found else None
 
     wait_for(lambda: leader() is not None and server_count(watcher) >= 2, process)

@@ -30,9 +30,12 @@ def test_a_reproduced_baseline_alone_has_no_finding():
 def test_remedies_are_judged_against_the_baseline_of_the_same_run():
     base = baseline()
     worse = dataclasses.replace(base, scenario="fewer-workers", web_failed=base.web_failed)
-    partly = dataclasses.replace(base, scenario="limit-concurrency", web_failed=base.web_failed // 4)
-    fixed = dataclasses.replace(base, scenario="django-pool", web_failed=0, tasks_failed=0,
-                                errors_by_combination={})
+    partly = dataclasses.replace(
+        base, scenario="limit-concurrency", web_failed=base.web_failed // 4
+    )
+    fixed = dataclasses.replace(
+        base, scenario="django-pool", web_failed=0, tasks_failed=0, errors_by_combination={}
+    )
     findings = check_lab([base, worse, partly, fixed])
     assert [f.code for f in findings] == ["PGS302", "PGS303"]
     assert findings[0].message.startswith(f"fewer-workers: {base.web_failed}/{base.web_attempted}")

@@ -22,8 +22,19 @@ def test_baseline_on_system_postgres(tmp_path):
     require(bool(found), "a system PostgreSQL older than 16")
     result = CliRunner().invoke(
         app,
-        ["lab", "--scenario", "baseline", "--duration", "0.5", "--postgres-bin", str(found[0].bindir),
-         "--out", str(tmp_path), "--format", "json"],
+        [
+            "lab",
+            "--scenario",
+            "baseline",
+            "--duration",
+            "0.5",
+            "--postgres-bin",
+            str(found[0].bindir),
+            "--out",
+            str(tmp_path),
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -16,7 +16,9 @@ from pgslots.lab.scenarios import BASELINE, DEFAULT_LOAD, SCENARIOS, scaled_load
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-SYNC = dataclasses.replace(BASELINE, name="wsgi-sync", change="gunicorn -k sync", server="sync", web_processes=3)
+SYNC = dataclasses.replace(
+    BASELINE, name="wsgi-sync", change="gunicorn -k sync", server="sync", web_processes=3
+)
 
 
 def peak_web(result: ScenarioResult) -> int:

@@ -49,8 +49,15 @@ def _drive(plan: LoadPlan, delay: float) -> Driver:
     async def main() -> Driver:
         server = await _slow_server(delay)
         port = server.sockets[0].getsockname()[1]
-        driver = Driver(plan, host="127.0.0.1", port=port, path="/", session_cookies=["s=1"],
-                        publish_task=None, out=io.StringIO())
+        driver = Driver(
+            plan,
+            host="127.0.0.1",
+            port=port,
+            path="/",
+            session_cookies=["s=1"],
+            publish_task=None,
+            out=io.StringIO(),
+        )
         async with server:
             await driver.run()
         return driver
@@ -69,14 +76,18 @@ def test_driver_is_open_loop():
 
 
 def test_driver_cap_drops_instead_of_queueing():
-    driver = _drive(LoadPlan(stages=(Stage(1.5, 20.0, 0.0),), max_in_flight=3, request_timeout=10), delay=1.0)
+    driver = _drive(
+        LoadPlan(stages=(Stage(1.5, 20.0, 0.0),), max_in_flight=3, request_timeout=10), delay=1.0
+    )
     assert driver.peak_in_flight == 3
     assert any(o.error == "dropped" for o in driver.outcomes)
 
 
 def test_percentile_nearest_rank():
     values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([], 50) is None
+    assert (
+        percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([], 50) is None
+    )
 
 
 def test_caps_follow_the_sizes():
@@ -92,7 +103,11 @@ def test_caps_follow_the_sizes():
 
 def test_scale_moves_every_size_together():
     doubled = SCENARIOS["django-pool"].scaled(2)
-    assert doubled.max_connections == 40 and doubled.web_processes == 4 and doubled.celery_concurrency == 8
+    assert (
+        doubled.max_connections == 40
+        and doubled.web_processes == 4
+        and doubled.celery_concurrency == 8
+    )
     assert doubled.cap == 2 * SCENARIOS["django-pool"].cap
     plan = scaled_load(DEFAULT_LOAD, 2, duration=0.6)
     assert plan.load_seconds == DEFAULT_LOAD.load_seconds * 0.6
@@ -118,15 +133,27 @@ def test_nerdgraph_export_is_read_by_the_events_pipeline(tmp_path):
     events.mkdir()
     message = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many clients already'
     for pid, ts in ((11, 1_700_000_000_000), (12, 1_700_000_001_000)):
-        (events / f"errors-{pid}.jsonl").write_text(json.dumps({
-            "type": "TransactionError", "timestamp": ts, "appName": "shop-web", "host": "h",
-            "transactionName": "WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view",
-            "error.class": "django.db.utils:OperationalError", "error.message": message,
-        }) + "\n")
+        (events / f"errors-{pid}.jsonl").write_text(
+            json.dumps(
+                {
+                    "type": "TransactionError",
+                    "timestamp": ts,
+                    "appName": "shop-web",
+                    "host": "h",
+                    "transactionName": "WebTransaction/Function/django.middleware.csrf:CsrfViewMiddleware.process_view",
+                    "error.class": "django.db.utils:OperationalError",
+                    "error.message": message,
+                }
+            )
+            + "\n"
+        )
     paths = write_exports(events, tmp_path / "nr")
     envelope = json.loads(paths["nerdgraph"].read_text())
     results = envelope["data"]["actor"]["account"]["nrql"]["results"]
-    assert [r["timestamp"] for r in results] == [1_700_000_001_000, 1_700_000_000_000]  # newest first
+    assert [r["timestamp"] for r in results] == [
+        1_700_000_001_000,
+        1_700_000_000_000,
+    ]  # newest first
     incident = investigate([paths["nerdgraph"]], ReadOptions(), TimelineOptions())
     assert incident.total == 2 and incident.by_combination == {"too_many_clients": 2}
 
@@ -144,7 +171,11 @@ def test_list_scenarios():
 
 def test_missing_lab_extra_says_how_to_install(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(lab_cli.importlib.util, "find_spec", lambda name, *a: None if name == "celery" else real(name, *a))
+    monkeypatch.setattr(
+        lab_cli.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "celery" else real(name, *a),
+    )
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 2
     assert "pip install 'pgslots[lab]'" in result.output and "Traceback" not in result.output
@@ -153,7 +184,11 @@ def test_missing_lab_extra_says_how_to_install(monkeypatch):
 def test_help_has_examples():
     for command in ("lab", "demo"):
         result = CliRunner().invoke(app, [command, "--help"])
-        assert result.exit_code == 0 and "Examples" in result.output and f"pgslots {command}" in result.output
+        assert (
+            result.exit_code == 0
+            and "Examples" in result.output
+            and f"pgslots {command}" in result.output
+        )
 
 
 def test_skipped_scenario_is_one_line(monkeypatch):

@@ -16,22 +16,70 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Shared helpers with no project types: errors, evidence, redaction, JSON, signals.
-    ("base", ("pgslots", "pgslots.errors", "pgslots.evidence", "pgslots.redact", "pgslots.serde",
-              "pgslots.interrupts", "pgslots.schema", "pgslots.vocabulary")),
+    (
+        "base",
+        (
+            "pgslots",
+            "pgslots.errors",
+            "pgslots.evidence",
+            "pgslots.redact",
+            "pgslots.serde",
+            "pgslots.interrupts",
+            "pgslots.schema",
+            "pgslots.vocabulary",
+        ),
+    ),
     # Typed values and the numbers derived from them (budget: demand, usable slots), the
     # finding and remedy registries' types, the JSON envelope's shape.
-    ("models", ("pgslots.*.model", "pgslots.diagnosis", "pgslots.findings", "pgslots.remedy",
-                "pgslots.versions", "pgslots.envelope", "pgslots.deploy.budget", "pgslots.django.facts",
-                "pgslots.diagnose.context")),
-    ("use cases", ("pgslots.audit", "pgslots.audit.*", "pgslots.events.pipeline",
-                   "pgslots.live.probe", "pgslots.live.watch", "pgslots.diagnose", "pgslots.diagnose.*",
-                   "pgslots.lab", "pgslots.lab.*", "pgslots.django.runtime_audit")),
+    (
+        "models",
+        (
+            "pgslots.*.model",
+            "pgslots.diagnosis",
+            "pgslots.findings",
+            "pgslots.remedy",
+            "pgslots.versions",
+            "pgslots.envelope",
+            "pgslots.deploy.budget",
+            "pgslots.django.facts",
+            "pgslots.diagnose.context",
+        ),
+    ),
+    (
+        "use cases",
+        (
+            "pgslots.audit",
+            "pgslots.audit.*",
+            "pgslots.events.pipeline",
+            "pgslots.live.probe",
+            "pgslots.live.watch",
+            "pgslots.diagnose",
+            "pgslots.diagnose.*",
+            "pgslots.lab",
+            "pgslots.lab.*",
+            "pgslots.django.runtime_audit",
+        ),
+    ),
     # Files, logs, servers and the running Django project in; models out.
-    ("readers", ("pgslots.deploy", "pgslots.deploy.*", "pgslots.events", "pgslots.events.*",
-                 "pgslots.live", "pgslots.live.*", "pgslots.django.read", "pgslots.django.dsn")),
+    (
+        "readers",
+        (
+            "pgslots.deploy",
+            "pgslots.deploy.*",
+            "pgslots.events",
+            "pgslots.events.*",
+            "pgslots.live",
+            "pgslots.live.*",
+            "pgslots.django.read",
+            "pgslots.django.dsn",
+        ),
+    ),
     ("rules", ("pgslots.rules", "pgslots.rules.*", "pgslots.remedies")),
     ("report", ("pgslots.report", "pgslots.report.*")),
-    ("top", ("pgslots.cli", "pgslots.cli.*", "pgslots.__main__", "pgslots.django", "pgslots.django.*")),
+    (
+        "top",
+        ("pgslots.cli", "pgslots.cli.*", "pgslots.__main__", "pgslots.django", "pgslots.django.*"),
+    ),
 )
 """(layer, patterns), matched in this order (the specific patterns come before the catch-alls
 of their package, so `pgslots.diagnose.context` is a model and the rest of `diagnose` use cases)."""
@@ -40,9 +88,11 @@ ORDER = ("base", "models", "readers", "rules", "use cases", "report", "top")
 """The layers from the bottom up: a module may import its own layer and those to its left."""
 
 EXCEPTIONS = {
-    ("pgslots.deploy.budget", "pgslots.deploy.readers.cpus"):
-        "evaluate() is integer arithmetic over a Quantity's CPU formula; it belongs with the model "
-        "once the deploy package's split settles (it lives beside the parser that writes the formula)",
+    (
+        "pgslots.deploy.budget",
+        "pgslots.deploy.readers.cpus",
+    ): "evaluate() is integer arithmetic over a Quantity's CPU formula; it belongs with the model "
+    "once the deploy package's split settles (it lives beside the parser that writes the formula)",
 }
 """Known upward imports, each with why it is still there. Do not add to it lightly."""
 
@@ -89,8 +139,16 @@ def _imports(path: Path, module: str) -> list[tuple[int, str]]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             # `from pgslots import versions` imports the module pgslots.versions
             names = [f"{base}.{a.name}" for a in node.names]
-            out += [(node.lineno, n if (SRC / Path(*n.split("."))).with_suffix(".py").exists()
-                     or (SRC / Path(*n.split("."))).is_dir() else base) for n in names]
+            out += [
+                (
+                    node.lineno,
+                    n
+                    if (SRC / Path(*n.split("."))).with_suffix(".py").exists()
+                    or (SRC / Path(*n.split("."))).is_dir()
+                    else base,
+                )
+                for n in names
+            ]
     return [(line, name) for line, name in out if name == "pgslots" or name.startswith("pgslots.")]
 
 
@@ -112,7 +170,9 @@ def test_imports_run_one_way() -> None:
         for line, imported in _imports(path, module):
             theirs = layer_of(imported)
             if ORDER.index(theirs) > mine and (module, imported) not in EXCEPTIONS:
-                wrong.append(f"{path.relative_to(SRC)}:{line}: {module} ({layer_of(module)}) imports {imported} ({theirs})")
+                wrong.append(
+                    f"{path.relative_to(SRC)}:{line}: {module} ({layer_of(module)}) imports {imported} ({theirs})"
+                )
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
 
 
@@ -122,4 +182,6 @@ def test_the_layer_table_places_the_usual_modules() -> None:
     assert layer_of("pgslots.audit") == "use cases"
     assert layer_of("pgslots.deploy.readers.docker") == "readers"
     assert layer_of("pgslots.django.checks") == "top"
-    assert ORDER.index(layer_of("pgslots.report.audit")) > ORDER.index(layer_of("pgslots.diagnosis"))
+    assert ORDER.index(layer_of("pgslots.report.audit")) > ORDER.index(
+        layer_of("pgslots.diagnosis")
+    )

@@ -43,8 +43,10 @@ def http_server() -> Iterator[int]:
                 conn.settimeout(2)
                 try:
                     conn.recv(4096)
-                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\n"
-                                 b"Bad Request")
+                    conn.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\n"
+                        b"Bad Request"
+                    )
                 except OSError:
                     pass
 
@@ -85,7 +87,9 @@ def test_wrong_password(embedded_pg, start_postgres, command):
 
 @pytest.mark.parametrize("sslmode", ["prefer", "disable"])
 def test_not_a_postgresql_server(http_server, sslmode):
-    result = pgslots("probe", f"host=127.0.0.1 port={http_server} user=app password={PASSWORD} sslmode={sslmode}")
+    result = pgslots(
+        "probe", f"host=127.0.0.1 port={http_server} user=app password={PASSWORD} sslmode={sslmode}"
+    )
     assert_one_line_exit_2(result, "does not answer like a PostgreSQL server")
 
 
@@ -99,6 +103,8 @@ def test_options_out_of_range():
 def test_topology_file_that_is_not_an_audit(tmp_path):
     bad = tmp_path / "audit.json"
     bad.write_text('{"topology": {"root": "x"}}')
-    assert_one_line_exit_2(pgslots("probe", "host=x", "--topology", str(bad)), "audit.json", "not an audit topology")
+    assert_one_line_exit_2(
+        pgslots("probe", "host=x", "--topology", str(bad)), "audit.json", "not an audit topology"
+    )
     bad.write_text("{not json")
     assert_one_line_exit_2(pgslots("probe", "host=x", "--topology", str(bad)), "not JSON")

@@ -29,7 +29,9 @@ IDLE_WAIT = 1.0
 
 
 def by_key(snapshot):
-    return Counter({(b.database, b.user, b.application, b.state): b.count for b in snapshot.backends})
+    return Counter(
+        {(b.database, b.user, b.application, b.state): b.count for b in snapshot.backends}
+    )
 
 
 def test_probe_reads_every_number_and_holds_one_connection(pg_binaries, start_postgres):
@@ -46,11 +48,16 @@ def test_probe_reads_every_number_and_holds_one_connection(pg_binaries, start_po
         seen_from_outside: list[tuple[int, int]] = []
 
         def second_session(_conn):
-            seen_from_outside.extend(server.execute(
-                "SELECT count(*) FILTER (WHERE application_name = 'pgslots')::int, count(*)::int "
-                "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"))
+            seen_from_outside.extend(
+                server.execute(
+                    "SELECT count(*) FILTER (WHERE application_name = 'pgslots')::int, count(*)::int "
+                    "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+            )
 
-        request = ProbeRequest(ConnectSettings(server.dsn("mon", "appdb")), options=SnapshotOptions(app_role="app"))
+        request = ProbeRequest(
+            ConnectSettings(server.dsn("mon", "appdb")), options=SnapshotOptions(app_role="app")
+        )
         snapshot = probe(request, while_connected=second_session)
 
     # The probe held exactly one connection, seen from a second superuser session.
@@ -67,14 +74,20 @@ def test_probe_reads_every_number_and_holds_one_connection(pg_binaries, start_po
     assert snapshot.usable_for_role == (15 if pg16 else 17)
     # Client backends: 6 app + 1 psql + this probe.
     assert snapshot.client_backends == 8
-    assert snapshot.own_pid is not None and snapshot.probe_user == "mon" and snapshot.database == "appdb"
-    assert by_key(snapshot) == Counter({
-        ("appdb", "app", "web-1", "idle"): 3,
-        ("appdb", "app", "web-1", "idle in transaction"): 1,
-        ("appdb", "app", "celery-worker", "idle"): 2,
-        ("postgres", "postgres", "psql", "idle"): 1,
-        ("appdb", "mon", "pgslots", "active"): 1,
-    })
+    assert (
+        snapshot.own_pid is not None
+        and snapshot.probe_user == "mon"
+        and snapshot.database == "appdb"
+    )
+    assert by_key(snapshot) == Counter(
+        {
+            ("appdb", "app", "web-1", "idle"): 3,
+            ("appdb", "app", "web-1", "idle in transaction"): 1,
+            ("appdb", "app", "celery-worker", "idle"): 2,
+            ("postgres", "postgres", "psql", "idle"): 1,
+            ("appdb", "mon", "pgslots", "active"): 1,
+        }
+    )
     assert {b.client for b in snapshot.backends} == {"127.0.0.1"}
     idle = {(b.application, b.state): b for b in snapshot.backends}
     assert IDLE_WAIT <= idle["web-1", "idle"].max_idle_seconds < 60
@@ -82,13 +95,18 @@ def test_probe_reads_every_number_and_holds_one_connection(pg_binaries, start_po
     assert idle["web-1", "idle"].max_idle_in_transaction_seconds is None
     # Limits: the database's 9 minus 7 held (6 app + the probe) is the tightest.
     assert {(d.name, d.connection_limit, d.connections) for d in snapshot.database_limits} == {
-        ("appdb", 9, 7), ("postgres", None, 1)}
+        ("appdb", 9, 7),
+        ("postgres", None, 1),
+    }
     roles = {r.name: (r.connections, r.connection_limit, r.is_superuser) for r in snapshot.roles}
     assert roles == {"app": (6, 10, False), "mon": (1, None, False), "postgres": (1, None, True)}
     assert (snapshot.headroom_for_role, snapshot.headroom_limited_by) == (2, "database limit")
     assert snapshot.usable_formula.endswith(f"= {snapshot.usable_for_role}")
     # Walsenders, autovacuum and background workers are not client backends.
-    assert "autovacuum launcher" in snapshot.other_backends and "client backend" not in snapshot.other_backends
+    assert (
+        "autovacuum launcher" in snapshot.other_backends
+        and "client backend" not in snapshot.other_backends
+    )
     assert snapshot.hidden == ()
     assert not snapshot.refused
 
@@ -99,8 +117,16 @@ def test_probe_as_plain_role_says_what_was_hidden(pg_binaries, start_postgres):
     with held() as clients:
         clients.open(server, "app", "postgres", "web", n=2)
         clients.open(server, "postgres", "postgres", "psql")
-        plain = probe(ProbeRequest(ConnectSettings(server.dsn("plain")), options=SnapshotOptions(app_role="app")))
-        monitor = probe(ProbeRequest(ConnectSettings(server.dsn("mon")), options=SnapshotOptions(app_role="app")))
+        plain = probe(
+            ProbeRequest(
+                ConnectSettings(server.dsn("plain")), options=SnapshotOptions(app_role="app")
+            )
+        )
+        monitor = probe(
+            ProbeRequest(
+                ConnectSettings(server.dsn("mon")), options=SnapshotOptions(app_role="app")
+            )
+        )
     # Same totals either way: the counts survive the hiding, the details do not.
     assert plain.client_backends == monitor.client_backends == 4
     assert plain.hidden and "3 client backends of other roles" in plain.hidden[0]
@@ -108,7 +134,8 @@ def test_probe_as_plain_role_says_what_was_hidden(pg_binaries, start_postgres):
     hidden_groups = [b for b in plain.backends if b.user != "plain"]
     assert hidden_groups and all(b.state is None and b.client is None for b in hidden_groups)
     assert Counter({(b.user, b.application): b.count for b in hidden_groups}) == Counter(
-        {("app", "web"): 2, ("postgres", "psql"): 1})
+        {("app", "web"): 2, ("postgres", "psql"): 1}
+    )
     assert monitor.hidden == ()
     assert {b.state for b in monitor.backends} == {"idle", "active"}
     assert [f.code for f in check_snapshot(plain)].count("PGS202") == 1
@@ -148,14 +175,21 @@ def test_full_for_the_app_role_is_a_refusal_with_the_right_category(pg_binaries,
         snapshot = snapshot_from_json(json.loads(result.stdout))
         expected = "reserved_role" if pg16 else "reserved_superuser"
         assert snapshot.refused.category == expected
-        assert "pg_use_reserved_connections" in snapshot.refused.who_could_connect if pg16 else (
-            "only superusers" in snapshot.refused.who_could_connect)
+        assert (
+            "pg_use_reserved_connections" in snapshot.refused.who_could_connect
+            if pg16
+            else ("only superusers" in snapshot.refused.who_could_connect)
+        )
         assert json.loads(result.stdout)["findings"][0]["code"] == "PGS200"
         text = pgslots("probe", server.dsn("app"))
-        assert text.returncode == 3 and text.stdout.startswith("REFUSED") and "PGS200" in text.stdout
+        assert (
+            text.returncode == 3 and text.stdout.startswith("REFUSED") and "PGS200" in text.stdout
+        )
 
 
-def test_pg_use_reserved_connections_member_gets_in_and_reports_the_holders(embedded_pg, start_postgres):
+def test_pg_use_reserved_connections_member_gets_in_and_reports_the_holders(
+    embedded_pg, start_postgres
+):
     server = start_postgres(embedded_pg, settings=slot_settings(embedded_pg, 8, 2, 2))
     make_roles(server)
     with held() as clients:
@@ -163,11 +197,24 @@ def test_pg_use_reserved_connections_member_gets_in_and_reports_the_holders(embe
         clients.open(server, "app", "postgres", "celery", n=2)
         refused = probe(ProbeRequest(ConnectSettings(server.dsn("app"))))
         assert refused.refused.category == "reserved_role"
-        snapshot = probe(ProbeRequest(ConnectSettings(server.dsn("mon")), options=SnapshotOptions(app_role="app")))
+        snapshot = probe(
+            ProbeRequest(
+                ConnectSettings(server.dsn("mon")), options=SnapshotOptions(app_role="app")
+            )
+        )
     assert snapshot.refused is None
-    assert snapshot.role.name == "app" and snapshot.usable_for_role == 4 and snapshot.headroom_for_role == 0
-    assert by_key(snapshot) == Counter({("postgres", "app", "web", "idle"): 2, ("postgres", "app", "celery", "idle"): 2,
-                                        ("postgres", "mon", "pgslots", "active"): 1})
+    assert (
+        snapshot.role.name == "app"
+        and snapshot.usable_for_role == 4
+        and snapshot.headroom_for_role == 0
+    )
+    assert by_key(snapshot) == Counter(
+        {
+            ("postgres", "app", "web", "idle"): 2,
+            ("postgres", "app", "celery", "idle"): 2,
+            ("postgres", "mon", "pgslots", "active"): 1,
+        }
+    )
     codes = [f.code for f in check_snapshot(snapshot)]
     assert codes[0] == "PGS201" and check_snapshot(snapshot)[0].severity.value == "error"
 
@@ -205,8 +252,14 @@ def test_the_probe_connection_is_identified_time_limited_and_read_only(embedded_
     seen = {}
 
     def inspect(conn):
-        for name in ("application_name", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
-                     "default_transaction_read_only", "transaction_read_only"):
+        for name in (
+            "application_name",
+            "statement_timeout",
+            "lock_timeout",
+            "idle_in_transaction_session_timeout",
+            "default_transaction_read_only",
+            "transaction_read_only",
+        ):
             seen[name] = conn.execute(f"SHOW {name}").fetchone()[0]
         try:
             conn.execute("CREATE TABLE pgslots_must_not_write (x int)")
@@ -214,7 +267,16 @@ def test_the_probe_connection_is_identified_time_limited_and_read_only(embedded_
             seen["write"] = "refused"
         conn.rollback()
 
-    probe(ProbeRequest(ConnectSettings(server.dsn(), statement_timeout=3, lock_timeout=1)), while_connected=inspect)
-    assert seen == {"application_name": "pgslots", "statement_timeout": "3s", "lock_timeout": "1s",
-                    "idle_in_transaction_session_timeout": "10s", "default_transaction_read_only": "on",
-                    "transaction_read_only": "on", "write": "refused"}
+    probe(
+        ProbeRequest(ConnectSettings(server.dsn(), statement_timeout=3, lock_timeout=1)),
+        while_connected=inspect,
+    )
+    assert seen == {
+        "application_name": "pgslots",
+        "statement_timeout": "3s",
+        "lock_timeout": "1s",
+        "idle_in_transaction_session_timeout": "10s",
+        "default_transaction_read_only": "on",
+        "transaction_read_only": "on",
+        "write": "refused",
+    }

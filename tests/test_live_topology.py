@@ -22,16 +22,26 @@ from pgslots.serde import to_jsonable
 
 def group(name: str, kind: str, steady: int, worst: int | None) -> ProcessGroup:
     return ProcessGroup(
-        name=name, kind=kind, server_model="test", hosts=Quantity(1), processes=Quantity(steady),
-        per_process=Quantity(1), aliases=("default",), policy=ConnectionPolicy(),
+        name=name,
+        kind=kind,
+        server_model="test",
+        hosts=Quantity(1),
+        processes=Quantity(steady),
+        per_process=Quantity(1),
+        aliases=("default",),
+        policy=ConnectionPolicy(),
         demand=Demand(steady, worst, f"{steady}..{worst}"),
     )
 
 
 TOPOLOGY = Topology(
     root="/srv/app",
-    groups=(group("web", "web", 4, 8), group("celery-worker", "worker", 2, 4), group("celery", "worker", 1, 1),
-            group("beat", "beat", 1, 1)),
+    groups=(
+        group("web", "web", 4, 8),
+        group("celery-worker", "worker", 2, 4),
+        group("celery", "worker", 1, 1),
+        group("beat", "beat", 1, 1),
+    ),
     slots=SlotBudget(Quantity(100), Quantity(3), Quantity(0)),
 )
 
@@ -39,10 +49,16 @@ TOPOLOGY = Topology(
 def test_matching_rule():
     groups = TOPOLOGY.groups
     assert name_fits("web", "web") and name_fits("WEB-7", "web") and name_fits("web.host3", "web")
-    assert not name_fits("webhook", "web") and not name_fits("", "web") and not name_fits(None, "web")
-    assert match_group("celery-worker-3", "app", groups).name == "celery-worker"  # longest name wins
+    assert (
+        not name_fits("webhook", "web") and not name_fits("", "web") and not name_fits(None, "web")
+    )
+    assert (
+        match_group("celery-worker-3", "app", groups).name == "celery-worker"
+    )  # longest name wins
     assert match_group("celery@host", "app", groups).name == "celery"
-    assert match_group("", "beat", groups).name == "beat"  # the user name, when the application fits none
+    assert (
+        match_group("", "beat", groups).name == "beat"
+    )  # the user name, when the application fits none
     assert match_group("psql", "app", groups) is None
 
 
@@ -52,7 +68,9 @@ def test_probe_with_topology_counts_each_group(embedded_pg, start_postgres, tmp_
     make_roles(server)
     server.create_role("beat")
     audit = tmp_path / "audit.json"
-    audit.write_text(json.dumps({"pgslots": "0.1.0", "command": "audit", "topology": to_jsonable(TOPOLOGY)}))
+    audit.write_text(
+        json.dumps({"pgslots": "0.1.0", "command": "audit", "topology": to_jsonable(TOPOLOGY)})
+    )
     with held() as clients:
         clients.open(server, "app", "postgres", "web-1", n=3)
         clients.open(server, "app", "postgres", "web-2", n=2)
@@ -60,11 +78,23 @@ def test_probe_with_topology_counts_each_group(embedded_pg, start_postgres, tmp_
         clients.open(server, "beat", "postgres", "")
         clients.open(server, "app", "postgres", "manage.py")
         clients.open(server, "postgres", "postgres", "psql")
-        result = pgslots("probe", server.dsn("mon"), "--app-role", "app", "--topology", str(audit), "--format", "json")
+        result = pgslots(
+            "probe",
+            server.dsn("mon"),
+            "--app-role",
+            "app",
+            "--topology",
+            str(audit),
+            "--format",
+            "json",
+        )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     snapshot = snapshot_from_json(document)
-    expectations = {e.group: (e.matched, e.expected_steady, e.expected_worst, e.status) for e in snapshot.expectations}
+    expectations = {
+        e.group: (e.matched, e.expected_steady, e.expected_worst, e.status)
+        for e in snapshot.expectations
+    }
     assert expectations == {
         "web": (5, 4, 8, "over_steady"),
         "celery-worker": (2, 2, 4, "within"),

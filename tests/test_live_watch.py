@@ -26,7 +26,9 @@ pytestmark = pytest.mark.postgres
 
 
 def request_for(server, user="mon", app_role="app"):
-    return ProbeRequest(ConnectSettings(server.dsn(user)), options=SnapshotOptions(app_role=app_role))
+    return ProbeRequest(
+        ConnectSettings(server.dsn(user)), options=SnapshotOptions(app_role=app_role)
+    )
 
 
 def test_every_snapshot_uses_the_same_single_connection(pg_binaries, start_postgres):
@@ -35,10 +37,14 @@ def test_every_snapshot_uses_the_same_single_connection(pg_binaries, start_postg
     before = probe_connections_in_log(server)
     snapshots, probes_seen = [], []
     with held() as clients:
+
         def on_snapshot(snapshot):
             snapshots.append(snapshot)
-            probes_seen.append(server.execute(
-                "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'pgslots'")[0][0])
+            probes_seen.append(
+                server.execute(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = 'pgslots'"
+                )[0][0]
+            )
             clients.open(server, "app", "postgres", "web")  # the next snapshot must see one more
 
         taken = Watcher(request_for(server), interval=0.05).run(on_snapshot, count=4)
@@ -58,18 +64,25 @@ def test_reconnects_with_backoff_after_the_connection_drops(embedded_pg, start_p
     def on_snapshot(snapshot):
         snapshots.append(snapshot)
         if len(snapshots) == 1:
-            server.execute("SELECT pg_terminate_backend(%s, 5000)", (snapshot.own_pid,))  # waits for it
+            server.execute(
+                "SELECT pg_terminate_backend(%s, 5000)", (snapshot.own_pid,)
+            )  # waits for it
 
     watcher.run(on_snapshot, count=3, sleep=delays.append)
     first, gap, back = snapshots
     assert first.ok and not gap.ok and back.ok
-    assert gap.unreachable.startswith("connection lost") and "terminating connection" in gap.unreachable
+    assert (
+        gap.unreachable.startswith("connection lost")
+        and "terminating connection" in gap.unreachable
+    )
     assert back.own_pid != first.own_pid and watcher.connections_opened == 2
     assert len(delays) == 2 and delays[0] <= 0.5 and 0.4 < delays[1] <= 0.5
 
 
 def test_refusals_are_recorded_and_backoff_doubles(embedded_pg, start_postgres, tmp_path):
-    server = start_postgres(embedded_pg, settings={"max_connections": 6, "superuser_reserved_connections": 2})
+    server = start_postgres(
+        embedded_pg, settings={"max_connections": 6, "superuser_reserved_connections": 2}
+    )
     make_roles(server)
     record = tmp_path / "slots.jsonl"
     with held() as clients:
@@ -88,7 +101,11 @@ def test_refusals_are_recorded_and_backoff_doubles(embedded_pg, start_postgres, 
         with Recorder(record) as recorder:
             watcher.run(on_snapshot, count=4, sleep=delays.append)
     assert [s.refused.category if s.refused else "ok" for s in snapshots] == [
-        "reserved_superuser", "reserved_superuser", "reserved_superuser", "ok"]
+        "reserved_superuser",
+        "reserved_superuser",
+        "reserved_superuser",
+        "ok",
+    ]
     assert [round(d) for d in delays] == [1, 2, 4]
     assert snapshots[-1].client_backends == 4
     # The record file reads back, refusals included; a torn last line is skipped and reported.
@@ -101,7 +118,9 @@ def test_refusals_are_recorded_and_backoff_doubles(embedded_pg, start_postgres, 
 
 def test_a_first_connection_that_cannot_work_stops_the_watch(embedded_pg, start_postgres):
     server = start_postgres(embedded_pg)
-    bad = ProbeRequest(ConnectSettings(f"host=127.0.0.1 port={free_port()} user=postgres", connect_timeout=2))
+    bad = ProbeRequest(
+        ConnectSettings(f"host=127.0.0.1 port={free_port()} user=postgres", connect_timeout=2)
+    )
     with pytest.raises(ConnectFailure) as failure:
         Watcher(bad, interval=0.1).run(lambda s: None, count=2)
     assert failure.value.kind == "unreachable"
@@ -115,12 +134,25 @@ def test_watch_cli_lines_in_a_pipe_and_record_file(embedded_pg, start_postgres, 
     record = tmp_path / "r.jsonl"
     with held() as clients:
         clients.open(server, "app", "postgres", "web", n=6)
-        result = pgslots("watch", server.dsn("mon"), "--app-role", "app", "--count", "2", "--interval", "0.2",
-                         "--record", str(record))
+        result = pgslots(
+            "watch",
+            server.dsn("mon"),
+            "--app-role",
+            "app",
+            "--count",
+            "2",
+            "--interval",
+            "0.2",
+            "--record",
+            str(record),
+        )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert all("used 7/7 usable by app, headroom 0" in line and "WARNING headroom under 20%" in line for line in lines)
+    assert all(
+        "used 7/7 usable by app, headroom 0" in line and "WARNING headroom under 20%" in line
+        for line in lines
+    )
     records = read_records(record)
     assert len(records) == 2 and records[0].own_pid == records[1].own_pid
     as_json = pgslots("watch", server.dsn("mon"), "--count", "1", "--format", "json")
@@ -138,22 +170,43 @@ def scrape(port):
 
 
 def web_idle(samples):
-    key = ("pgslots_client_backends",
-           (("application", "web"), ("database", "postgres"), ("state", "idle"), ("user", "app")))
+    key = (
+        "pgslots_client_backends",
+        (("application", "web"), ("database", "postgres"), ("state", "idle"), ("user", "app")),
+    )
     return samples.get(key, 0)
 
 
-def test_prometheus_endpoint_follows_the_connections_within_one_interval(pg_binaries, start_postgres):
-    server = start_postgres(pg_binaries, settings={"max_connections": 30, "superuser_reserved_connections": 4})
+def test_prometheus_endpoint_follows_the_connections_within_one_interval(
+    pg_binaries, start_postgres
+):
+    server = start_postgres(
+        pg_binaries, settings={"max_connections": 30, "superuser_reserved_connections": 4}
+    )
     make_roles(server)
     port = free_port()
     interval = 1.0
     with held() as clients:
         clients.open(server, "app", "postgres", "web", n=2)
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgslots", "watch", server.dsn("mon"), "--app-role", "app",
-             "--interval", str(interval), "--prometheus", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_on_a_terminal)
+            [
+                sys.executable,
+                "-m",
+                "pgslots",
+                "watch",
+                server.dsn("mon"),
+                "--app-role",
+                "app",
+                "--interval",
+                str(interval),
+                "--prometheus",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=sigint_as_on_a_terminal,
+        )
         try:
             first = wait_for(lambda: _try_scrape(port), timeout=20)
             assert first[("pgslots_max_connections", ())] == 30
@@ -163,15 +216,20 @@ def test_prometheus_endpoint_follows_the_connections_within_one_interval(pg_bina
             assert first[("pgslots_up", ())] == 1
             assert web_idle(first) == 2
             total = first[("pgslots_client_backends_total", ())]
-            assert total == 3 and first[("pgslots_headroom_connections", (("role", "app"),))] == 26 - 3
+            assert (
+                total == 3 and first[("pgslots_headroom_connections", (("role", "app"),))] == 26 - 3
+            )
             clients.open(server, "app", "postgres", "web", n=3)
             changed_at = time.monotonic()
+
             def five_web() -> dict | None:
                 samples = scrape(port)
                 return samples if web_idle(samples) == 5 else None
 
             after = wait_for(five_web, timeout=5, step=0.05)
-            assert time.monotonic() - changed_at <= interval + 0.5  # the next snapshot, plus a scrape on a busy box
+            assert (
+                time.monotonic() - changed_at <= interval + 0.5
+            )  # the next snapshot, plus a scrape on a busy box
             assert after[("pgslots_client_backends_total", ())] == 6
         finally:
             process.send_signal(signal.SIGINT)
@@ -196,8 +254,22 @@ def test_watch_stops_cleanly_on_ctrl_c_and_sigterm(embedded_pg, start_postgres, 
     server = start_postgres(embedded_pg)
     record = tmp_path / "watch.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pgslots", "watch", server.dsn(), "--interval", "0.2", "--record", str(record)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_on_a_terminal)
+        [
+            sys.executable,
+            "-m",
+            "pgslots",
+            "watch",
+            server.dsn(),
+            "--interval",
+            "0.2",
+            "--record",
+            str(record),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_on_a_terminal,
+    )
     try:
         wait_for(lambda: record.exists() and len(record.read_text().splitlines()) >= 2, timeout=20)
     finally:

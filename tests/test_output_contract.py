@@ -30,7 +30,10 @@ VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 def pgslots(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pgslots", *args], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "pgslots", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **(env or {})},
     )
 
@@ -105,7 +108,9 @@ def test_probe_and_watch_json_validate_against_a_real_server(embedded_pg, start_
     server = start_postgres(embedded_pg, settings={"max_connections": 10})
     make_roles(server)
     valid(json_of("probe", server.dsn("mon"), "--app-role", "app"), "probe")
-    result = pgslots("watch", server.dsn("mon"), "--count", "2", "--interval", "0.2", "--format", "json")
+    result = pgslots(
+        "watch", server.dsn("mon"), "--count", "2", "--interval", "0.2", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -114,7 +119,16 @@ def test_probe_and_watch_json_validate_against_a_real_server(embedded_pg, start_
 
 
 def test_every_command_writes_the_envelope_it_declares():
-    assert set(COMMANDS) == {"events", "audit", "probe", "watch", "lab", "demo", "diagnose", "codes"}
+    assert set(COMMANDS) == {
+        "events",
+        "audit",
+        "probe",
+        "watch",
+        "lab",
+        "demo",
+        "diagnose",
+        "codes",
+    }
 
 
 FORMATS = {
@@ -136,7 +150,11 @@ def test_help_lists_exactly_the_formats_the_command_writes(command: str):
     listed = re.search(r"--format \[([a-z|]+)\]", result.stdout)
     assert listed, result.stdout
     assert set(listed.group(1).split("|")) == FORMATS[command]
-    assert "<bool>" not in result.stdout and "list[" not in result.stdout and "<str>" not in result.stdout
+    assert (
+        "<bool>" not in result.stdout
+        and "list[" not in result.stdout
+        and "<str>" not in result.stdout
+    )
 
 
 @pytest.mark.parametrize("command", sorted(FORMATS))
@@ -144,7 +162,9 @@ def test_help_examples_paste_as_one_line_each(command: str):
     """An example is never wrapped by the help formatter: every line that starts with
     `pgslots` is a whole command (its quotes balance)."""
     result = pgslots(command, "--help", env={"COLUMNS": "60"})
-    examples = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("pgslots ")]
+    examples = [
+        line.strip() for line in result.stdout.splitlines() if line.strip().startswith("pgslots ")
+    ]
     assert examples, result.stdout
     for line in examples:
         assert line.count('"') % 2 == 0 and line.count("'") % 2 == 0, line
@@ -164,8 +184,12 @@ def test_events_fail_on():
 
 @pytest.mark.parametrize(
     "args",
-    [("events", str(EXAMPLE)), ("audit", str(WRITEUP)), ("diagnose", "--events", str(EXAMPLE), "--repo", str(WRITEUP)),
-     ("codes",)],
+    [
+        ("events", str(EXAMPLE)),
+        ("audit", str(WRITEUP)),
+        ("diagnose", "--events", str(EXAMPLE), "--repo", str(WRITEUP)),
+        ("codes",),
+    ],
     ids=["events", "audit", "diagnose", "codes"],
 )
 def test_text_fits_80_columns(args: tuple[str, ...]):
@@ -180,7 +204,8 @@ def test_text_fits_80_columns(args: tuple[str, ...]):
 def test_a_closed_pipe_ends_quietly_with_141():
     process = subprocess.Popen(
         [sys.executable, "-m", "pgslots", "audit", str(WRITEUP), "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # the reader goes away before anything is written

@@ -23,7 +23,13 @@ import pytest
 from pgslots.events.taxonomy import classify
 from pgslots.lab.postgres import TempPostgres
 
-SLOT_CATEGORIES = {"too_many_clients", "reserved_superuser", "reserved_role", "role_limit", "database_limit"}
+SLOT_CATEGORIES = {
+    "too_many_clients",
+    "reserved_superuser",
+    "reserved_role",
+    "role_limit",
+    "database_limit",
+}
 PREFIXES = {
     "pgbadger": "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "no-user-db": "%m [%p] ",
@@ -31,7 +37,9 @@ PREFIXES = {
 
 
 def _connect(server: TempPostgres, user: str, db: str, app: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(server.dsn(user, db, application_name=app, connect_timeout=10), autocommit=True)
+    return psycopg.connect(
+        server.dsn(user, db, application_name=app, connect_timeout=10), autocommit=True
+    )
 
 
 def exhaust(server: TempPostgres) -> tuple[Counter[tuple[str, str, str]], Counter[tuple[str, str]]]:
@@ -88,7 +96,9 @@ def pgslots_events(*args: str) -> dict[str, Any]:
     """`pgslots events ... --format json` as a user runs it: the CLI, in a subprocess."""
     result = subprocess.run(
         [sys.executable, "-m", "pgslots", "events", *args, "--format", "json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -96,7 +106,9 @@ def pgslots_events(*args: str) -> dict[str, Any]:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("prefix_name", sorted(PREFIXES))
-def test_server_logs_report_what_the_clients_saw(pg_binaries, start_postgres, prefix_name, tmp_path) -> None:
+def test_server_logs_report_what_the_clients_saw(
+    pg_binaries, start_postgres, prefix_name, tmp_path
+) -> None:
     settings = {"max_connections": 8, "superuser_reserved_connections": 2}
     if pg_binaries.major >= 16:
         settings["reserved_connections"] = 1
@@ -108,7 +120,9 @@ def test_server_logs_report_what_the_clients_saw(pg_binaries, start_postgres, pr
         expected_categories.add("reserved_role")
     assert {category for category, _u, _d in seen} == expected_categories
 
-    logs = [server.logs.stderr, server.logs.csvlog] + ([server.logs.jsonlog] if pg_binaries.major >= 15 else [])
+    logs = [server.logs.stderr, server.logs.csvlog] + (
+        [server.logs.jsonlog] if pg_binaries.major >= 15 else []
+    )
     for log in logs:
         wait_for(log, b"FATAL", refusals)
     copies = []
@@ -145,7 +159,11 @@ def test_server_logs_report_what_the_clients_saw(pg_binaries, start_postgres, pr
         # authentication, which holds a slot between its 'connection authorized' and its FATAL.
         held_app = held_by[("app", "web")] + held_by[("app", "celery")]
         assert held_app <= server_log["backends_by"]["user"]["app"] <= held_app + 1, copy.name
-        assert held_by[("app", "web")] <= server_log["backends_by"]["app"]["web"] <= held_by[("app", "web")] + 1
+        assert (
+            held_by[("app", "web")]
+            <= server_log["backends_by"]["app"]["web"]
+            <= held_by[("app", "web")] + 1
+        )
         assert server_log["backends_by"]["app"]["admin"] == held_by[("postgres", "admin")]
         wording = " ".join(server_log["inferred_reserved"])
         if pg_binaries.major >= 16:

@@ -29,7 +29,9 @@ def between(text: str, marker: str) -> str:
 def test_code_table_matches_the_registry():
     table = between(CODES.read_text(), "codes").strip()
     expected = render_codes_markdown(load_all_checks()).strip()
-    assert table == expected, "regenerate with: pgslots codes --format markdown (between <!-- codes --> markers in docs/codes.md)"
+    assert table == expected, (
+        "regenerate with: pgslots codes --format markdown (between <!-- codes --> markers in docs/codes.md)"
+    )
 
 
 def test_quick_start_is_exactly_two_commands():
@@ -55,8 +57,14 @@ def test_readme_excerpts_are_lines_of_the_real_output_in_order(name: str):
     command, shown = lines[0], lines[1:]
     assert command.startswith("$ pgslots ")
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    result = subprocess.run([sys.executable, "-m", "pgslots", *command[2:].split()[1:]], capture_output=True,
-                            text=True, cwd=ROOT, env=env, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgslots", *command[2:].split()[1:]],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=180,
+    )
     assert result.returncode in (0, 1), result.stderr
     real = result.stdout.splitlines()
     position = 0

@@ -18,7 +18,10 @@ from pgslots.events.taxonomy import (
 # Texts as psycopg 3.1.12 / 3.1.18 / 3.1.20 / 3.3.9, psycopg2 2.9 and the servers printed them.
 CASES = [
     ("connection failed: FATAL:  sorry, too many clients already", (C.TOO_MANY_CLIENTS,)),
-    ('connection failed: :1", port 54316 failed: FATAL:  sorry, too many clients already', (C.TOO_MANY_CLIENTS,)),
+    (
+        'connection failed: :1", port 54316 failed: FATAL:  sorry, too many clients already',
+        (C.TOO_MANY_CLIENTS,),
+    ),
     (
         'connection failed: connection to server at "127.0.0.1", port 54315 failed: FATAL:  remaining '
         "connection slots are reserved for non-replication superuser connections",
@@ -33,20 +36,41 @@ CASES = [
         'remaining connection slots are reserved for roles with privileges of the "pg_use_reserved_connections" role',
         (C.RESERVED_ROLE,),
     ),
-    ("remaining connection slots are reserved for roles with privileges of pg_use_reserved_connections", (C.RESERVED_ROLE,)),
-    ('connection failed: connection to server on socket "/run/pg/.s.PGSQL.5432" failed: FATAL:  too many connections for role "lim"', (C.ROLE_LIMIT,)),
+    (
+        "remaining connection slots are reserved for roles with privileges of pg_use_reserved_connections",
+        (C.RESERVED_ROLE,),
+    ),
+    (
+        'connection failed: connection to server on socket "/run/pg/.s.PGSQL.5432" failed: FATAL:  too many connections for role "lim"',
+        (C.ROLE_LIMIT,),
+    ),
     ('FATAL:  too many connections for database "limdb"', (C.DATABASE_LIMIT,)),
-    ("number of requested standby connections exceeds max_wal_senders (currently 10)", (C.WALSENDER_LIMIT,)),
-    ('number of requested standby connections exceeds "max_wal_senders" (currently 10)', (C.WALSENDER_LIMIT,)),
+    (
+        "number of requested standby connections exceeds max_wal_senders (currently 10)",
+        (C.WALSENDER_LIMIT,),
+    ),
+    (
+        'number of requested standby connections exceeds "max_wal_senders" (currently 10)',
+        (C.WALSENDER_LIMIT,),
+    ),
     ("FATAL:  the database system is starting up", (C.SERVER_NOT_READY,)),
     ("the database system is shutting down", (C.SERVER_NOT_READY,)),
     ("the database system is not yet accepting connections", (C.SERVER_NOT_READY,)),
     ("couldn't get a connection after 30.00 sec", (C.POOL_TIMEOUT,)),
     ("ERROR:  no more connections allowed (max_client_conn)", (C.PGBOUNCER_MAX_CLIENT_CONN,)),
     ("ERROR:  query_wait_timeout", (C.PGBOUNCER_QUERY_WAIT_TIMEOUT,)),
-    ("server login has been failing, cached error: password authentication failed (server_login_retry)", (C.PGBOUNCER_LOGIN_FAILED,)),
-    ("server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally", (C.STALE_CONNECTION,)),
-    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: Connection refused', (C.NETWORK,)),
+    (
+        "server login has been failing, cached error: password authentication failed (server_login_retry)",
+        (C.PGBOUNCER_LOGIN_FAILED,),
+    ),
+    (
+        "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+        (C.STALE_CONNECTION,),
+    ),
+    (
+        'connection failed: connection to server at "10.0.0.5", port 5432 failed: Connection refused',
+        (C.NETWORK,),
+    ),
     ("something else entirely", (C.OTHER,)),
 ]
 
@@ -68,12 +92,16 @@ def test_multi_attempt_block_keeps_both_categories_in_order():
     )
     assert classify(message) == (C.TOO_MANY_CLIENTS, C.RESERVED_SUPERUSER)
     assert combination_key(classify(message)) == "too_many_clients+reserved_superuser"
-    assert combination_key((C.RESERVED_SUPERUSER, C.TOO_MANY_CLIENTS)) == combination_key(classify(message))
+    assert combination_key((C.RESERVED_SUPERUSER, C.TOO_MANY_CLIENTS)) == combination_key(
+        classify(message)
+    )
 
 
 def test_sqlstate_settles_an_untranslated_wording_without_guessing():
     assert classify("demasiados clientes", "53300") == (C.SLOTS_UNSPECIFIED,)
-    assert classify("el sistema de base de datos está iniciándose", "57P03") == (C.SERVER_NOT_READY,)
+    assert classify("el sistema de base de datos está iniciándose", "57P03") == (
+        C.SERVER_NOT_READY,
+    )
     assert classify("whatever", None, "psycopg_pool:PoolTimeout") == (C.POOL_TIMEOUT,)
 
 

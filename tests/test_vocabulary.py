@@ -44,7 +44,9 @@ def test_a_group_called_like_the_server_is_not_the_server() -> None:
     not be read from it, nor land on it."""
     remedy, topology = _remedy("tamato_procfile", "R07")
     first, *rest = topology.groups
-    renamed = dataclasses.replace(topology, groups=(dataclasses.replace(first, name="server"), *rest))
+    renamed = dataclasses.replace(
+        topology, groups=(dataclasses.replace(first, name="server"), *rest)
+    )
     applied = apply_changes(renamed, remedy.changes)
     assert next(g.name for g in applied.groups) == "server"
     assert applied.slots.max_connections.value == remedy.changes[0].value
@@ -73,7 +75,11 @@ def test_every_referenced_finding_and_remedy_code_exists() -> None:
         for number, line in enumerate(text.splitlines(), 1):
             for code in _FINDING.findall(line):
                 # "PGS001-099" names a range, and "PGS100-199" too: only whole codes count
-                if code not in checks and not re.search(rf"{code}-\d", line) and not re.search(rf"\d-{code}", line):
+                if (
+                    code not in checks
+                    and not re.search(rf"{code}-\d", line)
+                    and not re.search(rf"\d-{code}", line)
+                ):
                     missing.append(f"{path.relative_to(ROOT)}:{number}: finding {code}")
             for code in _REMEDY.findall(line):
                 if code not in REMEDIES:
@@ -91,7 +97,11 @@ def test_every_remedy_a_finding_offers_is_in_the_catalogue() -> None:
             continue
         for finding in diagnosis.findings:
             assert finding.code in load_all_checks()
-            assert set(finding.remedies) <= set(REMEDIES), (repo.name, finding.code, finding.remedies)
+            assert set(finding.remedies) <= set(REMEDIES), (
+                repo.name,
+                finding.code,
+                finding.remedies,
+            )
 
 
 def test_terms_are_typed_and_still_read_as_their_text() -> None:
@@ -102,7 +112,11 @@ def test_terms_are_typed_and_still_read_as_their_text() -> None:
     assert topology is not None
     web = next(g for g in topology.groups if g.name == "django")
     assert web.kind is GroupKind.WEB and web.concurrency_model is ConcurrencyModel.ASGI
-    assert web.kind == "web" and {"web": 1}[web.kind] == 1 and f"{web.kind}/{web.concurrency_model}" == "web/asgi"
+    assert (
+        web.kind == "web"
+        and {"web": 1}[web.kind] == 1
+        and f"{web.kind}/{web.concurrency_model}" == "web/asgi"
+    )
     data = to_jsonable(web)
     assert (data["kind"], data["concurrency_model"]) == ("web", "asgi")
     assert from_jsonable(type(web), data) == web

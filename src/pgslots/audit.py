@@ -20,8 +20,16 @@ from pgslots.evidence import Evidence, Resolution
 from pgslots.remedies import propose
 from pgslots.rules.audit import audit_findings
 
-GROUP_FIELDS: dict[str, str | None] = {"hosts": "hosts", "replicas": "replicas", "processes": "processes", "per_process": "per_process",
-                "threads": "per_process", "concurrency": None, "cpus": None, "max_replicas": "max_replicas"}
+GROUP_FIELDS: dict[str, str | None] = {
+    "hosts": "hosts",
+    "replicas": "replicas",
+    "processes": "processes",
+    "per_process": "per_process",
+    "threads": "per_process",
+    "concurrency": None,
+    "cpus": None,
+    "max_replicas": "max_replicas",
+}
 
 
 def parse_assumptions(items: list[str]) -> dict[str, int]:
@@ -51,7 +59,9 @@ def set_count(group: ProcessGroup, field: str, quantity: Quantity) -> ProcessGro
         target = "processes" if group.concurrency_model in ("prefork",) else "per_process"
     else:
         target = str(GROUP_FIELDS[field])  # None only for the Celery counts above
-    change: dict[str, Any] = {target: quantity}  # a field named at run time: mypy checks literal names only
+    change: dict[str, Any] = {
+        target: quantity
+    }  # a field named at run time: mypy checks literal names only
     return dataclasses.replace(group, **change)
 
 
@@ -60,12 +70,25 @@ def _apply_to_group(group: ProcessGroup, field: str, name: str, value: int) -> P
 
 
 def _quantities(group: ProcessGroup) -> list[Quantity]:
-    return [q for q in (group.hosts, group.replicas, group.processes, group.per_process, group.max_replicas) if q is not None]
+    return [
+        q
+        for q in (
+            group.hosts,
+            group.replicas,
+            group.processes,
+            group.per_process,
+            group.max_replicas,
+        )
+        if q is not None
+    ]
 
 
 def _apply_named(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
-    changes: dict[str, Any] = {f: _value_for(getattr(group, f), name, value) for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
-               if getattr(group, f) is not None and getattr(group, f).unknown == name}
+    changes: dict[str, Any] = {
+        f: _value_for(getattr(group, f), name, value)
+        for f in ("hosts", "replicas", "processes", "per_process", "max_replicas")
+        if getattr(group, f) is not None and getattr(group, f).unknown == name
+    }
     return dataclasses.replace(group, **changes)
 
 
@@ -85,7 +108,9 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     groups = list(topology.groups)
     slots = topology.slots
     for name, value in assumptions.items():
-        scope, _, field = name.rpartition(".")  # group and unit names may hold dots: the field never does
+        scope, _, field = name.rpartition(
+            "."
+        )  # group and unit names may hold dots: the field never does
         shared = [i for i, g in enumerate(groups) for q in _quantities(g) if q.unknown == name]
         if shared and not is_server_count(name):
             # A count the audit printed by name (a unit's hosts, `worker.cpus`): every group that shares it.
@@ -96,31 +121,50 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             # CONN_MAX_AGE the settings do not show: the user says what the running app has.
             groups = [_with_conn_max_age(g, name, value) for g in groups]
             continue
-        if scope == "server" and (field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)):
+        if scope == "server" and (
+            field in SERVER_FIELDS or not any(g.name.split("/", 1)[0] == "server" for g in groups)
+        ):
             if field not in SERVER_FIELDS:
-                raise InputError(f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})")
+                raise InputError(
+                    f"--assume {name}: unknown server setting (use one of: {', '.join('server.' + f for f in SERVER_FIELDS)})"
+                )
             key = "server_version" if field == "version" else field
             server_change: dict[str, Any] = {key: _assumed(name, value)}
             slots = dataclasses.replace(slots, **server_change)
             continue
         # A container's programs (`webserver/gunicorn`) answer to the container's name too.
-        matched = [i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")] \
-            or [i for i, g in enumerate(groups) if g.kind == scope]
+        matched = [
+            i for i, g in enumerate(groups) if g.name == scope or g.name.startswith(scope + "/")
+        ] or [i for i, g in enumerate(groups) if g.kind == scope]
         if not matched or field not in GROUP_FIELDS:
             owners = {g.name for g in groups} | {g.name.split("/", 1)[0] for g in groups}
-            valid = sorted({f"{name}.{f}" for name in owners for f in ("hosts", "replicas", "processes", "per_process", "cpus")}
-                           | {q.unknown for g in groups for q in _quantities(g) if q.unknown}
-                           | {f"server.{f}" for f in SERVER_FIELDS})
-            raise InputError(f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)")
+            valid = sorted(
+                {
+                    f"{name}.{f}"
+                    for name in owners
+                    for f in ("hosts", "replicas", "processes", "per_process", "cpus")
+                }
+                | {q.unknown for g in groups for q in _quantities(g) if q.unknown}
+                | {f"server.{f}" for f in SERVER_FIELDS}
+            )
+            raise InputError(
+                f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)"
+            )
         for index in matched:
             groups[index] = _apply_to_group(groups[index], field, name, value)
-    updated = dataclasses.replace(topology, groups=tuple(groups), slots=slots, assumptions=dict(assumptions))
+    updated = dataclasses.replace(
+        topology, groups=tuple(groups), slots=slots, assumptions=dict(assumptions)
+    )
     return budget.recompute(updated)
 
 
 def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGroup:
-    policy = dataclasses.replace(group.policy, conn_max_age=value, conn_max_age_known=True,
-                                 conn_max_age_evidence=_assumed(name, value).evidence)
+    policy = dataclasses.replace(
+        group.policy,
+        conn_max_age=value,
+        conn_max_age_known=True,
+        conn_max_age_evidence=_assumed(name, value).evidence,
+    )
     return dataclasses.replace(group, policy=policy)
 
 
@@ -128,9 +172,13 @@ def verification(topology: Topology) -> tuple[VerificationItem, ...]:
     return tuple(unknown_item(unknown) for unknown in topology.unknowns)
 
 
-def run_audit(path: Path, assumptions: dict[str, int] | None = None,
-              refine: Callable[[Topology], Topology] | None = None, project: str | None = None,
-              unit: str | None = None) -> Diagnosis:
+def run_audit(
+    path: Path,
+    assumptions: dict[str, int] | None = None,
+    refine: Callable[[Topology], Topology] | None = None,
+    project: str | None = None,
+    unit: str | None = None,
+) -> Diagnosis:
     """`refine` fills what the repository cannot show from another source before the user's
     assumptions apply (`manage.py pgslots audit`: the running project's settings). `project`
     is the folder inside `path` to audit when the tree holds several projects; `unit` the
@@ -142,7 +190,9 @@ def run_audit(path: Path, assumptions: dict[str, int] | None = None,
     if project:
         inner = (path / project).resolve()
         if not inner.is_dir() or not inner.is_relative_to(path.resolve()):
-            raise InputError(f"--project {project}: expected a folder inside {path}", path=str(path / project))
+            raise InputError(
+                f"--project {project}: expected a folder inside {path}", path=str(path / project)
+            )
         path = path / project
     topology = build(path, unit)
     if refine is not None:
@@ -152,8 +202,15 @@ def run_audit(path: Path, assumptions: dict[str, int] | None = None,
     findings = audit_findings(topology)
     remedies = propose(topology)
     offered = {r.code for r in remedies}
-    findings = [dataclasses.replace(f, remedies=tuple(c for c in f.remedies if c in offered)) for f in findings]
+    findings = [
+        dataclasses.replace(f, remedies=tuple(c for c in f.remedies if c in offered))
+        for f in findings
+    ]
     return Diagnosis(
-        inputs=(InputStatus("repo", True, str(path)),), topology=topology, findings=tuple(findings),
-        remedies=tuple(remedies), verification=verification(topology), notes=topology.notes,
+        inputs=(InputStatus("repo", True, str(path)),),
+        topology=topology,
+        findings=tuple(findings),
+        remedies=tuple(remedies),
+        verification=verification(topology),
+        notes=topology.notes,
     )

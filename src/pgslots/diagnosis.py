@@ -49,7 +49,9 @@ def how_to_settle(unknown: Unknown) -> str:
 def unknown_item(unknown: Unknown) -> VerificationItem:
     """The verification item for one of the audit's unknown counts: the one builder the
     audit's list and the diagnosis's checklist share."""
-    return VerificationItem(unknown.question, how_to_settle=how_to_settle(unknown), key=f"unknown:{unknown.name}")
+    return VerificationItem(
+        unknown.question, how_to_settle=how_to_settle(unknown), key=f"unknown:{unknown.name}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +145,9 @@ class Capacity:
     worst: int | None = None
     worst_unbounded: bool = False
     demand_basis: str = ""
-    worst_bound: str = "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
+    worst_bound: str = (
+        "number"  # "number", "unbounded" or "unknown" (a group the audit cannot model)
+    )
     observed_peak: int | None = None
     observed_basis: str = ""
 
@@ -233,4 +237,6 @@ class Diagnosis:
     lab: LabRun | None = None
     assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
     generated_at: dt.datetime | None = None
-    sources: tuple[SourceAgreement, ...] = ()  # the other sources of the incident, matched to `incident`
+    sources: tuple[
+        SourceAgreement, ...
+    ] = ()  # the other sources of the incident, matched to `incident`

@@ -24,8 +24,12 @@ SECRET_NAME = re.compile(
 )
 """Names whose values we never show: PASSWORD, SECRET_KEY, DATABASE_URL, SENTRY_DSN, ..."""
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
-_KV_PASSWORD = re.compile(r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"&;]+)", re.IGNORECASE)
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@"
+)
+_KV_PASSWORD = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s'\"&;]+)", re.IGNORECASE
+)
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)(?P<pw>[^&\s#]+)", re.IGNORECASE)
 
 
@@ -48,8 +52,11 @@ _DATABASE_WORD = re.compile(r"(?i)(db|database|postgres|pg|mysql|mariadb|user)")
 def is_role_or_database_name(name: str) -> bool:
     """`POSTGRES_USER`, `POSTGRES_DB`, `KIWI_DB_NAME`, `DATABASE_USER`: a variable that names a
     role or a database, whose value the report must be able to show."""
-    return (not is_secret_name(name) and bool(_ROLE_OR_DATABASE_NAME.search(name))
-            and bool(_DATABASE_WORD.search(name)))
+    return (
+        not is_secret_name(name)
+        and bool(_ROLE_OR_DATABASE_NAME.search(name))
+        and bool(_DATABASE_WORD.search(name))
+    )
 
 
 _NOT_SECRET = re.compile(r"(?i)true|false|yes|no|on|off|null|none|nil|~|[-+]?\d+(\.\d+)?")
@@ -158,8 +165,25 @@ REDACTOR = Redactor()
 """The process-wide redactor the CLI applies to everything it prints or writes."""
 
 REPORT_WORDS = (
-    "development", "production", "staging", "local", "test", "testing", "example", "default", "debug",
-    "django", "postgres", "postgresql", "celery", "worker", "web", "server", "secret", "password", "settings",
+    "development",
+    "production",
+    "staging",
+    "local",
+    "test",
+    "testing",
+    "example",
+    "default",
+    "debug",
+    "django",
+    "postgres",
+    "postgresql",
+    "celery",
+    "worker",
+    "web",
+    "server",
+    "secret",
+    "password",
+    "settings",
 )
 """Words the report itself is written with. A development compose file's `SECRET_KEY: development`
 is no secret, and scrubbing the word would garble every "for development" in the output; where

@@ -139,7 +139,9 @@ def _set(obj: Any, path: str, value: Any) -> Any:
     if rest:
         return dataclasses.replace(obj, **{head: _set(current, rest, value)})
     if isinstance(current, Quantity) or (current is None and head in ("max_replicas",)):
-        value = Quantity(value, (Evidence("(remedy)", None, f"{head} = {value}", Resolution.ASSUMPTION),))
+        value = Quantity(
+            value, (Evidence("(remedy)", None, f"{head} = {value}", Resolution.ASSUMPTION),)
+        )
     return dataclasses.replace(obj, **{head: value})
 
 
@@ -147,12 +149,27 @@ def apply_changes(topology: Topology, changes: tuple[Change, ...]) -> Topology:
     """The topology with the remedy's edits, demand recomputed by the budget model."""
     for change in changes:
         if change.target is ChangeTarget.SERVER:
-            topology = dataclasses.replace(topology, slots=_set(topology.slots, change.field, change.value))
+            topology = dataclasses.replace(
+                topology, slots=_set(topology.slots, change.field, change.value)
+            )
         elif change.target is ChangeTarget.PGBOUNCER:
-            setup = topology.pgbouncer or PgbouncerSetup("transaction", None, None, None, None, pairs=("app/app",), service="pgbouncer (proposed)")
-            topology = dataclasses.replace(topology, pgbouncer=_set(setup, change.field, change.value))
+            setup = topology.pgbouncer or PgbouncerSetup(
+                "transaction",
+                None,
+                None,
+                None,
+                None,
+                pairs=("app/app",),
+                service="pgbouncer (proposed)",
+            )
+            topology = dataclasses.replace(
+                topology, pgbouncer=_set(setup, change.field, change.value)
+            )
         else:
-            groups = tuple(_set(g, change.field, change.value) if change.target == g.name else g for g in topology.groups)
+            groups = tuple(
+                _set(g, change.field, change.value) if change.target == g.name else g
+                for g in topology.groups
+            )
             topology = dataclasses.replace(topology, groups=groups)
     return budget.recompute(topology)
 

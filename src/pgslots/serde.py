@@ -24,7 +24,9 @@ def to_jsonable(value: Any) -> Any:
     """Plain JSON values: dataclasses become objects, enums their value, datetimes ISO 8601
     in UTC with a `Z`, timedeltas seconds, tuples and sets lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+        return {
+            f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr
+        }
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime):
@@ -80,7 +82,10 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
         if not isinstance(data, list):
             raise SerdeError(f"{where}: expected a list, got {type(data).__name__}")
         if origin is tuple and args and args[-1] is not Ellipsis:
-            items = [_convert(a, d, f"{where}[{i}]") for i, (a, d) in enumerate(zip(args, data, strict=False))]
+            items = [
+                _convert(a, d, f"{where}[{i}]")
+                for i, (a, d) in enumerate(zip(args, data, strict=False))
+            ]
         else:
             item_type = args[0] if args else Any
             items = [_convert(item_type, d, f"{where}[{i}]") for i, d in enumerate(data)]
@@ -90,7 +95,8 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
             raise SerdeError(f"{where}: expected an object, got {type(data).__name__}")
         key_type, value_type = args or (Any, Any)
         return {
-            _convert(key_type, k, where): _convert(value_type, v, f"{where}.{k}") for k, v in data.items()
+            _convert(key_type, k, where): _convert(value_type, v, f"{where}.{k}")
+            for k, v in data.items()
         }
     if isinstance(tp, type):
         if dataclasses.is_dataclass(tp):
@@ -119,14 +125,18 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
 
 def _dataclass(cls: type[Any], data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise SerdeError(f"{where}: expected an object for {cls.__name__}, got {type(data).__name__}")
+        raise SerdeError(
+            f"{where}: expected an object for {cls.__name__}, got {type(data).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):
         if not field.init:
             continue
         if field.name in data:
-            kwargs[field.name] = _convert(hints[field.name], data[field.name], f"{where}.{field.name}")
+            kwargs[field.name] = _convert(
+                hints[field.name], data[field.name], f"{where}.{field.name}"
+            )
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise SerdeError(f"{where}: missing required key {field.name!r} for {cls.__name__}")
     return cls(**kwargs)

@@ -76,8 +76,16 @@ class FailOn(str, enum.Enum):
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PLAIN_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "NUMBER",
-                    "float range": "NUMBER", "path": "PATH", "Path": "PATH", "bool": ""}
+PLAIN_TYPE_NAMES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "int range": "INTEGER",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "path": "PATH",
+    "Path": "PATH",
+    "bool": "",
+}
 
 
 def _plain_type_labels() -> None:
@@ -135,7 +143,9 @@ def guarded(func: F) -> F:
         except Exception as exc:  # the last line of defence against tracebacks
             if os.environ.get("PGSLOTS_DEBUG"):
                 raise
-            fail(f"internal error: {type(exc).__name__}: {exc} (set PGSLOTS_DEBUG=1 for the traceback)")
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (set PGSLOTS_DEBUG=1 for the traceback)"
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -198,7 +208,11 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Show the version and exit.",
     ),
 ) -> None:
     """Root options."""
@@ -208,8 +222,14 @@ def _root(
 # others (psycopg, the lab, ...: a quarter of a second); any other first argument (help, a
 # typo, a command not listed here) imports them all.
 COMMAND_MODULES = {
-    "events": "events", "audit": "audit", "probe": "live", "watch": "live", "lab": "lab", "demo": "lab",
-    "diagnose": "diagnose", "codes": "codes",
+    "events": "events",
+    "audit": "audit",
+    "probe": "live",
+    "watch": "live",
+    "lab": "lab",
+    "demo": "lab",
+    "diagnose": "diagnose",
+    "codes": "codes",
 }
 
 

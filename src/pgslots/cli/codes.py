@@ -18,13 +18,16 @@ def render_codes_markdown(checks: dict[str, Check]) -> str:
     lines = ["| Code | Severity | Area | Title | Hint |", "|---|---|---|---|---|"]
     for check in checks.values():
         hint = check.hint.replace("|", "\\|")
-        lines.append(f"| `{check.code}` | {check.severity.value} | {check.area} | {check.title} | {hint} |")
+        lines.append(
+            f"| `{check.code}` | {check.severity.value} | {check.area} | {check.title} | {hint} |"
+        )
     return "\n".join(lines)
 
 
 def render_codes_text(checks: dict[str, Check]) -> str:
     return "\n".join(
-        f"{c.code}  {c.severity.value:<7}  {c.area:<8}  {c.title}\n          hint: {c.hint}" for c in checks.values()
+        f"{c.code}  {c.severity.value:<7}  {c.area:<8}  {c.title}\n          hint: {c.hint}"
+        for c in checks.values()
     )
 
 
@@ -32,7 +35,9 @@ def render_codes_text(checks: dict[str, Check]) -> str:
 @guarded
 def codes_command(
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
 ) -> None:
     """List every finding code with its severity and hint.
 
@@ -47,7 +52,13 @@ def codes_command(
     checks = load_all_checks()
     if fmt is OutputFormat.json:
         codes = [
-            {"code": c.code, "severity": c.severity.value, "area": c.area, "title": c.title, "hint": c.hint}
+            {
+                "code": c.code,
+                "severity": c.severity.value,
+                "area": c.area,
+                "title": c.title,
+                "hint": c.hint,
+            }
             for c in checks.values()
         ]
         text = dumps(envelope("codes", {"codes": codes}))

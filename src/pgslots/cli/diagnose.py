@@ -18,33 +18,59 @@ if TYPE_CHECKING:
 FORMATS = formats("text", "markdown", "html", "json")
 
 
-
 @app.command("diagnose")
 @guarded
 def diagnose_command(
     events: list[Path] | None = typer.Option(
-        None, "--events", "-e", help="Error exports (New Relic, Sentry) or PostgreSQL server logs; repeatable. "
-        "Also the JSON of `pgslots events --format json`."
+        None,
+        "--events",
+        "-e",
+        help="Error exports (New Relic, Sentry) or PostgreSQL server logs; repeatable. "
+        "Also the JSON of `pgslots events --format json`.",
     ),
     repo: Path | None = typer.Option(
-        None, "--repo", "-r", help="The deployment repository to audit (or the JSON of `pgslots audit --format json`)."
+        None,
+        "--repo",
+        "-r",
+        help="The deployment repository to audit (or the JSON of `pgslots audit --format json`).",
     ),
     project: str | None = typer.Option(
-        None, "--project", metavar="PATH", help="With --repo DIR: the project folder inside it, when the tree holds several Django projects."
+        None,
+        "--project",
+        metavar="PATH",
+        help="With --repo DIR: the project folder inside it, when the tree holds several Django projects.",
     ),
-    dsn: str | None = typer.Option(None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."),
-    pgbouncer: str | None = typer.Option(None, "--pgbouncer", help="pgbouncer's admin console DSN."),
+    dsn: str | None = typer.Option(
+        None, "--dsn", help="The PostgreSQL server to probe (read-only, one connection)."
+    ),
+    pgbouncer: str | None = typer.Option(
+        None, "--pgbouncer", help="pgbouncer's admin console DSN."
+    ),
     watch_record: Path | None = typer.Option(
-        None, "--watch-record", "-w", help="JSON Lines from `pgslots watch --record FILE` (or one `probe --format json`)."
+        None,
+        "--watch-record",
+        "-w",
+        help="JSON Lines from `pgslots watch --record FILE` (or one `probe --format json`).",
     ),
-    lab_run: Path | None = typer.Option(None, "--lab-run", help="A directory written by `pgslots lab --out DIR`."),
+    lab_run: Path | None = typer.Option(
+        None, "--lab-run", help="A directory written by `pgslots lab --out DIR`."
+    ),
     assume: list[str] | None = typer.Option(
-        None, "--assume", "-a", help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable."
+        None,
+        "--assume",
+        "-a",
+        help="A count the repository cannot show, NAME=VALUE (e.g. web.hosts=16); repeatable.",
     ),
-    tz: str | None = typer.Option(None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."),
+    tz: str | None = typer.Option(
+        None, "--tz", help="Time zone of event timestamps written without one (e.g. Europe/Paris)."
+    ),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
+    fail_on: FailOn = typer.Option(
+        FailOn.error, "--fail-on", help="Exit 1 when a finding is at or above this severity."
+    ),
 ) -> None:
     """Join the evidence into one incident report: what failed (events), what the deployment
     can open (repository), what the server allows and holds (live server, watch record),
@@ -106,8 +132,11 @@ def _events_progress(paths: Sequence[Path]) -> Iterator[Callable[[int], None] | 
         yield progress
 
 
-_RENDERERS = {OutputFormat.json: "diagnose_json", OutputFormat.markdown: "diagnose_markdown",
-              OutputFormat.html: "diagnose_html"}
+_RENDERERS = {
+    OutputFormat.json: "diagnose_json",
+    OutputFormat.markdown: "diagnose_markdown",
+    OutputFormat.html: "diagnose_html",
+}
 
 
 def render(diagnosis: Diagnosis, fmt: OutputFormat) -> str:

@@ -34,7 +34,6 @@ PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 """Below this the reading is over before a bar would be worth drawing."""
 
 
-
 def _facets(values: list[str]) -> tuple[str, ...]:
     names: list[str] = []
     for value in values:
@@ -82,18 +81,33 @@ def _formats_help() -> str:
 @app.command("events")
 @guarded
 def events_command(
-    files: list[Path] = typer.Argument(..., metavar="FILE", help="Exports or logs to read (.gz too)."),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE", help="Exports or logs to read (.gz too)."
+    ),
     input_format: str | None = typer.Option(
-        None, "--input-format", "-i", help="Force the input format instead of detecting it (see below)."
+        None,
+        "--input-format",
+        "-i",
+        help="Force the input format instead of detecting it (see below).",
     ),
     log_line_prefix: str | None = typer.Option(
-        None, "--log-line-prefix", help="PostgreSQL stderr logs: the server's log_line_prefix, e.g. '%m [%p] %q%u@%d '."
+        None,
+        "--log-line-prefix",
+        help="PostgreSQL stderr logs: the server's log_line_prefix, e.g. '%m [%p] %q%u@%d '.",
     ),
-    tz: str = typer.Option("UTC", "--tz", help="Zone of times written without one (IANA name or +02:00)."),
-    since: str | None = typer.Option(None, "--since", help="Only events at or after this time (ISO 8601)."),
-    until: str | None = typer.Option(None, "--until", help="Only events before this time (ISO 8601)."),
+    tz: str = typer.Option(
+        "UTC", "--tz", help="Zone of times written without one (IANA name or +02:00)."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only events at or after this time (ISO 8601)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Only events before this time (ISO 8601)."
+    ),
     bucket: str | None = typer.Option(
-        None, "--bucket", help="Bucket size: 1m, 5m, 1h, ... (default: chosen from the span, at most 12 buckets)."
+        None,
+        "--bucket",
+        help="Bucket size: 1m, 5m, 1h, ... (default: chosen from the span, at most 12 buckets).",
     ),
     align: str = typer.Option(
         "auto",
@@ -101,18 +115,22 @@ def events_command(
         help="Where buckets start: auto (--since, else the input's own grid, else the first event's minute), "
         "first, clock, or a time.",
     ),
-    facet: list[str] = typer.Option(
-        [], "--facet", help=_FACET_HELP
-    ),
+    facet: list[str] = typer.Option([], "--facet", help=_FACET_HELP),
     fmt: FORMATS = typer.Option(FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
     fail_on: FailOn = typer.Option(
-        FailOn.never, "--fail-on",
+        FailOn.never,
+        "--fail-on",
         help="Exit 1 when a finding is at or above this severity (default never: the failures are "
         "the input, so by default they are reported, not signalled).",
     ),
     jobs: int | None = typer.Option(
-        None, "--jobs", "-j", min=1,
+        None,
+        "--jobs",
+        "-j",
+        min=1,
         help="Processes reading a large plain PostgreSQL stderr log (default: one per CPU, at most 3, for files "
         "of 64 MiB or more; 1: one pass). Same result either way.",
     ),
@@ -154,7 +172,12 @@ def events_command(
     )
     with _progress(files) as progress:
         options = ReadOptions(
-            log_line_prefix=log_line_prefix, tz=zone, since=start, until=end, progress=progress, jobs=jobs
+            log_line_prefix=log_line_prefix,
+            tz=zone,
+            since=start,
+            until=end,
+            progress=progress,
+            jobs=jobs,
         )
         incident = investigate(files, options, timeline, input_format=input_format)
     findings = check_incident(incident)
@@ -163,9 +186,16 @@ def events_command(
     elif fmt is OutputFormat.markdown:
         text = render_markdown(incident, findings)
     else:
-        text = render_text(incident, findings, color=output is None and sys.stdout.isatty(), width=(text_width() if output is None else None) or 110)
+        text = render_text(
+            incident,
+            findings,
+            color=output is None and sys.stdout.isatty(),
+            width=(text_width() if output is None else None) or 110,
+        )
     emit(text, output)
     raise typer.Exit(exit_code_for(findings, fail_on))
 
 
-events_command.__doc__ = (events_command.__doc__ or "") + "\n    Input formats: " + _formats_help() + "\n"
+events_command.__doc__ = (
+    (events_command.__doc__ or "") + "\n    Input formats: " + _formats_help() + "\n"
+)

@@ -82,25 +82,36 @@ def lab_command(
         "baseline", "--scenario", "-s", help="A scenario name, a comma-separated list, or 'all'."
     ),
     scale: float = typer.Option(
-        1.0, "--scale", help="Multiply every size (slots, processes, pool sizes, arrival rates) together."
+        1.0,
+        "--scale",
+        help="Multiply every size (slots, processes, pool sizes, arrival rates) together.",
     ),
     duration: float = typer.Option(
         1.0, "--duration", help="Stretch (>1) or shrink (<1) the load's stages and its quiet tail."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Keep every artifact (server logs, New Relic-format events, samples) in DIR."
+        None,
+        "--out",
+        help="Keep every artifact (server logs, New Relic-format events, samples) in DIR.",
     ),
     postgres_bin: Path | None = typer.Option(
-        None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
+        None,
+        "--postgres-bin",
+        help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18).",
     ),
     broker: str | None = typer.Option(
-        None, "--broker", help="Celery broker URL (default: kombu's filesystem transport, no server needed)."
+        None,
+        "--broker",
+        help="Celery broker URL (default: kombu's filesystem transport, no server needed).",
     ),
     fmt: LAB_FORMATS = typer.Option(LAB_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the comparison to this file."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the comparison to this file."
+    ),
     list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
     fail_on: FailOn = typer.Option(
-        FailOn.error, "--fail-on",
+        FailOn.error,
+        "--fail-on",
         help="Exit 1 when a finding is at or above this severity (the lab's are warnings: a remedy "
         "that did not help, a baseline that did not reproduce).",
     ),
@@ -137,7 +148,9 @@ def lab_command(
             f"--scenario: unknown scenario {exc.args[0]!r} (one of: {', '.join(catalogue.SCENARIOS)}, all)"
         ) from None
     require_lab_extra()
-    results, meta = _run(chosen, scale, duration, out, postgres_bin, broker, quiet=not stderr_is_terminal())
+    results, meta = _run(
+        chosen, scale, duration, out, postgres_bin, broker, quiet=not stderr_is_terminal()
+    )
     from pgslots.lab import render
     from pgslots.report.findings import finding_items_markdown, finding_lines
     from pgslots.rules.lab import check_lab
@@ -146,7 +159,15 @@ def lab_command(
     if fmt is OutputFormat.json:
         text = render.to_json(results, meta, findings=findings)
     elif fmt is OutputFormat.markdown:
-        text = "\n".join([render.render_markdown(results), "", "### Findings", "", *finding_items_markdown(findings)])
+        text = "\n".join(
+            [
+                render.render_markdown(results),
+                "",
+                "### Findings",
+                "",
+                *finding_items_markdown(findings),
+            ]
+        )
     else:
         text = render.render_text(results) + "\n\n" + render.legend()
         if out:
@@ -162,10 +183,14 @@ def lab_command(
 def demo_command(
     out: Path | None = typer.Option(None, "--out", help="Keep every artifact of the run in DIR."),
     postgres_bin: Path | None = typer.Option(
-        None, "--postgres-bin", help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18)."
+        None,
+        "--postgres-bin",
+        help="Use this PostgreSQL bin directory (default: the embedded PostgreSQL 18).",
     ),
     fmt: DEMO_FORMATS = typer.Option(DEMO_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the report to this file."
+    ),
 ) -> None:
     """Reproduce the incident, explain it from its own evidence, and show which remedy fixes it.
 
@@ -187,10 +212,14 @@ def demo_command(
     from pgslots.lab import scenarios as catalogue
 
     chosen = [catalogue.SCENARIOS[name] for name in catalogue.DEMO_SCENARIOS]
-    results, meta = _run(chosen, 1.0, 1.0, out, postgres_bin, None, quiet=not stderr_is_terminal(), analyse=True)
+    results, meta = _run(
+        chosen, 1.0, 1.0, out, postgres_bin, None, quiet=not stderr_is_terminal(), analyse=True
+    )
     analysis = meta.pop("events_analysis", [])
     if fmt is OutputFormat.json:
-        text = render.to_json(results, {**meta, **demo.summary_json(results, analysis)}, command="demo")
+        text = render.to_json(
+            results, {**meta, **demo.summary_json(results, analysis)}, command="demo"
+        )
     else:
         text = demo.story(results, analysis, out)
     emit(text, output, fold=fmt is OutputFormat.text)
@@ -243,7 +272,9 @@ def _run(chosen, scale, duration, out, postgres_bin, broker, *, quiet, analyse=F
         if analyse:
             from pgslots.lab.analysis import analyse_baseline
 
-            meta["events_analysis"] = analyse_baseline(out_dir / "baseline", show_command=out is not None)
+            meta["events_analysis"] = analyse_baseline(
+                out_dir / "baseline", show_command=out is not None
+            )
     return results, meta
 
 

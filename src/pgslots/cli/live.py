@@ -34,8 +34,10 @@ EXIT_SERVER_FULL = 3
 
 
 DSN_HELP = "The PostgreSQL server: a libpq DSN or URL. Its password never appears in any output."
-PGBOUNCER_HELP = ("pgbouncer (or PgCat, PgDog) admin console DSN, e.g. 'host=db port=6432 dbname=pgbouncer "
-                  "user=stats'. Read too, and instead of the server when the server is full.")
+PGBOUNCER_HELP = (
+    "pgbouncer (or PgCat, PgDog) admin console DSN, e.g. 'host=db port=6432 dbname=pgbouncer "
+    "user=stats'. Read too, and instead of the server when the server is full."
+)
 TOPOLOGY_HELP = "An audit's JSON (pgslots audit --format json): how many connections each process group should hold."
 APP_ROLE_HELP = "The application's role: usable slots and headroom are computed for it (default: the DSN's user)."
 WARN_HELP = "Warn when the headroom falls under this share of the usable slots: 20% or 0.2."
@@ -54,13 +56,19 @@ def parse_warn(text: str) -> float:
     return value
 
 
-def _request(dsn: str, pgbouncer: str | None, topology: Path | None, app_role: str | None,
-             timeout: float) -> ProbeRequest:
+def _request(
+    dsn: str, pgbouncer: str | None, topology: Path | None, app_role: str | None, timeout: float
+) -> ProbeRequest:
     if timeout <= 0:
         raise InputError("--timeout must be positive")
-    options = SnapshotOptions(app_role=app_role, topology=load_topology(topology) if topology else None)
-    return ProbeRequest(ConnectSettings(dsn, connect_timeout=timeout, statement_timeout=timeout),
-                        pgbouncer_dsn=pgbouncer, options=options)
+    options = SnapshotOptions(
+        app_role=app_role, topology=load_topology(topology) if topology else None
+    )
+    return ProbeRequest(
+        ConnectSettings(dsn, connect_timeout=timeout, statement_timeout=timeout),
+        pgbouncer_dsn=pgbouncer,
+        options=options,
+    )
 
 
 def render(snapshot: Snapshot, findings: list, fmt: OutputFormat) -> str:
@@ -82,8 +90,12 @@ def probe_command(
     app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
     fmt: PROBE_FORMATS = typer.Option(PROBE_FORMATS.text, "--format", "-f", help="Output format."),  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 on findings at or above this severity."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
+    fail_on: FailOn = typer.Option(
+        FailOn.error, "--fail-on", help="Exit 1 on findings at or above this severity."
+    ),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Read who holds the server's connection slots, on one read-only connection.
@@ -120,17 +132,28 @@ def probe_command(
 def watch_command(
     dsn: str = typer.Argument(..., metavar="DSN", help=DSN_HELP, show_default=False),
     interval: float = typer.Option(5.0, "--interval", "-n", help="Seconds between snapshots."),
-    count: int | None = typer.Option(None, "--count", help="Stop after this many snapshots (default: until Ctrl-C)."),
+    count: int | None = typer.Option(
+        None, "--count", help="Stop after this many snapshots (default: until Ctrl-C)."
+    ),
     warn: str = typer.Option("20%", "--warn", help=WARN_HELP),
-    record: Path | None = typer.Option(None, "--record", help="Append every snapshot to this JSON Lines file."),
+    record: Path | None = typer.Option(
+        None, "--record", help="Append every snapshot to this JSON Lines file."
+    ),
     prometheus: str | None = typer.Option(
-        None, "--prometheus", help="Serve the latest snapshot as Prometheus metrics on HOST:PORT (:PORT = all interfaces)."),
+        None,
+        "--prometheus",
+        help="Serve the latest snapshot as Prometheus metrics on HOST:PORT (:PORT = all interfaces).",
+    ),
     pgbouncer: str | None = typer.Option(None, "--pgbouncer", help=PGBOUNCER_HELP),
     app_role: str | None = typer.Option(None, "--app-role", help=APP_ROLE_HELP),
     topology: Path | None = typer.Option(None, "--topology", help=TOPOLOGY_HELP),
     fmt: WATCH_FORMATS = typer.Option(  # type: ignore[valid-type]  # cli.formats' per-command Enum, read by Typer
-        WATCH_FORMATS.text, "--format", "-f", help="text (a live view on a terminal, one line per snapshot otherwise) "
-                                                  "or json (one snapshot per line)."),
+        WATCH_FORMATS.text,
+        "--format",
+        "-f",
+        help="text (a live view on a terminal, one line per snapshot otherwise) "
+        "or json (one snapshot per line).",
+    ),
     timeout: float = typer.Option(5.0, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Watch the slots: a snapshot every --interval on the same single connection.
@@ -168,7 +191,10 @@ def watch_command(
             exporter = Exporter(prometheus)
             stack.callback(exporter.close)
             sinks.append(exporter.update)
-            typer.echo(f"pgslots: serving metrics on http://{exporter.host}:{exporter.port}/metrics", err=True)
+            typer.echo(
+                f"pgslots: serving metrics on http://{exporter.host}:{exporter.port}/metrics",
+                err=True,
+            )
         display, finish = _display(fmt, warn_fraction)
         stack.callback(finish)
         sinks.append(display)

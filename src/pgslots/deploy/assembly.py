@@ -48,8 +48,11 @@ def build(root: Path, unit: str | None = None) -> Topology:
     projects = project_roots(s)
     if len(projects) > 1:
         # One deployment per run: several projects' files are not one budget.
-        raise InputError(f"this tree holds {len(projects)} Django projects ({', '.join(p or '.' for p in projects)}): "
-                         "audit one of them with --project PATH", path=str(root))
+        raise InputError(
+            f"this tree holds {len(projects)} Django projects ({', '.join(p or '.' for p in projects)}): "
+            "audit one of them with --project PATH",
+            path=str(root),
+        )
     # 1. the deployment description, each process followed to what really runs
     deployment = choose_units(s, unit)
     notes = s.notes + deployment.notes
@@ -58,7 +61,9 @@ def build(root: Path, unit: str | None = None) -> Topology:
     resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec))]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
-    envs = [r.env.process() for r in resolved] or [base_env]  # what the programs see: no shell-only variables
+    envs = [r.env.process() for r in resolved] or [
+        base_env
+    ]  # what the programs see: no shell-only variables
     settings = SettingsReader(repo, s.resolver, envs)
     choice = settings.choice
     settings_for = settings.read
@@ -73,43 +78,97 @@ def build(root: Path, unit: str | None = None) -> Topology:
         if item.spec.client == "backup":
             groups.extend(_groups(item, backup_shape(item.where), ConnectionPolicy(), [], server))
             continue
-        if item.launch is None and item.spec.unknown_reason and item.spec.third_party and not item.spec.client:
-            undecided.append(item)  # an image without database settings: a client only if nothing else runs
+        if (
+            item.launch is None
+            and item.spec.unknown_reason
+            and item.spec.third_party
+            and not item.spec.client
+        ):
+            undecided.append(
+                item
+            )  # an image without database settings: a client only if nothing else runs
             continue
         if item.launch is None and (item.spec.unknown_reason or item.spec.client):
             groups.extend(_unknown_group(item, server))
             continue
         if item.launch is None:
-            unreadable.append(item)  # the project's own process, or not: decided once the images are known
+            unreadable.append(
+                item
+            )  # the project's own process, or not: decided once the images are known
             continue
         read = settings_for(item.env.process())
-        def in_image(word: str, spec: ProcessSpec = item.spec) -> str | None:  # bound to this item's spec
+
+        def in_image(
+            word: str, spec: ProcessSpec = item.spec
+        ) -> str | None:  # bound to this item's spec
             return locate(s, word, spec)
 
-        shape = shape_of(item.launch, item.spec.name, item.env, item.where, repo, s.resolver, read, item.spec.workdir, in_image)
+        shape = shape_of(
+            item.launch,
+            item.spec.name,
+            item.env,
+            item.where,
+            repo,
+            s.resolver,
+            read,
+            item.spec.workdir,
+            in_image,
+        )
         if shape is None:
             left_out.append(item)
             continue
         if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
-            when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(item.spec.oneshot, item.spec.oneshot)
-            shape = dataclasses.replace(shape, concurrency_model="job", server_model=f"{shape.server_model} ({when}: runs, then exits)")
+            when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(
+                item.spec.oneshot, item.spec.oneshot
+            )
+            shape = dataclasses.replace(
+                shape,
+                concurrency_model="job",
+                server_model=f"{shape.server_model} ({when}: runs, then exits)",
+            )
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
         groups.extend(_groups(item, shape, policy, aliases, server))
-        beside = [(launch_from_words(split_words(command)), where) for command, where in shape.daemons] + item.companions
+        beside = [
+            (launch_from_words(split_words(command)), where) for command, where in shape.daemons
+        ] + item.companions
         for launch, where in beside:
             # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
             # or one the start script sent to the background (`celery ... worker &`).
-            label = launch.positionals[0] if launch.program == "manage" and launch.positionals else launch.program
+            label = (
+                launch.positionals[0]
+                if launch.program == "manage" and launch.positionals
+                else launch.program
+            )
             spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
-            daemon = shape_of(launch, spec.name, item.env, where, repo, s.resolver, read, item.spec.workdir, in_image)
+            daemon = shape_of(
+                launch,
+                spec.name,
+                item.env,
+                where,
+                repo,
+                s.resolver,
+                read,
+                item.spec.workdir,
+                in_image,
+            )
             if daemon is None:
-                notes.append(f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out")
+                notes.append(
+                    f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out"
+                )
                 continue
-            groups.extend(_groups(dataclasses.replace(item, spec=spec, launch=launch, where=where), daemon, policy, aliases, server))
+            groups.extend(
+                _groups(
+                    dataclasses.replace(item, spec=spec, launch=launch, where=where),
+                    daemon,
+                    policy,
+                    aliases,
+                    server,
+                )
+            )
     rest = _Rest(s, server, settings_for, modelled_images, groups, notes)
     for item in left_out:
         rest.not_a_server(item)
@@ -120,9 +179,12 @@ def build(root: Path, unit: str | None = None) -> Topology:
     facts = django_facts(main_read, choice, policy_from(main_read)[1] if main_read else [])
     facts = dataclasses.replace(facts, gaps=settings.gaps(main_read))
     if choice is None and not groups:
-        raise InputError("not a Django deployment pgslots can read: no Django project here (no manage.py, DJANGO_SETTINGS_MODULE "
-                         "or settings.py with DATABASES) and no process that runs Django or Celery (compose, Kubernetes, "
-                         "Procfile, supervisord, systemd)", path=str(root))
+        raise InputError(
+            "not a Django deployment pgslots can read: no Django project here (no manage.py, DJANGO_SETTINGS_MODULE "
+            "or settings.py with DATABASES) and no process that runs Django or Celery (compose, Kubernetes, "
+            "Procfile, supervisord, systemd)",
+            path=str(root),
+        )
     if choice is None:
         notes.append("no Django settings module found")
     if main_read is not None:
@@ -130,24 +192,47 @@ def build(root: Path, unit: str | None = None) -> Topology:
     # 3. the role the app connects as
     slots = server.slots
     default_alias = next((a for a in facts.aliases if a.name == "default"), None)
-    if default_alias is not None and slots.role is not None and default_alias.user and (
-        not default_alias.user.startswith("$") or default_alias.user.startswith("${")
+    if (
+        default_alias is not None
+        and slots.role is not None
+        and default_alias.user
+        and (not default_alias.user.startswith("$") or default_alias.user.startswith("${"))
     ):
-        slots = dataclasses.replace(slots, role_is_superuser=(default_alias.user == slots.role), role=default_alias.user,
-                                    role_evidence=slots.role_evidence + default_alias.evidence[:1])
-    elif default_alias is not None and default_alias.user and (not default_alias.user.startswith("$") or default_alias.user.startswith("${")):
-        slots = dataclasses.replace(slots, role=default_alias.user, role_evidence=default_alias.evidence[:1])
+        slots = dataclasses.replace(
+            slots,
+            role_is_superuser=(default_alias.user == slots.role),
+            role=default_alias.user,
+            role_evidence=slots.role_evidence + default_alias.evidence[:1],
+        )
+    elif (
+        default_alias is not None
+        and default_alias.user
+        and (not default_alias.user.startswith("$") or default_alias.user.startswith("${"))
+    ):
+        slots = dataclasses.replace(
+            slots, role=default_alias.user, role_evidence=default_alias.evidence[:1]
+        )
     else:
         slots = dataclasses.replace(slots, role=None)
     topology = Topology(
-        root=str(root), groups=tuple(groups), slots=slots, settings_module=choice.module if choice else None,
-        pgbouncer=server.pgbouncer, versions=tuple(read_versions(repo)), notes=tuple(dict.fromkeys(notes)),
-        read_errors=tuple(repo.read_errors), django=facts, sources=tuple(deployment.sources),
-        unused_configs=tuple(server.unused_configs), units=tuple(deployment.units),
+        root=str(root),
+        groups=tuple(groups),
+        slots=slots,
+        settings_module=choice.module if choice else None,
+        pgbouncer=server.pgbouncer,
+        versions=tuple(read_versions(repo)),
+        notes=tuple(dict.fromkeys(notes)),
+        read_errors=tuple(repo.read_errors),
+        django=facts,
+        sources=tuple(deployment.sources),
+        unused_configs=tuple(server.unused_configs),
+        units=tuple(deployment.units),
     )
     if server.pgbouncer is not None:
         pairs = _pairs(topology)
-        topology = dataclasses.replace(topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs))
+        topology = dataclasses.replace(
+            topology, pgbouncer=dataclasses.replace(server.pgbouncer, pairs=pairs)
+        )
     return budget.recompute(topology)
 
 
@@ -168,42 +253,79 @@ class _Rest:
         """A program was found, but it is not one pgslots models."""
         assert item.launch is not None
         if holds_no_database(item.launch.argv):
-            self.notes.append(f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)")
+            self.notes.append(
+                f"{item.spec.name}: `{item.launch.text[:60]}` holds no database connection (a proxy, cache or log helper)"
+            )
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
         elif not runs_python_file(list(item.launch.argv)) and (
-                item.spec.dockerfile is None or not _projects_own(self.s, item.spec, self.modelled_images)):
-            self.notes.append(f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out")
+            item.spec.dockerfile is None
+            or not _projects_own(self.s, item.spec, self.modelled_images)
+        ):
+            self.notes.append(
+                f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out"
+            )
         else:
             # The project's own image running a program we cannot read: unknown, not zero.
             _, aliases = policy_from(self.settings_for(item.env.process()))
-            self.groups.extend(_groups(item, unmodelled(item.launch, item.spec.name, item.where), ConnectionPolicy(), aliases, self.server))
+            self.groups.extend(
+                _groups(
+                    item,
+                    unmodelled(item.launch, item.spec.name, item.where),
+                    ConnectionPolicy(),
+                    aliases,
+                    self.server,
+                )
+            )
 
     def unreadable(self, item: Resolved, undecided: list[Resolved]) -> None:
         """No program could be read from the start command (or there is none)."""
         words = " ".join(item.spec.words or item.spec.entry_words or [])
-        why = (f"`{words[:60]}` is neither a program pgslots models nor a script in the repository" if words
-               else f"no start command found ({item.spec.source.location()})")
+        why = (
+            f"`{words[:60]}` is neither a program pgslots models nor a script in the repository"
+            if words
+            else f"no start command found ({item.spec.source.location()})"
+        )
         program = (item.spec.words or item.spec.entry_words or [""])[0].rsplit("/", 1)[-1]
         if NOT_CLIENTS.search(program):
-            self.notes.append(f"{item.spec.name}: `{program}` holds no database connection; not counted")
+            self.notes.append(
+                f"{item.spec.name}: `{program}` holds no database connection; not counted"
+            )
         elif item.spec.third_party:
-            undecided.append(dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why)))
+            undecided.append(
+                dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why))
+            )
         elif _projects_own(self.s, item.spec, self.modelled_images):
             # The project's code with a start pgslots cannot read: unknown, never left out.
-            self.groups.extend(_groups(item, unknown_shape(item.spec.name, why, item.where), ConnectionPolicy(), [], self.server))
+            self.groups.extend(
+                _groups(
+                    item,
+                    unknown_shape(item.spec.name, why, item.where),
+                    ConnectionPolicy(),
+                    [],
+                    self.server,
+                )
+            )
         else:
             self.notes.append(f"{item.spec.name}: {why}; not the project's image: left out")
 
     def undecided(self, item: Resolved, specs: list[ProcessSpec]) -> None:
         """An image the repository does not build, with no database settings: counted when it is
         the image of a counted group, or when nothing else of its unit runs."""
-        counted = {_image_key(sp.image) for sp in specs if sp.image and any(g.name == sp.name for g in self.groups)}
+        counted = {
+            _image_key(sp.image)
+            for sp in specs
+            if sp.image and any(g.name == sp.name for g in self.groups)
+        }
         if item.spec.image and _image_key(item.spec.image) in counted:
-            self.groups.extend(_unknown_group(item, self.server))  # the same program as a counted group
+            self.groups.extend(
+                _unknown_group(item, self.server)
+            )  # the same program as a counted group
         elif any(g.unit == item.spec.unit for g in self.groups):
-            self.notes.append(f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
-                              "database settings, beside the project's own processes: not counted as a client")
+            self.notes.append(
+                f"{item.spec.name} ({item.spec.source.location()}): an image this repository does not build, with no "
+                "database settings, beside the project's own processes: not counted as a client"
+            )
         else:
             self.groups.extend(_unknown_group(item, self.server))
 
@@ -212,18 +334,30 @@ def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
     """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
     programs: each is resolved on its own, in the environment the script exported."""
     argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
-    if not argv or argv[0].rsplit("/", 1)[-1] != "supervisord" or (item.spec.words and item.spec.words[:1] == argv[:1]):
+    if (
+        not argv
+        or argv[0].rsplit("/", 1)[-1] != "supervisord"
+        or (item.spec.words and item.spec.words[:1] == argv[:1])
+    ):
         return [item]
-    programs = managed_specs(s, dataclasses.replace(item.spec, words=argv, entry_words=None, env=item.env))
+    programs = managed_specs(
+        s, dataclasses.replace(item.spec, words=argv, entry_words=None, env=item.env)
+    )
     return [resolve(s, spec) for spec in programs] if programs else [item]
 
 
-NOT_CLIENTS = re.compile(r"^(nginx|caddy|httpd|apache2|haproxy|redis-server|memcached|amazon-cloudwatch-agent|cloudwatch|"
-                         r"node_exporter|promtail|fluent-bit|td-agent|filebeat|telegraf|datadog-agent|certbot)$")
+NOT_CLIENTS = re.compile(
+    r"^(nginx|caddy|httpd|apache2|haproxy|redis-server|memcached|amazon-cloudwatch-agent|cloudwatch|"
+    r"node_exporter|promtail|fluent-bit|td-agent|filebeat|telegraf|datadog-agent|certbot)$"
+)
 
 
 def _image_key(image: str) -> str:
-    return image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image.split("@", 1)[0]
+    return (
+        image.split("@", 1)[0].rsplit(":", 1)[0]
+        if ":" in image.rsplit("/", 1)[-1]
+        else image.split("@", 1)[0]
+    )
 
 
 def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool:
@@ -243,33 +377,63 @@ def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:
     reason = spec.unknown_reason
     if not reason:
         command = item.launch.text[:60] if item.launch else " ".join(spec.words or [])[:60]
-        reason = (f"runs `{command}` from an image this repository does not build"
-                  + (f"; it connects to the database ({spec.client_evidence.location()})" if spec.client_evidence else ""))
+        reason = f"runs `{command}` from an image this repository does not build" + (
+            f"; it connects to the database ({spec.client_evidence.location()})"
+            if spec.client_evidence
+            else ""
+        )
     where = spec.client_evidence or item.where
     return _groups(item, unknown_shape(spec.name, reason, where), ConnectionPolicy(), [], server)
 
 
 def _pairs(topology: Topology) -> tuple[str, ...]:
-    alias = next((a for a in (topology.django.aliases if topology.django else ()) if a.name == "default"), None)
+    alias = next(
+        (a for a in (topology.django.aliases if topology.django else ()) if a.name == "default"),
+        None,
+    )
     if alias is None:
         return ("?/?",)
     return (f"{alias.database or '?'}/{alias.user or '?'}",)
 
 
 def _is_web(item: Resolved) -> bool:
-    return item.launch is not None and item.launch.program in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi")
+    return item.launch is not None and item.launch.program in (
+        "gunicorn",
+        "uvicorn",
+        "daphne",
+        "hypercorn",
+        "granian",
+        "uwsgi",
+    )
 
 
-def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: list[AliasFact], server: ServerFacts) -> list[ProcessGroup]:
+def _groups(
+    item: Resolved,
+    shape: Shape,
+    policy: ConnectionPolicy,
+    aliases: list[AliasFact],
+    server: ServerFacts,
+) -> list[ProcessGroup]:
     spec = item.spec
-    same = tuple(a.name for a in aliases if a.same_server is True and not (a.engine or "").startswith(("django.db.backends.sqlite", "(scheme")))
+    same = tuple(
+        a.name
+        for a in aliases
+        if a.same_server is True
+        and not (a.engine or "").startswith(("django.db.backends.sqlite", "(scheme"))
+    )
     default = next((a for a in aliases if a.name == "default"), None)
     via = False
     if default is not None and default.host:
         host = default.host.lower()
-        via = host in {h.lower() for h in server.pgbouncer_hosts} or "pgbouncer" in host or (default.port or "") == "6432"
+        via = (
+            host in {h.lower() for h in server.pgbouncer_hosts}
+            or "pgbouncer" in host
+            or (default.port or "") == "6432"
+        )
     if via and server.pgbouncer is not None:
-        policy = dataclasses.replace(policy, via_pgbouncer=True, pgbouncer_pool_mode=server.pgbouncer.pool_mode)
+        policy = dataclasses.replace(
+            policy, via_pgbouncer=True, pgbouncer_pool_mode=server.pgbouncer.pool_mode
+        )
     hosts = spec.hosts
     notes = list(shape.notes)
     if shape.kind == "beat":
@@ -277,7 +441,11 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
         notes.append("beat must run exactly once per deployment")
     elif shape.concurrency_model == "job":
         hosts = Quantity(1, (), None)  # a deploy job runs once, wherever
-    evidence = [item.where] + [e for q in (shape.processes, shape.per_process) for e in q.evidence] + item.script_evidence
+    evidence = (
+        [item.where]
+        + [e for q in (shape.processes, shape.per_process) for e in q.evidence]
+        + item.script_evidence
+    )
     if shape.concurrency_model != "none":
         evidence += list(policy.conn_max_age_evidence[:1]) + list(policy.pool_evidence[:1])
     if (spec.replicas.value or 0) > 1:
@@ -286,18 +454,41 @@ def _groups(item: Resolved, shape: Shape, policy: ConnectionPolicy, aliases: lis
     for found in evidence:
         by_location.setdefault(found.location(), found)  # one line cited once
     group = ProcessGroup(
-        name=spec.name, kind=GroupKind(shape.kind), server_model=shape.server_model, hosts=hosts, processes=shape.processes,
-        per_process=shape.per_process, aliases=same or ("default",), policy=policy, demand=Demand(0, 0),
-        evidence=tuple(by_location.values()), command=item.launch.text if item.launch else "",
-        concurrency_model=ConcurrencyModel(shape.concurrency_model), replicas=spec.replicas, max_replicas=spec.max_replicas,
-        source=spec.source.location(), notes=tuple(notes), unit=spec.unit,
-        unknown_reason=shape.notes[0].rsplit(": set ", 1)[0] if shape.concurrency_model == "unmodelled" and shape.notes else "",
+        name=spec.name,
+        kind=GroupKind(shape.kind),
+        server_model=shape.server_model,
+        hosts=hosts,
+        processes=shape.processes,
+        per_process=shape.per_process,
+        aliases=same or ("default",),
+        policy=policy,
+        demand=Demand(0, 0),
+        evidence=tuple(by_location.values()),
+        command=item.launch.text if item.launch else "",
+        concurrency_model=ConcurrencyModel(shape.concurrency_model),
+        replicas=spec.replicas,
+        max_replicas=spec.max_replicas,
+        source=spec.source.location(),
+        notes=tuple(notes),
+        unit=spec.unit,
+        unknown_reason=shape.notes[0].rsplit(": set ", 1)[0]
+        if shape.concurrency_model == "unmodelled" and shape.notes
+        else "",
     )
     out = [group]
     beat = shape.extra_beat
     if beat is not None:
         # Every worker container runs its own embedded beat (so several hosts schedule twice).
-        out.append(dataclasses.replace(group, name=f"{spec.name}-beat", kind=GroupKind.BEAT, server_model=f"{beat.server_model} embedded (-B)",
-                                       concurrency_model=ConcurrencyModel(beat.concurrency_model), processes=Quantity(1), per_process=beat.per_process,
-                                       notes=("embedded beat (worker -B)", *beat.notes)))
+        out.append(
+            dataclasses.replace(
+                group,
+                name=f"{spec.name}-beat",
+                kind=GroupKind.BEAT,
+                server_model=f"{beat.server_model} embedded (-B)",
+                concurrency_model=ConcurrencyModel(beat.concurrency_model),
+                processes=Quantity(1),
+                per_process=beat.per_process,
+                notes=("embedded beat (worker -B)", *beat.notes),
+            )
+        )
     return out

@@ -68,7 +68,9 @@ def floor(quantity: Quantity | None, default: int | None = None) -> int:
 def is_unknown_group(group: ProcessGroup) -> bool:
     """A group pgslots cannot model whose processes or per-process connections nobody has
     supplied: its demand is unknown, never a floor that could read as "fits"."""
-    return group.concurrency_model == "unmodelled" and (group.processes.value is None or group.per_process.value is None)
+    return group.concurrency_model == "unmodelled" and (
+        group.processes.value is None or group.per_process.value is None
+    )
 
 
 def is_unbounded(quantity: Quantity) -> bool:
@@ -96,14 +98,27 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 0, 0, "no database connection"
     if model == "unmodelled":
         # Supplied with --assume: a program we cannot see is taken at its worst, idle or not.
-        return c, (None if c_unbounded else c), "a program pgslots does not model: counts from --assume"
+        return (
+            c,
+            (None if c_unbounded else c),
+            "a program pgslots does not model: counts from --assume",
+        )
     if model == "job":
         # It exits: nothing held between deploys; while it runs, one connection (its pool's at most).
-        return 0, (policy.pool_max or 1), "runs once at deploy: " + ("its pool while it runs" if policy.pool_max else "one connection while it runs")
+        return (
+            0,
+            (policy.pool_max or 1),
+            "runs once at deploy: "
+            + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
+        )
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
-            return 0, policy.pool_max, f"pool max_size {policy.pool_max} per child, closed after each task (Celery >= 5.6)"
+            return (
+                0,
+                policy.pool_max,
+                f"pool max_size {policy.pool_max} per child, closed after each task (Celery >= 5.6)",
+            )
         return low, policy.pool_max, f"pool: min_size {low} held, max_size {policy.pool_max}"
     if model == "beat-db":
         return 1, 1, "DatabaseScheduler: one connection"
@@ -111,9 +126,17 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return 1, 1, "long-running management command: its connection stays open"
     if model == "greenlets" and keeps:
         # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
-        return 1, None, "gevent with persistent connections: finished greenlets' connections wait for GC, unbounded"
+        return (
+            1,
+            None,
+            "gevent with persistent connections: finished greenlets' connections wait for GC, unbounded",
+        )
     if model in ("sync", "threads", "greenlets"):
-        return (c if keeps else 0), (None if c_unbounded else c), ("persistent" if keeps else "closed after each request")
+        return (
+            (c if keeps else 0),
+            (None if c_unbounded else c),
+            ("persistent" if keeps else "closed after each request"),
+        )
     if model == "asgi":
         if django is not None and django < (4, 0):
             return (1 if keeps else 0), 1, "Django < 4.0 ASGI: one sync thread per process"
@@ -121,9 +144,21 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             return (1 if keeps else 0), None, "Django 5.0.0/5.0.1 ASGI leaks connections (#35059)"
         if keeps:
             return 1, None, "ASGI with persistent connections leaks one per request thread (#33497)"
-        return 0, (None if c_unbounded else c), ("one per in-flight request, no limit" if c_unbounded else "one per in-flight request, limited")
+        return (
+            0,
+            (None if c_unbounded else c),
+            (
+                "one per in-flight request, no limit"
+                if c_unbounded
+                else "one per in-flight request, limited"
+            ),
+        )
     if model in ("prefork", "solo"):
-        return (0 if celery_closes else (1 if keeps else 0)), 1, ("closed after each task (Celery >= 5.6)" if celery_closes else "per child")
+        return (
+            (0 if celery_closes else (1 if keeps else 0)),
+            1,
+            ("closed after each task (Celery >= 5.6)" if celery_closes else "per child"),
+        )
     if model in ("celery-threads", "celery-green"):
         steady = 0 if celery_closes else (c if keeps else 0)
         return steady, (None if c_unbounded else c), "one per thread/greenlet"
@@ -132,9 +167,20 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
 
 def group_demand(group: ProcessGroup, topology: Topology) -> Demand:
     if is_unknown_group(group):
-        missing = [q.unknown for q in (group.processes, group.per_process) if q.value is None and q.unknown]
-        return Demand(None, None, f"unknown: {group.unknown_reason or 'a program pgslots does not model'}"
-                      + (f" (set --assume {' and --assume '.join(m + '=N' for m in missing)})" if missing else ""), "unknown")
+        missing = [
+            q.unknown for q in (group.processes, group.per_process) if q.value is None and q.unknown
+        ]
+        return Demand(
+            None,
+            None,
+            f"unknown: {group.unknown_reason or 'a program pgslots does not model'}"
+            + (
+                f" (set --assume {' and --assume '.join(m + '=N' for m in missing)})"
+                if missing
+                else ""
+            ),
+            "unknown",
+        )
     steady_pp, worst_pp, why = per_process(group, topology)
     hosts = floor(group.hosts)
     replicas = floor(group.replicas)
@@ -166,7 +212,11 @@ def usable_slots(slots: SlotBudget) -> tuple[int | None, str, int]:
 
     default = compute(PG_DEFAULT_MAX_CONNECTIONS)
     if slots.max_connections.value is None:
-        return None, f"unknown (max_connections not in the repository; with the default 100: {default})", default
+        return (
+            None,
+            f"unknown (max_connections not in the repository; with the default 100: {default})",
+            default,
+        )
     usable = compute(slots.max_connections.value)
     if slots.role_is_superuser:
         formula = f"{slots.max_connections.value} max_connections - {others} other clients (the app role is a superuser)"
@@ -180,7 +230,11 @@ def usable_slots(slots: SlotBudget) -> tuple[int | None, str, int]:
 
 def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
     pairs = max(1, len(setup.pairs))
-    pool = setup.default_pool_size if setup.default_pool_size is not None else PGBOUNCER_DEFAULT_POOL_SIZE
+    pool = (
+        setup.default_pool_size
+        if setup.default_pool_size is not None
+        else PGBOUNCER_DEFAULT_POOL_SIZE
+    )
     total = pairs * (pool + (setup.reserve_pool_size or 0))
     if setup.max_db_connections:
         total = min(total, setup.max_db_connections * pairs)
@@ -193,7 +247,12 @@ def server_demand(topology: Topology) -> Demand:
     if not topology.groups:
         # No process definition in the repository: the deployment lives elsewhere; its demand is
         # unknown, never a zero.
-        return Demand(0, None, "no process group: the repository does not describe how the project runs", "unknown")
+        return Demand(
+            0,
+            None,
+            "no process group: the repository does not describe how the project runs",
+            "unknown",
+        )
     direct = [g for g in topology.groups if not g.policy.via_pgbouncer]
     pooled = [g for g in topology.groups if g.policy.via_pgbouncer]
     steady = sum(g.demand.steady or 0 for g in direct)
@@ -207,7 +266,9 @@ def server_demand(topology: Topology) -> Demand:
         client_worst = sum(g.demand.worst or 0 for g in pooled)
         min_pool = (topology.pgbouncer.min_pool_size or 0) * max(1, len(topology.pgbouncer.pairs))
         b_steady = min(capacity, max(client_steady, min_pool))
-        b_worst = capacity if client_bound != "number" else min(capacity, client_worst)  # the pools cap any client
+        b_worst = (
+            capacity if client_bound != "number" else min(capacity, client_worst)
+        )  # the pools cap any client
         steady += b_steady
         worst += b_worst
         parts.append(f"pgbouncer {b_steady}/{b_worst} (pools {capacity})")
@@ -219,7 +280,9 @@ def known_worst(topology: Topology) -> int:
     """The worst case of the groups pgslots can bound, on the server (after pgbouncer's caps):
     with unknown groups beside them, the total is at least this."""
     known = [g for g in topology.groups if g.demand.bound == "number"]
-    return server_demand(dataclasses.replace(topology, groups=tuple(known))).worst or 0 if known else 0
+    return (
+        server_demand(dataclasses.replace(topology, groups=tuple(known))).worst or 0 if known else 0
+    )
 
 
 def unknown_groups(topology: Topology) -> list[ProcessGroup]:
@@ -228,7 +291,9 @@ def unknown_groups(topology: Topology) -> list[ProcessGroup]:
 
 def worst_text(demand: Demand) -> str:
     """A worst case as printed: the number, "unbounded" or "unknown"."""
-    return str(demand.worst) if demand.bound == "number" and demand.worst is not None else demand.bound
+    return (
+        str(demand.worst) if demand.bound == "number" and demand.worst is not None else demand.bound
+    )
 
 
 def _s(value: int | None) -> str:
@@ -239,8 +304,15 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
     """Every count the repository could not show, with what one more unit adds at worst."""
     out: list[Unknown] = []
     for group in topology.groups:
-        at_zero = any(q.value is None and q.unknown and q.floor == 0 for q in (group.hosts, group.replicas))
-        if group.demand.bound == "number" and group.demand.worst == 0 and group.demand.steady == 0 and not at_zero:
+        at_zero = any(
+            q.value is None and q.unknown and q.floor == 0 for q in (group.hosts, group.replicas)
+        )
+        if (
+            group.demand.bound == "number"
+            and group.demand.worst == 0
+            and group.demand.steady == 0
+            and not at_zero
+        ):
             continue
         # A count shared by a container's programs is asked about the container.
         owner = lambda q: q.unknown.rsplit(".", 1)[0] if q.unknown else group.name  # noqa: E731, B023 - used in this iteration
@@ -248,7 +320,10 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             (group.hosts, f"How many hosts (machines, VMs, dynos) run {owner(group.hosts)}?"),
             (group.replicas, f"How many containers of {owner(group.replicas)} run on each host?"),
             (group.processes, f"How many processes does {group.name} run per container?"),
-            (group.per_process, f"How many concurrent connections can one {group.name} process open?"),
+            (
+                group.per_process,
+                f"How many concurrent connections can one {group.name} process open?",
+            ),
         ):
             if quantity.value is None and quantity.unknown:
                 if quantity.unknown.endswith(".cpus") and quantity.formula:
@@ -258,24 +333,57 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
                 units = floor(quantity)
                 if units == 0:
                     # A unit that may run on no host: what its first host adds.
-                    one = group_demand(dataclasses.replace(group, hosts=Quantity(1)) if quantity is group.hosts
-                                       else dataclasses.replace(group, replicas=Quantity(1)), topology)
+                    one = group_demand(
+                        dataclasses.replace(group, hosts=Quantity(1))
+                        if quantity is group.hosts
+                        else dataclasses.replace(group, replicas=Quantity(1)),
+                        topology,
+                    )
                     adds = one.worst
                 else:
-                    adds = None if group.demand.worst is None else group.demand.worst // max(1, units)
-                out.append(Unknown(quantity.unknown, question, quantity.floor, adds, None, group.demand.bound))
+                    adds = (
+                        None if group.demand.worst is None else group.demand.worst // max(1, units)
+                    )
+                out.append(
+                    Unknown(
+                        quantity.unknown, question, quantity.floor, adds, None, group.demand.bound
+                    )
+                )
     for gap in topology.django.gaps if topology.django is not None else ():
         if gap.name in topology.assumptions:
             continue
         # Settings the repository cannot show: their question says where they would come from.
-        assumable = " (--assume settings.conn_max_age=SECONDS)" if gap.setting == "CONN_MAX_AGE" else ""
-        out.append(Unknown(gap.name, f"{gap.setting} is not readable from the repository: {gap.source}{assumable}", 0, None,
-                           adds_bound="unknown"))
+        assumable = (
+            " (--assume settings.conn_max_age=SECONDS)" if gap.setting == "CONN_MAX_AGE" else ""
+        )
+        out.append(
+            Unknown(
+                gap.name,
+                f"{gap.setting} is not readable from the repository: {gap.source}{assumable}",
+                0,
+                None,
+                adds_bound="unknown",
+            )
+        )
     slots = topology.slots
     if slots.max_connections.value is None:
-        out.append(Unknown("server.max_connections", "What is the server's max_connections (SHOW max_connections)?", PG_DEFAULT_MAX_CONNECTIONS, None))
+        out.append(
+            Unknown(
+                "server.max_connections",
+                "What is the server's max_connections (SHOW max_connections)?",
+                PG_DEFAULT_MAX_CONNECTIONS,
+                None,
+            )
+        )
     if slots.other_clients.value is None or slots.other_clients.unknown:
-        out.append(Unknown("server.other_clients", "How many connections do other clients hold (admin sessions, monitoring, migrations, other apps)?", 0, None))
+        out.append(
+            Unknown(
+                "server.other_clients",
+                "How many connections do other clients hold (admin sessions, monitoring, migrations, other apps)?",
+                0,
+                None,
+            )
+        )
     # One count can be shared (the hosts of a container whose programs are several groups):
     # one more unit then adds what it adds to each of them.
     merged: dict[str, Unknown] = {}
@@ -286,7 +394,11 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
         elif is_server_count(item.name):
             continue
         else:
-            adds = None if known.adds_per_unit is None or item.adds_per_unit is None else known.adds_per_unit + item.adds_per_unit
+            adds = (
+                None
+                if known.adds_per_unit is None or item.adds_per_unit is None
+                else known.adds_per_unit + item.adds_per_unit
+            )
             bound = combine_bounds([known.adds_bound, item.adds_bound])
             merged[item.name] = dataclasses.replace(known, adds_per_unit=adds, adds_bound=bound)
     return tuple(merged.values())
@@ -294,10 +406,14 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
 
 def recompute(topology: Topology) -> Topology:
     """Demand of every group, the usable slots, pgbouncer's capacity and the server total."""
-    groups = tuple(dataclasses.replace(g, demand=group_demand(g, topology)) for g in topology.groups)
+    groups = tuple(
+        dataclasses.replace(g, demand=group_demand(g, topology)) for g in topology.groups
+    )
     updated = dataclasses.replace(topology, groups=groups)
     usable, formula, default = usable_slots(topology.slots)
-    slots = dataclasses.replace(topology.slots, usable=usable, formula=formula, usable_if_default=default)
+    slots = dataclasses.replace(
+        topology.slots, usable=usable, formula=formula, usable_if_default=default
+    )
     pgbouncer = topology.pgbouncer
     if pgbouncer is not None:
         pgbouncer = dataclasses.replace(pgbouncer, capacity=pgbouncer_capacity(pgbouncer))

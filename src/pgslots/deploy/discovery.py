@@ -66,16 +66,21 @@ class ProcessSpec:
     entry_words: list[str] | None = None
     dockerfile: Dockerfile | None = None
     workdir: str = ""
-    command_at: Evidence | None = None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
-    unknown_reason: str = ""  # set when pgslots cannot see what it runs: an unknown group, never a zero
+    command_at: Evidence | None = (
+        None  # where `words` were written, when not at `source` (a Dockerfile's CMD)
+    )
+    unknown_reason: str = (
+        ""  # set when pgslots cannot see what it runs: an unknown group, never a zero
+    )
     client: str = ""  # "backup" (pg_dump), "other-app" (an image this repository does not build that talks to the database)
     client_evidence: Evidence | None = None
     third_party: bool = False  # an image the repository does not build: counted only if it talks to the database or nothing else runs
     image: str = ""  # the image it runs, as written
     unit: str = ""  # the deployment unit it belongs to
     oneshot: str = ""  # "cron" (a cron entry), "deploy" (a release/predeploy hook), "boot" (systemd Type=oneshot): it runs, then exits
-    entry_at: Evidence | None = None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
-
+    entry_at: Evidence | None = (
+        None  # where `entry_words` were written (a Dockerfile's ENTRYPOINT, compose `entrypoint:`)
+    )
 
 
 @dataclasses.dataclass
@@ -88,12 +93,20 @@ class Scan:
     composes: list[ComposeFile]
     manifests: Manifests
     notes: list[str]  # what the scan itself learnt (Helm values it cannot place)
-    charts: list[HelmChart] = dataclasses.field(default_factory=list)  # Helm charts with templated workloads
-    templates: frozenset[str] = frozenset()  # Ansible unit templates (`*.service.j2`), read as rendered
-    tagged: dict[str, tuple[str, str]] | None = None  # images tagged by build scripts and CI (tagged_images)
+    charts: list[HelmChart] = dataclasses.field(
+        default_factory=list
+    )  # Helm charts with templated workloads
+    templates: frozenset[str] = (
+        frozenset()
+    )  # Ansible unit templates (`*.service.j2`), read as rendered
+    tagged: dict[str, tuple[str, str]] | None = (
+        None  # images tagged by build scripts and CI (tagged_images)
+    )
 
 
-POSTGRES_IMAGES = re.compile(r"(^|/)(postgres|postgis|timescaledb|timescaledb-ha|postgresql|pgvector)(:|$)|bitnami/postgresql|supabase/postgres")
+POSTGRES_IMAGES = re.compile(
+    r"(^|/)(postgres|postgis|timescaledb|timescaledb-ha|postgresql|pgvector)(:|$)|bitnami/postgresql|supabase/postgres"
+)
 PGBOUNCER_IMAGES = re.compile(r"pgbouncer")
 
 
@@ -102,7 +115,11 @@ def scan(root: Path) -> Scan:
     dockerfiles = {}
     for rel in repo.paths:
         name = rel.rsplit("/", 1)[-1]
-        if name in ("Dockerfile", "Containerfile") or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile.")) or name.endswith(".Dockerfile"):
+        if (
+            name in ("Dockerfile", "Containerfile")
+            or name.startswith(("Dockerfile.", "Dockerfile-", "Containerfile."))
+            or name.endswith(".Dockerfile")
+        ):
             dockerfile = read_dockerfile(repo, rel)
             if dockerfile:
                 dockerfiles[rel] = dockerfile
@@ -119,15 +136,24 @@ def scan(root: Path) -> Scan:
     for rel in repo.paths:
         if plan is not None and rel in plan.skipped:
             continue  # a kustomize patch, or a manifest only another overlay reaches
-        if rel.endswith((".yml", ".yaml")) and not is_compose_file(rel) and not rel.startswith((".github/", ".gitlab", ".circleci/")):
+        if (
+            rel.endswith((".yml", ".yaml"))
+            and not is_compose_file(rel)
+            and not rel.startswith((".github/", ".gitlab", ".circleci/"))
+        ):
             text = repo.text(rel) or ""
             if looks_like_manifest(text) and NOT_DEPLOYED.search(rel):
                 skipped.append(rel)  # sample objects of a test suite or documentation
             elif looks_like_manifest(text):
                 read_manifests(repo, rel, manifests)
-            elif COMPOSE_CONTENT.search(text) and (parsed := read_compose(repo, rel)) is not None and any(
-                    sv.image or sv.dockerfile for sv in parsed.services.values()):
-                composes.append(parsed)  # a compose file by content (cookiecutter-django's production.yml)
+            elif (
+                COMPOSE_CONTENT.search(text)
+                and (parsed := read_compose(repo, rel)) is not None
+                and any(sv.image or sv.dockerfile for sv in parsed.services.values())
+            ):
+                composes.append(
+                    parsed
+                )  # a compose file by content (cookiecutter-django's production.yml)
             elif looks_like_helm_values(rel, text):
                 read_helm_values(repo, rel, manifests)
     if plan is not None:
@@ -135,24 +161,37 @@ def scan(root: Path) -> Scan:
     chart_notes: list[str] = overlay_notes
     charts = read_charts(repo, NOT_DEPLOYED, chart_notes)
     in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
-    notes = chart_notes + [f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
-             "supply it with --assume NAME.replicas=N)" for rel, key, value, line in manifests.helm_values if rel not in in_charts]
+    notes = chart_notes + [
+        f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
+        "supply it with --assume NAME.replicas=N)"
+        for rel, key, value, line in manifests.helm_values
+        if rel not in in_charts
+    ]
     notes.extend(yaml_tag_notes(repo))
     if skipped:
-        notes.append(f"Kubernetes objects under test, example or documentation folders are not the deployment: "
-                     f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+        notes.append(
+            f"Kubernetes objects under test, example or documentation folders are not the deployment: "
+            f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+        )
     templates = frozenset(render_unit_templates(repo, notes))
-    return Scan(repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates)
+    return Scan(
+        repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates
+    )
 
 
 def kustomize_notes(plan: Plan) -> list[str]:
     """Which kustomize overlay is the deployment, and which are not."""
     if plan.chosen is None:
         return []
-    notes = [f"kustomize: {plan.chosen.path} is the overlay read (a leaf"
-             + (" named for production" if re.search(r"prod|live|prd", plan.chosen.folder, re.I) else "") + ")"
-             + (f"; alternatives not used: {', '.join(plan.alternatives)}" if plan.alternatives else "")]
-    notes.extend(f"kustomize {e.location()}: {e.text} (kustomize's images: rename)" for e in plan.images[:3])
+    notes = [
+        f"kustomize: {plan.chosen.path} is the overlay read (a leaf"
+        + (" named for production" if re.search(r"prod|live|prd", plan.chosen.folder, re.I) else "")
+        + ")"
+        + (f"; alternatives not used: {', '.join(plan.alternatives)}" if plan.alternatives else "")
+    ]
+    notes.extend(
+        f"kustomize {e.location()}: {e.text} (kustomize's images: rename)" for e in plan.images[:3]
+    )
     return notes
 
 
@@ -162,17 +201,26 @@ def yaml_tag_notes(repo: RepoFiles) -> list[str]:
     by_file: dict[str, list[str]] = {}
     for evidence in repo.yaml_tags:
         by_file.setdefault(evidence.path, []).append(f"{evidence.text} at line {evidence.line}")
-    return [f"{rel}: custom YAML tags {', '.join(tags[:6])}{' ...' if len(tags) > 6 else ''} are filled in by another tool at "
-            "deploy time; the file was read with each tagged value as written" for rel, tags in by_file.items()]
+    return [
+        f"{rel}: custom YAML tags {', '.join(tags[:6])}{' ...' if len(tags) > 6 else ''} are filled in by another tool at "
+        "deploy time; the file was read with each tagged value as written"
+        for rel, tags in by_file.items()
+    ]
 
 
 # ----------------------------------------------------------------------------- projects
 
 COMPOSE_CONTENT = re.compile(r"^services:[ \t]*(#.*)?$", re.M)
-NOT_DEPLOYED = re.compile(r"(^|/)(tests?|unittests?|testing|testdata|test_data|fixtures?|examples?|docs?|samples?|scans?|e2e)/", re.I)
+NOT_DEPLOYED = re.compile(
+    r"(^|/)(tests?|unittests?|testing|testdata|test_data|fixtures?|examples?|docs?|samples?|scans?|e2e)/",
+    re.I,
+)
 
-NOT_A_PROJECT = re.compile(r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
-                           r"templates?|cookiecutter[^/]*|\{\{[^/]*)/", re.I)
+NOT_A_PROJECT = re.compile(
+    r"(^|/)(tests?|testing|testproject|test_project|examples?|demo|docs?|samples?|fixtures?|"
+    r"templates?|cookiecutter[^/]*|\{\{[^/]*)/",
+    re.I,
+)
 
 
 def project_roots(s: Scan) -> list[str]:
@@ -180,13 +228,20 @@ def project_roots(s: Scan) -> list[str]:
     examples, documentation and templates, keeping only the outermost of nested ones."""
     managers = [rel for rel in s.repo.named("manage.py") if not NOT_A_PROJECT.search(rel)]
     roots = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "" for rel in managers})
-    outer = [r for r in roots if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)]
+    outer = [
+        r
+        for r in roots
+        if not any(r != other and (other == "" or r.startswith(other + "/")) for other in roots)
+    ]
     if len(outer) < 2:
         return outer
     # Variants of one project (the same settings module in two images' folders) are one project.
     modules = set()
     for root in outer:
-        found = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)", s.repo.text(join(root, "manage.py")) or "")
+        found = re.search(
+            r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)",
+            s.repo.text(join(root, "manage.py")) or "",
+        )
         modules.add(found[1] if found else root)
     return outer if len(modules) > 1 else outer[:1]
 
@@ -203,7 +258,9 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
                 notes.append(why)
                 earlier = env.get(MISSING_ENV)
                 missing = f"{earlier.value} and {rel}" if earlier else rel
-                env.set(EnvValue(MISSING_ENV, missing, Evidence(rel, None, why, Resolution.ENV_FILE)))
+                env.set(
+                    EnvValue(MISSING_ENV, missing, Evidence(rel, None, why, Resolution.ENV_FILE))
+                )
             continue
         if chosen != rel:
             notes.append(f"env file {why}")
@@ -216,9 +273,25 @@ def env_files_env(s: Scan, files: list[tuple[str, int | None, bool]], notes: lis
 def project_env(s: Scan, notes: list[str]) -> Env:
     """Without a compose file: the production env files the project keeps (`.envs/.production/*`, `.env`).
     Env files that only a development compose file loads are the developers' environment."""
-    development = {rel for c in s.composes if development_reasons(s, c) for sv in c.services.values() for rel, _, _ in sv.env_files}
-    production = {rel for c in s.composes if not development_reasons(s, c) for sv in c.services.values() for rel, _, _ in sv.env_files}
-    candidates = [p for p in s.repo.paths if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)]
+    development = {
+        rel
+        for c in s.composes
+        if development_reasons(s, c)
+        for sv in c.services.values()
+        for rel, _, _ in sv.env_files
+    }
+    production = {
+        rel
+        for c in s.composes
+        if not development_reasons(s, c)
+        for sv in c.services.values()
+        for rel, _, _ in sv.env_files
+    }
+    candidates = [
+        p
+        for p in s.repo.paths
+        if is_env_file(p) and production_score(p) >= 0 and (p not in development or p in production)
+    ]
     if not candidates:
         return Env()
     real = set(candidates)
@@ -245,11 +318,18 @@ def project_env(s: Scan, notes: list[str]) -> Env:
 # ----------------------------------------------------------------------------- process definitions
 
 
-DEV_TARGETS = re.compile(r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I)
-DEV_COMMENT = re.compile(r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only\b|"
-                         r"#.*\bonly for (local )?development\b|#.*\bdev(elopment)? purposes", re.I)
+DEV_TARGETS = re.compile(
+    r"(^|[-_])(dev|develop|development|local|test|tests|debug|ci)($|[-_])", re.I
+)
+DEV_COMMENT = re.compile(
+    r"#.*\b(do not|don't|never|not) (use )?(this )?(file )?(it )?(in|for) production|#.*\b(local )?development only\b|"
+    r"#.*\bonly for (local )?development\b|#.*\bdev(elopment)? purposes",
+    re.I,
+)
 DEV_HEADER = re.compile(r"\b(development|developers?|dev environment|local dev|hacking)\b", re.I)
-DEV_FILE = re.compile(r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I)
+DEV_FILE = re.compile(
+    r"(^|/)(dev|local|development)/|(^|[./_-])(dev|local|development)([./_-]|$)", re.I
+)
 DEV_MODULE = re.compile(r"\.(dev|local|development|test|tests|testing|ci)$", re.I)
 TRUE_WORDS = {"true", "1", "yes", "on"}
 SOURCE_TARGETS = ("/app", "/code", "/src", "/srv", "/usr/src/app", "/opt/app", "/home/app")
@@ -267,27 +347,50 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
         words = (service.command or []) + (service.entrypoint or [])
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
-            strong.append(f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})")
+            strong.append(
+                f"{service.name} runs `{dev}` ({service.command_file}:{service.command_line or service.line})"
+            )
         if service.target and DEV_TARGETS.search(service.target):
-            strong.append(f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})")
+            strong.append(
+                f"{service.name} builds the `{service.target}` stage ({service.file}:{service.line})"
+            )
         module = service.environment.get("DJANGO_SETTINGS_MODULE")
         if module is not None and DEV_MODULE.search(module.value or ""):
-            strong.append(f"{service.name} runs the settings {module.value} ({module.evidence.location()})")
-        debug = next((service.environment.get(k) for k in ("DEBUG", "DJANGO_DEBUG") if service.environment.get(k)), None)
+            strong.append(
+                f"{service.name} runs the settings {module.value} ({module.evidence.location()})"
+            )
+        debug = next(
+            (
+                service.environment.get(k)
+                for k in ("DEBUG", "DJANGO_DEBUG")
+                if service.environment.get(k)
+            ),
+            None,
+        )
         if debug is not None and (debug.value or "").strip().lower() in TRUE_WORDS:
-            strong.append(f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})")
+            strong.append(
+                f"{service.name} sets {debug.name}={debug.value} ({debug.evidence.location()})"
+            )
         if service.dockerfile and DEV_FILE.search(service.dockerfile):
-            weak.append(f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})")
+            weak.append(
+                f"{service.name} builds from {service.dockerfile} ({service.file}:{service.line})"
+            )
         if service.dockerfile or service.command:
             folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
             dockerfile = s.dockerfiles.get(service.dockerfile or "")
-            targets = SOURCE_TARGETS + ((dockerfile.workdir.rstrip("/"),) if dockerfile and dockerfile.workdir else ())
+            targets = SOURCE_TARGETS + (
+                (dockerfile.workdir.rstrip("/"),) if dockerfile and dockerfile.workdir else ()
+            )
             for volume, line in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0].rstrip("/")
                 root = join(folder, source) == ""  # the whole repository
-                if source.startswith(".") and (root or (target in targets and _holds_code(s, join(folder, source)))):
-                    weak.append(f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})")
+                if source.startswith(".") and (
+                    root or (target in targets and _holds_code(s, join(folder, source)))
+                ):
+                    weak.append(
+                        f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})"
+                    )
                     break
     paths = (compose.path, *compose.overlays)
     for path in paths:
@@ -295,7 +398,12 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
             if DEV_COMMENT.search(text):
                 strong.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
-            if number <= 5 and text.lstrip().startswith("#") and DEV_HEADER.search(text) and "production" not in text.lower():
+            if (
+                number <= 5
+                and text.lstrip().startswith("#")
+                and DEV_HEADER.search(text)
+                and "production" not in text.lower()
+            ):
                 weak.append(f"{path}:{number} says `{text.strip()[:70]}`")
                 break
     score = max(compose_score(p) for p in paths)
@@ -353,34 +461,52 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     name = _image_name(image)
     built = built_images(s).get(name)
     if built:
-        return s.dockerfiles[built], f"image {name} is built from {built} by another compose service"
+        return s.dockerfiles[
+            built
+        ], f"image {name} is built from {built} by another compose service"
     tagged = tagged_images(s).get(_short_name(name))
     if tagged and tagged[0] in s.dockerfiles:
         return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"
     tail = "/".join(name.split("/")[-2:]).lower()
     owner = tail.split("/")[0] if "/" in tail else ""
-    labelled = [(path, dockerfile, source) for path, dockerfile in sorted(s.dockerfiles.items()) for source in dockerfile.sources]
+    labelled = [
+        (path, dockerfile, source)
+        for path, dockerfile in sorted(s.dockerfiles.items())
+        for source in dockerfile.sources
+    ]
     for path, dockerfile, source in labelled:
         if source.lower().rstrip("/").endswith("/" + tail):
             return dockerfile, f"{path} is labelled as the source of image {name}"
     # `ghcr.io/goauthentik/server` from a Dockerfile labelled github.com/goauthentik/authentik:
     # the same owner publishes it, and it is the only Dockerfile that says so.
-    same_owner = {path: dockerfile for path, dockerfile, source in labelled if owner and f"/{owner}/" in source.lower() + "/"}
+    same_owner = {
+        path: dockerfile
+        for path, dockerfile, source in labelled
+        if owner and f"/{owner}/" in source.lower() + "/"
+    }
     if len(same_owner) == 1:
         path, dockerfile = next(iter(same_owner.items()))
         return dockerfile, f"{path} is labelled as built by {owner}, who publishes image {name}"
     # `baserow/backend` from `backend/Dockerfile` (or `Dockerfile.backend`): the one Dockerfile
     # named like the image.
     last = name.rsplit("/", 1)[-1].lower()
-    named = [path for path in sorted(s.dockerfiles) if last in _dockerfile_names(path) and not infra_base(s.dockerfiles[path])]
+    named = [
+        path
+        for path in sorted(s.dockerfiles)
+        if last in _dockerfile_names(path) and not infra_base(s.dockerfiles[path])
+    ]
     if len(named) == 1:
         return s.dockerfiles[named[0]], f"{named[0]} is named like image {name}"
     return None
 
 
-BUILD_FILES = re.compile(r"(^|/)(Makefile|[^/]*\.mk|[^/]*\.sh|\.gitlab-ci\.ya?ml)$|^\.github/workflows/[^/]+\.ya?ml$")
+BUILD_FILES = re.compile(
+    r"(^|/)(Makefile|[^/]*\.mk|[^/]*\.sh|\.gitlab-ci\.ya?ml)$|^\.github/workflows/[^/]+\.ya?ml$"
+)
 DOCKER_BUILD = re.compile(r"\bdocker\s+(?:buildx\s+)?build\b([^\n;&|]*)")
-IMAGE_WORD = re.compile(r"['\"]?((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._-]+)(?::[\w.${}()-]+)?['\"]?")
+IMAGE_WORD = re.compile(
+    r"['\"]?((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._-]+)(?::[\w.${}()-]+)?['\"]?"
+)
 
 
 def _short_name(name: str) -> str:
@@ -401,13 +527,40 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
         text = original.replace("\\\n", " ")
         for match in DOCKER_BUILD.finditer(text):
             words = match[1].split()
-            tags = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-t", "--tag")] + [w.split("=", 1)[1] for w in words if w.startswith("--tag=")]
-            file = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")), None)
-            options_with_value = {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--output", "-o", "--cache-from"}
-            positional = [w for i, w in enumerate(words) if not w.startswith("-") and (i == 0 or words[i - 1] not in options_with_value)]
+            tags = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-t", "--tag")] + [
+                w.split("=", 1)[1] for w in words if w.startswith("--tag=")
+            ]
+            file = next(
+                (words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")), None
+            )
+            options_with_value = {
+                "-t",
+                "--tag",
+                "-f",
+                "--file",
+                "--build-arg",
+                "--target",
+                "--platform",
+                "--output",
+                "-o",
+                "--cache-from",
+            }
+            positional = [
+                w
+                for i, w in enumerate(words)
+                if not w.startswith("-") and (i == 0 or words[i - 1] not in options_with_value)
+            ]
             context = positional[-1] if positional else "."
-            dockerfile = join("", file if file else (context if not context.startswith("$") else ".") + "/Dockerfile")
-            line = original[: original.find(tags[0]) if tags and tags[0] in original else 0].count("\n") + 1
+            dockerfile = join(
+                "",
+                file if file else (context if not context.startswith("$") else ".") + "/Dockerfile",
+            )
+            line = (
+                original[: original.find(tags[0]) if tags and tags[0] in original else 0].count(
+                    "\n"
+                )
+                + 1
+            )
             for tag in tags:
                 found = IMAGE_WORD.fullmatch(tag.strip("'\""))
                 if found:
@@ -417,9 +570,13 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
             dockerfile = join("", file[1]) if file else "Dockerfile"
             for number, line_text in enumerate(text.splitlines(), 1):
                 if line_text.strip().startswith("images:"):
-                    for found in re.finditer(r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]):
+                    for found in re.finditer(
+                        r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]
+                    ):
                         if "." in found[1].split("/")[0] or found[1].count("/") == 1:
-                            out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it"))
+                            out.setdefault(
+                                _short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it")
+                            )
     s.tagged = out
     return out
 
@@ -431,16 +588,21 @@ def _dockerfile_names(path: str) -> set[str]:
     base = parts[-1]
     names = {parts[-2]} if len(parts) > 1 and base == "dockerfile" else set()
     if base.startswith("dockerfile."):
-        names.add(base[len("dockerfile."):])
+        names.add(base[len("dockerfile.") :])
     if base.endswith(".dockerfile"):
         names.add(base[: -len(".dockerfile")])
     return names
 
 
-DB_CLIENT_KEYS = re.compile(r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I)
+DB_CLIENT_KEYS = re.compile(
+    r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I
+)
 BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
-DATABASE_SERVERS = re.compile(r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"
-                              r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)", re.I)
+DATABASE_SERVERS = re.compile(
+    r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"
+    r"(^|/)(mysql|mariadb|percona|mongo|sqlserver|mssql)(:|$)",
+    re.I,
+)
 BACKUP_IMAGES = re.compile(r"postgres-backup|pg-?backup|pgbackrest|wal-g|barman")
 
 
@@ -452,9 +614,17 @@ def database_client_evidence(compose: ComposeFile, service: Service, env: Env) -
     found = _client_in_env(env)
     if found is not None:
         return found
-    servers = {name for name, sv in compose.services.items() if sv.image and POSTGRES_IMAGES.search(sv.image)}
+    servers = {
+        name
+        for name, sv in compose.services.items()
+        if sv.image and POSTGRES_IMAGES.search(sv.image)
+    }
     if servers & set(service.depends_on):
-        return Evidence(service.file, service.line, f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}")
+        return Evidence(
+            service.file,
+            service.line,
+            f"service {service.name} depends_on {', '.join(sorted(servers & set(service.depends_on)))}",
+        )
     return None
 
 
@@ -467,27 +637,66 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
     specs = []
     for service in compose.services.values():
         if service.profiles and not set(service.profiles) & compose.active_profiles:
-            notes.append(f"{service.name}: only with profile {', '.join(service.profiles)} ({service.file}:{service.line}), "
-                         "which COMPOSE_PROFILES does not activate: not started")
+            notes.append(
+                f"{service.name}: only with profile {', '.join(service.profiles)} ({service.file}:{service.line}), "
+                "which COMPOSE_PROFILES does not activate: not started"
+            )
             continue
         if service.scale == 0:
             continue
         words = (service.entrypoint or []) + (service.command or [])
-        scale = Quantity(service.scale, (Evidence(service.file, service.scale_line, s.repo.quote(service.file, service.scale_line)),)) if service.scale is not None else Quantity(1)
+        scale = (
+            Quantity(
+                service.scale,
+                (
+                    Evidence(
+                        service.file,
+                        service.scale_line,
+                        s.repo.quote(service.file, service.scale_line),
+                    ),
+                ),
+            )
+            if service.scale is not None
+            else Quantity(1)
+        )
         source = Evidence(service.file, service.line, f"service {service.name}")
         image = service.image or ""
-        if BACKUP_PROGRAMS.search(" ".join(words)) or (BACKUP_IMAGES.search(image) and service.dockerfile is None):
-            env = env_files_env(s, service.env_files, notes).overlay(service.environment).completed()
-            specs.append(ProcessSpec(name=service.name, words=service.command, env=env, source=source,
-                                     hosts=Quantity(1, (), None), replicas=scale, client="backup",
-                                     command_at=_command_evidence(s, service)))
+        if BACKUP_PROGRAMS.search(" ".join(words)) or (
+            BACKUP_IMAGES.search(image) and service.dockerfile is None
+        ):
+            env = (
+                env_files_env(s, service.env_files, notes).overlay(service.environment).completed()
+            )
+            specs.append(
+                ProcessSpec(
+                    name=service.name,
+                    words=service.command,
+                    env=env,
+                    source=source,
+                    hosts=Quantity(1, (), None),
+                    replicas=scale,
+                    client="backup",
+                    command_at=_command_evidence(s, service),
+                )
+            )
             continue
-        if image and (POSTGRES_IMAGES.search(image) or PGBOUNCER_IMAGES.search(image) or DATABASE_SERVERS.search(image)):
+        if image and (
+            POSTGRES_IMAGES.search(image)
+            or PGBOUNCER_IMAGES.search(image)
+            or DATABASE_SERVERS.search(image)
+        ):
             continue  # a database server (or pgbouncer) is never a client of itself
         if image and service.dockerfile is None and INFRA_IMAGES.search(image.rsplit("/", 1)[-1]):
             continue  # redis, nginx, traefik...: their command is the image's own arguments
-        if service.dockerfile and service.dockerfile not in s.dockerfiles and not words and (
-                INFRA_IMAGES.search(service.dockerfile.rsplit("/", 1)[-1]) or INFRA_IMAGES.search(image.rsplit("/", 1)[-1])):
+        if (
+            service.dockerfile
+            and service.dockerfile not in s.dockerfiles
+            and not words
+            and (
+                INFRA_IMAGES.search(service.dockerfile.rsplit("/", 1)[-1])
+                or INFRA_IMAGES.search(image.rsplit("/", 1)[-1])
+            )
+        ):
             continue  # `Dockerfile.nginx-${OS}`: a proxy built by the project
         dockerfile = s.dockerfiles.get(service.dockerfile or "")
         linked = None
@@ -497,13 +706,25 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 dockerfile = linked[0]
                 notes.append(f"{service.name}: {linked[1]}; its ENV, COPY and CMD were used")
         start = dockerfile.start(service.target) if dockerfile else None
-        if dockerfile is not None and (infra_base(dockerfile) or (dockerfile.base_images and (
-            POSTGRES_IMAGES.search(dockerfile.base_images[-1]) or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])))):
+        if dockerfile is not None and (
+            infra_base(dockerfile)
+            or (
+                dockerfile.base_images
+                and (
+                    POSTGRES_IMAGES.search(dockerfile.base_images[-1])
+                    or PGBOUNCER_IMAGES.search(dockerfile.base_images[-1])
+                )
+            )
+        ):
             continue  # the database server, pgbouncer or a proxy, built with the project's own config
         env = dockerfile.env if dockerfile else Env()
         # The image's ENV, the env files and `environment:` are the container's whole
         # environment (unless an env file is missing).
-        env = env.overlay(env_files_env(s, service.env_files, notes)).overlay(service.environment).completed()
+        env = (
+            env.overlay(env_files_env(s, service.env_files, notes))
+            .overlay(service.environment)
+            .completed()
+        )
         # Docker's and compose's rules decide what the container runs (ENTRYPOINT + CMD).
         runs = container_command(start, dockerfile.path if dockerfile else None, service)
         notes.extend(runs.notes)
@@ -514,23 +735,35 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             # or another application. Either way, if it talks to the database it is a client.
             client = database_client_evidence(compose, service, service.environment)
             if not words:
-                unknown_reason = (f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
-                                  + (f"; it connects to the database ({client.location()})" if client else "")
-                                  + ": what it runs and how many connections it opens cannot be read")
+                unknown_reason = (
+                    f"runs image {image or '(none)'}, which this repository does not build, with the image's own command"
+                    + (f"; it connects to the database ({client.location()})" if client else "")
+                    + ": what it runs and how many connections it opens cannot be read"
+                )
         elif not (runs.command or runs.entrypoint):
-            unknown_reason = (f"built from {dockerfile.path if dockerfile else service.dockerfile}, which "
-                              + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
-                              + ", and the service gives no command")
+            unknown_reason = (
+                f"built from {dockerfile.path if dockerfile else service.dockerfile}, which "
+                + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
+                + ", and the service gives no command"
+            )
         specs.append(
             ProcessSpec(
-                name=service.name, words=runs.command or None, env=env,
-                source=source, hosts=Quantity(None, (), f"{service.name}.hosts"), replicas=scale,
+                name=service.name,
+                words=runs.command or None,
+                env=env,
+                source=source,
+                hosts=Quantity(None, (), f"{service.name}.hosts"),
+                replicas=scale,
                 entry_words=runs.entrypoint or None,
-                dockerfile=dockerfile, workdir=(dockerfile.workdir or "") if dockerfile else "",
-                command_at=_at(s, runs.command_at), entry_at=_at(s, runs.entrypoint_at),
+                dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=_at(s, runs.command_at),
+                entry_at=_at(s, runs.entrypoint_at),
                 unknown_reason=unknown_reason,
-                client="other-app" if client is not None else "", client_evidence=client,
-                third_party=dockerfile is None and service.dockerfile is None, image=image,
+                client="other-app" if client is not None else "",
+                client_evidence=client,
+                third_party=dockerfile is None and service.dockerfile is None,
+                image=image,
             )
         )
     return specs
@@ -541,7 +774,9 @@ def _built_here(s: Scan, compose: ComposeFile, image: str) -> tuple[Dockerfile, 
     name = _image_name(image)
     for other in compose.services.values():
         if other.image and other.dockerfile in s.dockerfiles and _image_name(other.image) == name:
-            return s.dockerfiles[other.dockerfile], f"image {name} is built from {other.dockerfile} by service {other.name}"
+            return s.dockerfiles[
+                other.dockerfile
+            ], f"image {name} is built from {other.dockerfile} by service {other.name}"
     return None
 
 
@@ -555,23 +790,39 @@ def _at(s: Scan, where: tuple[str, int | None] | None) -> Evidence | None:
 
 
 def cmd_evidence(s: Scan, dockerfile: Dockerfile) -> Evidence:
-    return Evidence(dockerfile.path, dockerfile.cmd_line, s.repo.quote(dockerfile.path, dockerfile.cmd_line))
+    return Evidence(
+        dockerfile.path, dockerfile.cmd_line, s.repo.quote(dockerfile.path, dockerfile.cmd_line)
+    )
 
 
 def infra_base(dockerfile: Dockerfile) -> bool:
     """A Dockerfile that only configures a database, proxy or broker image."""
     base = dockerfile.base_images[-1] if dockerfile.base_images else ""
-    return bool(POSTGRES_IMAGES.search(base) or PGBOUNCER_IMAGES.search(base) or INFRA_IMAGES.search(base))
+    return bool(
+        POSTGRES_IMAGES.search(base) or PGBOUNCER_IMAGES.search(base) or INFRA_IMAGES.search(base)
+    )
 
 
-INFRA_IMAGES = re.compile(r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
-                         r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower")
+INFRA_IMAGES = re.compile(
+    r"nginx|redis|rabbitmq|memcached|traefik|caddy|envoy|busybox|cloud-?sql|datadog|fluent|otel|statsd|"
+    r"postgres|pgbouncer|minio|elasticsearch|opensearch|valkey|kafka|zookeeper|mailhog|flower"
+)
 
 
-PYTHON_PROJECT_FILES = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "manage.py", "poetry.lock", "uv.lock")
+PYTHON_PROJECT_FILES = (
+    "requirements.txt",
+    "pyproject.toml",
+    "Pipfile",
+    "setup.py",
+    "manage.py",
+    "poetry.lock",
+    "uv.lock",
+)
 
 
-SERVER_WORDS = re.compile(r"(^|/)(gunicorn|uvicorn|daphne|hypercorn|granian|uwsgi|celery|manage\.py|waitress-serve)$")
+SERVER_WORDS = re.compile(
+    r"(^|/)(gunicorn|uvicorn|daphne|hypercorn|granian|uwsgi|celery|manage\.py|waitress-serve)$"
+)
 
 
 def runs_project_code(s: Scan, dockerfile: Dockerfile, depth: int = 0) -> bool:
@@ -582,17 +833,30 @@ def runs_project_code(s: Scan, dockerfile: Dockerfile, depth: int = 0) -> bool:
         return True
     for base in dockerfile.base_images if depth < 3 else []:
         linked = image_dockerfile(s, base)
-        if linked is not None and linked[0] is not dockerfile and runs_project_code(s, linked[0], depth + 1):
+        if (
+            linked is not None
+            and linked[0] is not dockerfile
+            and runs_project_code(s, linked[0], depth + 1)
+        ):
             return True
     if any(SERVER_WORDS.search(w) for w in (dockerfile.cmd or []) + (dockerfile.entrypoint or [])):
         return True
-    return any(s.repo.has(join(src if src != "." else "", "manage.py")) or src.endswith(PYTHON_PROJECT_FILES)
-               for src in dockerfile.copies.values())
+    return any(
+        s.repo.has(join(src if src != "." else "", "manage.py"))
+        or src.endswith(PYTHON_PROJECT_FILES)
+        for src in dockerfile.copies.values()
+    )
 
 
 def app_dockerfile(s: Scan) -> Dockerfile | None:
     """The one Dockerfile of the application (not a database's), if there is exactly one with a CMD."""
-    found = [d for d in s.dockerfiles.values() if d.cmd and not POSTGRES_IMAGES.search(" ".join(d.base_images)) and compose_score(d.path) > -15]
+    found = [
+        d
+        for d in s.dockerfiles.values()
+        if d.cmd
+        and not POSTGRES_IMAGES.search(" ".join(d.base_images))
+        and compose_score(d.path) > -15
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -600,7 +864,9 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
     specs = []
     fallback = app_dockerfile(s)
     for container in s.manifests.containers:
-        if container.image and (POSTGRES_IMAGES.search(container.image) or PGBOUNCER_IMAGES.search(container.image)):
+        if container.image and (
+            POSTGRES_IMAGES.search(container.image) or PGBOUNCER_IMAGES.search(container.image)
+        ):
             continue
         if container.argv is None and container.image and INFRA_IMAGES.search(container.image):
             continue
@@ -608,17 +874,37 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         for name in container.config_maps:
             env = env.overlay(s.manifests.config_maps.get(name, Env()))
         env = env.overlay(container.env)
-        replicas = Quantity(container.replicas if container.replicas is not None else 1,
-                            (Evidence(container.replicas_path or container.path, container.replicas_line, s.repo.quote(container.replicas_path or container.path, container.replicas_line)),))
-        name = container.workload if container.name in (container.workload, "app", "web", "django") else f"{container.workload}/{container.name}"
+        replicas = Quantity(
+            container.replicas if container.replicas is not None else 1,
+            (
+                Evidence(
+                    container.replicas_path or container.path,
+                    container.replicas_line,
+                    s.repo.quote(
+                        container.replicas_path or container.path, container.replicas_line
+                    ),
+                ),
+            ),
+        )
+        name = (
+            container.workload
+            if container.name in (container.workload, "app", "web", "django")
+            else f"{container.workload}/{container.name}"
+        )
         if container.replicas_written:  # `replicas: !Ref WorkerReplicas`: filled in at deploy time
             replicas = Quantity(None, replicas.evidence, f"{name}.replicas")
         max_replicas = None
         for hpa in s.manifests.autoscalers:
             if hpa.target == container.workload and hpa.max_replicas is not None:
-                max_replicas = Quantity(hpa.max_replicas, (Evidence(hpa.path, hpa.line, s.repo.quote(hpa.path, hpa.line)),))
+                max_replicas = Quantity(
+                    hpa.max_replicas,
+                    (Evidence(hpa.path, hpa.line, s.repo.quote(hpa.path, hpa.line)),),
+                )
                 if hpa.min_replicas is not None:
-                    replicas = Quantity(hpa.min_replicas, (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),))
+                    replicas = Quantity(
+                        hpa.min_replicas,
+                        (Evidence(hpa.path, hpa.line, f"minReplicas: {hpa.min_replicas}"),),
+                    )
         image = container.image or ""
         linked = image_dockerfile(s, image) if image else None
         third_party = linked is None and bool(THIRD_PARTY_IMAGES.search(image))
@@ -626,25 +912,43 @@ def k8s_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         words = container.argv if container.argv else (dockerfile.cmd if dockerfile else None)
         client = _client_in_env(container.env) if third_party else None
         if container.argv is None and dockerfile is not None:
-            notes.append(f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used")
+            notes.append(
+                f"{container.workload}: no command in {container.path}; the image's CMD from {dockerfile.path} was used"
+            )
         specs.append(
             ProcessSpec(
-                name=name, words=words, env=env if dockerfile is None else dockerfile.env.overlay(env),
-                source=Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
-                hosts=Quantity(1, (), None), replicas=replicas, max_replicas=max_replicas,
-                entry_words=dockerfile.entrypoint if dockerfile else None, dockerfile=dockerfile,
-                workdir=(dockerfile.workdir or "") if dockerfile else "", third_party=third_party,
-                client="other-app" if client else "", client_evidence=client, image=image,
-                unknown_reason=(f"runs image {image}, which this repository does not build, with the image's own command"
-                                if third_party and not words else ""),
+                name=name,
+                words=words,
+                env=env if dockerfile is None else dockerfile.env.overlay(env),
+                source=Evidence(
+                    container.path, container.line, f"{container.kind} {container.workload}"
+                ),
+                hosts=Quantity(1, (), None),
+                replicas=replicas,
+                max_replicas=max_replicas,
+                entry_words=dockerfile.entrypoint if dockerfile else None,
+                dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                third_party=third_party,
+                client="other-app" if client else "",
+                client_evidence=client,
+                image=image,
+                unknown_reason=(
+                    f"runs image {image}, which this repository does not build, with the image's own command"
+                    if third_party and not words
+                    else ""
+                ),
             )
         )
     return specs
 
 
-THIRD_PARTY_IMAGES = re.compile(r"hasura/|google_containers|defaultbackend|grafana|prometheus|datadog|elastic|bitnami/|jaegertracing|"
-                                r"otel|fluent|haproxy|envoy|cert-manager|k8s\.gcr\.io|registry\.k8s\.io|cloudwatch|oauth2-proxy|"
-                                r"nginx|redis|memcached|rabbitmq|minio|traefik|mailhog|mailpit|sentry", re.I)
+THIRD_PARTY_IMAGES = re.compile(
+    r"hasura/|google_containers|defaultbackend|grafana|prometheus|datadog|elastic|bitnami/|jaegertracing|"
+    r"otel|fluent|haproxy|envoy|cert-manager|k8s\.gcr\.io|registry\.k8s\.io|cloudwatch|oauth2-proxy|"
+    r"nginx|redis|memcached|rabbitmq|minio|traefik|mailhog|mailpit|sentry",
+    re.I,
+)
 
 
 def _client_in_env(env: Env) -> Evidence | None:
@@ -658,14 +962,38 @@ def _client_in_env(env: Env) -> Evidence | None:
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
     specs = []
     for item in defs:
-        env = base_env.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
-        replicas = Quantity(item.count, (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),)) if item.count else Quantity(1)
+        env = base_env.overlay(
+            {k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env}
+        )
+        replicas = (
+            Quantity(
+                item.count, (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),)
+            )
+            if item.count
+            else Quantity(1)
+        )
         specs.append(
             ProcessSpec(
-                name=item.name, words=split_words(item.command), env=env,
-                source=Evidence(item.path, item.line, f"{kind} {item.name}" + (f" (cron {item.schedule})" if item.schedule not in (None, "deploy", "boot") else "")),
-                hosts=Quantity(None, (), f"{item.name}.hosts"), replicas=replicas,
-                oneshot="" if not item.schedule else item.schedule if item.schedule in ("deploy", "boot") else "cron",
+                name=item.name,
+                words=split_words(item.command),
+                env=env,
+                source=Evidence(
+                    item.path,
+                    item.line,
+                    f"{kind} {item.name}"
+                    + (
+                        f" (cron {item.schedule})"
+                        if item.schedule not in (None, "deploy", "boot")
+                        else ""
+                    ),
+                ),
+                hosts=Quantity(None, (), f"{item.name}.hosts"),
+                replicas=replicas,
+                oneshot=""
+                if not item.schedule
+                else item.schedule
+                if item.schedule in ("deploy", "boot")
+                else "cron",
             )
         )
     return specs
@@ -677,11 +1005,36 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
     specs = []
     for chart in s.charts:
         said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
-        reason = (f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
-                  f"({chart.templated[0].location()}) that pgslots does not render"
-                  + (f"; values {said}" if said else (f"; {', '.join(chart.values)} gives no count" if chart.values else "; the chart has no values file")))
-        notes.append(f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
-                     + (f"; alternatives not used: {', '.join(chart.alternatives)}" if chart.alternatives else ""))
-        specs.append(ProcessSpec(name=chart.name, words=None, env=base_env, source=chart.chart, hosts=Quantity(1, (), None),
-                                 replicas=Quantity(1), unknown_reason=reason))
+        reason = (
+            f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
+            f"({chart.templated[0].location()}) that pgslots does not render"
+            + (
+                f"; values {said}"
+                if said
+                else (
+                    f"; {', '.join(chart.values)} gives no count"
+                    if chart.values
+                    else "; the chart has no values file"
+                )
+            )
+        )
+        notes.append(
+            f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
+            + (
+                f"; alternatives not used: {', '.join(chart.alternatives)}"
+                if chart.alternatives
+                else ""
+            )
+        )
+        specs.append(
+            ProcessSpec(
+                name=chart.name,
+                words=None,
+                env=base_env,
+                source=chart.chart,
+                hosts=Quantity(1, (), None),
+                replicas=Quantity(1),
+                unknown_reason=reason,
+            )
+        )
     return specs

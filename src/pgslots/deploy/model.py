@@ -39,10 +39,18 @@ class ConcurrencyModel(Term):
     COMMAND = "command"  # a long-running management command
     JOB = "job"  # a one-shot command such as migrate
     NONE = "none"  # holds no database connection
-    UNMODELLED = "unmodelled"  # a program of the project's image pgslots cannot read: counts unknown
+    UNMODELLED = (
+        "unmodelled"  # a program of the project's image pgslots cannot read: counts unknown
+    )
 
 
-SERVER_FIELDS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "version")
+SERVER_FIELDS = (
+    "max_connections",
+    "superuser_reserved_connections",
+    "reserved_connections",
+    "other_clients",
+    "version",
+)
 """The database server's counts (`--assume server.max_connections=N`). A process group named
 `server` (a common compose service name) keeps its own counts (`server.hosts`): the two sets
 of field names never overlap."""
@@ -79,7 +87,9 @@ class Quantity:
     evidence: tuple[Evidence, ...] = ()
     unknown: str | None = None
     floor: int = 1  # what the budget takes while unknown: 0 for a unit that may not run at all
-    formula: str | None = None  # with value None: an expression of the host's CPU count, `min(cpus, 12)` (readers/cpus.py)
+    formula: str | None = (
+        None  # with value None: an expression of the host's CPU count, `min(cpus, 12)` (readers/cpus.py)
+    )
 
     @property
     def known(self) -> bool:
@@ -142,7 +152,9 @@ class ConnectionPolicy:
     health_checks_evidence: tuple[Evidence, ...] = ()
     disable_server_side_cursors: bool = False
     atomic_requests: bool = False
-    conn_max_age_known: bool = True  # False: the settings read it from a variable set nowhere we can see
+    conn_max_age_known: bool = (
+        True  # False: the settings read it from a variable set nowhere we can see
+    )
     conn_max_age_env: str | None = None  # the variable CONN_MAX_AGE is read from, if any
 
 
@@ -159,8 +171,12 @@ class ProcessGroup:
     demand: Demand
     evidence: tuple[Evidence, ...] = ()
     command: str = ""  # the start command as read, secrets redacted
-    concurrency_model: ConcurrencyModel = ConcurrencyModel.SYNC  # how its processes hold connections
-    replicas: Quantity = dataclasses.field(default_factory=lambda: Quantity(1))  # containers per host
+    concurrency_model: ConcurrencyModel = (
+        ConcurrencyModel.SYNC
+    )  # how its processes hold connections
+    replicas: Quantity = dataclasses.field(
+        default_factory=lambda: Quantity(1)
+    )  # containers per host
     max_replicas: Quantity | None = None  # Kubernetes HPA maxReplicas: the worst case uses it
     source: str = ""  # where the group was defined: "docker-compose.production.yml:12", ...
     notes: tuple[str, ...] = ()
@@ -185,7 +201,9 @@ class SlotBudget:
     other_clients: Quantity = dataclasses.field(default_factory=lambda: Quantity(0))
     usable: int | None = None
     formula: str = ""
-    server_version: Quantity = dataclasses.field(default_factory=lambda: Quantity(None))  # major version
+    server_version: Quantity = dataclasses.field(
+        default_factory=lambda: Quantity(None)
+    )  # major version
     role: str | None = None  # the role the application connects as, when the repo shows it
     role_evidence: tuple[Evidence, ...] = ()
     usable_if_default: int | None = None  # what `usable` would be with max_connections=100
@@ -321,7 +339,9 @@ class Topology:
         """(steady, worst) slots left on the server after the demand (negative: over), against
         the usable slots (those of the default max_connections when the repository does not
         say); worst is None when the demand is unbounded or unknown; None without a demand."""
-        usable = self.slots.usable if self.slots.usable is not None else self.slots.usable_if_default
+        usable = (
+            self.slots.usable if self.slots.usable is not None else self.slots.usable_if_default
+        )
         if self.demand is None or usable is None:
             return None
         steady = usable - (self.demand.steady or 0)

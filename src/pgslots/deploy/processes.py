@@ -45,9 +45,12 @@ class Resolved:
     env: Env
     where: Evidence
     script_evidence: list[Evidence]
-    companions: list[tuple[Launch, Evidence]] = dataclasses.field(default_factory=list)  # started with `&` beside it
-    notes: list[str] = dataclasses.field(default_factory=list)  # what following it learnt (an entrypoint not in the repository)
-
+    companions: list[tuple[Launch, Evidence]] = dataclasses.field(
+        default_factory=list
+    )  # started with `&` beside it
+    notes: list[str] = dataclasses.field(
+        default_factory=list
+    )  # what following it learnt (an entrypoint not in the repository)
 
 
 def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
@@ -64,42 +67,97 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
         # An entry or start script that sets the environment up and then execs supervisord:
         # its programs run with what the script exported (`%(ENV_WEB_WORKERS)s`).
         started = resolve(s, spec)
-        if started.launch is not None and started.launch.program in ("supervisord", "procfile-manager"):
+        if started.launch is not None and started.launch.program in (
+            "supervisord",
+            "procfile-manager",
+        ):
             program, env = list(started.launch.argv), started.env.process()
             head = program[0].rsplit("/", 1)[-1]
     if head in PROCFILE_MANAGERS:
         # `honcho -f ProcfileMulti.docker start [NAME...]`: the process types of that Procfile (or the named ones).
-        procfile = next((w.split("=", 1)[1] for w in program if w.startswith(("--procfile=", "-f="))), None) or next(
-            (program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-f", "--procfile")), "Procfile")
-        path = locate(s, procfile, spec) or (procfile.lstrip("./") if s.repo.has(procfile.lstrip("./")) else None)
-        wanted = [w for w in program[program.index("start") + 1:] if not w.startswith("-")] if "start" in program else []
-        defs = [d for d in (read_procfile(s.repo, path) if path else []) if not wanted or d.name in wanted]
+        procfile = next(
+            (w.split("=", 1)[1] for w in program if w.startswith(("--procfile=", "-f="))), None
+        ) or next(
+            (program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-f", "--procfile")),
+            "Procfile",
+        )
+        path = locate(s, procfile, spec) or (
+            procfile.lstrip("./") if s.repo.has(procfile.lstrip("./")) else None
+        )
+        wanted = (
+            [w for w in program[program.index("start") + 1 :] if not w.startswith("-")]
+            if "start" in program
+            else []
+        )
+        defs = [
+            d
+            for d in (read_procfile(s.repo, path) if path else [])
+            if not wanted or d.name in wanted
+        ]
         manager = head
     elif head == "supervisord":
-        conf = next((program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")), None)
-        conf = next((w.split("=", 1)[1] for w in program if w.startswith(("--configuration=", "-c="))), conf)
+        conf = next(
+            (program[i + 1] for i, w in enumerate(program[:-1]) if w in ("-c", "--configuration")),
+            None,
+        )
+        conf = next(
+            (w.split("=", 1)[1] for w in program if w.startswith(("--configuration=", "-c="))), conf
+        )
         path = locate(s, conf, spec) if conf else None
         if path is None:
-            named = [p for p in s.repo.named("supervisord.conf", "supervisor.conf") if read_supervisord(s.repo, p, follow_includes=True)]
+            named = [
+                p
+                for p in s.repo.named("supervisord.conf", "supervisor.conf")
+                if read_supervisord(s.repo, p, follow_includes=True)
+            ]
             path = named[0] if len(named) == 1 else None
             conf = "/etc/supervisor/supervisord.conf" if path else conf
-        defs, manager = (read_supervisord(s.repo, path, follow_includes=True, container_path=conf) if path else []), "supervisord"
+        defs, manager = (
+            (
+                read_supervisord(s.repo, path, follow_includes=True, container_path=conf)
+                if path
+                else []
+            ),
+            "supervisord",
+        )
     elif program[:1] == ["/init"] or ((spec.entry_words or [])[:1] == ["/init"] and not spec.words):
-        defs, manager = read_s6_services(s.repo), "s6-overlay"  # s6-overlay's init starts the services
+        defs, manager = (
+            read_s6_services(s.repo),
+            "s6-overlay",
+        )  # s6-overlay's init starts the services
     if not defs:
         return None
     base = env
     out = []
     for item in defs:
-        env = base.overlay({k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env})
+        env = base.overlay(
+            {k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env}
+        )
         replicas = spec.replicas
         if item.count and item.count > 1:
-            replicas = Quantity(budget.floor(spec.replicas) * item.count, spec.replicas.evidence + (Evidence(item.path, item.line, f"numprocs={item.count}"),))
-        out.append(dataclasses.replace(
-            spec, name=f"{spec.name}/{item.name}", words=split_words(item.command), env=env, replicas=replicas,
-            source=Evidence(item.path, item.line, f"{manager} program {item.name} in {spec.name} ({spec.source.location()})"),
-            entry_words=None, workdir=item.directory or spec.workdir, command_at=None, entry_at=None,
-        ))
+            replicas = Quantity(
+                budget.floor(spec.replicas) * item.count,
+                spec.replicas.evidence
+                + (Evidence(item.path, item.line, f"numprocs={item.count}"),),
+            )
+        out.append(
+            dataclasses.replace(
+                spec,
+                name=f"{spec.name}/{item.name}",
+                words=split_words(item.command),
+                env=env,
+                replicas=replicas,
+                source=Evidence(
+                    item.path,
+                    item.line,
+                    f"{manager} program {item.name} in {spec.name} ({spec.source.location()})",
+                ),
+                entry_words=None,
+                workdir=item.directory or spec.workdir,
+                command_at=None,
+                entry_at=None,
+            )
+        )
     return out
 
 
@@ -108,7 +166,14 @@ def _with_bases(s: Scan, dockerfile: Dockerfile) -> list[Dockerfile]:
     a file copied into the base image is in this one too."""
     chain = [dockerfile]
     while len(chain) < 4:
-        linked = next((found for base in chain[-1].base_images if (found := image_dockerfile(s, base)) is not None), None)
+        linked = next(
+            (
+                found
+                for base in chain[-1].base_images
+                if (found := image_dockerfile(s, base)) is not None
+            ),
+            None,
+        )
         if linked is None or linked[0] in chain:
             break
         chain.append(linked[0])
@@ -118,7 +183,9 @@ def _with_bases(s: Scan, dockerfile: Dockerfile) -> list[Dockerfile]:
 def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     """The repository file a command word names inside the image (`/start` -> its source)."""
     repo = s.repo
-    dockerfiles = _with_bases(s, spec.dockerfile) if spec.dockerfile else list(s.dockerfiles.values())
+    dockerfiles = (
+        _with_bases(s, spec.dockerfile) if spec.dockerfile else list(s.dockerfiles.values())
+    )
     for dockerfile in dockerfiles:
         if dockerfile is None:
             continue
@@ -130,12 +197,14 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
                     return dockerfile.copies[f"{folder}/{word}"]
         for dest, src in dockerfile.copies.items():
             if dest and word.startswith(dest.rstrip("/") + "/"):
-                candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[len(dest.rstrip("/")) + 1:]
+                candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[
+                    len(dest.rstrip("/")) + 1 :
+                ]
                 if repo.has(candidate):
                     return candidate
     for prefix in (spec.workdir, "/app", "/code", "/srv", "/usr/src/app", "/opt/app", ""):
         if prefix and word.startswith(prefix.rstrip("/") + "/"):
-            candidate = word[len(prefix.rstrip("/")) + 1:]
+            candidate = word[len(prefix.rstrip("/")) + 1 :]
             if repo.has(candidate):
                 return candidate
     plain = word[2:] if word.startswith("./") else word.lstrip("/")
@@ -153,7 +222,7 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     if spec.entry_words and "--" in spec.entry_words[1:]:
         # `wait-for-it.sh db:5432 -t 30 -- /entrypoint-uwsgi.sh`, `dockerize ... --`, `tini --`:
         # the entrypoint waits, then runs what follows `--` (with the command as its arguments).
-        tail = spec.entry_words[spec.entry_words.index("--", 1) + 1:]
+        tail = spec.entry_words[spec.entry_words.index("--", 1) + 1 :]
         spec = dataclasses.replace(spec, entry_words=None, words=tail + list(spec.words or []))
     if spec.entry_words or spec.words:
         # ENTRYPOINT + CMD, through wrappers and entry scripts ending in `exec "$@"`.
@@ -163,7 +232,11 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         notes = passed.notes
         evidence.extend(passed.cited)
         program = unwrap(first_command(passed.argv))[0]
-        position = len(argv) - len(passed.argv) + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
+        position = (
+            len(argv)
+            - len(passed.argv)
+            + (passed.argv.index(program[0]) if program and program[0] in passed.argv else 0)
+        )
         if position < len(spec.entry_words or []) and spec.entry_at is not None:
             # The program is named in the ENTRYPOINT (`["gunicorn", "app.wsgi"]`); CMD adds options.
             if spec.words and spec.command_at is not None:
@@ -176,70 +249,132 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
-    launcher = find_launcher(unwrap(first_command(words))[0], s.repo, lambda word: locate(s, word, spec)) \
-        if launch is not None and launch.program == "other" else None
+    launcher = (
+        find_launcher(unwrap(first_command(words))[0], s.repo, lambda word: locate(s, word, spec))
+        if launch is not None and launch.program == "other"
+        else None
+    )
     if launcher is not None:
         # `python jms start all`, `sentry run web`: the project's Python decides what runs.
-        where = spec.command_at or Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
+        where = spec.command_at or Evidence(
+            spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line)
+        )
         reason = f"{launcher.why}; it starts its servers itself, in code pgslots does not follow"
-        return Resolved(dataclasses.replace(spec, unknown_reason=reason), None, env, where, evidence, companions, notes)
-    if launch is not None and launch.program == "other" and words and not holds_no_database(launch.argv):
-        launch, env, where, periodic = follow_script(s, spec, words, env, where, evidence, depth=0, companions=companions)
+        return Resolved(
+            dataclasses.replace(spec, unknown_reason=reason),
+            None,
+            env,
+            where,
+            evidence,
+            companions,
+            notes,
+        )
+    if (
+        launch is not None
+        and launch.program == "other"
+        and words
+        and not holds_no_database(launch.argv)
+    ):
+        launch, env, where, periodic = follow_script(
+            s, spec, words, env, where, evidence, depth=0, companions=companions
+        )
         if periodic and not spec.oneshot:
             # `while true; do manage.py run_periodic; sleep 60; done`: a one-shot command run again and again
             spec = dataclasses.replace(spec, oneshot="cron")
     elif launch is not None and spec.command_at is not None:
         where = spec.command_at
     elif launch is not None and spec.source.line is not None:
-        where = Evidence(spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line))
+        where = Evidence(
+            spec.source.path, spec.source.line, s.repo.quote(spec.source.path, spec.source.line)
+        )
     if launch is not None and launch.inline_env:
-        env = env.overlay({k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}")) for k, v in launch.inline_env.items()})
+        env = env.overlay(
+            {
+                k: EnvValue(k, v, Evidence(where.path, where.line, f"{k}={v}"))
+                for k, v in launch.inline_env.items()
+            }
+        )
     return Resolved(spec, launch, env, where, evidence, companions, notes)
 
 
 INTERPRETERS = re.compile(r"^(ba|da|z|a)?sh$|^python[0-9.]*$|^env$|^exec$")
 
 
-def follow_script(s: Scan, spec: ProcessSpec, words: list[str], env: Env, where: Evidence, evidence: list[Evidence], depth: int,
-                  companions: list[tuple[Launch, Evidence]] | None = None):
+def follow_script(
+    s: Scan,
+    spec: ProcessSpec,
+    words: list[str],
+    env: Env,
+    where: Evidence,
+    evidence: list[Evidence],
+    depth: int,
+    companions: list[tuple[Launch, Evidence]] | None = None,
+):
     # `bash -c "cron start && wait-for-it.sh db:5432 -- /app/start.sh"`: the script the chain ends in.
     words = unwrap(first_command(words))[0] or words
     # `["/bin/bash", "/app/compose/production/django/start"]`: the script is the argument.
-    scripts = [w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])]
-    target = next((w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0])
+    scripts = [
+        w for w in words if not w.startswith("-") and not INTERPRETERS.match(w.rsplit("/", 1)[-1])
+    ]
+    target = next(
+        (w for w in scripts if "/" in w or w.endswith(".sh")), scripts[0] if scripts else words[0]
+    )
     path = locate(s, target, spec)
     script = read_script(s.repo, path) if path else None
     if script is None:
         return None, env, where, False
-    arg = next(iter(words[words.index(target) + 1:]), "") if target in words else ""
+    arg = next(iter(words[words.index(target) + 1 :]), "") if target in words else ""
     if script.hands_over and arg in script.functions:
         # `web() { exec gunicorn ...; }` ... `"$@"`: the argument names the function to run.
         body_launches, body_assignments = script.functions[arg]
-        script = dataclasses.replace(script, launches=tuple(i for i in body_launches if not i.guard),
-                                     assignments=script.assignments + body_assignments)
+        script = dataclasses.replace(
+            script,
+            launches=tuple(i for i in body_launches if not i.guard),
+            assignments=script.assignments + body_assignments,
+        )
     launches = list(script.launches)
     dispatching = bool(script.dispatch_values()) or any(item.guard for item in launches)
     env = apply_assignments(script, env, s.repo, arg if dispatching else None)
     if any(item.guard for item in launches):
         # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
-        chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [i for i in launches if i.guard and "*" in i.guard]
+        chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [
+            i for i in launches if i.guard and "*" in i.guard
+        ]
         launches = chosen_branch or [i for i in launches if not i.guard]
     servers = [item for item in launches if item.launch.program not in ("manage", "other")]
     foreground = [item for item in servers if not item.background] or servers
     chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
     if chosen is not None and chosen.launch.program == "other":
-        where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
+        where = Evidence(
+            script.path,
+            chosen.line,
+            s.repo.quote(script.path, chosen.line),
+            Resolution.COMMAND_FLAG,
+        )
         return chosen.launch, env, where, False  # reported as a program pgslots does not model
     if companions is not None:
-        companions.extend((item.launch, Evidence(script.path, item.line, s.repo.quote(script.path, item.line), Resolution.COMMAND_FLAG))
-                          for item in servers if item.background and item is not chosen)
+        companions.extend(
+            (
+                item.launch,
+                Evidence(
+                    script.path,
+                    item.line,
+                    s.repo.quote(script.path, item.line),
+                    Resolution.COMMAND_FLAG,
+                ),
+            )
+            for item in servers
+            if item.background and item is not chosen
+        )
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)
     if chosen is None:
         return None, env, where, False
-    where = Evidence(script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG)
-    periodic = chosen.looped and chosen.launch.program == "manage" and not long_running(chosen.launch)
+    where = Evidence(
+        script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG
+    )
+    periodic = (
+        chosen.looped and chosen.launch.program == "manage" and not long_running(chosen.launch)
+    )
     return chosen.launch, env, where, periodic
-
-

@@ -25,4 +25,6 @@ def load_topology(path: Path) -> Topology:
     try:
         return from_jsonable(Topology, data, "topology")
     except (SerdeError, TypeError, ValueError) as exc:
-        raise InputError(f"not an audit topology (pgslots audit --format json): {exc}", path=str(path)) from exc
+        raise InputError(
+            f"not an audit topology (pgslots audit --format json): {exc}", path=str(path)
+        ) from exc

@@ -57,19 +57,45 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
             has_server = True
             tag = re.search(r":(\d+)", image or base)
             if tag:
-                version = Quantity(int(tag[1]), (Evidence(service.file, service.line, f"image {image or base}"),))
+                version = Quantity(
+                    int(tag[1]), (Evidence(service.file, service.line, f"image {image or base}"),)
+                )
             env = env_files_env(s, service.env_files, notes).overlay(service.environment)
             user = env.get("POSTGRES_USER")
             missing = any(resolve_env_file(repo, rel)[0] is None for rel, _, _ in service.env_files)
             # The official image's superuser is POSTGRES_USER (default "postgres"); when it comes
             # from an env file that is not committed, the variable itself names the role.
             superuser = user.value if user else ("${POSTGRES_USER}" if missing else "postgres")
-            superuser_ev = (user.evidence,) if user else (Evidence(service.file, service.line, f"service {service.name}", Resolution.LIBRARY_DEFAULT, "official image: POSTGRES_USER defaults to postgres"),)
+            superuser_ev = (
+                (user.evidence,)
+                if user
+                else (
+                    Evidence(
+                        service.file,
+                        service.line,
+                        f"service {service.name}",
+                        Resolution.LIBRARY_DEFAULT,
+                        "official image: POSTGRES_USER defaults to postgres",
+                    ),
+                )
+            )
             argv = service.command or []
             for name, raw in flags_from_argv(argv).items():
-                if name in ("max_connections", "superuser_reserved_connections", "reserved_connections"):
+                if name in (
+                    "max_connections",
+                    "superuser_reserved_connections",
+                    "reserved_connections",
+                ):
                     try:
-                        settings[name] = (int(raw), Evidence(service.command_file, service.command_line, repo.quote(service.command_file, service.command_line), Resolution.COMMAND_FLAG))
+                        settings[name] = (
+                            int(raw),
+                            Evidence(
+                                service.command_file,
+                                service.command_line,
+                                repo.quote(service.command_file, service.command_line),
+                                Resolution.COMMAND_FLAG,
+                            ),
+                        )
                     except ValueError:
                         pass
             conf_target = flags_from_argv(argv).get("config_file")
@@ -78,7 +104,13 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                 target = target.split(":")[0]
                 folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
                 src = join(folder, source) if source.startswith(".") else source
-                if repo.has(src) and ((target.endswith("postgresql.conf") and (conf_target in (None, target) or "/docker-entrypoint" in target)) or target == conf_target):
+                if repo.has(src) and (
+                    (
+                        target.endswith("postgresql.conf")
+                        and (conf_target in (None, target) or "/docker-entrypoint" in target)
+                    )
+                    or target == conf_target
+                ):
                     mounted.add(src)
                     for name, item in read_postgresql_conf(repo, src).items():
                         settings.setdefault(name, item)
@@ -86,53 +118,116 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                     mounted.add(src)
             if dockerfile:
                 for dest, src in dockerfile.copies.items():
-                    if src.endswith("postgresql.conf") and (conf_target == dest or "/docker-entrypoint-initdb.d" in dest):
+                    if src.endswith("postgresql.conf") and (
+                        conf_target == dest or "/docker-entrypoint-initdb.d" in dest
+                    ):
                         mounted.add(src)
         if PGBOUNCER_IMAGES.search(image) or "pgbouncer" in service.name.lower():
             env = env_files_env(s, service.env_files, notes).overlay(service.environment)
             found = pgbouncer_from_env(env)
             folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
-            ini_paths = [src for volume, _ in service.volumes for src in [join(folder, volume.split(":")[0])] if src.endswith(".ini") and repo.has(src)]
+            ini_paths = [
+                src
+                for volume, _ in service.volumes
+                for src in [join(folder, volume.split(":")[0])]
+                if src.endswith(".ini") and repo.has(src)
+            ]
             for ini in ini_paths:
                 ini_settings, _ = read_pgbouncer_ini(repo, ini)
                 for key, ini_item in ini_settings.items():
                     found.setdefault(key, ini_item)
-            pgbouncer = _pgbouncer_setup(found, service.name, Evidence(service.file, service.line, f"service {service.name} ({service.image or 'build'})"))
+            pgbouncer = _pgbouncer_setup(
+                found,
+                service.name,
+                Evidence(
+                    service.file,
+                    service.line,
+                    f"service {service.name} ({service.image or 'build'})",
+                ),
+            )
             pgbouncer_hosts.add(service.name)
     # Kubernetes: a pgbouncer deployment
     for container in s.manifests.containers:
         if container.image and PGBOUNCER_IMAGES.search(container.image):
             found = pgbouncer_from_env(container.env)
-            pgbouncer = _pgbouncer_setup(found, container.workload, Evidence(container.path, container.line, f"{container.kind} {container.workload}"))
+            pgbouncer = _pgbouncer_setup(
+                found,
+                container.workload,
+                Evidence(container.path, container.line, f"{container.kind} {container.workload}"),
+            )
             pgbouncer_hosts.add(container.workload)
         elif container.image and POSTGRES_IMAGES.search(container.image):
             has_server = True
             for name, raw in flags_from_argv(container.argv or []).items():
-                if name in ("max_connections", "superuser_reserved_connections", "reserved_connections") and raw.isdigit():
-                    settings[name] = (int(raw), Evidence(container.path, container.line, f"-c {name}={raw}", Resolution.COMMAND_FLAG))
+                if (
+                    name
+                    in ("max_connections", "superuser_reserved_connections", "reserved_connections")
+                    and raw.isdigit()
+                ):
+                    settings[name] = (
+                        int(raw),
+                        Evidence(
+                            container.path,
+                            container.line,
+                            f"-c {name}={raw}",
+                            Resolution.COMMAND_FLAG,
+                        ),
+                    )
     unused = [
-        Evidence(p, None, "a postgresql.conf that no service mounts: its settings are not in effect")
-        for p in repo.paths if p.rsplit("/", 1)[-1] == "postgresql.conf" and p not in mounted and ((compose is not None and has_server) or read_postgresql_conf(repo, p))
+        Evidence(
+            p, None, "a postgresql.conf that no service mounts: its settings are not in effect"
+        )
+        for p in repo.paths
+        if p.rsplit("/", 1)[-1] == "postgresql.conf"
+        and p not in mounted
+        and ((compose is not None and has_server) or read_postgresql_conf(repo, p))
     ]
 
     def q(name: str, default: int | None, unknown: str) -> Quantity:
         if name in settings:
             return Quantity(settings[name][0], (settings[name][1],))
         if has_server and default is not None:
-            return Quantity(default, (Evidence("(PostgreSQL default)", None, f"{name} = {default}", Resolution.LIBRARY_DEFAULT),))
+            return Quantity(
+                default,
+                (
+                    Evidence(
+                        "(PostgreSQL default)",
+                        None,
+                        f"{name} = {default}",
+                        Resolution.LIBRARY_DEFAULT,
+                    ),
+                ),
+            )
         if default is not None and name != "max_connections":
-            return Quantity(default, (Evidence("(PostgreSQL default)", None, f"{name} = {default}", Resolution.LIBRARY_DEFAULT),))
+            return Quantity(
+                default,
+                (
+                    Evidence(
+                        "(PostgreSQL default)",
+                        None,
+                        f"{name} = {default}",
+                        Resolution.LIBRARY_DEFAULT,
+                    ),
+                ),
+            )
         return Quantity(None, (), unknown)
 
     slots = SlotBudget(
         max_connections=q("max_connections", 100, "server.max_connections"),
-        superuser_reserved_connections=q("superuser_reserved_connections", 3, "server.superuser_reserved_connections"),
+        superuser_reserved_connections=q(
+            "superuser_reserved_connections", 3, "server.superuser_reserved_connections"
+        ),
         reserved_connections=q("reserved_connections", 0, "server.reserved_connections"),
-        role_is_superuser=None, other_clients=Quantity(None, (), "server.other_clients"),
-        server_version=version, role=superuser, role_evidence=superuser_ev,
+        role_is_superuser=None,
+        other_clients=Quantity(None, (), "server.other_clients"),
+        server_version=version,
+        role=superuser,
+        role_evidence=superuser_ev,
     )
     if not has_server:
-        notes.append("the PostgreSQL server is not part of the repository's deployment (external): its settings are unknowns")
+        notes.append(
+            "the PostgreSQL server is not part of the repository's deployment (external): its settings are unknowns"
+        )
     return ServerFacts(slots, pgbouncer, pgbouncer_hosts, unused)
 
 
@@ -147,10 +242,13 @@ def _pgbouncer_setup(found: dict, service: str, where: Evidence) -> PgbouncerSet
     mode = found.get("pool_mode")
     evidence = (where,) + tuple(item[1] for item in found.values())
     return PgbouncerSetup(
-        pool_mode=(mode[0].lower() if mode else "session"), default_pool_size=number("default_pool_size"),
-        max_client_conn=number("max_client_conn"), max_db_connections=number("max_db_connections"),
-        reserve_pool_size=number("reserve_pool_size"), pairs=(), evidence=evidence, service=service,
+        pool_mode=(mode[0].lower() if mode else "session"),
+        default_pool_size=number("default_pool_size"),
+        max_client_conn=number("max_client_conn"),
+        max_db_connections=number("max_db_connections"),
+        reserve_pool_size=number("reserve_pool_size"),
+        pairs=(),
+        evidence=evidence,
+        service=service,
         min_pool_size=number("min_pool_size"),
     )
-
-

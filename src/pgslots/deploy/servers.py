@@ -38,14 +38,17 @@ class Shape:
     per_process: Quantity
     notes: list[str] = dataclasses.field(default_factory=list)
     extra_beat: Shape | None = None  # celery worker -B: the embedded beat's own shape
-    daemons: list[tuple[str, Evidence]] = dataclasses.field(default_factory=list)  # uWSGI attach-daemon commands
+    daemons: list[tuple[str, Evidence]] = dataclasses.field(
+        default_factory=list
+    )  # uWSGI attach-daemon commands
 
 
 UNBOUNDED = Quantity(None)
 
 
-
-def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label: str) -> Quantity | None:
+def _int_option(
+    raw: str | None, env: Env, where: Evidence, unknown: str, label: str
+) -> Quantity | None:
     """An option value (maybe `$VAR`) as a Quantity; None when the option is absent."""
     if raw is None:
         return None
@@ -65,7 +68,11 @@ def _int_option(raw: str | None, env: Env, where: Evidence, unknown: str, label:
 def _cpu_formula_of(raw: str, expanded) -> str | None:
     """`--workers $WEB_CONCURRENCY` where the script set WEB_CONCURRENCY=$((2*$(nproc)+1)): its formula."""
     formulas = [v.formula for v in expanded.used if v.formula]
-    if len(expanded.used) == 1 and formulas and re.fullmatch(r"\$\{?[A-Za-z_]\w*\}?", raw.strip().strip("\"'")):
+    if (
+        len(expanded.used) == 1
+        and formulas
+        and re.fullmatch(r"\$\{?[A-Za-z_]\w*\}?", raw.strip().strip("\"'"))
+    ):
         return formulas[0]
     return None
 
@@ -76,7 +83,9 @@ def _env_int(env: Env, name: str, unknown: str) -> Quantity | None:
         return None
     if found.value == UNKNOWN_VALUE:
         if found.formula:
-            return Quantity(None, (found.evidence,), unknown.rsplit(".", 1)[0] + ".cpus", formula=found.formula)
+            return Quantity(
+                None, (found.evidence,), unknown.rsplit(".", 1)[0] + ".cpus", formula=found.formula
+            )
         return Quantity(None, (found.evidence,), unknown)
     try:
         return Quantity(int(found.value.strip()), (found.evidence,))
@@ -91,7 +100,18 @@ def _not_visible(env: Env, name: str, unknown: str) -> Quantity | None:
     if missing is None:
         return None
     first = missing.value.split(" and ")[0]
-    return Quantity(None, (Evidence(first, None, f"{name} may be set in {missing.value} (not in the repository)", Resolution.ENV_FILE),), unknown)
+    return Quantity(
+        None,
+        (
+            Evidence(
+                first,
+                None,
+                f"{name} may be set in {missing.value} (not in the repository)",
+                Resolution.ENV_FILE,
+            ),
+        ),
+        unknown,
+    )
 
 
 def _from_v(value: V | None, unknown: str) -> Quantity | None:
@@ -107,8 +127,16 @@ def _from_v(value: V | None, unknown: str) -> Quantity | None:
 # ----------------------------------------------------------------------------- gunicorn
 
 
-def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver, workdir: str,
-             locate: Callable[[str], str | None] | None = None) -> Shape:
+def gunicorn(
+    launch: Launch,
+    name: str,
+    env: Env,
+    where: Evidence,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    workdir: str,
+    locate: Callable[[str], str | None] | None = None,
+) -> Shape:
     notes: list[str] = []
     options = dict(launch.options)
     # GUNICORN_CMD_ARGS overrides the config file, the command line overrides both.
@@ -119,8 +147,11 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     config_ns: dict[str, V] = {}
     formulas: dict[str, str] = {}
     raw_config = options.get("config") or env_options.get("config")
-    config_path = (locate(raw_config) if locate and raw_config and not raw_config.startswith("python:") else None) \
-        or _gunicorn_config(raw_config, repo, workdir, options.get("chdir"))
+    config_path = (
+        locate(raw_config)
+        if locate and raw_config and not raw_config.startswith("python:")
+        else None
+    ) or _gunicorn_config(raw_config, repo, workdir, options.get("chdir"))
     if config_path:
         config_ns = Evaluator(repo, env, resolver).run(config_path).namespace
         formulas = _cpu_formulas(repo, config_path)
@@ -131,11 +162,18 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
         if raw is not None:
             return _int_option(raw, env, where, unknown, option)
         if option in env_options:
-            return _int_option(env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option)
+            return _int_option(
+                env_options[option], env, cmd_args.evidence if cmd_args else where, unknown, option
+            )
         if conf_name in config_ns:
             found = _from_v(config_ns[conf_name], unknown)
             read = config_ns[conf_name]
-            if found is not None and found.value is None and conf_name in formulas and (read.env_var is None or read.env_default):
+            if (
+                found is not None
+                and found.value is None
+                and conf_name in formulas
+                and (read.env_var is None or read.env_default)
+            ):
                 # `threads = min(multiprocessing.cpu_count(), 12)`: a formula of the host's CPUs, capped.
                 cpus = f"{name}.cpus"
                 notes.append(f"{conf_name} = {formulas[conf_name]} ({config_path}): set {cpus}=N")
@@ -143,32 +181,98 @@ def gunicorn(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
             return found
         return None
 
-    workers = setting("workers", "workers", f"{name}.processes") or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") \
+    workers = (
+        setting("workers", "workers", f"{name}.processes")
+        or _env_int(env, "WEB_CONCURRENCY", f"{name}.processes")
         or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes")
+    )
     if workers is None:
-        workers = Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default workers=1 (WEB_CONCURRENCY not set)"),))
+        workers = Quantity(
+            1,
+            (
+                Evidence(
+                    where.path,
+                    where.line,
+                    where.text,
+                    Resolution.LIBRARY_DEFAULT,
+                    "gunicorn default workers=1 (WEB_CONCURRENCY not set)",
+                ),
+            ),
+        )
     threads = setting("threads", "threads", f"{name}.per_process")
     worker_class_v = options.get("worker_class") or env_options.get("worker_class")
-    if worker_class_v is None and "worker_class" in config_ns and isinstance(config_ns["worker_class"].value, str):
+    if (
+        worker_class_v is None
+        and "worker_class" in config_ns
+        and isinstance(config_ns["worker_class"].value, str)
+    ):
         worker_class_v = config_ns["worker_class"].value
-    worker_class = (expand(worker_class_v, env).value or worker_class_v) if worker_class_v else "sync"
+    worker_class = (
+        (expand(worker_class_v, env).value or worker_class_v) if worker_class_v else "sync"
+    )
     low = worker_class.lower()
-    if any(k in low for k in ("uvicorn", "asgi")) or low in ("asgi",) or _custom_asgi_worker(worker_class, repo, resolver):
+    if (
+        any(k in low for k in ("uvicorn", "asgi"))
+        or low in ("asgi",)
+        or _custom_asgi_worker(worker_class, repo, resolver)
+    ):
         limit = _worker_limit(worker_class, repo, resolver)
         if limit is not None:
-            return Shape("web", f"asgi (gunicorn -k {worker_class}, limit_concurrency {limit.value})", "asgi", workers, limit, notes)
-        notes.append(f"{worker_class} passes no concurrency limit to uvicorn: in-flight requests per process are unbounded")
+            return Shape(
+                "web",
+                f"asgi (gunicorn -k {worker_class}, limit_concurrency {limit.value})",
+                "asgi",
+                workers,
+                limit,
+                notes,
+            )
+        notes.append(
+            f"{worker_class} passes no concurrency limit to uvicorn: in-flight requests per process are unbounded"
+        )
         own = _worker_class_node(worker_class, repo, resolver)
         # The project's own worker class is where a limit would go (its CONFIG_KWARGS).
-        per_process = Quantity(None, (Evidence(own[0], own[1].lineno, repo.quote(own[0], own[1].lineno), Resolution.LITERAL,
-                                               "the project's worker class"),)) if own else UNBOUNDED
-        return Shape("web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, per_process, notes)
-    if low in ("gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi") or "ggevent" in low or "geventworker" in low:
-        connections = setting("worker_connections", "worker_connections", f"{name}.per_process") or Quantity(
-            1000, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "gunicorn default worker_connections=1000"),)
+        per_process = (
+            Quantity(
+                None,
+                (
+                    Evidence(
+                        own[0],
+                        own[1].lineno,
+                        repo.quote(own[0], own[1].lineno),
+                        Resolution.LITERAL,
+                        "the project's worker class",
+                    ),
+                ),
+            )
+            if own
+            else UNBOUNDED
+        )
+        return Shape(
+            "web", f"asgi (gunicorn -k {worker_class})", "asgi", workers, per_process, notes
+        )
+    if (
+        low in ("gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi")
+        or "ggevent" in low
+        or "geventworker" in low
+    ):
+        connections = setting(
+            "worker_connections", "worker_connections", f"{name}.per_process"
+        ) or Quantity(
+            1000,
+            (
+                Evidence(
+                    where.path,
+                    where.line,
+                    where.text,
+                    Resolution.LIBRARY_DEFAULT,
+                    "gunicorn default worker_connections=1000",
+                ),
+            ),
         )
         return Shape("web", f"gunicorn {low} (greenlets)", "greenlets", workers, connections, notes)
-    if low in ("gthread",) or (low in ("sync", "") and threads is not None and (threads.value is None or threads.value > 1)):
+    if low in ("gthread",) or (
+        low in ("sync", "") and threads is not None and (threads.value is None or threads.value > 1)
+    ):
         if low != "gthread":
             notes.append("gunicorn switches the sync worker to gthread when --threads > 1")
         return Shape("web", "gunicorn gthread", "threads", workers, threads or Quantity(1), notes)
@@ -182,10 +286,12 @@ def _cpu_formulas(repo: RepoFiles, path: str) -> dict[str, str]:
         return {}
 
 
-def _gunicorn_config(raw: str | None, repo: RepoFiles, workdir: str, chdir: str | None) -> str | None:
+def _gunicorn_config(
+    raw: str | None, repo: RepoFiles, workdir: str, chdir: str | None
+) -> str | None:
     if raw:
         if raw.startswith("python:"):
-            return ModuleResolver(repo).find(raw[len("python:"):])
+            return ModuleResolver(repo).find(raw[len("python:") :])
         for base in (workdir, ""):
             candidate = join(base, raw.lstrip("/")) if not raw.startswith("/") else raw.lstrip("/")
             if repo.has(candidate):
@@ -201,7 +307,9 @@ def _gunicorn_config(raw: str | None, repo: RepoFiles, workdir: str, chdir: str 
     return None
 
 
-def _worker_class_node(path: str, repo: RepoFiles, resolver: ModuleResolver) -> tuple[str, ast.ClassDef] | None:
+def _worker_class_node(
+    path: str, repo: RepoFiles, resolver: ModuleResolver
+) -> tuple[str, ast.ClassDef] | None:
     module, _, cls = path.rpartition(".")
     if not module:
         return None
@@ -223,7 +331,9 @@ def _custom_asgi_worker(worker_class: str, repo: RepoFiles, resolver: ModuleReso
     found = _worker_class_node(worker_class, repo, resolver)
     if not found:
         return False
-    return any("Uvicorn" in ast.unparse(base) or "ASGI" in ast.unparse(base) for base in found[1].bases)
+    return any(
+        "Uvicorn" in ast.unparse(base) or "ASGI" in ast.unparse(base) for base in found[1].bases
+    )
 
 
 def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) -> Quantity | None:
@@ -233,11 +343,29 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
         return None
     file, node = found
     for statement in node.body:
-        if (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Dict)
-                and any(isinstance(t, ast.Name) and t.id == "CONFIG_KWARGS" for t in statement.targets)):
+        if (
+            isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Dict)
+            and any(isinstance(t, ast.Name) and t.id == "CONFIG_KWARGS" for t in statement.targets)
+        ):
             for key, value in zip(statement.value.keys, statement.value.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == "limit_concurrency" and isinstance(value, ast.Constant) and isinstance(value.value, int):
-                    return Quantity(value.value, (Evidence(file, value.lineno, repo.quote(file, value.lineno), Resolution.LITERAL),))
+                if (
+                    isinstance(key, ast.Constant)
+                    and key.value == "limit_concurrency"
+                    and isinstance(value, ast.Constant)
+                    and isinstance(value.value, int)
+                ):
+                    return Quantity(
+                        value.value,
+                        (
+                            Evidence(
+                                file,
+                                value.lineno,
+                                repo.quote(file, value.lineno),
+                                Resolution.LITERAL,
+                            ),
+                        ),
+                    )
     return None
 
 
@@ -247,25 +375,70 @@ def _worker_limit(worker_class: str, repo: RepoFiles, resolver: ModuleResolver) 
 def uvicorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
     """uvicorn's CLI reads each option from the command line, else UVICORN_<OPTION> (click's
     auto_envvar_prefix); the worker count then falls back to WEB_CONCURRENCY, then 1."""
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") \
-        or _env_int(env, "UVICORN_WORKERS", f"{name}.processes")
+    workers = _int_option(
+        launch.option("workers"), env, where, f"{name}.processes", "workers"
+    ) or _env_int(env, "UVICORN_WORKERS", f"{name}.processes")
     if workers is None:
-        workers = _env_int(env, "WEB_CONCURRENCY", f"{name}.processes") or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes") \
-            or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uvicorn default workers=1"),))
-    limit = _int_option(launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency") \
-        or _env_int(env, "UVICORN_LIMIT_CONCURRENCY", f"{name}.per_process")
+        workers = (
+            _env_int(env, "WEB_CONCURRENCY", f"{name}.processes")
+            or _not_visible(env, "WEB_CONCURRENCY", f"{name}.processes")
+            or Quantity(
+                1,
+                (
+                    Evidence(
+                        where.path,
+                        where.line,
+                        where.text,
+                        Resolution.LIBRARY_DEFAULT,
+                        "uvicorn default workers=1",
+                    ),
+                ),
+            )
+        )
+    limit = _int_option(
+        launch.option("limit_concurrency"), env, where, f"{name}.per_process", "limit_concurrency"
+    ) or _env_int(env, "UVICORN_LIMIT_CONCURRENCY", f"{name}.per_process")
     if limit is not None:
-        return Shape("web", f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})", "asgi", workers, limit)
-    return Shape("web", "asgi (uvicorn)", "asgi", workers, UNBOUNDED, ["uvicorn without --limit-concurrency: in-flight requests per process are unbounded"])
+        return Shape(
+            "web",
+            f"asgi (uvicorn --limit-concurrency {limit.value if limit.value is not None else '?'})",
+            "asgi",
+            workers,
+            limit,
+        )
+    return Shape(
+        "web",
+        "asgi (uvicorn)",
+        "asgi",
+        workers,
+        UNBOUNDED,
+        ["uvicorn without --limit-concurrency: in-flight requests per process are unbounded"],
+    )
 
 
 def daphne(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    return Shape("web", "asgi (daphne)", "asgi", Quantity(1, (where,)), UNBOUNDED, ["daphne has no concurrency limit"])
+    return Shape(
+        "web",
+        "asgi (daphne)",
+        "asgi",
+        Quantity(1, (where,)),
+        UNBOUNDED,
+        ["daphne has no concurrency limit"],
+    )
 
 
 def hypercorn(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
-    workers = _int_option(launch.option("workers"), env, where, f"{name}.processes", "workers") or Quantity(1, (where,))
-    return Shape("web", "asgi (hypercorn)", "asgi", workers, UNBOUNDED, ["hypercorn has no per-process concurrency limit"])
+    workers = _int_option(
+        launch.option("workers"), env, where, f"{name}.processes", "workers"
+    ) or Quantity(1, (where,))
+    return Shape(
+        "web",
+        "asgi (hypercorn)",
+        "asgi",
+        workers,
+        UNBOUNDED,
+        ["hypercorn has no per-process concurrency limit"],
+    )
 
 
 def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
@@ -277,35 +450,86 @@ def granian(launch: Launch, name: str, env: Env, where: Evidence) -> Shape:
             return _int_option(raw, env, where, unknown, key)
         return _env_int(env, f"GRANIAN_{key.upper()}", unknown)
 
-    workers = option("workers", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "granian default: 1 worker"),))
-    raw_interface = launch.option("interface") or getattr(env.exported("GRANIAN_INTERFACE"), "value", None) or "rsgi"
+    workers = option("workers", f"{name}.processes") or Quantity(
+        1,
+        (
+            Evidence(
+                where.path,
+                where.line,
+                where.text,
+                Resolution.LIBRARY_DEFAULT,
+                "granian default: 1 worker",
+            ),
+        ),
+    )
+    raw_interface = (
+        launch.option("interface")
+        or getattr(env.exported("GRANIAN_INTERFACE"), "value", None)
+        or "rsgi"
+    )
     interface = (expand(raw_interface, env).value or "").lower()
     if interface not in ("wsgi", "asgi", "asginl", "rsgi"):
         # `--interface %(ENV_GRANIAN_INTERFACE)s` set where the repository cannot show: WSGI (threads) or
         # ASGI (unbounded) is not known, so neither is the demand per worker.
-        return Shape("web", f"granian ({raw_interface}: interface unknown)", "threads", workers,
-                     Quantity(None, (where,), f"{name}.per_process"),
-                     [f"granian's interface {raw_interface} is set outside the files read: set {name}.per_process"])
+        return Shape(
+            "web",
+            f"granian ({raw_interface}: interface unknown)",
+            "threads",
+            workers,
+            Quantity(None, (where,), f"{name}.per_process"),
+            [
+                f"granian's interface {raw_interface} is set outside the files read: set {name}.per_process"
+            ],
+        )
     if interface == "wsgi":
         threads = option("blocking_threads", f"{name}.per_process")
-        return Shape("web", "granian wsgi", "threads", workers, threads or Quantity(None, (where,), f"{name}.per_process"))
+        return Shape(
+            "web",
+            "granian wsgi",
+            "threads",
+            workers,
+            threads or Quantity(None, (where,), f"{name}.per_process"),
+        )
     limit = option("backpressure", f"{name}.per_process")
-    notes = [] if limit else ["granian without --backpressure: in-flight requests per worker are taken as unbounded (its backlog-derived default is not modelled)"]
+    notes = (
+        []
+        if limit
+        else [
+            "granian without --backpressure: in-flight requests per worker are taken as unbounded (its backlog-derived default is not modelled)"
+        ]
+    )
     return Shape("web", f"asgi (granian {interface})", "asgi", workers, limit or UNBOUNDED, notes)
 
 
-UWSGI_DAEMONS = ("attach_daemon", "attach_daemon2", "smart_attach_daemon", "smart_attach_daemon2", "attach_control_daemon")
+UWSGI_DAEMONS = (
+    "attach_daemon",
+    "attach_daemon2",
+    "smart_attach_daemon",
+    "smart_attach_daemon2",
+    "attach_control_daemon",
+)
 
 
-def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, locate: Callable[[str], str | None]) -> Shape:
+def uwsgi(
+    launch: Launch,
+    name: str,
+    env: Env,
+    where: Evidence,
+    repo: RepoFiles,
+    locate: Callable[[str], str | None],
+) -> Shape:
     """uWSGI: the command line, then its ini file (`--ini FILE` or the file as an argument),
     then `UWSGI_<OPTION>` variables, as uWSGI itself layers them. `attach-daemon` lines are
     processes the master keeps running beside the workers (often `manage.py` loops)."""
     options: dict[str, tuple[str, Evidence]] = {k: (v, where) for k, v in launch.options.items()}
     daemons: list[tuple[str, Evidence]] = []
     notes: list[str] = []
-    ini = launch.options.get("ini") or next((p for p in launch.positionals if p.endswith(".ini")), None)
-    ini_path = (locate(ini) or next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)) if ini else None
+    ini = launch.options.get("ini") or next(
+        (p for p in launch.positionals if p.endswith(".ini")), None
+    )
+    ini_path = (
+        (locate(ini) or next(iter(repo.named(ini.rsplit("/", 1)[-1])), None)) if ini else None
+    )
     if ini_path:
         notes.append(f"uWSGI settings read from {ini_path}")
         for key, value, evidence in _uwsgi_ini(repo, ini_path, env):
@@ -326,7 +550,18 @@ def uwsgi(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles,
         raw, evidence = options[key]
         return _int_option(raw, env, evidence, unknown, key)
 
-    processes = number("processes", f"{name}.processes") or Quantity(1, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "uWSGI default: 1 process"),))
+    processes = number("processes", f"{name}.processes") or Quantity(
+        1,
+        (
+            Evidence(
+                where.path,
+                where.line,
+                where.text,
+                Resolution.LIBRARY_DEFAULT,
+                "uWSGI default: 1 process",
+            ),
+        ),
+    )
     gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
         return Shape("web", "uwsgi gevent", "greenlets", processes, gevent, notes, daemons=daemons)
@@ -365,7 +600,9 @@ def _uwsgi_ini(repo: RepoFiles, path: str, env: Env) -> list[tuple[str, str, Evi
         if any(skipping):
             continue
         value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", r"${\1}", value)
-        out.append((key, value if sep else "", Evidence(path, number, stripped, Resolution.LITERAL)))
+        out.append(
+            (key, value if sep else "", Evidence(path, number, stripped, Resolution.LITERAL))
+        )
     return out
 
 
@@ -376,7 +613,13 @@ CeleryConf = Callable[[str], "V | None"]
 """A Celery setting by its lowercase name, as the worker's app sees it."""
 
 
-def celery_conf(launch: Launch, env: Env, repo: RepoFiles, resolver: ModuleResolver, settings: SettingsRead | None) -> CeleryConf:
+def celery_conf(
+    launch: Launch,
+    env: Env,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    settings: SettingsRead | None,
+) -> CeleryConf:
     """Celery settings as the app named by `-A` sees them: what its module sets on
     `app.conf` after `config_from_object` (e.g. `app.conf.beat_scheduler = ...` in
     `proj/celery.py`) wins over the Django settings' `CELERY_*` names. Celery looks for the
@@ -385,7 +628,11 @@ def celery_conf(launch: Launch, env: Env, repo: RepoFiles, resolver: ModuleResol
     module = (launch.option("app") or "").split(":", 1)[0]
     for candidate in (module, f"{module}.celery") if module else ():
         path = resolver.find(candidate)
-        found = Evaluator(repo, env, resolver).run(path).namespace.get("__celery_conf__") if path else None
+        found = (
+            Evaluator(repo, env, resolver).run(path).namespace.get("__celery_conf__")
+            if path
+            else None
+        )
         if found is not None and isinstance(found.value, dict):
             app_conf = found.value
             break
@@ -395,31 +642,53 @@ def celery_conf(launch: Launch, env: Env, repo: RepoFiles, resolver: ModuleResol
         if value is not None:
             return value
         return settings.celery(name) if settings is not None else None
+
     return lookup
 
 
 def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: CeleryConf) -> Shape:
     notes: list[str] = []
-    concurrency = _int_option(launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency")
+    concurrency = _int_option(
+        launch.option("concurrency"), env, where, f"{name}.cpus", "concurrency"
+    )
     autoscale = launch.option("autoscale")
     if autoscale:
         # The autoscaler grows the pool up to its maximum, whatever --concurrency says.
         expanded = expand(autoscale, env)
         try:
-            concurrency = Quantity(int((expanded.value or "").split(",")[0]), (where,) + tuple(v.evidence for v in expanded.used))
+            concurrency = Quantity(
+                int((expanded.value or "").split(",")[0]),
+                (where,) + tuple(v.evidence for v in expanded.used),
+            )
             notes.append("--autoscale: the maximum is used")
         except ValueError:
             # `--autoscale $WEB_CONCURRENCY,2` with WEB_CONCURRENCY=$((2*$(nproc)+1)): the maximum's formula
-            concurrency = _int_option(autoscale.split(",")[0], env, where, f"{name}.cpus", "autoscale")
+            concurrency = _int_option(
+                autoscale.split(",")[0], env, where, f"{name}.cpus", "autoscale"
+            )
             notes.append("--autoscale: the maximum is used")
     if concurrency is None:
         concurrency = _env_int(env, "CELERY_WORKER_CONCURRENCY", f"{name}.cpus")
         if concurrency is not None:
-            notes.append("CELERY_WORKER_CONCURRENCY in the environment sets --concurrency (Celery 5 reads CELERY_WORKER_* variables)")
+            notes.append(
+                "CELERY_WORKER_CONCURRENCY in the environment sets --concurrency (Celery 5 reads CELERY_WORKER_* variables)"
+            )
     if concurrency is None:
         concurrency = _from_v(conf("worker_concurrency"), f"{name}.cpus")
     if concurrency is None:
-        concurrency = Quantity(None, (Evidence(where.path, where.line, where.text, Resolution.LIBRARY_DEFAULT, "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host"),), f"{name}.cpus")
+        concurrency = Quantity(
+            None,
+            (
+                Evidence(
+                    where.path,
+                    where.line,
+                    where.text,
+                    Resolution.LIBRARY_DEFAULT,
+                    "no -c, no worker_concurrency: Celery uses os.cpu_count() of the host",
+                ),
+            ),
+            f"{name}.cpus",
+        )
         notes.append("celery-default-concurrency")
     pool = launch.option("pool")
     if pool is None and env.exported("CELERY_WORKER_POOL") is not None:
@@ -431,9 +700,13 @@ def celery_worker(launch: Launch, name: str, env: Env, where: Evidence, conf: Ce
     # `-B` runs a beat inside the worker, with the scheduler the app is configured for.
     beat = celery_beat(launch, name, env, where, conf) if "beat" in launch.options else None
     if pool in ("threads", "thread"):
-        return Shape("worker", "celery threads", "celery-threads", Quantity(1), concurrency, notes, beat)
+        return Shape(
+            "worker", "celery threads", "celery-threads", Quantity(1), concurrency, notes, beat
+        )
     if pool in ("gevent", "eventlet"):
-        return Shape("worker", f"celery {pool}", "celery-green", Quantity(1), concurrency, notes, beat)
+        return Shape(
+            "worker", f"celery {pool}", "celery-green", Quantity(1), concurrency, notes, beat
+        )
     if pool == "solo":
         return Shape("worker", "celery solo", "solo", Quantity(1), Quantity(1), notes, beat)
     return Shape("worker", "celery prefork", "prefork", concurrency, Quantity(1), notes, beat)
@@ -447,19 +720,49 @@ def celery_beat(launch: Launch, name: str, env: Env, where: Evidence, conf: Cele
         if setting is not None and isinstance(setting.value, str):
             scheduler, evidence = setting.value, setting.evidence
     if scheduler and ("DatabaseScheduler" in scheduler or scheduler == "django"):
-        return Shape("beat", "celery beat (DatabaseScheduler)", "beat-db", Quantity(1, evidence), Quantity(1, evidence))
+        return Shape(
+            "beat",
+            "celery beat (DatabaseScheduler)",
+            "beat-db",
+            Quantity(1, evidence),
+            Quantity(1, evidence),
+        )
     if not scheduler or scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1] == "PersistentScheduler":
-        return Shape("beat", "celery beat (file scheduler)", "none", Quantity(1, evidence), Quantity(0),
-                     ["the default PersistentScheduler keeps its schedule in a file: no database connection"])
+        return Shape(
+            "beat",
+            "celery beat (file scheduler)",
+            "none",
+            Quantity(1, evidence),
+            Quantity(0),
+            [
+                "the default PersistentScheduler keeps its schedule in a file: no database connection"
+            ],
+        )
     short = scheduler.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
     if "redbeat" in scheduler.lower():
-        return Shape("beat", f"celery beat ({short}, Redis)", "none", Quantity(1, evidence), Quantity(0),
-                     ["redbeat keeps its schedule and lock in Redis: no database connection"])
-    return Shape("beat", f"celery beat ({short})", "none", Quantity(1, evidence), Quantity(0),
-                 [f"{scheduler} is not Django's DatabaseScheduler: counted as holding no database connection"])
+        return Shape(
+            "beat",
+            f"celery beat ({short}, Redis)",
+            "none",
+            Quantity(1, evidence),
+            Quantity(0),
+            ["redbeat keeps its schedule and lock in Redis: no database connection"],
+        )
+    return Shape(
+        "beat",
+        f"celery beat ({short})",
+        "none",
+        Quantity(1, evidence),
+        Quantity(0),
+        [
+            f"{scheduler} is not Django's DatabaseScheduler: counted as holding no database connection"
+        ],
+    )
 
 
-_BARE_VARIABLE = re.compile(r"^\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:\[[@*]\])?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))$")
+_BARE_VARIABLE = re.compile(
+    r"^\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:\[[@*]\])?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))$"
+)
 """`$ARGS`, `${ARGS}` or a bash array `"${ARGS[@]}"` (whose elements are words of their own)."""
 
 
@@ -473,10 +776,14 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
         match = _BARE_VARIABLE.match(word)
         found = env.get(match["braced"] or match["plain"]) if match else None
         expanded = expand(word, env).value if match else None
-        if expanded is not None and (len(split_words(expanded)) != 1 or expanded.startswith("-")):  # `$SCALING` = "--autoscale=2,2"
+        if expanded is not None and (
+            len(split_words(expanded)) != 1 or expanded.startswith("-")
+        ):  # `$SCALING` = "--autoscale=2,2"
             # Split the value as written when the script built it from other variables, so the
             # options still cite where each of those was set.
-            argv.extend(split_words(found.template if found is not None and found.template else expanded))
+            argv.extend(
+                split_words(found.template if found is not None and found.template else expanded)
+            )
             changed = True
         else:
             argv.append(word)
@@ -485,8 +792,17 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
     return dataclasses.replace(parse_launch(argv), inline_env=launch.inline_env)
 
 
-def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFiles, resolver: ModuleResolver,
-             settings: SettingsRead | None, workdir: str, locate: Callable[[str], str | None] | None = None) -> Shape | None:
+def shape_of(
+    launch: Launch,
+    name: str,
+    env: Env,
+    where: Evidence,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    settings: SettingsRead | None,
+    workdir: str,
+    locate: Callable[[str], str | None] | None = None,
+) -> Shape | None:
     """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
     launch = _split_unquoted_variables(launch, env)
     program = launch.program
@@ -503,42 +819,90 @@ def shape_of(launch: Launch, name: str, env: Env, where: Evidence, repo: RepoFil
     if program == "uwsgi":
         return uwsgi(launch, name, env, where, repo, locate or (lambda word: None))
     if program == "celery-worker":
-        return celery_worker(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
+        return celery_worker(
+            launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
+        )
     if program == "celery-beat":
-        return celery_beat(launch, name, env, where, celery_conf(launch, env, repo, resolver, settings))
+        return celery_beat(
+            launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
+        )
     if program in ("celery-flower", "celery-other"):
-        return Shape("other", "celery flower" if program == "celery-flower" else "celery (other command)", "none", Quantity(1), Quantity(0),
-                     ["reads the broker, not the database"])
+        return Shape(
+            "other",
+            "celery flower" if program == "celery-flower" else "celery (other command)",
+            "none",
+            Quantity(1),
+            Quantity(0),
+            ["reads the broker, not the database"],
+        )
     if program == "runserver":
-        return Shape("web", "django runserver (development server, a thread per request)", "threads", Quantity(1, (where,)), UNBOUNDED,
-                     ["the development server is used as a production server here"])
+        return Shape(
+            "web",
+            "django runserver (development server, a thread per request)",
+            "threads",
+            Quantity(1, (where,)),
+            UNBOUNDED,
+            ["the development server is used as a production server here"],
+        )
     if program == "manage":
         command = launch.positionals[0] if launch.positionals else ""
         if command in ONE_SHOT_COMMANDS:
-            return Shape("other", f"manage.py {command} (runs once)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
-                         [f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"])
+            return Shape(
+                "other",
+                f"manage.py {command} (runs once)",
+                "job",
+                Quantity(1, (where,)),
+                Quantity(1, (where,)),
+                [
+                    f"manage.py {command} runs and exits (a deploy job): one connection while it runs, counted at worst only"
+                ],
+            )
         if command == "qcluster":
             return django_q_cluster(name, where, settings)
         if command == "runworker":
             # Channels' worker: each ORM call runs through database_sync_to_async, which closes old
             # connections before and after, so CONN_MAX_AGE decides whether one stays open.
-            return Shape("worker", "channels runworker", "sync", Quantity(1, (where,)), Quantity(1, (where,)),
-                         ["Channels' runworker: one connection, closed after each call unless CONN_MAX_AGE keeps it"])
+            return Shape(
+                "worker",
+                "channels runworker",
+                "sync",
+                Quantity(1, (where,)),
+                Quantity(1, (where,)),
+                [
+                    "Channels' runworker: one connection, closed after each call unless CONN_MAX_AGE keeps it"
+                ],
+            )
         spawns = _command_spawns(repo, command)
         if spawns is not None:
             # The project's own command runs a pool of threads/processes, each with its own connection.
-            found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
-            return unknown_shape(name, f"`manage.py {command}` is the project's own command and starts workers or another "
-                                       f"program ({found.location()}), each with its own connections", found,
-                                 f"manage.py {command} (its workers not modelled)")
-        return Shape("other", f"manage.py {command}".strip(), "command", Quantity(1, (where,)), Quantity(1, (where,)),
-                     ["a long-running management command: its connection is opened outside the request cycle, so it stays "
-                      "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"])
+            found = Evidence(
+                spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL
+            )
+            return unknown_shape(
+                name,
+                f"`manage.py {command}` is the project's own command and starts workers or another "
+                f"program ({found.location()}), each with its own connections",
+                found,
+                f"manage.py {command} (its workers not modelled)",
+            )
+        return Shape(
+            "other",
+            f"manage.py {command}".strip(),
+            "command",
+            Quantity(1, (where,)),
+            Quantity(1, (where,)),
+            [
+                "a long-running management command: its connection is opened outside the request cycle, so it stays "
+                "open whatever CONN_MAX_AGE says (Django closes connections only at the end of a request)"
+            ],
+        )
     return None
 
 
-_POOLS = re.compile(r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|"
-                    r"eventlet\.spawn|subprocess\.|Popen\(|os\.system\(|os\.exec\w*\(|run_with_reloader\(|worker_main\(|\.Worker\()")
+_POOLS = re.compile(
+    r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|"
+    r"eventlet\.spawn|subprocess\.|Popen\(|os\.system\(|os\.exec\w*\(|run_with_reloader\(|worker_main\(|\.Worker\()"
+)
 """What makes a project's own management command more than one connection: a pool of threads or
 processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
 
@@ -552,7 +916,9 @@ def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:
         if "/management/commands/" not in f"/{path}":
             continue
         folder = path.split("/management/commands/")[0]
-        for candidate in [path] + [p for p in repo.paths if p.startswith(folder + "/") and p.endswith(".py") and p != path][:200]:
+        for candidate in [path] + [
+            p for p in repo.paths if p.startswith(folder + "/") and p.endswith(".py") and p != path
+        ][:200]:
             if candidate != path and not _imported_by(repo, path, candidate):
                 continue
             for number, line in enumerate(repo.lines(candidate), start=1):
@@ -574,8 +940,12 @@ def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) 
     the monitor (saves results) and the scheduler, each with its own connection; the pusher only
     reads the broker."""
     conf = settings.get("Q_CLUSTER") if settings is not None else None
-    workers_v = conf.value.get("workers") if conf is not None and isinstance(conf.value, dict) else None
-    notes = ["django-q: workers + the monitor + the scheduler hold connections; the pusher reads the broker"]
+    workers_v = (
+        conf.value.get("workers") if conf is not None and isinstance(conf.value, dict) else None
+    )
+    notes = [
+        "django-q: workers + the monitor + the scheduler hold connections; the pusher reads the broker"
+    ]
     if isinstance(workers_v, V) and workers_v.known and isinstance(workers_v.value, int):
         processes = Quantity(workers_v.value + 2, workers_v.evidence)
     elif isinstance(workers_v, V):
@@ -592,20 +962,37 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     which starts gunicorn itself): it may open connections, so its processes and their
     connections are unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
-    return unknown_shape(name, f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models", where,
-                         f"`{program.rsplit('/', 1)[-1]}` (not modelled)")
+    return unknown_shape(
+        name,
+        f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models",
+        where,
+        f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
+    )
 
 
-def unknown_shape(name: str, reason: str, where: Evidence, server_model: str = "unknown (not modelled)") -> Shape:
+def unknown_shape(
+    name: str, reason: str, where: Evidence, server_model: str = "unknown (not modelled)"
+) -> Shape:
     """A process group pgslots cannot model: its processes and connections per process are
     unknowns (`--assume NAME.processes=N`, `--assume NAME.per_process=N`), and until they are
     set its demand is unknown."""
-    return Shape("other", server_model, "unmodelled",
-                 Quantity(None, (where,), f"{name}.processes"), Quantity(None, (where,), f"{name}.per_process"),
-                 [f"{reason}: set {name}.processes and {name}.per_process"])
+    return Shape(
+        "other",
+        server_model,
+        "unmodelled",
+        Quantity(None, (where,), f"{name}.processes"),
+        Quantity(None, (where,), f"{name}.per_process"),
+        [f"{reason}: set {name}.processes and {name}.per_process"],
+    )
 
 
 def backup_shape(where: Evidence) -> Shape:
     """pg_dump and friends: one connection while the dump runs, none between runs."""
-    return Shape("other", "backup job (pg_dump)", "job", Quantity(1, (where,)), Quantity(1, (where,)),
-                 ["a backup job: one connection while it runs"])
+    return Shape(
+        "other",
+        "backup job (pg_dump)",
+        "job",
+        Quantity(1, (where,)),
+        Quantity(1, (where,)),
+        ["a backup job: one connection while it runs"],
+    )

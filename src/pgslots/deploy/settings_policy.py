@@ -35,7 +35,12 @@ class SettingsReader:
         self._reads: dict[tuple, SettingsRead] = {}
         self._trees: dict = {}
         # DJANGO_SETTINGS_MODULE values the processes are given, for when none is in the repository
-        self.named = [item for env in envs for item in [env.get("DJANGO_SETTINGS_MODULE")] if item is not None and item.value]
+        self.named = [
+            item
+            for env in envs
+            for item in [env.get("DJANGO_SETTINGS_MODULE")]
+            if item is not None and item.value
+        ]
 
     def gaps(self, read: SettingsRead | None) -> tuple[SettingGap, ...]:
         """The connection settings this evaluation cannot show (see `settings_gaps`); with no
@@ -45,20 +50,33 @@ class SettingsReader:
         if self.choice is not None:
             return ()
         named = self.named[0] if self.named else None
-        source = (f"DJANGO_SETTINGS_MODULE={named.value} ({named.evidence.location()}) names a module that is not in the "
-                  "repository (in the image, a submodule or another repository)") if named else \
-            "no Django settings module is in the repository"
+        source = (
+            (
+                f"DJANGO_SETTINGS_MODULE={named.value} ({named.evidence.location()}) names a module that is not in the "
+                "repository (in the image, a submodule or another repository)"
+            )
+            if named
+            else "no Django settings module is in the repository"
+        )
         evidence = (named.evidence,) if named else ()
-        return (SettingGap("DATABASES", f"the aliases, their host and role: {source}", evidence),
-                SettingGap("ENGINE", source, evidence),
-                SettingGap("CONN_MAX_AGE", f"{source}; taken as persistent (the worse case) until known", evidence))
+        return (
+            SettingGap("DATABASES", f"the aliases, their host and role: {source}", evidence),
+            SettingGap("ENGINE", source, evidence),
+            SettingGap(
+                "CONN_MAX_AGE",
+                f"{source}; taken as persistent (the worse case) until known",
+                evidence,
+            ),
+        )
 
     def read(self, env: Env) -> SettingsRead | None:
         if self.choice is None:
             return None
         key = env.key()
         if key not in self._reads:
-            self._reads[key] = read_settings(self.repo, self.choice, env, self.resolver, self._trees)
+            self._reads[key] = read_settings(
+                self.repo, self.choice, env, self.resolver, self._trees
+            )
         return self._reads[key]
 
 
@@ -81,7 +99,20 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
     conn_max_age: int | None
     cma_ev: tuple[Evidence, ...]
     if cma is None:
-        conn_max_age, known, cma_ev, cma_env = 0, True, (Evidence(read.choice.path, None, "CONN_MAX_AGE not set", Resolution.LIBRARY_DEFAULT, "Django's default CONN_MAX_AGE=0"),), None
+        conn_max_age, known, cma_ev, cma_env = (
+            0,
+            True,
+            (
+                Evidence(
+                    read.choice.path,
+                    None,
+                    "CONN_MAX_AGE not set",
+                    Resolution.LIBRARY_DEFAULT,
+                    "Django's default CONN_MAX_AGE=0",
+                ),
+            ),
+            None,
+        )
     elif cma.known and (cma.value is None or isinstance(cma.value, int)):
         conn_max_age, known, cma_ev, cma_env = cma.value, True, cma.evidence, cma.env_var
     else:
@@ -92,7 +123,11 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
     options = get("OPTIONS")
     pool_min = pool_max = None
     pool_ev: tuple[Evidence, ...] = ()
-    if options is not None and isinstance(options.value, dict) and isinstance(options.value.get("pool"), V):
+    if (
+        options is not None
+        and isinstance(options.value, dict)
+        and isinstance(options.value.get("pool"), V)
+    ):
         pool = options.value["pool"]
         pool_ev = pool.evidence
         if pool.value is True:
@@ -101,29 +136,46 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
             low = pool.value.get("min_size")
             high = pool.value.get("max_size")
             pool_min = low.value if isinstance(low, V) and isinstance(low.value, int) else 4
-            pool_max = high.value if isinstance(high, V) and isinstance(high.value, int) else pool_min
+            pool_max = (
+                high.value if isinstance(high, V) and isinstance(high.value, int) else pool_min
+            )
     dssc = get("DISABLE_SERVER_SIDE_CURSORS")
     atomic = get("ATOMIC_REQUESTS")
     policy = ConnectionPolicy(
-        conn_max_age=conn_max_age, conn_max_age_evidence=tuple(cma_ev), health_checks=bool(health and health.value is True),
-        pool_min=pool_min, pool_max=pool_max, pool_evidence=pool_ev,
+        conn_max_age=conn_max_age,
+        conn_max_age_evidence=tuple(cma_ev),
+        health_checks=bool(health and health.value is True),
+        pool_min=pool_min,
+        pool_max=pool_max,
+        pool_evidence=pool_ev,
         health_checks_evidence=health.evidence if health else (),
-        disable_server_side_cursors=bool(dssc and dssc.value is True), atomic_requests=bool(atomic and atomic.value is True),
-        conn_max_age_known=known, conn_max_age_env=cma_env,
+        disable_server_side_cursors=bool(dssc and dssc.value is True),
+        atomic_requests=bool(atomic and atomic.value is True),
+        conn_max_age_known=known,
+        conn_max_age_env=cma_env,
     )
     return policy, aliases
 
 
-def django_facts(read: SettingsRead | None, choice: SettingsChoice | None, aliases: list[AliasFact]) -> DjangoFacts:
+def django_facts(
+    read: SettingsRead | None, choice: SettingsChoice | None, aliases: list[AliasFact]
+) -> DjangoFacts:
     if read is None:
-        return DjangoFacts(settings_module=choice.module if choice else None, choice=choice.reason if choice else "")
+        return DjangoFacts(
+            settings_module=choice.module if choice else None,
+            choice=choice.reason if choice else "",
+        )
 
     def value(name: str):
         v = read.get(name)
         return v.value if v is not None and v.known else None
 
     middleware = value("MIDDLEWARE") or []
-    names = [m.value for m in middleware if isinstance(m, V) and isinstance(m.value, str)] if isinstance(middleware, list) else []
+    names = (
+        [m.value for m in middleware if isinstance(m, V) and isinstance(m.value, str)]
+        if isinstance(middleware, list)
+        else []
+    )
     evidence: list[Evidence] = []
     for name in ("CSRF_USE_SESSIONS", "SESSION_ENGINE"):
         v = read.get(name)
@@ -138,14 +190,22 @@ def django_facts(read: SettingsRead | None, choice: SettingsChoice | None, alias
         settings_files=tuple(read.evaluation.files),
         aliases=tuple(aliases),
         csrf_use_sessions=value("CSRF_USE_SESSIONS") is True,
-        session_engine=value("SESSION_ENGINE") if isinstance(value("SESSION_ENGINE"), str) else None,
+        session_engine=value("SESSION_ENGINE")
+        if isinstance(value("SESSION_ENGINE"), str)
+        else None,
         login_required_middleware=any(n.endswith("LoginRequiredMiddleware") for n in names),
-        celery_concurrency=Quantity(concurrency.value, concurrency.evidence) if concurrency is not None and isinstance(concurrency.value, int) else None,
+        celery_concurrency=Quantity(concurrency.value, concurrency.evidence)
+        if concurrency is not None and isinstance(concurrency.value, int)
+        else None,
         celery_pool=pool.value if pool is not None and isinstance(pool.value, str) else None,
-        celery_beat_scheduler=scheduler.value if scheduler is not None and isinstance(scheduler.value, str) else None,
-        celery_result_backend=backend.value if backend is not None and isinstance(backend.value, str) and not backend.value.startswith(("redis://", "amqp://")) else (None if backend is None or not backend.known else "(a URL)"),
+        celery_beat_scheduler=scheduler.value
+        if scheduler is not None and isinstance(scheduler.value, str)
+        else None,
+        celery_result_backend=backend.value
+        if backend is not None
+        and isinstance(backend.value, str)
+        and not backend.value.startswith(("redis://", "amqp://"))
+        else (None if backend is None or not backend.known else "(a URL)"),
         evidence=tuple(evidence),
         choice=choice.reason if choice else "",
     )
-
-

@@ -60,8 +60,12 @@ from pgslots.deploy.readers.platforms import (
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence
 
-WEB_PROGRAMS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"})
-OWN_HOSTS_COMMENT = re.compile(r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I)
+WEB_PROGRAMS = frozenset(
+    {"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress"}
+)
+OWN_HOSTS_COMMENT = re.compile(
+    r"#.*\b(hosts?|servers?|machines?|nodes?|vms?|droplets?|instances?)\b", re.I
+)
 
 
 @dataclasses.dataclass
@@ -88,14 +92,21 @@ class ComposeCandidate:
     specs: list[ProcessSpec] = dataclasses.field(default_factory=list)
     web: str = ""  # a service that runs the web server, if any
 
-    invoked: str = ""  # where a script or Makefile runs `docker compose -f ... -f ...` with these files
+    invoked: str = (
+        ""  # where a script or Makefile runs `docker compose -f ... -f ...` with these files
+    )
     bonus: int = 0  # 30 when that invocation is a production make target (`docker-prod:`), 20 a production line
 
     @property
     def rank(self) -> tuple:
         """Production names (or a production invocation) first, then the canonical file name,
         then a file on its own."""
-        return (-max(compose_score(p) for p in self.paths) - self.bonus, stem(self.paths[-1]) not in CANONICAL, len(self.paths), self.paths[0])
+        return (
+            -max(compose_score(p) for p in self.paths) - self.bonus,
+            stem(self.paths[-1]) not in CANONICAL,
+            len(self.paths),
+            self.paths[0],
+        )
 
 
 def stem(path: str) -> str:
@@ -108,23 +119,39 @@ def compose_candidates(s: Scan) -> list[ComposeCandidate]:
     whose services are partial definitions of the base's, or docker-compose.override.yml)."""
     by_folder: dict[str, list[ComposeFile]] = {}
     for compose in s.composes:
-        by_folder.setdefault(compose.path.rsplit("/", 1)[0] if "/" in compose.path else "", []).append(compose)
+        by_folder.setdefault(
+            compose.path.rsplit("/", 1)[0] if "/" in compose.path else "", []
+        ).append(compose)
     out: list[ComposeCandidate] = []
     for files in by_folder.values():
         # An overlay amends a complete file; the complete ones are the bases.
-        overlays = {c.path for c in files if any(_partial_of(c, other) for other in files if other is not c)}
+        overlays = {
+            c.path for c in files if any(_partial_of(c, other) for other in files if other is not c)
+        }
         complete = [c for c in files if c.path not in overlays]
         for compose in files:
-            base = _base_of(compose, complete) if compose.path in overlays or "override" in stem(compose.path).lower() else None
+            base = (
+                _base_of(compose, complete)
+                if compose.path in overlays or "override" in stem(compose.path).lower()
+                else None
+            )
             if base is not None:
-                out.append(ComposeCandidate(f"{stem(base.path)}+{stem(compose.path)}", merge_compose(base, compose),
-                                            (base.path, compose.path), []))
+                out.append(
+                    ComposeCandidate(
+                        f"{stem(base.path)}+{stem(compose.path)}",
+                        merge_compose(base, compose),
+                        (base.path, compose.path),
+                        [],
+                    )
+                )
             else:
                 out.append(ComposeCandidate(stem(compose.path), compose, (compose.path,), []))
     out.extend(_invoked_combinations(s, {c.paths for c in out}))
     names = [c.name for c in out]
     for candidate in out:
-        if names.count(candidate.name) > 1:  # the same file name in several folders: name it by its path
+        if (
+            names.count(candidate.name) > 1
+        ):  # the same file name in several folders: name it by its path
             candidate.name = "+".join(re.sub(r"\.ya?ml$", "", p) for p in candidate.paths)
     return out
 
@@ -147,15 +174,40 @@ def _invoked_combinations(s: Scan, known: set[tuple[str, ...]]) -> list[ComposeC
             found = COMPOSE_RUN.search(line)
             if not found:
                 continue
-            files = tuple(join(folder, f.split("=", 1)[-1] if "=" in f else f) for f in re.findall(r"(?:-f|--file)[ =](\S+)", found[1]))
+            files = tuple(
+                join(folder, f.split("=", 1)[-1] if "=" in f else f)
+                for f in re.findall(r"(?:-f|--file)[ =](\S+)", found[1])
+            )
             if len(files) < 2 or not all(f in by_path for f in files) or files in known:
                 continue
-            target = next((lines[i].split(":", 1)[0] for i in range(number - 1, -1, -1) if re.match(r"^[\w.-]+:", lines[i])), "")
+            target = next(
+                (
+                    lines[i].split(":", 1)[0]
+                    for i in range(number - 1, -1, -1)
+                    if re.match(r"^[\w.-]+:", lines[i])
+                ),
+                "",
+            )
             merged = by_path[files[0]]
             for other in files[1:]:
                 merged = merge_compose(merged, by_path[other])
-            bonus = 30 if PRODUCTION_WORDS.search(target) else 20 if PRODUCTION_WORDS.search(line) else 0
-            out.append(ComposeCandidate("+".join(stem(f) for f in files), merged, files, [], invoked=f"{rel}:{number}", bonus=bonus))
+            bonus = (
+                30
+                if PRODUCTION_WORDS.search(target)
+                else 20
+                if PRODUCTION_WORDS.search(line)
+                else 0
+            )
+            out.append(
+                ComposeCandidate(
+                    "+".join(stem(f) for f in files),
+                    merged,
+                    files,
+                    [],
+                    invoked=f"{rel}:{number}",
+                    bonus=bonus,
+                )
+            )
             known.add(files)
     return out
 
@@ -164,8 +216,14 @@ def _base_of(compose: ComposeFile, complete: list[ComposeFile]) -> ComposeFile |
     """The complete file an overlay amends (`docker compose -f base -f overlay`): the canonical
     docker-compose.yml first, then the one it shares most services with."""
     names = set(compose.services)
-    bases = [c for c in complete if c is not compose and set(c.services) & names and "override" not in stem(c.path).lower()
-             and (_partial_of(compose, c) or "override" in stem(compose.path).lower())]
+    bases = [
+        c
+        for c in complete
+        if c is not compose
+        and set(c.services) & names
+        and "override" not in stem(c.path).lower()
+        and (_partial_of(compose, c) or "override" in stem(compose.path).lower())
+    ]
     bases.sort(key=lambda c: (stem(c.path) not in CANONICAL, -len(set(c.services) & names), c.path))
     return bases[0] if bases else None
 
@@ -185,6 +243,7 @@ def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
             return False
         # `build:` instead of the base's `image:`, or without the command the base gives: the base says what runs.
         return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
+
     return all(amends(name) for name in shared)
 
 
@@ -195,16 +254,24 @@ def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
     for spec in specs:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
-            if launch is not None and (launch.program in WEB_PROGRAMS or (launch.program == "manage" and "runserver" in launch.positionals)):
+            if launch is not None and (
+                launch.program in WEB_PROGRAMS
+                or (launch.program == "manage" and "runserver" in launch.positionals)
+            ):
                 return spec.name
     return ""
 
 
 def _shared_images(a: ComposeCandidate, b: ComposeCandidate) -> list[str]:
     """The images (or Dockerfiles) two compose deployments both run, infrastructure aside."""
+
     def images(c: ComposeCandidate) -> set[str]:
         return {sp.dockerfile.path if sp.dockerfile else "" for sp in c.specs} - {""} | {
-            (c.compose.services[sp.name].image or "").split(":")[0] for sp in c.specs if sp.name in c.compose.services} - {""}
+            (c.compose.services[sp.name].image or "").split(":")[0]
+            for sp in c.specs
+            if sp.name in c.compose.services
+        } - {""}
+
     return sorted(images(a) & images(b))
 
 
@@ -212,7 +279,9 @@ def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
     for spec in specs:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
-            if (launch is not None and launch.program.startswith("celery")) or (launch is not None and launch.program in ("rq", "dramatiq", "huey")):
+            if (launch is not None and launch.program.startswith("celery")) or (
+                launch is not None and launch.program in ("rq", "dramatiq", "huey")
+            ):
                 return True
     return False
 
@@ -231,7 +300,9 @@ def _own_hosts(s: Scan, candidate: ComposeCandidate) -> tuple[int, str]:
 
 def _on_own_hosts(specs: list[ProcessSpec], unit: str, floor: int) -> list[ProcessSpec]:
     hosts = Quantity(None, (), f"{unit}.hosts", floor)
-    return [dataclasses.replace(sp, hosts=hosts if sp.hosts.value is None else sp.hosts) for sp in specs]
+    return [
+        dataclasses.replace(sp, hosts=hosts if sp.hosts.value is None else sp.hosts) for sp in specs
+    ]
 
 
 def _rename_shared(kept: list[tuple[str, list[ProcessSpec]]]) -> list[ProcessSpec]:
@@ -251,41 +322,79 @@ def _rename_shared(kept: list[tuple[str, list[ProcessSpec]]]) -> list[ProcessSpe
     return out
 
 
-def _choose_compose(s: Scan, production: list[ComposeCandidate], units: list[Unit], kept: list, decided: set[str],
-                    notes: list[str]) -> ComposeCandidate:
+def _choose_compose(
+    s: Scan,
+    production: list[ComposeCandidate],
+    units: list[Unit],
+    kept: list,
+    decided: set[str],
+    notes: list[str],
+) -> ComposeCandidate:
     """The main compose deployment (the best ranked that runs the web server) and the units
     beside it on hosts of their own; the rest are dropped with why."""
+
     def drop(candidate: ComposeCandidate, why: str) -> None:
         units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
         decided.add(candidate.name)
 
     main = next((c for c in production if c.web), production[0])
     notes.extend(n for n in _spec_notes(s, main))
-    units.append(Unit(main.name, "compose", main.paths, True,
-                      "the production compose deployment" + (f" (runs the web server: {main.web})" if main.web else "")
-                      + (f"; {main.invoked} runs these files together" if main.invoked else ""),
-                      groups=tuple(sp.name for sp in main.specs)))
+    units.append(
+        Unit(
+            main.name,
+            "compose",
+            main.paths,
+            True,
+            "the production compose deployment"
+            + (f" (runs the web server: {main.web})" if main.web else "")
+            + (f"; {main.invoked} runs these files together" if main.invoked else ""),
+            groups=tuple(sp.name for sp in main.specs),
+        )
+    )
     decided.add(main.name)
     kept.append((main.name, main.specs))
     for candidate in production:
         if candidate.name in decided:
             continue
         if set(candidate.paths) & set(main.paths):
-            drop(candidate, f"{main.name} merges it" if set(candidate.paths) < set(main.paths) else f"an overlay combination of {main.name}'s files")
+            drop(
+                candidate,
+                f"{main.name} merges it"
+                if set(candidate.paths) < set(main.paths)
+                else f"an overlay combination of {main.name}'s files",
+            )
         elif candidate.web:
-            drop(candidate, f"an alternative to {main.name}: it also runs the web server ({candidate.web})")
+            drop(
+                candidate,
+                f"an alternative to {main.name}: it also runs the web server ({candidate.web})",
+            )
         elif _shared_images(main, candidate) and not _runs_workers(s, candidate.specs):
-            drop(candidate, f"an alternative to {main.name}: it runs the same images ({', '.join(_shared_images(main, candidate)[:3])})")
-        elif not _shared_images(main, candidate) and not any(sp.dockerfile for sp in candidate.specs):
+            drop(
+                candidate,
+                f"an alternative to {main.name}: it runs the same images ({', '.join(_shared_images(main, candidate)[:3])})",
+            )
+        elif not _shared_images(main, candidate) and not any(
+            sp.dockerfile for sp in candidate.specs
+        ):
             drop(candidate, "it runs none of the project's images")
         else:
             floor, why_floor = _own_hosts(s, candidate)
             unit_hosts = f"{candidate.name}.hosts"
             notes.extend(_spec_notes(s, candidate))
             specs = _on_own_hosts(candidate.specs, candidate.name, floor)
-            units.append(Unit(candidate.name, "compose", candidate.paths, True,
-                              f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
-                              f"floor {floor}: {why_floor})", unit_hosts, floor, tuple(sp.name for sp in specs)))
+            units.append(
+                Unit(
+                    candidate.name,
+                    "compose",
+                    candidate.paths,
+                    True,
+                    f"runs the project's workers without a web server: a unit on hosts of its own ({unit_hosts}, "
+                    f"floor {floor}: {why_floor})",
+                    unit_hosts,
+                    floor,
+                    tuple(sp.name for sp in specs),
+                )
+            )
             decided.add(candidate.name)
             kept.append((candidate.name, specs))
     return main
@@ -300,15 +409,29 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     candidates = compose_candidates(s)
     # A file another compose file includes or extends is part of that one, not a deployment of its own.
     parts = {path: c.path for c in s.composes for path in c.included + c.extended}
-    units.extend(Unit(candidate.name, "compose", candidate.paths, False, f"part of {parts[candidate.paths[0]]} (include/extends)")
-                 for candidate in candidates if len(candidate.paths) == 1 and candidate.paths[0] in parts)
+    units.extend(
+        Unit(
+            candidate.name,
+            "compose",
+            candidate.paths,
+            False,
+            f"part of {parts[candidate.paths[0]]} (include/extends)",
+        )
+        for candidate in candidates
+        if len(candidate.paths) == 1 and candidate.paths[0] in parts
+    )
     candidates = [c for c in candidates if not (len(c.paths) == 1 and c.paths[0] in parts)]
     for candidate in candidates:
         candidate.development = development_reasons(s, candidate.compose)
-        candidate.specs = [dataclasses.replace(sp, unit=candidate.name) for sp in compose_specs(s, candidate.compose, [])]
+        candidate.specs = [
+            dataclasses.replace(sp, unit=candidate.name)
+            for sp in compose_specs(s, candidate.compose, [])
+        ]
     runnable = [c for c in candidates if c.specs]
-    production = sorted((c for c in runnable if not c.development),
-                        key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:])
+    production = sorted(
+        (c for c in runnable if not c.development),
+        key=lambda c: (c.rank[0], -database_affinity(s, c.compose)) + c.rank[1:],
+    )
     for candidate in production:
         candidate.web = _runs_web(s, candidate.specs)
     strict = [c for c in production if any(not sp.third_party or sp.client for sp in c.specs)]
@@ -316,11 +439,33 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     others = _platform_units(s, base_env)
     k8s = k8s_specs(s, base_env, notes) if s.manifests.containers else []
     if k8s:
-        others.insert(0, (Unit("kubernetes", "kubernetes", tuple(sorted({sp.source.path for sp in k8s})), True, "Kubernetes manifests"), k8s))
+        others.insert(
+            0,
+            (
+                Unit(
+                    "kubernetes",
+                    "kubernetes",
+                    tuple(sorted({sp.source.path for sp in k8s})),
+                    True,
+                    "Kubernetes manifests",
+                ),
+                k8s,
+            ),
+        )
     helm = helm_specs(s, base_env, notes)
     if helm:
-        others.append((Unit("helm", "helm", tuple(sp.source.path for sp in helm), True,
-                            "Helm charts (templates not rendered: unknown groups)"), helm))
+        others.append(
+            (
+                Unit(
+                    "helm",
+                    "helm",
+                    tuple(sp.source.path for sp in helm),
+                    True,
+                    "Helm charts (templates not rendered: unknown groups)",
+                ),
+                helm,
+            )
+        )
     dockerfile = _dockerfile_unit(s, base_env)
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
@@ -329,12 +474,24 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
         [c for c in strict if c not in named],
         # A native install (systemd units, supervisord programs on the host) after a compose deployment.
-        [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])],
+        [
+            o
+            for o in others
+            if o[0].kind in ("supervisord", "systemd", "s6") and o[1] and not _inside_image(s, o[0])
+        ],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
         # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
-        sorted((c for c in runnable if c.development and c.rank[0] < 10 and not development_reasons(s, c.compose, strong_only=True)),
-               key=lambda c: c.rank),
+        sorted(
+            (
+                c
+                for c in runnable
+                if c.development
+                and c.rank[0] < 10
+                and not development_reasons(s, c.compose, strong_only=True)
+            ),
+            key=lambda c: c.rank,
+        ),
         # An unrendered Helm chart (unknown groups) after every unit pgslots can model.
         [o for o in others if o[0].kind == "helm" and o[1]],
         [dockerfile] if dockerfile else [],
@@ -342,10 +499,19 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         sorted((c for c in runnable if c.development), key=lambda c: c.rank),
     ]
     if chosen is not None:
-        names = [c.name for c in candidates] + [o[0].name for o in others] + ([dockerfile[0].name] if dockerfile else [])
+        names = (
+            [c.name for c in candidates]
+            + [o[0].name for o in others]
+            + ([dockerfile[0].name] if dockerfile else [])
+        )
         if chosen not in names:
-            raise InputError(f"--unit {chosen}: no such deployment unit (units found: {', '.join(names) or 'none'})")
-        tiers = [[c for c in candidates if c.name == chosen] + [o for o in others + ([dockerfile] if dockerfile else []) if o[0].name == chosen]]
+            raise InputError(
+                f"--unit {chosen}: no such deployment unit (units found: {', '.join(names) or 'none'})"
+            )
+        tiers = [
+            [c for c in candidates if c.name == chosen]
+            + [o for o in others + ([dockerfile] if dockerfile else []) if o[0].name == chosen]
+        ]
     kept: list[tuple[str, list[ProcessSpec]]] = []
     decided: set[str] = set()
     main: ComposeCandidate | None = None
@@ -355,12 +521,25 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             continue
         first = tier[0]
         if isinstance(first, ComposeCandidate):
-            pool = [first] + [c for c in strict if c is not first]  # the others may run beside it (worker hosts)
+            pool = [first] + [
+                c for c in strict if c is not first
+            ]  # the others may run beside it (worker hosts)
             main = _choose_compose(s, pool, units, kept, decided, notes)
             if first.development:
-                why = ((f"chosen with --unit {chosen}" if chosen else "a development compose deployment: nothing else describes the deployment")
-                       + " (for development: " + "; ".join(first.development) + ")")
-                units[:] = [dataclasses.replace(u, why=why) if u.name == main.name and u.kept else u for u in units]
+                why = (
+                    (
+                        f"chosen with --unit {chosen}"
+                        if chosen
+                        else "a development compose deployment: nothing else describes the deployment"
+                    )
+                    + " (for development: "
+                    + "; ".join(first.development)
+                    + ")"
+                )
+                units[:] = [
+                    dataclasses.replace(u, why=why) if u.name == main.name and u.kept else u
+                    for u in units
+                ]
             taken = main.name
         else:
             unit, specs = first
@@ -384,24 +563,46 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         else:
             why = f"an alternative to {taken}" if taken else "not used"
         units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
-    for unit, specs in others + ([dockerfile] if dockerfile and dockerfile[0].name not in decided else []):
+    for unit, specs in others + (
+        [dockerfile] if dockerfile and dockerfile[0].name not in decided else []
+    ):
         if unit.name in decided:
             continue
         inside = _inside_image(s, unit) if unit.kind in ("supervisord", "systemd", "s6") else ""
-        why = (f"runs inside the image built from {inside}" if inside else "it defines no process" if not specs
-               else f"not chosen (--unit {chosen})" if chosen is not None else f"an alternative to {taken}" if taken else "not used")
+        why = (
+            f"runs inside the image built from {inside}"
+            if inside
+            else "it defines no process"
+            if not specs
+            else f"not chosen (--unit {chosen})"
+            if chosen is not None
+            else f"an alternative to {taken}"
+            if taken
+            else "not used"
+        )
         units.append(dataclasses.replace(unit, kept=False, why=why))
     if kept:
         backups = cron_backups(s, base_env)
         if backups:
-            units.append(Unit("crontab", "cron", tuple(sorted({sp.source.path for sp in backups})), True,
-                              "cron entries that dump the database (pg_dump): clients of the same server",
-                              groups=tuple(sp.name for sp in backups)))
+            units.append(
+                Unit(
+                    "crontab",
+                    "cron",
+                    tuple(sorted({sp.source.path for sp in backups})),
+                    True,
+                    "cron entries that dump the database (pg_dump): clients of the same server",
+                    groups=tuple(sp.name for sp in backups),
+                )
+            )
             kept.append(("crontab", backups))
     specs = _rename_shared(kept)
-    compose = main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
+    compose = (
+        main.compose if main is not None and any(sp.unit == main.name for sp in specs) else None
+    )
     if base_env.sources and compose is None:
-        notes.append(f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)")
+        notes.append(
+            f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)"
+        )
     return Deployment(specs, compose, base_env, units, notes)
 
 
@@ -410,7 +611,11 @@ def _inside_image(s: Scan, unit: Unit) -> str:
     the unit is how that image starts, not a deployment of its own."""
     for path, dockerfile in sorted(s.dockerfiles.items()):
         copied = set(dockerfile.copies.values())
-        if any(p in copied or any(p.startswith(src.rstrip("/") + "/") for src in copied if src not in (".", "")) for p in unit.paths):
+        if any(
+            p in copied
+            or any(p.startswith(src.rstrip("/") + "/") for src in copied if src not in (".", ""))
+            for p in unit.paths
+        ):
             return path
     return ""
 
@@ -429,41 +634,120 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     out: list[tuple[Unit, list[ProcessSpec]]] = []
     for rel in repo.named("Procfile"):
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
-        cron = read_app_json_cron(repo, folder + "app.json") if repo.has(folder + "app.json") else []
-        scale = read_dokku_scale(repo, folder + "DOKKU_SCALE") if repo.has(folder + "DOKKU_SCALE") else {}
-        defs = [dataclasses.replace(d, count=scale[d.name]) if d.name in scale and d.count is None else d for d in read_procfile(repo, rel)]
+        cron = (
+            read_app_json_cron(repo, folder + "app.json") if repo.has(folder + "app.json") else []
+        )
+        scale = (
+            read_dokku_scale(repo, folder + "DOKKU_SCALE")
+            if repo.has(folder + "DOKKU_SCALE")
+            else {}
+        )
+        defs = [
+            dataclasses.replace(d, count=scale[d.name])
+            if d.name in scale and d.count is None
+            else d
+            for d in read_procfile(repo, rel)
+        ]
         specs = simple_specs(defs + cron, base_env, "Procfile")
         paths = (rel,) + ((folder + "app.json",) if cron else ())
-        out.append((Unit("Procfile" if rel == "Procfile" else rel, "procfile", paths, True,
-                         "a Procfile (Heroku, Dokku)" + (" with app.json's cron entries" if cron else "")), specs))
+        out.append(
+            (
+                Unit(
+                    "Procfile" if rel == "Procfile" else rel,
+                    "procfile",
+                    paths,
+                    True,
+                    "a Procfile (Heroku, Dokku)"
+                    + (" with app.json's cron entries" if cron else ""),
+                ),
+                specs,
+            )
+        )
     for rel in repo.named("render.yaml"):
         specs = simple_specs(read_render(repo, rel), base_env, "render.yaml")
         out.append((Unit(rel, "render", (rel,), True, "a Render blueprint"), specs))
-    manifests = [(rel, read_cloudfoundry(repo, rel)) for rel in repo.paths
-                 if rel.endswith((".yml", ".yaml")) and "manifest" in rel.rsplit("/", 1)[-1].lower()]
-    for rel, defs in sorted((m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])):
+    manifests = [
+        (rel, read_cloudfoundry(repo, rel))
+        for rel in repo.paths
+        if rel.endswith((".yml", ".yaml")) and "manifest" in rel.rsplit("/", 1)[-1].lower()
+    ]
+    for rel, defs in sorted(
+        (m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])
+    ):
         score = cloudfoundry_score(defs, rel)
-        why = "a Cloud Foundry manifest" + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
-        out.append((Unit(rel, "cloudfoundry", (rel,), True, why), simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else []))
-    defs = [d for rel in repo.paths if (rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower())
-            or (rel in s.templates and "[program:" in (repo.text(rel) or "")) for d in read_supervisord(repo, rel)]
+        why = "a Cloud Foundry manifest" + (
+            " (IS_PRODUCTION or a production name)" if score > 0 else ""
+        )
+        out.append(
+            (
+                Unit(rel, "cloudfoundry", (rel,), True, why),
+                simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else [],
+            )
+        )
+    defs = [
+        d
+        for rel in repo.paths
+        if (rel.endswith((".conf", ".ini")) and "supervisor" in rel.lower())
+        or (rel in s.templates and "[program:" in (repo.text(rel) or ""))
+        for d in read_supervisord(repo, rel)
+    ]
     if defs:
         specs = simple_specs(defs, base_env, "supervisord")
-        out.append((Unit("supervisord", "supervisord", tuple(sorted({d.path for d in defs})), True, "supervisord programs"), specs))
-    defs = [d for rel in repo.paths if (rel.endswith(".service") or (rel in s.templates and ".service." in rel)) and _installed_unit(repo, rel)
-            for d in read_systemd(repo, rel)]
+        out.append(
+            (
+                Unit(
+                    "supervisord",
+                    "supervisord",
+                    tuple(sorted({d.path for d in defs})),
+                    True,
+                    "supervisord programs",
+                ),
+                specs,
+            )
+        )
+    defs = [
+        d
+        for rel in repo.paths
+        if (rel.endswith(".service") or (rel in s.templates and ".service." in rel))
+        and _installed_unit(repo, rel)
+        for d in read_systemd(repo, rel)
+    ]
     if defs:
         specs = simple_specs(defs, base_env, "systemd")
-        out.append((Unit("systemd", "systemd", tuple(sorted({d.path for d in defs})), True, "systemd units"), specs))
+        out.append(
+            (
+                Unit(
+                    "systemd",
+                    "systemd",
+                    tuple(sorted({d.path for d in defs})),
+                    True,
+                    "systemd units",
+                ),
+                specs,
+            )
+        )
     # On its own (not inside a compose container) an s6 service is named as its folder is (svc-app).
     defs = [dataclasses.replace(d, name=d.path.split("/")[-2]) for d in read_s6_services(repo)]
     if defs:
         specs = simple_specs(defs, base_env, "s6-overlay")
-        out.append((Unit("s6-overlay", "s6", tuple(sorted({d.path for d in defs})), True, "s6-overlay services"), specs))
+        out.append(
+            (
+                Unit(
+                    "s6-overlay",
+                    "s6",
+                    tuple(sorted({d.path for d in defs})),
+                    True,
+                    "s6-overlay services",
+                ),
+                specs,
+            )
+        )
     return out
 
 
-CRON_FILES = re.compile(r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$")
+CRON_FILES = re.compile(
+    r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$"
+)
 
 
 def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:
@@ -477,8 +761,19 @@ def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:
                 continue
             where = Evidence(rel, number, s.repo.quote(rel, number))
             name = "pg_dump" if not out else f"pg_dump-{len(out) + 1}"
-            out.append(ProcessSpec(name, split_words(line.strip()), base_env, where, Quantity(1), Quantity(1),
-                                   client="backup", command_at=where, unit="crontab"))
+            out.append(
+                ProcessSpec(
+                    name,
+                    split_words(line.strip()),
+                    base_env,
+                    where,
+                    Quantity(1),
+                    Quantity(1),
+                    client="backup",
+                    command_at=where,
+                    unit="crontab",
+                )
+            )
     return out
 
 
@@ -492,16 +787,40 @@ def _installed_unit(repo, rel: str) -> bool:
         return True
     name = rel.rsplit("/", 1)[-1]
     scripts = " ".join(repo.text(p) or "" for p in repo.paths if p.startswith(prefix + "scripts/"))
-    return name == "systemd.service" or f"--template={name}" in scripts or f"--template=\"{name}\"" in scripts
+    return (
+        name == "systemd.service"
+        or f"--template={name}" in scripts
+        or f'--template="{name}"' in scripts
+    )
 
 
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
     """The application's Dockerfile CMD, when nothing else describes the deployment."""
-    for rel, dockerfile in sorted(s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])):
-        if dockerfile.cmd and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images)) and not infra_base(dockerfile) \
-                and runs_project_code(s, dockerfile):
-            spec = ProcessSpec("web", dockerfile.cmd, base_env.overlay(dockerfile.env), cmd_evidence(s, dockerfile),
-                               Quantity(None, (), "web.hosts"), Quantity(1), entry_words=dockerfile.entrypoint,
-                               dockerfile=dockerfile, workdir=dockerfile.workdir or "")
-            return Unit(rel, "dockerfile", (rel,), True, "a Dockerfile's CMD: nothing else describes the deployment"), [spec]
+    for rel, dockerfile in sorted(
+        s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])
+    ):
+        if (
+            dockerfile.cmd
+            and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images))
+            and not infra_base(dockerfile)
+            and runs_project_code(s, dockerfile)
+        ):
+            spec = ProcessSpec(
+                "web",
+                dockerfile.cmd,
+                base_env.overlay(dockerfile.env),
+                cmd_evidence(s, dockerfile),
+                Quantity(None, (), "web.hosts"),
+                Quantity(1),
+                entry_words=dockerfile.entrypoint,
+                dockerfile=dockerfile,
+                workdir=dockerfile.workdir or "",
+            )
+            return Unit(
+                rel,
+                "dockerfile",
+                (rel,),
+                True,
+                "a Dockerfile's CMD: nothing else describes the deployment",
+            ), [spec]
     return None

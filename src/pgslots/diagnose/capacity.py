@@ -27,7 +27,9 @@ def _quantity_source(q: Quantity) -> str:
     return e.location()
 
 
-def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[int | None, int | None, str, bool]:
+def usable_slots(
+    snapshot: Snapshot | None, topology: Topology | None
+) -> tuple[int | None, int | None, str, bool]:
     """(usable, max_connections, basis, assumed): the live server first, then the audit's
     budget, then the audit's figure for PostgreSQL's default max_connections (flagged)."""
     if snapshot is not None and snapshot.max_connections is not None:
@@ -35,9 +37,17 @@ def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[
         superuser = snapshot.superuser_reserved_connections or 0
         formula = snapshot.usable_formula or (
             f"{snapshot.max_connections} max_connections - {superuser} superuser_reserved_connections"
-            + (f" - {reserved} reserved_connections" if snapshot.reserved_connections is not None else "")
+            + (
+                f" - {reserved} reserved_connections"
+                if snapshot.reserved_connections is not None
+                else ""
+            )
         )
-        usable = snapshot.usable_for_role if snapshot.usable_for_role is not None else snapshot.max_connections - superuser - reserved
+        usable = (
+            snapshot.usable_for_role
+            if snapshot.usable_for_role is not None
+            else snapshot.max_connections - superuser - reserved
+        )
         return usable, snapshot.max_connections, f"live server {snapshot.target}: {formula}", False
     if topology is not None:
         slots = topology.slots
@@ -46,22 +56,38 @@ def usable_slots(snapshot: Snapshot | None, topology: Topology | None) -> tuple[
             f"{slots.superuser_reserved_connections.value} superuser_reserved_connections ({_quantity_source(slots.superuser_reserved_connections)})",
         ]
         if slots.reserved_connections.value:
-            parts.append(f"{slots.reserved_connections.value} reserved_connections ({_quantity_source(slots.reserved_connections)})")
+            parts.append(
+                f"{slots.reserved_connections.value} reserved_connections ({_quantity_source(slots.reserved_connections)})"
+            )
         if slots.other_clients.value:
-            parts.append(f"{slots.other_clients.value} other clients ({_quantity_source(slots.other_clients)})")
+            parts.append(
+                f"{slots.other_clients.value} other clients ({_quantity_source(slots.other_clients)})"
+            )
         if slots.usable is not None:
             basis = slots.formula or " - ".join(parts)
-            return slots.usable, slots.max_connections.value, f"audit: {basis}; confirm on the server with SHOW", False
+            return (
+                slots.usable,
+                slots.max_connections.value,
+                f"audit: {basis}; confirm on the server with SHOW",
+                False,
+            )
         if slots.usable_if_default is not None:
             key = slots.max_connections.unknown or "server.max_connections"
             return (
                 slots.usable_if_default,
                 100,
-                (f"ASSUMED: PostgreSQL's default max_connections 100 minus the reserved slots; the repository does "
-                 f"not show the server's setting (--dsn to read it, or --assume {key}=N)"),
+                (
+                    f"ASSUMED: PostgreSQL's default max_connections 100 minus the reserved slots; the repository does "
+                    f"not show the server's setting (--dsn to read it, or --assume {key}=N)"
+                ),
                 True,
             )
-    return None, None, "no live server and no repository: give --dsn, or --repo for PostgreSQL's defaults", False
+    return (
+        None,
+        None,
+        "no live server and no repository: give --dsn, or --repo for PostgreSQL's defaults",
+        False,
+    )
 
 
 def conn_max_age_text(group: ProcessGroup) -> str:
@@ -92,7 +118,10 @@ def group_budgets(topology: Topology | None) -> tuple[GroupBudget, ...]:
 
 
 def backend_series(
-    incident: Incident | None, watch: Sequence[Snapshot], watch_path: str, snapshot: Snapshot | None,
+    incident: Incident | None,
+    watch: Sequence[Snapshot],
+    watch_path: str,
+    snapshot: Snapshot | None,
     server_paths: Sequence[str] = (),
 ) -> tuple[BackendSeries, ...]:
     """Client backends over time from each source that has them. `server_paths`: the server
@@ -104,16 +133,34 @@ def backend_series(
         assert incident is not None
         own = [i.path for i in incident.inputs if i.format in SERVER_LOG_FORMATS]
         paths = ", ".join(own or server_paths)
-        series.append(_series("server log", paths, server_log.backends_over_time, server_log.peak_backends, server_log.peak_at))
-    points = tuple(BackendPoint(s.taken_at, s.client_backends) for s in watch if s.client_backends is not None)
+        series.append(
+            _series(
+                "server log",
+                paths,
+                server_log.backends_over_time,
+                server_log.peak_backends,
+                server_log.peak_at,
+            )
+        )
+    points = tuple(
+        BackendPoint(s.taken_at, s.client_backends) for s in watch if s.client_backends is not None
+    )
     if points:
         series.append(_series("watch record", watch_path, points))
     if snapshot is not None and snapshot.client_backends is not None:
-        series.append(_series("probe", snapshot.target, (BackendPoint(snapshot.taken_at, snapshot.client_backends),)))
+        series.append(
+            _series(
+                "probe",
+                snapshot.target,
+                (BackendPoint(snapshot.taken_at, snapshot.client_backends),),
+            )
+        )
     return tuple(series)
 
 
-def _series(source: str, path: str, points: Sequence[BackendPoint], peak: int | None = None, peak_at=None) -> BackendSeries:
+def _series(
+    source: str, path: str, points: Sequence[BackendPoint], peak: int | None = None, peak_at=None
+) -> BackendSeries:
     points = tuple(sorted(points, key=lambda p: p.ts))
     if peak is None and points:
         top = max(points, key=lambda p: p.backends)
@@ -137,10 +184,15 @@ def capacity(
             demand_basis = topology.demand.formula
         else:
             steady, worst = topology.total_demand()
-        bound = topology.demand.bound if topology.demand is not None else ("unbounded" if worst is None else "number")
+        bound = (
+            topology.demand.bound
+            if topology.demand is not None
+            else ("unbounded" if worst is None else "number")
+        )
         unbounded = bound == "unbounded"
         demand_basis = demand_basis or " + ".join(
-            f"{g.name} {g.demand.steady}..{'unbounded' if g.demand.worst is None else g.demand.worst}" for g in topology.groups
+            f"{g.name} {g.demand.steady}..{'unbounded' if g.demand.worst is None else g.demand.worst}"
+            for g in topology.groups
         )
     peaks = [s for s in series if s.peak is not None]
     top = max(peaks, key=lambda s: s.peak or 0) if peaks else None

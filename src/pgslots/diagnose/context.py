@@ -34,15 +34,21 @@ class Gathered:
     inputs: list[InputStatus] = dataclasses.field(default_factory=list)
     incident: Incident | None = None
     sources: tuple[SourceAgreement, ...] = ()  # the incident's other sources, matched to it
-    reserved_wordings: dict[str, int] = dataclasses.field(default_factory=dict)  # "pre16"/"16+" -> events
+    reserved_wordings: dict[str, int] = dataclasses.field(
+        default_factory=dict
+    )  # "pre16"/"16+" -> events
     topology: Topology | None = None
     snapshot: Snapshot | None = None
     watch: list[Snapshot] = dataclasses.field(default_factory=list)
     watch_path: str = ""
     lab: LabRun | None = None
-    measured: dict[str, MeasuredEffect] = dataclasses.field(default_factory=dict)  # remedy code -> effect
+    measured: dict[str, MeasuredEffect] = dataclasses.field(
+        default_factory=dict
+    )  # remedy code -> effect
     findings: list[Finding] = dataclasses.field(default_factory=list)  # from the parts' own rules
-    remedies: list[Remedy] = dataclasses.field(default_factory=list)  # the audit's catalogue, applicable
+    remedies: list[Remedy] = dataclasses.field(
+        default_factory=list
+    )  # the audit's catalogue, applicable
     assumptions: dict[str, int] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     now: dt.datetime | None = None
@@ -79,4 +85,6 @@ class Joined:
         if incident is None:
             return 0
         slot_values = {c.value for c in SLOT_EXHAUSTION}
-        return sum(n for key, n in incident.by_combination.items() if set(key.split("+")) & slot_values)
+        return sum(
+            n for key, n in incident.by_combination.items() if set(key.split("+")) & slot_values
+        )

@@ -100,9 +100,13 @@ def gather(request: Request) -> Gathered:
     if lab_run is not None:
         _attempt(g, "lab-run", lambda: _lab(g, lab_run))
     if not any(s.ok for s in g.inputs):
-        raise InputError("no input could be used: " + "; ".join(f"{s.kind}: {s.detail}" for s in g.inputs))
+        raise InputError(
+            "no input could be used: " + "; ".join(f"{s.kind}: {s.detail}" for s in g.inputs)
+        )
     if request.assume and request.repo is None:
-        g.notes.append("--assume was given without --repo: the assumptions apply to an audited topology, so they were not used.")
+        g.notes.append(
+            "--assume was given without --repo: the assumptions apply to an audited topology, so they were not used."
+        )
     for kind, was_given in given.items():
         if not was_given:
             g.inputs.append(InputStatus(kind, False, "", ok=True, adds=ADDS[kind]))
@@ -118,8 +122,13 @@ def _repo(g: Gathered, request: Request) -> str:
     g.findings += result.findings
     g.remedies += result.remedies
     g.notes += result.notes
-    groups = ", ".join(f"{grp.name} ({grp.server_model})" for grp in result.topology.groups) or "no process group"
-    return f"{request.repo}: {groups}" + (f"; settings {result.topology.settings_module}" if result.topology.settings_module else "")
+    groups = (
+        ", ".join(f"{grp.name} ({grp.server_model})" for grp in result.topology.groups)
+        or "no process group"
+    )
+    return f"{request.repo}: {groups}" + (
+        f"; settings {result.topology.settings_module}" if result.topology.settings_module else ""
+    )
 
 
 def _events(g: Gathered, request: Request) -> str:
@@ -129,12 +138,15 @@ def _events(g: Gathered, request: Request) -> str:
     g.reserved_wordings = dict(result.reserved_wordings)
     g.findings += result.findings
     described = "; ".join(
-        f"{i.path}: {i.events} events ({i.format})" + (f", {i.skipped} malformed records skipped" if i.skipped else "")
+        f"{i.path}: {i.events} events ({i.format})"
+        + (f", {i.skipped} malformed records skipped" if i.skipped else "")
         for i in result.inputs
     )
     if result.sources:
-        described += (f"; one incident seen from {len(result.sources) + 1} sources: the count is "
-                      f"{result.incident.total}, from the source closest to the application, the others matched to it")
+        described += (
+            f"; one incident seen from {len(result.sources) + 1} sources: the count is "
+            f"{result.incident.total}, from the source closest to the application, the others matched to it"
+        )
     return described or f"{result.incident.total} events"
 
 
@@ -146,7 +158,9 @@ def _probe(g: Gathered, request: Request) -> str:
     if snapshot.refused is not None:
         # Evidence, not a failure: the server is full for this role right now.
         first = snapshot.refused.message.strip().splitlines()[0]
-        g.notes.append(f"The probe was refused by {snapshot.target}: {first}. {snapshot.refused.who_could_connect}")
+        g.notes.append(
+            f"The probe was refused by {snapshot.target}: {first}. {snapshot.refused.who_could_connect}"
+        )
         return f"{snapshot.target}: refused the probe ({snapshot.refused.category}): the server is full for this role now"
     return f"{snapshot.target}: PostgreSQL {snapshot.server_version}, {snapshot.client_backends} client backends"
 
@@ -164,9 +178,15 @@ def _pgbouncer(g: Gathered, request: Request) -> str:
             snapshot, findings = parts.pgbouncer_snapshot(state)
             g.snapshot = snapshot
             g.findings += findings
-    capacity = f", server-side capacity {state.server_side_capacity}" if state.server_side_capacity is not None else ""
-    return (f"{state.target or redact_dsn(request.pgbouncer)}: {state.version or state.kind}, {len(state.pools)} pools, "
-            f"{state.clients_waiting} clients waiting{capacity}")
+    capacity = (
+        f", server-side capacity {state.server_side_capacity}"
+        if state.server_side_capacity is not None
+        else ""
+    )
+    return (
+        f"{state.target or redact_dsn(request.pgbouncer)}: {state.version or state.kind}, {len(state.pools)} pools, "
+        f"{state.clients_waiting} clients waiting{capacity}"
+    )
 
 
 def _watch(g: Gathered, path: Path) -> str:

@@ -16,10 +16,14 @@ from pgslots.rules import diagnose as rules
 def join(gathered: Gathered) -> Joined:
     incident, topology, snapshot = gathered.incident, gathered.topology, gathered.snapshot
     server_paths = [p for s in gathered.sources if s.source == "server log" for p in s.paths]
-    series = capacity.backend_series(incident, gathered.watch, gathered.watch_path, snapshot, server_paths)
+    series = capacity.backend_series(
+        incident, gathered.watch, gathered.watch_path, snapshot, server_paths
+    )
     return Joined(
         gathered=gathered,
-        attribution=attribution.attribute(incident, topology) if incident is not None and incident.total else (),
+        attribution=attribution.attribute(incident, topology)
+        if incident is not None and incident.total
+        else (),
         series=series,
         capacity=capacity.capacity(snapshot, topology, series),
         budget=capacity.group_budgets(topology),
@@ -39,8 +43,9 @@ def _dedupe(findings: list[Finding]) -> tuple[Finding, ...]:
 
 def build(gathered: Gathered) -> Diagnosis:
     joined = join(gathered)
-    remedies, withheld = ranking.rank(gathered.remedies, joined.in_place, gathered.measured, joined.capacity,
-                                      gathered.topology)
+    remedies, withheld = ranking.rank(
+        gathered.remedies, joined.in_place, gathered.measured, joined.capacity, gathered.topology
+    )
     return Diagnosis(
         inputs=tuple(gathered.inputs),
         incident=gathered.incident,

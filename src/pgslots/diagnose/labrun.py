@@ -22,7 +22,6 @@ from pgslots.remedy import MeasuredEffect
 BASELINE = "baseline"
 
 
-
 def _remedy_code(scenario: str) -> str:
     """The catalogue remedy a lab scenario measures (its `Scenario.remedy`); "" for the
     baseline and for a scenario this version of pgslots does not know."""
@@ -46,11 +45,17 @@ def _results(run: Path) -> tuple[list[dict[str, Any]], list[str]]:
         data = _load(comparison)
         entries = data.get("scenarios") if isinstance(data, dict) else None
         if not isinstance(entries, list):
-            raise InputError("no \"scenarios\" list: not a pgslots lab comparison", path=str(comparison))
+            raise InputError(
+                'no "scenarios" list: not a pgslots lab comparison', path=str(comparison)
+            )
     else:
         entries = [_load(p) for p in sorted(run.glob("*/result.json"))]
     measured = [e for e in entries if isinstance(e, dict) and "web_failed" in e]
-    skipped = [f"{e['scenario']}: skipped ({e['skipped']})" for e in entries if isinstance(e, dict) and "skipped" in e]
+    skipped = [
+        f"{e['scenario']}: skipped ({e['skipped']})"
+        for e in entries
+        if isinstance(e, dict) and "skipped" in e
+    ]
     return measured, skipped
 
 
@@ -66,7 +71,9 @@ def read(run: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
         raise InputError("expected the directory of `pgslots lab --out DIR`", path=str(run))
     measured, notes = _results(run)
     if not measured:
-        raise InputError("no measured scenario in it (no comparison.json, no */result.json)", path=str(run))
+        raise InputError(
+            "no measured scenario in it (no comparison.json, no */result.json)", path=str(run)
+        )
     by_name = {r["scenario"]: r for r in measured}
     baseline = by_name.get(BASELINE)
     scenarios = tuple(
@@ -76,12 +83,16 @@ def read(run: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
             peak_backends=r.get("peak_backends"),
             requests=r.get("web_attempted"),
             remedy=_remedy_code(r["scenario"]),
-            note="; ".join(p for p in (
-                r.get("change", ""),
-                _outcomes(r.get("web_outcomes") or {}),
-                f"tasks failed {r.get('tasks_failed', 0)}/{r.get('tasks_run', 0)}",
-                f"{r.get('backends_after_burst', 0)} backends still held after the burst",
-            ) if p),
+            note="; ".join(
+                p
+                for p in (
+                    r.get("change", ""),
+                    _outcomes(r.get("web_outcomes") or {}),
+                    f"tasks failed {r.get('tasks_failed', 0)}/{r.get('tasks_run', 0)}",
+                    f"{r.get('backends_after_burst', 0)} backends still held after the burst",
+                )
+                if p
+            ),
         )
         for r in measured
     )
@@ -103,5 +114,10 @@ def read(run: Path) -> tuple[LabRun, dict[str, MeasuredEffect]]:
                 note=f"of {r.get('web_attempted')} requests, at the lab's scale ({r.get('usable_slots')} usable slots)",
             )
     usable = baseline.get("usable_slots") if baseline else None
-    return LabRun(path=str(run), baseline=BASELINE if baseline else "", scenarios=scenarios, usable=usable,
-                  notes=tuple(notes)), effects
+    return LabRun(
+        path=str(run),
+        baseline=BASELINE if baseline else "",
+        scenarios=scenarios,
+        usable=usable,
+        notes=tuple(notes),
+    ), effects

@@ -43,7 +43,9 @@ class AuditResult:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None] | None) -> EventsResult:
+def events(
+    paths: Sequence[Path], tz: str | None, progress: Callable[[int], None] | None
+) -> EventsResult:
     """The events pipeline over the files, or a saved `events --format json` output.
 
     Files are read per kind of source (APM, application log, pgbouncer log, server log) and
@@ -65,7 +67,9 @@ def events(paths: Sequence[Path], tz: str | None, progress: Callable[[int], None
         by_kind.setdefault(kind_of(source.name), []).append((path, source))
     sources = []
     for kind, resolved in by_kind.items():
-        incident, found = investigate_resolved(resolved, ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone))
+        incident, found = investigate_resolved(
+            resolved, ReadOptions(tz=zone, progress=progress), TimelineOptions(tz=zone)
+        )
         sources.append(Source(kind, [str(p) for p, _s in resolved], incident, found))
     incident, agreements = join(sources)
     inputs = tuple(i for s in sources for i in s.incident.inputs)
@@ -136,7 +140,10 @@ def audit(repo: Path, assume: dict[str, int]) -> AuditResult:
     topology = result.topology
     assert topology is not None
     if not topology.groups:
-        why = "; ".join(f.message for f in result.findings if f.code == "PGS014") or "no process group found"
+        why = (
+            "; ".join(f.message for f in result.findings if f.code == "PGS014")
+            or "no process group found"
+        )
         raise InputError(f"not a Django deployment pgslots can read: {why}", path=str(repo))
     return AuditResult(topology, list(result.findings), list(result.remedies), list(result.notes))
 
@@ -152,18 +159,33 @@ def _audit_json(path: Path, assume: dict[str, int]) -> Diagnosis:
     topology = load_topology(path)
     if assume:
         topology = apply_assumptions(topology, assume)
-        return Diagnosis(inputs=(), topology=topology, findings=tuple(audit_findings(topology)),
-                         remedies=tuple(propose(topology)), notes=topology.notes)
+        return Diagnosis(
+            inputs=(),
+            topology=topology,
+            findings=tuple(audit_findings(topology)),
+            remedies=tuple(propose(topology)),
+            notes=topology.notes,
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        findings = tuple(from_jsonable(Finding, f, f"findings[{i}]") for i, f in enumerate(data.get("findings") or ()))
-        remedies = tuple(from_jsonable(Remedy, r, f"remedies[{i}]") for i, r in enumerate(data.get("remedies") or ()))
+        findings = tuple(
+            from_jsonable(Finding, f, f"findings[{i}]")
+            for i, f in enumerate(data.get("findings") or ())
+        )
+        remedies = tuple(
+            from_jsonable(Remedy, r, f"remedies[{i}]")
+            for i, r in enumerate(data.get("remedies") or ())
+        )
     except (ValueError, AttributeError, SerdeError) as exc:
         raise InputError(f"not an audit JSON output: {exc}", path=str(path)) from None
-    return Diagnosis(inputs=(), topology=topology, findings=findings, remedies=remedies, notes=topology.notes)
+    return Diagnosis(
+        inputs=(), topology=topology, findings=findings, remedies=remedies, notes=topology.notes
+    )
 
 
-def probe(dsn: str, pgbouncer_dsn: str | None, topology: Topology | None) -> tuple[Snapshot, list[Finding]]:
+def probe(
+    dsn: str, pgbouncer_dsn: str | None, topology: Topology | None
+) -> tuple[Snapshot, list[Finding]]:
     """One read-only snapshot (the probe's careful single connection), with the live rules'
     findings. A server that refuses because it is full gives a snapshot with `refused` set:
     that is evidence, not an error. An unreachable server or a bad DSN raises InputError."""
@@ -173,8 +195,13 @@ def probe(dsn: str, pgbouncer_dsn: str | None, topology: Topology | None) -> tup
     from pgslots.live.snapshot import SnapshotOptions
     from pgslots.rules.live import check_snapshot
 
-    snapshot = take_probe(ProbeRequest(ConnectSettings(dsn), pgbouncer_dsn=pgbouncer_dsn,
-                                       options=SnapshotOptions(topology=topology)))
+    snapshot = take_probe(
+        ProbeRequest(
+            ConnectSettings(dsn),
+            pgbouncer_dsn=pgbouncer_dsn,
+            options=SnapshotOptions(topology=topology),
+        )
+    )
     return snapshot, check_snapshot(snapshot)
 
 
@@ -189,7 +216,9 @@ def pgbouncer_snapshot(state: PgbouncerState) -> tuple[Snapshot, list[Finding]]:
     rules' findings about it."""
     from pgslots.rules.live import check_snapshot
 
-    snapshot = Snapshot(taken_at=dt.datetime.now(dt.timezone.utc), target=state.target, pgbouncer=state)
+    snapshot = Snapshot(
+        taken_at=dt.datetime.now(dt.timezone.utc), target=state.target, pgbouncer=state
+    )
     return snapshot, check_snapshot(snapshot)
 
 
@@ -202,7 +231,9 @@ def watch_record(path: Path) -> tuple[list[Snapshot], int]:
     try:
         snapshots = read_records(path, on_skip=lambda line, _reason: skipped.append(line))
     except UnicodeDecodeError:
-        raise InputError("not a text file (expected JSON Lines of snapshots)", path=str(path)) from None
+        raise InputError(
+            "not a text file (expected JSON Lines of snapshots)", path=str(path)
+        ) from None
     if not snapshots:
         return [load_snapshot(path)], 0  # one probe JSON document spread over several lines
     return sorted(snapshots, key=lambda s: s.taken_at), len(skipped)

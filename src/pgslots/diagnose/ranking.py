@@ -35,7 +35,11 @@ def usable_after(remedy: Remedy, capacity: Capacity | None) -> int | None:
     max_connections a remedy makes (R07); None when today's are unknown."""
     if capacity is None or capacity.usable is None:
         return None
-    raised = [c.value for c in remedy.changes if c.target is ChangeTarget.SERVER and c.field == "max_connections"]
+    raised = [
+        c.value
+        for c in remedy.changes
+        if c.target is ChangeTarget.SERVER and c.field == "max_connections"
+    ]
     if not raised or capacity.max_connections is None or not isinstance(raised[-1], int):
         return capacity.usable
     return capacity.usable + raised[-1] - capacity.max_connections
@@ -44,7 +48,11 @@ def usable_after(remedy: Remedy, capacity: Capacity | None) -> int | None:
 def _order(remedy: Remedy, capacity: Capacity | None) -> tuple[bool, int, int, float, str]:
     """By effort, then risk, then predicted worst demand (the audit's order), with the
     remedies that change nothing in the connection count last."""
-    worst = remedy.predicted.worst if remedy.predicted and remedy.predicted.worst is not None else float("inf")
+    worst = (
+        remedy.predicted.worst
+        if remedy.predicted and remedy.predicted.worst is not None
+        else float("inf")
+    )
     return (_no_effect(remedy, capacity), remedy.effort, remedy.risk, worst, remedy.code)
 
 
@@ -81,23 +89,32 @@ def assess(remedies: Sequence[Remedy], capacity: Capacity | None) -> tuple[Remed
         parts = []
         predicted = remedy.predicted
         if _no_effect(remedy, capacity):
-            parts.append("no change in the number of connections (worth doing, but not for this incident)")
+            parts.append(
+                "no change in the number of connections (worth doing, but not for this incident)"
+            )
         elif predicted is None:
             parts.append("no prediction from the budget model")
         elif usable is None:
             parts.append("usable slots unknown: give --dsn to compare")
         elif predicted.worst is None:
             fits = False
-            parts.append(f"worst case still unbounded (steady {predicted.steady} of {usable} usable slots)")
+            parts.append(
+                f"worst case still unbounded (steady {predicted.steady} of {usable} usable slots)"
+            )
         else:
             fits = predicted.worst <= usable
             room = usable - predicted.worst
             parts.append(
-                f"worst case {predicted.worst} fits the {usable} usable slots ({room} to spare)" if fits
+                f"worst case {predicted.worst} fits the {usable} usable slots ({room} to spare)"
+                if fits
                 else f"worst case {predicted.worst} still exceeds the {usable} usable slots by {-room}"
             )
         m = remedy.measured
-        if m is not None and m.baseline_failed_requests and m.failed_requests >= m.baseline_failed_requests:
+        if (
+            m is not None
+            and m.baseline_failed_requests
+            and m.failed_requests >= m.baseline_failed_requests
+        ):
             parts.append("the lab measured no improvement")
         out.append(RemedyAssessment(code=remedy.code, rank=i, fits=fits, verdict="; ".join(parts)))
     return tuple(out)

@@ -32,11 +32,22 @@ TOLERANCE_SECONDS = 2.0
 """How far apart two sources may time the same failure: the server logs the refusal, the
 APM the error a moment later; per-second grouping adds up to a second."""
 
-KIND_OF_FORMAT = {"newrelic": "apm", "newrelic-csv": "apm", "sentry": "apm", "applog": "applog",
-                  "pgbouncer": "pgbouncer", **dict.fromkeys(SERVER_LOG_FORMATS, "server")}
+KIND_OF_FORMAT = {
+    "newrelic": "apm",
+    "newrelic-csv": "apm",
+    "sentry": "apm",
+    "applog": "applog",
+    "pgbouncer": "pgbouncer",
+    **dict.fromkeys(SERVER_LOG_FORMATS, "server"),
+}
 CLOSENESS = ("apm", "applog", "pgbouncer", "server")
 """Source kinds, closest to the application first: the headline count is the first present."""
-LABEL = {"apm": "APM", "applog": "application log", "pgbouncer": "pgbouncer log", "server": "server log"}
+LABEL = {
+    "apm": "APM",
+    "applog": "application log",
+    "pgbouncer": "pgbouncer log",
+    "server": "server log",
+}
 
 
 @dataclasses.dataclass
@@ -54,7 +65,9 @@ def kind_of(format_name: str) -> str:
 
 
 def by_closeness(sources: Iterable[Source]) -> list[Source]:
-    return sorted(sources, key=lambda s: CLOSENESS.index(s.kind) if s.kind in CLOSENESS else len(CLOSENESS))
+    return sorted(
+        sources, key=lambda s: CLOSENESS.index(s.kind) if s.kind in CLOSENESS else len(CLOSENESS)
+    )
 
 
 # -- matching ---------------------------------------------------------------------------------
@@ -62,7 +75,9 @@ def by_closeness(sources: Iterable[Source]) -> list[Source]:
 Unit = tuple[float, int, int]  # (epoch seconds, count, index of the event it belongs to)
 
 
-def match(left: Sequence[Unit], right: Sequence[Unit], tolerance: float) -> tuple[Counter[int], Counter[int]]:
+def match(
+    left: Sequence[Unit], right: Sequence[Unit], tolerance: float
+) -> tuple[Counter[int], Counter[int]]:
     """Pair the counts of `right` with those of `left`, each pair at most `tolerance`
     seconds apart; (matched per left index, matched per right index). Greedy in time order,
     which pairs as many as possible when every unit has the same tolerance."""
@@ -71,7 +86,9 @@ def match(left: Sequence[Unit], right: Sequence[Unit], tolerance: float) -> tupl
     matched_right: Counter[int] = Counter()
     start = 0
     for t, n, j in sorted(right):
-        while start < len(pending) and (pending[start][0] < t - tolerance or pending[start][1] == 0):
+        while start < len(pending) and (
+            pending[start][0] < t - tolerance or pending[start][1] == 0
+        ):
             start += 1
         k = start
         while n and k < len(pending) and pending[k][0] <= t + tolerance:
@@ -85,7 +102,9 @@ def match(left: Sequence[Unit], right: Sequence[Unit], tolerance: float) -> tupl
     return matched_left, matched_right
 
 
-def _units(events: Sequence[ErrorEvent], keys: Callable[[ErrorEvent], list[str]]) -> dict[str, list[Unit]]:
+def _units(
+    events: Sequence[ErrorEvent], keys: Callable[[ErrorEvent], list[str]]
+) -> dict[str, list[Unit]]:
     """Per matching key, the events' units (an event may give several keys: one per attempt)."""
     units: dict[str, list[Unit]] = defaultdict(list)
     for index, event in enumerate(events):
@@ -113,8 +132,10 @@ def _family(event: ErrorEvent) -> list[str]:
 
 
 def _match_all(
-    left: Sequence[ErrorEvent], right: Sequence[ErrorEvent],
-    left_keys: Callable[[ErrorEvent], list[str]], right_keys: Callable[[ErrorEvent], list[str]],
+    left: Sequence[ErrorEvent],
+    right: Sequence[ErrorEvent],
+    left_keys: Callable[[ErrorEvent], list[str]],
+    right_keys: Callable[[ErrorEvent], list[str]],
 ) -> tuple[Counter[int], Counter[int]]:
     left_units, right_units = _units(left, left_keys), _units(right, right_keys)
     matched_left: Counter[int] = Counter()
@@ -149,21 +170,36 @@ def server_agreement(headline: Source, server: Source) -> SourceAgreement:
             unmatched[event.user or "(unknown role)"] += left
     failures = sum(e.count for e in app_failures)
     who = LABEL[headline.kind]
-    parts = [f"{total} refusals in the server log ({_paths(server)}); {reached} reached the application ({who})"]
+    parts = [
+        f"{total} refusals in the server log ({_paths(server)}); {reached} reached the application ({who})"
+    ]
     if retries:
-        parts.append(f"{retries} were second attempts of the same connect() (libpq's sslmode=prefer retry without "
-                     "SSL, or one attempt per address): one failure in the application, two refusals in the log")
+        parts.append(
+            f"{retries} were second attempts of the same connect() (libpq's sslmode=prefer retry without "
+            "SSL, or one attempt per address): one failure in the application, two refusals in the log"
+        )
     if unmatched:
         roles = ", ".join(f"role {role} {n}" for role, n in unmatched.most_common())
-        parts.append(f"{sum(unmatched.values())} never reached the application's failures ({roles}): other clients, "
-                     f"or failures the {who} did not record")
+        parts.append(
+            f"{sum(unmatched.values())} never reached the application's failures ({roles}): other clients, "
+            f"or failures the {who} did not record"
+        )
     if failures > reached:
-        parts.append(f"{failures - reached} of the {who}'s {failures} slot failures have no refusal in the server log "
-                     f"within {TOLERANCE_SECONDS:g} s (another server, or a log that does not cover them)")
+        parts.append(
+            f"{failures - reached} of the {who}'s {failures} slot failures have no refusal in the server log "
+            f"within {TOLERANCE_SECONDS:g} s (another server, or a log that does not cover them)"
+        )
     return SourceAgreement(
-        source=LABEL[server.kind], paths=tuple(server.paths), events=total, matched=matched, reached=reached,
-        retries=retries, unmatched_by=dict(unmatched.most_common()), headline_unmatched=max(0, failures - reached),
-        tolerance_seconds=TOLERANCE_SECONDS, text="; ".join(parts) + ".",
+        source=LABEL[server.kind],
+        paths=tuple(server.paths),
+        events=total,
+        matched=matched,
+        reached=reached,
+        retries=retries,
+        unmatched_by=dict(unmatched.most_common()),
+        headline_unmatched=max(0, failures - reached),
+        tolerance_seconds=TOLERANCE_SECONDS,
+        text="; ".join(parts) + ".",
     )
 
 
@@ -178,8 +214,13 @@ def app_agreement(headline: Source, other: Source) -> SourceAgreement:
     if total > matched:
         text += f"; {total - matched} are not in the {who} (same wording within {TOLERANCE_SECONDS:g} s)"
     return SourceAgreement(
-        source=what, paths=tuple(other.paths), events=total, matched=matched, reached=matched,
-        headline_unmatched=max(0, headline.incident.total - matched), tolerance_seconds=TOLERANCE_SECONDS,
+        source=what,
+        paths=tuple(other.paths),
+        events=total,
+        matched=matched,
+        reached=matched,
+        headline_unmatched=max(0, headline.incident.total - matched),
+        tolerance_seconds=TOLERANCE_SECONDS,
         text=text + ".",
     )
 
@@ -190,11 +231,17 @@ def join(sources: Sequence[Source]) -> tuple[Incident, tuple[SourceAgreement, ..
     ordered = by_closeness(sources)
     headline = ordered[0]
     agreements = tuple(
-        server_agreement(headline, other) if other.kind == "server" else app_agreement(headline, other)
+        server_agreement(headline, other)
+        if other.kind == "server"
+        else app_agreement(headline, other)
         for other in ordered[1:]
     )
     incident = headline.incident
     server = next((s for s in ordered if s.kind == "server"), None)
-    if incident.server_log is None and server is not None and server.incident.server_log is not None:
+    if (
+        incident.server_log is None
+        and server is not None
+        and server.incident.server_log is not None
+    ):
         incident = dataclasses.replace(incident, server_log=server.incident.server_log)
     return incident, agreements

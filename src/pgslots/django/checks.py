@@ -34,9 +34,15 @@ _LEVELS = {"E": checks.Error, "W": checks.Warning, "I": checks.Info}
 def message_of(finding: Any) -> checks.CheckMessage:
     """A Django check message for a `Finding`: its code in the message, its hint as the hint."""
     letter = level_letter(finding.code, finding.severity.value)
-    setting = finding.evidence[0].text if finding.evidence else None  # e.g. DATABASES['default']['CONN_MAX_AGE'] = 60
-    return _LEVELS[letter](f"{finding.code} {finding.title}: {finding.message}", hint=finding.hint,
-                           obj=setting, id=f"pgslots.{letter}{finding.code[3:]}")
+    setting = (
+        finding.evidence[0].text if finding.evidence else None
+    )  # e.g. DATABASES['default']['CONN_MAX_AGE'] = 60
+    return _LEVELS[letter](
+        f"{finding.code} {finding.title}: {finding.message}",
+        hint=finding.hint,
+        obj=setting,
+        id=f"pgslots.{letter}{finding.code[3:]}",
+    )
 
 
 def pgslots_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -47,7 +53,11 @@ def pgslots_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     try:
         project = read_project()
     except SettingsProblem as problem:
-        return [checks.Error(str(problem), hint="See docs/django.md for the PGSLOTS setting.", id="pgslots.E000")]
+        return [
+            checks.Error(
+                str(problem), hint="See docs/django.md for the PGSLOTS setting.", id="pgslots.E000"
+            )
+        ]
     return [message_of(finding) for finding in runtime_findings(project)]
 
 

@@ -26,10 +26,22 @@ def dsn_for(entry: Mapping[str, Any]) -> str:
     options = entry.get("OPTIONS") or {}
     keywords = libpq_keywords()
     params: dict[str, Any] = {}
-    for key, name in (("host", "HOST"), ("port", "PORT"), ("dbname", "NAME"), ("user", "USER"), ("password", "PASSWORD")):
+    for key, name in (
+        ("host", "HOST"),
+        ("port", "PORT"),
+        ("dbname", "NAME"),
+        ("user", "USER"),
+        ("password", "PASSWORD"),
+    ):
         if entry.get(name):
             params[key] = str(entry[name])
     if "dbname" not in params and "service" not in options:
         params["dbname"] = "postgres"  # what Django connects to when NAME is empty
-    params.update({k: v for k, v in options.items() if k in keywords and k not in PROBE_OWNS and v is not None})
+    params.update(
+        {
+            k: v
+            for k, v in options.items()
+            if k in keywords and k not in PROBE_OWNS and v is not None
+        }
+    )
     return make_conninfo("", **params)

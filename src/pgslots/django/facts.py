@@ -76,7 +76,9 @@ class ProjectSettings:
     aliases: tuple[AliasSettings, ...]
     django_version: tuple[int, ...]
     django_version_text: str
-    asgi: str | None  # why the project runs under ASGI ("ASGI_APPLICATION = ...", "uvicorn is loaded"), None = WSGI
+    asgi: (
+        str | None
+    )  # why the project runs under ASGI ("ASGI_APPLICATION = ...", "uvicorn is loaded"), None = WSGI
     psycopg_version: str | None  # psycopg 3, installed
     psycopg2_version: str | None
     psycopg_pool_version: str | None
@@ -94,4 +96,10 @@ class ProjectSettings:
 def runtime_evidence(settings_module: str, text: str) -> Evidence:
     """Evidence of a value read at run time: "(runtime proj.settings)" in place of a file, since
     a computed setting has no line to cite (a pseudo-path in parentheses, like "(default)")."""
-    return Evidence(f"(runtime {settings_module})", None, text, Resolution.RUNTIME, "read from django.conf.settings of the running project")
+    return Evidence(
+        f"(runtime {settings_module})",
+        None,
+        text,
+        Resolution.RUNTIME,
+        "read from django.conf.settings of the running project",
+    )

@@ -24,7 +24,13 @@ from pgslots.django.facts import (
 ASGI_SERVERS = ("uvicorn", "daphne", "hypercorn", "granian")
 PGBOUNCER_PORT = "6432"
 PSYCOPG_POOL_DEFAULT_MIN_SIZE = 4  # psycopg_pool.ConnectionPool(min_size=4), max_size = min_size
-BUDGET_KEYS = ("max_connections", "superuser_reserved_connections", "reserved_connections", "other_clients", "processes")
+BUDGET_KEYS = (
+    "max_connections",
+    "superuser_reserved_connections",
+    "reserved_connections",
+    "other_clients",
+    "processes",
+)
 
 
 class SettingsProblem(ValueError):
@@ -42,7 +48,12 @@ def installed_version(*distributions: str) -> str | None:
 
 def vendor_of(engine: str) -> str:
     lowered = engine.lower()
-    for needle, vendor in (("postg", "postgresql"), ("sqlite", "sqlite"), ("mysql", "mysql"), ("oracle", "oracle")):
+    for needle, vendor in (
+        ("postg", "postgresql"),
+        ("sqlite", "sqlite"),
+        ("mysql", "mysql"),
+        ("oracle", "oracle"),
+    ):
         if needle in lowered:
             return vendor
     return lowered.rsplit(".", 1)[-1] or "unknown"
@@ -58,7 +69,10 @@ def pool_of(options: Mapping[str, Any]) -> tuple[tuple[int, int | None] | None, 
     low = pool.get("min_size", PSYCOPG_POOL_DEFAULT_MIN_SIZE)
     high = pool.get("max_size", low)
     low = low if isinstance(low, int) else PSYCOPG_POOL_DEFAULT_MIN_SIZE
-    return (low, high if isinstance(high, int) else None), "min_size" not in pool and "max_size" not in pool
+    return (
+        low,
+        high if isinstance(high, int) else None,
+    ), "min_size" not in pool and "max_size" not in pool
 
 
 def host_kind(host: str, port: str, declared: Mapping[str, str]) -> tuple[str, str]:
@@ -73,7 +87,9 @@ def host_kind(host: str, port: str, declared: Mapping[str, str]) -> tuple[str, s
     return "postgres", ""
 
 
-def read_alias(alias: str, entry: Mapping[str, Any], declared_hosts: Mapping[str, str]) -> AliasSettings:
+def read_alias(
+    alias: str, entry: Mapping[str, Any], declared_hosts: Mapping[str, str]
+) -> AliasSettings:
     engine = str(entry.get("ENGINE") or "")
     options = entry.get("OPTIONS") or {}
     pool, pool_default = pool_of(options if isinstance(options, Mapping) else {})
@@ -106,20 +122,28 @@ def read_pgslots_setting(value: Any) -> tuple[BudgetSettings, dict[str, str]]:
         raise SettingsProblem(f"PGSLOTS must be a dict, got {type(value).__name__}")
     unknown = sorted(set(value) - set(BUDGET_KEYS) - {"hosts"})
     if unknown:
-        raise SettingsProblem(f"PGSLOTS: unknown key {unknown[0]!r} (expected: {', '.join(BUDGET_KEYS)}, hosts)")
+        raise SettingsProblem(
+            f"PGSLOTS: unknown key {unknown[0]!r} (expected: {', '.join(BUDGET_KEYS)}, hosts)"
+        )
     numbers: dict[str, int] = {}
     for key in BUDGET_KEYS:
         if key in value:
             number = value[key]
             if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-                raise SettingsProblem(f"PGSLOTS[{key!r}] = {number!r}: expected a whole number >= 0")
+                raise SettingsProblem(
+                    f"PGSLOTS[{key!r}] = {number!r}: expected a whole number >= 0"
+                )
             numbers[key] = number
     hosts = value.get("hosts", {})
     if not isinstance(hosts, Mapping):
-        raise SettingsProblem(f"PGSLOTS['hosts'] must be a dict of host (or host:port) to one of {', '.join(HOST_KINDS)}")
+        raise SettingsProblem(
+            f"PGSLOTS['hosts'] must be a dict of host (or host:port) to one of {', '.join(HOST_KINDS)}"
+        )
     for host, kind in hosts.items():
         if kind not in HOST_KINDS:
-            raise SettingsProblem(f"PGSLOTS['hosts'][{host!r}] = {kind!r}: expected one of {', '.join(HOST_KINDS)}")
+            raise SettingsProblem(
+                f"PGSLOTS['hosts'][{host!r}] = {kind!r}: expected one of {', '.join(HOST_KINDS)}"
+            )
     return BudgetSettings(**numbers), {str(k): str(v) for k, v in hosts.items()}
 
 
@@ -141,7 +165,11 @@ def _celery_app() -> Any:
         from celery import _state
     except ImportError:
         return None
-    apps = [app for app in list(getattr(_state, "_apps", ())) if getattr(app, "main", None) not in (None, "default")]
+    apps = [
+        app
+        for app in list(getattr(_state, "_apps", ()))
+        if getattr(app, "main", None) not in (None, "default")
+    ]
     return apps[0] if apps else None
 
 
@@ -151,7 +179,9 @@ def read_celery(settings: Any) -> CelerySettings | None:
     if app is not None:
         try:
             conf = app.conf
-            return CelerySettings(str(app.main), conf.get("worker_concurrency"), conf.get("worker_pool"), version)
+            return CelerySettings(
+                str(app.main), conf.get("worker_concurrency"), conf.get("worker_pool"), version
+            )
         except Exception:  # noqa: BLE001 - a broken Celery config is Celery's own checks' business
             return CelerySettings(str(app.main), None, None, version)
     names = [name for name in dir(settings) if name.startswith(("CELERY_", "CELERYD_"))]
@@ -163,8 +193,12 @@ def read_celery(settings: Any) -> CelerySettings | None:
 
     concurrency = first("CELERY_WORKER_CONCURRENCY", "CELERYD_CONCURRENCY")
     pool = first("CELERY_WORKER_POOL", "CELERYD_POOL")
-    return CelerySettings("settings", concurrency if isinstance(concurrency, int) else None,
-                          pool if isinstance(pool, str) else None, version)
+    return CelerySettings(
+        "settings",
+        concurrency if isinstance(concurrency, int) else None,
+        pool if isinstance(pool, str) else None,
+        version,
+    )
 
 
 def read_project() -> ProjectSettings:

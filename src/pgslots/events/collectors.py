@@ -47,7 +47,9 @@ class CollectedLine:
     stream: str = ""  # which process wrote it; "" when the collector does not say
     ts_text: str | None = None  # the collector's time of the line
     ts_kind: TimeKind = "iso"
-    payload: dict[str, Any] | None = None  # a JSON record the collector already parsed (jsonPayload)
+    payload: dict[str, Any] | None = (
+        None  # a JSON record the collector already parsed (jsonPayload)
+    )
     envelope: str = ""  # the collector whose JSON envelope held the line ("" for none)
 
 
@@ -75,12 +77,18 @@ class LinePrefix:
 
 # Most specific first: the first that carries most of a file's lines is the file's.
 PREFIXES = (
-    LinePrefix("heroku", re.compile(rf"^(?P<ts>{RFC3339}) (?P<stream>(?:app|heroku)\[[\w.-]+\]): ?(?P<text>.*)$")),
     LinePrefix(
-        "journald short-iso", re.compile(rf"^(?P<ts>{RFC3339}) \S+ (?P<stream>{_IDENT}): ?(?P<text>.*)$")
+        "heroku",
+        re.compile(rf"^(?P<ts>{RFC3339}) (?P<stream>(?:app|heroku)\[[\w.-]+\]): ?(?P<text>.*)$"),
     ),
     LinePrefix(
-        "journald short", re.compile(rf"^(?P<ts>{SYSLOG_TIME}) \S+ (?P<stream>{_IDENT}): ?(?P<text>.*)$"), "syslog"
+        "journald short-iso",
+        re.compile(rf"^(?P<ts>{RFC3339}) \S+ (?P<stream>{_IDENT}): ?(?P<text>.*)$"),
+    ),
+    LinePrefix(
+        "journald short",
+        re.compile(rf"^(?P<ts>{SYSLOG_TIME}) \S+ (?P<stream>{_IDENT}): ?(?P<text>.*)$"),
+        "syslog",
     ),
     LinePrefix(
         "kubectl logs --prefix",
@@ -91,7 +99,8 @@ PREFIXES = (
         re.compile(rf"^(?P<stream>[A-Za-z0-9][\w.-]*) +\| ?(?:(?P<ts>{RFC3339}) )?(?P<text>.*)$"),
     ),
     LinePrefix(
-        "docker logs -t / kubectl logs --timestamps", re.compile(rf"^(?P<stream>)(?P<ts>{RFC3339}) (?P<text>.*)$")
+        "docker logs -t / kubectl logs --timestamps",
+        re.compile(rf"^(?P<stream>)(?P<ts>{RFC3339}) (?P<text>.*)$"),
     ),
 )
 # What an application's line starts with (an indented traceback line, a traceback, a JSON
@@ -124,14 +133,22 @@ def _journald(entry: dict[str, Any]) -> CollectedLine | None:
     was not UTF-8)."""
     message = entry.get("MESSAGE")
     if isinstance(message, list):
-        message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+        message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode(
+            "utf-8", "replace"
+        )
     if not isinstance(message, str):
         return None
     ident = entry.get("SYSLOG_IDENTIFIER") or entry.get("_SYSTEMD_UNIT") or entry.get("_COMM") or ""
     pid = entry.get("_PID")
     stream = f"{ident}[{pid}]" if pid else str(ident)
     stamp = entry.get("__REALTIME_TIMESTAMP")
-    return CollectedLine(message.rstrip("\n"), stream, str(stamp) if stamp else None, "epoch_us", envelope="journald (-o json)")
+    return CollectedLine(
+        message.rstrip("\n"),
+        stream,
+        str(stamp) if stamp else None,
+        "epoch_us",
+        envelope="journald (-o json)",
+    )
 
 
 def _cloud_logging(entry: dict[str, Any]) -> CollectedLine | None:
@@ -143,7 +160,11 @@ def _cloud_logging(entry: dict[str, Any]) -> CollectedLine | None:
     labels = resource.get("labels")
     if not isinstance(labels, dict):
         labels = {}
-    where = [str(labels[key]) for key in ("pod_name", "container_name", "service_name", "revision_name") if key in labels]
+    where = [
+        str(labels[key])
+        for key in ("pod_name", "container_name", "service_name", "revision_name")
+        if key in labels
+    ]
     stream = "/".join(where) or str(entry.get("logName", ""))
     stamp = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None
     text = entry.get("textPayload")

@@ -23,7 +23,15 @@ _TIME_KEYS = ("@timestamp", "timestamp", "asctime", "time", "ts", "created")
 _MESSAGE_KEYS = ("message", "event", "msg")
 _TRACE_KEYS = ("exc_info", "exception", "error.stack_trace", "stack_trace", "exc_text", "traceback")
 # Fields that may name the request or the task, besides the message.
-_HINT_KEYS = ("request", "path", "request_path", "url.path", "http.request.path", "task_name", "task")
+_HINT_KEYS = (
+    "request",
+    "path",
+    "request_path",
+    "url.path",
+    "http.request.path",
+    "task_name",
+    "task",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +62,23 @@ def _structlog_frames(stacks: list[Any]) -> list[str]:
         if not isinstance(stack, Mapping):
             continue
         if lines:
-            lines += ["", "The above exception was the direct cause of the following exception:", ""]
+            lines += [
+                "",
+                "The above exception was the direct cause of the following exception:",
+                "",
+            ]
         lines.append("Traceback (most recent call last):")
         for frame in stack.get("frames") or ():
             if isinstance(frame, Mapping):
-                lines.append(f'  File "{frame.get("filename", "?")}", line {frame.get("lineno", 0)}, in {frame.get("name", "?")}')
+                lines.append(
+                    f'  File "{frame.get("filename", "?")}", line {frame.get("lineno", 0)}, in {frame.get("name", "?")}'
+                )
         value = str(stack.get("exc_value") or "")
-        lines.append(f"{stack.get('exc_type', 'Exception')}: {value}" if value else str(stack.get("exc_type", "Exception")))
+        lines.append(
+            f"{stack.get('exc_type', 'Exception')}: {value}"
+            if value
+            else str(stack.get("exc_type", "Exception"))
+        )
     return lines
 
 
@@ -86,7 +104,9 @@ def _ecs_traceback(record: Mapping[str, Any], frames: list[str]) -> list[str]:
 def read_record(record: Mapping[str, Any]) -> JsonRecord | None:
     """The record as lines, or None when it has neither a message nor a traceback (not a
     log record we know)."""
-    message = next((field(record, key) for key in _MESSAGE_KEYS if isinstance(field(record, key), str)), None)
+    message = next(
+        (field(record, key) for key in _MESSAGE_KEYS if isinstance(field(record, key), str)), None
+    )
     trace: list[str] = []
     for key in _TRACE_KEYS:
         trace = _traceback_lines(field(record, key))
@@ -96,10 +116,18 @@ def read_record(record: Mapping[str, Any]) -> JsonRecord | None:
             break
     if message is None and not trace:
         return None
-    stamp = next((field(record, key) for key in _TIME_KEYS if field(record, key) not in (None, "")), None)
-    ts_text = str(stamp) if isinstance(stamp, (str, int, float)) and not isinstance(stamp, bool) else None
+    stamp = next(
+        (field(record, key) for key in _TIME_KEYS if field(record, key) not in (None, "")), None
+    )
+    ts_text = (
+        str(stamp) if isinstance(stamp, (str, int, float)) and not isinstance(stamp, bool) else None
+    )
     lines = (message or "").splitlines() or [""]
-    if trace and not any(line.startswith("Traceback (most recent call last):") for line in lines[1:]):
+    if trace and not any(
+        line.startswith("Traceback (most recent call last):") for line in lines[1:]
+    ):
         lines += trace
-    hint = " ".join(str(value) for key in _HINT_KEYS if isinstance(value := field(record, key), (str, int)))
+    hint = " ".join(
+        str(value) for key in _HINT_KEYS if isinstance(value := field(record, key), (str, int))
+    )
     return JsonRecord(ts_text, lines, hint)

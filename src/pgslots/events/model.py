@@ -13,11 +13,17 @@ class Category(str, enum.Enum):
 
     TOO_MANY_CLIENTS = "too_many_clients"  # 53300 "sorry, too many clients already"
     RESERVED_SUPERUSER = "reserved_superuser"  # "...reserved for non-replication superuser..." / "...SUPERUSER attribute"
-    RESERVED_ROLE = "reserved_role"  # PG16+ "...privileges of the "pg_use_reserved_connections" role"
+    RESERVED_ROLE = (
+        "reserved_role"  # PG16+ "...privileges of the "pg_use_reserved_connections" role"
+    )
     ROLE_LIMIT = "role_limit"  # too many connections for role "x"
     DATABASE_LIMIT = "database_limit"  # too many connections for database "x"
-    SLOTS_UNSPECIFIED = "slots_unspecified"  # SQLSTATE 53300 in a wording we do not know (translated server)
-    WALSENDER_LIMIT = "walsender_limit"  # number of requested standby connections exceeds max_wal_senders
+    SLOTS_UNSPECIFIED = (
+        "slots_unspecified"  # SQLSTATE 53300 in a wording we do not know (translated server)
+    )
+    WALSENDER_LIMIT = (
+        "walsender_limit"  # number of requested standby connections exceeds max_wal_senders
+    )
     SERVER_NOT_READY = "server_not_ready"  # 57P03 starting up / shutting down / recovery
     POOL_TIMEOUT = "pool_timeout"  # psycopg_pool PoolTimeout / TooManyRequests
     PGBOUNCER_MAX_CLIENT_CONN = "pgbouncer_max_client_conn"
@@ -175,9 +181,15 @@ class ServerLogSummary:
     backends_over_time: tuple[BackendPoint, ...] = ()
     peak_backends: int | None = None
     peak_at: dt.datetime | None = None
-    backends_by: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # facet -> value -> peak
-    rejections_by: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # role/db/client -> value -> n
-    inferred_version: str | None = None  # e.g. "<= 15" from the wording, or "18.6" from the startup line
+    backends_by: dict[str, dict[str, int]] = dataclasses.field(
+        default_factory=dict
+    )  # facet -> value -> peak
+    rejections_by: dict[str, dict[str, int]] = dataclasses.field(
+        default_factory=dict
+    )  # role/db/client -> value -> n
+    inferred_version: str | None = (
+        None  # e.g. "<= 15" from the wording, or "18.6" from the startup line
+    )
     inferred_reserved: tuple[str, ...] = ()  # sentences about reserved-slot configuration
     caveats: tuple[str, ...] = ()
 
@@ -192,7 +204,9 @@ class Incident:
     total: int
     buckets: tuple[BucketCount, ...]
     by_category: dict[str, int]  # an event counts once under each category it carries
-    by_combination: dict[str, int]  # "reserved_superuser+too_many_clients": exact families, add up to total
+    by_combination: dict[
+        str, int
+    ]  # "reserved_superuser+too_many_clients": exact families, add up to total
     facets: dict[str, tuple[FacetRow, ...]]
     shape: Shape | None
     notes: tuple[Note, ...]
@@ -204,4 +218,6 @@ class Incident:
     last_event: dt.datetime | None = None
     bucket_rule: str = ""  # why this bucket size ("--bucket 5m", or the automatic rule)
     alignment: str = ""  # where the first bucket starts and why
-    family_samples: dict[str, tuple[SourceRef, ...]] = dataclasses.field(default_factory=dict)  # family -> rows
+    family_samples: dict[str, tuple[SourceRef, ...]] = dataclasses.field(
+        default_factory=dict
+    )  # family -> rows

@@ -43,8 +43,9 @@ MAX_GROUPS = 20_000
 """Past this many groups the tally asks for a coarser grouping (a long log's minutes)."""
 
 
-
-def resolve_sources(paths: Sequence[Path], input_format: str | None = None) -> list[tuple[Path, Source]]:
+def resolve_sources(
+    paths: Sequence[Path], input_format: str | None = None
+) -> list[tuple[Path, Source]]:
     """Each file with the reader for it; fails on the first unreadable or unrecognised file,
     before any reading starts."""
     forced = source_named(input_format) if input_format else None
@@ -76,7 +77,11 @@ class EventTally:
     by it, so that memory follows the buckets the report can show, not the minutes of a
     long log."""
 
-    def __init__(self, seconds: int = 1, coarser: Callable[[dt.datetime, dt.datetime], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        seconds: int = 1,
+        coarser: Callable[[dt.datetime, dt.datetime], int | None] | None = None,
+    ) -> None:
         self.seconds = seconds
         self.coarser = coarser
         self.limit = MAX_GROUPS
@@ -84,11 +89,16 @@ class EventTally:
         self.last: dt.datetime | None = None
         self._groups: dict[tuple[object, ...], _Group] = {}
         self.samples: dict[str, list[SourceRef]] = defaultdict(list)  # per category
-        self.family_samples: dict[str, list[SourceRef]] = defaultdict(list)  # per by_combination family
+        self.family_samples: dict[str, list[SourceRef]] = defaultdict(
+            list
+        )  # per by_combination family
 
     def add(self, event: ErrorEvent) -> None:
         categories = event.categories or classify(event.message, event.sqlstate, event.error_class)
-        for kept in (*(self.samples[c.value] for c in categories), self.family_samples[combination_key(categories)]):
+        for kept in (
+            *(self.samples[c.value] for c in categories),
+            self.family_samples[combination_key(categories)],
+        ):
             if len(kept) < MAX_SAMPLES:
                 kept.append(event.source)
         key = (
@@ -134,7 +144,10 @@ class EventTally:
     def events(self) -> list[ErrorEvent]:
         merged = (
             dataclasses.replace(
-                g.event, categories=g.categories, count=g.count, last_ts=g.last if g.last > g.event.ts else None
+                g.event,
+                categories=g.categories,
+                count=g.count,
+                last_ts=g.last if g.last > g.event.ts else None,
             )
             for g in self._groups.values()
         )
@@ -146,7 +159,8 @@ def _check_some_read(stats: ReadStats, source: Source) -> None:
     if stats.records and stats.skipped >= stats.records:
         first = f" (first: {stats.notes[0]})" if stats.notes else ""
         raise InputError(
-            f"none of its {stats.records} records could be read as {source.name}{first}", path=stats.path
+            f"none of its {stats.records} records could be read as {source.name}{first}",
+            path=stats.path,
         )
 
 
@@ -155,12 +169,16 @@ def _inside(ts: dt.datetime, since: dt.datetime | None, until: dt.datetime | Non
 
 
 def read_events(
-    resolved: Sequence[tuple[Path, Source]], options: ReadOptions, timeline: TimelineOptions | None = None
+    resolved: Sequence[tuple[Path, Source]],
+    options: ReadOptions,
+    timeline: TimelineOptions | None = None,
 ) -> tuple[EventTally, list[ReadStats], list[InputSummary]]:
     """Stream every file through its reader into one tally. Server logs alone (no input
     with its own grid) let a long span be tallied per hour or coarser."""
     coarser = None
-    if timeline is not None and all(source.name in serverlog.SERVER_LOG_FORMATS for _path, source in resolved):
+    if timeline is not None and all(
+        source.name in serverlog.SERVER_LOG_FORMATS for _path, source in resolved
+    ):
         coarser = functools.partial(coarser_grouping, timeline)
     tally = EventTally(options.group_seconds, coarser)
     all_stats: list[ReadStats] = []
@@ -214,15 +232,21 @@ def investigate(
     input_format: str | None = None,
 ) -> Incident:
     """Read, classify, filter and add up the events of `paths` into one `Incident`."""
-    return investigate_resolved(resolve_sources(paths, input_format), read_options, timeline_options)[0]
+    return investigate_resolved(
+        resolve_sources(paths, input_format), read_options, timeline_options
+    )[0]
 
 
 def investigate_resolved(
-    resolved: Sequence[tuple[Path, Source]], read_options: ReadOptions, timeline_options: TimelineOptions
+    resolved: Sequence[tuple[Path, Source]],
+    read_options: ReadOptions,
+    timeline_options: TimelineOptions,
 ) -> tuple[Incident, list[ErrorEvent]]:
     """`investigate` for files whose readers are known, with the added-up events themselves
     (`diagnose` matches the events of one source against another's)."""
-    read_options = dataclasses.replace(read_options, group_seconds=grouping_seconds(timeline_options))
+    read_options = dataclasses.replace(
+        read_options, group_seconds=grouping_seconds(timeline_options)
+    )
     tally, stats, summaries = read_events(resolved, read_options, timeline_options)
     events = tally.events()
     incident = build_incident(
@@ -242,4 +266,8 @@ def investigate_resolved(
 def bucket_widths(stats: Sequence[ReadStats]) -> dict[str, int | None]:
     """Input path -> the width of its pre-counted buckets, for the inputs that came
     aggregated (None: an aggregate without a time series, whose events carry no time)."""
-    return {s.path: s.extra[GRID].bucket_seconds for s in stats if isinstance(s.extra.get(GRID), InputGrid)}
+    return {
+        s.path: s.extra[GRID].bucket_seconds
+        for s in stats
+        if isinstance(s.extra.get(GRID), InputGrid)
+    }

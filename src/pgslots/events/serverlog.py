@@ -30,14 +30,22 @@ MAX_POINTS = 1440  # per-minute points shown; longer logs are thinned to the hig
 
 
 def summarise(stats: Sequence[ReadStats], events: Sequence[ErrorEvent]) -> ServerLogSummary | None:
-    traces = [s.extra["connection_trace"] for s in stats if isinstance(s.extra.get("connection_trace"), ConnectionTrace)]
+    traces = [
+        s.extra["connection_trace"]
+        for s in stats
+        if isinstance(s.extra.get("connection_trace"), ConnectionTrace)
+    ]
     if not traces:
         return None
     server_events = [e for e in events if e.source.format in SERVER_LOG_FORMATS]
     points = _backends_over_time(traces)
     peak = max(points, key=lambda p: p.backends, default=None)
     peak_backends, peak_at = (peak.backends, peak.ts) if peak else (None, None)
-    if len(traces) == 1 and traces[0].peak_at is not None and traces[0].peak >= (peak_backends or 0):
+    if (
+        len(traces) == 1
+        and traces[0].peak_at is not None
+        and traces[0].peak >= (peak_backends or 0)
+    ):
         peak_backends, peak_at = traces[0].peak, traces[0].peak_at  # to the second
     return ServerLogSummary(
         backends_over_time=tuple(points),
@@ -67,8 +75,14 @@ def _backends_over_time(traces: Sequence[ConnectionTrace]) -> list[BackendPoint]
     minutes = sorted(per_minute)
     if len(minutes) > MAX_POINTS:
         step = -(-len(minutes) // MAX_POINTS)
-        minutes = [max(minutes[i : i + step], key=per_minute.__getitem__) for i in range(0, len(minutes), step)]
-    return [BackendPoint(dt.datetime.fromtimestamp(m * 60, dt.timezone.utc), per_minute[m]) for m in minutes]
+        minutes = [
+            max(minutes[i : i + step], key=per_minute.__getitem__)
+            for i in range(0, len(minutes), step)
+        ]
+    return [
+        BackendPoint(dt.datetime.fromtimestamp(m * 60, dt.timezone.utc), per_minute[m])
+        for m in minutes
+    ]
 
 
 def _backends_by(traces: Sequence[ConnectionTrace]) -> dict[str, dict[str, int]]:
@@ -78,19 +92,31 @@ def _backends_by(traces: Sequence[ConnectionTrace]) -> dict[str, dict[str, int]]
             into = result.setdefault(facet, {})
             for value, (peak, _at) in peaks.items():
                 into[value] = max(into.get(value, 0), peak)
-    return {facet: dict(sorted(values.items(), key=lambda kv: -kv[1])) for facet, values in result.items()}
+    return {
+        facet: dict(sorted(values.items(), key=lambda kv: -kv[1]))
+        for facet, values in result.items()
+    }
 
 
 def _rejections_by(events: Sequence[ErrorEvent]) -> dict[str, dict[str, int]]:
     """Slot rejections (and every other FATAL, under category) by role, database, client,
     application and category; "(unknown)" where neither the line nor its pid told."""
-    by: dict[str, Counter[str]] = {name: Counter() for name in ("category", "user", "db", "client", "app")}
+    by: dict[str, Counter[str]] = {
+        name: Counter() for name in ("category", "user", "db", "client", "app")
+    }
     for event in events:
-        categories = event.categories or taxonomy.classify(event.message, event.sqlstate, event.error_class)
+        categories = event.categories or taxonomy.classify(
+            event.message, event.sqlstate, event.error_class
+        )
         by["category"][taxonomy.combination_key(categories)] += event.count
         if not any(c.is_slot_exhaustion for c in categories):
             continue
-        for name, value in (("user", event.user), ("db", event.db), ("client", event.client), ("app", event.app)):
+        for name, value in (
+            ("user", event.user),
+            ("db", event.db),
+            ("client", event.client),
+            ("app", event.app),
+        ):
             by[name][value or "(unknown)"] += event.count
     return {name: dict(counts.most_common()) for name, counts in by.items() if counts}
 
@@ -168,15 +194,23 @@ def _caveats(traces: Sequence[ConnectionTrace]) -> list[str]:
     authorized = sum(t.authorized for t in traces)
     disconnections = sum(t.disconnections for t in traces)
     if authorized and not disconnections:
-        notes.append("no 'disconnection' line at all: log_disconnections looks off, so the curve only grows")
+        notes.append(
+            "no 'disconnection' line at all: log_disconnections looks off, so the curve only grows"
+        )
     if not authorized and not disconnections:
-        notes.append("no connection lines: turn on log_connections and log_disconnections to see backends over time")
+        notes.append(
+            "no connection lines: turn on log_connections and log_disconnections to see backends over time"
+        )
     restarts = sum(max(t.restart_count - 1, 0) for t in traces)
     if restarts:
-        notes.append(f"the server restarted {restarts} time(s) in the log: every session ends there")
+        notes.append(
+            f"the server restarted {restarts} time(s) in the log: every session ends there"
+        )
     reused = sum(t.reused_pid for t in traces)
     if reused:
-        notes.append(f"{reused} sessions never logged their end (their pid was reused): counted as ended then")
+        notes.append(
+            f"{reused} sessions never logged their end (their pid was reused): counted as ended then"
+        )
     if len(traces) > 1:
         notes.append(
             f"{len(traces)} server logs given: their backend counts are added up; give one format per server"

@@ -54,7 +54,7 @@ RULES = (
     f"{DROP_RATIO:.0%} of it or less. "
     f"sustained_growth: one of the last two parts at least {NEAR_PEAK:.0%} of the highest, the last at least "
     f"{PLATEAU_RATIO:.0%} of it, the last two {GROWTH_RATIO:g}x the first two, the second half busier than the first; "
-    f"\"still growing\" when the last part is {RISING:g}x the one before, else it levels off. "
+    f'"still growing" when the last part is {RISING:g}x the one before, else it levels off. '
     f"plateau: every part at least {PLATEAU_RATIO:.0%} of the highest. irregular: none of these"
 )
 
@@ -85,7 +85,9 @@ def spans(
     return result
 
 
-def segment_counts(timed: Sequence[tuple[float, float, int]], segments: int = SEGMENTS) -> list[float]:
+def segment_counts(
+    timed: Sequence[tuple[float, float, int]], segments: int = SEGMENTS
+) -> list[float]:
     """Events per equal part of the span, each event spread evenly over the time it covers."""
     first = min(s for s, _e, _n in timed)
     last = max(e for _s, e, _n in timed)
@@ -112,7 +114,9 @@ def _rate(count: float, seconds: float) -> str:
 
 
 def shape_from_events(
-    events: Sequence[ErrorEvent], widths: Mapping[str, int | None] | None = None, counts: Sequence[int] = ()
+    events: Sequence[ErrorEvent],
+    widths: Mapping[str, int | None] | None = None,
+    counts: Sequence[int] = (),
 ) -> Shape | None:
     """The verdict for these events (see the module's rules); `counts` are the display
     buckets, kept in the `Shape` for the renderers and never read here."""
@@ -125,7 +129,11 @@ def shape_from_events(
     length = last - first
     display = tuple(counts)
     if total < ISOLATED_MAX:
-        return Shape("isolated", f"{total} events in all, fewer than {ISOLATED_MAX}: too few for a curve", display)
+        return Shape(
+            "isolated",
+            f"{total} events in all, fewer than {ISOLATED_MAX}: too few for a curve",
+            display,
+        )
     if length < ONE_MOMENT:
         return Shape(
             "spike_and_drop",
@@ -166,12 +174,16 @@ def _verdict(parts: list[float], total: int, length: float, display: tuple[int, 
         growth = f"{end / start:.0f}x" if start >= 0.5 else "from almost none"
         rate = f"from {_rate(start, part)} to {_rate(end, part)} ({growth}, first two parts to last two)"
         if last >= RISING * parts[-2]:
-            ending = (f"and still growing when the data ends (the last part {last / max(parts[-2], 1e-9):.2f}x the one "
-                      "before)")
+            ending = (
+                f"and still growing when the data ends (the last part {last / max(parts[-2], 1e-9):.2f}x the one "
+                "before)"
+            )
         else:
-            ending = (f"then levels off: the last part ({last:.0f}) is not above the one before ({parts[-2]:.0f})"
-                      if last <= parts[-2] else
-                      f"then levels off: the last two parts ({parts[-2]:.0f}, {last:.0f}) are within {RISING - 1:.0%}")
+            ending = (
+                f"then levels off: the last part ({last:.0f}) is not above the one before ({parts[-2]:.0f})"
+                if last <= parts[-2]
+                else f"then levels off: the last two parts ({parts[-2]:.0f}, {last:.0f}) are within {RISING - 1:.0%}"
+            )
         return Shape(
             "sustained_growth",
             f"{lead}: the failure rate rose {rate} {ending}. Not a restart blip (a restart spikes and drops): "

@@ -41,7 +41,10 @@ _PATTERNS: tuple[tuple[Category, str], ...] = (
     ),
     (Category.ROLE_LIMIT, r"too many connections for role \"(?P<role>[^\"]*)\""),
     (Category.DATABASE_LIMIT, r"too many connections for database \"(?P<database>[^\"]*)\""),
-    (Category.WALSENDER_LIMIT, r"number of requested standby connections exceeds \"?max_wal_senders"),
+    (
+        Category.WALSENDER_LIMIT,
+        r"number of requested standby connections exceeds \"?max_wal_senders",
+    ),
     (
         Category.SERVER_NOT_READY,
         r"the database system is (?:starting up|shutting down|in recovery mode"
@@ -76,7 +79,10 @@ _PATTERNS: tuple[tuple[Category, str], ...] = (
 
 _GROUP_OF = {f"c{i}": category for i, (category, _pattern) in enumerate(_PATTERNS)}
 _SCANNER = re.compile(
-    "|".join(f"(?P<c{i}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', pattern)})" for i, (_c, pattern) in enumerate(_PATTERNS))
+    "|".join(
+        f"(?P<c{i}>{re.sub(r'[(][?]P<[a-z]+>', '(?:', pattern)})"
+        for i, (_c, pattern) in enumerate(_PATTERNS)
+    )
 )
 
 # SQLSTATEs that settle the category when the wording is not recognised (a translated
@@ -97,7 +103,9 @@ _CLASS_HINTS = {
 
 
 @functools.lru_cache(maxsize=65536)
-def classify(message: str, sqlstate: str | None = None, error_class: str | None = None) -> tuple[Category, ...]:
+def classify(
+    message: str, sqlstate: str | None = None, error_class: str | None = None
+) -> tuple[Category, ...]:
     """Every category the text reports, in order of first appearance; `(OTHER,)` if none.
 
     Cached: in an incident the same few texts repeat thousands of times.

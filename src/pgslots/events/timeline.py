@@ -107,7 +107,16 @@ def _whole_minutes(options: TimelineOptions) -> bool:
 # -- durations ----------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+_UNIT_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def parse_bucket(text: str) -> int:
@@ -153,20 +162,29 @@ def _anchor(
     """Where the grid is pinned, and the sentence saying why."""
     align = options.align.strip().lower()
     if align == "clock":
-        return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
+        return dt.datetime.fromtimestamp(
+            0, UTC
+        ), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
     if align == "first":
-        return _floor(first, 60 if bucket >= 60 else 1), "at the first event's minute (--align first)"
+        return _floor(
+            first, 60 if bucket >= 60 else 1
+        ), "at the first event's minute (--align first)"
     if align != "auto":
         moment = parse_user_time(options.align, options.tz, "--align")
         return moment, f"on the grid through {_clock(moment)} (--align)"
     if options.since is not None:
-        return options.since, "on a grid from --since, as New Relic starts TIMESERIES buckets at the query window's start"
+        return (
+            options.since,
+            "on a grid from --since, as New Relic starts TIMESERIES buckets at the query window's start",
+        )
     if grid is not None:
         return grid.begin, (
             f"on the input's own TIMESERIES grid (New Relic starts it at the query window's start, {_clock(grid.begin)})"
         )
     if bucket >= 3600:
-        return dt.datetime.fromtimestamp(0, UTC), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
+        return dt.datetime.fromtimestamp(
+            0, UTC
+        ), f"on the clock (multiples of {format_duration(bucket)} in UTC)"
     return _floor(first, 60 if bucket >= 60 else 1), (
         f"at the first event's {'minute' if bucket >= 60 else 'second'}, as an APM chart whose window starts with "
         "the burst does (--align clock for round times, --since or --align TIME to choose)"
@@ -185,9 +203,13 @@ def coarser_grouping(options: TimelineOptions, first: dt.datetime, last: dt.date
     if not _whole_minutes(options):
         return None
     if options.bucket_seconds is not None:
-        return 60 if options.bucket_seconds % 60 == 0 and align in ("auto", "first", "clock") else None
+        return (
+            60 if options.bucket_seconds % 60 == 0 and align in ("auto", "first", "clock") else None
+        )
     if align not in ("auto", "clock"):
-        return 60 if align == "first" and _choose_bucket(options, None, first, last)[0] >= 60 else None
+        return (
+            60 if align == "first" and _choose_bucket(options, None, first, last)[0] >= 60 else None
+        )
     size, _rule = _choose_bucket(options, None, first, last)
     if size >= 3600 and not (options.since is not None and options.since.timestamp() % size):
         return size
@@ -302,7 +324,9 @@ def _ordered(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _buckets(events: Sequence[ErrorEvent], start: dt.datetime, bucket: int, count: int) -> tuple[BucketCount, ...]:
+def _buckets(
+    events: Sequence[ErrorEvent], start: dt.datetime, bucket: int, count: int
+) -> tuple[BucketCount, ...]:
     totals = [0] * count
     categories: list[Counter[str]] = [Counter() for _ in range(count)]
     families: list[Counter[str]] = [Counter() for _ in range(count)]
@@ -351,6 +375,7 @@ def facet_rows(
 
 # -- interpretation -----------------------------------------------------------------------------
 
+
 def _note_kind(name: str | None) -> str | None:
     """Which of the transaction notes an event's name belongs to (`_TRANSACTION_NOTES`)."""
     if transactions.before_view(name):
@@ -381,7 +406,12 @@ _TRANSACTION_NOTES = (
         "connection in the per-view transaction just before the view; CSRF_USE_SESSIONS, LoginRequiredMiddleware "
         "or a middleware reading request.user connect earlier.",
     ),
-    ("in_view", "in_view", "are named after a view", "These requests reached the view before the failure."),
+    (
+        "in_view",
+        "in_view",
+        "are named after a view",
+        "These requests reached the view before the failure.",
+    ),
     (
         "worker",
         "worker_side",
@@ -397,7 +427,14 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
     Hedged where the evidence is indirect: a transaction name says where the request was,
     not which line of code opened the connection."""
     if total == 0:
-        return (Note("no_events", "No connection-failure events in the input (or in the time window).", 0, 0.0),)
+        return (
+            Note(
+                "no_events",
+                "No connection-failure events in the input (or in the time window).",
+                0,
+                0.0,
+            ),
+        )
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     multi_attempt = mixed_attempts = exhausted = 0
     wording: Counter[str] = Counter()
@@ -440,21 +477,21 @@ def interpret(events: Sequence[ErrorEvent], total: int) -> tuple[Note, ...]:
             multi_attempt,
             f"{_of(multi_attempt, total)} record two or more connection attempts in one message{mixed}. One "
             "connect() call tried twice: libpq with sslmode=prefer (the default) retries without SSL after a "
-            "refusal that comes before the SSL handshake (\"too many clients\"), and psycopg >= 3.1.13 tries "
+            'refusal that comes before the SSL handshake ("too many clients"), and psycopg >= 3.1.13 tries '
             "every address of the host (>= 3.2.8 reports them all). Each attempt is a backend start on the "
             "server, so the server logs more refusals than the application reports errors.",
         )
     for era, n in sorted(wording.items()):
         if era == "pre16":
             text = (
-                f"{_of(n, total)} use the wording \"reserved for non-replication superuser connections\": the "
+                f'{_of(n, total)} use the wording "reserved for non-replication superuser connections": the '
                 "server is PostgreSQL 15 or older, and the role connecting is not a superuser; only the "
                 "superuser_reserved_connections slots (3 by default) were left."
             )
         else:
             text = (
-                f"{_of(n, total)} use the PostgreSQL 16+ wording (\"SUPERUSER attribute\" or "
-                "\"pg_use_reserved_connections\"): the role connecting lacks the privilege the remaining "
+                f'{_of(n, total)} use the PostgreSQL 16+ wording ("SUPERUSER attribute" or '
+                '"pg_use_reserved_connections"): the role connecting lacks the privilege the remaining '
                 "reserved slots require (superuser_reserved_connections, reserved_connections)."
             )
         add(f"reserved_wording_{era.replace('+', 'plus')}", n, text)

@@ -61,5 +61,5 @@ def short(name: str) -> str:
     """The name without the agent's prefix: `OtherTransaction/Celery/shop.tasks.x` -> `shop.tasks.x`."""
     for prefix in (NR_WEB_FUNCTION, *CELERY_PREFIXES):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name

@@ -45,8 +45,10 @@ def events_command_line(scenario_dir: Path, source: Path | None = None) -> list[
     start, _end = load_window(result)
     return [
         str(source or apm_export(scenario_dir)),
-        "--bucket", f"{int(result['bucket_seconds'])}s",
-        "--align", start.isoformat(timespec="milliseconds"),
+        "--bucket",
+        f"{int(result['bucket_seconds'])}s",
+        "--align",
+        start.isoformat(timespec="milliseconds"),
     ]
 
 
@@ -66,8 +68,12 @@ def analyse_baseline(scenario_dir: Path, *, show_command: bool = True) -> list[s
     lines = [f"  APM export: {incident.total} connection failures: {families}"]
     if incident.shape is not None:
         counts = " -> ".join(str(c) for c in incident.shape.counts)
-        lines.append(f"  curve per {int(result['bucket_seconds'])} s: {counts} ({incident.shape.label})")
-        lines += textwrap.wrap(incident.shape.rule, width=92, initial_indent="  shape: ", subsequent_indent="    ")
+        lines.append(
+            f"  curve per {int(result['bucket_seconds'])} s: {counts} ({incident.shape.label})"
+        )
+        lines += textwrap.wrap(
+            incident.shape.rule, width=92, initial_indent="  shape: ", subsequent_indent="    "
+        )
     for note in incident.notes:
         lines += textwrap.wrap(note.text, width=92, initial_indent="  - ", subsequent_indent="    ")
     if show_command:
@@ -85,7 +91,9 @@ def _investigate(path: Path, result: dict):
 
     start, _end = load_window(result)
     return investigate(
-        [path], ReadOptions(), TimelineOptions(bucket_seconds=int(result["bucket_seconds"]), align=start.isoformat())
+        [path],
+        ReadOptions(),
+        TimelineOptions(bucket_seconds=int(result["bucket_seconds"]), align=start.isoformat()),
     )
 
 
@@ -97,11 +105,15 @@ def _server_log_lines(incident, name: str) -> list[str]:
         return lines
     by_user = summary.rejections_by.get("user", {})
     if by_user:
-        lines.append("  refused, by role: " + ", ".join(f"{role} {n}" for role, n in by_user.items()))
+        lines.append(
+            "  refused, by role: " + ", ".join(f"{role} {n}" for role, n in by_user.items())
+        )
     if summary.peak_backends is not None:
         held = summary.backends_by.get("user", {})
         detail = ", ".join(f"{role} {n}" for role, n in held.items())
-        lines.append(f"  client backends rebuilt from the log: peak {summary.peak_backends} ({detail})")
+        lines.append(
+            f"  client backends rebuilt from the log: peak {summary.peak_backends} ({detail})"
+        )
     for sentence in summary.inferred_reserved:
         lines += textwrap.wrap(sentence, width=92, initial_indent="  - ", subsequent_indent="    ")
     return lines

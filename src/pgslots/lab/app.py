@@ -132,8 +132,14 @@ def run_checks(config: Path, timeout: float = 120) -> str:
     """`django-admin check --tag pgslots` with the web processes' settings: what the
     `pgslots.django` checks say before the load (its output, errors included)."""
     env = dict(os.environ, **app_env(config, "web"))
-    result = subprocess.run([sys.executable, "-m", "django", "check", "--tag", "pgslots"], env=env,
-                            capture_output=True, text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--tag", "pgslots"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return result.stdout + result.stderr
 
 
@@ -152,22 +158,52 @@ def manage(config: Path, *args: str, timeout: float = 120) -> str:
     """Run `django-admin <args>` for the sample project; return its stdout."""
     env = dict(os.environ, **app_env(config, "web"))
     result = subprocess.run(
-        [sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
-        raise AppStartError(f"django-admin {' '.join(args)} failed: {result.stderr.strip()[-1500:]}")
+        raise AppStartError(
+            f"django-admin {' '.join(args)} failed: {result.stderr.strip()[-1500:]}"
+        )
     return result.stdout
 
 
 def web_command(scenario: Scenario, port: int) -> list[str]:
     """The web server's command line, as a deployment would write it."""
     bind = f"127.0.0.1:{port}"
-    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(scenario.web_processes)]
-    gunicorn += ["--graceful-timeout", "3", "--timeout", "120", "--backlog", "2048", "--log-level", "warning"]
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(scenario.web_processes),
+    ]
+    gunicorn += [
+        "--graceful-timeout",
+        "3",
+        "--timeout",
+        "120",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
     if scenario.server == "asgi-gunicorn":
         return [*gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", ASGI_APP]
     if scenario.server == "gthread":
-        return [*gunicorn, "--worker-class", "gthread", "--threads", str(scenario.threads), WSGI_APP]
+        return [
+            *gunicorn,
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(scenario.threads),
+            WSGI_APP,
+        ]
     if scenario.server == "sync":
         return [*gunicorn, "--worker-class", "sync", WSGI_APP]
     cmd = [sys.executable, "-m", "uvicorn", ASGI_APP, "--host", "127.0.0.1", "--port", str(port)]
@@ -180,10 +216,23 @@ def web_command(scenario: Scenario, port: int) -> list[str]:
 
 def worker_command(scenario: Scenario) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
-        "--pool", "prefork", "--concurrency", str(scenario.celery_concurrency),
-        "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--hostname", "lab-worker@%h",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        CELERY_APP,
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(scenario.celery_concurrency),
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--hostname",
+        "lab-worker@%h",
     ]
 
 
@@ -200,7 +249,9 @@ def wait_http_ready(child: Child, port: int, children: Children, timeout: float 
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
-    raise AppStartError(f"{child.name} did not answer on port {port} within {timeout:.0f} s:\n{child.log_tail()}")
+    raise AppStartError(
+        f"{child.name} did not answer on port {port} within {timeout:.0f} s:\n{child.log_tail()}"
+    )
 
 
 def wait_worker_ready(child: Child, children: Children, timeout: float = 60.0) -> None:

@@ -19,11 +19,19 @@ from pgslots.lab.render import render_text
 from pgslots.lab.results import ScenarioResult, Skipped
 
 WIDTH = 92
-SLOT_CATEGORIES = ("reserved_superuser", "reserved_role", "too_many_clients", "role_limit", "database_limit")
+SLOT_CATEGORIES = (
+    "reserved_superuser",
+    "reserved_role",
+    "too_many_clients",
+    "role_limit",
+    "database_limit",
+)
 
 
 def slot_errors(result: ScenarioResult) -> int:
-    return sum(n for c, n in result.errors_by_combination.items() if any(s in c for s in SLOT_CATEGORIES))
+    return sum(
+        n for c, n in result.errors_by_combination.items() if any(s in c for s in SLOT_CATEGORIES)
+    )
 
 
 def fixed(result: ScenarioResult) -> bool:
@@ -47,7 +55,11 @@ def verdict(baseline: ScenarioResult, remedies: Sequence[ScenarioResult]) -> lis
             f"peak {r.peak_backends} backends"
             + (f" (cap {r.cap})" if r.cap is not None else "")
             + f", {r.backends_after_burst} held after the burst"
-            + (" (the pool's own, within the cap)" if r.cap is not None and 0 < r.backends_after_burst <= r.cap else "")
+            + (
+                " (the pool's own, within the cap)"
+                if r.cap is not None and 0 < r.backends_after_burst <= r.cap
+                else ""
+            )
         )
         if r.pgbouncer_peak_waiting:
             detail += f"; up to {r.pgbouncer_peak_waiting} clients waited in pgbouncer"
@@ -56,7 +68,9 @@ def verdict(baseline: ScenarioResult, remedies: Sequence[ScenarioResult]) -> lis
     return lines
 
 
-def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], out_dir: Path | None) -> str:
+def story(
+    results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], out_dir: Path | None
+) -> str:
     measured = [r for r in results if isinstance(r, ScenarioResult)]
     baseline = next((r for r in measured if r.scenario == "baseline"), None)
     if baseline is None:
@@ -75,7 +89,7 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
         f"{baseline.web_failed} of {baseline.web_attempted} web requests failed, and "
         f"{baseline.tasks_failed} of {baseline.tasks_run} Celery tasks.",
         f"Errors: {by.get('reserved_superuser', 0) + by.get('reserved_role', 0)} reserved-slot, "
-        f"{by.get('too_many_clients', 0)} \"sorry, too many clients already\" "
+        f'{by.get("too_many_clients", 0)} "sorry, too many clients already" '
         f"(the server logged {sum(baseline.server_fatals.values())} FATAL lines).",
         f"{baseline.web_errors_before_view} of {baseline.web_errors} web errors were recorded before the "
         "view ran, named after CsrfViewMiddleware.process_view: ATOMIC_REQUESTS opens the "
@@ -95,7 +109,11 @@ def story(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str], 
         *textwrap.wrap(deployment, WIDTH),
         "",
         "What happened:",
-        *(line for item in happened for line in textwrap.wrap(item, WIDTH, initial_indent="  - ", subsequent_indent="    ")),
+        *(
+            line
+            for item in happened
+            for line in textwrap.wrap(item, WIDTH, initial_indent="  - ", subsequent_indent="    ")
+        ),
     ]
     if analysis:
         lines += ["", "Read back by `pgslots events` from the baseline's artifacts:", *analysis]
@@ -124,7 +142,9 @@ def _tail(result: ScenarioResult) -> str:
     return f"{max(0.0, last):.0f} s"
 
 
-def summary_json(results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str]) -> dict[str, Any]:
+def summary_json(
+    results: Sequence[ScenarioResult | Skipped], analysis: Sequence[str]
+) -> dict[str, Any]:
     measured = [r for r in results if isinstance(r, ScenarioResult)]
     return {
         "fixed_by": [r.scenario for r in measured if r.scenario != "baseline" and fixed(r)],

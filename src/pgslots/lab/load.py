@@ -136,7 +136,9 @@ class Driver:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         start = time.monotonic()
         try:
-            outcome.status = await http_get(self.host, self.port, self.path, cookie, self.plan.request_timeout)
+            outcome.status = await http_get(
+                self.host, self.port, self.path, cookie, self.plan.request_timeout
+            )
         except asyncio.TimeoutError:
             outcome.error = "timeout"
         except (OSError, ConnectionError) as exc:

@@ -36,7 +36,9 @@ def read_events(directory: Path, kind: str) -> list[dict[str, Any]]:
     return events
 
 
-def nerdgraph_envelope(events: Iterable[dict[str, Any]], begin_ms: int, end_ms: int) -> dict[str, Any]:
+def nerdgraph_envelope(
+    events: Iterable[dict[str, Any]], begin_ms: int, end_ms: int
+) -> dict[str, Any]:
     rows = [{k: v for k, v in e.items() if k != "type"} for e in events]
     rows.sort(key=lambda e: e.get("timestamp", 0), reverse=True)
     return {
@@ -65,7 +67,9 @@ def nerdgraph_envelope(events: Iterable[dict[str, Any]], begin_ms: int, end_ms: 
 
 
 def _nrql_time(epoch_ms: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).strftime("'%Y-%m-%d %H:%M:%S +0000'")
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).strftime(
+        "'%Y-%m-%d %H:%M:%S +0000'"
+    )
 
 
 def write_exports(events_dir: Path, dest: Path) -> dict[str, Path]:

@@ -35,14 +35,17 @@ class PgbouncerUnavailable(RuntimeError):
 
 def find_pgbouncer() -> Path | None:
     found = shutil.which("pgbouncer") or next(
-        (p for p in ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer") if os.access(p, os.X_OK)), None
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer") if os.access(p, os.X_OK)),
+        None,
     )
     return Path(found) if found else None
 
 
 def pgbouncer_version(binary: Path) -> str | None:
     try:
-        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     first = out.splitlines()[0] if out else ""
@@ -69,7 +72,9 @@ class TempPgbouncer:
     ) -> None:
         binary = binary or find_pgbouncer()
         if binary is None:
-            raise PgbouncerUnavailable("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+            raise PgbouncerUnavailable(
+                "pgbouncer is not installed (Debian: apt-get install pgbouncer)"
+            )
         self.binary = binary
         self.server = server
         self.databases = dict(databases)
@@ -177,7 +182,10 @@ class TempPgbouncer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5),
+            ):
                 return True
             time.sleep(0.05)
         return False

@@ -136,7 +136,14 @@ def _ensure_system_user() -> tuple[int, int]:
         entry = pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -285,8 +292,10 @@ class TempPostgres:
         assert self.base_dir is not None
         cmd = [
             str(self.binaries.tool("initdb")),
-            "-D", str(self.datadir),
-            "-U", SUPERUSER,
+            "-D",
+            str(self.datadir),
+            "-U",
+            SUPERUSER,
             "--encoding=UTF8",
             "--locale=C",
             "--auth-local=trust",
@@ -442,7 +451,9 @@ class TempPostgres:
         params.setdefault("connect_timeout", 10)
         return psycopg.connect(self.dsn(user, dbname, **params), autocommit=True)
 
-    def execute(self, sql: str, params: Any = None, *, dbname: str = "postgres") -> list[tuple[Any, ...]]:
+    def execute(
+        self, sql: str, params: Any = None, *, dbname: str = "postgres"
+    ) -> list[tuple[Any, ...]]:
         """Run one statement as the superuser on a short-lived connection; return its rows."""
         with self.connect(dbname=dbname) as conn, conn.cursor() as cur:
             cur.execute(sql, params)
@@ -468,9 +479,13 @@ class TempPostgres:
         with self.connect() as conn:
             conn.execute(statement)
             for group in member_of:
-                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
+                )
 
-    def create_database(self, name: str, *, owner: str | None = None, connection_limit: int | None = None) -> None:
+    def create_database(
+        self, name: str, *, owner: str | None = None, connection_limit: int | None = None
+    ) -> None:
         from psycopg import sql
 
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))

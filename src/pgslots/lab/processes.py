@@ -37,7 +37,11 @@ class Child:
     signal that asks its leader to stop."""
 
     def __init__(
-        self, name: str, process: subprocess.Popen[bytes], log: Path, stop_signal: int = signal.SIGTERM
+        self,
+        name: str,
+        process: subprocess.Popen[bytes],
+        log: Path,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.process = process

@@ -83,7 +83,9 @@ def render_text(results: Sequence[ScenarioResult | Skipped]) -> str:
         if line[1].startswith("skipped"):
             lines.append(f"{line[0].ljust(widths[0])}  {line[1]}")
         else:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+            lines.append(
+                "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            )
     return "\n".join(lines + checks_lines(results))
 
 
@@ -96,7 +98,10 @@ def checks_lines(results: Sequence[ScenarioResult | Skipped], bullet: str = "") 
     if not measured:
         return []
     width = max(len(r.scenario) for r in measured)
-    lines = [f"{r.scenario.ljust(width)}  {' '.join(r.checks) or 'none'}: {r.checks_verdict()}" for r in measured]
+    lines = [
+        f"{r.scenario.ljust(width)}  {' '.join(r.checks) or 'none'}: {r.checks_verdict()}"
+        for r in measured
+    ]
     return ["", CHECKS_TITLE] + [f"{bullet or '  '}{line}" for line in lines]
 
 

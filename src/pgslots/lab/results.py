@@ -83,8 +83,12 @@ class ScenarioResult:
     pgbouncer_peak_waiting: int | None
     series: tuple[tuple[float, int, int, int], ...]  # (t since load start, total, web, worker)
     artifacts: str
-    error_shape: str = ""  # the shape label `pgslots events` gives the New Relic export ("" if none)
-    checks: tuple[str, ...] = ()  # pgslots.django check ids before the load (checks.txt), e.g. "pgslots.W003"
+    error_shape: str = (
+        ""  # the shape label `pgslots events` gives the New Relic export ("" if none)
+    )
+    checks: tuple[
+        str, ...
+    ] = ()  # pgslots.django check ids before the load (checks.txt), e.g. "pgslots.W003"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,8 +122,10 @@ class ScenarioResult:
             return f"agrees: {'warned' if warned else 'no warning'}; {run}"
         if warned:
             return f"disagrees: warned, but {run}"
-        return (f"disagrees: no warning, but {run} (the server command's concurrency is not in the settings: "
-                "pgslots audit reads it)")
+        return (
+            f"disagrees: no warning, but {run} (the server command's concurrency is not in the settings: "
+            "pgslots audit reads it)"
+        )
 
     def one_line(self) -> str:
         return (
@@ -140,7 +146,9 @@ def measure(
     summary = summarise(outcomes)
     errors = _read_jsonl(out / "newrelic" / "events.jsonl")
     transactions = _read_jsonl(out / "newrelic" / "transactions.jsonl")
-    tasks = [t for t in transactions if str(t.get("name", "")).startswith("OtherTransaction/Celery/")]
+    tasks = [
+        t for t in transactions if str(t.get("name", "")).startswith("OtherTransaction/Celery/")
+    ]
 
     by_category: Counter[str] = Counter()
     by_combination: Counter[str] = Counter()
@@ -150,8 +158,12 @@ def measure(
         for category in categories:
             by_category[category.value] += 1
     by_transaction = Counter(str(e.get("transactionName")) for e in errors)
-    web_errors = [e for e in errors if str(e.get("transactionName", "")).startswith("WebTransaction/")]
-    before_view = [e for e in web_errors if not str(e.get("transactionName")).startswith(VIEW_PREFIX)]
+    web_errors = [
+        e for e in errors if str(e.get("transactionName", "")).startswith("WebTransaction/")
+    ]
+    before_view = [
+        e for e in web_errors if not str(e.get("transactionName")).startswith(VIEW_PREFIX)
+    ]
 
     bucket = error_bucket(plan)
     n_buckets = int(-(-plan.load_seconds // bucket))
@@ -266,4 +278,6 @@ def server_fatals(csvlog: Path) -> dict[str, int]:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]

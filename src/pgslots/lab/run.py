@@ -75,7 +75,9 @@ def missing_parts(scenario: Scenario) -> str | None:
 class Lab:
     """Runs scenarios; `run()` always leaves no process and no temporary directory behind."""
 
-    def __init__(self, options: LabOptions, plan: LoadPlan, progress: Progress | None = None) -> None:
+    def __init__(
+        self, options: LabOptions, plan: LoadPlan, progress: Progress | None = None
+    ) -> None:
         self.options = options
         self.plan = plan
         self.progress = progress or (lambda message: None)
@@ -148,7 +150,9 @@ class Lab:
         config = self._config(first, self.work_dir / "setup", self._direct_target())
         self.progress(f"PostgreSQL {self.server.version} up; migrating the sample app")
         sample.manage(config, "migrate", "--no-input", "-v", "0")
-        prepared = json.loads(sample.manage(config, "lab_prepare", "--users", str(self.options.users)))
+        prepared = json.loads(
+            sample.manage(config, "lab_prepare", "--users", str(self.options.users))
+        )
         self.session_keys = prepared["session_keys"]
 
     def _server_settings(self, scenario: Scenario, log_dir: Path) -> dict[str, Any]:
@@ -163,8 +167,14 @@ class Lab:
         return settings
 
     def _target(self, host: str, port: int, scenario: Scenario) -> sample.DatabaseTarget:
-        worker = (WORKER_SUPERUSER, self.ops_password) if scenario.worker_superuser else (APP_ROLE, self.app_password)
-        return sample.DatabaseTarget(host, port, APP_DB, web=(APP_ROLE, self.app_password), worker=worker)
+        worker = (
+            (WORKER_SUPERUSER, self.ops_password)
+            if scenario.worker_superuser
+            else (APP_ROLE, self.app_password)
+        )
+        return sample.DatabaseTarget(
+            host, port, APP_DB, web=(APP_ROLE, self.app_password), worker=worker
+        )
 
     def _direct_target(self) -> sample.DatabaseTarget:
         assert self.server is not None and self._current is not None
@@ -198,7 +208,9 @@ class Lab:
         if scenario.pgbouncer_pool_size is not None:
             target = self._start_pgbouncer(scenario)
         config = self._config(scenario, work, target)
-        (out / "checks.txt").write_text(sample.run_checks(config))  # what pgslots.django says before the load
+        (out / "checks.txt").write_text(
+            sample.run_checks(config)
+        )  # what pgslots.django says before the load
         sampler = Sampler(
             self.server.dsn(SUPERUSER, "postgres"),
             out / "samples.jsonl",
@@ -209,7 +221,10 @@ class Lab:
         try:
             port = free_port()
             web = self.children.spawn(
-                "web server", sample.web_command(scenario, port), log=out / "web.log", env=sample.app_env(config, "web")
+                "web server",
+                sample.web_command(scenario, port),
+                log=out / "web.log",
+                env=sample.app_env(config, "web"),
             )
             # Celery's warm shutdown (SIGTERM) takes about 4.5 s with nothing left to do; by
             # then the quiet tail has drained the queue, so a cold one (SIGQUIT) loses nothing.
@@ -223,7 +238,9 @@ class Lab:
             started = [web, worker]
             sample.wait_http_ready(web, port, self.children)
             sample.wait_worker_ready(worker, self.children)
-            self.progress(f"{scenario.name}: load for {self.plan.load_seconds:.0f} s, then {self.plan.tail_seconds:.0f} s quiet")
+            self.progress(
+                f"{scenario.name}: load for {self.plan.load_seconds:.0f} s, then {self.plan.tail_seconds:.0f} s quiet"
+            )
             load_started = time.time()
             outcomes = self._drive(port, config, out, started)
             self._quiet_tail(started)
@@ -237,7 +254,9 @@ class Lab:
             self.server.shutdown()
             _copy_logs(self.server, out / "postgres")
         _collect_events(work / "events", out / "newrelic")
-        result = measure(scenario, out, self.plan, outcomes, sampler.samples, load_started, self.server.version)
+        result = measure(
+            scenario, out, self.plan, outcomes, sampler.samples, load_started, self.server.version
+        )
         (out / "result.json").write_text(json.dumps(result.to_json(), indent=2))
         self.progress(f"{scenario.name}: {result.one_line()}")
         return result

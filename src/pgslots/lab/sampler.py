@@ -34,7 +34,9 @@ GROUP BY 1, 2, 3
 class Sampler:
     """Polls every `interval` seconds in a thread; writes one JSON line per sample."""
 
-    def __init__(self, dsn: str, out: Path, *, interval: float = 0.25, pgbouncer_dsn: str | None = None) -> None:
+    def __init__(
+        self, dsn: str, out: Path, *, interval: float = 0.25, pgbouncer_dsn: str | None = None
+    ) -> None:
         self.dsn = dsn
         self.pgbouncer_dsn = pgbouncer_dsn
         self.out = out
@@ -51,7 +53,9 @@ class Sampler:
         self._conn = psycopg.connect(self.dsn, autocommit=True, application_name="pgslots-sampler")
         if self.pgbouncer_dsn:
             # pgbouncer's admin console speaks only the simple query protocol.
-            self._bouncer = psycopg.connect(self.pgbouncer_dsn, autocommit=True, cursor_factory=psycopg.ClientCursor)
+            self._bouncer = psycopg.connect(
+                self.pgbouncer_dsn, autocommit=True, cursor_factory=psycopg.ClientCursor
+            )
         self._thread = threading.Thread(target=self._loop, name="pgslots-sampler", daemon=True)
         self._thread.start()
         return self
@@ -82,7 +86,11 @@ class Sampler:
         for user, app, state, count, oldest in rows:
             count = int(count)
             sample["client_backends"] += count
-            for key, value in (("by_user", user), ("by_app", app), ("by_state", state or "starting")):
+            for key, value in (
+                ("by_user", user),
+                ("by_app", app),
+                ("by_state", state or "starting"),
+            ):
                 sample[key][value] = sample[key].get(value, 0) + count
             if state == "idle":
                 sample["idle_by_app"][app] = sample["idle_by_app"].get(app, 0) + count

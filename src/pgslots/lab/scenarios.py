@@ -111,7 +111,9 @@ class Scenario:
     @property
     def usable_slots(self) -> int:
         """What the app role may hold (domain reference §1.2), before anyone else connects."""
-        return self.max_connections - self.superuser_reserved_connections - self.reserved_connections
+        return (
+            self.max_connections - self.superuser_reserved_connections - self.reserved_connections
+        )
 
     @property
     def cap(self) -> int | None:
@@ -119,7 +121,11 @@ class Scenario:
         (domain reference §7.1); None for ASGI without a cap (unbounded)."""
         if self.pgbouncer_pool_size is not None:
             # one pool per (database, user): the web role's, and the worker's when it differs
-            worker = min(self.pgbouncer_pool_size, self.celery_concurrency) if self.worker_superuser else 0
+            worker = (
+                min(self.pgbouncer_pool_size, self.celery_concurrency)
+                if self.worker_superuser
+                else 0
+            )
             return self.pgbouncer_pool_size + worker
         if self.web_pool:
             web = self.web_processes * int(self.web_pool["max_size"])
@@ -131,7 +137,9 @@ class Scenario:
             web = self.web_processes * self.limit_concurrency
         else:
             return None
-        worker = self.celery_concurrency * (int(self.worker_pool["max_size"]) if self.worker_pool else 1)
+        worker = self.celery_concurrency * (
+            int(self.worker_pool["max_size"]) if self.worker_pool else 1
+        )
         return web + worker
 
     def scaled(self, factor: float) -> Scenario:
@@ -159,7 +167,11 @@ def scaled_load(plan: LoadPlan, factor: float, *, duration: float = 1.0) -> Load
     return dataclasses.replace(
         plan,
         stages=tuple(
-            Stage(max(1.0, float(round(s.seconds * duration))), s.web_rate * factor, s.task_rate * factor)
+            Stage(
+                max(1.0, float(round(s.seconds * duration))),
+                s.web_rate * factor,
+                s.task_rate * factor,
+            )
             for s in plan.stages
         ),
         tail_seconds=plan.tail_seconds * duration,

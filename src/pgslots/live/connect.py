@@ -74,7 +74,9 @@ def parse_dsn(dsn: str) -> dict[str, Any]:
     try:
         params = pg_conninfo.conninfo_to_dict(dsn)
     except psycopg.Error as exc:
-        raise ConnectFailure("dsn", f"malformed DSN {redact_dsn(dsn)!r}: {_first_line(str(exc))}") from None
+        raise ConnectFailure(
+            "dsn", f"malformed DSN {redact_dsn(dsn)!r}: {_first_line(str(exc))}"
+        ) from None
     REDACTOR.register(str(params.get("password") or ""))
     return params
 
@@ -147,11 +149,15 @@ def failure_of(message: str, params: dict[str, Any] | None = None) -> Exception:
     where = describe_target(params or {})
     reason = server_sentence(message)
     if Category.SERVER_NOT_READY in categories:
-        return ConnectFailure("not_ready", f"{where}: the server is not accepting connections: {reason}")
+        return ConnectFailure(
+            "not_ready", f"{where}: the server is not accepting connections: {reason}"
+        )
     if _LOGIN.search(message):
         return ConnectFailure("login", f"{where}: cannot log in: {reason}")
     if _NOT_POSTGRES.search(message):
-        return ConnectFailure("not_postgres", f"{where}: does not answer like a PostgreSQL server: {reason}")
+        return ConnectFailure(
+            "not_postgres", f"{where}: does not answer like a PostgreSQL server: {reason}"
+        )
     if "invalid" in message and "connection option" in message:
         return ConnectFailure("dsn", f"malformed DSN: {reason}")
     return ConnectFailure("unreachable", f"{where}: cannot reach the server: {reason}")
@@ -162,8 +168,14 @@ def refusal_of(message: str, categories: tuple[Category, ...] | None = None) -> 
     categories = categories or classify(message)
     slot = [c for c in categories if c in SLOT_EXHAUSTION]
     # With several attempts in one message, the tightest refusal tells who could still connect.
-    order = [Category.TOO_MANY_CLIENTS, Category.RESERVED_SUPERUSER, Category.RESERVED_ROLE,
-             Category.DATABASE_LIMIT, Category.ROLE_LIMIT, Category.SLOTS_UNSPECIFIED]
+    order = [
+        Category.TOO_MANY_CLIENTS,
+        Category.RESERVED_SUPERUSER,
+        Category.RESERVED_ROLE,
+        Category.DATABASE_LIMIT,
+        Category.ROLE_LIMIT,
+        Category.SLOTS_UNSPECIFIED,
+    ]
     primary = min(slot, key=order.index)
     return Refusal(
         category=primary.value,
@@ -175,20 +187,28 @@ def refusal_of(message: str, categories: tuple[Category, ...] | None = None) -> 
 
 def _who_could_connect(category: Category, message: str) -> str:
     if category is Category.TOO_MANY_CLIENTS:
-        return ("nobody, not even a superuser: every max_connections slot is taken; end sessions "
-                "from one already open (pg_terminate_backend) or wait")
+        return (
+            "nobody, not even a superuser: every max_connections slot is taken; end sessions "
+            "from one already open (pg_terminate_backend) or wait"
+        )
     if category is Category.RESERVED_SUPERUSER:
         if reserved_wording(message) == "pre16":
             return "only superusers: the free slots left are the superuser_reserved_connections"
-        return ("only roles with the SUPERUSER attribute: the free slots left are the "
-                "superuser_reserved_connections (pg_use_reserved_connections members are refused too)")
+        return (
+            "only roles with the SUPERUSER attribute: the free slots left are the "
+            "superuser_reserved_connections (pg_use_reserved_connections members are refused too)"
+        )
     if category is Category.RESERVED_ROLE:
-        return ("superusers and roles with privileges of pg_use_reserved_connections (PG16+): the free "
-                "slots left are the reserved_connections; a monitoring role granted it can still probe")
+        return (
+            "superusers and roles with privileges of pg_use_reserved_connections (PG16+): the free "
+            "slots left are the reserved_connections; a monitoring role granted it can still probe"
+        )
     if category is Category.ROLE_LIMIT:
         return "other roles: this role is at its CONNECTION LIMIT (rolconnlimit), the server itself may have room"
     if category is Category.DATABASE_LIMIT:
-        return "superusers, or any role to another database: this database is at its CONNECTION LIMIT"
+        return (
+            "superusers, or any role to another database: this database is at its CONNECTION LIMIT"
+        )
     return "unknown: SQLSTATE 53300 in a wording pgslots does not know (a translated server?)"
 
 
@@ -202,8 +222,11 @@ def server_sentence(message: str) -> str:
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     first = lines[0] if lines else message
     first = re.sub(r"^connection failed:\s*", "", first)
-    first = re.sub(r"^connection to server (?:at \"[^\"]*\"(?: \([^)]*\))?, port \d+|on socket \"[^\"]*\") failed:\s*",
-                   "", first)
+    first = re.sub(
+        r"^connection to server (?:at \"[^\"]*\"(?: \([^)]*\))?, port \d+|on socket \"[^\"]*\") failed:\s*",
+        "",
+        first,
+    )
     first = re.sub(r"^FATAL:\s+", "", first)
     return redact_dsn(first)
 

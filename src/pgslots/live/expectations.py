@@ -35,7 +35,9 @@ def name_fits(value: str | None, group_name: str) -> bool:
     return value == name or (value.startswith(name) and value[len(name)] in _SEPARATORS)
 
 
-def match_group(application: str | None, user: str | None, groups: Sequence[ProcessGroup]) -> ProcessGroup | None:
+def match_group(
+    application: str | None, user: str | None, groups: Sequence[ProcessGroup]
+) -> ProcessGroup | None:
     for value in (application, user):
         fitting = [g for g in groups if name_fits(value, g.name)]
         if fitting:
@@ -88,10 +90,16 @@ def attribute(
     ]
     if unattributed:
         roles = ", ".join(sorted(app_roles))
-        expectations.append(GroupExpectation(
-            group=UNATTRIBUTED, kind="other", matched=unattributed, expected_steady=None, expected_worst=None,
-            rule=f"backends of the application role ({roles}) whose application_name and user fit no group",
-        ))
+        expectations.append(
+            GroupExpectation(
+                group=UNATTRIBUTED,
+                kind="other",
+                matched=unattributed,
+                expected_steady=None,
+                expected_worst=None,
+                rule=f"backends of the application role ({roles}) whose application_name and user fit no group",
+            )
+        )
     return tuple(tagged), tuple(expectations)
 
 

@@ -31,7 +31,9 @@ def utc_millis(moment: dt.datetime | None = None) -> dt.datetime:
 class RoleInfo:
     name: str
     is_superuser: bool | None  # None: could not tell
-    can_use_reserved: bool | None  # has privileges of pg_use_reserved_connections (PG16+); None before 16
+    can_use_reserved: (
+        bool | None
+    )  # has privileges of pg_use_reserved_connections (PG16+); None before 16
     connection_limit: int | None  # rolconnlimit; None = no limit (-1)
     connections: int | None = None  # client backends of this role right now
 
@@ -55,7 +57,9 @@ class BackendGroup:
     count: int
     max_idle_seconds: float | None = None
     max_idle_in_transaction_seconds: float | None = None
-    expected: int | None = None  # unused: topology expectations are per process group (`expectations`)
+    expected: int | None = (
+        None  # unused: topology expectations are per process group (`expectations`)
+    )
     topology_group: str | None = None  # the --topology group these backends were matched to
 
 
@@ -79,7 +83,7 @@ class GroupExpectation:
 
     @property
     def status(self) -> str:
-        """"over_worst", "over_steady", "within" or "unexpected" (no group expects them)."""
+        """ "over_worst", "over_steady", "within" or "unexpected" (no group expects them)."""
         if self.expected_steady is None:
             return "unexpected" if self.matched else "within"
         if self.expected_worst is not None and self.matched > self.expected_worst:
@@ -105,7 +109,9 @@ class PgbouncerPool:
     sv_tested: int | None = None
     sv_login: int | None = None
     reserve_pool_size: int | None = None
-    server_limit: int | None = None  # pool_size + reserve_pool_size: server connections this pair may open
+    server_limit: int | None = (
+        None  # pool_size + reserve_pool_size: server connections this pair may open
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,8 +181,10 @@ class PgbouncerState:
     @property
     def server_connections(self) -> int:
         """Server connections pgbouncer holds now (every state)."""
-        return sum(p.sv_active + p.sv_idle + (p.sv_used or 0) + (p.sv_tested or 0) + (p.sv_login or 0)
-                   for p in self.pools)
+        return sum(
+            p.sv_active + p.sv_idle + (p.sv_used or 0) + (p.sv_tested or 0) + (p.sv_login or 0)
+            for p in self.pools
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +207,9 @@ class Snapshot:
     superuser_reserved_connections: int | None = None
     reserved_connections: int | None = None  # None before PG16
     role: RoleInfo | None = None  # the application role: usable slots are computed for it
-    usable_for_role: int | None = None  # slots the role may ever fill (the ceiling, before others take theirs)
+    usable_for_role: int | None = (
+        None  # slots the role may ever fill (the ceiling, before others take theirs)
+    )
     client_backends: int | None = None  # all client backends, including ours
     backends: tuple[BackendGroup, ...] = ()
     database_limits: tuple[DatabaseLimit, ...] = ()
@@ -216,17 +226,24 @@ class Snapshot:
     headroom_limited_by: str | None = None  # "server", "role limit" or "database limit"
     headroom_formula: str = ""
     roles: tuple[RoleInfo, ...] = ()  # roles holding client backends or having a CONNECTION LIMIT
-    other_backends: dict[str, int] = dataclasses.field(default_factory=dict)  # backend_type -> n, not client backends
+    other_backends: dict[str, int] = dataclasses.field(
+        default_factory=dict
+    )  # backend_type -> n, not client backends
     expectations: tuple[GroupExpectation, ...] = ()  # with --topology
     query_ms: float | None = None  # time the snapshot's queries took
     unreachable: str | None = None  # watch: the connection was lost and not yet re-established
 
     def headroom_below(self, fraction: float) -> bool:
         """The role's headroom is under `fraction` of its usable slots (the --warn line)."""
-        return (self.headroom_for_role is not None and bool(self.usable_for_role)
-                and self.headroom_for_role < (self.usable_for_role or 0) * fraction)
+        return (
+            self.headroom_for_role is not None
+            and bool(self.usable_for_role)
+            and self.headroom_for_role < (self.usable_for_role or 0) * fraction
+        )
 
     @property
     def ok(self) -> bool:
         """A snapshot of the server itself (not a refusal, not a gap)."""
-        return self.refused is None and self.unreachable is None and self.max_connections is not None
+        return (
+            self.refused is None and self.unreachable is None and self.max_connections is not None
+        )

@@ -48,10 +48,22 @@ from pgslots.redact import redact_dsn
 # Settings worth showing: pool sizing and waiting. A whitelist, so no secret (auth_query,
 # TLS key paths) can slip into a report.
 CONFIG_KEYS = (
-    "pool_mode", "default_pool_size", "min_pool_size", "reserve_pool_size", "reserve_pool_timeout",
-    "max_client_conn", "max_db_connections", "max_user_connections", "max_db_client_connections",
-    "server_lifetime", "server_idle_timeout", "query_wait_timeout", "query_timeout",
-    "client_idle_timeout", "idle_transaction_timeout", "max_prepared_statements",
+    "pool_mode",
+    "default_pool_size",
+    "min_pool_size",
+    "reserve_pool_size",
+    "reserve_pool_timeout",
+    "max_client_conn",
+    "max_db_connections",
+    "max_user_connections",
+    "max_db_client_connections",
+    "server_lifetime",
+    "server_idle_timeout",
+    "query_wait_timeout",
+    "query_timeout",
+    "client_idle_timeout",
+    "idle_transaction_timeout",
+    "max_prepared_statements",
 )
 
 Row = dict[str, Any]
@@ -68,7 +80,10 @@ def connect_admin(dsn: str, connect_timeout: float = 5.0) -> psycopg.Connection[
             cursor_factory=psycopg.ClientCursor,
         )
     except psycopg.OperationalError as exc:
-        raise ConnectFailure("unreachable", f"pgbouncer admin console {describe_target(params)}: {server_sentence(str(exc))}") from None
+        raise ConnectFailure(
+            "unreachable",
+            f"pgbouncer admin console {describe_target(params)}: {server_sentence(str(exc))}",
+        ) from None
 
 
 class AdminConsole:
@@ -92,24 +107,38 @@ class AdminConsole:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def read_state(conn: psycopg.Connection[Any], target: str, admin_database: str = "pgbouncer") -> PgbouncerState:
+def read_state(
+    conn: psycopg.Connection[Any], target: str, admin_database: str = "pgbouncer"
+) -> PgbouncerState:
     """Everything the console says that bears on slots, in one pass."""
     console = AdminConsole(conn, target)
     version_rows = console.show("VERSION") or []
     version = str(next(iter(version_rows[0].values()))) if version_rows else None
     kind = _kind(version)
     config = _config(console.show("CONFIG") or [])
-    databases = tuple(_database(row) for row in console.show("DATABASES") or () if row.get("name") != admin_database)
+    databases = tuple(
+        _database(row)
+        for row in console.show("DATABASES") or ()
+        if row.get("name") != admin_database
+    )
     users = {str(row.get("name")): row for row in console.show("USERS") or ()}
-    pool_rows = [row for row in console.show("POOLS") or () if row.get("database") != admin_database]
+    pool_rows = [
+        row for row in console.show("POOLS") or () if row.get("database") != admin_database
+    ]
     pools = tuple(_pool(row, databases, users, config) for row in pool_rows)
-    clients = _client_groups(row for row in console.show("CLIENTS") or () if row.get("database") != admin_database)
+    clients = _client_groups(
+        row for row in console.show("CLIENTS") or () if row.get("database") != admin_database
+    )
     servers = Counter(str(row.get("state")) for row in console.show("SERVERS") or ())
-    stats = tuple(_stats(row) for row in console.show("STATS") or () if row.get("database") != admin_database)
+    stats = tuple(
+        _stats(row) for row in console.show("STATS") or () if row.get("database") != admin_database
+    )
     capacity, formula = server_side_capacity(pools, databases, users, config)
     notes = list(console.notes)
     if pools:
-        notes.append("pools appear once a client has used a (database, user) pair: pairs not used yet are not counted")
+        notes.append(
+            "pools appear once a client has used a (database, user) pair: pairs not used yet are not counted"
+        )
     if kind == "pgdog":
         notes.append("PgDog reports no cl_active or sv_used: shown as unknown")
     return PgbouncerState(
@@ -203,24 +232,40 @@ def _database(row: Row) -> PgbouncerDatabase:
     )
 
 
-def _pool_sizes(database: str, user: str, databases: Iterable[PgbouncerDatabase], users: dict[str, Row],
-                config: dict[str, str]) -> tuple[int | None, int | None]:
+def _pool_sizes(
+    database: str,
+    user: str,
+    databases: Iterable[PgbouncerDatabase],
+    users: dict[str, Row],
+    config: dict[str, str],
+) -> tuple[int | None, int | None]:
     """(pool_size, reserve_pool_size) in force for a pair: the user's override (1.23+), else
     the database's (SHOW DATABASES shows it resolved), else the global default."""
     entry = next((d for d in databases if d.name == database), None)
     user_row = users.get(user, {})
     pool_size = _int(user_row, "pool_size")
     if pool_size is None:
-        pool_size = entry.pool_size if entry and entry.pool_size is not None else _int(config, "default_pool_size")
+        pool_size = (
+            entry.pool_size
+            if entry and entry.pool_size is not None
+            else _int(config, "default_pool_size")
+        )
     reserve = _int(user_row, "reserve_pool_size")
     if reserve is None:
-        reserve = (entry.reserve_pool_size if entry and entry.reserve_pool_size is not None
-                   else _int(config, "reserve_pool_size"))
+        reserve = (
+            entry.reserve_pool_size
+            if entry and entry.reserve_pool_size is not None
+            else _int(config, "reserve_pool_size")
+        )
     return pool_size, reserve
 
 
-def _pool(row: Row, databases: tuple[PgbouncerDatabase, ...], users: dict[str, Row],
-          config: dict[str, str]) -> PgbouncerPool:
+def _pool(
+    row: Row,
+    databases: tuple[PgbouncerDatabase, ...],
+    users: dict[str, Row],
+    config: dict[str, str],
+) -> PgbouncerPool:
     database, user = str(row.get("database")), str(row.get("user"))
     pool_size, reserve = _pool_sizes(database, user, databases, users, config)
     maxwait = (_int(row, "maxwait") or 0) + (_int(row, "maxwait_us") or 0) / 1_000_000
@@ -247,14 +292,23 @@ def _client_groups(rows: Iterable[Row]) -> tuple[PgbouncerClientGroup, ...]:
     counts: Counter[tuple[str, str, str | None, str]] = Counter()
     waits: dict[tuple[str, str, str | None, str], float] = {}
     for row in rows:
-        key = (str(row.get("database")), str(row.get("user")), _str(row, "application_name"), str(row.get("state")))
+        key = (
+            str(row.get("database")),
+            str(row.get("user")),
+            _str(row, "application_name"),
+            str(row.get("state")),
+        )
         counts[key] += 1
         wait = (_int(row, "wait") or 0) + (_int(row, "wait_us") or 0) / 1_000_000
         if key[3] == "waiting":
             waits[key] = max(waits.get(key, 0.0), wait)
     return tuple(
-        PgbouncerClientGroup(*key, count=count, max_wait_seconds=round(waits[key], 6) if key in waits else None)
-        for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0][0], item[0][1], item[0][3]))
+        PgbouncerClientGroup(
+            *key, count=count, max_wait_seconds=round(waits[key], 6) if key in waits else None
+        )
+        for key, count in sorted(
+            counts.items(), key=lambda item: (-item[1], item[0][0], item[0][1], item[0][3])
+        )
     )
 
 
@@ -269,7 +323,9 @@ def _stats(row: Row) -> PgbouncerDbStats:
 
 
 def server_side_capacity(
-    pools: tuple[PgbouncerPool, ...], databases: tuple[PgbouncerDatabase, ...], users: dict[str, Row],
+    pools: tuple[PgbouncerPool, ...],
+    databases: tuple[PgbouncerDatabase, ...],
+    users: dict[str, Row],
     config: dict[str, str],
 ) -> tuple[int | None, str]:
     """The most server connections the pooler may open for the pairs it serves, with the
@@ -282,11 +338,15 @@ def server_side_capacity(
     for pool in pools:
         by_database[pool.database].append(pool)
         by_user[pool.user].append(pool)
-    terms = " + ".join(f"{p.database}/{p.user} {p.pool_size}+{p.reserve_pool_size or 0}" for p in pools)
+    terms = " + ".join(
+        f"{p.database}/{p.user} {p.pool_size}+{p.reserve_pool_size or 0}" for p in pools
+    )
     total = sum(p.server_limit or 0 for p in pools)
     formula = f"{terms} = {total}"
 
-    def capped(groups: dict[str, list[PgbouncerPool]], cap_of: Any, label: str) -> tuple[int, list[str]]:
+    def capped(
+        groups: dict[str, list[PgbouncerPool]], cap_of: Any, label: str
+    ) -> tuple[int, list[str]]:
         sum_capped, caps = 0, []
         for name, members in groups.items():
             wanted = sum(p.server_limit or 0 for p in members)
@@ -299,11 +359,17 @@ def server_side_capacity(
 
     global_user_cap = _positive(_int(config, "max_user_connections"))
     by_db_total, db_caps = capped(
-        by_database, lambda name: next((d.max_connections for d in databases if d.name == name), None),
-        "max_db_connections")
+        by_database,
+        lambda name: next((d.max_connections for d in databases if d.name == name), None),
+        "max_db_connections",
+    )
     by_user_total, user_caps = capped(
-        by_user, lambda name: _positive(_int(users.get(name, {}), "max_user_connections")) or global_user_cap,
-        "max_user_connections")
+        by_user,
+        lambda name: (
+            _positive(_int(users.get(name, {}), "max_user_connections")) or global_user_cap
+        ),
+        "max_user_connections",
+    )
     capacity = min(total, by_db_total, by_user_total)
     if capacity < total:
         formula += f", capped by {', '.join(db_caps + user_caps)} to {capacity}"

@@ -76,7 +76,9 @@ ORDER BY datname
 """
 
 
-def fetch(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+def fetch(
+    conn: psycopg.Connection[Any], sql: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
     return conn.execute(sql, params).fetchall()
 
 

@@ -27,7 +27,9 @@ class Recorder:
         self.path = path
         self.written = 0
         try:
-            needs_newline = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+            needs_newline = (
+                path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+            )
             self._file: IO[str] = path.open("a", encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write: {exc.strerror}", path=str(path)) from exc
@@ -63,7 +65,9 @@ def snapshot_from_json(data: Any, where: str = "$") -> Snapshot:
     return from_jsonable(Snapshot, data, where)
 
 
-def iter_records(path: Path, on_skip: Callable[[int, str], None] | None = None) -> Iterator[Snapshot]:
+def iter_records(
+    path: Path, on_skip: Callable[[int, str], None] | None = None
+) -> Iterator[Snapshot]:
     """Snapshots in file order. A line that is not a snapshot is skipped and reported to
     `on_skip(line_number, reason)`; a file with no snapshot at all is an input error."""
     found = skipped = 0
@@ -88,10 +92,14 @@ def iter_records(path: Path, on_skip: Callable[[int, str], None] | None = None) 
             found += 1
             yield snapshot
     if not found and skipped:
-        raise InputError(f"not a pgslots record file (JSON Lines of snapshots): {first_problem}", path=str(path))
+        raise InputError(
+            f"not a pgslots record file (JSON Lines of snapshots): {first_problem}", path=str(path)
+        )
 
 
-def read_records(path: Path | str, on_skip: Callable[[int, str], None] | None = None) -> list[Snapshot]:
+def read_records(
+    path: Path | str, on_skip: Callable[[int, str], None] | None = None
+) -> list[Snapshot]:
     """Every snapshot a `watch --record` file holds, oldest first."""
     return list(iter_records(Path(path), on_skip))
 

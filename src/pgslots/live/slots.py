@@ -24,11 +24,15 @@ def usable_slots(
             f"{max_connections} max_connections (role {role.name} is a superuser: no slot is reserved against it)"
         )
     usable = max_connections - superuser_reserved
-    formula = f"{max_connections} max_connections - {superuser_reserved} superuser_reserved_connections"
+    formula = (
+        f"{max_connections} max_connections - {superuser_reserved} superuser_reserved_connections"
+    )
     if reserved:
         if role.can_use_reserved:
-            formula += (f" (role {role.name} has privileges of pg_use_reserved_connections: "
-                        f"the {reserved} reserved_connections are open to it)")
+            formula += (
+                f" (role {role.name} has privileges of pg_use_reserved_connections: "
+                f"the {reserved} reserved_connections are open to it)"
+            )
         else:
             usable -= reserved
             formula += f" - {reserved} reserved_connections"
@@ -41,16 +45,42 @@ def headroom(
     """(slots `role` can still open now, what limits it, the formula): the tightest of the
     server's free ordinary slots, the role's CONNECTION LIMIT and the database's."""
     server_room = usable - client_backends
-    options = [(server_room, "server", f"{usable} usable - {client_backends} client backends = {server_room}")]
+    options = [
+        (
+            server_room,
+            "server",
+            f"{usable} usable - {client_backends} client backends = {server_room}",
+        )
+    ]
     if not role.is_superuser:
         if role.connection_limit is not None and role.connections is not None:
             room = role.connection_limit - role.connections
-            options.append((room, "role limit", (f"role {role.name} CONNECTION LIMIT {role.connection_limit} "
-                                                f"- {role.connections} held = {room}")))
-        if database is not None and database.connection_limit is not None and database.connections is not None:
+            options.append(
+                (
+                    room,
+                    "role limit",
+                    (
+                        f"role {role.name} CONNECTION LIMIT {role.connection_limit} "
+                        f"- {role.connections} held = {room}"
+                    ),
+                )
+            )
+        if (
+            database is not None
+            and database.connection_limit is not None
+            and database.connections is not None
+        ):
             room = database.connection_limit - database.connections
-            options.append((room, "database limit", (f"database {database.name} CONNECTION LIMIT "
-                                                    f"{database.connection_limit} - {database.connections} held = {room}")))
+            options.append(
+                (
+                    room,
+                    "database limit",
+                    (
+                        f"database {database.name} CONNECTION LIMIT "
+                        f"{database.connection_limit} - {database.connections} held = {room}"
+                    ),
+                )
+            )
     room, limited_by, formula = min(options, key=lambda option: option[0])
     if room < 0:
         formula += " (below zero: sessions opened before a limit was lowered, or superusers in reserved slots)"

@@ -36,7 +36,9 @@ class SnapshotOptions:
     topology: Topology | None = None  # an audit's topology, for expected counts per group
 
 
-def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotOptions = SnapshotOptions()) -> Snapshot:
+def take_snapshot(
+    conn: psycopg.Connection[Any], target: str, options: SnapshotOptions = SnapshotOptions()
+) -> Snapshot:
     started = time.perf_counter()
     try:
         user, dbname, own_pid, now, privileged = queries.fetch(conn, queries.IDENTITY)[0]
@@ -46,7 +48,9 @@ def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotO
         version_num = int(settings["server_version_num"])
         app_role = options.app_role or user
         users_seen = sorted({row[1] for row in activity if row[1]})
-        role_rows = queries.fetch(conn, queries.roles_query(version_num), {"names": [app_role, user, *users_seen]})
+        role_rows = queries.fetch(
+            conn, queries.roles_query(version_num), {"names": [app_role, user, *users_seen]}
+        )
         databases_seen = sorted({row[0] for row in activity if row[0]})
         database_rows = queries.fetch(conn, queries.DATABASES, {"names": [dbname, *databases_seen]})
     finally:
@@ -70,7 +74,9 @@ def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotO
     role = next((r for r in roles if r.name == app_role), None)
     if role is None:
         raise InputError(f"--app-role {app_role}: no such role on the server")
-    databases = tuple(DatabaseLimit(name, limit, by_database.get(name, 0)) for name, limit in database_rows)
+    databases = tuple(
+        DatabaseLimit(name, limit, by_database.get(name, 0)) for name, limit in database_rows
+    )
 
     max_connections = int(settings["max_connections"])
     superuser_reserved = int(settings["superuser_reserved_connections"])
@@ -81,7 +87,9 @@ def take_snapshot(conn: psycopg.Connection[Any], target: str, options: SnapshotO
 
     expectations: tuple[GroupExpectation, ...] = ()
     if options.topology is not None:
-        backends, expectations = attribute(backends, options.topology, {role.name}, APPLICATION_NAME)
+        backends, expectations = attribute(
+            backends, options.topology, {role.name}, APPLICATION_NAME
+        )
 
     hidden: list[str] = []
     notes: list[str] = []

@@ -39,7 +39,9 @@ class Watcher:
         self.interval = interval
         self.failures = 0  # consecutive snapshots that could not read the server
         self.connections_opened = 0
-        self.reached = False  # the server answered once (even if only to refuse us): the input is right
+        self.reached = (
+            False  # the server answered once (even if only to refuse us): the input is right
+        )
         self._conn: psycopg.Connection[Any] | None = None
         self._admin: psycopg.Connection[Any] | None = None
 
@@ -50,7 +52,9 @@ class Watcher:
         self.failures = 0 if server.ok else self.failures + 1
         if self.request.pgbouncer_dsn:
             state, note = self._pgbouncer()
-            server = dataclasses.replace(server, pgbouncer=state, notes=(*server.notes, *([note] if note else [])))
+            server = dataclasses.replace(
+                server, pgbouncer=state, notes=(*server.notes, *([note] if note else []))
+            )
         return server
 
     def _server_snapshot(self) -> Snapshot:
@@ -70,15 +74,18 @@ class Watcher:
         try:
             return take_snapshot(self._conn, target, self.request.options)
         except psycopg.errors.QueryCanceled as exc:
-            return self._gap(f"snapshot query cancelled (statement_timeout): {str(exc).strip()}", keep=True)
+            return self._gap(
+                f"snapshot query cancelled (statement_timeout): {str(exc).strip()}", keep=True
+            )
         except psycopg.OperationalError as exc:
             return self._gap(f"connection lost: {str(exc).strip().splitlines()[0]}")
 
     def _gap(self, reason: str, keep: bool = False) -> Snapshot:
         if not keep:
             self._close_server()
-        return Snapshot(taken_at=utc_millis(), target=self.request.server.target,
-                        unreachable=redact_dsn(reason))
+        return Snapshot(
+            taken_at=utc_millis(), target=self.request.server.target, unreachable=redact_dsn(reason)
+        )
 
     def _pgbouncer(self) -> tuple[PgbouncerState | None, str | None]:
         dsn = self.request.pgbouncer_dsn
@@ -100,7 +107,9 @@ class Watcher:
         """The interval, doubled for each consecutive failure, up to a minute."""
         if self.failures == 0:
             return self.interval
-        return min(self.interval * 2 ** (self.failures - 1), max(MAX_BACKOFF_SECONDS, self.interval))
+        return min(
+            self.interval * 2 ** (self.failures - 1), max(MAX_BACKOFF_SECONDS, self.interval)
+        )
 
     def run(
         self,

@@ -27,7 +27,7 @@ def _adds(unknown: Unknown) -> str:
 
 
 def verdict(topology: Topology) -> str:
-    """"fits", "over" or "unknown": whether the worst case stays within the usable slots.
+    """ "fits", "over" or "unknown": whether the worst case stays within the usable slots.
     Never "fits" while a group is unknown or the usable slots are only PostgreSQL's default."""
     demand = topology.demand
     if demand is None or not topology.groups:
@@ -53,7 +53,12 @@ def shape(group: ProcessGroup) -> str:
     if group.max_replicas is not None:
         replicas = f"{replicas}-{_q(group.max_replicas)}"
     hosts = "1?" if group.hosts.value is None and group.hosts.unknown else _q(group.hosts)
-    parts = [f"{hosts} host", f"{replicas} ctr", f"{_q(group.processes)} proc", _q(group.per_process)]
+    parts = [
+        f"{hosts} host",
+        f"{replicas} ctr",
+        f"{_q(group.processes)} proc",
+        _q(group.per_process),
+    ]
     if len(group.aliases) > 1:
         parts.append(f"{len(group.aliases)} aliases")
     return " x ".join(parts)
@@ -65,13 +70,39 @@ def evidence_of(group: ProcessGroup, limit: int = 3) -> str:
 
 
 def budget_rows(topology: Topology) -> list[list[str]]:
-    rows = [["group", "server model", "hosts x containers x processes x per-process", "steady", "worst", "evidence"]]
-    rows.extend([g.name, g.server_model, shape(g), _steady(g.demand), budget.worst_text(g.demand), evidence_of(g)]
-                for g in topology.groups)
+    rows = [
+        [
+            "group",
+            "server model",
+            "hosts x containers x processes x per-process",
+            "steady",
+            "worst",
+            "evidence",
+        ]
+    ]
+    rows.extend(
+        [
+            g.name,
+            g.server_model,
+            shape(g),
+            _steady(g.demand),
+            budget.worst_text(g.demand),
+            evidence_of(g),
+        ]
+        for g in topology.groups
+    )
     if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
         p = topology.pgbouncer
-        rows.append([f"({p.service})", f"pgbouncer {p.pool_mode}", f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
-                     "", str(p.capacity), "server side: caps the groups above"])
+        rows.append(
+            [
+                f"({p.service})",
+                f"pgbouncer {p.pool_mode}",
+                f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
+                "",
+                str(p.capacity),
+                "server side: caps the groups above",
+            ]
+        )
     demand = topology.demand
     if demand is not None:
         rows.append(["total (server)", "", "", str(demand.steady), budget.worst_text(demand), ""])
@@ -104,7 +135,9 @@ def slots_text(topology: Topology) -> list[str]:
     s = topology.slots
     out = [f"Usable slots: {s.usable if s.usable is not None else 'unknown'} = {s.formula}"]
     if s.role:
-        su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[s.role_is_superuser]
+        su = {True: "a superuser", False: "not a superuser", None: "superuser or not: unknown"}[
+            s.role_is_superuser
+        ]
         if s.role_is_superuser and s.role_evidence:
             # The official postgres image makes POSTGRES_USER a superuser: no slot is reserved from it.
             where = ", ".join(dict.fromkeys(e.location() for e in s.role_evidence))
@@ -115,16 +148,23 @@ def slots_text(topology: Topology) -> list[str]:
         usable = s.usable if s.usable is not None else s.usable_if_default
         unknown = budget.unknown_groups(topology)
         if demand.unknown and not topology.groups:
-            out.append("Headroom: unknown: the repository does not say which processes run (see PGS014)")
+            out.append(
+                "Headroom: unknown: the repository does not say which processes run (see PGS014)"
+            )
         elif demand.unknown:
             names = ", ".join(g.name for g in unknown)
-            out.append(f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
-                       f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
-                       "and --assume NAME.per_process=N for each.")
+            out.append(
+                f"Headroom: unknown: {len(unknown)} group(s) pgslots cannot model ({names}); the others take "
+                f"steady {demand.steady}, worst {budget.known_worst(topology)} of {usable}. Set --assume NAME.processes=N "
+                "and --assume NAME.per_process=N for each."
+            )
         elif (headroom := topology.headroom()) is not None:
             steady, worst = headroom
-            out.append(f"Headroom: steady {steady}" + ("; worst case: none (demand unbounded)" if worst is None else f", worst {worst}")
-                       + ("" if s.usable is not None else " [with the default max_connections]"))
+            out.append(
+                f"Headroom: steady {steady}"
+                + ("; worst case: none (demand unbounded)" if worst is None else f", worst {worst}")
+                + ("" if s.usable is not None else " [with the default max_connections]")
+            )
     return out
 
 
@@ -135,7 +175,11 @@ def render_text(diagnosis: Diagnosis) -> str:
     if t.django and t.django.settings_module:
         out.append(f"Settings: {t.django.settings_module} ({t.django.choice})")
     out += units_text(t)
-    versions = ", ".join(f"{v.package} {v.version}" for v in t.versions if v.package in ("django", "psycopg", "psycopg2", "celery", "gunicorn", "uvicorn"))
+    versions = ", ".join(
+        f"{v.package} {v.version}"
+        for v in t.versions
+        if v.package in ("django", "psycopg", "psycopg2", "celery", "gunicorn", "uvicorn")
+    )
     if versions:
         out.append(f"Versions: {versions}")
     out += ["", "Connection budget (per database server)", table(budget_rows(t)), ""]
@@ -155,9 +199,16 @@ def render_text(diagnosis: Diagnosis) -> str:
         out.append("Assumed: " + ", ".join(f"{k}={v}" for k, v in t.assumptions.items()))
     out += ["", f"Findings ({len(diagnosis.findings)})"]
     out += finding_lines(diagnosis.findings)
-    out += ["", "Remedies (by effort, then risk; predicted = the budget model re-run with the change)"]
+    out += [
+        "",
+        "Remedies (by effort, then risk; predicted = the budget model re-run with the change)",
+    ]
     for r in diagnosis.remedies:
-        predicted = f"steady {r.predicted.steady}, worst {budget.worst_text(r.predicted)}" if r.predicted else "n/a"
+        predicted = (
+            f"steady {r.predicted.steady}, worst {budget.worst_text(r.predicted)}"
+            if r.predicted
+            else "n/a"
+        )
         fits = " (fits)" if r.fits else ""
         out.append(f"  {r.code} effort {r.effort} risk {r.risk}  {r.title}")
         out.append(f"      change: {r.change}")
@@ -181,13 +232,26 @@ def render_markdown(diagnosis: Diagnosis) -> str:
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows[1:]]
     out += [""] + [f"{line}  " for line in slots_text(t)]
     if t.unknowns:
-        out += ["", "**Unknowns** (`--assume NAME=VALUE`): " + ", ".join(f"`{u.name}`" for u in t.unknowns)]
+        out += [
+            "",
+            "**Unknowns** (`--assume NAME=VALUE`): " + ", ".join(f"`{u.name}`" for u in t.unknowns),
+        ]
     out += ["", "### Findings", ""]
     out += finding_items_markdown(diagnosis.findings)
-    out += ["", "### Remedies", "", "| code | effort | risk | remedy | change | predicted steady / worst |", "|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "### Remedies",
+        "",
+        "| code | effort | risk | remedy | change | predicted steady / worst |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in diagnosis.remedies:
-        predicted = f"{r.predicted.steady} / {budget.worst_text(r.predicted)}" if r.predicted else ""
-        out.append(f"| {r.code} | {r.effort} | {r.risk} | {r.title} | {r.change.replace('|', '/')} | {predicted} |")
+        predicted = (
+            f"{r.predicted.steady} / {budget.worst_text(r.predicted)}" if r.predicted else ""
+        )
+        out.append(
+            f"| {r.code} | {r.effort} | {r.risk} | {r.title} | {r.change.replace('|', '/')} | {predicted} |"
+        )
     return "\n".join(out)
 
 
@@ -196,9 +260,16 @@ def render_json(diagnosis: Diagnosis) -> str:
     t = diagnosis.topology
     summary = {}
     if t is not None and t.demand is not None:
-        summary = {"steady": t.demand.steady, "worst": t.demand.worst, "bound": t.demand.bound, "verdict": verdict(t),
-                   "unknown_groups": [g.name for g in budget.unknown_groups(t)], "usable": t.slots.usable,
-                   "usable_if_default": t.slots.usable_if_default, "unknowns": [u.name for u in t.unknowns]}
+        summary = {
+            "steady": t.demand.steady,
+            "worst": t.demand.worst,
+            "bound": t.demand.bound,
+            "verdict": verdict(t),
+            "unknown_groups": [g.name for g in budget.unknown_groups(t)],
+            "usable": t.slots.usable,
+            "usable_if_default": t.slots.usable_if_default,
+            "unknowns": [u.name for u in t.unknowns],
+        }
     return dumps(envelope("audit", {"summary": summary, **data}))
 
 
@@ -207,28 +278,54 @@ def render_sarif(diagnosis: Diagnosis) -> str:
     used = sorted({f.code for f in diagnosis.findings})
     level = {"error": "error", "warning": "warning", "info": "note"}
     rules = [
-        {"id": code, "name": checks[code].title, "shortDescription": {"text": checks[code].title},
-         "help": {"text": checks[code].hint}, "defaultConfiguration": {"level": level[checks[code].severity.value]}}
-        for code in used if code in checks
+        {
+            "id": code,
+            "name": checks[code].title,
+            "shortDescription": {"text": checks[code].title},
+            "help": {"text": checks[code].hint},
+            "defaultConfiguration": {"level": level[checks[code].severity.value]},
+        }
+        for code in used
+        if code in checks
     ]
     results = []
     for f in diagnosis.findings:
-        located = [e for e in f.evidence if e.line is not None and not e.path.startswith(("(", "--"))]
+        located = [
+            e for e in f.evidence if e.line is not None and not e.path.startswith(("(", "--"))
+        ]
         locations = [
-            {"physicalLocation": {"artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"}, "region": {"startLine": e.line}}}
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": e.line},
+                }
+            }
             for e in located[:3]
         ]
-        result: dict[str, Any] = {"ruleId": f.code, "level": level[f.severity.value], "message": {"text": f"{f.message} Hint: {f.hint}"}}
+        result: dict[str, Any] = {
+            "ruleId": f.code,
+            "level": level[f.severity.value],
+            "message": {"text": f"{f.message} Hint: {f.hint}"},
+        }
         if locations:
             result["locations"] = locations
         results.append(result)
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "pgslots", "version": __version__, "informationUri": "https://pypi.org/project/pgslots/", "rules": rules}},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "pgslots",
+                        "version": __version__,
+                        "informationUri": "https://pypi.org/project/pgslots/",
+                        "rules": rules,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
+                "results": results,
+            }
+        ],
     }
     return json.dumps(sarif, indent=2)

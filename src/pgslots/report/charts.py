@@ -125,12 +125,12 @@ def inline_svg(svg: str, key: str, title: str) -> str:
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{key}-{m[1]}"', svg)
-    svg = re.sub(r'url\(#([^)]+)\)', lambda m: f"url(#{key}-{m[1]})", svg)
+    svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{key}-{m[1]})", svg)
     svg = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{key}-{m[1]}"', svg)
     svg = svg.replace(f"stroke: {FAINT_INK}", "stroke: currentColor; stroke-opacity: 0.22")
     svg = svg.replace(FAINT_INK, "currentColor")
     svg = svg.replace(INK, "currentColor")
-    svg = re.sub(r'<svg ([^>]*?)width="[^"]+" height="[^"]+"', r'<svg \1', svg, count=1)
+    svg = re.sub(r'<svg ([^>]*?)width="[^"]+" height="[^"]+"', r"<svg \1", svg, count=1)
     svg = svg.replace("<svg ", f'<svg role="img" aria-labelledby="{key}-title" class="chart" ', 1)
     head_end = svg.index(">") + 1
     return f'{svg[:head_end]}\n <title id="{key}-title">{_escape(title)}</title>{svg[head_end:]}'
@@ -163,7 +163,9 @@ def _time_axis(ax: Any, times: Sequence[dt.datetime]) -> None:
     import matplotlib.ticker as mticker
 
     span = (max(times) - min(times)) if times else dt.timedelta(0)
-    formats = ("%H:%M", "%H:%M:%S") if span <= dt.timedelta(days=1) else ("%m-%d %H:%M", "%m-%d %H:%M:%S")
+    formats = (
+        ("%H:%M", "%H:%M:%S") if span <= dt.timedelta(days=1) else ("%m-%d %H:%M", "%m-%d %H:%M:%S")
+    )
 
     class DistinctTimes(mticker.Formatter):
         """The shortest format that gives every tick its own label: a short record (a lab
@@ -207,7 +209,11 @@ REMEDIES_TITLE = "Remedies: demand after each change vs usable slots"
 def _family_colour(family: str, i: int) -> str:
     parts = family.split("+")
     if len(parts) > 1:
-        return PURPLE if set(parts) <= {"reserved_superuser", "too_many_clients", "reserved_role"} else BLUE
+        return (
+            PURPLE
+            if set(parts) <= {"reserved_superuser", "too_many_clients", "reserved_role"}
+            else BLUE
+        )
     return CATEGORY_COLOURS.get(family, (GREEN, SKY, GREY, BLUE)[i % 4])
 
 
@@ -222,23 +228,42 @@ def errors_over_time(incident: Incident | None) -> Chart | None:
     times = [_naive_utc(b.start) for b in incident.buckets]
     bucket = dt.timedelta(seconds=incident.bucket_seconds)
     many = len(times) > 24
-    stacked = all(b.by_combination and sum(b.by_combination.values()) == b.total for b in incident.buckets)
+    stacked = all(
+        b.by_combination and sum(b.by_combination.values()) == b.total for b in incident.buckets
+    )
     if stacked:
         families = list(incident.by_combination)
         bottoms = [0] * len(times)
         for i, family in enumerate(families):
             counts = [b.by_combination.get(family, 0) for b in incident.buckets]
             label = f"{family.replace('+', ' + ')} ({sum(counts)})"
-            ax.bar(times, counts, width=bucket * 0.8, bottom=bottoms, align="edge", color=_family_colour(family, i),
-                   label=label, edgecolor="none")
+            ax.bar(
+                times,
+                counts,
+                width=bucket * 0.8,
+                bottom=bottoms,
+                align="edge",
+                color=_family_colour(family, i),
+                label=label,
+                edgecolor="none",
+            )
             bottoms = [b + c for b, c in zip(bottoms, counts, strict=True)]
         if not many:
             for t, total in zip(times, bottoms, strict=True):
                 if total:
-                    ax.annotate(str(total), (t + bucket * 0.4, total), xytext=(0, 3), textcoords="offset points",
-                                ha="center", fontsize=8, color=INK)
+                    ax.annotate(
+                        str(total),
+                        (t + bucket * 0.4, total),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=8,
+                        color=INK,
+                    )
     else:
-        categories = [c for c in incident.by_category if any(b.by_category.get(c) for b in incident.buckets)]
+        categories = [
+            c for c in incident.by_category if any(b.by_category.get(c) for b in incident.buckets)
+        ]
         width = bucket / max(1, len(categories)) * 0.85
         for i, category in enumerate(categories):
             colour = _family_colour(category, i)
@@ -249,21 +274,37 @@ def errors_over_time(incident: Incident | None) -> Chart | None:
             else:
                 offsets = [t + bucket * 0.075 + width * i for t in times]
                 bars = ax.bar(offsets, counts, width=width, align="edge", color=colour, label=label)
-                ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=8, padding=2, color=INK)
+                ax.bar_label(
+                    bars,
+                    labels=[str(c) if c else "" for c in counts],
+                    fontsize=8,
+                    padding=2,
+                    color=INK,
+                )
     if many:
         _time_axis(ax, times)
     else:
         ax.set_xlim(times[0] - bucket * 0.1, times[-1] + bucket * 1.1)
         ax.set_xticks(times, [f"{t:%H:%M}" for t in times])
     how = "stacked by message" if stacked else "per category"
-    _style(fig, ax, ERRORS_TITLE, f"time (UTC), bucket start; {how}",
-           f"errors per {_bucket_label(incident.bucket_seconds)} bucket")
+    _style(
+        fig,
+        ax,
+        ERRORS_TITLE,
+        f"time (UTC), bucket start; {how}",
+        f"errors per {_bucket_label(incident.bucket_seconds)} bucket",
+    )
     _legend(fig)
     description = (
         f"{incident.total} errors in {len(times)} buckets of {incident.bucket_seconds} s; per bucket: "
         + ", ".join(f"{t:%H:%M} {b.total}" for t, b in zip(times, incident.buckets, strict=True))
     )
-    return Chart("errors-over-time", ERRORS_TITLE, _to_svg(fig, "errors-over-time", ERRORS_TITLE), description)
+    return Chart(
+        "errors-over-time",
+        ERRORS_TITLE,
+        _to_svg(fig, "errors-over-time", ERRORS_TITLE),
+        description,
+    )
 
 
 def _reference_lines(ax: Any, capacity: Capacity | None, horizontal: bool) -> None:
@@ -272,10 +313,19 @@ def _reference_lines(ax: Any, capacity: Capacity | None, horizontal: bool) -> No
     draw = ax.axhline if horizontal else ax.axvline
     if capacity.usable is not None:
         assumed = ", assumed" if capacity.usable_assumed else ""
-        draw(capacity.usable, color=INK, linestyle="--", linewidth=1.3, label=f"usable slots ({capacity.usable}{assumed})")
+        draw(
+            capacity.usable,
+            color=INK,
+            linestyle="--",
+            linewidth=1.3,
+            label=f"usable slots ({capacity.usable}{assumed})",
+        )
     if capacity.max_connections is not None and capacity.max_connections != capacity.usable:
         draw(
-            capacity.max_connections, color=INK, linestyle=":", linewidth=1,
+            capacity.max_connections,
+            color=INK,
+            linestyle=":",
+            linewidth=1,
             label=f"max_connections ({capacity.max_connections})",
         )
 
@@ -293,40 +343,84 @@ def backends_over_time(series: Sequence[BackendSeries], capacity: Capacity | Non
         all_times += times
         label = f"{s.source} (peak {s.peak})" if s.peak is not None else s.source
         if len(times) == 1:
-            ax.plot(times, values, marker="o", linestyle="none", color=PALETTE[i % len(PALETTE)], label=label)
+            ax.plot(
+                times,
+                values,
+                marker="o",
+                linestyle="none",
+                color=PALETTE[i % len(PALETTE)],
+                label=label,
+            )
         else:
-            ax.step(times, values, where="post", color=PALETTE[i % len(PALETTE)], linewidth=1.6, label=label)
+            ax.step(
+                times,
+                values,
+                where="post",
+                color=PALETTE[i % len(PALETTE)],
+                linewidth=1.6,
+                label=label,
+            )
     _reference_lines(ax, capacity, horizontal=True)
     ax.set_ylim(bottom=0)
     _time_axis(ax, all_times)
     _style(fig, ax, BACKENDS_TITLE, "time (UTC)", "client backends (connections)")
     _legend(fig)
     description = "; ".join(
-        f"{s.source}: {len(s.points)} points, peak {s.peak}" + (f" at {s.peak_at:%H:%M:%S} UTC" if s.peak_at else "")
+        f"{s.source}: {len(s.points)} points, peak {s.peak}"
+        + (f" at {s.peak_at:%H:%M:%S} UTC" if s.peak_at else "")
         for s in drawable
     )
     if capacity and capacity.usable is not None:
         description += f"; usable slots {capacity.usable}"
-    return Chart("backends-over-time", BACKENDS_TITLE, _to_svg(fig, "backends-over-time", BACKENDS_TITLE), description)
+    return Chart(
+        "backends-over-time",
+        BACKENDS_TITLE,
+        _to_svg(fig, "backends-over-time", BACKENDS_TITLE),
+        description,
+    )
 
 
 def _demand_bars(
-    ax: Any, labels: Sequence[str], steady: Sequence[int | None], worst: Sequence[int | None], cap: float
+    ax: Any,
+    labels: Sequence[str],
+    steady: Sequence[int | None],
+    worst: Sequence[int | None],
+    cap: float,
 ) -> None:
     """Steady demand solid, worst case outlined; an unbounded worst case runs off the axis
     with an arrow and the word 'unbounded'."""
     ys = list(range(len(labels)))
     drawn_worst = [w if w is not None else cap for w in worst]
-    ax.barh(ys, drawn_worst, height=0.6, color="none", edgecolor=ORANGE, linewidth=1.4, hatch="///",
-            label="worst case")
+    ax.barh(
+        ys,
+        drawn_worst,
+        height=0.6,
+        color="none",
+        edgecolor=ORANGE,
+        linewidth=1.4,
+        hatch="///",
+        label="worst case",
+    )
     ax.barh(ys, [s or 0 for s in steady], height=0.6, color=SKY, label="steady")
     for y, s, w in zip(ys, steady, worst, strict=True):
         text = f"{s if s is not None else '?'} .. {w if w is not None else 'unbounded'}"
         x = w if w is not None else cap
-        ax.annotate(text, (x, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color=INK)
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=INK,
+        )
         if w is None:
-            ax.annotate("", (cap, y), xytext=(cap * 0.9, y),
-                        arrowprops={"arrowstyle": "->", "color": ORANGE, "linewidth": 1.4})
+            ax.annotate(
+                "",
+                (cap, y),
+                xytext=(cap * 0.9, y),
+                arrowprops={"arrowstyle": "->", "color": ORANGE, "linewidth": 1.4},
+            )
     ax.set_yticks(ys, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, cap * 1.18)
@@ -346,14 +440,24 @@ def budget_per_group(budget: Sequence[GroupBudget], capacity: Capacity | None) -
     if not budget:
         return None
     fig, ax = _figure(height=max(2.4, 1.3 + 0.55 * (len(budget) + 1)))
-    steady_total = None if any(g.steady is None for g in budget) else sum(g.steady or 0 for g in budget)
-    worst_total = None if any(g.worst is None for g in budget) else sum(g.worst or 0 for g in budget)
+    steady_total = (
+        None if any(g.steady is None for g in budget) else sum(g.steady or 0 for g in budget)
+    )
+    worst_total = (
+        None if any(g.worst is None for g in budget) else sum(g.worst or 0 for g in budget)
+    )
     total_label = "all groups"
     if capacity is not None and capacity.steady is not None:
         # The server's own demand (after pgbouncer, when there is one), as the audit computed it.
-        if (capacity.steady, None if capacity.worst_unbounded else capacity.worst) != (steady_total, worst_total):
+        if (capacity.steady, None if capacity.worst_unbounded else capacity.worst) != (
+            steady_total,
+            worst_total,
+        ):
             total_label = "on the server\n(after pgbouncer)"
-        steady_total, worst_total = capacity.steady, None if capacity.worst_unbounded else capacity.worst
+        steady_total, worst_total = (
+            capacity.steady,
+            None if capacity.worst_unbounded else capacity.worst,
+        )
     labels = [f"{g.group}\n{g.server_model}" for g in budget] + [total_label]
     steady = [g.steady for g in budget] + [steady_total]
     worst = [g.worst for g in budget] + [worst_total]
@@ -362,11 +466,18 @@ def budget_per_group(budget: Sequence[GroupBudget], capacity: Capacity | None) -
     _reference_lines(ax, capacity, horizontal=False)
     _style(fig, ax, BUDGET_TITLE, "simultaneous server connections", grid="x")
     _legend(fig)
-    description = "; ".join(f"{g.group}: steady {g.steady}, worst {g.worst if g.worst is not None else 'unbounded'}"
-                            for g in budget)
+    description = "; ".join(
+        f"{g.group}: steady {g.steady}, worst {g.worst if g.worst is not None else 'unbounded'}"
+        for g in budget
+    )
     if capacity and capacity.usable is not None:
         description += f"; usable slots {capacity.usable}"
-    return Chart("budget-per-group", BUDGET_TITLE, _to_svg(fig, "budget-per-group", BUDGET_TITLE), description)
+    return Chart(
+        "budget-per-group",
+        BUDGET_TITLE,
+        _to_svg(fig, "budget-per-group", BUDGET_TITLE),
+        description,
+    )
 
 
 @_themed
@@ -388,10 +499,15 @@ def remedy_comparison(
         worst.append(None if capacity.worst_unbounded else capacity.worst)
     for r in rows:
         raised = [c.value for c in r.changes if c.field == "max_connections"]
-        labels.append(f"{r.code} {_wrap_label(r.title)}" + (f"\n(max_connections {raised[-1]})" if raised else ""))
+        labels.append(
+            f"{r.code} {_wrap_label(r.title)}"
+            + (f"\n(max_connections {raised[-1]})" if raised else "")
+        )
         steady.append(r.predicted.steady if r.predicted else None)
         worst.append(r.predicted.worst if r.predicted else None)
-    height = max(2.6, 1.6 + 0.55 * (len(labels) + len(measured)) + (0.8 if measured and labels else 0))
+    height = max(
+        2.6, 1.6 + 0.55 * (len(labels) + len(measured)) + (0.8 if measured and labels else 0)
+    )
     fig, ax = _figure(height=height)
     if measured:
         fig.clear()
@@ -417,8 +533,15 @@ def remedy_comparison(
         for outcome in dict.fromkeys(outcomes):
             lab_ax.barh([0], [0], height=0, color=LAB_OUTCOMES[outcome], label=outcome)
         for y, share, s in zip(ys, shares, measured, strict=True):
-            lab_ax.annotate(f"{s.failed_requests}/{s.requests}", (share, y), xytext=(4, 0), textcoords="offset points",
-                            va="center", fontsize=8, color=INK)
+            lab_ax.annotate(
+                f"{s.failed_requests}/{s.requests}",
+                (share, y),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color=INK,
+            )
         lab_ax.set_yticks(ys, names)
         lab_ax.invert_yaxis()
         lab_ax.set_xlim(0, max([*shares, 10.0]) * 1.25)
@@ -436,12 +559,23 @@ def remedy_comparison(
         for label, s, w in zip(labels, steady, worst, strict=True)
     )
     if measured:
-        description += "; lab: " + ", ".join(f"{s.name} {s.failed_requests}/{s.requests} failed" for s in measured)
-    return Chart("remedy-comparison", REMEDIES_TITLE, _to_svg(fig, "remedy-comparison", REMEDIES_TITLE), description)
+        description += "; lab: " + ", ".join(
+            f"{s.name} {s.failed_requests}/{s.requests} failed" for s in measured
+        )
+    return Chart(
+        "remedy-comparison",
+        REMEDIES_TITLE,
+        _to_svg(fig, "remedy-comparison", REMEDIES_TITLE),
+        description,
+    )
 
 
-LAB_OUTCOMES = {"baseline": GREY, "no failure": GREEN, "fewer failures, still failing": ORANGE,
-                "no better than baseline": VERMILLION}
+LAB_OUTCOMES = {
+    "baseline": GREY,
+    "no failure": GREEN,
+    "fewer failures, still failing": ORANGE,
+    "no better than baseline": VERMILLION,
+}
 """A lab scenario's bar colour says its outcome: green only when nothing failed."""
 
 

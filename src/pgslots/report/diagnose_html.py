@@ -69,6 +69,12 @@ def render(diagnosis: Diagnosis) -> str:
         charts=render_charts(diagnosis),
         version=__version__,
         generated_at=diagnosis.generated_at,
-        kinds={"Paragraph": Paragraph, "Bullets": Bullets, "Checklist": Checklist, "Table": Table, "Figure": Figure},
+        kinds={
+            "Paragraph": Paragraph,
+            "Bullets": Bullets,
+            "Checklist": Checklist,
+            "Table": Table,
+            "Figure": Figure,
+        },
         Markup=Markup,
     )

@@ -50,7 +50,10 @@ def _block(block: Block) -> list[str]:
     if isinstance(block, Paragraph):
         return [block.text]
     if isinstance(block, Bullets):
-        return [f"{i}. {item}" if block.ordered else f"- {item}" for i, item in enumerate(block.items, 1)]
+        return [
+            f"{i}. {item}" if block.ordered else f"- {item}"
+            for i, item in enumerate(block.items, 1)
+        ]
     if isinstance(block, Checklist):
         return [f"- [{'x' if done else ' '}] {text}" for done, text in block.items]
     if isinstance(block, Table):

@@ -20,8 +20,12 @@ OPEN_CHECKS_SHOWN = 4
 
 def _wrap(text: str, first: str = "", rest: str | None = None) -> list[str]:
     return textwrap.wrap(
-        text, WIDTH, initial_indent=first, subsequent_indent=rest if rest is not None else " " * len(first),
-        break_on_hyphens=False, break_long_words=False,
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest if rest is not None else " " * len(first),
+        break_on_hyphens=False,
+        break_long_words=False,
     ) or [first.rstrip()]
 
 
@@ -32,14 +36,27 @@ def _heading(title: str) -> list[str]:
 def _observation(d: Diagnosis) -> list[str]:
     incident = d.incident
     if incident is None or not incident.total:
-        return _wrap("No error events given." if incident is None else "The events hold no connection failure.")
+        return _wrap(
+            "No error events given."
+            if incident is None
+            else "The events hold no connection failure."
+        )
     fine = bool(incident.bucket_seconds % 60)
-    end = f" to {when(incident.window_end, date=False, seconds=fine)} UTC" if incident.window_end else ""
-    lines = _wrap(f"{incident.total} connection failures from {when(incident.window_start, seconds=fine)[:-4]}{end}, "
-                  f"per {bucket_size(incident.bucket_seconds)} bucket: "
-                  + " → ".join(str(b.total) for b in incident.buckets if b.total)
-                  + (f" ({incident.shape.label.replace('_', ' ')})" if incident.shape else ""))
-    families = ", ".join(f"{n} {key.replace('+', ' + ')}" for key, n in sorted(incident.by_combination.items(), key=lambda kv: -kv[1]))
+    end = (
+        f" to {when(incident.window_end, date=False, seconds=fine)} UTC"
+        if incident.window_end
+        else ""
+    )
+    lines = _wrap(
+        f"{incident.total} connection failures from {when(incident.window_start, seconds=fine)[:-4]}{end}, "
+        f"per {bucket_size(incident.bucket_seconds)} bucket: "
+        + " → ".join(str(b.total) for b in incident.buckets if b.total)
+        + (f" ({incident.shape.label.replace('_', ' ')})" if incident.shape else "")
+    )
+    families = ", ".join(
+        f"{n} {key.replace('+', ' + ')}"
+        for key, n in sorted(incident.by_combination.items(), key=lambda kv: -kv[1])
+    )
     lines += _wrap(f"Messages: {families}.")
     if d.sources:
         lines += _wrap(sources_sentence(d))
@@ -63,7 +80,10 @@ def _capacity(d: Diagnosis) -> list[str]:
         return []
     parts = []
     if cap.usable is not None:
-        parts.append(f"usable slots {cap.usable}" + (" (assumed: PostgreSQL's default max_connections)" if cap.usable_assumed else ""))
+        parts.append(
+            f"usable slots {cap.usable}"
+            + (" (assumed: PostgreSQL's default max_connections)" if cap.usable_assumed else "")
+        )
     if cap.steady is not None:
         parts.append(f"audited demand {demand(cap.steady, cap.worst, cap.worst_unbounded)}")
     if cap.observed_peak is not None:
@@ -75,15 +95,29 @@ def _directions(d: Diagnosis) -> list[str]:
     verdicts = {a.code: a.verdict for a in d.assessments}
     lines: list[str] = []
     for i, r in enumerate(d.remedies, 1):
-        predicted = f"; predicted {demand(r.predicted.steady, r.predicted.worst)}" if r.predicted else ""
-        measured = (f"; lab: {r.measured.failed_requests} failed requests vs {r.measured.baseline_failed_requests} "
-                    "at baseline" if r.measured else "")
-        lines += _wrap(f"{r.code} {r.title} (effort {r.effort}, risk {r.risk}){predicted}{measured}", f"{i}. ", "   ")
+        predicted = (
+            f"; predicted {demand(r.predicted.steady, r.predicted.worst)}" if r.predicted else ""
+        )
+        measured = (
+            f"; lab: {r.measured.failed_requests} failed requests vs {r.measured.baseline_failed_requests} "
+            "at baseline"
+            if r.measured
+            else ""
+        )
+        lines += _wrap(
+            f"{r.code} {r.title} (effort {r.effort}, risk {r.risk}){predicted}{measured}",
+            f"{i}. ",
+            "   ",
+        )
         if r.code in verdicts:
             lines += _wrap(verdicts[r.code], "   ")
     for p in d.in_place:
         where = p.evidence[0].location() if p.evidence else "?"
-        lines += _wrap(f"Not proposed, already set: {p.setting} ({where}): {p.summary or p.consequence}.", "- ", "  ")
+        lines += _wrap(
+            f"Not proposed, already set: {p.setting} ({where}): {p.summary or p.consequence}.",
+            "- ",
+            "  ",
+        )
     return lines or ["No remedy to propose (give --repo)."]
 
 
@@ -92,11 +126,15 @@ def _checks(d: Diagnosis) -> list[str]:
     if not items:
         return []
     open_items = [i for i in items if not i.settled]
-    lines = [f"{len(items) - len(open_items)} of {len(items)} checks settled from the evidence; still open:"]
+    lines = [
+        f"{len(items) - len(open_items)} of {len(items)} checks settled from the evidence; still open:"
+    ]
     for item in open_items[:OPEN_CHECKS_SHOWN]:
         lines += _wrap(item.question, "[ ] ")
     if len(open_items) > OPEN_CHECKS_SHOWN:
-        lines.append(f"    ... and {len(open_items) - OPEN_CHECKS_SHOWN} more (with the exact commands in --format markdown)")
+        lines.append(
+            f"    ... and {len(open_items) - OPEN_CHECKS_SHOWN} more (with the exact commands in --format markdown)"
+        )
     return lines
 
 
@@ -125,5 +163,8 @@ def render(diagnosis: Diagnosis) -> str:
     inputs = _inputs(diagnosis)
     if inputs:
         out += _heading("Inputs") + inputs
-    out += ["", "The write-up with its evidence: --format markdown; with charts: --format html -o report.html"]
+    out += [
+        "",
+        "The write-up with its evidence: --format markdown; with charts: --format html -o report.html",
+    ]
     return "\n".join(out) + "\n"

@@ -35,6 +35,9 @@ def finding_items_markdown(findings: Sequence[Finding]) -> list[str]:
     lines: list[str] = []
     for f in findings:
         located = ", ".join(_locations(f))
-        lines.append(f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}" + (f" `{located}`" if located else ""))
+        lines.append(
+            f"- **{f.code}** ({f.severity.value}) {f.title}: {f.message}"
+            + (f" `{located}`" if located else "")
+        )
         lines.append(f"  - hint: {f.hint}")
     return lines

@@ -52,7 +52,10 @@ def _table_end(lines: list[str], start: int) -> int:
 
 def _columns(dashes: str) -> list[tuple[int, int | None]]:
     spans = [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
-    return [(start, spans[i + 1][0] if i + 1 < len(spans) else None) for i, (start, _) in enumerate(spans)]
+    return [
+        (start, spans[i + 1][0] if i + 1 < len(spans) else None)
+        for i, (start, _) in enumerate(spans)
+    ]
 
 
 def _cells(line: str, columns: list[tuple[int, int | None]]) -> list[str]:
@@ -93,4 +96,4 @@ def _shorten(word: str, room: int) -> str:
         return word
     keep = max(room - 3, 2)
     head = keep // 2
-    return word[:head] + "..." + word[len(word) - (keep - head):]
+    return word[:head] + "..." + word[len(word) - (keep - head) :]

@@ -20,28 +20,48 @@ AREA = "lab"
 BASELINE = "baseline"
 
 NOT_REPRODUCED = define(
-    "PGS301", "The baseline did not reproduce the incident", Severity.WARNING,
+    "PGS301",
+    "The baseline did not reproduce the incident",
+    Severity.WARNING,
     "No slot-exhaustion error under the baseline load: the remedies' numbers compare nothing. "
-    "Run longer or larger (--duration, --scale), or on a less loaded machine.", area=AREA)
+    "Run longer or larger (--duration, --scale), or on a less loaded machine.",
+    area=AREA,
+)
 NO_IMPROVEMENT = define(
-    "PGS302", "A remedy did not reduce the failures", Severity.WARNING,
+    "PGS302",
+    "A remedy did not reduce the failures",
+    Severity.WARNING,
     "Do not ship it alone: read the scenario's notes (it may need another change with it) and "
-    "compare its peak backends with the baseline's.", area=AREA)
+    "compare its peak backends with the baseline's.",
+    area=AREA,
+)
 PARTLY = define(
-    "PGS303", "A remedy reduced the failures but some remain", Severity.INFO,
+    "PGS303",
+    "A remedy reduced the failures but some remain",
+    Severity.INFO,
     "Look at what still failed (a 503 from a concurrency limit is the limit working; a 500 is the "
-    "database refusing) and combine it with another remedy.", area=AREA)
+    "database refusing) and combine it with another remedy.",
+    area=AREA,
+)
 SKIPPED = define(
-    "PGS304", "A scenario was skipped", Severity.INFO,
+    "PGS304",
+    "A scenario was skipped",
+    Severity.INFO,
     "Install what it needs (the reason says what: pgbouncer from your distribution, a PostgreSQL "
-    "with --postgres-bin) and run it again.", area=AREA)
+    "with --postgres-bin) and run it again.",
+    area=AREA,
+)
 
 Result = Union["ScenarioResult", "Skipped"]
 SLOT_WORDS = ("reserved", "too_many_clients", "limit")
 
 
 def _slot_errors(result: ScenarioResult) -> int:
-    return sum(n for family, n in result.errors_by_combination.items() if any(w in family for w in SLOT_WORDS))
+    return sum(
+        n
+        for family, n in result.errors_by_combination.items()
+        if any(w in family for w in SLOT_WORDS)
+    )
 
 
 def _evidence(result: ScenarioResult) -> tuple[Evidence, ...]:
@@ -56,8 +76,10 @@ def not_reproduced(results: Sequence[Result]) -> list[Finding]:
     base = next((r for r in _measured(results) if r.scenario == BASELINE), None)
     if base is None or _slot_errors(base) > 0:
         return []
-    message = (f"baseline: {base.web_failed}/{base.web_attempted} requests failed, no slot-exhaustion "
-               f"error, peak {base.peak_backends} backends of {base.usable_slots} usable slots.")
+    message = (
+        f"baseline: {base.web_failed}/{base.web_attempted} requests failed, no slot-exhaustion "
+        f"error, peak {base.peak_backends} backends of {base.usable_slots} usable slots."
+    )
     return [NOT_REPRODUCED.finding(message, evidence=_evidence(base))]
 
 
@@ -70,9 +92,11 @@ def remedy_effects(results: Sequence[Result]) -> list[Finding]:
     for r in measured:
         if r.scenario == BASELINE:
             continue
-        numbers = (f"{r.scenario}: {r.web_failed}/{r.web_attempted} requests failed "
-                   f"(baseline {base.web_failed}/{base.web_attempted}), {_slot_errors(r)} slot errors, "
-                   f"peak {r.peak_backends} backends.")
+        numbers = (
+            f"{r.scenario}: {r.web_failed}/{r.web_attempted} requests failed "
+            f"(baseline {base.web_failed}/{base.web_attempted}), {_slot_errors(r)} slot errors, "
+            f"peak {r.peak_backends} backends."
+        )
         if r.web_failed >= base.web_failed:
             findings.append(NO_IMPROVEMENT.finding(numbers, evidence=_evidence(r)))
         elif r.web_failed > 0 or r.tasks_failed > 0:

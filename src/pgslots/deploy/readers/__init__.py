@@ -23,11 +23,38 @@ from pgslots.redact import REDACTOR, redact_dsn
 
 SKIP_DIRS = frozenset(
     {
-        ".git", ".hg", ".svn", ".bzr", "node_modules", "bower_components", "__pycache__",
-        ".venv", "venv", ".virtualenv", "virtualenv", ".tox", ".nox", ".eggs", ".mypy_cache",
-        ".pytest_cache", ".ruff_cache", ".hypothesis", "site-packages", "dist-packages",
-        "build", "dist", ".next", ".nuxt", ".cache", ".idea", ".vscode", "htmlcov",
-        "staticfiles", ".terraform", ".serverless", "vendor",
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
+        "node_modules",
+        "bower_components",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".virtualenv",
+        "virtualenv",
+        ".tox",
+        ".nox",
+        ".eggs",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "site-packages",
+        "dist-packages",
+        "build",
+        "dist",
+        ".next",
+        ".nuxt",
+        ".cache",
+        ".idea",
+        ".vscode",
+        "htmlcov",
+        "staticfiles",
+        ".terraform",
+        ".serverless",
+        "vendor",
     }
 )
 """Folder names never descended into: they hold no deployment configuration of the project."""
@@ -43,7 +70,9 @@ class RepoFiles:
     root: Path
     paths: list[str]
     read_errors: list[Evidence] = dataclasses.field(default_factory=list)
-    yaml_tags: list[Evidence] = dataclasses.field(default_factory=list)  # custom YAML tags (`!vault`, `!Ref`) read as plain values
+    yaml_tags: list[Evidence] = dataclasses.field(
+        default_factory=list
+    )  # custom YAML tags (`!vault`, `!Ref`) read as plain values
     _text: dict[str, str | None] = dataclasses.field(default_factory=dict)
     _by_name: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     _lines: dict[str, list[str]] = dataclasses.field(default_factory=dict)
@@ -70,9 +99,17 @@ class RepoFiles:
                             elif entry.is_file():
                                 files.append(child)
                         except OSError as exc:
-                            errors.append(Evidence(child, None, f"could not read {child}: {exc.strerror or exc}"))
+                            errors.append(
+                                Evidence(
+                                    child, None, f"could not read {child}: {exc.strerror or exc}"
+                                )
+                            )
             except OSError as exc:
-                errors.append(Evidence(rel or ".", None, f"could not read {rel or '.'}: {exc.strerror or exc}"))
+                errors.append(
+                    Evidence(
+                        rel or ".", None, f"could not read {rel or '.'}: {exc.strerror or exc}"
+                    )
+                )
         files.sort()
         repo = cls(root=root, paths=files, read_errors=errors)
         for path in files:
@@ -119,7 +156,9 @@ class RepoFiles:
         content: str | None
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
-                self.read_errors.append(Evidence(rel, None, f"could not read {rel}: larger than 2 MiB, skipped"))
+                self.read_errors.append(
+                    Evidence(rel, None, f"could not read {rel}: larger than 2 MiB, skipped")
+                )
                 content = None
             else:
                 raw = path.read_bytes()
@@ -128,7 +167,9 @@ class RepoFiles:
                 except UnicodeDecodeError:
                     content = raw.decode("latin-1")
         except OSError as exc:
-            self.read_errors.append(Evidence(rel, None, f"could not read {rel}: {exc.strerror or exc}"))
+            self.read_errors.append(
+                Evidence(rel, None, f"could not read {rel}: {exc.strerror or exc}")
+            )
             content = None
         self._text[rel] = content
         return content

@@ -20,7 +20,9 @@ from pgslots.redact import is_secret_name
 
 EXPRESSION = re.compile(r"\{\{-?\s*(?P<expr>.*?)\s*-?\}\}")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DEFAULT_FILTER = re.compile(r"^\s*default\(\s*(?P<value>'[^']*'|\"[^\"]*\"|[\w.\-/]+)\s*(,\s*\w+\s*)?\)\s*$")
+DEFAULT_FILTER = re.compile(
+    r"^\s*default\(\s*(?P<value>'[^']*'|\"[^\"]*\"|[\w.\-/]+)\s*(,\s*\w+\s*)?\)\s*$"
+)
 PRODUCTION_GROUPS = re.compile(r"(^|[-_.])(prod|production|live|prd|web|app|all)([-_.]|$)", re.I)
 Variables = dict[str, tuple[str, str]]  # name -> (value as written, "file:line")
 
@@ -29,7 +31,11 @@ def is_unit_template(repo: RepoFiles, rel: str) -> bool:
     """A Jinja template of a systemd unit or a supervisord program (`supervisor_config.j2` too)."""
     if rel.endswith((".service.j2", ".service.jinja", ".service.jinja2")):
         return True
-    return "templates/" in rel and rel.endswith((".j2", ".jinja2")) and "[program:" in (repo.text(rel) or "")
+    return (
+        "templates/" in rel
+        and rel.endswith((".j2", ".jinja2"))
+        and "[program:" in (repo.text(rel) or "")
+    )
 
 
 def rendered_name(rel: str) -> str:
@@ -45,8 +51,13 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
     units = [rel for rel in repo.paths if is_unit_template(repo, rel)]
     # A start script the role renders from its own template (`command={{ venv }}/bin/gunicorn_start`
     # from templates/gunicorn_start.j2) is read as that template, rendered the same way.
-    scripts = {rendered_name(rel): rel for rel in repo.paths if "/templates/" in f"/{rel}" and rel.endswith((".j2", ".jinja2"))
-               and (repo.text(rel) or "").startswith("#!")}
+    scripts = {
+        rendered_name(rel): rel
+        for rel in repo.paths
+        if "/templates/" in f"/{rel}"
+        and rel.endswith((".j2", ".jinja2"))
+        and (repo.text(rel) or "").startswith("#!")
+    }
     for rel in units + [p for p in scripts.values() if p not in units]:
         text = repo.text(rel)
         if text is None or ("{{" not in text and "{%" not in text):
@@ -67,18 +78,32 @@ def render_unit_templates(repo: RepoFiles, notes: list[str]) -> list[str]:
                 resolved.append(f"{name}={value} ({where})")  # noqa: B023 - as above
             return value
 
-        lines = [EXPRESSION.sub(substitute, line) if not line.lstrip().startswith("{%") else "" for line in text.splitlines()]
+        lines = [
+            EXPRESSION.sub(substitute, line) if not line.lstrip().startswith("{%") else ""
+            for line in text.splitlines()
+        ]
         if rel in units:
             lines = [_script_paths(line, scripts) for line in lines]
             stem = rendered_name(rel).split(".", 1)[0]
             # `[program:{{ application_name }}]` with the name set by an inventory pgslots has not: the template's name
-            lines = [f"[program:{stem}]" if line.strip().startswith("[program:") and "${" in line else line for line in lines]
+            lines = [
+                f"[program:{stem}]"
+                if line.strip().startswith("[program:") and "${" in line
+                else line
+                for line in lines
+            ]
         repo._text[rel] = "\n".join(lines) + "\n"
         repo._lines.pop(rel, None)
         out.append(rel)
-        notes.append(f"{rel}: a Jinja template read with the role's variables"
-                     + (f": {'; '.join(dict.fromkeys(resolved))}" if resolved else "")
-                     + (f"; not resolved (unknown): {', '.join(dict.fromkeys(unresolved))}" if unresolved else ""))
+        notes.append(
+            f"{rel}: a Jinja template read with the role's variables"
+            + (f": {'; '.join(dict.fromkeys(resolved))}" if resolved else "")
+            + (
+                f"; not resolved (unknown): {', '.join(dict.fromkeys(unresolved))}"
+                if unresolved
+                else ""
+            )
+        )
     return out
 
 
@@ -120,11 +145,17 @@ def role_variables(repo: RepoFiles, template: str) -> Variables:
     parts = template.split("/")
     role = "/".join(parts[: parts.index("templates")]) if "templates" in parts else ""
     at = f"/{role}".rfind("/roles/")
-    prefix = f"/{role}"[1: at + 1] if at >= 0 else ""  # the playbook folder that holds roles/ and group_vars/
+    prefix = (
+        f"/{role}"[1 : at + 1] if at >= 0 else ""
+    )  # the playbook folder that holds roles/ and group_vars/
     files = _yaml_in(repo, f"{role}/defaults/")
     group_vars = _yaml_in(repo, f"{prefix}group_vars/")
     files += [p for p in group_vars if _group(p, prefix) == "all"]
-    files += [p for p in group_vars if _group(p, prefix) != "all" and PRODUCTION_GROUPS.search(_group(p, prefix))]
+    files += [
+        p
+        for p in group_vars
+        if _group(p, prefix) != "all" and PRODUCTION_GROUPS.search(_group(p, prefix))
+    ]
     files += _yaml_in(repo, f"{role}/vars/")
     variables: Variables = {}
     for rel in files:
@@ -137,9 +168,13 @@ def role_variables(repo: RepoFiles, template: str) -> Variables:
 
 
 def _yaml_in(repo: RepoFiles, folder: str) -> list[str]:
-    return sorted(p for p in repo.paths if (p.startswith(folder) and p.endswith((".yml", ".yaml"))) or p == folder.rstrip("/"))
+    return sorted(
+        p
+        for p in repo.paths
+        if (p.startswith(folder) and p.endswith((".yml", ".yaml"))) or p == folder.rstrip("/")
+    )
 
 
 def _group(rel: str, prefix: str) -> str:
     """`group_vars/production.yml` and `group_vars/production/vars.yml` -> `production`."""
-    return re.sub(r"\.ya?ml$", "", rel[len(prefix) + len("group_vars/"):].split("/", 1)[0])
+    return re.sub(r"\.ya?ml$", "", rel[len(prefix) + len("group_vars/") :].split("/", 1)[0])

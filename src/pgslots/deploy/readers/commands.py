@@ -97,11 +97,20 @@ def _substitute(word: str, replace) -> str:
             while end < len(word) and depth:
                 depth += {"{": 1, "}": -1}.get(word[end], 0)
                 end += 1
-            match = _BRACED.fullmatch(word[index + 2:end - 1]) if depth == 0 else None
+            match = _BRACED.fullmatch(word[index + 2 : end - 1]) if depth == 0 else None
             if match is None:
                 out.append(word[index:end])
             else:
-                out.append(replace({"braced": match["braced"], "plain": None, "op": match["op"], "default": match["default"]}))
+                out.append(
+                    replace(
+                        {
+                            "braced": match["braced"],
+                            "plain": None,
+                            "op": match["op"],
+                            "default": match["default"],
+                        }
+                    )
+                )
             index = end
             continue
         plain = _PLAIN.match(word, index + 1)
@@ -129,14 +138,48 @@ def split_words(text: str) -> list[str]:
 # ----------------------------------------------------------------------------- wrappers
 
 _WRAPPER_NO_ARG = {
-    "exec", "nohup", "ddtrace-run", "opentelemetry-instrument", "dumb-init", "tini", "catatonit", "with-contenv",
-    "newrelic-admin", "run-program", "scout-apm", "sentry-cli", "time", "command", "nice", "stdbuf",
+    "exec",
+    "nohup",
+    "ddtrace-run",
+    "opentelemetry-instrument",
+    "dumb-init",
+    "tini",
+    "catatonit",
+    "with-contenv",
+    "newrelic-admin",
+    "run-program",
+    "scout-apm",
+    "sentry-cli",
+    "time",
+    "command",
+    "nice",
+    "stdbuf",
     # Heroku buildpack wrappers that start a sidecar (pgbouncer, stunnel, nginx) and then run their arguments
-    "start-pgbouncer", "start-pgbouncer-stunnel", "start-stunnel", "start-nginx", "start-nginx-solo",
+    "start-pgbouncer",
+    "start-pgbouncer-stunnel",
+    "start-stunnel",
+    "start-nginx",
+    "start-nginx-solo",
 }
-_WRAPPER_ONE_ARG = {"gosu", "su-exec", "setuidgid", "chpst", "timeout", "runuser", "s6-setuidgid", "s6-envuidgid"}
+_WRAPPER_ONE_ARG = {
+    "gosu",
+    "su-exec",
+    "setuidgid",
+    "chpst",
+    "timeout",
+    "runuser",
+    "s6-setuidgid",
+    "s6-envuidgid",
+}
 _DOCKERIZE_SWITCHES = {"-no-overwrite", "-poll", "-version"}
-_RUNNERS = {("poetry", "run"), ("uv", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"), ("rye", "run")}
+_RUNNERS = {
+    ("poetry", "run"),
+    ("uv", "run"),
+    ("pipenv", "run"),
+    ("pdm", "run"),
+    ("hatch", "run"),
+    ("rye", "run"),
+}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -187,17 +230,21 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
         elif re.match(r"wait[-_]?for[-_]", head) and "--" in words[1:]:
             # `wait-for-it.sh -t 0 broker:6379 -- start.sh`, `wait-for-postgres.sh db wait-for-it.sh
             # ... -- start.sh`: they wait, then run what follows the first `--`.
-            words = words[words.index("--", 1) + 1:]
+            words = words[words.index("--", 1) + 1 :]
         elif head == "watchmedo" and words[1:2] == ["auto-restart"] and "--" in words:
             # `watchmedo auto-restart -p '*.py' --recursive -- celery -A app worker`: restarts the
             # command after `--` when files change; that command is the process.
-            words = words[words.index("--") + 1:]
+            words = words[words.index("--") + 1 :]
         elif head in _WRAPPER_ONE_ARG:
             words = words[1:]
             if head == "chpst" and words and words[0] == "-u":
                 words = words[1:]
             words = words[1:]
-        elif head in ("sh", "bash", "ash", "dash", "zsh") and len(words) >= 3 and words[1] in ("-c", "-ec", "-lc", "-xc"):
+        elif (
+            head in ("sh", "bash", "ash", "dash", "zsh")
+            and len(words) >= 3
+            and words[1] in ("-c", "-ec", "-lc", "-xc")
+        ):
             inner = split_words(words[2])
             return unwrap(first_command(inner))[0], env
         elif re.fullmatch(r"python[0-9.]*", head):
@@ -219,7 +266,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     return words, env
 
 
-_SHELL_KEYWORDS = frozenset({"do", "done", "then", "else", "fi", "while", "until", "if", "elif", "esac", "{", "}"})
+_SHELL_KEYWORDS = frozenset(
+    {"do", "done", "then", "else", "fi", "while", "until", "if", "elif", "esac", "{", "}"}
+)
 
 
 def first_command(words: list[str]) -> list[str]:
@@ -246,104 +295,283 @@ def runs_python_file(words: list[str]) -> bool:
     """`python app.py`, `exec python3 /app/serve.py` in the foreground: a Python file of the
     project run as a program (not manage.py, which is a management command)."""
     program = words[1:] if words[0] == "exec" else words
-    if words[-1] == "&" or len(program) < 2 or not re.fullmatch(r"python[0-9.]*", program[0].rsplit("/", 1)[-1]):
+    if (
+        words[-1] == "&"
+        or len(program) < 2
+        or not re.fullmatch(r"python[0-9.]*", program[0].rsplit("/", 1)[-1])
+    ):
         return False
     script = next((w for w in program[1:] if not w.startswith("-")), "")
-    return script.endswith(".py") and script.rsplit("/", 1)[-1] != "manage.py" and program[1] not in ("-c", "-m")
-
+    return (
+        script.endswith(".py")
+        and script.rsplit("/", 1)[-1] != "manage.py"
+        and program[1] not in ("-c", "-m")
+    )
 
 
 # ----------------------------------------------------------------------------- programs
 
-ONE_SHOT_COMMANDS = frozenset({
-    "migrate", "makemigrations", "collectstatic", "compilemessages", "createcachetable", "check", "loaddata",
-    "dumpdata", "createsuperuser", "showmigrations", "compress", "clearsessions", "flush", "sendtestemail", "test",
-    "wait_for_db", "wait_for_migrations", "migrate_schemas", "update_index", "rebuild_index",
-})
+ONE_SHOT_COMMANDS = frozenset(
+    {
+        "migrate",
+        "makemigrations",
+        "collectstatic",
+        "compilemessages",
+        "createcachetable",
+        "check",
+        "loaddata",
+        "dumpdata",
+        "createsuperuser",
+        "showmigrations",
+        "compress",
+        "clearsessions",
+        "flush",
+        "sendtestemail",
+        "test",
+        "wait_for_db",
+        "wait_for_migrations",
+        "migrate_schemas",
+        "update_index",
+        "rebuild_index",
+    }
+)
 """Django's (and common third-party) management commands that do their work and exit."""
 
 PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
 """Programs that start every process type of a Procfile (`honcho -f Procfile.docker start`)."""
 
-NO_DATABASE_PROGRAMS = frozenset({
-    "nginx", "openresty", "caddy", "traefik", "haproxy", "envoy", "apache2", "httpd", "redis-server", "memcached",
-    "rabbitmq-server", "tail", "sleep", "logrotate", "stunnel", "node", "npm", "yarn",
-    # proxies that only forward the application's own connections (counting them would count those twice)
-    "cloud_sql_proxy", "cloud-sql-proxy",
-    "amazon-cloudwatch-agent", "amazon-cloudwatch-agent-ctl", "node_exporter", "fluent-bit", "filebeat", "vector",
-})
+NO_DATABASE_PROGRAMS = frozenset(
+    {
+        "nginx",
+        "openresty",
+        "caddy",
+        "traefik",
+        "haproxy",
+        "envoy",
+        "apache2",
+        "httpd",
+        "redis-server",
+        "memcached",
+        "rabbitmq-server",
+        "tail",
+        "sleep",
+        "logrotate",
+        "stunnel",
+        "node",
+        "npm",
+        "yarn",
+        # proxies that only forward the application's own connections (counting them would count those twice)
+        "cloud_sql_proxy",
+        "cloud-sql-proxy",
+        "amazon-cloudwatch-agent",
+        "amazon-cloudwatch-agent-ctl",
+        "node_exporter",
+        "fluent-bit",
+        "filebeat",
+        "vector",
+    }
+)
 """Programs a process manager runs beside the application that never connect to the database."""
 
 
 def holds_no_database(argv: list[str] | tuple[str, ...]) -> bool:
     return bool(argv) and argv[0].rsplit("/", 1)[-1] in NO_DATABASE_PROGRAMS
 
+
 _VALUE_OPTIONS: dict[str, dict[str, str]] = {
     "gunicorn": {
-        "-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",
-        "--worker-class": "worker_class", "--worker-connections": "worker_connections", "-c": "config",
-        "--config": "config", "-b": "bind", "--bind": "bind", "-e": "env", "--env": "env",
-        "-t": "timeout", "--timeout": "timeout", "--chdir": "chdir", "--max-requests": "max_requests",
-        "--max-requests-jitter": "max_requests_jitter", "--graceful-timeout": "graceful_timeout",
-        "--keep-alive": "keepalive", "--log-level": "loglevel", "--access-logfile": "accesslog",
-        "--error-logfile": "errorlog", "--log-file": "errorlog", "--access-logformat": "access_log_format",
-        "-n": "proc_name", "--name": "proc_name", "--pythonpath": "pythonpath", "-u": "user", "--user": "user",
-        "-g": "group", "--group": "group", "-p": "pidfile", "--pid": "pidfile", "--backlog": "backlog",
-        "--forwarded-allow-ips": "forwarded_allow_ips", "--worker-tmp-dir": "worker_tmp_dir",
-        "--certfile": "certfile", "--keyfile": "keyfile", "--statsd-host": "statsd_host",
-        "--statsd-prefix": "statsd_prefix", "--log-config": "logconfig", "--umask": "umask",
-        "--limit-request-line": "limit_request_line", "--limit-request-fields": "limit_request_fields",
-        "--limit-request-field_size": "limit_request_field_size", "--paste": "paste",
+        "-w": "workers",
+        "--workers": "workers",
+        "--threads": "threads",
+        "-k": "worker_class",
+        "--worker-class": "worker_class",
+        "--worker-connections": "worker_connections",
+        "-c": "config",
+        "--config": "config",
+        "-b": "bind",
+        "--bind": "bind",
+        "-e": "env",
+        "--env": "env",
+        "-t": "timeout",
+        "--timeout": "timeout",
+        "--chdir": "chdir",
+        "--max-requests": "max_requests",
+        "--max-requests-jitter": "max_requests_jitter",
+        "--graceful-timeout": "graceful_timeout",
+        "--keep-alive": "keepalive",
+        "--log-level": "loglevel",
+        "--access-logfile": "accesslog",
+        "--error-logfile": "errorlog",
+        "--log-file": "errorlog",
+        "--access-logformat": "access_log_format",
+        "-n": "proc_name",
+        "--name": "proc_name",
+        "--pythonpath": "pythonpath",
+        "-u": "user",
+        "--user": "user",
+        "-g": "group",
+        "--group": "group",
+        "-p": "pidfile",
+        "--pid": "pidfile",
+        "--backlog": "backlog",
+        "--forwarded-allow-ips": "forwarded_allow_ips",
+        "--worker-tmp-dir": "worker_tmp_dir",
+        "--certfile": "certfile",
+        "--keyfile": "keyfile",
+        "--statsd-host": "statsd_host",
+        "--statsd-prefix": "statsd_prefix",
+        "--log-config": "logconfig",
+        "--umask": "umask",
+        "--limit-request-line": "limit_request_line",
+        "--limit-request-fields": "limit_request_fields",
+        "--limit-request-field_size": "limit_request_field_size",
+        "--paste": "paste",
     },
     "uvicorn": {
-        "--host": "host", "--port": "port", "--uds": "uds", "--fd": "fd", "--workers": "workers",
-        "--loop": "loop", "--http": "http", "--ws": "ws", "--lifespan": "lifespan", "--interface": "interface",
-        "--env-file": "env_file", "--log-config": "log_config", "--log-level": "log_level",
-        "--root-path": "root_path", "--limit-concurrency": "limit_concurrency", "--backlog": "backlog",
-        "--limit-max-requests": "limit_max_requests", "--timeout-keep-alive": "timeout_keep_alive",
-        "--timeout-graceful-shutdown": "timeout_graceful_shutdown", "--forwarded-allow-ips": "forwarded_allow_ips",
-        "--app-dir": "app_dir", "--header": "header", "--ssl-keyfile": "ssl_keyfile", "--ssl-certfile": "ssl_certfile",
+        "--host": "host",
+        "--port": "port",
+        "--uds": "uds",
+        "--fd": "fd",
+        "--workers": "workers",
+        "--loop": "loop",
+        "--http": "http",
+        "--ws": "ws",
+        "--lifespan": "lifespan",
+        "--interface": "interface",
+        "--env-file": "env_file",
+        "--log-config": "log_config",
+        "--log-level": "log_level",
+        "--root-path": "root_path",
+        "--limit-concurrency": "limit_concurrency",
+        "--backlog": "backlog",
+        "--limit-max-requests": "limit_max_requests",
+        "--timeout-keep-alive": "timeout_keep_alive",
+        "--timeout-graceful-shutdown": "timeout_graceful_shutdown",
+        "--forwarded-allow-ips": "forwarded_allow_ips",
+        "--app-dir": "app_dir",
+        "--header": "header",
+        "--ssl-keyfile": "ssl_keyfile",
+        "--ssl-certfile": "ssl_certfile",
     },
     "daphne": {
-        "-b": "bind", "--bind": "bind", "-p": "port", "--port": "port", "-u": "unix_socket",
-        "--unix-socket": "unix_socket", "--fd": "fd", "-e": "endpoint", "--endpoint": "endpoint",
-        "--access-log": "access_log", "--application-close-timeout": "application_close_timeout",
-        "--websocket_timeout": "websocket_timeout", "-v": "verbosity", "--verbosity": "verbosity",
-        "--root-path": "root_path", "--proxy-headers-host": "proxy_headers_host",
+        "-b": "bind",
+        "--bind": "bind",
+        "-p": "port",
+        "--port": "port",
+        "-u": "unix_socket",
+        "--unix-socket": "unix_socket",
+        "--fd": "fd",
+        "-e": "endpoint",
+        "--endpoint": "endpoint",
+        "--access-log": "access_log",
+        "--application-close-timeout": "application_close_timeout",
+        "--websocket_timeout": "websocket_timeout",
+        "-v": "verbosity",
+        "--verbosity": "verbosity",
+        "--root-path": "root_path",
+        "--proxy-headers-host": "proxy_headers_host",
     },
     "hypercorn": {
-        "-w": "workers", "--workers": "workers", "-k": "worker_class", "--worker-class": "worker_class",
-        "-b": "bind", "--bind": "bind", "-c": "config", "--config": "config", "--keep-alive": "keep_alive",
-        "--log-level": "log_level", "--access-logfile": "access_log", "--error-logfile": "error_log",
-        "--root-path": "root_path", "--backlog": "backlog", "--max-requests": "max_requests",
+        "-w": "workers",
+        "--workers": "workers",
+        "-k": "worker_class",
+        "--worker-class": "worker_class",
+        "-b": "bind",
+        "--bind": "bind",
+        "-c": "config",
+        "--config": "config",
+        "--keep-alive": "keep_alive",
+        "--log-level": "log_level",
+        "--access-logfile": "access_log",
+        "--error-logfile": "error_log",
+        "--root-path": "root_path",
+        "--backlog": "backlog",
+        "--max-requests": "max_requests",
     },
     "granian": {
-        "--interface": "interface", "--workers": "workers", "--blocking-threads": "blocking_threads",
-        "--backpressure": "backpressure", "--threads": "threads", "--runtime-threads": "runtime_threads",
-        "--host": "host", "--port": "port", "--loop": "loop", "--http": "http", "--backlog": "backlog",
-        "--log-level": "log_level", "--workers-lifetime": "workers_lifetime",
+        "--interface": "interface",
+        "--workers": "workers",
+        "--blocking-threads": "blocking_threads",
+        "--backpressure": "backpressure",
+        "--threads": "threads",
+        "--runtime-threads": "runtime_threads",
+        "--host": "host",
+        "--port": "port",
+        "--loop": "loop",
+        "--http": "http",
+        "--backlog": "backlog",
+        "--log-level": "log_level",
+        "--workers-lifetime": "workers_lifetime",
     },
     "celery": {
-        "-A": "app", "--app": "app", "-b": "broker", "--broker": "broker", "--result-backend": "result_backend",
-        "--loader": "loader", "--config": "config", "--workdir": "workdir", "-c": "concurrency",
-        "--concurrency": "concurrency", "-P": "pool", "--pool": "pool", "--autoscale": "autoscale",
-        "-Q": "queues", "--queues": "queues", "-l": "loglevel", "--loglevel": "loglevel", "-n": "hostname",
-        "--hostname": "hostname", "--max-tasks-per-child": "max_tasks_per_child",
-        "--max-memory-per-child": "max_memory_per_child", "-O": "optimization",
-        "--prefetch-multiplier": "prefetch_multiplier", "-s": "schedule", "--schedule": "schedule",
-        "-S": "scheduler", "--scheduler": "scheduler", "--pidfile": "pidfile", "-f": "logfile",
-        "--logfile": "logfile", "--time-limit": "time_limit", "--soft-time-limit": "soft_time_limit",
-        "-X": "exclude_queues", "--exclude-queues": "exclude_queues", "--max-interval": "max_interval",
-        "--uid": "uid", "--gid": "gid", "--basic_auth": "basic_auth", "--port": "port",
-        "--address": "address", "--url_prefix": "url_prefix", "--statedb": "statedb",
+        "-A": "app",
+        "--app": "app",
+        "-b": "broker",
+        "--broker": "broker",
+        "--result-backend": "result_backend",
+        "--loader": "loader",
+        "--config": "config",
+        "--workdir": "workdir",
+        "-c": "concurrency",
+        "--concurrency": "concurrency",
+        "-P": "pool",
+        "--pool": "pool",
+        "--autoscale": "autoscale",
+        "-Q": "queues",
+        "--queues": "queues",
+        "-l": "loglevel",
+        "--loglevel": "loglevel",
+        "-n": "hostname",
+        "--hostname": "hostname",
+        "--max-tasks-per-child": "max_tasks_per_child",
+        "--max-memory-per-child": "max_memory_per_child",
+        "-O": "optimization",
+        "--prefetch-multiplier": "prefetch_multiplier",
+        "-s": "schedule",
+        "--schedule": "schedule",
+        "-S": "scheduler",
+        "--scheduler": "scheduler",
+        "--pidfile": "pidfile",
+        "-f": "logfile",
+        "--logfile": "logfile",
+        "--time-limit": "time_limit",
+        "--soft-time-limit": "soft_time_limit",
+        "-X": "exclude_queues",
+        "--exclude-queues": "exclude_queues",
+        "--max-interval": "max_interval",
+        "--uid": "uid",
+        "--gid": "gid",
+        "--basic_auth": "basic_auth",
+        "--port": "port",
+        "--address": "address",
+        "--url_prefix": "url_prefix",
+        "--statedb": "statedb",
     },
     "uwsgi": {
-        "-p": "processes", "--processes": "processes", "--workers": "processes", "--threads": "threads",
-        "--gevent": "gevent", "--async": "async", "--ini": "ini", "--module": "module", "-w": "module",
-        "--wsgi-file": "wsgi_file", "--http": "http", "--socket": "socket", "-s": "socket",
-        "--http-socket": "http_socket", "--harakiri": "harakiri", "--max-requests": "max_requests",
-        "--chdir": "chdir", "--env": "env", "--uid": "uid", "--gid": "gid", "--buffer-size": "buffer_size",
-        "--cheaper": "cheaper", "--listen": "listen", "--static-map": "static_map",
+        "-p": "processes",
+        "--processes": "processes",
+        "--workers": "processes",
+        "--threads": "threads",
+        "--gevent": "gevent",
+        "--async": "async",
+        "--ini": "ini",
+        "--module": "module",
+        "-w": "module",
+        "--wsgi-file": "wsgi_file",
+        "--http": "http",
+        "--socket": "socket",
+        "-s": "socket",
+        "--http-socket": "http_socket",
+        "--harakiri": "harakiri",
+        "--max-requests": "max_requests",
+        "--chdir": "chdir",
+        "--env": "env",
+        "--uid": "uid",
+        "--gid": "gid",
+        "--buffer-size": "buffer_size",
+        "--cheaper": "cheaper",
+        "--listen": "listen",
+        "--static-map": "static_map",
     },
 }
 
@@ -389,7 +617,16 @@ def classify(argv: list[str]) -> str:
     return "other"
 
 
-_CELERY_GLOBAL_VALUE_OPTIONS = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+_CELERY_GLOBAL_VALUE_OPTIONS = {
+    "-A",
+    "--app",
+    "-b",
+    "--broker",
+    "--result-backend",
+    "--loader",
+    "--config",
+    "--workdir",
+}
 
 
 def _celery_subcommand(words: list[str]) -> str | None:

@@ -32,12 +32,22 @@ def cpu_formula(node: ast.expr, known: Callable[[str], str | None]) -> str | Non
 
 
 def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    ):
         return str(node.value)
     if isinstance(node, ast.Name):
         return known(node.id)
     if isinstance(node, ast.Call):
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id if isinstance(node.func, ast.Name) else ""
+        name = (
+            node.func.attr
+            if isinstance(node.func, ast.Attribute)
+            else node.func.id
+            if isinstance(node.func, ast.Name)
+            else ""
+        )
         if name in CPU_CALLS and not node.args:
             return "cpus"
         if name == "len" and len(node.args) == 1 and isinstance(node.args[0], ast.Call):
@@ -46,10 +56,16 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
                 return "cpus"
         if name == "int" and len(node.args) == 1:
             return _formula(node.args[0], known)
-        if name in ("get", "getenv", "int") and (len(node.args) == 2 or any(k.arg == "default" for k in node.keywords)):
+        if name in ("get", "getenv", "int") and (
+            len(node.args) == 2 or any(k.arg == "default" for k in node.keywords)
+        ):
             # `os.environ.get("WORKERS", cpu_count() * 2 + 1)`: the default's formula, used by the
             # caller only when the variable is set nowhere
-            default = node.args[1] if len(node.args) == 2 else next(k.value for k in node.keywords if k.arg == "default")
+            default = (
+                node.args[1]
+                if len(node.args) == 2
+                else next(k.value for k in node.keywords if k.arg == "default")
+            )
             return _formula(default, known)
         if name in ("min", "max") and len(node.args) >= 2 and not node.keywords:
             parts = [_formula(arg, known) for arg in node.args]
@@ -62,9 +78,13 @@ def _formula(node: ast.expr, known: Callable[[str], str | None]) -> str | None:
         mine = _PRECEDENCE[type(node.op)]
         if isinstance(node.left, ast.BinOp) and _PRECEDENCE.get(type(node.left.op), 9) < mine:
             left = f"({left})"
-        if isinstance(node.right, ast.BinOp) and (_PRECEDENCE.get(type(node.right.op), 9) < mine
-                                                   or (_PRECEDENCE.get(type(node.right.op), 9) == mine
-                                                   and isinstance(node.op, (ast.Sub, ast.FloorDiv)))):
+        if isinstance(node.right, ast.BinOp) and (
+            _PRECEDENCE.get(type(node.right.op), 9) < mine
+            or (
+                _PRECEDENCE.get(type(node.right.op), 9) == mine
+                and isinstance(node.op, (ast.Sub, ast.FloorDiv))
+            )
+        ):
             right = f"({right})"
         return f"{left} {_OPS[type(node.op)]} {right}"
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
@@ -87,7 +107,11 @@ def _value(node: ast.expr, cpus: int) -> int | None:
         return node.value
     if isinstance(node, ast.Name) and node.id == "cpus":
         return cpus
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("min", "max")
+    ):
         values = [_value(arg, cpus) for arg in node.args]
         if any(v is None for v in values):
             return None
@@ -96,7 +120,9 @@ def _value(node: ast.expr, cpus: int) -> int | None:
         left, right = _value(node.left, cpus), _value(node.right, cpus)
         if left is None or right is None or (isinstance(node.op, ast.FloorDiv) and right == 0):
             return None
-        return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}.get(type(node.op), left // right if right else 0)
+        return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}.get(
+            type(node.op), left // right if right else 0
+        )
     return None
 
 
@@ -110,9 +136,17 @@ def module_formulas(tree: ast.Module) -> dict[str, str]:
         return formulas.get(name) or constants.get(name)
 
     for statement in tree.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
             target, value = statement.targets[0].id, statement.value
-        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value is not None:
+        elif (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.value is not None
+        ):
             target, value = statement.target.id, statement.value
         else:
             continue
@@ -121,12 +155,18 @@ def module_formulas(tree: ast.Module) -> dict[str, str]:
         found = cpu_formula(value, known)
         if found is not None:
             formulas[target] = found
-        elif isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        elif (
+            isinstance(value, ast.Constant)
+            and isinstance(value.value, int)
+            and not isinstance(value.value, bool)
+        ):
             constants[target] = str(value.value)
     return formulas
 
 
-_SHELL_CPUS = re.compile(r"\$\(\s*(nproc(\s+--all)?|getconf\s+_NPROCESSORS_ONLN|grep\s+-c\s+\^?processor\s+/proc/cpuinfo)\s*\)")
+_SHELL_CPUS = re.compile(
+    r"\$\(\s*(nproc(\s+--all)?|getconf\s+_NPROCESSORS_ONLN|grep\s+-c\s+\^?processor\s+/proc/cpuinfo)\s*\)"
+)
 
 
 def shell_formula(raw: str, value_of: Callable[[str], str | None]) -> str | None:

@@ -54,15 +54,21 @@ class Dockerfile:
     cmd_line: int | None
     entrypoint: list[str] | None
     entrypoint_line: int | None
-    sources: list[str] = dataclasses.field(default_factory=list)  # LABEL org.opencontainers.image.source/url
-    stages: dict[str, Start] = dataclasses.field(default_factory=dict)  # stage name (lower case) -> how it starts
+    sources: list[str] = dataclasses.field(
+        default_factory=list
+    )  # LABEL org.opencontainers.image.source/url
+    stages: dict[str, Start] = dataclasses.field(
+        default_factory=dict
+    )  # stage name (lower case) -> how it starts
     entrypoint_shell: bool = False  # the final stage's ENTRYPOINT is in shell form
 
     def start(self, target: str | None = None) -> Start:
         """How the image built for `target` (compose `build.target`; None: the last stage) starts."""
         if target and target.lower() in self.stages:
             return self.stages[target.lower()]
-        return Start(self.entrypoint, self.entrypoint_line, self.entrypoint_shell, self.cmd, self.cmd_line)
+        return Start(
+            self.entrypoint, self.entrypoint_line, self.entrypoint_shell, self.cmd, self.cmd_line
+        )
 
 
 _INSTRUCTION = re.compile(r"^\s*(?P<op>[A-Za-z]+)\s+(?P<rest>.*)$")
@@ -100,7 +106,18 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
         elif op == "ENV":
             for name, value in _env_pairs(rest):
                 REDACTOR.register_named(name, value)
-                result.env.set(EnvValue(name, value, Evidence(rel, number, f"ENV {name}={redact_value(name, value)}", Resolution.LITERAL)))
+                result.env.set(
+                    EnvValue(
+                        name,
+                        value,
+                        Evidence(
+                            rel,
+                            number,
+                            f"ENV {name}={redact_value(name, value)}",
+                            Resolution.LITERAL,
+                        ),
+                    )
+                )
         elif op in ("COPY", "ADD"):
             _copy(repo, folder, result, _exec_or_shell(rest), args)
         elif op == "LABEL":
@@ -108,21 +125,34 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
                 if name in ("org.opencontainers.image.source", "org.opencontainers.image.url"):
                     result.sources.append(value)
         elif op == "CMD":
-            start = dataclasses.replace(start, cmd=_instruction_argv(rest), cmd_line=number, cmd_here=True)
+            start = dataclasses.replace(
+                start, cmd=_instruction_argv(rest), cmd_line=number, cmd_here=True
+            )
         elif op == "ENTRYPOINT":
             # Docker: an ENTRYPOINT resets a CMD the stage inherited (one it wrote itself stays).
             reset: dict[str, Any] = {} if start.cmd_here else {"cmd": None, "cmd_line": None}
-            start = dataclasses.replace(start, entrypoint=_instruction_argv(rest), entrypoint_line=number,
-                                        entrypoint_shell=not _is_exec_form(rest), **reset)
+            start = dataclasses.replace(
+                start,
+                entrypoint=_instruction_argv(rest),
+                entrypoint_line=number,
+                entrypoint_shell=not _is_exec_form(rest),
+                **reset,
+            )
     if stage:
         stages[stage] = start
     result.stages = stages
-    result.entrypoint, result.entrypoint_line, result.entrypoint_shell = start.entrypoint, start.entrypoint_line, start.entrypoint_shell
+    result.entrypoint, result.entrypoint_line, result.entrypoint_shell = (
+        start.entrypoint,
+        start.entrypoint_line,
+        start.entrypoint_shell,
+    )
     result.cmd, result.cmd_line = start.cmd, start.cmd_line
     return result
 
 
-def _copy(repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], args: dict[str, str]) -> None:
+def _copy(
+    repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], args: dict[str, str]
+) -> None:
     """Record where `COPY src... dest` puts repository files in the image. Copies from
     another stage (`--from=builder`) carry what that stage copied, already recorded."""
     if any(w.startswith("--from") for w in words):
@@ -133,13 +163,20 @@ def _copy(repo: RepoFiles, folder: str, result: Dockerfile, words: list[str], ar
     dest = _sub_args(words[-1], {**args, **{k: v.value for k, v in result.env.values.items()}})
     if not dest.startswith("/") and result.workdir:
         # A relative destination is relative to WORKDIR (`COPY gunicorn.conf.py ../`).
-        dest = "/" + join(result.workdir, dest) + ("/" if dest.endswith("/") or dest in (".", "..") else "")
+        dest = (
+            "/"
+            + join(result.workdir, dest)
+            + ("/" if dest.endswith("/") or dest in (".", "..") else "")
+        )
     sources = words[:-1]
     for source in sources:
         # Paths are relative to the build context: the repo root in most projects.
         src = source[2:] if source.startswith("./") else source.lstrip("/")
-        if src not in ("", ".") and not repo.has(src) and not _is_dir(repo, src) and (
-            repo.has(join(folder, source)) or _is_dir(repo, join(folder, source))
+        if (
+            src not in ("", ".")
+            and not repo.has(src)
+            and not _is_dir(repo, src)
+            and (repo.has(join(folder, source)) or _is_dir(repo, join(folder, source)))
         ):
             src = join(folder, source)  # the build context is the Dockerfile's folder
         src = src.rstrip("/") or "."
@@ -187,7 +224,9 @@ class ContainerCommand:
         return [*self.entrypoint, *self.command]
 
 
-def container_command(image: Start | None, image_path: str | None, service: Service | None) -> ContainerCommand:
+def container_command(
+    image: Start | None, image_path: str | None, service: Service | None
+) -> ContainerCommand:
     """Docker's and compose's rules: compose `entrypoint:` replaces the image's ENTRYPOINT and
     resets its CMD; compose `command:` replaces CMD; a shell-form ENTRYPOINT ignores CMD;
     otherwise the container runs ENTRYPOINT + CMD (exec form)."""
@@ -198,18 +237,30 @@ def container_command(image: Start | None, image_path: str | None, service: Serv
         entry, entry_at = list(service.entrypoint), (service.file, service.entrypoint_line)
         shell = False
         if service.command is None and image.cmd:
-            notes.append(f"{service.name}: compose `entrypoint:` resets the image's CMD ({image_path}:{image.cmd_line})")
+            notes.append(
+                f"{service.name}: compose `entrypoint:` resets the image's CMD ({image_path}:{image.cmd_line})"
+            )
         cmd = list(service.command or [])
-        cmd_at = (service.command_file, service.command_line) if service.command is not None else None
+        cmd_at = (
+            (service.command_file, service.command_line) if service.command is not None else None
+        )
     else:
-        entry, entry_at = list(image.entrypoint or []), ((image_path or "", image.entrypoint_line) if image.entrypoint else None)
+        entry, entry_at = (
+            list(image.entrypoint or []),
+            ((image_path or "", image.entrypoint_line) if image.entrypoint else None),
+        )
         shell = image.entrypoint_shell
         if service is not None and service.command is not None:
             cmd, cmd_at = list(service.command), (service.command_file, service.command_line)
         else:
-            cmd, cmd_at = list(image.cmd or []), ((image_path or "", image.cmd_line) if image.cmd else None)
+            cmd, cmd_at = (
+                list(image.cmd or []),
+                ((image_path or "", image.cmd_line) if image.cmd else None),
+            )
     if shell and cmd:
-        notes.append(f"the shell-form ENTRYPOINT ({image_path}:{image.entrypoint_line}) ignores CMD, as Docker does")
+        notes.append(
+            f"the shell-form ENTRYPOINT ({image_path}:{image.entrypoint_line}) ignores CMD, as Docker does"
+        )
         cmd, cmd_at = [], None
     return ContainerCommand(entry, cmd, entry_at, cmd_at, tuple(notes))
 
@@ -271,13 +322,19 @@ class ComposeFile:
     services: dict[str, Service]
     active_profiles: frozenset[str] = frozenset()  # COMPOSE_PROFILES from the `.env` beside it
     included: tuple[str, ...] = ()  # files brought in by top-level `include:`
-    overlays: tuple[str, ...] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
+    overlays: tuple[
+        str, ...
+    ] = ()  # merge files applied on top (`-f base -f overlay`, docker-compose.override.yml)
     profiles_line: int | None = None
-    notes: list[str] = dataclasses.field(default_factory=list)  # how it was read (the `.env` example used for interpolation)
+    notes: list[str] = dataclasses.field(
+        default_factory=list
+    )  # how it was read (the `.env` example used for interpolation)
     extended: tuple[str, ...] = ()  # files whose services `extends: {file: ...}` reads
 
 
-_COMPOSE_NAME = re.compile(r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$")
+_COMPOSE_NAME = re.compile(
+    r"(^|/)(docker-)?compose([._-][^/]*)?\.ya?ml$|(^|/)[^/]*\.compose\.ya?ml$"
+)
 
 
 def is_compose_file(path: str) -> bool:
@@ -305,7 +362,9 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
     services: dict[str, Service] = {}
     for name, body in (services_node or {}).items():
         if isinstance(body, dict):
-            services[str(name)] = _service(repo, rel, folder, str(name), body, services_node, project_env)
+            services[str(name)] = _service(
+                repo, rel, folder, str(name), body, services_node, project_env
+            )
     for name, service in list(services.items()):
         services[name] = _extended(repo, folder, service, services, project_env, depth=0)
     included = []
@@ -320,16 +379,47 @@ def read_compose(repo: RepoFiles, rel: str) -> ComposeFile | None:
                     included.append(other)
                     for name, service in inner.services.items():
                         # The including file may amend an included service (compose merges them).
-                        services[name] = merge_service(service, services[name]) if name in services else service
+                        services[name] = (
+                            merge_service(service, services[name]) if name in services else service
+                        )
     REDACTOR.publish(*services)  # service names are host names too (`HOST: redis`): never secrets
     active = project_env.get("COMPOSE_PROFILES")
-    profiles = frozenset(p.strip() for p in (active.value or "").split(",") if p.strip()) if active else frozenset()
-    extended = tuple(sorted({join(folder, str(body["extends"]["file"])) for body in (services_node or {}).values()
-                             if isinstance(body, dict) and isinstance(body.get("extends"), dict) and body["extends"].get("file")}))
-    return ComposeFile(rel, services, profiles, tuple(included), (), active.evidence.line if active else None, notes, extended)
+    profiles = (
+        frozenset(p.strip() for p in (active.value or "").split(",") if p.strip())
+        if active
+        else frozenset()
+    )
+    extended = tuple(
+        sorted(
+            {
+                join(folder, str(body["extends"]["file"]))
+                for body in (services_node or {}).values()
+                if isinstance(body, dict)
+                and isinstance(body.get("extends"), dict)
+                and body["extends"].get("file")
+            }
+        )
+    )
+    return ComposeFile(
+        rel,
+        services,
+        profiles,
+        tuple(included),
+        (),
+        active.evidence.line if active else None,
+        notes,
+        extended,
+    )
 
 
-def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str, Service], project_env: Env, depth: int) -> Service:
+def _extended(
+    repo: RepoFiles,
+    folder: str,
+    service: Service,
+    siblings: dict[str, Service],
+    project_env: Env,
+    depth: int,
+) -> Service:
     """`extends: {service: base}` or `extends: {file: common.yml, service: base}`: the base
     service's definition with this one's on top (compose's merge rules)."""
     extends = service.raw.get("extends")
@@ -343,11 +433,17 @@ def _extended(repo: RepoFiles, folder: str, service: Service, siblings: dict[str
     if extends.get("file"):
         other = join(folder, str(extends["file"]))
         docs = load_file(repo, other) if repo.has(other) else None
-        node = docs[0].get("services") if docs and isinstance(docs[0], dict) and isinstance(docs[0].get("services"), dict) else {}
+        node = (
+            docs[0].get("services")
+            if docs and isinstance(docs[0], dict) and isinstance(docs[0].get("services"), dict)
+            else {}
+        )
         body = node.get(extends["service"]) if node else None
         if isinstance(body, dict):
             other_folder = other.rsplit("/", 1)[0] if "/" in other else ""
-            base = _service(repo, other, other_folder, str(extends["service"]), body, node, project_env)
+            base = _service(
+                repo, other, other_folder, str(extends["service"]), body, node, project_env
+            )
     else:
         base = siblings.get(str(extends["service"]))
     if base is None or base is service:
@@ -361,7 +457,10 @@ def merge_service(base: Service, over: Service) -> Service:
     replace, `environment` merges by name, `env_file` and `volumes` add up."""
     has = over.raw.__contains__
     return dataclasses.replace(
-        base, name=over.name, file=over.file, line=over.line,
+        base,
+        name=over.name,
+        file=over.file,
+        line=over.line,
         image=over.image if has("image") else base.image,
         dockerfile=over.dockerfile if has("build") else base.dockerfile,
         command=over.command if has("command") else base.command,
@@ -373,7 +472,8 @@ def merge_service(base: Service, over: Service) -> Service:
         env_files=base.env_files + [f for f in over.env_files if f not in base.env_files],
         scale=over.scale if over.scale is not None else base.scale,
         scale_line=over.scale_line if over.scale is not None else base.scale_line,
-        volumes=base.volumes + over.volumes, raw={**base.raw, **over.raw},
+        volumes=base.volumes + over.volumes,
+        raw={**base.raw, **over.raw},
         profiles=over.profiles if has("profiles") else base.profiles,
         target=over.target if has("build") else base.target,
         depends_on=tuple(dict.fromkeys(base.depends_on + over.depends_on)),
@@ -385,8 +485,12 @@ def merge_compose(base: ComposeFile, overlay: ComposeFile) -> ComposeFile:
     services = dict(base.services)
     for name, service in overlay.services.items():
         services[name] = merge_service(services[name], service) if name in services else service
-    return dataclasses.replace(base, services=services, overlays=base.overlays + (overlay.path,),
-                               included=base.included + overlay.included)
+    return dataclasses.replace(
+        base,
+        services=services,
+        overlays=base.overlays + (overlay.path,),
+        included=base.included + overlay.included,
+    )
 
 
 def _interpolate(value: Any, env: Env) -> Any:
@@ -403,7 +507,9 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, parent: Any, project_env: Env) -> Service:
+def _service(
+    repo: RepoFiles, rel: str, folder: str, name: str, body: dict, parent: Any, project_env: Env
+) -> Service:
     def words(key: str) -> list[str] | None:
         raw = body.get(key)
         if raw is None:
@@ -421,7 +527,18 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
             # compose passes YAML booleans as "true"/"false"; they and numbers are never secrets
             text = str(_interpolate(_scalar(value), project_env))
             REDACTOR.register_named(str(key), text)
-            environment.set(EnvValue(str(key), text, Evidence(rel, line_of(raw_env, key), f"{key}: {redact_value(str(key), text)}", Resolution.LITERAL)))
+            environment.set(
+                EnvValue(
+                    str(key),
+                    text,
+                    Evidence(
+                        rel,
+                        line_of(raw_env, key),
+                        f"{key}: {redact_value(str(key), text)}",
+                        Resolution.LITERAL,
+                    ),
+                )
+            )
     elif isinstance(raw_env, list):
         env_line = line_of(body, "environment")
         for offset, item in enumerate(raw_env):
@@ -431,14 +548,32 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
             text = str(_interpolate(value, project_env))
             REDACTOR.register_named(key, text)
             line = env_line + 1 + offset if env_line else None
-            environment.set(EnvValue(key, text, Evidence(rel, line, f"{key}={redact_value(key, text)}", Resolution.LITERAL)))
+            environment.set(
+                EnvValue(
+                    key,
+                    text,
+                    Evidence(rel, line, f"{key}={redact_value(key, text)}", Resolution.LITERAL),
+                )
+            )
     env_files: list[tuple[str, int | None, bool]] = []
     raw_files = body.get("env_file")
     for item in raw_files if isinstance(raw_files, list) else [raw_files] if raw_files else []:
         if isinstance(item, dict):
-            env_files.append((join(folder, str(item.get("path", ""))), line_of(body, "env_file"), bool(item.get("required", True))))
+            env_files.append(
+                (
+                    join(folder, str(item.get("path", ""))),
+                    line_of(body, "env_file"),
+                    bool(item.get("required", True)),
+                )
+            )
         else:
-            env_files.append((join(folder, str(_interpolate(item, project_env))), line_of(body, "env_file"), True))
+            env_files.append(
+                (
+                    join(folder, str(_interpolate(item, project_env))),
+                    line_of(body, "env_file"),
+                    True,
+                )
+            )
     scale, scale_line = None, None
     deploy = body.get("deploy") if isinstance(body.get("deploy"), dict) else {}
     for holder, key in ((body, "scale"), (deploy, "replicas"), (body, "replicas")):
@@ -454,14 +589,24 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
     build = body.get("build")
     if isinstance(build, dict):
         context = join(folder, str(_interpolate(str(build.get("context", ".")), project_env)))
-        dockerfile = join(context, str(_interpolate(str(build.get("dockerfile", "Dockerfile")), project_env)))
-        target = str(_interpolate(str(build["target"]), project_env)) if build.get("target") else None
+        dockerfile = join(
+            context, str(_interpolate(str(build.get("dockerfile", "Dockerfile")), project_env))
+        )
+        target = (
+            str(_interpolate(str(build["target"]), project_env)) if build.get("target") else None
+        )
     elif isinstance(build, str):
         dockerfile = join(join(folder, str(_interpolate(build, project_env))), "Dockerfile")
     volumes = []
     raw_volumes = listed if isinstance(listed := body.get("volumes"), list) else []
     for offset, volume in enumerate(raw_volumes):
-        text = volume if isinstance(volume, str) else f"{volume.get('source', '')}:{volume.get('target', '')}" if isinstance(volume, dict) else ""
+        text = (
+            volume
+            if isinstance(volume, str)
+            else f"{volume.get('source', '')}:{volume.get('target', '')}"
+            if isinstance(volume, dict)
+            else ""
+        )
         base = line_of(body, "volumes")
         volumes.append((str(_interpolate(text, project_env)), base + 1 + offset if base else None))
     image = body.get("image")
@@ -470,11 +615,24 @@ def _service(repo: RepoFiles, rel: str, folder: str, name: str, body: dict, pare
     raw_depends = body.get("depends_on")
     depends = tuple(str(d) for d in raw_depends) if isinstance(raw_depends, (list, dict)) else ()
     return Service(
-        name=name, file=rel, line=line_of(parent, name), image=str(_interpolate(image, project_env)) if image else None,
-        dockerfile=dockerfile, command=words("command"), command_line=line_of(body, "command"),
-        entrypoint=words("entrypoint"), environment=environment, env_files=env_files,
-        scale=scale, scale_line=scale_line, volumes=volumes, raw=body, profiles=profiles,
-        entrypoint_line=line_of(body, "entrypoint"), target=target, depends_on=depends,
+        name=name,
+        file=rel,
+        line=line_of(parent, name),
+        image=str(_interpolate(image, project_env)) if image else None,
+        dockerfile=dockerfile,
+        command=words("command"),
+        command_line=line_of(body, "command"),
+        entrypoint=words("entrypoint"),
+        environment=environment,
+        env_files=env_files,
+        scale=scale,
+        scale_line=scale_line,
+        volumes=volumes,
+        raw=body,
+        profiles=profiles,
+        entrypoint_line=line_of(body, "entrypoint"),
+        target=target,
+        depends_on=depends,
     )
 
 
@@ -485,12 +643,37 @@ def compose_score(path: str) -> int:
     score = 0
     if words & {"production", "prod", "live", "deploy"}:
         score += 20
-    if words & {"local", "dev", "development", "test", "tests", "testing", "ci", "e2e", "override", "debug", "example", "sample"}:
+    if words & {
+        "local",
+        "dev",
+        "development",
+        "test",
+        "tests",
+        "testing",
+        "ci",
+        "e2e",
+        "override",
+        "debug",
+        "example",
+        "sample",
+    }:
         score -= 20
     if words & {"staging", "stage", "preview", "demo"}:
         score -= 5
     folders = {part.lower() for part in path.split("/")[:-1]}
-    if folders & {".devcontainer", "devcontainer", "local", "dev", "development", "test", "tests", "ci", "e2e", "examples", "example"}:
+    if folders & {
+        ".devcontainer",
+        "devcontainer",
+        "local",
+        "dev",
+        "development",
+        "test",
+        "tests",
+        "ci",
+        "e2e",
+        "examples",
+        "example",
+    }:
         score -= 20  # a development container, a CI or test stack, an example
     score -= path.count("/")  # the project's own, at the top, over nested examples
     return score

@@ -25,8 +25,23 @@ UNKNOWN_VALUE = "\x00unknown"
 MISSING_ENV = "\x00missing-env-files"
 """Set in an environment whose env files are referenced but not in the repository: a
 variable absent from it may still be set in production."""
-EXAMPLE_SUFFIXES = ("-example", ".example", "_example", ".sample", "-sample", "_sample", ".template", "-template", ".tmpl",
-                   ".dist", "-dist", "_dist", ".default", ".defaults", ".in")
+EXAMPLE_SUFFIXES = (
+    "-example",
+    ".example",
+    "_example",
+    ".sample",
+    "-sample",
+    "_sample",
+    ".template",
+    "-template",
+    ".tmpl",
+    ".dist",
+    "-dist",
+    "_dist",
+    ".default",
+    ".defaults",
+    ".in",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +51,13 @@ class EnvValue:
     name: str
     value: str
     evidence: Evidence
-    template: str | None = None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
+    template: str | None = (
+        None  # a script's right-hand side before expansion (`--autoscale=${MAX},${MIN}`)
+    )
     exported: bool = True  # False: a shell variable of a script (`X=1` without export), not in its children's environment
-    formula: str | None = None  # with UNKNOWN_VALUE: the value as a formula of the host's CPU count (`2 * cpus + 1`)
+    formula: str | None = (
+        None  # with UNKNOWN_VALUE: the value as a formula of the host's CPU count (`2 * cpus + 1`)
+    )
 
     @property
     def shown(self) -> str:
@@ -55,7 +74,9 @@ class Env:
     def __init__(self, values: dict[str, EnvValue] | None = None, complete: bool = False) -> None:
         self.values: dict[str, EnvValue] = dict(values or {})
         self.complete = complete and MISSING_ENV not in self.values
-        self.sources: tuple[str, ...] = ()  # the env files it was read from, when that is worth saying
+        self.sources: tuple[
+            str, ...
+        ] = ()  # the env files it was read from, when that is worth saying
 
     def get(self, name: str) -> EnvValue | None:
         return self.values.get(name)
@@ -93,7 +114,9 @@ class Env:
 
     def key(self) -> tuple[tuple[str, str], ...]:
         """A hashable view, to evaluate the settings once per distinct environment."""
-        return tuple(sorted((k, v.value) for k, v in self.values.items())) + (("\x00complete", str(self.complete)),)
+        return tuple(sorted((k, v.value) for k, v in self.values.items())) + (
+            ("\x00complete", str(self.complete)),
+        )
 
 
 def unquote(raw: str) -> str:
@@ -113,7 +136,9 @@ def unquote(raw: str) -> str:
     return raw[: hash_at.start()].rstrip() if hash_at else raw
 
 
-def parse_env_file(repo: RepoFiles, rel: str, resolution: Resolution = Resolution.ENV_FILE) -> Env | None:
+def parse_env_file(
+    repo: RepoFiles, rel: str, resolution: Resolution = Resolution.ENV_FILE
+) -> Env | None:
     """Read one dotenv file; None when it cannot be read. `$VAR` and `${VAR:-default}` in a
     value (not single-quoted) are expanded from the variables set above it, as compose does;
     one set nowhere stays written as `${VAR}`."""
@@ -143,7 +168,9 @@ def example_of(repo: RepoFiles, rel: str) -> str | None:
     """The committed example of an env file that is not in the repository, if any: beside it
     under an example name, or the file an install script copies into its place."""
     folder, _, name = rel.rpartition("/")
-    stems = [name] + ([name[1:]] if name.startswith(".") and len(name) > 1 else [])  # `.env` -> `env.template`
+    stems = [name] + (
+        [name[1:]] if name.startswith(".") and len(name) > 1 else []
+    )  # `.env` -> `env.template`
     for stem in stems:
         for suffix in EXAMPLE_SUFFIXES:
             candidate = f"{folder}/{stem}{suffix}" if folder else f"{stem}{suffix}"
@@ -156,7 +183,9 @@ def example_of(repo: RepoFiles, rel: str) -> str | None:
     return copied_into_place(repo).get(rel)
 
 
-_COPY = re.compile(r"^\s*(?:sudo\s+)?(?:cp|install)\s+(?:-[A-Za-z]+\s+|--[a-z-]+\s+)*(?P<src>[^\s;&|]+)\s+(?P<dest>[^\s;&|]+)\s*(?:[;&|#].*)?$")
+_COPY = re.compile(
+    r"^\s*(?:sudo\s+)?(?:cp|install)\s+(?:-[A-Za-z]+\s+|--[a-z-]+\s+)*(?P<src>[^\s;&|]+)\s+(?P<dest>[^\s;&|]+)\s*(?:[;&|#].*)?$"
+)
 
 
 def copied_into_place(repo: RepoFiles) -> dict[str, str]:
@@ -167,7 +196,12 @@ def copied_into_place(repo: RepoFiles) -> dict[str, str]:
     if cached is not None:
         return cached
     found: dict[str, str] = {}
-    scripts = [p for p in repo.paths if p.endswith(".sh") or p.rsplit("/", 1)[-1] in ("Makefile", "install", "setup", "bootstrap")]
+    scripts = [
+        p
+        for p in repo.paths
+        if p.endswith(".sh")
+        or p.rsplit("/", 1)[-1] in ("Makefile", "install", "setup", "bootstrap")
+    ]
     for script in scripts[:200]:
         folder = script.rpartition("/")[0]
         for line in repo.lines(script):
@@ -203,20 +237,39 @@ def resolve_env_file(repo: RepoFiles, rel: str) -> tuple[str | None, str]:
         return rel, f"{rel} (as referenced)"
     example = example_of(repo, rel)
     if example and copied_into_place(repo).get(rel) == example:
-        return example, f"{example}: {rel} is not in the repository; the install script copies {example} into its place, so it was read"
+        return (
+            example,
+            f"{example}: {rel} is not in the repository; the install script copies {example} into its place, so it was read",
+        )
     if example:
-        return example, f"{example}: {rel} is not in the repository (usually git-ignored), so its example was read"
+        return (
+            example,
+            f"{example}: {rel} is not in the repository (usually git-ignored), so its example was read",
+        )
     return None, f"{rel} is referenced but neither it nor an example of it is in the repository"
 
 
 PRODUCTION_WORDS = ("production", "prod", "live", "deploy")
-NON_PRODUCTION_WORDS = ("local", "dev", "test", "ci", "staging", "stage", "example-local", "docker-compose.override")
+NON_PRODUCTION_WORDS = (
+    "local",
+    "dev",
+    "test",
+    "ci",
+    "staging",
+    "stage",
+    "example-local",
+    "docker-compose.override",
+)
 
 
 def is_env_file(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     folder = path.rsplit("/", 1)[0] if "/" in path else ""
-    if name.startswith(".env") or name.endswith(".env") or re.fullmatch(r"env\.(example|sample|template|dist|tmpl)", name):
+    if (
+        name.startswith(".env")
+        or name.endswith(".env")
+        or re.fullmatch(r"env\.(example|sample|template|dist|tmpl)", name)
+    ):
         return True
     return "/.envs/" in f"/{folder}/" or folder.startswith(".envs")
 

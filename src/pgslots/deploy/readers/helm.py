@@ -24,7 +24,9 @@ from pgslots.deploy.readers.yamlfile import line_of, load_file
 from pgslots.evidence import Evidence
 from pgslots.redact import redact_value
 
-WORKLOAD_KINDS = re.compile(r"^\s*kind:\s*[\"']?(Deployment|StatefulSet|DaemonSet|Rollout|DeploymentConfig)\b", re.M)
+WORKLOAD_KINDS = re.compile(
+    r"^\s*kind:\s*[\"']?(Deployment|StatefulSet|DaemonSet|Rollout|DeploymentConfig)\b", re.M
+)
 PRODUCTION_VALUES = re.compile(r"(^|[-_.])(prod|production|live|prd)([-_.]|$)", re.I)
 CONCURRENCY_ENV = re.compile(r"CONCURRENCY|WORKERS|THREADS|PROCESSES|CONN_MAX_AGE|POOL", re.I)
 COUNT_KEYS = ("replicaCount", "replicas")
@@ -64,7 +66,9 @@ def read_charts(repo: RepoFiles, skip: re.Pattern[str], notes: list[str]) -> lis
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
         if skip.search(rel):
             continue
-        if "/charts/" in f"/{folder}/" and any(repo.has(join(parent, "Chart.yaml")) for parent in _parents_before_charts(folder)):
+        if "/charts/" in f"/{folder}/" and any(
+            repo.has(join(parent, "Chart.yaml")) for parent in _parents_before_charts(folder)
+        ):
             continue  # a subchart (bitnami postgresql, redis): another application
         templated = _templated_workloads(repo, folder)
         if not templated:
@@ -72,8 +76,10 @@ def read_charts(repo: RepoFiles, skip: re.Pattern[str], notes: list[str]) -> lis
         fixed = [_fixed_images(repo, e.path) for e in templated]
         if all(fixed):
             images = sorted({image for found in fixed for image in found})
-            notes.append(f"Helm chart {folder}: every workload runs a fixed image ({', '.join(images[:5])}"
-                         f"{' ...' if len(images) > 5 else ''}), not the project's (whose chart sets its image from values): no group")
+            notes.append(
+                f"Helm chart {folder}: every workload runs a fixed image ({', '.join(images[:5])}"
+                f"{' ...' if len(images) > 5 else ''}), not the project's (whose chart sets its image from values): no group"
+            )
             continue
         docs = load_file(repo, rel) or []
         meta = docs[0] if docs and isinstance(docs[0], dict) else {}
@@ -84,8 +90,17 @@ def read_charts(repo: RepoFiles, skip: re.Pattern[str], notes: list[str]) -> lis
             for doc in load_file(repo, path) or []:
                 for fact in _facts(path, doc, ""):
                     facts[fact.key] = fact
-        out.append(HelmChart(name, folder, Evidence(rel, line_of(meta, "name"), f"name: {name}"), templated, values, alternatives,
-                             list(facts.values())))
+        out.append(
+            HelmChart(
+                name,
+                folder,
+                Evidence(rel, line_of(meta, "name"), f"name: {name}"),
+                templated,
+                values,
+                alternatives,
+                list(facts.values()),
+            )
+        )
     return out
 
 
@@ -120,11 +135,24 @@ def _fixed_images(repo: RepoFiles, rel: str) -> list[str]:
 def _values_files(repo: RepoFiles, folder: str) -> tuple[list[str], list[str]]:
     """(the files layered for production, the other environments' files)."""
     prefix = folder + "/" if folder else ""
-    mine = sorted(rel for rel in repo.paths if rel.startswith(prefix) and "/" not in rel[len(prefix):].replace("values/", "", 1)
-                  and is_values_file(rel.rsplit("/", 1)[-1]) and not rel.startswith(prefix + "templates/"))
+    mine = sorted(
+        rel
+        for rel in repo.paths
+        if rel.startswith(prefix)
+        and "/" not in rel[len(prefix) :].replace("values/", "", 1)
+        and is_values_file(rel.rsplit("/", 1)[-1])
+        and not rel.startswith(prefix + "templates/")
+    )
     base = [rel for rel in mine if rel.rsplit("/", 1)[-1] in ("values.yaml", "values.yml")]
     others = [rel for rel in mine if rel not in base]
-    production = sorted((rel for rel in others if PRODUCTION_VALUES.search(rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])), key=len)[:1]
+    production = sorted(
+        (
+            rel
+            for rel in others
+            if PRODUCTION_VALUES.search(rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+        ),
+        key=len,
+    )[:1]
     return base + production, [rel for rel in others if rel not in production]
 
 
@@ -137,19 +165,40 @@ def _facts(path: str, node: Any, prefix: str) -> list[ValueFact]:
         dotted = f"{prefix}.{key}" if prefix else str(key)
         where = Evidence(path, line_of(node, key), "")
         if key in COUNT_KEYS and isinstance(value, int) and not isinstance(value, bool):
-            out.append(ValueFact(dotted, str(value), dataclasses.replace(where, text=f"{key}: {value}")))
+            out.append(
+                ValueFact(dotted, str(value), dataclasses.replace(where, text=f"{key}: {value}"))
+            )
         elif key == "autoscaling" and isinstance(value, dict):
             if value.get("enabled") and isinstance(value.get("maxReplicas"), int):
-                out.append(ValueFact(f"{dotted}.maxReplicas", str(value["maxReplicas"]),
-                                     Evidence(path, line_of(value, "maxReplicas"), f"maxReplicas: {value['maxReplicas']}")))
+                out.append(
+                    ValueFact(
+                        f"{dotted}.maxReplicas",
+                        str(value["maxReplicas"]),
+                        Evidence(
+                            path,
+                            line_of(value, "maxReplicas"),
+                            f"maxReplicas: {value['maxReplicas']}",
+                        ),
+                    )
+                )
         elif key in ("command", "args") and isinstance(value, (list, str)) and value:
             text = " ".join(str(w) for w in value) if isinstance(value, list) else value
             text = (text.strip().splitlines() or [""])[0]
-            out.append(ValueFact(dotted, text[:80], dataclasses.replace(where, text=f"{key}: {text[:80]}")))
-        elif key == "image" and (isinstance(value, str) or (isinstance(value, dict) and value.get("repository"))):
-            image = value if isinstance(value, str) else f"{value.get('repository')}" + (f":{value['tag']}" if value.get("tag") else "")
+            out.append(
+                ValueFact(dotted, text[:80], dataclasses.replace(where, text=f"{key}: {text[:80]}"))
+            )
+        elif key == "image" and (
+            isinstance(value, str) or (isinstance(value, dict) and value.get("repository"))
+        ):
+            image = (
+                value
+                if isinstance(value, str)
+                else f"{value.get('repository')}" + (f":{value['tag']}" if value.get("tag") else "")
+            )
             out.append(ValueFact(dotted, image, dataclasses.replace(where, text=f"image: {image}")))
-        elif key in ("env", "extraEnv", "environment", "envVars") and isinstance(value, (dict, list)):
+        elif key in ("env", "extraEnv", "environment", "envVars") and isinstance(
+            value, (dict, list)
+        ):
             out.extend(_env_facts(path, value, dotted))
         elif isinstance(value, dict) and value.get("enabled") is False:
             continue  # a component (or subchart) switched off
@@ -163,6 +212,19 @@ def _env_facts(path: str, env: Any, prefix: str) -> list[ValueFact]:
     if isinstance(env, dict):
         pairs = [(str(k), v, line_of(env, k)) for k, v in env.items()]
     else:
-        pairs = [(str(e["name"]), e.get("value"), line_of(e, "value")) for e in env if isinstance(e, dict) and "name" in e]
-    return [ValueFact(f"{prefix}.{name}", redact_value(name, str(value)), Evidence(path, line, f"{name}: {redact_value(name, str(value))}"))
-            for name, value, line in pairs if CONCURRENCY_ENV.search(name) and isinstance(value, (str, int)) and not isinstance(value, bool)]
+        pairs = [
+            (str(e["name"]), e.get("value"), line_of(e, "value"))
+            for e in env
+            if isinstance(e, dict) and "name" in e
+        ]
+    return [
+        ValueFact(
+            f"{prefix}.{name}",
+            redact_value(name, str(value)),
+            Evidence(path, line, f"{name}: {redact_value(name, str(value))}"),
+        )
+        for name, value, line in pairs
+        if CONCURRENCY_ENV.search(name)
+        and isinstance(value, (str, int))
+        and not isinstance(value, bool)
+    ]

@@ -35,10 +35,14 @@ class Container:
     config_maps: list[str]
     replicas: int | None
     replicas_line: int | None
-    command: list[str] = dataclasses.field(default_factory=list)  # as written, for a patch that replaces one of them
+    command: list[str] = dataclasses.field(
+        default_factory=list
+    )  # as written, for a patch that replaces one of them
     args: list[str] = dataclasses.field(default_factory=list)
     replicas_path: str = ""  # where replicas were set, when not in `path` (a kustomize overlay)
-    replicas_written: str = ""  # `replicas: !Ref WorkerReplicas`, `{{ .Values.x }}`: set elsewhere, unknown here
+    replicas_written: str = (
+        ""  # `replicas: !Ref WorkerReplicas`, `{{ .Values.x }}`: set elsewhere, unknown here
+    )
 
 
 @dataclasses.dataclass
@@ -55,8 +59,12 @@ class Manifests:
     containers: list[Container] = dataclasses.field(default_factory=list)
     autoscalers: list[Autoscaler] = dataclasses.field(default_factory=list)
     config_maps: dict[str, Env] = dataclasses.field(default_factory=dict)
-    helm_values: list[tuple[str, str, Any, int | None]] = dataclasses.field(default_factory=list)  # (path, key, value, line)
-    other_kinds: list[tuple[str, str, Any]] = dataclasses.field(default_factory=list)  # (path, kind, doc)
+    helm_values: list[tuple[str, str, Any, int | None]] = dataclasses.field(
+        default_factory=list
+    )  # (path, key, value, line)
+    other_kinds: list[tuple[str, str, Any]] = dataclasses.field(
+        default_factory=list
+    )  # (path, kind, doc)
 
 
 def looks_like_manifest(text: str) -> bool:
@@ -70,7 +78,11 @@ def looks_like_helm_values(path: str, text: str) -> bool:
 
 def read_manifests(repo: RepoFiles, rel: str, into: Manifests) -> None:
     for doc in load_file(repo, rel, skip_templates=True) or []:
-        for item in (doc.get("items") or []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]:
+        for item in (
+            (doc.get("items") or [])
+            if isinstance(doc, dict) and doc.get("kind") == "List"
+            else [doc]
+        ):
             if isinstance(item, dict):
                 _document(rel, item, into)
 
@@ -81,40 +93,89 @@ def _document(rel: str, doc: dict, into: Manifests) -> None:
     name = str(meta.get("name", "?"))
     spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
     if kind in WORKLOADS:
-        pod = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
+        pod = (
+            ((spec.get("template") or {}).get("spec") or {})
+            if isinstance(spec.get("template"), dict)
+            else {}
+        )
         replicas = spec.get("replicas")
         for container in pod.get("containers") or []:
             if not isinstance(container, dict):
                 continue
             argv = None
             if container.get("command") or container.get("args"):
-                argv = [str(w) for w in (container.get("command") or [])] + [str(w) for w in (container.get("args") or [])]
+                argv = [str(w) for w in (container.get("command") or [])] + [
+                    str(w) for w in (container.get("args") or [])
+                ]
             env = container_env(rel, container)
-            config_maps = [str(source["configMapRef"].get("name")) for source in container.get("envFrom") or []
-                           if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict)]
+            config_maps = [
+                str(source["configMapRef"].get("name"))
+                for source in container.get("envFrom") or []
+                if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict)
+            ]
             into.containers.append(
                 Container(
-                    workload=name, kind=kind, name=str(container.get("name", name)), image=container.get("image"),
-                    argv=argv, path=rel, line=line_of(container, "args") or line_of(container, "command") or container.line if hasattr(container, "line") else None,
-                    env=env, config_maps=config_maps,
+                    workload=name,
+                    kind=kind,
+                    name=str(container.get("name", name)),
+                    image=container.get("image"),
+                    argv=argv,
+                    path=rel,
+                    line=line_of(container, "args")
+                    or line_of(container, "command")
+                    or container.line
+                    if hasattr(container, "line")
+                    else None,
+                    env=env,
+                    config_maps=config_maps,
                     replicas=replicas if isinstance(replicas, int) else None,
                     replicas_line=line_of(spec, "replicas"),
-                    replicas_written="" if replicas is None or isinstance(replicas, int) else str(replicas),
-                    command=[str(w) for w in container.get("command") or []], args=[str(w) for w in container.get("args") or []],
+                    replicas_written=""
+                    if replicas is None or isinstance(replicas, int)
+                    else str(replicas),
+                    command=[str(w) for w in container.get("command") or []],
+                    args=[str(w) for w in container.get("args") or []],
                 )
             )
     elif kind == "HorizontalPodAutoscaler":
         target = (spec.get("scaleTargetRef") or {}).get("name")
-        into.autoscalers.append(Autoscaler(str(target), _int(spec.get("minReplicas")), _int(spec.get("maxReplicas")), rel, line_of(spec, "maxReplicas")))
+        into.autoscalers.append(
+            Autoscaler(
+                str(target),
+                _int(spec.get("minReplicas")),
+                _int(spec.get("maxReplicas")),
+                rel,
+                line_of(spec, "maxReplicas"),
+            )
+        )
     elif kind == "ScaledObject":
         target = (spec.get("scaleTargetRef") or {}).get("name")
-        into.autoscalers.append(Autoscaler(str(target), _int(spec.get("minReplicaCount")), _int(spec.get("maxReplicaCount")), rel, line_of(spec, "maxReplicaCount")))
+        into.autoscalers.append(
+            Autoscaler(
+                str(target),
+                _int(spec.get("minReplicaCount")),
+                _int(spec.get("maxReplicaCount")),
+                rel,
+                line_of(spec, "maxReplicaCount"),
+            )
+        )
     elif kind == "ConfigMap":
         env = Env()
         data: dict[str, Any] = doc["data"] if isinstance(doc.get("data"), dict) else {}
         for key, value in data.items():
             REDACTOR.register_named(str(key), str(value))
-            env.set(EnvValue(str(key), str(value), Evidence(rel, line_of(data, key), f"{key}: {redact_value(str(key), str(value))}", Resolution.ENV_FILE)))
+            env.set(
+                EnvValue(
+                    str(key),
+                    str(value),
+                    Evidence(
+                        rel,
+                        line_of(data, key),
+                        f"{key}: {redact_value(str(key), str(value))}",
+                        Resolution.ENV_FILE,
+                    ),
+                )
+            )
         into.config_maps[name] = env
     elif kind:
         into.other_kinds.append((rel, kind, doc))
@@ -128,7 +189,18 @@ def container_env(rel: str, container: dict) -> Env:
         if isinstance(entry, dict) and "name" in entry and "value" in entry:
             key, value = str(entry["name"]), str(entry["value"])
             REDACTOR.register_named(key, value)
-            env.set(EnvValue(key, value, Evidence(rel, line_of(entry, "value"), f"{key}: {redact_value(key, value)}", Resolution.LITERAL)))
+            env.set(
+                EnvValue(
+                    key,
+                    value,
+                    Evidence(
+                        rel,
+                        line_of(entry, "value"),
+                        f"{key}: {redact_value(key, value)}",
+                        Resolution.LITERAL,
+                    ),
+                )
+            )
     return env
 
 
@@ -143,26 +215,45 @@ def apply_overlay(repo: RepoFiles, plan: Plan, into: Manifests) -> list[str]:
                 continue
             if isinstance(spec.get("replicas"), int):
                 for target in targets:
-                    target.replicas, target.replicas_line, target.replicas_path = spec["replicas"], line_of(spec, "replicas"), rel
+                    target.replicas, target.replicas_line, target.replicas_path = (
+                        spec["replicas"],
+                        line_of(spec, "replicas"),
+                        rel,
+                    )
             for patch in containers if isinstance(containers, list) else []:
-                for target in (t for t in targets if isinstance(patch, dict) and t.name == str(patch.get("name"))):
+                for target in (
+                    t
+                    for t in targets
+                    if isinstance(patch, dict) and t.name == str(patch.get("name"))
+                ):
                     if isinstance(patch.get("command"), list):
                         target.command = [str(w) for w in patch["command"]]
                     if isinstance(patch.get("args"), list):
                         target.args = [str(w) for w in patch["args"]]
                     if patch.get("command") or patch.get("args"):
                         target.argv = target.command + target.args
-                        target.path, target.line = rel, line_of(patch, "args") or line_of(patch, "command")
+                        target.path, target.line = (
+                            rel,
+                            line_of(patch, "args") or line_of(patch, "command"),
+                        )
                     target.env = target.env.overlay(container_env(rel, patch))
             notes.append(f"kustomize patch {rel} applied to {name}")
     for where in plan.images:  # `images:` renames a placeholder to the image really deployed
-        old, _, new = where.text[len("image "):].partition(" -> ")
+        old, _, new = where.text[len("image ") :].partition(" -> ")
         for target in into.containers:
-            if target.image and target.image.split("@")[0].rsplit(":", 1)[0] == old and "/" not in target.image.rsplit(":", 1)[-1]:
+            if (
+                target.image
+                and target.image.split("@")[0].rsplit(":", 1)[0] == old
+                and "/" not in target.image.rsplit(":", 1)[-1]
+            ):
                 target.image = new
     for name, count, where in plan.replicas:
         for target in (c for c in into.containers if c.workload == name):
-            target.replicas, target.replicas_line, target.replicas_path = count, where.line, where.path
+            target.replicas, target.replicas_line, target.replicas_path = (
+                count,
+                where.line,
+                where.path,
+            )
     return notes
 
 
@@ -177,9 +268,17 @@ def read_helm_values(repo: RepoFiles, rel: str, into: Manifests) -> None:
             if key in ("replicaCount", "replicas") and isinstance(value, int):
                 into.helm_values.append((rel, path, value, line_of(node, key)))
             elif key == "autoscaling" and isinstance(value, dict) and value.get("enabled"):
-                into.helm_values.append((rel, f"{path}.maxReplicas", value.get("maxReplicas"), line_of(value, "maxReplicas")))
+                into.helm_values.append(
+                    (
+                        rel,
+                        f"{path}.maxReplicas",
+                        value.get("maxReplicas"),
+                        line_of(value, "maxReplicas"),
+                    )
+                )
             else:
                 walk(value, path)
+
     for doc in docs:
         walk(doc, "")
 

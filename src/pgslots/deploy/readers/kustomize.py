@@ -56,7 +56,10 @@ def read_plan(repo: RepoFiles) -> Plan | None:
     if not kustomizations:
         return None
     included = {r for k in kustomizations.values() for r in k.resources if r in kustomizations}
-    leaves = sorted((k for f, k in kustomizations.items() if f not in included), key=lambda k: (not PRODUCTION.search(k.folder), k.folder))
+    leaves = sorted(
+        (k for f, k in kustomizations.items() if f not in included),
+        key=lambda k: (not PRODUCTION.search(k.folder), k.folder),
+    )
     chosen = leaves[0]
     files: set[str] = set()
     patches: list[str] = []
@@ -78,7 +81,12 @@ def read_plan(repo: RepoFiles) -> Plan | None:
 
     walk(chosen, set())
     every_patch = {p for k in kustomizations.values() for p in k.patches}
-    under = {rel for rel in repo.paths for folder in kustomizations if rel.startswith(folder + "/") and rel.endswith((".yaml", ".yml"))}
+    under = {
+        rel
+        for rel in repo.paths
+        for folder in kustomizations
+        if rel.startswith(folder + "/") and rel.endswith((".yaml", ".yml"))
+    }
     skipped = every_patch | {rel for rel in under if rel not in files}
     return Plan(chosen, files, patches, replicas, skipped, [k.folder for k in leaves[1:]], images)
 
@@ -89,21 +97,50 @@ def _read(repo: RepoFiles, rel: str) -> Kustomization | None:
     if doc is None:
         return None
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    if doc.get("kind") not in (None, "Kustomization") or not {"resources", "bases", "patches", "patchesStrategicMerge"} & set(doc):
+    if doc.get("kind") not in (None, "Kustomization") or not {
+        "resources",
+        "bases",
+        "patches",
+        "patchesStrategicMerge",
+    } & set(doc):
         # Manifests saved under the kustomization name (an older layout): a set of its own.
         return Kustomization(rel, folder, [rel], [], [], []) if doc.get("kind") else None
 
     def at(path: str) -> str:
-        return posixpath.normpath(posixpath.join(folder, path)) if folder else posixpath.normpath(path)
+        return (
+            posixpath.normpath(posixpath.join(folder, path)) if folder else posixpath.normpath(path)
+        )
 
-    resources = [at(str(r)) for r in (doc.get("resources") or []) + (doc.get("bases") or []) if isinstance(r, str) and "://" not in r]
+    resources = [
+        at(str(r))
+        for r in (doc.get("resources") or []) + (doc.get("bases") or [])
+        if isinstance(r, str) and "://" not in r
+    ]
     patches = [at(str(p)) for p in doc.get("patchesStrategicMerge") or [] if isinstance(p, str)]
-    patches += [at(str(p["path"])) for p in doc.get("patches") or [] if isinstance(p, dict) and isinstance(p.get("path"), str)]
-    counts = [(str(r.get("name")), r["count"], Evidence(rel, line_of(r, "count"), f"replicas: {r.get('name')} count {r['count']}"))
-              for r in doc.get("replicas") or [] if isinstance(r, dict) and isinstance(r.get("count"), int)]
-    images = [Evidence(rel, line_of(i, "name"), f"image {i.get('name')} -> {i.get('newName', i.get('name'))}"
-                       + (f":{i['newTag']}" if i.get("newTag") else ""))
-              for i in doc.get("images") or [] if isinstance(i, dict) and i.get("name")]
+    patches += [
+        at(str(p["path"]))
+        for p in doc.get("patches") or []
+        if isinstance(p, dict) and isinstance(p.get("path"), str)
+    ]
+    counts = [
+        (
+            str(r.get("name")),
+            r["count"],
+            Evidence(rel, line_of(r, "count"), f"replicas: {r.get('name')} count {r['count']}"),
+        )
+        for r in doc.get("replicas") or []
+        if isinstance(r, dict) and isinstance(r.get("count"), int)
+    ]
+    images = [
+        Evidence(
+            rel,
+            line_of(i, "name"),
+            f"image {i.get('name')} -> {i.get('newName', i.get('name'))}"
+            + (f":{i['newTag']}" if i.get("newTag") else ""),
+        )
+        for i in doc.get("images") or []
+        if isinstance(i, dict) and i.get("name")
+    ]
     return Kustomization(rel, folder, resources, patches, counts, images)
 
 
@@ -114,7 +151,9 @@ def patch_workloads(repo: RepoFiles, rel: str) -> list[tuple[str, dict[str, Any]
         if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict):
             continue
         spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
-        template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
+        template: dict[str, Any] = (
+            spec["template"] if isinstance(spec.get("template"), dict) else {}
+        )
         pod: dict[str, Any] = template["spec"] if isinstance(template.get("spec"), dict) else {}
         out.append((str(doc["metadata"].get("name")), spec, pod.get("containers") or []))
     return out

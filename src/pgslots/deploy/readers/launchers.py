@@ -24,18 +24,24 @@ else:  # pragma: no cover - Python 3.10
     import tomli as _toml
 
 _PYTHON = re.compile(r"python[0-9.]*")
-_CONSOLE_SCRIPT = re.compile(r"""["']\s*(?P<name>[A-Za-z0-9][\w.-]*)\s*=\s*(?P<target>[\w.]+(?::[\w.]+)?)\s*["']""")
+_CONSOLE_SCRIPT = re.compile(
+    r"""["']\s*(?P<name>[A-Za-z0-9][\w.-]*)\s*=\s*(?P<target>[\w.]+(?::[\w.]+)?)\s*["']"""
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Launcher:
     program: str  # `jms`, `sentry`
-    defined_in: str  # the repository file: the script itself, or where the console script is declared
+    defined_in: (
+        str  # the repository file: the script itself, or where the console script is declared
+    )
     line: int | None
     why: str
 
 
-def find_launcher(argv: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> Launcher | None:
+def find_launcher(
+    argv: list[str], repo: RepoFiles, locate: Callable[[str], str | None]
+) -> Launcher | None:
     """The launcher `argv` (already unwrapped) runs, if it is one: `python FILE ...` with FILE
     in the repository, or a console script the project declares."""
     if not argv:
@@ -48,11 +54,21 @@ def find_launcher(argv: list[str], repo: RepoFiles, locate: Callable[[str], str 
         path = locate(rest[0])
         if path is None:
             return None
-        return Launcher(rest[0], path, 1, f"`{' '.join(argv)[:60]}` runs {path}, a Python program of the project")
+        return Launcher(
+            rest[0],
+            path,
+            1,
+            f"`{' '.join(argv)[:60]}` runs {path}, a Python program of the project",
+        )
     scripts = console_scripts(repo)
     if head in scripts:
         path, line, target = scripts[head]
-        return Launcher(head, path, line, f"`{' '.join(argv)[:60]}` runs `{head}`, the project's console script ({target}, {path}:{line})")
+        return Launcher(
+            head,
+            path,
+            line,
+            f"`{' '.join(argv)[:60]}` runs `{head}`, the project's console script ({target}, {path}:{line})",
+        )
     return None
 
 
@@ -74,8 +90,10 @@ def _read_console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, s
             data = _toml.loads(text)
         except Exception:  # noqa: BLE001 - a broken pyproject is reported by the versions reader
             continue
-        tables = [(data.get("project") or {}).get("scripts") or {},
-                  ((data.get("tool") or {}).get("poetry") or {}).get("scripts") or {}]
+        tables = [
+            (data.get("project") or {}).get("scripts") or {},
+            ((data.get("tool") or {}).get("poetry") or {}).get("scripts") or {},
+        ]
         for table in tables:
             for name, target in table.items():
                 found.setdefault(str(name), (rel, _key_line(text, str(name)), str(target)))
@@ -90,12 +108,14 @@ def _read_console_scripts(repo: RepoFiles) -> dict[str, tuple[str, int | None, s
             for item in parser.get("options.entry_points", "console_scripts").splitlines():
                 name, sep, target = item.partition("=")
                 if sep:
-                    found.setdefault(name.strip(), (rel, _key_line(text, name.strip()), target.strip()))
+                    found.setdefault(
+                        name.strip(), (rel, _key_line(text, name.strip()), target.strip())
+                    )
     for rel in repo.named("setup.py"):
         text = repo.text(rel) or ""
         if "console_scripts" not in text:
             continue
-        for match in _CONSOLE_SCRIPT.finditer(text[text.index("console_scripts"):]):
+        for match in _CONSOLE_SCRIPT.finditer(text[text.index("console_scripts") :]):
             found.setdefault(match["name"], (rel, _line(text, match[0]), match["target"]))
     return found
 
@@ -126,10 +146,18 @@ def manage_equivalent(program: list[str], repo: RepoFiles) -> bool:
     if not re.fullmatch(r"[A-Za-z_][\w-]*", head):
         return False
     # through the name index, not a walk of every path: this is asked for every line of every script
-    files = [p for p in repo.named("__main__.py") if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")]
+    files = [
+        p
+        for p in repo.named("__main__.py")
+        if p == f"{head}/__main__.py" or p.endswith(f"/{head}/__main__.py")
+    ]
     script = console_scripts(repo).get(head)
     if script is not None:
         module = script[2].split(":", 1)[0].replace(".", "/")
         last = module.rsplit("/", 1)[-1]
-        files += [p for p in repo.named(f"{last}.py", "__init__.py") if p.endswith((f"{module}.py", f"{module}/__init__.py"))]
+        files += [
+            p
+            for p in repo.named(f"{last}.py", "__init__.py")
+            if p.endswith((f"{module}.py", f"{module}/__init__.py"))
+        ]
     return any("execute_from_command_line" in (repo.text(path) or "") for path in files[:4])

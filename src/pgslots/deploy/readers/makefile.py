@@ -12,7 +12,9 @@ import re
 
 from pgslots.deploy.readers import RepoFiles
 
-_ASSIGN = re.compile(r"^(?:(?P<target>[A-Za-z0-9_.%/-]+)\s*:\s*)?(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>\?=|:=|::=|\+=|=)\s*(?P<value>.*)$")
+_ASSIGN = re.compile(
+    r"^(?:(?P<target>[A-Za-z0-9_.%/-]+)\s*:\s*)?(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>\?=|:=|::=|\+=|=)\s*(?P<value>.*)$"
+)
 _RULE = re.compile(r"^(?P<targets>[A-Za-z0-9_.%/ -]+?)\s*::?(?!=)\s*(?P<deps>[^=]*)$")
 _REFERENCE = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]")
 
@@ -33,10 +35,20 @@ def make_command(repo: RepoFiles, path: str, target: str) -> tuple[str, int] | N
             continue
         assign = _ASSIGN.match(line)
         if assign:
-            scope = own if assign["target"] == target else variables if assign["target"] is None else None
+            scope = (
+                own
+                if assign["target"] == target
+                else variables
+                if assign["target"] is None
+                else None
+            )
             if scope is not None and not (assign["op"] == "?=" and assign["name"] in scope):
                 value = assign["value"].strip()
-                scope[assign["name"]] = f"{scope.get(assign['name'], '')} {value}".strip() if assign["op"] == "+=" else value
+                scope[assign["name"]] = (
+                    f"{scope.get(assign['name'], '')} {value}".strip()
+                    if assign["op"] == "+="
+                    else value
+                )
             continue
         rule = _RULE.match(line)
         current = rule["targets"].split() if rule else []

@@ -28,7 +28,9 @@ class ProcessDef:
     count: int | None = None  # numprocs
     env: tuple[tuple[str, str], ...] = ()
     directory: str | None = None  # the working directory the manager starts it in
-    schedule: str | None = None  # a cron entry: a one-shot run at each tick, not a long-running process
+    schedule: str | None = (
+        None  # a cron entry: a one-shot run at each tick, not a long-running process
+    )
 
 
 _PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
@@ -41,7 +43,9 @@ def read_procfile(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if match and not line.lstrip().startswith("#"):
             # `release:` (Heroku), `postdeploy:` (Scalingo) run once at each deploy, then exit.
             oneshot = "deploy" if match["name"] in ONE_SHOT_TYPES else None
-            out.append(ProcessDef(match["name"], match["command"].strip(), rel, number, schedule=oneshot))
+            out.append(
+                ProcessDef(match["name"], match["command"].strip(), rel, number, schedule=oneshot)
+            )
     return out
 
 
@@ -88,13 +92,19 @@ def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             continue
         command = entry["command"]
         number = next((i for i, line in enumerate(lines, 1) if json.dumps(command) in line), 1)
-        out.append(ProcessDef(f"cron-{index + 1}", command, rel, number, schedule=str(entry.get("schedule", ""))))
+        out.append(
+            ProcessDef(
+                f"cron-{index + 1}", command, rel, number, schedule=str(entry.get("schedule", ""))
+            )
+        )
     crons = [d for d in out if d.name.startswith("cron-")]
     if len(crons) > 1 and len({" ".join(d.command.split()[:3]) for d in crons}) == 1:
         # The same command at several schedules (`manage.py runjobs hourly|daily|...`): one group
         # whose runs can overlap, one per entry.
         first = crons[0]
-        out = [d for d in out if d not in crons] + [dataclasses.replace(first, name="cron", count=len(crons), schedule="cron")]
+        out = [d for d in out if d not in crons] + [
+            dataclasses.replace(first, name="cron", count=len(crons), schedule="cron")
+        ]
     return out
 
 
@@ -116,14 +126,34 @@ def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     for service in services if isinstance(services, list) else []:
         if not isinstance(service, dict) or not isinstance(service.get("startCommand"), str):
             continue
-        env = tuple((str(e["key"]), str(e["value"])) for e in service.get("envVars") or []
-                    if isinstance(e, dict) and "key" in e and "value" in e)
-        count = service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
-        schedule = str(service["schedule"]) if service.get("type") == "cron" and service.get("schedule") else None
+        env = tuple(
+            (str(e["key"]), str(e["value"]))
+            for e in service.get("envVars") or []
+            if isinstance(e, dict) and "key" in e and "value" in e
+        )
+        count = (
+            service.get("numInstances") if isinstance(service.get("numInstances"), int) else None
+        )
+        schedule = (
+            str(service["schedule"])
+            if service.get("type") == "cron" and service.get("schedule")
+            else None
+        )
+
         def restore(value: str) -> str:
             return value.replace("\u27e6", "{{").replace("\u27e7", "}}")
-        out.append(ProcessDef(restore(str(service.get("name") or service.get("type") or "web")), restore(service["startCommand"]), rel,
-                              line_of(service, "startCommand") or 1, count, env, schedule=schedule))
+
+        out.append(
+            ProcessDef(
+                restore(str(service.get("name") or service.get("type") or "web")),
+                restore(service["startCommand"]),
+                rel,
+                line_of(service, "startCommand") or 1,
+                count,
+                env,
+                schedule=schedule,
+            )
+        )
     return out
 
 
@@ -141,30 +171,60 @@ def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
         if not isinstance(app, dict) or not app.get("name"):
             continue
         env = raw_env if isinstance(raw_env := app.get("env"), dict) else {}
-        pairs = tuple((str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool)))
-        processes = [p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")]
-        entries = [(f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p) for p in processes] or (
-            [(str(app["name"]), app["command"], app.get("instances"), app)] if isinstance(app.get("command"), str) else [])
+        pairs = tuple(
+            (str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool))
+        )
+        processes = [
+            p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")
+        ]
+        entries = [
+            (f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p)
+            for p in processes
+        ] or (
+            [(str(app["name"]), app["command"], app.get("instances"), app)]
+            if isinstance(app.get("command"), str)
+            else []
+        )
         for name, command, instances, holder in entries:
             count = instances if isinstance(instances, int) else None
-            out.append(ProcessDef(name, str(command), rel, line_of(holder, "command") or 1, count, pairs))
+            out.append(
+                ProcessDef(name, str(command), rel, line_of(holder, "command") or 1, count, pairs)
+            )
     return out
 
 
 def cloudfoundry_score(defs: list[ProcessDef], rel: str) -> int:
     """How production a Cloud Foundry manifest looks: IS_PRODUCTION set, a production name."""
     score = 0
-    if any(k.upper() in ("IS_PRODUCTION", "PRODUCTION") and v.lower() in ("true", "1", "yes") for d in defs for k, v in d.env):
+    if any(
+        k.upper() in ("IS_PRODUCTION", "PRODUCTION") and v.lower() in ("true", "1", "yes")
+        for d in defs
+        for k, v in d.env
+    ):
         score += 20
-    words = set(re.split(r"[^a-z0-9]+", rel.rsplit("/", 1)[-1].lower())) | {w for d in defs for w in re.split(r"[^a-z0-9]+", d.name.lower())}
+    words = set(re.split(r"[^a-z0-9]+", rel.rsplit("/", 1)[-1].lower())) | {
+        w for d in defs for w in re.split(r"[^a-z0-9]+", d.name.lower())
+    }
     if words & {"production", "prod", "stable", "live"}:
         score += 10
-    if words & {"sandbox", "staging", "stage", "dev", "development", "test", "template", "example", "migrate"}:
+    if words & {
+        "sandbox",
+        "staging",
+        "stage",
+        "dev",
+        "development",
+        "test",
+        "template",
+        "example",
+        "migrate",
+    }:
         score -= 10
     return score
 
 
-def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None) -> list[ProcessDef]:
+def read_supervisord(
+    repo: RepoFiles, rel: str, follow_includes: bool = False, container_path: str | None = None
+) -> list[ProcessDef]:
     """The programs of a supervisord file; with `follow_includes`, also those of the files its
     `[include] files = conf.d/*.conf` brings in (a path in the image is mapped to the repository
     through the folder the main file is copied from)."""
@@ -178,11 +238,15 @@ def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, c
     if "[program:" not in text:
         return included
     # supervisord, like configparser here, starts an inline comment at " ;".
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";",))
+    parser = configparser.RawConfigParser(
+        strict=False, interpolation=None, inline_comment_prefixes=(";",)
+    )
     try:
         parser.read_string(text)
     except configparser.Error as exc:
-        repo.broken(rel, getattr(exc, "lineno", None), f"invalid supervisord file: {exc.__class__.__name__}")
+        repo.broken(
+            rel, getattr(exc, "lineno", None), f"invalid supervisord file: {exc.__class__.__name__}"
+        )
         return []
     lines = text.splitlines()
     out = []
@@ -190,11 +254,19 @@ def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, c
         if not section.startswith("program:") or not parser.has_option(section, "command"):
             continue
         # supervisord's `%(ENV_X)s` expands the variable X of supervisord's own environment.
-        command = _SUPERVISOR_ENV.sub(lambda m: f"${{{m[1]}}}", parser.get(section, "command").strip())
+        command = _SUPERVISOR_ENV.sub(
+            lambda m: f"${{{m[1]}}}", parser.get(section, "command").strip()
+        )
         # The `command` line of this program's own section (commands often share a prefix).
         header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), 0)
-        number = next((i for i, line in enumerate(lines[header:], start=header + 1)
-                       if line.strip().startswith("command") and "=" in line), header + 1)
+        number = next(
+            (
+                i
+                for i, line in enumerate(lines[header:], start=header + 1)
+                if line.strip().startswith("command") and "=" in line
+            ),
+            header + 1,
+        )
         count = None
         if parser.has_option(section, "numprocs"):
             try:
@@ -203,9 +275,19 @@ def read_supervisord(repo: RepoFiles, rel: str, follow_includes: bool = False, c
                 count = None
         env = []
         if parser.has_option(section, "environment"):
-            env.extend(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")))
-        directory = parser.get(section, "directory").strip() if parser.has_option(section, "directory") else None
-        out.append(ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory))
+            env.extend(
+                re.findall(
+                    r'([A-Za-z_][A-Za-z0-9_]*)="?([^",]*)"?', parser.get(section, "environment")
+                )
+            )
+        directory = (
+            parser.get(section, "directory").strip()
+            if parser.has_option(section, "directory")
+            else None
+        )
+        out.append(
+            ProcessDef(section.split(":", 1)[1], command, rel, number, count, tuple(env), directory)
+        )
     return out + included
 
 
@@ -214,12 +296,16 @@ def _included_files(repo: RepoFiles, rel: str, text: str, container_path: str | 
     if not match:
         return []
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    image_folder = container_path.rsplit("/", 1)[0] if container_path and "/" in container_path else None
+    image_folder = (
+        container_path.rsplit("/", 1)[0] if container_path and "/" in container_path else None
+    )
     out: list[str] = []
     for pattern in match["files"].split():
         if pattern.startswith("/"):
             if image_folder and pattern.startswith(image_folder + "/"):
-                pattern = pattern[len(image_folder) + 1:]  # `/etc/supervisor/conf.d/*.conf` beside `/etc/supervisor/supervisord.conf`
+                pattern = pattern[
+                    len(image_folder) + 1 :
+                ]  # `/etc/supervisor/conf.d/*.conf` beside `/etc/supervisor/supervisord.conf`
             else:
                 continue
         wanted = f"{folder}/{pattern}" if folder else pattern
@@ -234,10 +320,19 @@ def read_s6_services(repo: RepoFiles) -> list[ProcessDef]:
     out = []
     for rel in repo.paths:
         parts = rel.split("/")
-        if len(parts) < 4 or parts[-1] != "run" or parts[-3] != "s6-rc.d" or "s6-overlay" not in parts:
+        if (
+            len(parts) < 4
+            or parts[-1] != "run"
+            or parts[-3] != "s6-rc.d"
+            or "s6-overlay" not in parts
+        ):
             continue
         folder = "/".join(parts[:-1])
-        kind = (repo.text(folder + "/type") or "longrun").strip() if repo.has(folder + "/type") else "longrun"
+        kind = (
+            (repo.text(folder + "/type") or "longrun").strip()
+            if repo.has(folder + "/type")
+            else "longrun"
+        )
         if kind != "longrun" or repo.has(folder + "/up"):
             continue
         name = parts[-2][4:] if parts[-2].startswith("svc-") else parts[-2]
@@ -261,11 +356,17 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             stripped = stripped[:-1].rstrip() + " " + lines[index].strip()
             index += 1
         if stripped.startswith("Environment="):
-            env.extend(re.findall(r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment="):]))
+            env.extend(
+                re.findall(
+                    r'"?([A-Za-z_][A-Za-z0-9_]*)=([^"\s]*)"?', stripped[len("Environment=") :]
+                )
+            )
         elif stripped.replace(" ", "") == "Type=oneshot":
             oneshot = True
         elif stripped.startswith("ExecStart="):
-            command = stripped[len("ExecStart="):].lstrip("-@+!")
-            name = re.sub(r"\.service(\.j2|\.jinja2?)?$", "", rel.rsplit("/", 1)[-1])  # an Ansible template too
+            command = stripped[len("ExecStart=") :].lstrip("-@+!")
+            name = re.sub(
+                r"\.service(\.j2|\.jinja2?)?$", "", rel.rsplit("/", 1)[-1]
+            )  # an Ansible template too
             out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
     return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out

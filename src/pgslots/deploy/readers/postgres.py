@@ -24,7 +24,10 @@ def read_postgresql_conf(repo: RepoFiles, rel: str) -> dict[str, tuple[int, Evid
         match = _CONF_LINE.match(line)
         if match and match["name"] in SLOT_SETTINGS:
             try:
-                out[match["name"]] = (int(match["value"]), Evidence(rel, number, line.strip(), Resolution.LITERAL))
+                out[match["name"]] = (
+                    int(match["value"]),
+                    Evidence(rel, number, line.strip(), Resolution.LITERAL),
+                )
             except ValueError:
                 pass
     return out
@@ -46,7 +49,15 @@ def flags_from_argv(argv: list[str]) -> dict[str, str]:
     return out
 
 
-PGBOUNCER_KEYS = ("pool_mode", "default_pool_size", "max_client_conn", "max_db_connections", "reserve_pool_size", "min_pool_size", "max_user_connections")
+PGBOUNCER_KEYS = (
+    "pool_mode",
+    "default_pool_size",
+    "max_client_conn",
+    "max_db_connections",
+    "reserve_pool_size",
+    "min_pool_size",
+    "max_user_connections",
+)
 
 
 def pgbouncer_from_env(env: Env) -> dict[str, tuple[str, Evidence]]:
@@ -60,12 +71,16 @@ def pgbouncer_from_env(env: Env) -> dict[str, tuple[str, Evidence]]:
     return out
 
 
-def read_pgbouncer_ini(repo: RepoFiles, rel: str) -> tuple[dict[str, tuple[str, Evidence]], list[str]]:
+def read_pgbouncer_ini(
+    repo: RepoFiles, rel: str
+) -> tuple[dict[str, tuple[str, Evidence]], list[str]]:
     """[pgbouncer] settings and the [databases] entries of a pgbouncer.ini."""
     text = repo.text(rel)
     if text is None:
         return {}, []
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, inline_comment_prefixes=(";", "#"))
+    parser = configparser.RawConfigParser(
+        strict=False, interpolation=None, inline_comment_prefixes=(";", "#")
+    )
     try:
         parser.read_string(text)
     except configparser.Error as exc:
@@ -77,7 +92,13 @@ def read_pgbouncer_ini(repo: RepoFiles, rel: str) -> tuple[dict[str, tuple[str, 
         for key in PGBOUNCER_KEYS:
             if parser.has_option("pgbouncer", key):
                 value = parser.get("pgbouncer", key).strip()
-                number = next((i for i, line in enumerate(lines, start=1) if line.strip().startswith(key)), None)
-                settings[key] = (value, Evidence(rel, number, f"{key} = {value}", Resolution.LITERAL))
+                number = next(
+                    (i for i, line in enumerate(lines, start=1) if line.strip().startswith(key)),
+                    None,
+                )
+                settings[key] = (
+                    value,
+                    Evidence(rel, number, f"{key} = {value}", Resolution.LITERAL),
+                )
     databases = parser.options("databases") if parser.has_section("databases") else []
     return settings, [d for d in databases if d != "*"]

@@ -54,7 +54,9 @@ def handler_for_key_error(node: ast.Try) -> ast.ExceptHandler | None:
     for handler in node.handlers:
         names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         if handler.type is None or any(
-            (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "") in _KEY_ERRORS for n in names
+            (n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "")
+            in _KEY_ERRORS
+            for n in names
         ):
             return handler
     return None
@@ -100,7 +102,15 @@ class Ref:
 TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
 FALSE_WORDS = {"0", "false", "no", "off", "n", "f", ""}
 
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis", "psql", "postgresql+psycopg", "postgresql+psycopg2"}
+POSTGRES_SCHEMES = {
+    "postgres",
+    "postgresql",
+    "pgsql",
+    "postgis",
+    "psql",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+}
 
 
 def cast_value(raw: str, cast: str | None) -> Any:
@@ -136,8 +146,10 @@ def parse_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None) -> 
         return unknown_db(where, env_var)
     scheme = parts.scheme.lower()
     engine = (
-        "django.db.backends.postgresql" if scheme in POSTGRES_SCHEMES or scheme.startswith("postgres")
-        else "django.db.backends.sqlite3" if scheme.startswith("sqlite")
+        "django.db.backends.postgresql"
+        if scheme in POSTGRES_SCHEMES or scheme.startswith("postgres")
+        else "django.db.backends.sqlite3"
+        if scheme.startswith("sqlite")
         else f"(scheme {scheme})"
     )
     if parts.password:
@@ -180,7 +192,11 @@ def _symbolic_db_url(url: str, where: tuple[Evidence, ...], env_var: str | None)
     if not match:
         return unknown_db(where, env_var)
     scheme = match["scheme"].lower()
-    engine = "django.db.backends.postgresql" if scheme.startswith("postgres") or scheme in POSTGRES_SCHEMES else f"(scheme {scheme})"
+    engine = (
+        "django.db.backends.postgresql"
+        if scheme.startswith("postgres") or scheme in POSTGRES_SCHEMES
+        else f"(scheme {scheme})"
+    )
     return {
         "ENGINE": V(engine, where, env_var),
         "NAME": V(match["name"] or None, where, env_var),
@@ -271,7 +287,9 @@ class Evaluation:
     undecided: list[tuple[str, int, str, bool]] = dataclasses.field(default_factory=list)
 
 
-_NON_PRODUCTION_CONDITION = re.compile(r"test|pytest|debug|argv|local|dev|ci\b|runserver", re.IGNORECASE)
+_NON_PRODUCTION_CONDITION = re.compile(
+    r"test|pytest|debug|argv|local|dev|ci\b|runserver", re.IGNORECASE
+)
 
 
 class Evaluator:
@@ -279,8 +297,13 @@ class Evaluator:
 
     MAX_DEPTH = 12
 
-    def __init__(self, repo: RepoFiles, env: Env, resolver: ModuleResolver | None = None,
-                 trees: dict[str, ast.Module | None] | None = None) -> None:
+    def __init__(
+        self,
+        repo: RepoFiles,
+        env: Env,
+        resolver: ModuleResolver | None = None,
+        trees: dict[str, ast.Module | None] | None = None,
+    ) -> None:
         self.repo = repo
         self.env = env
         self.resolver = resolver or ModuleResolver(repo)
@@ -290,8 +313,12 @@ class Evaluator:
         self.files: list[str] = []
         self.notes: list[str] = []
         self.failed: list[tuple[str, int | None, str]] = []
-        self.undecided: list[tuple[str, int, str, bool]] = []  # `if` statements that could not be decided and set DATABASES
-        self.catching_key_errors = 0  # depth of `try` blocks with an `except KeyError:` being evaluated
+        self.undecided: list[
+            tuple[str, int, str, bool]
+        ] = []  # `if` statements that could not be decided and set DATABASES
+        self.catching_key_errors = (
+            0  # depth of `try` blocks with an `except KeyError:` being evaluated
+        )
         self.path = ""
         self.call_depth = 0  # nesting of calls to the project's own functions (pyfunc)
 
@@ -301,7 +328,9 @@ class Evaluator:
         namespace = self.module(path)
         if "DATABASES" not in namespace:
             self.configuration_class(path, namespace)
-        return Evaluation(namespace, list(self.files), list(self.notes), list(self.failed), list(self.undecided))
+        return Evaluation(
+            namespace, list(self.files), list(self.notes), list(self.failed), list(self.undecided)
+        )
 
     def tree(self, path: str) -> ast.Module | None:
         if path not in self.trees:
@@ -352,7 +381,11 @@ class Evaluator:
         tree = self.tree(path)
         if tree is None:
             return
-        owners = [node for node in tree.body if isinstance(node, ast.ClassDef) and _assigns(node.body, "DATABASES")]
+        owners = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.ClassDef) and _assigns(node.body, "DATABASES")
+        ]
         if len(owners) != 1:
             return
         owner = owners[0]
@@ -366,12 +399,16 @@ class Evaluator:
         databases = scope.get("DATABASES")
         if databases is not None and isinstance(databases.value, dict):
             namespace["DATABASES"] = databases
-            self.notes.append(f"{path}:{owner.lineno}: DATABASES read from class {owner.name}, the only settings class "
-                              "that sets it (django-configurations: every class DJANGO_CONFIGURATION selects inherits it)")
+            self.notes.append(
+                f"{path}:{owner.lineno}: DATABASES read from class {owner.name}, the only settings class "
+                "that sets it (django-configurations: every class DJANGO_CONFIGURATION selects inherits it)"
+            )
 
     # ------------------------------------------------------------------ statements
 
-    def block(self, body: list[ast.stmt], ns: dict[str, V], propagate: tuple[type[Exception], ...] = ()) -> None:
+    def block(
+        self, body: list[ast.stmt], ns: dict[str, V], propagate: tuple[type[Exception], ...] = ()
+    ) -> None:
         for statement in body:
             try:
                 self.statement(statement, ns)
@@ -380,7 +417,9 @@ class Evaluator:
             except RecursionError:
                 self.notes.append(f"{self.path}:{statement.lineno}: too deeply nested; skipped")
             except Exception as exc:  # noqa: BLE001 - an odd statement must not stop the audit
-                self.notes.append(f"{self.path}:{statement.lineno}: not evaluated ({type(exc).__name__})")
+                self.notes.append(
+                    f"{self.path}:{statement.lineno}: not evaluated ({type(exc).__name__})"
+                )
 
     def statement(self, node: ast.stmt, ns: dict[str, V]) -> None:
         if isinstance(node, ast.Assign):
@@ -390,7 +429,11 @@ class Evaluator:
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             self.assign(node.target, self.expr(node.value, ns), ns, node.lineno)
         elif isinstance(node, ast.AugAssign):
-            current = self.expr(node.target, ns) if isinstance(node.target, (ast.Name, ast.Subscript)) else V(UNKNOWN)
+            current = (
+                self.expr(node.target, ns)
+                if isinstance(node.target, (ast.Name, ast.Subscript))
+                else V(UNKNOWN)
+            )
             value = self.binop(node.op, current, self.expr(node.value, ns), node)
             self.assign(node.target, value, ns, node.lineno)
         elif isinstance(node, ast.ImportFrom):
@@ -413,7 +456,9 @@ class Evaluator:
                 missing = True
             finally:
                 self.catching_key_errors -= handler is not None
-            self.block(handler.body if missing and handler is not None else getattr(node, "orelse", []), ns)
+            self.block(
+                handler.body if missing and handler is not None else getattr(node, "orelse", []), ns
+            )
             self.block(getattr(node, "finalbody", []), ns)
         elif isinstance(node, ast.With):
             self.block(node.body, ns)
@@ -422,7 +467,9 @@ class Evaluator:
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             self.call_statement(node.value, ns)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            ns[node.name] = V(Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),))
+            ns[node.name] = V(
+                Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),)
+            )
         elif isinstance(node, ast.ClassDef):
             ns[node.name] = V(Ref(f"def:{node.name}"), (self.ev(node.lineno),))
         # while loops, deletes, asserts, ...: configuration rarely lives there; ignored
@@ -442,25 +489,43 @@ class Evaluator:
             values = list(items.value)
         jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(node))
         if values is None or jumps or node.orelse or len(values) > self.MAX_LOOP:
-            source = ast.unparse(node.iter)  # not get_source_segment: it splits the whole file on each call
-            self.notes.append(f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated")
+            source = ast.unparse(
+                node.iter
+            )  # not get_source_segment: it splits the whole file on each call
+            self.notes.append(
+                f"{self.path}:{node.lineno}: `for ... in {source[:60]}` not evaluated"
+            )
             return
         for item in values:
-            self.assign(node.target, item if isinstance(item, V) else V(item, items.evidence), ns, node.lineno)
+            self.assign(
+                node.target,
+                item if isinstance(item, V) else V(item, items.evidence),
+                ns,
+                node.lineno,
+            )
             self.block(node.body, ns)
 
     def if_(self, node: ast.If, ns: dict[str, V]) -> None:
         test = self.expr(node.test, ns)
         truth = truthy(test)
         if truth is None:
-            source = ast.unparse(node.test)  # not get_source_segment: it splits the whole file on each call
+            source = ast.unparse(
+                node.test
+            )  # not get_source_segment: it splits the whole file on each call
             truth = not _NON_PRODUCTION_CONDITION.search(source)
             self.notes.append(
                 f"{self.path}:{node.lineno}: `if {source[:60]}` cannot be decided statically; "
                 f"read the {'if' if truth else 'else'} branch"
             )
             if _sets_databases(node) and not _NON_PRODUCTION_CONDITION.search(source):
-                self.undecided.append((self.path, node.lineno, source[:80], _engines(node.body) != _engines(node.orelse)))
+                self.undecided.append(
+                    (
+                        self.path,
+                        node.lineno,
+                        source[:80],
+                        _engines(node.body) != _engines(node.orelse),
+                    )
+                )
         self.block(node.body if truth else node.orelse, ns)
 
     def import_from(self, node: ast.ImportFrom, ns: dict[str, V]) -> None:
@@ -474,9 +539,13 @@ class Evaluator:
             module = node.module or ""
             for alias in node.names:
                 if alias.name != "*":
-                    ns[alias.asname or alias.name] = V(Ref(f"{module}.{alias.name}" if module else alias.name))
+                    ns[alias.asname or alias.name] = V(
+                        Ref(f"{module}.{alias.name}" if module else alias.name)
+                    )
             if star and node.level:
-                self.notes.append(f"{self.path}:{node.lineno}: `from {'.' * node.level}{module} import *` not found")
+                self.notes.append(
+                    f"{self.path}:{node.lineno}: `from {'.' * node.level}{module} import *` not found"
+                )
             return
         if star:
             self.module(target, into=ns)
@@ -486,8 +555,14 @@ class Evaluator:
             if alias.name in source_ns:
                 ns[alias.asname or alias.name] = source_ns[alias.name]
             else:
-                sub = self.resolver.relative(target, 1, alias.name) if target.endswith("__init__.py") else None
-                ns[alias.asname or alias.name] = V(Ref(f"module:{sub}" if sub else f"{node.module}.{alias.name}"))
+                sub = (
+                    self.resolver.relative(target, 1, alias.name)
+                    if target.endswith("__init__.py")
+                    else None
+                )
+                ns[alias.asname or alias.name] = V(
+                    Ref(f"module:{sub}" if sub else f"{node.module}.{alias.name}")
+                )
 
     def assign(self, target: ast.expr, value: V, ns: dict[str, V], line: int) -> None:
         if isinstance(target, ast.Name):
@@ -495,7 +570,11 @@ class Evaluator:
         elif isinstance(target, ast.Subscript):
             container = self.expr(target.value, ns)
             key = self.expr(target.slice, ns)
-            if isinstance(container.value, dict) and key.known and isinstance(key.value, (str, int)):
+            if (
+                isinstance(container.value, dict)
+                and key.known
+                and isinstance(key.value, (str, int))
+            ):
                 container.value[key.value] = self.used_at(value, line)
             elif isinstance(container.value, list) and key.known and isinstance(key.value, int):
                 try:
@@ -505,13 +584,26 @@ class Evaluator:
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = value.value if isinstance(value.value, (list, tuple)) else None
             for index, element in enumerate(target.elts):
-                item = items[index] if items is not None and index < len(items) else V(UNKNOWN, value.evidence)
-                self.assign(element, item if isinstance(item, V) else V(item, value.evidence), ns, line)
+                item = (
+                    items[index]
+                    if items is not None and index < len(items)
+                    else V(UNKNOWN, value.evidence)
+                )
+                self.assign(
+                    element, item if isinstance(item, V) else V(item, value.evidence), ns, line
+                )
         elif isinstance(target, ast.Attribute):
             owner = self.expr(target.value, ns)
-            if isinstance(owner.value, Ref) and owner.value.name == "env-reader" and target.attr == "prefix" \
-                    and isinstance(owner.value.data, dict) and isinstance(value.value, str):
-                owner.value.data["\x00prefix"] = value.value  # django-environ's `env.prefix = "APP_"`
+            if (
+                isinstance(owner.value, Ref)
+                and owner.value.name == "env-reader"
+                and target.attr == "prefix"
+                and isinstance(owner.value.data, dict)
+                and isinstance(value.value, str)
+            ):
+                owner.value.data["\x00prefix"] = (
+                    value.value
+                )  # django-environ's `env.prefix = "APP_"`
                 return
             if isinstance(owner.value, Ref) and owner.value.name.startswith("celery-conf"):
                 ns.setdefault("__celery_conf__", V({}))
@@ -522,7 +614,9 @@ class Evaluator:
         `include(...)`; other calls are not run."""
         func = call.func
         target = self.expr(func, ns)
-        if isinstance(target.value, Ref) and target.value.name.endswith("split_settings.tools.include"):
+        if isinstance(target.value, Ref) and target.value.name.endswith(
+            "split_settings.tools.include"
+        ):
             self.split_settings_include(call, ns)
             return
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault"):
@@ -540,7 +634,9 @@ class Evaluator:
                 elif call.args:
                     key = self.expr(call.args[0], ns)
                     if key.known and key.value not in owner.value and len(call.args) > 1:
-                        owner.value[key.value] = self.used_at(self.expr(call.args[1], ns), call.lineno)
+                        owner.value[key.value] = self.used_at(
+                            self.expr(call.args[1], ns), call.lineno
+                        )
             elif isinstance(owner.value, Ref) and owner.value.name.startswith("celery-conf"):
                 conf = ns.setdefault("__celery_conf__", V({}))
                 for kw in call.keywords:
@@ -558,16 +654,23 @@ class Evaluator:
             if not isinstance(pattern.value, str):
                 continue
             wanted = join(folder, pattern.value)
-            matches = [p for p in self.repo.paths if fnmatch.fnmatchcase(p, wanted)] if any(c in wanted for c in "*?[") else (
-                [wanted] if self.repo.has(wanted) else [])
+            matches = (
+                [p for p in self.repo.paths if fnmatch.fnmatchcase(p, wanted)]
+                if any(c in wanted for c in "*?[")
+                else ([wanted] if self.repo.has(wanted) else [])
+            )
             if not matches and not optional:
-                self.notes.append(f"{self.path}:{call.lineno}: include({pattern.value!r}) not found")
+                self.notes.append(
+                    f"{self.path}:{call.lineno}: include({pattern.value!r}) not found"
+                )
             for path in sorted(matches):
                 self.module(path, into=ns)
 
     # ------------------------------------------------------------------ expressions
 
-    def ev(self, line: int | None, resolution: Resolution = Resolution.LITERAL, note: str = "") -> Evidence:
+    def ev(
+        self, line: int | None, resolution: Resolution = Resolution.LITERAL, note: str = ""
+    ) -> Evidence:
         return Evidence(self.path, line, self.repo.quote(self.path, line), resolution, note)
 
     def used_at(self, value: V, line: int) -> V:
@@ -587,7 +690,20 @@ class Evaluator:
             builtin = {"True": True, "False": False, "None": None}
             if node.id in builtin:
                 return V(builtin[node.id])
-            if node.id in ("int", "str", "bool", "float", "dict", "list", "tuple", "set", "len", "max", "min", "sorted"):
+            if node.id in (
+                "int",
+                "str",
+                "bool",
+                "float",
+                "dict",
+                "list",
+                "tuple",
+                "set",
+                "len",
+                "max",
+                "min",
+                "sorted",
+            ):
                 return V(Ref(f"builtin:{node.id}"))
             return V(UNKNOWN, (self.ev(node.lineno),))
         if isinstance(node, ast.Dict):
@@ -596,7 +712,9 @@ class Evaluator:
                 value = self.expr(value_node, ns)
                 if key_node is None:  # {**other}
                     if isinstance(value.value, dict):
-                        out.update({k: self.used_at(v, node.lineno) for k, v in value.value.items()})
+                        out.update(
+                            {k: self.used_at(v, node.lineno) for k, v in value.value.items()}
+                        )
                     continue
                 key = self.expr(key_node, ns)
                 if (key.known and isinstance(key.value, (str, int, bool))) or key.value is None:
@@ -618,8 +736,17 @@ class Evaluator:
             operand = self.expr(node.operand, ns)
             if isinstance(node.op, ast.Not):
                 truth = truthy(operand)
-                return V(UNKNOWN if truth is None else not truth, operand.evidence, operand.env_var, operand.env_default)
-            if isinstance(node.op, ast.USub) and isinstance(operand.value, (int, float)) and not isinstance(operand.value, bool):
+                return V(
+                    UNKNOWN if truth is None else not truth,
+                    operand.evidence,
+                    operand.env_var,
+                    operand.env_default,
+                )
+            if (
+                isinstance(node.op, ast.USub)
+                and isinstance(operand.value, (int, float))
+                and not isinstance(operand.value, bool)
+            ):
                 return dataclasses.replace(operand, value=-operand.value)
             return V(UNKNOWN, operand.evidence)
         if isinstance(node, ast.BoolOp):
@@ -651,8 +778,16 @@ class Evaluator:
                     return container.value[key.value]
                 except IndexError:
                     return V(UNKNOWN)
-            if isinstance(container.value, Ref) and container.value.name == "os.environ" and key.known:
-                if self.catching_key_errors and self.env.complete and self.env.get(str(key.value)) is None:
+            if (
+                isinstance(container.value, Ref)
+                and container.value.name == "os.environ"
+                and key.known
+            ):
+                if (
+                    self.catching_key_errors
+                    and self.env.complete
+                    and self.env.get(str(key.value)) is None
+                ):
                     raise EnvKeyMissing(str(key.value))  # inside `try: ... except KeyError:` only
                 return self.env_lookup(str(key.value), None, None, node)
             return V(UNKNOWN, container.evidence)
@@ -690,18 +825,31 @@ class Evaluator:
         if a is UNKNOWN or b is UNKNOWN:
             return V(UNKNOWN, evidence, left.env_var or right.env_var)
         try:
-            if isinstance(op, ast.Add) and type(a) is type(b) and isinstance(a, (int, float, str, list)):
+            if (
+                isinstance(op, ast.Add)
+                and type(a) is type(b)
+                and isinstance(a, (int, float, str, list))
+            ):
                 return V(a + b, evidence)
             if isinstance(a, bool) or isinstance(b, bool):
                 return V(UNKNOWN, evidence)
             if isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 ops: dict[type, Callable[[Any, Any], Any]] = {
-                    ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
-                    ast.FloorDiv: lambda x, y: x // y, ast.Div: lambda x, y: x / y, ast.Mod: lambda x, y: x % y,
+                    ast.Add: lambda x, y: x + y,
+                    ast.Sub: lambda x, y: x - y,
+                    ast.Mult: lambda x, y: x * y,
+                    ast.FloorDiv: lambda x, y: x // y,
+                    ast.Div: lambda x, y: x / y,
+                    ast.Mod: lambda x, y: x % y,
                     ast.Pow: lambda x, y: x**y if y < 64 else UNKNOWN,
                 }
                 fn = ops.get(type(op))
-                return V(fn(a, b) if fn else UNKNOWN, evidence, left.env_var or right.env_var, left.env_default)
+                return V(
+                    fn(a, b) if fn else UNKNOWN,
+                    evidence,
+                    left.env_var or right.env_var,
+                    left.env_default,
+                )
             if isinstance(op, ast.BitOr) and isinstance(a, dict) and isinstance(b, dict):
                 return V({**a, **b}, evidence)
             if isinstance(op, ast.Mod) and isinstance(a, str):
@@ -717,7 +865,11 @@ class Evaluator:
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.expr(comparator, ns)
             evidence += right.evidence
-            if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right.value, Ref) and right.value.name == "os.environ":
+            if (
+                isinstance(op, (ast.In, ast.NotIn))
+                and isinstance(right.value, Ref)
+                and right.value.name == "os.environ"
+            ):
                 right = self.environ_contains(left)
                 if not right.known:
                     return V(UNKNOWN, evidence)
@@ -777,7 +929,9 @@ class Evaluator:
         if ref in ("os.environ.get", "os.getenv", "os.environ.setdefault", "getenv", "environ.get"):
             var = _const_str(args[0]) if args else None
             default = args[1] if len(args) > 1 else kwargs.get("default")
-            return self.env_lookup(var, default, None, node, unset_is_none=True) if var else V(UNKNOWN)
+            return (
+                self.env_lookup(var, default, None, node, unset_is_none=True) if var else V(UNKNOWN)
+            )
         if ref in ("environ.Env", "environs.Env", "Env", "environ.FileAwareEnv"):
             scheme = {}
             for key, spec in kwargs.items():
@@ -785,12 +939,18 @@ class Evaluator:
                 if isinstance(plain, list) and len(plain) == 2:
                     scheme[key] = (getattr(plain[0], "name", str(plain[0])), spec.value[1])
             return V(Ref("env-reader", scheme))
-        if ref.startswith("env-reader") or ref in ("decouple.config", "config", "decouple.AutoConfig"):
+        if ref.startswith("env-reader") or ref in (
+            "decouple.config",
+            "config",
+            "decouple.AutoConfig",
+        ):
             reader = ref.split(".")[1] if ref.startswith("env-reader.") else "__call__"
             decouple = not ref.startswith("env-reader")
             return self.env_reader_call(reader, args, kwargs, data or {}, node, decouple)
         # --- database URLs ------------------------------------------------------------
-        if ref in ("dj_database_url.config", "dj_database_url.parse") or ref.endswith(("db_url.config", "db_url.parse")):
+        if ref in ("dj_database_url.config", "dj_database_url.parse") or ref.endswith(
+            ("db_url.config", "db_url.parse")
+        ):
             return self.dj_database_url(name, args, kwargs, node)
         # --- Celery app object, for `app.conf.worker_concurrency = 4` --------------------
         if ref in ("celery.Celery", "Celery"):
@@ -804,7 +964,11 @@ class Evaluator:
             return self.builtin(ref.split(":", 1)[1], args, kwargs)
         if ref in ("distutils.util.strtobool", "strtobool") and args:
             value = args[0]
-            return dataclasses.replace(value, value=cast_value(str(value.value), "bool")) if value.known else value
+            return (
+                dataclasses.replace(value, value=cast_value(str(value.value), "bool"))
+                if value.known
+                else value
+            )
         return V(UNKNOWN, (self.ev(node.lineno),))
 
     def configurations_value(self, args: list[V], kwargs: dict[str, V], node: ast.Call) -> V:
@@ -823,11 +987,23 @@ class Evaluator:
         return V(UNKNOWN, (self.ev(node.lineno),))
 
     def env_reader_call(
-        self, reader: str, args: list[V], kwargs: dict[str, V], scheme: dict, node: ast.Call, decouple: bool = False
+        self,
+        reader: str,
+        args: list[V],
+        kwargs: dict[str, V],
+        scheme: dict,
+        node: ast.Call,
+        decouple: bool = False,
     ) -> V:
         """django-environ `env(...)`, `env.int(...)`, `env.db(...)`; environs; python-decouple
         (`config("X", default, cast=int)`; django-environ's `env("X", cast, default)`)."""
-        var = _const_str(args[0]) if args else _const_str(kwargs.get("var")) if kwargs.get("var") else None
+        var = (
+            _const_str(args[0])
+            if args
+            else _const_str(kwargs.get("var"))
+            if kwargs.get("var")
+            else None
+        )
         if var is None and reader in ("db", "db_url", "dj_db_url", "database_url"):
             var = "DATABASE_URL"  # django-environ's `env.db()` reads DATABASE_URL
         if var is None:
@@ -840,7 +1016,9 @@ class Evaluator:
             default = args[2]
         if default is None and var in scheme:
             default = V(scheme[var][1].value if isinstance(scheme[var][1], V) else scheme[var][1])
-        cast = {"int": "int", "bool": "bool", "float": "float", "list": "list", "str": "str"}.get(reader)
+        cast = {"int": "int", "bool": "bool", "float": "float", "list": "list", "str": "str"}.get(
+            reader
+        )
         if reader == "__call__":
             cast_kw = kwargs.get("cast")
             if cast_kw is not None and isinstance(cast_kw.value, Ref):
@@ -849,7 +1027,9 @@ class Evaluator:
                     return self.db_url_from_env(var, default, node, {})
                 cast = {"int": "int", "bool": "bool", "float": "float"}.get(cast_name)
             elif var in scheme:
-                cast = scheme[var][0] if scheme[var][0] in ("int", "bool", "float", "list") else None
+                cast = (
+                    scheme[var][0] if scheme[var][0] in ("int", "bool", "float", "list") else None
+                )
         if reader == "json":
             return json_value(self.env_lookup(var, default, None, node))
         if reader in ("db", "db_url", "dj_db_url", "database_url"):
@@ -866,7 +1046,14 @@ class Evaluator:
             return V(True, (found.evidence,))
         return V(False) if self.env.complete else V(UNKNOWN)
 
-    def env_lookup(self, var: str, default: V | None, cast: str | None, node: ast.AST, unset_is_none: bool = False) -> V:
+    def env_lookup(
+        self,
+        var: str,
+        default: V | None,
+        cast: str | None,
+        node: ast.AST,
+        unset_is_none: bool = False,
+    ) -> V:
         """A variable's value from the environment read. With `unset_is_none` (os.getenv,
         os.environ.get), a variable set nowhere is None when the process's environment is
         complete (a compose service whose env files are all in the repository)."""
@@ -879,7 +1066,14 @@ class Evaluator:
             here = self.ev(line, found.evidence.resolution, note)
             return V(value, (here, found.evidence), var)
         if found is not None:  # set by a script to something computed at run time
-            return V(UNKNOWN, (self.ev(line, Resolution.LITERAL, f"{var} is computed at run time"), found.evidence), var)
+            return V(
+                UNKNOWN,
+                (
+                    self.ev(line, Resolution.LITERAL, f"{var} is computed at run time"),
+                    found.evidence,
+                ),
+                var,
+            )
         if default is not None:
             value = default.value
             if isinstance(value, str) and cast:
@@ -889,9 +1083,15 @@ class Evaluator:
         if unset_is_none and self.env.complete:
             note = f"{var} is not set in the process's environment: None"
             return V(None, (self.ev(line, Resolution.ENV_DEFAULT, note),), var, env_default=True)
-        return V(UNKNOWN, (self.ev(line, Resolution.ENV_DEFAULT, f"{var} is not set in any file read"),), var)
+        return V(
+            UNKNOWN,
+            (self.ev(line, Resolution.ENV_DEFAULT, f"{var} is not set in any file read"),),
+            var,
+        )
 
-    def db_url_from_env(self, var: str, default: V | None, node: ast.Call, extra: dict[str, V]) -> V:
+    def db_url_from_env(
+        self, var: str, default: V | None, node: ast.Call, extra: dict[str, V]
+    ) -> V:
         url = self.env_lookup(var, default, None, node)
         if url.known and isinstance(url.value, str):
             entry = parse_db_url(url.value, url.evidence, var)
@@ -916,7 +1116,16 @@ class Evaluator:
                 entry = unknown_db(url.evidence if url else where, url.env_var if url else None)
             result = V(entry, where)
         # dj-database-url always sets these two keys (defaults 0 and False).
-        entry["CONN_MAX_AGE"] = kwargs.get("conn_max_age") or V(0, (self.ev(node.lineno, Resolution.LIBRARY_DEFAULT, "dj_database_url default conn_max_age=0"),))
+        entry["CONN_MAX_AGE"] = kwargs.get("conn_max_age") or V(
+            0,
+            (
+                self.ev(
+                    node.lineno,
+                    Resolution.LIBRARY_DEFAULT,
+                    "dj_database_url default conn_max_age=0",
+                ),
+            ),
+        )
         entry["CONN_HEALTH_CHECKS"] = kwargs.get("conn_health_checks") or V(False, where)
         if "ssl_require" in kwargs:
             entry.setdefault("OPTIONS", V({}, where))
@@ -947,7 +1156,9 @@ class Evaluator:
                 return dataclasses.replace(value, value=bool(_plain(value.value)))
             if name in ("list", "tuple"):
                 return value if isinstance(value.value, list) else V(UNKNOWN, value.evidence)
-            if name in ("max", "min") and all(a.known and isinstance(a.value, (int, float)) for a in args):
+            if name in ("max", "min") and all(
+                a.known and isinstance(a.value, (int, float)) for a in args
+            ):
                 pick = max if name == "max" else min
                 return V(pick(a.value for a in args), tuple(e for a in args for e in a.evidence))
         except (TypeError, ValueError):
@@ -961,7 +1172,9 @@ class Evaluator:
                 return dataclasses.replace(owner, value=getattr(value, name)())
             if name == "split":
                 sep = args[0].value if args and args[0].known else None
-                return dataclasses.replace(owner, value=[V(s, owner.evidence) for s in value.split(sep)])
+                return dataclasses.replace(
+                    owner, value=[V(s, owner.evidence) for s in value.split(sep)]
+                )
             if name in ("startswith", "endswith") and args and args[0].known:
                 return dataclasses.replace(owner, value=getattr(value, name)(args[0].value))
         if isinstance(value, dict) and name == "get" and args and args[0].known:
@@ -986,7 +1199,9 @@ def json_value(text: V) -> V:
 
     def wrap(item: Any) -> V:
         if isinstance(item, dict):
-            REDACTOR.publish(*(str(item[k]) for k in ("USER", "NAME") if isinstance(item.get(k), str)))
+            REDACTOR.publish(
+                *(str(item[k]) for k in ("USER", "NAME") if isinstance(item.get(k), str))
+            )
             for key, value in item.items():
                 if isinstance(value, str):
                     REDACTOR.register_named(str(key), value)
@@ -994,14 +1209,20 @@ def json_value(text: V) -> V:
         if isinstance(item, list):
             return V([wrap(v) for v in item], text.evidence, text.env_var)
         return V(item, text.evidence, text.env_var)
+
     return wrap(parsed)
 
 
 def _assigns(body: list[ast.stmt], name: str) -> bool:
     """Whether a class body assigns `name` at its own level."""
-    return any(isinstance(node, (ast.Assign, ast.AnnAssign))
-               and any(isinstance(t, ast.Name) and t.id == name for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
-               for node in body)
+    return any(
+        isinstance(node, (ast.Assign, ast.AnnAssign))
+        and any(
+            isinstance(t, ast.Name) and t.id == name
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+        for node in body
+    )
 
 
 def _engines(body: list[ast.stmt]) -> set[str]:
@@ -1020,8 +1241,13 @@ def _engines(body: list[ast.stmt]) -> set[str]:
 def _sets_databases(node: ast.If) -> bool:
     """Whether either branch of an `if` assigns DATABASES (or one of its entries)."""
     for statement in ast.walk(node):
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] \
-            if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else []
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+            if isinstance(statement, (ast.AnnAssign, ast.AugAssign))
+            else []
+        )
         for target in targets:
             root = target
             while isinstance(root, (ast.Subscript, ast.Attribute)):
@@ -1055,4 +1281,3 @@ def _contains_unknown(value: Any) -> bool:
 
 def _const_str(value: V | None) -> str | None:
     return value.value if value is not None and isinstance(value.value, str) else None
-

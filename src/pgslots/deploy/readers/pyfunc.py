@@ -41,7 +41,9 @@ class _Abort(Exception):
 _FELL_OFF = object()
 
 
-def call_user_function(ev: Evaluator, fn: UserFunction, args: list[V], kwargs: dict[str, V], line: int | None) -> V:
+def call_user_function(
+    ev: Evaluator, fn: UserFunction, args: list[V], kwargs: dict[str, V], line: int | None
+) -> V:
     """The value the call returns, or UNKNOWN (with the call site as evidence)."""
     from pgslots.deploy.readers.pyeval import UNKNOWN, V
 
@@ -63,13 +65,17 @@ def call_user_function(ev: Evaluator, fn: UserFunction, args: list[V], kwargs: d
     call_site = ev.ev(line)  # the caller's line comes first: that is where the value is used
     if outcome is _FELL_OFF:
         return V(None, (call_site,))
-    return dataclasses.replace(outcome, evidence=(call_site,) + tuple(e for e in outcome.evidence if e != call_site))
+    return dataclasses.replace(
+        outcome, evidence=(call_site,) + tuple(e for e in outcome.evidence if e != call_site)
+    )
 
 
 def _bind(ev: Evaluator, fn: UserFunction, args: list[V], kwargs: dict[str, V]) -> dict[str, V]:
     spec = fn.node.args
     positional = list(spec.posonlyargs) + list(spec.args)
-    defaults: list[ast.expr | None] = [None] * (len(positional) - len(spec.defaults)) + list(spec.defaults)
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(spec.defaults)) + list(
+        spec.defaults
+    )
     bound: dict[str, V] = {}
     for index, arg in enumerate(positional):
         if index < len(args):
@@ -100,7 +106,11 @@ def _run(ev: Evaluator, body: list[ast.stmt], local: dict[str, Any]) -> Any:
 
     for node in body:
         if isinstance(node, ast.Return):
-            return ev.expr(node.value, local) if node.value is not None else V(None, (ev.ev(node.lineno),))
+            return (
+                ev.expr(node.value, local)
+                if node.value is not None
+                else V(None, (ev.ev(node.lineno),))
+            )
         if isinstance(node, ast.Raise):
             raise _Abort
         if isinstance(node, ast.If):

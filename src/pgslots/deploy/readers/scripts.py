@@ -33,10 +33,20 @@ from pgslots.deploy.readers.makefile import make_command
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
-_ARRAY_ASSIGN = re.compile(r"^(?:export\s+|local\s+|declare\s+(?:-a\s+)?)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<append>\+)?=\((?P<items>.*)\)\s*;?$", re.S)
-_FUNCTION = re.compile(r"^(?:function\s+(?P<a>[A-Za-z_][\w-]*)\s*(?:\(\s*\))?|(?P<b>[A-Za-z_][\w-]*)\s*\(\s*\))\s*(?P<brace>\{)?\s*(?P<body>.*)$")
-_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
-_DEFAULT_ASSIGN = re.compile(r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$")
+_ARRAY_ASSIGN = re.compile(
+    r"^(?:export\s+|local\s+|declare\s+(?:-a\s+)?)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<append>\+)?=\((?P<items>.*)\)\s*;?$",
+    re.S,
+)
+_FUNCTION = re.compile(
+    r"^(?:function\s+(?P<a>[A-Za-z_][\w-]*)\s*(?:\(\s*\))?|(?P<b>[A-Za-z_][\w-]*)\s*\(\s*\))\s*(?P<brace>\{)?\s*(?P<body>.*)$"
+)
+_ASSIGN = re.compile(
+    r"^(?:export\s+|readonly\s+|declare\s+(?:-x\s+)?|local\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$",
+    re.S,
+)
+_DEFAULT_ASSIGN = re.compile(
+    r"^:\s+\"?\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?=(?P<value>[^}]*)\}\"?\s*$"
+)
 _HEREDOC = re.compile(r"<<-?\s*['\"]?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)['\"]?")
 _HANDOVER = re.compile(r"""^(exec\s+)?["']?\$(@|\{@(:[^}]*)?\}|\*)["']?\s*(&\s*)?$""")
 _ARGUMENT_VALUE = re.compile(r"""^["']?\$(@|\{@(:[^}]*)?\}|\*)["']?$""")
@@ -60,9 +70,13 @@ class Assignment:
     line: int
     conditional: bool  # inside an if/case/loop: may not run
     guard: tuple[str, ...] | None = None  # the values of "$1" whose branch runs it
-    condition: str | None = None  # the test of the `if` it sits in (`! ` before it: the else branch)
+    condition: str | None = (
+        None  # the test of the `if` it sits in (`! ` before it: the else branch)
+    )
     append: bool = False  # `ARGS+=(--concurrency "$N")`
-    exported: bool = False  # `export X=1` (or `set -a` before it): in the environment of what the script runs
+    exported: bool = (
+        False  # `export X=1` (or `set -a` before it): in the environment of what the script runs
+    )
     export_only: bool = False  # `export X`: marks an existing variable as exported
 
 
@@ -71,7 +85,9 @@ class ScriptLaunch:
     launch: Launch
     line: int
     background: bool = False  # `celery -A app worker &`: runs beside the script's main process
-    guard: tuple[str, ...] | None = None  # the values of "$1" that reach it ("*": the default branch)
+    guard: tuple[str, ...] | None = (
+        None  # the values of "$1" that reach it ("*": the default branch)
+    )
     execs: bool = False  # `exec ...`: the script ends here, the program replaces it
     looped: bool = False  # inside a `while`/`for` loop: run again and again (`while true; do manage.py x; sleep 60; done`)
 
@@ -94,14 +110,19 @@ class Script:
     hands_over: bool  # ends with exec "$@"
     calls: tuple[tuple[str, int], ...] = ()  # other scripts it runs: (word, line)
     # Its shell functions: name -> (launches, assignments), guarded by the function's own "$1".
-    functions: dict[str, tuple[tuple[ScriptLaunch, ...], tuple[Assignment, ...]]] = dataclasses.field(default_factory=dict)
+    functions: dict[str, tuple[tuple[ScriptLaunch, ...], tuple[Assignment, ...]]] = (
+        dataclasses.field(default_factory=dict)
+    )
 
     def assignments_for(self, arg: str | None) -> tuple[Assignment, ...]:
         """The assignments that run when the script is given `arg` as "$1" (None: not known)."""
         return tuple(a for a in self.assignments if _reaches(a.guard, arg, self.dispatch_values()))
 
     def dispatch_values(self) -> set[str]:
-        guards = [*(item.guard for item in self.launches), *(item.guard for item in self.assignments)]
+        guards = [
+            *(item.guard for item in self.launches),
+            *(item.guard for item in self.assignments),
+        ]
         return {v for guard in guards if guard for v in guard if v != "*"}
 
     def selects(self, arg: str | None) -> bool:
@@ -110,7 +131,9 @@ class Script:
         `arg` only runs set-up steps (`if [ "$1" = gunicorn ]; then manage.py migrate; fi`)
         still runs its arguments: it is not a dispatcher."""
         explicit = self.dispatch_values()
-        reached = [item for item in self.launches if item.guard and _reaches(item.guard, arg, explicit)]
+        reached = [
+            item for item in self.launches if item.guard and _reaches(item.guard, arg, explicit)
+        ]
         if not self.hands_over:
             return bool(reached)
         return not all(_set_up_step(item) for item in reached)
@@ -127,7 +150,9 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
         start = index + 1
         line = lines[index]
         index += 1
-        while index < len(lines) and (line.rstrip().endswith("\\") or (not dockerfile and _open_quote(line))):
+        while index < len(lines) and (
+            line.rstrip().endswith("\\") or (not dockerfile and _open_quote(line))
+        ):
             if dockerfile and lines[index].lstrip().startswith("#"):
                 index += 1
                 continue
@@ -136,7 +161,9 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
             else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
                 line = line + "\n" + lines[index]
             index += 1
-        heredoc = _HEREDOC.search(line) if not line.lstrip().startswith("#") else None  # `# python << END` is a comment
+        heredoc = (
+            _HEREDOC.search(line) if not line.lstrip().startswith("#") else None
+        )  # `# python << END` is a comment
         if heredoc and "<<<" not in line:
             tag = heredoc["tag"]
             while index < len(lines) and lines[index].strip() != tag:
@@ -166,9 +193,13 @@ def _open_quote(line: str) -> bool:
     return bool(quote)
 
 
-_ARG_TEST = re.compile(r"""^(?:el)?if\s+\[\[?\s*["']?\$\{?1\}?["']?\s*==?\s*["']?([\w.:-]+)["']?\s*\]\]?""")
+_ARG_TEST = re.compile(
+    r"""^(?:el)?if\s+\[\[?\s*["']?\$\{?1\}?["']?\s*==?\s*["']?([\w.:-]+)["']?\s*\]\]?"""
+)
 _ARG_CASE = re.compile(r"""^case\s+["']?\$\{?1\}?["']?\s+in\b""")
-_CASE_PATTERN = re.compile(r"""^\(?\s*((?:["']?[\w.*:-]+["']?)(?:\s*\|\s*["']?[\w.*:-]+["']?)*)\s*\)\s*(.*)$""")
+_CASE_PATTERN = re.compile(
+    r"""^\(?\s*((?:["']?[\w.*:-]+["']?)(?:\s*\|\s*["']?[\w.*:-]+["']?)*)\s*\)\s*(.*)$"""
+)
 _IF_TEST = re.compile(r"^(?:el)?if\s+(?P<test>.*?)\s*(?:;\s*then\b.*)?$")
 
 
@@ -235,7 +266,15 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
             scope = functions[name] = _Scope([], [], name)
             body = (header["body"] or "").strip()
             if body.endswith("}"):  # `start() { exec gunicorn app.wsgi; }`
-                _read_line(body[:-1].strip().rstrip(";").strip(), number, scope, main, functions, calls, repo)
+                _read_line(
+                    body[:-1].strip().rstrip(";").strip(),
+                    number,
+                    scope,
+                    main,
+                    functions,
+                    calls,
+                    repo,
+                )
                 scope = main
             continue
         if scope is not main and line in ("{",):
@@ -285,12 +324,18 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
             if not line:
                 continue
         _read_line(line, number, scope, main, functions, calls, repo)
-        if scope is main and line.strip() and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main)):
+        if (
+            scope is main
+            and line.strip()
+            and (is_handover(line.strip()) or _runs_argument_variable(line.strip(), main))
+        ):
             hands_over = True
         if ends_pattern and frames:
             frames[-1][1] = None
     bodies = {name: (tuple(f.launches), tuple(f.assignments)) for name, f in functions.items()}
-    return Script(rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies)
+    return Script(
+        rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies
+    )
 
 
 def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str] | None:
@@ -302,7 +347,14 @@ def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str]
     match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", rest[1])
     if not match:
         return None
-    found = next((a for a in reversed([*main.assignments, *scope.assignments]) if a.name == match[1] and a.raw), None)
+    found = next(
+        (
+            a
+            for a in reversed([*main.assignments, *scope.assignments])
+            if a.name == match[1] and a.raw
+        ),
+        None,
+    )
     if found is None or "$(" in found.raw or "`" in found.raw:
         return None
     return (["exec"] if words[:1] == ["exec"] else []) + split_words(found.raw)
@@ -316,18 +368,35 @@ def _runs_argument_variable(line: str, scope: _Scope) -> bool:
     if len(words) != 1:
         return False
     match = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", words[0])
-    return match is not None and any(a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments)
+    return match is not None and any(
+        a.name == match[1] and _ARGUMENT_VALUE.match(a.raw) for a in scope.assignments
+    )
 
 
-def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: dict[str, _Scope],
-               calls: list[tuple[str, int]], repo: RepoFiles | None = None) -> None:
+def _read_line(
+    line: str,
+    number: int,
+    scope: _Scope,
+    main: _Scope,
+    functions: dict[str, _Scope],
+    calls: list[tuple[str, int]],
+    repo: RepoFiles | None = None,
+) -> None:
     if is_handover(line):
         return
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
     if default:
-        scope.assignments.append(Assignment(default["name"], f'${{{default["name"]}:-{default["value"]}}}', number, True, guard,
-                                            exported=scope.allexport))
+        scope.assignments.append(
+            Assignment(
+                default["name"],
+                f"${{{default['name']}:-{default['value']}}}",
+                number,
+                True,
+                guard,
+                exported=scope.allexport,
+            )
+        )
         return
     if _take_assignment(line, number, scope, scope.conditional()):
         return
@@ -340,18 +409,37 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
     launch = launch_from_words(words)
     if launch.program == "other":
         # `check_if_root "celery -A proj worker ..."`: a helper given the command as one string.
-        launch = next((candidate for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
-                       if candidate.program != "other"), launch)
-    if launch.program == "other" and repo is not None and manage_equivalent(unwrap(first_command(words))[0], repo):
-        launch = dataclasses.replace(parse_launch(["manage.py", *unwrap(first_command(words))[0][1:]]), inline_env=launch.inline_env)
+        launch = next(
+            (
+                candidate
+                for candidate in (launch_from_words(split_words(w)) for w in words[1:] if " " in w)
+                if candidate.program != "other"
+            ),
+            launch,
+        )
+    if (
+        launch.program == "other"
+        and repo is not None
+        and manage_equivalent(unwrap(first_command(words))[0], repo)
+    ):
+        launch = dataclasses.replace(
+            parse_launch(["manage.py", *unwrap(first_command(words))[0][1:]]),
+            inline_env=launch.inline_env,
+        )
     if launch.program == "other" and words[0] in functions and functions[words[0]] is not scope:
         _call(functions[words[0]], words[1] if len(words) > 1 else "", scope, main)
     elif launch.program != "other":
         execs = words[0] == "exec"
         looped = any(frame[0] == "loop" for frame in scope.frames)
-        scope.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped))
+        scope.launches.append(
+            ScriptLaunch(
+                launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped
+            )
+        )
         if scope is not main:
-            main.launches.append(ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs))  # also read as the script's own
+            main.launches.append(
+                ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs)
+            )  # also read as the script's own
     elif runs_python_file(words):
         # `python app.py` after `manage.py collectstatic`: the project's own server script is
         # the process (a program pgslots does not model), not the set-up step before it.
@@ -372,13 +460,18 @@ def _read_line(line: str, number: int, scope: _Scope, main: _Scope, functions: d
 def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
     """`run_backend_server asgi "${@:2}"`: the function's launches and assignments for that
     argument, recorded where the call is (its branch, its conditions)."""
-    guards = [*(item.guard for item in function.launches), *(item.guard for item in function.assignments)]
+    guards = [
+        *(item.guard for item in function.launches),
+        *(item.guard for item in function.assignments),
+    ]
     explicit = {v for guard in guards if guard for v in guard if v != "*"}
     guard = scope.guard()
     conditional = scope.conditional()
     for item in function.assignments:
         if _reaches(item.guard, arg, explicit):
-            scope.assignments.append(dataclasses.replace(item, guard=guard, conditional=conditional or item.conditional))
+            scope.assignments.append(
+                dataclasses.replace(item, guard=guard, conditional=conditional or item.conditional)
+            )
     if scope is main and guard is None:
         return  # its launches are already the script's own
     for launch in function.launches:
@@ -386,7 +479,9 @@ def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
             scope.launches.append(dataclasses.replace(launch, guard=guard))
 
 
-_EXPORT_ONLY = re.compile(r"^(?:export|declare\s+-x)\s+(?P<names>[A-Za-z_][A-Za-z0-9_]*(?:\s+[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
+_EXPORT_ONLY = re.compile(
+    r"^(?:export|declare\s+-x)\s+(?P<names>[A-Za-z_][A-Za-z0-9_]*(?:\s+[A-Za-z_][A-Za-z0-9_]*)*)\s*$"
+)
 _ALLEXPORT = re.compile(r"^set\s+(?P<sign>[-+])(?:[a-z]*a[a-z]*\b|o\s+allexport\b)")
 
 
@@ -399,24 +494,59 @@ def _take_assignment(line: str, number: int, scope: _Scope, conditional: bool) -
     only = _EXPORT_ONLY.match(line)
     if only:
         for name in only["names"].split():
-            scope.assignments.append(Assignment(name, "", number, conditional, scope.guard(), scope.condition(), exported=True, export_only=True))
+            scope.assignments.append(
+                Assignment(
+                    name,
+                    "",
+                    number,
+                    conditional,
+                    scope.guard(),
+                    scope.condition(),
+                    exported=True,
+                    export_only=True,
+                )
+            )
         return True
     array = _ARRAY_ASSIGN.match(line)
     if array:
-        scope.assignments.append(Assignment(array["name"], array["items"].strip(), number, conditional, scope.guard(),
-                                            scope.condition(), append=bool(array["append"]), exported=exported))
+        scope.assignments.append(
+            Assignment(
+                array["name"],
+                array["items"].strip(),
+                number,
+                conditional,
+                scope.guard(),
+                scope.condition(),
+                append=bool(array["append"]),
+                exported=exported,
+            )
+        )
         return True
     match = _ASSIGN.match(line)
-    if not match or (" " in match["value"].strip().strip("'\"") and not match["value"].strip().startswith(("'", '"', "$"))):
+    if not match or (
+        " " in match["value"].strip().strip("'\"")
+        and not match["value"].strip().startswith(("'", '"', "$"))
+    ):
         return False
     value = match["value"].strip()
     words = split_words(value) if value else [""]
-    scope.assignments.append(Assignment(match["name"], words[0] if words else "", number, conditional, scope.guard(), scope.condition(),
-                                        exported=exported))
+    scope.assignments.append(
+        Assignment(
+            match["name"],
+            words[0] if words else "",
+            number,
+            conditional,
+            scope.guard(),
+            scope.condition(),
+            exported=exported,
+        )
+    )
     return True
 
 
-_TEST = re.compile(r"""^(?P<neg>!\s+)?\[\[?\s*(?:(?P<op1>-[nz])\s+(?P<var>\S+)|(?P<left>\S+)\s*(?P<op2>==?|!=)\s*(?P<right>\S+))\s*\]\]?$""")
+_TEST = re.compile(
+    r"""^(?P<neg>!\s+)?\[\[?\s*(?:(?P<op1>-[nz])\s+(?P<var>\S+)|(?P<left>\S+)\s*(?P<op2>==?|!=)\s*(?P<right>\S+))\s*\]\]?$"""
+)
 
 
 def _test(condition: str | None, env: Env) -> bool | None:
@@ -442,7 +572,11 @@ def _test(condition: str | None, env: Env) -> bool | None:
     def value(word: str) -> str | None:
         text = split_words(word)
         expanded = expand(text[0] if text else "", env)
-        if expanded.value is None and env.complete and all(env.get(name) is None for name in expanded.missing):
+        if (
+            expanded.value is None
+            and env.complete
+            and all(env.get(name) is None for name in expanded.missing)
+        ):
             return ""  # set nowhere in a complete environment: empty
         return expanded.value
 
@@ -451,7 +585,9 @@ def _test(condition: str | None, env: Env) -> bool | None:
         verdict = None if found is None else (bool(found) if match["op1"] == "-n" else not found)
     else:
         left, right = value(match["left"]), value(match["right"])
-        verdict = None if left is None or right is None else ((left == right) == (match["op2"] != "!="))
+        verdict = (
+            None if left is None or right is None else ((left == right) == (match["op2"] != "!="))
+        )
     if verdict is None:
         return None
     return (not verdict) if negated != bool(match["neg"]) else verdict
@@ -484,8 +620,20 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
         if item.conditional and verdict is None and incomplete and item.name.isupper():
             # `if [ -z "$X" ]; then X=default`: X may well be set by the env file we cannot see.
             note = f"set here only when unset; it may be set in {env.value(MISSING_ENV)} (not in the repository)"
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, repo.quote(script.path, item.line), Resolution.LITERAL, note),
-                                exported=exported))
+            result.set(
+                EnvValue(
+                    item.name,
+                    UNKNOWN_VALUE,
+                    Evidence(
+                        script.path,
+                        item.line,
+                        repo.quote(script.path, item.line),
+                        Resolution.LITERAL,
+                        note,
+                    ),
+                    exported=exported,
+                )
+            )
             continue
         expanded: Expanded = expand(item.raw, result, symbolic="://" in item.raw)
         quoted = repo.quote(script.path, item.line)
@@ -493,13 +641,29 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
             # Set, but to something only the running host knows (`$(nproc)`); shell arithmetic over
             # the CPU count stays a formula (`$((2*$(nproc)+1))` -> 2 * cpus + 1).
             formula = shell_formula(item.raw, lambda name: result.value(name))
-            note = f"{formula} (cpus: the host's CPU count)" if formula else "computed at run time: " + ", ".join(expanded.missing)
-            result.set(EnvValue(item.name, UNKNOWN_VALUE, Evidence(script.path, item.line, quoted, Resolution.LITERAL, note),
-                                exported=exported, formula=formula))
+            note = (
+                f"{formula} (cpus: the host's CPU count)"
+                if formula
+                else "computed at run time: " + ", ".join(expanded.missing)
+            )
+            result.set(
+                EnvValue(
+                    item.name,
+                    UNKNOWN_VALUE,
+                    Evidence(script.path, item.line, quoted, Resolution.LITERAL, note),
+                    exported=exported,
+                    formula=formula,
+                )
+            )
             continue
         REDACTOR.register_named(item.name, expanded.value)
-        if before is not None and not item.append and not expanded.defaulted and expanded.value == before.value \
-                and [u.name for u in expanded.used] == [item.name]:
+        if (
+            before is not None
+            and not item.append
+            and not expanded.defaulted
+            and expanded.value == before.value
+            and [u.name for u in expanded.used] == [item.name]
+        ):
             # `X="${X:-}"` with X already set: the value, and its evidence, are where X was set.
             result.set(dataclasses.replace(before, exported=exported))
             continue
@@ -509,7 +673,15 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
             template = f"{before.template or before.value} {item.raw}".strip()
         resolution = Resolution.ENV_DEFAULT if expanded.defaulted else Resolution.LITERAL
         note = f"{item.name}={redact_value(item.name, value)}"
-        result.set(EnvValue(item.name, value, Evidence(script.path, item.line, quoted, resolution, note), template=template, exported=exported))
+        result.set(
+            EnvValue(
+                item.name,
+                value,
+                Evidence(script.path, item.line, quoted, resolution, note),
+                template=template,
+                exported=exported,
+            )
+        )
     return result
 
 
@@ -520,14 +692,20 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
 class HandOver:
     """What a container runs once its entry scripts have handed over to their arguments."""
 
-    argv: list[str]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
+    argv: list[
+        str
+    ]  # a suffix of the container's argv: the program that really runs, or a script that does not hand over
     env: Env
     notes: list[str]
-    cited: list[Evidence] = dataclasses.field(default_factory=list)  # where a launcher's command was read (a Makefile recipe)
+    cited: list[Evidence] = dataclasses.field(
+        default_factory=list
+    )  # where a launcher's command was read (a Makefile recipe)
     exits: bool = False  # the last script hands over to no arguments after set-up commands: the container runs them and exits
 
 
-def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]) -> HandOver:
+def hand_over(
+    argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str], str | None]
+) -> HandOver:
     """Follow the container's argv (ENTRYPOINT + CMD) through wrappers (`tini --`,
     `dumb-init`, `gosu user`) and entry scripts that run set-up steps and end in
     `exec "$@"`: the command is then their arguments, in the environment the scripts
@@ -553,16 +731,29 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
         if script is None:
             if rest and classify(unwrap(rest)[0]) != "other" and not _python(program[0]):
                 # `ENTRYPOINT ["docker-entrypoint.sh"]` from a base image, CMD `gunicorn ...`.
-                notes.append(f"`{program[0]}` is not in the repository; entrypoints end in exec \"$@\", "
-                             f"so its arguments `{' '.join(rest)[:60]}` are taken as the command")
+                notes.append(
+                    f'`{program[0]}` is not in the repository; entrypoints end in exec "$@", '
+                    f"so its arguments `{' '.join(rest)[:60]}` are taken as the command"
+                )
                 argv = rest
                 continue
             break
         arg = rest[0] if rest else None
         steps = [item for item in script.launches if item.execs or item.launch.program != "other"]
-        if script.hands_over and not rest and steps and all(
-                item.launch.program == "manage" and not item.background and not long_running(item.launch) for item in steps):
-            return HandOver(argv, env, notes, cited, exits=True)  # `manage.py complete_initialization; exec "$@"` and no command
+        if (
+            script.hands_over
+            and not rest
+            and steps
+            and all(
+                item.launch.program == "manage"
+                and not item.background
+                and not long_running(item.launch)
+                for item in steps
+            )
+        ):
+            return HandOver(
+                argv, env, notes, cited, exits=True
+            )  # `manage.py complete_initialization; exec "$@"` and no command
         if not script.hands_over or script.selects(arg) or not rest or arg in script.functions:
             break
         env = apply_assignments(script, env, repo, arg)
@@ -570,7 +761,9 @@ def hand_over(argv: list[str], env: Env, repo: RepoFiles, locate: Callable[[str]
     return HandOver(argv, env, notes, cited)
 
 
-def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], str | None]) -> tuple[str, Evidence] | None:
+def _make_recipe(
+    program: list[str], repo: RepoFiles, locate: Callable[[str], str | None]
+) -> tuple[str, Evidence] | None:
     """`make [-C dir] [-f file] TARGET`: the command of TARGET's recipe and its line."""
     if program[0].rsplit("/", 1)[-1] not in ("make", "gmake"):
         return None
@@ -587,17 +780,24 @@ def _make_recipe(program: list[str], repo: RepoFiles, locate: Callable[[str], st
     found = make_command(repo, path, target) if path and target else None
     if found is None or path is None:
         return None
-    return found[0], Evidence(path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}")
+    return found[0], Evidence(
+        path, found[1], repo.quote(path, found[1]), Resolution.LITERAL, f"make {target}"
+    )
 
 
-_LONG_RUNNING = re.compile(r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
-                           r"daemon|scheduler|loop|watch|process_tasks|huey")
+_LONG_RUNNING = re.compile(
+    r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
+    r"daemon|scheduler|loop|watch|process_tasks|huey"
+)
 
 
 def long_running(launch: Launch) -> bool:
     """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
-    return bool(launch.positionals) and bool(_LONG_RUNNING.search(launch.positionals[0])) \
+    return (
+        bool(launch.positionals)
+        and bool(_LONG_RUNNING.search(launch.positionals[0]))
         and launch.positionals[0] not in ONE_SHOT_COMMANDS
+    )
 
 
 def _python(word: str) -> bool:

@@ -27,8 +27,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as _toml
 
-PACKAGES = ("django", "psycopg", "psycopg2", "psycopg-pool", "celery", "gunicorn", "uvicorn", "uvicorn-worker", "daphne", "granian", "django-celery-beat")
-_REQ = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?|===)[^;#\s]+(?:\s*,\s*[<>=!~]=?[^;#\s,]+)*)?")
+PACKAGES = (
+    "django",
+    "psycopg",
+    "psycopg2",
+    "psycopg-pool",
+    "celery",
+    "gunicorn",
+    "uvicorn",
+    "uvicorn-worker",
+    "daphne",
+    "granian",
+    "django-celery-beat",
+)
+_REQ = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?|===)[^;#\s]+(?:\s*,\s*[<>=!~]=?[^;#\s,]+)*)?"
+)
 
 
 def normalise(name: str) -> str:
@@ -46,10 +60,14 @@ def _score(path: str) -> int:
     return score
 
 
-_NOT_THE_APP = re.compile(r"(^|[/._-])(docs?|documentation|sphinx|mkdocs|lint|linting|typing|mypy|pre-commit)([/._-]|$)")
+_NOT_THE_APP = re.compile(
+    r"(^|[/._-])(docs?|documentation|sphinx|mkdocs|lint|linting|typing|mypy|pre-commit)([/._-]|$)"
+)
 """Requirement files and dependency groups for the documentation or the tooling, not the application."""
 
-_NON_PRODUCTION_GROUPS = re.compile(r"^(dev|develop|development|test|tests|testing|ci|local|lint|docs?|typing|mypy)([-_].*)?$")
+_NON_PRODUCTION_GROUPS = re.compile(
+    r"^(dev|develop|development|test|tests|testing|ci|local|lint|docs?|typing|mypy)([-_].*)?$"
+)
 
 LOCK, PIN, RANGE = 300, 200, 100
 """Ranks: a lock file's exact version > an exact pin in any file > a range."""
@@ -66,7 +84,9 @@ def read_versions(repo: RepoFiles) -> list[VersionFact]:
         package = normalise(package)
         if package not in PACKAGES or not version:
             return
-        fact = VersionFact(package, version, Evidence(rel, line, text.strip()[:160], Resolution.LITERAL))
+        fact = VersionFact(
+            package, version, Evidence(rel, line, text.strip()[:160], Resolution.LITERAL)
+        )
         if package not in found or rank > found[package][0]:
             found[package] = (rank, fact)
 
@@ -80,7 +100,9 @@ def read_versions(repo: RepoFiles) -> list[VersionFact]:
             _pipfile_lock(repo, rel, LOCK + _score(rel), offer)
         elif name == "pyproject.toml":
             _pyproject(repo, rel, _score(rel), offer)
-        elif name.endswith((".txt", ".in")) and ("requirements" in rel.lower() or name.startswith("req")):
+        elif name.endswith((".txt", ".in")) and (
+            "requirements" in rel.lower() or name.startswith("req")
+        ):
             for number, line in enumerate(repo.lines(rel), start=1):
                 if line.lstrip().startswith(("#", "-")):
                     continue
@@ -88,8 +110,16 @@ def read_versions(repo: RepoFiles) -> list[VersionFact]:
                 if match and match["spec"]:
                     spec = match["spec"].replace(" ", "")
                     pinned = _is_pin(spec)
-                    offer((PIN if pinned else RANGE) + _score(rel) + (5 if rel.endswith(".txt") else 0),
-                          match["name"], spec.lstrip("=") if pinned else spec, rel, number, line)
+                    offer(
+                        (PIN if pinned else RANGE)
+                        + _score(rel)
+                        + (5 if rel.endswith(".txt") else 0),
+                        match["name"],
+                        spec.lstrip("=") if pinned else spec,
+                        rel,
+                        number,
+                        line,
+                    )
     return [fact for _, fact in sorted(found.values(), key=lambda item: item[1].package)]
 
 
@@ -113,7 +143,14 @@ def _lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:
     for package in data.get("package", []) or []:
         name, version = str(package.get("name", "")), str(package.get("version", ""))
         if normalise(name) in PACKAGES:
-            offer(rank, name, version, rel, entries.get(normalise(name)), f'{name} = "{version}" (lock file)')
+            offer(
+                rank,
+                name,
+                version,
+                rel,
+                entries.get(normalise(name)),
+                f'{name} = "{version}" (lock file)',
+            )
 
 
 def _package_entries(lines: list[str]) -> dict[str, int]:
@@ -147,8 +184,15 @@ def _pipfile_lock(repo: RepoFiles, rel: str, rank: int, offer) -> None:
     for section in ("default",):
         for name, info in (data.get(section) or {}).items():
             version = str(info.get("version", "")).lstrip("=") if isinstance(info, dict) else ""
-            offer(rank, name, version, rel, _line_of(lines, f'"{name}": {{', start - 1) or _line_of(lines, f'"{name}"', start - 1),
-                  f"{name}=={version} (Pipfile.lock)")
+            offer(
+                rank,
+                name,
+                version,
+                rel,
+                _line_of(lines, f'"{name}": {{', start - 1)
+                or _line_of(lines, f'"{name}"', start - 1),
+                f"{name}=={version} (Pipfile.lock)",
+            )
 
 
 def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:
@@ -164,22 +208,36 @@ def _pyproject(repo: RepoFiles, rel: str, score: int, offer) -> None:
     requirements = list((data.get("project") or {}).get("dependencies") or [])
     # PEP 735 groups that run the application (`server`, `prod`), not `dev`/`test`/`docs`.
     for group, items in (data.get("dependency-groups") or {}).items():
-        if not _NON_PRODUCTION_GROUPS.match(str(group).lower()) and not _NOT_THE_APP.search(str(group).lower()):
+        if not _NON_PRODUCTION_GROUPS.match(str(group).lower()) and not _NOT_THE_APP.search(
+            str(group).lower()
+        ):
             requirements.extend(item for item in items or [] if isinstance(item, str))
     for dep in requirements:
         match = _REQ.match(str(dep))
         if match and match["spec"]:
             spec = match["spec"].replace(" ", "")
             pinned = _is_pin(spec)
-            offer((PIN if pinned else RANGE) + score + 10, match["name"], spec.lstrip("=") if pinned else spec, rel,
-                  _line_of(lines, f'"{dep}"') or _line_of(lines, str(dep)[:30]), str(dep))
+            offer(
+                (PIN if pinned else RANGE) + score + 10,
+                match["name"],
+                spec.lstrip("=") if pinned else spec,
+                rel,
+                _line_of(lines, f'"{dep}"') or _line_of(lines, str(dep)[:30]),
+                str(dep),
+            )
     poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
     for name, spec in poetry.items():
         version = spec.get("version") if isinstance(spec, dict) else spec
         if isinstance(version, str):
             pinned = bool(re.fullmatch(r"=?=?\d+(\.\d+)*", version))
-            offer((PIN if pinned else RANGE) + score, name, version.lstrip("=") if pinned else version, rel,
-                  _line_of(lines, f"{name} ="), f"{name} = {version!r}")
+            offer(
+                (PIN if pinned else RANGE) + score,
+                name,
+                version.lstrip("=") if pinned else version,
+                rel,
+                _line_of(lines, f"{name} ="),
+                f"{name} = {version!r}",
+            )
 
 
 __all__ = ["join", "read_versions"]

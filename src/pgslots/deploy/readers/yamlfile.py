@@ -41,7 +41,13 @@ class LineLoader(_Base):
         else:
             value = self.construct_scalar(node)
         written = value if isinstance(value, str) else ""
-        self.tags.append((node.tag, node.start_mark.line + 1, written.strip().splitlines()[0][:60] if written.strip() else ""))
+        self.tags.append(
+            (
+                node.tag,
+                node.start_mark.line + 1,
+                written.strip().splitlines()[0][:60] if written.strip() else "",
+            )
+        )
         return value
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:

@@ -39,7 +39,13 @@ def meaning(log: bytes) -> tuple[Any, ...]:
         parsed = msg.authorized(log.rstrip(b"\r"))
         if parsed is None:
             return (UNREAD_AUTHORIZED,)
-        return (AUTHORIZED, parsed[0], parsed[1], known(parsed[2]), {})  # the last: client -> session entry
+        return (
+            AUTHORIZED,
+            parsed[0],
+            parsed[1],
+            known(parsed[2]),
+            {},
+        )  # the last: client -> session entry
     if log.startswith(msg.REPLICATION_AUTHORIZED):
         return (REPLICATION,)
     if log.startswith(msg.STARTING):
@@ -57,11 +63,23 @@ class Fields:
         def at(name: str) -> int:
             return groupindex[name] - 1 if name in groupindex else self.absent
 
-        self.sec, self.frac, self.zone, self.pid, self.received, self.disconnection, self.log, self.fatal = (
-            at(name) for name in ("sec", "frac", "zone", "pid", "received", "disconnection", "log", "fatal")
+        (
+            self.sec,
+            self.frac,
+            self.zone,
+            self.pid,
+            self.received,
+            self.disconnection,
+            self.log,
+            self.fatal,
+        ) = (
+            at(name)
+            for name in ("sec", "frac", "zone", "pid", "received", "disconnection", "log", "fatal")
         )
         self.has_client = "host" in groupindex or "remote" in groupindex
-        self.client: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(at("host"), at("remote"))
+        self.client: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
+            at("host"), at("remote")
+        )
         self.session: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = operator.itemgetter(
             *(at(name) for name in ("user", "db", "app", "sqlstate", "host", "remote"))
         )
@@ -81,7 +99,9 @@ class Applied:
     """What `feed` leaves for the caller to finish: the rows whose line number it needs."""
 
     def __init__(self, examples: int) -> None:
-        self.new_groups: list[tuple[list[Any], tuple[bytes, ...]]] = []  # (FATAL group, its first row)
+        self.new_groups: list[
+            tuple[list[Any], tuple[bytes, ...]]
+        ] = []  # (FATAL group, its first row)
         self.skipped = 0
         self.examples: list[tuple[tuple[bytes, ...], str]] = []  # (row, why), the first `room`
         self.room = examples
@@ -92,8 +112,14 @@ class Applied:
             self.examples.append((row, why))
 
 
-def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Fields, cache: dict[bytes, tuple[Any, ...]],
-         examples: int, text_of: Callable[[tuple[bytes, ...]], bytes]) -> Applied:
+def feed(
+    state: ServerLogState,
+    rows: Sequence[tuple[bytes, ...]],
+    fields: Fields,
+    cache: dict[bytes, tuple[Any, ...]],
+    examples: int,
+    text_of: Callable[[tuple[bytes, ...]], bytes],
+) -> Applied:
     """Apply a chunk's `findall` rows to `state`, in file order; keep the first `examples`
     skipped rows. `text_of(row)` gives a row's message text, for the few disconnections
     whose session time is needed.
@@ -108,7 +134,13 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
     walsender_pids, deferred, marks = state.walsender_pids, state.deferred, state.marks
     max_pending, max_sessions = state.max_pending, state.max_sessions
     slot_level, slot_peak, slot_peak_at = state._slot_level, state._slot_peak, state._slot_peak_at
-    sec_at, zone_at, pid_at, log_at, fatal_at = fields.sec, fields.zone, fields.pid, fields.log, fields.fatal
+    sec_at, zone_at, pid_at, log_at, fatal_at = (
+        fields.sec,
+        fields.zone,
+        fields.pid,
+        fields.log,
+        fields.fatal,
+    )
     received_at, disconnection_at = fields.received, fields.disconnection
     has_client, client_fields, session_fields = fields.has_client, fields.client, fields.session
     absent = (b"",)
@@ -137,7 +169,11 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
         client = row[received_at]
         if client:  # as ServerLogState.received, when no earlier process of this pid is left
             kind = RECEIVED
-            if pid not in sessions and len(pending) < max_pending and not (deferred and pid in deferred):
+            if (
+                pid not in sessions
+                and len(pending) < max_pending
+                and not (deferred and pid in deferred)
+            ):
                 received += 1
                 if ended_by_fatal:
                     ended_by_fatal.discard(pid)
@@ -187,7 +223,9 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                             level = state._level
                         entry = seen[4].get(client)
                         if entry is None:
-                            entry = seen[4][client] = state.entry((seen[1], seen[2], seen[3], client))
+                            entry = seen[4][client] = state.entry(
+                                (seen[1], seen[2], seen[3], client)
+                            )
                         sessions[pid] = entry
                         level += 1
                         if level > high:
@@ -228,7 +266,12 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                 kind = DEFERRED_FATAL  # this range did not see the pid connect: the method decides
             else:
                 fatal_lines += 1
-                user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
+                user, db, app, client = (
+                    unknown(user, user),
+                    unknown(db, db),
+                    unknown(app, app),
+                    unknown(client, client),
+                )
                 if entry is not None:
                     refused += 1
                     level -= 1
@@ -238,7 +281,12 @@ def feed(state: ServerLogState, rows: Sequence[tuple[bytes, ...]], fields: Field
                     if user is None or db is None or app is None or client is None:
                         correlated += 1
                         key = entry[0]
-                        user, db, app, client = user or key[0], db or key[1], app or key[2], client or key[3]
+                        user, db, app, client = (
+                            user or key[0],
+                            db or key[1],
+                            app or key[2],
+                            client or key[3],
+                        )
                 elif pid in pending:
                     waiting = pending.pop(pid)
                     if client is None and waiting is not None:

@@ -31,8 +31,25 @@ from pgslots.errors import InputError
 from pgslots.events.pglog import lines as msg
 
 SEVERITIES = (
-    "DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "DEBUG", "INFO", "NOTICE", "WARNING",
-    "ERROR", "LOG", "FATAL", "PANIC", "DETAIL", "HINT", "QUERY", "CONTEXT", "STATEMENT", "LOCATION",
+    "DEBUG5",
+    "DEBUG4",
+    "DEBUG3",
+    "DEBUG2",
+    "DEBUG1",
+    "DEBUG",
+    "INFO",
+    "NOTICE",
+    "WARNING",
+    "ERROR",
+    "LOG",
+    "FATAL",
+    "PANIC",
+    "DETAIL",
+    "HINT",
+    "QUERY",
+    "CONTEXT",
+    "STATEMENT",
+    "LOCATION",
 )
 _SEVERITY = "|".join(SEVERITIES)
 
@@ -45,7 +62,10 @@ _ESCAPES: dict[str, tuple[str | None, str]] = {
     "n": ("n", r"\d+\.\d{3}"),
     "p": ("pid", r"\d+"),
     "P": (None, r"\d*"),
-    "u": ("user", r"[^ ]*?"),  # names with spaces are legal but rare; lines with them count as skipped
+    "u": (
+        "user",
+        r"[^ ]*?",
+    ),  # names with spaces are legal but rare; lines with them count as skipped
     "d": ("db", r"[^ ]*?"),
     "a": ("app", r".*?"),
     "r": ("remote", r"[^ ]*?"),
@@ -61,7 +81,9 @@ _ESCAPES: dict[str, tuple[str | None, str]] = {
     "i": ("tag", r".*?"),
     "Q": (None, r"-?\d*"),
 }
-SESSION_ONLY = frozenset("uda rhLbciesvxQP".replace(" ", ""))  # print nothing useful outside a session
+SESSION_ONLY = frozenset(
+    "uda rhLbciesvxQP".replace(" ", "")
+)  # print nothing useful outside a session
 _ESCAPE_TOKEN = re.compile(r"%(-?\d+)?(.)", re.S)
 
 # The prefixes we recognise without being told, most specific first: the upstream default,
@@ -100,7 +122,10 @@ _BULK_TIME = {
 }
 BULK_FIELDS = ("pid", "user", "db", "app", "remote", "host", "sqlstate")
 _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
-    letter: (name if name in BULK_FIELDS else None, pattern.replace("[^ ]", "[^ \\n]").replace(".*?", "[^\\n]*?"))
+    letter: (
+        name if name in BULK_FIELDS else None,
+        pattern.replace("[^ ]", "[^ \\n]").replace(".*?", "[^\\n]*?"),
+    )
     for letter, (name, pattern) in _ESCAPES.items()
 }
 # The messages the chunk pattern reads, after the prefix, each in its own group so that the
@@ -111,8 +136,19 @@ _BULK_ESCAPES: dict[str, tuple[str | None, str]] = {
 # message. A line that is neither a log line for this prefix, nor blank, nor a continuation
 # line (a tab) gives a match too, with no group set (no `sec`).
 _BULK_MESSAGES = (
-    b"(?:LOG:  (?:" + msg.RECEIVED + rb"(?P<received>[^ \n]+)|(?P<disconnection>" + msg.DISCONNECTION + b")|(?P<log>"
-    + msg.AUTHORIZED + rb"[^\n]*|" + msg.REPLICATION_AUTHORIZED + b"|" + msg.STARTING + rb"[^\n]*|" + msg.READY + b"))"
+    b"(?:LOG:  (?:"
+    + msg.RECEIVED
+    + rb"(?P<received>[^ \n]+)|(?P<disconnection>"
+    + msg.DISCONNECTION
+    + b")|(?P<log>"
+    + msg.AUTHORIZED
+    + rb"[^\n]*|"
+    + msg.REPLICATION_AUTHORIZED
+    + b"|"
+    + msg.STARTING
+    + rb"[^\n]*|"
+    + msg.READY
+    + b"))"
     + rb"|FATAL:  (?P<fatal>[^\n]+))"
 )
 
@@ -141,7 +177,9 @@ class LinePrefix:
         return bool(self.fields & {"remote", "host"})
 
 
-def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str, str] | None = None) -> tuple[str, set[str]]:
+def _body(
+    text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str, str] | None = None
+) -> tuple[str, set[str]]:
     """The regex source of a prefix, and the named fields it captures. `times` replaces the
     time escapes' patterns (the first one only; later ones do not capture), for the chunk
     pattern, where a lazy field of non-spaces followed by a space is made greedy too."""
@@ -168,7 +206,9 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
             if text[pos : pos + 1] == " ":
                 pattern = pattern[:-1]  # greedy: the same match, as the field holds no space
             elif _splits_alike(text, pos, tokens[index + 1 : index + 2], escapes):
-                pattern = pattern[:-3] + re.escape(text[pos]) + "]*"  # `%u@%d `: up to the first `@`, no backtracking
+                pattern = (
+                    pattern[:-3] + re.escape(text[pos]) + "]*"
+                )  # `%u@%d `: up to the first `@`, no backtracking
         if times is not None and letter in times and not used & {"m", "t", "n"}:
             used.add(letter)
             pattern = times[letter]
@@ -184,21 +224,34 @@ def _body(text: str, escapes: dict[str, tuple[str | None, str]], times: dict[str
     return "".join(parts) + (f"(?:{''.join(tail)})?" if tail else ""), used
 
 
-def _splits_alike(text: str, pos: int, following: list[re.Match[str]], escapes: dict[str, tuple[str | None, str]]) -> bool:
+def _splits_alike(
+    text: str, pos: int, following: list[re.Match[str]], escapes: dict[str, tuple[str | None, str]]
+) -> bool:
     """Whether a field of non-spaces at `pos`, followed by one literal character and then by
     another field of non-spaces ending at a space (`%u@%d `), may stop at the first such
     character instead of trying every later one: wherever the two fields split, they end
     at the same space, so no later split can make a line match that the first did not."""
-    if not following or following[0].start() != pos + 1 or text[pos] in " %" or following[0].group(1):
+    if (
+        not following
+        or following[0].start() != pos + 1
+        or text[pos] in " %"
+        or following[0].group(1)
+    ):
         return False
     after = following[0].group(2)
-    return after in escapes and "[^ " in escapes[after][1] and text[following[0].end() : following[0].end() + 1] == " "
+    return (
+        after in escapes
+        and "[^ " in escapes[after][1]
+        and text[following[0].end() : following[0].end() + 1] == " "
+    )
 
 
 def _bulk(text: str) -> re.Pattern[bytes]:
     body, _used = _body(text, _BULK_ESCAPES, _BULK_TIME)
     lead = _lead(body)
-    return re.compile(b"\n(?:" + body.encode() + _BULK_MESSAGES + b"|(?!\t|\r?\n|" + lead + b")[^\n])")
+    return re.compile(
+        b"\n(?:" + body.encode() + _BULK_MESSAGES + b"|(?!\t|\r?\n|" + lead + b")[^\n])"
+    )
 
 
 def _lead(body: str) -> bytes:
@@ -221,7 +274,9 @@ def compile_prefix(text: str) -> LinePrefix:
     body, used = _body(text, _ESCAPES)
     source = body.encode()
     try:
-        line_regex = re.compile(source + rb"(?P<severity>" + _SEVERITY.encode() + rb"):  (?P<message>.*)", re.S)
+        line_regex = re.compile(
+            source + rb"(?P<severity>" + _SEVERITY.encode() + rb"):  (?P<message>.*)", re.S
+        )
         bulk = _bulk(text)
     except re.error as exc:  # pragma: no cover - every escape above is a valid pattern
         raise InputError(f"cannot compile --log-line-prefix {text!r}: {exc}") from None
@@ -234,7 +289,9 @@ def sample_lines(head: bytes, limit: int = 1000) -> list[bytes]:
     lines = head.split(b"\n")
     if len(lines) > 1:
         lines = lines[:-1]  # the last one may be cut in the middle
-    return [line.rstrip(b"\r") for line in lines if line.strip() and not line.startswith(b"\t")][:limit]
+    return [line.rstrip(b"\r") for line in lines if line.strip() and not line.startswith(b"\t")][
+        :limit
+    ]
 
 
 def match_count(prefix: LinePrefix, lines: Sequence[bytes]) -> int:
@@ -316,7 +373,9 @@ def describe_prefix_text(before_severity: bytes) -> str:
 
 def describe_mismatch(lines: Sequence[bytes], tried: str | None) -> str:
     """One line for the user when no prefix parses the file's first lines."""
-    example = next((line for line in lines if _SEVERITY_IN_LINE.search(line)), lines[0] if lines else b"")
+    example = next(
+        (line for line in lines if _SEVERITY_IN_LINE.search(line)), lines[0] if lines else b""
+    )
     shown = example[:160].decode("utf-8", "replace")
     found = _SEVERITY_IN_LINE.search(example)
     if found is None:

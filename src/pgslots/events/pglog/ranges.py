@@ -58,8 +58,19 @@ from pgslots.events.pglog.trace import (
 
 MARKED_PIDS = 1 << 22  # Linux's highest pid_max: pids below it are marked in a bytearray
 ADDED_COUNTERS = (
-    "received", "authorized", "disconnections", "ended_seen", "refused_after_auth", "unseen_start",
-    "ended_by_restart", "reused_pid", "walsenders", "fatal_lines", "bad_time", "correlated", "restart_count",
+    "received",
+    "authorized",
+    "disconnections",
+    "ended_seen",
+    "refused_after_auth",
+    "unseen_start",
+    "ended_by_restart",
+    "reused_pid",
+    "walsenders",
+    "fatal_lines",
+    "bad_time",
+    "correlated",
+    "restart_count",
 )
 
 
@@ -121,7 +132,9 @@ class RangeResult:
 class RangeState(ServerLogState):
     """A `ServerLogState` for a range read apart: see the module's docstring."""
 
-    def __init__(self, fmt: str, path: str, clock: Clock, group_seconds: int, spill: IO[bytes]) -> None:
+    def __init__(
+        self, fmt: str, path: str, clock: Clock, group_seconds: int, spill: IO[bytes]
+    ) -> None:
         super().__init__(fmt, path, clock, group_seconds)
         self.spill = spill  # each chunk's groups, pickled: memory stays flat however long the range
         self.marks: bytearray | None = bytearray(MARKED_PIDS)  # None from the first restart on
@@ -162,8 +175,17 @@ class RangeState(ServerLogState):
             return pid not in self.big_marks
 
     def _record(self, kind: str, pid: Any, *args: Any, **extra: Any) -> Dependent:
-        found = Dependent(kind, pid, args, self._second_ts, self._bucket, self._second_valid, self._level,
-                          len(self._slot_level), **extra)
+        found = Dependent(
+            kind,
+            pid,
+            args,
+            self._second_ts,
+            self._bucket,
+            self._second_valid,
+            self._level,
+            len(self._slot_level),
+            **extra,
+        )
         self.dependents.append(found)
         self.cut()
         if pid is not None:
@@ -174,7 +196,11 @@ class RangeState(ServerLogState):
         """End the current segment (its samples), start the next one with none."""
         self._end_minute()
         trace = self.trace
-        peaks = {slot: (peak, at) for slot, (peak, at) in enumerate(zip(self._slot_peak, self._slot_peak_at, strict=True)) if at is not None}
+        peaks = {
+            slot: (peak, at)
+            for slot, (peak, at) in enumerate(zip(self._slot_peak, self._slot_peak_at, strict=True))
+            if at is not None
+        }
         self.segments.append(Segment(self._minutes, trace.peak, trace.peak_at, peaks))
         self._minutes = []
         self._minute_high = -1
@@ -204,7 +230,9 @@ class RangeState(ServerLogState):
 
     def authorized(self, pid: Any, user: Value, db: Value, app: Value, client: Value) -> None:
         if self.depends(pid):
-            self._record("authorized", pid, user, db, app, client, slot_levels=tuple(self._slot_level))
+            self._record(
+                "authorized", pid, user, db, app, client, slot_levels=tuple(self._slot_level)
+            )
         else:
             super().authorized(pid, user, db, app, client)
 
@@ -244,7 +272,13 @@ class RangeState(ServerLogState):
         for entry in self.sessions.values():
             self._close(entry)
         self.trace.ended_by_restart += len(self.sessions)
-        for kept in (self.sessions, self.pending, self.ended_by_fatal, self.walsender_pids, self.deferred):
+        for kept in (
+            self.sessions,
+            self.pending,
+            self.ended_by_fatal,
+            self.walsender_pids,
+            self.deferred,
+        ):
             kept.clear()
         self.marks = None
 
@@ -261,7 +295,9 @@ class RangeState(ServerLogState):
         self.batches += 1
         return iter(())
 
-    def result(self, lines: int, records: int, skipped: int, skip_examples: list[tuple[int | None, str]]) -> RangeResult:
+    def result(
+        self, lines: int, records: int, skipped: int, skip_examples: list[tuple[int | None, str]]
+    ) -> RangeResult:
         self.cut()
         self.spill.flush()
         slots = [key for key, _slot in sorted(self._slot_of.items(), key=lambda item: item[1])]
@@ -289,8 +325,13 @@ class RangeState(ServerLogState):
 # -- stitching ---------------------------------------------------------------------------------
 
 
-def stitch(state: ServerLogState, result: RangeResult, line_base: int, marked: Callable[[set[Any]], set[Any]],
-           spill: IO[bytes]) -> Iterator[dict[Any, list[Any]]]:
+def stitch(
+    state: ServerLogState,
+    result: RangeResult,
+    line_base: int,
+    marked: Callable[[set[Any]], set[Any]],
+    spill: IO[bytes],
+) -> Iterator[dict[Any, list[Any]]]:
     """Apply a range's result to `state`, the real state where the range begins; returns
     the range's FATAL groups per chunk, read from its `spill` file (keys resolved, lines
     counted from the file's start), for `state.flush` to turn into events. `marked(pids)`
@@ -301,7 +342,9 @@ def stitch(state: ServerLogState, result: RangeResult, line_base: int, marked: C
     if len(state.sessions) >= MAX_SESSIONS // 4 or len(state.pending) >= MAX_PENDING // 4:
         raise ReadInOrder("too many sessions open at the boundary")
     deferred = {d.pid for d in result.dependents}
-    carried = (set(state.sessions) | set(state.pending) | state.ended_by_fatal | state.walsender_pids) - deferred
+    carried = (
+        set(state.sessions) | set(state.pending) | state.ended_by_fatal | state.walsender_pids
+    ) - deferred
     reconnected = marked(carried) if carried else set()
     if reconnected & state.sessions.keys():
         raise ReadInOrder("a pid connected again while its earlier session had not ended")
@@ -314,7 +357,9 @@ def stitch(state: ServerLogState, result: RangeResult, line_base: int, marked: C
     keys: dict[Any, tuple[Any, ...] | None] = {}
     for index, segment in enumerate(result.segments):
         dependent = result.dependents[index] if index < len(result.dependents) else None
-        _map_slots(state, result.slots, slot_map, dependent.slots_made if dependent else len(result.slots))
+        _map_slots(
+            state, result.slots, slot_map, dependent.slots_made if dependent else len(result.slots)
+        )
         _apply_segment(state, segment, slot_map)
         if dependent is not None:
             key = _replay(state, dependent, slot_map)
@@ -330,7 +375,9 @@ def _spilled(spill: IO[bytes], count: int) -> Iterator[list[tuple[Any, list[Any]
         yield pickle.load(spill)
 
 
-def _map_slots(state: ServerLogState, slots: list[tuple[int, Value]], slot_map: list[int], upto: int) -> None:
+def _map_slots(
+    state: ServerLogState, slots: list[tuple[int, Value]], slot_map: list[int], upto: int
+) -> None:
     """Give the range's facet slots made so far their slot in `state` (made there in the
     same order as one pass would)."""
     slot_map += [state.slot(facet, value) for facet, value in slots[len(slot_map) : upto]]
@@ -350,7 +397,9 @@ def _apply_segment(state: ServerLogState, segment: Segment, slot_map: list[int])
             peaks[slot], peaks_at[slot] = peak + levels[slot], at
 
 
-def _replay(state: ServerLogState, dependent: Dependent, slot_map: list[int]) -> tuple[Any, ...] | None:
+def _replay(
+    state: ServerLogState, dependent: Dependent, slot_map: list[int]
+) -> tuple[Any, ...] | None:
     """One `Dependent` on the real state, as one pass would have applied it; the group key
     of a FATAL."""
     if dependent.ts is not None:
@@ -424,7 +473,9 @@ def _add_rest(state: ServerLogState, result: RangeResult) -> None:
         state.version(version)
     for name, better in (("first_ts", min), ("last_ts", max)):
         mine, other = getattr(trace, name), getattr(theirs, name)
-        setattr(trace, name, other if mine is None else mine if other is None else better(mine, other))
+        setattr(
+            trace, name, other if mine is None else mine if other is None else better(mine, other)
+        )
     state._unseen_edges.update(result.unseen_edges)
     state.clock.unknown_zones |= result.unknown_zones
     ts, bucket, valid = result.last
@@ -434,7 +485,9 @@ def _add_rest(state: ServerLogState, result: RangeResult) -> None:
     state._minute = state._second = None
 
 
-def _resolved(batch: list[tuple[Any, list[Any]]], keys: dict[Any, tuple[Any, ...] | None], line_base: int) -> dict[Any, list[Any]]:
+def _resolved(
+    batch: list[tuple[Any, list[Any]]], keys: dict[Any, tuple[Any, ...] | None], line_base: int
+) -> dict[Any, list[Any]]:
     """A chunk's groups with their real keys, merged as one pass would have counted them
     (a placeholder may turn out to be a group the chunk already has, or will have)."""
     groups: dict[Any, list[Any]] = {}

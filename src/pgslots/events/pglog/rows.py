@@ -41,8 +41,13 @@ def feed_row(
         parsed = msg.authorized(message.encode())
         if parsed is None:
             raise ValueError("connection authorized message not understood")
-        state.authorized(pid, user or parsed[0].decode(), db or parsed[1].decode(),
-                         app or (parsed[2].decode() if parsed[2] else None), client)
+        state.authorized(
+            pid,
+            user or parsed[0].decode(),
+            db or parsed[1].decode(),
+            app or (parsed[2].decode() if parsed[2] else None),
+            client,
+        )
     elif message.startswith("disconnection: "):
         if state.disconnection(pid):
             state.unseen_session(msg.disconnection(message.encode()))

@@ -34,7 +34,9 @@ from pgslots.events.pglog.trace import ServerLogState
 from pgslots.events.sources import MAX_SKIP_EXAMPLES as MAX_EXAMPLES
 from pgslots.events.sources import ReadStats
 
-CHUNK = 2 << 20  # small enough that a chunk's rows stay a few MB, large enough to cost nothing per chunk
+CHUNK = (
+    2 << 20
+)  # small enough that a chunk's rows stay a few MB, large enough to cost nothing per chunk
 MAX_LINE = 64 << 20  # a "line" longer than this is no log line: skip it without buffering it
 
 
@@ -61,8 +63,14 @@ class StderrScanner:
         gc.disable()  # the rows are tuples of bytes, no cycles: a collection would only walk them
         try:
             rows = self.pattern.findall(buf, start, end)
-            applied = bulk.feed(self.state, rows, self.fields, self.meanings,
-                                MAX_EXAMPLES - len(stats.skipped_examples), _RowFinder(self, buf, start, end).text_of)
+            applied = bulk.feed(
+                self.state,
+                rows,
+                self.fields,
+                self.meanings,
+                MAX_EXAMPLES - len(stats.skipped_examples),
+                _RowFinder(self, buf, start, end).text_of,
+            )
             del rows
         finally:
             if collecting:
@@ -93,7 +101,9 @@ class StderrScanner:
             pos = end if next_end < 0 else next_end
             if found is None:
                 continue
-            get: Callable[..., Any] = found.groupdict(b"").get  # b"" for a group that did not match, None for one the prefix lacks
+            get: Callable[..., Any] = found.groupdict(
+                b""
+            ).get  # b"" for a group that did not match, None for one the prefix lacks
             if not get("sec"):
                 stats.skip(line, "not a log line for this log_line_prefix")
                 continue
@@ -101,7 +111,15 @@ class StderrScanner:
             state.at(bulk.second_text(get("sec"), get("zone")))
             client = bulk.client_of(get("host", b""), get("remote", b""))
             if fatal is not None:
-                group = state.fatal(pid, fatal.rstrip(b"\r"), get("sqlstate"), get("user"), get("db"), get("app"), client)
+                group = state.fatal(
+                    pid,
+                    fatal.rstrip(b"\r"),
+                    get("sqlstate"),
+                    get("user"),
+                    get("db"),
+                    get("app"),
+                    client,
+                )
                 if group is not None:
                     group[1] = line
             elif get("received"):
@@ -153,7 +171,11 @@ class _RowFinder:
         self.pos = pos
         found = self.scanner.pattern.match(self.buf, pos, self.end)
         end = self.buf.find(b"\n", pos + 1, self.end)
-        return self.buf[found.start("disconnection") : end if end >= 0 else self.end] if found is not None else b""
+        return (
+            self.buf[found.start("disconnection") : end if end >= 0 else self.end]
+            if found is not None
+            else b""
+        )
 
     def line_of(self, row: tuple[bytes, ...]) -> int | None:
         pos = self._find(row)
@@ -168,7 +190,11 @@ class _RowFinder:
         sec = row[fields.sec]
         if not sec:
             if self.bad_rows is None:
-                self.bad_rows = (m.start() for m in self.scanner.pattern.finditer(buf, self.start, self.end) if not m["sec"])
+                self.bad_rows = (
+                    m.start()
+                    for m in self.scanner.pattern.finditer(buf, self.start, self.end)
+                    if not m["sec"]
+                )
             return next(self.bad_rows, None)
         stamp = sec + row[fields.frac] + (b" " + row[fields.zone] if row[fields.zone] else b"")
         at = buf.find(stamp, self.pos, self.end)
@@ -205,7 +231,9 @@ def scan_file(
         if first < 0:
             carry += data
             if len(carry) > MAX_LINE:
-                scanner.stats.skip(scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB")
+                scanner.stats.skip(
+                    scanner.line_base + 1, f"a line longer than {MAX_LINE >> 20} MiB"
+                )
                 carry = b""
         else:
             line = b"\n" + carry + data[: first + 1]  # the line the previous chunk began
@@ -219,7 +247,9 @@ def scan_file(
         scan(b"\n" + carry + b"\n", 0, len(carry) + 1)
 
 
-def _pieces(handle: IO[bytes], path: Path, start: int, end: int | None, head: bytes) -> Iterator[bytes]:
+def _pieces(
+    handle: IO[bytes], path: Path, start: int, end: int | None, head: bytes
+) -> Iterator[bytes]:
     """The bytes from `start` to `end` (None: to the end of the file, as it is then), in
     pieces that end on the chunk grid; `head`, when given, is what was read from `start` already."""
     if head:
@@ -228,7 +258,11 @@ def _pieces(handle: IO[bytes], path: Path, start: int, end: int | None, head: by
         handle.seek(start)
     pos = start + len(head)
     while end is None or pos < end:
-        data = _read(handle, path, CHUNK - pos % CHUNK if end is None else min(CHUNK - pos % CHUNK, end - pos))
+        data = _read(
+            handle,
+            path,
+            CHUNK - pos % CHUNK if end is None else min(CHUNK - pos % CHUNK, end - pos),
+        )
         if not data:
             return
         pos += len(data)

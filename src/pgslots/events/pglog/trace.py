@@ -47,7 +47,9 @@ from pgslots.events.pglog.clock import Clock
 
 Value = bytes | str | None
 SessionKey = tuple[Value, Value, Value, Value]  # user, database, application, client
-Entry = tuple[SessionKey, tuple[int, ...]]  # a session's key and its facet slots (see ServerLogState.entry)
+Entry = tuple[
+    SessionKey, tuple[int, ...]
+]  # a session's key and its facet slots (see ServerLogState.entry)
 FACETS = ("user", "db", "app", "client")
 MAX_PENDING = 50_000  # connection-received entries waiting for their pid's next line
 MAX_SESSIONS = 200_000  # more open sessions than any server allows: log_disconnections is off
@@ -92,15 +94,25 @@ class ConnectionTrace:
     fatal_lines: int = 0
     bad_time: int = 0  # FATAL lines whose timestamp did not read as a time (skipped)
     correlated: int = 0  # FATALs completed from an earlier line of the same pid
-    restarts: list[dt.datetime] = dataclasses.field(default_factory=list)  # the first few (re)starts
+    restarts: list[dt.datetime] = dataclasses.field(
+        default_factory=list
+    )  # the first few (re)starts
     restart_count: int = 0
     versions: list[str] = dataclasses.field(default_factory=list)  # from `starting PostgreSQL X`
     peak: int = 0
     peak_at: dt.datetime | None = None
-    per_minute: dict[int, int] = dataclasses.field(default_factory=dict)  # epoch minute -> highest level
-    unseen_per_minute: dict[int, int] = dataclasses.field(default_factory=dict)  # epoch minute -> sessions certainly open then, start unseen
-    facet_peaks: dict[str, dict[str, tuple[int, dt.datetime]]] = dataclasses.field(default_factory=dict)
-    stages: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)  # (sqlstate, ps) of FATALs, csv/json
+    per_minute: dict[int, int] = dataclasses.field(
+        default_factory=dict
+    )  # epoch minute -> highest level
+    unseen_per_minute: dict[int, int] = dataclasses.field(
+        default_factory=dict
+    )  # epoch minute -> sessions certainly open then, start unseen
+    facet_peaks: dict[str, dict[str, tuple[int, dt.datetime]]] = dataclasses.field(
+        default_factory=dict
+    )
+    stages: Counter[tuple[str, str]] = dataclasses.field(
+        default_factory=Counter
+    )  # (sqlstate, ps) of FATALs, csv/json
     prefix: str | None = None  # the log_line_prefix used (stderr)
     prefix_recognised: bool = False  # True when we recognised it rather than being told
 
@@ -123,7 +135,9 @@ class ServerLogState:
         self.pending: dict[Any, Value] = {}  # pid -> client of a connection not yet authorized
         self.ended_by_fatal: set[Any] = set()
         self.walsender_pids: set[Any] = set()
-        self.groups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [count, line, first ts, last ts]
+        self.groups: dict[
+            tuple[Any, ...], list[Any]
+        ] = {}  # key -> [count, line, first ts, last ts]
         self._second: Any = None
         self._bucket: Any = None  # the FATAL groups' time key: the second's text, or the minute
         self._second_ts: dt.datetime | None = None
@@ -158,7 +172,9 @@ class ServerLogState:
         self._second_valid = ts is not None
         if ts is not None:
             self._second_ts = ts
-            self._bucket = second if self.group_seconds == 1 else int(ts.timestamp()) // self.group_seconds
+            self._bucket = (
+                second if self.group_seconds == 1 else int(ts.timestamp()) // self.group_seconds
+            )
             trace = self.trace
             if trace.first_ts is None or ts < trace.first_ts:
                 trace.first_ts = ts
@@ -179,7 +195,9 @@ class ServerLogState:
         """The shared entry of a session key: the key and its facet slots."""
         found = self._entries.get(key)
         if found is None:
-            slots = tuple(self.slot(facet, value) for facet, value in enumerate(key) if value is not None)
+            slots = tuple(
+                self.slot(facet, value) for facet, value in enumerate(key) if value is not None
+            )
             found = self._entries[key] = (key, slots)
         return found
 
@@ -340,7 +358,12 @@ class ServerLogState:
         trace = self.trace
         trace.fatal_lines += 1
         unknown = _unknown_to_none
-        user, db, app, client = unknown(user, user), unknown(db, db), unknown(app, app), unknown(client, client)
+        user, db, app, client = (
+            unknown(user, user),
+            unknown(db, db),
+            unknown(app, app),
+            unknown(client, client),
+        )
         entry = self.sessions.pop(pid, None)
         if entry is not None:
             session = entry[0]
@@ -386,7 +409,12 @@ class ServerLogState:
         """The FATAL groups counted so far, as events (then forgotten: memory stays bounded)."""
         groups, self.groups = self.groups, {}
         shared = self._text
-        for (_bucket, message, user, db, app, client, sqlstate), (count, line, first, last) in groups.items():
+        for (_bucket, message, user, db, app, client, sqlstate), (
+            count,
+            line,
+            first,
+            last,
+        ) in groups.items():
             yield ErrorEvent(
                 ts=first,
                 last_ts=last if last > first else None,

@@ -81,8 +81,16 @@ class _RangeStats(ReadStats):
         super().skip(line, reason, unit)
 
 
-def read_range(path: Path, fmt: str, prefix: str, start: int, end: int | None, tz: dt.tzinfo, group_seconds: int,
-               spill: IO[bytes]) -> tuple[RangeResult, RangeState]:
+def read_range(
+    path: Path,
+    fmt: str,
+    prefix: str,
+    start: int,
+    end: int | None,
+    tz: dt.tzinfo,
+    group_seconds: int,
+    spill: IO[bytes],
+) -> tuple[RangeResult, RangeState]:
     """Read the lines of `path` from `start` to `end` apart from those before them, its
     FATAL groups pickled to `spill`."""
     state = RangeState(fmt, str(path), Clock(tz), group_seconds, spill)
@@ -110,7 +118,11 @@ def _work(conn: Connection, args: tuple[Any, ...]) -> None:
         pids = conn.recv()  # None: no question
         if pids is not None:
             conn.send(state.marked(pids))
-    except (OSError, EOFError, KeyboardInterrupt):  # the reading process has gone or was interrupted
+    except (
+        OSError,
+        EOFError,
+        KeyboardInterrupt,
+    ):  # the reading process has gone or was interrupted
         pass
     finally:
         os._exit(0)
@@ -128,7 +140,9 @@ class Worker:
         self.asked = False
         if FORK:
             self.conn, theirs = multiprocessing.Pipe()
-            self.process = multiprocessing.get_context("fork").Process(target=_work, args=(theirs, self.args), daemon=True)
+            self.process = multiprocessing.get_context("fork").Process(
+                target=_work, args=(theirs, self.args), daemon=True
+            )
             self.process.start()
             theirs.close()
 
@@ -166,8 +180,14 @@ class Worker:
 
 
 @contextlib.contextmanager
-def started(path: Path, fmt: str, prefix: str, ranges: list[tuple[int, int | None]], tz: dt.tzinfo,
-            group_seconds: int) -> Iterator[list[Worker]]:
+def started(
+    path: Path,
+    fmt: str,
+    prefix: str,
+    ranges: list[tuple[int, int | None]],
+    tz: dt.tzinfo,
+    group_seconds: int,
+) -> Iterator[list[Worker]]:
     """Workers reading `ranges`, stopped on leaving (also on an error or an abandoned read)."""
     workers: list[Worker] = []
     try:

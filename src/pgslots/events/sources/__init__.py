@@ -66,7 +66,9 @@ class ReadStats:
     skipped: int = 0  # malformed lines or rows, counted and passed over
     skipped_examples: list[SourceRef] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-format side results (server-log connection trace)
+    extra: dict[str, Any] = dataclasses.field(
+        default_factory=dict
+    )  # per-format side results (server-log connection trace)
 
     def naive_time(self, n: int = 1) -> None:
         """Count times read without a zone (the report says which zone they were read in)."""
@@ -203,10 +205,16 @@ def load_json_document(path: Path, options: ReadOptions) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data" and text[: exc.pos].rstrip().endswith("}") and "\n" in text[: exc.pos + 1]:
+        if (
+            exc.msg == "Extra data"
+            and text[: exc.pos].rstrip().endswith("}")
+            and "\n" in text[: exc.pos + 1]
+        ):
             return _JSON_LINES  # one object per line, the first longer than the sniffed head
         what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
-        raise InputError(f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
+        raise InputError(
+            f"{what}: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno
+        ) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", path=str(path)) from None
 
@@ -214,7 +222,9 @@ def load_json_document(path: Path, options: ReadOptions) -> Any:
 _JSON_LINES = object()
 
 
-def json_records(path: Path, options: ReadOptions, stats: ReadStats) -> tuple[Any, Iterator[tuple[int, Any]] | None]:
+def json_records(
+    path: Path, options: ReadOptions, stats: ReadStats
+) -> tuple[Any, Iterator[tuple[int, Any]] | None]:
     """`(document, None)` for a JSON document, `(None, records)` for JSON Lines, where
     records are `(line number, value)` and unparsable lines are counted as skipped."""
     if not looks_like_json_lines(read_head(path)):

@@ -65,7 +65,9 @@ _CHAIN = (
 )
 _FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line \d+, in (?P<func>.+)$')
 _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?:: (?P<message>.*))?$")
-_CELERY_TASK = re.compile(r"(?:^|\s)Task (?P<task>[\w.]+)\[[\w-]+\]|^(?P<task2>[\w.]+)\[[0-9a-f-]{36}\]:")
+_CELERY_TASK = re.compile(
+    r"(?:^|\s)Task (?P<task>[\w.]+)\[[\w-]+\]|^(?P<task2>[\w.]+)\[[0-9a-f-]{36}\]:"
+)
 # Django's django.request ("Internal Server Error: %s", request.path), gunicorn's handler,
 # and a request object as JSON loggers print it (python-json-logger: str(WSGIRequest)).
 _REQUEST_PATH = re.compile(
@@ -75,7 +77,14 @@ _REQUEST_PATH = re.compile(
 _CONNECTION_FAILURE = re.compile(
     r"(?:^|\.)(?:OperationalError|InterfaceError)$|^psycopg_pool\.(?:PoolTimeout|TooManyRequests|PoolClosed)$"
 )
-_NOT_PROJECT = ("site-packages", "dist-packages", "/lib/python", "<frozen", "<string>", "/lib64/python")
+_NOT_PROJECT = (
+    "site-packages",
+    "dist-packages",
+    "/lib/python",
+    "<frozen",
+    "<string>",
+    "/lib64/python",
+)
 _MAX_BODY = 4000  # lines kept per record: a stream without headers must not grow without bound
 _MARKERS = re.compile(r"OperationalError|InterfaceError|PoolTimeout")
 
@@ -129,7 +138,9 @@ class _Record:
         for segment in segments:
             project = None
             at = 0
-            while at < len(segment) and (segment[at].startswith((" ", "\t")) or not segment[at].strip()):
+            while at < len(segment) and (
+                segment[at].startswith((" ", "\t")) or not segment[at].strip()
+            ):
                 frame = _FRAME.match(segment[at]) if segment[at].startswith('  File "') else None
                 if frame and is_project_frame(frame["file"]):
                     project = _frame_name(frame["file"], frame["func"])
@@ -209,7 +220,9 @@ class _Clock:
                 "(the file's modification year; the year before for later months)"
             )
         if self.collector_times:
-            notes.append(f"{self.collector_times} records carry no time of their own: the collector's time of their first line was used")
+            notes.append(
+                f"{self.collector_times} records carry no time of their own: the collector's time of their first line was used"
+            )
         return notes
 
 
@@ -218,8 +231,12 @@ def _array_entries(path: Path, options: ReadOptions) -> Iterator[tuple[int, str]
     lines in time order, each numbered by its place in the array."""
     document = load_json_document(path, options)
     if not isinstance(document, list):
-        raise InputError("expected a JSON array of log entries or one JSON object per line", path=str(path))
-    entries = [(number, entry) for number, entry in enumerate(document, 1) if isinstance(entry, dict)]
+        raise InputError(
+            "expected a JSON array of log entries or one JSON object per line", path=str(path)
+        )
+    entries = [
+        (number, entry) for number, entry in enumerate(document, 1) if isinstance(entry, dict)
+    ]
 
     def when(item: tuple[int, dict[str, Any]]) -> dt.datetime:
         stamp = item[1].get("timestamp")
@@ -258,20 +275,30 @@ class AppLog:
         records = sum(
             1
             for line in lines
-            if (read_record(line.payload) is not None if line.payload is not None else _HEADER.match(line.text))
+            if (
+                read_record(line.payload) is not None
+                if line.payload is not None
+                else _HEADER.match(line.text)
+            )
         )
         return bool(lines) and records >= max(1, len(lines) // 2)
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         head = read_head(path)
         prefix = detect_prefix(head)
-        array = re.match(r"[\ufeff\s]*\[\s*[{\]]", head) is not None  # a JSON array, not "[2026-..." text
+        array = (
+            re.match(r"[\ufeff\s]*\[\s*[{\]]", head) is not None
+        )  # a JSON array, not "[2026-..." text
         lines = _array_entries(path, options) if array else numbered_lines(path, options)
         if array:
-            stats.notes.append("a JSON array: the numbers after its name are entries (1 = the first), not lines")
+            stats.notes.append(
+                "a JSON array: the numbers after its name are entries (1 = the first), not lines"
+            )
         envelopes: set[str] = set()
         if prefix is not None:
-            stats.notes.append(f"lines collected by {prefix.name}: its prefix was taken off each line")
+            stats.notes.append(
+                f"lines collected by {prefix.name}: its prefix was taken off each line"
+            )
         clock = _Clock(path, options, stats)
         open_records: dict[str, _Record] = {}  # per stream: the record still taking lines
         counted = [0]  # tracebacks of other exceptions
@@ -287,16 +314,25 @@ class AppLog:
                 if collected.envelope:
                     envelopes.add(collected.envelope)
                 if collected.payload is not None:
-                    yield from self._json_record(number, collected, open_records, path, clock, stats, counted)
+                    yield from self._json_record(
+                        number, collected, open_records, path, clock, stats, counted
+                    )
                     continue
-                text, stream, ts, kind = collected.text, collected.stream, collected.ts_text, collected.ts_kind
+                text, stream, ts, kind = (
+                    collected.text,
+                    collected.stream,
+                    collected.ts_text,
+                    collected.ts_kind,
+                )
             match = header(text)
             if match is None:
                 current = open_records.get(stream)
                 if current is not None:
                     current.add(text)
                 elif text.startswith(_TRACEBACK):
-                    current = open_records[stream] = _Record(number, None, "iso", CollectedLine(text, stream, ts, kind), "")
+                    current = open_records[stream] = _Record(
+                        number, None, "iso", CollectedLine(text, stream, ts, kind), ""
+                    )
                     current.add(text)
                 continue
             stats.records += 1
@@ -305,14 +341,18 @@ class AppLog:
                 yield from self._events(done, path, clock, stats, counted)
             own, own_kind = (match["ts"], "iso") if match["ts"] else (match["syslog"], "syslog")
             rest = match["rest"] if match["rest"] is not None else match["untimed"]
-            open_records[stream] = _Record(number, own, own_kind, CollectedLine(text, stream, ts, kind), rest)
+            open_records[stream] = _Record(
+                number, own, own_kind, CollectedLine(text, stream, ts, kind), rest
+            )
         for record in open_records.values():
             yield from self._events(record, path, clock, stats, counted)
         for name in sorted(envelopes):
             stats.notes.append(f"lines read from {name} entries")
         other_tracebacks = counted[0]
         if other_tracebacks:
-            stats.notes.append(f"{other_tracebacks} tracebacks of other exceptions were not counted")
+            stats.notes.append(
+                f"{other_tracebacks} tracebacks of other exceptions were not counted"
+            )
         stats.notes.extend(clock.notes())
 
     def _json_record(
@@ -354,7 +394,10 @@ class AppLog:
         if ts is None:
             ts = clock.collector(record.collected)
         if ts is None:
-            stats.skip(record.line, f"{exc_type} traceback without a time on its log line (add %(asctime)s to the log format)")
+            stats.skip(
+                record.line,
+                f"{exc_type} traceback without a time on its log line (add %(asctime)s to the log format)",
+            )
             return
         module, _, name = exc_type.rpartition(".")
         yield ErrorEvent(

@@ -88,7 +88,9 @@ class _Query:
 class _RowReader:
     """Turns one result row (raw event or aggregate) into an event, or a reason to skip it."""
 
-    def __init__(self, path: Path, fmt: str, options: ReadOptions, stats: ReadStats, query: _Query) -> None:
+    def __init__(
+        self, path: Path, fmt: str, options: ReadOptions, stats: ReadStats, query: _Query
+    ) -> None:
         self.path = str(path)
         self.format = fmt
         self.options = options
@@ -153,7 +155,9 @@ class _RowReader:
             **fields,  # type: ignore[arg-type]
         )
 
-    def _apply_facets(self, row: Mapping[str, Any], fields: dict[str, str | None], other: bool) -> None:
+    def _apply_facets(
+        self, row: Mapping[str, Any], fields: dict[str, str | None], other: bool
+    ) -> None:
         facet = row.get("facet")
         values = facet if isinstance(facet, list) else [facet] if facet is not None else []
         names = self.query.facets or ()
@@ -227,8 +231,10 @@ def _find_nrql(doc: Any, depth: int = 0) -> Mapping[str, Any] | None:
     or the nrql object alone as the UI's JSON export gives it)."""
     if not isinstance(doc, Mapping) or depth > 6:
         return None
-    if isinstance(doc.get("results"), list) or isinstance(doc.get("facets"), list) or isinstance(
-        doc.get("timeSeries"), list
+    if (
+        isinstance(doc.get("results"), list)
+        or isinstance(doc.get("facets"), list)
+        or isinstance(doc.get("timeSeries"), list)
     ):
         return doc
     for value in doc.values():
@@ -242,7 +248,12 @@ def _insights_rows(nrql: Mapping[str, Any]) -> tuple[list[Any], _Query] | None:
     """The legacy Insights query API envelope, flattened into NerdGraph-style rows."""
     query = _query_of(nrql.get("metadata"))
     results = nrql.get("results")
-    if isinstance(results, list) and results and isinstance(results[0], Mapping) and "events" in results[0]:
+    if (
+        isinstance(results, list)
+        and results
+        and isinstance(results[0], Mapping)
+        and "events" in results[0]
+    ):
         events = [e for r in results if isinstance(r, Mapping) for e in (r.get("events") or [])]
         return events, query
     facets, series = nrql.get("facets"), nrql.get("timeSeries")
@@ -282,10 +293,14 @@ def _grid_of(rows: list[Any], query: _Query) -> InputGrid | None:
         if isinstance(row, Mapping) and "beginTimeSeconds" in row and "endTimeSeconds" in row:
             begin, end = row["beginTimeSeconds"], row["endTimeSeconds"]
             if isinstance(begin, (int, float)) and isinstance(end, (int, float)) and end > begin:
-                start = query.begin or from_epoch(min(
-                    r["beginTimeSeconds"] for r in rows
-                    if isinstance(r, Mapping) and isinstance(r.get("beginTimeSeconds"), (int, float))
-                ))
+                start = query.begin or from_epoch(
+                    min(
+                        r["beginTimeSeconds"]
+                        for r in rows
+                        if isinstance(r, Mapping)
+                        and isinstance(r.get("beginTimeSeconds"), (int, float))
+                    )
+                )
                 return InputGrid(begin=start, bucket_seconds=int(end - begin))
     return None
 
@@ -339,16 +354,23 @@ class NewRelicJson:
         if nrql is None:
             error = _nerdgraph_error(doc)
             if error:
-                raise InputError(f"the NerdGraph response holds no results, only an error: {error}", path=str(path))
+                raise InputError(
+                    f"the NerdGraph response holds no results, only an error: {error}",
+                    path=str(path),
+                )
             if _lookup({_norm(k): v for k, v in doc.items()}, "message") is not None:
                 return [doc], _Query(), []  # a single event object
-            raise InputError("no 'results' in this JSON (expected a NerdGraph NRQL response)", path=str(path))
+            raise InputError(
+                "no 'results' in this JSON (expected a NerdGraph NRQL response)", path=str(path)
+            )
         insights = _insights_rows(nrql)
         if insights is not None:
             return insights[0], insights[1], []
         query = _query_of(nrql.get("metadata"))
         other = nrql.get("otherResult")
-        other_rows = other if isinstance(other, list) else [other] if isinstance(other, Mapping) else []
+        other_rows = (
+            other if isinstance(other, list) else [other] if isinstance(other, Mapping) else []
+        )
         return list(nrql["results"]), query, other_rows if query.facets else []
 
     def _read_lines(
@@ -366,7 +388,9 @@ class NewRelicJson:
 
 class NewRelicCsv:
     name = "newrelic-csv"
-    description = "New Relic UI CSV export of a TransactionError query (raw events, FACET or TIMESERIES)"
+    description = (
+        "New Relic UI CSV export of a TransactionError query (raw events, FACET or TIMESERIES)"
+    )
     priority = 25
 
     def sniff(self, head: str, path: Path) -> bool:
@@ -374,10 +398,14 @@ class NewRelicCsv:
         if len(header) < 2:
             return False
         names = set(header)
-        return bool(names & {"errormessage", "errorclass", "transactionname"}) or {
-            "begintimeseconds",
-            "count",
-        } <= names
+        return (
+            bool(names & {"errormessage", "errorclass", "transactionname"})
+            or {
+                "begintimeseconds",
+                "count",
+            }
+            <= names
+        )
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         csv.field_size_limit(CSV_FIELD_LIMIT)
@@ -414,7 +442,11 @@ class NewRelicCsv:
                     continue
                 stats.records += 1
                 if len(values) != len(header):
-                    stats.skip(row_number, f"{len(values)} fields, the header has {len(header)}", unit="row")
+                    stats.skip(
+                        row_number,
+                        f"{len(values)} fields, the header has {len(header)}",
+                        unit="row",
+                    )
                     continue
                 result = reader.event(dict(zip(header, values, strict=True)), row_number)
                 if isinstance(result, str):

@@ -27,8 +27,22 @@ from pgslots.events.sources import ReadOptions, ReadStats, open_binary, register
 COLUMN_COUNTS = (23, 24, 26)
 FLUSH_EVERY = 50_000  # records between hand-overs of the counted FATAL groups
 _LOG_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})? \S+")
-_SEVERITIES = frozenset({"DEBUG5", "DEBUG4", "DEBUG3", "DEBUG2", "DEBUG1", "INFO", "NOTICE", "WARNING",
-                         "ERROR", "LOG", "FATAL", "PANIC"})
+_SEVERITIES = frozenset(
+    {
+        "DEBUG5",
+        "DEBUG4",
+        "DEBUG3",
+        "DEBUG2",
+        "DEBUG1",
+        "INFO",
+        "NOTICE",
+        "WARNING",
+        "ERROR",
+        "LOG",
+        "FATAL",
+        "PANIC",
+    }
+)
 csv.field_size_limit(64 << 20)  # an unbalanced quote must not swallow the whole file
 
 
@@ -39,7 +53,9 @@ def _host(connection_from: str) -> str | None:
 
 
 def looks_like_csvlog(row: list[str]) -> bool:
-    return len(row) in COLUMN_COUNTS and row[11] in _SEVERITIES and bool(_LOG_TIME.fullmatch(row[0]))
+    return (
+        len(row) in COLUMN_COUNTS and row[11] in _SEVERITIES and bool(_LOG_TIME.fullmatch(row[0]))
+    )
 
 
 class PgCsvlog:
@@ -72,7 +88,10 @@ class PgCsvlog:
                         progress(consumed - reported)
                         reported = consumed
                     if len(row) not in COLUMN_COUNTS:
-                        stats.skip(start_line, f"{len(row)} columns, expected {' or '.join(map(str, COLUMN_COUNTS))}")
+                        stats.skip(
+                            start_line,
+                            f"{len(row)} columns, expected {' or '.join(map(str, COLUMN_COUNTS))}",
+                        )
                         continue
                     severity = row[11]
                     if severity != "FATAL" and severity != "LOG":
@@ -99,9 +118,13 @@ class PgCsvlog:
                     if stats.records % FLUSH_EVERY == 0:
                         yield from state.flush()
             except csv.Error as exc:
-                raise InputError(f"not valid CSV: {exc}", path=str(path), line=reader.line_num) from None
+                raise InputError(
+                    f"not valid CSV: {exc}", path=str(path), line=reader.line_num
+                ) from None
             except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise InputError(f"cannot read past a damaged part: {exc}", path=str(path)) from None
+                raise InputError(
+                    f"cannot read past a damaged part: {exc}", path=str(path)
+                ) from None
         yield from state.flush()
         stats.extra["connection_trace"] = state.finish()
 

@@ -22,8 +22,13 @@ from pgslots.events.pglog.trace import ServerLogState
 from pgslots.events.sources import ReadOptions, ReadStats, open_binary, register
 
 FLUSH_EVERY = 50_000
-_WORTH_DECODING = (b'"FATAL"', b"connection authorized", b"disconnection", b"starting PostgreSQL",
-                   b"ready to accept connections")
+_WORTH_DECODING = (
+    b'"FATAL"',
+    b"connection authorized",
+    b"disconnection",
+    b"starting PostgreSQL",
+    b"ready to accept connections",
+)
 
 
 def _text(record: dict[str, Any], key: str) -> str | None:
@@ -76,7 +81,9 @@ class PgJsonlog:
                             stage=_text(record, "ps"),
                         )
                     except (ValueError, KeyError, TypeError) as exc:
-                        reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)[:120]
+                        reason = (
+                            f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)[:120]
+                        )
                         stats.skip(number, reason)
                         continue
                     if group is not None:
@@ -84,7 +91,9 @@ class PgJsonlog:
                     if number % FLUSH_EVERY == 0:
                         yield from state.flush()
             except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise InputError(f"cannot read past a damaged part: {exc}", path=str(path)) from None
+                raise InputError(
+                    f"cannot read past a damaged part: {exc}", path=str(path)
+                ) from None
         if progress is not None and pending:
             progress(pending)
         yield from state.flush()

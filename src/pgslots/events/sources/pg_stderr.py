@@ -72,7 +72,9 @@ def choose_prefix(given: str | None, sample: list[bytes], path: Path) -> tuple[L
 class PgStderr:
     name = "pg-stderr"
     description = "PostgreSQL stderr log, any log_line_prefix (--log-line-prefix to give it)"
-    priority = 55  # before applog (60): its sniff (a PostgreSQL severity on most lines) is the stricter
+    priority = (
+        55  # before applog (60): its sniff (a PostgreSQL severity on most lines) is the stricter
+    )
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact  # the per-line reference path instead of the fast one (tests)
@@ -81,41 +83,62 @@ class PgStderr:
         """Most lines carry a PostgreSQL severity (`LOG:  `, `FATAL:  `, two spaces)."""
         lines = sample_lines(head.encode("utf-8", "replace"), 200)
         if not lines or sum(1 for line in lines if line.lstrip().startswith(b"{")) * 2 > len(lines):
-            return False  # JSON lines (an application's JSON log quoting a FATAL) are not a stderr log
+            return (
+                False  # JSON lines (an application's JSON log quoting a FATAL) are not a stderr log
+            )
         with_severity = sum(1 for line in lines if _HEAD_SEVERITY.search(line))
         return with_severity * 2 >= len(lines)
 
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[ErrorEvent]:
         with open_binary(path) as handle:
             head = _read(handle, path)
-            prefix, recognised = choose_prefix(options.log_line_prefix, sample_lines(head, SAMPLE_LINES), path)
+            prefix, recognised = choose_prefix(
+                options.log_line_prefix, sample_lines(head, SAMPLE_LINES), path
+            )
             clock = Clock(options.tz)
             state = ServerLogState(self.name, str(path), clock, options.group_seconds)
             state.trace.prefix, state.trace.prefix_recognised = prefix.text, recognised
             scanner = StderrScanner(prefix, state, stats)
             ranges = self._ranges(handle, prefix, options)
             if len(ranges) < 2:
-                yield from scan_file(handle, path, scanner, exact=self.exact, head=head, progress=options.progress)
+                yield from scan_file(
+                    handle, path, scanner, exact=self.exact, head=head, progress=options.progress
+                )
             else:
                 yield from self._read_ranges(handle, path, scanner, ranges, options)
         stats.extra["connection_trace"] = _finish(state, clock, stats)
         yield from state.flush()
 
-    def _ranges(self, handle: IO[bytes], prefix: LinePrefix, options: ReadOptions) -> list[tuple[int, int | None]]:
+    def _ranges(
+        self, handle: IO[bytes], prefix: LinePrefix, options: ReadOptions
+    ) -> list[tuple[int, int | None]]:
         """The byte ranges to read apart: several for a large plain file (not `.gz`) whose
         prefix has the pid (%p), else none."""
-        if self.exact or "pid" not in prefix.fields or not isinstance(handle, io.BufferedReader) or not workers.can_fork():
+        if (
+            self.exact
+            or "pid" not in prefix.fields
+            or not isinstance(handle, io.BufferedReader)
+            or not workers.can_fork()
+        ):
             return []
         size = os.fstat(handle.fileno()).st_size
         jobs = options.jobs or (workers.default_jobs() if size >= workers.AUTO_MIN_BYTES else 1)
         return workers.plan(handle, size, jobs) if jobs > 1 else []
 
-    def _read_ranges(self, handle: IO[bytes], path: Path, scanner: StderrScanner, ranges: list[tuple[int, int | None]],
-                     options: ReadOptions) -> Iterator[ErrorEvent]:
+    def _read_ranges(
+        self,
+        handle: IO[bytes],
+        path: Path,
+        scanner: StderrScanner,
+        ranges: list[tuple[int, int | None]],
+        options: ReadOptions,
+    ) -> Iterator[ErrorEvent]:
         """The first range here while workers read the others, then each stitched on (or,
         when it cannot be exactly, read here in order)."""
         state, stats, progress = scanner.state, scanner.stats, options.progress
-        with workers.started(path, self.name, scanner.prefix.text, ranges[1:], options.tz, options.group_seconds) as running:
+        with workers.started(
+            path, self.name, scanner.prefix.text, ranges[1:], options.tz, options.group_seconds
+        ) as running:
             yield from scan_file(handle, path, scanner, end=ranges[0][1], progress=progress)
             for worker in running:
                 result = worker.result()
@@ -124,7 +147,9 @@ class PgStderr:
                         raise ReadInOrder("the worker could not read its range")
                     batches = stitch(state, result, scanner.line_base, worker.marked, worker.spill)
                 except ReadInOrder:
-                    yield from scan_file(handle, path, scanner, start=worker.start, end=worker.end, progress=progress)
+                    yield from scan_file(
+                        handle, path, scanner, start=worker.start, end=worker.end, progress=progress
+                    )
                     continue
                 if progress is not None:
                     progress((worker.end or os.fstat(handle.fileno()).st_size) - worker.start)
@@ -141,7 +166,9 @@ class PgStderr:
 def _finish(state: ServerLogState, clock: Clock, stats: ReadStats) -> ConnectionTrace:
     trace = state.finish()
     for zone in sorted(clock.unknown_zones):
-        stats.notes.append(f"time zone {zone!r} is ambiguous or unknown: its times were read in --tz")
+        stats.notes.append(
+            f"time zone {zone!r} is ambiguous or unknown: its times were read in --tz"
+        )
     return trace
 
 

@@ -31,7 +31,9 @@ _LINE = re.compile(
     r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)(?: (?P<zone>[A-Z]{2,5}|[+-]\d{2}:?\d{2}))? "
     r"\[?(?P<pid>\d+)\]? (?P<level>LOG|WARNING|ERROR|FATAL|NOISE|DEBUG|NOTICE) (?P<text>.*)$"
 )
-_CLIENT = re.compile(r"^C-0x[0-9a-f]+: (?P<db>[^/\s]*)/(?P<user>[^@\s]*)@(?P<addr>\S+?)(?::\d+)? (?P<what>.*)$")
+_CLIENT = re.compile(
+    r"^C-0x[0-9a-f]+: (?P<db>[^/\s]*)/(?P<user>[^@\s]*)@(?P<addr>\S+?)(?::\d+)? (?P<what>.*)$"
+)
 _POOLER_ERROR = "pooler error: "
 _CLOSING = re.compile(r"^closing because: (?P<reason>.*?)(?: \(age=\d+s\))?$")
 _SERVER_LOGIN = re.compile(r"server login failed: (?P<reason>.*)$")
@@ -51,18 +53,28 @@ def _value(text: str) -> str | None:
 
 class PgbouncerLog:
     name = "pgbouncer"
-    description = "pgbouncer log (pooler errors, max_client_conn, query_wait_timeout, server login failures)"
+    description = (
+        "pgbouncer log (pooler errors, max_client_conn, query_wait_timeout, server login failures)"
+    )
     priority = 50
 
     def sniff(self, head: str, path: Path) -> bool:
         lines = [line for line in head.splitlines()[:200] if line.strip()]
         ours = [line for line in lines if _LINE.match(line)]
         markers = ("C-0x", "S-0x", "PgBouncer", "pgbouncer", "pooler error")
-        return bool(ours) and len(ours) * 2 >= len(lines) and any(m in line for line in ours for m in markers)
+        return (
+            bool(ours)
+            and len(ours) * 2 >= len(lines)
+            and any(m in line for line in ours for m in markers)
+        )
 
-    def _time(self, match: re.Match[str], options: ReadOptions, stats: ReadStats) -> dt.datetime | None:
+    def _time(
+        self, match: re.Match[str], options: ReadOptions, stats: ReadStats
+    ) -> dt.datetime | None:
         zone = match["zone"]
-        text = match["ts"] + (f" {zone}" if zone and zone not in ("UTC", "GMT") and zone[0] in "+-" else "")
+        text = match["ts"] + (
+            f" {zone}" if zone and zone not in ("UTC", "GMT") and zone[0] in "+-" else ""
+        )
         parsed = parse_time(text, UTC if zone in ("UTC", "GMT") else options.tz)
         if parsed is None:
             return None
@@ -92,14 +104,20 @@ class PgbouncerLog:
                 continue
             what = client["what"]
             closing = _CLOSING.match(what)
-            if not what.startswith(_POOLER_ERROR) and not (closing and closing["reason"] not in _NOT_ERRORS):
+            if not what.startswith(_POOLER_ERROR) and not (
+                closing and closing["reason"] not in _NOT_ERRORS
+            ):
                 continue
             ts = self._time(match, options, stats)
             if ts is None:
                 stats.skip(number, "unreadable time")
                 continue
             # `closing` is set here unless the line is a pooler error (see the filter above)
-            message = what[len(_POOLER_ERROR) :] if what.startswith(_POOLER_ERROR) or closing is None else closing["reason"]
+            message = (
+                what[len(_POOLER_ERROR) :]
+                if what.startswith(_POOLER_ERROR) or closing is None
+                else closing["reason"]
+            )
             event = ErrorEvent(
                 ts=ts,
                 message=message,

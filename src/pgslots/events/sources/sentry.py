@@ -29,7 +29,9 @@ from pgslots.events.sources import (
 )
 from pgslots.events.times import from_epoch, parse_time
 
-_MARKERS = re.compile(r'"(?:event_id|eventID|culprit|groupID)"\s*:|"exception"\s*:\s*\{\s*"values"|"entries"\s*:')
+_MARKERS = re.compile(
+    r'"(?:event_id|eventID|culprit|groupID)"\s*:|"exception"\s*:\s*\{\s*"values"|"entries"\s*:'
+)
 
 
 def _tags(event: Mapping[str, Any]) -> dict[str, str]:
@@ -121,7 +123,9 @@ def event_from_sentry(
 
 class Sentry:
     name = "sentry"
-    description = "Sentry events (SDK payloads, API event JSON with 'entries', lists or JSON Lines of them)"
+    description = (
+        "Sentry events (SDK payloads, API event JSON with 'entries', lists or JSON Lines of them)"
+    )
     priority = 10
 
     def sniff(self, head: str, path: Path) -> bool:

@@ -41,7 +41,9 @@ PRIORITY_URI = 0
 PRIORITY_MIDDLEWARE = 2
 PRIORITY_VIEW = 5
 
-_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("pgslots_apm_txn", default=None)
+_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar(
+    "pgslots_apm_txn", default=None
+)
 
 
 def callable_name(obj: Any) -> str:
@@ -57,7 +59,9 @@ class Transaction:
     Mutable on purpose: Django runs a request's sync parts in other threads, each with a
     copy of the context, and they must all rename the same transaction."""
 
-    def __init__(self, group: str, name: str, *, uri: str | None = None, method: str | None = None) -> None:
+    def __init__(
+        self, group: str, name: str, *, uri: str | None = None, method: str | None = None
+    ) -> None:
         self.group = group  # "WebTransaction" or "OtherTransaction"
         self.name = name
         self.priority = PRIORITY_URI
@@ -126,7 +130,15 @@ class Recorder:
         if txn.status is not None:
             common.update({"http.statusCode": txn.status, "httpResponseCode": str(txn.status)})
         self._file("transactions").write(
-            json.dumps({"type": "Transaction", "name": txn.full_name, "error": txn.error is not None, **common}) + "\n"
+            json.dumps(
+                {
+                    "type": "Transaction",
+                    "name": txn.full_name,
+                    "error": txn.error is not None,
+                    **common,
+                }
+            )
+            + "\n"
         )
         if txn.error is not None:
             error = txn.error
@@ -197,7 +209,9 @@ def instrument_wsgi(app: Callable[..., Any]) -> Callable[..., Any]:
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "/")
-        txn = Transaction("WebTransaction", f"Uri{path}", uri=path, method=environ.get("REQUEST_METHOD"))
+        txn = Transaction(
+            "WebTransaction", f"Uri{path}", uri=path, method=environ.get("REQUEST_METHOD")
+        )
 
         def capture_start_response(status: str, headers: Any, *args: Any) -> Any:
             txn.status = int(status.split()[0])

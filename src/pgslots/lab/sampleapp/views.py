@@ -22,7 +22,9 @@ def item_list(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(%s)", [settings.LAB_QUERY_SECONDS])
     items = list(Item.objects.values("id", "name", "price_cents")[:20])
-    return JsonResponse({"user": request.user.get_username(), "count": len(items), "results": items})
+    return JsonResponse(
+        {"user": request.user.get_username(), "count": len(items), "results": items}
+    )
 
 
 @apm.view

@@ -36,5 +36,7 @@ class Command(BaseCommand):
             session.create()
             keys.append(session.session_key)
         if not Item.objects.exists():
-            Item.objects.bulk_create(Item(name=f"item {i}", price_cents=100 + i) for i in range(options["items"]))
+            Item.objects.bulk_create(
+                Item(name=f"item {i}", price_cents=100 + i) for i in range(options["items"])
+            )
         self.stdout.write(json.dumps({"session_keys": keys}))
