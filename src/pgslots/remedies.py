@@ -449,15 +449,7 @@ def _r08_reserved(t: Topology) -> Proposal | None:
 
 
 def _r09_health_checks(t: Topology) -> Proposal | None:
-    groups = [
-        g
-        for g in t.groups
-        if g.concurrency_model not in ("asgi", "none")
-        and g.policy.conn_max_age != 0
-        and g.policy.conn_max_age_known
-        and not g.policy.health_checks
-        and g.policy.pool_max is None
-    ]
+    groups = [g for g in t.groups if g.reuses_unchecked_connections]
     if not groups:
         return None
     django = lower_bound(t.versions, "django")

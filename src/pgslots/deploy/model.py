@@ -188,6 +188,19 @@ class ProcessGroup:
         object.__setattr__(self, "kind", GroupKind(self.kind))
         object.__setattr__(self, "concurrency_model", ConcurrencyModel(self.concurrency_model))
 
+    @property
+    def reuses_unchecked_connections(self) -> bool:
+        """It keeps connections between requests or tasks (CONN_MAX_AGE known and not 0, no
+        pool) without CONN_HEALTH_CHECKS: one home for PGS012 and the remedy R09. ASGI is left
+        out, its persistent connections leak instead (PGS003)."""
+        return (
+            self.concurrency_model not in ("asgi", "none")
+            and self.policy.conn_max_age != 0
+            and self.policy.conn_max_age_known
+            and not self.policy.health_checks
+            and self.policy.pool_max is None
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class SlotBudget:

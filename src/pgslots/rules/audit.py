@@ -440,15 +440,7 @@ def unmounted(t: Topology) -> list[Finding]:
 
 
 def health_checks(t: Topology) -> list[Finding]:
-    groups = [
-        g
-        for g in t.groups
-        if g.concurrency_model not in ("asgi", "none")
-        and g.policy.conn_max_age != 0
-        and g.policy.conn_max_age_known
-        and not g.policy.health_checks
-        and g.policy.pool_max is None
-    ]
+    groups = [g for g in t.groups if g.reuses_unchecked_connections]
     if not groups:
         return []
     names = ", ".join(g.name for g in groups)
