@@ -1120,3 +1120,34 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     found = groups(tmp_path)
     assert set(found) == {"supervisor"}
     assert found["supervisor"].processes.value == 3
+
+
+def test_image_builds_in_scripts_wrappers_and_workflows_name_their_dockerfile() -> None:
+    from pgslots.deploy.readers.imagebuilds import script_builds, workflow_builds
+
+    script = (
+        'DOCKER=docker\nTAG_NS="${TAG_NS:-acme}"\n'
+        "build() {\n    $DOCKER buildx build --platform linux/amd64 $@ --load\n}\n"
+        "build -f web/Dockerfile.dev -t $TAG_NS/web:rolling web/\n"
+        "build --tag $TAG_NS/core:rolling core/\n"
+        "docker build \\\n  -t ghcr.io/acme/api:1 -f docker/Dockerfile.api .\n"
+    )
+    found = {b.tags[0]: (b.dockerfile, b.line) for b in script_builds("build.sh", script)}
+    assert found == {
+        "acme/web:rolling": ("web/Dockerfile.dev", 6),
+        "acme/core:rolling": ("core/Dockerfile", 7),
+        "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
+    }
+    workflow = (
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - uses: docker/build-push-action@v6\n        with:\n"
+        "          context: ./backend\n          push: true\n"
+        "          tags: acme/backend:dev-amd64\n"
+    )
+    (build,) = workflow_builds(".github/workflows/backend.yml", workflow)
+    assert (build.dockerfile, build.tags, build.line) == (
+        "backend/Dockerfile",
+        ("acme/backend:dev-amd64",),
+        11,
+    )
