@@ -1010,15 +1010,21 @@ def _platform_instances(item) -> tuple[Quantity, Quantity]:
     instances are every container of it, wherever they run, so the hosts are not a count of
     their own (1)."""
     path, line = item.count_at
-    hosts = Quantity(1, (Evidence(path, line, "instances: every container of the app, on any host"),))
+    hosts = Quantity(
+        1, (Evidence(path, line, "instances: every container of the app, on any host"),)
+    )
     if item.count is not None:
-        return Quantity(item.count, (Evidence(path, line, f"{item.name}: instances {item.count}"),)), hosts
+        return Quantity(
+            item.count, (Evidence(path, line, f"{item.name}: instances {item.count}"),)
+        ), hosts
     why = (
         f"{item.name}: no instances in the manifest (a non-web process type starts at 0 until `cf scale`)"
         if item.count_floor == 0
         else f"{item.name}: instances not a number in the manifest (a vars file or the command line sets it)"
     )
-    return Quantity(None, (Evidence(path, line, why),), f"{item.name}.instances", item.count_floor), hosts
+    return Quantity(
+        None, (Evidence(path, line, why),), f"{item.name}.instances", item.count_floor
+    ), hosts
 
 
 def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:

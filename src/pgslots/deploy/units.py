@@ -576,7 +576,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             else f"{taken} runs it"
             if runner is not None and set(unit.paths) <= set(runner.paths)
             else "a Cloud Foundry manifest for another environment (its name says so)"
-            if unit.kind == "cloudfoundry" and not specs and len(unit.paths) > 0
+            if unit.kind == "cloudfoundry"
+            and not specs
+            and len(unit.paths) > 0
             and cloudfoundry_score(read_cloudfoundry(s.repo, unit.paths[0]), unit.paths[0]) < 0
             else "it defines no process"
             if not specs

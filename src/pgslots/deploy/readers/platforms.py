@@ -173,7 +173,9 @@ def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     docs = load_file(repo, rel)
     data = docs[0] if docs else None
     apps = data.get("applications") if isinstance(data, dict) else None
-    apps = [a for a in apps if isinstance(a, dict) and a.get("name")] if isinstance(apps, list) else []
+    apps = (
+        [a for a in apps if isinstance(a, dict) and a.get("name")] if isinstance(apps, list) else []
+    )
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     out = []
     for app in apps:
@@ -210,12 +212,12 @@ def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             for each in read_procfile(repo, procfile) if repo.has(procfile) else []:
                 if each.schedule:  # `release:` is Heroku's; Cloud Foundry does not run it
                     continue
-                holder = by_type.get(each.name, app if each.name == "web" else None)
-                raw = holder.get("instances") if holder is not None else None
-                if raw is None and each.name == "web" and holder is not app:
-                    raw = app.get("instances")
-                    holder = app
                 web = each.name == "web"
+                entry: dict | None = by_type.get(each.name, app if web else None)
+                raw = entry.get("instances") if entry is not None else None
+                if raw is None and web:
+                    entry, raw = app, app.get("instances")  # the app's instances are web's
+                written = line_of(entry, "instances") if entry is not None else None
                 out.append(
                     dataclasses.replace(
                         each,
@@ -225,9 +227,7 @@ def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
                         # Unset: Cloud Foundry's default, 1 web instance; other types start at 0
                         # until `cf scale` (an unknown at floor 0, never a silent zero).
                         count=_instances(raw) if raw is not None else (1 if web else None),
-                        count_at=(rel, line_of(holder, "instances") or line_of(app, "name") or 1)
-                        if holder is not None
-                        else (rel, line_of(app, "name") or 1),
+                        count_at=(rel, written or line_of(app, "name") or 1),
                         count_floor=1 if web or raw is not None else 0,
                     )
                 )
