@@ -1122,8 +1122,8 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     assert found["supervisor"].processes.value == 3
 
 
-def test_image_builds_in_scripts_wrappers_and_workflows_name_their_dockerfile() -> None:
-    from pgslots.deploy.readers.imagebuilds import script_builds, workflow_builds
+def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> None:
+    from pgslots.deploy.readers.imagebuilds import script_builds
 
     script = (
         'DOCKER=docker\nTAG_NS="${TAG_NS:-acme}"\n'
@@ -1138,16 +1138,3 @@ def test_image_builds_in_scripts_wrappers_and_workflows_name_their_dockerfile() 
         "acme/core:rolling": ("core/Dockerfile", 7),
         "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
     }
-    workflow = (
-        "on: push\njobs:\n  build:\n    runs-on: ubuntu-24.04\n    steps:\n"
-        "      - uses: actions/checkout@v4\n"
-        "      - uses: docker/build-push-action@v6\n        with:\n"
-        "          context: ./backend\n          push: true\n"
-        "          tags: acme/backend:dev-amd64\n"
-    )
-    (build,) = workflow_builds(".github/workflows/backend.yml", workflow)
-    assert (build.dockerfile, build.tags, build.line) == (
-        "backend/Dockerfile",
-        ("acme/backend:dev-amd64",),
-        11,
-    )

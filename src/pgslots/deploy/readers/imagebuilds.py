@@ -1,14 +1,12 @@
-"""Where a repository builds and tags its images outside compose files.
+"""Where a repository's scripts build and tag its images (CI workflows: readers.workflows).
 
 A compose file or manifest that runs `org/app:1.2` runs this repository's code when the
-repository builds that image; the build is written in three common ways:
+repository builds that image; a Makefile or script writes the build in two common ways:
 
 - `docker build -t org/app -f Dockerfile .` (or `docker buildx build`) in a Makefile or script;
 - the same through a script function that wraps it (`build() { $DOCKER buildx build ... $@; }`
   then `build --tag $TAG_NS/app:rolling web/`), with the script's `VAR=${VAR:-default}`
-  assignments filling the tag in;
-- a CI workflow step `uses: docker/build-push-action` whose `with:` gives `context:`, `file:`
-  and `tags:`.
+  assignments filling the tag in.
 
 Each is returned as a `Build`: the Dockerfile path, the tags and the line that says so.
 """
@@ -18,11 +16,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import yaml
-
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.scripts import logical_lines
-from pgslots.deploy.readers.yamlfile import LineDict, load_all
 
 DOCKER_BUILD = re.compile(r"(?:\bdocker|\$\{?DOCKER\}?)\s+(?:buildx\s+)?build\b([^\n;&|]*)")
 FUNCTION = re.compile(r"^\s*(?:function\s+)?([A-Za-z_][\w-]*)\s*(?:\(\s*\))?\s*\{\s*$")
@@ -51,7 +46,7 @@ class Build:
     dockerfile: str  # repository path of the Dockerfile built
     tags: tuple[str, ...]  # image names as tagged (variables filled in where the script sets them)
     line: int  # where the build (or its tags) is written
-    how: str  # "tags it" / "publishes it"
+    how: str  # "tags it"
 
 
 def script_builds(rel: str, text: str) -> list[Build]:
@@ -92,44 +87,6 @@ def script_builds(rel: str, text: str) -> list[Build]:
                 line=at,
             )
         )
-    return out
-
-
-def workflow_builds(rel: str, text: str) -> list[Build]:
-    """`docker/build-push-action` steps of a GitHub Actions workflow: `with: context, file, tags`."""
-    try:
-        docs = load_all(text)
-    except yaml.YAMLError:
-        return []
-    out: list[Build] = []
-    for doc in docs:
-        jobs = doc.get("jobs") if isinstance(doc, dict) else None
-        for job in jobs.values() if isinstance(jobs, dict) else []:
-            steps = job.get("steps") if isinstance(job, dict) else None
-            for step in steps if isinstance(steps, list) else []:
-                if not isinstance(step, dict) or not str(step.get("uses", "")).startswith(
-                    "docker/build-push-action"
-                ):
-                    continue
-                given = step.get("with")
-                if not isinstance(given, dict):
-                    continue
-                context = str(given.get("context") or ".").strip()
-                if "${{" in context:
-                    continue
-                context = context.removeprefix("./").rstrip("/") or "."
-                file = str(given.get("file") or "").strip().removeprefix("./")
-                dockerfile = (
-                    join("", file)
-                    if file
-                    else join("" if context == "." else context, "Dockerfile")
-                )
-                raw = given.get("tags")
-                tags = raw if isinstance(raw, list) else re.split(r"[,\n]", str(raw or ""))
-                names = tuple(str(t).strip() for t in tags if str(t).strip())
-                line = given.key_lines.get("tags", given.line) if isinstance(given, LineDict) else 0
-                if names:
-                    out.append(Build(dockerfile, names, line, "publishes it"))
     return out
 
 
