@@ -335,9 +335,7 @@ def _through_managers(s: Scan, item: Resolved, notes: list[str]) -> list[Resolve
     programs: each is resolved on its own, in the environment the script exported. A cron
     daemon starts its crontab's entries (`cron_jobs`)."""
     jobs = (
-        cron_jobs(s, item.spec)
-        if item.launch is None or item.launch.program == "other"
-        else None
+        cron_jobs(s, item.spec) if item.launch is None or item.launch.program == "other" else None
     )
     if jobs is not None:
         # A cron daemon runs its crontab's entries, each a one-shot job; none: no connection.
