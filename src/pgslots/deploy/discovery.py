@@ -49,6 +49,7 @@ from pgslots.deploy.readers.kubernetes import (
 )
 from pgslots.deploy.readers.kustomize import Plan, read_plan
 from pgslots.deploy.readers.pyeval import ModuleResolver
+from pgslots.deploy.readers.workflows import published_images
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -565,18 +566,11 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
                 found = IMAGE_WORD.fullmatch(tag.strip("'\""))
                 if found:
                     out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{line} tags it"))
-        if rel.startswith(".github/workflows/") and "images:" in text:
-            file = re.search(r"^\s*file:\s*['\"]?([^'\"\s]+)", text, re.M)
-            dockerfile = join("", file[1]) if file else "Dockerfile"
-            for number, line_text in enumerate(text.splitlines(), 1):
-                if line_text.strip().startswith("images:"):
-                    for found in re.finditer(
-                        r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]
-                    ):
-                        if "." in found[1].split("/")[0] or found[1].count("/") == 1:
-                            out.setdefault(
-                                _short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it")
-                            )
+        if rel.startswith(".github/workflows/"):
+            for image in published_images(s.repo, rel):
+                out.setdefault(
+                    _short_name(image.name), (image.dockerfile, f"{rel}:{image.line} publishes it")
+                )
     s.tagged = out
     return out
 

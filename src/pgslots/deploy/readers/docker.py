@@ -664,6 +664,9 @@ def compose_score(path: str) -> int:
     if folders & {
         ".devcontainer",
         "devcontainer",
+        ".github",  # a CI service's compose file (GitHub Actions, GitLab CI, CircleCI)
+        ".gitlab",
+        ".circleci",
         "local",
         "dev",
         "development",
