@@ -108,7 +108,7 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return (
             0,
             (policy.pool_max or 1),
-            "runs, then exits (a deploy job or a scheduled run): "
+            "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
         )
     if policy.pool_max is not None:
