@@ -1120,3 +1120,18 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     found = groups(tmp_path)
     assert set(found) == {"supervisor"}
     assert found["supervisor"].processes.value == 3
+
+
+def test_workflow_images_are_paired_with_the_dockerfile_their_job_builds() -> None:
+    # metadata-action's block-scalar `images:`, build-push `file:` from the job's matrix, and an
+    # expression whose string literal is the image (`${{ cond && 'org/app' || ... }}`).
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.workflows import published_images
+
+    root = Path(__file__).parent / "fixtures" / "repos" / "image_published_by_ci"
+    images = published_images(RepoFiles.scan(root), ".github/workflows/release.yml")
+    assert [(i.name, i.dockerfile, i.line) for i in images] == [
+        ("acmeshop/shop", "Dockerfile", 20),
+        ("ghcr.io/acmeshop/shop", "Dockerfile", 21),
+        ("acmeshop/shop-standalone", "Dockerfile", 36),
+    ]
