@@ -1140,3 +1140,21 @@ def test_workflow_images_are_paired_with_the_dockerfile_their_job_builds() -> No
         ("ghcr.io/acmeshop/shop", "Dockerfile", 21),
         ("acmeshop/shop-standalone", "Dockerfile", 36),
     ]
+
+
+def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> None:
+    from pgslots.deploy.readers.imagebuilds import script_builds
+
+    script = (
+        'DOCKER=docker\nTAG_NS="${TAG_NS:-acme}"\n'
+        "build() {\n    $DOCKER buildx build --platform linux/amd64 $@ --load\n}\n"
+        "build -f web/Dockerfile.dev -t $TAG_NS/web:rolling web/\n"
+        "build --tag $TAG_NS/core:rolling core/\n"
+        "docker build \\\n  -t ghcr.io/acme/api:1 -f docker/Dockerfile.api .\n"
+    )
+    found = {b.tags[0]: (b.dockerfile, b.line) for b in script_builds("build.sh", script)}
+    assert found == {
+        "acme/web:rolling": ("web/Dockerfile.dev", 6),
+        "acme/core:rolling": ("core/Dockerfile", 7),
+        "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
+    }
