@@ -392,11 +392,13 @@ def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> No
     import pgslots.cli.audit  # noqa: F401 - registers the command
     from pgslots.cli import app
 
-    repo = Path(__file__).parent / "fixtures" / "repos" / "paperless_supervisord"
+    # deploy/compose.postgres.yml sets POSTGRES_PASSWORD: catalog in a repository whose
+    # package, database and role are all called catalog.
+    repo = Path(__file__).parent / "fixtures" / "repos" / "supervisord_image"
     result = CliRunner().invoke(app, ["audit", str(repo), "--fail-on", "never"])
-    assert "Settings: paperless.settings" in result.stdout
-    assert "application role: paperless" in result.stdout and "webserver/gunicorn" in result.stdout
-    assert "POSTGRES_PASSWORD: paperless" not in result.stdout
+    assert "Settings: catalog.settings" in result.stdout
+    assert "application role: catalog" in result.stdout and "app/web" in result.stdout
+    assert "POSTGRES_PASSWORD: catalog" not in result.stdout
 
 
 def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(
