@@ -26,7 +26,7 @@ from pgslots.deploy.model import (
     Quantity,
     Topology,
 )
-from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
+from pgslots.deploy.processes import Resolved, cron_jobs, locate, managed_specs, resolve
 from pgslots.deploy.readers.commands import (
     Launch,
     holds_no_database,
@@ -63,7 +63,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
-    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec))]
+    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec), notes)]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
     envs = [r.env.process() for r in resolved] or [
@@ -391,9 +391,21 @@ class _Rest:
             self.groups.extend(_unknown_group(item, self.server))
 
 
-def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
+def _through_managers(s: Scan, item: Resolved, notes: list[str]) -> list[Resolved]:
     """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
-    programs: each is resolved on its own, in the environment the script exported."""
+    programs: each is resolved on its own, in the environment the script exported. A cron
+    daemon starts its crontab's entries (`cron_jobs`)."""
+    jobs = (
+        cron_jobs(s, item.spec) if item.launch is None or item.launch.program == "other" else None
+    )
+    if jobs is not None:
+        # A cron daemon runs its crontab's entries, each a one-shot job; none: no connection.
+        if not jobs:
+            notes.append(
+                f"{item.spec.name}: `{' '.join(item.spec.words or [])[:60]}` runs no job (its crontab "
+                "files have no active line): no database connection"
+            )
+        return [resolve(s, spec) for spec in jobs]
     argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
     if (
         not argv

@@ -49,6 +49,7 @@ from pgslots.deploy.readers.kubernetes import (
 )
 from pgslots.deploy.readers.kustomize import Plan, read_plan
 from pgslots.deploy.readers.pyeval import ModuleResolver
+from pgslots.deploy.readers.workflows import published_images
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -565,18 +566,11 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
                 found = IMAGE_WORD.fullmatch(tag.strip("'\""))
                 if found:
                     out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{line} tags it"))
-        if rel.startswith(".github/workflows/") and "images:" in text:
-            file = re.search(r"^\s*file:\s*['\"]?([^'\"\s]+)", text, re.M)
-            dockerfile = join("", file[1]) if file else "Dockerfile"
-            for number, line_text in enumerate(text.splitlines(), 1):
-                if line_text.strip().startswith("images:"):
-                    for found in re.finditer(
-                        r"([a-z0-9.-]+(?:/[a-z0-9._-]+)+)", line_text.split(":", 1)[1]
-                    ):
-                        if "." in found[1].split("/")[0] or found[1].count("/") == 1:
-                            out.setdefault(
-                                _short_name(found[1]), (dockerfile, f"{rel}:{number} publishes it")
-                            )
+        if rel.startswith(".github/workflows/"):
+            for image in published_images(s.repo, rel):
+                out.setdefault(
+                    _short_name(image.name), (image.dockerfile, f"{rel}:{image.line} publishes it")
+                )
     s.tagged = out
     return out
 
@@ -962,16 +956,22 @@ def _client_in_env(env: Env) -> Evidence | None:
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
     specs = []
     for item in defs:
+        env_path, env_line = getattr(item, "env_at", None) or (item.path, item.line)
         env = base_env.overlay(
-            {k: EnvValue(k, v, Evidence(item.path, item.line, f"{k}={v}")) for k, v in item.env}
+            {k: EnvValue(k, v, Evidence(env_path, env_line, f"{k}={v}")) for k, v in item.env}
         )
-        replicas = (
-            Quantity(
-                item.count, (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),)
+        hosts = Quantity(None, (), f"{item.name}.hosts")
+        if getattr(item, "count_at", None):
+            replicas, hosts = _platform_instances(item)
+        else:
+            replicas = (
+                Quantity(
+                    item.count,
+                    (Evidence(item.path, item.line, f"{item.name}: {item.count} at once"),),
+                )
+                if item.count
+                else Quantity(1)
             )
-            if item.count
-            else Quantity(1)
-        )
         specs.append(
             ProcessSpec(
                 name=item.name,
@@ -987,7 +987,7 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
                         else ""
                     ),
                 ),
-                hosts=Quantity(None, (), f"{item.name}.hosts"),
+                hosts=hosts,
                 replicas=replicas,
                 oneshot=""
                 if not item.schedule
@@ -997,6 +997,28 @@ def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:
             )
         )
     return specs
+
+
+def _platform_instances(item) -> tuple[Quantity, Quantity]:
+    """(replicas, hosts) of a process type a platform scales by instances (Cloud Foundry): the
+    instances are every container of it, wherever they run, so the hosts are not a count of
+    their own (1)."""
+    path, line = item.count_at
+    hosts = Quantity(
+        1, (Evidence(path, line, "instances: every container of the app, on any host"),)
+    )
+    if item.count is not None:
+        return Quantity(
+            item.count, (Evidence(path, line, f"{item.name}: instances {item.count}"),)
+        ), hosts
+    why = (
+        f"{item.name}: no instances in the manifest (a non-web process type starts at 0 until `cf scale`)"
+        if item.count_floor == 0
+        else f"{item.name}: instances not a number in the manifest (a vars file or the command line sets it)"
+    )
+    return Quantity(
+        None, (Evidence(path, line, why),), f"{item.name}.instances", item.count_floor
+    ), hosts
 
 
 def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:

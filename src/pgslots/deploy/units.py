@@ -569,9 +569,17 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         if unit.name in decided:
             continue
         inside = _inside_image(s, unit) if unit.kind in ("supervisord", "systemd", "s6") else ""
+        runner = next((u for u in units if u.kept and u.name == taken), None)
         why = (
             f"runs inside the image built from {inside}"
             if inside
+            else f"{taken} runs it"
+            if runner is not None and set(unit.paths) <= set(runner.paths)
+            else "a Cloud Foundry manifest for another environment (its name says so)"
+            if unit.kind == "cloudfoundry"
+            and not specs
+            and len(unit.paths) > 0
+            and cloudfoundry_score(read_cloudfoundry(s.repo, unit.paths[0]), unit.paths[0]) < 0
             else "it defines no process"
             if not specs
             else f"not chosen (--unit {chosen})"
@@ -675,15 +683,21 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         (m for m in manifests if m[1]), key=lambda m: (-cloudfoundry_score(m[1], m[0]), m[0])
     ):
         score = cloudfoundry_score(defs, rel)
-        why = "a Cloud Foundry manifest" + (
-            " (IS_PRODUCTION or a production name)" if score > 0 else ""
+        procfiles = tuple(sorted({d.path for d in defs} - {rel}))
+        why = (
+            "a Cloud Foundry manifest"
+            + (" (IS_PRODUCTION or a production name)" if score > 0 else "")
+            + (f" running {', '.join(procfiles)}'s process types" if procfiles else "")
         )
         out.append(
             (
-                Unit(rel, "cloudfoundry", (rel,), True, why),
+                Unit(rel, "cloudfoundry", (rel,) + procfiles, True, why),
                 simple_specs(defs, base_env, "Cloud Foundry") if score >= 0 else [],
             )
         )
+    # A manifest that runs a Procfile says more than the Procfile alone (how many instances):
+    # it comes first among the alternatives.
+    out.sort(key=lambda o: not (o[0].kind == "cloudfoundry" and len(o[0].paths) > 1 and o[1]))
     defs = [
         d
         for rel in repo.paths

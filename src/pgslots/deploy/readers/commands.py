@@ -83,7 +83,7 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _substitute(word: str, replace) -> str:
     """Replace every `$NAME` and `${NAME<op>default}`; a default may itself hold `${...}`
-    (`${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}`), so braces are matched, not regexed."""
+    (`${GRANIAN_WORKERS:-${HTTP_WORKERS:-1}}`), so braces are matched, not regexed."""
     out: list[str] = []
     index = 0
     while index < len(word):

@@ -15,7 +15,7 @@ import re
 
 import yaml
 
-from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.yamlfile import line_of, load_all, load_file
 
 
@@ -31,6 +31,11 @@ class ProcessDef:
     schedule: str | None = (
         None  # a cron entry: a one-shot run at each tick, not a long-running process
     )
+    # A platform's instance count (Cloud Foundry `instances`), written at count_at: every
+    # container of the process type wherever it runs. None there: unknown, at count_floor.
+    count_at: tuple[str, int] | None = None
+    count_floor: int = 1
+    env_at: tuple[str, int] | None = None  # where `env` is written, when not at path:line
 
 
 _PROCFILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s*:\s*(?P<command>.+)$")
@@ -62,6 +67,30 @@ def read_dokku_scale(repo: RepoFiles, rel: str) -> dict[str, int]:
         name, sep, value = line.strip().partition("=")
         if sep and value.strip().isdigit() and not name.startswith("#"):
             out[name.strip()] = int(value.strip())
+    return out
+
+
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+
+
+def read_crontab(repo: RepoFiles, rel: str, with_user: bool) -> list[ProcessDef]:
+    """The active lines of a crontab file: `MIN HOUR DOM MON DOW [USER] COMMAND` or
+    `@daily [USER] COMMAND` (a system crontab, /etc/cron.d or /etc/crontab, names the user).
+    Comments, blank lines and `NAME=value` settings start nothing. Each entry is a one-shot run
+    at its schedule, named by the program it runs (the manage.py command, else the program)."""
+    out: list[ProcessDef] = []
+    for number, line in enumerate(repo.lines(rel), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#") or re.match(r"^[A-Za-z_]\w*=", words[0]):
+            continue
+        size = 1 if words[0].startswith("@") else 5
+        if len(words) <= size + with_user or not all(
+            _CRON_FIELD.match(w) for w in words[:size] if not w.startswith("@")
+        ):
+            continue
+        command = words[size + with_user :]
+        schedule = " ".join(words[:size])
+        out.append(ProcessDef("", " ".join(command), rel, number, schedule=schedule))
     return out
 
 
@@ -159,38 +188,83 @@ def read_render(repo: RepoFiles, rel: str) -> list[ProcessDef]:
 
 def read_cloudfoundry(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     """A Cloud Foundry manifest (`applications:`): each app's `command` (or its `processes:`),
-    `instances` and literal `env`."""
+    `instances` and literal `env`. An app without a command runs the process types of the
+    Procfile in its `path` (the buildpack reads it): `web` with the app's `instances`, another
+    type with its `processes:` entry's (Cloud Foundry starts non-web types at 0 instances)."""
     text = repo.text(rel) or ""
     if "applications:" not in text:
         return []
     docs = load_file(repo, rel)
     data = docs[0] if docs else None
     apps = data.get("applications") if isinstance(data, dict) else None
+    apps = (
+        [a for a in apps if isinstance(a, dict) and a.get("name")] if isinstance(apps, list) else []
+    )
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     out = []
-    for app in apps if isinstance(apps, list) else []:
-        if not isinstance(app, dict) or not app.get("name"):
-            continue
+    for app in apps:
         env = raw_env if isinstance(raw_env := app.get("env"), dict) else {}
         pairs = tuple(
             (str(k), str(v)) for k, v in env.items() if isinstance(v, (str, int, float, bool))
         )
-        processes = [
-            p for p in app.get("processes") or [] if isinstance(p, dict) and p.get("command")
-        ]
+        processes = [p for p in app.get("processes") or [] if isinstance(p, dict)]
+        commanded = [p for p in processes if p.get("command")]
         entries = [
             (f"{app['name']}/{p.get('type', 'web')}", p["command"], p.get("instances"), p)
-            for p in processes
+            for p in commanded
         ] or (
             [(str(app["name"]), app["command"], app.get("instances"), app)]
             if isinstance(app.get("command"), str)
             else []
         )
         for name, command, instances, holder in entries:
-            count = instances if isinstance(instances, int) else None
             out.append(
-                ProcessDef(name, str(command), rel, line_of(holder, "command") or 1, count, pairs)
+                ProcessDef(
+                    name,
+                    str(command),
+                    rel,
+                    line_of(holder, "command") or 1,
+                    _instances(instances) if instances is not None else 1,
+                    pairs,
+                    count_at=(rel, line_of(holder, "instances") or line_of(holder, "command") or 1),
+                )
             )
+        if not entries:
+            procfile = join(folder, join(str(app.get("path") or "."), "Procfile"))
+            prefix = f"{app['name']}/" if len(apps) > 1 else ""
+            by_type = {str(p.get("type", "web")): p for p in processes}
+            for each in read_procfile(repo, procfile) if repo.has(procfile) else []:
+                if each.schedule:  # `release:` is Heroku's; Cloud Foundry does not run it
+                    continue
+                web = each.name == "web"
+                entry: dict | None = by_type.get(each.name, app if web else None)
+                raw = entry.get("instances") if entry is not None else None
+                if raw is None and web:
+                    entry, raw = app, app.get("instances")  # the app's instances are web's
+                written = line_of(entry, "instances") if entry is not None else None
+                out.append(
+                    dataclasses.replace(
+                        each,
+                        name=prefix + each.name,
+                        env=pairs,
+                        env_at=(rel, line_of(app, "env") or line_of(app, "name") or 1),
+                        # Unset: Cloud Foundry's default, 1 web instance; other types start at 0
+                        # until `cf scale` (an unknown at floor 0, never a silent zero).
+                        count=_instances(raw) if raw is not None else (1 if web else None),
+                        count_at=(rel, written or line_of(app, "name") or 1),
+                        count_floor=1 if web or raw is not None else 0,
+                    )
+                )
     return out
+
+
+def _instances(raw: object) -> int | None:
+    """`instances: 4`; a `((var))` from a vars file (or anything else) is not a number here."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    return int(raw) if isinstance(raw, str) and raw.strip().isdigit() else None
 
 
 def cloudfoundry_score(defs: list[ProcessDef], rel: str) -> int:

@@ -932,6 +932,26 @@ class Evaluator:
             return (
                 self.env_lookup(var, default, None, node, unset_is_none=True) if var else V(UNKNOWN)
             )
+        if ref in ("cfenv.AppEnv", "AppEnv"):
+            return V(Ref("cfenv-appenv"))
+        if ref == "cfenv-appenv.get_credential":
+            # cfenv: a bound service's credential of that name, else os.getenv(key, default).
+            # Service credentials live in the platform, not the repository: read as the variable.
+            var = _const_str(args[0]) if args else _const_str(kwargs.get("key"))
+            default = args[1] if len(args) > 1 else kwargs.get("default")
+            found = (
+                self.env_lookup(var, default, None, node, unset_is_none=True) if var else V(UNKNOWN)
+            )
+            if var and found.env_default:
+                note = (
+                    f"{var}: cfenv reads a bound service's credential first (not in the "
+                    f"repository), then the variable; neither is set in any file read: "
+                    + (f"default {found.value!r}" if default is not None else "None")
+                )
+                found = dataclasses.replace(
+                    found, evidence=(self.ev(node.lineno, Resolution.ENV_DEFAULT, note),)
+                )
+            return found
         if ref in ("environ.Env", "environs.Env", "Env", "environ.FileAwareEnv"):
             scheme = {}
             for key, spec in kwargs.items():
