@@ -23,6 +23,7 @@ from pgslots.deploy.readers.commands import (
     first_command,
     holds_no_database,
     launch_from_words,
+    manages_without_database,
     nothing_runs,
     split_words,
     unwrap,
@@ -433,7 +434,9 @@ def follow_script(
         launches = chosen_branch or [i for i in launches if not i.guard]
     servers = [item for item in launches if item.launch.program not in ("manage", "other")]
     foreground = [item for item in servers if not item.background] or servers
-    chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
+    # Set-up steps only (a release script): the last one that uses the database stands for them.
+    steps = [item for item in launches if not manages_without_database(item.launch)] or launches
+    chosen = foreground[-1] if foreground else (steps[-1] if steps else None)
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(
             chosen.path or script.path,

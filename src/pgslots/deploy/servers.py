@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import (
+    NO_DATABASE_COMMANDS,
     ONE_SHOT_COMMANDS,
     Launch,
     expand,
@@ -855,6 +856,19 @@ def shape_of(
         )
     if program == "manage":
         command = launch.positionals[0] if launch.positionals else ""
+        if command in NO_DATABASE_COMMANDS and not _may_use_database_cache(
+            command, repo, settings, env
+        ):
+            return Shape(
+                "other",
+                f"manage.py {command} (runs once, no database)",
+                "none",
+                Quantity(1, (where,)),
+                Quantity(0, (where,)),
+                [
+                    f"manage.py {command} works on files or the cache and opens no database connection"
+                ],
+            )
         if command in ONE_SHOT_COMMANDS:
             return Shape(
                 "other",
@@ -977,6 +991,24 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
         where,
         f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
     )
+
+
+_DATABASE_CACHE = re.compile(r"DatabaseCache|backends\.db\b|dbcache://")
+
+
+def _may_use_database_cache(
+    command: str, repo: RepoFiles, settings: SettingsRead | None, env: Env
+) -> bool:
+    """`clear_cache` empties every cache; a DatabaseCache (`django.core.cache.backends.db`, or
+    django-environ's `dbcache://` URL) lives in a table, so clearing it is a database job. Unread
+    settings leave it possible."""
+    if command != "clear_cache":
+        return False
+    if settings is None:
+        return True
+    texts = ["\n".join(repo.lines(path)) for path in settings.evaluation.files]
+    texts.extend(value.value or "" for value in env.process().values.values())
+    return any(_DATABASE_CACHE.search(text) for text in texts)
 
 
 def unknown_shape(
