@@ -1125,3 +1125,36 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     found = groups(tmp_path)
     assert set(found) == {"supervisor"}
     assert found["supervisor"].processes.value == 3
+
+
+def test_workflow_images_are_paired_with_the_dockerfile_their_job_builds() -> None:
+    # metadata-action's block-scalar `images:`, build-push `file:` from the job's matrix, and an
+    # expression whose string literal is the image (`${{ cond && 'org/app' || ... }}`).
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.workflows import published_images
+
+    root = Path(__file__).parent / "fixtures" / "repos" / "image_published_by_ci"
+    images = published_images(RepoFiles.scan(root), ".github/workflows/release.yml")
+    assert [(i.name, i.dockerfile, i.line) for i in images] == [
+        ("acmeshop/shop", "Dockerfile", 20),
+        ("ghcr.io/acmeshop/shop", "Dockerfile", 21),
+        ("acmeshop/shop-standalone", "Dockerfile", 36),
+    ]
+
+
+def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> None:
+    from pgslots.deploy.readers.imagebuilds import script_builds
+
+    script = (
+        'DOCKER=docker\nTAG_NS="${TAG_NS:-acme}"\n'
+        "build() {\n    $DOCKER buildx build --platform linux/amd64 $@ --load\n}\n"
+        "build -f web/Dockerfile.dev -t $TAG_NS/web:rolling web/\n"
+        "build --tag $TAG_NS/core:rolling core/\n"
+        "docker build \\\n  -t ghcr.io/acme/api:1 -f docker/Dockerfile.api .\n"
+    )
+    found = {b.tags[0]: (b.dockerfile, b.line) for b in script_builds("build.sh", script)}
+    assert found == {
+        "acme/web:rolling": ("web/Dockerfile.dev", 6),
+        "acme/core:rolling": ("core/Dockerfile", 7),
+        "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
+    }

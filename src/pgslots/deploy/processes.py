@@ -425,9 +425,11 @@ def follow_script(
                     Resolution.COMMAND_FLAG,
                 ),
             )
-            for item in servers
-            if item.background and item is not chosen
-        )
+            for item in launches
+            if item.background
+            and item is not chosen
+            and (item in servers or (item.launch.program == "manage" and long_running(item.launch)))
+        )  # `celery ... worker &`, `python manage.py qcluster | tee log &`: beside the main process
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)

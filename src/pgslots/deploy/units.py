@@ -229,14 +229,20 @@ def _base_of(compose: ComposeFile, complete: list[ComposeFile]) -> ComposeFile |
 
 
 def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
-    """Every service `compose` shares with `base` only amends it, and most of its services are shared."""
+    """Every service `compose` shares with `base` only amends it, and most of its services are
+    shared, or one of them cannot run alone (no image, build or extends: compose refuses such a
+    file on its own, so it only ever amends another)."""
     shared = [name for name in compose.services if name in base.services]
-    if not shared or len(shared) * 2 < len(compose.services):
+    if not shared:
+        return False
+    if len(shared) * 2 < len(compose.services) and not any(
+        _incomplete(compose.services[name].raw) for name in shared
+    ):
         return False
 
     def amends(name: str) -> bool:
         mine, theirs = compose.services[name].raw, base.services[name].raw
-        if "image" not in mine and "build" not in mine and "extends" not in mine:
+        if _incomplete(mine):
             return True  # a partial definition
         starts = ("command", "entrypoint")
         if any(k in mine for k in starts):
@@ -245,6 +251,10 @@ def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
         return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
 
     return all(amends(name) for name in shared)
+
+
+def _incomplete(service: dict) -> bool:
+    return "image" not in service and "build" not in service and "extends" not in service
 
 
 CANONICAL = ("docker-compose", "compose")

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import re
 
-from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.docker import Dockerfile
 
 _DRIVER = re.compile(r"psycopg|asyncpg|pg8000|libpq|postgres|django|sqlalchemy", re.IGNORECASE)
 """A PostgreSQL driver, the client library, or a framework that brings one."""
 
 _DEPENDENCY_FILE = re.compile(
-    r"(^|/)(requirements[^/]*\.(txt|in)|pyproject\.toml|uv\.lock|poetry\.lock|pdm\.lock|"
-    r"Pipfile(\.lock)?|setup\.(py|cfg)|environment\.ya?ml)$"
+    r"(^|/)(requirements[^/]*\.(txt|in)|requirements/[^/]+\.(txt|in)|pyproject\.toml|uv\.lock|"
+    r"poetry\.lock|pdm\.lock|Pipfile(\.lock)?|setup\.(py|cfg)|environment\.ya?ml)$"
 )
+_INCLUDE = re.compile(r"^\s*(-r|-c|--requirement|--constraint)[=\s]+(?P<file>\S+)", re.MULTILINE)
 
 _BARE_BASE = re.compile(
     r"^(docker\.io/)?(library/)?(python|debian|ubuntu|alpine|almalinux|rockylinux|fedora|centos|"
@@ -58,4 +59,14 @@ def driverless_image(repo: RepoFiles, dockerfile: Dockerfile) -> list[str] | Non
     files = installed_dependency_files(repo, dockerfile)
     if not files or any(_DRIVER.search(repo.text(path) or "") for path in files):
         return None
+    if any(not _includes_copied(repo, path, files) for path in files):
+        return None
     return files
+
+
+def _includes_copied(repo: RepoFiles, path: str, files: list[str]) -> bool:
+    """Every file a requirements file pulls in (`-r base.txt`) is one of the copied files read."""
+    folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+    return all(
+        join(folder, match["file"]) in files for match in _INCLUDE.finditer(repo.text(path) or "")
+    )
