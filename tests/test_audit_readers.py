@@ -331,12 +331,19 @@ def test_shell_separators_interpreters_and_background_processes(tmp_path: Path) 
 def test_uwsgi_if_env_blocks_follow_the_environment(tmp_path: Path) -> None:
     import shutil
 
-    repo = tmp_path / "hc"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "healthchecks_uwsgi", repo)
-    with (repo / "docker" / ".env").open("a") as env:
-        env.write("SMTPD_PORT=2525\n")
+    # The same tree with the `if-env` variable set and one thread per worker: the third
+    # attach-daemon runs, and uWSGI with threads = 1 is a sync server.
+    repo = tmp_path / "tracker"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "uwsgi_compose_ini", repo)
+    env_file = repo / "ops" / "app.env"
+    env_file.write_text(
+        env_file.read_text().replace("WEB_THREADS=2\n", "WEB_THREADS=1\n")
+        + "INBOUND_MAIL_PORT=2525\n"
+    )
     found = groups(repo)
-    assert set(found) == {"web", "web/sendalerts", "web/sendreports", "web/smtpd"}
+    assert set(found) == {"app", "app/send_reminders", "app/sync_calendars", "app/receive_mail"}
+    assert found["app"].concurrency_model == "sync" and found["app"].demand.worst == 3
+    assert found["app/receive_mail"].demand.worst == 1
 
 
 def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(

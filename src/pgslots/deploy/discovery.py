@@ -456,9 +456,15 @@ def built_images(s: Scan) -> dict[str, str]:
     return out
 
 
+VERSION_TAG = re.compile(
+    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*)$"
+)
+
+
 def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     """The repository Dockerfile a prebuilt image comes from, and why we think so: another
-    service builds that image, or a Dockerfile labels itself as the image's source
+    service builds that image, its tag names a Dockerfile's folder or suffix, or a Dockerfile
+    labels itself as the image's source
     (`LABEL org.opencontainers.image.source=https://github.com/org/app` for `ghcr.io/org/app`)."""
     name = _image_name(image)
     built = built_images(s).get(name)
@@ -466,6 +472,13 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
         return s.dockerfiles[
             built
         ], f"image {name} is built from {built} by another compose service"
+    # `app:database-migration` (a role, not a version) from `bin/database-migration/Dockerfile`:
+    # the tag names the one Dockerfile built for that role.
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2].lower()
+    if tag and not VERSION_TAG.match(tag):
+        by_tag = [p for p in sorted(s.dockerfiles) if tag in _dockerfile_names(p)]
+        if len(by_tag) == 1:
+            return s.dockerfiles[by_tag[0]], f"the tag of image {image} names {by_tag[0]}"
     tagged = tagged_images(s).get(_short_name(name))
     if tagged and tagged[0] in s.dockerfiles:
         return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"

@@ -43,7 +43,7 @@ from pgslots.deploy.discovery import (
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
-from pgslots.deploy.readers.commands import split_words
+from pgslots.deploy.readers.commands import holds_no_database, split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.platforms import (
@@ -477,6 +477,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             )
         )
     dockerfile = _dockerfile_unit(s, base_env)
+    # A unit whose every process holds no database connection (an idle `tail -f /dev/null` pod)
+    # does not describe the application's deployment.
+    idle = {o[0].name: _idle(s, o[1]) for o in others if o[1]}
+    others = [(unit, [] if idle.get(unit.name) else specs) for unit, specs in others]
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
         named,
@@ -590,6 +594,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             and not specs
             and len(unit.paths) > 0
             and cloudfoundry_score(read_cloudfoundry(s.repo, unit.paths[0]), unit.paths[0]) < 0
+            else f"its processes hold no database connection ({idle[unit.name]})"
+            if idle.get(unit.name)
             else "it defines no process"
             if not specs
             else f"not chosen (--unit {chosen})"
@@ -622,6 +628,19 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)"
         )
     return Deployment(specs, compose, base_env, units, notes)
+
+
+def _idle(s: Scan, specs: list[ProcessSpec]) -> str:
+    """What every process of a unit runs when none of them holds a database connection
+    (`tail -f /dev/null`, a proxy); empty when one of them may."""
+    seen: list[str] = []
+    for spec in specs:
+        for each in managed_specs(s, spec) or [spec]:
+            launch = resolve(s, each).launch
+            if launch is None or not holds_no_database(launch.argv):
+                return ""
+            seen.append(f"{each.name}: `{launch.text[:40]}`")
+    return "; ".join(seen)
 
 
 def _inside_image(s: Scan, unit: Unit) -> str:
