@@ -864,6 +864,15 @@ def shape_of(
         return celery_beat(
             launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
         )
+    if program == "nothing":
+        return Shape(
+            "other",
+            "no program (this branch of the start script runs none)",
+            "none",
+            Quantity(1, (where,)),
+            Quantity(0),
+            [launch.text],
+        )
     if program in ("celery-flower", "celery-other"):
         return Shape(
             "other",

@@ -616,7 +616,8 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other,
+    # nothing (a start script whose branch for this environment runs none of its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -625,6 +626,12 @@ class Launch:
 
     def option(self, name: str) -> str | None:
         return self.options.get(name)
+
+
+def nothing_runs(why: str) -> Launch:
+    """The start of a container whose script, in this environment, runs none of its programs
+    (`elif [ "$MODULE_NAME" = 'postfix' ]` runs postfix and rsyslogd): no database client."""
+    return Launch("nothing", (), {}, (), {}, why[:300])
 
 
 def classify(argv: list[str]) -> str:
