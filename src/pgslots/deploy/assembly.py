@@ -331,8 +331,11 @@ class _Rest:
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
         elif not runs_python_file(list(item.launch.argv)) and (
-            item.spec.dockerfile is None
-            or not _projects_own(self.s, item.spec, self.modelled_images)
+            item.spec.third_party
+            or (
+                item.spec.dockerfile is not None
+                and not _projects_own(self.s, item.spec, self.modelled_images)
+            )
         ):
             self.notes.append(
                 f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out"
