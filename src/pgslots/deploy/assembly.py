@@ -27,6 +27,7 @@ from pgslots.deploy.model import (
     Topology,
 )
 from pgslots.deploy.processes import Resolved, cron_jobs, locate, managed_specs, resolve
+from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
     Launch,
     holds_no_database,
@@ -34,6 +35,7 @@ from pgslots.deploy.readers.commands import (
     split_words,
 )
 from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.drivers import driverless_image
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.readers.versions import read_versions
@@ -122,16 +124,20 @@ def build(root: Path, unit: str | None = None) -> Topology:
         if shape is None:
             left_out.append(item)
             continue
+        shape = _without_driver(repo, item, shape)
         shape = _runs_once(shape, item.spec.oneshot)
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
+        companions = list(item.companions)
+        shape, folded = _fold_siblings(shape, item, companions, read, in_image, s)
+        companions = [c for c in companions if c not in folded]
         groups.extend(_groups(item, shape, policy, aliases, server))
         beside = [
             (launch_from_words(split_words(command)), where) for command, where in shape.daemons
-        ] + item.companions
+        ] + companions
         for launch, where in beside:
             # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
             # or one the start script sent to the background (`celery ... worker &`).
@@ -252,6 +258,59 @@ def build(root: Path, unit: str | None = None) -> Topology:
     return budget.recompute(topology)
 
 
+def _fold_siblings(
+    shape: Shape,
+    item: Resolved,
+    companions: list[tuple[Launch, Evidence]],
+    read: SettingsRead | None,
+    in_image: Callable[[str], str | None],
+    s: Scan,
+) -> tuple[Shape, list[tuple[Launch, Evidence]]]:
+    """Several `celery worker --detach` lines in one container (one per queue) are one group:
+    the same program with the same shape, so their processes add up. Returns the main shape
+    with the siblings' processes added, and the companions folded into it."""
+    if item.launch is None or shape.extra_beat is not None or shape.per_process.value is None:
+        return shape, []
+    processes = shape.processes
+    folded: list[tuple[Launch, Evidence]] = []
+    for launch, where in companions:
+        if launch.program != item.launch.program:
+            continue
+        sibling = shape_of(
+            launch,
+            item.spec.name,
+            item.env,
+            where,
+            s.repo,
+            s.resolver,
+            read,
+            item.spec.workdir,
+            in_image,
+        )
+        if (
+            sibling is None
+            or sibling.extra_beat is not None
+            or sibling.concurrency_model != shape.concurrency_model
+            or sibling.per_process.value != shape.per_process.value
+        ):
+            continue
+        total = (
+            processes.value + sibling.processes.value
+            if processes.value is not None and sibling.processes.value is not None
+            else None
+        )
+        processes = Quantity(
+            total,
+            processes.evidence + sibling.processes.evidence,
+            None if total is not None else (processes.unknown or sibling.processes.unknown),
+        )
+        folded.append((launch, where))
+    if not folded:
+        return shape, []
+    note = f"{len(folded) + 1} `{item.launch.program}` processes started side by side in one container: one group"
+    return dataclasses.replace(shape, processes=processes, notes=[*shape.notes, note]), folded
+
+
 @dataclasses.dataclass
 class _Rest:
     """What becomes of the processes the first pass could not model: an unknown group when they
@@ -275,8 +334,11 @@ class _Rest:
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
         elif not runs_python_file(list(item.launch.argv)) and (
-            item.spec.dockerfile is None
-            or not _projects_own(self.s, item.spec, self.modelled_images)
+            item.spec.third_party
+            or (
+                item.spec.dockerfile is not None
+                and not _projects_own(self.s, item.spec, self.modelled_images)
+            )
         ):
             self.notes.append(
                 f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out"
@@ -480,6 +542,26 @@ def _is_web(item: Resolved) -> bool:
         "hypercorn",
         "granian",
         "uwsgi",
+    )
+
+
+def _without_driver(repo: RepoFiles, item: Resolved, shape: Shape) -> Shape:
+    """A process whose image installs no PostgreSQL driver holds no connection, whatever it
+    runs (a separate Celery app in its own image beside the Django services)."""
+    dockerfile = item.spec.dockerfile
+    files = driverless_image(repo, dockerfile) if dockerfile is not None else None
+    if files is None or dockerfile is None:
+        return shape
+    return Shape(
+        "other",
+        f"{shape.server_model} (no PostgreSQL driver in its image)",
+        "none",
+        Quantity(1, (item.where,)),
+        Quantity(0, (Evidence(dockerfile.path, None, f"installs {', '.join(files)}"),)),
+        [
+            f"its image ({dockerfile.path}) installs only {', '.join(files)}: no PostgreSQL "
+            "driver, so it cannot connect to the database"
+        ],
     )
 
 
