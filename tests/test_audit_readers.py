@@ -211,34 +211,34 @@ def evaluate(
 
 
 def test_the_projects_own_helper_functions_are_evaluated(tmp_path: Path) -> None:
-    # paperless-ngx `__get_int`, healthchecks `envint` (with its "None" branch), a builder function
+    # A private `__int_or` helper, an `int_setting` that maps "None" to None, a builder function
     # returning DATABASES, a `match`, and what stays unknown: a loop, a raise.
     ns = evaluate(
         tmp_path,
         """
 import os
 
-def __get_int(key, default):
-    return int(os.getenv(key, default))
+def __int_or(name, fallback):
+    return int(os.environ.get(name, fallback))
 
-def envint(s, default):
-    v = os.getenv(s, default)
-    if v == "None":
+def int_setting(name, fallback):
+    raw = os.environ.get(name, fallback)
+    if raw == "None":
         return None
-    return int(v)
+    return int(raw)
 
-def _db():
-    databases = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
-    if os.getenv("DBHOST"):
-        databases["sqlite"] = databases["default"].copy()
-        databases["default"] = {"HOST": os.getenv("DBHOST"), "OPTIONS": {}}
-        match os.getenv("DBENGINE", "postgresql"):
-            case "mariadb":
-                engine = "django.db.backends.mysql"
+def _databases():
+    found = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
+    if os.environ.get("STORE_HOST"):
+        found["scratch"] = found["default"].copy()
+        found["default"] = {"HOST": os.environ.get("STORE_HOST"), "OPTIONS": {}}
+        match os.environ.get("STORE_KIND", "pg"):
+            case "mysql":
+                backend = "django.db.backends.mysql"
             case _:
-                engine = "django.db.backends.postgresql"
-        databases["default"]["ENGINE"] = engine
-    return databases
+                backend = "django.db.backends.postgresql"
+        found["default"]["ENGINE"] = backend
+    return found
 
 def looping():
     for x in [1]:
@@ -249,26 +249,26 @@ def strict(v):
         raise ValueError(v)
     return v == "True"
 
-WORKERS = __get_int("TASK_WORKERS", 1)
-AGE = envint("DB_CONN_MAX_AGE", "0")
-NONE_AGE = envint("NONE_AGE", "None")
-DATABASES = _db()
+WORKERS = __int_or("JOB_WORKERS", 2)
+PERSIST = int_setting("DB_PERSIST", "0")
+NO_LIMIT = int_setting("UPLOAD_LIMIT", "None")
+DATABASES = _databases()
 LOOPED = looping()
 BAD = strict("maybe")
-if found := os.getenv("DBHOST"):
-    WALRUS = found
+if host := os.environ.get("STORE_HOST"):
+    WALRUS = host
 """,
-        {"TASK_WORKERS": "3", "DBHOST": "db"},
+        {"JOB_WORKERS": "5", "STORE_HOST": "pg.internal"},
     )
-    assert ns["WORKERS"] == 3 and ns["AGE"] == 0 and ns["NONE_AGE"] is None
+    assert ns["WORKERS"] == 5 and ns["PERSIST"] == 0 and ns["NO_LIMIT"] is None
     assert ns["DATABASES"]["default"] == {
-        "HOST": "db",
+        "HOST": "pg.internal",
         "OPTIONS": {},
         "ENGINE": "django.db.backends.postgresql",
     }
-    assert ns["DATABASES"]["sqlite"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert ns["DATABASES"]["scratch"]["ENGINE"] == "django.db.backends.sqlite3"
     assert repr(ns["LOOPED"]) == "UNKNOWN" and repr(ns["BAD"]) == "UNKNOWN"
-    assert ns["WALRUS"] == "db"
+    assert ns["WALRUS"] == "pg.internal"
 
 
 def test_unset_variables_are_none_only_in_a_complete_environment(tmp_path: Path) -> None:
@@ -300,15 +300,15 @@ def test_django_split_settings_include_reads_its_components(tmp_path: Path) -> N
 
 
 def test_shell_separators_interpreters_and_background_processes(tmp_path: Path) -> None:
-    # healthchecks: `bash -c 'while ...; do sleep 1; done; uwsgi ...'` (`;` against a word);
-    # cookiecutter-django: `["/bin/bash", "/app/.../start"]`; a start script that sends a gevent
-    # Celery worker to the background before running gunicorn in the foreground.
-    assert (
-        launch_from_text(
-            "bash -c 'while !</dev/tcp/db/5432; do sleep 1; done; uwsgi /app/uwsgi.ini'"
-        ).program
-        == "uwsgi"
-    )
+    # Wait loops before the server: `bash -c 'until ...; do sleep 2; done; uwsgi ...'` (`;` against
+    # a word), the bash `!</dev/tcp/HOST/PORT` probe; cookiecutter-django:
+    # `["/bin/bash", "/app/.../start"]`; a start script that sends a gevent Celery worker to the
+    # background before running gunicorn in the foreground.
+    for text in (
+        "bash -c 'until pg_isready -q -h pg; do echo waiting; sleep 2; done; uwsgi /srv/web.ini'",
+        "sh -c 'while !</dev/tcp/pg/6432; do sleep 3; done; uwsgi --ini /etc/site.ini'",
+    ):
+        assert launch_from_text(text).program == "uwsgi", text
     root = write(
         tmp_path,
         {
@@ -331,47 +331,59 @@ def test_shell_separators_interpreters_and_background_processes(tmp_path: Path) 
 def test_uwsgi_if_env_blocks_follow_the_environment(tmp_path: Path) -> None:
     import shutil
 
-    repo = tmp_path / "hc"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "healthchecks_uwsgi", repo)
-    with (repo / "docker" / ".env").open("a") as env:
-        env.write("SMTPD_PORT=2525\n")
+    # The same tree with the `if-env` variable set and one thread per worker: the third
+    # attach-daemon runs, and uWSGI with threads = 1 is a sync server.
+    repo = tmp_path / "tracker"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "uwsgi_compose_ini", repo)
+    env_file = repo / "ops" / "app.env"
+    env_file.write_text(
+        env_file.read_text().replace("WEB_THREADS=2\n", "WEB_THREADS=1\n")
+        + "INBOUND_MAIL_PORT=2525\n"
+    )
     found = groups(repo)
-    assert set(found) == {"web", "web/sendalerts", "web/sendreports", "web/smtpd"}
+    assert set(found) == {"app", "app/send_reminders", "app/sync_calendars", "app/receive_mail"}
+    assert found["app"].concurrency_model == "sync" and found["app"].demand.worst == 3
+    assert found["app/receive_mail"].demand.worst == 1
 
 
 def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(
     tmp_path: Path,
 ) -> None:
-    # An s6-overlay image (paperless-ngx since 2.15): ENTRYPOINT /init, one `run` per service;
-    # granian reads GRANIAN_WORKERS, exported by the run script from the project's variable.
+    # An s6-overlay image: ENTRYPOINT /init, one `run` per longrun service, a oneshot `up`;
+    # granian reads GRANIAN_WORKERS, which the run script exports from the project's own
+    # variable (a nested default); the jobs service runs a Celery worker with an embedded beat.
     root = write(
         tmp_path,
         {
-            "src/paperless/__init__.py": "",
-            "src/paperless/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
-            "'HOST': os.getenv('PAPERLESS_DBHOST')}}\nCELERY_WORKER_CONCURRENCY = 2\n",
-            "src/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'paperless.settings')\n",
-            "Dockerfile": 'FROM python:3.12-slim\nCOPY docker/rootfs /\nENTRYPOINT ["/init"]\n',
-            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/type": "longrun\n",
-            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-webserver/run": "#!/command/with-contenv /usr/bin/bash\n"
-            "export GRANIAN_WORKERS=${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}\n"
-            'exec granian --interface asginl --ws "paperless.asgi:application"\n',
-            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-worker/run": "#!/command/with-contenv /usr/bin/bash\n"
-            "exec /usr/local/bin/celery --app paperless worker -B --loglevel INFO\n",
-            "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/up": "/etc/s6-overlay/s6-rc.d/init-migrations/run\n",
-            "docker/rootfs/etc/s6-overlay/s6-rc.d/init-migrations/run": "exec python3 manage.py migrate\n",
-            "docker-compose.yml": "services:\n  db:\n    image: postgres:16\n  webserver:\n    build: .\n"
-            "    environment:\n      PAPERLESS_DBHOST: db\n      PAPERLESS_WEBSERVER_WORKERS: 3\n",
+            "backend/acme/__init__.py": "",
+            "backend/acme/settings.py": "import os\nDATABASES = {'default': {'ENGINE': "
+            "'django.db.backends.postgresql', 'HOST': os.environ.get('ACME_PG_HOST')}}\n"
+            "CELERY_WORKER_CONCURRENCY = 3\n",
+            "backend/manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'acme.settings')\n",
+            "Dockerfile": 'FROM python:3.13-slim\nCOPY image/root /\nCOPY backend /srv/backend\nENTRYPOINT ["/init"]\n',
+            "image/root/etc/s6-overlay/s6-rc.d/svc-http/type": "longrun\n",
+            "image/root/etc/s6-overlay/s6-rc.d/svc-http/run": "#!/command/with-contenv bash\n"
+            "cd /srv/backend\n"
+            "export GRANIAN_WORKERS=${GRANIAN_WORKERS:-${ACME_HTTP_WORKERS:-1}}\n"
+            "exec granian --interface asginl --host 0.0.0.0 acme.asgi:application\n",
+            "image/root/etc/s6-overlay/s6-rc.d/svc-jobs/type": "longrun\n",
+            "image/root/etc/s6-overlay/s6-rc.d/svc-jobs/run": "#!/command/with-contenv bash\n"
+            "cd /srv/backend\nexec celery -A acme worker --beat -l warning\n",
+            "image/root/etc/s6-overlay/s6-rc.d/init-schema/type": "oneshot\n",
+            "image/root/etc/s6-overlay/s6-rc.d/init-schema/up": "/etc/s6-overlay/s6-rc.d/init-schema/run\n",
+            "image/root/etc/s6-overlay/s6-rc.d/init-schema/run": "exec python3 /srv/backend/manage.py migrate\n",
+            "compose.yaml": "services:\n  pg:\n    image: postgres:17\n  acme:\n    build: .\n"
+            "    environment:\n      ACME_PG_HOST: pg\n      ACME_HTTP_WORKERS: 4\n",
         },
     )
     found = groups(root)
-    assert set(found) == {"webserver/webserver", "webserver/worker", "webserver/worker-beat"}
+    assert set(found) == {"acme/http", "acme/jobs", "acme/jobs-beat"}
     assert (
-        found["webserver/webserver"].server_model == "asgi (granian asginl)"
-        and found["webserver/webserver"].processes.value == 3
+        found["acme/http"].server_model == "asgi (granian asginl)"
+        and found["acme/http"].processes.value == 4
     )
-    assert found["webserver/worker"].processes.value == 2
-    assert found["webserver/worker-beat"].concurrency_model == "none"  # the default file scheduler
+    assert found["acme/jobs"].processes.value == 3
+    assert found["acme/jobs-beat"].concurrency_model == "none"  # the default file scheduler
 
 
 def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> None:
@@ -1120,3 +1132,36 @@ def test_ansible_unit_templates_are_read_with_the_roles_variables(tmp_path: Path
     found = groups(tmp_path)
     assert set(found) == {"supervisor"}
     assert found["supervisor"].processes.value == 3
+
+
+def test_workflow_images_are_paired_with_the_dockerfile_their_job_builds() -> None:
+    # metadata-action's block-scalar `images:`, build-push `file:` from the job's matrix, and an
+    # expression whose string literal is the image (`${{ cond && 'org/app' || ... }}`).
+    from pgslots.deploy.readers import RepoFiles
+    from pgslots.deploy.readers.workflows import published_images
+
+    root = Path(__file__).parent / "fixtures" / "repos" / "image_published_by_ci"
+    images = published_images(RepoFiles.scan(root), ".github/workflows/release.yml")
+    assert [(i.name, i.dockerfile, i.line) for i in images] == [
+        ("acmeshop/shop", "Dockerfile", 20),
+        ("ghcr.io/acmeshop/shop", "Dockerfile", 21),
+        ("acmeshop/shop-standalone", "Dockerfile", 36),
+    ]
+
+
+def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> None:
+    from pgslots.deploy.readers.imagebuilds import script_builds
+
+    script = (
+        'DOCKER=docker\nTAG_NS="${TAG_NS:-acme}"\n'
+        "build() {\n    $DOCKER buildx build --platform linux/amd64 $@ --load\n}\n"
+        "build -f web/Dockerfile.dev -t $TAG_NS/web:rolling web/\n"
+        "build --tag $TAG_NS/core:rolling core/\n"
+        "docker build \\\n  -t ghcr.io/acme/api:1 -f docker/Dockerfile.api .\n"
+    )
+    found = {b.tags[0]: (b.dockerfile, b.line) for b in script_builds("build.sh", script)}
+    assert found == {
+        "acme/web:rolling": ("web/Dockerfile.dev", 6),
+        "acme/core:rolling": ("core/Dockerfile", 7),
+        "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
+    }

@@ -89,8 +89,8 @@ class Redactor:
     """Collects secret values met while reading, and scrubs them from rendered output.
 
     A value can be both a secret and a public name: example compose files set
-    `POSTGRES_PASSWORD: paperless` next to `POSTGRES_USER: paperless` in a repository
-    called `paperless`. Scrubbing it everywhere would mask every path, module and role
+    `POSTGRES_PASSWORD: catalog` next to `POSTGRES_USER: catalog` in a repository
+    called `catalog`. Scrubbing it everywhere would mask every path, module and role
     name in the report, while hiding nothing (the same word is the project's name). Such
     values are `publish`ed (repository path components, database user and database
     names); `scrub` leaves them alone, and the places where they stand as a password

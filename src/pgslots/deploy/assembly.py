@@ -26,8 +26,13 @@ from pgslots.deploy.model import (
     Quantity,
     Topology,
 )
-from pgslots.deploy.processes import Resolved, locate, managed_specs, resolve
-from pgslots.deploy.readers.commands import holds_no_database, launch_from_words, split_words
+from pgslots.deploy.processes import Resolved, cron_jobs, locate, managed_specs, resolve
+from pgslots.deploy.readers.commands import (
+    Launch,
+    holds_no_database,
+    launch_from_words,
+    split_words,
+)
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
@@ -58,7 +63,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
     notes = s.notes + deployment.notes
     base_env = deployment.base_env
     specs = [each for spec in deployment.specs for each in (managed_specs(s, spec) or [spec])]
-    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec))]
+    resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec), notes)]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
     envs = [r.env.process() for r in resolved] or [
@@ -117,15 +122,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
         if shape is None:
             left_out.append(item)
             continue
-        if item.spec.oneshot and shape.concurrency_model not in ("none", "job"):
-            when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(
-                item.spec.oneshot, item.spec.oneshot
-            )
-            shape = dataclasses.replace(
-                shape,
-                concurrency_model="job",
-                server_model=f"{shape.server_model} ({when}: runs, then exits)",
-            )
+        shape = _runs_once(shape, item.spec.oneshot)
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
         policy, aliases = policy_from(read)
@@ -164,6 +161,25 @@ def build(root: Path, unit: str | None = None) -> Topology:
                 _groups(
                     dataclasses.replace(item, spec=spec, launch=launch, where=where),
                     daemon,
+                    policy,
+                    aliases,
+                    server,
+                )
+            )
+        for spec, launch, where in _cron_specs(item.spec, shape.crons):
+            # uWSGI's cron: the master starts the command at its schedule; it runs, then exits.
+            job = shape_of(
+                launch, spec.name, item.env, where, repo, s.resolver, read, spec.workdir, in_image
+            )
+            if job is None:
+                notes.append(
+                    f"{item.spec.name}: cron `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out"
+                )
+                continue
+            groups.extend(
+                _groups(
+                    dataclasses.replace(item, spec=spec, launch=launch, where=where),
+                    _runs_once(job, "cron"),
                     policy,
                     aliases,
                     server,
@@ -291,6 +307,8 @@ class _Rest:
             self.notes.append(
                 f"{item.spec.name}: `{program}` holds no database connection; not counted"
             )
+        elif item.spec.client:
+            self.groups.extend(_unknown_group(item, self.server))
         elif item.spec.third_party:
             undecided.append(
                 dataclasses.replace(item, spec=dataclasses.replace(item.spec, unknown_reason=why))
@@ -330,9 +348,21 @@ class _Rest:
             self.groups.extend(_unknown_group(item, self.server))
 
 
-def _through_managers(s: Scan, item: Resolved) -> list[Resolved]:
+def _through_managers(s: Scan, item: Resolved, notes: list[str]) -> list[Resolved]:
     """An entry script that ends in a process manager (`exec supervisord -c ...`) starts its
-    programs: each is resolved on its own, in the environment the script exported."""
+    programs: each is resolved on its own, in the environment the script exported. A cron
+    daemon starts its crontab's entries (`cron_jobs`)."""
+    jobs = (
+        cron_jobs(s, item.spec) if item.launch is None or item.launch.program == "other" else None
+    )
+    if jobs is not None:
+        # A cron daemon runs its crontab's entries, each a one-shot job; none: no connection.
+        if not jobs:
+            notes.append(
+                f"{item.spec.name}: `{' '.join(item.spec.words or [])[:60]}` runs no job (its crontab "
+                "files have no active line): no database connection"
+            )
+        return [resolve(s, spec) for spec in jobs]
     argv = list(item.launch.argv) if item.launch is not None and item.launch.argv else []
     if (
         not argv
@@ -370,6 +400,47 @@ def _projects_own(s: Scan, spec: ProcessSpec, modelled_images: set[str]) -> bool
     return dockerfile.path in modelled_images or runs_project_code(s, dockerfile)
 
 
+def _runs_once(shape: Shape, oneshot: str) -> Shape:
+    """A cron entry, deploy hook or boot job: one connection while it runs, none held."""
+    if not oneshot or shape.concurrency_model in ("none", "job"):
+        return shape
+    when = {"cron": "cron", "deploy": "at each deploy", "boot": "once at boot"}.get(
+        oneshot, oneshot
+    )
+    return dataclasses.replace(
+        shape,
+        concurrency_model="job",
+        server_model=f"{shape.server_model} ({when}: runs, then exits)",
+    )
+
+
+def _cron_specs(
+    spec: ProcessSpec, crons: list[tuple[str, Evidence]]
+) -> list[tuple[ProcessSpec, Launch, Evidence]]:
+    """A server's cron entries as one-shot groups `<name>/cron`: entries running the same
+    command (`manage.py runjobs hourly|daily|...`) are one group whose runs can all start at
+    the same minute, one process per entry; different commands are a group each."""
+    by_command: dict[str, list[tuple[str, Evidence]]] = {}
+    for command, where in crons:
+        by_command.setdefault(" ".join(split_words(command)[:2]), []).append((command, where))
+    out = []
+    for index, entries in enumerate(by_command.values(), 1):
+        command, where = entries[0]
+        name = f"{spec.name}/cron" + (f"-{index}" if len(by_command) > 1 else "")
+        replicas = Quantity(
+            len(entries),
+            tuple(e for _, e in entries),
+        )
+        out.append(
+            (
+                dataclasses.replace(spec, name=name, oneshot="cron", replicas=replicas),
+                launch_from_words(split_words(command)),
+                where,
+            )
+        )
+    return out
+
+
 def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:
     """A process that talks to the server but whose program pgslots cannot see: an unknown
     group with the reason and the evidence, settable with --assume."""
@@ -377,7 +448,12 @@ def _unknown_group(item: Resolved, server: ServerFacts) -> list[ProcessGroup]:
     reason = spec.unknown_reason
     if not reason:
         command = item.launch.text[:60] if item.launch else " ".join(spec.words or [])[:60]
-        reason = f"runs `{command}` from an image this repository does not build" + (
+        image = (
+            f"from {spec.dockerfile.path}, the image of another application (no Django or Celery)"
+            if spec.dockerfile is not None and not spec.third_party
+            else "from an image this repository does not build"
+        )
+        reason = f"runs `{command}` {image}" + (
             f"; it connects to the database ({spec.client_evidence.location()})"
             if spec.client_evidence
             else ""

@@ -108,7 +108,7 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
         return (
             0,
             (policy.pool_max or 1),
-            "runs once at deploy: "
+            "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
         )
     if policy.pool_max is not None:

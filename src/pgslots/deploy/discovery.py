@@ -39,6 +39,7 @@ from pgslots.deploy.readers.envfiles import (
     resolve_env_file,
 )
 from pgslots.deploy.readers.helm import HelmChart, read_charts
+from pgslots.deploy.readers.imagebuilds import script_builds
 from pgslots.deploy.readers.kubernetes import (
     Manifests,
     apply_overlay,
@@ -455,9 +456,15 @@ def built_images(s: Scan) -> dict[str, str]:
     return out
 
 
+VERSION_TAG = re.compile(
+    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*)$"
+)
+
+
 def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     """The repository Dockerfile a prebuilt image comes from, and why we think so: another
-    service builds that image, or a Dockerfile labels itself as the image's source
+    service builds that image, its tag names a Dockerfile's folder or suffix, or a Dockerfile
+    labels itself as the image's source
     (`LABEL org.opencontainers.image.source=https://github.com/org/app` for `ghcr.io/org/app`)."""
     name = _image_name(image)
     built = built_images(s).get(name)
@@ -465,6 +472,13 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
         return s.dockerfiles[
             built
         ], f"image {name} is built from {built} by another compose service"
+    # `app:database-migration` (a role, not a version) from `bin/database-migration/Dockerfile`:
+    # the tag names the one Dockerfile built for that role.
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2].lower()
+    if tag and not VERSION_TAG.match(tag):
+        by_tag = [p for p in sorted(s.dockerfiles) if tag in _dockerfile_names(p)]
+        if len(by_tag) == 1:
+            return s.dockerfiles[by_tag[0]], f"the tag of image {image} names {by_tag[0]}"
     tagged = tagged_images(s).get(_short_name(name))
     if tagged and tagged[0] in s.dockerfiles:
         return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"
@@ -504,7 +518,6 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
 BUILD_FILES = re.compile(
     r"(^|/)(Makefile|[^/]*\.mk|[^/]*\.sh|\.gitlab-ci\.ya?ml)$|^\.github/workflows/[^/]+\.ya?ml$"
 )
-DOCKER_BUILD = re.compile(r"\bdocker\s+(?:buildx\s+)?build\b([^\n;&|]*)")
 IMAGE_WORD = re.compile(
     r"['\"]?((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._-]+)(?::[\w.${}()-]+)?['\"]?"
 )
@@ -524,48 +537,17 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
     for rel in s.repo.paths:
         if not BUILD_FILES.search(rel):
             continue
-        original = s.repo.text(rel) or ""
-        text = original.replace("\\\n", " ")
-        for match in DOCKER_BUILD.finditer(text):
-            words = match[1].split()
-            tags = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-t", "--tag")] + [
-                w.split("=", 1)[1] for w in words if w.startswith("--tag=")
-            ]
-            file = next(
-                (words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-f", "--file")), None
-            )
-            options_with_value = {
-                "-t",
-                "--tag",
-                "-f",
-                "--file",
-                "--build-arg",
-                "--target",
-                "--platform",
-                "--output",
-                "-o",
-                "--cache-from",
-            }
-            positional = [
-                w
-                for i, w in enumerate(words)
-                if not w.startswith("-") and (i == 0 or words[i - 1] not in options_with_value)
-            ]
-            context = positional[-1] if positional else "."
-            dockerfile = join(
-                "",
-                file if file else (context if not context.startswith("$") else ".") + "/Dockerfile",
-            )
-            line = (
-                original[: original.find(tags[0]) if tags and tags[0] in original else 0].count(
-                    "\n"
-                )
-                + 1
-            )
-            for tag in tags:
+        text = s.repo.text(rel) or ""
+        for build in script_builds(rel, text):
+            for tag in build.tags:
                 found = IMAGE_WORD.fullmatch(tag.strip("'\""))
-                if found:
-                    out.setdefault(_short_name(found[1]), (dockerfile, f"{rel}:{line} tags it"))
+                name = _short_name(found[1]) if found else ""
+                if found and (
+                    name not in out
+                    or (_dev_dockerfile(out[name][0]) and not _dev_dockerfile(build.dockerfile))
+                ):
+                    # a release build (web/Dockerfile) over a rolling one (web/Dockerfile.dev) of the same name
+                    out[name] = (build.dockerfile, f"{rel}:{build.line} {build.how}")
         if rel.startswith(".github/workflows/"):
             for image in published_images(s.repo, rel):
                 out.setdefault(
@@ -573,6 +555,15 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
                 )
     s.tagged = out
     return out
+
+
+def _dev_dockerfile(path: str) -> bool:
+    """`Dockerfile.dev`, `dev.Dockerfile`, `Dockerfile-development`: a development build."""
+    return bool(
+        re.search(
+            r"(^|[./_-])(dev|develop|development|local)([./_-]|$)", path.rsplit("/", 1)[-1].lower()
+        )
+    )
 
 
 def _dockerfile_names(path: str) -> set[str]:
@@ -740,6 +731,10 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
                 + ("has no CMD or ENTRYPOINT" if dockerfile else "is not in the repository")
                 + ", and the service gives no command"
             )
+        if linked is not None and dockerfile is not None and not runs_project_code(s, dockerfile):
+            # An image the repository builds for another application (mailman-core beside
+            # mailman-web): a client when its own environment names the database.
+            client = database_client_evidence(compose, service, service.environment)
         specs.append(
             ProcessSpec(
                 name=service.name,
@@ -838,6 +833,8 @@ def runs_project_code(s: Scan, dockerfile: Dockerfile, depth: int = 0) -> bool:
     return any(
         s.repo.has(join(src if src != "." else "", "manage.py"))
         or src.endswith(PYTHON_PROJECT_FILES)
+        # `COPY akvo/ /var/akvo/rsr/code/akvo`: a Python package of the repository
+        or (src not in (".", "") and s.repo.has(join(src.rstrip("/"), "__init__.py")))
         for src in dockerfile.copies.values()
     )
 

@@ -22,6 +22,7 @@ from pgslots.deploy.readers.commands import (
     first_command,
     holds_no_database,
     launch_from_words,
+    manages_without_database,
     split_words,
     unwrap,
 )
@@ -30,6 +31,7 @@ from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.launchers import find_launcher
 from pgslots.deploy.readers.platforms import (
     ProcessDef,
+    read_crontab,
     read_procfile,
     read_s6_services,
     read_supervisord,
@@ -156,6 +158,64 @@ def managed_specs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
                 workdir=item.directory or spec.workdir,
                 command_at=None,
                 entry_at=None,
+            )
+        )
+    return out
+
+
+CRON_DAEMONS = frozenset({"cron", "crond", "supercronic", "go-crond"})
+
+
+def cron_jobs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
+    """A cron daemon (`cron -f`, `crond`, `supercronic FILE`) starts the jobs of the crontab
+    files its image holds (COPY to /etc/cron.d/, /etc/crontab, /var/spool/cron/, supercronic's
+    argument; busybox's /etc/crontabs/): each active line is a one-shot run of its command, sharing the container's
+    hosts and replicas. None when the daemon is not one or no crontab file can be seen; an
+    empty list when the crontab files start nothing (only comments)."""
+    program = unwrap(first_command(spec.words))[0] if spec.words else []
+    head = program[0].rsplit("/", 1)[-1] if program else ""
+    if head == "busybox" and program[1:2] == ["crond"]:
+        head = "crond"
+    if head not in CRON_DAEMONS:
+        return None
+    files: list[tuple[str, bool]] = []  # (repository path, the lines name a user)
+    if head == "supercronic":
+        named = next((w for w in program[1:] if not w.startswith("-")), None)
+        path = locate(s, named, spec) if named else None
+        files += [(path, False)] if path else []
+    for dockerfile in _with_bases(s, spec.dockerfile) if spec.dockerfile else []:
+        for dest, src in dockerfile.copies.items():
+            system = dest == "/etc/crontab" or dest.startswith("/etc/cron.d")
+            if not (system or dest.startswith(("/var/spool/cron", "/etc/crontabs"))):
+                continue
+            if s.repo.has(src):
+                files.append((src, system))
+            else:  # a folder copied into /etc/cron.d/
+                prefix = src.rstrip("/") + "/"
+                files += [(p, system) for p in s.repo.paths if p.startswith(prefix)]
+    if not files:
+        return None
+    defs = [d for path, system in dict.fromkeys(files) for d in read_crontab(s.repo, path, system)]
+    out: list[ProcessSpec] = []
+    for item in defs:
+        words = split_words(item.command)
+        label = words[words.index("manage.py") + 1] if "manage.py" in words[:-1] else words[0]
+        name = spec.name if len(defs) == 1 else f"{spec.name}/{label.rsplit('/', 1)[-1]}"
+        taken = sum(1 for o in out if o.name == name or o.name.startswith(name + "-"))
+        out.append(
+            dataclasses.replace(
+                spec,
+                name=f"{name}-{taken + 1}" if taken else name,
+                words=words,
+                source=Evidence(
+                    item.path,
+                    item.line,
+                    f"cron entry `{item.schedule}` in {spec.name} ({spec.source.location()})",
+                ),
+                entry_words=None,
+                command_at=None,
+                entry_at=None,
+                oneshot="cron",
             )
         )
     return out
@@ -343,7 +403,9 @@ def follow_script(
         launches = chosen_branch or [i for i in launches if not i.guard]
     servers = [item for item in launches if item.launch.program not in ("manage", "other")]
     foreground = [item for item in servers if not item.background] or servers
-    chosen = foreground[-1] if foreground else (launches[-1] if launches else None)
+    # Set-up steps only (a release script): the last one that uses the database stands for them.
+    steps = [item for item in launches if not manages_without_database(item.launch)] or launches
+    chosen = foreground[-1] if foreground else (steps[-1] if steps else None)
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(
             script.path,
@@ -363,9 +425,11 @@ def follow_script(
                     Resolution.COMMAND_FLAG,
                 ),
             )
-            for item in servers
-            if item.background and item is not chosen
-        )
+            for item in launches
+            if item.background
+            and item is not chosen
+            and (item in servers or (item.launch.program == "manage" and long_running(item.launch)))
+        )  # `celery ... worker &`, `python manage.py qcluster | tee log &`: beside the main process
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)

@@ -17,6 +17,7 @@ from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import (
     LAMBDA_PROGRAM,
+    NO_DATABASE_COMMANDS,
     ONE_SHOT_COMMANDS,
     Launch,
     expand,
@@ -42,6 +43,9 @@ class Shape:
     daemons: list[tuple[str, Evidence]] = dataclasses.field(
         default_factory=list
     )  # uWSGI attach-daemon commands
+    crons: list[tuple[str, Evidence]] = dataclasses.field(
+        default_factory=list
+    )  # uWSGI cron commands: one-shot runs at their schedule
 
 
 UNBOUNDED = Quantity(None)
@@ -509,6 +513,14 @@ UWSGI_DAEMONS = (
     "smart_attach_daemon2",
     "attach_control_daemon",
 )
+UWSGI_CRONS = ("cron", "unique_cron", "cron2", "unique_cron2")
+
+
+def _uwsgi_cron_command(key: str, value: str) -> str:
+    """The command of a uWSGI cron line: after five schedule fields (`cron`, `unique-cron`),
+    or after the `key=value,...` spec (`cron2`)."""
+    parts = value.split(None, 1 if key.endswith("cron2") else 5)
+    return parts[-1] if len(parts) == (2 if key.endswith("cron2") else 6) else ""
 
 
 def uwsgi(
@@ -521,9 +533,11 @@ def uwsgi(
 ) -> Shape:
     """uWSGI: the command line, then its ini file (`--ini FILE` or the file as an argument),
     then `UWSGI_<OPTION>` variables, as uWSGI itself layers them. `attach-daemon` lines are
-    processes the master keeps running beside the workers (often `manage.py` loops)."""
+    processes the master keeps running beside the workers (often `manage.py` loops); `cron` and
+    `unique-cron` lines are commands it starts at their schedule (one-shot jobs)."""
     options: dict[str, tuple[str, Evidence]] = {k: (v, where) for k, v in launch.options.items()}
     daemons: list[tuple[str, Evidence]] = []
+    crons: list[tuple[str, Evidence]] = []
     notes: list[str] = []
     ini = launch.options.get("ini") or next(
         (p for p in launch.positionals if p.endswith(".ini")), None
@@ -536,6 +550,10 @@ def uwsgi(
         for key, value, evidence in _uwsgi_ini(repo, ini_path, env):
             if key in UWSGI_DAEMONS:
                 daemons.append((value, evidence))
+            elif key in UWSGI_CRONS:
+                command = _uwsgi_cron_command(key, value)
+                if command:
+                    crons.append((command, evidence))
             elif key not in options:
                 options[key] = (value, evidence)
     for key in ("processes", "workers", "threads", "gevent"):
@@ -565,11 +583,31 @@ def uwsgi(
     )
     gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
-        return Shape("web", "uwsgi gevent", "greenlets", processes, gevent, notes, daemons=daemons)
+        return Shape(
+            "web",
+            "uwsgi gevent",
+            "greenlets",
+            processes,
+            gevent,
+            notes,
+            daemons=daemons,
+            crons=crons,
+        )
     threads = number("threads", f"{name}.per_process")
     if threads is not None and (threads.value is None or threads.value > 1):
-        return Shape("web", "uwsgi threads", "threads", processes, threads, notes, daemons=daemons)
-    return Shape("web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons)
+        return Shape(
+            "web",
+            "uwsgi threads",
+            "threads",
+            processes,
+            threads,
+            notes,
+            daemons=daemons,
+            crons=crons,
+        )
+    return Shape(
+        "web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons, crons=crons
+    )
 
 
 def _uwsgi_ini(repo: RepoFiles, path: str, env: Env) -> list[tuple[str, str, Evidence]]:
@@ -849,6 +887,19 @@ def shape_of(
         )
     if program == "manage":
         command = launch.positionals[0] if launch.positionals else ""
+        if command in NO_DATABASE_COMMANDS and not _may_use_database_cache(
+            command, repo, settings, env
+        ):
+            return Shape(
+                "other",
+                f"manage.py {command} (runs once, no database)",
+                "none",
+                Quantity(1, (where,)),
+                Quantity(0, (where,)),
+                [
+                    f"manage.py {command} works on files or the cache and opens no database connection"
+                ],
+            )
         if command in ONE_SHOT_COMMANDS:
             return Shape(
                 "other",
@@ -1068,6 +1119,24 @@ def _imported_project_text(repo: RepoFiles, path: str, text: str) -> str:
     ]
     out = [repo.text(candidate) or "" for candidate in dict.fromkeys(found)]
     return "\n".join(out)
+
+
+_DATABASE_CACHE = re.compile(r"DatabaseCache|backends\.db\b|dbcache://")
+
+
+def _may_use_database_cache(
+    command: str, repo: RepoFiles, settings: SettingsRead | None, env: Env
+) -> bool:
+    """`clear_cache` empties every cache; a DatabaseCache (`django.core.cache.backends.db`, or
+    django-environ's `dbcache://` URL) lives in a table, so clearing it is a database job. Unread
+    settings leave it possible."""
+    if command != "clear_cache":
+        return False
+    if settings is None:
+        return True
+    texts = ["\n".join(repo.lines(path)) for path in settings.evaluation.files]
+    texts.extend(value.value or "" for value in env.process().values.values())
+    return any(_DATABASE_CACHE.search(text) for text in texts)
 
 
 def unknown_shape(

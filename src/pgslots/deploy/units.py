@@ -43,7 +43,7 @@ from pgslots.deploy.discovery import (
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
-from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, split_words
+from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, holds_no_database, split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.platforms import (
@@ -230,14 +230,20 @@ def _base_of(compose: ComposeFile, complete: list[ComposeFile]) -> ComposeFile |
 
 
 def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
-    """Every service `compose` shares with `base` only amends it, and most of its services are shared."""
+    """Every service `compose` shares with `base` only amends it, and most of its services are
+    shared, or one of them cannot run alone (no image, build or extends: compose refuses such a
+    file on its own, so it only ever amends another)."""
     shared = [name for name in compose.services if name in base.services]
-    if not shared or len(shared) * 2 < len(compose.services):
+    if not shared:
+        return False
+    if len(shared) * 2 < len(compose.services) and not any(
+        _incomplete(compose.services[name].raw) for name in shared
+    ):
         return False
 
     def amends(name: str) -> bool:
         mine, theirs = compose.services[name].raw, base.services[name].raw
-        if "image" not in mine and "build" not in mine and "extends" not in mine:
+        if _incomplete(mine):
             return True  # a partial definition
         starts = ("command", "entrypoint")
         if any(k in mine for k in starts):
@@ -246,6 +252,10 @@ def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
         return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
 
     return all(amends(name) for name in shared)
+
+
+def _incomplete(service: dict) -> bool:
+    return "image" not in service and "build" not in service and "extends" not in service
 
 
 CANONICAL = ("docker-compose", "compose")
@@ -468,6 +478,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             )
         )
     dockerfile = _dockerfile_unit(s, base_env)
+    # A unit whose every process holds no database connection (an idle `tail -f /dev/null` pod)
+    # does not describe the application's deployment.
+    idle = {o[0].name: _idle(s, o[1]) for o in others if o[1]}
+    others = [(unit, [] if idle.get(unit.name) else specs) for unit, specs in others]
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
         named,
@@ -581,6 +595,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             and not specs
             and len(unit.paths) > 0
             and cloudfoundry_score(read_cloudfoundry(s.repo, unit.paths[0]), unit.paths[0]) < 0
+            else f"its processes hold no database connection ({idle[unit.name]})"
+            if idle.get(unit.name)
             else "it defines no process"
             if not specs
             else f"not chosen (--unit {chosen})"
@@ -617,6 +633,19 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)"
         )
     return Deployment(specs, compose, base_env, units, notes)
+
+
+def _idle(s: Scan, specs: list[ProcessSpec]) -> str:
+    """What every process of a unit runs when none of them holds a database connection
+    (`tail -f /dev/null`, a proxy); empty when one of them may."""
+    seen: list[str] = []
+    for spec in specs:
+        for each in managed_specs(s, spec) or [spec]:
+            launch = resolve(s, each).launch
+            if launch is None or not holds_no_database(launch.argv):
+                return ""
+            seen.append(f"{each.name}: `{launch.text[:40]}`")
+    return "; ".join(seen)
 
 
 def _inside_image(s: Scan, unit: Unit) -> str:

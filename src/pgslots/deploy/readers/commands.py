@@ -83,7 +83,7 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _substitute(word: str, replace) -> str:
     """Replace every `$NAME` and `${NAME<op>default}`; a default may itself hold `${...}`
-    (`${GRANIAN_WORKERS:-${PAPERLESS_WEBSERVER_WORKERS:-1}}`), so braces are matched, not regexed."""
+    (`${GRANIAN_WORKERS:-${HTTP_WORKERS:-1}}`), so braces are matched, not regexed."""
     out: list[str] = []
     index = 0
     while index < len(word):
@@ -282,12 +282,20 @@ def first_command(words: list[str]) -> list[str]:
     # `while true; do sleep 10; done`: the loop's keywords are not commands
     commands = [c[1:] if c and c[0] in _SHELL_KEYWORDS else c for c in commands]
     candidates = [c for c in commands if c and c[0] not in _SHELL_KEYWORDS]
-    for command in reversed(candidates):
-        program, _ = unwrap(command)
-        if program and (classify(program) != "other" or runs_python_file(program)):
-            # `migrate && collectstatic && python3 ./gunicorn_run.py`: the project's own
-            # server script after the set-up steps is the process, not the set-up before it.
+    known = [
+        command
+        for command in reversed(candidates)
+        if unwrap(command)[0]
+        and (classify(unwrap(command)[0]) != "other" or runs_python_file(unwrap(command)[0]))
+    ]
+    for command in known:
+        # `migrate && collectstatic && python3 ./gunicorn_run.py`: the project's own
+        # server script after the set-up steps is the process, not the set-up before it;
+        # `migrate && collectstatic`: the step that uses the database stands for the chain.
+        if not manages_without_database(parse_launch(unwrap(command)[0])):
             return command
+    if known:
+        return known[0]
     return candidates[-1] if candidates else []
 
 
@@ -333,9 +341,18 @@ ONE_SHOT_COMMANDS = frozenset(
         "migrate_schemas",
         "update_index",
         "rebuild_index",
+        "makemessages",
+        "clear_cache",
     }
 )
 """Django's (and common third-party) management commands that do their work and exit."""
+
+NO_DATABASE_COMMANDS = frozenset(
+    {"collectstatic", "compilemessages", "makemessages", "clear_cache"}
+)
+"""One-shot management commands that work on files or the cache and open no database connection:
+Django runs their system checks without the database checks (`databases=None`). `clear_cache`
+(django-extensions) does only while no cache is a DatabaseCache (see servers.shape_of)."""
 
 PROCFILE_MANAGERS = frozenset({"honcho", "foreman", "overmind", "hivemind"})
 """Programs that start every process type of a Procfile (`honcho -f Procfile.docker start`)."""
@@ -376,6 +393,16 @@ NO_DATABASE_PROGRAMS = frozenset(
 
 def holds_no_database(argv: list[str] | tuple[str, ...]) -> bool:
     return bool(argv) and argv[0].rsplit("/", 1)[-1] in NO_DATABASE_PROGRAMS
+
+
+def manages_without_database(launch: Launch) -> bool:
+    """`manage.py collectstatic`, `manage.py clear_cache -a`: a step that leaves the database alone,
+    so a chain or script of set-up steps is represented by another step (`migrate`)."""
+    return (
+        launch.program == "manage"
+        and bool(launch.positionals)
+        and launch.positionals[0] in NO_DATABASE_COMMANDS
+    )
 
 
 _VALUE_OPTIONS: dict[str, dict[str, str]] = {

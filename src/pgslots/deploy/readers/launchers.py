@@ -31,7 +31,7 @@ _CONSOLE_SCRIPT = re.compile(
 
 @dataclasses.dataclass(frozen=True)
 class Launcher:
-    program: str  # `jms`, `sentry`
+    program: str  # `ctl` (a file), `relay` (a console script)
     defined_in: (
         str  # the repository file: the script itself, or where the console script is declared
     )

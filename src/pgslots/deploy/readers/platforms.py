@@ -70,6 +70,30 @@ def read_dokku_scale(repo: RepoFiles, rel: str) -> dict[str, int]:
     return out
 
 
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+
+
+def read_crontab(repo: RepoFiles, rel: str, with_user: bool) -> list[ProcessDef]:
+    """The active lines of a crontab file: `MIN HOUR DOM MON DOW [USER] COMMAND` or
+    `@daily [USER] COMMAND` (a system crontab, /etc/cron.d or /etc/crontab, names the user).
+    Comments, blank lines and `NAME=value` settings start nothing. Each entry is a one-shot run
+    at its schedule, named by the program it runs (the manage.py command, else the program)."""
+    out: list[ProcessDef] = []
+    for number, line in enumerate(repo.lines(rel), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#") or re.match(r"^[A-Za-z_]\w*=", words[0]):
+            continue
+        size = 1 if words[0].startswith("@") else 5
+        if len(words) <= size + with_user or not all(
+            _CRON_FIELD.match(w) for w in words[:size] if not w.startswith("@")
+        ):
+            continue
+        command = words[size + with_user :]
+        schedule = " ".join(words[:size])
+        out.append(ProcessDef("", " ".join(command), rel, number, schedule=schedule))
+    return out
+
+
 def read_app_json_cron(repo: RepoFiles, rel: str) -> list[ProcessDef]:
     """Dokku's (and Heroku Scheduler-style) `cron` entries in app.json: each a one-shot
     container from the app's image at its schedule."""

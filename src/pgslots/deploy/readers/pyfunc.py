@@ -1,9 +1,9 @@
 """Calls to the project's own helper functions, evaluated statically.
 
 Settings modules often build their values through small functions of their own:
-`int(os.getenv(key, default))` behind `__get_int("PAPERLESS_TASK_WORKERS", 1)`, a
-`envint("DB_CONN_MAX_AGE", "0")` that maps "None" to None, or a whole
-`DATABASES = _parse_db_settings()`. Reading such a call means running the function's
+`int(os.environ.get(name, fallback))` behind `_int_env("TASK_WORKERS", 2)`, an
+`int_setting("DB_PERSIST", "0")` that maps "None" to None, or a whole
+`DATABASES = _databases()`. Reading such a call means running the function's
 body the way the evaluator runs a module: its parameters bound to the evaluated
 arguments, its statements evaluated in a local namespace (the module's names behind it),
 until a `return`. Nothing is executed for real: only the statements configuration is made

@@ -2,7 +2,7 @@
 
 A compose file or manifest often runs `org/app:latest` with no `build:`: the repository does
 build that image, but in CI. The usual workflow names it in `docker/metadata-action`'s
-`images:` (one per line, or `name=org/app,enable=...`) or in `docker/build-push-action`'s
+`images:` (one per line, `name=org/app,enable=...`, or string literals of an expression) or in `docker/build-push-action`'s
 literal `tags:`, and names the Dockerfile in build-push's `file:` (else `context:`/Dockerfile).
 `file: ${{ matrix.dockerfile }}` is resolved from the job's matrix. Read with the safe YAML
 loader; nothing is run.
@@ -18,6 +18,7 @@ from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.yamlfile import line_of, load_file
 
 _EXPRESSION = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
+_LITERAL = re.compile(r"'([^']*)'")
 _IMAGE = re.compile(r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9._-]+/[a-z0-9._/-]+$", re.I)
 
 
@@ -66,7 +67,9 @@ def _names(value: Any, line: int) -> list[tuple[str, int]]:
         return []
     out = []
     for offset, text in enumerate(value.splitlines()):
-        for item in text.split(","):
+        # `${{ cond && 'org/app' || format(...) }}`: the expression's string literals.
+        items = _LITERAL.findall(text) if "${{" in text else text.split(",")
+        for item in items:
             word = item.strip()
             word = word.split("=", 1)[1] if word.startswith("name=") else word
             word = word.split("@", 1)[0]
