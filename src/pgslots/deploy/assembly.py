@@ -128,10 +128,13 @@ def build(root: Path, unit: str | None = None) -> Topology:
         policy, aliases = policy_from(read)
         if shape.kind == "web" and (main_read is None or _is_web(item)):
             main_read = read
+        companions = list(item.companions)
+        shape, folded = _fold_siblings(shape, item, companions, read, in_image, s)
+        companions = [c for c in companions if c not in folded]
         groups.extend(_groups(item, shape, policy, aliases, server))
         beside = [
             (launch_from_words(split_words(command)), where) for command, where in shape.daemons
-        ] + item.companions
+        ] + companions
         for launch, where in beside:
             # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
             # or one the start script sent to the background (`celery ... worker &`).
@@ -252,6 +255,59 @@ def build(root: Path, unit: str | None = None) -> Topology:
     return budget.recompute(topology)
 
 
+def _fold_siblings(
+    shape: Shape,
+    item: Resolved,
+    companions: list[tuple[Launch, Evidence]],
+    read: SettingsRead | None,
+    in_image: Callable[[str], str | None],
+    s: Scan,
+) -> tuple[Shape, list[tuple[Launch, Evidence]]]:
+    """Several `celery worker --detach` lines in one container (one per queue) are one group:
+    the same program with the same shape, so their processes add up. Returns the main shape
+    with the siblings' processes added, and the companions folded into it."""
+    if item.launch is None or shape.extra_beat is not None or shape.per_process.value is None:
+        return shape, []
+    processes = shape.processes
+    folded: list[tuple[Launch, Evidence]] = []
+    for launch, where in companions:
+        if launch.program != item.launch.program:
+            continue
+        sibling = shape_of(
+            launch,
+            item.spec.name,
+            item.env,
+            where,
+            s.repo,
+            s.resolver,
+            read,
+            item.spec.workdir,
+            in_image,
+        )
+        if (
+            sibling is None
+            or sibling.extra_beat is not None
+            or sibling.concurrency_model != shape.concurrency_model
+            or sibling.per_process.value != shape.per_process.value
+        ):
+            continue
+        total = (
+            processes.value + sibling.processes.value
+            if processes.value is not None and sibling.processes.value is not None
+            else None
+        )
+        processes = Quantity(
+            total,
+            processes.evidence + sibling.processes.evidence,
+            None if total is not None else (processes.unknown or sibling.processes.unknown),
+        )
+        folded.append((launch, where))
+    if not folded:
+        return shape, []
+    note = f"{len(folded) + 1} `{item.launch.program}` processes started side by side in one container: one group"
+    return dataclasses.replace(shape, processes=processes, notes=[*shape.notes, note]), folded
+
+
 @dataclasses.dataclass
 class _Rest:
     """What becomes of the processes the first pass could not model: an unknown group when they
@@ -275,8 +331,11 @@ class _Rest:
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
         elif not runs_python_file(list(item.launch.argv)) and (
-            item.spec.dockerfile is None
-            or not _projects_own(self.s, item.spec, self.modelled_images)
+            item.spec.third_party
+            or (
+                item.spec.dockerfile is not None
+                and not _projects_own(self.s, item.spec, self.modelled_images)
+            )
         ):
             self.notes.append(
                 f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out"

@@ -16,6 +16,7 @@ import re
 from pgslots.deploy import budget
 from pgslots.deploy.discovery import ProcessSpec, Scan, image_dockerfile
 from pgslots.deploy.model import Quantity
+from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import (
     PROCFILE_MANAGERS,
     Launch,
@@ -23,6 +24,7 @@ from pgslots.deploy.readers.commands import (
     holds_no_database,
     launch_from_words,
     manages_without_database,
+    nothing_runs,
     split_words,
     unwrap,
 )
@@ -36,7 +38,13 @@ from pgslots.deploy.readers.platforms import (
     read_s6_services,
     read_supervisord,
 )
-from pgslots.deploy.readers.scripts import apply_assignments, hand_over, long_running, read_script
+from pgslots.deploy.readers.scripts import (
+    apply_assignments,
+    false_tests,
+    hand_over,
+    long_running,
+    read_script,
+)
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -246,22 +254,23 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     dockerfiles = (
         _with_bases(s, spec.dockerfile) if spec.dockerfile else list(s.dockerfiles.values())
     )
+    if spec.workdir and not word.startswith("/") and "$" not in word:
+        # `bash init_command.sh` runs in the image's WORKDIR: the file copied there.
+        absolute = "/" + join(spec.workdir, word[2:] if word.startswith("./") else word)
+        for dockerfile in dockerfiles:
+            found = _copied(repo, dockerfile, absolute) if dockerfile is not None else None
+            if found is not None:
+                return found
     for dockerfile in dockerfiles:
         if dockerfile is None:
             continue
-        if word in dockerfile.copies and repo.has(dockerfile.copies[word]):
-            return dockerfile.copies[word]
         if "/" not in word:  # a command found through PATH (`docker-entrypoint.sh`)
             for folder in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"):
                 if repo.has(dockerfile.copies.get(f"{folder}/{word}", "")):
                     return dockerfile.copies[f"{folder}/{word}"]
-        for dest, src in dockerfile.copies.items():
-            if dest and word.startswith(dest.rstrip("/") + "/"):
-                candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + word[
-                    len(dest.rstrip("/")) + 1 :
-                ]
-                if repo.has(candidate):
-                    return candidate
+        found = _copied(repo, dockerfile, word)
+        if found is not None:
+            return found
     for prefix in (spec.workdir, "/app", "/code", "/srv", "/usr/src/app", "/opt/app", ""):
         if prefix and word.startswith(prefix.rstrip("/") + "/"):
             candidate = word[len(prefix.rstrip("/")) + 1 :]
@@ -272,6 +281,20 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
         return plain
     matches = repo.named(word.rsplit("/", 1)[-1])
     return matches[0] if len(matches) == 1 else None
+
+
+def _copied(repo, dockerfile: Dockerfile, path: str) -> str | None:
+    """The repository file a COPY put at `path` in the image (itself, or inside a copied folder)."""
+    if path in dockerfile.copies and repo.has(dockerfile.copies[path]):
+        return dockerfile.copies[path]
+    for dest, src in dockerfile.copies.items():
+        if dest and path.startswith(dest.rstrip("/") + "/"):
+            candidate = (src.rstrip("/") + "/" if src not in (".", "") else "") + path[
+                len(dest.rstrip("/")) + 1 :
+            ]
+            if repo.has(candidate):
+                return candidate
+    return None
 
 
 def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
@@ -395,6 +418,14 @@ def follow_script(
     launches = list(script.launches)
     dispatching = bool(script.dispatch_values()) or any(item.guard for item in launches)
     env = apply_assignments(script, env, s.repo, arg if dispatching else None)
+    # Branches on the environment (`if [ "$MODULE_NAME" = 'dashboard' ]`) that cannot run here.
+    runnable = [item for item in launches if not false_tests(item, env)]
+    if launches and not runnable:
+        # `if [[ -n "$ENABLE_FLOWER" ]]; then celery flower; else echo ...`: none of them runs here.
+        tests = sorted({test for item in launches for test in false_tests(item, env)})
+        why = f"{script.path}: none of its programs runs here ({'; '.join(tests)[:120]}: false)"
+        return nothing_runs(why), env, where, False
+    launches = runnable
     if any(item.guard for item in launches):
         # Dispatch on "$1": the branch its argument selects, else the default (`*`, `else`) branch.
         chosen_branch = [i for i in launches if i.guard and arg in i.guard] or [
@@ -408,9 +439,9 @@ def follow_script(
     chosen = foreground[-1] if foreground else (steps[-1] if steps else None)
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(
-            script.path,
+            chosen.path or script.path,
             chosen.line,
-            s.repo.quote(script.path, chosen.line),
+            s.repo.quote(chosen.path or script.path, chosen.line),
             Resolution.COMMAND_FLAG,
         )
         return chosen.launch, env, where, False  # reported as a program pgslots does not model
@@ -419,9 +450,9 @@ def follow_script(
             (
                 item.launch,
                 Evidence(
-                    script.path,
+                    item.path or script.path,
                     item.line,
-                    s.repo.quote(script.path, item.line),
+                    s.repo.quote(item.path or script.path, item.line),
                     Resolution.COMMAND_FLAG,
                 ),
             )
@@ -436,7 +467,10 @@ def follow_script(
     if chosen is None:
         return None, env, where, False
     where = Evidence(
-        script.path, chosen.line, s.repo.quote(script.path, chosen.line), Resolution.COMMAND_FLAG
+        chosen.path or script.path,
+        chosen.line,
+        s.repo.quote(chosen.path or script.path, chosen.line),
+        Resolution.COMMAND_FLAG,
     )
     periodic = (
         chosen.looped and chosen.launch.program == "manage" and not long_running(chosen.launch)

@@ -867,6 +867,15 @@ def shape_of(
         return celery_beat(
             launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
         )
+    if program == "nothing":
+        return Shape(
+            "other",
+            "no program (this branch of the start script runs none)",
+            "none",
+            Quantity(1, (where,)),
+            Quantity(0),
+            [launch.text],
+        )
     if program in ("celery-flower", "celery-other"):
         return Shape(
             "other",
@@ -1012,13 +1021,19 @@ def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) 
 
 
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
-    """A program of the project's own image that pgslots cannot read (authentik's Go `server`,
-    which starts gunicorn itself): it may open connections, so its processes and their
-    connections are unknowns the user sets, not a silent zero."""
+    """A program of the project's own image or process list that pgslots cannot read
+    (authentik's Go `server`, which starts gunicorn itself; honcho with a Procfile that is not
+    in the repository): it may open connections, so its processes and their connections are
+    unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
+    why = (
+        "starts the processes its configuration lists, and that configuration is not in the repository"
+        if launch.program in ("supervisord", "procfile-manager")
+        else "runs the project's code but is not a server pgslots models"
+    )
     return unknown_shape(
         name,
-        f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models",
+        f"`{launch.text[:60]}` {why}",
         where,
         f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
     )

@@ -161,6 +161,11 @@ _WRAPPER_NO_ARG = {
     "start-nginx",
     "start-nginx-solo",
 }
+_BUILDPACK_SIDECARS = {
+    "start-nginx": "nginx",
+    "start-nginx-solo": "nginx",
+    "start-stunnel": "stunnel",
+}
 _WRAPPER_ONE_ARG = {
     "gosu",
     "su-exec",
@@ -202,6 +207,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                     name, _, value = words[0].partition("=")
                     env[name] = value
                 words = words[1:]
+        elif head in _BUILDPACK_SIDECARS and len(words) == 1:
+            # `nginx: bin/start-nginx` with nothing to run: the buildpack's wrapper starts the sidecar alone.
+            words = [_BUILDPACK_SIDECARS[head]]
         elif head in _WRAPPER_NO_ARG:
             words = words[1:]
             if head == "tini" and words and words[0] == "--":
@@ -609,7 +617,8 @@ class Launch:
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
     # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager,
-    # aws-lambda, other
+    # aws-lambda, other, nothing (a start script whose branch for this environment runs none of
+    # its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -618,6 +627,12 @@ class Launch:
 
     def option(self, name: str) -> str | None:
         return self.options.get(name)
+
+
+def nothing_runs(why: str) -> Launch:
+    """The start of a container whose script, in this environment, runs none of its programs
+    (`elif [ "$MODULE_NAME" = 'postfix' ]` runs postfix and rsyslogd): no database client."""
+    return Launch("nothing", (), {}, (), {}, why[:300])
 
 
 LAMBDA_PROGRAM = "aws-lambda"

@@ -172,13 +172,18 @@ def _copy(
     for source in sources:
         # Paths are relative to the build context: the repo root in most projects.
         src = source[2:] if source.startswith("./") else source.lstrip("/")
-        if (
-            src not in ("", ".")
-            and not repo.has(src)
-            and not _is_dir(repo, src)
-            and (repo.has(join(folder, source)) or _is_dir(repo, join(folder, source)))
-        ):
-            src = join(folder, source)  # the build context is the Dockerfile's folder
+        if src not in ("", ".") and not repo.has(src) and not _is_dir(repo, src):
+            # The build context is the Dockerfile's folder, or one of its parents
+            # (`docker build --file images/base/Dockerfile images/` copies `./common/`).
+            found = next(
+                (
+                    join(context, source)
+                    for context in _folder_and_parents(folder)
+                    if repo.has(join(context, source)) or _is_dir(repo, join(context, source))
+                ),
+                None,
+            )
+            src = found or src
         src = src.rstrip("/") or "."
         if src == "." or _is_dir(repo, src):
             result.copies[dest.rstrip("/") or "/"] = src  # a folder: its files under dest
@@ -186,6 +191,12 @@ def _copy(
             result.copies[dest + src.rsplit("/", 1)[-1]] = src
         else:
             result.copies[dest] = src
+
+
+def _folder_and_parents(folder: str) -> list[str]:
+    """`images/base`, then `images`: the build contexts a Dockerfile there can have, nearest first."""
+    parts = folder.split("/") if folder else []
+    return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _is_dir(repo: RepoFiles, rel: str) -> bool:

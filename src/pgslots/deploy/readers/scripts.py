@@ -90,6 +90,12 @@ class ScriptLaunch:
     )
     execs: bool = False  # `exec ...`: the script ends here, the program replaces it
     looped: bool = False  # inside a `while`/`for` loop: run again and again (`while true; do manage.py x; sleep 60; done`)
+    # The tests of the `if` branches it sits in, all of which hold when it runs (an `elif` or
+    # `else` branch also carries the negation of the tests before it): `[ "$MODULE_NAME" = api ]`.
+    conditions: tuple[str, ...] = ()
+    path: str | None = (
+        None  # the file it is written in, when not the script's own (a sourced function)
+    )
 
 
 def _set_up_step(item: ScriptLaunch) -> bool:
@@ -210,6 +216,9 @@ def _reaches(guard: tuple[str, ...] | None, arg: str | None, explicit: set[str])
     return arg in guard or ("*" in guard and arg not in explicit)
 
 
+_POSITIONAL = re.compile(r"\$\{?[0-9@#*]")
+
+
 @dataclasses.dataclass
 class _Scope:
     """Where lines are being recorded: the script itself, or the body of one of its functions."""
@@ -217,7 +226,10 @@ class _Scope:
     launches: list[ScriptLaunch]
     assignments: list[Assignment]
     function: str | None = None
-    frames: list[list] = dataclasses.field(default_factory=list)  # [kind, guard, condition]
+    frames: list[list] = dataclasses.field(
+        default_factory=list
+    )  # [kind, guard, condition, tests of the earlier branches of an if/elif chain]
+    sourced: bool = False  # a function of a file the script sources (`source utils.sh`)
     allexport: bool = False  # after `set -a`: every assignment is exported
 
     def guard(self) -> tuple[str, ...] | None:
@@ -229,6 +241,20 @@ class _Scope:
 
     def condition(self) -> str | None:
         return next((frame[2] for frame in reversed(self.frames) if frame[0] == "if"), None)
+
+    def conditions(self) -> tuple[str, ...]:
+        """Every test that holds where a line sits: its branch's own, and the negation of the
+        earlier branches' of each enclosing if/elif/else chain."""
+        out: list[str] = []
+        for frame in self.frames:
+            if frame[0] != "if":
+                continue
+            out.extend(f"! {test}" for test in frame[3])
+            if frame[2] and not frame[2].startswith("! "):
+                out.append(frame[2])
+        # A test on the script's arguments (`[ "$1" == all ]`) is the dispatch `guard`, decided
+        # by the caller's argument, not by the environment.
+        return tuple(test for test in out if not _POSITIONAL.search(test))
 
 
 def read_script(repo: RepoFiles, rel: str) -> Script | None:
@@ -288,7 +314,9 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
             arg = _ARG_TEST.match(line)
             kind = "case1" if _ARG_CASE.match(line) else ("if" if first == "if" else "loop")
             test = _IF_TEST.match(line) if first == "if" else None
-            frames.append([kind, (arg.group(1),) if arg else None, test["test"] if test else None])
+            frames.append(
+                [kind, (arg.group(1),) if arg else None, test["test"] if test else None, []]
+            )
             # `if [ -z "$X" ]; then export X=1; fi` on one line
             for piece in re.split(r";\s*(?:then|do)\s+", line)[1:]:
                 _take_assignment(piece.split(";")[0].strip(), number, scope, True)
@@ -302,9 +330,13 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
         if first == "elif" and frames:
             arg = _ARG_TEST.match(line)
             test = _IF_TEST.match(line)
+            if frames[-1][2] and not frames[-1][2].startswith("! "):
+                frames[-1][3].append(frames[-1][2])
             frames[-1][1] = (arg.group(1),) if arg else None
             frames[-1][2] = test["test"] if test else None
         if first == "else" and frames and frames[-1][0] == "if":
+            if frames[-1][2] and not frames[-1][2].startswith("! "):
+                frames[-1][3].append(frames[-1][2])
             frames[-1][1] = ("*",) if frames[-1][1] else None  # the default branch of a dispatch
             frames[-1][2] = f"! {frames[-1][2]}" if frames[-1][2] else None
         ends_pattern = False
@@ -323,6 +355,10 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
             line = line.split(None, 1)[1] if " " in line else ""
             if not line:
                 continue
+        if scope is main and line.split(None, 1)[0] in (".", "source"):
+            # `source utils.sh`: its shell functions can be called from here on.
+            for name, body in _sourced_functions(repo, rel, line).items():
+                functions.setdefault(name, body)
         _read_line(line, number, scope, main, functions, calls, repo)
         if (
             scope is main
@@ -336,6 +372,37 @@ def _read_script(repo: RepoFiles, rel: str) -> Script | None:
     return Script(
         rel, tuple(main.assignments), tuple(main.launches), hands_over, tuple(calls), bodies
     )
+
+
+def _sourced_functions(repo: RepoFiles, rel: str, line: str) -> dict[str, _Scope]:
+    """The functions a sourced file defines (`source utils.sh`, next to the script or from the
+    repository root), each taken at its call with the caller's branch and tests."""
+    words = split_words(line)
+    if len(words) < 2 or "$" in words[1]:
+        return {}
+    word = words[1][2:] if words[1].startswith("./") else words[1]
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    stack = getattr(repo, "_sourcing", set())
+    for candidate in (f"{folder}/{word}" if folder else word, word.lstrip("/")):
+        if candidate == rel or candidate in stack or not repo.has(candidate):
+            continue
+        object.__setattr__(repo, "_sourcing", stack | {rel})
+        try:
+            script = read_script(repo, candidate)
+        finally:
+            object.__setattr__(repo, "_sourcing", stack)
+        if script is None:
+            return {}
+        return {
+            name: _Scope(
+                [dataclasses.replace(item, path=item.path or candidate) for item in launches],
+                list(assignments),
+                name,
+                sourced=True,
+            )
+            for name, (launches, assignments) in script.functions.items()
+        }
+    return {}
 
 
 def _eval_of_literal(words: list[str], scope: _Scope, main: _Scope) -> list[str] | None:
@@ -431,20 +498,33 @@ def _read_line(
     elif launch.program != "other":
         execs = words[0] == "exec"
         looped = any(frame[0] == "loop" for frame in scope.frames)
+        # `celery worker --detach`: it daemonizes, the script goes on beside it, like `&`.
+        background = words[-1] == "&" or (
+            launch.program == "celery-worker"
+            and ("detach" in launch.options or "D" in launch.options)
+        )
         scope.launches.append(
             ScriptLaunch(
-                launch, number, background=words[-1] == "&", guard=guard, execs=execs, looped=looped
+                launch,
+                number,
+                background=background,
+                guard=guard,
+                execs=execs,
+                looped=looped,
+                conditions=scope.conditions(),
             )
         )
         if scope is not main:
             main.launches.append(
-                ScriptLaunch(launch, number, background=words[-1] == "&", execs=execs)
+                ScriptLaunch(launch, number, background=background, execs=execs)
             )  # also read as the script's own
     elif runs_python_file(words):
         # `python app.py` after `manage.py collectstatic`: the project's own server script is
         # the process (a program pgslots does not model), not the set-up step before it.
         execs = words[0] == "exec"
-        scope.launches.append(ScriptLaunch(launch, number, guard=guard, execs=execs))
+        scope.launches.append(
+            ScriptLaunch(launch, number, guard=guard, execs=execs, conditions=scope.conditions())
+        )
         if scope is not main:
             main.launches.append(ScriptLaunch(launch, number, execs=execs))
     elif guard and words[0] == "exec":
@@ -472,11 +552,15 @@ def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
             scope.assignments.append(
                 dataclasses.replace(item, guard=guard, conditional=conditional or item.conditional)
             )
-    if scope is main and guard is None:
+    if scope is main and guard is None and not function.sourced:
         return  # its launches are already the script's own
     for launch in function.launches:
         if _reaches(launch.guard, arg, explicit):
-            scope.launches.append(dataclasses.replace(launch, guard=guard))
+            scope.launches.append(
+                dataclasses.replace(
+                    launch, guard=guard, conditions=scope.conditions() + launch.conditions
+                )
+            )
 
 
 _EXPORT_ONLY = re.compile(
@@ -554,6 +638,10 @@ def _test(condition: str | None, env: Env) -> bool | None:
     branch) against the environment; None when the test is anything else or a value unknown."""
     if not condition:
         return None
+    inner = re.fullmatch(r"(!\s+)?\[\[\s+(.*?)\s+\]\]", condition)
+    if inner and not inner[1] and " && " in inner[2] and " || " not in inner[2]:
+        # `[[ "$A" == "True" && "$B" == "True" ]]`: each part its own test
+        condition = " && ".join(f"[[ {part.strip()} ]]" for part in inner[2].split(" && "))
     for joiner, combine in ((" || ", any), (" && ", all)):
         if joiner in condition and not condition.startswith("! "):
             # `[ "$P" == gevent ] || [ "$P" == prefork ]`: three-valued, unknown only if it matters
@@ -591,6 +679,12 @@ def _test(condition: str | None, env: Env) -> bool | None:
     if verdict is None:
         return None
     return (not verdict) if negated != bool(match["neg"]) else verdict
+
+
+def false_tests(item: ScriptLaunch, env: Env) -> list[str]:
+    """The tests of a launch's branch decided false in this environment (`elif [ "$MODULE_NAME"
+    = 'celery' ]` in the dashboard's container): with any, it does not run there."""
+    return [condition for condition in item.conditions if _test(condition, env) is False]
 
 
 def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None = None) -> Env:
