@@ -886,6 +886,10 @@ def shape_of(
             ["reads the broker, not the database"],
         )
     if program == "runserver":
+        spawns = _command_spawns(repo, "runserver")
+        if spawns is not None:
+            # The project overrides runserver (daphne's or its own) and starts another server.
+            return _own_command_shape(repo, name, "runserver", spawns)
         return Shape(
             "web",
             "django runserver (development server, a thread per request)",
@@ -937,17 +941,7 @@ def shape_of(
             )
         spawns = _command_spawns(repo, command)
         if spawns is not None:
-            # The project's own command runs a pool of threads/processes, each with its own connection.
-            found = Evidence(
-                spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL
-            )
-            return unknown_shape(
-                name,
-                f"`manage.py {command}` is the project's own command and starts workers or another "
-                f"program ({found.location()}), each with its own connections",
-                found,
-                f"manage.py {command} (its workers not modelled)",
-            )
+            return _own_command_shape(repo, name, command, spawns)
         return Shape(
             "other",
             f"manage.py {command}".strip(),
@@ -960,6 +954,19 @@ def shape_of(
             ],
         )
     return None
+
+
+def _own_command_shape(repo: RepoFiles, name: str, command: str, spawns: tuple[str, int]) -> Shape:
+    """The project's own management command runs a pool of threads/processes or another program
+    (a `runserver` that starts granian), each with its own connections: an unknown group."""
+    found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
+    return unknown_shape(
+        name,
+        f"`manage.py {command}` is the project's own command and starts workers or another "
+        f"program ({found.location()}), each with its own connections",
+        found,
+        f"manage.py {command} (its workers not modelled)",
+    )
 
 
 _POOLS = re.compile(
