@@ -1200,3 +1200,27 @@ def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> N
         "acme/core:rolling": ("core/Dockerfile", 7),
         "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
     }
+
+
+def test_settings_written_for_python_314_except_without_parentheses_are_read(
+    tmp_path: Path,
+) -> None:
+    # PEP 758: `except A, B:` is valid from Python 3.14; the audit's own Python may be older.
+    root = write(
+        tmp_path,
+        {
+            "manage.py": 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n',
+            "proj/__init__.py": "",
+            "proj/settings.py": (
+                "def release():\n    try:\n        return open('VERSION').read()\n"
+                "    except FileNotFoundError, KeyError:\n        return 'NA'\n\n"
+                "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql',"
+                " 'NAME': 'proj', 'CONN_MAX_AGE': 0}}\n"
+            ),
+            "Procfile": "web: gunicorn proj.wsgi --workers 3\n",
+        },
+    )
+    diagnosis = run_audit(root)
+    (web,) = diagnosis.topology.groups
+    assert (web.demand.steady, web.demand.worst) == (0, 3)
+    assert any("PEP 758" in note for note in diagnosis.topology.notes)
