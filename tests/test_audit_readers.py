@@ -718,6 +718,21 @@ def test_wrappers_that_run_their_arguments(tmp_path: Path) -> None:
     assert groups(root)["web"].processes.value == 2
 
 
+def test_a_buildpack_wrapper_with_nothing_to_run_is_its_sidecar_alone(tmp_path: Path) -> None:
+    # TabbycatDebate/tabbycat ProcfileMulti:6 `nginx: bin/start-nginx` (the nginx buildpack's
+    # script, not in the repository): nginx alone, which holds no connection.
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "Procfile": "web: honcho -f ProcfileMulti start\n",
+            "ProcfileMulti": "nginx: bin/start-nginx\nwsgi: gunicorn proj.wsgi --workers 3\n",
+        },
+    )
+    found = groups(root)
+    assert set(found) == {"web/wsgi"} and found["web/wsgi"].processes.value == 3
+
+
 def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
     root = write(
         tmp_path,

@@ -27,6 +27,7 @@ from pgslots.deploy.model import (
     Topology,
 )
 from pgslots.deploy.processes import Resolved, cron_jobs, locate, managed_specs, resolve
+from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
     Launch,
     holds_no_database,
@@ -34,6 +35,7 @@ from pgslots.deploy.readers.commands import (
     split_words,
 )
 from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.drivers import driverless_image
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.readers.versions import read_versions
@@ -122,6 +124,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
         if shape is None:
             left_out.append(item)
             continue
+        shape = _without_driver(repo, item, shape)
         shape = _runs_once(shape, item.spec.oneshot)
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
@@ -331,8 +334,11 @@ class _Rest:
         elif item.spec.client:
             self.groups.extend(_unknown_group(item, self.server))
         elif not runs_python_file(list(item.launch.argv)) and (
-            item.spec.dockerfile is None
-            or not _projects_own(self.s, item.spec, self.modelled_images)
+            item.spec.third_party
+            or (
+                item.spec.dockerfile is not None
+                and not _projects_own(self.s, item.spec, self.modelled_images)
+            )
         ):
             self.notes.append(
                 f"{item.spec.name}: `{item.launch.text[:80]}` is not a server pgslots models; left out"
@@ -536,6 +542,26 @@ def _is_web(item: Resolved) -> bool:
         "hypercorn",
         "granian",
         "uwsgi",
+    )
+
+
+def _without_driver(repo: RepoFiles, item: Resolved, shape: Shape) -> Shape:
+    """A process whose image installs no PostgreSQL driver holds no connection, whatever it
+    runs (a separate Celery app in its own image beside the Django services)."""
+    dockerfile = item.spec.dockerfile
+    files = driverless_image(repo, dockerfile) if dockerfile is not None else None
+    if files is None or dockerfile is None:
+        return shape
+    return Shape(
+        "other",
+        f"{shape.server_model} (no PostgreSQL driver in its image)",
+        "none",
+        Quantity(1, (item.where,)),
+        Quantity(0, (Evidence(dockerfile.path, None, f"installs {', '.join(files)}"),)),
+        [
+            f"its image ({dockerfile.path}) installs only {', '.join(files)}: no PostgreSQL "
+            "driver, so it cannot connect to the database"
+        ],
     )
 
 

@@ -259,7 +259,7 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
         # `bash init_command.sh` runs in the image's WORKDIR: the file copied there.
         absolute = "/" + join(spec.workdir, word[2:] if word.startswith("./") else word)
         for dockerfile in dockerfiles:
-            found = _copied(repo, dockerfile, absolute) if dockerfile is not None else None
+            found = _copied(repo, dockerfile, absolute)
             if found is not None:
                 return found
     for dockerfile in dockerfiles:

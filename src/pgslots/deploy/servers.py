@@ -892,6 +892,10 @@ def shape_of(
             ["reads the broker, not the database"],
         )
     if program == "runserver":
+        spawns = _command_spawns(repo, "runserver")
+        if spawns is not None:
+            # The project overrides runserver (daphne's or its own) and starts another server.
+            return _own_command_shape(repo, name, "runserver", spawns)
         return Shape(
             "web",
             "django runserver (development server, a thread per request)",
@@ -943,17 +947,7 @@ def shape_of(
             )
         spawns = _command_spawns(repo, command)
         if spawns is not None:
-            # The project's own command runs a pool of threads/processes, each with its own connection.
-            found = Evidence(
-                spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL
-            )
-            return unknown_shape(
-                name,
-                f"`manage.py {command}` is the project's own command and starts workers or another "
-                f"program ({found.location()}), each with its own connections",
-                found,
-                f"manage.py {command} (its workers not modelled)",
-            )
+            return _own_command_shape(repo, name, command, spawns)
         return Shape(
             "other",
             f"manage.py {command}".strip(),
@@ -966,6 +960,19 @@ def shape_of(
             ],
         )
     return None
+
+
+def _own_command_shape(repo: RepoFiles, name: str, command: str, spawns: tuple[str, int]) -> Shape:
+    """The project's own management command runs a pool of threads/processes or another program
+    (a `runserver` that starts granian), each with its own connections: an unknown group."""
+    found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
+    return unknown_shape(
+        name,
+        f"`manage.py {command}` is the project's own command and starts workers or another "
+        f"program ({found.location()}), each with its own connections",
+        found,
+        f"manage.py {command} (its workers not modelled)",
+    )
 
 
 _POOLS = re.compile(
@@ -1094,13 +1101,19 @@ def program_shape(found: PythonProgram, repo: RepoFiles, name: str) -> Shape:
 
 
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
-    """A program of the project's own image that pgslots cannot read (authentik's Go `server`,
-    which starts gunicorn itself): it may open connections, so its processes and their
-    connections are unknowns the user sets, not a silent zero."""
+    """A program of the project's own image or process list that pgslots cannot read
+    (authentik's Go `server`, which starts gunicorn itself; honcho with a Procfile that is not
+    in the repository): it may open connections, so its processes and their connections are
+    unknowns the user sets, not a silent zero."""
     program = launch.argv[0] if launch.argv else launch.program
+    why = (
+        "starts the processes its configuration lists, and that configuration is not in the repository"
+        if launch.program in ("supervisord", "procfile-manager")
+        else "runs the project's code but is not a server pgslots models"
+    )
     return unknown_shape(
         name,
-        f"`{launch.text[:60]}` runs in the project's image but is not a server pgslots models",
+        f"`{launch.text[:60]}` {why}",
         where,
         f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
     )

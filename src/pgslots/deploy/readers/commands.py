@@ -161,6 +161,11 @@ _WRAPPER_NO_ARG = {
     "start-nginx",
     "start-nginx-solo",
 }
+_BUILDPACK_SIDECARS = {
+    "start-nginx": "nginx",
+    "start-nginx-solo": "nginx",
+    "start-stunnel": "stunnel",
+}
 _WRAPPER_ONE_ARG = {
     "gosu",
     "su-exec",
@@ -202,6 +207,9 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
                     name, _, value = words[0].partition("=")
                     env[name] = value
                 words = words[1:]
+        elif head in _BUILDPACK_SIDECARS and len(words) == 1:
+            # `nginx: bin/start-nginx` with nothing to run: the buildpack's wrapper starts the sidecar alone.
+            words = [_BUILDPACK_SIDECARS[head]]
         elif head in _WRAPPER_NO_ARG:
             words = words[1:]
             if head == "tini" and words and words[0] == "--":

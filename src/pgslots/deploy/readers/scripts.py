@@ -382,7 +382,7 @@ def _sourced_functions(repo: RepoFiles, rel: str, line: str) -> dict[str, _Scope
         return {}
     word = words[1][2:] if words[1].startswith("./") else words[1]
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    stack = getattr(repo, "_sourcing", set())
+    stack: set[str] = getattr(repo, "_sourcing", set())
     for candidate in (f"{folder}/{word}" if folder else word, word.lstrip("/")):
         if candidate == rel or candidate in stack or not repo.has(candidate):
             continue
