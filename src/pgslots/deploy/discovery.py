@@ -457,7 +457,8 @@ def built_images(s: Scan) -> dict[str, str]:
 
 
 VERSION_TAG = re.compile(
-    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*)$"
+    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*"
+    r"|[\w.-]*(alpine|slim|bookworm|bullseye|buster|jammy|focal|noble|trixie)[\w.-]*)$"
 )
 
 
@@ -475,7 +476,7 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     # `app:database-migration` (a role, not a version) from `bin/database-migration/Dockerfile`:
     # the tag names the one Dockerfile built for that role.
     tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2].lower()
-    if tag and not VERSION_TAG.match(tag):
+    if tag and not VERSION_TAG.match(tag) and "/" in name:  # not an official image (`redis:alpine`)
         by_tag = [p for p in sorted(s.dockerfiles) if tag in _dockerfile_names(p)]
         if len(by_tag) == 1:
             return s.dockerfiles[by_tag[0]], f"the tag of image {image} names {by_tag[0]}"

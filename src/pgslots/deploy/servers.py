@@ -29,6 +29,7 @@ from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
 from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
+from pgslots.deploy.readers.pysource import parse_source
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -287,7 +288,7 @@ def gunicorn(
 
 def _cpu_formulas(repo: RepoFiles, path: str) -> dict[str, str]:
     try:
-        return module_formulas(ast.parse(repo.text(path) or ""))
+        return module_formulas(parse_source(repo.text(path) or "", path)[0])
     except (SyntaxError, ValueError):
         return {}
 
@@ -324,8 +325,8 @@ def _worker_class_node(
         return None
     text = repo.text(file)
     try:
-        tree = ast.parse(text or "")
-    except SyntaxError:
+        tree, _ = parse_source(text or "", file)
+    except (SyntaxError, ValueError):
         return None
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == cls:

@@ -45,6 +45,7 @@ from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import holds_no_database, split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
+from pgslots.deploy.readers.documented import documented_production
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.platforms import (
     cloudfoundry_score,
@@ -481,8 +482,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     # does not describe the application's deployment.
     idle = {o[0].name: _idle(s, o[1]) for o in others if o[1]}
     others = [(unit, [] if idle.get(unit.name) else specs) for unit, specs in others]
+    documented = _documented_units(s, others)
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
+        documented,
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
         [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
@@ -628,6 +631,29 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             f"environment read from {', '.join(base_env.sources)} (the production env files in the repository)"
         )
     return Deployment(specs, compose, base_env, units, notes)
+
+
+DOCUMENTED_KINDS = {"kubernetes": ("kubernetes", "helm"), "procfile": ("procfile",)}
+
+
+def _documented_units(
+    s: Scan, others: list[tuple[Unit, list[ProcessSpec]]]
+) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """The units of the method the repository's documentation says its maintainers run in
+    production ("We use Kubernetes for our production instance"): they rank first."""
+    documented = documented_production(s.repo)
+    kinds = DOCUMENTED_KINDS.get(documented.method, ()) if documented else ()
+    if documented is None:
+        return []
+    said = f"{documented.evidence.location()} says `{documented.evidence.text[:120]}`"
+    return [
+        (
+            dataclasses.replace(unit, why=f"{unit.why}; the documented production method ({said})"),
+            specs,
+        )
+        for unit, specs in others
+        if unit.kind in kinds and specs
+    ]
 
 
 def _idle(s: Scan, specs: list[ProcessSpec]) -> str:

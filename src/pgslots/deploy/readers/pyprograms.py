@@ -20,6 +20,7 @@ import dataclasses
 
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.pyeval import ModuleResolver
+from pgslots.deploy.readers.pysource import parse_source
 
 GEVENT_SERVERS = frozenset({"gevent.pywsgi.WSGIServer", "gevent.wsgi.WSGIServer"})
 GEVENT_PATCHES = frozenset({"gevent.monkey.patch_all", "gevent.monkey.patch_thread"})
@@ -71,7 +72,7 @@ def _parse(repo: RepoFiles, path: str) -> ast.Module | None:
     if text is None:
         return None
     try:
-        return ast.parse(text)
+        return parse_source(text, path)[0]
     except (SyntaxError, ValueError):
         return None
 
