@@ -753,6 +753,25 @@ def test_a_buildpack_wrapper_with_nothing_to_run_is_its_sidecar_alone(tmp_path: 
     assert set(found) == {"web/wsgi"} and found["web/wsgi"].processes.value == 3
 
 
+def test_a_cron_daemon_runs_its_crontab_and_a_pg_dump_line_is_counted_once(tmp_path: Path) -> None:
+    # The image's cron daemon runs docker/cron.d/app (COPY to /etc/cron.d/): the manage.py line is
+    # a one-shot job; the pg_dump line is the backup group the crontab scan already counts.
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "docker/cron.d/app": '# jobs\nMAILTO=""\n@daily root pg_dump -h db app > /backup/app.sql\n'
+            "*/10 * * * * root cd /app && python manage.py send_mail\n",
+            "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/cron.d/app /etc/cron.d/app\nWORKDIR /app\n"
+            'CMD ["gunicorn", "proj.wsgi", "-w", "2"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n  cron:\n    build: .\n    command: cron -f\n",
+        },
+    )
+    found = groups(root)
+    assert set(found) == {"web", "cron", "pg_dump"}, sorted(found)
+    assert found["cron"].concurrency_model == "job" and found["cron"].demand.worst == 1
+
+
 def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
     root = write(
         tmp_path,

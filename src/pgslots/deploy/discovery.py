@@ -583,6 +583,11 @@ def _dockerfile_names(path: str) -> set[str]:
 DB_CLIENT_KEYS = re.compile(
     r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I
 )
+# Crontab files in the repository, read for pg_dump lines (`units.cron_backups`).
+CRON_FILES = re.compile(
+    r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$"
+)
+
 BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
 DATABASE_SERVERS = re.compile(
     r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"

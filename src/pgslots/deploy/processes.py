@@ -14,7 +14,13 @@ import dataclasses
 import re
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import ProcessSpec, Scan, image_dockerfile
+from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
+    CRON_FILES,
+    ProcessSpec,
+    Scan,
+    image_dockerfile,
+)
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import (
@@ -204,7 +210,13 @@ def cron_jobs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
                 files += [(p, system) for p in s.repo.paths if p.startswith(prefix)]
     if not files:
         return None
-    defs = [d for path, system in dict.fromkeys(files) for d in read_crontab(s.repo, path, system)]
+    defs = [
+        d
+        for path, system in dict.fromkeys(files)
+        for d in read_crontab(s.repo, path, system)
+        # a pg_dump line of a crontab file in the repository is already a backup group (cron_backups)
+        if not (CRON_FILES.search(path) and BACKUP_PROGRAMS.search(" " + d.command))
+    ]
     out: list[ProcessSpec] = []
     for item in defs:
         words = split_words(item.command)

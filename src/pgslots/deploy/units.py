@@ -26,6 +26,7 @@ import re
 from pgslots.deploy.discovery import (
     BACKUP_PROGRAMS,
     BUILD_FILES,
+    CRON_FILES,
     POSTGRES_IMAGES,
     ProcessSpec,
     Scan,
@@ -812,11 +813,6 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
             )
         )
     return out
-
-
-CRON_FILES = re.compile(
-    r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$"
-)
 
 
 def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:
