@@ -49,6 +49,7 @@ from pgslots.deploy.readers.kubernetes import (
     read_manifests,
 )
 from pgslots.deploy.readers.kustomize import Plan, read_plan
+from pgslots.deploy.readers.platforms import ImageProcess
 from pgslots.deploy.readers.pyeval import ModuleResolver
 from pgslots.deploy.readers.workflows import published_images
 from pgslots.evidence import Evidence, Resolution
@@ -954,6 +955,40 @@ def _client_in_env(env: Env) -> Evidence | None:
         if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
             return item.evidence
     return None
+
+
+def image_specs(s: Scan, defs: list[ImageProcess], base_env: Env, kind: str) -> list[ProcessSpec]:
+    """Process types that run an image built from a repository Dockerfile (heroku.yml): the
+    stage's ENTRYPOINT and CMD, or the command the manifest gives instead of CMD."""
+    specs = []
+    for item in defs:
+        dockerfile = s.dockerfiles.get(item.dockerfile)
+        start = dockerfile.start(item.target) if dockerfile else None
+        source = Evidence(item.path, item.line, f"{kind} {item.name}")
+        words = split_words(item.command) if item.command else (start.cmd if start else None)
+        specs.append(
+            ProcessSpec(
+                name=item.name,
+                words=words or None,
+                env=base_env.overlay(dockerfile.env) if dockerfile else base_env,
+                source=source,
+                hosts=Quantity(None, (), f"{item.name}.hosts"),
+                replicas=Quantity(1),
+                entry_words=(start.entrypoint or None) if start else None,
+                dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=source
+                if item.command
+                else _at(s, (dockerfile.path, start.cmd_line))
+                if dockerfile and start and start.cmd
+                else None,
+                unknown_reason=""
+                if dockerfile
+                else f"built from {item.dockerfile}, which is not in the repository",
+                oneshot=item.oneshot,
+            )
+        )
+    return specs
 
 
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:

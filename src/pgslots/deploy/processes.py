@@ -50,6 +50,7 @@ from pgslots.deploy.readers.scripts import (
     hand_over,
     long_running,
     read_script,
+    starts_other_programs,
 )
 from pgslots.deploy.servers import python_program
 from pgslots.evidence import Evidence, Resolution
@@ -487,10 +488,18 @@ def follow_script(
                 ),
             )
             for item in launches
-            if item.background
-            and item is not chosen
-            and (item in servers or (item.launch.program == "manage" and long_running(item.launch)))
-        )  # `celery ... worker &`, `python manage.py qcluster | tee log &`: beside the main process
+            if item is not chosen
+            and (
+                (item.background and item in servers)
+                or (
+                    item.launch.program == "manage"
+                    and (
+                        (item.background and long_running(item.launch))
+                        or starts_other_programs(item.launch)
+                    )
+                )
+            )
+        )  # `celery ... worker &`, `manage.py qcluster | tee log &`, `manage.py start_service all`: beside the main process
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)

@@ -30,6 +30,7 @@ from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
 from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
 from pgslots.deploy.readers.pysource import parse_source
+from pgslots.deploy.readers.scripts import starts_other_programs
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -947,6 +948,16 @@ def shape_of(
                 ],
             )
         spawns = _command_spawns(repo, command)
+        if spawns is None and starts_other_programs(launch) and not _command_file(repo, command):
+            # `manage.py start_service all` from code not in the repository: by its name it starts
+            # other programs, which may hold connections; nothing here says what they are.
+            return unknown_shape(
+                name,
+                f"`manage.py {command}` starts other programs (by its name) from code that is not in "
+                "the repository: what they run and whether they hold connections cannot be read",
+                where,
+                f"manage.py {command} (not modelled)",
+            )
         if spawns is not None:
             return _own_command_shape(repo, name, command, spawns)
         return Shape(
@@ -982,6 +993,13 @@ _POOLS = re.compile(
 )
 """What makes a project's own management command more than one connection: a pool of threads or
 processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
+
+
+def _command_file(repo: RepoFiles, command: str) -> str | None:
+    """The project's own management command file, if the repository holds it."""
+    return next(
+        (p for p in repo.named(f"{command}.py") if "/management/commands/" in f"/{p}"), None
+    )
 
 
 def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:

@@ -35,6 +35,7 @@ from pgslots.deploy.discovery import (
     database_affinity,
     development_reasons,
     helm_specs,
+    image_specs,
     infra_base,
     k8s_specs,
     project_env,
@@ -53,6 +54,7 @@ from pgslots.deploy.readers.platforms import (
     read_app_json_cron,
     read_cloudfoundry,
     read_dokku_scale,
+    read_heroku_yml,
     read_procfile,
     read_render,
     read_s6_services,
@@ -696,6 +698,16 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     systemd units: each a candidate unit with its process definitions."""
     repo = s.repo
     out: list[tuple[Unit, list[ProcessSpec]]] = []
+    for rel in repo.named("heroku.yml"):
+        # Heroku's container stack builds the images heroku.yml names and ignores any Procfile.
+        heroku = image_specs(s, read_heroku_yml(repo, rel), base_env, "heroku.yml")
+        if heroku:
+            out.append(
+                (
+                    Unit(rel, "procfile", (rel,), True, "a heroku.yml (Heroku's container stack)"),
+                    heroku,
+                )
+            )
     for rel in repo.named("Procfile"):
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
         cron = (

@@ -45,7 +45,10 @@ def documented_production(repo: RepoFiles) -> Documented | None:
     for rel in sorted(repo.paths):
         if not DOC_FILES.search(rel) or "/examples/" in f"/{rel}":
             continue
-        for number, line in enumerate(repo.lines(rel), 1):
+        text = repo.text_uncached(rel) or ""
+        if "production" not in text.lower():
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
             for sentence in re.split(r"(?<=[.!?])\s+", line):
                 match = _STATEMENT.search(sentence)
                 if not match or _NEGATION.search(sentence[: match.end()]):

@@ -885,6 +885,15 @@ _LONG_RUNNING = re.compile(
 )
 
 
+_STARTS_OTHERS = re.compile(r"^(start|spawn|launch)_?(services?|daemons?|workers?|all)$")
+
+
+def starts_other_programs(launch: Launch) -> bool:
+    """A management command that, by its name, starts other programs and returns
+    (`manage.py start_service all`): what it leaves running cannot be read from its call."""
+    return bool(launch.positionals) and bool(_STARTS_OTHERS.match(launch.positionals[0]))
+
+
 def long_running(launch: Launch) -> bool:
     """A management command that, by its name, keeps running (`qcluster`, `rqworker`, `runstator`)."""
     return (
