@@ -131,7 +131,11 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     if model == "beat-db":
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
-        return 1, 1, "long-running management command: its connection stays open"
+        return (
+            1,
+            1,
+            "opened outside the request cycle (a management command, a direct Lambda handler): its connection stays open",
+        )
     if model == "greenlets" and keeps:
         # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
         return (
@@ -196,12 +200,18 @@ def group_demand(group: ProcessGroup, topology: Topology) -> Demand:
     processes = floor(group.processes)
     aliases = max(1, len(group.aliases))
     steady = hosts * replicas * processes * steady_pp * aliases
-    worst = None if worst_pp is None else hosts * replicas_max * processes * worst_pp * aliases
+    # Processes that nothing caps (a Lambda function's concurrent invocations) are unbounded too.
+    endless = is_unbounded(group.processes)
+    worst = (
+        None
+        if worst_pp is None or endless
+        else hosts * replicas_max * processes * worst_pp * aliases
+    )
     mark = lambda q: "?" if q is not None and q.value is None and q.unknown else ""  # noqa: E731
     replica_text = f"{replicas}-{replicas_max}" if replicas_max != replicas else str(replicas)
     formula = (
         f"{hosts}{mark(group.hosts)} host x {replica_text}{mark(group.replicas)} container x "
-        f"{processes}{mark(group.processes)} proc x {('unbounded' if worst_pp is None else worst_pp)} x {aliases} alias"
+        f"{'unbounded' if endless else processes}{mark(group.processes)} proc x {('unbounded' if worst_pp is None else worst_pp)} x {aliases} alias"
         f" ({why})"
     )
     return Demand(steady, worst, formula)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import (
+    LAMBDA_PROGRAM,
     NO_DATABASE_COMMANDS,
     ONE_SHOT_COMMANDS,
     Launch,
@@ -848,6 +849,8 @@ def shape_of(
     """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
     launch = _split_unquoted_variables(launch, env)
     program = launch.program
+    if program == LAMBDA_PROGRAM:
+        return aws_lambda(launch, name, where, repo)
     if program == "gunicorn":
         return gunicorn(launch, name, env, where, repo, resolver, workdir, locate)
     if program == "uvicorn":
@@ -1136,6 +1139,103 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
         where,
         f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
     )
+
+
+LAMBDA_ADAPTERS = re.compile(
+    r"\b(mangum|Mangum|serverless_wsgi|apig_wsgi|awsgi|get_wsgi_application|get_asgi_application)\b"
+)
+
+
+def aws_lambda(launch: Launch, name: str, where: Evidence, repo: RepoFiles) -> Shape:
+    """An AWS Lambda function: each concurrent invocation runs in an execution environment of
+    its own (a process, with its own connection), and only ReservedConcurrentExecutions caps how
+    many run at once. A handler that calls Django directly (`call_command`, the ORM) opens its
+    connection outside the request cycle: it stays open in the frozen environment between
+    invocations, as a management command's does. Behind a WSGI/ASGI adapter (Mangum,
+    serverless-wsgi, apig-wsgi) Django's request signals close it as in a sync worker."""
+    handler_file = launch.option("handler_file") or ""
+    text = repo.text(handler_file) or ""
+    reserved = launch.option("reserved_concurrency")
+    reserved_at = launch.option("reserved_at")
+    events = launch.option("events") or ""
+    cited = (
+        Evidence(where.path, int(reserved_at), repo.quote(where.path, int(reserved_at)))
+        if (reserved_at and reserved_at.isdigit())
+        else where
+    )
+    if reserved and reserved.isdigit():
+        environments = Quantity(int(reserved), (cited,))
+        cap = f"ReservedConcurrentExecutions {reserved}"
+    elif reserved_at:
+        # A cap whose value a parameter gives at deploy time: an unknown, not unbounded.
+        environments = Quantity(None, (cited,), f"{name}.processes")
+        cap = "ReservedConcurrentExecutions is a deploy-time parameter: its value is not in the repository"
+    else:
+        environments = UNBOUNDED
+        cap = "no ReservedConcurrentExecutions: concurrent invocations are unbounded"
+    handler = f"{handler_file}" if handler_file else "its handler (not in the repository)"
+    if "django" not in text and not LAMBDA_ADAPTERS.search(text):
+        text += _imported_project_text(repo, handler_file, text)
+    if "django" not in text and not LAMBDA_ADAPTERS.search(text):
+        if not text:
+            return unknown_shape(
+                name,
+                f"the Lambda handler's module is not in the repository ({launch.text})",
+                where,
+                "AWS Lambda function",
+            )
+        return Shape(
+            "other",
+            "AWS Lambda function (no Django)",
+            "none",
+            Quantity(1, (where,)),
+            Quantity(0),
+            [f"{handler} does not use Django: no connection to this database read"],
+        )
+    kind = "web" if {"Api", "HttpApi"} & set(events.split(",")) else "worker"
+    adapter = LAMBDA_ADAPTERS.search(text)
+    if adapter:
+        return Shape(
+            "web",
+            f"AWS Lambda function ({adapter[1]}: one event at a time per environment)",
+            "sync",
+            environments,
+            Quantity(1, (where,)),
+            [
+                f"{handler} serves requests through {adapter[1]}: one connection per environment; {cap}"
+            ],
+        )
+    return Shape(
+        kind,
+        "AWS Lambda function (calls Django directly)",
+        "command",
+        environments,
+        Quantity(1, (where,)),
+        [
+            f"{handler} uses Django outside the request cycle: each execution environment keeps the "
+            f"connection it opened while it stays warm, whatever CONN_MAX_AGE says; {cap}"
+            + (f" (events: {events})" if events else "")
+        ],
+    )
+
+
+def _imported_project_text(repo: RepoFiles, path: str, text: str) -> str:
+    """The text of the repository modules a handler imports (`from proj.wsgi import application`),
+    one level deep: whether the function runs the project's Django."""
+    root = path.split("/")[0] if "/" in path else ""
+    folder = path.rsplit("/", 1)[0] if "/" in path else ""
+    found = [
+        candidate
+        for module in re.findall(r"^\s*(?:from|import)\s+([\w.]+)", text, re.M)
+        for base in sorted({folder, root, ""})
+        for candidate in (
+            join(base, module.replace(".", "/") + ".py"),
+            join(base, module.replace(".", "/") + "/__init__.py"),
+        )
+        if repo.has(candidate)
+    ]
+    out = [repo.text(candidate) or "" for candidate in dict.fromkeys(found)]
+    return "\n".join(out)
 
 
 _DATABASE_CACHE = re.compile(r"DatabaseCache|backends\.db\b|dbcache://")

@@ -620,8 +620,8 @@ class Launch:
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
     # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager,
-    # rq-worker, other,
-    # nothing (a start script whose branch for this environment runs none of its programs)
+    # rq-worker, aws-lambda, other, nothing (a start script whose branch for this environment
+    # runs none of its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -638,6 +638,11 @@ def nothing_runs(why: str) -> Launch:
     return Launch("nothing", (), {}, (), {}, why[:300])
 
 
+LAMBDA_PROGRAM = "aws-lambda"
+"""The program of a Lambda function's process definition: `aws-lambda --handler-file=F HANDLER`
+(a function has no command line; its handler is what runs)."""
+
+
 def classify(argv: list[str]) -> str:
     if not argv:
         return "other"
@@ -648,6 +653,8 @@ def classify(argv: list[str]) -> str:
         return head
     if head == "rq" and next((w for w in argv[1:] if not w.startswith("-")), "") == "worker":
         return "rq-worker"  # rq's CLI: `rq worker high default`
+    if head == LAMBDA_PROGRAM:
+        return LAMBDA_PROGRAM  # an AWS Lambda function (readers/serverless.py writes this line)
     if head == "supervisord":
         return "supervisord"  # a process manager: its programs are read from its config
     if head in PROCFILE_MANAGERS and "start" in argv[1:]:
