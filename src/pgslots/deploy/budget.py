@@ -17,6 +17,7 @@ on the topology with the change applied (`recompute`). The rules are domain refe
 | beat with DatabaseScheduler | 1 | 1 |
 | long-running management command | 1 | 1 (opened outside a request: never closed by CONN_MAX_AGE) |
 | one-shot job (migrate, collectstatic) | 1 | 0 (it exits) |
+| RQ worker (a work horse forked per job) | 1 | 0 (the horse exits after its job) |
 | Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
 
 times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
@@ -110,6 +111,13 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             (policy.pool_max or 1),
             "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
+        )
+    if model == "fork-per-job":
+        # rq's Worker forks a work horse per job; the horse's connections end when it exits.
+        return (
+            0,
+            (policy.pool_max or 1),
+            "a work horse forked per job: its connection ends when the job does",
         )
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max

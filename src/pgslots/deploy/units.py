@@ -307,7 +307,7 @@ def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
             if (launch is not None and launch.program.startswith("celery")) or (
-                launch is not None and launch.program in ("rq", "dramatiq", "huey")
+                launch is not None and launch.program in ("rq-worker", "dramatiq", "huey")
             ):
                 return True
     return False

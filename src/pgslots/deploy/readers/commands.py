@@ -318,6 +318,8 @@ def runs_python_file(words: list[str]) -> bool:
     ):
         return False
     script = next((w for w in program[1:] if not w.startswith("-")), "")
+    if script in ("$1", "${1}"):
+        return program[1] not in ("-c", "-m")  # `python $1`: the file the script is given
     return (
         script.endswith(".py")
         and script.rsplit("/", 1)[-1] != "manage.py"
@@ -581,6 +583,8 @@ _VALUE_OPTIONS: dict[str, dict[str, str]] = {
         "--url_prefix": "url_prefix",
         "--statedb": "statedb",
     },
+    "rq": {"-w": "worker_class", "--worker-class": "worker_class", "-u": "url", "--url": "url"},
+    "manage": {"--worker-class": "worker_class"},  # django-rq's `rqworker --worker-class X`
     "uwsgi": {
         "-p": "processes",
         "--processes": "processes",
@@ -616,8 +620,8 @@ class Launch:
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
     # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager,
-    # aws-lambda, other, nothing (a start script whose branch for this environment runs none of
-    # its programs)
+    # rq-worker, aws-lambda, other, nothing (a start script whose branch for this environment
+    # runs none of its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -647,6 +651,8 @@ def classify(argv: list[str]) -> str:
         return "other"
     if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
         return head
+    if head == "rq" and next((w for w in argv[1:] if not w.startswith("-")), "") == "worker":
+        return "rq-worker"  # rq's CLI: `rq worker high default`
     if head == LAMBDA_PROGRAM:
         return LAMBDA_PROGRAM  # an AWS Lambda function (readers/serverless.py writes this line)
     if head == "supervisord":
@@ -694,7 +700,7 @@ def _celery_subcommand(words: list[str]) -> str | None:
 def parse_launch(argv: list[str]) -> Launch:
     """Read the options of a command line (after `unwrap`)."""
     program = classify(argv)
-    family = program.split("-")[0] if program.startswith("celery") else program
+    family = program.split("-")[0] if program.startswith(("celery", "rq-")) else program
     table = _VALUE_OPTIONS.get(family, {})
     options: dict[str, str] = {}
     positionals: list[str] = []
