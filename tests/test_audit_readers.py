@@ -386,17 +386,37 @@ def test_embedded_beat_uses_the_apps_scheduler_and_s6_services_are_processes(
     assert found["acme/jobs-beat"].concurrency_model == "none"  # the default file scheduler
 
 
+def test_a_supervisord_program_script_runs_the_branch_its_environment_selects(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    # supervisord_image's flower program is a script that starts flower only when
+    # CATALOG_FLOWER=1: off in the fixture (no program), on here (celery flower, the broker only).
+    repo = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "repos" / "supervisord_image", repo)
+    off = groups(repo)["app/flower"]
+    assert off.server_model.startswith("no program") and off.demand.worst == 0
+    env_file = repo / "deploy" / "catalog.env"
+    env_file.write_text(env_file.read_text().replace("#CATALOG_FLOWER=1", "CATALOG_FLOWER=1"))
+    on = groups(repo)["app/flower"]
+    assert on.server_model == "celery flower" and on.demand.worst == 0
+    assert ("deploy/maybe-flower.sh", 4) in {(e.path, e.line) for e in on.evidence}
+
+
 def test_a_password_equal_to_the_projects_names_does_not_mask_the_report() -> None:
     from typer.testing import CliRunner
 
     import pgslots.cli.audit  # noqa: F401 - registers the command
     from pgslots.cli import app
 
-    repo = Path(__file__).parent / "fixtures" / "repos" / "paperless_supervisord"
+    # deploy/compose.postgres.yml sets POSTGRES_PASSWORD: catalog in a repository whose
+    # package, database and role are all called catalog.
+    repo = Path(__file__).parent / "fixtures" / "repos" / "supervisord_image"
     result = CliRunner().invoke(app, ["audit", str(repo), "--fail-on", "never"])
-    assert "Settings: paperless.settings" in result.stdout
-    assert "application role: paperless" in result.stdout and "webserver/gunicorn" in result.stdout
-    assert "POSTGRES_PASSWORD: paperless" not in result.stdout
+    assert "Settings: catalog.settings" in result.stdout
+    assert "application role: catalog" in result.stdout and "app/web" in result.stdout
+    assert "POSTGRES_PASSWORD: catalog" not in result.stdout
 
 
 def test_an_entry_script_dispatching_on_its_argument_runs_the_branch_for_the_command(
@@ -731,6 +751,25 @@ def test_a_buildpack_wrapper_with_nothing_to_run_is_its_sidecar_alone(tmp_path: 
     )
     found = groups(root)
     assert set(found) == {"web/wsgi"} and found["web/wsgi"].processes.value == 3
+
+
+def test_a_cron_daemon_runs_its_crontab_and_a_pg_dump_line_is_counted_once(tmp_path: Path) -> None:
+    # The image's cron daemon runs docker/cron.d/app (COPY to /etc/cron.d/): the manage.py line is
+    # a one-shot job; the pg_dump line is the backup group the crontab scan already counts.
+    root = write(
+        tmp_path,
+        {
+            **SETTINGS,
+            "docker/cron.d/app": '# jobs\nMAILTO=""\n@daily root pg_dump -h db app > /backup/app.sql\n'
+            "*/10 * * * * root cd /app && python manage.py send_mail\n",
+            "Dockerfile": "FROM python:3.12\nCOPY . /app\nCOPY docker/cron.d/app /etc/cron.d/app\nWORKDIR /app\n"
+            'CMD ["gunicorn", "proj.wsgi", "-w", "2"]\n',
+            "docker-compose.yml": "services:\n  web:\n    build: .\n  cron:\n    build: .\n    command: cron -f\n",
+        },
+    )
+    found = groups(root)
+    assert set(found) == {"web", "cron", "pg_dump"}, sorted(found)
+    assert found["cron"].concurrency_model == "job" and found["cron"].demand.worst == 1
 
 
 def test_a_commented_heredoc_does_not_hide_the_rest_of_the_script(tmp_path: Path) -> None:
@@ -1180,3 +1219,27 @@ def test_image_builds_in_scripts_and_their_wrappers_name_their_dockerfile() -> N
         "acme/core:rolling": ("core/Dockerfile", 7),
         "ghcr.io/acme/api:1": ("docker/Dockerfile.api", 9),
     }
+
+
+def test_settings_written_for_python_314_except_without_parentheses_are_read(
+    tmp_path: Path,
+) -> None:
+    # PEP 758: `except A, B:` is valid from Python 3.14; the audit's own Python may be older.
+    root = write(
+        tmp_path,
+        {
+            "manage.py": 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n',
+            "proj/__init__.py": "",
+            "proj/settings.py": (
+                "def release():\n    try:\n        return open('VERSION').read()\n"
+                "    except FileNotFoundError, KeyError:\n        return 'NA'\n\n"
+                "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql',"
+                " 'NAME': 'proj', 'CONN_MAX_AGE': 0}}\n"
+            ),
+            "Procfile": "web: gunicorn proj.wsgi --workers 3\n",
+        },
+    )
+    diagnosis = run_audit(root)
+    (web,) = diagnosis.topology.groups
+    assert (web.demand.steady, web.demand.worst) == (0, 3)
+    assert any("PEP 758" in note for note in diagnosis.topology.notes)

@@ -49,6 +49,7 @@ from pgslots.deploy.readers.kubernetes import (
     read_manifests,
 )
 from pgslots.deploy.readers.kustomize import Plan, read_plan
+from pgslots.deploy.readers.platforms import ImageProcess
 from pgslots.deploy.readers.pyeval import ModuleResolver
 from pgslots.deploy.readers.workflows import published_images
 from pgslots.evidence import Evidence, Resolution
@@ -457,7 +458,8 @@ def built_images(s: Scan) -> dict[str, str]:
 
 
 VERSION_TAG = re.compile(
-    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*)$"
+    r"^(v?\d[\w.+-]*|latest|stable|edge|main|master|dev|develop|nightly|\$.*"
+    r"|[\w.-]*(alpine|slim|bookworm|bullseye|buster|jammy|focal|noble|trixie)[\w.-]*)$"
 )
 
 
@@ -475,7 +477,7 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     # `app:database-migration` (a role, not a version) from `bin/database-migration/Dockerfile`:
     # the tag names the one Dockerfile built for that role.
     tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2].lower()
-    if tag and not VERSION_TAG.match(tag):
+    if tag and not VERSION_TAG.match(tag) and "/" in name:  # not an official image (`redis:alpine`)
         by_tag = [p for p in sorted(s.dockerfiles) if tag in _dockerfile_names(p)]
         if len(by_tag) == 1:
             return s.dockerfiles[by_tag[0]], f"the tag of image {image} names {by_tag[0]}"
@@ -582,6 +584,11 @@ def _dockerfile_names(path: str) -> set[str]:
 DB_CLIENT_KEYS = re.compile(
     r"DATABASE|POSTGRES|^PG(HOST|USER|DATABASE|PASSWORD|PORT)$|^DB_|_DB_|SQL_ALCHEMY|^DJANGO_", re.I
 )
+# Crontab files in the repository, read for pg_dump lines (`units.cron_backups`).
+CRON_FILES = re.compile(
+    r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$"
+)
+
 BACKUP_PROGRAMS = re.compile(r"(^|[\s/;&|(])(pg_dump|pg_dumpall|pg_basebackup)(\s|$|;)")
 DATABASE_SERVERS = re.compile(
     r"postgres|postgis|pgautoupgrade|timescale|pgvector|citus|cockroach|yugabyte|crunchy|"
@@ -948,6 +955,40 @@ def _client_in_env(env: Env) -> Evidence | None:
         if DB_CLIENT_KEYS.search(key) or "postgres" in (item.value or "").lower():
             return item.evidence
     return None
+
+
+def image_specs(s: Scan, defs: list[ImageProcess], base_env: Env, kind: str) -> list[ProcessSpec]:
+    """Process types that run an image built from a repository Dockerfile (heroku.yml): the
+    stage's ENTRYPOINT and CMD, or the command the manifest gives instead of CMD."""
+    specs = []
+    for item in defs:
+        dockerfile = s.dockerfiles.get(item.dockerfile)
+        start = dockerfile.start(item.target) if dockerfile else None
+        source = Evidence(item.path, item.line, f"{kind} {item.name}")
+        words = split_words(item.command) if item.command else (start.cmd if start else None)
+        specs.append(
+            ProcessSpec(
+                name=item.name,
+                words=words or None,
+                env=base_env.overlay(dockerfile.env) if dockerfile else base_env,
+                source=source,
+                hosts=Quantity(None, (), f"{item.name}.hosts"),
+                replicas=Quantity(1),
+                entry_words=(start.entrypoint or None) if start else None,
+                dockerfile=dockerfile,
+                workdir=(dockerfile.workdir or "") if dockerfile else "",
+                command_at=source
+                if item.command
+                else _at(s, (dockerfile.path, start.cmd_line))
+                if dockerfile and start and start.cmd
+                else None,
+                unknown_reason=""
+                if dockerfile
+                else f"built from {item.dockerfile}, which is not in the repository",
+                oneshot=item.oneshot,
+            )
+        )
+    return specs
 
 
 def simple_specs(defs: list, base_env: Env, kind: str) -> list[ProcessSpec]:

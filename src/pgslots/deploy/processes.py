@@ -14,7 +14,13 @@ import dataclasses
 import re
 
 from pgslots.deploy import budget
-from pgslots.deploy.discovery import ProcessSpec, Scan, image_dockerfile
+from pgslots.deploy.discovery import (
+    BACKUP_PROGRAMS,
+    CRON_FILES,
+    ProcessSpec,
+    Scan,
+    image_dockerfile,
+)
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import (
@@ -44,6 +50,7 @@ from pgslots.deploy.readers.scripts import (
     hand_over,
     long_running,
     read_script,
+    starts_other_programs,
 )
 from pgslots.evidence import Evidence, Resolution
 
@@ -203,7 +210,13 @@ def cron_jobs(s: Scan, spec: ProcessSpec) -> list[ProcessSpec] | None:
                 files += [(p, system) for p in s.repo.paths if p.startswith(prefix)]
     if not files:
         return None
-    defs = [d for path, system in dict.fromkeys(files) for d in read_crontab(s.repo, path, system)]
+    defs = [
+        d
+        for path, system in dict.fromkeys(files)
+        for d in read_crontab(s.repo, path, system)
+        # a pg_dump line of a crontab file in the repository is already a backup group (cron_backups)
+        if not (CRON_FILES.search(path) and BACKUP_PROGRAMS.search(" " + d.command))
+    ]
     out: list[ProcessSpec] = []
     for item in defs:
         words = split_words(item.command)
@@ -258,7 +271,7 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
         # `bash init_command.sh` runs in the image's WORKDIR: the file copied there.
         absolute = "/" + join(spec.workdir, word[2:] if word.startswith("./") else word)
         for dockerfile in dockerfiles:
-            found = _copied(repo, dockerfile, absolute) if dockerfile is not None else None
+            found = _copied(repo, dockerfile, absolute)
             if found is not None:
                 return found
     for dockerfile in dockerfiles:
@@ -457,10 +470,18 @@ def follow_script(
                 ),
             )
             for item in launches
-            if item.background
-            and item is not chosen
-            and (item in servers or (item.launch.program == "manage" and long_running(item.launch)))
-        )  # `celery ... worker &`, `python manage.py qcluster | tee log &`: beside the main process
+            if item is not chosen
+            and (
+                (item.background and item in servers)
+                or (
+                    item.launch.program == "manage"
+                    and (
+                        (item.background and long_running(item.launch))
+                        or starts_other_programs(item.launch)
+                    )
+                )
+            )
+        )  # `celery ... worker &`, `manage.py qcluster | tee log &`, `manage.py start_service all`: beside the main process
     if chosen is None and script.calls and depth < 3:
         word, _ = script.calls[-1]
         return follow_script(s, spec, [word], env, where, evidence, depth + 1, companions)

@@ -27,6 +27,8 @@ from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
+from pgslots.deploy.readers.pysource import parse_source
+from pgslots.deploy.readers.scripts import starts_other_programs
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -285,7 +287,7 @@ def gunicorn(
 
 def _cpu_formulas(repo: RepoFiles, path: str) -> dict[str, str]:
     try:
-        return module_formulas(ast.parse(repo.text(path) or ""))
+        return module_formulas(parse_source(repo.text(path) or "", path)[0])
     except (SyntaxError, ValueError):
         return {}
 
@@ -322,8 +324,8 @@ def _worker_class_node(
         return None
     text = repo.text(file)
     try:
-        tree = ast.parse(text or "")
-    except SyntaxError:
+        tree, _ = parse_source(text or "", file)
+    except (SyntaxError, ValueError):
         return None
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == cls:
@@ -885,6 +887,10 @@ def shape_of(
             ["reads the broker, not the database"],
         )
     if program == "runserver":
+        spawns = _command_spawns(repo, "runserver")
+        if spawns is not None:
+            # The project overrides runserver (daphne's or its own) and starts another server.
+            return _own_command_shape(repo, name, "runserver", spawns)
         return Shape(
             "web",
             "django runserver (development server, a thread per request)",
@@ -935,18 +941,18 @@ def shape_of(
                 ],
             )
         spawns = _command_spawns(repo, command)
-        if spawns is not None:
-            # The project's own command runs a pool of threads/processes, each with its own connection.
-            found = Evidence(
-                spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL
-            )
+        if spawns is None and starts_other_programs(launch) and not _command_file(repo, command):
+            # `manage.py start_service all` from code not in the repository: by its name it starts
+            # other programs, which may hold connections; nothing here says what they are.
             return unknown_shape(
                 name,
-                f"`manage.py {command}` is the project's own command and starts workers or another "
-                f"program ({found.location()}), each with its own connections",
-                found,
-                f"manage.py {command} (its workers not modelled)",
+                f"`manage.py {command}` starts other programs (by its name) from code that is not in "
+                "the repository: what they run and whether they hold connections cannot be read",
+                where,
+                f"manage.py {command} (not modelled)",
             )
+        if spawns is not None:
+            return _own_command_shape(repo, name, command, spawns)
         return Shape(
             "other",
             f"manage.py {command}".strip(),
@@ -961,12 +967,32 @@ def shape_of(
     return None
 
 
+def _own_command_shape(repo: RepoFiles, name: str, command: str, spawns: tuple[str, int]) -> Shape:
+    """The project's own management command runs a pool of threads/processes or another program
+    (a `runserver` that starts granian), each with its own connections: an unknown group."""
+    found = Evidence(spawns[0], spawns[1], repo.quote(spawns[0], spawns[1]), Resolution.LITERAL)
+    return unknown_shape(
+        name,
+        f"`manage.py {command}` is the project's own command and starts workers or another "
+        f"program ({found.location()}), each with its own connections",
+        found,
+        f"manage.py {command} (its workers not modelled)",
+    )
+
+
 _POOLS = re.compile(
     r"\b(ThreadPoolExecutor|ProcessPoolExecutor|threading\.Thread|Thread\(|multiprocessing\.|Pool\(|gevent\.spawn|"
     r"eventlet\.spawn|subprocess\.|Popen\(|os\.system\(|os\.exec\w*\(|run_with_reloader\(|worker_main\(|\.Worker\()"
 )
 """What makes a project's own management command more than one connection: a pool of threads or
 processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
+
+
+def _command_file(repo: RepoFiles, command: str) -> str | None:
+    """The project's own management command file, if the repository holds it."""
+    return next(
+        (p for p in repo.named(f"{command}.py") if "/management/commands/" in f"/{p}"), None
+    )
 
 
 def _command_spawns(repo: RepoFiles, command: str) -> tuple[str, int] | None:

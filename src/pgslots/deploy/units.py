@@ -26,6 +26,7 @@ import re
 from pgslots.deploy.discovery import (
     BACKUP_PROGRAMS,
     BUILD_FILES,
+    CRON_FILES,
     POSTGRES_IMAGES,
     ProcessSpec,
     Scan,
@@ -34,6 +35,7 @@ from pgslots.deploy.discovery import (
     database_affinity,
     development_reasons,
     helm_specs,
+    image_specs,
     infra_base,
     k8s_specs,
     project_env,
@@ -45,12 +47,14 @@ from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import holds_no_database, split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
+from pgslots.deploy.readers.documented import documented_production
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.platforms import (
     cloudfoundry_score,
     read_app_json_cron,
     read_cloudfoundry,
     read_dokku_scale,
+    read_heroku_yml,
     read_procfile,
     read_render,
     read_s6_services,
@@ -481,8 +485,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     # does not describe the application's deployment.
     idle = {o[0].name: _idle(s, o[1]) for o in others if o[1]}
     others = [(unit, [] if idle.get(unit.name) else specs) for unit, specs in others]
+    documented = _documented_units(s, others)
     # The order in which a unit describes the deployment when several do (alternatives).
     tiers: list[list] = [
+        documented,
         named,
         [o for o in others if o[0].kind == "kubernetes" and o[1]],
         [o for o in others if o[0].kind in ("procfile", "render", "cloudfoundry") and o[1]],
@@ -630,6 +636,29 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
     return Deployment(specs, compose, base_env, units, notes)
 
 
+DOCUMENTED_KINDS = {"kubernetes": ("kubernetes", "helm"), "procfile": ("procfile",)}
+
+
+def _documented_units(
+    s: Scan, others: list[tuple[Unit, list[ProcessSpec]]]
+) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """The units of the method the repository's documentation says its maintainers run in
+    production ("We use Kubernetes for our production instance"): they rank first."""
+    documented = documented_production(s.repo)
+    kinds = DOCUMENTED_KINDS.get(documented.method, ()) if documented else ()
+    if documented is None:
+        return []
+    said = f"{documented.evidence.location()} says `{documented.evidence.text[:120]}`"
+    return [
+        (
+            dataclasses.replace(unit, why=f"{unit.why}; the documented production method ({said})"),
+            specs,
+        )
+        for unit, specs in others
+        if unit.kind in kinds and specs
+    ]
+
+
 def _idle(s: Scan, specs: list[ProcessSpec]) -> str:
     """What every process of a unit runs when none of them holds a database connection
     (`tail -f /dev/null`, a proxy); empty when one of them may."""
@@ -669,6 +698,16 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
     systemd units: each a candidate unit with its process definitions."""
     repo = s.repo
     out: list[tuple[Unit, list[ProcessSpec]]] = []
+    for rel in repo.named("heroku.yml"):
+        # Heroku's container stack builds the images heroku.yml names and ignores any Procfile.
+        heroku = image_specs(s, read_heroku_yml(repo, rel), base_env, "heroku.yml")
+        if heroku:
+            out.append(
+                (
+                    Unit(rel, "procfile", (rel,), True, "a heroku.yml (Heroku's container stack)"),
+                    heroku,
+                )
+            )
     for rel in repo.named("Procfile"):
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
         cron = (
@@ -786,11 +825,6 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
             )
         )
     return out
-
-
-CRON_FILES = re.compile(
-    r"(^|/)(crontab|[^/]*\.cron|[^/]*crontab[^/]*)$|(^|/)cron\.(d|daily|hourly|weekly)/[^/]+$"
-)
 
 
 def cron_backups(s: Scan, base_env: Env) -> list[ProcessSpec]:

@@ -174,6 +174,15 @@ class RepoFiles:
         self._text[rel] = content
         return content
 
+    def text_uncached(self, rel: str) -> str | None:
+        """The file's text without keeping it: for scans over many files (documentation) whose
+        text is needed once; a file already read comes from the cache."""
+        if rel in self._text:
+            return self._text[rel]
+        content = self.text(rel)
+        self._text.pop(rel, None)
+        return content
+
     def lines(self, rel: str) -> list[str]:
         """The file's lines (split once: evidence quotes a line of the same file many times)."""
         if rel not in self._lines:

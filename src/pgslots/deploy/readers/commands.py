@@ -345,7 +345,6 @@ ONE_SHOT_COMMANDS = frozenset(
         "sendtestemail",
         "test",
         "wait_for_db",
-        "wait_for_migrations",
         "migrate_schemas",
         "update_index",
         "rebuild_index",

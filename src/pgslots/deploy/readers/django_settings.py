@@ -16,6 +16,7 @@ from pgslots.deploy.model import AliasFact, Quantity, SettingGap
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.pyeval import UNKNOWN, Evaluation, Evaluator, ModuleResolver, V
+from pgslots.deploy.readers.pysource import parse_source
 from pgslots.evidence import Evidence, Resolution
 
 _SETDEFAULT = re.compile(
@@ -371,7 +372,7 @@ def _databases_source(
         found.append((f"`{first.text[:70]}` ({first.location()}) is read at run time", first))
     for path in read.evaluation.files:
         try:
-            tree = ast.parse(repo.text(path) or "")
+            tree, _ = parse_source(repo.text(path) or "", path)
         except (SyntaxError, ValueError):
             continue
         for node in tree.body:

@@ -444,3 +444,77 @@ def read_systemd(repo: RepoFiles, rel: str) -> list[ProcessDef]:
             )  # an Ansible template too
             out.append(ProcessDef(name, command, rel, number, None, tuple(env)))
     return [dataclasses.replace(d, schedule="boot") for d in out] if oneshot else out
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageProcess:
+    """A process type of Heroku's container stack (heroku.yml): the image built from
+    `dockerfile` (stage `target`), running `command` when `run:` gives one, else its CMD."""
+
+    name: str
+    dockerfile: str
+    target: str | None
+    command: str | None
+    path: str  # the heroku.yml
+    line: int
+    oneshot: str = ""  # "deploy" for `release:`
+
+
+def read_heroku_yml(repo: RepoFiles, rel: str) -> list[ImageProcess]:
+    """heroku.yml: `build.docker.<type>: Dockerfile` (or `{dockerfile, target}`), `run.<type>:`
+    (a command string, or `{command: [...], image: <type>}`), and the `release:` phase
+    (`{image: <type>, command: [...]}`), which runs once at each deploy."""
+    docs = load_file(repo, rel)
+    data = _mapping(docs[0] if docs else None)
+    docker = _mapping(_mapping(data.get("build")).get("docker"))
+    run = _mapping(data.get("run"))
+    folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    images: dict[str, tuple[str, str | None, int]] = {}
+    for name, spec in docker.items():
+        path, target = (
+            (spec, None)
+            if isinstance(spec, str)
+            else (spec.get("dockerfile"), spec.get("target"))
+            if isinstance(spec, dict)
+            else (None, None)
+        )
+        if isinstance(path, str):
+            images[str(name)] = (
+                join(folder, path),
+                str(target) if target else None,
+                line_of(docker, name) or 1,
+            )
+    out = []
+    for name, (path, target, line) in images.items():
+        given = run.get(name)
+        command = _heroku_command(given)
+        out.append(ImageProcess(name, path, target, command, rel, line_of(run, name) or line))
+    release = data.get("release")
+    if isinstance(release, dict) and str(release.get("image") or "web") in images:
+        path, target, _ = images[str(release.get("image") or "web")]
+        command = _heroku_command(release)
+        out.append(
+            ImageProcess(
+                "release",
+                path,
+                target,
+                command,
+                rel,
+                line_of(data, "release") or 1,
+                oneshot="deploy",
+            )
+        )
+    return out
+
+
+def _heroku_command(given: object) -> str | None:
+    """`web: gunicorn app.wsgi`, or `{command: ["gunicorn app.wsgi"]}`: the command as one line."""
+    if isinstance(given, dict):
+        given = given.get("command")
+    if isinstance(given, list):
+        given = " ".join(str(part) for part in given)
+    return str(given) if isinstance(given, str) and given.strip() else None
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyfunc import UserFunction, call_user_function
+from pgslots.deploy.readers.pysource import parse_source
 from pgslots.evidence import Evidence, Resolution
 from pgslots.redact import REDACTOR, redact_value
 
@@ -339,7 +340,12 @@ class Evaluator:
                 self.trees[path] = None
             else:
                 try:
-                    self.trees[path] = ast.parse(text, filename=path)
+                    self.trees[path], rewritten = parse_source(text, path)
+                    if rewritten:
+                        self.notes.append(
+                            f"{path}:{rewritten[0]}: `except A, B:` (Python 3.14, PEP 758) read as "
+                            f"`except (A, B):` on {len(rewritten)} line(s)"
+                        )
                 except (SyntaxError, ValueError) as exc:
                     line = getattr(exc, "lineno", None)
                     self.repo.broken(path, line, f"Python syntax error: {getattr(exc, 'msg', exc)}")

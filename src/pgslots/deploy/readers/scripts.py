@@ -382,7 +382,7 @@ def _sourced_functions(repo: RepoFiles, rel: str, line: str) -> dict[str, _Scope
         return {}
     word = words[1][2:] if words[1].startswith("./") else words[1]
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    stack = getattr(repo, "_sourcing", set())
+    stack: set[str] = getattr(repo, "_sourcing", set())
     for candidate in (f"{folder}/{word}" if folder else word, word.lstrip("/")):
         if candidate == rel or candidate in stack or not repo.has(candidate):
             continue
@@ -883,6 +883,15 @@ _LONG_RUNNING = re.compile(
     r"worker|cluster|^run(server|stator|_?huey|dramatiq|apscheduler|_?bot|_?consumer)|listen|consume|serve|"
     r"daemon|scheduler|loop|watch|process_tasks|huey"
 )
+
+
+_STARTS_OTHERS = re.compile(r"^(start|spawn|launch)_?(services?|daemons?|workers?|all)$")
+
+
+def starts_other_programs(launch: Launch) -> bool:
+    """A management command that, by its name, starts other programs and returns
+    (`manage.py start_service all`): what it leaves running cannot be read from its call."""
+    return bool(launch.positionals) and bool(_STARTS_OTHERS.match(launch.positionals[0]))
 
 
 def long_running(launch: Launch) -> bool:
