@@ -17,6 +17,7 @@ on the topology with the change applied (`recompute`). The rules are domain refe
 | beat with DatabaseScheduler | 1 | 1 |
 | long-running management command | 1 | 1 (opened outside a request: never closed by CONN_MAX_AGE) |
 | one-shot job (migrate, collectstatic) | 1 | 0 (it exits) |
+| RQ worker (a work horse forked per job) | 1 | 0 (the horse exits after its job) |
 | Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
 
 times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
@@ -112,6 +113,13 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
         )
+    if model == "fork-per-job":
+        # rq's Worker forks a work horse per job; the horse's connections end when it exits.
+        return (
+            0,
+            (policy.pool_max or 1),
+            "a work horse forked per job: its connection ends when the job does",
+        )
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:
@@ -124,7 +132,11 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
     if model == "beat-db":
         return 1, 1, "DatabaseScheduler: one connection"
     if model == "command":
-        return 1, 1, "long-running management command: its connection stays open"
+        return (
+            1,
+            1,
+            "opened outside the request cycle (a management command, a direct Lambda handler): its connection stays open",
+        )
     if model == "greenlets" and keeps:
         # domain reference 7.1: a finished greenlet's persistent connection is reclaimed only by GC (gunicorn #996)
         return (
@@ -189,12 +201,18 @@ def group_demand(group: ProcessGroup, topology: Topology) -> Demand:
     processes = floor(group.processes)
     aliases = max(1, len(group.aliases))
     steady = hosts * replicas * processes * steady_pp * aliases
-    worst = None if worst_pp is None else hosts * replicas_max * processes * worst_pp * aliases
+    # Processes that nothing caps (a Lambda function's concurrent invocations) are unbounded too.
+    endless = is_unbounded(group.processes)
+    worst = (
+        None
+        if worst_pp is None or endless
+        else hosts * replicas_max * processes * worst_pp * aliases
+    )
     mark = lambda q: "?" if q is not None and q.value is None and q.unknown else ""  # noqa: E731
     replica_text = f"{replicas}-{replicas_max}" if replicas_max != replicas else str(replicas)
     formula = (
         f"{hosts}{mark(group.hosts)} host x {replica_text}{mark(group.replicas)} container x "
-        f"{processes}{mark(group.processes)} proc x {('unbounded' if worst_pp is None else worst_pp)} x {aliases} alias"
+        f"{'unbounded' if endless else processes}{mark(group.processes)} proc x {('unbounded' if worst_pp is None else worst_pp)} x {aliases} alias"
         f" ({why})"
     )
     return Demand(steady, worst, formula)

@@ -16,17 +16,20 @@ from collections.abc import Callable
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.commands import (
+    LAMBDA_PROGRAM,
     NO_DATABASE_COMMANDS,
     ONE_SHOT_COMMANDS,
     Launch,
     expand,
     parse_launch,
+    runs_python_file,
     split_words,
 )
 from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
+from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
 from pgslots.deploy.readers.pysource import parse_source
 from pgslots.deploy.readers.scripts import starts_other_programs
 from pgslots.evidence import Evidence, Resolution
@@ -848,6 +851,8 @@ def shape_of(
     """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
     launch = _split_unquoted_variables(launch, env)
     program = launch.program
+    if program == LAMBDA_PROGRAM:
+        return aws_lambda(launch, name, where, repo)
     if program == "gunicorn":
         return gunicorn(launch, name, env, where, repo, resolver, workdir, locate)
     if program == "uvicorn":
@@ -868,6 +873,13 @@ def shape_of(
         return celery_beat(
             launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
         )
+    if program == "rq-worker" or (program == "manage" and launch.positionals[:1] == ("rqworker",)):
+        # `rq worker`, django-rq's `manage.py rqworker` (which closes Django's connections first)
+        return rq_worker_shape(launch.option("worker_class") or "", where)
+    if program == "other" and locate is not None:
+        found = python_program(launch, repo, resolver, locate)
+        if found is not None:
+            return program_shape(found, repo, name)
     if program == "nothing":
         return Shape(
             "other",
@@ -1045,6 +1057,73 @@ def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) 
     return Shape("worker", "django-q cluster", "prefork", processes, Quantity(1, (where,)), notes)
 
 
+def rq_worker_shape(worker_class: str, where: Evidence) -> Shape:
+    """rq's default Worker forks a work horse per job (its connection ends with it);
+    `--worker-class rq.SimpleWorker` runs the jobs in the worker, whose connection stays open."""
+    if worker_class.rsplit(".", 1)[-1] in IN_PROCESS_WORKERS:
+        return Shape(
+            "worker",
+            "rq SimpleWorker (jobs in the worker process)",
+            "command",
+            Quantity(1, (where,)),
+            Quantity(1, (where,)),
+            ["SimpleWorker runs each job in the worker process: its connection stays open"],
+        )
+    return Shape(
+        "worker",
+        "rq worker (a work horse forked per job)",
+        "fork-per-job",
+        Quantity(1, (where,)),
+        Quantity(1, (where,)),
+        ["rq forks a work horse for each job, one at a time; it exits with its connection"],
+    )
+
+
+def python_program(
+    launch: Launch,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    locate: Callable[[str], str | None],
+) -> PythonProgram | None:
+    """`python app.py` when app.py plainly starts gevent's WSGI server or an RQ worker."""
+    argv = list(launch.argv)
+    if not runs_python_file(argv):
+        return None
+    program = argv[1:] if argv[0] == "exec" else argv
+    script = next(w for w in program[1:] if not w.startswith("-"))
+    path = locate(script)
+    return read_program(repo, path, resolver) if path else None
+
+
+def program_shape(found: PythonProgram, repo: RepoFiles, name: str) -> Shape:
+    at = Evidence(found.path, found.line, repo.quote(found.path, found.line), Resolution.LITERAL)
+    if found.kind == "rq-worker":
+        shape = rq_worker_shape("rq.Worker" if found.forks else "rq.SimpleWorker", at)
+        if found.via:
+            shape.notes.append(f"{found.via} runs it through the project's class ({found.path})")
+        return shape
+    if found.spawn is not None:
+        per_process = Quantity(found.spawn, (at,))
+    elif found.spawn_read:
+        per_process = UNBOUNDED
+    else:
+        per_process = Quantity(None, (at,), f"{name}.per_process")
+    notes = [
+        "gevent's WSGIServer runs each request in its own greenlet"
+        + (f", at most {found.spawn} at once" if found.spawn is not None else ", with no cap")
+    ]
+    if found.patched:
+        notes.append("monkey.patch_all(): each greenlet has its own database connection")
+    return Shape(
+        "web",
+        f"gevent WSGIServer ({found.path})",
+        "greenlets",
+        Quantity(1, (at,)),
+        per_process,
+        notes,
+    )
+
+
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     """A program of the project's own image or process list that pgslots cannot read
     (authentik's Go `server`, which starts gunicorn itself; honcho with a Procfile that is not
@@ -1062,6 +1141,103 @@ def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
         where,
         f"`{program.rsplit('/', 1)[-1]}` (not modelled)",
     )
+
+
+LAMBDA_ADAPTERS = re.compile(
+    r"\b(mangum|Mangum|serverless_wsgi|apig_wsgi|awsgi|get_wsgi_application|get_asgi_application)\b"
+)
+
+
+def aws_lambda(launch: Launch, name: str, where: Evidence, repo: RepoFiles) -> Shape:
+    """An AWS Lambda function: each concurrent invocation runs in an execution environment of
+    its own (a process, with its own connection), and only ReservedConcurrentExecutions caps how
+    many run at once. A handler that calls Django directly (`call_command`, the ORM) opens its
+    connection outside the request cycle: it stays open in the frozen environment between
+    invocations, as a management command's does. Behind a WSGI/ASGI adapter (Mangum,
+    serverless-wsgi, apig-wsgi) Django's request signals close it as in a sync worker."""
+    handler_file = launch.option("handler_file") or ""
+    text = repo.text(handler_file) or ""
+    reserved = launch.option("reserved_concurrency")
+    reserved_at = launch.option("reserved_at")
+    events = launch.option("events") or ""
+    cited = (
+        Evidence(where.path, int(reserved_at), repo.quote(where.path, int(reserved_at)))
+        if (reserved_at and reserved_at.isdigit())
+        else where
+    )
+    if reserved and reserved.isdigit():
+        environments = Quantity(int(reserved), (cited,))
+        cap = f"ReservedConcurrentExecutions {reserved}"
+    elif reserved_at:
+        # A cap whose value a parameter gives at deploy time: an unknown, not unbounded.
+        environments = Quantity(None, (cited,), f"{name}.processes")
+        cap = "ReservedConcurrentExecutions is a deploy-time parameter: its value is not in the repository"
+    else:
+        environments = UNBOUNDED
+        cap = "no ReservedConcurrentExecutions: concurrent invocations are unbounded"
+    handler = f"{handler_file}" if handler_file else "its handler (not in the repository)"
+    if "django" not in text and not LAMBDA_ADAPTERS.search(text):
+        text += _imported_project_text(repo, handler_file, text)
+    if "django" not in text and not LAMBDA_ADAPTERS.search(text):
+        if not text:
+            return unknown_shape(
+                name,
+                f"the Lambda handler's module is not in the repository ({launch.text})",
+                where,
+                "AWS Lambda function",
+            )
+        return Shape(
+            "other",
+            "AWS Lambda function (no Django)",
+            "none",
+            Quantity(1, (where,)),
+            Quantity(0),
+            [f"{handler} does not use Django: no connection to this database read"],
+        )
+    kind = "web" if {"Api", "HttpApi"} & set(events.split(",")) else "worker"
+    adapter = LAMBDA_ADAPTERS.search(text)
+    if adapter:
+        return Shape(
+            "web",
+            f"AWS Lambda function ({adapter[1]}: one event at a time per environment)",
+            "sync",
+            environments,
+            Quantity(1, (where,)),
+            [
+                f"{handler} serves requests through {adapter[1]}: one connection per environment; {cap}"
+            ],
+        )
+    return Shape(
+        kind,
+        "AWS Lambda function (calls Django directly)",
+        "command",
+        environments,
+        Quantity(1, (where,)),
+        [
+            f"{handler} uses Django outside the request cycle: each execution environment keeps the "
+            f"connection it opened while it stays warm, whatever CONN_MAX_AGE says; {cap}"
+            + (f" (events: {events})" if events else "")
+        ],
+    )
+
+
+def _imported_project_text(repo: RepoFiles, path: str, text: str) -> str:
+    """The text of the repository modules a handler imports (`from proj.wsgi import application`),
+    one level deep: whether the function runs the project's Django."""
+    root = path.split("/")[0] if "/" in path else ""
+    folder = path.rsplit("/", 1)[0] if "/" in path else ""
+    found = [
+        candidate
+        for module in re.findall(r"^\s*(?:from|import)\s+([\w.]+)", text, re.M)
+        for base in sorted({folder, root, ""})
+        for candidate in (
+            join(base, module.replace(".", "/") + ".py"),
+            join(base, module.replace(".", "/") + "/__init__.py"),
+        )
+        if repo.has(candidate)
+    ]
+    out = [repo.text(candidate) or "" for candidate in dict.fromkeys(found)]
+    return "\n".join(out)
 
 
 _DATABASE_CACHE = re.compile(r"DatabaseCache|backends\.db\b|dbcache://")

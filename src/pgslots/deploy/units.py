@@ -45,10 +45,10 @@ from pgslots.deploy.discovery import (
 from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
-from pgslots.deploy.readers.commands import holds_no_database, split_words
+from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, holds_no_database, split_words
 from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
 from pgslots.deploy.readers.documented import documented_production
-from pgslots.deploy.readers.envfiles import Env
+from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.platforms import (
     cloudfoundry_score,
     read_app_json_cron,
@@ -61,6 +61,7 @@ from pgslots.deploy.readers.platforms import (
     read_supervisord,
     read_systemd,
 )
+from pgslots.deploy.readers.serverless import handler_module, read_functions, template_paths
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence
 
@@ -294,7 +295,7 @@ def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
             if (launch is not None and launch.program.startswith("celery")) or (
-                launch is not None and launch.program in ("rq", "dramatiq", "huey")
+                launch is not None and launch.program in ("rq-worker", "dramatiq", "huey")
             ):
                 return True
     return False
@@ -611,6 +612,10 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             else "not used"
         )
         units.append(dataclasses.replace(unit, kept=False, why=why))
+    for unit, specs in lambda_units(s, base_env):
+        # Functions run beside the servers (jobs, an API), on AWS's hosts: a complement.
+        units.append(dataclasses.replace(unit, groups=tuple(sp.name for sp in specs)))
+        kept.append((unit.name, specs))
     if kept:
         backups = cron_backups(s, base_env)
         if backups:
@@ -824,6 +829,57 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
                 specs,
             )
         )
+    return out
+
+
+def lambda_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec]]]:
+    """Each SAM/CloudFormation template with Python Lambda functions: a unit whose groups are
+    its functions (their concurrency is the process count; readers/serverless.py)."""
+    out = []
+    for rel in template_paths(s.repo):
+        specs = []
+        for function in read_functions(s.repo, rel):
+            where = Evidence(rel, function.line, s.repo.quote(rel, function.line))
+            words = [
+                LAMBDA_PROGRAM,
+                f"--handler-file={handler_module(s.repo, function) or ''}",
+                f"--events={','.join(function.events)}",
+            ]
+            if function.reserved is not None:
+                words.append(f"--reserved-concurrency={function.reserved}")
+            if function.reserved_line is not None:
+                words.append(f"--reserved-at={function.reserved_line}")
+            env_at = function.env_line or function.line
+            specs.append(
+                ProcessSpec(
+                    function.name,
+                    words + [function.handler],
+                    base_env.overlay(
+                        {
+                            k: EnvValue(k, v, Evidence(rel, env_at, f"{k}={v}"))
+                            for k, v in function.env
+                        }
+                    ),
+                    where,
+                    Quantity(1, (Evidence(rel, function.line, "AWS Lambda: no hosts of its own"),)),
+                    Quantity(1),
+                    command_at=where,
+                    unit=rel,
+                )
+            )
+        if specs:
+            out.append(
+                (
+                    Unit(
+                        rel,
+                        "lambda",
+                        (rel,),
+                        True,
+                        "AWS Lambda functions (SAM/CloudFormation): they run beside the other units",
+                    ),
+                    specs,
+                )
+            )
     return out
 
 

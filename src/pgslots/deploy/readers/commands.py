@@ -318,6 +318,8 @@ def runs_python_file(words: list[str]) -> bool:
     ):
         return False
     script = next((w for w in program[1:] if not w.startswith("-")), "")
+    if script in ("$1", "${1}"):
+        return program[1] not in ("-c", "-m")  # `python $1`: the file the script is given
     return (
         script.endswith(".py")
         and script.rsplit("/", 1)[-1] != "manage.py"
@@ -581,6 +583,8 @@ _VALUE_OPTIONS: dict[str, dict[str, str]] = {
         "--url_prefix": "url_prefix",
         "--statedb": "statedb",
     },
+    "rq": {"-w": "worker_class", "--worker-class": "worker_class", "-u": "url", "--url": "url"},
+    "manage": {"--worker-class": "worker_class"},  # django-rq's `rqworker --worker-class X`
     "uwsgi": {
         "-p": "processes",
         "--processes": "processes",
@@ -615,8 +619,9 @@ class Launch:
     """A parsed start command."""
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
-    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager, other,
-    # nothing (a start script whose branch for this environment runs none of its programs)
+    # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager,
+    # rq-worker, aws-lambda, other, nothing (a start script whose branch for this environment
+    # runs none of its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
@@ -636,6 +641,11 @@ def nothing_runs(why: str) -> Launch:
     return Launch("nothing", (), {}, (), {}, why[:300])
 
 
+LAMBDA_PROGRAM = "aws-lambda"
+"""The program of a Lambda function's process definition: `aws-lambda --handler-file=F HANDLER`
+(a function has no command line; its handler is what runs)."""
+
+
 def classify(argv: list[str]) -> str:
     if not argv:
         return "other"
@@ -644,6 +654,10 @@ def classify(argv: list[str]) -> str:
         return "other"
     if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
         return head
+    if head == "rq" and next((w for w in argv[1:] if not w.startswith("-")), "") == "worker":
+        return "rq-worker"  # rq's CLI: `rq worker high default`
+    if head == LAMBDA_PROGRAM:
+        return LAMBDA_PROGRAM  # an AWS Lambda function (readers/serverless.py writes this line)
     if head == "supervisord":
         return "supervisord"  # a process manager: its programs are read from its config
     if head in PROCFILE_MANAGERS and "start" in argv[1:]:
@@ -689,7 +703,7 @@ def _celery_subcommand(words: list[str]) -> str | None:
 def parse_launch(argv: list[str]) -> Launch:
     """Read the options of a command line (after `unwrap`)."""
     program = classify(argv)
-    family = program.split("-")[0] if program.startswith("celery") else program
+    family = program.split("-")[0] if program.startswith(("celery", "rq-")) else program
     table = _VALUE_OPTIONS.get(family, {})
     options: dict[str, str] = {}
     positionals: list[str] = []
