@@ -39,7 +39,7 @@ from pgslots.deploy.readers.drivers import driverless_image
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.readers.versions import read_versions
-from pgslots.deploy.server_facts import ServerFacts, server_facts
+from pgslots.deploy.server_facts import ServerFacts, host_pgbouncer, server_facts
 from pgslots.deploy.servers import (
     Shape,
     backup_shape,
@@ -83,6 +83,12 @@ def build(root: Path, unit: str | None = None) -> Topology:
     choice = settings.choice
     settings_for = settings.read
     server = server_facts(s, deployment.compose, notes)
+    wrapped = [r for r in resolved if r.launch is not None and r.launch.pgbouncer_wrapper]
+    if server.pgbouncer is None and wrapped and wrapped[0].launch is not None:
+        # Heroku's pgbouncer buildpack: the wrapped programs talk to a pgbouncer on their own host.
+        server.pgbouncer = host_pgbouncer(
+            wrapped[0].env, wrapped[0].launch.pgbouncer_wrapper, wrapped[0].where
+        )
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
     undecided: list[Resolved] = []
@@ -606,6 +612,9 @@ def _groups(
             or "pgbouncer" in host
             or (default.port or "") == "6432"
         )
+    if server.pgbouncer is not None and server.pgbouncer.per_host:
+        # only the programs the buildpack's wrapper starts talk to the host's pgbouncer
+        via = item.launch is not None and bool(item.launch.pgbouncer_wrapper)
     if via and server.pgbouncer is not None:
         policy = dataclasses.replace(
             policy, via_pgbouncer=True, pgbouncer_pool_mode=server.pgbouncer.pool_mode

@@ -258,6 +258,9 @@ class PgbouncerSetup:
     service: str = ""  # the compose service / deployment running it
     min_pool_size: int | None = None
     capacity: int | None = None  # server connections it can open: pairs x (pool + reserve), capped
+    # One pgbouncer beside the application on every host (Heroku's pgbouncer buildpack): its pools
+    # count once per host of each pooled group; capacity is then per host, None while unknown.
+    per_host: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

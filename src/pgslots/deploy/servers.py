@@ -840,7 +840,9 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
             argv.append(word)
     if not changed:
         return launch
-    return dataclasses.replace(parse_launch(argv), inline_env=launch.inline_env)
+    return dataclasses.replace(
+        parse_launch(argv), inline_env=launch.inline_env, pgbouncer_wrapper=launch.pgbouncer_wrapper
+    )
 
 
 def shape_of(

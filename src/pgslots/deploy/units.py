@@ -46,7 +46,7 @@ from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, holds_no_database, split_words
-from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
+from pgslots.deploy.readers.docker import ComposeFile, Service, compose_score, merge_compose
 from pgslots.deploy.readers.documented import documented_production
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.platforms import (
@@ -252,6 +252,8 @@ def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
         starts = ("command", "entrypoint")
         if any(k in mine for k in starts):
             return False
+        if _rebuilt(compose.services[name], base.services[name]):
+            return False
         # `build:` instead of the base's `image:`, or without the command the base gives: the base says what runs.
         return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
 
@@ -263,6 +265,16 @@ def _incomplete(service: dict) -> bool:
 
 
 CANONICAL = ("docker-compose", "compose")
+
+
+def _rebuilt(mine: Service, theirs: Service) -> bool:
+    """A service built from another Dockerfile into another image (`Dockerfile.prod` ->
+    `app-prod` where the base builds `Dockerfile.dev` -> `app-dev`): a service of its own, not
+    an amendment of the base's (merged, the base's dev command would run the prod image)."""
+    if not (mine.dockerfile and theirs.dockerfile and mine.dockerfile != theirs.dockerfile):
+        return False
+    names = [(sv.image or "").rsplit(":", 1)[0] for sv in (mine, theirs)]
+    return all(names) and names[0] != names[1]
 
 
 def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
