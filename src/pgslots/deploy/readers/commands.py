@@ -627,6 +627,9 @@ class Launch:
     positionals: tuple[str, ...]
     inline_env: dict[str, str]
     text: str  # the command as shown to the user, secrets masked
+    # `bin/start-pgbouncer gunicorn ...` (Heroku's pgbouncer buildpack): the wrapper that starts a
+    # pgbouncer on the same host and points DATABASE_URL at it before running the program
+    pgbouncer_wrapper: str = ""
 
     def option(self, name: str) -> str | None:
         return self.options.get(name)
@@ -732,10 +735,24 @@ def parse_launch(argv: list[str]) -> Launch:
     return Launch(program, tuple(argv), options, tuple(positionals), {}, text[:300])
 
 
+PGBOUNCER_WRAPPERS = frozenset({"start-pgbouncer", "start-pgbouncer-stunnel"})
+"""Heroku's pgbouncer buildpack: `bin/start-pgbouncer CMD` runs a pgbouncer on the dyno, rewrites
+DATABASE_URL to it, then runs CMD (its pool size comes from PGBOUNCER_* config vars)."""
+
+
 def launch_from_words(words: list[str]) -> Launch:
-    program_words, inline = unwrap(first_command(words))
+    command = first_command(words)
+    program_words, inline = unwrap(command)
     launch = parse_launch(program_words)
-    return dataclasses.replace(launch, inline_env=inline)
+    wrapper = next(
+        (
+            word
+            for word in command[: max(0, len(command) - len(program_words))]
+            if word.rsplit("/", 1)[-1] in PGBOUNCER_WRAPPERS
+        ),
+        "",
+    )
+    return dataclasses.replace(launch, inline_env=inline, pgbouncer_wrapper=wrapper)
 
 
 def launch_from_text(text: str) -> Launch:
