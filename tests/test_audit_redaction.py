@@ -148,10 +148,25 @@ def test_a_password_equal_to_the_role_name_does_not_mask_the_project_name() -> N
     redactor.register_named("KIWI_DB_PASSWORD", "kiwi")
     redactor.register_named("SECRET_KEY", "s3cr3t-value")
     assert (
-        redactor.scrub("group kiwi at /work/kiwitcms__Kiwi") == "group **** at /work/****tcms__Kiwi"
+        redactor.scrub("group kiwi at /work/kiwitcms__Kiwi") == "group **** at /work/kiwitcms__Kiwi"
     )
     redactor.register_named("KIWI_DB_USER", "kiwi")
     redactor.register_named("POSTGRES_DB", "kiwi")
     assert redactor.scrub("group kiwi at /work/kiwitcms__Kiwi, key s3cr3t-value") == (
         f"group kiwi at /work/kiwitcms__Kiwi, key {MASK}"
+    )
+
+
+def test_a_secret_is_masked_as_a_whole_word_and_settings_about_secrets_stay() -> None:
+    # `AUTH_TYPE: xpro` is configuration, not a secret; and a registered secret must not mask
+    # a longer word that contains it (the project's folder `mitxpro`).
+    redactor = Redactor()
+    redactor.register_named("CREDENTIALS_AUTH_TYPE", "xpro")
+    redactor.register_named("PASSWORD_MIN_LENGTH", "12")
+    redactor.register_named("DB_PASSWORD", "hunter22")
+    text = (
+        "audit /src/mitxpro: xpro auth, password hunter22, postgres://app:hunter22@db/x, hunter222"
+    )
+    assert redactor.scrub(text) == (
+        "audit /src/mitxpro: xpro auth, password ****, postgres://app:****@db/x, hunter222"
     )

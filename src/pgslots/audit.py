@@ -107,6 +107,7 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
     """Set the counts the user supplied; an unknown name is an input error listing valid ones."""
     groups = list(topology.groups)
     slots = topology.slots
+    pgbouncer = topology.pgbouncer
     for name, value in assumptions.items():
         scope, _, field = name.rpartition(
             "."
@@ -116,6 +117,12 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
             # A count the audit printed by name (a unit's hosts, `worker.cpus`): every group that shares it.
             for index in dict.fromkeys(shared):
                 groups[index] = _apply_named(groups[index], name, value)
+            continue
+        if name in PGBOUNCER_COUNTS and pgbouncer is not None:
+            # A pgbouncer whose settings the repository does not hold (a buildpack's, per host).
+            key = name.split(".", 1)[1]
+            pgbouncer_change: dict[str, Any] = {key: value}
+            pgbouncer = dataclasses.replace(pgbouncer, **pgbouncer_change)
             continue
         if name == "settings.conn_max_age":
             # CONN_MAX_AGE the settings do not show: the user says what the running app has.
@@ -146,6 +153,7 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
                 }
                 | {q.unknown for g in groups for q in _quantities(g) if q.unknown}
                 | {f"server.{f}" for f in SERVER_FIELDS}
+                | (set(PGBOUNCER_COUNTS) if pgbouncer is not None else set())
             )
             raise InputError(
                 f"--assume {name}: no such count (valid names: {', '.join(valid)}; a group kind such as web.hosts works too)"
@@ -153,9 +161,19 @@ def apply_assumptions(topology: Topology, assumptions: dict[str, int]) -> Topolo
         for index in matched:
             groups[index] = _apply_to_group(groups[index], field, name, value)
     updated = dataclasses.replace(
-        topology, groups=tuple(groups), slots=slots, assumptions=dict(assumptions)
+        topology,
+        groups=tuple(groups),
+        slots=slots,
+        pgbouncer=pgbouncer,
+        assumptions=dict(assumptions),
     )
     return budget.recompute(updated)
+
+
+PGBOUNCER_COUNTS = frozenset(
+    {"pgbouncer.default_pool_size", "pgbouncer.reserve_pool_size", "pgbouncer.max_db_connections"}
+)
+"""Settings of a pgbouncer the audit found but whose configuration is not in the repository."""
 
 
 def _with_conn_max_age(group: ProcessGroup, name: str, value: int) -> ProcessGroup:

@@ -41,8 +41,16 @@ def redact_dsn(text: str) -> str:
     return _QUERY_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
 
 
+_SETTING_ABOUT_A_SECRET = re.compile(
+    r"(?i)[_-](type|method|mode|backends?|provider|enabled|disabled|required|timeout|ttl|length|"
+    r"class|policy|host|port|path|file|dir|scheme|header|realm|issuer|audience|algorithms?)$"
+)
+"""`AUTH_TYPE`, `PASSWORD_MIN_LENGTH`, `TOKEN_TIMEOUT`, `DB_PASSWORD_FILE`: settings *about* a
+secret (how to authenticate, where the secret file is), whose value is configuration."""
+
+
 def is_secret_name(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
+    return bool(SECRET_NAME.search(name)) and not _SETTING_ABOUT_A_SECRET.search(name)
 
 
 _ROLE_OR_DATABASE_NAME = re.compile(r"(?i)(^|_)(user(name)?|db|database|name)$")
@@ -130,7 +138,9 @@ class Redactor:
     def _scrub_text(self, text: str) -> str:
         text = redact_dsn(text)
         for secret in sorted(self._secrets - self._public, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+            if secret in text:
+                # A whole word only: the secret `xpro` must not turn `mitxpro/` into `mit****/`.
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
         return text
 
     def _scrub_token(self, match: re.Match[str]) -> str:

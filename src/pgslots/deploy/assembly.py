@@ -40,8 +40,16 @@ from pgslots.deploy.readers.drivers import driverless_image
 from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.readers.versions import read_versions
-from pgslots.deploy.server_facts import ServerFacts, server_facts
-from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
+from pgslots.deploy.server_facts import ServerFacts, host_pgbouncer, server_facts
+from pgslots.deploy.servers import (
+    Shape,
+    backup_shape,
+    freeradius_pool,
+    freeradius_shape,
+    shape_of,
+    unknown_shape,
+    unmodelled,
+)
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
 from pgslots.deploy.shared_server import SharedServer, shared_server
 from pgslots.deploy.units import choose_units
@@ -78,6 +86,12 @@ def build(root: Path, unit: str | None = None) -> Topology:
     choice = settings.choice
     settings_for = settings.read
     server = server_facts(s, deployment.compose, notes)
+    wrapped = [r for r in resolved if r.launch is not None and r.launch.pgbouncer_wrapper]
+    if server.pgbouncer is None and wrapped and wrapped[0].launch is not None:
+        # Heroku's pgbouncer buildpack: the wrapped programs talk to a pgbouncer on their own host.
+        server.pgbouncer = host_pgbouncer(
+            wrapped[0].env, wrapped[0].launch.pgbouncer_wrapper, wrapped[0].where
+        )
     groups: list[ProcessGroup] = []
     left_out: list[Resolved] = []
     undecided: list[Resolved] = []
@@ -86,6 +100,16 @@ def build(root: Path, unit: str | None = None) -> Topology:
     main_read = settings_for(base_env if not servers else servers[0].env.process())
     reaches: dict[int, list[AliasFact]] = {}  # the aliases each group's settings define
     for item in resolved:
+        radius = freeradius_pool(item.spec.dockerfile, repo)
+        if radius is not None:
+            # FreeRADIUS's sql module: another client of the server, with its own pool.
+            shape = freeradius_shape(radius, item.spec.name, item.where)
+            held = shape.pool_held.value if shape.pool_held is not None else None
+            policy = ConnectionPolicy(
+                pool_min=held, pool_max=shape.per_process.value, pool_evidence=radius.evidence
+            )
+            groups.extend(_groups(item, shape, policy, [], server))
+            continue
         if item.spec.client == "backup":
             groups.extend(_groups(item, backup_shape(item.where), ConnectionPolicy(), [], server))
             continue
@@ -629,6 +653,9 @@ def _groups(
             or "pgbouncer" in host
             or (default.port or "") == "6432"
         )
+    if server.pgbouncer is not None and server.pgbouncer.per_host:
+        # only the programs the buildpack's wrapper starts talk to the host's pgbouncer
+        via = item.launch is not None and bool(item.launch.pgbouncer_wrapper)
     if via and server.pgbouncer is not None:
         policy = dataclasses.replace(
             policy, via_pgbouncer=True, pgbouncer_pool_mode=server.pgbouncer.pool_mode

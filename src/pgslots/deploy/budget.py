@@ -17,6 +17,8 @@ on the topology with the change applied (`recompute`). The rules are domain refe
 | beat with DatabaseScheduler | 1 | 1 |
 | long-running management command | 1 | 1 (opened outside a request: never closed by CONN_MAX_AGE) |
 | one-shot job (migrate, collectstatic) | 1 | 0 (it exits) |
+| RQ worker (a work horse forked per job) | 1 | 0 (the horse exits after its job) |
+| another program's own pool (FreeRADIUS rlm_sql) | pool max | pool min |
 | Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
 
 times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
@@ -31,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 
 from pgslots.deploy.model import (
+    Bound,
     Demand,
     PgbouncerSetup,
     ProcessGroup,
@@ -110,6 +113,17 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             (policy.pool_max or 1),
             "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
+        )
+    if model == "client-pool":
+        # Another program's own pool (FreeRADIUS): `min` kept open, `max` at most; per_process is max.
+        held = policy.pool_min if policy.pool_min is not None else c
+        return held, (None if c_unbounded else c), f"its own pool: {held} kept open, at most {c}"
+    if model == "fork-per-job":
+        # rq's Worker forks a work horse per job; the horse's connections end when it exits.
+        return (
+            0,
+            (policy.pool_max or 1),
+            "a work horse forked per job: its connection ends when the job does",
         )
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
@@ -238,8 +252,12 @@ def usable_slots(slots: SlotBudget) -> tuple[int | None, str, int]:
     return usable, formula, default
 
 
-def pgbouncer_capacity(setup: PgbouncerSetup) -> int:
+def pgbouncer_capacity(setup: PgbouncerSetup) -> int | None:
+    """Server connections one pgbouncer can open; None for a per-host pgbouncer whose pool size
+    the repository does not set (the buildpack's defaults are not in it)."""
     pairs = max(1, len(setup.pairs))
+    if setup.default_pool_size is None and setup.per_host:
+        return None
     pool = (
         setup.default_pool_size
         if setup.default_pool_size is not None
@@ -269,8 +287,14 @@ def server_demand(topology: Topology) -> Demand:
     bound = combine_bounds([g.demand.bound for g in direct])
     worst = sum(g.demand.worst or 0 for g in direct)
     parts = [f"{g.name} {_s(g.demand.steady)}/{worst_text(g.demand)}" for g in direct]
-    if pooled and topology.pgbouncer is not None:
-        capacity = pgbouncer_capacity(topology.pgbouncer)
+    if pooled and topology.pgbouncer is not None and topology.pgbouncer.per_host:
+        b_steady, b_worst, b_bound, text = _host_pools(pooled, topology.pgbouncer)
+        steady += b_steady
+        worst += b_worst or 0
+        bound = combine_bounds([bound, b_bound])
+        parts.append(text)
+    elif pooled and topology.pgbouncer is not None:
+        capacity = pgbouncer_capacity(topology.pgbouncer) or 0
         client_steady = sum(g.demand.steady or 0 for g in pooled)
         client_bound = combine_bounds([g.demand.bound for g in pooled])
         client_worst = sum(g.demand.worst or 0 for g in pooled)
@@ -284,6 +308,35 @@ def server_demand(topology: Topology) -> Demand:
         parts.append(f"pgbouncer {b_steady}/{b_worst} (pools {capacity})")
     formula = " + ".join(parts) if parts else "no process group"
     return Demand(steady, worst if bound == "number" else None, formula, bound)
+
+
+def _host_pools(
+    pooled: list[ProcessGroup], setup: PgbouncerSetup
+) -> tuple[int, int | None, Bound, str]:
+    """A pgbouncer on every host: each host of a pooled group opens at most its pools on the
+    server, whatever its processes ask for. (steady, worst, bound, formula)."""
+    capacity = pgbouncer_capacity(setup)
+    if capacity is None:
+        names = ", ".join(g.name for g in pooled)
+        return (
+            0,
+            None,
+            "unknown",
+            f"pgbouncer on each host of {names}: pool size unknown (set --assume pgbouncer.default_pool_size=N)",
+        )
+    min_pool = (setup.min_pool_size or 0) * max(1, len(setup.pairs))
+    steady = worst = 0
+    for group in pooled:
+        pools = floor(group.hosts) * floor(group.replicas)
+        steady += min(pools * capacity, max(group.demand.steady or 0, pools * min_pool))
+        cap = pools * capacity
+        worst += cap if group.demand.bound != "number" else min(cap, group.demand.worst or 0)
+    return (
+        steady,
+        worst,
+        "number",
+        f"pgbouncer on each host {steady}/{worst} (pools {capacity} per host)",
+    )
 
 
 def known_worst(topology: Topology) -> int:
@@ -370,6 +423,23 @@ def unknowns(topology: Topology) -> tuple[Unknown, ...]:
             Unknown(
                 gap.name,
                 f"{gap.setting} is not readable from the repository: {gap.source}{assumable}",
+                0,
+                None,
+                adds_bound="unknown",
+            )
+        )
+    bouncer = topology.pgbouncer
+    if (
+        bouncer is not None
+        and bouncer.per_host
+        and bouncer.default_pool_size is None
+        and any(g.policy.via_pgbouncer for g in topology.groups)
+    ):
+        out.append(
+            Unknown(
+                "pgbouncer.default_pool_size",
+                f"What is the pool size of the pgbouncer on each host ({bouncer.service}; "
+                "PGBOUNCER_DEFAULT_POOL_SIZE, plus PGBOUNCER_RESERVE_POOL_SIZE)?",
                 0,
                 None,
                 adds_bound="unknown",

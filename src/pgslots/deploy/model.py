@@ -38,6 +38,10 @@ class ConcurrencyModel(Term):
     BEAT_DB = "beat-db"  # beat with the database scheduler
     COMMAND = "command"  # a long-running management command
     JOB = "job"  # a one-shot command such as migrate
+    # an RQ worker: each job in a forked work horse that exits after it
+    FORK_PER_JOB = "fork-per-job"
+    # another program's own pool (FreeRADIUS rlm_sql): min held, max at most
+    CLIENT_POOL = "client-pool"
     NONE = "none"  # holds no database connection
     UNMODELLED = (
         "unmodelled"  # a program of the project's image pgslots cannot read: counts unknown
@@ -254,6 +258,9 @@ class PgbouncerSetup:
     service: str = ""  # the compose service / deployment running it
     min_pool_size: int | None = None
     capacity: int | None = None  # server connections it can open: pairs x (pool + reserve), capped
+    # One pgbouncer beside the application on every host (Heroku's pgbouncer buildpack): its pools
+    # count once per host of each pooled group; capacity is then per host, None while unknown.
+    per_host: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,6 +52,7 @@ from pgslots.deploy.readers.scripts import (
     read_script,
     starts_other_programs,
 )
+from pgslots.deploy.servers import python_program
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -345,9 +346,16 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
     words = spec.words or []
     launch = launch_from_words(words) if words else None
     companions: list[tuple[Launch, Evidence]] = []
+    # `python app.py` where app.py plainly starts gevent's WSGI server or an RQ worker: read as such.
+    plain = (
+        launch is not None
+        and launch.program == "other"
+        and python_program(launch, s.repo, s.resolver, lambda word: locate(s, word, spec))
+        is not None
+    )
     launcher = (
         find_launcher(unwrap(first_command(words))[0], s.repo, lambda word: locate(s, word, spec))
-        if launch is not None and launch.program == "other"
+        if launch is not None and launch.program == "other" and not plain
         else None
     )
     if launcher is not None:
@@ -370,6 +378,7 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
         and launch.program == "other"
         and words
         and not holds_no_database(launch.argv)
+        and not plain
     ):
         launch, env, where, periodic = follow_script(
             s, spec, words, env, where, evidence, depth=0, companions=companions
@@ -450,6 +459,15 @@ def follow_script(
     # Set-up steps only (a release script): the last one that uses the database stands for them.
     steps = [item for item in launches if not manages_without_database(item.launch)] or launches
     chosen = foreground[-1] if foreground else (steps[-1] if steps else None)
+    if chosen is not None and arg and any(w in ("$1", "${1}") for w in chosen.launch.argv):
+        # `python $1` in `rq-run.sh short-running-worker.py`: the script's argument is the file.
+        argv = [arg if w in ("$1", "${1}") else w for w in chosen.launch.argv]
+        chosen = dataclasses.replace(
+            chosen,
+            launch=dataclasses.replace(
+                launch_from_words(argv), inline_env=chosen.launch.inline_env
+            ),
+        )
     if chosen is not None and chosen.launch.program == "other":
         where = Evidence(
             chosen.path or script.path,

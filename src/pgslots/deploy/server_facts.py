@@ -18,7 +18,7 @@ from pgslots.deploy.discovery import (
 from pgslots.deploy.model import PgbouncerSetup, Quantity, SlotBudget
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.docker import ComposeFile
-from pgslots.deploy.readers.envfiles import resolve_env_file
+from pgslots.deploy.readers.envfiles import Env, resolve_env_file
 from pgslots.deploy.readers.postgres import (
     flags_from_argv,
     pgbouncer_from_env,
@@ -229,6 +229,16 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
             "the PostgreSQL server is not part of the repository's deployment (external): its settings are unknowns"
         )
     return ServerFacts(slots, pgbouncer, pgbouncer_hosts, unused)
+
+
+def host_pgbouncer(env: Env, wrapper: str, where: Evidence) -> PgbouncerSetup:
+    """The pgbouncer Heroku's buildpack starts on each dyno (`bin/start-pgbouncer CMD`): its
+    settings are the PGBOUNCER_* config vars; the buildpack's own defaults live outside the
+    repository, so an unset pool size is unknown (`--assume pgbouncer.default_pool_size=N`)."""
+    found = pgbouncer_from_env(env)
+    setup = _pgbouncer_setup(found, f"{wrapper}: a pgbouncer on each host", where)
+    mode = found.get("pool_mode")
+    return dataclasses.replace(setup, pool_mode=mode[0].lower() if mode else None, per_host=True)
 
 
 def _pgbouncer_setup(found: dict, service: str, where: Evidence) -> PgbouncerSetup:

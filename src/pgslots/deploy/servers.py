@@ -22,12 +22,21 @@ from pgslots.deploy.readers.commands import (
     Launch,
     expand,
     parse_launch,
+    runs_python_file,
     split_words,
 )
 from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.docker import Dockerfile
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
+from pgslots.deploy.readers.freeradius import (
+    RADIUS_IMAGES,
+    RadiusPool,
+    config_folder,
+    read_sql_pool,
+)
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
+from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
 from pgslots.deploy.readers.pysource import parse_source
 from pgslots.deploy.readers.scripts import starts_other_programs
 from pgslots.evidence import Evidence, Resolution
@@ -45,6 +54,7 @@ class Shape:
     daemons: list[tuple[str, Evidence]] = dataclasses.field(
         default_factory=list
     )  # uWSGI attach-daemon commands
+    pool_held: Quantity | None = None  # a client's own pool (FreeRADIUS): connections kept open
     crons: list[tuple[str, Evidence]] = dataclasses.field(
         default_factory=list
     )  # uWSGI cron commands: one-shot runs at their schedule
@@ -830,7 +840,9 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
             argv.append(word)
     if not changed:
         return launch
-    return dataclasses.replace(parse_launch(argv), inline_env=launch.inline_env)
+    return dataclasses.replace(
+        parse_launch(argv), inline_env=launch.inline_env, pgbouncer_wrapper=launch.pgbouncer_wrapper
+    )
 
 
 def shape_of(
@@ -869,6 +881,13 @@ def shape_of(
         return celery_beat(
             launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
         )
+    if program == "rq-worker" or (program == "manage" and launch.positionals[:1] == ("rqworker",)):
+        # `rq worker`, django-rq's `manage.py rqworker` (which closes Django's connections first)
+        return rq_worker_shape(launch.option("worker_class") or "", where)
+    if program == "other" and locate is not None:
+        found = python_program(launch, repo, resolver, locate)
+        if found is not None:
+            return program_shape(found, repo, name)
     if program == "nothing":
         return Shape(
             "other",
@@ -1046,6 +1065,73 @@ def django_q_cluster(name: str, where: Evidence, settings: SettingsRead | None) 
     return Shape("worker", "django-q cluster", "prefork", processes, Quantity(1, (where,)), notes)
 
 
+def rq_worker_shape(worker_class: str, where: Evidence) -> Shape:
+    """rq's default Worker forks a work horse per job (its connection ends with it);
+    `--worker-class rq.SimpleWorker` runs the jobs in the worker, whose connection stays open."""
+    if worker_class.rsplit(".", 1)[-1] in IN_PROCESS_WORKERS:
+        return Shape(
+            "worker",
+            "rq SimpleWorker (jobs in the worker process)",
+            "command",
+            Quantity(1, (where,)),
+            Quantity(1, (where,)),
+            ["SimpleWorker runs each job in the worker process: its connection stays open"],
+        )
+    return Shape(
+        "worker",
+        "rq worker (a work horse forked per job)",
+        "fork-per-job",
+        Quantity(1, (where,)),
+        Quantity(1, (where,)),
+        ["rq forks a work horse for each job, one at a time; it exits with its connection"],
+    )
+
+
+def python_program(
+    launch: Launch,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    locate: Callable[[str], str | None],
+) -> PythonProgram | None:
+    """`python app.py` when app.py plainly starts gevent's WSGI server or an RQ worker."""
+    argv = list(launch.argv)
+    if not runs_python_file(argv):
+        return None
+    program = argv[1:] if argv[0] == "exec" else argv
+    script = next(w for w in program[1:] if not w.startswith("-"))
+    path = locate(script)
+    return read_program(repo, path, resolver) if path else None
+
+
+def program_shape(found: PythonProgram, repo: RepoFiles, name: str) -> Shape:
+    at = Evidence(found.path, found.line, repo.quote(found.path, found.line), Resolution.LITERAL)
+    if found.kind == "rq-worker":
+        shape = rq_worker_shape("rq.Worker" if found.forks else "rq.SimpleWorker", at)
+        if found.via:
+            shape.notes.append(f"{found.via} runs it through the project's class ({found.path})")
+        return shape
+    if found.spawn is not None:
+        per_process = Quantity(found.spawn, (at,))
+    elif found.spawn_read:
+        per_process = UNBOUNDED
+    else:
+        per_process = Quantity(None, (at,), f"{name}.per_process")
+    notes = [
+        "gevent's WSGIServer runs each request in its own greenlet"
+        + (f", at most {found.spawn} at once" if found.spawn is not None else ", with no cap")
+    ]
+    if found.patched:
+        notes.append("monkey.patch_all(): each greenlet has its own database connection")
+    return Shape(
+        "web",
+        f"gevent WSGIServer ({found.path})",
+        "greenlets",
+        Quantity(1, (at,)),
+        per_process,
+        notes,
+    )
+
+
 def unmodelled(launch: Launch, name: str, where: Evidence) -> Shape:
     """A program of the project's own image or process list that pgslots cannot read
     (authentik's Go `server`, which starts gunicorn itself; honcho with a Procfile that is not
@@ -1193,6 +1279,36 @@ def unknown_shape(
         Quantity(None, (where,), f"{name}.processes"),
         Quantity(None, (where,), f"{name}.per_process"),
         [f"{reason}: set {name}.processes and {name}.per_process"],
+    )
+
+
+def freeradius_pool(dockerfile: Dockerfile | None, repo: RepoFiles) -> RadiusPool | None:
+    """The PostgreSQL pool of a FreeRADIUS image the repository builds (`FROM
+    freeradius/freeradius-server`, its raddb folder copied in), or None."""
+    if dockerfile is None or not any(RADIUS_IMAGES.search(b) for b in dockerfile.base_images):
+        return None
+    folder = config_folder(dockerfile.copies, repo)
+    return read_sql_pool(repo, folder) if folder else None
+
+
+def freeradius_shape(pool: RadiusPool, name: str, where: Evidence) -> Shape:
+    """FreeRADIUS's own pool: `min` connections held, `max` at most (one server process)."""
+    if pool.maximum is None:
+        return unknown_shape(
+            name, f"FreeRADIUS's sql module ({pool.module}) sets no readable pool max", where
+        )
+    held = pool.minimum if pool.minimum is not None else pool.maximum
+    return Shape(
+        "other",
+        f"FreeRADIUS sql pool ({pool.module})",
+        "client-pool",
+        Quantity(1, (where,)),
+        Quantity(pool.maximum, pool.evidence),
+        [
+            f"another client of the server: FreeRADIUS keeps {held} connection(s) open "
+            f"(pool min) and opens up to {pool.maximum} (pool max)"
+        ],
+        pool_held=Quantity(held, pool.evidence),
     )
 
 

@@ -46,7 +46,7 @@ from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, holds_no_database, split_words
-from pgslots.deploy.readers.docker import ComposeFile, compose_score, merge_compose
+from pgslots.deploy.readers.docker import ComposeFile, Service, compose_score, merge_compose
 from pgslots.deploy.readers.documented import documented_production
 from pgslots.deploy.readers.envfiles import Env, EnvValue
 from pgslots.deploy.readers.platforms import (
@@ -252,6 +252,8 @@ def _partial_of(compose: ComposeFile, base: ComposeFile) -> bool:
         starts = ("command", "entrypoint")
         if any(k in mine for k in starts):
             return False
+        if _rebuilt(compose.services[name], base.services[name]):
+            return False
         # `build:` instead of the base's `image:`, or without the command the base gives: the base says what runs.
         return any(k in theirs for k in starts) or ("image" in theirs and "image" not in mine)
 
@@ -263,6 +265,16 @@ def _incomplete(service: dict) -> bool:
 
 
 CANONICAL = ("docker-compose", "compose")
+
+
+def _rebuilt(mine: Service, theirs: Service) -> bool:
+    """A service built from another Dockerfile into another image (`Dockerfile.prod` ->
+    `app-prod` where the base builds `Dockerfile.dev` -> `app-dev`): a service of its own, not
+    an amendment of the base's (merged, the base's dev command would run the prod image)."""
+    if not (mine.dockerfile and theirs.dockerfile and mine.dockerfile != theirs.dockerfile):
+        return False
+    names = [(sv.image or "").rsplit(":", 1)[0] for sv in (mine, theirs)]
+    return all(names) and names[0] != names[1]
 
 
 def _runs_web(s: Scan, specs: list[ProcessSpec]) -> str:
@@ -295,7 +307,7 @@ def _runs_workers(s: Scan, specs: list[ProcessSpec]) -> bool:
         for each in managed_specs(s, spec) or [spec]:
             launch = resolve(s, each).launch
             if (launch is not None and launch.program.startswith("celery")) or (
-                launch is not None and launch.program in ("rq", "dramatiq", "huey")
+                launch is not None and launch.program in ("rq-worker", "dramatiq", "huey")
             ):
                 return True
     return False
@@ -502,7 +514,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         ],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
-        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
+        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile
+        # CMD, when it runs the application (not only a notebook or a one-off tool).
         sorted(
             (
                 c
@@ -510,6 +523,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
                 if c.development
                 and c.rank[0] < 10
                 and not development_reasons(s, c.compose, strong_only=True)
+                and (_runs_web(s, c.specs) or _runs_workers(s, c.specs))
             ),
             key=lambda c: c.rank,
         ),
@@ -517,7 +531,11 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         [o for o in others if o[0].kind == "helm" and o[1]],
         [dockerfile] if dockerfile else [],
         [c for c in production if c not in strict],
-        sorted((c for c in runnable if c.development), key=lambda c: c.rank),
+        # Among development files, one that runs the web server (not a notebook or a test runner).
+        sorted(
+            (c for c in runnable if c.development),
+            key=lambda c: (not _runs_web(s, c.specs), c.rank),
+        ),
     ]
     if chosen is not None:
         names = (

@@ -93,14 +93,18 @@ def budget_rows(topology: Topology) -> list[list[str]]:
     )
     if topology.pgbouncer is not None and any(g.policy.via_pgbouncer for g in topology.groups):
         p = topology.pgbouncer
+        pool = p.default_pool_size or (
+            "?(pgbouncer.default_pool_size)" if p.per_host else budget.PGBOUNCER_DEFAULT_POOL_SIZE
+        )
         rows.append(
             [
                 f"({p.service})",
-                f"pgbouncer {p.pool_mode}",
-                f"{max(1, len(p.pairs))} pair x pool {p.default_pool_size or 20}",
+                f"pgbouncer {p.pool_mode or '(pool mode not in the repository)'}",
+                f"{'per host: ' if p.per_host else ''}{max(1, len(p.pairs))} pair x pool {pool}",
                 "",
-                str(p.capacity),
-                "server side: caps the groups above",
+                "unknown" if p.capacity is None else str(p.capacity),
+                "server side: caps the groups above"
+                + (" on each of their hosts" if p.per_host else ""),
             ]
         )
     demand = topology.demand
@@ -150,6 +154,12 @@ def slots_text(topology: Topology) -> list[str]:
         if demand.unknown and not topology.groups:
             out.append(
                 "Headroom: unknown: the repository does not say which processes run (see PGS014)"
+            )
+        elif demand.unknown and not unknown and topology.pgbouncer is not None:
+            out.append(
+                f"Headroom: unknown: the pgbouncer on each host ({topology.pgbouncer.service}) caps what "
+                f"its groups open, with a pool size the repository does not set; the direct groups take "
+                f"steady {demand.steady} of {usable}. Set --assume pgbouncer.default_pool_size=N."
             )
         elif demand.unknown:
             names = ", ".join(g.name for g in unknown)

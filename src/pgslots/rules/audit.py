@@ -376,7 +376,7 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
     usable, known = budget.effective_usable(t)
     capacity = setup.capacity or budget.pgbouncer_capacity(setup)
     direct = sum(g.demand.worst or 0 for g in t.groups if not g.policy.via_pgbouncer)
-    if capacity + direct > usable:
+    if capacity is not None and not setup.per_host and capacity + direct > usable:
         out.append(
             PGBOUNCER_OVER.finding(
                 f"pgbouncer can open {capacity} server connections ({max(1, len(setup.pairs))} pair(s) x (pool {setup.default_pool_size or budget.PGBOUNCER_DEFAULT_POOL_SIZE} + reserve {setup.reserve_pool_size or 0})), "
@@ -392,7 +392,14 @@ def pgbouncer_checks(t: Topology) -> list[Finding]:
         total = "unbounded" if unbounded else str(clients)
         out.append(
             PGBOUNCER_CLIENTS.finding(
-                f"The application can open {total} client connections; max_client_conn is {max_client}.",
+                f"The application can open {total} client connections"
+                + (" per host" if setup.per_host else "")
+                + f"; max_client_conn is {max_client}"
+                + (
+                    " (the default: the repository does not set it)."
+                    if setup.max_client_conn is None
+                    else "."
+                ),
                 evidence=setup.evidence[:2],
             )
         )

@@ -318,6 +318,8 @@ def runs_python_file(words: list[str]) -> bool:
     ):
         return False
     script = next((w for w in program[1:] if not w.startswith("-")), "")
+    if script in ("$1", "${1}"):
+        return program[1] not in ("-c", "-m")  # `python $1`: the file the script is given
     return (
         script.endswith(".py")
         and script.rsplit("/", 1)[-1] != "manage.py"
@@ -581,6 +583,8 @@ _VALUE_OPTIONS: dict[str, dict[str, str]] = {
         "--url_prefix": "url_prefix",
         "--statedb": "statedb",
     },
+    "rq": {"-w": "worker_class", "--worker-class": "worker_class", "-u": "url", "--url": "url"},
+    "manage": {"--worker-class": "worker_class"},  # django-rq's `rqworker --worker-class X`
     "uwsgi": {
         "-p": "processes",
         "--processes": "processes",
@@ -616,13 +620,16 @@ class Launch:
 
     program: str  # gunicorn, uvicorn, daphne, hypercorn, granian, uwsgi, celery-worker,
     # celery-beat, celery-flower, celery-other, runserver, manage, supervisord, procfile-manager,
-    # aws-lambda, other, nothing (a start script whose branch for this environment runs none of
-    # its programs)
+    # rq-worker, aws-lambda, other, nothing (a start script whose branch for this environment
+    # runs none of its programs)
     argv: tuple[str, ...]
     options: dict[str, str]  # canonical option name -> raw value ("" for a flag)
     positionals: tuple[str, ...]
     inline_env: dict[str, str]
     text: str  # the command as shown to the user, secrets masked
+    # `bin/start-pgbouncer gunicorn ...` (Heroku's pgbouncer buildpack): the wrapper that starts a
+    # pgbouncer on the same host and points DATABASE_URL at it before running the program
+    pgbouncer_wrapper: str = ""
 
     def option(self, name: str) -> str | None:
         return self.options.get(name)
@@ -647,6 +654,8 @@ def classify(argv: list[str]) -> str:
         return "other"
     if head in ("gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi"):
         return head
+    if head == "rq" and next((w for w in argv[1:] if not w.startswith("-")), "") == "worker":
+        return "rq-worker"  # rq's CLI: `rq worker high default`
     if head == LAMBDA_PROGRAM:
         return LAMBDA_PROGRAM  # an AWS Lambda function (readers/serverless.py writes this line)
     if head == "supervisord":
@@ -694,7 +703,7 @@ def _celery_subcommand(words: list[str]) -> str | None:
 def parse_launch(argv: list[str]) -> Launch:
     """Read the options of a command line (after `unwrap`)."""
     program = classify(argv)
-    family = program.split("-")[0] if program.startswith("celery") else program
+    family = program.split("-")[0] if program.startswith(("celery", "rq-")) else program
     table = _VALUE_OPTIONS.get(family, {})
     options: dict[str, str] = {}
     positionals: list[str] = []
@@ -726,10 +735,24 @@ def parse_launch(argv: list[str]) -> Launch:
     return Launch(program, tuple(argv), options, tuple(positionals), {}, text[:300])
 
 
+PGBOUNCER_WRAPPERS = frozenset({"start-pgbouncer", "start-pgbouncer-stunnel"})
+"""Heroku's pgbouncer buildpack: `bin/start-pgbouncer CMD` runs a pgbouncer on the dyno, rewrites
+DATABASE_URL to it, then runs CMD (its pool size comes from PGBOUNCER_* config vars)."""
+
+
 def launch_from_words(words: list[str]) -> Launch:
-    program_words, inline = unwrap(first_command(words))
+    command = first_command(words)
+    program_words, inline = unwrap(command)
     launch = parse_launch(program_words)
-    return dataclasses.replace(launch, inline_env=inline)
+    wrapper = next(
+        (
+            word
+            for word in command[: max(0, len(command) - len(program_words))]
+            if word.rsplit("/", 1)[-1] in PGBOUNCER_WRAPPERS
+        ),
+        "",
+    )
+    return dataclasses.replace(launch, inline_env=inline, pgbouncer_wrapper=wrapper)
 
 
 def launch_from_text(text: str) -> Launch:
