@@ -40,7 +40,15 @@ from pgslots.deploy.readers.envfiles import Env
 from pgslots.deploy.readers.scripts import runs_python_file
 from pgslots.deploy.readers.versions import read_versions
 from pgslots.deploy.server_facts import ServerFacts, host_pgbouncer, server_facts
-from pgslots.deploy.servers import Shape, backup_shape, shape_of, unknown_shape, unmodelled
+from pgslots.deploy.servers import (
+    Shape,
+    backup_shape,
+    freeradius_pool,
+    freeradius_shape,
+    shape_of,
+    unknown_shape,
+    unmodelled,
+)
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
 from pgslots.deploy.units import choose_units
 from pgslots.errors import InputError
@@ -88,6 +96,16 @@ def build(root: Path, unit: str | None = None) -> Topology:
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
     main_read = settings_for(base_env if not resolved else resolved[0].env.process())
     for item in resolved:
+        radius = freeradius_pool(item.spec.dockerfile, repo)
+        if radius is not None:
+            # FreeRADIUS's sql module: another client of the server, with its own pool.
+            shape = freeradius_shape(radius, item.spec.name, item.where)
+            held = shape.pool_held.value if shape.pool_held is not None else None
+            policy = ConnectionPolicy(
+                pool_min=held, pool_max=shape.per_process.value, pool_evidence=radius.evidence
+            )
+            groups.extend(_groups(item, shape, policy, [], server))
+            continue
         if item.spec.client == "backup":
             groups.extend(_groups(item, backup_shape(item.where), ConnectionPolicy(), [], server))
             continue

@@ -18,6 +18,7 @@ on the topology with the change applied (`recompute`). The rules are domain refe
 | long-running management command | 1 | 1 (opened outside a request: never closed by CONN_MAX_AGE) |
 | one-shot job (migrate, collectstatic) | 1 | 0 (it exits) |
 | RQ worker (a work horse forked per job) | 1 | 0 (the horse exits after its job) |
+| another program's own pool (FreeRADIUS rlm_sql) | pool max | pool min |
 | Django pool (5.1+), any model | max_size | min_size (Celery >= 5.6 prefork: 0, the pool is closed per task) |
 
 times hosts x containers x processes x DB aliases on the same server. With pgbouncer in
@@ -113,6 +114,10 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             "a one-shot run (it exits): "
             + ("its pool while it runs" if policy.pool_max else "one connection while it runs"),
         )
+    if model == "client-pool":
+        # Another program's own pool (FreeRADIUS): `min` kept open, `max` at most; per_process is max.
+        held = policy.pool_min if policy.pool_min is not None else c
+        return held, (None if c_unbounded else c), f"its own pool: {held} kept open, at most {c}"
     if model == "fork-per-job":
         # rq's Worker forks a work horse per job; the horse's connections end when it exits.
         return (

@@ -484,6 +484,9 @@ def image_dockerfile(s: Scan, image: str) -> tuple[Dockerfile, str] | None:
     tagged = tagged_images(s).get(_short_name(name))
     if tagged and tagged[0] in s.dockerfiles:
         return s.dockerfiles[tagged[0]], f"image {name} is built from {tagged[0]} ({tagged[1]})"
+    family = _family_dockerfile(s, name)
+    if family is not None:
+        return family
     tail = "/".join(name.split("/")[-2:]).lower()
     owner = tail.split("/")[0] if "/" in tail else ""
     labelled = [
@@ -557,6 +560,30 @@ def tagged_images(s: Scan) -> dict[str, tuple[str, str]]:
                 )
     s.tagged = out
     return out
+
+
+VARIANT_SUFFIXES = ("dev", "development", "test", "testing", "debug", "local", "ci")
+
+
+def _family_dockerfile(s: Scan, name: str) -> tuple[Dockerfile, str] | None:
+    """`mathesar/mathesar` when the repository builds `mathesar/mathesar-dev` (and `-test`) from
+    stages of one multi-stage Dockerfile: the published image is that Dockerfile's last stage
+    (its default build), the variants being its development and test targets."""
+    variants = {
+        path
+        for built, path in built_images(s).items()
+        if any(built == f"{name}-{suffix}" for suffix in VARIANT_SUFFIXES)
+    }
+    if len(variants) != 1:
+        return None
+    path = next(iter(variants))
+    dockerfile = s.dockerfiles[path]
+    if len(dockerfile.stages) < 2:
+        return None
+    return dockerfile, (
+        f"image {name} is the default build of {path}, whose development/test targets the "
+        f"repository builds as {name}-<variant>"
+    )
 
 
 def _dev_dockerfile(path: str) -> bool:

@@ -38,9 +38,10 @@ class ConcurrencyModel(Term):
     BEAT_DB = "beat-db"  # beat with the database scheduler
     COMMAND = "command"  # a long-running management command
     JOB = "job"  # a one-shot command such as migrate
-    FORK_PER_JOB = (
-        "fork-per-job"  # an RQ worker: each job in a forked work horse that exits after it
-    )
+    # an RQ worker: each job in a forked work horse that exits after it
+    FORK_PER_JOB = "fork-per-job"
+    # another program's own pool (FreeRADIUS rlm_sql): min held, max at most
+    CLIENT_POOL = "client-pool"
     NONE = "none"  # holds no database connection
     UNMODELLED = (
         "unmodelled"  # a program of the project's image pgslots cannot read: counts unknown

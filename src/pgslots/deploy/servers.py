@@ -27,7 +27,14 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.cpus import module_formulas
 from pgslots.deploy.readers.django_settings import SettingsRead
+from pgslots.deploy.readers.docker import Dockerfile
 from pgslots.deploy.readers.envfiles import MISSING_ENV, UNKNOWN_VALUE, Env
+from pgslots.deploy.readers.freeradius import (
+    RADIUS_IMAGES,
+    RadiusPool,
+    config_folder,
+    read_sql_pool,
+)
 from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
 from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
 from pgslots.deploy.readers.pysource import parse_source
@@ -47,6 +54,7 @@ class Shape:
     daemons: list[tuple[str, Evidence]] = dataclasses.field(
         default_factory=list
     )  # uWSGI attach-daemon commands
+    pool_held: Quantity | None = None  # a client's own pool (FreeRADIUS): connections kept open
     crons: list[tuple[str, Evidence]] = dataclasses.field(
         default_factory=list
     )  # uWSGI cron commands: one-shot runs at their schedule
@@ -1271,6 +1279,36 @@ def unknown_shape(
         Quantity(None, (where,), f"{name}.processes"),
         Quantity(None, (where,), f"{name}.per_process"),
         [f"{reason}: set {name}.processes and {name}.per_process"],
+    )
+
+
+def freeradius_pool(dockerfile: Dockerfile | None, repo: RepoFiles) -> RadiusPool | None:
+    """The PostgreSQL pool of a FreeRADIUS image the repository builds (`FROM
+    freeradius/freeradius-server`, its raddb folder copied in), or None."""
+    if dockerfile is None or not any(RADIUS_IMAGES.search(b) for b in dockerfile.base_images):
+        return None
+    folder = config_folder(dockerfile.copies, repo)
+    return read_sql_pool(repo, folder) if folder else None
+
+
+def freeradius_shape(pool: RadiusPool, name: str, where: Evidence) -> Shape:
+    """FreeRADIUS's own pool: `min` connections held, `max` at most (one server process)."""
+    if pool.maximum is None:
+        return unknown_shape(
+            name, f"FreeRADIUS's sql module ({pool.module}) sets no readable pool max", where
+        )
+    held = pool.minimum if pool.minimum is not None else pool.maximum
+    return Shape(
+        "other",
+        f"FreeRADIUS sql pool ({pool.module})",
+        "client-pool",
+        Quantity(1, (where,)),
+        Quantity(pool.maximum, pool.evidence),
+        [
+            f"another client of the server: FreeRADIUS keeps {held} connection(s) open "
+            f"(pool min) and opens up to {pool.maximum} (pool max)"
+        ],
+        pool_held=Quantity(held, pool.evidence),
     )
 
 

@@ -514,7 +514,8 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         ],
         # supervisord/s6 copied into an image: the deployment when no compose file runs that image.
         [o for o in others if o[0].kind in ("supervisord", "systemd", "s6") and o[1]],
-        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile CMD.
+        # A compose file with only weak signs of development (bind mounts) before a bare Dockerfile
+        # CMD, when it runs the application (not only a notebook or a one-off tool).
         sorted(
             (
                 c
@@ -522,6 +523,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
                 if c.development
                 and c.rank[0] < 10
                 and not development_reasons(s, c.compose, strong_only=True)
+                and (_runs_web(s, c.specs) or _runs_workers(s, c.specs))
             ),
             key=lambda c: c.rank,
         ),
@@ -529,7 +531,11 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
         [o for o in others if o[0].kind == "helm" and o[1]],
         [dockerfile] if dockerfile else [],
         [c for c in production if c not in strict],
-        sorted((c for c in runnable if c.development), key=lambda c: c.rank),
+        # Among development files, one that runs the web server (not a notebook or a test runner).
+        sorted(
+            (c for c in runnable if c.development),
+            key=lambda c: (not _runs_web(s, c.specs), c.rank),
+        ),
     ]
     if chosen is not None:
         names = (
