@@ -13,6 +13,7 @@ import dataclasses
 import re
 import shlex
 
+from pgslots.deploy.readers.arithmetic import arithmetic_spans, evaluate_arithmetic
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env, EnvValue
 from pgslots.redact import redact_dsn
 
@@ -34,9 +35,11 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
 
     With `symbolic`, a variable set nowhere stays as `${NAME}` in the result instead of making
     it unknown: `postgres://${POSTGRES_USER}@...` still says *which* variable names the role."""
+    used: list[EnvValue] = []
+    if "$((" in word:
+        word = _arithmetic(word, env, used)
     if _SUBSHELL.search(word):
         return Expanded(None, missing=("$(...)",))
-    used: list[EnvValue] = []
     missing: list[str] = []
     defaulted: list[str] = []
     unknown = False
@@ -75,6 +78,28 @@ def expand(word: str, env: Env, symbolic: bool = False) -> Expanded:
 
     value = _substitute(word, replace)
     return Expanded(None if unknown else value, tuple(used), tuple(missing), tuple(defaulted))
+
+
+def _arithmetic(word: str, env: Env, used: list[EnvValue]) -> str:
+    """Each `$(( ... ))` whose variables are known integers, replaced by its value; the others
+    (`$((2 * $(nproc)))`, an unknown variable) stay, so the word stays unknown."""
+
+    def value_of(name: str) -> str | None:
+        found = env.get(name)
+        if found is None:
+            return "0" if env.complete else None  # bash: an unset variable is 0
+        if found.value == UNKNOWN_VALUE:
+            return None
+        used.append(found)
+        return found.value
+
+    out, last = [], 0
+    for start, end in arithmetic_spans(word):
+        inner = word[start + 3 : end - 2]
+        computed = None if "$(" in inner or "`" in inner else evaluate_arithmetic(inner, value_of)
+        out.append(word[last:start] + (word[start:end] if computed is None else str(computed)))
+        last = end
+    return "".join(out) + word[last:]
 
 
 _BRACED = re.compile(r"(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=?+])?(?P<default>.*)", re.S)

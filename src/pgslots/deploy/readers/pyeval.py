@@ -637,14 +637,26 @@ class Evaluator:
                 ns["__celery_conf__"].value[target.attr] = self.used_at(value, line)
 
     def call_statement(self, call: ast.Call, ns: dict[str, V]) -> None:
-        """`DATABASES["default"].update({...})`, `app.conf.update(...)`, django-split-settings
-        `include(...)`; other calls are not run."""
+        """`DATABASES["default"].update({...})`, `app.conf.update(...)`, `LIST.append(x)`,
+        django-split-settings `include(...)`; other calls are not run."""
         func = call.func
         target = self.expr(func, ns)
         if isinstance(target.value, Ref) and target.value.name.endswith(
             "split_settings.tools.include"
         ):
             self.split_settings_include(call, ns)
+            return
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "extend", "insert"):
+            # `DATABASE_ROUTERS.append("core.db_routers.Router")`: the list grows in place.
+            owner = self.expr(func.value, ns)
+            items = [self.expr(arg, ns) for arg in call.args]
+            if isinstance(owner.value, list) and items:
+                if func.attr == "append":
+                    owner.value.append(self.used_at(items[0], call.lineno))
+                elif func.attr == "insert" and len(items) == 2 and isinstance(items[0].value, int):
+                    owner.value.insert(items[0].value, self.used_at(items[1], call.lineno))
+                elif func.attr == "extend" and isinstance(items[0].value, list):
+                    owner.value.extend(self.used_at(v, call.lineno) for v in items[0].value)
             return
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault"):
             owner = self.expr(func.value, ns)

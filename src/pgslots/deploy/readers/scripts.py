@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers.arithmetic import arithmetic_spans, evaluate_arithmetic
 from pgslots.deploy.readers.commands import (
     ONE_SHOT_COMMANDS,
     Expanded,
@@ -454,10 +455,15 @@ def _read_line(
     guard = scope.guard()
     default = _DEFAULT_ASSIGN.match(line)
     if default:
+        value = default["value"]
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[
+                1:-1
+            ]  # `: "${X:="--concurrency $N"}"`: the quotes are not part of the value
         scope.assignments.append(
             Assignment(
                 default["name"],
-                f"${{{default['name']}:-{default['value']}}}",
+                f"${{{default['name']}:-{value}}}",
                 number,
                 True,
                 guard,
@@ -614,6 +620,8 @@ def _take_assignment(line: str, number: int, scope: _Scope, conditional: bool) -
         return False
     value = match["value"].strip()
     words = split_words(value) if value else [""]
+    if arithmetic_spans(value) == [(0, len(value))]:
+        words = [value]  # `N=$(((W + 1) / 2))`: one word, whatever spaces it holds
     scope.assignments.append(
         Assignment(
             match["name"],
@@ -638,6 +646,17 @@ def _test(condition: str | None, env: Env) -> bool | None:
     branch) against the environment; None when the test is anything else or a value unknown."""
     if not condition:
         return None
+    arithmetic = re.fullmatch(r"(!\s+)?\(\((.*)\)\)", condition.strip())
+    if arithmetic:
+        # `((${CELERY_SINGLE_PROCESS:-0} == 1))`: true when the expression is not zero
+        def value_of(name: str) -> str | None:
+            found = env.get(name)
+            if found is None:
+                return "0" if env.complete else None
+            return None if found.value == UNKNOWN_VALUE else found.value
+
+        number = evaluate_arithmetic(arithmetic[2], value_of)
+        return None if number is None else (number != 0) != bool(arithmetic[1])
     inner = re.fullmatch(r"(!\s+)?\[\[\s+(.*?)\s+\]\]", condition)
     if inner and not inner[1] and " && " in inner[2] and " || " not in inner[2]:
         # `[[ "$A" == "True" && "$B" == "True" ]]`: each part its own test
@@ -762,6 +781,11 @@ def apply_assignments(script: Script, env: Env, repo: RepoFiles, arg: str | None
             result.set(dataclasses.replace(before, exported=exported))
             continue
         value, template = expanded.value, item.raw if expanded.used else None
+        own_default = re.fullmatch(r"\$\{" + re.escape(item.name) + r":?-(.*)\}", item.raw, re.S)
+        if template and own_default and item.name in expanded.defaulted:
+            template = own_default[
+                1
+            ]  # `: "${OPTS:=--concurrency $N}"`: the default is what was written
         if item.append and before is not None and before.value != UNKNOWN_VALUE:
             value = f"{before.value} {value}".strip()
             template = f"{before.template or before.value} {item.raw}".strip()
