@@ -138,7 +138,7 @@ def build(root: Path, unit: str | None = None) -> Topology:
         ) -> str | None:  # bound to this item's spec
             return locate(s, word, spec)
 
-        shape = shape_of(
+        modelled = shape_of(
             item.launch,
             item.spec.name,
             item.env,
@@ -149,10 +149,10 @@ def build(root: Path, unit: str | None = None) -> Topology:
             item.spec.workdir,
             in_image,
         )
-        if shape is None:
+        if modelled is None:
             left_out.append(item)
             continue
-        shape = _without_driver(repo, item, shape)
+        shape = _without_driver(repo, item, modelled)
         shape = _runs_once(shape, item.spec.oneshot)
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)

@@ -24,6 +24,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env
+from pgslots.deploy.readers.pyclass import (
+    BoundMethod,
+    Instance,
+    UserClass,
+    attribute,
+    instantiate,
+    is_dataclass,
+)
 from pgslots.deploy.readers.pyfunc import UserFunction, call_user_function
 from pgslots.deploy.readers.pysource import parse_source
 from pgslots.evidence import Evidence, Resolution
@@ -476,6 +484,19 @@ class Evaluator:
             ns[node.name] = V(
                 Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),)
             )
+        elif isinstance(node, ast.ClassDef) and is_dataclass(node):
+            bases = tuple(
+                ns[b.id].value.data
+                for b in node.bases
+                if isinstance(b, ast.Name)
+                and b.id in ns
+                and isinstance(ns[b.id].value, Ref)
+                and isinstance(ns[b.id].value.data, UserClass)
+            )
+            ns[node.name] = V(
+                Ref(f"def:{node.name}", UserClass(node, self.path, ns, bases)),
+                (self.ev(node.lineno),),
+            )
         elif isinstance(node, ast.ClassDef):
             ns[node.name] = V(Ref(f"def:{node.name}"), (self.ev(node.lineno),))
         # while loops, deletes, asserts, ...: configuration rarely lives there; ignored
@@ -811,6 +832,9 @@ class Evaluator:
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):
             owner = self.expr(node.value, ns)
+            if isinstance(owner.value, Ref) and isinstance(owner.value.data, Instance):
+                found = attribute(owner, node.attr)
+                return found if found is not None else V(UNKNOWN, owner.evidence)
             if isinstance(owner.value, Ref):
                 if owner.value.name.startswith("celery-app") and node.attr == "conf":
                     return V(Ref("celery-conf"))
@@ -936,6 +960,12 @@ class Evaluator:
         data = func.value.data if isinstance(func.value, Ref) else None
         if isinstance(data, UserFunction):
             return call_user_function(self, data, args, kwargs, node.lineno)
+        if isinstance(data, UserClass):
+            return instantiate(self, data, args, kwargs, node.lineno)
+        if isinstance(data, BoundMethod):
+            return call_user_function(
+                self, data.function, [data.instance, *args], kwargs, node.lineno
+            )
         if ref is None:
             # methods of values we hold: "x".lower(), DATABASES.get("default"), ...
             if isinstance(node.func, ast.Attribute):
