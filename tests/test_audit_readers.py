@@ -1243,3 +1243,44 @@ def test_settings_written_for_python_314_except_without_parentheses_are_read(
     (web,) = diagnosis.topology.groups
     assert (web.demand.steady, web.demand.worst) == (0, 3)
     assert any("PEP 758" in note for note in diagnosis.topology.notes)
+
+
+def test_databases_built_by_a_dataclass_of_the_project_are_read(tmp_path: Path) -> None:
+    # `PostgresConfig(...).to_django_dict()`: fields from the call or their defaults (through a
+    # dataclass base), the method run with `self` bound; conn_max_age's default 0 is the value.
+    root = write(
+        tmp_path,
+        {
+            "manage.py": 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n',
+            "proj/__init__.py": "",
+            "proj/dbconfig.py": (
+                "from dataclasses import dataclass, field\n\n"
+                "@dataclass(frozen=True)\nclass DBConfig:\n    dbname: str\n    engine: str\n"
+                "    host: str | None = None\n    options: dict = field(default_factory=dict)\n"
+                "    conn_max_age: int | None = 0\n\n"
+                "    def to_django_dict(self):\n"
+                "        result = {'ENGINE': self.engine, 'NAME': self.dbname}\n"
+                "        if self.host is not None:\n            result['HOST'] = self.host\n"
+                "        if self.conn_max_age is not None:\n"
+                "            result['CONN_MAX_AGE'] = self.conn_max_age\n"
+                "        return result\n\n"
+                "@dataclass(frozen=True)\nclass PostgresConfig(DBConfig):\n"
+                "    engine: str = 'django.db.backends.postgresql'\n"
+            ),
+            "proj/settings.py": (
+                "import os\nfrom proj.dbconfig import PostgresConfig\n\nDATABASES = {}\n"
+                "DATABASES['default'] = PostgresConfig(\n"
+                "    dbname='app', host=os.environ.get('POSTGRES_HOST', 'db')\n).to_django_dict()\n"
+            ),
+            "Procfile": "web: gunicorn proj.wsgi --workers 3\n",
+        },
+    )
+    diagnosis = run_audit(root)
+    (web,) = diagnosis.topology.groups
+    assert (web.demand.steady, web.demand.worst) == (0, 3)
+    (alias,) = diagnosis.topology.django.aliases
+    assert (alias.engine, alias.host, alias.database) == (
+        "django.db.backends.postgresql",
+        "db",
+        "app",
+    )

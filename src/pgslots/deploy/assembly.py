@@ -29,6 +29,7 @@ from pgslots.deploy.model import (
 from pgslots.deploy.processes import Resolved, cron_jobs, locate, managed_specs, resolve
 from pgslots.deploy.readers import RepoFiles
 from pgslots.deploy.readers.commands import (
+    LAMBDA_PROGRAM,
     Launch,
     holds_no_database,
     launch_from_words,
@@ -50,6 +51,7 @@ from pgslots.deploy.servers import (
     unmodelled,
 )
 from pgslots.deploy.settings_policy import SettingsReader, django_facts, policy_from
+from pgslots.deploy.shared_server import SharedServer, shared_server
 from pgslots.deploy.units import choose_units
 from pgslots.errors import InputError
 from pgslots.evidence import Evidence
@@ -76,9 +78,10 @@ def build(root: Path, unit: str | None = None) -> Topology:
     resolved = [each for spec in specs for each in _through_managers(s, resolve(s, spec), notes)]
     notes.extend(note for item in resolved for note in item.notes)
     # 2. the settings, chosen from every process's environment
-    envs = [r.env.process() for r in resolved] or [
-        base_env
-    ]  # what the programs see: no shell-only variables
+    # What the programs see (no shell-only variables). A Lambda function names its own settings
+    # module for itself: the deployment's is chosen from the other processes when there are any.
+    servers = [r for r in resolved if not _is_lambda(r)] or resolved
+    envs = [r.env.process() for r in servers] or [base_env]
     settings = SettingsReader(repo, s.resolver, envs)
     choice = settings.choice
     settings_for = settings.read
@@ -94,7 +97,8 @@ def build(root: Path, unit: str | None = None) -> Topology:
     undecided: list[Resolved] = []
     unreadable: list[Resolved] = []
     modelled_images: set[str] = set()  # Dockerfiles that run the project's Django or Celery
-    main_read = settings_for(base_env if not resolved else resolved[0].env.process())
+    main_read = settings_for(base_env if not servers else servers[0].env.process())
+    reaches: dict[int, list[AliasFact]] = {}  # the aliases each group's settings define
     for item in resolved:
         radius = freeradius_pool(item.spec.dockerfile, repo)
         if radius is not None:
@@ -127,14 +131,14 @@ def build(root: Path, unit: str | None = None) -> Topology:
                 item
             )  # the project's own process, or not: decided once the images are known
             continue
-        read = settings_for(item.env.process())
+        read = settings.read(item.env.process(), own=_is_lambda(item))
 
         def in_image(
             word: str, spec: ProcessSpec = item.spec
         ) -> str | None:  # bound to this item's spec
             return locate(s, word, spec)
 
-        shape = shape_of(
+        modelled = shape_of(
             item.launch,
             item.spec.name,
             item.env,
@@ -145,10 +149,10 @@ def build(root: Path, unit: str | None = None) -> Topology:
             item.spec.workdir,
             in_image,
         )
-        if shape is None:
+        if modelled is None:
             left_out.append(item)
             continue
-        shape = _without_driver(repo, item, shape)
+        shape = _without_driver(repo, item, modelled)
         shape = _runs_once(shape, item.spec.oneshot)
         if item.spec.dockerfile is not None:
             modelled_images.add(item.spec.dockerfile.path)
@@ -158,7 +162,9 @@ def build(root: Path, unit: str | None = None) -> Topology:
         companions = list(item.companions)
         shape, folded = _fold_siblings(shape, item, companions, read, in_image, s)
         companions = [c for c in companions if c not in folded]
+        before = len(groups)
         groups.extend(_groups(item, shape, policy, aliases, server))
+        reaches.update({id(g): aliases for g in groups[before:]})
         beside = [
             (launch_from_words(split_words(command)), where) for command, where in shape.daemons
         ] + companions
@@ -215,6 +221,9 @@ def build(root: Path, unit: str | None = None) -> Topology:
                     server,
                 )
             )
+    shared = shared_server(main_read, policy_from(main_read)[1], repo)
+    if shared is not None:
+        groups = _on_shared_server(groups, reaches, shared, notes)
     rest = _Rest(s, server, settings_for, modelled_images, groups, notes)
     for item in left_out:
         rest.not_a_server(item)
@@ -237,7 +246,9 @@ def build(root: Path, unit: str | None = None) -> Topology:
         notes.extend(main_read.evaluation.notes[:20])
     # 3. the role the app connects as
     slots = server.slots
-    default_alias = next((a for a in facts.aliases if a.name == "default"), None)
+    default_alias = next(
+        (a for a in facts.aliases if a.name == (shared.alias if shared else "default")), None
+    )
     if (
         default_alias is not None
         and slots.role is not None
@@ -556,6 +567,36 @@ def _pairs(topology: Topology) -> tuple[str, ...]:
     if alias is None:
         return ("?/?",)
     return (f"{alias.database or '?'}/{alias.user or '?'}",)
+
+
+def _on_shared_server(
+    groups: list[ProcessGroup],
+    reaches: dict[int, list[AliasFact]],
+    shared: SharedServer,
+    notes: list[str],
+) -> list[ProcessGroup]:
+    """Each group counted with the aliases it has on the shared server; a group whose settings
+    reach only the local server is not its client (shared_server.py)."""
+    notes.append(shared.note("default"))
+    out = []
+    for group in groups:
+        facts = reaches.get(id(group))
+        if facts is None:
+            out.append(group)
+            continue
+        on = tuple(a.name for a in facts if a.host == shared.host)
+        if on:
+            out.append(dataclasses.replace(group, aliases=on))
+        else:
+            reached = ", ".join(f"{a.name} ({a.host or 'no HOST'})" for a in facts) or "none"
+            notes.append(
+                f"{group.name}: its settings reach only {reached}, not {shared.host}: not a client of that server"
+            )
+    return out
+
+
+def _is_lambda(item: Resolved) -> bool:
+    return item.launch is not None and item.launch.program == LAMBDA_PROGRAM
 
 
 def _is_web(item: Resolved) -> bool:

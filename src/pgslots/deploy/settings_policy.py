@@ -69,14 +69,20 @@ class SettingsReader:
             ),
         )
 
-    def read(self, env: Env) -> SettingsRead | None:
-        if self.choice is None:
+    def read(self, env: Env, own: bool = False) -> SettingsRead | None:
+        """The settings as a process with `env` sees them. With `own`, a process whose
+        environment names another settings module of the repository (a Lambda function's
+        DJANGO_SETTINGS_MODULE) reads that one instead of the deployment's."""
+        choice = self.choice
+        named = env.get("DJANGO_SETTINGS_MODULE") if own else None
+        if named is not None and named.value and (choice is None or named.value != choice.module):
+            mine = choose_settings(self.repo, self.resolver, [env])
+            choice = mine if mine is not None and mine.module == named.value else choice
+        if choice is None:
             return None
-        key = env.key()
+        key = (choice.module, env.key())
         if key not in self._reads:
-            self._reads[key] = read_settings(
-                self.repo, self.choice, env, self.resolver, self._trees
-            )
+            self._reads[key] = read_settings(self.repo, choice, env, self.resolver, self._trees)
         return self._reads[key]
 
 

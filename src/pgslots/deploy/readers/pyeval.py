@@ -24,6 +24,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pgslots.deploy.readers import RepoFiles, join
 from pgslots.deploy.readers.envfiles import UNKNOWN_VALUE, Env
+from pgslots.deploy.readers.pyclass import (
+    BoundMethod,
+    Instance,
+    UserClass,
+    attribute,
+    instantiate,
+    is_dataclass,
+)
 from pgslots.deploy.readers.pyfunc import UserFunction, call_user_function
 from pgslots.deploy.readers.pysource import parse_source
 from pgslots.evidence import Evidence, Resolution
@@ -476,6 +484,19 @@ class Evaluator:
             ns[node.name] = V(
                 Ref(f"def:{node.name}", UserFunction(node, self.path, ns)), (self.ev(node.lineno),)
             )
+        elif isinstance(node, ast.ClassDef) and is_dataclass(node):
+            bases = tuple(
+                ns[b.id].value.data
+                for b in node.bases
+                if isinstance(b, ast.Name)
+                and b.id in ns
+                and isinstance(ns[b.id].value, Ref)
+                and isinstance(ns[b.id].value.data, UserClass)
+            )
+            ns[node.name] = V(
+                Ref(f"def:{node.name}", UserClass(node, self.path, ns, bases)),
+                (self.ev(node.lineno),),
+            )
         elif isinstance(node, ast.ClassDef):
             ns[node.name] = V(Ref(f"def:{node.name}"), (self.ev(node.lineno),))
         # while loops, deletes, asserts, ...: configuration rarely lives there; ignored
@@ -616,14 +637,26 @@ class Evaluator:
                 ns["__celery_conf__"].value[target.attr] = self.used_at(value, line)
 
     def call_statement(self, call: ast.Call, ns: dict[str, V]) -> None:
-        """`DATABASES["default"].update({...})`, `app.conf.update(...)`, django-split-settings
-        `include(...)`; other calls are not run."""
+        """`DATABASES["default"].update({...})`, `app.conf.update(...)`, `LIST.append(x)`,
+        django-split-settings `include(...)`; other calls are not run."""
         func = call.func
         target = self.expr(func, ns)
         if isinstance(target.value, Ref) and target.value.name.endswith(
             "split_settings.tools.include"
         ):
             self.split_settings_include(call, ns)
+            return
+        if isinstance(func, ast.Attribute) and func.attr in ("append", "extend", "insert"):
+            # `DATABASE_ROUTERS.append("core.db_routers.Router")`: the list grows in place.
+            owner = self.expr(func.value, ns)
+            items = [self.expr(arg, ns) for arg in call.args]
+            if isinstance(owner.value, list) and items:
+                if func.attr == "append":
+                    owner.value.append(self.used_at(items[0], call.lineno))
+                elif func.attr == "insert" and len(items) == 2 and isinstance(items[0].value, int):
+                    owner.value.insert(items[0].value, self.used_at(items[1], call.lineno))
+                elif func.attr == "extend" and isinstance(items[0].value, list):
+                    owner.value.extend(self.used_at(v, call.lineno) for v in items[0].value)
             return
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault"):
             owner = self.expr(func.value, ns)
@@ -799,6 +832,9 @@ class Evaluator:
             return V(UNKNOWN, container.evidence)
         if isinstance(node, ast.Attribute):
             owner = self.expr(node.value, ns)
+            if isinstance(owner.value, Ref) and isinstance(owner.value.data, Instance):
+                found = attribute(owner, node.attr)
+                return found if found is not None else V(UNKNOWN, owner.evidence)
             if isinstance(owner.value, Ref):
                 if owner.value.name.startswith("celery-app") and node.attr == "conf":
                     return V(Ref("celery-conf"))
@@ -924,6 +960,12 @@ class Evaluator:
         data = func.value.data if isinstance(func.value, Ref) else None
         if isinstance(data, UserFunction):
             return call_user_function(self, data, args, kwargs, node.lineno)
+        if isinstance(data, UserClass):
+            return instantiate(self, data, args, kwargs, node.lineno)
+        if isinstance(data, BoundMethod):
+            return call_user_function(
+                self, data.function, [data.instance, *args], kwargs, node.lineno
+            )
         if ref is None:
             # methods of values we hold: "x".lower(), DATABASES.get("default"), ...
             if isinstance(node.func, ast.Attribute):

@@ -52,6 +52,7 @@ def read_functions(repo: RepoFiles, rel: str) -> list[LambdaFunction]:
     shared: dict = _mapping(globals_.get("Function"))
     folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
     lines = repo.lines(rel)
+    parameters = parameter_values(repo, _mapping(data.get("Parameters")))
     out = []
     for name, resource in data["Resources"].items():
         if not isinstance(resource, dict) or resource.get("Type") not in FUNCTION_TYPES:
@@ -72,10 +73,9 @@ def read_functions(repo: RepoFiles, rel: str) -> list[LambdaFunction]:
         environment = prop("Environment")
         variables = (environment.get("Variables") if isinstance(environment, dict) else None) or {}
         env = tuple(
-            (str(k), str(v))
+            (str(k), value)
             for k, v in variables.items()
-            if isinstance(v, (str, int, float, bool))
-            and not _tagged(lines, line_of(variables, k))  # `!Ref Param`: set at deploy time
+            if (value := _env_value(v, lines, line_of(variables, k), parameters)) is not None
         )
         out.append(
             LambdaFunction(
@@ -98,6 +98,44 @@ def read_functions(repo: RepoFiles, rel: str) -> list[LambdaFunction]:
             )
         )
     return out
+
+
+def parameter_values(repo: RepoFiles, declared: dict) -> dict[str, str]:
+    """The template parameters whose value the repository shows: `Default:`, or a literal in a
+    `sam deploy --parameter-overrides Name=value` (CI configuration, Makefile, scripts; the last
+    one written wins, they are usually the same). A value built from a variable or a CI
+    placeholder (`'$RDS_HOST'`, `<<parameters.x>>`) is not literal: left unknown."""
+    out = {
+        str(name): str(spec["Default"])
+        for name, spec in declared.items()
+        if isinstance(spec, dict) and isinstance(spec.get("Default"), (str, int, float))
+    }
+    for rel in repo.paths:
+        text = repo.text(rel) if rel.endswith(OVERRIDE_FILES) or "Makefile" in rel else None
+        if not text or not re.search(r"parameter[-_]overrides", text):
+            continue
+        for name in declared:
+            for found in re.finditer(
+                rf"(?<![\w$]){re.escape(str(name))}=(['\"]?)([^\s'\"]+)\1", text
+            ):
+                if not re.search(r"[$<>{}]", found[2]):
+                    out[str(name)] = found[2]
+    return out
+
+
+OVERRIDE_FILES = (".yml", ".yaml", ".sh", ".toml", ".mk", ".cfg")
+
+
+def _env_value(
+    raw: object, lines: list[str], line: int | None, parameters: dict[str, str]
+) -> str | None:
+    """A variable's value as deployed: literal, or `!Ref Param` with the parameter's known value."""
+    if not isinstance(raw, (str, int, float, bool)):
+        return None
+    if not _tagged(lines, line):
+        return str(raw)
+    tag = re.match(r"^[^:#]+:\s*!(\w+)", lines[line - 1]) if line else None
+    return parameters.get(str(raw)) if tag is not None and tag[1] == "Ref" else None
 
 
 def _mapping(value: object) -> dict:
