@@ -1245,6 +1245,26 @@ def test_settings_written_for_python_314_except_without_parentheses_are_read(
     assert any("PEP 758" in note for note in diagnosis.topology.notes)
 
 
+def test_cloud_foundry_instances_from_a_vars_file_are_an_unknown_not_one(tmp_path: Path) -> None:
+    """`instances: ((web_instances))` is filled in by `cf push --vars-file`: never a silent 1."""
+    root = write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/settings.py": "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
+            "'HOST': 'db', 'NAME': 'app'}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'app.settings')\n",
+            "Procfile": "web: gunicorn app.wsgi --workers 3\n",
+            "manifest.yml": "applications:\n- name: app\n  instances: ((web_instances))\n",
+        },
+    )
+    web = groups(root)["web"]
+    assert web.replicas.value is None and web.replicas.unknown == "web.instances"
+    assert web.replicas.evidence[0].location() == "manifest.yml:3"
+    assert web.hosts.value == 1  # instances are every container: no hosts unknown
+    assert (web.demand.steady, web.demand.worst) == (0, 3)  # at the floor of 1 instance
+
+
 def test_databases_built_by_a_dataclass_of_the_project_are_read(tmp_path: Path) -> None:
     # `PostgresConfig(...).to_django_dict()`: fields from the call or their defaults (through a
     # dataclass base), the method run with `self` bound; conn_max_age's default 0 is the value.
