@@ -832,9 +832,11 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
         ):  # `$SCALING` = "--autoscale=2,2"
             # Split the value as written when the script built it from other variables, so the
             # options still cite where each of those was set.
-            argv.extend(
-                split_words(found.template if found is not None and found.template else expanded)
-            )
+            template = found.template if found is not None and found.template else None
+            if template is not None and expand(template, env).value is None:
+                # built from the script's own (unexported) variables: the value is what the child sees
+                template = None
+            argv.extend(split_words(template or expanded))
             changed = True
         else:
             argv.append(word)

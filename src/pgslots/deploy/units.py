@@ -695,6 +695,42 @@ def _idle(s: Scan, specs: list[ProcessSpec]) -> str:
     return "; ".join(seen)
 
 
+def _started_by_image(
+    s: Scan, paths: tuple[str, ...], specs: list[ProcessSpec], base_env: Env
+) -> list[ProcessSpec]:
+    """supervisord programs copied into an image whose entry script sets the environment up and
+    then execs supervisord run with what that script exported (`%(ENV_WEB_WORKERS)s`); their
+    own `environment=` entries still win."""
+    path = _inside_image(s, Unit("supervisord", "supervisord", paths, True, ""))
+    dockerfile = s.dockerfiles.get(path) if path else None
+    if dockerfile is None or not (dockerfile.cmd or dockerfile.entrypoint):
+        return specs
+    image = ProcessSpec(
+        "image",
+        dockerfile.cmd or [],
+        base_env.overlay(dockerfile.env),
+        cmd_evidence(s, dockerfile),
+        Quantity(1),
+        Quantity(1),
+        entry_words=dockerfile.entrypoint,
+        dockerfile=dockerfile,
+        workdir=dockerfile.workdir or "",
+    )
+    started = resolve(s, image)
+    if started.launch is None or started.launch.program != "supervisord":
+        return specs
+    exported = started.env.process()
+    return [
+        dataclasses.replace(
+            spec,
+            env=exported.overlay(
+                {k: v for k, v in spec.env.values.items() if v.evidence.path == spec.source.path}
+            ),
+        )
+        for spec in specs
+    ]
+
+
 def _inside_image(s: Scan, unit: Unit) -> str:
     """The Dockerfile that copies a supervisord or systemd unit's files into its image: then
     the unit is how that image starts, not a deployment of its own."""
@@ -797,7 +833,12 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
         for d in read_supervisord(repo, rel)
     ]
     if defs:
-        specs = simple_specs(defs, base_env, "supervisord")
+        specs = _started_by_image(
+            s,
+            tuple(sorted({d.path for d in defs})),
+            simple_specs(defs, base_env, "supervisord"),
+            base_env,
+        )
         out.append(
             (
                 Unit(
