@@ -1304,3 +1304,25 @@ def test_databases_built_by_a_dataclass_of_the_project_are_read(tmp_path: Path) 
         "db",
         "app",
     )
+
+
+def test_an_unreadable_pool_max_size_is_an_unknown_not_min_size(tmp_path: Path) -> None:
+    """issue 10 point 4: `max_size` from a variable set nowhere is not psycopg_pool's default
+    (min_size): the pool bounds nothing the audit can see, each thread may hold a connection."""
+    root = write(
+        tmp_path,
+        {
+            "app/__init__.py": "",
+            "app/settings.py": "import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql',\n"
+            "    'HOST': 'db', 'NAME': 'app', 'OPTIONS': {'pool': {'min_size': 2,\n"
+            "    'max_size': int(os.environ['DB_POOL_MAX'])}}}}\n",
+            "manage.py": "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'app.settings')\n",
+            "Procfile": "web: gunicorn app.wsgi --workers 2 --threads 8\n",
+            "requirements.txt": "Django==5.2.1\npsycopg[pool]==3.2.9\n",
+        },
+    )
+    diagnosis = run_audit(root)
+    web = {g.name: g for g in diagnosis.topology.groups}["web"]
+    assert not web.policy.pool_max_known
+    assert (web.demand.steady, web.demand.worst) == (4, 16)  # 2 x min_size 2 / 2 x 8 threads
+    assert "settings.pool_max_size" in [u.name for u in diagnosis.topology.unknowns]

@@ -125,6 +125,14 @@ def per_process(group: ProcessGroup, topology: Topology) -> tuple[int, int | Non
             (policy.pool_max or 1),
             "a work horse forked per job: its connection ends when the job does",
         )
+    if policy.pool_max is not None and not policy.pool_max_known:
+        # max_size not readable: the pool bounds nothing we can see; one per concurrent user.
+        low = policy.pool_min or 0
+        return (
+            low,
+            None if c_unbounded else max(low, c),
+            f"pool: min_size {low} held, max_size unknown (its processes' concurrency at worst)",
+        )
     if policy.pool_max is not None:
         low = policy.pool_min if policy.pool_min is not None else policy.pool_max
         if model == "prefork" and celery_closes:

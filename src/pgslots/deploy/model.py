@@ -150,6 +150,9 @@ class ConnectionPolicy:
     health_checks: bool = False
     pool_min: int | None = None  # Django >= 5.1 OPTIONS["pool"]; None = no pool
     pool_max: int | None = None
+    # False: `max_size` is written but not readable (a variable set nowhere): the pool then
+    # bounds nothing the audit can see, and a process takes its own concurrency at worst.
+    pool_max_known: bool = True
     via_pgbouncer: bool = False
     pgbouncer_pool_mode: str | None = None
     pool_evidence: tuple[Evidence, ...] = ()

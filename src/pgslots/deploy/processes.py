@@ -36,7 +36,7 @@ from pgslots.deploy.readers.commands import (
 )
 from pgslots.deploy.readers.docker import Dockerfile
 from pgslots.deploy.readers.envfiles import Env, EnvValue
-from pgslots.deploy.readers.launchers import find_launcher
+from pgslots.deploy.readers.launchers import find_launcher, installed_manage
 from pgslots.deploy.readers.platforms import (
     ProcessDef,
     read_crontab,
@@ -345,6 +345,8 @@ def resolve(s: Scan, spec: ProcessSpec) -> Resolved:
             spec = dataclasses.replace(spec, oneshot="deploy")
     words = spec.words or []
     launch = launch_from_words(words) if words else None
+    if launch is not None and launch.program == "other":
+        launch = installed_manage(launch, env, s.repo) or launch
     companions: list[tuple[Launch, Evidence]] = []
     # `python app.py` where app.py plainly starts gevent's WSGI server or an RQ worker: read as such.
     plain = (

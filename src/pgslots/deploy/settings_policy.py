@@ -134,6 +134,7 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
     health = get("CONN_HEALTH_CHECKS")
     options = get("OPTIONS")
     pool_min = pool_max = None
+    pool_max_known = True
     pool_ev: tuple[Evidence, ...] = ()
     if (
         options is not None
@@ -150,7 +151,8 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
             pool_min = low.value if isinstance(low, V) and isinstance(low.value, int) else 4
             pool_max = (
                 high.value if isinstance(high, V) and isinstance(high.value, int) else pool_min
-            )
+            )  # psycopg_pool: max_size defaults to min_size
+            pool_max_known = not (isinstance(high, V) and not isinstance(high.value, int))
     dssc = get("DISABLE_SERVER_SIDE_CURSORS")
     atomic = get("ATOMIC_REQUESTS")
     policy = ConnectionPolicy(
@@ -159,6 +161,7 @@ def policy_from(read: SettingsRead | None) -> tuple[ConnectionPolicy, list[Alias
         health_checks=bool(health and health.value is True),
         pool_min=pool_min,
         pool_max=pool_max,
+        pool_max_known=pool_max_known,
         pool_evidence=pool_ev,
         health_checks_evidence=health.evidence if health else (),
         disable_server_side_cursors=bool(dssc and dssc.value is True),

@@ -46,9 +46,16 @@ from pgslots.deploy.model import Quantity, Unit
 from pgslots.deploy.processes import managed_specs, resolve
 from pgslots.deploy.readers import join
 from pgslots.deploy.readers.commands import LAMBDA_PROGRAM, holds_no_database, split_words
-from pgslots.deploy.readers.docker import ComposeFile, Service, compose_score, merge_compose
+from pgslots.deploy.readers.docker import (
+    ComposeFile,
+    Dockerfile,
+    Service,
+    compose_score,
+    merge_compose,
+)
 from pgslots.deploy.readers.documented import documented_production
 from pgslots.deploy.readers.envfiles import Env, EnvValue
+from pgslots.deploy.readers.links import linked_files
 from pgslots.deploy.readers.platforms import (
     cloudfoundry_score,
     read_app_json_cron,
@@ -720,6 +727,7 @@ def _started_by_image(
     if started.launch is None or started.launch.program != "supervisord":
         return specs
     exported = started.env.process()
+    linked = _linked_programs(s, dockerfile, started.where.path, started.env)
     return [
         dataclasses.replace(
             spec,
@@ -728,7 +736,47 @@ def _started_by_image(
             ),
         )
         for spec in specs
+        if linked is None or spec.source.path in linked
     ]
+
+
+def _linked_programs(s: Scan, dockerfile: Dockerfile, script: str, env: Env) -> set[str] | None:
+    """The program files supervisord reads when its `[include]` folder is one the start script
+    fills with links at run time (not in the repository): the repository files linked there.
+    None when no include folder is filled that way (every program file counts)."""
+
+    def in_repo(image_path: str) -> str | None:
+        for dest, src in sorted(dockerfile.copies.items(), key=lambda item: -len(item[0])):
+            base = dest.rstrip("/") or "/"
+            if image_path == base:
+                return src
+            if image_path.startswith(base.rstrip("/") + "/"):
+                return join(src, image_path[len(base.rstrip("/")) + 1 :])
+        return None
+
+    def listing(folder: str) -> list[str]:
+        repo_folder = in_repo(folder)
+        if repo_folder is None:
+            return []
+        prefix = repo_folder.rstrip("/") + "/"
+        return [folder + "/" + p[len(prefix) :] for p in s.repo.paths if p.startswith(prefix)]
+
+    text = s.repo.text(script) or ""
+    if "ln " not in text:
+        return None
+    includes = [
+        p
+        for p in s.repo.paths
+        if "supervisor" in p.lower() and "[include]" in (s.repo.text(p) or "")
+    ]
+    chosen: set[str] = set()
+    for folder, image_paths in linked_files(text, env, listing).items():
+        if in_repo(folder) is not None or not any(
+            folder + "/" in (s.repo.text(p) or "") for p in includes
+        ):
+            continue  # a folder the image holds, or one no supervisord config includes
+        chosen.update(path for path in (in_repo(p) for p in image_paths) if path)
+    return chosen or None
 
 
 def _inside_image(s: Scan, unit: Unit) -> str:
@@ -844,7 +892,8 @@ def _platform_units(s: Scan, base_env: Env) -> list[tuple[Unit, list[ProcessSpec
                 Unit(
                     "supervisord",
                     "supervisord",
-                    tuple(sorted({d.path for d in defs})),
+                    # the files supervisord reads (a start script may link only some of them)
+                    tuple(sorted({d.path for d in defs} & {sp.source.path for sp in specs})),
                     True,
                     "supervisord programs",
                 ),

@@ -357,6 +357,29 @@ def settings_gaps(
                 (where,),
             )
         )
+    options = field(default.value, "OPTIONS")
+    pool = (
+        options.value.get("pool")
+        if options is not None and isinstance(options.value, dict)
+        else None
+    )
+    high = (
+        pool.value.get("max_size") if isinstance(pool, V) and isinstance(pool.value, dict) else None
+    )
+    if isinstance(high, V) and not isinstance(high.value, int):
+        source = (
+            f"the variable {high.env_var}, set in no file read"
+            if high.env_var
+            else "a value computed at run time"
+        )
+        gaps.append(
+            SettingGap(
+                "POOL_MAX_SIZE",
+                f"OPTIONS['pool']['max_size'] comes from {source}; each process is taken at its "
+                "own concurrency (the worse case) until known",
+                high.evidence[:2],
+            )
+        )
     cma = field(default.value, "CONN_MAX_AGE")
     if settings_score(read.choice.module) < 0:
         # Only development settings are named in the repository: production's module (and its

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 
 from pgslots.deploy.readers import RepoFiles
+from pgslots.deploy.readers.commands import ONE_SHOT_COMMANDS, Launch, parse_launch
+from pgslots.deploy.readers.envfiles import Env
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml
@@ -161,3 +163,26 @@ def manage_equivalent(program: list[str], repo: RepoFiles) -> bool:
             if p.endswith((f"{module}.py", f"{module}/__init__.py"))
         ]
     return any("execute_from_command_line" in (repo.text(path) or "") for path in files[:4])
+
+
+def installed_manage(launch: Launch, env: Env, repo: RepoFiles) -> Launch | None:
+    """`weblate check --deploy` with DJANGO_SETTINGS_MODULE=weblate.settings_docker: a Django
+    project installed as a package (not in the repository) ships its manage.py as a console
+    script named after its package; with a Django management command as its first argument it
+    is read as `manage.py check --deploy`."""
+    head = launch.argv[0].rsplit("/", 1)[-1] if launch.argv else ""
+    module = env.value("DJANGO_SETTINGS_MODULE") or ""
+    command = launch.argv[1] if len(launch.argv) > 1 else ""
+    if (
+        not head
+        or head != module.split(".", 1)[0]
+        or command not in ONE_SHOT_COMMANDS
+        or repo.has(f"{head}/__init__.py")
+        or any(p.endswith(f"/{head}/__init__.py") for p in repo.named("__init__.py"))
+    ):
+        return None
+    return dataclasses.replace(
+        parse_launch(["manage.py", *launch.argv[1:]]),
+        inline_env=launch.inline_env,
+        pgbouncer_wrapper=launch.pgbouncer_wrapper,
+    )

@@ -700,6 +700,11 @@ def _test(condition: str | None, env: Env) -> bool | None:
     return (not verdict) if negated != bool(match["neg"]) else verdict
 
 
+def branch_test(condition: str, env: Env) -> bool | None:
+    """Whether an `if`/`elif` test holds in this environment (None: it cannot be told)."""
+    return _test(condition, env)
+
+
 def false_tests(item: ScriptLaunch, env: Env) -> list[str]:
     """The tests of a launch's branch decided false in this environment (`elif [ "$MODULE_NAME"
     = 'celery' ]` in the dashboard's container): with any, it does not run there."""
