@@ -294,7 +294,29 @@ def locate(s: Scan, word: str, spec: ProcessSpec) -> str | None:
     if repo.has(plain):
         return plain
     matches = repo.named(word.rsplit("/", 1)[-1])
-    return matches[0] if len(matches) == 1 else None
+    if len(matches) == 1:
+        return matches[0]
+    return _packaged_from(repo, plain)
+
+
+def _packaged_from(repo, path: str) -> str | None:
+    """`bin/mathesar`, which the image's build generates from `build-scripts/bin/mathesar.sh`:
+    the one `<folder>/<name>.sh` of the repository that a build script names as its input."""
+    if "/" not in path:
+        return None
+    folder, name = path.rsplit("/", 2)[-2:]
+    sources = [p for p in repo.named(f"{name}.sh") if p.endswith(f"/{folder}/{name}.sh")]
+    if len(sources) != 1:
+        return None
+    source = sources[0]
+    named_by = (
+        rel
+        for rel in repo.paths
+        if rel != source
+        and rel.endswith((".py", ".sh", "Makefile"))
+        and source in (repo.text(rel) or "")
+    )
+    return source if next(named_by, None) is not None else None
 
 
 def _copied(repo, dockerfile: Dockerfile, path: str) -> str | None:

@@ -158,13 +158,17 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
         line = lines[index]
         index += 1
         while index < len(lines) and (
-            line.rstrip().endswith("\\") or (not dockerfile and _open_quote(line))
+            line.rstrip().endswith("\\")
+            or (not dockerfile and _open_quote(line))
+            or (not dockerfile and _open_array(line))
         ):
             if dockerfile and lines[index].lstrip().startswith("#"):
                 index += 1
                 continue
             if line.rstrip().endswith("\\"):
                 line = line.rstrip()[:-1] + " " + lines[index].strip()
+            elif _open_array(line) and not _open_quote(line):
+                line = line.rstrip() + " " + lines[index].strip()  # `ARGS=(` ... `)`
             else:  # a quoted value that goes on over the next line: `X="--a\n  --b"`
                 line = line + "\n" + lines[index]
             index += 1
@@ -179,6 +183,16 @@ def logical_lines(text: str, dockerfile: bool = False) -> list[tuple[int, str]]:
             line = line[: heredoc.start()]
         out.append((start, line))
     return out
+
+
+_ARRAY_OPEN = re.compile(
+    r"^\s*(?:local\s+|declare\s+(?:-a\s+)?)?[A-Za-z_]\w*\+?=\((?P<items>[^)]*)$"
+)
+
+
+def _open_array(line: str) -> bool:
+    """`ARGS=(` whose `)` is on a later line: bash reads the items up to it."""
+    return bool(_ARRAY_OPEN.match(line)) and "#" not in line
 
 
 def _open_quote(line: str) -> bool:
@@ -232,6 +246,9 @@ class _Scope:
     )  # [kind, guard, condition, tests of the earlier branches of an if/elif chain]
     sourced: bool = False  # a function of a file the script sources (`source utils.sh`)
     allexport: bool = False  # after `set -a`: every assignment is exported
+    echoes: list[str] = dataclasses.field(
+        default_factory=list
+    )  # what a function prints (`echo "gunicorn"`): its value in `X=$(fn)`
 
     def guard(self) -> tuple[str, ...] | None:
         return next((frame[1] for frame in reversed(self.frames) if frame[1]), None)
@@ -474,6 +491,10 @@ def _read_line(
     if _take_assignment(line, number, scope, scope.conditional()):
         return
     words = split_words(line)
+    if words and words[0] == "echo" and scope.function is not None:
+        scope.echoes.append(words[1] if len(words) > 1 else "")
+        return
+    words = _expand_program(words, scope, main, functions)
     evaluated = _eval_of_literal(words, scope, main)
     if evaluated is not None:
         words = evaluated  # `eval ${WORKER_COMMAND}` with WORKER_COMMAND="gunicorn ..." set above
@@ -541,6 +562,43 @@ def _read_line(
         calls.append((words[1], number))
     elif words[0].startswith(("/", "./")) and not words[0].startswith("/usr/"):
         calls.append((words[0], number))
+
+
+_WHOLE_VARIABLE = re.compile(r"^\$\{?([A-Za-z_]\w*)\}?$")
+_WHOLE_ARRAY = re.compile(r"^\$\{([A-Za-z_]\w*)\[@\]\}$")
+_FUNCTION_OUTPUT = re.compile(r"^\$\(\s*([A-Za-z_][\w-]*)\s*\)$")
+
+
+def _expand_program(
+    words: list[str], scope: _Scope, main: _Scope, functions: dict[str, _Scope]
+) -> list[str]:
+    """`exec "$gunicorn_bin" "${gunicorn_args[@]}"` with `gunicorn_bin=$(select_gunicorn)` (a
+    function whose every `echo` names the same program, a venv's or the PATH's) and
+    `gunicorn_args=(config.wsgi -b ...)`: the program and the array's items, as bash runs them."""
+    start = 1 if words and words[0] == "exec" else 0
+    found = _WHOLE_VARIABLE.match(words[start]) if len(words) > start else None
+    if not found:
+        return words
+
+    def last(name: str) -> Assignment | None:
+        for where in (scope, main):
+            for item in reversed(where.assignments):
+                if item.name == name and not item.append:
+                    return item
+        return None
+
+    assigned = last(found[1])
+    output = _FUNCTION_OUTPUT.match(assigned.raw) if assigned else None
+    echoes = functions[output[1]].echoes if output and output[1] in functions else []
+    programs = {e.split()[0].rsplit("/", 1)[-1] for e in echoes if e.split()}
+    if len(programs) != 1:
+        return words
+    out = words[:start] + [next(iter(programs))]
+    for word in words[start + 1 :]:
+        array = _WHOLE_ARRAY.match(word)
+        items = last(array[1]) if array else None
+        out.extend(split_words(items.raw) if items is not None else [word])
+    return out
 
 
 def _call(function: _Scope, arg: str, scope: _Scope, main: _Scope) -> None:
