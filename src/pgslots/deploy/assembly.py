@@ -82,7 +82,18 @@ def build(root: Path, unit: str | None = None) -> Topology:
     # module for itself: the deployment's is chosen from the other processes when there are any.
     servers = [r for r in resolved if not _is_lambda(r)] or resolved
     envs = [r.env.process() for r in servers] or [base_env]
-    settings = SettingsReader(repo, s.resolver, envs)
+    # The folders the processes' images copy in: where their settings are when two projects share the tree.
+    shipped = tuple(
+        sorted(
+            {
+                src
+                for r in resolved
+                if r.spec.dockerfile is not None
+                for src in r.spec.dockerfile.copies.values()
+            }
+        )
+    )
+    settings = SettingsReader(repo, s.resolver, envs, shipped)
     choice = settings.choice
     settings_for = settings.read
     server = server_facts(s, deployment.compose, notes)

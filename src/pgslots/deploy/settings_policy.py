@@ -28,10 +28,16 @@ class SettingsReader:
     """The settings module chosen from the processes' environments, evaluated once per
     distinct environment (parsed modules are shared between evaluations)."""
 
-    def __init__(self, repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]) -> None:
+    def __init__(
+        self,
+        repo: RepoFiles,
+        resolver: ModuleResolver,
+        envs: list[Env],
+        shipped: tuple[str, ...] = (),
+    ) -> None:
         self.repo = repo
         self.resolver = resolver
-        self.choice: SettingsChoice | None = choose_settings(repo, resolver, envs)
+        self.choice: SettingsChoice | None = choose_settings(repo, resolver, envs, shipped)
         self._reads: dict[tuple, SettingsRead] = {}
         self._trees: dict = {}
         # DJANGO_SETTINGS_MODULE values the processes are given, for when none is in the repository

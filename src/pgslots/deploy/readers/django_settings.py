@@ -69,9 +69,11 @@ def _aside(evidence: Evidence | None) -> bool:
 
 
 def choose_settings(
-    repo: RepoFiles, resolver: ModuleResolver, envs: list[Env]
+    repo: RepoFiles, resolver: ModuleResolver, envs: list[Env], shipped: tuple[str, ...] = ()
 ) -> SettingsChoice | None:
-    """The production settings module, from the processes' environments, then the code."""
+    """The production settings module, from the processes' environments, then the code.
+    `shipped`: folders the deployment's images copy in; among equal settings files, one there
+    is the one the processes run (two projects in one tree, one image each)."""
     candidates: list[
         tuple[int, int, str, str, Evidence | None]
     ] = []  # (score, source rank, module, why, ev)
@@ -91,14 +93,31 @@ def choose_settings(
         candidates.append(
             (settings_score(module), 1, module, f"the default in {evidence.location()}", evidence)
         )
+
     # Among equals, the project's own entry points (a root manage.py) over ones in benchmarks,
     # examples, docs or tests folders, then the shallowest.
+    def unshipped(cited: Evidence | None) -> bool:
+        return bool(shipped) and not (cited is not None and _in_shipped(cited.path, shipped))
+
     ranked = sorted(
-        candidates, key=lambda c: (-c[0], -c[1], _aside(c[4]), c[4].path.count("/") if c[4] else 0)
+        candidates,
+        key=lambda c: (
+            -c[0],
+            -c[1],
+            unshipped(c[4]),
+            _aside(c[4]),
+            c[4].path.count("/") if c[4] else 0,
+        ),
     )
     rejected = sorted({c[2] for c in ranked if c[0] < 0})
     for score, _, module, why, cited in ranked:
-        path = resolver.find(module)
+        # `python manage.py` puts manage.py's folder first on sys.path: the module beside it.
+        beside_entry = (
+            f"{cited.path.rsplit('/', 1)[0]}/{module.replace('.', '/')}.py"
+            if cited is not None and "/" in cited.path
+            else None
+        )
+        path = beside_entry if beside_entry and repo.has(beside_entry) else resolver.find(module)
         if path is None:
             continue
         if score < 0:
@@ -126,12 +145,29 @@ def choose_settings(
     files = [p for p in files if "DATABASES" in (repo.text(p) or "")]
     if not files:
         return None
-    best = max(files, key=lambda p: (settings_score(p.replace("/", ".")), -p.count("/")))
+    best = max(
+        files,
+        key=lambda p: (
+            settings_score(p.replace("/", ".")),
+            _in_shipped(p, shipped),
+            -p.count("/"),
+        ),
+    )
     module = best[:-3].replace("/", ".")
     return SettingsChoice(
         module,
         best,
         f"{best}: no DJANGO_SETTINGS_MODULE found; the settings file that defines DATABASES",
+    )
+
+
+def _in_shipped(path: str, shipped: tuple[str, ...]) -> bool:
+    """Whether an image copies `path` in (`COPY . /app` copies everything)."""
+    return any(
+        folder in (".", "", "./")
+        or path == folder.rstrip("/")
+        or path.startswith(folder.rstrip("/") + "/")
+        for folder in shipped
     )
 
 
