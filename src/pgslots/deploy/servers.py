@@ -817,11 +817,13 @@ _BARE_VARIABLE = re.compile(
 """`$ARGS`, `${ARGS}` or a bash array `"${ARGS[@]}"` (whose elements are words of their own)."""
 
 
-def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
+def _split_unquoted_variables(launch: Launch, env: Env) -> tuple[Launch, tuple[Evidence, ...]]:
     """`exec celery ... worker ${EXTRA_PARAMS}`: a variable standing alone as an argument
     whose value holds several words (`--autoscale=8,2 --prefetch-multiplier=128`) is split into
-    them, as the shell does, and the command is read again with those options."""
+    them, as the shell does, and the command is read again with those options. Also returns
+    where the variables split from their value alone were set (their options cite no line)."""
     argv: list[str] = []
+    cited: list[Evidence] = []
     changed = False
     for word in launch.argv:
         match = _BARE_VARIABLE.match(word)
@@ -836,15 +838,17 @@ def _split_unquoted_variables(launch: Launch, env: Env) -> Launch:
             if template is not None and expand(template, env).value is None:
                 # built from the script's own (unexported) variables: the value is what the child sees
                 template = None
+            if template is None and found is not None and expanded.strip():
+                cited.append(found.evidence)
             argv.extend(split_words(template or expanded))
             changed = True
         else:
             argv.append(word)
     if not changed:
-        return launch
+        return launch, ()
     return dataclasses.replace(
         parse_launch(argv), inline_env=launch.inline_env, pgbouncer_wrapper=launch.pgbouncer_wrapper
-    )
+    ), tuple(cited)
 
 
 def shape_of(
@@ -859,7 +863,31 @@ def shape_of(
     locate: Callable[[str], str | None] | None = None,
 ) -> Shape | None:
     """`locate` maps a path inside the image to the repository file (the Dockerfile's COPY)."""
-    launch = _split_unquoted_variables(launch, env)
+    launch, cited = _split_unquoted_variables(launch, env)
+    shape = _shape_of(launch, name, env, where, repo, resolver, settings, workdir, locate)
+    if shape is None or not cited:
+        return shape
+    # `%(ENV_CELERY_MAIN_OPTIONS)s` = "--concurrency 2": the counts also come from where it was set
+    return dataclasses.replace(
+        shape,
+        processes=dataclasses.replace(shape.processes, evidence=shape.processes.evidence + cited),
+        per_process=dataclasses.replace(
+            shape.per_process, evidence=shape.per_process.evidence + cited
+        ),
+    )
+
+
+def _shape_of(
+    launch: Launch,
+    name: str,
+    env: Env,
+    where: Evidence,
+    repo: RepoFiles,
+    resolver: ModuleResolver,
+    settings: SettingsRead | None,
+    workdir: str,
+    locate: Callable[[str], str | None] | None = None,
+) -> Shape | None:
     program = launch.program
     if program == LAMBDA_PROGRAM:
         return aws_lambda(launch, name, where, repo)
