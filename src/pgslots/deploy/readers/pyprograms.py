@@ -134,17 +134,30 @@ def _spawn(node: ast.AST | None, names: dict[str, str]) -> tuple[int | None, boo
     return None, False
 
 
-def _rq_worker(tree: ast.Module, names: dict[str, str], path: str) -> PythonProgram | None:
-    """The rq worker whose `.work()` (not `burst=True`) the module runs."""
-    bound: dict[str, str] = {}  # `worker = Worker(...)`: the variable's class
+def _bound_classes(tree: ast.Module, names: dict[str, str]) -> dict[str, str]:
+    """Variables bound to an instance, and the dotted name of its class: `worker = Worker(...)`,
+    `with Queue() as q:`."""
+    bound: dict[str, str] = {}
     for node in ast.walk(tree):
-        if (
+        if isinstance(node, ast.With):
+            for item in node.items:
+                if isinstance(item.context_expr, ast.Call) and isinstance(
+                    item.optional_vars, ast.Name
+                ):
+                    bound[item.optional_vars.id] = _dotted(item.context_expr.func, names)
+        elif (
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Call)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
         ):
             bound[node.targets[0].id] = _dotted(node.value.func, names)
+    return bound
+
+
+def _rq_worker(tree: ast.Module, names: dict[str, str], path: str) -> PythonProgram | None:
+    """The rq worker whose `.work()` (not `burst=True`) the module runs."""
+    bound = _bound_classes(tree, names)
     found: list[tuple[bool, int]] = []
     for node in ast.walk(tree):
         if not (
@@ -179,21 +192,7 @@ def _rq_worker(tree: ast.Module, names: dict[str, str], path: str) -> PythonProg
 
 def _work_receivers(tree: ast.Module, names: dict[str, str]) -> list[str]:
     """The project classes whose `.work()` the script calls (`with X() as q: q.work(...)`)."""
-    bound: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.With):
-            for item in node.items:
-                if isinstance(item.context_expr, ast.Call) and isinstance(
-                    item.optional_vars, ast.Name
-                ):
-                    bound[item.optional_vars.id] = _dotted(item.context_expr.func, names)
-        elif (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Call)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-        ):
-            bound[node.targets[0].id] = _dotted(node.value.func, names)
+    bound = _bound_classes(tree, names)
     out: list[str] = []
     for node in ast.walk(tree):
         if (
