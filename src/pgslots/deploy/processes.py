@@ -483,6 +483,21 @@ def follow_script(
     # Set-up steps only (a release script): the last one that uses the database stands for them.
     steps = [item for item in launches if not manages_without_database(item.launch)] or launches
     chosen = foreground[-1] if foreground else (steps[-1] if steps else None)
+    last_call = script.calls[-1] if script.calls else None
+    if (
+        last_call is not None
+        and depth < 3
+        and not foreground
+        and chosen is not None
+        and last_call[1] > chosen.line
+    ):
+        # The script ends by running another script (`./docker/scripts/start_gunicorn.sh` after
+        # `manage.py migrate`): that script's process is the container's, not the set-up step.
+        followed = follow_script(
+            s, spec, [last_call[0]], env, where, evidence, depth + 1, companions
+        )
+        if followed[0] is not None:
+            return followed
     if chosen is not None and arg and any(w in ("$1", "${1}") for w in chosen.launch.argv):
         # `python $1` in `rq-run.sh short-running-worker.py`: the script's argument is the file.
         argv = [arg if w in ("$1", "${1}") else w for w in chosen.launch.argv]
