@@ -176,9 +176,25 @@ def scan(root: Path) -> Scan:
             f"Kubernetes objects under test, example or documentation folders are not the deployment: "
             f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
         )
+    committed = set(repo.paths)
+    for rel in named_dockerfiles(composes):
+        if (
+            rel not in dockerfiles
+            and rel in committed
+            and (dockerfile := read_dockerfile(repo, rel))
+        ):
+            dockerfiles[rel] = dockerfile
     templates = frozenset(render_unit_templates(repo, notes))
     return Scan(
         repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates
+    )
+
+
+def named_dockerfiles(composes: list[ComposeFile]) -> list[str]:
+    """The files compose services build from (`build.dockerfile`), whatever their names: a
+    Dockerfile named `docker/ProdDjangoDockerfile` is one because the compose file says so."""
+    return sorted(
+        {sv.dockerfile for compose in composes for sv in compose.services.values() if sv.dockerfile}
     )
 
 
