@@ -347,7 +347,10 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
     strong: list[str] = []
     weak: list[str] = []
     for service in compose.services.values():
-        words = (service.command or []) + (service.entrypoint or [])
+        # Inside `bash -c "wait-for-it db:5432 -- python manage.py runserver 0:7001"` too.
+        words = re.split(
+            r"[\s;&|()]+", " ".join((service.command or []) + (service.entrypoint or []))
+        )
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
             strong.append(
