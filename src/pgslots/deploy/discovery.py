@@ -384,7 +384,7 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
             targets = SOURCE_TARGETS + (
                 (dockerfile.workdir.rstrip("/"),) if dockerfile and dockerfile.workdir else ()
             )
-            for volume, line in service.volumes:
+            for volume, line, written_in in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0].rstrip("/")
                 root = join(folder, source) == ""  # the whole repository
@@ -392,7 +392,7 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
                     root or (target in targets and _holds_code(s, join(folder, source)))
                 ):
                     weak.append(
-                        f"{service.name} bind-mounts the source {source}:{target} ({service.file}:{line})"
+                        f"{service.name} bind-mounts the source {source}:{target} ({written_in}:{line})"
                     )
                     break
     paths = (compose.path, *compose.overlays)

@@ -99,7 +99,7 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
                     except ValueError:
                         pass
             conf_target = flags_from_argv(argv).get("config_file")
-            for volume, _ in service.volumes:
+            for volume, *_ in service.volumes:
                 source, _, target = volume.partition(":")
                 target = target.split(":")[0]
                 folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
@@ -128,7 +128,7 @@ def server_facts(s: Scan, compose: ComposeFile | None, notes: list[str]) -> Serv
             folder = service.file.rsplit("/", 1)[0] if "/" in service.file else ""
             ini_paths = [
                 src
-                for volume, _ in service.volumes
+                for volume, *_ in service.volumes
                 for src in [join(folder, volume.split(":")[0])]
                 if src.endswith(".ini") and repo.has(src)
             ]

@@ -315,7 +315,7 @@ class Service:
     env_files: list[tuple[str, int | None, bool]]  # (repo path as written, line, required)
     scale: int | None
     scale_line: int | None
-    volumes: list[tuple[str, int | None]]
+    volumes: list[tuple[str, int | None, str]]  # (volume, line, the compose file that says it)
     raw: dict[str, Any]
     entrypoint_line: int | None = None
     target: str | None = None  # `build.target`: the Dockerfile stage it builds
@@ -619,7 +619,9 @@ def _service(
             else ""
         )
         base = line_of(body, "volumes")
-        volumes.append((str(_interpolate(text, project_env)), base + 1 + offset if base else None))
+        volumes.append(
+            (str(_interpolate(text, project_env)), base + 1 + offset if base else None, rel)
+        )
     image = body.get("image")
     raw_profiles = body.get("profiles")
     profiles = tuple(str(p) for p in raw_profiles) if isinstance(raw_profiles, list) else ()
