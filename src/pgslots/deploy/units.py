@@ -1036,12 +1036,14 @@ def _installed_unit(repo, rel: str) -> bool:
 
 
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
-    """The application's Dockerfile CMD, when nothing else describes the deployment."""
+    """The application's Dockerfile CMD, when nothing else describes the deployment; or its
+    ENTRYPOINT alone when that starts the web server with no arguments (an entry script whose
+    default branch runs uwsgi), not one that only hands over to the command it is given."""
     for rel, dockerfile in sorted(
         s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])
     ):
         if (
-            dockerfile.cmd
+            (dockerfile.cmd or dockerfile.entrypoint)
             and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images))
             and not infra_base(dockerfile)
             and runs_project_code(s, dockerfile)
@@ -1050,18 +1052,26 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
                 "web",
                 dockerfile.cmd,
                 base_env.overlay(dockerfile.env),
-                cmd_evidence(s, dockerfile),
+                cmd_evidence(s, dockerfile)
+                if dockerfile.cmd
+                else Evidence(
+                    rel,
+                    dockerfile.entrypoint_line,
+                    s.repo.quote(rel, dockerfile.entrypoint_line),
+                ),
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
                 entry_words=dockerfile.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
             )
+            if not dockerfile.cmd and not _runs_web(s, [spec]):
+                continue  # an ENTRYPOINT that waits for a command (`exec "$@"`) runs nothing alone
             return Unit(
                 rel,
                 "dockerfile",
                 (rel,),
                 True,
-                "a Dockerfile's CMD: nothing else describes the deployment",
+                f"a Dockerfile's {'CMD' if dockerfile.cmd else 'ENTRYPOINT'}: nothing else describes the deployment",
             ), [spec]
     return None
