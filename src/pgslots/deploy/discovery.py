@@ -176,9 +176,25 @@ def scan(root: Path) -> Scan:
             f"Kubernetes objects under test, example or documentation folders are not the deployment: "
             f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
         )
+    committed = set(repo.paths)
+    for rel in named_dockerfiles(composes):
+        if (
+            rel not in dockerfiles
+            and rel in committed
+            and (dockerfile := read_dockerfile(repo, rel))
+        ):
+            dockerfiles[rel] = dockerfile
     templates = frozenset(render_unit_templates(repo, notes))
     return Scan(
         repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates
+    )
+
+
+def named_dockerfiles(composes: list[ComposeFile]) -> list[str]:
+    """The files compose services build from (`build.dockerfile`), whatever their names: a
+    Dockerfile named `docker/ProdDjangoDockerfile` is one because the compose file says so."""
+    return sorted(
+        {sv.dockerfile for compose in composes for sv in compose.services.values() if sv.dockerfile}
     )
 
 
@@ -347,7 +363,10 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
     strong: list[str] = []
     weak: list[str] = []
     for service in compose.services.values():
-        words = (service.command or []) + (service.entrypoint or [])
+        # Inside `bash -c "wait-for-it db:5432 -- python manage.py runserver 0:7001"` too.
+        words = re.split(
+            r"[\s;&|()]+", " ".join((service.command or []) + (service.entrypoint or []))
+        )
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
             strong.append(
@@ -1086,11 +1105,49 @@ def _platform_instances(item) -> tuple[Quantity, Quantity]:
     ), hosts
 
 
+def _chart_images(chart: HelmChart) -> list[str]:
+    """The images a chart's values give its workloads (`image:`, `web.image.repository`)."""
+    return [f.value for f in chart.facts if f.key == "image" or f.key.endswith(".image")]
+
+
+ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
+
+
+def _chart_database_setting(s: Scan, chart: HelmChart) -> Evidence | None:
+    """Where a chart's own files (values, templates; not its subcharts) name a database
+    variable (`DATABASE_URL`, `POSTGRES_HOST`, `DB_HOST`) or a PostgreSQL URL."""
+    prefix = chart.folder + "/" if chart.folder else ""
+    for rel in sorted(s.repo.paths):
+        if not rel.startswith(prefix) or "/charts/" in "/" + rel[len(prefix) :]:
+            continue
+        if not rel.endswith((".yaml", ".yml", ".tpl")):
+            continue
+        for number, line in enumerate((s.repo.text(rel) or "").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            keys = [word for word in ENV_NAME.findall(code) if DB_CLIENT_KEYS.search(word)]
+            if keys or "postgres" in code.lower():
+                # The name only: the value may hold a password.
+                return Evidence(rel, number, keys[0] if keys else "a PostgreSQL URL")
+    return None
+
+
 def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
     """One unknown group per Helm chart whose workloads are Go templates (pgslots does not
-    render them), named after Chart.yaml's `name`, with what its values files say."""
+    render them), named after Chart.yaml's `name`, with what its values files say.
+
+    Beside the chart of the project's own image, a chart whose values give only images the
+    repository does not build (a mail catcher, another team's API run for development) is
+    a third-party image, as in a compose file: it counts only when its files name a database
+    (then it is another application's client) or when nothing else of the unit runs."""
+    own = {
+        chart.folder: any(image_dockerfile(s, image) for image in _chart_images(chart))
+        for chart in s.charts
+    }
     specs = []
     for chart in s.charts:
+        images = _chart_images(chart)
+        third_party = any(own.values()) and bool(images) and not own[chart.folder]
+        client = _chart_database_setting(s, chart) if third_party else None
         said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
         reason = (
             f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
@@ -1121,7 +1178,17 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                 source=chart.chart,
                 hosts=Quantity(1, (), None),
                 replicas=Quantity(1),
-                unknown_reason=reason,
+                unknown_reason=reason
+                + (
+                    f"; image {images[0]}, which this repository does not build"
+                    + (f", with a database setting ({client.location()})" if client else "")
+                    if third_party
+                    else ""
+                ),
+                third_party=third_party,
+                client="other-app" if client else "",
+                client_evidence=client,
+                image=images[0] if third_party else "",
             )
         )
     return specs

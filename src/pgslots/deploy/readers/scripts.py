@@ -589,6 +589,20 @@ def _expand_program(
 
     assigned = last(found[1])
     output = _FUNCTION_OUTPUT.match(assigned.raw) if assigned else None
+    if assigned is not None and output is None:
+        # `gunicorn_cmd="gunicorn $gunicorn_params"` ... `exec $gunicorn_cmd`: the unquoted
+        # variable is split into words, and so is each whole variable inside it (the last
+        # assignment of each: the else branch of `if dev; then params=...; else params=...`).
+        written = split_words(assigned.raw)
+        if not written or written[0].startswith("$"):
+            return words
+        out = words[:start] + written[:1]
+        for word in written[1:] + words[start + 1 :]:
+            inner = _WHOLE_VARIABLE.match(word)
+            value = last(inner[1]) if inner else None
+            literal = value is not None and not _FUNCTION_OUTPUT.match(value.raw)
+            out.extend(split_words(value.raw) if value is not None and literal else [word])
+        return out
     echoes = functions[output[1]].echoes if output and output[1] in functions else []
     programs = {e.split()[0].rsplit("/", 1)[-1] for e in echoes if e.split()}
     if len(programs) != 1:
