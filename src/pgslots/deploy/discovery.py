@@ -755,7 +755,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             )
         ):
             continue  # the database server, pgbouncer or a proxy, built with the project's own config
-        env = dockerfile.env if dockerfile else Env()
+        env = dockerfile.env_of(service.target) if dockerfile else Env()
         # The image's ENV, the env files and `environment:` are the container's whole
         # environment (unless an env file is missing).
         env = (
@@ -1016,7 +1016,7 @@ def image_specs(s: Scan, defs: list[ImageProcess], base_env: Env, kind: str) -> 
             ProcessSpec(
                 name=item.name,
                 words=words or None,
-                env=base_env.overlay(dockerfile.env) if dockerfile else base_env,
+                env=base_env.overlay(dockerfile.env_of(item.target)) if dockerfile else base_env,
                 source=source,
                 hosts=Quantity(None, (), f"{item.name}.hosts"),
                 replicas=Quantity(1),

@@ -610,7 +610,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             why = f"an alternative to {taken}" if taken else "not used"
         units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
     for unit, specs in others + (
-        [dockerfile] if dockerfile and dockerfile[0].name not in decided else []
+        [dockerfile]
+        if dockerfile and dockerfile[0].name not in decided and _has_cmd(dockerfile)
+        else []
     ):
         if unit.name in decided:
             continue
@@ -1035,10 +1037,16 @@ def _installed_unit(repo, rel: str) -> bool:
     )
 
 
+def _has_cmd(unit: tuple[Unit, list[ProcessSpec]]) -> bool:
+    """A Dockerfile unit that writes a CMD. One with only an ENTRYPOINT is listed only when kept:
+    beside a compose file that builds it and gives the commands, it is no alternative."""
+    return any(spec.dockerfile is not None and spec.dockerfile.cmd for spec in unit[1])
+
+
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
-    """The application's Dockerfile CMD, when nothing else describes the deployment; or its
-    ENTRYPOINT alone when that starts the web server with no arguments (an entry script whose
-    default branch runs uwsgi), not one that only hands over to the command it is given."""
+    """The application's Dockerfile CMD, when nothing else describes the deployment. An image
+    with an ENTRYPOINT and no CMD runs its ENTRYPOINT alone (an entry script that picks the
+    server itself when given no arguments), as Docker does."""
     for rel, dockerfile in sorted(
         s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])
     ):
@@ -1048,30 +1056,28 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
             and not infra_base(dockerfile)
             and runs_project_code(s, dockerfile)
         ):
+            entry_at = Evidence(
+                dockerfile.path,
+                dockerfile.entrypoint_line,
+                s.repo.quote(dockerfile.path, dockerfile.entrypoint_line),
+            )
             spec = ProcessSpec(
                 "web",
-                dockerfile.cmd,
+                dockerfile.cmd or [],
                 base_env.overlay(dockerfile.env),
-                cmd_evidence(s, dockerfile)
-                if dockerfile.cmd
-                else Evidence(
-                    rel,
-                    dockerfile.entrypoint_line,
-                    s.repo.quote(rel, dockerfile.entrypoint_line),
-                ),
+                cmd_evidence(s, dockerfile) if dockerfile.cmd else entry_at,
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
                 entry_words=dockerfile.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
+                entry_at=entry_at if dockerfile.entrypoint else None,
             )
-            if not dockerfile.cmd and not _runs_web(s, [spec]):
-                continue  # an ENTRYPOINT that waits for a command (`exec "$@"`) runs nothing alone
             return Unit(
                 rel,
                 "dockerfile",
                 (rel,),
                 True,
-                f"a Dockerfile's {'CMD' if dockerfile.cmd else 'ENTRYPOINT'}: nothing else describes the deployment",
+                "a Dockerfile's CMD: nothing else describes the deployment",
             ), [spec]
     return None
