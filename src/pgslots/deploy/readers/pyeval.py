@@ -658,6 +658,23 @@ class Evaluator:
                 elif func.attr == "extend" and isinstance(items[0].value, list):
                     owner.value.extend(self.used_at(v, call.lineno) for v in items[0].value)
             return
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "update"
+            and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name)
+            and func.value.func.id in ("globals", "locals", "vars")
+            and not func.value.args
+            and len(call.args) == 1
+        ):
+            # `globals().update(settings)`: the module's names are the dict's (when it is known;
+            # otherwise nothing is set and DATABASES stays unread: settings_gaps says why).
+            other = self.expr(call.args[0], ns)
+            if isinstance(other.value, dict):
+                for k, v in other.value.items():
+                    if isinstance(k, str):
+                        ns[k] = self.used_at(v, call.lineno)
+            return
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault"):
             owner = self.expr(func.value, ns)
             if isinstance(owner.value, dict):
@@ -742,6 +759,7 @@ class Evaluator:
                 "max",
                 "min",
                 "sorted",
+                "vars",
             ):
                 return V(Ref(f"builtin:{node.id}"))
             return V(UNKNOWN, (self.ev(node.lineno),))
@@ -842,6 +860,8 @@ class Evaluator:
             return V(UNKNOWN, owner.evidence)
         if isinstance(node, ast.Call):
             return self.call(node, ns)
+        if isinstance(node, ast.DictComp):
+            return self.dict_comprehension(node, ns)
         if isinstance(node, ast.NamedExpr):  # `if v := os.getenv("X"):`
             value = self.expr(node.value, ns)
             self.assign(node.target, value, ns, node.lineno)
@@ -860,6 +880,34 @@ class Evaluator:
                     evidence += inner.evidence
             return V("".join(parts), evidence or (self.ev(node.lineno),))
         return V(UNKNOWN, (self.ev(getattr(node, "lineno", None)),))
+
+    MAX_COMPREHENSION = 1000  # a settings module's names, filtered
+
+    def dict_comprehension(self, node: ast.DictComp, ns: dict[str, V]) -> V:
+        """`{k: v for (k, v) in vars(base).items() if k.isupper()}`: one generator over a list
+        the settings hold, every filter decided for every item. Anything undecided makes the
+        whole dict unknown (never a dict with items silently missing)."""
+        unknown = V(UNKNOWN, (self.ev(node.lineno),))
+        if len(node.generators) != 1 or node.generators[0].is_async:
+            return unknown
+        generator = node.generators[0]
+        source = self.expr(generator.iter, ns)
+        if not isinstance(source.value, list) or len(source.value) > self.MAX_COMPREHENSION:
+            return unknown
+        out: dict[Any, V] = {}
+        for item in source.value:
+            scope = dict(ns)
+            self.assign(generator.target, item, scope, node.lineno)
+            truths = [truthy(self.expr(test, scope)) for test in generator.ifs]
+            if None in truths:
+                return unknown
+            if not all(truths):
+                continue
+            key = self.expr(node.key, scope)
+            if not key.known or not isinstance(key.value, (str, int, bool)):
+                return unknown
+            out[key.value] = self.expr(node.value, scope)
+        return V(out, (self.ev(node.lineno),))
 
     def binop(self, op: ast.operator, left: V, right: V, node: ast.AST) -> V:
         evidence = left.evidence + right.evidence
@@ -1028,6 +1076,10 @@ class Evaluator:
         if ref in ("json.loads",) and args:
             return json_value(args[0])
         # --- builtins --------------------------------------------------------------------
+        if ref == "builtin:vars" and len(args) == 1:
+            return self.module_vars(args[0], node)
+        if ref in ("copy.deepcopy", "copy.copy") and len(args) == 1:
+            return args[0]  # the values are read, never changed in place afterwards
         if ref.startswith("builtin:"):
             return self.builtin(ref.split(":", 1)[1], args, kwargs)
         if ref in ("distutils.util.strtobool", "strtobool") and args:
@@ -1199,6 +1251,14 @@ class Evaluator:
             entry.setdefault("OPTIONS", V({}, where))
         return result
 
+    def module_vars(self, module: V, node: ast.Call) -> V:
+        """`vars(base)` of a settings module of the repository (`from pkg.settings import base`):
+        its names as a dict, evaluated as that module would be."""
+        ref = module.value.name if isinstance(module.value, Ref) else ""
+        if not ref.startswith("module:"):
+            return V(UNKNOWN, (self.ev(node.lineno),))
+        return V(dict(self.module(ref.split(":", 1)[1])), (self.ev(node.lineno),))
+
     def builtin(self, name: str, args: list[V], kwargs: dict[str, V]) -> V:
         if name == "dict":
             merged: dict[Any, V] = {}
@@ -1245,6 +1305,8 @@ class Evaluator:
                 )
             if name in ("startswith", "endswith") and args and args[0].known:
                 return dataclasses.replace(owner, value=getattr(value, name)(args[0].value))
+            if name in ("isupper", "islower", "isdigit", "isidentifier") and not args:
+                return dataclasses.replace(owner, value=getattr(value, name)())
         if isinstance(value, dict) and name == "get" and args and args[0].known:
             found = value.get(args[0].value)
             if found is not None:
@@ -1252,6 +1314,8 @@ class Evaluator:
             return args[1] if len(args) > 1 else V(None)
         if isinstance(value, dict) and name == "copy":
             return V(dict(value), owner.evidence)
+        if isinstance(value, dict) and name == "items" and not args:
+            return V([V([V(k, owner.evidence), v]) for k, v in value.items()], owner.evidence)
         return V(UNKNOWN, owner.evidence, owner.env_var)
 
 
