@@ -50,6 +50,7 @@ from pgslots.deploy.readers.docker import (
     ComposeFile,
     Dockerfile,
     Service,
+    Start,
     compose_score,
     merge_compose,
 )
@@ -1035,6 +1036,22 @@ def _installed_unit(repo, rel: str) -> bool:
     )
 
 
+NOT_RELEASE_STAGE = re.compile(r"^(test|tests|testing|dev|development|ci|local|debug)$", re.I)
+RELEASE_STAGE = re.compile(r"^(prod|production|release|runtime)$", re.I)
+
+
+def _release_stage(dockerfile: Dockerfile) -> tuple[str, Start] | None:
+    """The production stage of a multi-stage Dockerfile whose last stage (Docker's default
+    target) is a test or development image built on it (`FROM prod AS test`, `CMD /bin/bash`)."""
+    names = list(dockerfile.stages)
+    if len(names) < 2 or not NOT_RELEASE_STAGE.match(names[-1]):
+        return None
+    if dockerfile.stages[names[-1]].cmd != dockerfile.cmd:
+        return None  # the last stage read is not the last named one
+    release = [name for name in names[:-1] if RELEASE_STAGE.match(name)]
+    return (release[-1], dockerfile.stages[release[-1]]) if release else None
+
+
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
     """The application's Dockerfile CMD, when nothing else describes the deployment."""
     for rel, dockerfile in sorted(
@@ -1046,14 +1063,18 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
             and not infra_base(dockerfile)
             and runs_project_code(s, dockerfile)
         ):
+            stage = _release_stage(dockerfile)
+            start = stage[1] if stage else dockerfile.start()
             spec = ProcessSpec(
                 "web",
-                dockerfile.cmd,
+                start.cmd,
                 base_env.overlay(dockerfile.env),
-                cmd_evidence(s, dockerfile),
+                Evidence(rel, start.cmd_line, s.repo.quote(rel, start.cmd_line))
+                if stage
+                else cmd_evidence(s, dockerfile),
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
-                entry_words=dockerfile.entrypoint,
+                entry_words=start.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
             )
@@ -1062,6 +1083,12 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
                 "dockerfile",
                 (rel,),
                 True,
-                "a Dockerfile's CMD: nothing else describes the deployment",
+                "a Dockerfile's CMD: nothing else describes the deployment"
+                + (
+                    f" (its `{stage[0]}` stage: the last one, `{list(dockerfile.stages)[-1]}`, "
+                    "is a test or development image)"
+                    if stage
+                    else ""
+                ),
             ), [spec]
     return None
