@@ -176,9 +176,25 @@ def scan(root: Path) -> Scan:
             f"Kubernetes objects under test, example or documentation folders are not the deployment: "
             f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
         )
+    committed = set(repo.paths)
+    for rel in named_dockerfiles(composes):
+        if (
+            rel not in dockerfiles
+            and rel in committed
+            and (dockerfile := read_dockerfile(repo, rel))
+        ):
+            dockerfiles[rel] = dockerfile
     templates = frozenset(render_unit_templates(repo, notes))
     return Scan(
         repo, ModuleResolver(repo), dockerfiles, composes, manifests, notes, charts, templates
+    )
+
+
+def named_dockerfiles(composes: list[ComposeFile]) -> list[str]:
+    """The files compose services build from (`build.dockerfile`), whatever their names: a
+    Dockerfile named `docker/ProdDjangoDockerfile` is one because the compose file says so."""
+    return sorted(
+        {sv.dockerfile for compose in composes for sv in compose.services.values() if sv.dockerfile}
     )
 
 
@@ -347,7 +363,10 @@ def development_reasons(s: Scan, compose: ComposeFile, strong_only: bool = False
     strong: list[str] = []
     weak: list[str] = []
     for service in compose.services.values():
-        words = (service.command or []) + (service.entrypoint or [])
+        # Inside `bash -c "wait-for-it db:5432 -- python manage.py runserver 0:7001"` too.
+        words = re.split(
+            r"[\s;&|()]+", " ".join((service.command or []) + (service.entrypoint or []))
+        )
         dev = next((w for w in words if w in ("runserver", "runserver_plus", "--reload")), None)
         if dev:
             strong.append(
@@ -736,7 +755,7 @@ def compose_specs(s: Scan, compose: ComposeFile, notes: list[str]) -> list[Proce
             )
         ):
             continue  # the database server, pgbouncer or a proxy, built with the project's own config
-        env = dockerfile.env if dockerfile else Env()
+        env = dockerfile.env_of(service.target) if dockerfile else Env()
         # The image's ENV, the env files and `environment:` are the container's whole
         # environment (unless an env file is missing).
         env = (
@@ -997,7 +1016,7 @@ def image_specs(s: Scan, defs: list[ImageProcess], base_env: Env, kind: str) -> 
             ProcessSpec(
                 name=item.name,
                 words=words or None,
-                env=base_env.overlay(dockerfile.env) if dockerfile else base_env,
+                env=base_env.overlay(dockerfile.env_of(item.target)) if dockerfile else base_env,
                 source=source,
                 hosts=Quantity(None, (), f"{item.name}.hosts"),
                 replicas=Quantity(1),

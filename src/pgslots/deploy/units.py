@@ -611,7 +611,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
             why = f"an alternative to {taken}" if taken else "not used"
         units.append(Unit(candidate.name, "compose", candidate.paths, False, why))
     for unit, specs in others + (
-        [dockerfile] if dockerfile and dockerfile[0].name not in decided else []
+        [dockerfile]
+        if dockerfile and dockerfile[0].name not in decided and _has_cmd(dockerfile)
+        else []
     ):
         if unit.name in decided:
             continue
@@ -1052,31 +1054,45 @@ def _release_stage(dockerfile: Dockerfile) -> tuple[str, Start] | None:
     return (release[-1], dockerfile.stages[release[-1]]) if release else None
 
 
+def _has_cmd(unit: tuple[Unit, list[ProcessSpec]]) -> bool:
+    """A Dockerfile unit that writes a CMD. One with only an ENTRYPOINT is listed only when kept:
+    beside a compose file that builds it and gives the commands, it is no alternative."""
+    return any(spec.dockerfile is not None and spec.dockerfile.cmd for spec in unit[1])
+
+
 def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] | None:
-    """The application's Dockerfile CMD, when nothing else describes the deployment."""
+    """The application's Dockerfile CMD, when nothing else describes the deployment. An image
+    with an ENTRYPOINT and no CMD runs its ENTRYPOINT alone (an entry script that picks the
+    server itself when given no arguments), as Docker does."""
     for rel, dockerfile in sorted(
         s.dockerfiles.items(), key=lambda item: (compose_score(item[0]) < -10, item[0])
     ):
         if (
-            dockerfile.cmd
+            (dockerfile.cmd or dockerfile.entrypoint)
             and not POSTGRES_IMAGES.search(" ".join(dockerfile.base_images))
             and not infra_base(dockerfile)
             and runs_project_code(s, dockerfile)
         ):
             stage = _release_stage(dockerfile)
             start = stage[1] if stage else dockerfile.start()
+            entry_at = Evidence(
+                dockerfile.path,
+                start.entrypoint_line,
+                s.repo.quote(dockerfile.path, start.entrypoint_line),
+            )
             spec = ProcessSpec(
                 "web",
-                start.cmd,
+                start.cmd or [],
                 base_env.overlay(dockerfile.env),
                 Evidence(rel, start.cmd_line, s.repo.quote(rel, start.cmd_line))
-                if stage
-                else cmd_evidence(s, dockerfile),
+                if start.cmd
+                else entry_at,
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
                 entry_words=start.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
+                entry_at=entry_at if start.entrypoint else None,
             )
             return Unit(
                 rel,

@@ -61,6 +61,17 @@ class Dockerfile:
         default_factory=dict
     )  # stage name (lower case) -> how it starts
     entrypoint_shell: bool = False  # the final stage's ENTRYPOINT is in shell form
+    stage_envs: dict[str, Env] = dataclasses.field(
+        default_factory=dict
+    )  # stage name (lower case) -> the ENV its image has (its own and its bases')
+
+    def env_of(self, target: str | None = None) -> Env:
+        """The ENV of the image built for `target` (None: the last stage). A stage has the ENV of
+        the stages it is built FROM, never that of a sibling stage (`development`'s
+        DEV_SERVER=true is not in `production`)."""
+        if target and target.lower() in self.stage_envs:
+            return self.stage_envs[target.lower()]
+        return self.env
 
     def start(self, target: str | None = None) -> Start:
         """How the image built for `target` (compose `build.target`; None: the last stage) starts."""
@@ -82,6 +93,7 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
     result = Dockerfile(rel, [], {}, Env(), None, None, None, None, None)
     args: dict[str, str] = {}
     stages: dict[str, Start] = {}  # stage name -> how it starts, which `FROM <stage>` inherits
+    envs: dict[str, Env] = {}  # stage name -> its ENV, which `FROM <stage>` inherits
     stage = ""
     start = Start()
     for number, line in logical_lines(text, dockerfile=True):
@@ -93,11 +105,14 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
             words = [w for w in rest.split() if not w.startswith("--")]
             if stage:
                 stages[stage] = start
+                envs[stage] = result.env
             base = words[0].lower() if words else ""
             result.base_images.append(base)
             stage = words[2].lower() if len(words) > 2 and words[1].lower() == "as" else ""
             # A new stage starts from its base: an earlier stage's CMD/ENTRYPOINT, or nothing.
             start = dataclasses.replace(stages.get(base, Start()), cmd_here=False)
+            # ... and with its base's ENV only (Docker: ENV is per image, not per file).
+            result.env = Env().overlay(envs.get(base, Env()))
         elif op == "ARG":
             name, _, value = rest.partition("=")
             args[name.strip()] = value.strip().strip('"')
@@ -140,7 +155,9 @@ def read_dockerfile(repo: RepoFiles, rel: str) -> Dockerfile | None:
             )
     if stage:
         stages[stage] = start
+        envs[stage] = result.env
     result.stages = stages
+    result.stage_envs = envs
     result.entrypoint, result.entrypoint_line, result.entrypoint_shell = (
         start.entrypoint,
         start.entrypoint_line,
