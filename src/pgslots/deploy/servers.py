@@ -581,18 +581,14 @@ def uwsgi(
         raw, evidence = options[key]
         return _int_option(raw, env, evidence, unknown, key)
 
-    processes = number("processes", f"{name}.processes") or Quantity(
-        1,
-        (
-            Evidence(
-                where.path,
-                where.line,
-                where.text,
-                Resolution.LIBRARY_DEFAULT,
-                "uWSGI default: 1 process",
-            ),
-        ),
+    processes = number("processes", f"{name}.processes") or _uwsgi_default_processes(
+        name, where, bool(ini_path or launch.options or launch.positionals or _uwsgi_env(env))
     )
+    if not processes.known and "processes" not in options:
+        notes.append(
+            "uwsgi is given no option, ini file or UWSGI_* variable: it cannot serve like that, so "
+            "its options (processes too) come from the deployment's environment, not in the repository"
+        )
     gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
         return Shape(
@@ -619,6 +615,43 @@ def uwsgi(
         )
     return Shape(
         "web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons, crons=crons
+    )
+
+
+def _uwsgi_env(env: Env) -> bool:
+    """Some `UWSGI_<OPTION>` variable is in the environment uWSGI is started with."""
+    return any(key.startswith("UWSGI_") and value.exported for key, value in env.values.items())
+
+
+def _uwsgi_default_processes(name: str, where: Evidence, configured: bool) -> Quantity:
+    """uWSGI's own default of one process, when it is configured at all. A bare `uwsgi` (no
+    option, no ini file, no UWSGI_* variable) refuses to start without a socket: whoever runs it
+    sets its options, processes included, in an environment the repository does not hold."""
+    if not configured:
+        return Quantity(
+            None,
+            (
+                Evidence(
+                    where.path,
+                    where.line,
+                    where.text,
+                    Resolution.LITERAL,
+                    "bare uwsgi: configured by UWSGI_* variables set outside the repository",
+                ),
+            ),
+            f"{name}.processes",
+        )
+    return Quantity(
+        1,
+        (
+            Evidence(
+                where.path,
+                where.line,
+                where.text,
+                Resolution.LIBRARY_DEFAULT,
+                "uWSGI default: 1 process",
+            ),
+        ),
     )
 
 
