@@ -294,9 +294,17 @@ def unwrap(argv: list[str]) -> tuple[list[str], dict[str, str]]:
             words = words[2:]
         elif head == "--":
             words = words[1:]
+        elif "--" in words[1:] and _runs_known_program(words[words.index("--", 1) + 1 :]):
+            # `sentry-wrap wrap-process --timeout=240 -- python manage.py x`: a wrapper (error
+            # reporting, timeouts, retries) that runs the command after `--`: that is the process.
+            words = words[words.index("--", 1) + 1 :]
         else:
             break
     return words, env
+
+
+def _runs_known_program(words: list[str]) -> bool:
+    return bool(words) and classify(unwrap(words)[0]) != "other"
 
 
 _SHELL_KEYWORDS = frozenset(

@@ -588,6 +588,10 @@ def _expand_program(
         return None
 
     assigned = last(found[1])
+    if assigned is None and len(words) > start + 1 and not words[start + 1].startswith("$"):
+        # `${CMD_PREFIX} gunicorn ...` with CMD_PREFIX never set in the script: an optional
+        # wrapper from the environment (empty, bash drops the word); the program follows.
+        return words[:start] + words[start + 1 :]
     output = _FUNCTION_OUTPUT.match(assigned.raw) if assigned else None
     if assigned is not None and output is None:
         # `gunicorn_cmd="gunicorn $gunicorn_params"` ... `exec $gunicorn_cmd`: the unquoted
