@@ -39,6 +39,7 @@ from pgslots.deploy.readers.pyeval import Evaluator, ModuleResolver, V
 from pgslots.deploy.readers.pyprograms import IN_PROCESS_WORKERS, PythonProgram, read_program
 from pgslots.deploy.readers.pysource import parse_source
 from pgslots.deploy.readers.scripts import starts_other_programs
+from pgslots.deploy.readers.versions import read_versions
 from pgslots.evidence import Evidence, Resolution
 
 
@@ -581,18 +582,14 @@ def uwsgi(
         raw, evidence = options[key]
         return _int_option(raw, env, evidence, unknown, key)
 
-    processes = number("processes", f"{name}.processes") or Quantity(
-        1,
-        (
-            Evidence(
-                where.path,
-                where.line,
-                where.text,
-                Resolution.LIBRARY_DEFAULT,
-                "uWSGI default: 1 process",
-            ),
-        ),
+    processes = number("processes", f"{name}.processes") or _uwsgi_default_processes(
+        name, where, bool(ini_path or launch.options or launch.positionals or _uwsgi_env(env))
     )
+    if not processes.known and "processes" not in options:
+        notes.append(
+            "uwsgi is given no option, ini file or UWSGI_* variable: it cannot serve like that, so "
+            "its options (processes too) come from the deployment's environment, not in the repository"
+        )
     gevent = number("gevent", f"{name}.per_process")
     if gevent is not None:
         return Shape(
@@ -619,6 +616,43 @@ def uwsgi(
         )
     return Shape(
         "web", "uwsgi", "sync", processes, Quantity(1), notes, daemons=daemons, crons=crons
+    )
+
+
+def _uwsgi_env(env: Env) -> bool:
+    """Some `UWSGI_<OPTION>` variable is in the environment uWSGI is started with."""
+    return any(key.startswith("UWSGI_") and value.exported for key, value in env.values.items())
+
+
+def _uwsgi_default_processes(name: str, where: Evidence, configured: bool) -> Quantity:
+    """uWSGI's own default of one process, when it is configured at all. A bare `uwsgi` (no
+    option, no ini file, no UWSGI_* variable) refuses to start without a socket: whoever runs it
+    sets its options, processes included, in an environment the repository does not hold."""
+    if not configured:
+        return Quantity(
+            None,
+            (
+                Evidence(
+                    where.path,
+                    where.line,
+                    where.text,
+                    Resolution.LITERAL,
+                    "bare uwsgi: configured by UWSGI_* variables set outside the repository",
+                ),
+            ),
+            f"{name}.processes",
+        )
+    return Quantity(
+        1,
+        (
+            Evidence(
+                where.path,
+                where.line,
+                where.text,
+                Resolution.LIBRARY_DEFAULT,
+                "uWSGI default: 1 process",
+            ),
+        ),
     )
 
 
@@ -903,6 +937,9 @@ def _shape_of(
         return granian(launch, name, env, where)
     if program == "uwsgi":
         return uwsgi(launch, name, env, where, repo, locate or (lambda word: None))
+    legacy = _manage_celery_without_djcelery(launch, name, where, repo)
+    if legacy is not None:
+        return legacy
     if program == "celery-worker":
         return celery_worker(
             launch, name, env, where, celery_conf(launch, env, repo, resolver, settings)
@@ -1036,6 +1073,33 @@ _POOLS = re.compile(
 )
 """What makes a project's own management command more than one connection: a pool of threads or
 processes, or a launcher that starts another program (`run_celery_dev`: celery under the reloader)."""
+
+
+def _manage_celery_without_djcelery(
+    launch: Launch, name: str, where: Evidence, repo: RepoFiles
+) -> Shape | None:
+    """`manage.py celery worker` was django-celery's (djcelery) command, which only works with
+    Celery 3 and older. With a newer Celery and no `celery` command of the project's own, the
+    line names a command the installed code does not have: what runs cannot be read, so it is
+    an unknown group rather than a Celery worker or beat taken on its word."""
+    if not (
+        launch.program.startswith("celery")
+        and launch.argv[:1]
+        and launch.argv[0].rsplit("/", 1)[-1] in ("manage.py", "django-admin")
+    ):
+        return None
+    celery = next((v for v in read_versions(repo) if v.package == "celery"), None)
+    major = re.match(r"(?:==|~=|>=?)?(\d+)", celery.version) if celery else None
+    if celery is None or major is None or int(major[1]) < 4 or _command_file(repo, "celery"):
+        return None
+    return unknown_shape(
+        name,
+        f"`manage.py celery` is django-celery's command (Celery 3 and older); the project has "
+        f"Celery {celery.version} ({celery.evidence.location()}) and no `celery` management "
+        "command of its own, so what this process runs cannot be read",
+        where,
+        "manage.py celery (no such command)",
+    )
 
 
 def _command_file(repo: RepoFiles, command: str) -> str | None:

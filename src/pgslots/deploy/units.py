@@ -50,6 +50,7 @@ from pgslots.deploy.readers.docker import (
     ComposeFile,
     Dockerfile,
     Service,
+    Start,
     compose_score,
     merge_compose,
 )
@@ -1037,6 +1038,22 @@ def _installed_unit(repo, rel: str) -> bool:
     )
 
 
+NOT_RELEASE_STAGE = re.compile(r"^(test|tests|testing|dev|development|ci|local|debug)$", re.I)
+RELEASE_STAGE = re.compile(r"^(prod|production|release|runtime)$", re.I)
+
+
+def _release_stage(dockerfile: Dockerfile) -> tuple[str, Start] | None:
+    """The production stage of a multi-stage Dockerfile whose last stage (Docker's default
+    target) is a test or development image built on it (`FROM prod AS test`, `CMD /bin/bash`)."""
+    names = list(dockerfile.stages)
+    if len(names) < 2 or not NOT_RELEASE_STAGE.match(names[-1]):
+        return None
+    if dockerfile.stages[names[-1]].cmd != dockerfile.cmd:
+        return None  # the last stage read is not the last named one
+    release = [name for name in names[:-1] if RELEASE_STAGE.match(name)]
+    return (release[-1], dockerfile.stages[release[-1]]) if release else None
+
+
 def _has_cmd(unit: tuple[Unit, list[ProcessSpec]]) -> bool:
     """A Dockerfile unit that writes a CMD. One with only an ENTRYPOINT is listed only when kept:
     beside a compose file that builds it and gives the commands, it is no alternative."""
@@ -1056,28 +1073,38 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
             and not infra_base(dockerfile)
             and runs_project_code(s, dockerfile)
         ):
+            stage = _release_stage(dockerfile)
+            start = stage[1] if stage else dockerfile.start()
             entry_at = Evidence(
                 dockerfile.path,
-                dockerfile.entrypoint_line,
-                s.repo.quote(dockerfile.path, dockerfile.entrypoint_line),
+                start.entrypoint_line,
+                s.repo.quote(dockerfile.path, start.entrypoint_line),
             )
             spec = ProcessSpec(
                 "web",
-                dockerfile.cmd or [],
+                start.cmd or [],
                 base_env.overlay(dockerfile.env),
-                cmd_evidence(s, dockerfile) if dockerfile.cmd else entry_at,
+                Evidence(rel, start.cmd_line, s.repo.quote(rel, start.cmd_line))
+                if start.cmd
+                else entry_at,
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
-                entry_words=dockerfile.entrypoint,
+                entry_words=start.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
-                entry_at=entry_at if dockerfile.entrypoint else None,
+                entry_at=entry_at if start.entrypoint else None,
             )
             return Unit(
                 rel,
                 "dockerfile",
                 (rel,),
                 True,
-                "a Dockerfile's CMD: nothing else describes the deployment",
+                "a Dockerfile's CMD: nothing else describes the deployment"
+                + (
+                    f" (its `{stage[0]}` stage: the last one, `{list(dockerfile.stages)[-1]}`, "
+                    "is a test or development image)"
+                    if stage
+                    else ""
+                ),
             ), [spec]
     return None

@@ -221,7 +221,14 @@ def publish_names(root: Path, files: list[str]) -> None:
     REDACTOR.publish(*names)
 
 
+BUILD_RECIPES = ("Dockerfile", "Containerfile")
+"""A `build` folder holding one of these is the image's build recipe (`container/build/
+Containerfile`), committed source, not build output."""
+
+
 def _skip_dir(name: str, full: str) -> bool:
+    if name == "build" and any(os.path.isfile(os.path.join(full, f)) for f in BUILD_RECIPES):
+        return False
     if name in SKIP_DIRS or name.endswith(".egg-info"):
         return True
     # A virtualenv under any name is recognised by its marker file.
