@@ -1080,19 +1080,19 @@ def _dockerfile_unit(s: Scan, base_env: Env) -> tuple[Unit, list[ProcessSpec]] |
                 start.entrypoint_line,
                 s.repo.quote(dockerfile.path, start.entrypoint_line),
             )
+            cmd_at = Evidence(rel, start.cmd_line, s.repo.quote(rel, start.cmd_line))
             spec = ProcessSpec(
                 "web",
                 start.cmd or [],
                 base_env.overlay(dockerfile.env),
-                Evidence(rel, start.cmd_line, s.repo.quote(rel, start.cmd_line))
-                if start.cmd
-                else entry_at,
+                cmd_at if start.cmd else entry_at,
                 Quantity(None, (), "web.hosts"),
                 Quantity(1),
                 entry_words=start.entrypoint,
                 dockerfile=dockerfile,
                 workdir=dockerfile.workdir or "",
                 entry_at=entry_at if start.entrypoint else None,
+                command_at=cmd_at if start.cmd else None,  # CMD's options are cited too
             )
             return Unit(
                 rel,
