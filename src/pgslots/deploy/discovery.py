@@ -38,7 +38,7 @@ from pgslots.deploy.readers.envfiles import (
     production_score,
     resolve_env_file,
 )
-from pgslots.deploy.readers.helm import HelmChart, read_charts
+from pgslots.deploy.readers.helm import HelmChart, read_charts, read_trays
 from pgslots.deploy.readers.imagebuilds import script_builds
 from pgslots.deploy.readers.kubernetes import (
     Manifests,
@@ -162,7 +162,7 @@ def scan(root: Path) -> Scan:
     if plan is not None:
         overlay_notes = kustomize_notes(plan) + apply_overlay(repo, plan, manifests)
     chart_notes: list[str] = overlay_notes
-    charts = read_charts(repo, NOT_DEPLOYED, chart_notes)
+    charts = read_charts(repo, NOT_DEPLOYED, chart_notes) + read_trays(repo, NOT_DEPLOYED)
     in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
     notes = chart_notes + [
         f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
@@ -1131,6 +1131,19 @@ def _chart_database_setting(s: Scan, chart: HelmChart) -> Evidence | None:
     return None
 
 
+def _tray_spec(chart: HelmChart, base_env: Env, reason: str) -> ProcessSpec:
+    """An Arnold tray's one unknown group (its image is the project's: the tray deploys it)."""
+    return ProcessSpec(
+        name=chart.name,
+        words=None,
+        env=base_env,
+        source=chart.chart,
+        hosts=Quantity(1, (), None),
+        replicas=Quantity(1),
+        unknown_reason=reason,
+    )
+
+
 def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
     """One unknown group per Helm chart whose workloads are Go templates (pgslots does not
     render them), named after Chart.yaml's `name`, with what its values files say.
@@ -1150,8 +1163,8 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         client = _chart_database_setting(s, chart) if third_party else None
         said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
         reason = (
-            f"Helm chart {chart.name} ({chart.chart.location()}): its workloads are Go templates "
-            f"({chart.templated[0].location()}) that pgslots does not render"
+            f"{chart.kind} {chart.name} ({chart.chart.location()}): its workloads are "
+            f"{chart.language} templates ({chart.templated[0].location()}) that pgslots does not render"
             + (
                 f"; values {said}"
                 if said
@@ -1159,9 +1172,14 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                     f"; {', '.join(chart.values)} gives no count"
                     if chart.values
                     else "; the chart has no values file"
+                    if chart.kind == "Helm chart"
+                    else "; Ansible fills them from the tray's vars/"
                 )
             )
         )
+        if chart.kind != "Helm chart":
+            specs.append(_tray_spec(chart, base_env, reason))
+            continue
         notes.append(
             f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
             + (

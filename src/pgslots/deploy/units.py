@@ -496,7 +496,9 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
                     "helm",
                     tuple(sp.source.path for sp in helm),
                     True,
-                    "Helm charts (templates not rendered: unknown groups)",
+                    "Helm charts (templates not rendered: unknown groups)"
+                    if all(c.kind == "Helm chart" for c in s.charts)
+                    else "templated manifests, Helm charts or Arnold trays (not rendered: unknown groups)",
                 ),
                 helm,
             )

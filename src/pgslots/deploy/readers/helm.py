@@ -50,6 +50,8 @@ class HelmChart:
     values: list[str]  # the values files layered for production, in order
     alternatives: list[str]  # the other environments' values files
     facts: list[ValueFact]
+    kind: str = "Helm chart"  # or "Arnold tray" (Jinja templates Ansible renders)
+    language: str = "Go"  # the template language of its workloads
 
 
 def is_values_file(name: str) -> bool:
@@ -101,6 +103,35 @@ def read_charts(repo: RepoFiles, skip: re.Pattern[str], notes: list[str]) -> lis
                 list(facts.values()),
             )
         )
+    return out
+
+
+def read_trays(repo: RepoFiles, skip: re.Pattern[str]) -> list[HelmChart]:
+    """Arnold trays (`tray.yml` beside `templates/services/*/*.yml.j2`, named by arnold.yml's
+    `source.path`): Kubernetes manifests written as Jinja templates that Ansible renders with the
+    tray's `vars/`. Not rendered here: each tray is one unknown group, as an unrendered chart."""
+    out = []
+    for rel in repo.named("tray.yml"):
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        if skip.search(rel):
+            continue
+        prefix = join(folder, "templates") + "/"
+        templated = []
+        for path in repo.paths:
+            if path.startswith(prefix) and path.endswith((".yml.j2", ".yaml.j2")):
+                text = repo.text(path) or ""
+                match = WORKLOAD_KINDS.search(text)
+                if match and ("{{" in text or "{%" in text):
+                    line = text.count("\n", 0, match.start()) + 1
+                    templated.append(Evidence(path, line, f"kind: {match[1]} (a Jinja template)"))
+        if not templated:
+            continue
+        docs = load_file(repo, rel) or []
+        meta = docs[0].get("metadata") if docs and isinstance(docs[0], dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        name = str(meta.get("name") or folder.rsplit("/", 1)[-1] or "tray")
+        evidence = Evidence(rel, line_of(meta, "name"), f"name: {name}")
+        out.append(HelmChart(name, folder, evidence, templated, [], [], [], "Arnold tray", "Jinja"))
     return out
 
 
