@@ -39,6 +39,7 @@ from pgslots.deploy.readers.envfiles import (
     resolve_env_file,
 )
 from pgslots.deploy.readers.helm import HelmChart, read_charts, read_trays
+from pgslots.deploy.readers.iac import read_iac_apps
 from pgslots.deploy.readers.imagebuilds import script_builds
 from pgslots.deploy.readers.kubernetes import (
     Manifests,
@@ -162,7 +163,11 @@ def scan(root: Path) -> Scan:
     if plan is not None:
         overlay_notes = kustomize_notes(plan) + apply_overlay(repo, plan, manifests)
     chart_notes: list[str] = overlay_notes
-    charts = read_charts(repo, NOT_DEPLOYED, chart_notes) + read_trays(repo, NOT_DEPLOYED)
+    charts = (
+        read_charts(repo, NOT_DEPLOYED, chart_notes)
+        + read_trays(repo, NOT_DEPLOYED)
+        + read_iac_apps(repo, NOT_DEPLOYED)
+    )
     in_charts = {rel for chart in charts for rel in chart.values + chart.alternatives}
     notes = chart_notes + [
         f"Helm values {rel}:{line}: {key} = {value} (the chart's templates decide which workload it scales; "
@@ -1177,6 +1182,14 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
                 )
             )
         )
+        if chart.language == "program":
+            # A CDK app, Pulumi program or Terraform configuration: services declared in code.
+            where = ", ".join(e.location() for e in chart.templated[:3])
+            reason = (
+                f"{chart.kind} {chart.folder or '.'} declares container "
+                f"services ({where}) whose counts, commands and images are expressions of a "
+                "program pgslots does not run"
+            )
         if chart.kind != "Helm chart":
             specs.append(_tray_spec(chart, base_env, reason))
             continue

@@ -498,7 +498,7 @@ def choose_units(s: Scan, chosen: str | None = None) -> Deployment:
                     True,
                     "Helm charts (templates not rendered: unknown groups)"
                     if all(c.kind == "Helm chart" for c in s.charts)
-                    else "templated manifests, Helm charts or Arnold trays (not rendered: unknown groups)",
+                    else f"{', '.join(sorted({c.kind for c in s.charts}))} (not rendered or run: unknown groups)",
                 ),
                 helm,
             )
