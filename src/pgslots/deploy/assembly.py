@@ -176,57 +176,33 @@ def build(root: Path, unit: str | None = None) -> Topology:
         before = len(groups)
         groups.extend(_groups(item, shape, policy, aliases, server))
         reaches.update({id(g): aliases for g in groups[before:]})
+        # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
+        # one the start script sent to the background (`celery ... worker &`), and uWSGI's cron
+        # commands (the master starts each at its schedule; it runs, then exits).
         beside = [
-            (launch_from_words(split_words(command)), where) for command, where in shape.daemons
-        ] + companions
-        for launch, where in beside:
-            # A process the server's master keeps running beside its workers (uWSGI attach-daemon),
-            # or one the start script sent to the background (`celery ... worker &`).
-            label = (
-                launch.positionals[0]
-                if launch.program == "manage" and launch.positionals
-                else launch.program
-            )
-            spec = dataclasses.replace(item.spec, name=f"{item.spec.name}/{label}")
-            daemon = shape_of(
-                launch,
-                spec.name,
-                item.env,
-                where,
-                repo,
-                s.resolver,
-                read,
-                item.spec.workdir,
-                in_image,
-            )
-            if daemon is None:
-                notes.append(
-                    f"{item.spec.name}: `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out"
-                )
-                continue
-            groups.extend(
-                _groups(
-                    dataclasses.replace(item, spec=spec, launch=launch, where=where),
-                    daemon,
-                    policy,
-                    aliases,
-                    server,
-                )
-            )
-        for spec, launch, where in _cron_specs(item.spec, shape.crons):
-            # uWSGI's cron: the master starts the command at its schedule; it runs, then exits.
-            job = shape_of(
+            (_beside_spec(item.spec, launch), launch, where, "")
+            for launch, where in [
+                (launch_from_words(split_words(command)), where) for command, where in shape.daemons
+            ]
+            + companions
+        ] + [
+            (spec, launch, where, "cron")
+            for spec, launch, where in _cron_specs(item.spec, shape.crons)
+        ]
+        for spec, launch, where, schedule in beside:
+            found = shape_of(
                 launch, spec.name, item.env, where, repo, s.resolver, read, spec.workdir, in_image
             )
-            if job is None:
+            if found is None:
                 notes.append(
-                    f"{item.spec.name}: cron `{launch.text[:60]}` ({where.location()}) is not a process pgslots models; left out"
+                    f"{item.spec.name}: {schedule + ' ' if schedule else ''}`{launch.text[:60]}` "
+                    f"({where.location()}) is not a process pgslots models; left out"
                 )
                 continue
             groups.extend(
                 _groups(
                     dataclasses.replace(item, spec=spec, launch=launch, where=where),
-                    _runs_once(job, "cron"),
+                    _runs_once(found, schedule) if schedule else found,
                     policy,
                     aliases,
                     server,
@@ -355,6 +331,16 @@ def _fold_siblings(
         return shape, []
     note = f"{len(folded) + 1} `{item.launch.program}` processes started side by side in one container: one group"
     return dataclasses.replace(shape, processes=processes, notes=[*shape.notes, note]), folded
+
+
+def _beside_spec(spec: ProcessSpec, launch: Launch) -> ProcessSpec:
+    """A process beside the container's main one, named `<container>/<program>`."""
+    label = (
+        launch.positionals[0]
+        if launch.program == "manage" and launch.positionals
+        else launch.program
+    )
+    return dataclasses.replace(spec, name=f"{spec.name}/{label}")
 
 
 @dataclasses.dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 from pgslots.deploy.model import Quantity
 from pgslots.deploy.readers import RepoFiles, join
@@ -1136,8 +1137,9 @@ def _chart_database_setting(s: Scan, chart: HelmChart) -> Evidence | None:
     return None
 
 
-def _tray_spec(chart: HelmChart, base_env: Env, reason: str) -> ProcessSpec:
-    """An Arnold tray's one unknown group (its image is the project's: the tray deploys it)."""
+def _unrendered_spec(chart: HelmChart, base_env: Env, reason: str, **fields: Any) -> ProcessSpec:
+    """The one unknown group of a deployment pgslots does not render or run (a Helm chart, an
+    Arnold tray, infrastructure code), named after it."""
     return ProcessSpec(
         name=chart.name,
         words=None,
@@ -1146,6 +1148,34 @@ def _tray_spec(chart: HelmChart, base_env: Env, reason: str) -> ProcessSpec:
         hosts=Quantity(1, (), None),
         replicas=Quantity(1),
         unknown_reason=reason,
+        **fields,
+    )
+
+
+def _unrendered_reason(chart: HelmChart) -> str:
+    """Why the deployment's counts cannot be read, with what its files do say."""
+    if chart.language == "program":
+        # A CDK app, Pulumi program or Terraform configuration: services declared in code.
+        where = ", ".join(e.location() for e in chart.templated[:3])
+        return (
+            f"{chart.kind} {chart.folder or '.'} declares container services ({where}) whose "
+            "counts, commands and images are expressions of a program pgslots does not run"
+        )
+    said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
+    return (
+        f"{chart.kind} {chart.name} ({chart.chart.location()}): its workloads are "
+        f"{chart.language} templates ({chart.templated[0].location()}) that pgslots does not render"
+        + (
+            f"; values {said}"
+            if said
+            else (
+                f"; {', '.join(chart.values)} gives no count"
+                if chart.values
+                else "; the chart has no values file"
+                if chart.kind == "Helm chart"
+                else "; Ansible fills them from the tray's vars/"
+            )
+        )
     )
 
 
@@ -1166,32 +1196,9 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
         images = _chart_images(chart)
         third_party = any(own.values()) and bool(images) and not own[chart.folder]
         client = _chart_database_setting(s, chart) if third_party else None
-        said = "; ".join(f"{f.key}={f.value} ({f.evidence.location()})" for f in chart.facts[:8])
-        reason = (
-            f"{chart.kind} {chart.name} ({chart.chart.location()}): its workloads are "
-            f"{chart.language} templates ({chart.templated[0].location()}) that pgslots does not render"
-            + (
-                f"; values {said}"
-                if said
-                else (
-                    f"; {', '.join(chart.values)} gives no count"
-                    if chart.values
-                    else "; the chart has no values file"
-                    if chart.kind == "Helm chart"
-                    else "; Ansible fills them from the tray's vars/"
-                )
-            )
-        )
-        if chart.language == "program":
-            # A CDK app, Pulumi program or Terraform configuration: services declared in code.
-            where = ", ".join(e.location() for e in chart.templated[:3])
-            reason = (
-                f"{chart.kind} {chart.folder or '.'} declares container "
-                f"services ({where}) whose counts, commands and images are expressions of a "
-                "program pgslots does not run"
-            )
+        reason = _unrendered_reason(chart)
         if chart.kind != "Helm chart":
-            specs.append(_tray_spec(chart, base_env, reason))
+            specs.append(_unrendered_spec(chart, base_env, reason))
             continue
         notes.append(
             f"Helm chart {chart.name}: values layered for production: {', '.join(chart.values) or 'none'}"
@@ -1202,14 +1209,10 @@ def helm_specs(s: Scan, base_env: Env, notes: list[str]) -> list[ProcessSpec]:
             )
         )
         specs.append(
-            ProcessSpec(
-                name=chart.name,
-                words=None,
-                env=base_env,
-                source=chart.chart,
-                hosts=Quantity(1, (), None),
-                replicas=Quantity(1),
-                unknown_reason=reason
+            _unrendered_spec(
+                chart,
+                base_env,
+                reason
                 + (
                     f"; image {images[0]}, which this repository does not build"
                     + (f", with a database setting ({client.location()})" if client else "")
